@@ -1,0 +1,169 @@
+"""The environment process: observations out, actions in, the TD error broadcast.
+
+At each of its steps k (agent step k, counting every step, the post-terminal one included):
+
+1. it applies the action it holds to the gymnasium task (``env.step``), or, when the previous
+   observation ended an episode and ``[env] dummy_step`` is on, resets the task instead: a dummy
+   step with reward 0 whose TD error is masked (algorithms.md §1.3);
+2. the critic evaluates V(s_k) and computes δ_k = r_k + γ V(s_k)(1 − terminated) − V(s_{k−1}),
+   zeroed after a dummy step and on a time-limit end (unless ``bootstrap_truncated``); without a
+   critic δ_k = r_k;
+3. the critic learns from δ_k (it lives here, so it learns at once), clears its trace on a new
+   episode and records ∇V(s_k);
+4. δ_k is broadcast: it reaches each unit after that unit's reward delay, marked "new episode"
+   when traces must be cleared after learning;
+5. the observation s_k goes out to the input units (wave k).
+
+**Pacing.** Under ``wait`` the next step happens at the instant an action of wave ≥ k arrives
+(an action computed from the current observation): the synchronous limit. Under ``clock`` a
+step happens every ``period`` ms with the latest action held, whatever its wave; such an
+action is *stale* when it was computed from an older observation than the last one emitted,
+and each episode's count of stale actions is recorded. Before the network's first action has
+arrived the environment uses a default action: a uniformly random one from a keyed stream for
+discrete actions, the middle of the action box for continuous ones (also counted as stale).
+
+**Stopping.** The run stops at the step that ends its last episode, before any learning from
+that step.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import events, streams, tasks
+from .errors import DivergenceError
+
+
+class EnvironmentProcess:
+    """Owns the gymnasium task and the critic's place in time."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        s = sim.scenario
+        self.pacing = s.env.pacing
+        self.period = s.env.period
+        self.gamma = s.env.gamma
+        self.clip = s.env.reward_clip
+        self.bootstrap = s.env.bootstrap_truncated
+        self.dummy_step = s.env.dummy_step
+        self.episodes = s.experiment.episodes
+        self.action = None
+        self.action_wave = -1
+        self.waiting = None
+        self.wave = 0
+        kind = sim.action_spec
+        if kind[0] == "discrete":
+            u = streams.uniform_at(sim.seed, streams.ACTION, 0, 0)
+            self.default_action = min(int(u * kind[1]), kind[1] - 1)
+        else:
+            self.default_action = (np.asarray(kind[2]) + np.asarray(kind[3])) / 2.0
+
+    def receive_action(self, action, wave: int) -> None:
+        """The output has sampled: hold its action; under wait pacing, step if it is current."""
+        self.action, self.action_wave = action, wave
+        if self.waiting is not None and wave >= self.wave:
+            events.trigger(self.waiting, events.ENV)
+
+    def _reset(self, episode: int):
+        seed = streams.seed_of(self.sim.seed, "episode", episode) % (2 ** 31)
+        obs, _ = self.sim.task.reset(seed=seed)
+        return np.asarray(obs, dtype=np.float64).ravel()
+
+    def _emit(self, obs: np.ndarray, wave: int) -> None:
+        sim = self.sim
+        self.wave = wave
+        if sim.on_event is not None:
+            for name, v in zip(sim.input_group.names, obs):
+                sim.on_event(sim.env.now, name, "observation", float(v), wave)
+        sim.send(sim.input_group, obs, wave)
+
+    def run(self):
+        sim, env = self.sim, self.sim.env
+        critic = sim.critic
+        episode = 0
+        obs = self._reset(episode)
+        ep = {"return": 0.0, "length": 0, "start": env.now, "wall": time.perf_counter(), "stale": 0}
+        if critic is not None:
+            v_prev, grads = critic.value_and_grad(obs)
+            critic.record(grads)
+        self._emit(obs, 0)
+        k = 0
+        prev_end = False
+        while True:
+            if self.pacing == "wait":
+                self.waiting = events.pending(env)
+                if self.action_wave >= self.wave:
+                    events.trigger(self.waiting, events.ENV)
+                yield self.waiting
+                self.waiting = None
+            else:
+                yield events.Signal(env, self.period, events.ENV)
+            k += 1
+            terminated = truncated = False
+            if prev_end:
+                obs = self._reset(episode)
+                reward, masked, new_episode = 0.0, True, True
+                prev_end = False
+                ep["start"], ep["wall"] = env.now, time.perf_counter()
+            else:
+                if self.action is None or self.action_wave < self.wave:
+                    ep["stale"] += 1
+                action = self.default_action if self.action is None else self.action
+                obs, reward, terminated, truncated, _ = sim.task.step(tasks.to_env_action(sim.task, action))
+                obs = np.asarray(obs, dtype=np.float64).ravel()
+                reward = float(reward)
+                ep["return"] += reward
+                ep["length"] += 1
+                masked, new_episode = False, False
+            ended = terminated or truncated
+            if ended:
+                self._end_episode(episode, ep)
+                episode += 1
+                if episode >= self.episodes:
+                    break
+            if self.sim.max_ticks is not None and k >= self.sim.max_ticks:
+                break
+            r = reward if self.clip is None else float(np.clip(reward, -self.clip, self.clip))
+            if ended and not self.dummy_step:
+                new_episode = True
+            if critic is not None:
+                value, grads = critic.value_and_grad(obs)
+                delta = r + self.gamma * value * (0.0 if terminated else 1.0) - v_prev
+            else:
+                delta = r
+            if masked or (truncated and not terminated and not self.bootstrap):
+                delta = 0.0
+            if not np.isfinite(delta):
+                raise DivergenceError(f"the TD error became {delta} at t = {env.now:.3f} ms, agent step {k}; "
+                                      f"the critic's learning rate learning.critic_lr is the most likely cause")
+            if sim.on_event is not None:
+                sim.on_event(env.now, "environment", "env_step", float(reward), k)
+            if ended and not self.dummy_step:
+                obs = self._reset(episode)
+                if critic is not None:
+                    value, grads = critic.value_and_grad(obs)
+            if critic is not None:
+                critic.learn(delta, k)
+                if new_episode:
+                    critic.reset_traces()
+                critic.record(grads)
+                v_prev = value
+            sim.broadcast(delta, k, new_episode)
+            if ended:
+                if self.dummy_step:
+                    prev_end = True
+                ep = {"return": 0.0, "length": 0, "start": env.now, "wall": time.perf_counter(), "stale": 0}
+            self._emit(obs, k)
+        sim.done.succeed()
+
+    def _end_episode(self, episode: int, ep: dict) -> None:
+        sim = self.sim
+        sim.check_finite(episode)
+        if sim.on_episode is not None:
+            sim.on_episode({
+                "run": sim.run_index, "episode": episode, "return": ep["return"], "length": ep["length"],
+                "sim_time_ms": sim.env.now - ep["start"], "wall_s": time.perf_counter() - ep["wall"],
+                "stale_actions": ep["stale"],
+            })

@@ -1,0 +1,56 @@
+"""Events on the one SimPy clock, and the order of events within one instant.
+
+SimPy orders its queue by (time, priority, insertion). We give every kind of event a priority
+class, so that everything due at the same instant happens in a defined order:
+
+1. **Learning signals** (the broadcast TD error, retrograde signals), deeper layers first.
+2. **Deliveries** of values on synapses (and of the action to the environment).
+3. **Firing**: units sample, in rank order (a unit after every unit that can reach it through
+   zero-delay synapses), so a unit firing "once per instant" has seen every value of the instant.
+4. **The environment steps.**
+
+Within a class, events keep the order in which they were scheduled. An event caused by another
+at the same instant joins the queue behind everything already due then with a lower class, so
+causality is never violated: at zero delay, a whole environment step (observation → layers →
+action → step) unfolds inside one instant, in exactly the order of the layer-synchronous loop.
+"""
+
+from __future__ import annotations
+
+import simpy
+from simpy.events import PENDING
+
+LEARN = 100  # + (max_rank - rank): deeper layers first
+DELIVER = 100_000
+FIRE = 200_000  # + rank
+ENV = 900_000
+
+
+class Signal(simpy.events.Event):
+    """An event that is already triggered and fires after ``delay`` ms with a given priority.
+
+    Like SimPy's ``Timeout``, but with a priority class, so that the order within an instant is
+    ours (see the module docstring), and with an optional callback run when it is processed.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, env: simpy.Environment, delay: float, priority: int, value=None, callback=None):
+        self.env = env
+        self.callbacks = [callback] if callback is not None else []
+        self._value = value
+        self._ok = True
+        env.schedule(self, priority, delay)
+
+
+def pending(env: simpy.Environment) -> simpy.events.Event:
+    """A fresh untriggered event (a process waits on it until :func:`trigger` schedules it)."""
+    return simpy.events.Event(env)
+
+
+def trigger(event: simpy.events.Event, priority: int, value=None) -> None:
+    """Schedule an untriggered event now with ``priority``; no-op if it is already triggered."""
+    if event._value is PENDING:
+        event._ok = True
+        event._value = value
+        event.env.schedule(event, priority, 0.0)

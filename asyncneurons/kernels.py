@@ -1,0 +1,45 @@
+"""The few array operations every unit and rule shares, written so grouping never changes a bit.
+
+A group of m units with n presynaptic sources keeps its parameters as one array ``P`` of shape
+(m, n + 1): row j holds unit j's incoming weights, and the last column its bias. What unit j
+currently holds on each incoming synapse is row j of ``H`` (same shape, last column fixed at 1).
+
+The pre-activation of unit j is ``pot_j = Σ_i P[j, i] H[j, i]`` (bias included), reduced along
+each row. NumPy reduces each contiguous row with the same algorithm whatever the number of rows,
+so a unit computed alone gives the same bits as the same unit inside a fused layer (a test pins
+this down). A BLAS matrix product does not promise that, which is why it is not used here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def potential(P: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """Pre-activations ``pot_j = Σ_i P[j, i] · H[j, i]`` for every row j (weights and bias)."""
+    return (P * H).sum(axis=1)
+
+
+def accumulate_trace(E: np.ndarray, decay: float, g: np.ndarray, H: np.ndarray) -> None:
+    """Eligibility trace ``E ← decay · E + g ⊗ h`` in place (``decay`` = λγ, ``h`` the inputs)."""
+    E *= decay
+    E += g[:, None] * H
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic σ(x), clamped to exactly 0 and 1 for |x| ≥ 20 (algorithms.md §2.1)."""
+    out = 1.0 / (1.0 + np.exp(-np.clip(x, -20.0, 20.0)))
+    out[x >= 20.0] = 1.0
+    out[x <= -20.0] = 0.0
+    return out
+
+
+def softplus(x: np.ndarray) -> np.ndarray:
+    """softplus(x) = log(1 + eˣ), equal to x above 30 and to 0 below −30 (algorithms.md §2.2)."""
+    y = np.log1p(np.exp(np.clip(x, -30.0, 30.0)))
+    return np.where(x > 30.0, x, np.where(x < -30.0, 0.0, y))
+
+
+def glorot_bound(fan_in: int, fan_out: int) -> float:
+    """Glorot-uniform half-width ``a = sqrt(6 / (fan_in + fan_out))``."""
+    return float(np.sqrt(6.0 / (fan_in + fan_out)))

@@ -1,0 +1,179 @@
+"""Compile a connectivity graph into groups: the units that the engine serves together.
+
+A *group* is a set of units of one layer and kind whose events always coincide: same firing
+policy, same reward delay, and, from every presynaptic unit, the same forward and retrograde
+delays. Such units receive every value at the same instant, so one vectorized process can serve
+them all (fusion). With fusion off every unit is its own group; a softmax output is always one
+group, since its units sample one action together. Fusion changes no result: randomness is
+keyed per unit (:mod:`asyncneurons.streams`) and every reduction runs along a unit's own row
+(:mod:`asyncneurons.kernels`).
+
+Deliveries are batched per (source group, target group, delay): one event carries every value
+that a firing group sends with that delay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import streams
+from .graph import ranks
+from .kernels import glorot_bound
+from .units import UNIT_KINDS, LayerParams
+
+NEVER = np.iinfo(np.int64).max  # wave tag of entries that never receive a value (bias, non-edges)
+BIAS_KEY = 1 << 40  # keyed-stream counter of a unit's bias draw
+
+
+@dataclass(eq=False)
+class Bucket:
+    """Values one firing group sends to one target group with one delay."""
+
+    target: "Group"
+    delay: float
+    cols: np.ndarray  # columns of the target's inputs that receive a value
+    pos: np.ndarray  # positions, in the source group's values, of what each column receives
+    rows: object = None  # None: every row of the target; else an index array (np.ix_ with cols)
+    pairs: tuple | None = None  # (rows, cols, pos) when the edges form no rectangle
+
+
+@dataclass(eq=False)
+class Group:
+    """Units served together, with their parameters, held inputs, traces and optimizer state.
+
+    Arrays have one row per unit and one column per presynaptic source plus a bias column:
+    ``P`` weights, ``H`` held input values, ``E`` eligibility traces, ``M``/``V`` Adam moments,
+    ``T`` the wave tag of each held value.
+    """
+
+    gid: int
+    kind: object
+    role: str
+    layer: int
+    rank: int
+    names: list
+    uids: np.ndarray
+    sources: list
+    P: np.ndarray
+    reward_delay: float
+    lp: LayerParams = field(default_factory=LayerParams)
+    buckets: list = field(default_factory=list)
+    t: int = 0
+    last_wave: int = -1
+
+    def __post_init__(self):
+        m, n1 = self.P.shape
+        self.H = np.zeros((m, n1))
+        self.H[:, -1] = 1.0
+        self.E = np.zeros((m, n1))
+        self.M = np.zeros((m, n1))
+        self.V = np.zeros((m, n1))
+        self.T = np.full((m, n1), NEVER, dtype=np.int64)
+        self.counters = np.zeros(m, dtype=np.int64)
+        self.values = np.zeros(m)
+        self.aux = None
+        self.decay = 0.0
+        self.wake = None
+        self.last_fire = -np.inf
+
+    @property
+    def size(self) -> int:
+        return len(self.names)
+
+
+def _unit_ids(g) -> dict:
+    order = sorted(g.nodes, key=lambda n: (g.nodes[n]["layer"], g.nodes[n].get("index", 0), str(n)))
+    return {n: i for i, n in enumerate(order)}
+
+
+def init_weights(g, seed: int, unit, sources, uid, layer_size: dict) -> np.ndarray:
+    """Glorot-uniform incoming weights (0 where there is no synapse) and a U(±1e-3) bias.
+
+    Each weight is keyed by (target unit, source unit): the same whatever the grouping. For a
+    softmax output the Glorot fan-out counts the fixed last logit too (algorithms.md §1).
+    """
+    a = g.nodes[unit]
+    fan_out = layer_size[a["layer"]] + (1 if a["kind"] == "softmax" else 0)
+    bound = glorot_bound(g.in_degree(unit), fan_out)
+    cols = np.array([uid[s] for s in sources] + [BIAS_KEY], dtype=np.int64)
+    u = streams.uniforms(streams.unit_keys(seed, streams.INIT, [uid[unit]]), cols)
+    row = (2.0 * u - 1.0) * bound
+    row[-1] = (2.0 * u[-1] - 1.0) * 1e-3
+    preds = set(g.predecessors(unit))
+    row[:-1][[s not in preds for s in sources]] = 0.0
+    return row
+
+
+def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_params) -> tuple:
+    """Turn a validated graph with delays into (input group, groups in firing order).
+
+    ``layer_params(layer) -> LayerParams`` gives each layer's temperature and variance.
+    """
+    uid = _unit_ids(g)
+    rank = ranks(g)
+    layer_size: dict = {}
+    for n, a in g.nodes(data=True):
+        layer_size[a["layer"]] = layer_size.get(a["layer"], 0) + 1
+
+    inputs = sorted((n for n, r in g.nodes(data="role") if r == "input"),
+                    key=lambda n: g.nodes[n].get("index", 0))
+    input_group = Group(0, UNIT_KINDS["input"], "input", 0, -1, inputs,
+                        np.array([uid[n] for n in inputs]), [], np.zeros((len(inputs), 1)), 0.0)
+
+    keyed: dict = {}
+    for n in sorted((n for n, r in g.nodes(data="role") if r != "input"), key=uid.get):
+        a = g.nodes[n]
+        kind = UNIT_KINDS[a["kind"]]
+        if kind.population:
+            key = (a["layer"], a["kind"], a["role"], "population")
+        elif fuse:
+            inc = tuple(sorted((uid[p], g.edges[p, n]["delay"], g.edges[p, n]["retro_delay"])
+                               for p in g.predecessors(n)))
+            key = (a["layer"], a["kind"], a["role"], rank[n], reward_delays[n], inc)
+        else:
+            key = (n,)
+        keyed.setdefault(key, []).append(n)
+
+    groups = []
+    for members in sorted(keyed.values(), key=lambda ms: (max(rank[m] for m in ms), uid[ms[0]])):
+        first = g.nodes[members[0]]
+        sources = sorted({p for m in members for p in g.predecessors(m)}, key=uid.get)
+        P = np.stack([init_weights(g, seed, m, sources, uid, layer_size) for m in members])
+        grp = Group(len(groups) + 1, UNIT_KINDS[first["kind"]], first["role"], first["layer"],
+                    max(rank[m] for m in members), members, np.array([uid[m] for m in members]),
+                    sources, P, reward_delays[members[0]], layer_params(first["layer"]))
+        col = grp.col = {s: i for i, s in enumerate(sources)}
+        for r, m in enumerate(members):
+            for p in g.predecessors(m):
+                grp.T[r, col[p]] = -1
+        grp.keys1 = streams.unit_keys(seed, streams.SAMPLE, grp.uids)
+        grp.keys2 = streams.unit_keys(seed, streams.SAMPLE2, grp.uids)
+        groups.append(grp)
+
+    group_of = {n: input_group for n in inputs}
+    position = {n: i for i, n in enumerate(inputs)}
+    for grp in groups:
+        for i, n in enumerate(grp.names):
+            group_of[n], position[n] = grp, i
+
+    edges: dict = {}
+    for u, v, d in g.edges(data="delay"):
+        tg = group_of[v]
+        key = (group_of[u].gid, tg.gid, d)
+        edges.setdefault(key, (group_of[u], tg, d, []))[3].append(
+            (position[v], tg.col[u], position[u]))
+    for (sg_id, tg_id, d), (sg, tg, delay, triples) in sorted(edges.items(), key=lambda kv: kv[0]):
+        rows = np.array([t[0] for t in triples])
+        cols = np.array([t[1] for t in triples])
+        pos = np.array([t[2] for t in triples])
+        urows, ucols = np.unique(rows), np.unique(cols)
+        col_pos = dict(zip(cols.tolist(), pos.tolist()))
+        bucket = Bucket(tg, float(delay), ucols, np.array([col_pos[c] for c in ucols]))
+        if len(triples) != len(urows) * len(ucols):
+            bucket.pairs = (rows, cols, pos)
+        elif len(urows) != tg.size:
+            bucket.rows = urows
+        sg.buckets.append(bucket)
+    return input_group, groups

@@ -1,0 +1,56 @@
+"""The rule interface and its registry, plus the REINFORCE update every rule builds on.
+
+REINFORCE with an eligibility trace, for a group of units whose rewards are ``R`` (one per
+unit, or one number for all)::
+
+    U = E · R          (E the trace of  g ⊗ h,  R broadcast along each unit's row)
+    θ ← θ + Adam(U)    at the layer's learning rate for the current agent step
+
+This is the output units' rule under every learning rule, and every unit's rule under
+Global REINFORCE.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..optim import adam_ascent
+
+RULES: dict = {}
+
+
+def register(cls):
+    """Class decorator: make a rule available by its ``name``."""
+    RULES[cls.name] = cls
+    return cls
+
+
+def reinforce_update(group, R, lr: float, adam) -> np.ndarray:
+    """Apply ``θ ← θ + Adam(E · R)`` to a group in place; return the raw update ``U = E · R``."""
+    R = np.asarray(R, dtype=np.float64)
+    U = group.E * (R[:, None] if R.ndim else R)
+    group.t += 1
+    adam_ascent(group.P, group.M, group.V, U, group.t, lr, adam)
+    return U
+
+
+class Rule:
+    """What a group does when a learning signal lands on it.
+
+    ``on_reward(sim, group, delta, step)`` is called when the broadcast TD error δ of agent
+    step ``step`` reaches the group; ``on_retro(sim, group, signal, step)`` when retrograde
+    signals land (rules that send them only). Traces are cleared by the engine afterwards when
+    the broadcast marks the start of a new episode.
+    """
+
+    name = ""
+    uses_retro = False
+
+    def __init__(self, scenario):
+        self.scenario = scenario
+
+    def on_reward(self, sim, group, delta: float, step: int) -> None:
+        raise NotImplementedError
+
+    def on_retro(self, sim, group, signal: np.ndarray, step: int) -> None:  # pragma: no cover
+        raise NotImplementedError(f"rule {self.name} sends no retrograde signals")

@@ -1,0 +1,269 @@
+"""One run of one scenario: the SimPy environment, the unit processes and the environment process.
+
+The graph is compiled into groups (:mod:`asyncneurons.network`); each group is served by one
+SimPy process, woken when its firing policy says so:
+
+``on_input``  once per instant at which any value arrives;
+``on_all``    when every incoming synapse holds a value of a wave newer than the last one it
+              answered (the layered limit); a *wave* is everything that descends from one
+              observation, and every value carries the wave of the oldest observation it reflects;
+``clock``     every ``firing_period`` ms (from t = 0), with whatever it holds.
+
+A refractory period defers an event-triggered sample to its end and skips clock ticks inside it.
+Values travel along synapses as :class:`~asyncneurons.events.Signal` events after the edge's
+delay; the environment process (:mod:`asyncneurons.environment`) emits observations, steps the
+gymnasium task and broadcasts the TD error, which reaches each unit after its reward delay.
+The order of events within one instant is defined in :mod:`asyncneurons.events`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import simpy
+
+from . import delays, events, streams, tasks
+from .critic import Critic
+from .errors import DivergenceError, GraphError
+from .graph import layered, validate
+from .kernels import accumulate_trace, potential
+from .network import compile_groups
+from .optim import AdamConfig
+from .rules import RULES
+from .units import LayerParams
+
+
+def run_seed(seed: int, run: int) -> int:
+    """The seed of run ``run`` of an experiment seeded ``seed``."""
+    return streams.seed_of(seed, "run", run)
+
+
+def _per_layer(values, layer: int, key: str):
+    values = list(values) if isinstance(values, (list, tuple)) else [values]
+    if len(values) == 1:
+        return float(values[0])
+    if not 1 <= layer <= len(values):
+        raise GraphError(f"layer {layer}: {key} gives {len(values)} values, one per layer 1…{len(values)}")
+    return float(values[layer - 1])
+
+
+def build_graph(scenario, n_obs: int, action, seed: int):
+    """The scenario's connectivity with delays assigned, validated against the task."""
+    net, timing = scenario.network, scenario.timing
+    if net.graph:
+        from .graphio import load_graph
+        g = load_graph(net.graph)
+    else:
+        if action[0] == "discrete":
+            out_kind = net.output or "softmax"
+            n_out = action[1] - 1 if out_kind == "softmax" else (1 if action[1] == 2 else action[1])
+        else:
+            out_kind = net.output or "linear_gaussian"
+            n_out = action[1]
+        g = layered(n_obs, net.hidden, n_out, hidden_kind=net.unit, output_kind=out_kind)
+    delays.assign_delays(g, timing.synapse_delay, timing.retro_delay, seed)
+    validate(g)
+    n_in = sum(1 for _, r in g.nodes(data="role") if r == "input")
+    if n_in != n_obs:
+        raise GraphError(f"the graph has {n_in} input units but {scenario.env.id} observations have {n_obs} components")
+    return g
+
+
+class Simulation:
+    """One run: build, compile and simulate; report each episode through ``on_episode``.
+
+    ``fuse`` overrides ``[engine] fuse``; ``max_ticks`` stops after that many environment steps
+    (used by tests). ``on_event(time_ms, unit, kind, value, wave)`` receives every event when
+    given.
+    """
+
+    def __init__(self, scenario, run: int = 0, *, fuse: bool | None = None, on_episode=None,
+                 on_event=None, max_ticks: int | None = None):
+        s = self.scenario = scenario
+        self.run_index = run
+        self.seed = run_seed(s.experiment.seed, run)
+        self.env = simpy.Environment()
+        self.task = tasks.make_env(s.env.id, s.env.max_episode_steps)
+        self.action_spec = tasks.action_spec(self.task)
+        n_obs = int(np.prod(self.task.observation_space.shape))
+        self.graph = build_graph(s, n_obs, self.action_spec, self.seed)
+        hidden_and_out = [n for n, r in self.graph.nodes(data="role") if r != "input"]
+        self.reward_delays = delays.unit_delays(hidden_and_out, s.timing.reward_delay, self.seed)
+        L = s.learning
+        self.adam = AdamConfig(L.adam_beta1, L.adam_beta2, L.adam_eps, L.bias_correction_steps)
+        self.n_layers = max(a["layer"] for _, a in self.graph.nodes(data=True))
+        self._lr = [(_per_layer(L.lr, l, "learning.lr"),
+                     _per_layer(L.lr_end if L.lr_end is not None else L.lr, l, "learning.lr_end"))
+                    for l in range(1, self.n_layers + 1)]
+        self.input_group, self.groups = compile_groups(
+            self.graph, seed=self.seed, fuse=s.engine.fuse if fuse is None else fuse,
+            reward_delays=self.reward_delays,
+            layer_params=lambda l: LayerParams(_per_layer(s.network.temperature, l, "network.temperature"),
+                                               _per_layer(s.network.variance, l, "network.variance")))
+        decay = L.lambda_ * s.env.gamma
+        for grp in self.groups:
+            grp.decay = decay
+        self.rule = RULES[L.rule](s)
+        self.critic = None
+        if L.critic == "mlp":
+            self.critic = Critic(n_obs, L.critic_hidden, streams.seed_of(self.seed, "critic"),
+                                 lambda_=L.critic_lambda, gamma=s.env.gamma,
+                                 lr_start=L.critic_lr,
+                                 lr_end=L.critic_lr_end if L.critic_lr_end is not None else L.critic_lr,
+                                 lr_steps=L.lr_steps, adam=self.adam)
+        self.max_rank = max(g.rank for g in self.groups)
+        self.on_episode = on_episode
+        self.on_event = on_event
+        self.max_ticks = max_ticks
+        self.output = next(g for g in self.groups if g.role == "output")
+        self.outputs = [g for g in self.groups if g.role == "output"]
+        self._broadcast_batches = self._batch_by_reward_delay()
+        self.done = self.env.event()
+        from .environment import EnvironmentProcess
+        self.environment = EnvironmentProcess(self)
+        for grp in self.groups:
+            self.env.process(self._unit_process(grp))
+        self.env.process(self.environment.run())
+
+    # ------------------------------------------------------------------ set-up helpers
+    def _batch_by_reward_delay(self):
+        batches: dict = {}
+        for grp in self.groups:
+            batches.setdefault(grp.reward_delay, []).append(grp)
+        return [(d, sorted(gs, key=lambda g: -g.rank)) for d, gs in sorted(batches.items())]
+
+    def lr(self, layer: int, step: int) -> float:
+        """The learning rate of ``layer`` at agent step ``step`` (linear schedule)."""
+        start, end = self._lr[layer - 1]
+        n = self.scenario.learning.lr_steps
+        return start + (end - start) * min(step, n) / n
+
+    # ------------------------------------------------------------------ running
+    def run(self):
+        """Simulate until the scenario's episodes (or ``max_ticks`` steps) are done."""
+        self.env.run(until=self.done)
+        return self
+
+    # ------------------------------------------------------------------ unit processes
+    def _unit_process(self, grp):
+        policy = self.scenario.timing.firing
+        refractory = self.scenario.timing.refractory
+        prio = events.FIRE + grp.rank
+        env = self.env
+        if policy == "clock":
+            period = self.scenario.timing.firing_period
+            while True:
+                yield events.Signal(env, period, prio)
+                if env.now - grp.last_fire >= refractory:
+                    self.fire(grp)
+        else:
+            grp.wake = events.pending(env)
+            while True:
+                yield grp.wake
+                grp.wake = events.pending(env)
+                self.fire(grp)
+                if refractory > 0:
+                    yield events.Signal(env, refractory, prio)
+
+    def fire(self, grp):
+        """The group samples from what it holds, records its trace and sends its values on."""
+        now = self.env.now
+        pot = potential(grp.P, grp.H)
+        kind = grp.kind
+        if kind.population:
+            u1 = streams.uniforms(grp.keys1[:1], grp.counters[:1])
+            u2 = None
+        else:
+            u1 = streams.uniforms(grp.keys1, grp.counters)
+            u2 = streams.uniforms(grp.keys2, grp.counters) if kind.gaussian else None
+        values, aux = kind.sample(pot, grp.lp, u1, u2)
+        g = kind.score(values, pot, aux, grp.lp)
+        accumulate_trace(grp.E, grp.decay, g, grp.H)
+        grp.counters += 1
+        grp.values, grp.aux, grp.last_fire = values, aux, now
+        wave = int(grp.T.min())
+        grp.last_wave = wave
+        if self.on_event is not None:
+            for name, v in zip(grp.names, values):
+                self.on_event(now, name, "sample", float(v), wave)
+        self.send(grp, values, wave)
+        if grp.role == "output":
+            self.environment.receive_action(kind.action(values, aux), wave)
+
+    def send(self, grp, values, wave: int) -> None:
+        """Schedule one delivery per (target group, delay) bucket."""
+        env = self.env
+        for b in grp.buckets:
+            events.Signal(env, b.delay, events.DELIVER, (b, values, wave), self._deliver)
+
+    def _deliver(self, event):
+        b, values, wave = event._value
+        tg = b.target
+        if b.pairs is not None:
+            rows, cols, pos = b.pairs
+            tg.H[rows, cols] = values[pos]
+            tg.T[rows, cols] = wave
+        elif b.rows is None:
+            tg.H[:, b.cols] = values[b.pos]
+            tg.T[:, b.cols] = wave
+        else:
+            ix = np.ix_(b.rows, b.cols)
+            tg.H[ix] = values[b.pos]
+            tg.T[ix] = wave
+        if tg.wake is None:  # clock firing: nothing to wake
+            return
+        policy = self.scenario.timing.firing
+        if policy == "on_input" or tg.T.min() > tg.last_wave:
+            events.trigger(tg.wake, events.FIRE + tg.rank)
+
+    # ------------------------------------------------------------------ learning signals
+    def broadcast(self, delta: float, step: int, reset: bool) -> None:
+        """Send the TD error of agent step ``step`` to every group, after its reward delay."""
+        env = self.env
+        for d, groups in self._broadcast_batches:
+            events.Signal(env, d, events.LEARN, (delta, step, reset, groups), self._reward_lands)
+
+    def _reward_lands(self, event):
+        delta, step, reset, groups = event._value
+        rule = self.rule
+        for grp in groups:
+            rule.on_reward(self, grp, delta, step)
+            if reset:
+                grp.E[...] = 0.0
+            if self.on_event is not None:
+                for name in grp.names:
+                    self.on_event(self.env.now, name, "reward", delta, step)
+
+    # ------------------------------------------------------------------ checks and state
+    def check_finite(self, step: int) -> None:
+        """Raise :class:`DivergenceError` naming the first unit whose weights are not finite."""
+        for grp in self.groups:
+            if not np.isfinite(grp.P).all():
+                row = int(np.argwhere(~np.isfinite(grp.P))[0][0])
+                raise DivergenceError(
+                    f"unit {grp.names[row]} (layer {grp.layer}) has a non-finite weight at "
+                    f"t = {self.env.now:.3f} ms, agent step {step}; "
+                    f"the learning rate learning.lr is the most likely cause")
+        if self.critic is not None and not all(np.isfinite(p).all() for p in self.critic.P):
+            raise DivergenceError(f"the critic has a non-finite weight at t = {self.env.now:.3f} ms, "
+                                  f"agent step {step}; the learning rate learning.critic_lr is the most likely cause")
+
+    def weights(self) -> dict:
+        """Every unit's incoming weights and bias, by unit name: ``{name: {source: w, "bias": b}}``."""
+        out = {}
+        for grp in self.groups:
+            for r, name in enumerate(grp.names):
+                row = {s: float(grp.P[r, c]) for c, s in enumerate(grp.sources) if self.graph.has_edge(s, name)}
+                row["bias"] = float(grp.P[r, -1])
+                out[name] = row
+        return out
+
+    def layer_matrices(self) -> dict:
+        """Parameters per layer as (units × (inputs + 1)) arrays in unit-index order (layered graphs)."""
+        by_layer: dict = {}
+        for grp in self.groups:
+            for r, name in enumerate(grp.names):
+                by_layer.setdefault(grp.layer, []).append((self.graph.nodes[name]["index"], grp.P[r]))
+        return {l: np.stack([row for _, row in sorted(rows, key=lambda x: x[0])]) for l, rows in by_layer.items()}
+
+
+__all__ = ["Simulation", "build_graph", "run_seed"]

@@ -1,0 +1,125 @@
+"""Unit kinds: how a unit samples its value from its pre-activation, and the score of that sample.
+
+Each kind is a pair of small pure functions over a whole group (vectors over its units):
+
+``sample(pot, params, u1, u2) -> (values, aux)``
+    ``pot`` are the pre-activations, ``u1`` and ``u2`` keyed uniforms in [0, 1) (one per unit),
+    ``params`` the layer's temperature T and variance σ².
+``score(values, pot, aux, params) -> g``
+    the gradient of log Pr(value) with respect to the pre-activation, so that the eligibility
+    of weight w_ij is ``g_j · h_i`` (algorithms.md §2.1 and §3.1).
+
+======================  ===================================================  =================================
+kind                    sample                                               score g
+======================  ===================================================  =================================
+``bernoulli``           p = σ(pot/T), h = 1[u < p] ∈ {0, 1}                   (h − p) / T
+``gaussian``            μ = softplus(pot), h = μ + σ z                       (h − μ) σ(pot) / σ²
+``softmax``             z = [pot/T, 0] (n−1 free logits), a ~ softmax(z)      (onehot(a) − π)/T, first n−1
+``linear_gaussian``     μ = pot, h = μ + σ z                                 (h − μ) / σ²
+======================  ===================================================  =================================
+
+with z = sqrt(−2 ln(1 − u₁)) cos(2π u₂) (Box–Muller). The softmax subtracts the largest logit
+and clamps what is below −30 to −30 before exponentiating, as published. A softmax group is one
+population: its n−1 units sample one action together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .kernels import sigmoid, softplus
+
+
+@dataclass(frozen=True)
+class LayerParams:
+    """Per-layer constants a unit kind may use."""
+
+    temperature: float = 1.0
+    variance: float = 1.0
+
+
+def _normal(u1, u2):
+    return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2)
+
+
+def _bernoulli_sample(pot, lp, u1, u2):
+    p = sigmoid(pot / lp.temperature)
+    return (u1 < p).astype(np.float64), p
+
+
+def _bernoulli_score(h, pot, p, lp):
+    return (h - p) / lp.temperature
+
+
+def _gaussian_sample(pot, lp, u1, u2):
+    mu = softplus(pot)
+    return mu + np.sqrt(lp.variance) * _normal(u1, u2), mu
+
+
+def _gaussian_score(h, pot, mu, lp):
+    return (h - mu) * sigmoid(pot) / lp.variance
+
+
+def _linear_gaussian_sample(pot, lp, u1, u2):
+    return pot + np.sqrt(lp.variance) * _normal(u1, u2), pot
+
+
+def _linear_gaussian_score(h, pot, mu, lp):
+    return (h - mu) / lp.variance
+
+
+def softmax_policy(pot: np.ndarray, temperature: float) -> np.ndarray:
+    """π over n actions from n−1 free logits (the last logit fixed at 0)."""
+    z = np.append(pot / temperature, 0.0)
+    z = z - z.max()
+    z[z < -30.0] = -30.0
+    e = np.exp(z)
+    return e / e.sum()
+
+
+def _softmax_sample(pot, lp, u1, u2):
+    pi = softmax_policy(pot, lp.temperature)
+    a = int(np.searchsorted(np.cumsum(pi), u1[0], side="right"))
+    a = min(a, pi.size - 1)
+    onehot = np.zeros(pi.size)
+    onehot[a] = 1.0
+    return onehot[:-1], (pi, a)
+
+
+def _softmax_score(h, pot, aux, lp):
+    pi, a = aux
+    onehot = np.zeros(pi.size)
+    onehot[a] = 1.0
+    return ((onehot - pi) / lp.temperature)[:-1]
+
+
+@dataclass(frozen=True)
+class UnitKind:
+    """A registered unit kind: its sampler, its score and the roles it may take."""
+
+    name: str
+    roles: tuple
+    sample: object = None
+    score: object = None
+    population: bool = False  # True: the group samples jointly (softmax)
+    gaussian: bool = False  # needs a second uniform per sample
+
+    def action(self, values, aux):
+        """The environment action encoded by an output group's sample."""
+        if self.name == "softmax":
+            return aux[1]
+        if self.name == "bernoulli":
+            return int(values[0])
+        return np.asarray(values, dtype=np.float64)
+
+
+UNIT_KINDS = {
+    "input": UnitKind("input", ("input",)),
+    "bernoulli": UnitKind("bernoulli", ("hidden", "output"), _bernoulli_sample, _bernoulli_score),
+    "gaussian": UnitKind("gaussian", ("hidden",), _gaussian_sample, _gaussian_score, gaussian=True),
+    "softmax": UnitKind("softmax", ("output",), _softmax_sample, _softmax_score, population=True),
+    "linear_gaussian": UnitKind("linear_gaussian", ("output",), _linear_gaussian_sample,
+                                _linear_gaussian_score, gaussian=True),
+}
