@@ -1,0 +1,33 @@
+"""Shared helpers: scenarios built from small dicts, runs collected in memory."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from asyncneurons.scenario import parse_scenario
+
+SMALL_CARTPOLE = {
+    "experiment": {"name": "test", "episodes": 5, "seed": 7},
+    "env": {"id": "CartPole-v1", "gamma": 0.98},
+    "network": {"hidden": [64, 32], "unit": "bernoulli"},
+    "learning": {"rule": "global_reinforce", "lambda": 0.8, "lr": [0.02, 2e-4, 2e-5],
+                 "lr_end": [2e-4, 2e-6, 2e-7], "lr_steps": 50000, "critic_lambda": 0.8,
+                 "critic_lr": [0.04, 4e-5, 4e-6], "critic_lr_end": [0.004, 4e-5, 4e-6]},
+}
+
+
+def merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for section, values in over.items():
+        out.setdefault(section, {}).update(values)
+    return out
+
+
+@pytest.fixture
+def scenario():
+    """``scenario(section={...}, ...)`` → a validated Scenario derived from SMALL_CARTPOLE."""
+    def make(base=SMALL_CARTPOLE, base_dir=None, **over):
+        return parse_scenario(merge(base, over), base_dir=base_dir)
+    return make

@@ -1,0 +1,121 @@
+"""The command line: run folders, determinism, exit statuses, one-line errors."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SMALL = """
+[experiment]
+name = "small"
+runs = 2
+episodes = 6
+seed = 4
+
+[network]
+hidden = [8]
+
+[learning]
+lambda = 0.8
+lr = [0.01, 0.001]
+critic_hidden = [8]
+critic_lr = [0.01, 0.001]
+"""
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "asyncneurons.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def _rows(path):
+    with open(path) as f:
+        return [{k: v for k, v in r.items() if k != "wall_s"} for r in csv.DictReader(f)]
+
+
+@pytest.fixture
+def small(tmp_path):
+    p = tmp_path / "small.toml"
+    p.write_text(SMALL)
+    return p
+
+
+def test_run_writes_the_run_folder(small, tmp_path):
+    out = tmp_path / "out"
+    r = cli("run", str(small), "--out", str(out), "--quiet", "--set", "record.events=true")
+    assert r.returncode == 0, r.stderr
+    rows = _rows(out / "metrics.csv")
+    assert [(int(x["run"]), int(x["episode"])) for x in rows] == [(r_, e) for r_ in range(2) for e in range(6)]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "complete" and len(summary["runs"]) == 2
+    averages = [sum(float(x["return"]) for x in rows if int(x["run"]) == k) / 6 for k in range(2)]
+    assert summary["runs"][0]["average_return"] == pytest.approx(averages[0])
+    assert summary["mean"] == pytest.approx(sum(averages) / 2)
+    assert summary["std"] == pytest.approx(abs(averages[0] - averages[1]) / 2)
+    resolved = (out / "scenario.toml").read_text()
+    assert "synapse_delay" in resolved and 'name = "small"' in resolved
+    with open(out / "events.csv") as f:
+        events = list(csv.DictReader(f))
+    assert {"observation", "sample", "reward", "env_step"} <= {e["kind"] for e in events}
+    assert "average return" in r.stdout
+
+
+def test_same_seed_gives_identical_metrics_whatever_the_worker_count(small, tmp_path):
+    outs = []
+    for i, workers in enumerate(["1", "2", "1"]):
+        out = tmp_path / f"o{i}"
+        assert cli("run", str(small), "--out", str(out), "--quiet", "--workers", workers).returncode == 0
+        outs.append(_rows(out / "metrics.csv"))
+    assert outs[0] == outs[1] == outs[2]
+    other = tmp_path / "other"
+    cli("run", str(small), "--out", str(other), "--quiet", "--set", "experiment.seed=5")
+    assert _rows(other / "metrics.csv") != outs[0]
+
+
+def test_validate_describes_a_good_scenario(small):
+    r = cli("validate", str(small))
+    assert r.returncode == 0 and r.stdout.startswith("ok: small: CartPole-v1")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "timing.firing=on_al"], 'timing.firing: must be one of'),
+    (["--set", "learning.rule=global_reinforc"], 'did you mean "global_reinforce"'),
+    (["--set", "experiment.episods=3"], 'experiment.episods: unknown key (did you mean "episodes"?)'),
+])
+def test_bad_input_exits_2_with_one_line_and_no_traceback(small, tmp_path, args, message):
+    for command in (["validate", str(small)], ["run", str(small), "--out", str(tmp_path / "x"), "--quiet"]):
+        r = cli(*command, *args)
+        assert r.returncode == 2
+        assert message in r.stderr
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_missing_file_exits_2(tmp_path):
+    r = cli("validate", str(tmp_path / "nope.toml"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_a_diverging_run_stops_with_a_message_and_keeps_its_rows(small, tmp_path):
+    out = tmp_path / "div"
+    r = cli("run", str(small), "--out", str(out), "--quiet", "--workers", "1",
+            "--set", "learning.critic_lr=1e300", "--set", "experiment.episodes=50")
+    assert r.returncode == 1
+    assert "learning.critic_lr" in r.stderr and "Traceback" not in r.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "diverged"
+    with open(out / "metrics.csv") as f:
+        assert all(len(row) == 7 for row in csv.reader(f))
+
+
+def test_shipped_scenarios_validate():
+    files = sorted((ROOT / "scenarios").rglob("*.toml"))
+    assert len(files) >= 3
+    for f in files:
+        r = cli("validate", str(f))
+        assert r.returncode == 0, f"{f}: {r.stderr}"

@@ -1,0 +1,49 @@
+"""Fusion never changes a result: units served together or one by one give identical runs."""
+
+import numpy as np
+import pytest
+
+from asyncneurons import kernels, streams
+from asyncneurons.simulation import Simulation
+
+
+def _run(s, fuse, ticks):
+    rows = []
+    sim = Simulation(s, fuse=fuse, on_episode=rows.append, max_ticks=ticks).run()
+    return sim, [(r["episode"], r["return"], r["length"], r["sim_time_ms"], r["stale_actions"]) for r in rows]
+
+
+@pytest.mark.parametrize("over", [
+    {},
+    {"timing": {"synapse_delay": 1.5, "reward_delay": 2.0}, "env": {"pacing": "clock", "period": 10.0}},
+    {"timing": {"synapse_delay": 0.5, "reward_delay": 0.25, "firing": "on_input", "refractory": 0.75}},
+    {"timing": {"firing": "clock", "firing_period": 1.0, "synapse_delay": 0.5}, "env": {"pacing": "clock", "period": 4.0}},
+])
+def test_fused_and_unfused_runs_are_identical(scenario, over):
+    s = scenario(experiment={"episodes": 1000}, network={"hidden": [16, 8]},
+                 learning={"lr": [0.02, 2e-3, 2e-4], "lr_end": None}, **over)
+    fused, rows_f = _run(s, True, 250)
+    unfused, rows_u = _run(s, False, 250)
+    assert len(fused.groups) == 3 and len(unfused.groups) == 16 + 8 + 1
+    assert rows_f == rows_u
+    a, b = fused.layer_matrices(), unfused.layer_matrices()
+    for layer in a:
+        np.testing.assert_array_equal(a[layer], b[layer])
+
+
+def test_a_unit_alone_computes_the_same_bits_as_inside_its_layer():
+    rng = np.random.default_rng(0)
+    for m, n in [(1, 5), (32, 65), (64, 5), (7, 300), (100, 9)]:
+        P, H = rng.normal(size=(m, n)), rng.normal(size=(m, n))
+        whole = kernels.potential(P, H)
+        for j in range(m):
+            assert kernels.potential(P[j:j + 1], H[j:j + 1])[0] == whole[j]
+
+
+def test_keyed_uniforms_do_not_depend_on_grouping():
+    keys = streams.unit_keys(11, streams.SAMPLE, np.arange(50))
+    counters = np.arange(50) * 3
+    together = streams.uniforms(keys, counters)
+    alone = [streams.uniforms(keys[i:i + 1], counters[i:i + 1])[0] for i in range(50)]
+    assert together.tolist() == alone
+    assert 0.35 < together.mean() < 0.65
