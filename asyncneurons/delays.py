@@ -2,8 +2,8 @@
 
 A delay is given as a number of ms or as a table naming a distribution. Each edge's delay is
 drawn once, when the network is built, by inverting the distribution's CDF at a keyed uniform
-``U(seed, DELAY, target, source)``: the draw depends on the edge alone, not on the order in
-which edges are visited. Delays are continuous and never rounded to a grid.
+``U(seed, DELAY, target, source)``, units keyed by their names: the draw depends on the edge
+alone, not on the order in which edges are visited nor on the rest of the graph. Delays are continuous and never rounded to a grid.
 
 ======================  ==========================================  ========================
 ``dist``                parameters (ms)                             inverse CDF at u
@@ -92,7 +92,7 @@ def assign_delays(g, synapse_delay, retro_delay, seed: int, *, overwrite: bool =
 
     Edges that already carry an attribute (set in a graph file) keep it unless ``overwrite``.
     """
-    uid = {n: i for i, n in enumerate(sorted(g.nodes, key=str))}
+    uid = {n: node_key(n) for n in g.nodes}
     for key, spec, purpose in (("delay", synapse_delay, streams.DELAY),
                                ("retro_delay", retro_delay, streams.RETRO_DELAY)):
         edges = [(u, v) for u, v, a in g.edges(data=True) if overwrite or key not in a]
@@ -106,9 +106,14 @@ def assign_delays(g, synapse_delay, retro_delay, seed: int, *, overwrite: bool =
             g.edges[a, b][key] = float(d)
 
 
+def node_key(node) -> int:
+    """A stable integer key of a node, from its name alone (not from its place in the graph)."""
+    return streams.seed_of("node", str(node))
+
+
 def unit_delays(units, spec, seed: int, purpose: int = streams.REWARD_DELAY) -> dict:
-    """One delay per unit (for example the reward delay), keyed by unit id."""
+    """One delay per unit (for example the reward delay), keyed by the unit's name."""
     order = sorted(units, key=str)
-    uid = np.arange(len(order), dtype=np.int64)
+    uid = np.array([node_key(n) for n in order], dtype=np.int64)
     u = streams.uniforms(streams.unit_keys(seed, purpose, uid), np.zeros_like(uid))
     return {n: float(d) for n, d in zip(order, draw(spec, u))}

@@ -87,11 +87,11 @@ def validate(g: nx.DiGraph, unit_kinds=None, *, need_delays: bool = True) -> Non
         raise GraphError("the graph has no nodes")
     for n, a in g.nodes(data=True):
         role = a.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise GraphError(f"node {n!r}: role {role!r} is not one of input, hidden, output"
-                             f"{did_you_mean(role, ROLES) if role else ''}")
+                             f"{did_you_mean(role, ROLES) if isinstance(role, str) else ''}")
         kind = a.get("kind", "input" if role == "input" else None)
-        if kind not in unit_kinds:
+        if not isinstance(kind, str) or kind not in unit_kinds:
             raise GraphError(f"node {n!r}: unknown unit kind {kind!r}{did_you_mean(kind, unit_kinds)}; "
                              f"known: {', '.join(sorted(unit_kinds))}")
         spec = unit_kinds[kind]

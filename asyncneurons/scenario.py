@@ -1,0 +1,872 @@
+"""The scenario file: one TOML file describing an experiment, validated when it is loaded.
+
+A scenario has seven tables, ``[experiment]``, ``[env]``, ``[network]``, ``[learning]``,
+``[timing]``, ``[engine]`` and ``[record]``; every key has a default, so an empty file is a
+valid scenario. The models below are the single source of truth: their field descriptions and
+constraints generate ``docs/scenarios.md`` (``python -m asyncneurons.scenario --docs``).
+
+Every mistake raises :class:`~asyncneurons.errors.ScenarioError` with one line that starts
+with the dotted key path at fault, for example ``timing.synapse_delay.high: must be ≥ low (got
+high = 1, low = 5)``. Types are strict: no booleans for numbers, no strings for numbers, and
+no NaN or infinity anywhere.
+
+After validation
+
+* a delay (``timing.*_delay``) is a float (ms) or a plain dict ``{"dist": name, param:
+  float, ...}`` holding the parameters given, ready for :func:`asyncneurons.delays.draw`;
+* a per-layer value (``network.temperature``, ``network.variance``, ``learning.lr``,
+  ``learning.lr_end``, ``learning.critic_lr``, ``learning.critic_lr_end``) is a list of floats,
+  one per layer (critic layers for the ``critic_*`` keys). With ``network.graph`` the number of
+  actor layers is unknown until the graph is read: those keys then stay as given (a float or
+  a list) and :func:`layer_values` resolves them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import inspect
+import math
+import operator
+import os
+import re
+import sys
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import tomli_w
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PlainValidator,
+                      ValidationError, ValidationInfo, field_validator, model_validator)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
+
+from . import delays
+from .errors import ScenarioError, did_you_mean
+
+INT64_MAX = 2**63 - 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Formatting values and key paths for messages
+
+
+def _quote(text: str, limit: int = 60) -> str:
+    """A string as a one-line, double-quoted literal (escaped, shortened when long)."""
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
+
+
+def _fmt(value: Any) -> str:
+    """A value as the user wrote it in TOML, on one short line."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        digits = str(value)
+        return digits if len(digits) <= 24 else f"{digits[:12]}…({len(digits.lstrip('-'))} digits)"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else repr(value)
+    if isinstance(value, str):
+        return _quote(value)
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, (list, tuple)):
+        text = "[" + ", ".join(_fmt(v) for v in value[:8]) + (", …]" if len(value) > 8 else "]")
+        return text if len(text) <= 80 else f"a list of {len(value)} values"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return _quote(repr(value))
+
+
+def _path(loc) -> str:
+    """A dotted key path: ``timing.synapse_delay.high``, ``network.hidden[1]``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+            continue
+        part = str(part)
+        key = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else _quote(part, 40)
+        out += ("." if out else "") + key
+    return out or "scenario"
+
+
+def _unknown(name: str, choices, what: str) -> str:
+    known = ", ".join(sorted(choices))
+    return f"unknown {what} {_fmt(name)}{did_you_mean(name, choices)}; known: {known}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Custom checks. They raise PydanticCustomError; _translate turns it into a ScenarioError.
+
+
+def _fail(msg: str, *sub) -> typing.NoReturn:
+    """A problem at the current key (or at ``sub`` below it), with a complete message."""
+    raise PydanticCustomError("scenario", "{msg}", {"msg": msg, "sub": sub})
+
+
+def _bad() -> typing.NoReturn:
+    """The value at the current key is not of the expected form: "must be … (got …)"."""
+    raise PydanticCustomError("expect", "bad value")
+
+
+def _number(value) -> float | None:
+    """``value`` as a finite float, or None (booleans, non-numbers, NaN, ±inf, overflow)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        x = float(value)
+    except OverflowError:
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _fits_int64(value: int) -> int:
+    if abs(value) > INT64_MAX:
+        _fail(f"too large (got {_fmt(value)}; integers must fit in 64 bits)")
+    return value
+
+
+Int64 = AfterValidator(_fits_int64)
+
+
+def _layer_check(limit: str):
+    """A validator for per-layer values: a number or a non-empty list of numbers ``limit``."""
+    ok = {"> 0": lambda x: x > 0, "≥ 0": lambda x: x >= 0}[limit]
+
+    def check(value):
+        if value is None:
+            return None
+        if isinstance(value, list):
+            xs = [_number(v) for v in value]
+            if not xs or any(x is None or not ok(x) for x in xs):
+                _bad()
+            return xs
+        x = _number(value)
+        if x is None or not ok(x):
+            _bad()
+        return x
+
+    return PlainValidator(check)
+
+
+_LAYERS_POS = "a number > 0 or a list of them, one per layer"
+_LAYERS_NONNEG = "a number ≥ 0 or a list of them, one per layer"
+PerLayer = Annotated[float | list[float], _layer_check("> 0")]
+PerLayerNonNeg = Annotated[float | list[float], _layer_check("≥ 0")]
+
+# Conditions on delay parameters, by distribution: (comparison, bound) where the bound is a
+# number or the name of another parameter. Parameters not listed need only be finite.
+_DELAY_LIMITS = {
+    "constant": {"value": ("≥", 0)},
+    "uniform": {"low": ("≥", 0), "high": ("≥", "low")},
+    "truncnormal": {"std": (">", 0), "low": ("≥", 0), "high": (">", "low")},
+    "exponential": {"mean": (">", 0), "shift": ("≥", 0)},
+    "lognormal": {"sigma": ("≥", 0)},
+}
+_OPS = {"≥": operator.ge, ">": operator.gt}
+_DELAY_EXPECT = "a number ≥ 0 (ms) or a table with dist"
+
+
+def _delay_defaults(dist) -> dict:
+    """Defaults of a distribution's optional parameters, read from its inverse CDF."""
+    params = inspect.signature(dist.inverse_cdf).parameters
+    return {k: params[k].default for k in dist.optional if k in params}
+
+
+def _check_delay(value):
+    """A delay: a finite number ≥ 0 (ms), or a table ``{dist = NAME, params…}``."""
+    if not isinstance(value, dict):
+        x = _number(value)
+        if x is None or x < 0:
+            _bad()
+        return x
+    known = delays.DISTRIBUTIONS
+    if "dist" not in value:
+        _fail(f"missing (a delay table names its distribution: one of {', '.join(known)})",
+              "dist")
+    name = value["dist"]
+    if not isinstance(name, str):
+        _fail(f"must be a distribution name (got {_fmt(name)})", "dist")
+    if name not in known:
+        _fail(_unknown(name, known, "distribution"), "dist")
+    dist = known[name]
+    allowed = (*dist.required, *dist.optional)
+    for key in value:
+        if key != "dist" and key not in allowed:
+            _fail(f'unknown parameter of dist "{name}"{did_you_mean(key, allowed)}; '
+                  f"allowed: {', '.join(allowed)}", key)
+    for key in dist.required:
+        if key not in value:
+            _fail(f'missing (dist "{name}" needs {", ".join(dist.required)})', key)
+    params = {}
+    for key in allowed:
+        if key in value:
+            params[key] = _number(value[key])
+            if params[key] is None:
+                _fail(f"must be a finite number (got {_fmt(value[key])})", key)
+    defaults = _delay_defaults(dist)
+    for key, (op, bound) in _DELAY_LIMITS.get(name, {}).items():
+        if key not in params:
+            continue
+        if isinstance(bound, str):
+            other = params.get(bound, defaults.get(bound))
+            shown = _fmt(value[bound]) if bound in value else f"{_fmt(other)} by default"
+            got = f"{key} = {_fmt(value[key])}, {bound} = {shown}"
+        else:
+            other, got = bound, _fmt(value[key])
+        if not _OPS[op](params[key], other):
+            _fail(f"must be {op} {bound} (got {got})", key)
+    if name == "truncnormal":
+        from scipy.special import ndtr
+
+        p = {**defaults, **params}
+        mass = ndtr((p["high"] - p["mean"]) / p["std"]) - ndtr((p["low"] - p["mean"]) / p["std"])
+        if not mass > 0:
+            shown = {k: _fmt(value.get(k, p[k])) for k in ("mean", "std", "low", "high")}
+            _fail("a normal with mean = {mean}, std = {std} has no probability between "
+                  "low = {low} and high = {high}".format(**shown))
+    return {"dist": name, **params}
+
+
+Delay = Annotated[float | dict[str, Any], PlainValidator(_check_delay)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Registries of names, owned by other modules and imported when first needed
+
+
+def _rule_names():
+    from .rules import RULES
+
+    return RULES
+
+
+def _unit_kinds():
+    from .units import UNIT_KINDS
+
+    return UNIT_KINDS
+
+
+def _env_ids():
+    from .tasks import known_env_ids
+
+    return list(known_env_ids())
+
+
+def _check_unit(name: str, role: str) -> str:
+    kinds = _unit_kinds()
+    if name not in kinds:
+        _fail(_unknown(name, kinds, "unit kind"))
+    fit = sorted(k for k, kind in kinds.items() if role in kind.roles)
+    if role not in kinds[name].roles:
+        _fail(f"{_fmt(name)} cannot be {'a hidden' if role == 'hidden' else 'an output'} unit; "
+              f"{role} kinds: {', '.join(fit)}")
+    return name
+
+
+# ---------------------------------------------------------------------------------------------
+# The models
+
+
+def _key(default, description: str, expect: str | None = None, **kwargs):
+    """A scenario key: its default, one-line meaning and, for custom types, its form."""
+    extra = {"expect": expect} if expect else None
+    if callable(default):
+        return Field(default_factory=default, description=description,
+                     json_schema_extra=extra, **kwargs)
+    return Field(default, description=description, json_schema_extra=extra, **kwargs)
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class ExperimentConfig(_Table):
+    """What to run: how many independent runs of how many episodes, and the master seed."""
+
+    name: str = _key("experiment", "name of the experiment, used for its run folder",
+                     min_length=1)
+    runs: Annotated[int, Int64] = _key(1, "independent runs; run k's seed is derived from seed",
+                                       ge=1)
+    episodes: Annotated[int, Int64] = _key(100, "episodes per run", ge=1)
+    seed: Annotated[int, Int64] = _key(0, "master seed: every random number derives from it",
+                                       ge=0)
+
+
+class EnvConfig(_Table):
+    """The task: a gymnasium environment and how it meets the network's clock."""
+
+    id: str = _key("CartPole-v1", "gymnasium environment id (one of the ids listed below)")
+    pacing: Literal["wait", "clock"] = _key(
+        "wait", "wait: step as soon as the action arrives; clock: step every period ms with "
+        "the latest action")
+    period: float = _key(20.0, "ms between environment steps under clock pacing", gt=0)
+    gamma: float = _key(0.98, "discount factor γ per environment step", ge=0, le=1)
+    max_episode_steps: Annotated[int, Int64] | None = _key(
+        None, "steps before an episode is truncated (absent: the registered time limit)", ge=1)
+    bootstrap_truncated: bool = _key(
+        False, "bootstrap the TD error at a time-limit end instead of zeroing it "
+        "(published: zero)")
+    dummy_step: bool = _key(
+        True, "after an episode ends, pass its terminal observation through the network once "
+        "more and reset on the next step (published behaviour)")
+    reward_clip: float | None = _key(
+        None, "clip the reward used in the TD error to ±reward_clip (never the logged return; "
+        "absent: no clipping)", gt=0)
+
+    @field_validator("id")
+    @classmethod
+    def _known_env(cls, value: str) -> str:
+        ids = _env_ids()
+        if value not in ids:
+            _fail(_unknown(value, ids, "environment"))
+        return value
+
+
+class NetworkConfig(_Table):
+    """The actor network: layered (hidden, unit, output) or read from a graph file."""
+
+    hidden: list[Annotated[int, Int64, Field(ge=1)]] = _key(
+        lambda: [64, 32], "hidden layer widths, input side first (may be empty)")
+    unit: str = _key("bernoulli", "unit kind of the hidden layers (a kind allowed as hidden)")
+    output: str | None = _key(
+        None, "unit kind of the output layer (absent: chosen from the action space)")
+    graph: str | None = _key(
+        None, "GraphML or node-link JSON file, relative to the scenario file; replaces hidden, "
+        "unit and output", "a file path")
+    temperature: PerLayer = _key(
+        1.0, "temperature T of each layer [l1, …, output]; one number applies to all",
+        _LAYERS_POS)
+    variance: PerLayer = _key(
+        1.0, "variance σ² of each layer's Gaussian units [l1, …, output]; one number applies "
+        "to all", _LAYERS_POS)
+
+    @property
+    def n_layers(self) -> int | None:
+        """Layers with weights (hidden layers + output); None when a graph file defines them."""
+        return None if self.graph is not None else len(self.hidden) + 1
+
+    @field_validator("unit")
+    @classmethod
+    def _hidden_kind(cls, value: str) -> str:
+        return _check_unit(value, "hidden")
+
+    @field_validator("output")
+    @classmethod
+    def _output_kind(cls, value: str | None) -> str | None:
+        return None if value is None else _check_unit(value, "output")
+
+    @field_validator("graph")
+    @classmethod
+    def _graph_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        base = (info.context or {}).get("base_dir") or os.getcwd()
+        path = os.path.abspath(os.path.join(base, os.path.expanduser(value)))
+        if not value or not os.path.isfile(path):
+            _fail(f"no such file {_fmt(path)}")
+        return path
+
+    @model_validator(mode="after")
+    def _layers(self):
+        if self.graph is not None:
+            for key in ("hidden", "unit", "output"):
+                if key in self.model_fields_set:
+                    _fail("cannot be given with network.graph (the graph file defines the "
+                          "layers and their unit kinds)", key)
+        _resolve_layers(self, ("temperature", "variance"), self.n_layers, "network",
+                        f"hidden {_fmt(self.hidden)} + output")
+        return self
+
+
+class LearningConfig(_Table):
+    """How units learn: the rule for hidden units, the actor's rates and the critic."""
+
+    rule: str = _key("global_reinforce", "learning rule of the hidden units (one of the rules "
+                     "listed below)")
+    lambda_: float = _key(0.0, "actor trace parameter λ (traces decay by λγ per step)", ge=0,
+                          le=1, alias="lambda")
+    lr: PerLayer = _key(lambda: [0.02, 2e-4, 2e-5],
+                        "actor learning rate of each layer at step 0", _LAYERS_POS)
+    lr_end: PerLayerNonNeg | None = _key(
+        None, "actor learning rate of each layer reached after lr_steps (absent: constant)",
+        _LAYERS_NONNEG)
+    lr_steps: Annotated[int, Int64] = _key(50000, "agent steps of the linear learning-rate "
+                                           "schedule", ge=1)
+    critic: Literal["mlp", "none"] = _key(
+        "mlp", "mlp: TD error from a critic network; none: the reward itself is the learning "
+        "signal (single-step tasks)")
+    critic_hidden: list[Annotated[int, Int64, Field(ge=1)]] = _key(
+        lambda: [64, 32], "hidden layer widths of the critic (softplus units)")
+    critic_lambda: float = _key(0.8, "critic trace parameter λ_c", ge=0, le=1)
+    critic_lr: PerLayerNonNeg = _key(
+        lambda: [0.04, 4e-5, 4e-6], "critic learning rate of each layer at step 0 "
+        "(len(critic_hidden) + 1 values)", _LAYERS_NONNEG.replace("layer", "critic layer"))
+    critic_lr_end: PerLayerNonNeg | None = _key(
+        None, "critic learning rate of each layer reached after lr_steps (absent: constant)",
+        _LAYERS_NONNEG.replace("layer", "critic layer"))
+    adam_beta1: float = _key(0.9, "Adam first-moment decay β1", ge=0, lt=1)
+    adam_beta2: float = _key(0.999, "Adam second-moment decay β2", ge=0, lt=1)
+    adam_eps: float = _key(1e-8, "Adam ε added to the root of the second moment", gt=0)
+    bias_correction_steps: Annotated[int, Int64] = _key(
+        1000, "Adam steps during which moments are bias-corrected (published: 1000)", ge=0)
+    norm_power: float = _key(2.0, "norm power p of Weight Maximization's hidden reward", ge=1)
+
+    @field_validator("rule")
+    @classmethod
+    def _known_rule(cls, value: str) -> str:
+        rules = _rule_names()
+        if value not in rules:
+            _fail(_unknown(value, rules, "rule"))
+        return value
+
+    @model_validator(mode="after")
+    def _critic_layers(self):
+        _resolve_layers(self, ("critic_lr", "critic_lr_end"), len(self.critic_hidden) + 1,
+                        "critic", f"critic_hidden {_fmt(self.critic_hidden)} + output")
+        return self
+
+
+class TimingConfig(_Table):
+    """Time in the network: conduction delays, the reward broadcast and when units fire."""
+
+    synapse_delay: Delay = _key(0.0, "forward delay of every synapse (ms), drawn once per edge",
+                                _DELAY_EXPECT)
+    reward_delay: Delay = _key(0.0, "delay of the broadcast TD error to each unit (ms), drawn "
+                               "once per unit", _DELAY_EXPECT)
+    retro_delay: Delay = _key(0.0, "delay of retrograde signals along each synapse (ms), drawn "
+                              "once per edge", _DELAY_EXPECT)
+    firing: Literal["on_input", "on_all", "clock"] = _key(
+        "on_all", "when a unit samples: on_input (any input arrived), on_all (every input of "
+        "the wave arrived), clock (every firing_period ms)")
+    firing_period: float = _key(1.0, "ms between samples under clock firing", gt=0)
+    refractory: float = _key(0.0, "ms after a sample during which a unit does not sample", ge=0)
+
+
+class EngineConfig(_Table):
+    """How the simulation is executed; never changes results."""
+
+    fuse: bool = _key(True, "serve units that fire at the same instant by one vectorized "
+                      "process (never changes results)")
+
+
+class RecordConfig(_Table):
+    """What a run writes besides its metrics and summary."""
+
+    events: bool = _key(False, "write every event to events.csv (large)")
+
+
+class Scenario(_Table):
+    """A whole scenario: one table per concern."""
+
+    experiment: ExperimentConfig = _key(ExperimentConfig, "runs, episodes and seed")
+    env: EnvConfig = _key(EnvConfig, "the environment and its pacing")
+    network: NetworkConfig = _key(NetworkConfig, "the actor network")
+    learning: LearningConfig = _key(LearningConfig, "learning rule, rates and critic")
+    timing: TimingConfig = _key(TimingConfig, "delays and firing policy")
+    engine: EngineConfig = _key(EngineConfig, "execution")
+    record: RecordConfig = _key(RecordConfig, "what is written")
+
+    @model_validator(mode="after")
+    def _actor_layers(self):
+        _resolve_layers(self.learning, ("lr", "lr_end"), self.network.n_layers, "network",
+                        f"hidden {_fmt(self.network.hidden)} + output", ("learning",))
+        return self
+
+
+def _resolve_layers(table, keys, n: int | None, what: str, detail: str, prefix=()) -> None:
+    """Turn each per-layer key of ``table`` into a list of ``n`` floats (in place)."""
+    if n is None:
+        return
+    for key in keys:
+        value = getattr(table, key)
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            value = [value] * n
+        elif len(value) != n:
+            given = (f"{_plural(len(value), 'value')} given but" if key in table.model_fields_set
+                     else f"the default {_fmt(value)} has {_plural(len(value), 'value')} but")
+            _fail(f"{given} the {what} has {_plural(n, 'layer')} ({detail})", *prefix, key)
+        table.__dict__[key] = value
+
+
+def layer_values(value, n_layers: int, key: str, detail: str = "the graph") -> list[float] | None:
+    """A per-layer value resolved for a network of ``n_layers`` (for graph-defined networks).
+
+    ``value`` is a float (the same for every layer), a list, or None (returned as is); ``key``
+    is the dotted path named in the error, e.g. ``"learning.lr"``.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        return [float(value)] * n_layers
+    if len(value) != n_layers:
+        raise ScenarioError(f"{key}: {_plural(len(value), 'value')} given but {detail} has "
+                            f"{_plural(n_layers, 'layer')}")
+    return [float(v) for v in value]
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors: pydantic's ValidationError → one-line ScenarioError
+
+
+def _field_info(loc):
+    """The FieldInfo at ``loc`` (a section or a section's key) and its model, or None."""
+    model, info = Scenario, None
+    for part in loc:
+        info = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        if info is None:
+            return None, None
+        model = info.annotation if isinstance(info.annotation, type) else None
+        if model is None or not issubclass(model, BaseModel):
+            return info, None
+    return info, model
+
+
+def _expect(info) -> str:
+    """What a key must be, in words: from its explicit form or from its type and bounds."""
+    extra = info.json_schema_extra or {}
+    if "expect" in extra:
+        return extra["expect"]
+    return _describe(info.annotation, info.metadata)
+
+
+def _describe(tp, metadata=()) -> str:
+    args = typing.get_args(tp)
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        extra = [m for a in args[1:] for m in (a.metadata if isinstance(a, FieldInfo) else [a])]
+        return _describe(args[0], [*metadata, *extra])
+    if origin in (typing.Union, types.UnionType):
+        return _describe(next(a for a in args if a is not type(None)), metadata)
+    if origin is Literal:
+        return "one of " + ", ".join(f'"{a}"' for a in args)
+    if origin is list:
+        return "a list of " + _describe(args[0], metadata).split(" ", 1)[1].replace(
+            "integer", "integers").replace("number", "numbers")
+    if tp is bool:
+        return "true or false"
+    if tp is str:
+        return "a non-empty string" if any(hasattr(m, "min_length") for m in metadata) \
+            else "a string"
+    bounds = {k: getattr(m, k) for m in metadata for k in ("ge", "gt", "le", "lt")
+              if getattr(m, k, None) is not None}
+    text = "an integer" if tp is int else "a number"
+    low = ("[", bounds["ge"]) if "ge" in bounds else ("(", bounds["gt"]) if "gt" in bounds \
+        else None
+    high = ("]", bounds["le"]) if "le" in bounds else (")", bounds["lt"]) if "lt" in bounds \
+        else None
+    if low and high:
+        return f"{text} in {low[0]}{low[1]}, {high[1]}{high[0]}"
+    if low:
+        return f"{text} {'≥' if low[0] == '[' else '>'} {low[1]}"
+    return text
+
+
+def _raw(data, loc):
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _message(err: dict, data) -> str:
+    loc, kind, ctx = tuple(err["loc"]), err["type"], err.get("ctx") or {}
+    if kind == "scenario":
+        return f"{_path(loc + tuple(ctx['sub']))}: {ctx['msg']}"
+    if kind == "extra_forbidden":
+        _, model = _field_info(loc[:-1])
+        keys = [f.alias or n for n, f in (model or Scenario).model_fields.items()]
+        what = "table" if len(loc) == 1 else "key"
+        hint = did_you_mean(loc[-1], keys) or f"; known: {', '.join(keys)}"
+        return f"{_path(loc)}: unknown {what}{hint}"
+    info, model = _field_info(loc[:2])
+    if info is None:  # the scenario itself is not a table
+        return f"{_path(loc)}: must be a table (got {_fmt(err['input'])})"
+    raw = _raw(data, loc[:2])
+    if model is not None:
+        return f"{_path(loc[:1])}: must be a table (got {_fmt(raw)})"
+    got = _fmt(raw)
+    if typing.get_origin(info.annotation) is Literal and isinstance(raw, str):
+        hint = did_you_mean(raw, typing.get_args(info.annotation))
+        got += "; " + hint[2:-1] if hint else ""
+    return f"{_path(loc[:2])}: must be {_expect(info)} (got {got})"
+
+
+def _translate(error: ValidationError, data) -> ScenarioError:
+    return ScenarioError(_message(error.errors(include_url=False)[0], data))
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading, overrides, writing
+
+
+def apply_override(data: dict, override: str) -> dict:
+    """Set ``key.path=value`` in the raw scenario ``data`` (in place; also returned).
+
+    The value is read as a TOML value (``3``, ``0.5``, ``true``, ``[1, 2]``, ``{dist =
+    "uniform", low = 0, high = 5}``), or taken as a plain string when it is not one
+    (``env.id=CartPole-v1``). Missing tables are created.
+    """
+    text = str(override)
+    if "=" not in text:
+        raise ScenarioError(f"{_quote(text)}: an override has the form key.path=value")
+    key, _, value_text = text.partition("=")
+    parts = [p.strip() for p in key.split(".")]
+    if not all(parts):
+        raise ScenarioError(f"{_quote(text)}: empty key in override; the form is "
+                            f"key.path=value")
+    try:
+        parsed = tomllib.loads("v = " + value_text.strip())
+        value = parsed["v"] if list(parsed) == ["v"] else value_text.strip()
+    except tomllib.TOMLDecodeError:
+        value = value_text.strip()
+    table = data
+    for i, part in enumerate(parts[:-1]):
+        if part not in table:
+            table[part] = {}
+        elif not isinstance(table[part], dict):
+            raise ScenarioError(f"{_path(parts[: i + 1])}: is {_fmt(table[part])}, not a table, "
+                                f"so {_path(parts)} cannot be set")
+        table = table[part]
+    table[parts[-1]] = value
+    return data
+
+
+def parse_scenario(data: dict, overrides=(), base_dir=None) -> Scenario:
+    """Validate a scenario given as a dict (as read from TOML), after applying ``overrides``.
+
+    ``base_dir`` is the folder relative paths (``network.graph``) are resolved against
+    (default: the current directory). ``data`` is not modified.
+    """
+    if not isinstance(data, dict):
+        raise ScenarioError(f"scenario: must be a table (got {_fmt(data)})")
+    data = copy.deepcopy(data)
+    for override in (overrides,) if isinstance(overrides, str) else overrides:
+        apply_override(data, override)
+    try:
+        return Scenario.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as e:
+        raise _translate(e, data) from None
+
+
+def load_scenario(path, overrides=()) -> Scenario:
+    """Read, parse and validate the scenario file ``path`` (UTF-8 TOML), with ``overrides``."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ScenarioError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        column = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ScenarioError(f"{path}: line {line}, column {column}: not UTF-8 text "
+                            f"(byte 0x{raw[e.start]:02x})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        m = re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", msg, re.S)
+        where = f"line {m[2]}, column {m[3]}: " if m else ""
+        what = (m[1] if m else msg).replace("\n", " ")
+        raise ScenarioError(f"{path}: {where}invalid TOML: {what[:1].lower()}{what[1:]}") from None
+    return parse_scenario(data, overrides, base_dir=os.path.abspath(path.parent))
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return tomli_w.dumps({"v": value})[4:].rstrip("\n")
+
+
+def to_toml(scenario: Scenario) -> str:
+    """The fully resolved scenario as TOML: every key, defaults filled in, absent keys omitted.
+
+    Loading the text again gives an equal :class:`Scenario`.
+    """
+    lines = []
+    for section in Scenario.model_fields:
+        table = getattr(scenario, section)
+        lines.append(f"[{section}]")
+        for name, info in type(table).model_fields.items():
+            value = getattr(table, name)
+            if value is None or (section == "network" and table.graph is not None
+                                 and name in ("hidden", "unit", "output")):
+                continue
+            lines.append(f"{info.alias or name} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Documentation
+
+
+_EXAMPLE = {
+    "experiment": {"name": "cartpole-delays", "runs": 5, "episodes": 1000, "seed": 1},
+    "env": {"id": "CartPole-v1", "pacing": "clock", "period": 20.0},
+    "network": {"hidden": [64, 32], "unit": "bernoulli", "temperature": 1.0},
+    "learning": {"rule": "global_reinforce", "lr": [0.02, 2e-4, 2e-5],
+                 "lr_end": [0.002, 2e-5, 2e-6]},
+    "timing": {"synapse_delay": {"dist": "uniform", "low": 0.5, "high": 2.0},
+               "reward_delay": {"dist": "truncnormal", "mean": 5.0, "std": 2.0},
+               "firing": "on_input"},
+}
+
+_INTRO = """\
+# Scenario files
+
+A scenario is one TOML file describing one experiment: the task, the network, how its units
+learn and, above all, how long every signal takes. `asyncneurons run SCENARIO` runs it and
+`asyncneurons validate SCENARIO` only checks it. Every key has a default, so an empty file is a
+valid scenario (CartPole, a 64-32 Bernoulli network, no delays: the synchronous limit).
+
+A file is checked completely before anything runs. A mistake stops with one line naming the
+key at fault, for example
+
+```text
+timing.synapse_dela: unknown key (did you mean "synapse_delay"?)
+learning.lr: 2 values given but the network has 3 layers (hidden [64, 32] + output)
+```
+
+Types are strict: `true` is not a number, `1` is not `true`, and `nan` or `inf` are rejected
+everywhere. Integers are whole numbers (`100`, not `100.0`); where a number is expected, an
+integer is fine. Times are in milliseconds of simulated time.
+
+**Overrides.** `--set key.path=value` (for example `--set learning.lr=0.01` or
+`--set 'timing.synapse_delay={dist = "uniform", low = 0, high = 5}'`) changes one key before
+validation. The value is read as a TOML value, or taken as a string when it is not one
+(`--set env.id=Acrobot-v1`). Overrides are checked exactly like the file.
+
+This page is generated from `asyncneurons/scenario.py` by
+`python -m asyncneurons.scenario --docs > docs/scenarios.md`; a test keeps the two equal.
+
+## A complete example
+
+Every key, with the values the example chose and defaults elsewhere (this is the form
+`to_toml` writes):
+
+"""
+
+_LAYERS_DOC = """\
+## Per-layer values
+
+`network.temperature`, `network.variance`, `learning.lr` and `learning.lr_end` take one value
+per layer with weights, input side first: `[l1, …, output]`, so `len(network.hidden) + 1`
+values. `learning.critic_lr` and `learning.critic_lr_end` take one value per critic layer,
+`len(learning.critic_hidden) + 1` values. A single number means the same value for every
+layer. With `network.graph`, the number of layers is read from the graph when the run starts
+(the `layer` attribute of its nodes), and the lengths are checked then.
+"""
+
+
+def _default_text(info) -> str:
+    if info.default_factory is not None:
+        return f"`{_toml_value(info.default_factory())}`"
+    if info.default is None:
+        return "absent"
+    return f"`{_toml_value(info.default)}`"
+
+
+def _delay_doc() -> list[str]:
+    lines = [
+        "## Delays", "",
+        "A delay (`timing.synapse_delay`, `timing.reward_delay`, `timing.retro_delay`) is either "
+        "a number of ms ≥ 0, the same everywhere, or a table naming a distribution, from which "
+        "each edge (or unit) draws its own delay once, when the network is built, e.g. "
+        '`synapse_delay = { dist = "exponential", mean = 2.0, shift = 0.5 }`. Draws are keyed by '
+        "the edge, so they do not depend on the order edges are visited.", "",
+        "| `dist` | parameters (ms) | optional (default) | conditions |",
+        "|---|---|---|---|",
+    ]
+    for name, dist in delays.DISTRIBUTIONS.items():
+        defaults = _delay_defaults(dist)
+        optional = ", ".join(f"`{k}` ({_fmt(defaults.get(k))})"
+                             for k in dist.optional) or "—"
+        conditions = ", ".join(f"{k} {op} {bound}"
+                               for k, (op, bound) in _DELAY_LIMITS.get(name, {}).items())
+        lines.append(f"| `{name}` | {', '.join(f'`{k}`' for k in dist.required)} | {optional} | "
+                     f"{conditions or '—'} |")
+    lines += ["", "Every parameter must be a finite number. `lognormal`'s `mu` and `sigma` are "
+              "the mean and standard deviation of the delay's logarithm (log-ms). A "
+              "`truncnormal` must have probability between `low` and `high`.", ""]
+    return lines
+
+
+def _names_doc() -> list[str]:
+    kinds = _unit_kinds()
+    by_role = {role: ", ".join(f"`{k}`" for k, kind in kinds.items() if role in kind.roles)
+               for role in ("hidden", "output")}
+    return [
+        "## Allowed names", "",
+        f"- `learning.rule`: {', '.join(f'`{r}`' for r in sorted(_rule_names()))}",
+        f"- `network.unit` (hidden kinds): {by_role['hidden']}",
+        f"- `network.output` (output kinds): {by_role['output']}",
+        f"- `env.id`: {', '.join(f'`{e}`' for e in _env_ids())}",
+        f"- delay `dist`: {', '.join(f'`{d}`' for d in delays.DISTRIBUTIONS)}", "",
+    ]
+
+
+def schema_markdown() -> str:
+    """The text of ``docs/scenarios.md``: every table and key with its form, default, meaning."""
+    example = to_toml(parse_scenario(_EXAMPLE))
+    lines = [_INTRO + "```toml\n" + example + "```", ""]
+    for section, sinfo in Scenario.model_fields.items():
+        model = sinfo.annotation
+        lines += [f"## `[{section}]`", "", inspect.getdoc(model), "",
+                  "| key | type | default | meaning |", "|---|---|---|---|"]
+        for name, info in model.model_fields.items():
+            lines.append(f"| `{info.alias or name}` | {_expect(info)} | {_default_text(info)} | "
+                         f"{info.description} |")
+        lines.append("")
+    lines += _delay_doc() + [_LAYERS_DOC] + _names_doc()
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m asyncneurons.scenario",
+                                     description="Scenario files: documentation and checks.")
+    parser.add_argument("--docs", action="store_true", help="print docs/scenarios.md")
+    parser.add_argument("file", nargs="?", help="a scenario to validate and print resolved")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one key (repeatable)")
+    args = parser.parse_args(argv)
+    if args.docs:
+        print(schema_markdown(), end="")
+    elif args.file:
+        try:
+            print(to_toml(load_scenario(args.file, args.set)), end="")
+        except ScenarioError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    else:
+        parser.print_usage()
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
