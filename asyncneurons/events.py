@@ -3,7 +3,9 @@
 SimPy orders its queue by (time, priority, insertion). We give every kind of event a priority
 class, so that everything due at the same instant happens in a defined order:
 
-1. **Learning signals** (the broadcast TD error, retrograde signals), deeper layers first.
+1. **Learning signals**: the broadcast TD error first, then retrograde signals, deeper layers
+   first; signals landing on a unit in one instant are summed (in the order of their senders'
+   unit ids) and the unit learns once from the sum.
 2. **Deliveries** of values on synapses (and of the action to the environment).
 3. **Firing**: units sample, in rank order (a unit after every unit that can reach it through
    zero-delay synapses), so a unit firing "once per instant" has seen every value of the instant.
@@ -20,10 +22,22 @@ from __future__ import annotations
 import simpy
 from simpy.events import PENDING
 
-LEARN = 100  # + (max_rank - rank): deeper layers first
+LEARN = 100  # the broadcast TD error lands; then retrograde signals, deeper layers first:
 DELIVER = 100_000
 FIRE = 200_000  # + rank
 ENV = 900_000
+
+
+def retro_arrival(rank: int, max_rank: int) -> int:
+    """Priority of retrograde signals landing on a unit of ``rank``: after every deeper unit
+    has learned, before the unit itself learns from what landed (:func:`retro_apply`)."""
+    return LEARN + 2 + 2 * (max_rank - rank)
+
+
+def retro_apply(rank: int, max_rank: int) -> int:
+    """Priority at which a unit learns from the retrograde signals that landed this instant."""
+    return LEARN + 3 + 2 * (max_rank - rank)
+
 
 
 class Signal(simpy.events.Event):

@@ -77,6 +77,8 @@ class Group:
         self.decay = 0.0
         self.wake = None
         self.last_fire = -np.inf
+        self.retro_in = []  # retrograde blocks landed this instant: (sender uids, positions, block)
+        self.retro_reset = False
 
     @property
     def size(self) -> int:
@@ -106,10 +108,13 @@ def init_weights(g, seed: int, unit, sources, uid, layer_size: dict) -> np.ndarr
     return row
 
 
-def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_params) -> tuple:
+def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_params, retro: bool = False) -> tuple:
     """Turn a validated graph with delays into (input group, groups in firing order).
 
-    ``layer_params(layer) -> LayerParams`` gives each layer's temperature and variance.
+    ``layer_params(layer) -> LayerParams`` gives each layer's temperature and variance. With
+    ``retro`` (rules that send signals back along synapses) units fuse only when their outgoing
+    retrograde delays coincide too, and each group gets ``retro_buckets``: the signals it sends
+    back, batched per (presynaptic group, retrograde delay).
     """
     uid = _unit_ids(g)
     rank = ranks(g)
@@ -131,7 +136,8 @@ def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_param
         elif fuse:
             inc = tuple(sorted((uid[p], g.edges[p, n]["delay"], g.edges[p, n]["retro_delay"])
                                for p in g.predecessors(n)))
-            key = (a["layer"], a["kind"], a["role"], rank[n], reward_delays[n], inc)
+            out = tuple(sorted((uid[c], g.edges[n, c]["retro_delay"]) for c in g.successors(n))) if retro else ()
+            key = (a["layer"], a["kind"], a["role"], rank[n], reward_delays[n], inc, out)
         else:
             key = (n,)
         keyed.setdefault(key, []).append(n)
@@ -176,4 +182,21 @@ def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_param
         elif len(urows) != tg.size:
             bucket.rows = urows
         sg.buckets.append(bucket)
+
+    for grp in groups:
+        grp.retro_buckets = []
+    if retro:
+        back: dict = {}
+        for u, v, d in g.edges(data="retro_delay"):
+            sg, tg = group_of[u], group_of[v]
+            if sg is input_group:
+                continue
+            back.setdefault((tg.gid, sg.gid, d), (tg, sg, d, []))[3].append((position[v], tg.col[u], position[u]))
+        for _, (tg, sg, delay, triples) in sorted(back.items(), key=lambda kv: kv[0]):
+            urows = np.unique([t[0] for t in triples])
+            col_pos = {t[1]: t[2] for t in triples}
+            ucols = np.array(sorted(col_pos))
+            bucket = Bucket(sg, float(delay), ucols, np.array([col_pos[c] for c in ucols]),
+                            None if len(urows) == tg.size else urows)
+            tg.retro_buckets.append(bucket)
     return input_group, groups

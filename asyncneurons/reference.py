@@ -60,7 +60,7 @@ class Reference:
             self.layers.append(SimpleNamespace(
                 layer=l, names=names, kind=UNIT_KINDS[g.nodes[names[0]]["kind"]], P=P,
                 E=np.zeros_like(P), M=np.zeros_like(P), V=np.zeros_like(P), t=0,
-                count=np.zeros(len(names), dtype=np.int64),
+                count=np.zeros(len(names), dtype=np.int64), retro_buckets=l > 1,
                 keys1=streams.unit_keys(self.seed, streams.SAMPLE, uids),
                 keys2=streams.unit_keys(self.seed, streams.SAMPLE2, uids),
                 lp=LayerParams(_per_layer(s.network.temperature, l, "network.temperature"),
@@ -107,12 +107,22 @@ class Reference:
         return action
 
     def learn(self, delta: float, step: int, new_episode: bool) -> None:
-        """Every layer learns from δ, deepest first (the rule decides how)."""
+        """Learning, deepest layer first: the output from δ; every hidden layer from δ too, or,
+        under rules with retrograde signals, from the summed signals of the layer above."""
+        self._retro = None
         for lay in reversed(self.layers):
-            self.rule.on_reward(self, lay, delta, step)
+            if lay is self.layers[-1] or self.rule.broadcast_to_hidden:
+                self.rule.on_reward(self, lay, delta, step, new_episode)
+            else:
+                signal, self._retro = self._retro, None
+                self.rule.on_retro(self, lay, signal, step, new_episode)
         if new_episode:
             for lay in self.layers:
                 lay.E[...] = 0.0
+
+    def send_retro(self, lay, C: np.ndarray, step: int, reset: bool) -> None:
+        """The layer below receives, per unit, the sum of ``C`` over this layer's units."""
+        self._retro = np.add.accumulate(C, axis=0)[-1]
 
     def _reset(self, episode: int):
         seed = streams.seed_of(self.seed, "episode", episode) % (2 ** 31)

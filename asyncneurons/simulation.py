@@ -46,6 +46,25 @@ def _per_layer(values, layer: int, key: str):
     return float(values[layer - 1])
 
 
+def sum_by_sender(blocks, size: int) -> np.ndarray:
+    """Sum retrograde blocks per receiving unit, sequentially in ascending sender unit id.
+
+    ``blocks`` are (sender uids, receiver positions, block) with one block row per sender. The
+    fixed order makes the sum the same bits whether the senders were one fused group or many
+    single units (``np.add.accumulate`` adds row after row).
+    """
+    if len(blocks) == 1 and blocks[0][2].shape[1] == size and np.all(np.diff(blocks[0][0]) > 0) \
+            and np.array_equal(blocks[0][1], np.arange(size)):
+        return np.add.accumulate(blocks[0][2], axis=0)[-1]
+    uids = np.concatenate([b[0] for b in blocks])
+    Z = np.zeros((len(uids), size))
+    r = 0
+    for u, pos, block in blocks:
+        Z[r:r + len(u), pos] = block
+        r += len(u)
+    return np.add.accumulate(Z[np.argsort(uids, kind="stable")], axis=0)[-1]
+
+
 def build_graph(scenario, n_obs: int, action, seed: int):
     """The scenario's connectivity with delays assigned, validated against the task."""
     net, timing = scenario.network, scenario.timing
@@ -96,7 +115,7 @@ class Simulation:
                     for l in range(1, self.n_layers + 1)]
         self.input_group, self.groups = compile_groups(
             self.graph, seed=self.seed, fuse=s.engine.fuse if fuse is None else fuse,
-            reward_delays=self.reward_delays,
+            reward_delays=self.reward_delays, retro=RULES[L.rule].uses_retro,
             layer_params=lambda l: LayerParams(_per_layer(s.network.temperature, l, "network.temperature"),
                                                _per_layer(s.network.variance, l, "network.variance")))
         decay = L.lambda_ * s.env.gamma
@@ -128,6 +147,8 @@ class Simulation:
     def _batch_by_reward_delay(self):
         batches: dict = {}
         for grp in self.groups:
+            if grp.role != "output" and not self.rule.broadcast_to_hidden:
+                continue
             batches.setdefault(grp.reward_delay, []).append(grp)
         return [(d, sorted(gs, key=lambda g: -g.rank)) for d, gs in sorted(batches.items())]
 
@@ -226,12 +247,46 @@ class Simulation:
         delta, step, reset, groups = event._value
         rule = self.rule
         for grp in groups:
-            rule.on_reward(self, grp, delta, step)
+            rule.on_reward(self, grp, delta, step, reset)
             if reset:
                 grp.E[...] = 0.0
             if self.on_event is not None:
                 for name in grp.names:
                     self.on_event(self.env.now, name, "reward", delta, step)
+
+    def send_retro(self, grp, C: np.ndarray, step: int, reset: bool) -> None:
+        """Send per-synapse signals ``C`` (units × sources) back to the presynaptic units.
+
+        One event per (presynaptic group, retrograde delay) carries the block of ``C`` that
+        concerns it, with the senders' unit ids so that the receiver sums in a fixed order.
+        """
+        env, max_rank = self.env, self.max_rank
+        for b in grp.retro_buckets:
+            if b.rows is None:
+                block, uids = C[:, b.cols], grp.uids
+            else:
+                block, uids = C[np.ix_(b.rows, b.cols)], grp.uids[b.rows]
+            events.Signal(env, b.delay, events.retro_arrival(b.target.rank, max_rank),
+                          (b.target, uids, b.pos, block, step, reset), self._retro_lands)
+
+    def _retro_lands(self, event):
+        sg, uids, pos, block, step, reset = event._value
+        if not sg.retro_in:
+            events.Signal(self.env, 0.0, events.retro_apply(sg.rank, self.max_rank), (sg, step), self._retro_apply)
+        sg.retro_in.append((uids, pos, block))
+        sg.retro_reset = sg.retro_reset or reset
+
+    def _retro_apply(self, event):
+        sg, step = event._value
+        blocks, sg.retro_in = sg.retro_in, []
+        reset, sg.retro_reset = sg.retro_reset, False
+        R = sum_by_sender(blocks, sg.size)
+        if self.on_event is not None:
+            for name, r in zip(sg.names, R):
+                self.on_event(self.env.now, name, "retro", float(r), step)
+        self.rule.on_retro(self, sg, R, step, reset)
+        if reset:
+            sg.E[...] = 0.0
 
     # ------------------------------------------------------------------ checks and state
     def check_finite(self, step: int) -> None:

@@ -47,3 +47,19 @@ def test_keyed_uniforms_do_not_depend_on_grouping():
     alone = [streams.uniforms(keys[i:i + 1], counters[i:i + 1])[0] for i in range(50)]
     assert together.tolist() == alone
     assert 0.35 < together.mean() < 0.65
+
+
+@pytest.mark.parametrize("over", [
+    {},
+    {"timing": {"synapse_delay": 1.5, "reward_delay": 2.0, "retro_delay": 0.75}, "env": {"pacing": "clock", "period": 10.0}},
+    {"timing": {"retro_delay": 0.5, "firing": "on_input"}},
+])
+def test_weight_max_fused_and_unfused_are_identical(scenario, over):
+    s = scenario(experiment={"episodes": 1000}, network={"hidden": [16, 8]},
+                 learning={"rule": "weight_max", "lambda": 0.8, "lr": [0.02, 2e-3, 2e-4], "lr_end": None}, **over)
+    fused, rows_f = _run(s, True, 250)
+    unfused, rows_u = _run(s, False, 250)
+    assert rows_f == rows_u
+    a, b = fused.layer_matrices(), unfused.layer_matrices()
+    for layer in a:
+        np.testing.assert_array_equal(a[layer], b[layer])

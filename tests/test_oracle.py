@@ -80,3 +80,15 @@ def test_multiplexer_without_critic_matches_the_reference(scenario):
                  network={"hidden": [64, 32], "output": "bernoulli"},
                  learning={"critic": "none", "lambda": 0.0, "lr": [0.01, 1e-3, 1e-4], "lr_end": None})
     _assert_same(*_both(s, ticks=None))
+
+
+@pytest.mark.parametrize("rule", ["weight_max", "weight_max_exact"])
+@pytest.mark.parametrize("lambda_", [0.0, 0.8])
+def test_weight_max_matches_the_reference_with_and_without_traces(scenario, rule, lambda_):
+    s = scenario(experiment={"episodes": 1000}, learning={"rule": rule, "lambda": lambda_})
+    _assert_same(*_both(s, ticks=400))
+
+
+def test_weight_max_with_another_norm_power_matches_the_reference(scenario):
+    s = scenario(experiment={"episodes": 1000}, learning={"rule": "weight_max", "norm_power": 3.0})
+    _assert_same(*_both(s, ticks=300))

@@ -37,20 +37,24 @@ def reinforce_update(group, R, lr: float, adam) -> np.ndarray:
 class Rule:
     """What a group does when a learning signal lands on it.
 
-    ``on_reward(sim, group, delta, step)`` is called when the broadcast TD error δ of agent
-    step ``step`` reaches the group; ``on_retro(sim, group, signal, step)`` when retrograde
-    signals land (rules that send them only). Traces are cleared by the engine afterwards when
-    the broadcast marks the start of a new episode.
+    ``on_reward(sim, group, delta, step, reset)`` is called when the broadcast TD error δ of
+    agent step ``step`` reaches the group; ``on_retro(sim, group, signal, step, reset)`` when
+    retrograde signals land (summed per unit; rules that send them only). ``reset`` marks the
+    first step of a new episode: the engine clears the group's traces right after the call, and
+    a rule passes the mark on with the signals it sends (``sim.send_retro(group, C, step,
+    reset)``). ``sim`` is the event engine or the layer-synchronous reference: both offer
+    ``lr(layer, step)``, ``adam`` and ``send_retro``.
     """
 
     name = ""
-    uses_retro = False
+    uses_retro = False  # units send signals back along their incoming synapses
+    broadcast_to_hidden = True  # hidden units receive the broadcast TD error
 
     def __init__(self, scenario):
         self.scenario = scenario
 
-    def on_reward(self, sim, group, delta: float, step: int) -> None:
+    def on_reward(self, sim, group, delta: float, step: int, reset: bool) -> None:
         raise NotImplementedError
 
-    def on_retro(self, sim, group, signal: np.ndarray, step: int) -> None:  # pragma: no cover
+    def on_retro(self, sim, group, signal: np.ndarray, step: int, reset: bool) -> None:  # pragma: no cover
         raise NotImplementedError(f"rule {self.name} sends no retrograde signals")

@@ -17,5 +17,5 @@ from .base import Rule, register, reinforce_update
 class GlobalReinforce(Rule):
     name = "global_reinforce"
 
-    def on_reward(self, sim, group, delta, step):
+    def on_reward(self, sim, group, delta, step, reset):
         reinforce_update(group, delta, sim.lr(group.layer, step), sim.adam)
