@@ -1,0 +1,193 @@
+"""Reproduce a published result table: run a named set of scenarios N times and write the report.
+
+    python scripts/reproduce.py weight-max [--runs 10] [--workers 2] [--out runs/reproduce]
+                                           [--only cartpole,acrobot] [--episodes N] [--report-only]
+
+Every (scenario, run) is one job on a pool of worker processes, the cheapest first. A job writes
+``OUT/SET/NAME/run-R.csv`` (a row per episode, flushed as it goes) and, when it finishes,
+``run-R.json`` (its average return over all episodes and its wall time). Running the command
+again skips finished runs and redoes unfinished ones (the runs are deterministic, so a redone
+run gives the same numbers). The report, ``docs/results/SET.md`` with learning-curve figures in
+``docs/results/figures/``, is rewritten from whatever has finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from asyncneurons.scenario import load_scenario  # noqa: E402
+from asyncneurons.simulation import Simulation  # noqa: E402
+
+# name -> (scenario file, task label, published mean, published std, episodes per run, note)
+SETS = {
+    "weight-max": {
+        "title": "Weight Maximization: the published table reproduced",
+        "source": "weight_max README (Chung, AAAI 2022): average return over all episodes, mean (std) over 10 runs",
+        "rows": [
+            ("multiplexer", "scenarios/paper/weight-max/multiplexer.toml", "Multiplexer (20-bit)", 0.81, 0.01, ""),
+            ("cartpole", "scenarios/paper/weight-max/cartpole.toml", "CartPole-v1", 390.38, 43.25, ""),
+            ("cartpole-traces", "scenarios/paper/weight-max/cartpole-traces.toml", "CartPole-v1, traces", 373.11, 17.86, ""),
+            ("acrobot", "scenarios/paper/weight-max/acrobot.toml", "Acrobot-v1", -97.05, 2.90, ""),
+            ("acrobot-traces", "scenarios/paper/weight-max/acrobot-traces.toml", "Acrobot-v1, traces", -105.00, 4.38, ""),
+            ("lunarlander", "scenarios/paper/weight-max/lunarlander.toml", "LunarLander", 111.23, 16.58,
+             "v3 here, v2 published"),
+            ("lunarlander-traces", "scenarios/paper/weight-max/lunarlander-traces.toml", "LunarLander, traces",
+             39.04, 14.39, "v3 here, v2 published"),
+            ("global-reinforce-cartpole", "scenarios/paper/baselines/global-reinforce-cartpole.toml",
+             "CartPole-v1, Global REINFORCE baseline", None, None, "no published figure"),
+        ],
+    },
+}
+
+
+def _job(path: str, overrides: list, run: int, folder: str) -> tuple:
+    s = load_scenario(ROOT / path, overrides)
+    folder = Path(folder)
+    tmp = folder / f"run-{run}.csv.part"
+    start = time.perf_counter()
+    returns = []
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["episode", "return", "length"])
+
+        def on_episode(row):
+            returns.append(row["return"])
+            w.writerow([row["episode"], row["return"], row["length"]])
+            if row["episode"] % 1000 == 0:
+                f.flush()
+        Simulation(s, run, on_episode=on_episode).run()
+    os.replace(tmp, folder / f"run-{run}.csv")
+    result = {"run": run, "episodes": len(returns), "average_return": float(np.mean(returns)),
+              "wall_s": time.perf_counter() - start}
+    (folder / f"run-{run}.json").write_text(json.dumps(result) + "\n")
+    return path, run, result
+
+
+def run_set(name: str, runs: int, workers: int, out: Path, only=None, episodes=None) -> None:
+    rows = [r for r in SETS[name]["rows"] if not only or r[0] in only]
+    overrides = [] if episodes is None else [f"experiment.episodes={episodes}"]
+    jobs = []
+    for key, path, *_ in rows:
+        folder = out / name / key
+        folder.mkdir(parents=True, exist_ok=True)
+        s = load_scenario(ROOT / path, overrides)
+        cost = s.experiment.episodes * (3 if "lunar" in key else 1)
+        for r in range(runs):
+            if not (folder / f"run-{r}.json").exists():
+                jobs.append((cost, path, r, str(folder)))
+    jobs.sort(key=lambda j: j[0])  # cheapest first: the report fills up early
+    print(f"{len(jobs)} runs to do with {workers} workers; results in {out / name}", flush=True)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_job, path, overrides, r, folder) for _, path, r, folder in jobs]
+        for i, fut in enumerate(as_completed(futures), 1):
+            path, r, result = fut.result()
+            print(f"[{i}/{len(jobs)}] {path} run {r}: average return {result['average_return']:.2f} "
+                  f"({result['wall_s']:.0f} s)", flush=True)
+
+
+def _moving_average(x: np.ndarray, window: int) -> np.ndarray:
+    c = np.cumsum(np.insert(x, 0, 0.0))
+    out = np.empty_like(x)
+    for i in range(len(x)):
+        lo = max(0, i - window + 1)
+        out[i] = (c[i + 1] - c[lo]) / (i + 1 - lo)
+    return out
+
+
+def _curve(folder: Path, runs: list, figure: Path, title: str, published) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    curves = []
+    for r in runs:
+        data = np.loadtxt(folder / f"run-{r}.csv", delimiter=",", skiprows=1, usecols=1, ndmin=1)
+        curves.append(data)
+    n = min(len(c) for c in curves)
+    window = max(10, n // 100)
+    smooth = np.array([_moving_average(c[:n], window) for c in curves])
+    mean, std = smooth.mean(axis=0), smooth.std(axis=0)
+    x = np.arange(1, n + 1)
+    fig, ax = plt.subplots(figsize=(6.0, 3.6), dpi=150)
+    ax.plot(x, mean, color="C0", lw=1.5, label=f"ours, mean of {len(runs)} runs")
+    ax.fill_between(x, mean - std, mean + std, color="C0", alpha=0.25, lw=0, label="± 1 std across runs")
+    if published is not None:
+        ax.axhline(published, color="C3", ls="--", lw=1, label="published average over all episodes")
+    ax.set_xlabel("episode")
+    ax.set_ylabel(f"return (moving average over {window} episodes)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(figure)
+    plt.close(fig)
+
+
+def report(name: str, out: Path, docs: Path, runs_planned: int) -> Path:
+    spec = SETS[name]
+    figures = docs / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {spec['title']}", "",
+             f"Published figures: {spec['source']}. Ours: the same metric (each run's average return over "
+             "all its training episodes; mean and population std across runs), from the scenarios named "
+             "below, run by `python scripts/reproduce.py " + name + "`. Target: our mean ≥ published mean − 1 "
+             "published std.", "",
+             "| task | published mean (std) | ours mean (std) | runs | target met | wall time per run | scenario |",
+             "|---|---|---|---|---|---|---|"]
+    notes = []
+    for key, path, label, pub, pub_std, note in spec["rows"]:
+        folder = out / name / key
+        results = sorted((json.loads(p.read_text()) for p in folder.glob("run-*.json")), key=lambda r: r["run"]) \
+            if folder.exists() else []
+        pub_text = "n.a." if pub is None else f"{pub:g} ({pub_std:g})"
+        if not results:
+            lines.append(f"| {label} | {pub_text} | not run yet | 0/{runs_planned} | | | `{path}` |")
+            continue
+        avgs = np.array([r["average_return"] for r in results])
+        mean, std = float(avgs.mean()), float(avgs.std())
+        met = "" if pub is None else ("yes" if mean >= pub - pub_std else "**no**")
+        wall = np.mean([r["wall_s"] for r in results])
+        episodes = results[0]["episodes"]
+        lines.append(f"| {label} | {pub_text} | {mean:.2f} ({std:.2f}) | {len(results)}/{runs_planned} | {met} | "
+                     f"{wall:.0f} s | `{path}` |")
+        figure = figures / f"{name}-{key}.png"
+        _curve(folder, [r["run"] for r in results], figure, f"{label}: {len(results)} runs × {episodes} episodes", pub)
+        notes.append(f"### {label}\n\n![{label}](figures/{figure.name})\n\n"
+                     + (f"{note}. " if note else "") + f"Per-run averages: "
+                     + ", ".join(f"{a:.2f}" for a in avgs) + ".\n")
+    lines += ["", "Wall time is per run, one run per core of a 2-core machine (CPython 3.11).", "",
+              "## Learning curves", "", *notes]
+    target = docs / f"{name}.md"
+    target.write_text("\n".join(lines) + "\n")
+    return target
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("set", choices=sorted(SETS))
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "reproduce")
+    ap.add_argument("--docs", type=Path, default=ROOT / "docs" / "results")
+    ap.add_argument("--only", type=lambda s: s.split(","), default=None, help="comma-separated row keys")
+    ap.add_argument("--episodes", type=int, default=None, help="override episodes (smoke runs)")
+    ap.add_argument("--report-only", action="store_true")
+    args = ap.parse_args(argv)
+    if not args.report_only:
+        run_set(args.set, args.runs, args.workers, args.out, args.only, args.episodes)
+    print(f"report: {report(args.set, args.out, args.docs, args.runs)}")
+
+
+if __name__ == "__main__":
+    main()
