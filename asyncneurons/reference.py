@@ -26,7 +26,7 @@ import numpy as np
 
 from . import streams, tasks
 from .critic import Critic
-from .kernels import accumulate_trace, potential
+from .kernels import potential
 from .network import _unit_ids, init_weights
 from .optim import AdamConfig
 from .rules import RULES
@@ -60,7 +60,8 @@ class Reference:
             self.layers.append(SimpleNamespace(
                 layer=l, names=names, kind=UNIT_KINDS[g.nodes[names[0]]["kind"]], P=P,
                 E=np.zeros_like(P), M=np.zeros_like(P), V=np.zeros_like(P), t=0,
-                count=np.zeros(len(names), dtype=np.int64), retro_buckets=l > 1,
+                count=np.zeros(len(names), dtype=np.int64), retro_buckets=l > 1, decay=L.lambda_ * s.env.gamma,
+                role="output" if l == self.n_layers else "hidden",
                 keys1=streams.unit_keys(self.seed, streams.SAMPLE, uids),
                 keys2=streams.unit_keys(self.seed, streams.SAMPLE2, uids),
                 lp=LayerParams(_per_layer(s.network.temperature, l, "network.temperature"),
@@ -99,9 +100,11 @@ class Reference:
                 u2 = streams.uniforms(lay.keys2, lay.count) if lay.kind.gaussian else None
             values, aux = lay.kind.sample(pot, lay.lp, u1, u2)
             g = lay.kind.score(values, pot, aux, lay.lp)
-            accumulate_trace(lay.E, self.decay, g, H)
+            lay.H, lay.values, lay.aux = H, values, aux
+            self.rule.on_sample(self, lay, values, aux, g)
             lay.count += 1
             x = values
+        self._drain(len(self.layers) - 1, len(self.actions), False)
         action = self.layers[-1].kind.action(values, aux)
         self.actions.append(action)
         return action
@@ -110,12 +113,12 @@ class Reference:
         """Learning, deepest layer first: the output from δ; every hidden layer from δ too, or,
         under rules with retrograde signals, from the summed signals of the layer above."""
         self._retro = None
-        for lay in reversed(self.layers):
-            if lay is self.layers[-1] or self.rule.broadcast_to_hidden:
+        if self.rule.broadcast_to_hidden:
+            for lay in reversed(self.layers):
                 self.rule.on_reward(self, lay, delta, step, new_episode)
-            else:
-                signal, self._retro = self._retro, None
-                self.rule.on_retro(self, lay, signal, step, new_episode)
+        else:
+            self.rule.on_reward(self, self.layers[-1], delta, step, new_episode)
+            self._drain(len(self.layers) - 1, step, new_episode)
         if new_episode:
             for lay in self.layers:
                 lay.E[...] = 0.0
@@ -123,6 +126,13 @@ class Reference:
     def send_retro(self, lay, C: np.ndarray, step: int, reset: bool) -> None:
         """The layer below receives, per unit, the sum of ``C`` over this layer's units."""
         self._retro = np.add.accumulate(C, axis=0)[-1]
+
+    def _drain(self, index: int, step: int, reset: bool) -> None:
+        """Hand retrograde signals down, layer after layer, from layer ``index`` (0-based)."""
+        while getattr(self, "_retro", None) is not None and index > 0:
+            index -= 1
+            signal, self._retro = self._retro, None
+            self.rule.on_retro(self, self.layers[index], signal, step, reset)
 
     def _reset(self, episode: int):
         seed = streams.seed_of(self.seed, "episode", episode) % (2 ** 31)

@@ -25,7 +25,7 @@ from . import delays, events, streams, tasks
 from .critic import Critic
 from .errors import DivergenceError, GraphError
 from .graph import layered, validate
-from .kernels import accumulate_trace, potential
+from .kernels import potential
 from .network import compile_groups
 from .optim import AdamConfig
 from .rules import RULES
@@ -198,9 +198,9 @@ class Simulation:
             u2 = streams.uniforms(grp.keys2, grp.counters) if kind.gaussian else None
         values, aux = kind.sample(pot, grp.lp, u1, u2)
         g = kind.score(values, pot, aux, grp.lp)
-        accumulate_trace(grp.E, grp.decay, g, grp.H)
-        grp.counters += 1
         grp.values, grp.aux, grp.last_fire = values, aux, now
+        self.rule.on_sample(self, grp, values, aux, g)
+        grp.counters += 1
         wave = int(grp.T.min())
         grp.last_wave = wave
         if self.on_event is not None:

@@ -63,3 +63,14 @@ def test_weight_max_fused_and_unfused_are_identical(scenario, over):
     a, b = fused.layer_matrices(), unfused.layer_matrices()
     for layer in a:
         np.testing.assert_array_equal(a[layer], b[layer])
+
+
+def test_ste_backprop_fused_and_unfused_are_identical(scenario):
+    s = scenario(experiment={"episodes": 1000}, network={"hidden": [16, 8]},
+                 learning={"rule": "ste_backprop", "lambda": 0.8, "lr": [0.02, 2e-3, 2e-4], "lr_end": None},
+                 timing={"retro_delay": 0.5, "synapse_delay": 0.25})
+    fused, rows_f = _run(s, True, 250)
+    unfused, rows_u = _run(s, False, 250)
+    assert rows_f == rows_u
+    for layer, m in fused.layer_matrices().items():
+        np.testing.assert_array_equal(m, unfused.layer_matrices()[layer])

@@ -92,3 +92,27 @@ def test_weight_max_matches_the_reference_with_and_without_traces(scenario, rule
 def test_weight_max_with_another_norm_power_matches_the_reference(scenario):
     s = scenario(experiment={"episodes": 1000}, learning={"rule": "weight_max", "norm_power": 3.0})
     _assert_same(*_both(s, ticks=300))
+
+
+@pytest.mark.parametrize("lambda_", [0.0, 0.8])
+def test_ste_backprop_matches_the_reference(scenario, lambda_):
+    s = scenario(experiment={"episodes": 1000}, learning={"rule": "ste_backprop", "lambda": lambda_})
+    _assert_same(*_both(s, ticks=400))
+
+
+def test_ste_backprop_trace_term_is_the_straight_through_gradient(scenario):
+    """One forward pass: each hidden term equals backprop through p = σ(u) in place of h."""
+    from asyncneurons.kernels import potential
+    s = scenario(experiment={"episodes": 1000}, learning={"rule": "ste_backprop", "lambda": 0.0})
+    ref = Reference(s, max_ticks=1)
+    obs = ref._reset(0)
+    ref.forward(obs)
+    out, l2, l1 = ref.layers[2], ref.layers[1], ref.layers[0]
+    pi, a = out.aux
+    g_out = ((np.eye(2)[a] - pi))[:-1]
+    g2 = (out.P[:, :-1].T @ g_out) * l2.aux * (1 - l2.aux)
+    g1 = (l2.P[:, :-1].T @ g2) * l1.aux * (1 - l1.aux)
+    np.testing.assert_allclose(l2.E[:, -1], g2, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(l1.E[:, -1], g1, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(l1.E[:, :-1], g1[:, None] * obs[None, :], rtol=1e-12, atol=1e-15)
+    assert potential  # the reference used the shared kernel for the forward pass

@@ -52,7 +52,7 @@ def test_zero_reward_changes_no_weight(scenario, rule):
 def test_traces_decay_by_lambda_gamma_between_samples(scenario, rule):
     s = _small(scenario, rule)
     sim = Simulation(s, max_ticks=30).run()
-    grp = sim.groups[0]
+    grp = sim.output  # output units always keep a REINFORCE trace
     E = grp.E.copy()
     H = grp.H.copy()
     sim.fire(grp)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..kernels import accumulate_trace
 from ..optim import adam_ascent
 
 RULES: dict = {}
@@ -52,6 +53,11 @@ class Rule:
 
     def __init__(self, scenario):
         self.scenario = scenario
+
+    def on_sample(self, sim, group, values: np.ndarray, aux, g: np.ndarray) -> None:
+        """A group has sampled; ``g`` is the score of its sample. Default: the trace records
+        ``E ← λγ E + g ⊗ h`` with the inputs as held now."""
+        accumulate_trace(group.E, group.decay, g, group.H)
 
     def on_reward(self, sim, group, delta: float, step: int, reset: bool) -> None:
         raise NotImplementedError
