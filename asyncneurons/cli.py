@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from .errors import DivergenceError, UserInputError
+from .errors import UserInputError
 
 
 def _fail(message: str, code: int) -> None:

@@ -164,7 +164,7 @@ def report(name: str, out: Path, docs: Path, runs_planned: int) -> Path:
         figure = figures / f"{name}-{key}.png"
         _curve(folder, [r["run"] for r in results], figure, f"{label}: {len(results)} runs × {episodes} episodes", pub)
         notes.append(f"### {label}\n\n![{label}](figures/{figure.name})\n\n"
-                     + (f"{note}. " if note else "") + f"Per-run averages: "
+                     + (f"{note}. " if note else "") + "Per-run averages: "
                      + ", ".join(f"{a:.2f}" for a in avgs) + ".\n")
     lines += ["", "Wall time is per run, one run per core of a 2-core machine (CPython 3.11).", "",
               "## Learning curves", "", *notes]

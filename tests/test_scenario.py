@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from asyncneurons import scenario as sc
 from asyncneurons.errors import ScenarioError
 from asyncneurons.scenario import (Scenario, apply_override, layer_values, load_scenario,
-                                   parse_scenario, schema_markdown, to_toml)
+                                   parse_scenario, to_toml)
+from asyncneurons.scenario_docs import _EXAMPLE, schema_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).parent / "bad_scenarios"
@@ -270,7 +271,7 @@ def _mutate(base: dict, data) -> dict:
     return base
 
 
-_BASES = [{}, tomllib.loads(to_toml(parse_scenario(sc._EXAMPLE))), copy.deepcopy(sc._EXAMPLE),
+_BASES = [{}, tomllib.loads(to_toml(parse_scenario(_EXAMPLE))), copy.deepcopy(sc._EXAMPLE),
           {"network": {"hidden": [4]}, "learning": {"lr": 0.1, "critic_hidden": [8, 8, 8],
                                                     "critic_lr": [1, 1, 1, 1]}}]
 
@@ -317,7 +318,7 @@ def test_random_overrides_load_or_fail_cleanly(overrides):
 def test_docs_are_generated_from_the_models():
     docs = ROOT / "docs" / "scenarios.md"
     assert docs.read_text(encoding="utf-8") == schema_markdown(), (
-        "docs/scenarios.md is stale: python -m asyncneurons.scenario --docs > docs/scenarios.md")
+        "docs/scenarios.md is stale: python -m asyncneurons.scenario_docs --docs > docs/scenarios.md")
 
 
 def test_docs_name_every_key_and_the_example_loads():
@@ -327,10 +328,10 @@ def test_docs_name_every_key_and_the_example_loads():
         for key in keys:
             assert f"| `{key}` |" in text
     example = re.search(r"```toml\n(.*?)```", text, re.S)[1]
-    assert parse_scenario(tomllib.loads(example)) == parse_scenario(sc._EXAMPLE)
+    assert parse_scenario(tomllib.loads(example)) == parse_scenario(_EXAMPLE)
 
 
 def test_docs_command_prints_the_docs():
-    out = subprocess.run([sys.executable, "-m", "asyncneurons.scenario", "--docs"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "asyncneurons.scenario_docs", "--docs"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     assert out == schema_markdown()
