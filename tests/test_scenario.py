@@ -77,7 +77,7 @@ def test_values_are_resolved():
 
 
 def test_round_trip(tmp_path):
-    data = copy.deepcopy(sc._EXAMPLE)
+    data = copy.deepcopy(_EXAMPLE)
     data["env"].update(max_episode_steps=200, reward_clip=1.5, bootstrap_truncated=True)
     data["learning"].update(critic_lr_end=0.0, critic="none")
     data["timing"]["retro_delay"] = {"dist": "exponential", "mean": 2, "shift": 0.25}
@@ -271,7 +271,7 @@ def _mutate(base: dict, data) -> dict:
     return base
 
 
-_BASES = [{}, tomllib.loads(to_toml(parse_scenario(_EXAMPLE))), copy.deepcopy(sc._EXAMPLE),
+_BASES = [{}, tomllib.loads(to_toml(parse_scenario(_EXAMPLE))), copy.deepcopy(_EXAMPLE),
           {"network": {"hidden": [4]}, "learning": {"lr": 0.1, "critic_hidden": [8, 8, 8],
                                                     "critic_lr": [1, 1, 1, 1]}}]
 
