@@ -16,6 +16,7 @@ kind                    sample                                               sco
 ``gaussian``            μ = softplus(pot), h = μ + σ z                       (h − μ) σ(pot) / σ²
 ``softmax``             z = [pot/T, 0] (n−1 free logits), a ~ softmax(z)      (onehot(a) − π)/T, first n−1
 ``linear_gaussian``     μ = pot, h = μ + σ z                                 (h − μ) / σ²
+``softplus``            h = softplus(pot), deterministic (backprop baseline)  none (0)
 ======================  ===================================================  =================================
 
 with z = sqrt(−2 ln(1 − u₁)) cos(2π u₂) (Box–Muller). The softmax subtracts the largest logit
@@ -70,6 +71,14 @@ def _linear_gaussian_score(h, pot, mu, lp):
     return (h - mu) / lp.variance
 
 
+def _softplus_sample(pot, lp, u1, u2):
+    return softplus(pot), pot
+
+
+def _softplus_score(h, pot, aux, lp):
+    return np.zeros_like(pot)  # deterministic: no sampling, no score
+
+
 def softmax_policy(pot: np.ndarray, temperature: float) -> np.ndarray:
     """π over n actions from n−1 free logits (the last logit fixed at 0)."""
     z = np.append(pot / temperature, 0.0)
@@ -105,6 +114,8 @@ class UnitKind:
     score: object = None
     population: bool = False  # True: the group samples jointly (softmax)
     gaussian: bool = False  # needs a second uniform per sample
+    derivative: object = None  # d value / d pot from the sample's aux, for backprop (STE for Bernoulli)
+    deterministic: bool = False  # no sampling: the value is a function of the pre-activation
 
     def action(self, values, aux):
         """The environment action encoded by an output group's sample."""
@@ -117,8 +128,11 @@ class UnitKind:
 
 UNIT_KINDS = {
     "input": UnitKind("input", ("input",)),
-    "bernoulli": UnitKind("bernoulli", ("hidden", "output"), _bernoulli_sample, _bernoulli_score),
+    "bernoulli": UnitKind("bernoulli", ("hidden", "output"), _bernoulli_sample, _bernoulli_score,
+                          derivative=lambda p: p * (1.0 - p)),
     "gaussian": UnitKind("gaussian", ("hidden",), _gaussian_sample, _gaussian_score, gaussian=True),
+    "softplus": UnitKind("softplus", ("hidden",), _softplus_sample, _softplus_score, derivative=sigmoid,
+                         deterministic=True),
     "softmax": UnitKind("softmax", ("output",), _softmax_sample, _softmax_score, population=True),
     "linear_gaussian": UnitKind("linear_gaussian", ("output",), _linear_gaussian_sample,
                                 _linear_gaussian_score, gaussian=True),

@@ -116,3 +116,39 @@ def test_ste_backprop_trace_term_is_the_straight_through_gradient(scenario):
     np.testing.assert_allclose(l1.E[:, -1], g1, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(l1.E[:, :-1], g1[:, None] * obs[None, :], rtol=1e-12, atol=1e-15)
     assert potential  # the reference used the shared kernel for the forward pass
+
+
+def test_backprop_traces_are_the_exact_gradient_of_log_pi(scenario):
+    """Deterministic softplus units, zero delay: the trace after one step is ∇_W log π(a | s),
+    checked against finite differences."""
+    from asyncneurons.kernels import softplus
+    from asyncneurons.units import softmax_policy
+    s = scenario(experiment={"episodes": 1000}, network={"hidden": [5, 4], "unit": "softplus"},
+                 learning={"rule": "backprop", "lambda": 0.0})
+    ref = Reference(s, max_ticks=1)
+    obs = ref._reset(0)
+    ref.forward(obs)
+    a = ref.layers[-1].aux[1]
+
+    def log_pi(Ps):
+        x = obs
+        for P in Ps[:-1]:
+            x = softplus(P[:, :-1] @ x + P[:, -1])
+        return np.log(softmax_policy(Ps[-1][:, :-1] @ x + Ps[-1][:, -1], 1.0)[a])
+
+    Ps = [lay.P.copy() for lay in ref.layers]
+    for l, lay in enumerate(ref.layers):
+        numeric = np.zeros_like(lay.P)
+        for idx in np.ndindex(lay.P.shape):
+            hi = [p.copy() for p in Ps]
+            lo = [p.copy() for p in Ps]
+            hi[l][idx] += 1e-6
+            lo[l][idx] -= 1e-6
+            numeric[idx] = (log_pi(hi) - log_pi(lo)) / 2e-6
+        np.testing.assert_allclose(lay.E, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_backprop_matches_the_reference(scenario):
+    s = scenario(experiment={"episodes": 1000}, network={"hidden": [64, 32], "unit": "softplus"},
+                 learning={"rule": "backprop", "lambda": 0.8})
+    _assert_same(*_both(s, ticks=300))
