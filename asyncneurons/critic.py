@@ -32,9 +32,9 @@ class Critic:
     """A deterministic MLP value function with TD(λ) traces and per-layer Adam."""
 
     def __init__(self, n_inputs: int, hidden, seed: int, *, lambda_: float, gamma: float,
-                 lr_start, lr_end, lr_steps: int, adam: AdamConfig):
+                 lr_start, lr_end, lr_steps: int, adam: AdamConfig, bias_scale: float = 1e-3):
         sizes = [n_inputs, *hidden, 1]
-        self.P = [init_layer(seed, streams.CRITIC_INIT, l, sizes[l], sizes[l + 1])
+        self.P = [init_layer(seed, streams.CRITIC_INIT, l, sizes[l], sizes[l + 1], bias_scale=bias_scale)
                   for l in range(len(sizes) - 1)]
         self.Z = [np.zeros_like(p) for p in self.P]
         self.M = [np.zeros_like(p) for p in self.P]
@@ -92,3 +92,19 @@ class Critic:
 
     def state(self) -> dict:
         return {"P": self.P, "Z": self.Z, "M": self.M, "V": self.V, "t": self.t}
+
+
+def make_critic(scenario, n_obs: int, seed: int, adam: AdamConfig):
+    """The critic a scenario asks for (``[learning] critic``), or None."""
+    L = scenario.learning
+    if L.critic == "none":
+        return None
+    kwargs = dict(lambda_=L.critic_lambda, gamma=scenario.env.gamma, lr_start=L.critic_lr,
+                  lr_end=L.critic_lr_end if L.critic_lr_end is not None else L.critic_lr,
+                  lr_steps=L.lr_steps, adam=adam, bias_scale=scenario.network.bias_init)
+    critic_seed = streams.seed_of(seed, "critic")
+    if L.critic == "map_prop":
+        from .map_critic import MapCritic
+        return MapCritic(n_obs, L.critic_hidden, critic_seed, variance=L.critic_variance,
+                         steps=L.map_steps, step_size=L.map_step_size, **kwargs)
+    return Critic(n_obs, L.critic_hidden, critic_seed, **kwargs)

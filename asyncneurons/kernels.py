@@ -43,3 +43,22 @@ def softplus(x: np.ndarray) -> np.ndarray:
 def glorot_bound(fan_in: int, fan_out: int) -> float:
     """Glorot-uniform half-width ``a = sqrt(6 / (fan_in + fan_out))``."""
     return float(np.sqrt(6.0 / (fan_in + fan_out)))
+
+
+def sum_by_sender(blocks, size: int) -> np.ndarray:
+    """Sum retrograde blocks per receiving unit, sequentially in ascending sender unit id.
+
+    ``blocks`` are (sender uids, receiver positions, block) with one block row per sender. The
+    fixed order makes the sum the same bits whether the senders were one fused group or many
+    single units (``np.add.accumulate`` adds row after row).
+    """
+    if len(blocks) == 1 and blocks[0][2].shape[1] == size and np.all(np.diff(blocks[0][0]) > 0) \
+            and np.array_equal(blocks[0][1], np.arange(size)):
+        return np.add.accumulate(blocks[0][2], axis=0)[-1]
+    uids = np.concatenate([b[0] for b in blocks])
+    Z = np.zeros((len(uids), size))
+    r = 0
+    for u, pos, block in blocks:
+        Z[r:r + len(u), pos] = block
+        r += len(u)
+    return np.add.accumulate(Z[np.argsort(uids, kind="stable")], axis=0)[-1]

@@ -79,6 +79,9 @@ class Group:
         self.last_fire = -np.inf
         self.retro_in = []  # retrograde blocks landed this instant: (sender uids, positions, block)
         self.retro_reset = False
+        self.td_store = {}  # MAP Propagation: latest top-down message block from each sender bucket
+        self.relax_gen = 0
+        self.error_pending = False
 
     @property
     def size(self) -> int:
@@ -90,8 +93,8 @@ def _unit_ids(g) -> dict:
     return {n: i for i, n in enumerate(order)}
 
 
-def init_weights(g, seed: int, unit, sources, uid, layer_size: dict) -> np.ndarray:
-    """Glorot-uniform incoming weights (0 where there is no synapse) and a U(±1e-3) bias.
+def init_weights(g, seed: int, unit, sources, uid, layer_size: dict, bias_init: float = 1e-3) -> np.ndarray:
+    """Glorot-uniform incoming weights (0 where there is no synapse) and a U(±bias_init) bias.
 
     Each weight is keyed by (target unit, source unit): the same whatever the grouping. For a
     softmax output the Glorot fan-out counts the fixed last logit too (algorithms.md §1).
@@ -102,13 +105,14 @@ def init_weights(g, seed: int, unit, sources, uid, layer_size: dict) -> np.ndarr
     cols = np.array([uid[s] for s in sources] + [BIAS_KEY], dtype=np.int64)
     u = streams.uniforms(streams.unit_keys(seed, streams.INIT, [uid[unit]]), cols)
     row = (2.0 * u - 1.0) * bound
-    row[-1] = (2.0 * u[-1] - 1.0) * 1e-3
+    row[-1] = (2.0 * u[-1] - 1.0) * bias_init
     preds = set(g.predecessors(unit))
     row[:-1][[s not in preds for s in sources]] = 0.0
     return row
 
 
-def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_params, retro: bool = False) -> tuple:
+def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_params, retro: bool = False,
+                   bias_init: float = 1e-3) -> tuple:
     """Turn a validated graph with delays into (input group, groups in firing order).
 
     ``layer_params(layer) -> LayerParams`` gives each layer's temperature and variance. With
@@ -146,7 +150,7 @@ def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_param
     for members in sorted(keyed.values(), key=lambda ms: (max(rank[m] for m in ms), uid[ms[0]])):
         first = g.nodes[members[0]]
         sources = sorted({p for m in members for p in g.predecessors(m)}, key=uid.get)
-        P = np.stack([init_weights(g, seed, m, sources, uid, layer_size) for m in members])
+        P = np.stack([init_weights(g, seed, m, sources, uid, layer_size, bias_init) for m in members])
         grp = Group(len(groups) + 1, UNIT_KINDS[first["kind"]], first["role"], first["layer"],
                     max(rank[m] for m in members), members, np.array([uid[m] for m in members]),
                     sources, P, reward_delays[members[0]], layer_params(first["layer"]))

@@ -25,8 +25,9 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import streams, tasks
-from .critic import Critic
-from .kernels import potential
+from .critic import make_critic
+from .kernels import accumulate_trace, potential
+from .rules.map_prop import map_error, relax_layers
 from .network import _unit_ids, init_weights
 from .optim import AdamConfig
 from .rules import RULES
@@ -55,7 +56,8 @@ class Reference:
         self.layers = []
         for l in range(1, self.n_layers + 1):
             names = by_layer[l]
-            P = np.stack([init_weights(g, self.seed, n, by_layer[l - 1], uid, sizes) for n in names])
+            P = np.stack([init_weights(g, self.seed, n, by_layer[l - 1], uid, sizes, s.network.bias_init)
+                          for n in names])
             uids = np.array([uid[n] for n in names])
             self.layers.append(SimpleNamespace(
                 layer=l, names=names, kind=UNIT_KINDS[g.nodes[names[0]]["kind"]], P=P,
@@ -70,12 +72,8 @@ class Reference:
                     _per_layer(L.lr_end if L.lr_end is not None else L.lr, l, "learning.lr_end"))))
         self.decay = L.lambda_ * s.env.gamma
         self.rule = RULES[L.rule](s)
-        self.critic = None
-        if L.critic == "mlp":
-            self.critic = Critic(n_obs, L.critic_hidden, streams.seed_of(self.seed, "critic"),
-                                 lambda_=L.critic_lambda, gamma=s.env.gamma, lr_start=L.critic_lr,
-                                 lr_end=L.critic_lr_end if L.critic_lr_end is not None else L.critic_lr,
-                                 lr_steps=L.lr_steps, adam=self.adam)
+        self.critic = make_critic(s, n_obs, self.seed, self.adam)
+        self.relaxation = _SyncRelaxation(self)
         self.on_episode = on_episode
         self.max_ticks = max_ticks
         self.actions = []
@@ -87,7 +85,7 @@ class Reference:
 
     def forward(self, obs: np.ndarray):
         """Sample every layer in turn on ``obs``; return the action."""
-        x = obs
+        self.obs = x = obs
         for lay in self.layers:
             H = np.empty_like(lay.P)
             H[:, :-1] = x
@@ -196,3 +194,24 @@ class Reference:
 
     def layer_matrices(self) -> dict:
         return {lay.layer: lay.P for lay in self.layers}
+
+
+class _SyncRelaxation:
+    """MAP Propagation in the reference: the published synchronous iterations, run when the
+    output has sampled, then every layer records its trace at the relaxed state."""
+
+    def __init__(self, ref):
+        self.ref = ref
+
+    def start(self, lay) -> None:
+        ref = self.ref
+        if lay is not ref.layers[-1]:
+            return
+        L = ref.scenario.learning
+        layers = ref.layers
+        values, Hs, pots = relax_layers([y.P for y in layers], [y.kind for y in layers], [y.lp for y in layers],
+                                        ref.obs, [y.values for y in layers], lay.frozen_action,
+                                        L.map_steps, L.map_step_size)
+        for l, y in enumerate(layers):
+            e = map_error(y.kind, values[l], pots[l], y.lp, lay.frozen_action if l == len(layers) - 1 else None)
+            accumulate_trace(y.E, y.decay, e, Hs[l])

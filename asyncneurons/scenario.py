@@ -354,6 +354,8 @@ class NetworkConfig(_Table):
     variance: PerLayer = _key(
         1.0, "variance σ² of each layer's Gaussian units [l1, …, output]; one number applies "
         "to all", _LAYERS_POS)
+    bias_init: float = _key(1e-3, "biases start uniform in ±bias_init (published: 1e-3 for "
+                            "Weight Max, 0 for MAP Propagation)", ge=0)
 
     @property
     def n_layers(self) -> int | None:
@@ -407,12 +409,16 @@ class LearningConfig(_Table):
         _LAYERS_NONNEG)
     lr_steps: Annotated[int, Int64] = _key(50000, "agent steps of the linear learning-rate "
                                            "schedule", ge=1)
-    critic: Literal["mlp", "none"] = _key(
-        "mlp", "mlp: TD error from a critic network; none: the reward itself is the learning "
-        "signal (single-step tasks)")
+    critic: Literal["mlp", "map_prop", "none"] = _key(
+        "mlp", "mlp: TD error from a deterministic softplus critic trained by TD(λ); map_prop: "
+        "from a stochastic Gaussian critic trained by MAP Propagation with the gate; none: the "
+        "reward itself is the learning signal (single-step tasks)")
     critic_hidden: list[Annotated[int, Int64, Field(ge=1)]] = _key(
         lambda: [64, 32], "hidden layer widths of the critic (softplus units)")
     critic_lambda: float = _key(0.8, "critic trace parameter λ_c", ge=0, le=1)
+    critic_variance: PerLayer = _key(
+        0.1, "variance σ² of each critic layer's Gaussian units (critic = "
+        "map_prop only; len(critic_hidden) + 1 values)", _LAYERS_POS.replace("layer", "critic layer"))
     critic_lr: PerLayerNonNeg = _key(
         lambda: [0.04, 4e-5, 4e-6], "critic learning rate of each layer at step 0 "
         "(len(critic_hidden) + 1 values)", _LAYERS_NONNEG.replace("layer", "critic layer"))
@@ -425,6 +431,11 @@ class LearningConfig(_Table):
     bias_correction_steps: Annotated[int, Int64] = _key(
         1000, "Adam steps during which moments are bias-corrected (published: 1000)", ge=0)
     norm_power: float = _key(2.0, "norm power p of Weight Maximization's hidden reward", ge=1)
+    map_steps: Annotated[int, Int64] = _key(
+        20, "MAP Propagation: relaxation steps of each hidden unit after every sample", ge=0)
+    map_step_size: float = _key(
+        0.5, "MAP Propagation: relaxation step of a layer as a multiple of its variance "
+        "(α = map_step_size · σ²)", gt=0)
 
     @field_validator("rule")
     @classmethod
@@ -436,7 +447,7 @@ class LearningConfig(_Table):
 
     @model_validator(mode="after")
     def _critic_layers(self):
-        _resolve_layers(self, ("critic_lr", "critic_lr_end"), len(self.critic_hidden) + 1,
+        _resolve_layers(self, ("critic_lr", "critic_lr_end", "critic_variance"), len(self.critic_hidden) + 1,
                         "critic", f"critic_hidden {_fmt(self.critic_hidden)} + output")
         return self
 
@@ -455,6 +466,8 @@ class TimingConfig(_Table):
         "the wave arrived), clock (every firing_period ms)")
     firing_period: float = _key(1.0, "ms between samples under clock firing", gt=0)
     refractory: float = _key(0.0, "ms after a sample during which a unit does not sample", ge=0)
+    relax_period: float = _key(0.0, "MAP Propagation: ms between a unit's relaxation steps (0: "
+                               "all steps within the instant of its sample)", ge=0)
 
 
 class EngineConfig(_Table):

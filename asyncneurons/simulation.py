@@ -22,12 +22,13 @@ import numpy as np
 import simpy
 
 from . import delays, events, streams, tasks
-from .critic import Critic
+from .critic import make_critic
 from .errors import DivergenceError, GraphError
 from .graph import layered, validate
-from .kernels import potential
+from .kernels import potential, sum_by_sender
 from .network import compile_groups
 from .optim import AdamConfig
+from .relaxation import Relaxation
 from .rules import RULES
 from .units import LayerParams
 
@@ -46,25 +47,6 @@ def _per_layer(values, layer: int, key: str):
     return float(values[layer - 1])
 
 
-def sum_by_sender(blocks, size: int) -> np.ndarray:
-    """Sum retrograde blocks per receiving unit, sequentially in ascending sender unit id.
-
-    ``blocks`` are (sender uids, receiver positions, block) with one block row per sender. The
-    fixed order makes the sum the same bits whether the senders were one fused group or many
-    single units (``np.add.accumulate`` adds row after row).
-    """
-    if len(blocks) == 1 and blocks[0][2].shape[1] == size and np.all(np.diff(blocks[0][0]) > 0) \
-            and np.array_equal(blocks[0][1], np.arange(size)):
-        return np.add.accumulate(blocks[0][2], axis=0)[-1]
-    uids = np.concatenate([b[0] for b in blocks])
-    Z = np.zeros((len(uids), size))
-    r = 0
-    for u, pos, block in blocks:
-        Z[r:r + len(u), pos] = block
-        r += len(u)
-    return np.add.accumulate(Z[np.argsort(uids, kind="stable")], axis=0)[-1]
-
-
 def build_graph(scenario, n_obs: int, action, seed: int):
     """The scenario's connectivity with delays assigned, validated against the task."""
     net, timing = scenario.network, scenario.timing
@@ -74,13 +56,14 @@ def build_graph(scenario, n_obs: int, action, seed: int):
     else:
         if action[0] == "discrete":
             out_kind = net.output or "softmax"
-            n_out = action[1] - 1 if out_kind == "softmax" else (1 if action[1] == 2 else action[1])
+            n_out = {"softmax": action[1] - 1, "categorical": action[1]}.get(out_kind, 1 if action[1] == 2 else action[1])
         else:
             out_kind = net.output or "linear_gaussian"
             n_out = action[1]
         g = layered(n_obs, net.hidden, n_out, hidden_kind=net.unit, output_kind=out_kind)
     delays.assign_delays(g, timing.synapse_delay, timing.retro_delay, seed)
     validate(g)
+    RULES[scenario.learning.rule].check(g)
     n_in = sum(1 for _, r in g.nodes(data="role") if r == "input")
     if n_in != n_obs:
         raise GraphError(f"the graph has {n_in} input units but {scenario.env.id} observations have {n_obs} components")
@@ -115,20 +98,15 @@ class Simulation:
                     for l in range(1, self.n_layers + 1)]
         self.input_group, self.groups = compile_groups(
             self.graph, seed=self.seed, fuse=s.engine.fuse if fuse is None else fuse,
-            reward_delays=self.reward_delays, retro=RULES[L.rule].uses_retro,
+            reward_delays=self.reward_delays, retro=RULES[L.rule].uses_retro, bias_init=s.network.bias_init,
             layer_params=lambda l: LayerParams(_per_layer(s.network.temperature, l, "network.temperature"),
                                                _per_layer(s.network.variance, l, "network.variance")))
         decay = L.lambda_ * s.env.gamma
         for grp in self.groups:
             grp.decay = decay
         self.rule = RULES[L.rule](s)
-        self.critic = None
-        if L.critic == "mlp":
-            self.critic = Critic(n_obs, L.critic_hidden, streams.seed_of(self.seed, "critic"),
-                                 lambda_=L.critic_lambda, gamma=s.env.gamma,
-                                 lr_start=L.critic_lr,
-                                 lr_end=L.critic_lr_end if L.critic_lr_end is not None else L.critic_lr,
-                                 lr_steps=L.lr_steps, adam=self.adam)
+        self.relaxation = Relaxation(self, L.map_steps, L.map_step_size, s.timing.relax_period)
+        self.critic = make_critic(s, n_obs, self.seed, self.adam)
         self.max_rank = max(g.rank for g in self.groups)
         self.on_episode = on_episode
         self.on_event = on_event

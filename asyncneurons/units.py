@@ -15,6 +15,7 @@ kind                    sample                                               sco
 ``bernoulli``           p = σ(pot/T), h = 1[u < p] ∈ {0, 1}                   (h − p) / T
 ``gaussian``            μ = softplus(pot), h = μ + σ z                       (h − μ) σ(pot) / σ²
 ``softmax``             z = [pot/T, 0] (n−1 free logits), a ~ softmax(z)      (onehot(a) − π)/T, first n−1
+``categorical``         a ~ softmax(pot/T) over all n logits (MAP Prop)      (onehot(a) − π)/T
 ``linear_gaussian``     μ = pot, h = μ + σ z                                 (h − μ) / σ²
 ``softplus``            h = softplus(pot), deterministic (backprop baseline)  none (0)
 ======================  ===================================================  =================================
@@ -104,6 +105,30 @@ def _softmax_score(h, pot, aux, lp):
     return ((onehot - pi) / lp.temperature)[:-1]
 
 
+def categorical_policy(pot: np.ndarray, temperature: float) -> np.ndarray:
+    """π = softmax(pot / T) over all n logits (largest subtracted, clamped at −30)."""
+    z = pot / temperature
+    z = z - z.max()
+    z[z < -30.0] = -30.0
+    e = np.exp(z)
+    return e / e.sum()
+
+
+def _categorical_sample(pot, lp, u1, u2):
+    pi = categorical_policy(pot, lp.temperature)
+    a = min(int(np.searchsorted(np.cumsum(pi), u1[0], side="right")), pi.size - 1)
+    onehot = np.zeros(pi.size)
+    onehot[a] = 1.0
+    return onehot, (pi, a)
+
+
+def _categorical_score(h, pot, aux, lp):
+    pi, a = aux
+    onehot = np.zeros(pi.size)
+    onehot[a] = 1.0
+    return (onehot - pi) / lp.temperature
+
+
 @dataclass(frozen=True)
 class UnitKind:
     """A registered unit kind: its sampler, its score and the roles it may take."""
@@ -119,7 +144,7 @@ class UnitKind:
 
     def action(self, values, aux):
         """The environment action encoded by an output group's sample."""
-        if self.name == "softmax":
+        if self.name in ("softmax", "categorical"):
             return aux[1]
         if self.name == "bernoulli":
             return int(values[0])
@@ -134,6 +159,7 @@ UNIT_KINDS = {
     "softplus": UnitKind("softplus", ("hidden",), _softplus_sample, _softplus_score, derivative=sigmoid,
                          deterministic=True),
     "softmax": UnitKind("softmax", ("output",), _softmax_sample, _softmax_score, population=True),
+    "categorical": UnitKind("categorical", ("output",), _categorical_sample, _categorical_score, population=True),
     "linear_gaussian": UnitKind("linear_gaussian", ("output",), _linear_gaussian_sample,
                                 _linear_gaussian_score, gaussian=True),
 }

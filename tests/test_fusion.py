@@ -74,3 +74,18 @@ def test_ste_backprop_fused_and_unfused_are_identical(scenario):
     assert rows_f == rows_u
     for layer, m in fused.layer_matrices().items():
         np.testing.assert_array_equal(m, unfused.layer_matrices()[layer])
+
+
+@pytest.mark.parametrize("timing", [{}, {"retro_delay": 0.5, "synapse_delay": 0.25, "relax_period": 0.125}])
+def test_map_prop_fused_and_unfused_are_identical(scenario, timing):
+    s = scenario(experiment={"episodes": 1000},
+                 network={"hidden": [16, 8], "unit": "gaussian", "output": "categorical", "variance": [0.03, 0.1, 0.1],
+                          "bias_init": 0.0},
+                 learning={"rule": "map_prop", "lambda": 0.95, "lr": [0.01, 1e-3, 1e-4], "lr_end": None,
+                           "map_steps": 5},
+                 timing=timing)
+    fused, rows_f = _run(s, True, 150)
+    unfused, rows_u = _run(s, False, 150)
+    assert rows_f == rows_u
+    for layer, m in fused.layer_matrices().items():
+        np.testing.assert_array_equal(m, unfused.layer_matrices()[layer])

@@ -152,3 +152,62 @@ def test_backprop_matches_the_reference(scenario):
     s = scenario(experiment={"episodes": 1000}, network={"hidden": [64, 32], "unit": "softplus"},
                  learning={"rule": "backprop", "lambda": 0.8})
     _assert_same(*_both(s, ticks=300))
+
+
+MAP_CARTPOLE = {
+    "network": {"hidden": [64, 32], "unit": "gaussian", "output": "categorical", "temperature": [1.0, 1.0, 2.0],
+                "variance": [0.03, 0.1, 0.1], "bias_init": 0.0},
+    "learning": {"rule": "map_prop", "lambda": 0.95, "lr": [0.01, 1e-5, 1e-6], "lr_end": [0.001, 1e-6, 1e-8],
+                 "critic": "map_prop", "critic_lambda": 0.95, "critic_variance": [0.03, 0.1, 0.1],
+                 "critic_lr": [0.02, 2e-5, 2e-6], "critic_lr_end": [0.002, 2e-6, 2e-7], "adam_eps": 1e-9,
+                 "map_steps": 20, "map_step_size": 0.5},
+}
+
+
+@pytest.mark.parametrize("critic", ["map_prop", "mlp"])
+def test_map_prop_matches_the_published_synchronous_iterations(scenario, critic):
+    over = {k: dict(v) for k, v in MAP_CARTPOLE.items()}
+    over["learning"]["critic"] = critic
+    s = scenario(experiment={"episodes": 1000}, **over)
+    _assert_same(*_both(s, ticks=300))
+
+
+def test_map_prop_continuous_actions_match_the_reference(scenario):
+    s = scenario(env={"id": "MountainCarContinuous-v0", "max_episode_steps": 50, "reward_clip": 5.0},
+                 experiment={"episodes": 1000},
+                 network={"hidden": [16, 8], "unit": "gaussian", "variance": [0.03, 0.1, 0.5], "bias_init": 0.0},
+                 learning={"rule": "map_prop", "lambda": 0.97, "lr": [0.004, 4e-6, 4e-8], "lr_end": None,
+                           "critic": "map_prop", "critic_variance": [0.003, 0.01, 0.05], "critic_hidden": [16, 8],
+                           "critic_lr": [0.01, 1e-5, 1e-6], "critic_lr_end": None, "adam_eps": 1e-9})
+    _assert_same(*_both(s, ticks=150))
+
+
+def test_relaxation_moves_hidden_values_toward_the_map_state(scenario):
+    """The relaxed state is more probable given (s, a) than the sampled one."""
+    from asyncneurons.kernels import potential, softplus
+    from asyncneurons.rules.map_prop import relax_layers
+    s = scenario(experiment={"episodes": 1000}, **MAP_CARTPOLE)
+    ref = Reference(s, max_ticks=1)
+    obs = ref._reset(0)
+    ref.forward(obs)
+    layers = ref.layers
+    a = layers[-1].frozen_action
+
+    def log_joint(vals):
+        total, x = 0.0, obs
+        for l, lay in enumerate(layers):
+            H = np.empty_like(lay.P)
+            H[:, :-1], H[:, -1] = x, 1.0
+            pot = potential(lay.P, H)
+            if l < len(layers) - 1:
+                total += -np.sum((vals[l] - softplus(pot)) ** 2) / (2 * lay.lp.variance)
+            else:
+                z = pot / lay.lp.temperature
+                total += z[a] - np.log(np.exp(z - z.max()).sum()) - z.max()
+            x = vals[l]
+        return total
+
+    sampled = [lay.values for lay in layers]
+    relaxed, _, _ = relax_layers([y.P for y in layers], [y.kind for y in layers], [y.lp for y in layers],
+                                 obs, sampled, a, 20, 0.5)
+    assert log_joint(relaxed) > log_joint(sampled)

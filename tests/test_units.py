@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from asyncneurons.units import UNIT_KINDS, LayerParams, softmax_policy
+from asyncneurons.units import UNIT_KINDS, LayerParams, categorical_policy, softmax_policy
 
 LP = LayerParams(temperature=1.5, variance=0.3)
 
@@ -17,6 +17,8 @@ def _log_prob(kind, h, pot, lp):
         return np.sum(-(h - mu) ** 2 / (2 * lp.variance))
     if kind == "linear_gaussian":
         return np.sum(-(h - pot) ** 2 / (2 * lp.variance))
+    if kind == "categorical":
+        return np.log(categorical_policy(pot, lp.temperature)[int(np.argmax(h))])
     if kind == "softmax":
         pi = softmax_policy(pot, lp.temperature)
         a = int(np.argmax(np.append(h, 1 - h.sum())))

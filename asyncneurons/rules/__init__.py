@@ -9,4 +9,4 @@ lives in small pure functions; the rule objects only decide which of them to cal
 from __future__ import annotations
 
 from .base import RULES, Rule, register  # noqa: F401
-from . import backprop, global_reinforce, weight_max  # noqa: F401  (register themselves)
+from . import backprop, global_reinforce, map_prop, weight_max  # noqa: F401  (register themselves)

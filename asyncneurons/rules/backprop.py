@@ -30,6 +30,7 @@ class Backprop(GlobalReinforce):
     name = "backprop"
     uses_retro = True
     broadcast_to_hidden = True
+    hidden_kinds = ("softplus", "bernoulli")
 
     def on_sample(self, sim, group, values, aux, g):
         if group.role == "output":

@@ -50,6 +50,19 @@ class Rule:
     name = ""
     uses_retro = False  # units send signals back along their incoming synapses
     broadcast_to_hidden = True  # hidden units receive the broadcast TD error
+    hidden_kinds: tuple | None = None  # unit kinds the rule can train as hidden units (None: any)
+    output_kinds: tuple | None = None
+
+    @classmethod
+    def check(cls, graph) -> None:
+        """Raise ScenarioError when the network has units this rule cannot train."""
+        from ..errors import ScenarioError
+        for node, a in graph.nodes(data=True):
+            allowed = {"hidden": cls.hidden_kinds, "output": cls.output_kinds}.get(a["role"])
+            if allowed is not None and a["kind"] not in allowed:
+                key = "network.unit" if a["role"] == "hidden" else "network.output"
+                raise ScenarioError(f"{key}: rule {cls.name} cannot train {a['kind']} {a['role']} units "
+                                    f"(unit {node!r}); use {' or '.join(allowed)}")
 
     def __init__(self, scenario):
         self.scenario = scenario
