@@ -1,4 +1,4 @@
-"""The command line: ``asyncneurons run | validate``.
+"""The command line: ``asyncneurons run | validate | sweep | plot``.
 
 Exit status: 0 on success, 2 on bad input (one line naming the problem, no traceback), 1 when
 a run fails otherwise (for example when it diverges; its results so far are kept).
@@ -113,6 +113,88 @@ def _print_summary(summary: dict, out) -> None:
         click.echo(f"{'all':>5}  {'':>8}  {summary['mean']:>9.2f} ± {summary['std']:.2f}  "
                    f"(mean ± population std across runs; {summary.get('wall_s', 0):.1f} s)")
     click.echo(f"status: {summary['status']}; results in {out}")
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--grid", "grid", multiple=True, metavar="KEY=V1,V2,...",
+              help="Swept key and its values, TOML values split on top-level commas, e.g. "
+                   "--grid learning.rule=global_reinforce,weight_max (repeatable: the grid is "
+                   "the product).")
+@click.option("--seeds", type=click.IntRange(1), default=1, show_default=True,
+              help="Seeds per grid point: runs with experiment.seed = 0 … N-1.")
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="Sweep folder; rerunning into it skips finished runs.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a scenario key at every grid point (repeatable).")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="Local worker processes (default 2; 1 runs in this process).")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
+              help="Run on the Dask cluster with this scheduler.")
+@click.option("--dask-local", type=click.IntRange(1), default=None, metavar="K",
+              help="Start a local Dask cluster of K worker processes for the sweep.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def sweep(scenario, grid, seeds, out, overrides, workers, scheduler, dask_local, quiet):
+    """Run a scenario across a grid of values × seeds; write one table per sweep."""
+    from .sweep import plan, run_sweep
+    chosen = [name for name, v in (("--workers", workers), ("--scheduler", scheduler),
+                                   ("--dask-local", dask_local)) if v is not None]
+    if len(chosen) > 1:
+        _fail(f"{' and '.join(chosen)}: choose one way to run the sweep", 2)
+    try:
+        plan_ = plan(scenario, grid, seeds, overrides, out)
+    except UserInputError as e:
+        _fail(str(e), 2)
+    try:
+        result = run_sweep(plan_, workers=workers or 2, scheduler=scheduler,
+                           dask_local=dask_local, progress=not quiet)
+    except KeyboardInterrupt:
+        _fail(f"interrupted; finished runs are kept in {out}: run the same command to resume",
+              130)
+    _print_sweep(result, out)
+    if result.failed:
+        _fail(f"{len(result.failed)} run(s) failed, first: {result.failed[0][0].folder}: "
+              f"{result.failed[0][1]} (rerun the same command to retry them)", 1)
+
+
+def _print_sweep(result, out) -> None:
+    table = result.summary
+    keys = result.sweep.keys
+    width = {k: max(len(k), *(len(str(v)) for v in table[k])) for k in keys}
+    click.echo("\n" + "  ".join(f"{k:>{width[k]}}" for k in keys) + ("  " if keys else "")
+               + f"{'seeds':>5}  {'average return':>21}")
+    for row in table.to_dict("records"):
+        cells = "  ".join(f"{str(row[k]):>{width[k]}}" for k in keys) + ("  " if keys else "")
+        click.echo(cells + f"{row['n_seeds']:>5}  {row['mean']:>9.2f} ± {row['std']:.2f}")
+    click.echo(f"(mean ± population std across seeds of each seed's average return)\n"
+               f"{result.ran} run(s) done now, {result.skipped} already finished; "
+               f"tables: {Path(out) / 'sweep.csv'}, {Path(out) / 'summary.csv'}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for the figures (default: PATH/figures).")
+@click.option("--smooth", type=click.IntRange(1), default=None,
+              help="Moving-average window of the learning curves, in episodes.")
+@click.option("--x", "x_key", default=None, metavar="KEY",
+              help="Swept key on the x axis of the tolerance curve (default: each numeric one).")
+@click.option("--lines", "line_key", default=None, metavar="KEY",
+              help="Swept key drawn as one line per value (default: a non-numeric one, "
+                   "e.g. learning.rule).")
+@click.option("--window", default=None, metavar="START,END",
+              help="Time window of the event raster, in ms (default: the first environment "
+                   "steps).")
+def plot(path, out, smooth, x_key, line_key, window):
+    """Plot a run folder or a sweep folder: learning curves, tolerance curves, event raster."""
+    from .plots import plot_folder
+    try:
+        files = plot_folder(path, out, smooth=smooth, x_key=x_key, line_key=line_key,
+                            window=window, say=lambda t: click.echo(t, err=True))
+    except UserInputError as e:
+        _fail(str(e), 2)
+    for f in files:
+        click.echo(f)
 
 
 if __name__ == "__main__":  # pragma: no cover

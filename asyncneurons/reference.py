@@ -91,11 +91,8 @@ class Reference:
             H[:, :-1] = x
             H[:, -1] = 1.0
             pot = potential(lay.P, H)
-            if lay.kind.population:
-                u1, u2 = streams.uniforms(lay.keys1[:1], lay.count[:1]), None
-            else:
-                u1 = streams.uniforms(lay.keys1, lay.count)
-                u2 = streams.uniforms(lay.keys2, lay.count) if lay.kind.gaussian else None
+            u1 = streams.uniforms(lay.keys1, lay.count)
+            u2 = streams.uniforms(lay.keys2, lay.count) if lay.kind.gaussian else None
             values, aux = lay.kind.sample(pot, lay.lp, u1, u2)
             g = lay.kind.score(values, pot, aux, lay.lp)
             lay.H, lay.values, lay.aux = H, values, aux

@@ -23,7 +23,7 @@ import simpy
 
 from . import delays, events, streams, tasks
 from .critic import make_critic
-from .errors import DivergenceError, GraphError
+from .errors import DivergenceError, GraphError, ScenarioError
 from .graph import layered, validate
 from .kernels import potential, sum_by_sender
 from .network import compile_groups
@@ -56,9 +56,18 @@ def build_graph(scenario, n_obs: int, action, seed: int):
     else:
         if action[0] == "discrete":
             out_kind = net.output or "softmax"
+            if out_kind == "bernoulli" and action[1] != 2:
+                raise ScenarioError(f"network.output: a bernoulli output encodes two actions; "
+                                    f"{scenario.env.id} has {action[1]}")
+            if out_kind == "linear_gaussian":
+                raise ScenarioError(f"network.output: {scenario.env.id} has discrete actions; "
+                                    f"use softmax or categorical")
             n_out = {"softmax": action[1] - 1, "categorical": action[1]}.get(out_kind, 1 if action[1] == 2 else action[1])
         else:
             out_kind = net.output or "linear_gaussian"
+            if out_kind != "linear_gaussian":
+                raise ScenarioError(f"network.output: {scenario.env.id} has continuous actions; "
+                                    f"use linear_gaussian")
             n_out = action[1]
         g = layered(n_obs, net.hidden, n_out, hidden_kind=net.unit, output_kind=out_kind)
     delays.assign_delays(g, timing.synapse_delay, timing.retro_delay, seed)
@@ -168,12 +177,8 @@ class Simulation:
         now = self.env.now
         pot = potential(grp.P, grp.H)
         kind = grp.kind
-        if kind.population:
-            u1 = streams.uniforms(grp.keys1[:1], grp.counters[:1])
-            u2 = None
-        else:
-            u1 = streams.uniforms(grp.keys1, grp.counters)
-            u2 = streams.uniforms(grp.keys2, grp.counters) if kind.gaussian else None
+        u1 = streams.uniforms(grp.keys1, grp.counters)
+        u2 = streams.uniforms(grp.keys2, grp.counters) if kind.gaussian else None
         values, aux = kind.sample(pot, grp.lp, u1, u2)
         g = kind.score(values, pot, aux, grp.lp)
         grp.values, grp.aux, grp.last_fire = values, aux, now

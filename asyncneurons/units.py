@@ -21,8 +21,9 @@ kind                    sample                                               sco
 ======================  ===================================================  =================================
 
 with z = sqrt(−2 ln(1 − u₁)) cos(2π u₂) (Box–Muller). The softmax subtracts the largest logit
-and clamps what is below −30 to −30 before exponentiating, as published. A softmax group is one
-population: its n−1 units sample one action together.
+and clamps what is below −30 to −30 before exponentiating, as published. The units of a softmax,
+categorical or linear-Gaussian output are one population: they sample one action together (a
+softmax draws its action with the first unit's uniform).
 """
 
 from __future__ import annotations
@@ -161,5 +162,5 @@ UNIT_KINDS = {
     "softmax": UnitKind("softmax", ("output",), _softmax_sample, _softmax_score, population=True),
     "categorical": UnitKind("categorical", ("output",), _categorical_sample, _categorical_score, population=True),
     "linear_gaussian": UnitKind("linear_gaussian", ("output",), _linear_gaussian_sample,
-                                _linear_gaussian_score, gaussian=True),
+                                _linear_gaussian_score, population=True, gaussian=True),
 }

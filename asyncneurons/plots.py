@@ -1,0 +1,354 @@
+"""Figures of a run folder or a sweep folder, as PNG (200 dpi) and SVG.
+
+``learning-curves``   return per episode, moving average over ``smooth`` episodes, mean ± std
+                      band across seeds (a sweep: one line per grid point, panels by the other
+                      swept keys) or across runs (a run folder);
+``tolerance-<key>``   sweeps only: the published metric (each seed's average return over all
+                      its episodes; mean ± population std across seeds as error bars) against a
+                      numeric swept key, one line per value of another (e.g. ``learning.rule``);
+``raster``            a window of a recorded run (``events.csv``): see :mod:`asyncneurons.raster`.
+
+Figures are 7 inches wide (a two-column paper page) with 9-point text. Nothing here runs a
+simulation; everything is read from the tables the recorder and the sweep wrote.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import math
+import re
+from pathlib import Path
+
+from .errors import UserInputError
+from .identity import parse_value
+
+DPI = 200
+WIDTH = 7.0  # inches
+STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsize": 8,
+         "ytick.labelsize": 8, "legend.fontsize": 8, "legend.title_fontsize": 8,
+         "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "asyncneurons"}
+NAMES = {"timing.synapse_delay": "synaptic delay", "timing.reward_delay": "reward delay",
+         "timing.retro_delay": "retrograde delay", "learning.rule": "rule",
+         "env.period": "environment period", "timing.firing_period": "firing period",
+         "timing.refractory": "refractory period", "learning.lambda": "λ",
+         "timing.firing": "firing", "env.pacing": "pacing", "env.id": "task"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Keys, values and their labels
+
+
+def key_name(key: str) -> str:
+    return NAMES.get(key, key)
+
+
+def key_unit(key: str) -> str:
+    """``"ms"`` when the scenario documents the key in milliseconds, else ``""``."""
+    from .scenario import Scenario
+
+    section, _, name = key.partition(".")
+    table = Scenario.model_fields.get(section)
+    if table is None:
+        return ""
+    fields = {(f.alias or n): f for n, f in table.annotation.model_fields.items()}
+    info = fields.get(name.split(".")[0])
+    return "ms" if info is not None and re.search(r"\bms\b", info.description or "") else ""
+
+
+def numeric_axis(key: str, values) -> tuple[list[float], str] | None:
+    """The numbers to put on an axis for a swept key's values, and the axis label; None when
+    the values are not numeric. A delay table family varying one parameter (``{dist =
+    "uniform", low = 0, high = d}``) is plotted against that parameter."""
+    parsed = [parse_value(v) if isinstance(v, str) else v for v in values]
+    unit = key_unit(key)
+    suffix = f" ({unit})" if unit else ""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in parsed):
+        return [float(v) for v in parsed], f"{key_name(key)}{suffix}"
+    if not all(isinstance(v, dict) for v in parsed) or len({tuple(v) for v in parsed}) != 1:
+        return None
+    varying = [k for k in parsed[0] if len({json.dumps(v[k]) for v in parsed}) > 1]
+    if len(varying) != 1 or not all(isinstance(v[varying[0]], (int, float)) for v in parsed):
+        return None
+    p = varying[0]
+    fixed = ", ".join(f"{k} = {_num(v)}" if k != "dist" else str(v)
+                      for k, v in parsed[0].items() if k != p)
+    return [float(v[p]) for v in parsed], f"{key_name(key)}: {p}{suffix}\n({fixed})"
+
+
+def _num(x) -> str:
+    return f"{x:g}" if isinstance(x, (int, float)) and not isinstance(x, bool) else str(x)
+
+
+def value_text(key: str, value, family=None) -> str:
+    """A swept value for a panel title: ``reward delay = 10 ms``; with ``family`` (the key's
+    values), a delay table varying one parameter reads ``synaptic delay high = 10 ms``."""
+    v = parse_value(value) if isinstance(value, str) else value
+    unit = key_unit(key)
+    if isinstance(v, dict) and family is not None:
+        axis = numeric_axis(key, family)
+        if axis is not None:
+            p = axis[1].split(":")[1].split()[0]
+            return f"{key_name(key)} {p} = {_num(v[p])}{' ' + unit if unit else ''}"
+    if isinstance(v, dict):
+        inner = ", ".join(f"{k} {_num(x)}" for k, x in v.items() if k != "dist")
+        return f"{key_name(key)} {v.get('dist', '')}({inner}){' ' + unit if unit else ''}"
+    return f"{key_name(key)} = {_num(v)}{' ' + unit if unit else ''}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+
+
+def styled(build):
+    """Build (and later save) a figure under the package's style (sizes for paper)."""
+    @functools.wraps(build)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context(STYLE):
+            return build(*args, **kwargs)
+    return wrapper
+
+
+def _figure(n_panels: int, ncols: int | None = None, panel_height: float = 2.3,
+            legend_rows: int = 1):
+    from matplotlib.figure import Figure
+
+    ncols = ncols or min(n_panels, 3)
+    nrows = math.ceil(n_panels / ncols)
+    fig = Figure(figsize=(WIDTH, nrows * panel_height + 0.35 + 0.2 * legend_rows),
+                 layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
+    for ax in axes.flat[n_panels:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n_panels])
+
+
+def save(fig, out: Path, name: str) -> list[Path]:
+    """Write ``name.png`` and ``name.svg`` into ``out``; return their paths."""
+    import matplotlib
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.png", out / f"{name}.svg"]
+    with matplotlib.rc_context(STYLE):
+        fig.savefig(paths[0], dpi=DPI)
+        fig.savefig(paths[1], metadata={"Date": None})
+    return paths
+
+
+def _colors(n: int):
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10"]
+    return [cmap(i % 10) for i in range(n)]
+
+
+def _facets(table, keys: list[str]):
+    """Panels: one per combination of values of ``keys`` (in order of appearance)."""
+    values = [list(dict.fromkeys(table[k])) for k in keys]
+    combos = list(itertools.product(*values)) if keys else [()]
+    ncols = len(values[1]) if len(keys) == 2 else None
+    return combos, ncols
+
+
+def _titles(table, keys, combo) -> str:
+    return "\n".join(value_text(k, v, list(dict.fromkeys(table[k])))
+                     for k, v in zip(keys, combo))
+
+
+def _select(table, keys, combo):
+    mask = None
+    for k, v in zip(keys, combo):
+        m = table[k] == v
+        mask = m if mask is None else mask & m
+    return table if mask is None else table[mask]
+
+
+def _legend(fig, handles, title=None):
+    if handles:
+        fig.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), 4),
+                   title=title, frameon=False)
+
+
+def default_smooth(n_episodes: int) -> int:
+    return max(1, min(100, n_episodes // 10))
+
+
+def _band(ax, frame, unit_col: str, smooth: int, color, label):
+    """Moving average per seed (or run), then mean ± std across them."""
+    wide = frame.pivot_table(index="episode", columns=unit_col, values="return")
+    ma = wide.rolling(smooth, min_periods=1).mean()
+    mean, std = ma.mean(axis=1), ma.std(axis=1, ddof=0)
+    x = ma.index.to_numpy() + 1
+    (line,) = ax.plot(x, mean.to_numpy(), color=color, lw=1.4, label=label)
+    if wide.shape[1] > 1:
+        ax.fill_between(x, (mean - std).to_numpy(), (mean + std).to_numpy(), color=color,
+                        alpha=0.2, lw=0)
+    return line
+
+
+@styled
+def learning_curves(tidy, keys: list[str], unit_col: str, smooth: int, line_key: str | None,
+                    what: str):
+    """Learning curves of a tidy table (columns: keys…, unit_col, episode, return)."""
+    from matplotlib.ticker import MaxNLocator
+
+    line_keys = [line_key] if line_key else []
+    facet_keys = [k for k in keys if k not in line_keys]
+    combos, ncols = _facets(tidy, facet_keys)
+    lines = list(dict.fromkeys(tidy[line_key])) if line_key else [None]
+    fig, axes = _figure(len(combos), ncols)
+    colors = _colors(len(lines))
+    handles = []
+    n_units = tidy[unit_col].nunique()
+    for ax, combo in zip(axes, combos):
+        sub = _select(tidy, facet_keys, combo)
+        for color, lv in zip(colors, lines):
+            part = sub if lv is None else sub[sub[line_key] == lv]
+            if len(part):
+                label = what if lv is None else _num(parse_value(lv) if isinstance(lv, str)
+                                                     else lv)
+                h = _band(ax, part, unit_col, smooth, color, label)
+                if ax is axes[0]:
+                    handles.append(h)
+        ax.set_title(_titles(tidy, facet_keys, combo))
+        ax.grid(alpha=0.3, lw=0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in axes:
+        if ax.get_subplotspec().is_last_row() or ax is axes[-1]:
+            ax.set_xlabel("episode")
+            ax.xaxis.set_tick_params(labelbottom=True)
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel(f"return\n(moving average, {smooth} ep.)")
+    _legend(fig, handles if line_key else [],
+            f"{key_name(line_key)}; mean ± std across {n_units} {what}s" if line_key else None)
+    if not line_key:
+        fig.suptitle(f"mean ± std across {n_units} {what}{'s' * (n_units != 1)}")
+    return fig
+
+
+@styled
+def tolerance_curve(summary, keys: list[str], x_key: str, line_key: str | None):
+    """The published metric against ``x_key``; one line per ``line_key`` value; error bars =
+    population std across seeds; one panel per combination of the other swept keys."""
+    axis = numeric_axis(x_key, list(dict.fromkeys(summary[x_key])))
+    if axis is None:
+        raise UserInputError(f"--x {x_key}: its values are not numbers (nor a delay table "
+                             f"varying one number); it cannot be an axis")
+    xs_of = dict(zip(dict.fromkeys(summary[x_key]), axis[0]))
+    facet_keys = [k for k in keys if k not in (x_key, line_key)]
+    combos, ncols = _facets(summary, facet_keys)
+    lines = list(dict.fromkeys(summary[line_key])) if line_key else [None]
+    fig, axes = _figure(len(combos), ncols, panel_height=2.4)
+    colors = _colors(len(lines))
+    span = (max(axis[0]) - min(axis[0])) or 1.0
+    handles = []
+    for ax, combo in zip(axes, combos):
+        sub = _select(summary, facet_keys, combo)
+        for i, (color, lv) in enumerate(zip(colors, lines)):
+            part = sub if lv is None else sub[sub[line_key] == lv]
+            part = part[part["n_seeds"] > 0]
+            if not len(part):
+                continue
+            x = [xs_of[v] for v in part[x_key]]
+            order = sorted(range(len(x)), key=x.__getitem__)
+            dodge = (i - (len(lines) - 1) / 2) * 0.012 * span
+            h = ax.errorbar([x[j] + dodge for j in order], part["mean"].to_numpy()[order],
+                            yerr=part["std"].to_numpy()[order], color=color, marker="o",
+                            ms=4, lw=1.4, capsize=3, elinewidth=1,
+                            label="all runs" if lv is None else _num(lv))
+            if ax is axes[0]:
+                handles.append(h)
+        ax.set_title(_titles(summary, facet_keys, combo))
+        ax.grid(alpha=0.3, lw=0.5)
+    seeds = sorted(set(int(n) for n in summary["n_seeds"] if n > 0))
+    seeds_text = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}" if seeds else "0"
+    for ax in axes:
+        if ax.get_subplotspec().is_last_row() or ax is axes[-1]:
+            ax.set_xlabel(axis[1])
+            ax.xaxis.set_tick_params(labelbottom=True)
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("average return per run\n(mean ± std)")
+    _legend(fig, handles if line_key else [],
+            f"{key_name(line_key)}; error bars: std across {seeds_text} seeds" if line_key
+            else None)
+    if not line_key:
+        fig.suptitle(f"error bars: std across {seeds_text} seeds")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Folders
+
+
+def _read_sweep(path: Path):
+    import pandas as pd
+
+    meta = json.loads((path / "sweep.json").read_text())
+    keys = list(meta["grid"])
+    tidy = pd.read_csv(path / "sweep.csv")
+    summary = pd.read_csv(path / "summary.csv")
+    return meta, keys, tidy, summary
+
+
+def _choose_lines(summary, keys, line_key, x_key=None):
+    varied = [k for k in keys if summary[k].nunique() > 1]
+    if line_key is not None:
+        if line_key not in keys:
+            raise UserInputError(f"--lines {line_key}: not a swept key; swept: "
+                                 f"{', '.join(keys) or 'none'}")
+        return line_key, varied
+    categorical = [k for k in varied if k != x_key and
+                   numeric_axis(k, list(dict.fromkeys(summary[k]))) is None]
+    others = [k for k in varied if k != x_key]
+    return (categorical or others or [None])[0], varied
+
+
+def plot_folder(path, out=None, *, smooth=None, x_key=None, line_key=None, window=None,
+                say=print) -> list[Path]:
+    """Every figure a run folder or a sweep folder supports; return the files written."""
+    import pandas as pd
+
+    from .raster import find_events, parse_window, raster
+
+    path = Path(path)
+    out = Path(out) if out is not None else path / "figures"
+    win = parse_window(window)
+    files: list[Path] = []
+    if (path / "sweep.csv").exists() and (path / "sweep.json").exists():
+        meta, keys, tidy, summary = _read_sweep(path)
+        if not len(tidy):
+            raise UserInputError(f"{path}: the sweep has no finished run yet")
+        if x_key is not None and x_key not in keys:
+            raise UserInputError(f"--x {x_key}: not a swept key; swept: {', '.join(keys) or 'none'}")
+        lk, varied = _choose_lines(summary, keys, line_key, x_key)
+        n = smooth or default_smooth(int(tidy["episode"].max()) + 1)
+        fig = learning_curves(tidy, [k for k in varied if k != lk], "seed", n, lk, "seed")
+        files += save(fig, out, "learning-curves")
+        xs = [x_key] if x_key else [k for k in varied if k != lk and
+                                    numeric_axis(k, list(dict.fromkeys(summary[k])))]
+        for xk in xs:
+            lkx, varied_x = _choose_lines(summary, keys, line_key, xk)
+            fig = tolerance_curve(summary, [k for k in varied_x if k != lkx], xk, lkx)
+            files += save(fig, out, f"tolerance-{xk}")
+        if not xs:
+            say("no numeric swept key: no tolerance curve")
+        events = find_events(path, [r["folder"] for r in meta["runs"]])
+    elif (path / "metrics.csv").exists():
+        metrics = pd.read_csv(path / "metrics.csv")
+        if not len(metrics):
+            raise UserInputError(f"{path}: metrics.csv has no finished episode yet")
+        n = smooth or default_smooth(int(metrics["episode"].max()) + 1)
+        files += save(learning_curves(metrics, [], "run", n, None, "run"), out,
+                      "learning-curves")
+        events = path / "events.csv" if (path / "events.csv").exists() else None
+    else:
+        raise UserInputError(f"{path}: neither a run folder (metrics.csv) nor a sweep folder "
+                             f"(sweep.csv, sweep.json)")
+    if events is None:
+        say("no events.csv (run with --set record.events=true): no raster")
+    else:
+        files += save(raster(events, win), out, "raster")
+    return files
