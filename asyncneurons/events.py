@@ -19,6 +19,8 @@ action → step) unfolds inside one instant, in exactly the order of the layer-s
 
 from __future__ import annotations
 
+import heapq
+
 import simpy
 from simpy.events import PENDING
 
@@ -38,6 +40,19 @@ def retro_apply(rank: int, max_rank: int) -> int:
     """Priority at which a unit learns from the retrograde signals that landed this instant."""
     return LEARN + 3 + 2 * (max_rank - rank)
 
+
+
+class Environment(simpy.Environment):
+    """SimPy's environment, plus scheduling at an absolute time (no rounding through a delay)."""
+
+    def schedule_at(self, event, priority: int, time: float, value=None, callback=None):
+        """Schedule a fresh triggered ``event`` at ``time`` (≥ now) with ``priority``."""
+        event.env = self
+        event.callbacks = [callback] if callback is not None else []
+        event._value = value
+        event._ok = True
+        heapq.heappush(self._queue, (time, priority, next(self._eid), event))
+        return event
 
 
 class Signal(simpy.events.Event):

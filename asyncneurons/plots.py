@@ -153,6 +153,16 @@ def _facets(table, keys: list[str]):
     return combos, ncols
 
 
+def short_text(key: str, value, family) -> str:
+    """A swept value for a legend entry under the key's name: ``10 ms``, ``high = 5 ms``."""
+    v = parse_value(value) if isinstance(value, str) else value
+    unit = key_unit(key)
+    text = value_text(key, value, family)
+    if isinstance(v, dict) and " = " in text:
+        return text[len(key_name(key)) + 1:]
+    return f"{_num(v)}{' ' + unit if unit and not isinstance(v, str) else ''}"
+
+
 def _titles(table, keys, combo) -> str:
     return "\n".join(value_text(k, v, list(dict.fromkeys(table[k])))
                      for k, v in zip(keys, combo))
@@ -208,8 +218,7 @@ def learning_curves(tidy, keys: list[str], unit_col: str, smooth: int, line_key:
         for color, lv in zip(colors, lines):
             part = sub if lv is None else sub[sub[line_key] == lv]
             if len(part):
-                label = what if lv is None else _num(parse_value(lv) if isinstance(lv, str)
-                                                     else lv)
+                label = what if lv is None else short_text(line_key, lv, lines)
                 h = _band(ax, part, unit_col, smooth, color, label)
                 if ax is axes[0]:
                     handles.append(h)
@@ -258,12 +267,12 @@ def tolerance_curve(summary, keys: list[str], x_key: str, line_key: str | None):
             h = ax.errorbar([x[j] + dodge for j in order], part["mean"].to_numpy()[order],
                             yerr=part["std"].to_numpy()[order], color=color, marker="o",
                             ms=4, lw=1.4, capsize=3, elinewidth=1,
-                            label="all runs" if lv is None else _num(lv))
+                            label="all runs" if lv is None else short_text(line_key, lv, lines))
             if ax is axes[0]:
                 handles.append(h)
         ax.set_title(_titles(summary, facet_keys, combo))
         ax.grid(alpha=0.3, lw=0.5)
-    seeds = sorted(set(int(n) for n in summary["n_seeds"] if n > 0))
+    seeds = sorted({int(n) for n in summary["n_seeds"] if n > 0})
     seeds_text = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}" if seeds else "0"
     for ax in axes:
         if ax.get_subplotspec().is_last_row() or ax is axes[-1]:

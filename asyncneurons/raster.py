@@ -96,10 +96,10 @@ def unit_layers(events_path: Path, names) -> dict:
         g = build_graph(s, int(np.prod(env.observation_space.shape)), tasks.action_spec(env),
                         run_seed(s.experiment.seed, 0))
         layers = {str(n): int(a["layer"]) for n, a in g.nodes(data=True)}
-        if all(n in layers for n in names):
-            return layers
     except Exception:  # noqa: BLE001 - the names are a good enough fallback
-        pass
+        layers = {}
+    if layers and all(n in layers for n in names):
+        return layers
     out, top = {}, 0
     for n in names:
         m = re.fullmatch(r"h(\d+)_\d+", n)

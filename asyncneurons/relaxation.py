@@ -22,6 +22,7 @@ import numpy as np
 from . import events
 from .kernels import accumulate_trace, potential, softplus, sum_by_sender
 from .rules.map_prop import map_error, relax_step, topdown_messages
+from .transmission import flush
 
 R0 = 300_000
 
@@ -50,6 +51,7 @@ class Relaxation:
         grp, gen, k = event._value
         if gen != grp.relax_gen:
             return  # a newer sample restarted this unit's relaxation
+        flush(grp, self.sim.env.now)
         pot = potential(grp.P, grp.H)
         blocks = list(grp.td_store.values())
         td = sum_by_sender(blocks, grp.size) if blocks else np.zeros(grp.size)
@@ -67,6 +69,7 @@ class Relaxation:
     def _value_lands(self, event):
         b, values, k = event._value
         tg = b.target
+        flush(tg, self.sim.env.now)
         if b.pairs is not None:
             rows, cols, pos = b.pairs
             tg.H[rows, cols] = values[pos]
@@ -89,6 +92,7 @@ class Relaxation:
     def _send_error(self, grp, k: int) -> None:
         if not grp.retro_buckets:
             return
+        flush(grp, self.sim.env.now)
         e = map_error(grp.kind, grp.values, potential(grp.P, grp.H), grp.lp, grp.frozen_action)
         C = topdown_messages(grp.P, e)
         env = self.sim.env
@@ -108,5 +112,6 @@ class Relaxation:
         grp, gen = event._value
         if gen != grp.relax_gen:
             return
+        flush(grp, self.sim.env.now)
         e = map_error(grp.kind, grp.values, potential(grp.P, grp.H), grp.lp, grp.frozen_action)
         accumulate_trace(grp.E, grp.decay, e, grp.H)

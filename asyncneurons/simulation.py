@@ -19,7 +19,6 @@ The order of events within one instant is defined in :mod:`asyncneurons.events`.
 from __future__ import annotations
 
 import numpy as np
-import simpy
 
 from . import delays, events, streams, tasks
 from .critic import make_critic
@@ -29,6 +28,7 @@ from .kernels import potential, sum_by_sender
 from .network import compile_groups
 from .optim import AdamConfig
 from .relaxation import Relaxation
+from .transmission import Inboxes, flush, send_plan, write
 from .rules import RULES
 from .units import LayerParams
 
@@ -92,7 +92,7 @@ class Simulation:
         s = self.scenario = scenario
         self.run_index = run
         self.seed = run_seed(s.experiment.seed, run)
-        self.env = simpy.Environment()
+        self.env = events.Environment()
         self.task = tasks.make_env(s.env.id, s.env.max_episode_steps)
         self.action_spec = tasks.action_spec(self.task)
         n_obs = int(np.prod(self.task.observation_space.shape))
@@ -116,6 +116,15 @@ class Simulation:
         self.rule = RULES[L.rule](s)
         self.relaxation = Relaxation(self, L.map_steps, L.map_step_size, s.timing.relax_period)
         self.critic = make_critic(s, n_obs, self.seed, self.adam)
+        lazy = s.timing.firing in ("on_all", "clock")
+        for grp in self.groups:
+            grp.lazy = lazy
+            grp.inbox = []
+            grp.need = np.where(grp.T > grp.last_wave, -np.inf, np.inf)
+            grp.wake_token, grp.wake_at = 0, np.inf
+        self.inboxes = Inboxes(self)
+        for grp in [self.input_group, *self.groups]:
+            grp.plan = send_plan(grp.buckets)
         self.max_rank = max(g.rank for g in self.groups)
         self.on_episode = on_episode
         self.on_event = on_event
@@ -175,6 +184,8 @@ class Simulation:
     def fire(self, grp):
         """The group samples from what it holds, records its trace and sends its values on."""
         now = self.env.now
+        if grp.inbox:
+            flush(grp, now)
         pot = potential(grp.P, grp.H)
         kind = grp.kind
         u1 = streams.uniforms(grp.keys1, grp.counters)
@@ -186,6 +197,8 @@ class Simulation:
         grp.counters += 1
         wave = int(grp.T.min())
         grp.last_wave = wave
+        if grp.lazy:
+            self.inboxes.after_fire(grp)
         if self.on_event is not None:
             for name, v in zip(grp.names, values):
                 self.on_event(now, name, "sample", float(v), wave)
@@ -194,30 +207,24 @@ class Simulation:
             self.environment.receive_action(kind.action(values, aux), wave)
 
     def send(self, grp, values, wave: int) -> None:
-        """Schedule one delivery per (target group, delay) bucket."""
+        """Send values down every outgoing synapse: one event per delay for eager receivers,
+        inbox entries for lazy ones (:mod:`asyncneurons.transmission`)."""
         env = self.env
-        for b in grp.buckets:
-            events.Signal(env, b.delay, events.DELIVER, (b, values, wave), self._deliver)
+        for delay, eager, lazy in grp.plan:
+            if eager:
+                events.Signal(env, delay, events.DELIVER, (eager, values, wave), self._deliver)
+            if lazy:
+                t_arrival = env.now + delay
+                for b in lazy:
+                    self.inboxes.post(b, t_arrival, values, wave)
 
     def _deliver(self, event):
-        b, values, wave = event._value
-        tg = b.target
-        if b.pairs is not None:
-            rows, cols, pos = b.pairs
-            tg.H[rows, cols] = values[pos]
-            tg.T[rows, cols] = wave
-        elif b.rows is None:
-            tg.H[:, b.cols] = values[b.pos]
-            tg.T[:, b.cols] = wave
-        else:
-            ix = np.ix_(b.rows, b.cols)
-            tg.H[ix] = values[b.pos]
-            tg.T[ix] = wave
-        if tg.wake is None:  # clock firing: nothing to wake
-            return
-        policy = self.scenario.timing.firing
-        if policy == "on_input" or tg.T.min() > tg.last_wave:
-            events.trigger(tg.wake, events.FIRE + tg.rank)
+        buckets, values, wave = event._value
+        for b in buckets:
+            tg = b.target
+            write(tg, b, values, wave)
+            if tg.wake is not None:  # on_input: every arrival instant may make the unit sample
+                events.trigger(tg.wake, events.FIRE + tg.rank)
 
     # ------------------------------------------------------------------ learning signals
     def broadcast(self, delta: float, step: int, reset: bool) -> None:

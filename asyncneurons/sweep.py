@@ -259,7 +259,7 @@ def run_sweep(sweep: Sweep, *, workers: int = 2, scheduler: str | None = None,
     """
     from tqdm import tqdm
 
-    say = say or (lambda text: print(text, file=sys.stderr, flush=True))
+    say = say or (lambda text: tqdm.write(text, file=sys.stderr))
     out = sweep.out
     out.mkdir(parents=True, exist_ok=True)
     todo = [r for r in sweep.runs if not sweep.finished(r)]

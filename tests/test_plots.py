@@ -1,0 +1,103 @@
+"""Figures: the plot command writes PNG and SVG files of the expected size."""
+
+import subprocess
+import sys
+
+import matplotlib.image
+import pytest
+
+from asyncneurons.plots import DPI, WIDTH, numeric_axis, value_text
+from asyncneurons.runner import run_experiment
+from asyncneurons.scenario import parse_scenario
+from asyncneurons.sweep import plan, run_sweep
+
+SMALL = """
+[experiment]
+name = "small"
+episodes = 6
+
+[env]
+pacing = "clock"
+
+[network]
+hidden = [8]
+
+[learning]
+lambda = 0.8
+lr = [0.01, 0.001]
+"""
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "asyncneurons.cli", *args], check=False,
+                          capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("plots")
+    (root / "small.toml").write_text(SMALL)
+    sweep = plan(root / "small.toml", ["learning.rule=global_reinforce,weight_max",
+                                       "timing.reward_delay=0,5"], 2,
+                 ["record.events=true", 'timing.synapse_delay={dist="uniform",low=0,high=3}'],
+                 root / "sweep")
+    run_sweep(sweep, workers=1, progress=False, say=lambda text: None)
+    return root / "sweep"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    import tomllib
+
+    out = tmp_path_factory.mktemp("plots") / "run"
+    s = parse_scenario(tomllib.loads(SMALL), ["experiment.runs=2", "record.events=true",
+                                              "timing.synapse_delay=2", "timing.reward_delay=5",
+                                              "learning.rule=weight_max"])
+    run_experiment(s, out)
+    return out
+
+
+def check(path, height=None):
+    assert path.stat().st_size > 1000
+    image = matplotlib.image.imread(path)
+    assert image.shape[1] == round(WIDTH * DPI)
+    if height is not None:
+        assert image.shape[0] == round(height * DPI)
+    svg = path.with_suffix(".svg")
+    assert svg.stat().st_size > 1000 and "<svg" in svg.read_text()[:2000]
+
+
+def test_plot_of_a_sweep_writes_curves_tolerance_and_raster(sweep_dir, tmp_path):
+    r = cli("plot", str(sweep_dir), "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted(f"{n}.{e}" for n in ("learning-curves", "raster",
+                                                "tolerance-timing.reward_delay")
+                           for e in ("png", "svg"))
+    check(tmp_path / "learning-curves.png", 2.3 + 0.55)  # 2 panels in one row
+    check(tmp_path / "tolerance-timing.reward_delay.png", 2.4 + 0.55)
+    check(tmp_path / "raster.png")
+
+
+def test_plot_of_a_run_folder_writes_its_curves_and_raster(run_dir):
+    r = cli("plot", str(run_dir), "--window", "10,150")
+    assert r.returncode == 0, r.stderr
+    check(run_dir / "figures" / "learning-curves.png", 2.3 + 0.55)
+    check(run_dir / "figures" / "raster.png")
+    assert f"{run_dir / 'figures' / 'raster.svg'}" in r.stdout
+
+
+def test_plot_of_something_else_is_a_one_line_error(tmp_path):
+    r = cli("plot", str(tmp_path))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "neither a run folder" in r.stderr
+
+
+def test_a_delay_family_is_plotted_against_the_parameter_that_varies():
+    values = ['{ dist = "uniform", low = 0, high = 0 }', '{ dist = "uniform", low = 0, high = 5 }']
+    xs, label = numeric_axis("timing.synapse_delay", values)
+    assert xs == [0.0, 5.0] and label.startswith("synaptic delay: high (ms)")
+    assert numeric_axis("learning.rule", ["weight_max", "global_reinforce"]) is None
+    assert numeric_axis("timing.reward_delay", [0, 2.5])[1] == "reward delay (ms)"
+    assert value_text("timing.synapse_delay", values[1], values) == "synaptic delay high = 5 ms"
