@@ -81,6 +81,7 @@ class Group:
         self.retro_reset = False
         self.td_store = {}  # MAP Propagation: latest top-down message block from each sender bucket
         self.relax_gen = 0
+        self.frozen_action = None
         self.error_pending = False
 
     @property

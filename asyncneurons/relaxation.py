@@ -17,6 +17,8 @@ synchronous (Jacobi) iteration: every unit's step k uses the values and errors o
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import events
@@ -90,8 +92,8 @@ class Relaxation:
         self._send_error(grp, k)
 
     def _send_error(self, grp, k: int) -> None:
-        if not grp.retro_buckets:
-            return
+        if not grp.retro_buckets or grp.last_fire == -math.inf:
+            return  # nothing to send back, or no sample yet to explain
         flush(grp, self.sim.env.now)
         e = map_error(grp.kind, grp.values, potential(grp.P, grp.H), grp.lp, grp.frozen_action)
         C = topdown_messages(grp.P, e)

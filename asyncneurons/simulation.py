@@ -83,12 +83,13 @@ class Simulation:
     """One run: build, compile and simulate; report each episode through ``on_episode``.
 
     ``fuse`` overrides ``[engine] fuse``; ``max_ticks`` stops after that many environment steps
-    (used by tests). ``on_event(time_ms, unit, kind, value, wave)`` receives every event when
+    (used by tests); ``transmission`` (``auto``, ``eager`` or ``lazy``) chooses how values reach
+    ``on_all`` and ``clock`` receivers (:mod:`asyncneurons.transmission`), never the results. ``on_event(time_ms, unit, kind, value, wave)`` receives every event when
     given.
     """
 
     def __init__(self, scenario, run: int = 0, *, fuse: bool | None = None, on_episode=None,
-                 on_event=None, max_ticks: int | None = None):
+                 on_event=None, max_ticks: int | None = None, transmission: str = "auto"):
         s = self.scenario = scenario
         self.run_index = run
         self.seed = run_seed(s.experiment.seed, run)
@@ -116,9 +117,15 @@ class Simulation:
         self.rule = RULES[L.rule](s)
         self.relaxation = Relaxation(self, L.map_steps, L.map_step_size, s.timing.relax_period)
         self.critic = make_critic(s, n_obs, self.seed, self.adam)
-        lazy = s.timing.firing in ("on_all", "clock")
+        incoming: dict = {}
+        for grp in [self.input_group, *self.groups]:
+            for b in grp.buckets:
+                incoming[b.target.gid] = incoming.get(b.target.gid, 0) + 1
+        can_wait = s.timing.firing in ("on_all", "clock")
         for grp in self.groups:
-            grp.lazy = lazy
+            # lazy transmission pays off when many separate deliveries reach a group per wave
+            grp.lazy = can_wait and (transmission == "lazy" or
+                                     (transmission == "auto" and incoming.get(grp.gid, 0) > 2))
             grp.inbox = []
             grp.need = np.where(grp.T > grp.last_wave, -np.inf, np.inf)
             grp.wake_token, grp.wake_at = 0, np.inf
@@ -220,10 +227,11 @@ class Simulation:
 
     def _deliver(self, event):
         buckets, values, wave = event._value
+        on_input = self.scenario.timing.firing == "on_input"
         for b in buckets:
             tg = b.target
             write(tg, b, values, wave)
-            if tg.wake is not None:  # on_input: every arrival instant may make the unit sample
+            if tg.wake is not None and (on_input or tg.T.min() > tg.last_wave):
                 events.trigger(tg.wake, events.FIRE + tg.rank)
 
     # ------------------------------------------------------------------ learning signals

@@ -89,3 +89,30 @@ def test_map_prop_fused_and_unfused_are_identical(scenario, timing):
     assert rows_f == rows_u
     for layer, m in fused.layer_matrices().items():
         np.testing.assert_array_equal(m, unfused.layer_matrices()[layer])
+
+
+@pytest.mark.parametrize("over", [
+    {"timing": {"synapse_delay": {"dist": "uniform", "low": 0.0, "high": 5.0}, "reward_delay": 10.0},
+     "env": {"pacing": "clock", "period": 20.0}},
+    {"timing": {"synapse_delay": {"dist": "exponential", "mean": 1.0}}},
+    {"timing": {"synapse_delay": {"dist": "uniform", "low": 0.0, "high": 3.0}, "firing": "clock",
+                "firing_period": 0.75}, "env": {"pacing": "clock", "period": 5.0}},
+    {"timing": {"synapse_delay": {"dist": "uniform", "low": 0.0, "high": 2.0}, "relax_period": 0.25},
+     "network": {"hidden": [12, 6], "unit": "gaussian", "output": "categorical", "variance": [0.03, 0.1, 0.1]},
+     "learning": {"rule": "map_prop", "lambda": 0.9, "lr": [0.01, 1e-3, 1e-4], "lr_end": None, "map_steps": 4}},
+])
+def test_lazy_and_eager_transmission_give_identical_runs(scenario, over):
+    """Values held in an inbox until the receiver looks are the values eager events would give."""
+    base = {"experiment": {"episodes": 1000}, "network": {"hidden": [12, 6]},
+            "learning": {"rule": "weight_max", "lambda": 0.8, "lr": [0.02, 2e-3, 2e-4], "lr_end": None}}
+    for k, v in over.items():
+        base.setdefault(k, {}).update(v)
+    s = scenario(**base)
+    out = []
+    for mode in ("eager", "lazy"):
+        rows = []
+        sim = Simulation(s, on_episode=rows.append, max_ticks=150, transmission=mode).run()
+        out.append((sim, [(r["return"], r["length"], r["sim_time_ms"], r["stale_actions"]) for r in rows]))
+    assert out[0][1] == out[1][1]
+    for layer, m in out[0][0].layer_matrices().items():
+        np.testing.assert_array_equal(m, out[1][0].layer_matrices()[layer])
