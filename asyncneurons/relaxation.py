@@ -24,13 +24,19 @@ import numpy as np
 from . import events
 from .kernels import accumulate_trace, potential, softplus, sum_by_sender
 from .rules.map_prop import map_error, relax_step, topdown_messages
-from .transmission import flush
 
 R0 = 300_000
 
 
 def _step(k):
     return R0 + 4 * k
+
+
+def _by_delay(buckets) -> list:
+    plan: dict = {}
+    for b in buckets:
+        plan.setdefault(b.delay, []).append(b)
+    return list(plan.items())
 
 
 class Relaxation:
@@ -53,15 +59,15 @@ class Relaxation:
         grp, gen, k = event._value
         if gen != grp.relax_gen:
             return  # a newer sample restarted this unit's relaxation
-        flush(grp, self.sim.env.now)
+        self.sim.transmission.flush(grp)
         pot = potential(grp.P, grp.H)
         blocks = list(grp.td_store.values())
         td = sum_by_sender(blocks, grp.size) if blocks else np.zeros(grp.size)
         var = grp.lp.variance
         grp.values = relax_step(grp.values, softplus(pot), var, self.step_size * var, td)
         env = self.sim.env
-        for b in grp.buckets:
-            events.Signal(env, b.delay, _step(k) + 1, (b, grp.values, k), self._value_lands)
+        for delay, buckets in _by_delay(grp.buckets):
+            events.Signal(env, delay, _step(k) + 1, (buckets, grp.values, k), self._value_lands)
         self._request_error(grp, k)
         if k < self.steps:
             events.Signal(env, self.period, _step(k + 1), (grp, gen, k + 1), self._relax)
@@ -69,17 +75,18 @@ class Relaxation:
             events.Signal(env, 0.0, _step(self.steps + 1), (grp, gen), self._record)
 
     def _value_lands(self, event):
-        b, values, k = event._value
-        tg = b.target
-        flush(tg, self.sim.env.now)
-        if b.pairs is not None:
-            rows, cols, pos = b.pairs
-            tg.H[rows, cols] = values[pos]
-        elif b.rows is None:
-            tg.H[:, b.cols] = values[b.pos]
-        else:
-            tg.H[np.ix_(b.rows, b.cols)] = values[b.pos]
-        self._request_error(tg, k)
+        buckets, values, k = event._value
+        for b in buckets:
+            tg = b.target
+            self.sim.transmission.flush(tg)
+            if b.pairs is not None:
+                rows, cols, pos = b.pairs
+                tg.H[rows, cols] = values[pos]
+            elif b.rows is None:
+                tg.H[:, b.cols] = values[b.pos]
+            else:
+                tg.H[np.ix_(b.rows, b.cols)] = values[b.pos]
+            self._request_error(tg, k)
 
     def _request_error(self, grp, k: int) -> None:
         if not grp.error_pending and grp.retro_buckets:
@@ -94,26 +101,28 @@ class Relaxation:
     def _send_error(self, grp, k: int) -> None:
         if not grp.retro_buckets or grp.last_fire == -math.inf:
             return  # nothing to send back, or no sample yet to explain
-        flush(grp, self.sim.env.now)
+        self.sim.transmission.flush(grp)
         e = map_error(grp.kind, grp.values, potential(grp.P, grp.H), grp.lp, grp.frozen_action)
         C = topdown_messages(grp.P, e)
         env = self.sim.env
-        for b in grp.retro_buckets:
-            if b.rows is None:
-                block, uids = C[:, b.cols], grp.uids
-            else:
-                block, uids = C[np.ix_(b.rows, b.cols)], grp.uids[b.rows]
-            events.Signal(env, b.delay, _step(k) + 3, (b.target, id(b), uids, b.pos, block), self._error_lands)
+        for delay, buckets in _by_delay(grp.retro_buckets):
+            messages = []
+            for b in buckets:
+                if b.rows is None:
+                    messages.append((b.target, id(b), grp.uids, b.pos, C[:, b.cols]))
+                else:
+                    messages.append((b.target, id(b), grp.uids[b.rows], b.pos, C[np.ix_(b.rows, b.cols)]))
+            events.Signal(env, delay, _step(k) + 3, messages, self._error_lands)
 
     @staticmethod
     def _error_lands(event):
-        target, key, uids, pos, block = event._value
-        target.td_store[key] = (uids, pos, block)
+        for target, key, uids, pos, block in event._value:
+            target.td_store[key] = (uids, pos, block)
 
     def _record(self, event):
         grp, gen = event._value
         if gen != grp.relax_gen:
             return
-        flush(grp, self.sim.env.now)
+        self.sim.transmission.flush(grp)
         e = map_error(grp.kind, grp.values, potential(grp.P, grp.H), grp.lp, grp.frozen_action)
         accumulate_trace(grp.E, grp.decay, e, grp.H)

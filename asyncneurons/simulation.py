@@ -28,7 +28,7 @@ from .kernels import potential, sum_by_sender
 from .network import compile_groups
 from .optim import AdamConfig
 from .relaxation import Relaxation
-from .transmission import Inboxes, flush, send_plan, write
+from .transmission import Transmission, send_plan, write
 from .rules import RULES
 from .units import LayerParams
 
@@ -126,13 +126,17 @@ class Simulation:
             # lazy transmission pays off when many separate deliveries reach a group per wave
             grp.lazy = can_wait and (transmission == "lazy" or
                                      (transmission == "auto" and incoming.get(grp.gid, 0) > 2))
-            grp.inbox = []
-            grp.need = np.where(grp.T > grp.last_wave, -np.inf, np.inf)
-            grp.wake_token, grp.wake_at = 0, np.inf
-        self.inboxes = Inboxes(self)
+        self.input_group.lazy = False
+        self.transmission = Transmission(self)
         for grp in [self.input_group, *self.groups]:
             grp.plan = send_plan(grp.buckets)
         self.max_rank = max(g.rank for g in self.groups)
+        for grp in self.groups:
+            plan: dict = {}
+            for b in grp.retro_buckets:
+                key = (b.delay, events.retro_arrival(b.target.rank, self.max_rank))
+                plan.setdefault(key, []).append(b)
+            grp.retro_plan = [(d, prio, bs) for (d, prio), bs in plan.items()]
         self.on_episode = on_episode
         self.on_event = on_event
         self.max_ticks = max_ticks
@@ -191,8 +195,8 @@ class Simulation:
     def fire(self, grp):
         """The group samples from what it holds, records its trace and sends its values on."""
         now = self.env.now
-        if grp.inbox:
-            flush(grp, now)
+        if grp.lazy:
+            self.transmission.flush(grp)
         pot = potential(grp.P, grp.H)
         kind = grp.kind
         u1 = streams.uniforms(grp.keys1, grp.counters)
@@ -205,7 +209,7 @@ class Simulation:
         wave = int(grp.T.min())
         grp.last_wave = wave
         if grp.lazy:
-            self.inboxes.after_fire(grp)
+            self.transmission.after_fire(grp)
         if self.on_event is not None:
             for name, v in zip(grp.names, values):
                 self.on_event(now, name, "sample", float(v), wave)
@@ -214,16 +218,13 @@ class Simulation:
             self.environment.receive_action(kind.action(values, aux), wave)
 
     def send(self, grp, values, wave: int) -> None:
-        """Send values down every outgoing synapse: one event per delay for eager receivers,
-        inbox entries for lazy ones (:mod:`asyncneurons.transmission`)."""
+        """Send values down every outgoing synapse: one event per delay for eager receivers, the
+        sender's sample history for lazy ones (:mod:`asyncneurons.transmission`)."""
         env = self.env
-        for delay, eager, lazy in grp.plan:
-            if eager:
-                events.Signal(env, delay, events.DELIVER, (eager, values, wave), self._deliver)
-            if lazy:
-                t_arrival = env.now + delay
-                for b in lazy:
-                    self.inboxes.post(b, t_arrival, values, wave)
+        for delay, eager in grp.plan:
+            events.Signal(env, delay, events.DELIVER, (eager, values, wave), self._deliver)
+        if len(grp.out_edges) or grp.lazy:
+            self.transmission.post(grp, values, wave)
 
     def _deliver(self, event):
         buckets, values, wave = event._value
@@ -255,24 +256,28 @@ class Simulation:
     def send_retro(self, grp, C: np.ndarray, step: int, reset: bool) -> None:
         """Send per-synapse signals ``C`` (units × sources) back to the presynaptic units.
 
-        One event per (presynaptic group, retrograde delay) carries the block of ``C`` that
-        concerns it, with the senders' unit ids so that the receiver sums in a fixed order.
+        One event per (retrograde delay, receiving rank) carries, for each presynaptic group, the
+        block of ``C`` that concerns it, with the senders' unit ids so that the receiver sums in
+        a fixed order.
         """
-        env, max_rank = self.env, self.max_rank
-        for b in grp.retro_buckets:
-            if b.rows is None:
-                block, uids = C[:, b.cols], grp.uids
-            else:
-                block, uids = C[np.ix_(b.rows, b.cols)], grp.uids[b.rows]
-            events.Signal(env, b.delay, events.retro_arrival(b.target.rank, max_rank),
-                          (b.target, uids, b.pos, block, step, reset), self._retro_lands)
+        env = self.env
+        for delay, priority, buckets in grp.retro_plan:
+            blocks = []
+            for b in buckets:
+                if b.rows is None:
+                    blocks.append((b.target, grp.uids, b.pos, C[:, b.cols]))
+                else:
+                    blocks.append((b.target, grp.uids[b.rows], b.pos, C[np.ix_(b.rows, b.cols)]))
+            events.Signal(env, delay, priority, (blocks, step, reset), self._retro_lands)
 
     def _retro_lands(self, event):
-        sg, uids, pos, block, step, reset = event._value
-        if not sg.retro_in:
-            events.Signal(self.env, 0.0, events.retro_apply(sg.rank, self.max_rank), (sg, step), self._retro_apply)
-        sg.retro_in.append((uids, pos, block))
-        sg.retro_reset = sg.retro_reset or reset
+        blocks, step, reset = event._value
+        for sg, uids, pos, block in blocks:
+            if not sg.retro_in:
+                events.Signal(self.env, 0.0, events.retro_apply(sg.rank, self.max_rank), (sg, step),
+                              self._retro_apply)
+            sg.retro_in.append((uids, pos, block))
+            sg.retro_reset = sg.retro_reset or reset
 
     def _retro_apply(self, event):
         sg, step = event._value

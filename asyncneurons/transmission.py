@@ -3,19 +3,20 @@
 Semantically every value lands at t + d, in the delivery class of that instant
 (:mod:`asyncneurons.events`). How the engine achieves that depends on the receiver:
 
-* **Eager** (receivers firing ``on_input``): each (delay, batch of buckets) becomes one event,
-  since every arrival instant may make the unit sample.
-* **Lazy** (receivers firing ``on_all`` or on a ``clock``): an arrival can only matter when the
-  unit samples, so it goes into the receiver's inbox, ordered by (arrival time, sending order),
-  and is applied when the unit next looks at what it holds (:func:`flush`). For ``on_all`` the
-  inbox also tells when the last value of the next wave lands; one timer event at that instant
-  wakes the unit. With every synapse on its own continuous delay this saves one event per
-  synapse per wave and changes no result: the unit sees exactly the values it would have seen.
+* **Eager** (receivers firing ``on_input``, and groups fed by few deliveries per wave): each
+  (delay, batch of buckets) becomes one event, since an arrival may make the unit sample.
+* **Lazy** (``on_all`` or ``clock`` receivers fed by many separate deliveries, typically when
+  every synapse has its own continuous delay): nothing is scheduled per synapse. Each sender
+  keeps a short history of its samples (time, values, wave); a receiver applies, when it next
+  looks at what it holds (:meth:`Transmission.flush`), the latest sample of each presynaptic unit
+  whose arrival time t + d has come. For ``on_all`` receivers, each synapse is marked when a
+  value of the receiver's next wave is on its way; when none is missing, one timer event at the
+  latest of those arrivals wakes the unit. The unit sees exactly the values eager events would
+  have given it (a test holds the two equal), at a cost that is vectorized over synapses.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 
 import numpy as np
@@ -38,75 +39,162 @@ def write(tg, b, values, wave: int) -> None:
         tg.T[ix] = wave
 
 
-def cells(tg, b):
-    """Index of the (row, column) entries a bucket writes, for the ``need`` array."""
-    if b.pairs is not None:
-        return b.pairs[0], b.pairs[1]
-    if b.rows is None:
-        return (slice(None), b.cols)
-    return np.ix_(b.rows, b.cols)
-
-
 def send_plan(buckets) -> list:
-    """Buckets grouped by delay: [(delay, eager buckets, lazy buckets)] in first-seen order."""
+    """Eager buckets grouped by delay: [(delay, [buckets])] in first-seen order."""
     plan: dict = {}
     for b in buckets:
-        eager, lazy = plan.setdefault(b.delay, ([], []))
-        (lazy if b.target.lazy else eager).append(b)
-    return [(d, e, lz) for d, (e, lz) in plan.items()]
+        if not b.target.lazy:
+            plan.setdefault(b.delay, []).append(b)
+    return list(plan.items())
 
 
-class Inboxes:
-    """The lazy arrivals of one simulation."""
+def _edges_of(b):
+    """(rows, cols, positions in the sender) of every synapse a bucket stands for."""
+    if b.pairs is not None:
+        return b.pairs
+    rows = np.arange(b.target.size) if b.rows is None else np.asarray(b.rows)
+    r = np.repeat(rows, len(b.cols))
+    c = np.tile(b.cols, len(rows))
+    p = np.tile(b.pos, len(rows))
+    return r, c, p
 
-    def __init__(self, sim):
+
+class Transmission:
+    """Sample histories of the senders and the lazy synapses of one simulation."""
+
+    def __init__(self, sim, depth: int = 4):
         self.sim = sim
-        self.seq = 0
+        groups = [sim.input_group, *sim.groups]
+        n = 0
+        for grp in groups:
+            grp.dense = np.arange(n, n + grp.size)
+            n += grp.size
+        self.depth = depth
+        self.HT = np.full((n, depth), -math.inf)  # sample times
+        self.HV = np.zeros((n, depth))  # sampled values
+        self.HW = np.full((n, depth), -1, dtype=np.int64)  # their waves
+        self.HN = np.full((n, depth), -1, dtype=np.int64)  # their serial numbers (sending order)
+        self.serial = 0
+        self.head = np.zeros(n, dtype=np.int64)  # next slot to write, per unit
+        self.max_delay = np.zeros(n)
+        lazy = [g for g in sim.groups if g.lazy]
+        src, tgt, rows, cols, delay = [], [], [], [], []
+        for grp in groups:
+            for b in grp.buckets:
+                if not b.target.lazy:
+                    continue
+                r, c, p = _edges_of(b)
+                src.append(grp.dense[p])
+                tgt.append(np.full(len(r), b.target.gid))
+                rows.append(r)
+                cols.append(c)
+                delay.append(np.full(len(r), b.delay))
+        cat = (lambda xs, dt: np.concatenate(xs).astype(dt)) if src else (lambda xs, dt: np.zeros(0, dt))
+        self.e_src, self.e_tgt = cat(src, np.int64), cat(tgt, np.int64)
+        self.e_row, self.e_col, self.e_delay = cat(rows, np.int64), cat(cols, np.int64), cat(delay, float)
+        np.maximum.at(self.max_delay, self.e_src, self.e_delay)
+        self.e_sat = np.zeros(len(self.e_src), dtype=bool)  # a value of the receiver's next wave is on its way
+        self.e_done = np.full(len(self.e_src), -1, dtype=np.int64)  # serial of the last value applied
+        by_gid = {g.gid: g for g in sim.groups}
+        n_gid = max(by_gid) + 1 if by_gid else 1
+        self.last_wave = np.full(n_gid, -1, dtype=np.int64)
+        self.missing = np.zeros(n_gid, dtype=np.int64)
+        self.latest = np.full(n_gid, -math.inf)
+        self.waits = np.zeros(n_gid, dtype=bool)  # on_all receivers wait for complete waves
+        for g in lazy:
+            g.in_edges = np.flatnonzero(self.e_tgt == g.gid)
+            g.wake_token = 0
+            self.missing[g.gid] = len(g.in_edges)
+            self.waits[g.gid] = sim.scenario.timing.firing == "on_all"
+        for grp in groups:
+            grp.out_edges = np.flatnonzero(np.isin(self.e_src, grp.dense))
+        self.by_gid = by_gid
 
-    def post(self, b, t_arrival: float, values, wave: int) -> None:
-        tg = b.target
-        heapq.heappush(tg.inbox, (t_arrival, self.seq, b, values, wave))
-        self.seq += 1
-        if tg.wake is not None and wave > tg.last_wave:
-            ix = cells(tg, b)
-            tg.need[ix] = np.minimum(tg.need[ix], t_arrival)
-            self._schedule(tg)
+    # ---------------------------------------------------------------- senders
+    def post(self, grp, values, wave: int) -> None:
+        """A group sampled now: remember it, and mark the synapses it completes."""
+        now = self.sim.env.now
+        idx, slot = grp.dense, self.head[grp.dense]
+        old = self.HT[idx, (slot + 1) % self.depth]  # the oldest sample that stays available
+        if np.any(old + self.max_delay[idx] > now) and np.isfinite(old).any():
+            self._grow()
+            slot = self.head[idx]
+        self.HT[idx, slot] = now
+        self.HV[idx, slot] = values
+        self.HW[idx, slot] = wave
+        self.HN[idx, slot] = self.serial
+        self.serial += 1
+        self.head[idx] = (slot + 1) % self.depth
+        e = grp.out_edges
+        if not len(e):
+            return
+        tgt = self.e_tgt[e]
+        new = ~self.e_sat[e] & (wave > self.last_wave[tgt]) & self.waits[tgt]
+        if not new.any():
+            return
+        e, tgt = e[new], tgt[new]
+        self.e_sat[e] = True
+        np.subtract.at(self.missing, tgt, 1)
+        np.maximum.at(self.latest, tgt, now + self.e_delay[e])
+        for gid in np.unique(tgt[self.missing[tgt] == 0]):
+            self._arm(self.by_gid[int(gid)])
 
-    def _schedule(self, tg) -> None:
-        fire_at = float(tg.need.max())
-        if fire_at < tg.wake_at:
-            tg.wake_at = fire_at
-            tg.wake_token += 1
-            self.sim.env.schedule_at(events.Signal.__new__(events.Signal), events.DELIVER, fire_at,
-                                     (tg, tg.wake_token), self._timer)
+    def _grow(self) -> None:
+        """Keep more samples per sender (some are still on their way)."""
+        n, k = self.HT.shape
+        order = (self.head[:, None] + np.arange(k)[None, :]) % k  # oldest first
+        rows = np.arange(n)[:, None]
+        pad = lambda a, fill: np.concatenate([a[rows, order], np.full((n, k), fill, a.dtype)], axis=1)  # noqa: E731
+        self.HT, self.HV, self.HW = pad(self.HT, -math.inf), pad(self.HV, 0.0), pad(self.HW, -1)
+        self.HN = pad(self.HN, -1)
+        self.head[:] = k
+        self.depth = 2 * k
+
+    # ---------------------------------------------------------------- receivers
+    def _arm(self, tg) -> None:
+        tg.wake_token += 1
+        self.sim.env.schedule_at(events.Signal.__new__(events.Signal), events.DELIVER,
+                                 float(self.latest[tg.gid]), (tg, tg.wake_token), self._timer)
 
     def _timer(self, event):
         tg, token = event._value
         if token != tg.wake_token:
-            return  # superseded by an earlier wake-up
-        tg.wake_at = math.inf
-        flush(tg, self.sim.env.now)
+            return
+        self.flush(tg)
         if tg.T.min() > tg.last_wave:
             events.trigger(tg.wake, events.FIRE + tg.rank)
 
-    def after_fire(self, tg) -> None:
-        """Recompute when the next wave will be complete, from the arrivals still in the inbox."""
-        if tg.wake is None:
+    def flush(self, tg) -> None:
+        """Apply to a lazy group the latest sample of each sender that has arrived by now."""
+        if not tg.lazy:
             return
-        tg.need = np.where(tg.T > tg.last_wave, -math.inf, math.inf)
-        for t, _, b, _, wave in tg.inbox:
-            if wave > tg.last_wave:
-                ix = cells(tg, b)
-                tg.need[ix] = np.minimum(tg.need[ix], t)
-        tg.wake_at = math.inf
-        tg.wake_token += 1
-        if math.isfinite(tg.need.max()):
-            self._schedule(tg)
+        e = tg.in_edges
+        src = self.e_src[e]
+        arrived = self.HT[src] + self.e_delay[e][:, None] <= self.sim.env.now
+        serials = np.where(arrived, self.HN[src], -1)
+        k = np.argmax(serials, axis=1)  # the latest sample that has arrived
+        n_k = serials[np.arange(len(e)), k]
+        fresh = n_k > self.e_done[e]
+        if fresh.any():
+            e, src, k = e[fresh], src[fresh], k[fresh]
+            rows, cols = self.e_row[e], self.e_col[e]
+            tg.H[rows, cols] = self.HV[src, k]
+            tg.T[rows, cols] = self.HW[src, k]
+            self.e_done[e] = n_k[fresh]
 
-
-def flush(tg, now: float) -> None:
-    """Apply every arrival due by ``now``, in order of (arrival time, sending order)."""
-    inbox = tg.inbox
-    while inbox and inbox[0][0] <= now:
-        _, _, b, values, wave = heapq.heappop(inbox)
-        write(tg, b, values, wave)
+    def after_fire(self, tg) -> None:
+        """The group sampled (wave tag ``tg.last_wave``): look for its next complete wave."""
+        if not tg.lazy or not self.waits[tg.gid]:
+            return
+        self.last_wave[tg.gid] = tg.last_wave
+        e = tg.in_edges
+        src = self.e_src[e]
+        newer = self.HW[src] > tg.last_wave
+        arrival = np.where(newer, self.HT[src] + self.e_delay[e][:, None], math.inf).min(axis=1)
+        sat = np.isfinite(arrival)
+        self.e_sat[e] = sat
+        self.missing[tg.gid] = int((~sat).sum())
+        self.latest[tg.gid] = float(arrival[sat].max()) if sat.any() else -math.inf
+        tg.wake_token += 1  # any armed timer belongs to the wave just served
+        if self.missing[tg.gid] == 0:
+            self._arm(tg)
