@@ -60,19 +60,31 @@ def validate(scenario, overrides):
 
 
 @main.command()
-@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.argument("scenario", type=click.Path(dir_okay=False), required=False)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run folder (default: runs/NAME-DATE-TIME).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a scenario key, e.g. --set timing.reward_delay=10 (repeatable).")
 @click.option("--workers", type=click.IntRange(1), default=min(2, os.cpu_count() or 1), show_default=True,
               help="Worker processes for independent runs.")
+@click.option("--resume", "resume", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Continue the interrupted experiment in run folder DIR (instead of SCENARIO).")
+@click.option("--checkpoint-every", "checkpoint_seconds", type=click.FloatRange(0), default=30.0,
+              show_default=True, help="Wall seconds between checkpoints (taken at episode boundaries).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run(scenario, out, overrides, workers, quiet):
-    """Run one experiment and write its run folder as it goes."""
+def run(scenario, out, overrides, workers, resume, checkpoint_seconds, quiet):
+    """Run one experiment and write its run folder as it goes (or continue one with --resume)."""
     from tqdm import tqdm
 
     from .runner import run_experiment
+    if (scenario is None) == (resume is None):
+        _fail("give a SCENARIO to run, or --resume DIR to continue a run folder (not both)", 2)
+    if resume is not None:
+        if overrides or out:
+            _fail("--resume continues a run folder as it was: no --set or --out", 2)
+        scenario, out = str(Path(resume) / "scenario.toml"), resume
+        if not Path(scenario).is_file():
+            _fail(f"{resume}: not a run folder (no scenario.toml)", 2)
     try:
         s = _load(scenario, overrides)
         _describe(s)  # graph errors surface before anything is written
@@ -90,12 +102,14 @@ def run(scenario, out, overrides, workers, quiet):
         bar.update(1)
         bar.set_postfix_str(f"recent mean return {sum(recent) / len(recent):.1f}", refresh=False)
 
-    click.echo(f"writing {out}", err=True)
+    click.echo(f"{'continuing' if resume else 'writing'} {out}", err=True)
     try:
-        summary = run_experiment(s, out, workers=workers, progress=progress)
+        summary = run_experiment(s, out, workers=workers, progress=progress, resume=resume is not None,
+                                 checkpoint_seconds=checkpoint_seconds)
     except KeyboardInterrupt:
         bar.close()
-        _fail(f"interrupted; the episodes finished so far are in {out}", 130)
+        _fail(f"interrupted; the episodes finished so far are in {out}; continue with "
+              f"asyncneurons run --resume {out}", 130)
     except UserInputError as e:
         bar.close()
         _fail(str(e), 2)

@@ -79,20 +79,27 @@ class EnvironmentProcess:
                 sim.on_event(sim.env.now, name, "observation", float(v), wave)
         sim.send(sim.input_group, obs, wave)
 
-    def run(self):
+    def run(self, resumed: bool = False):
+        """The environment's process. With ``resumed`` it continues a restored checkpoint: the
+        state below lives on ``self`` and the step that was due when the checkpoint was taken
+        runs at once."""
         sim, env = self.sim, self.sim.env
         critic = sim.critic
-        episode = 0
-        obs = self._reset(episode)
-        ep = {"return": 0.0, "length": 0, "start": env.now, "wall": time.perf_counter(), "stale": 0}
-        if critic is not None:
-            v_prev, grads = critic.value_and_grad(obs)
-            critic.record(grads)
-        self._emit(obs, 0)
-        k = 0
-        prev_end = False
+        if not resumed:
+            self.episode = 0
+            obs = self._reset(0)
+            self.ep = _new_episode(env.now)
+            if critic is not None:
+                self.v_prev, self.grads = critic.value_and_grad(obs)
+                critic.record(self.grads)
+            self._emit(obs, 0)
+            self.k = 0
+            self.prev_end = False
+            self.boundary = False
         while True:
-            if self.pacing == "wait":
+            if resumed:
+                resumed = False
+            elif self.pacing == "wait":
                 self.waiting = events.pending(env)
                 if self.action_wave >= self.wave:
                     events.trigger(self.waiting, events.ENV)
@@ -100,12 +107,16 @@ class EnvironmentProcess:
                 self.waiting = None
             else:
                 yield events.Signal(env, self.period, events.ENV)
-            k += 1
+            if self.boundary and sim.checkpoint is not None:
+                sim.checkpoint(self)  # the first step of a new episode is due: a consistent state
+            self.boundary = False
+            self.k += 1
+            k, ep = self.k, self.ep
             terminated = truncated = False
-            if prev_end:
-                obs = self._reset(episode)
+            if self.prev_end:
+                obs = self._reset(self.episode)
                 reward, masked, new_episode = 0.0, True, True
-                prev_end = False
+                self.prev_end = False
                 ep["start"], ep["wall"] = env.now, time.perf_counter()
             else:
                 if self.action is None or self.action_wave < self.wave:
@@ -119,9 +130,9 @@ class EnvironmentProcess:
                 masked, new_episode = False, False
             ended = terminated or truncated
             if ended:
-                self._end_episode(episode, ep)
-                episode += 1
-                if episode >= self.episodes:
+                self._end_episode(self.episode, ep)
+                self.episode += 1
+                if self.episode >= self.episodes:
                     break
             if self.sim.max_ticks is not None and k >= self.sim.max_ticks:
                 break
@@ -130,7 +141,7 @@ class EnvironmentProcess:
                 new_episode = True
             if critic is not None:
                 value, grads = critic.value_and_grad(obs)
-                delta = r + self.gamma * value * (0.0 if terminated else 1.0) - v_prev
+                delta = r + self.gamma * value * (0.0 if terminated else 1.0) - self.v_prev
             else:
                 delta = r
             if masked or (truncated and not terminated and not self.bootstrap):
@@ -141,7 +152,7 @@ class EnvironmentProcess:
             if sim.on_event is not None:
                 sim.on_event(env.now, "environment", "env_step", float(reward), k)
             if ended and not self.dummy_step:
-                obs = self._reset(episode)
+                obs = self._reset(self.episode)
                 if critic is not None:
                     value, grads = critic.value_and_grad(obs)
             if critic is not None:
@@ -149,12 +160,13 @@ class EnvironmentProcess:
                 if new_episode:
                     critic.reset_traces()
                 critic.record(grads)
-                v_prev = value
+                self.v_prev, self.grads = value, grads
             sim.broadcast(delta, k, new_episode)
             if ended:
                 if self.dummy_step:
-                    prev_end = True
-                ep = {"return": 0.0, "length": 0, "start": env.now, "wall": time.perf_counter(), "stale": 0}
+                    self.prev_end = True
+                self.boundary = True
+                self.ep = _new_episode(env.now)
             self._emit(obs, k)
         sim.done.succeed()
 
@@ -167,3 +179,7 @@ class EnvironmentProcess:
                 "sim_time_ms": sim.env.now - ep["start"], "wall_s": time.perf_counter() - ep["wall"],
                 "stale_actions": ep["stale"],
             })
+
+
+def _new_episode(now: float) -> dict:
+    return {"return": 0.0, "length": 0, "start": now, "wall": time.perf_counter(), "stale": 0}

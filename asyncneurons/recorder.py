@@ -19,6 +19,9 @@
                    population standard deviation (ddof = 0) of those averages across runs: the
                    published metric (algorithms.md §1.2); plus ``status`` (``complete``,
                    ``incomplete`` or ``diverged``) and a ``message``.
+``episodes/``      each run's own record of its episodes (``run-R.csv``), written by the process
+                   that simulates it; ``metrics.csv`` is rebuilt from these when a run ends.
+``checkpoints/``   the latest checkpoint of each unfinished run (``asyncneurons run --resume``).
 ``events.csv``     with ``[record] events = true``: one row per event (run, time_ms, unit, kind,
                    value, wave), kinds ``observation``, ``sample``, ``reward``, ``retro``,
                    ``env_step``.

@@ -1,59 +1,157 @@
-"""Run an experiment: its independent runs, on one process or a pool, into a run folder.
+"""Run an experiment: its independent runs, on one process or a pool, into a run folder; and
+resume one that was interrupted.
 
 Runs are independent simulations seeded from ``[experiment] seed`` and the run index, so the
-numbers do not depend on how many worker processes share them.
+numbers do not depend on how many worker processes share them. Each run appends its episodes
+to ``episodes/run-R.csv`` as they end (the durable record) and, at episode boundaries at most
+every ``checkpoint_seconds`` of wall time, writes a checkpoint (:mod:`asyncneurons.checkpoint`).
+``resume_experiment`` keeps finished runs, continues unfinished ones from their last checkpoint
+(dropping the episodes recorded after it, which the run then repeats identically) and restarts
+runs that have none. The result is the same as an uninterrupted run's.
 """
 
 from __future__ import annotations
 
+import csv
 import multiprocessing as mp
+import os
 import queue as queue_mod
+import signal
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from .errors import DivergenceError
-from .recorder import RunFolder, write_events
-from .scenario import to_toml
+from . import checkpoint
+from .errors import DivergenceError, UserInputError
+from .recorder import METRIC_COLUMNS, RunFolder, write_events
+from .scenario import load_scenario, to_toml
 from .simulation import Simulation
 
+CHECKPOINTS = "checkpoints"
+EPISODES = "episodes"
 
-def simulate_run(scenario, run: int, on_episode=None, record_events: bool = False):
-    """Simulate one run; return its event rows when recording (else an empty list)."""
+
+def simulate_run(scenario, run: int, on_episode=None, record_events: bool = False, *, folder=None,
+                 resume: bool = False, checkpoint_seconds: float = 30.0):
+    """Simulate one run; return its event rows when recording (else an empty list).
+
+    With ``folder``, the run keeps its episodes in ``folder/episodes/run-R.csv`` and writes
+    checkpoints to ``folder/checkpoints``; with ``resume`` it continues from its checkpoint.
+    """
     events: list = []
     on_event = None
     if record_events:
         def on_event(t, unit, kind, value, wave):
             events.append((run, repr(float(t)), unit, kind, repr(float(value)), wave))
-    Simulation(scenario, run, on_episode=on_episode, on_event=on_event).run()
+    if folder is None:
+        Simulation(scenario, run, on_episode=on_episode, on_event=on_event).run()
+        return events
+    folder = Path(folder)
+    rows_path = folder / EPISODES / f"run-{run}.csv"
+    rows_path.parent.mkdir(parents=True, exist_ok=True)
+    state = checkpoint.load(folder / CHECKPOINTS, run) if resume else None
+    kept = _read_rows(rows_path)[:state[0]["episode"]] if state else []
+    with open(rows_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
+        w.writeheader()
+        for row in kept:
+            w.writerow(row)
+        f.flush()
+        last = [time.perf_counter()]
+
+        def episode(row):
+            w.writerow({k: row[k] for k in METRIC_COLUMNS})
+            f.flush()
+            if on_episode is not None:
+                on_episode(row)
+
+        sim = Simulation(scenario, run, on_episode=episode, on_event=on_event, resume=state)
+
+        def save(proc):
+            if time.perf_counter() - last[0] >= checkpoint_seconds:
+                os.fsync(f.fileno())
+                checkpoint.save(sim, proc, folder / CHECKPOINTS, run)
+                last[0] = time.perf_counter()
+        sim.checkpoint = save
+        sim.run()
     return events
+
+
+def _read_rows(path: Path) -> list:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = []
+    for r in rows:
+        try:
+            out.append({"run": int(r["run"]), "episode": int(r["episode"]), "return": float(r["return"]),
+                        "length": int(r["length"]), "sim_time_ms": float(r["sim_time_ms"]),
+                        "wall_s": float(r["wall_s"]), "stale_actions": int(r["stale_actions"])})
+        except (KeyError, TypeError, ValueError):
+            break  # a row cut short by a kill: it and what follows are dropped
+    return out
 
 
 _QUEUE = None
 
 
-def _init_worker(q):
+def _init_worker(q, parent: int):
     global _QUEUE
     _QUEUE = q
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides what an interrupt does
+    _die_with_parent(parent)
 
 
-def _worker(scenario, run: int, record_events: bool):
+def _die_with_parent(parent: int) -> None:
+    """A worker must not outlive a killed experiment: it would keep writing the run folder
+    while a resumed experiment writes it too."""
+    try:  # Linux: the kernel kills the worker the moment its parent dies
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        def watch():
+            while os.getppid() == parent:
+                time.sleep(0.2)
+            os._exit(1)
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _worker(scenario, run: int, record_events: bool, folder, resume, checkpoint_seconds):
     try:
-        return "ok", simulate_run(scenario, run, _QUEUE.put, record_events), ""
+        return "ok", simulate_run(scenario, run, _QUEUE.put, record_events, folder=folder, resume=resume,
+                                  checkpoint_seconds=checkpoint_seconds), ""
     except DivergenceError as e:
         return "diverged", [], str(e)
 
 
-def run_experiment(scenario, out: str | Path, *, workers: int = 1, progress=None) -> dict:
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run_experiment(scenario, out, *, workers: int = 1, progress=None, resume: bool = False,
+                   checkpoint_seconds: float = 30.0) -> dict:
     """Run every run of the scenario into the folder ``out``; return the summary.
 
-    ``progress(row)`` is called in the main process after each finished episode.
+    ``progress(row)`` is called in the main process after each finished episode. SIGINT and
+    SIGTERM stop the runs, keep every finished episode and mark the summary incomplete.
     """
+    out = Path(out)
+    runs, episodes = scenario.experiment.runs, scenario.experiment.episodes
+    done_rows = {r: _read_rows(out / EPISODES / f"run-{r}.csv") for r in range(runs)} if resume else {}
+    finished = {r for r, rows in done_rows.items() if len(rows) >= episodes}
     folder = RunFolder(out, to_toml(scenario))
-    runs = scenario.experiment.runs
+    for r in sorted(finished):
+        for row in done_rows[r][:episodes]:
+            folder.episode(row)
+    todo = [r for r in range(runs) if r not in finished]
     record = scenario.record.events
     start = time.perf_counter()
     status, message, event_chunks = "complete", "", {}
+    old_term = signal.signal(signal.SIGTERM, _terminate)
 
     def on_row(row):
         folder.episode(row)
@@ -61,19 +159,21 @@ def run_experiment(scenario, out: str | Path, *, workers: int = 1, progress=None
             progress(row)
 
     try:
-        if workers <= 1 or runs == 1:
-            for r in range(runs):
+        if workers <= 1 or len(todo) <= 1:
+            for r in todo:
                 try:
-                    event_chunks[r] = simulate_run(scenario, r, on_row, record)
+                    event_chunks[r] = simulate_run(scenario, r, on_row, record, folder=out, resume=resume,
+                                                   checkpoint_seconds=checkpoint_seconds)
                 except DivergenceError as e:
                     status, message = "diverged", str(e)
                     break
         else:
             ctx = mp.get_context("fork")
             q = ctx.Queue()
-            with ProcessPoolExecutor(max_workers=min(workers, runs), mp_context=ctx,
-                                     initializer=_init_worker, initargs=(q,)) as pool:
-                futures = {pool.submit(_worker, scenario, r, record): r for r in range(runs)}
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
+                                     initializer=_init_worker, initargs=(q, os.getpid())) as pool:
+                futures = {pool.submit(_worker, scenario, r, record, out, resume, checkpoint_seconds): r
+                           for r in todo}
                 pending = set(futures)
                 while pending:
                     try:
@@ -92,8 +192,29 @@ def run_experiment(scenario, out: str | Path, *, workers: int = 1, progress=None
                     except queue_mod.Empty:
                         break
     except KeyboardInterrupt:
-        folder.finish("incomplete", "interrupted", time.perf_counter() - start, runs)
+        _finish_from_files(folder, out, runs, "incomplete", "interrupted", time.perf_counter() - start)
         raise
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
     if record:
-        write_events(Path(out) / "events.csv", [event_chunks[r] for r in sorted(event_chunks)])
-    return folder.finish(status, message, time.perf_counter() - start, runs)
+        write_events(out / "events.csv", [event_chunks[r] for r in sorted(event_chunks)])
+    return _finish_from_files(folder, out, runs, status, message, time.perf_counter() - start)
+
+
+def _finish_from_files(folder: RunFolder, out: Path, runs: int, status: str, message: str, wall: float) -> dict:
+    """metrics.csv and summary.json from the runs' own episode files (the durable record)."""
+    rows = []
+    for r in range(runs):
+        rows += _read_rows(out / EPISODES / f"run-{r}.csv")
+    folder.rows = rows
+    return folder.finish(status, message, wall, runs)
+
+
+def resume_experiment(out, *, workers: int = 1, progress=None, checkpoint_seconds: float = 30.0):
+    """Continue the experiment in the run folder ``out``; return (scenario, summary)."""
+    out = Path(out)
+    if not (out / "scenario.toml").is_file():
+        raise UserInputError(f"{out}: not a run folder (no scenario.toml)")
+    scenario = load_scenario(out / "scenario.toml")
+    return scenario, run_experiment(scenario, out, workers=workers, progress=progress, resume=True,
+                                    checkpoint_seconds=checkpoint_seconds)

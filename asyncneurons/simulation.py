@@ -89,7 +89,7 @@ class Simulation:
     """
 
     def __init__(self, scenario, run: int = 0, *, fuse: bool | None = None, on_episode=None,
-                 on_event=None, max_ticks: int | None = None, transmission: str = "auto"):
+                 on_event=None, max_ticks: int | None = None, transmission: str = "auto", resume=None):
         s = self.scenario = scenario
         self.run_index = run
         self.seed = run_seed(s.experiment.seed, run)
@@ -137,6 +137,7 @@ class Simulation:
                 key = (b.delay, events.retro_arrival(b.target.rank, self.max_rank))
                 plan.setdefault(key, []).append(b)
             grp.retro_plan = [(d, prio, bs) for (d, prio), bs in plan.items()]
+        self.checkpoint = None  # called by the environment when a new episode's first step is due
         self.on_episode = on_episode
         self.on_event = on_event
         self.max_ticks = max_ticks
@@ -146,9 +147,13 @@ class Simulation:
         self.done = self.env.event()
         from .environment import EnvironmentProcess
         self.environment = EnvironmentProcess(self)
+        if resume is not None:  # (state, arrays) of a checkpoint (asyncneurons.checkpoint)
+            from .checkpoint import restore
+            restore(self, *resume)
         for grp in self.groups:
-            self.env.process(self._unit_process(grp))
-        self.env.process(self.environment.run())
+            grp.process = self.env.process(self._unit_process(
+                grp, getattr(grp, "restored_first", None), getattr(grp, "restored_phase", None)))
+        self.env.process(self.environment.run(resumed=resume is not None))
 
     # ------------------------------------------------------------------ set-up helpers
     def _batch_by_reward_delay(self):
@@ -172,7 +177,9 @@ class Simulation:
         return self
 
     # ------------------------------------------------------------------ unit processes
-    def _unit_process(self, grp):
+    def _unit_process(self, grp, first=None, phase=None):
+        """A group's process. ``first`` and ``phase`` place a restored process where it was: waiting
+        on a clock tick or the end of a refractory period (``first``), or on its wake-up."""
         policy = self.scenario.timing.firing
         refractory = self.scenario.timing.refractory
         prio = events.FIRE + grp.rank
@@ -180,10 +187,16 @@ class Simulation:
         if policy == "clock":
             period = self.scenario.timing.firing_period
             while True:
-                yield events.Signal(env, period, prio)
+                if first is not None:
+                    yield first
+                    first = None
+                else:
+                    yield events.Signal(env, period, prio)
                 if env.now - grp.last_fire >= refractory:
                     self.fire(grp)
         else:
+            if first is not None:
+                yield first  # the end of a refractory period
             grp.wake = events.pending(env)
             while True:
                 yield grp.wake

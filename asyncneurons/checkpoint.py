@@ -1,0 +1,237 @@
+"""Checkpoints: the whole state of a run at an episode boundary, written atomically, restored
+exactly.
+
+A checkpoint is taken when the first step of a new episode is due (the environment process
+calls :meth:`Simulation.checkpoint`). It holds every group's parameters, held inputs, traces,
+optimizer moments and counters (the positions of the keyed random streams), the critic, the
+transmission histories, the environment process's counters, and every event still in SimPy's
+queue, with the unit processes' places in their loops. The task itself needs no saving: a new
+episode starts from ``reset(seed)`` with a seed derived from the run and episode.
+
+Two files per run: ``run-R.npz`` (arrays; loaded with pickles refused) and ``run-R.json``
+(everything else; written last, it commits the checkpoint). Restoring rebuilds the simulation
+from the scenario, then puts the state back: the run continues exactly as if never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time as time_module
+from pathlib import Path
+
+import numpy as np
+
+from . import events
+from .errors import UserInputError
+
+FORMAT = 1
+
+_CALLBACKS = {
+    "deliver": ("sim", "_deliver"), "reward": ("sim", "_reward_lands"), "retro": ("sim", "_retro_lands"),
+    "retro_apply": ("sim", "_retro_apply"), "timer": ("transmission", "_timer"),
+    "relax": ("relaxation", "_relax"), "relaxed_value": ("relaxation", "_value_lands"),
+    "error": ("relaxation", "_error"), "error_lands": ("relaxation", "_error_lands"),
+    "record": ("relaxation", "_record"),
+}
+_GROUP_ARRAYS = ("P", "H", "E", "M", "V", "T", "counters", "values")
+_GROUP_VALUES = ("t", "last_wave", "last_fire", "relax_gen", "frozen_action", "retro_reset",
+                 "error_pending", "wake_token")
+_TRANSMISSION = ("HT", "HV", "HW", "HN", "head", "e_sat", "e_done", "missing", "latest", "last_wave")
+_ENV_VALUES = ("k", "episode", "prev_end", "boundary", "action", "action_wave", "wave", "ep", "v_prev", "grads")
+
+
+def _function(callback):
+    return getattr(callback, "__func__", callback)
+
+
+class CheckpointError(UserInputError):
+    """A checkpoint cannot be read or does not belong to this run."""
+
+
+class _Codec:
+    """Turns the state into JSON plus named arrays, and back, with references to the run's
+    groups and buckets instead of copies."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        self.arrays: dict = {}
+        self.groups = {g.gid: g for g in [sim.input_group, *sim.groups]}
+        self.bucket_ref, self.buckets = {}, {}
+        for g in self.groups.values():
+            for kind, lst in (("b", g.buckets), ("r", getattr(g, "retro_buckets", []))):
+                for i, b in enumerate(lst):
+                    self.bucket_ref[id(b)] = [kind, g.gid, i]
+                    self.buckets[(kind, g.gid, i)] = b
+        self.callback_name = {}
+        for name, (owner, attr) in _CALLBACKS.items():
+            obj = sim if owner == "sim" else getattr(sim, owner)
+            self.callback_name[_function(getattr(obj, attr))] = name
+
+    def encode(self, x):
+        if x is None or isinstance(x, (bool, str)):
+            return x
+        if isinstance(x, (int, np.integer)):
+            return int(x)
+        if isinstance(x, (float, np.floating)):
+            x = float(x)
+            return x if math.isfinite(x) else {"float": repr(x)}
+        if isinstance(x, np.ndarray):
+            key = f"a{len(self.arrays)}"
+            self.arrays[key] = x
+            return {"array": key}
+        if isinstance(x, tuple):
+            return {"tuple": [self.encode(v) for v in x]}
+        if isinstance(x, list):
+            return [self.encode(v) for v in x]
+        if isinstance(x, dict):
+            return {"dict": [[self.encode(k), self.encode(v)] for k, v in x.items()]}
+        if hasattr(x, "gid") and x.gid in self.groups and self.groups[x.gid] is x:
+            return {"group": x.gid}
+        if id(x) in self.bucket_ref:
+            return {"bucket": self.bucket_ref[id(x)]}
+        raise TypeError(f"cannot checkpoint a {type(x).__name__}")
+
+    def decode(self, x, arrays):
+        if isinstance(x, list):
+            return [self.decode(v, arrays) for v in x]
+        if not isinstance(x, dict):
+            return x
+        if "float" in x:
+            return float(x["float"])
+        if "array" in x:
+            return arrays[x["array"]]
+        if "tuple" in x:
+            return tuple(self.decode(v, arrays) for v in x["tuple"])
+        if "dict" in x:
+            return {self.decode(k, arrays): self.decode(v, arrays) for k, v in x["dict"]}
+        if "group" in x:
+            return self.groups[x["group"]]
+        if "bucket" in x:
+            return self.buckets[tuple(x["bucket"])]
+        raise CheckpointError(f"unknown entry {sorted(x)}")
+
+
+def save(sim, env_proc, folder: Path, run: int) -> None:
+    """Write the checkpoint of ``sim`` (the environment process ``env_proc`` about to step)."""
+    codec = _Codec(sim)
+    enc = codec.encode
+    groups = {}
+    for g in sim.groups:
+        state = {a: enc(getattr(g, a)) for a in _GROUP_ARRAYS}
+        state.update({a: enc(getattr(g, a, None)) for a in _GROUP_VALUES})
+        state["aux"] = enc(g.aux)
+        state["td_store"] = [codec.bucket_ref[key] + [enc(v)] for key, v in g.td_store.items()]
+        state["retro_in"] = enc(g.retro_in)
+        for extra in ("sample_H", "sample_slope"):
+            if hasattr(g, extra):
+                state[extra] = enc(getattr(g, extra))
+        proc = g.process
+        target = proc._target
+        state["phase"] = "wake" if target is g.wake else "event"
+        groups[str(g.gid)] = state
+    tr = sim.transmission
+    transmission = {a: enc(getattr(tr, a)) for a in _TRANSMISSION}
+    transmission.update({"depth": tr.depth, "serial": tr.serial})
+    critic = None
+    if sim.critic is not None:
+        c = sim.critic
+        critic = {"P": enc(c.P), "Z": enc(c.Z), "M": enc(c.M), "V": enc(c.V), "t": c.t,
+                  "count": getattr(c, "count", 0)}
+    env_state = {a: enc(getattr(env_proc, a)) for a in _ENV_VALUES if hasattr(env_proc, a)}
+    env_state["ep"] = enc({k: v for k, v in env_proc.ep.items() if k != "wall"})
+    queue = []
+    owner = {id(g.process._target): g.gid for g in sim.groups if g.process._target is not g.wake}
+    for time, priority, eid, event in sorted(sim.env._queue, key=lambda q: q[2]):
+        if id(event) in owner:
+            queue.append({"time": enc(time), "priority": priority, "process": owner[id(event)]})
+            continue
+        callbacks = event.callbacks or []
+        if len(callbacks) != 1 or _function(callbacks[0]) not in codec.callback_name:
+            raise CheckpointError(f"an event in the queue cannot be checkpointed: {event!r}")
+        queue.append({"time": enc(time), "priority": priority,
+                      "callback": codec.callback_name[_function(callbacks[0])], "value": enc(event._value)})
+    state = {"format": FORMAT, "run": run, "now": enc(sim.env.now), "episode": env_proc.episode,
+             "groups": groups, "transmission": transmission, "critic": critic, "env": env_state,
+             "queue": queue}
+    folder.mkdir(parents=True, exist_ok=True)
+    npz = folder / f"run-{run}-episode-{env_proc.episode}.npz"
+    tmp = npz.with_suffix(".tmp.npz")
+    np.savez(tmp, **codec.arrays)
+    os.replace(tmp, npz)
+    state["arrays"] = npz.name
+    meta = folder / f"run-{run}.json"
+    old = json.loads(meta.read_text())["arrays"] if meta.exists() else None
+    tmp_meta = meta.with_suffix(".json.tmp")
+    tmp_meta.write_text(json.dumps(state))
+    os.replace(tmp_meta, meta)
+    if old and old != npz.name and (folder / old).exists():
+        (folder / old).unlink()
+
+
+def load(folder: Path, run: int):
+    """The checkpoint of ``run`` in ``folder`` (JSON state, arrays), or None if there is none."""
+    meta = Path(folder) / f"run-{run}.json"
+    if not meta.exists():
+        return None
+    try:
+        state = json.loads(meta.read_text())
+        with np.load(Path(folder) / state["arrays"], allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{meta}: unreadable checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    if state.get("format") != FORMAT or state.get("run") != run:
+        raise CheckpointError(f"{meta}: not a checkpoint of run {run} in format {FORMAT}")
+    return state, arrays
+
+
+def restore(sim, state: dict, arrays: dict) -> None:
+    """Put a checkpoint's state into a freshly built (not yet started) simulation."""
+    codec = _Codec(sim)
+    dec = lambda x: codec.decode(x, arrays)  # noqa: E731
+    env = sim.env
+    env._now = dec(state["now"])
+    by_gid = {g.gid: g for g in sim.groups}
+    for gid, gs in state["groups"].items():
+        g = by_gid[int(gid)]
+        for a in _GROUP_ARRAYS:
+            setattr(g, a, np.array(dec(gs[a])))
+        for a in _GROUP_VALUES:
+            setattr(g, a, dec(gs[a]))
+        g.aux = dec(gs["aux"])
+        g.td_store = {id(codec.buckets[(ref[0], ref[1], ref[2])]): dec(ref[3]) for ref in gs["td_store"]}
+        g.retro_in = dec(gs["retro_in"])
+        for extra in ("sample_H", "sample_slope"):
+            if extra in gs:
+                setattr(g, extra, dec(gs[extra]))
+        g.restored_phase = gs["phase"]
+    tr = sim.transmission
+    for a in _TRANSMISSION:
+        setattr(tr, a, np.array(dec(state["transmission"][a])))
+    tr.depth, tr.serial = state["transmission"]["depth"], state["transmission"]["serial"]
+    if state["critic"] is not None:
+        c, cs = sim.critic, state["critic"]
+        c.P, c.Z, c.M, c.V = ([np.array(a) for a in dec(cs[k])] for k in ("P", "Z", "M", "V"))
+        c.t = cs["t"]
+        if hasattr(c, "count"):
+            c.count = cs["count"]
+    proc = sim.environment
+    for a, v in state["env"].items():
+        setattr(proc, a, dec(v))
+    proc.ep["wall"] = time_module.perf_counter()
+    if not proc.prev_end:  # no dummy step: the episode began with a reset that the task must see again
+        proc._reset(proc.episode)
+    firsts = {}
+    for item in state["queue"]:
+        time, priority = dec(item["time"]), item["priority"]
+        if "process" in item:
+            ev = events.Signal.__new__(events.Signal)
+            env.schedule_at(ev, priority, time)
+            firsts[item["process"]] = ev
+        else:
+            owner, attr = _CALLBACKS[item["callback"]]
+            obj = sim if owner == "sim" else getattr(sim, owner)
+            env.schedule_at(events.Signal.__new__(events.Signal), priority, time, dec(item["value"]), getattr(obj, attr))
+    for g in sim.groups:
+        g.restored_first = firsts.get(g.gid)
