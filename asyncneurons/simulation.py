@@ -25,6 +25,7 @@ from .critic import make_critic
 from .errors import DivergenceError, GraphError, ScenarioError
 from .graph import layered, validate
 from .kernels import potential, sum_by_sender
+from .limits import check_network
 from .network import compile_groups
 from .optim import AdamConfig
 from .relaxation import Relaxation
@@ -69,6 +70,7 @@ def build_graph(scenario, n_obs: int, action, seed: int):
                 raise ScenarioError(f"network.output: {scenario.env.id} has continuous actions; "
                                     f"use linear_gaussian")
             n_out = action[1]
+        check_network([n_obs, *net.hidden, n_out])
         g = layered(n_obs, net.hidden, n_out, hidden_kind=net.unit, output_kind=out_kind)
     delays.assign_delays(g, timing.synapse_delay, timing.retro_delay, seed)
     validate(g)
@@ -172,8 +174,14 @@ class Simulation:
 
     # ------------------------------------------------------------------ running
     def run(self):
-        """Simulate until the scenario's episodes (or ``max_ticks`` steps) are done."""
-        self.env.run(until=self.done)
+        """Simulate until the scenario's episodes (or ``max_ticks`` steps) are done.
+
+        Floating-point overflow is not reported as it happens: a value that becomes infinite or
+        NaN is caught at the next episode end (or at once in the TD error) and stops the run with
+        a :class:`DivergenceError` naming the unit, the time and the key at fault.
+        """
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            self.env.run(until=self.done)
         return self
 
     # ------------------------------------------------------------------ unit processes

@@ -28,6 +28,7 @@ between Dask workers and it), the tables atomically, after the last run.
 from __future__ import annotations
 
 import itertools
+import math
 import json
 import multiprocessing as mp
 import os
@@ -42,6 +43,7 @@ from pathlib import Path
 from .errors import DivergenceError, UserInputError
 from .identity import (SWEEP_KEYS, RunSpec, parse_grid, parse_value, point_label, run_hash,
                        table_value)
+from .limits import MAX_RUNS, check_sweep
 from .recorder import RunFolder, atomic_write, summarize, write_events
 
 METRICS = ["episode", "return", "length", "sim_time_ms", "stale_actions"]
@@ -102,6 +104,12 @@ def plan(scenario, grid=(), seeds: int = 1, overrides=(), out="sweep") -> Sweep:
         raise UserInputError(f"--seeds: must be ≥ 1 (got {seeds})")
     sweep = Sweep(str(scenario), overrides, parsed, seeds, Path(out))
     values_per_key = [[(k, t) for t in texts] for k, texts in parsed]
+    n_runs = seeds * math.prod(len(v) for v in values_per_key)
+    if n_runs > MAX_RUNS:
+        first = load_scenario(scenario, overrides)
+        sizes = [4, *first.network.hidden, 2]
+        check_sweep(n_runs, sum(a * b for a, b in zip(sizes, sizes[1:])),
+                    first.experiment.runs * first.experiment.episodes * 100)
     for point, combo in enumerate(itertools.product(*values_per_key)):
         point_overrides = [f"{k}={t}" for k, t in combo]
         values = {k: parse_value(t) for k, t in combo}
