@@ -81,31 +81,6 @@ def _softplus_score(h, pot, aux, lp):
     return np.zeros_like(pot)  # deterministic: no sampling, no score
 
 
-def softmax_policy(pot: np.ndarray, temperature: float) -> np.ndarray:
-    """π over n actions from n−1 free logits (the last logit fixed at 0)."""
-    z = np.append(pot / temperature, 0.0)
-    z = z - z.max()
-    z[z < -30.0] = -30.0
-    e = np.exp(z)
-    return e / e.sum()
-
-
-def _softmax_sample(pot, lp, u1, u2):
-    pi = softmax_policy(pot, lp.temperature)
-    a = int(np.searchsorted(np.cumsum(pi), u1[0], side="right"))
-    a = min(a, pi.size - 1)
-    onehot = np.zeros(pi.size)
-    onehot[a] = 1.0
-    return onehot[:-1], (pi, a)
-
-
-def _softmax_score(h, pot, aux, lp):
-    pi, a = aux
-    onehot = np.zeros(pi.size)
-    onehot[a] = 1.0
-    return ((onehot - pi) / lp.temperature)[:-1]
-
-
 def categorical_policy(pot: np.ndarray, temperature: float) -> np.ndarray:
     """π = softmax(pot / T) over all n logits (largest subtracted, clamped at −30)."""
     z = pot / temperature
@@ -115,11 +90,32 @@ def categorical_policy(pot: np.ndarray, temperature: float) -> np.ndarray:
     return e / e.sum()
 
 
-def _categorical_sample(pot, lp, u1, u2):
-    pi = categorical_policy(pot, lp.temperature)
-    a = min(int(np.searchsorted(np.cumsum(pi), u1[0], side="right")), pi.size - 1)
+def softmax_policy(pot: np.ndarray, temperature: float) -> np.ndarray:
+    """π over n actions from n−1 free logits (the last logit fixed at 0)."""
+    return categorical_policy(np.append(pot, 0.0), temperature)
+
+
+def _draw(pi: np.ndarray, u: float) -> tuple:
+    """The action whose cumulative probability first exceeds u, and its one-hot vector."""
+    a = min(int(np.searchsorted(np.cumsum(pi), u, side="right")), pi.size - 1)
     onehot = np.zeros(pi.size)
     onehot[a] = 1.0
+    return onehot, a
+
+
+def _softmax_sample(pot, lp, u1, u2):
+    pi = softmax_policy(pot, lp.temperature)
+    onehot, a = _draw(pi, u1[0])
+    return onehot[:-1], (pi, a)
+
+
+def _softmax_score(h, pot, aux, lp):
+    return _categorical_score(h, pot, aux, lp)[:-1]
+
+
+def _categorical_sample(pot, lp, u1, u2):
+    pi = categorical_policy(pot, lp.temperature)
+    onehot, a = _draw(pi, u1[0])
     return onehot, (pi, a)
 
 
