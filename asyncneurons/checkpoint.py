@@ -152,7 +152,8 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
             raise CheckpointError(f"an event in the queue cannot be checkpointed: {event!r}")
         queue.append({"time": enc(time), "priority": priority,
                       "callback": codec.callback_name[_function(callbacks[0])], "value": enc(event._value)})
-    state = {"format": FORMAT, "run": run, "now": enc(sim.env.now), "episode": env_proc.episode,
+    state = {"format": FORMAT, "run": run, "scenario": scenario_hash(sim.scenario),
+             "now": enc(sim.env.now), "episode": env_proc.episode,
              "groups": groups, "transmission": transmission, "critic": critic, "env": env_state,
              "queue": queue}
     folder.mkdir(parents=True, exist_ok=True)
@@ -170,8 +171,19 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
         (folder / old).unlink()
 
 
-def load(folder: Path, run: int):
-    """The checkpoint of ``run`` in ``folder`` (JSON state, arrays), or None if there is none."""
+def scenario_hash(scenario) -> str:
+    """A short hash of the resolved scenario: a checkpoint belongs to exactly one."""
+    import hashlib
+
+    from .scenario import to_toml
+    return hashlib.blake2b(to_toml(scenario).encode(), digest_size=8).hexdigest()
+
+
+def load(folder: Path, run: int, scenario=None):
+    """The checkpoint of ``run`` in ``folder`` (JSON state, arrays), or None if there is none.
+
+    With ``scenario``, a checkpoint of any other scenario is refused.
+    """
     meta = Path(folder) / f"run-{run}.json"
     if not meta.exists():
         return None
@@ -183,6 +195,9 @@ def load(folder: Path, run: int):
         raise CheckpointError(f"{meta}: unreadable checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     if state.get("format") != FORMAT or state.get("run") != run:
         raise CheckpointError(f"{meta}: not a checkpoint of run {run} in format {FORMAT}")
+    if scenario is not None and state.get("scenario") != scenario_hash(scenario):
+        raise CheckpointError(f"{meta}: a checkpoint of another scenario (the scenario was changed); "
+                              f"remove the checkpoints folder to start the run again")
     return state, arrays
 
 

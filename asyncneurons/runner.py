@@ -50,7 +50,7 @@ def simulate_run(scenario, run: int, on_episode=None, record_events: bool = Fals
     folder = Path(folder)
     rows_path = folder / EPISODES / f"run-{run}.csv"
     rows_path.parent.mkdir(parents=True, exist_ok=True)
-    state = checkpoint.load(folder / CHECKPOINTS, run) if resume else None
+    state = checkpoint.load(folder / CHECKPOINTS, run, scenario) if resume else None
     kept = _read_rows(rows_path)[:state[0]["episode"]] if state else []
     with open(rows_path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)

@@ -3,11 +3,12 @@
     python scripts/reproduce.py weight-max [--runs 10] [--workers 2] [--out runs/reproduce]
                                            [--only cartpole,acrobot] [--episodes N] [--report-only]
 
-Every (scenario, run) is one job on a pool of worker processes, the cheapest first. A job writes
-``OUT/SET/NAME/run-R.csv`` (a row per episode, flushed as it goes) and, when it finishes,
-``run-R.json`` (its average return over all episodes and its wall time). Running the command
-again skips finished runs and redoes unfinished ones (the runs are deterministic, so a redone
-run gives the same numbers). The report, ``docs/results/SET.md`` with learning-curve figures in
+Every (scenario, run) is one job on a pool of worker processes, the cheapest first (by episodes
+times a rough episode length). A job writes ``OUT/SET/NAME/episodes/run-R.csv`` (a row per
+episode, flushed as it goes), a checkpoint every minute, and, when it finishes, ``run-R.json``
+(its average return over all episodes and its wall time). Running the command again skips
+finished runs and continues unfinished ones from their checkpoints, with the same numbers an
+uninterrupted run gives. The report, ``docs/results/SET.md`` with learning-curve figures in
 ``docs/results/figures/``, is rewritten from whatever has finished.
 """
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -27,8 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from asyncneurons.runner import simulate_run  # noqa: E402
 from asyncneurons.scenario import load_scenario  # noqa: E402
-from asyncneurons.simulation import Simulation  # noqa: E402
 
 # name -> (scenario file, task label, published mean, published std, episodes per run, note)
 SETS = {
@@ -63,26 +63,25 @@ SETS = {
 
 
 def _job(path: str, overrides: list, run: int, folder: str) -> tuple:
+    """One run, checkpointed every minute: a killed job continues where it stopped."""
     s = load_scenario(ROOT / path, overrides)
     folder = Path(folder)
-    tmp = folder / f"run-{run}.csv.part"
     start = time.perf_counter()
-    returns = []
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["episode", "return", "length"])
-
-        def on_episode(row):
-            returns.append(row["return"])
-            w.writerow([row["episode"], row["return"], row["length"]])
-            if row["episode"] % 1000 == 0:
-                f.flush()
-        Simulation(s, run, on_episode=on_episode).run()
-    os.replace(tmp, folder / f"run-{run}.csv")
+    simulate_run(s, run, folder=folder, resume=True, checkpoint_seconds=60.0)
+    returns = [float(r["return"]) for r in _rows(folder, run)]
     result = {"run": run, "episodes": len(returns), "average_return": float(np.mean(returns)),
               "wall_s": time.perf_counter() - start}
     (folder / f"run-{run}.json").write_text(json.dumps(result) + "\n")
     return path, run, result
+
+
+def _rows(folder: Path, run: int) -> list:
+    """A run's episode rows (``episodes/run-R.csv``; ``run-R.csv`` for runs of earlier versions)."""
+    path = folder / "episodes" / f"run-{run}.csv"
+    if not path.exists():
+        path = folder / f"run-{run}.csv"
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def run_set(name: str, runs: int, workers: int, out: Path, only=None, episodes=None) -> None:
@@ -93,7 +92,7 @@ def run_set(name: str, runs: int, workers: int, out: Path, only=None, episodes=N
         folder = out / name / key
         folder.mkdir(parents=True, exist_ok=True)
         s = load_scenario(ROOT / path, overrides)
-        cost = s.experiment.episodes * (3 if "lunar" in key else 1)
+        cost = s.experiment.episodes * (300 if "lunar" in key else 1 if "multiplexer" in key else 100)
         for r in range(runs):
             if not (folder / f"run-{r}.json").exists():
                 jobs.append((cost, path, r, str(folder)))
@@ -122,8 +121,7 @@ def _curve(folder: Path, runs: list, figure: Path, title: str, published) -> Non
     import matplotlib.pyplot as plt
     curves = []
     for r in runs:
-        data = np.loadtxt(folder / f"run-{r}.csv", delimiter=",", skiprows=1, usecols=1, ndmin=1)
-        curves.append(data)
+        curves.append(np.array([float(row["return"]) for row in _rows(folder, r)]))
     n = min(len(c) for c in curves)
     window = max(10, n // 100)
     smooth = np.array([_moving_average(c[:n], window) for c in curves])
