@@ -48,6 +48,7 @@ class EnvironmentProcess:
         self.clip = s.env.reward_clip
         self.bootstrap = s.env.bootstrap_truncated
         self.dummy_step = s.env.dummy_step
+        self.action_map = s.env.action_map
         self.episodes = s.experiment.episodes
         self.action = None
         self.action_wave = -1
@@ -122,7 +123,7 @@ class EnvironmentProcess:
                 if self.action is None or self.action_wave < self.wave:
                     ep["stale"] += 1
                 action = self.default_action if self.action is None else self.action
-                obs, reward, terminated, truncated, _ = sim.task.step(tasks.to_env_action(sim.task, action))
+                obs, reward, terminated, truncated, _ = sim.task.step(tasks.to_env_action(sim.task, action, self.action_map))
                 obs = np.asarray(obs, dtype=np.float64).ravel()
                 reward = float(reward)
                 ep["return"] += reward

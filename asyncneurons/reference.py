@@ -149,7 +149,7 @@ class Reference:
             if prev_end:
                 obs, reward, masked, new_episode, prev_end = self._reset(episode), 0.0, True, True, False
             else:
-                obs, reward, terminated, truncated, _ = self.task.step(tasks.to_env_action(self.task, action))
+                obs, reward, terminated, truncated, _ = self.task.step(tasks.to_env_action(self.task, action, s.env.action_map))
                 obs, reward = np.asarray(obs, dtype=np.float64).ravel(), float(reward)
                 ret, length = ret + reward, length + 1
                 masked, new_episode = False, False

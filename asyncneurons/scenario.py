@@ -327,6 +327,9 @@ class EnvConfig(_Table):
     reward_clip: float | None = _key(
         None, "clip the reward used in the TD error to ±reward_clip (never the logged return; "
         "absent: no clipping)", gt=0)
+    action_map: Literal["clip", "affine"] = _key(
+        "clip", "continuous actions: clip the output to the action box, or affine: clip(a·(high − "
+        "low) − low) as the published MAP Propagation code maps them (2a + 1 on [−1, 1])")
 
     @field_validator("id")
     @classmethod

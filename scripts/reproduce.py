@@ -57,6 +57,13 @@ SETS = {
             ("cartpole", "scenarios/paper/map-prop/cartpole.toml", "CartPole-v1", 459.70, 13.89, ""),
             ("lunarlander", "scenarios/paper/map-prop/lunarlander.toml", "LunarLander", 127.88, 24.57,
              "v3 here, v2 published"),
+            ("mountaincar-continuous", "scenarios/paper/map-prop/mountaincar-continuous.toml",
+             "MountainCarContinuous-v0", 39.45, 30.48, ""),
+        ] + [
+            (f"backprop-{task}", f"scenarios/paper/baselines/backprop-{task}.toml", f"{label}, backprop baseline",
+             None, None, "the paper's baseline figures and settings are not available; ours use the MAP settings")
+            for task, label in (("acrobot", "Acrobot-v1"), ("cartpole", "CartPole-v1"), ("lunarlander", "LunarLander"),
+                                ("mountaincar-continuous", "MountainCarContinuous-v0"))
         ],
     },
 }

@@ -106,12 +106,14 @@ def action_spec(env: gym.Env) -> tuple:
                         "(need Discrete or a one-dimensional Box)")
 
 
-def to_env_action(env: gym.Env, raw):
+def to_env_action(env: gym.Env, raw, action_map: str = "clip"):
     """The environment action for a network output ``raw``.
 
     Discrete: ``raw`` is a category index 0 … n-1 (a scalar or one-element array); the result
     is a Python int, offset by the space's ``start``. Continuous: ``raw`` holds ``dim`` values,
-    clipped to the bounds and returned as a float32 array of the space's shape.
+    clipped to the bounds and returned as a float32 array of the space's shape; with
+    ``action_map = "affine"`` first mapped to ``a·(high − low) − low`` (the published MAP
+    Propagation code's map).
     """
     space = env.action_space
     if isinstance(space, spaces.Discrete):
@@ -123,7 +125,9 @@ def to_env_action(env: gym.Env, raw):
             raise ValueError(f"action index {idx} is outside 0 … {int(space.n) - 1}")
         return int(space.start) + idx
     if isinstance(space, spaces.Box):
-        arr = np.asarray(raw, dtype=np.float32).reshape(space.shape)
+        arr = np.asarray(raw, dtype=np.float64).reshape(space.shape)
+        if action_map == "affine":
+            arr = arr * (space.high - space.low) - space.low
         return np.clip(arr, space.low, space.high).astype(np.float32)
     raise ScenarioError(f"env.id: action space {space} is not supported")
 
