@@ -119,32 +119,14 @@ class Simulation:
         self.rule = RULES[L.rule](s)
         self.relaxation = Relaxation(self, L.map_steps, L.map_step_size, s.timing.relax_period)
         self.critic = make_critic(s, n_obs, self.seed, self.adam)
-        incoming: dict = {}
-        for grp in [self.input_group, *self.groups]:
-            for b in grp.buckets:
-                incoming[b.target.gid] = incoming.get(b.target.gid, 0) + 1
-        can_wait = s.timing.firing in ("on_all", "clock")
-        for grp in self.groups:
-            # lazy transmission pays off when many separate deliveries reach a group per wave
-            grp.lazy = can_wait and (transmission == "lazy" or
-                                     (transmission == "auto" and incoming.get(grp.gid, 0) > 2))
-        self.input_group.lazy = False
-        self.transmission = Transmission(self)
-        for grp in [self.input_group, *self.groups]:
-            grp.plan = send_plan(grp.buckets)
         self.max_rank = max(g.rank for g in self.groups)
-        for grp in self.groups:
-            plan: dict = {}
-            for b in grp.retro_buckets:
-                key = (b.delay, events.retro_arrival(b.target.rank, self.max_rank))
-                plan.setdefault(key, []).append(b)
-            grp.retro_plan = [(d, prio, bs) for (d, prio), bs in plan.items()]
+        self._plan_transmission(transmission)
+        self._plan_retro()
         self.checkpoint = None  # called by the environment when a new episode's first step is due
         self.on_episode = on_episode
         self.on_event = on_event
         self.max_ticks = max_ticks
         self.output = next(g for g in self.groups if g.role == "output")
-        self.outputs = [g for g in self.groups if g.role == "output"]
         self._broadcast_batches = self._batch_by_reward_delay()
         self.done = self.env.event()
         from .environment import EnvironmentProcess
@@ -158,6 +140,31 @@ class Simulation:
         self.env.process(self.environment.run(resumed=resume is not None))
 
     # ------------------------------------------------------------------ set-up helpers
+    def _plan_transmission(self, transmission: str) -> None:
+        """Choose eager or lazy transmission per receiving group; batch sends per delay."""
+        incoming: dict = {}
+        for grp in [self.input_group, *self.groups]:
+            for b in grp.buckets:
+                incoming[b.target.gid] = incoming.get(b.target.gid, 0) + 1
+        can_wait = self.scenario.timing.firing in ("on_all", "clock")
+        for grp in self.groups:
+            # lazy transmission pays off when many separate deliveries reach a group per wave
+            grp.lazy = can_wait and (transmission == "lazy" or
+                                     (transmission == "auto" and incoming.get(grp.gid, 0) > 2))
+        self.input_group.lazy = False
+        self.transmission = Transmission(self)
+        for grp in [self.input_group, *self.groups]:
+            grp.plan = send_plan(grp.buckets)
+
+    def _plan_retro(self) -> None:
+        """Retrograde sends batched per (delay, receiving rank): one event each."""
+        for grp in self.groups:
+            plan: dict = {}
+            for b in grp.retro_buckets:
+                key = (b.delay, events.retro_arrival(b.target.rank, self.max_rank))
+                plan.setdefault(key, []).append(b)
+            grp.retro_plan = [(d, prio, bs) for (d, prio), bs in plan.items()]
+
     def _batch_by_reward_delay(self):
         batches: dict = {}
         for grp in self.groups:
