@@ -151,7 +151,9 @@ def run_experiment(scenario, out, *, workers: int = 1, progress=None, resume: bo
     record = scenario.record.events
     start = time.perf_counter()
     status, message, event_chunks = "complete", "", {}
+    # explicit handlers: a process started in the background may inherit SIGINT ignored
     old_term = signal.signal(signal.SIGTERM, _terminate)
+    old_int = signal.signal(signal.SIGINT, _terminate)
 
     def on_row(row):
         folder.episode(row)
@@ -196,6 +198,7 @@ def run_experiment(scenario, out, *, workers: int = 1, progress=None, resume: bo
         raise
     finally:
         signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
     if record:
         write_events(out / "events.csv", [event_chunks[r] for r in sorted(event_chunks)])
     return _finish_from_files(folder, out, runs, status, message, time.perf_counter() - start)
