@@ -24,6 +24,10 @@ discrete actions, the middle of the action box for continuous ones (also counted
 
 **Stopping.** The run stops at the step that ends its last episode, before any learning from
 that step.
+
+**Checkpoints.** When the first step of a new episode is due, the process offers the simulation
+a consistent moment to save itself (``sim.checkpoint``, :mod:`asyncneurons.checkpoint`); its own
+counters live on the object so that a restored process continues from there.
 """
 
 from __future__ import annotations
