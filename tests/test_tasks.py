@@ -1,8 +1,11 @@
-"""Tasks: our multiplexer environments and the gymnasium environments a scenario may name."""
+"""Tasks: our multiplexer and regression environments and the gymnasium environments a scenario
+may name."""
 
 from __future__ import annotations
 
+import json
 import warnings
+from importlib import resources
 
 import gymnasium as gym
 import numpy as np
@@ -14,12 +17,14 @@ from asyncneurons.errors import ScenarioError
 from asyncneurons.tasks import (SUPPORTED, action_spec, known_env_ids, make_env,
                                 to_env_action)
 from asyncneurons.tasks.multiplexer import Multiplexer
+from asyncneurons.tasks.regression import Regression
 
 # Box2D's SWIG bindings warn on import (LunarLander); not ours to fix.
 pytestmark = pytest.mark.filterwarnings(
     "ignore:builtin type .* has no __module__ attribute:DeprecationWarning")
 
 OWN_IDS = sorted(i for i in gym.registry if i.startswith("asyncneurons/"))
+MUX_IDS = [i for i in OWN_IDS if "Multiplexer" in i]
 GYM_IDS = [i for i in SUPPORTED if not i.startswith("asyncneurons/")]
 
 
@@ -44,10 +49,18 @@ def reference_target(bits, k):
 # Multiplexer
 
 
-def test_both_multiplexers_are_registered():
-    assert OWN_IDS == ["asyncneurons/Multiplexer20-v0", "asyncneurons/Multiplexer37-v0"]
+def test_our_envs_are_registered():
+    assert OWN_IDS == ["asyncneurons/Multiplexer20-v0", "asyncneurons/Multiplexer37-v0",
+                       "asyncneurons/Regression-v0"]
+    assert isinstance(gym.make("asyncneurons/Regression-v0").unwrapped, Regression)
     assert gym.make("asyncneurons/Multiplexer20-v0").unwrapped.k == 4
     assert gym.make("asyncneurons/Multiplexer37-v0").unwrapped.k == 5
+
+
+# The regression task's boxes are unbounded by design (x ~ N(0, I), y ≥ 0 has no upper bound):
+# the checker's advice to bound and normalize them is all it may say about that task.
+UNBOUNDED_BOX_ADVICE = (r".*A Box (action|observation) space (minimum|maximum) value is -?infinity",
+                        r".*we recommend using a symmetric and normalized space")
 
 
 @pytest.mark.parametrize("env_id", OWN_IDS)
@@ -55,6 +68,9 @@ def test_env_checker_passes(env_id):
     env = gym.make(env_id)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        if env_id == "asyncneurons/Regression-v0":
+            for message in UNBOUNDED_BOX_ADVICE:
+                warnings.filterwarnings("ignore", message=message, category=UserWarning)
         check_env(env.unwrapped, skip_render_check=True)
 
 
@@ -146,7 +162,7 @@ def test_seeding_gives_identical_sequences(env_id):
     assert not np.array_equal(run(7), run(8))
 
 
-@pytest.mark.parametrize("env_id", OWN_IDS)
+@pytest.mark.parametrize("env_id", MUX_IDS)
 def test_random_policy_earns_zero_on_average(env_id):
     env = make_env(env_id)
     env.reset(seed=3)
@@ -168,6 +184,146 @@ def test_registration_is_idempotent():
 
 
 # ---------------------------------------------------------------------------------------------
+# Scalar regression (algorithms.md §5.2)
+
+W1_LISTED = [-0.4316, -0.6459, 1.3254, -1.0511, -0.2865, -0.2652, 1.8973, 0.8438]
+
+
+def reference_teacher(x, w0, w1):
+    """An independent reading of algorithms.md §5.2, one sum at a time."""
+    hidden = [max(0.0, sum(x[i] * w0[i][j] for i in range(8))) for j in range(8)]
+    return max(0.0, sum(hidden[j] * w1[j][0] for j in range(8)))
+
+
+def test_regression_teacher_weights_match_the_reference():
+    w0, w1 = Regression.weights()
+    assert w0.shape == (8, 8) and w1.shape == (8, 1)
+    assert w0.dtype == w1.dtype == np.float64
+    assert w0[0, 0] == -0.9359686353499999
+    np.testing.assert_allclose(w1[:, 0], W1_LISTED, atol=5e-5)
+    assert not w0.flags.writeable and not w1.flags.writeable
+    # Shipped as package data, read as plain JSON through importlib.resources.
+    text = (resources.files("asyncneurons.tasks") / "data" / "regression_teacher.json").read_text()
+    data = json.loads(text)
+    np.testing.assert_array_equal(w0, data["W0"])
+    np.testing.assert_array_equal(w1, data["W1"])
+
+
+def test_regression_teacher_matches_reference_reading():
+    w0, w1 = (m.tolist() for m in Regression.weights())
+    rng = np.random.default_rng(11)
+    xs = rng.standard_normal((50, 8))
+    batch = Regression.teacher(xs)
+    assert batch.shape == (50,)
+    for x, y in zip(xs, batch):
+        expected = reference_teacher(x.tolist(), w0, w1)
+        assert Regression.teacher(x) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+        assert y == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    assert Regression.teacher(np.zeros(8)) == 0.0
+    with pytest.raises(ValueError, match="shape"):
+        Regression.teacher(np.zeros(7))
+
+
+def test_regression_teacher_statistics():
+    """Monte Carlo of algorithms.md §5.2: E[y] ≈ 2.13, P(y = 0) ≈ 0.425 (y ≥ 0 always)."""
+    x = np.random.default_rng(2021).standard_normal((200_000, 8))
+    y = Regression.teacher(x)
+    assert y.min() == 0.0
+    assert abs(y.mean() - 2.13) < 0.03          # standard error ≈ 0.007
+    assert abs(np.mean(y == 0.0) - 0.425) < 0.01  # standard error ≈ 0.001
+
+
+def test_regression_spaces_and_episode():
+    env = make_env("asyncneurons/Regression-v0")
+    assert env.observation_space == gym.spaces.Box(-np.inf, np.inf, (8,), np.float32)
+    assert env.action_space == gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
+    kind, dim, low, high = action_spec(env)
+    assert (kind, dim) == ("continuous", 1)
+    assert low[0] == -np.inf and high[0] == np.inf
+    obs, info = env.reset(seed=0)
+    assert obs.shape == (8,) and obs.dtype == np.float32
+    assert set(info) == {"target"}
+    assert info["target"] == pytest.approx(Regression.teacher(obs), rel=1e-6, abs=1e-6)
+    assert info["target"] == float(np.float32(Regression.teacher(obs)))
+    obs2, reward, terminated, truncated, info2 = env.step(np.array([0.0], np.float32))
+    np.testing.assert_array_equal(obs2, obs)
+    assert reward == -info["target"] ** 2 and info2 == info
+    assert terminated is True and truncated is False
+    with pytest.raises(gym.error.ResetNeeded):
+        env.unwrapped.step(np.array([0.0], np.float32))
+    with pytest.raises(gym.error.ResetNeeded):
+        Regression().step(np.array([0.0], np.float32))
+    fresh = Regression()
+    fresh.reset(seed=0)
+    with pytest.raises(ValueError, match="one number"):
+        fresh.step(np.zeros(2, np.float32))
+    with pytest.raises(ValueError, match="not finite"):
+        fresh.step(np.array([np.nan], np.float32))
+
+
+def test_regression_reward_is_negative_squared_error_and_zero_when_perfect():
+    env = make_env("asyncneurons/Regression-v0")
+    env.reset(seed=5)
+    rng = np.random.default_rng(6)
+    targets = []
+    for _ in range(300):
+        obs, info = env.reset()
+        y = info["target"]
+        targets.append(y)
+        assert y == float(np.float32(Regression.teacher(obs)))
+        perfect = to_env_action(env, y)                       # clip: a no-op on an infinite box
+        assert perfect[0] == y and env.action_space.contains(perfect)
+        _, reward, terminated, _, _ = env.step(perfect)
+        assert reward == 0.0 and terminated is True
+        assert np.copysign(1.0, reward) == 1.0                # +0.0, not -0.0
+        env.reset()
+        env.unwrapped._obs, env.unwrapped._target = obs, y    # the same sample again
+        a = to_env_action(env, rng.normal(y, 2.0))
+        error = float(a[0]) - y
+        assert env.step(a)[1] == -(error * error)
+    assert min(targets) == 0.0 and max(targets) > 0.0
+
+
+def test_regression_observations_are_standard_normal():
+    env = Regression()
+    env.reset(seed=9)
+    obs = np.array([env.reset()[0] for _ in range(4000)])
+    assert np.all(np.abs(obs.mean(axis=0)) < 0.07)     # ±4.4 standard errors
+    assert np.all(np.abs(obs.std(axis=0) - 1.0) < 0.05)
+    assert abs(np.corrcoef(obs.T)[0, 1]) < 0.07
+
+
+def test_regression_seeding_gives_identical_observations():
+    def run(seed):
+        env = make_env("asyncneurons/Regression-v0")
+        obs, info = env.reset(seed=seed)
+        out, targets = [obs], [info["target"]]
+        for _ in range(20):
+            env.step(np.array([1.0], np.float32))
+            obs, info = env.reset()
+            out.append(obs)
+            targets.append(info["target"])
+        return np.array(out), targets
+
+    a, ya = run(7)
+    b, yb = run(7)
+    np.testing.assert_array_equal(a, b)
+    assert ya == yb
+    assert not np.array_equal(run(7)[0], run(8)[0])
+
+
+def test_unbounded_box_actions_pass_through_clip_and_reject_affine():
+    env = make_env("asyncneurons/Regression-v0")
+    for raw in (0.0, -3.25, 1e6, [1e30]):
+        a = to_env_action(env, raw)
+        assert a.dtype == np.float32 and a.shape == (1,)
+        assert a[0] == np.float32(np.asarray(raw).reshape(-1)[0])
+        assert env.action_space.contains(a)
+    with pytest.raises(ValueError, match="bounded action box"):
+        to_env_action(env, 0.5, "affine")
+
+
+# ---------------------------------------------------------------------------------------------
 # The supported environments
 
 
@@ -176,7 +332,8 @@ def test_known_env_ids():
     assert ids == sorted(ids)
     assert set(ids) == {"CartPole-v1", "Acrobot-v1", "MountainCar-v0",
                         "MountainCarContinuous-v0", "LunarLander-v3",
-                        "asyncneurons/Multiplexer20-v0", "asyncneurons/Multiplexer37-v0"}
+                        "asyncneurons/Multiplexer20-v0", "asyncneurons/Multiplexer37-v0",
+                        "asyncneurons/Regression-v0"}
 
 
 @pytest.mark.parametrize("env_id", list(SUPPORTED))

@@ -1,8 +1,9 @@
 """Tasks: the gymnasium environments a scenario may name, and how actions reach them.
 
 ``SUPPORTED`` lists the ids a scenario's ``env.id`` may take: five gymnasium classics and our
-own multiplexers (registered under the ``asyncneurons/`` namespace when this package is
-imported). Environments are plain (not vectorized): the simulator handles resets itself.
+own multiplexers and scalar regression task (registered under the ``asyncneurons/``
+namespace when this package is imported). Environments are plain (not vectorized): the
+simulator handles resets itself.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from gymnasium import spaces
 
 from ..errors import ScenarioError, did_you_mean
 from .multiplexer import Multiplexer
+from .regression import Regression
 
 # Our own environments: id -> (entry point, kwargs).
 OWN_ENVS = {
     "asyncneurons/Multiplexer20-v0": ("asyncneurons.tasks.multiplexer:Multiplexer", {"k": 4}),
     "asyncneurons/Multiplexer37-v0": ("asyncneurons.tasks.multiplexer:Multiplexer", {"k": 5}),
+    "asyncneurons/Regression-v0": ("asyncneurons.tasks.regression:Regression", {}),
 }
 
 GYM_ENVS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0",
@@ -113,7 +116,8 @@ def to_env_action(env: gym.Env, raw, action_map: str = "clip"):
     is a Python int, offset by the space's ``start``. Continuous: ``raw`` holds ``dim`` values,
     clipped to the bounds and returned as a float32 array of the space's shape; with
     ``action_map = "affine"`` first mapped to ``a·(high − low) − low`` (the published MAP
-    Propagation code's map).
+    Propagation code's map; it needs finite bounds). With infinite bounds, as in
+    ``asyncneurons/Regression-v0``, clipping leaves the value unchanged.
     """
     space = env.action_space
     if isinstance(space, spaces.Discrete):
@@ -127,10 +131,12 @@ def to_env_action(env: gym.Env, raw, action_map: str = "clip"):
     if isinstance(space, spaces.Box):
         arr = np.asarray(raw, dtype=np.float64).reshape(space.shape)
         if action_map == "affine":
+            if not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
+                raise ValueError(f'action_map "affine" needs a bounded action box, got {space}')
             arr = arr * (space.high - space.low) - space.low
         return np.clip(arr, space.low, space.high).astype(np.float32)
     raise ScenarioError(f"env.id: action space {space} is not supported")
 
 
-__all__ = ["SUPPORTED", "GYM_ENVS", "OWN_ENVS", "Multiplexer", "register", "known_env_ids",
-           "make_env", "action_spec", "to_env_action"]
+__all__ = ["SUPPORTED", "GYM_ENVS", "OWN_ENVS", "Multiplexer", "Regression", "register",
+           "known_env_ids", "make_env", "action_spec", "to_env_action"]
