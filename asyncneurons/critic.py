@@ -28,6 +28,14 @@ def init_layer(seed: int, purpose: int, layer: int, n_in: int, n_out: int, fan_o
     return P
 
 
+def _with_one(v: np.ndarray) -> np.ndarray:
+    """``v`` followed by a constant 1 (the bias input)."""
+    out = np.empty(v.size + 1)
+    out[:-1] = v
+    out[-1] = 1.0
+    return out
+
+
 class Critic:
     """A deterministic MLP value function with TD(λ) traces and per-layer Adam."""
 
@@ -53,14 +61,14 @@ class Critic:
 
     def value_and_grad(self, s: np.ndarray):
         """V(s) and ∇_θ V(s) (one array per layer, same layout as the parameters)."""
-        x = np.append(np.asarray(s, dtype=np.float64), 1.0)
+        x = _with_one(np.asarray(s, dtype=np.float64))
         inputs, pots = [], []
         last = len(self.P) - 1
         for l, P in enumerate(self.P):
             pot = P @ x
             inputs.append(x)
             pots.append(pot)
-            x = np.append(pot if l == last else softplus(pot), 1.0)
+            x = _with_one(pot if l == last else softplus(pot))
         value = float(pots[-1][0])
         grads = [None] * len(self.P)
         d = np.ones(1)  # ∂V/∂pot of the output

@@ -28,7 +28,11 @@ def accumulate_trace(E: np.ndarray, decay: float, g: np.ndarray, H: np.ndarray) 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """Logistic σ(x), clamped to exactly 0 and 1 for |x| ≥ 20 (algorithms.md §2.1)."""
-    out = 1.0 / (1.0 + np.exp(-np.clip(x, -20.0, 20.0)))
+    out = np.minimum(np.maximum(x, -20.0), 20.0)  # np.clip, without its Python-level overhead
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    out += 1.0
+    np.divide(1.0, out, out=out)
     out[x >= 20.0] = 1.0
     out[x <= -20.0] = 0.0
     return out
@@ -36,7 +40,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 def softplus(x: np.ndarray) -> np.ndarray:
     """softplus(x) = log(1 + eˣ), equal to x above 30 and to 0 below −30 (algorithms.md §2.2)."""
-    y = np.log1p(np.exp(np.clip(x, -30.0, 30.0)))
+    y = np.log1p(np.exp(np.minimum(np.maximum(x, -30.0), 30.0)))
     return np.where(x > 30.0, x, np.where(x < -30.0, 0.0, y))
 
 

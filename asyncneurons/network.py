@@ -37,6 +37,7 @@ class Bucket:
     pos: np.ndarray  # positions, in the source group's values, of what each column receives
     rows: object = None  # None: every row of the target; else an index array (np.ix_ with cols)
     pairs: tuple | None = None  # (rows, cols, pos) when the edges form no rectangle
+    whole: bool = False  # every row and every input column, in the sender's order
 
 
 @dataclass(eq=False)
@@ -186,6 +187,10 @@ def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_param
             bucket.pairs = (rows, cols, pos)
         elif len(urows) != tg.size:
             bucket.rows = urows
+        n_in = tg.P.shape[1] - 1
+        bucket.whole = (bucket.pairs is None and bucket.rows is None and len(ucols) == n_in
+                        and np.array_equal(bucket.cols, np.arange(n_in))
+                        and np.array_equal(bucket.pos, np.arange(n_in)) and sg.size == n_in)
         sg.buckets.append(bucket)
 
     for grp in groups:

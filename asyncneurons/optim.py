@@ -33,7 +33,9 @@ def adam_ascent(P: np.ndarray, M: np.ndarray, V: np.ndarray, G: np.ndarray, t: i
     M *= cfg.beta1
     M += (1.0 - cfg.beta1) * G
     V *= cfg.beta2
-    V += (1.0 - cfg.beta2) * (G * G)
+    G2 = G * G
+    G2 *= 1.0 - cfg.beta2
+    V += G2
     if t < cfg.bias_correction_steps:
         mhat = M / (1.0 - cfg.beta1 ** t)
         vhat = V / (1.0 - cfg.beta2 ** t)

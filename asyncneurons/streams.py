@@ -26,6 +26,7 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 _TWO53 = 1.0 / 9007199254740992.0
+_ONE = np.uint64(1)
 
 # Purposes: one independent family of streams each.
 INIT = 1  # initial weights of the actor, keyed by (target unit, source index)
@@ -67,7 +68,8 @@ def unit_keys(seed: int, purpose: int, units) -> np.ndarray:
 
 def uniforms(keys: np.ndarray, counters) -> np.ndarray:
     """Uniforms in [0, 1) for each key at its counter (arrays broadcast)."""
-    bits = mix(keys ^ (_PHI * (_u64(counters) + np.uint64(1))))
+    c = counters.astype(np.uint64) if isinstance(counters, np.ndarray) else _u64(counters)
+    bits = mix(keys ^ (_PHI * (c + _ONE)))
     return (bits >> _S11).astype(np.float64) * _TWO53
 
 

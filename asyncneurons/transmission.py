@@ -26,7 +26,10 @@ from . import events
 
 def write(tg, b, values, wave: int) -> None:
     """Apply one bucket's values (and wave tags) to the receiving group's held inputs."""
-    if b.pairs is not None:
+    if b.whole:  # every row, every input column in order: plain slices
+        tg.H[:, :-1] = values
+        tg.T[:, :-1] = wave
+    elif b.pairs is not None:
         rows, cols, pos = b.pairs
         tg.H[rows, cols] = values[pos]
         tg.T[rows, cols] = wave
