@@ -7,7 +7,9 @@ to ``episodes/run-R.csv`` as they end (the durable record) and, at episode bound
 every ``checkpoint_seconds`` of wall time, writes a checkpoint (:mod:`asyncneurons.checkpoint`).
 ``resume_experiment`` keeps finished runs, continues unfinished ones from their last checkpoint
 (dropping the episodes recorded after it, which the run then repeats identically) and restarts
-runs that have none. The result is the same as an uninterrupted run's.
+runs that have none. The result is the same as an uninterrupted run's. Runs that record their
+events (``[record] events``) take no checkpoints and start over when resumed, so that
+``events.csv`` stays whole.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ def simulate_run(scenario, run: int, on_episode=None, record_events: bool = Fals
     folder = Path(folder)
     rows_path = folder / EPISODES / f"run-{run}.csv"
     rows_path.parent.mkdir(parents=True, exist_ok=True)
-    state = checkpoint.load(folder / CHECKPOINTS, run, scenario) if resume else None
+    # a run that records its events starts over when resumed, so that events.csv stays whole
+    state = checkpoint.load(folder / CHECKPOINTS, run, scenario) if resume and not record_events else None
     kept = _read_rows(rows_path)[:state[0]["episode"]] if state else []
     with open(rows_path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
@@ -69,7 +72,7 @@ def simulate_run(scenario, run: int, on_episode=None, record_events: bool = Fals
         sim = Simulation(scenario, run, on_episode=episode, on_event=on_event, resume=state)
 
         def save(proc):
-            if time.perf_counter() - last[0] >= checkpoint_seconds:
+            if not record_events and time.perf_counter() - last[0] >= checkpoint_seconds:
                 os.fsync(f.fileno())
                 checkpoint.save(sim, proc, folder / CHECKPOINTS, run)
                 last[0] = time.perf_counter()
