@@ -17,13 +17,13 @@ import numpy as np
 
 def potential(P: np.ndarray, H: np.ndarray) -> np.ndarray:
     """Pre-activations ``pot_j = Σ_i P[j, i] · H[j, i]`` for every row j (weights and bias)."""
-    return (P * H).sum(axis=1)
+    return (P * H).sum(axis=-1)
 
 
 def accumulate_trace(E: np.ndarray, decay: float, g: np.ndarray, H: np.ndarray) -> None:
     """Eligibility trace ``E ← decay · E + g ⊗ h`` in place (``decay`` = λγ, ``h`` the inputs)."""
     E *= decay
-    E += g[:, None] * H
+    E += g[..., None] * H
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -29,19 +29,29 @@ class AdamConfig:
 
 def adam_ascent(P: np.ndarray, M: np.ndarray, V: np.ndarray, G: np.ndarray, t: int, lr: float,
                 cfg: AdamConfig) -> None:
-    """One Adam ascent step on ``P`` in place; ``t`` is the step number after increment (≥ 1)."""
+    """One Adam ascent step on ``P`` in place; ``t`` is the step number after increment (≥ 1).
+
+    Written with one scratch array and in-place operations; the arithmetic is exactly
+    ``θ += lr · m̂ / (√v̂ + ε)`` in that order of operations.
+    """
     M *= cfg.beta1
-    M += (1.0 - cfg.beta1) * G
+    tmp = G * (1.0 - cfg.beta1)
+    M += tmp
+    np.multiply(G, G, out=tmp)
+    tmp *= 1.0 - cfg.beta2
     V *= cfg.beta2
-    G2 = G * G
-    G2 *= 1.0 - cfg.beta2
-    V += G2
+    V += tmp
     if t < cfg.bias_correction_steps:
-        mhat = M / (1.0 - cfg.beta1 ** t)
-        vhat = V / (1.0 - cfg.beta2 ** t)
+        np.divide(V, 1.0 - cfg.beta2 ** t, out=tmp)
+        np.sqrt(tmp, out=tmp)
+        step = M / (1.0 - cfg.beta1 ** t)
+        step *= lr
     else:
-        mhat, vhat = M, V
-    P += lr * mhat / (np.sqrt(vhat) + cfg.eps)
+        np.sqrt(V, out=tmp)
+        step = M * lr
+    tmp += cfg.eps
+    step /= tmp
+    P += step
 
 
 def linear_schedule(start: float, end: float, steps: int, i: int) -> float:

@@ -48,7 +48,7 @@ class Backprop(GlobalReinforce):
     @staticmethod
     def _send_error(sim, group, g):
         if group.retro_buckets:
-            sim.send_retro(group, group.P[:, :-1] * g[:, None], -1, False)
+            sim.send_retro(group, group.P[..., :-1] * g[..., None], -1, False)
 
 
 @register

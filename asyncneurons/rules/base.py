@@ -29,7 +29,7 @@ def register(cls):
 def reinforce_update(group, R, lr: float, adam) -> np.ndarray:
     """Apply ``θ ← θ + Adam(E · R)`` to a group in place; return the raw update ``U = E · R``."""
     R = np.asarray(R, dtype=np.float64)
-    U = group.E * (R[:, None] if R.ndim else R)
+    U = group.E * (R[..., None] if R.ndim else R)
     group.t += 1
     adam_ascent(group.P, group.M, group.V, U, group.t, lr, adam)
     return U

@@ -54,11 +54,11 @@ class WeightMax(Rule):
         self.p = float(scenario.learning.norm_power)
 
     def _learn(self, sim, group, R, step, reset):
-        before = group.P[:, :-1].copy() if self.exact else None
+        before = group.P[..., :-1].copy() if self.exact else None
         U = reinforce_update(group, R, sim.lr(group.layer, step), sim.adam)
         if group.retro_buckets:
-            W = group.P[:, :-1]
-            C = exact_signal(before, W, self.p) if self.exact else first_order_signal(W, U[:, :-1], self.p)
+            W = group.P[..., :-1]
+            C = exact_signal(before, W, self.p) if self.exact else first_order_signal(W, U[..., :-1], self.p)
             sim.send_retro(group, C, step, reset)
 
     def on_reward(self, sim, group, delta, step, reset):

@@ -1,0 +1,283 @@
+"""Replicas: independent runs of one scenario simulated together, with a leading batch axis.
+
+In the synchronous limit (every delay zero, ``on_all`` firing, ``wait`` pacing) every run has the
+same event structure, so R runs can share it: every array gains a leading axis of length R
+(weights, traces, moments, held values, the critic's parameters), each replica keeps its own
+keyed random streams, initial weights and gymnasium task, and one NumPy call serves all R.
+Every operation is arranged so that replica r computes exactly the bits of run r simulated alone
+(row-wise reductions, stacked matrix products, the same elementwise formulas); a test holds each
+replica's episodes and weights equal to the single runs'. Replicas serve the layered rules
+(``global_reinforce``, ``weight_max``, ``weight_max_exact``, ``backprop``, ``ste_backprop``) with
+the deterministic critic or none.
+
+A replica whose episodes are done keeps stepping (its rows are no longer reported) until every
+replica is done: the others do not depend on it.
+"""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import numpy as np
+
+from . import streams, tasks
+from .critic import init_layer
+from .errors import ScenarioError
+from .kernels import potential, sigmoid, softplus
+from .network import _unit_ids, init_weights
+from .optim import AdamConfig, adam_ascent
+from .rules import RULES
+from .simulation import _per_layer, build_graph, run_seed
+from .units import UNIT_KINDS, LayerParams
+
+SUPPORTED_RULES = ("global_reinforce", "weight_max", "weight_max_exact", "backprop", "ste_backprop")
+
+
+def supports(scenario) -> bool:
+    """True when the scenario is in the synchronous limit and its rule and critic are supported."""
+    t, s = scenario.timing, scenario
+    zero = all(isinstance(d, (int, float)) and float(d) == 0.0
+               for d in (t.synapse_delay, t.reward_delay, t.retro_delay))
+    return (zero and t.firing == "on_all" and t.refractory == 0 and s.env.pacing == "wait"
+            and s.network.graph is None and s.learning.rule in SUPPORTED_RULES and s.learning.critic != "map_prop")
+
+
+def _policy(pot: np.ndarray, temperature: float, fixed_last: bool) -> np.ndarray:
+    """Row-wise softmax, the same operations as :func:`units.categorical_policy` on each row."""
+    z = pot / temperature
+    if fixed_last:
+        z = np.concatenate([z, np.zeros((z.shape[0], 1))], axis=1)
+    z = z - z.max(axis=-1, keepdims=True)
+    z[z < -30.0] = -30.0
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _sample(kind, pot, lp, u1, u2):
+    """A layer's samples for every replica (rows)."""
+    if kind.name in ("softmax", "categorical"):
+        pi = _policy(pot, lp.temperature, kind.name == "softmax")
+        a = np.minimum((np.cumsum(pi, axis=-1) <= u1[:, :1]).sum(axis=-1), pi.shape[1] - 1)
+        onehot = np.zeros_like(pi)
+        onehot[np.arange(len(a)), a] = 1.0
+        g = (onehot - pi) / lp.temperature
+        if kind.name == "softmax":
+            return onehot[:, :-1], a, g[:, :-1]
+        return onehot, a, g
+    values, aux = kind.sample(pot, lp, u1, u2)
+    return values, aux, kind.score(values, pot, aux, lp)
+
+
+class _BatchCritic:
+    """The deterministic critic for R replicas (stacked matrix products, same bits as alone)."""
+
+    def __init__(self, n_obs, hidden, seeds, *, lambda_, gamma, lr_start, lr_end, lr_steps, adam, bias_scale):
+        sizes = [n_obs, *hidden, 1]
+        self.P = [np.stack([init_layer(s, streams.CRITIC_INIT, l, sizes[l], sizes[l + 1], bias_scale=bias_scale)
+                            for s in seeds]) for l in range(len(sizes) - 1)]
+        self.Z = [np.zeros_like(p) for p in self.P]
+        self.M = [np.zeros_like(p) for p in self.P]
+        self.V = [np.zeros_like(p) for p in self.P]
+        self.t, self.decay, self.adam, self.lr_steps = 0, lambda_ * gamma, adam, lr_steps
+        n = len(self.P)
+        per = lambda r: [float(x) for x in (r if isinstance(r, (list, tuple)) else [r])]  # noqa: E731
+        self.lr_start, self.lr_end = per(lr_start), per(lr_end)
+        self.lr_start *= n if len(self.lr_start) == 1 else 1
+        self.lr_end *= n if len(self.lr_end) == 1 else 1
+
+    def value_and_grad(self, S):
+        R = S.shape[0]
+        x = np.concatenate([S, np.ones((R, 1))], axis=1)
+        inputs, pots, last = [], [], len(self.P) - 1
+        for l, P in enumerate(self.P):
+            pot = np.matmul(P, x[..., None])[..., 0]
+            inputs.append(x)
+            pots.append(pot)
+            x = np.concatenate([pot if l == last else softplus(pot), np.ones((R, 1))], axis=1)
+        d = np.ones((R, 1))
+        grads = [None] * len(self.P)
+        for l in range(last, -1, -1):
+            grads[l] = d[:, :, None] * inputs[l][:, None, :]
+            if l:
+                d = np.matmul(self.P[l][:, :, :-1].transpose(0, 2, 1), d[..., None])[..., 0] * sigmoid(pots[l - 1])
+        return pots[-1][:, 0].copy(), grads
+
+    def learn(self, delta, step):
+        self.t += 1
+        for l, P in enumerate(self.P):
+            lr = self.lr_start[l] + (self.lr_end[l] - self.lr_start[l]) * min(step, self.lr_steps) / self.lr_steps
+            adam_ascent(P, self.M[l], self.V[l], self.Z[l] * delta[:, None, None], self.t, lr, self.adam)
+
+    def record(self, grads, reset):
+        for z, g in zip(self.Z, grads):
+            z[reset] = 0.0
+            z *= self.decay
+            z += g
+
+
+class Replicas:
+    """R runs of a synchronous-limit scenario, simulated together; ``run()`` like a Simulation.
+
+    ``on_episode(row)`` receives each replica's episodes with ``row["run"]`` its run index.
+    """
+
+    def __init__(self, scenario, runs, *, on_episode=None, max_ticks: int | None = None):
+        if not supports(scenario):
+            raise ScenarioError("replicas need the synchronous limit (zero delays, on_all firing, wait pacing, "
+                                f"a layered network) and one of the rules {', '.join(SUPPORTED_RULES)}")
+        s = self.scenario = scenario
+        self.runs = list(runs)
+        R = len(self.runs)
+        self.seeds = [run_seed(s.experiment.seed, r) for r in self.runs]
+        self.tasks = [tasks.make_env(s.env.id, s.env.max_episode_steps) for _ in self.runs]
+        spec = tasks.action_spec(self.tasks[0])
+        n_obs = int(np.prod(self.tasks[0].observation_space.shape))
+        g = build_graph(s, n_obs, spec, self.seeds[0])
+        uid = _unit_ids(g)
+        self.n_layers = max(a["layer"] for _, a in g.nodes(data=True))
+        by_layer = [sorted((n for n, a in g.nodes(data=True) if a["layer"] == l), key=lambda n: g.nodes[n]["index"])
+                    for l in range(self.n_layers + 1)]
+        sizes = {l: len(ns) for l, ns in enumerate(by_layer)}
+        L = s.learning
+        self.adam = AdamConfig(L.adam_beta1, L.adam_beta2, L.adam_eps, L.bias_correction_steps)
+        self.layers = []
+        for l in range(1, self.n_layers + 1):
+            names = by_layer[l]
+            uids = np.array([uid[n] for n in names])
+            P = np.stack([np.stack([init_weights(g, seed, n, by_layer[l - 1], uid, sizes, s.network.bias_init)
+                                    for n in names]) for seed in self.seeds])
+            self.layers.append(SimpleNamespace(
+                layer=l, kind=UNIT_KINDS[g.nodes[names[0]]["kind"]], P=P, E=np.zeros_like(P), M=np.zeros_like(P),
+                V=np.zeros_like(P), t=0, count=np.zeros(len(names), dtype=np.int64), retro_buckets=l > 1,
+                decay=L.lambda_ * s.env.gamma, role="output" if l == self.n_layers else "hidden",
+                keys1=np.stack([streams.unit_keys(seed, streams.SAMPLE, uids) for seed in self.seeds]),
+                keys2=np.stack([streams.unit_keys(seed, streams.SAMPLE2, uids) for seed in self.seeds]),
+                lp=LayerParams(_per_layer(s.network.temperature, l, "network.temperature"),
+                               _per_layer(s.network.variance, l, "network.variance")),
+                lr=(_per_layer(L.lr, l, "learning.lr"),
+                    _per_layer(L.lr_end if L.lr_end is not None else L.lr, l, "learning.lr_end"))))
+        self.rule = RULES[L.rule](s)
+        self.critic = None
+        if L.critic == "mlp":
+            self.critic = _BatchCritic(n_obs, L.critic_hidden, [streams.seed_of(x, "critic") for x in self.seeds],
+                                       lambda_=L.critic_lambda, gamma=s.env.gamma, lr_start=L.critic_lr,
+                                       lr_end=L.critic_lr_end if L.critic_lr_end is not None else L.critic_lr,
+                                       lr_steps=L.lr_steps, adam=self.adam, bias_scale=s.network.bias_init)
+        self.on_episode, self.max_ticks, self.R = on_episode, max_ticks, R
+
+    # the interface rules use (as the event engine and the reference offer it)
+    def lr(self, layer: int, step: int) -> float:
+        start, end = self.layers[layer - 1].lr
+        n = self.scenario.learning.lr_steps
+        return start + (end - start) * min(step, n) / n
+
+    def send_retro(self, lay, C, step, reset) -> None:
+        self._retro = np.add.accumulate(C, axis=-2)[..., -1, :]
+
+    def _drain(self, index: int, step: int) -> None:
+        while getattr(self, "_retro", None) is not None and index > 0:
+            index -= 1
+            signal, self._retro = self._retro, None
+            self.rule.on_retro(self, self.layers[index], signal, step, False)
+
+    def forward(self, obs: np.ndarray) -> np.ndarray:
+        x = obs
+        for lay in self.layers:
+            H = np.empty_like(lay.P)
+            H[..., :-1] = x[:, None, :]
+            H[..., -1] = 1.0
+            pot = potential(lay.P, H)
+            u1 = streams.uniforms(lay.keys1, lay.count)
+            u2 = streams.uniforms(lay.keys2, lay.count) if lay.kind.gaussian else None
+            values, aux, g = _sample(lay.kind, pot, lay.lp, u1, u2)
+            lay.H = H
+            self.rule.on_sample(self, lay, values, aux, g)
+            lay.count += 1
+            x = values
+        self._drain(len(self.layers) - 1, -1)
+        kind = self.layers[-1].kind
+        if kind.name in ("softmax", "categorical"):
+            return aux
+        if kind.name == "bernoulli":
+            return values[:, 0].astype(int)
+        return values
+
+    def learn(self, delta: np.ndarray, step: int, reset: np.ndarray) -> None:
+        self._retro = None
+        d = delta[:, None]
+        if self.rule.broadcast_to_hidden:
+            for lay in reversed(self.layers):
+                self.rule.on_reward(self, lay, d, step, False)
+        else:
+            self.rule.on_reward(self, self.layers[-1], d, step, False)
+            self._drain(len(self.layers) - 1, step)
+        for lay in self.layers:
+            lay.E[reset] = 0.0
+
+    def _reset(self, r: int, episode: int) -> np.ndarray:
+        seed = streams.seed_of(self.seeds[r], "episode", episode) % (2 ** 31)
+        return np.asarray(self.tasks[r].reset(seed=seed)[0], dtype=np.float64).ravel()
+
+    def run(self):
+        s, critic, R = self.scenario, self.critic, self.R
+        gamma, clip, dummy = s.env.gamma, s.env.reward_clip, s.env.dummy_step
+        episodes = s.experiment.episodes
+        episode = np.zeros(R, dtype=int)
+        prev_end = np.zeros(R, dtype=bool)
+        obs = np.stack([self._reset(r, 0) for r in range(R)])
+        ret, length, wall = np.zeros(R), np.zeros(R, dtype=int), [time.perf_counter()] * R
+        if critic is not None:
+            v_prev, grads = critic.value_and_grad(obs)
+            critic.record(grads, np.zeros(R, dtype=bool))
+        action = self.forward(obs)
+        k = 0
+        while True:
+            k += 1
+            rewards, term, trunc = np.zeros(R), np.zeros(R, dtype=bool), np.zeros(R, dtype=bool)
+            masked, new_episode = prev_end.copy(), prev_end.copy()
+            for r in range(R):
+                if prev_end[r]:
+                    obs[r] = self._reset(r, episode[r])
+                    wall[r] = time.perf_counter()
+                else:
+                    o, rew, te, tr, _ = self.tasks[r].step(tasks.to_env_action(self.tasks[r], action[r], s.env.action_map))
+                    obs[r], rewards[r], term[r], trunc[r] = np.asarray(o, dtype=np.float64).ravel(), float(rew), te, tr
+                    ret[r] += rewards[r]
+                    length[r] += 1
+            prev_end[:] = False
+            ended = term | trunc
+            for r in np.flatnonzero(ended):
+                if episode[r] < episodes and self.on_episode is not None:
+                    self.on_episode({"run": self.runs[r], "episode": int(episode[r]), "return": float(ret[r]),
+                                     "length": int(length[r]), "sim_time_ms": 0.0,
+                                     "wall_s": time.perf_counter() - wall[r], "stale_actions": 0})
+                episode[r] += 1
+                ret[r], length[r], wall[r] = 0.0, 0, time.perf_counter()
+            if (episode >= episodes).all() or (self.max_ticks is not None and k >= self.max_ticks):
+                break
+            rr = rewards if clip is None else np.clip(rewards, -clip, clip)
+            if critic is not None:
+                value, grads = critic.value_and_grad(obs)
+                delta = rr + gamma * value * np.where(term, 0.0, 1.0) - v_prev
+            else:
+                delta = rr.copy()
+            delta[masked | (trunc & ~term & (not s.env.bootstrap_truncated))] = 0.0
+            if dummy:
+                prev_end |= ended
+            else:
+                new_episode |= ended
+                for r in np.flatnonzero(ended):
+                    obs[r] = self._reset(r, episode[r])
+                if critic is not None and ended.any():
+                    value, grads = critic.value_and_grad(obs)
+            if critic is not None:
+                critic.learn(delta, k)
+                critic.record(grads, new_episode)
+                v_prev = value
+            self.learn(delta, k, new_episode)
+            action = self.forward(obs)
+        return self
+
+    def layer_matrices(self, replica: int) -> dict:
+        return {lay.layer: lay.P[replica] for lay in self.layers}
