@@ -23,7 +23,7 @@ import numpy as np
 
 from . import streams, tasks
 from .critic import init_layer
-from .errors import ScenarioError
+from .errors import DivergenceError, ScenarioError
 from .kernels import potential, sigmoid, softplus
 from .network import _unit_ids, init_weights
 from .optim import AdamConfig, adam_ascent
@@ -247,6 +247,8 @@ class Replicas:
                     length[r] += 1
             prev_end[:] = False
             ended = term | trunc
+            if ended.any():
+                self._check_finite(k)
             for r in np.flatnonzero(ended):
                 if episode[r] < episodes and self.on_episode is not None:
                     self.on_episode({"run": self.runs[r], "episode": int(episode[r]), "return": float(ret[r]),
@@ -278,6 +280,17 @@ class Replicas:
             self.learn(delta, k, new_episode)
             action = self.forward(obs)
         return self
+
+    def _check_finite(self, step: int) -> None:
+        for lay in self.layers:
+            if not np.isfinite(lay.P).all():
+                r, row = (int(i) for i in np.argwhere(~np.isfinite(lay.P))[0][:2])
+                raise DivergenceError(f"run {self.runs[r]}: a unit of layer {lay.layer} (index {row}) has a "
+                                      f"non-finite weight at agent step {step}; the learning rate learning.lr "
+                                      f"is the most likely cause")
+        if self.critic is not None and not all(np.isfinite(p).all() for p in self.critic.P):
+            raise DivergenceError(f"the critic of a run has a non-finite weight at agent step {step}; the "
+                                  f"learning rate learning.critic_lr is the most likely cause")
 
     def layer_matrices(self, replica: int) -> dict:
         return {lay.layer: lay.P[replica] for lay in self.layers}

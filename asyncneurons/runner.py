@@ -81,6 +81,40 @@ def simulate_run(scenario, run: int, on_episode=None, record_events: bool = Fals
     return events
 
 
+def simulate_replicas(scenario, runs, on_episode=None, *, folder) -> None:
+    """Simulate several runs together (:mod:`asyncneurons.replicas`); each keeps its own
+    ``episodes/run-R.csv``. Replica chunks take no checkpoints: a resumed chunk starts over."""
+    from .replicas import Replicas
+    folder = Path(folder)
+    (folder / EPISODES).mkdir(parents=True, exist_ok=True)
+    files = {r: open(folder / EPISODES / f"run-{r}.csv", "w", newline="") for r in runs}
+    try:
+        writers = {r: csv.DictWriter(f, fieldnames=METRIC_COLUMNS) for r, f in files.items()}
+        for w in writers.values():
+            w.writeheader()
+
+        def episode(row):
+            writers[row["run"]].writerow({k: row[k] for k in METRIC_COLUMNS})
+            files[row["run"]].flush()
+            if on_episode is not None:
+                on_episode(row)
+        Replicas(scenario, runs, on_episode=episode).run()
+    finally:
+        for f in files.values():
+            f.close()
+
+
+def _chunks(scenario, todo: list, workers: int) -> list:
+    """Runs grouped for replicas (as many chunks as workers, at most ``[engine] replicas`` each),
+    or one run per job when replicas do not apply."""
+    from .replicas import supports
+    size = scenario.engine.replicas
+    if size <= 1 or len(todo) <= 1 or scenario.record.events or not supports(scenario):
+        return [[r] for r in todo]
+    per = min(size, -(-len(todo) // max(1, workers)))
+    return [todo[i:i + per] for i in range(0, len(todo), per)]
+
+
 def _read_rows(path: Path) -> list:
     if not path.exists():
         return []
@@ -123,9 +157,12 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _worker(scenario, run: int, record_events: bool, folder, resume, checkpoint_seconds):
+def _worker(scenario, runs: list, record_events: bool, folder, resume, checkpoint_seconds):
     try:
-        return "ok", simulate_run(scenario, run, _QUEUE.put, record_events, folder=folder, resume=resume,
+        if len(runs) > 1:
+            simulate_replicas(scenario, runs, _QUEUE.put, folder=folder)
+            return "ok", [], ""
+        return "ok", simulate_run(scenario, runs[0], _QUEUE.put, record_events, folder=folder, resume=resume,
                                   checkpoint_seconds=checkpoint_seconds), ""
     except DivergenceError as e:
         return "diverged", [], str(e)
@@ -163,22 +200,26 @@ def run_experiment(scenario, out, *, workers: int = 1, progress=None, resume: bo
         if progress is not None:
             progress(row)
 
+    jobs = _chunks(scenario, todo, workers)
     try:
-        if workers <= 1 or len(todo) <= 1:
-            for r in todo:
+        if workers <= 1 or len(jobs) <= 1:
+            for runs_ in jobs:
                 try:
-                    event_chunks[r] = simulate_run(scenario, r, on_row, record, folder=out, resume=resume,
-                                                   checkpoint_seconds=checkpoint_seconds)
+                    if len(runs_) > 1:
+                        simulate_replicas(scenario, runs_, on_row, folder=out)
+                    else:
+                        event_chunks[runs_[0]] = simulate_run(scenario, runs_[0], on_row, record, folder=out,
+                                                              resume=resume, checkpoint_seconds=checkpoint_seconds)
                 except DivergenceError as e:
                     status, message = "diverged", str(e)
                     break
         else:
             ctx = mp.get_context("fork")
             q = ctx.Queue()
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
+            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
                                      initializer=_init_worker, initargs=(q, os.getpid())) as pool:
-                futures = {pool.submit(_worker, scenario, r, record, out, resume, checkpoint_seconds): r
-                           for r in todo}
+                futures = {pool.submit(_worker, scenario, runs_, record, out, resume, checkpoint_seconds): runs_[0]
+                           for runs_ in jobs}
                 pending = set(futures)
                 while pending:
                     try:

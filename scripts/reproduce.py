@@ -27,7 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from asyncneurons.runner import simulate_run  # noqa: E402
+from asyncneurons.replicas import supports  # noqa: E402
+from asyncneurons.runner import simulate_replicas, simulate_run  # noqa: E402
 from asyncneurons.scenario import load_scenario  # noqa: E402
 
 # name -> (scenario file, task label, published mean, published std, episodes per run, note)
@@ -69,17 +70,26 @@ SETS = {
 }
 
 
-def _job(path: str, overrides: list, run: int, folder: str) -> tuple:
-    """One run, checkpointed every minute: a killed job continues where it stopped."""
+def _job(path: str, overrides: list, runs: list, folder: str) -> tuple:
+    """One run checkpointed every minute (a killed job continues where it stopped), or, where the
+    scenario allows it, several runs simulated together as replicas (a killed chunk starts over).
+    Either way each run's numbers are those of the run alone."""
     s = load_scenario(ROOT / path, overrides)
     folder = Path(folder)
     start = time.perf_counter()
-    simulate_run(s, run, folder=folder, resume=True, checkpoint_seconds=60.0)
-    returns = [float(r["return"]) for r in _rows(folder, run)]
-    result = {"run": run, "episodes": len(returns), "average_return": float(np.mean(returns)),
-              "wall_s": time.perf_counter() - start}
-    (folder / f"run-{run}.json").write_text(json.dumps(result) + "\n")
-    return path, run, result
+    if len(runs) > 1:
+        simulate_replicas(s, runs, folder=folder)
+    else:
+        simulate_run(s, runs[0], folder=folder, resume=True, checkpoint_seconds=60.0)
+    wall = (time.perf_counter() - start) / len(runs)
+    results = []
+    for run in runs:
+        returns = [float(r["return"]) for r in _rows(folder, run)]
+        result = {"run": run, "episodes": len(returns), "average_return": float(np.mean(returns)),
+                  "wall_s": wall, "replicas": len(runs)}
+        (folder / f"run-{run}.json").write_text(json.dumps(result) + "\n")
+        results.append(result)
+    return path, runs, results
 
 
 def _rows(folder: Path, run: int) -> list:
@@ -100,17 +110,24 @@ def run_set(name: str, runs: int, workers: int, out: Path, only=None, episodes=N
         folder.mkdir(parents=True, exist_ok=True)
         s = load_scenario(ROOT / path, overrides)
         cost = s.experiment.episodes * (300 if "lunar" in key else 1 if "multiplexer" in key else 100)
-        for r in range(runs):
-            if not (folder / f"run-{r}.json").exists():
-                jobs.append((cost, path, r, str(folder)))
+        todo = [r for r in range(runs) if not (folder / f"run-{r}.json").exists()]
+        if supports(s) and len(todo) > 1:  # replicas: as many chunks as workers
+            per = -(-len(todo) // workers)
+            for i in range(0, len(todo), per):
+                jobs.append((cost, path, todo[i:i + per], str(folder)))
+        else:
+            jobs += [(cost, path, [r], str(folder)) for r in todo]
     jobs.sort(key=lambda j: j[0])  # cheapest first: the report fills up early
-    print(f"{len(jobs)} runs to do with {workers} workers; results in {out / name}", flush=True)
+    print(f"{sum(len(j[2]) for j in jobs)} runs to do in {len(jobs)} jobs with {workers} workers; "
+          f"results in {out / name}", flush=True)
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_job, path, overrides, r, folder) for _, path, r, folder in jobs]
+        futures = [pool.submit(_job, path, overrides, runs_, folder) for _, path, runs_, folder in jobs]
         for i, fut in enumerate(as_completed(futures), 1):
-            path, r, result = fut.result()
-            print(f"[{i}/{len(jobs)}] {path} run {r}: average return {result['average_return']:.2f} "
-                  f"({result['wall_s']:.0f} s)", flush=True)
+            path, runs_, results = fut.result()
+            for result in results:
+                print(f"[{i}/{len(jobs)}] {path} run {result['run']}: average return "
+                      f"{result['average_return']:.2f} ({result['wall_s']:.0f} s per run, "
+                      f"{result['replicas']} simulated together)", flush=True)
 
 
 def _moving_average(x: np.ndarray, window: int) -> np.ndarray:
@@ -181,7 +198,9 @@ def report(name: str, out: Path, docs: Path, runs_planned: int) -> Path:
         notes.append(f"### {label}\n\n![{label}](figures/{figure.name})\n\n"
                      + (f"{note}. " if note else "") + "Per-run averages: "
                      + ", ".join(f"{a:.2f}" for a in avgs) + ".\n")
-    lines += ["", "Wall time is per run, one run per core of a 2-core machine (CPython 3.11).", "",
+    lines += ["", "Wall time is per run on a 2-core machine (CPython 3.11): one run per core, or, for runs "
+              "simulated together as replicas (each bit-identical to the run alone), the chunk's wall time "
+              "divided by its runs.", "",
               "## Learning curves", "", *notes]
     target = docs / f"{name}.md"
     target.write_text("\n".join(lines) + "\n")

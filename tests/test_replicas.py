@@ -55,3 +55,21 @@ def test_replicas_hold_each_runs_weights_step_for_step(scenario):
             np.testing.assert_array_equal(rep.layer_matrices(r)[layer], m)
         for a, b in zip(rep.critic.P, ref.critic.P):
             np.testing.assert_array_equal(a[r], b)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_run_with_replicas_writes_the_same_folder_as_separate_runs(scenario, tmp_path, workers):
+    import csv
+
+    from asyncneurons.runner import run_experiment
+
+    def table(folder):
+        with open(folder / "metrics.csv") as f:
+            return [{k: v for k, v in r.items() if k != "wall_s"} for r in csv.DictReader(f)]
+    s1 = scenario(experiment={"runs": 4, "episodes": 8}, learning={"rule": "weight_max", "lambda": 0.8})
+    s4 = scenario(experiment={"runs": 4, "episodes": 8}, learning={"rule": "weight_max", "lambda": 0.8},
+                  engine={"replicas": 4})
+    run_experiment(s1, tmp_path / "one", workers=workers)
+    summary = run_experiment(s4, tmp_path / "four", workers=workers)
+    assert summary["status"] == "complete"
+    assert table(tmp_path / "one") == table(tmp_path / "four")
