@@ -7,8 +7,8 @@ keyed random streams, initial weights and gymnasium task, and one NumPy call ser
 Every operation is arranged so that replica r computes exactly the bits of run r simulated alone
 (row-wise reductions, stacked matrix products, the same elementwise formulas); a test holds each
 replica's episodes and weights equal to the single runs'. Replicas serve the layered rules
-(``global_reinforce``, ``weight_max``, ``weight_max_exact``, ``backprop``, ``ste_backprop``) with
-the deterministic critic or none.
+(``global_reinforce``, ``weight_max``, ``weight_max_exact``, ``backprop``, ``ste_backprop``) and
+MAP Propagation (relaxation period 0), with either critic or none.
 
 A replica whose episodes are done keeps stepping (its rows are no longer reported) until every
 replica is done: the others do not depend on it.
@@ -24,14 +24,15 @@ import numpy as np
 from . import streams, tasks
 from .critic import init_layer
 from .errors import DivergenceError, ScenarioError
-from .kernels import potential, sigmoid, softplus
+from .kernels import accumulate_trace, potential, sigmoid, softplus
+from .rules.map_prop import map_error, relax_layers
 from .network import _unit_ids, init_weights
 from .optim import AdamConfig, adam_ascent
 from .rules import RULES
 from .simulation import _per_layer, build_graph, run_seed
 from .units import UNIT_KINDS, LayerParams
 
-SUPPORTED_RULES = ("global_reinforce", "weight_max", "weight_max_exact", "backprop", "ste_backprop")
+SUPPORTED_RULES = ("global_reinforce", "weight_max", "weight_max_exact", "backprop", "ste_backprop", "map_prop")
 
 
 def supports(scenario) -> bool:
@@ -40,7 +41,8 @@ def supports(scenario) -> bool:
     zero = all(isinstance(d, (int, float)) and float(d) == 0.0
                for d in (t.synapse_delay, t.reward_delay, t.retro_delay))
     return (zero and t.firing == "on_all" and t.refractory == 0 and s.env.pacing == "wait"
-            and s.network.graph is None and s.learning.rule in SUPPORTED_RULES and s.learning.critic != "map_prop")
+            and s.network.graph is None and s.learning.rule in SUPPORTED_RULES
+            and (t.relax_period == 0 or s.learning.rule != "map_prop"))
 
 
 def _policy(pot: np.ndarray, temperature: float, fixed_last: bool) -> np.ndarray:
@@ -63,8 +65,8 @@ def _sample(kind, pot, lp, u1, u2):
         onehot[np.arange(len(a)), a] = 1.0
         g = (onehot - pi) / lp.temperature
         if kind.name == "softmax":
-            return onehot[:, :-1], a, g[:, :-1]
-        return onehot, a, g
+            return onehot[:, :-1], (pi, a), g[:, :-1]
+        return onehot, (pi, a), g
     values, aux = kind.sample(pot, lp, u1, u2)
     return values, aux, kind.score(values, pot, aux, lp)
 
@@ -116,6 +118,64 @@ class _BatchCritic:
             z += g
 
 
+class _BatchMapCritic(_BatchCritic):
+    """The MAP Propagation critic for R replicas (:mod:`asyncneurons.map_critic`, batched)."""
+
+    def __init__(self, n_obs, hidden, seeds, *, variance, steps, step_size, **kwargs):
+        super().__init__(n_obs, hidden, seeds, **kwargs)
+        n = len(self.P)
+        self.kinds = [UNIT_KINDS["gaussian"]] * (n - 1) + [UNIT_KINDS["linear_gaussian"]]
+        self.lps = [LayerParams(1.0, float(v)) for v in variance]
+        self.steps, self.step_size, self.count = steps, step_size, 0
+        self.keys = [(np.stack([streams.unit_keys(s, streams.SAMPLE, np.arange(P.shape[1]) + (l << 32)) for s in seeds]),
+                      np.stack([streams.unit_keys(s, streams.SAMPLE2, np.arange(P.shape[1]) + (l << 32)) for s in seeds]))
+                     for l, P in enumerate(self.P)]
+
+    def value_and_grad(self, S):
+        x, values = S, []
+        for l, P in enumerate(self.P):
+            H = np.empty_like(P)
+            H[..., :-1] = x[:, None, :]
+            H[..., -1] = 1.0
+            pot = potential(P, H)
+            counters = np.full(P.shape[1], self.count, dtype=np.int64)
+            u1, u2 = streams.uniforms(self.keys[l][0], counters), streams.uniforms(self.keys[l][1], counters)
+            x, aux = self.kinds[l].sample(pot, self.lps[l], u1, u2)
+            values.append(x)
+        self.count += 1
+        return aux[:, 0].copy(), (S.copy(), values)
+
+    def record(self, state, reset):
+        s, values = state
+        vals, Hs, pots = relax_layers(self.P, self.kinds, self.lps, s, values, None, self.steps, self.step_size)
+        gate = 1.0 / (vals[-1][:, 0] - pots[-1][:, 0])
+        for l, (z, H) in enumerate(zip(self.Z, Hs)):
+            e = map_error(self.kinds[l], vals[l], pots[l], self.lps[l])
+            z[reset] = 0.0
+            z *= self.decay
+            z += (gate[:, None] * e)[..., None] * H
+
+
+class _BatchRelaxation:
+    """MAP Propagation's synchronous relaxation for R replicas, when the output has sampled."""
+
+    def __init__(self, reps):
+        self.reps = reps
+
+    def start(self, lay) -> None:
+        reps = self.reps
+        if lay is not reps.layers[-1]:
+            return
+        L = reps.scenario.learning
+        layers = reps.layers
+        values, Hs, pots = relax_layers([y.P for y in layers], [y.kind for y in layers], [y.lp for y in layers],
+                                        reps.obs, [y.values for y in layers], lay.frozen_action,
+                                        L.map_steps, L.map_step_size)
+        for l, y in enumerate(layers):
+            e = map_error(y.kind, values[l], pots[l], y.lp, lay.frozen_action if l == len(layers) - 1 else None)
+            accumulate_trace(y.E, y.decay, e, Hs[l])
+
+
 class Replicas:
     """R runs of a synchronous-limit scenario, simulated together; ``run()`` like a Simulation.
 
@@ -158,8 +218,15 @@ class Replicas:
                 lr=(_per_layer(L.lr, l, "learning.lr"),
                     _per_layer(L.lr_end if L.lr_end is not None else L.lr, l, "learning.lr_end"))))
         self.rule = RULES[L.rule](s)
+        self.relaxation = _BatchRelaxation(self)
         self.critic = None
-        if L.critic == "mlp":
+        if L.critic == "map_prop":
+            self.critic = _BatchMapCritic(n_obs, L.critic_hidden, [streams.seed_of(x, "critic") for x in self.seeds],
+                                          lambda_=L.critic_lambda, gamma=s.env.gamma, lr_start=L.critic_lr,
+                                          lr_end=L.critic_lr_end if L.critic_lr_end is not None else L.critic_lr,
+                                          lr_steps=L.lr_steps, adam=self.adam, bias_scale=s.network.bias_init,
+                                          variance=L.critic_variance, steps=L.map_steps, step_size=L.map_step_size)
+        elif L.critic == "mlp":
             self.critic = _BatchCritic(n_obs, L.critic_hidden, [streams.seed_of(x, "critic") for x in self.seeds],
                                        lambda_=L.critic_lambda, gamma=s.env.gamma, lr_start=L.critic_lr,
                                        lr_end=L.critic_lr_end if L.critic_lr_end is not None else L.critic_lr,
@@ -182,7 +249,7 @@ class Replicas:
             self.rule.on_retro(self, self.layers[index], signal, step, False)
 
     def forward(self, obs: np.ndarray) -> np.ndarray:
-        x = obs
+        self.obs = x = obs
         for lay in self.layers:
             H = np.empty_like(lay.P)
             H[..., :-1] = x[:, None, :]
@@ -191,14 +258,14 @@ class Replicas:
             u1 = streams.uniforms(lay.keys1, lay.count)
             u2 = streams.uniforms(lay.keys2, lay.count) if lay.kind.gaussian else None
             values, aux, g = _sample(lay.kind, pot, lay.lp, u1, u2)
-            lay.H = H
+            lay.H, lay.values, lay.aux = H, values, aux
             self.rule.on_sample(self, lay, values, aux, g)
             lay.count += 1
             x = values
         self._drain(len(self.layers) - 1, -1)
         kind = self.layers[-1].kind
         if kind.name in ("softmax", "categorical"):
-            return aux
+            return aux[1]
         if kind.name == "bernoulli":
             return values[:, 0].astype(int)
         return values

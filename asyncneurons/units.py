@@ -82,17 +82,18 @@ def _softplus_score(h, pot, aux, lp):
 
 
 def categorical_policy(pot: np.ndarray, temperature: float) -> np.ndarray:
-    """π = softmax(pot / T) over all n logits (largest subtracted, clamped at −30)."""
+    """π = softmax(pot / T) over all n logits (largest subtracted, clamped at −30), along the
+    last axis (leading axes are replicas)."""
     z = pot / temperature
-    z = z - z.max()
+    z = z - z.max(axis=-1, keepdims=True)
     z[z < -30.0] = -30.0
     e = np.exp(z)
-    return e / e.sum()
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def softmax_policy(pot: np.ndarray, temperature: float) -> np.ndarray:
     """π over n actions from n−1 free logits (the last logit fixed at 0)."""
-    return categorical_policy(np.append(pot, 0.0), temperature)
+    return categorical_policy(np.concatenate([pot, np.zeros(pot.shape[:-1] + (1,))], axis=-1), temperature)
 
 
 def _draw(pi: np.ndarray, u: float) -> tuple:

@@ -73,3 +73,22 @@ def test_run_with_replicas_writes_the_same_folder_as_separate_runs(scenario, tmp
     summary = run_experiment(s4, tmp_path / "four", workers=workers)
     assert summary["status"] == "complete"
     assert table(tmp_path / "one") == table(tmp_path / "four")
+
+
+@pytest.mark.parametrize("critic", ["map_prop", "mlp"])
+def test_map_prop_replicas_equal_their_runs(scenario, critic):
+    s = scenario(experiment={"episodes": 1000},
+                 network={"hidden": [16, 8], "unit": "gaussian", "output": "categorical", "temperature": [1.0, 1.0, 2.0],
+                          "variance": [0.03, 0.1, 0.1], "bias_init": 0.0},
+                 learning={"rule": "map_prop", "lambda": 0.95, "critic": critic, "critic_hidden": [16, 8],
+                           "critic_variance": [0.03, 0.1, 0.1], "lr": [0.01, 1e-3, 1e-4], "lr_end": None,
+                           "critic_lr": [0.02, 2e-3, 2e-4], "critic_lr_end": None, "adam_eps": 1e-9, "map_steps": 6})
+    assert supports(s)
+    rows = []
+    rep = Replicas(s, [0, 1, 2], on_episode=rows.append, max_ticks=150).run()
+    alone = []
+    for r in range(3):
+        ref = Reference(s, r, on_episode=alone.append, max_ticks=150).run()
+        for layer, m in ref.layer_matrices().items():
+            np.testing.assert_array_equal(rep.layer_matrices(r)[layer], m)
+    assert sorted(_key(rows)) == sorted(_key(alone))

@@ -36,16 +36,12 @@ def map_error(kind, h: np.ndarray, pot: np.ndarray, lp, action=None) -> np.ndarr
         return (h - softplus(pot)) * sigmoid(pot) / lp.variance
     if name == "linear_gaussian":
         return (h - pot) / lp.variance
-    if name == "categorical":
-        pi = categorical_policy(pot, lp.temperature)
-        onehot = np.zeros(pi.size)
-        onehot[action] = 1.0
-        return (onehot - pi) / lp.temperature
-    if name == "softmax":
-        pi = softmax_policy(pot, lp.temperature)
-        onehot = np.zeros(pi.size)
-        onehot[action] = 1.0
-        return ((onehot - pi) / lp.temperature)[:-1]
+    if name in ("categorical", "softmax"):
+        pi = (categorical_policy if name == "categorical" else softmax_policy)(pot, lp.temperature)
+        onehot = np.zeros_like(pi)
+        np.put_along_axis(onehot, np.asarray(action).reshape(pi.shape[:-1] + (1,)), 1.0, axis=-1)
+        e = (onehot - pi) / lp.temperature
+        return e if name == "categorical" else e[..., :-1]
     raise ValueError(f"MAP Propagation has no error term for {name} units")
 
 
@@ -56,7 +52,7 @@ def relax_step(h: np.ndarray, mu: np.ndarray, variance: float, alpha: float, top
 
 def topdown_messages(P: np.ndarray, e: np.ndarray) -> np.ndarray:
     """Per-synapse top-down messages ``W_ij e_j`` of a layer (units × sources, bias excluded)."""
-    return P[:, :-1] * e[:, None]
+    return P[..., :-1] * e[..., None]
 
 
 def relax_layers(Ps, kinds, lps, x0, values, action, steps: int, step_size: float):
@@ -73,8 +69,8 @@ def relax_layers(Ps, kinds, lps, x0, values, action, steps: int, step_size: floa
         Hs, pots, x = [], [], x0
         for l, P in enumerate(Ps):
             H = np.empty_like(P)
-            H[:, :-1] = x
-            H[:, -1] = 1.0
+            H[..., :-1] = np.expand_dims(x, -2)
+            H[..., -1] = 1.0
             Hs.append(H)
             pots.append(potential(P, H))
             x = vals[l]
@@ -84,7 +80,7 @@ def relax_layers(Ps, kinds, lps, x0, values, action, steps: int, step_size: floa
                            for l in range(1, last + 1)]
         new = []
         for l in range(last):
-            td = np.add.accumulate(topdown_messages(Ps[l + 1], errors[l + 1]), axis=0)[-1]
+            td = np.add.accumulate(topdown_messages(Ps[l + 1], errors[l + 1]), axis=-2)[..., -1, :]
             var = lps[l].variance
             new.append(relax_step(vals[l], softplus(pots[l]), var, step_size * var, td))
         vals[:last] = new
