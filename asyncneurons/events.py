@@ -9,6 +9,8 @@ class, so that everything due at the same instant happens in a defined order:
 2. **Deliveries** of values on synapses (and of the action to the environment).
 3. **Firing**: units sample, in rank order (a unit after every unit that can reach it through
    zero-delay synapses), so a unit firing "once per instant" has seen every value of the instant.
+   Then, under MAP Propagation, the relaxation steps and their messages, step by step
+   (:mod:`asyncneurons.relaxation`).
 4. **The environment steps.**
 
 Within a class, events keep the order in which they were scheduled. An event caused by another
