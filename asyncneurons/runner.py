@@ -46,6 +46,12 @@ def simulate_run(scenario, run: int, on_episode=None, record_events: bool = Fals
     if record_events:
         def on_event(t, unit, kind, value, wave):
             events.append((run, repr(float(t)), unit, kind, repr(float(value)), wave))
+    if scenario.learning.batch > 1:  # batched single-step tasks: no time, no checkpoints
+        from .supervised import SupervisedRun
+        if folder is None:
+            SupervisedRun(scenario, run, on_episode=on_episode).run()
+            return events
+        return _supervised_into(folder, scenario, run, on_episode)
     if folder is None:
         Simulation(scenario, run, on_episode=on_episode, on_event=on_event).run()
         return events
@@ -79,6 +85,23 @@ def simulate_run(scenario, run: int, on_episode=None, record_events: bool = Fals
         sim.checkpoint = save
         sim.run()
     return events
+
+
+def _supervised_into(folder, scenario, run: int, on_episode) -> list:
+    from .supervised import SupervisedRun
+    path = Path(folder) / EPISODES / f"run-{run}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
+        w.writeheader()
+
+        def episode(row):
+            w.writerow({k: row[k] for k in METRIC_COLUMNS})
+            f.flush()
+            if on_episode is not None:
+                on_episode(row)
+        SupervisedRun(scenario, run, on_episode=episode).run()
+    return []
 
 
 def simulate_replicas(scenario, runs, on_episode=None, *, folder) -> None:

@@ -434,6 +434,12 @@ class LearningConfig(_Table):
     bias_correction_steps: Annotated[int, Int64] = _key(
         1000, "Adam steps during which moments are bias-corrected (published: 1000)", ge=0)
     norm_power: float = _key(2.0, "norm power p of Weight Maximization's hidden reward", ge=1)
+    batch: Annotated[int, Int64] = _key(
+        1, "single-step supervised tasks: samples drawn together per update, the update being their "
+        "mean (published MAP Propagation: 128); needs critic = none", ge=1, le=100_000)
+    target_signal: bool = _key(
+        False, "regression: learn from δ = y − μ_MAP with every score gated by 1/(v − μ_MAP), as the "
+        "published MAP Propagation regression does, instead of from the reward")
     map_steps: Annotated[int, Int64] = _key(
         20, "MAP Propagation: relaxation steps of each hidden unit after every sample", ge=0)
     map_step_size: float = _key(
@@ -447,6 +453,12 @@ class LearningConfig(_Table):
         if value not in rules:
             _fail(_unknown(value, rules, "rule"))
         return value
+
+    @model_validator(mode="after")
+    def _batch_needs_no_critic(self):
+        if self.batch > 1 and self.critic != "none":
+            _fail("batches serve single-step supervised tasks: set learning.critic = \"none\"", "batch")
+        return self
 
     @model_validator(mode="after")
     def _critic_layers(self):

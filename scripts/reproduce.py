@@ -60,6 +60,10 @@ SETS = {
              "v3 here, v2 published"),
             ("mountaincar-continuous", "scenarios/paper/map-prop/mountaincar-continuous.toml",
              "MountainCarContinuous-v0", 39.45, 30.48, ""),
+            ("multiplexer", "scenarios/paper/map-prop/multiplexer.toml", "Multiplexer (37-bit), batches of 128",
+             None, None, "the paper's code publishes no figure for this task; each row is one batch"),
+            ("regression", "scenarios/paper/map-prop/regression.toml", "Scalar regression, batches of 128",
+             None, None, "the paper's code publishes no figure for this task; reward −(v − y)², each row one batch"),
         ] + [
             (f"backprop-{task}", f"scenarios/paper/baselines/backprop-{task}.toml", f"{label}, backprop baseline",
              None, None, "the paper's baseline figures and settings are not available; ours use the MAP settings")

@@ -65,14 +65,17 @@ def relax_layers(Ps, kinds, lps, x0, values, action, steps: int, step_size: floa
     """
     vals = [np.asarray(v, dtype=np.float64).copy() for v in values]
     last = len(Ps) - 1
+    shared = Ps[0].ndim == 2 and np.ndim(x0) == 2  # a batch of samples sharing the weights
     for k in range(steps + 1):
         Hs, pots, x = [], [], x0
         for l, P in enumerate(Ps):
-            H = np.empty_like(P)
+            H = np.empty(np.broadcast_shapes(P.shape, np.shape(x)[:-1] + (1, 1)))
             H[..., :-1] = np.expand_dims(x, -2)
             H[..., -1] = 1.0
             Hs.append(H)
-            pots.append(potential(P, H))
+            # a shared-weight batch (supervised tasks only) uses a matrix product; everything the
+            # event engine is held against uses the row-wise kernel
+            pots.append(x @ P[:, :-1].T + P[:, -1] if shared else potential(P, H))
             x = vals[l]
         if k == steps:
             break
@@ -80,7 +83,10 @@ def relax_layers(Ps, kinds, lps, x0, values, action, steps: int, step_size: floa
                            for l in range(1, last + 1)]
         new = []
         for l in range(last):
-            td = np.add.accumulate(topdown_messages(Ps[l + 1], errors[l + 1]), axis=-2)[..., -1, :]
+            if shared:
+                td = errors[l + 1] @ Ps[l + 1][:, :-1]
+            else:
+                td = np.add.accumulate(topdown_messages(Ps[l + 1], errors[l + 1]), axis=-2)[..., -1, :]
             var = lps[l].variance
             new.append(relax_step(vals[l], softplus(pots[l]), var, step_size * var, td))
         vals[:last] = new
