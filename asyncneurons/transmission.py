@@ -106,11 +106,16 @@ class Transmission:
         self.waits = np.zeros(n_gid, dtype=bool)  # on_all receivers wait for complete waves
         for g in lazy:
             g.in_edges = np.flatnonzero(self.e_tgt == g.gid)
+            g.in_src, g.in_delay = self.e_src[g.in_edges], self.e_delay[g.in_edges][:, None]
+            g.in_rows, g.in_cols = self.e_row[g.in_edges], self.e_col[g.in_edges]
+            g.in_index = np.arange(len(g.in_edges))
+            g.flushed = (None, -1)  # (time, serial) of the last flush
             g.wake_token = 0
             self.missing[g.gid] = len(g.in_edges)
             self.waits[g.gid] = sim.scenario.timing.firing == "on_all"
         for grp in groups:
             grp.out_edges = np.flatnonzero(np.isin(self.e_src, grp.dense))
+            grp.out_tgt, grp.out_delay = self.e_tgt[grp.out_edges], self.e_delay[grp.out_edges]
         self.by_gid = by_gid
 
     # ---------------------------------------------------------------- senders
@@ -131,14 +136,14 @@ class Transmission:
         e = grp.out_edges
         if not len(e):
             return
-        tgt = self.e_tgt[e]
+        tgt = grp.out_tgt
         new = ~self.e_sat[e] & (wave > self.last_wave[tgt]) & self.waits[tgt]
         if not new.any():
             return
-        e, tgt = e[new], tgt[new]
+        e, tgt, delay = e[new], tgt[new], grp.out_delay[new]
         self.e_sat[e] = True
         np.subtract.at(self.missing, tgt, 1)
-        np.maximum.at(self.latest, tgt, now + self.e_delay[e])
+        np.maximum.at(self.latest, tgt, now + delay)
         for gid in np.unique(tgt[self.missing[tgt] == 0]):
             self._arm(self.by_gid[int(gid)])
 
@@ -171,29 +176,31 @@ class Transmission:
         """Apply to a lazy group the latest sample of each sender that has arrived by now."""
         if not tg.lazy:
             return
-        e = tg.in_edges
-        src = self.e_src[e]
-        arrived = self.HT[src] + self.e_delay[e][:, None] <= self.sim.env.now
+        now = self.sim.env.now
+        if tg.flushed == (now, self.serial):
+            return  # nothing was sent since this group last looked, at this very instant
+        tg.flushed = (now, self.serial)
+        e, src = tg.in_edges, tg.in_src
+        arrived = self.HT[src] + tg.in_delay <= now
         serials = np.where(arrived, self.HN[src], -1)
         k = np.argmax(serials, axis=1)  # the latest sample that has arrived
-        n_k = serials[np.arange(len(e)), k]
+        n_k = serials[tg.in_index, k]
         fresh = n_k > self.e_done[e]
         if fresh.any():
-            e, src, k = e[fresh], src[fresh], k[fresh]
-            rows, cols = self.e_row[e], self.e_col[e]
+            src, k = src[fresh], k[fresh]
+            rows, cols = tg.in_rows[fresh], tg.in_cols[fresh]
             tg.H[rows, cols] = self.HV[src, k]
             tg.T[rows, cols] = self.HW[src, k]
-            self.e_done[e] = n_k[fresh]
+            self.e_done[e[fresh]] = n_k[fresh]
 
     def after_fire(self, tg) -> None:
         """The group sampled (wave tag ``tg.last_wave``): look for its next complete wave."""
         if not tg.lazy or not self.waits[tg.gid]:
             return
         self.last_wave[tg.gid] = tg.last_wave
-        e = tg.in_edges
-        src = self.e_src[e]
+        e, src = tg.in_edges, tg.in_src
         newer = self.HW[src] > tg.last_wave
-        arrival = np.where(newer, self.HT[src] + self.e_delay[e][:, None], math.inf).min(axis=1)
+        arrival = np.where(newer, self.HT[src] + tg.in_delay, math.inf).min(axis=1)
         sat = np.isfinite(arrival)
         self.e_sat[e] = sat
         self.missing[tg.gid] = int((~sat).sum())
