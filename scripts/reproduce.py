@@ -195,7 +195,8 @@ def report(name: str, out: Path, docs: Path, runs_planned: int) -> Path:
         met = "" if pub is None else ("yes" if mean >= pub - pub_std else "**no**")
         wall = np.mean([r["wall_s"] for r in results])
         episodes = results[0]["episodes"]
-        lines.append(f"| {label} | {pub_text} | {mean:.2f} ({std:.2f}) | {len(results)}/{runs_planned} | {met} | "
+        digits = 3 if abs(mean) < 10 else 2
+        lines.append(f"| {label} | {pub_text} | {mean:.{digits}f} ({std:.{digits}f}) | {len(results)}/{runs_planned} | {met} | "
                      f"{wall:.0f} s | `{path}` |")
         figure = figures / f"{name}-{key}.png"
         _curve(folder, [r["run"] for r in results], figure, f"{label}: {len(results)} runs × {episodes} episodes", pub)
