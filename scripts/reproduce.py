@@ -200,9 +200,17 @@ def report(name: str, out: Path, docs: Path, runs_planned: int) -> Path:
                      f"{wall:.0f} s | `{path}` |")
         figure = figures / f"{name}-{key}.png"
         _curve(folder, [r["run"] for r in results], figure, f"{label}: {len(results)} runs × {episodes} episodes", pub)
-        notes.append(f"### {label}\n\n![{label}](figures/{figure.name})\n\n"
+        tails = [np.mean([float(row["return"]) for row in _rows(folder, r["run"])][-max(1, episodes // 10):])
+                 for r in results]
+        verdict = ""
+        if pub is not None and mean < pub - pub_std:
+            verdict = (f"**Target missed** by {pub - pub_std - mean:.{digits}f}: our mean {mean:.{digits}f} is below "
+                       f"the published mean minus one published std, {pub - pub_std:.{digits}f}. ")
+        notes.append(f"### {label}\n\n![{label}](figures/{figure.name})\n\n" + verdict
                      + (f"{note}. " if note else "") + "Per-run averages: "
-                     + ", ".join(f"{a:.2f}" for a in avgs) + ".\n")
+                     + ", ".join(f"{a:.{digits}f}" for a in avgs)
+                     + f". Mean over the last 10 % of episodes, across runs: {np.mean(tails):.{digits}f} "
+                       f"({np.std(tails):.{digits}f}).\n")
     lines += ["", "Wall time is per run on a 2-core machine (CPython 3.11): one run per core, or, for runs "
               "simulated together as replicas (each bit-identical to the run alone), the chunk's wall time "
               "divided by its runs.", "",
