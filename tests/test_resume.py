@@ -18,7 +18,7 @@ SCENARIO = """
 [experiment]
 name = "resume"
 runs = 2
-episodes = 60
+episodes = 150
 seed = 3
 
 [network]
