@@ -172,11 +172,13 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
 
 
 def scenario_hash(scenario) -> str:
-    """A short hash of the resolved scenario: a checkpoint belongs to exactly one."""
+    """A short hash of the resolved scenario, less ``[engine]`` (how a run is executed never
+    changes its numbers): a checkpoint belongs to exactly one scenario."""
     import hashlib
 
     from .scenario import to_toml
-    return hashlib.blake2b(to_toml(scenario).encode(), digest_size=8).hexdigest()
+    text = to_toml(scenario.model_copy(update={"engine": type(scenario.engine)()}))
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def load(folder: Path, run: int, scenario=None):

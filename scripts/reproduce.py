@@ -129,7 +129,11 @@ def run_set(name: str, runs: int, workers: int, out: Path, only=None, episodes=N
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(_job, path, overrides, runs_, folder) for _, path, runs_, folder in jobs]
         for i, fut in enumerate(as_completed(futures), 1):
-            path, runs_, results = fut.result()
+            try:
+                path, runs_, results = fut.result()
+            except Exception as e:  # noqa: BLE001 - one failed job must not stop the others
+                print(f"[{i}/{len(jobs)}] a job failed: {type(e).__name__}: {e}", flush=True)
+                continue
             for result in results:
                 print(f"[{i}/{len(jobs)}] {path} run {result['run']}: average return "
                       f"{result['average_return']:.2f} ({result['wall_s']:.0f} s per run, "
