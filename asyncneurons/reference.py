@@ -73,7 +73,7 @@ class Reference:
         self.decay = L.lambda_ * s.env.gamma
         self.rule = RULES[L.rule](s)
         self.critic = make_critic(s, n_obs, self.seed, self.adam)
-        self.relaxation = _SyncRelaxation(self)
+        self.relaxation = SyncRelaxation(self)
         self.on_episode = on_episode
         self.max_ticks = max_ticks
         self.actions = []
@@ -193,9 +193,10 @@ class Reference:
         return {lay.layer: lay.P for lay in self.layers}
 
 
-class _SyncRelaxation:
+class SyncRelaxation:
     """MAP Propagation in the reference: the published synchronous iterations, run when the
-    output has sampled, then every layer records its trace at the relaxed state."""
+    output has sampled, then every layer records its trace at the relaxed state. Works on layers
+    with or without a leading replica axis (:mod:`asyncneurons.replicas`)."""
 
     def __init__(self, ref):
         self.ref = ref

@@ -29,6 +29,7 @@ from .rules.map_prop import map_error, relax_layers
 from .network import _unit_ids, init_weights
 from .optim import AdamConfig, adam_ascent
 from .rules import RULES
+from .reference import SyncRelaxation
 from .simulation import _per_layer, build_graph, run_seed
 from .units import UNIT_KINDS, LayerParams
 
@@ -156,26 +157,6 @@ class _BatchMapCritic(_BatchCritic):
             z += (gate[:, None] * e)[..., None] * H
 
 
-class _BatchRelaxation:
-    """MAP Propagation's synchronous relaxation for R replicas, when the output has sampled."""
-
-    def __init__(self, reps):
-        self.reps = reps
-
-    def start(self, lay) -> None:
-        reps = self.reps
-        if lay is not reps.layers[-1]:
-            return
-        L = reps.scenario.learning
-        layers = reps.layers
-        values, Hs, pots = relax_layers([y.P for y in layers], [y.kind for y in layers], [y.lp for y in layers],
-                                        reps.obs, [y.values for y in layers], lay.frozen_action,
-                                        L.map_steps, L.map_step_size)
-        for l, y in enumerate(layers):
-            e = map_error(y.kind, values[l], pots[l], y.lp, lay.frozen_action if l == len(layers) - 1 else None)
-            accumulate_trace(y.E, y.decay, e, Hs[l])
-
-
 class Replicas:
     """R runs of a synchronous-limit scenario, simulated together; ``run()`` like a Simulation.
 
@@ -218,7 +199,7 @@ class Replicas:
                 lr=(_per_layer(L.lr, l, "learning.lr"),
                     _per_layer(L.lr_end if L.lr_end is not None else L.lr, l, "learning.lr_end"))))
         self.rule = RULES[L.rule](s)
-        self.relaxation = _BatchRelaxation(self)
+        self.relaxation = SyncRelaxation(self)  # the reference's, on arrays with a replica axis
         self.critic = None
         if L.critic == "map_prop":
             self.critic = _BatchMapCritic(n_obs, L.critic_hidden, [streams.seed_of(x, "critic") for x in self.seeds],
