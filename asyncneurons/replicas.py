@@ -24,7 +24,7 @@ import numpy as np
 from . import streams, tasks
 from .critic import init_layer
 from .errors import DivergenceError, ScenarioError
-from .kernels import accumulate_trace, potential, sigmoid, softplus
+from .kernels import potential, sigmoid, softplus
 from .rules.map_prop import map_error, relax_layers
 from .network import _unit_ids, init_weights
 from .optim import AdamConfig, adam_ascent
