@@ -116,6 +116,7 @@ def run_set(name: str, runs: int, workers: int, out: Path, only=None, episodes=N
         folder.mkdir(parents=True, exist_ok=True)
         s = load_scenario(ROOT / path, overrides)
         cost = s.experiment.episodes * (300 if "lunar" in key else 1 if "multiplexer" in key else 100)
+        cost *= s.learning.batch  # batched supervised tasks: episodes are batches
         todo = [r for r in range(runs) if not (folder / f"run-{r}.json").exists()]
         if supports(s) and len(todo) > 1:  # replicas: as many chunks as workers
             per = -(-len(todo) // workers)
