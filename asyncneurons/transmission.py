@@ -124,7 +124,7 @@ class Transmission:
         now = self.sim.env.now
         idx, slot = grp.dense, self.head[grp.dense]
         old = self.HT[idx, (slot + 1) % self.depth]  # the oldest sample that stays available
-        if np.any(old + self.max_delay[idx] > now) and np.isfinite(old).any():
+        if (old + self.max_delay[idx] > now).any():  # it may still be on its way somewhere: keep more
             self._grow()
             slot = self.head[idx]
         self.HT[idx, slot] = now
@@ -144,8 +144,8 @@ class Transmission:
         self.e_sat[e] = True
         np.subtract.at(self.missing, tgt, 1)
         np.maximum.at(self.latest, tgt, now + delay)
-        for gid in np.unique(tgt[self.missing[tgt] == 0]):
-            self._arm(self.by_gid[int(gid)])
+        for gid in sorted(set(tgt[self.missing[tgt] == 0].tolist())):
+            self._arm(self.by_gid[gid])
 
     def _grow(self) -> None:
         """Keep more samples per sender (some are still on their way)."""
