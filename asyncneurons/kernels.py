@@ -60,9 +60,12 @@ def sum_by_sender(blocks, size: int) -> np.ndarray:
             and np.array_equal(blocks[0][1], np.arange(size)):
         return np.add.accumulate(blocks[0][2], axis=0)[-1]
     uids = np.concatenate([b[0] for b in blocks])
-    Z = np.zeros((len(uids), size))
-    r = 0
-    for u, pos, block in blocks:
-        Z[r:r + len(u), pos] = block
-        r += len(u)
+    if size == 1:  # a single receiving unit: every block is one column already
+        Z = np.concatenate([b[2] for b in blocks], axis=0)
+    else:
+        Z = np.zeros((len(uids), size))
+        r = 0
+        for u, pos, block in blocks:
+            Z[r:r + len(u), pos] = block
+            r += len(u)
     return np.add.accumulate(Z[np.argsort(uids, kind="stable")], axis=0)[-1]
