@@ -38,6 +38,7 @@ class Bucket:
     rows: object = None  # None: every row of the target; else an index array (np.ix_ with cols)
     pairs: tuple | None = None  # (rows, cols, pos) when the edges form no rectangle
     whole: bool = False  # every row and every input column, in the sender's order
+    span: slice | None = None  # the columns as a slice, when they are consecutive
 
 
 @dataclass(eq=False)
@@ -208,5 +209,7 @@ def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_param
             ucols = np.array(sorted(col_pos))
             bucket = Bucket(sg, float(delay), ucols, np.array([col_pos[c] for c in ucols]),
                             None if len(urows) == tg.size else urows)
+            if np.array_equal(ucols, np.arange(ucols[0], ucols[0] + len(ucols))):
+                bucket.span = slice(int(ucols[0]), int(ucols[0]) + len(ucols))
             tg.retro_buckets.append(bucket)
     return input_group, groups

@@ -109,7 +109,7 @@ class Relaxation:
             messages = []
             for b in buckets:
                 if b.rows is None:
-                    messages.append((b.target, id(b), grp.uids, b.pos, C[:, b.cols]))
+                    messages.append((b.target, id(b), grp.uids, b.pos, C[:, b.span if b.span is not None else b.cols]))
                 else:
                     messages.append((b.target, id(b), grp.uids[b.rows], b.pos, C[np.ix_(b.rows, b.cols)]))
             events.Signal(env, delay, _step(k) + 3, messages, self._error_lands)

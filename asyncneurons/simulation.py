@@ -293,7 +293,7 @@ class Simulation:
             blocks = []
             for b in buckets:
                 if b.rows is None:
-                    blocks.append((b.target, grp.uids, b.pos, C[:, b.cols]))
+                    blocks.append((b.target, grp.uids, b.pos, C[:, b.span if b.span is not None else b.cols]))
                 else:
                     blocks.append((b.target, grp.uids[b.rows], b.pos, C[np.ix_(b.rows, b.cols)]))
             events.Signal(env, delay, priority, (blocks, step, reset), self._retro_lands)
