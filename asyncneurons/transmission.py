@@ -110,6 +110,7 @@ class Transmission:
             g.in_rows, g.in_cols = self.e_row[g.in_edges], self.e_col[g.in_edges]
             g.in_index = np.arange(len(g.in_edges))
             g.flushed = (None, -1)  # (time, serial) of the last flush
+            g.min_delay = float(g.in_delay.min()) if len(g.in_delay) else 0.0
             g.wake_token = 0
             self.missing[g.gid] = len(g.in_edges)
             self.waits[g.gid] = sim.scenario.timing.firing == "on_all"
@@ -122,17 +123,26 @@ class Transmission:
     def post(self, grp, values, wave: int) -> None:
         """A group sampled now: remember it, and mark the synapses it completes."""
         now = self.sim.env.now
-        idx, slot = grp.dense, self.head[grp.dense]
-        old = self.HT[idx, (slot + 1) % self.depth]  # the oldest sample that stays available
-        if (old + self.max_delay[idx] > now).any():  # it may still be on its way somewhere: keep more
-            self._grow()
-            slot = self.head[idx]
-        self.HT[idx, slot] = now
-        self.HV[idx, slot] = values
-        self.HW[idx, slot] = wave
-        self.HN[idx, slot] = self.serial
+        if grp.size == 1:  # one unit: plain indices are much cheaper than index arrays
+            i = int(grp.dense[0])
+            slot = int(self.head[i])
+            if self.HT[i, (slot + 1) % self.depth] + self.max_delay[i] > now:
+                self._grow()  # the oldest sample may still be on its way somewhere: keep more
+                slot = int(self.head[i])
+            self.HT[i, slot], self.HV[i, slot], self.HW[i, slot], self.HN[i, slot] = now, values[0], wave, self.serial
+            self.head[i] = (slot + 1) % self.depth
+        else:
+            idx, slot = grp.dense, self.head[grp.dense]
+            old = self.HT[idx, (slot + 1) % self.depth]  # the oldest sample that stays available
+            if (old + self.max_delay[idx] > now).any():  # it may still be on its way somewhere: keep more
+                self._grow()
+                slot = self.head[idx]
+            self.HT[idx, slot] = now
+            self.HV[idx, slot] = values
+            self.HW[idx, slot] = wave
+            self.HN[idx, slot] = self.serial
+            self.head[idx] = (slot + 1) % self.depth
         self.serial += 1
-        self.head[idx] = (slot + 1) % self.depth
         e = grp.out_edges
         if not len(e):
             return
@@ -177,8 +187,8 @@ class Transmission:
         if not tg.lazy:
             return
         now = self.sim.env.now
-        if tg.flushed == (now, self.serial):
-            return  # nothing was sent since this group last looked, at this very instant
+        if tg.flushed[0] == now and (tg.flushed[1] == self.serial or tg.min_delay > 0.0):
+            return  # already looked at this instant, and nothing sent since can have arrived yet
         tg.flushed = (now, self.serial)
         e, src = tg.in_edges, tg.in_src
         arrived = self.HT[src] + tg.in_delay <= now
