@@ -29,10 +29,41 @@ from .critic import make_critic
 from .kernels import accumulate_trace, potential
 from .rules.map_prop import map_error, relax_layers
 from .network import _unit_ids, init_weights
-from .optim import AdamConfig
+from .optim import AdamConfig, linear_schedule
 from .rules import RULES
 from .simulation import _per_layer, build_graph, run_seed
 from .units import UNIT_KINDS, LayerParams
+
+
+def synchronous_layers(scenario, g, seeds, *, stacked: bool = False) -> list:
+    """The layers of a layered network for the synchronous loops: parameters, traces, moments,
+    sample counters, keys and per-layer constants. With ``stacked``, one run per seed along a
+    leading axis (:mod:`asyncneurons.replicas`); otherwise the single run of ``seeds[0]``."""
+    s, L = scenario, scenario.learning
+    uid = _unit_ids(g)
+    n_layers = max(a["layer"] for _, a in g.nodes(data=True))
+    by_layer = [sorted((n for n, a in g.nodes(data=True) if a["layer"] == l), key=lambda n: g.nodes[n]["index"])
+                for l in range(n_layers + 1)]
+    sizes = {l: len(ns) for l, ns in enumerate(by_layer)}
+    join = np.stack if stacked else (lambda xs: xs[0])
+    layers = []
+    for l in range(1, n_layers + 1):
+        names = by_layer[l]
+        uids = np.array([uid[n] for n in names])
+        P = join([np.stack([init_weights(g, seed, n, by_layer[l - 1], uid, sizes, s.network.bias_init)
+                            for n in names]) for seed in seeds])
+        layers.append(SimpleNamespace(
+            layer=l, names=names, kind=UNIT_KINDS[g.nodes[names[0]]["kind"]], P=P,
+            E=np.zeros_like(P), M=np.zeros_like(P), V=np.zeros_like(P), t=0,
+            count=np.zeros(len(names), dtype=np.int64), retro_buckets=l > 1, decay=L.lambda_ * s.env.gamma,
+            role="output" if l == n_layers else "hidden",
+            keys1=join([streams.unit_keys(seed, streams.SAMPLE, uids) for seed in seeds]),
+            keys2=join([streams.unit_keys(seed, streams.SAMPLE2, uids) for seed in seeds]),
+            lp=LayerParams(_per_layer(s.network.temperature, l, "network.temperature"),
+                           _per_layer(s.network.variance, l, "network.variance")),
+            lr=(_per_layer(L.lr, l, "learning.lr"),
+                _per_layer(L.lr_end if L.lr_end is not None else L.lr, l, "learning.lr_end"))))
+    return layers
 
 
 class Reference:
@@ -46,30 +77,10 @@ class Reference:
         self.action_spec = tasks.action_spec(self.task)
         n_obs = int(np.prod(self.task.observation_space.shape))
         g = self.graph = build_graph(s, n_obs, self.action_spec, self.seed)
-        uid = _unit_ids(g)
-        self.n_layers = max(a["layer"] for _, a in g.nodes(data=True))
-        by_layer = [sorted((n for n, a in g.nodes(data=True) if a["layer"] == l), key=lambda n: g.nodes[n]["index"])
-                    for l in range(self.n_layers + 1)]
-        sizes = {l: len(ns) for l, ns in enumerate(by_layer)}
         L = s.learning
         self.adam = AdamConfig(L.adam_beta1, L.adam_beta2, L.adam_eps, L.bias_correction_steps)
-        self.layers = []
-        for l in range(1, self.n_layers + 1):
-            names = by_layer[l]
-            P = np.stack([init_weights(g, self.seed, n, by_layer[l - 1], uid, sizes, s.network.bias_init)
-                          for n in names])
-            uids = np.array([uid[n] for n in names])
-            self.layers.append(SimpleNamespace(
-                layer=l, names=names, kind=UNIT_KINDS[g.nodes[names[0]]["kind"]], P=P,
-                E=np.zeros_like(P), M=np.zeros_like(P), V=np.zeros_like(P), t=0,
-                count=np.zeros(len(names), dtype=np.int64), retro_buckets=l > 1, decay=L.lambda_ * s.env.gamma,
-                role="output" if l == self.n_layers else "hidden",
-                keys1=streams.unit_keys(self.seed, streams.SAMPLE, uids),
-                keys2=streams.unit_keys(self.seed, streams.SAMPLE2, uids),
-                lp=LayerParams(_per_layer(s.network.temperature, l, "network.temperature"),
-                               _per_layer(s.network.variance, l, "network.variance")),
-                lr=(_per_layer(L.lr, l, "learning.lr"),
-                    _per_layer(L.lr_end if L.lr_end is not None else L.lr, l, "learning.lr_end"))))
+        self.layers = synchronous_layers(s, g, [self.seed])
+        self.n_layers = len(self.layers)
         self.decay = L.lambda_ * s.env.gamma
         self.rule = RULES[L.rule](s)
         self.critic = make_critic(s, n_obs, self.seed, self.adam)
@@ -79,9 +90,7 @@ class Reference:
         self.actions = []
 
     def lr(self, layer: int, step: int) -> float:
-        start, end = self.layers[layer - 1].lr
-        n = self.scenario.learning.lr_steps
-        return start + (end - start) * min(step, n) / n
+        return linear_schedule(*self.layers[layer - 1].lr, self.scenario.learning.lr_steps, step)
 
     def forward(self, obs: np.ndarray):
         """Sample every layer in turn on ``obs``; return the action."""

@@ -17,7 +17,6 @@ replica is done: the others do not depend on it.
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -26,11 +25,10 @@ from .critic import init_layer
 from .errors import DivergenceError, ScenarioError
 from .kernels import potential, sigmoid, softplus
 from .rules.map_prop import map_error, relax_layers
-from .network import _unit_ids, init_weights
-from .optim import AdamConfig, adam_ascent
+from .optim import AdamConfig, adam_ascent, linear_schedule
 from .rules import RULES
-from .reference import SyncRelaxation
-from .simulation import _per_layer, build_graph, run_seed
+from .reference import SyncRelaxation, synchronous_layers
+from .simulation import build_graph, run_seed
 from .units import UNIT_KINDS, LayerParams
 
 SUPPORTED_RULES = ("global_reinforce", "weight_max", "weight_max_exact", "backprop", "ste_backprop", "map_prop")
@@ -175,29 +173,10 @@ class Replicas:
         spec = tasks.action_spec(self.tasks[0])
         n_obs = int(np.prod(self.tasks[0].observation_space.shape))
         g = build_graph(s, n_obs, spec, self.seeds[0])
-        uid = _unit_ids(g)
-        self.n_layers = max(a["layer"] for _, a in g.nodes(data=True))
-        by_layer = [sorted((n for n, a in g.nodes(data=True) if a["layer"] == l), key=lambda n: g.nodes[n]["index"])
-                    for l in range(self.n_layers + 1)]
-        sizes = {l: len(ns) for l, ns in enumerate(by_layer)}
         L = s.learning
         self.adam = AdamConfig(L.adam_beta1, L.adam_beta2, L.adam_eps, L.bias_correction_steps)
-        self.layers = []
-        for l in range(1, self.n_layers + 1):
-            names = by_layer[l]
-            uids = np.array([uid[n] for n in names])
-            P = np.stack([np.stack([init_weights(g, seed, n, by_layer[l - 1], uid, sizes, s.network.bias_init)
-                                    for n in names]) for seed in self.seeds])
-            self.layers.append(SimpleNamespace(
-                layer=l, kind=UNIT_KINDS[g.nodes[names[0]]["kind"]], P=P, E=np.zeros_like(P), M=np.zeros_like(P),
-                V=np.zeros_like(P), t=0, count=np.zeros(len(names), dtype=np.int64), retro_buckets=l > 1,
-                decay=L.lambda_ * s.env.gamma, role="output" if l == self.n_layers else "hidden",
-                keys1=np.stack([streams.unit_keys(seed, streams.SAMPLE, uids) for seed in self.seeds]),
-                keys2=np.stack([streams.unit_keys(seed, streams.SAMPLE2, uids) for seed in self.seeds]),
-                lp=LayerParams(_per_layer(s.network.temperature, l, "network.temperature"),
-                               _per_layer(s.network.variance, l, "network.variance")),
-                lr=(_per_layer(L.lr, l, "learning.lr"),
-                    _per_layer(L.lr_end if L.lr_end is not None else L.lr, l, "learning.lr_end"))))
+        self.layers = synchronous_layers(s, g, self.seeds, stacked=True)
+        self.n_layers = len(self.layers)
         self.rule = RULES[L.rule](s)
         self.relaxation = SyncRelaxation(self)  # the reference's, on arrays with a replica axis
         self.critic = None
@@ -216,9 +195,7 @@ class Replicas:
 
     # the interface rules use (as the event engine and the reference offer it)
     def lr(self, layer: int, step: int) -> float:
-        start, end = self.layers[layer - 1].lr
-        n = self.scenario.learning.lr_steps
-        return start + (end - start) * min(step, n) / n
+        return linear_schedule(*self.layers[layer - 1].lr, self.scenario.learning.lr_steps, step)
 
     def send_retro(self, lay, C, step, reset) -> None:
         self._retro = np.add.accumulate(C, axis=-2)[..., -1, :]

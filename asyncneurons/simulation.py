@@ -27,7 +27,7 @@ from .graph import layered, validate
 from .kernels import potential, sum_by_sender
 from .limits import check_network
 from .network import compile_groups
-from .optim import AdamConfig
+from .optim import AdamConfig, linear_schedule
 from .relaxation import Relaxation
 from .transmission import Transmission, send_plan, write
 from .rules import RULES
@@ -175,9 +175,7 @@ class Simulation:
 
     def lr(self, layer: int, step: int) -> float:
         """The learning rate of ``layer`` at agent step ``step`` (linear schedule)."""
-        start, end = self._lr[layer - 1]
-        n = self.scenario.learning.lr_steps
-        return start + (end - start) * min(step, n) / n
+        return linear_schedule(*self._lr[layer - 1], self.scenario.learning.lr_steps, step)
 
     # ------------------------------------------------------------------ running
     def run(self):

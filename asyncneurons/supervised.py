@@ -26,7 +26,7 @@ import numpy as np
 from . import streams, tasks
 from .errors import ScenarioError
 from .network import _unit_ids, init_weights
-from .optim import AdamConfig, adam_ascent
+from .optim import AdamConfig, adam_ascent, linear_schedule
 from .replicas import _sample
 from .rules.map_prop import map_error, relax_layers
 from .simulation import _per_layer, build_graph, run_seed
@@ -71,9 +71,7 @@ class SupervisedRun:
         self.on_episode, self.max_ticks = on_episode, max_ticks
 
     def _lr(self, lay, step):
-        start, end = lay["lr"]
-        n = self.scenario.learning.lr_steps
-        return start + (end - start) * min(step, n) / n
+        return linear_schedule(*lay["lr"], self.scenario.learning.lr_steps, step)
 
     def _observe(self, update: int):
         obs, targets = [], []
