@@ -33,7 +33,7 @@ _CALLBACKS = {
     "retro_apply": ("sim", "_retro_apply"), "timer": ("transmission", "_timer"),
     "relax": ("relaxation", "_relax"), "relaxed_value": ("relaxation", "_value_lands"),
     "error": ("relaxation", "_error"), "error_lands": ("relaxation", "_error_lands"),
-    "record": ("relaxation", "_record"),
+    "record": ("relaxation", "_record"), "window": ("windows", "_wake"),
 }
 _GROUP_ARRAYS = ("P", "H", "E", "M", "V", "T", "counters", "values")
 _GROUP_VALUES = ("t", "last_wave", "last_fire", "relax_gen", "frozen_action", "retro_reset",
@@ -67,7 +67,8 @@ class _Codec:
         self.callback_name = {}
         for name, (owner, attr) in _CALLBACKS.items():
             obj = sim if owner == "sim" else getattr(sim, owner)
-            self.callback_name[_function(getattr(obj, attr))] = name
+            if obj is not None:
+                self.callback_name[_function(getattr(obj, attr))] = name
 
     def encode(self, x):
         if x is None or isinstance(x, (bool, str)):
@@ -128,8 +129,7 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
             if hasattr(g, extra):
                 state[extra] = enc(getattr(g, extra))
         proc = g.process
-        target = proc._target
-        state["phase"] = "wake" if target is g.wake else "event"
+        state["phase"] = "none" if proc is None else ("wake" if proc._target is g.wake else "event")
         groups[str(g.gid)] = state
     tr = sim.transmission
     transmission = {a: enc(getattr(tr, a)) for a in _TRANSMISSION}
@@ -142,7 +142,8 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
     env_state = {a: enc(getattr(env_proc, a)) for a in _ENV_VALUES if hasattr(env_proc, a)}
     env_state["ep"] = enc({k: v for k, v in env_proc.ep.items() if k != "wall"})
     queue = []
-    owner = {id(g.process._target): g.gid for g in sim.groups if g.process._target is not g.wake}
+    owner = {id(g.process._target): g.gid for g in sim.groups
+             if g.process is not None and g.process._target is not g.wake}
     for time, priority, eid, event in sorted(sim.env._queue, key=lambda q: q[2]):
         if id(event) in owner:
             queue.append({"time": enc(time), "priority": priority, "process": owner[id(event)]})
@@ -155,7 +156,7 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
     state = {"format": FORMAT, "run": run, "scenario": scenario_hash(sim.scenario),
              "now": enc(sim.env.now), "episode": env_proc.episode,
              "groups": groups, "transmission": transmission, "critic": critic, "env": env_state,
-             "queue": queue}
+             "queue": queue, "windows": None if sim.windows is None else enc(sim.windows.state())}
     folder.mkdir(parents=True, exist_ok=True)
     npz = folder / f"run-{run}-episode-{env_proc.episode}.npz"
     tmp = npz.with_suffix(".tmp.npz")
@@ -223,6 +224,8 @@ def restore(sim, state: dict, arrays: dict) -> None:
             if extra in gs:
                 setattr(g, extra, dec(gs[extra]))
         g.restored_phase = gs["phase"]
+    if state.get("windows") is not None:
+        sim.windows.restore(dec(state["windows"]))
     tr = sim.transmission
     for a in _TRANSMISSION:
         setattr(tr, a, np.array(dec(state["transmission"][a])))

@@ -115,13 +115,14 @@ def init_weights(g, seed: int, unit, sources, uid, layer_size: dict, bias_init: 
 
 
 def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_params, retro: bool = False,
-                   bias_init: float = 1e-3) -> tuple:
+                   bias_init: float = 1e-3, across_delays: bool = False) -> tuple:
     """Turn a validated graph with delays into (input group, groups in firing order).
 
     ``layer_params(layer) -> LayerParams`` gives each layer's temperature and variance. With
     ``retro`` (rules that send signals back along synapses) units fuse only when their outgoing
     retrograde delays coincide too, and each group gets ``retro_buckets``: the signals it sends
-    back, batched per (presynaptic group, retrograde delay).
+    back, batched per (presynaptic group, retrograde delay). With ``across_delays`` (firing
+    windows, :mod:`asyncneurons.windows`) forward delays do not split a group.
     """
     uid = _unit_ids(g)
     rank = ranks(g)
@@ -141,8 +142,8 @@ def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_param
         if kind.population:
             key = (a["layer"], a["kind"], a["role"], "population")
         elif fuse:
-            inc = tuple(sorted((uid[p], g.edges[p, n]["delay"], g.edges[p, n]["retro_delay"])
-                               for p in g.predecessors(n)))
+            inc = tuple(sorted((uid[p], None if across_delays else g.edges[p, n]["delay"],
+                                g.edges[p, n]["retro_delay"]) for p in g.predecessors(n)))
             out = tuple(sorted((uid[c], g.edges[n, c]["retro_delay"]) for c in g.successors(n))) if retro else ()
             key = (a["layer"], a["kind"], a["role"], rank[n], reward_delays[n], inc, out)
         else:

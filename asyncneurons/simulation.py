@@ -30,6 +30,7 @@ from .network import compile_groups
 from .optim import AdamConfig, linear_schedule
 from .relaxation import Relaxation
 from .transmission import Transmission, send_plan, write
+from .windows import Windows, applies as windows_apply
 from .rules import RULES
 from .units import LayerParams
 
@@ -86,7 +87,8 @@ class Simulation:
 
     ``fuse`` overrides ``[engine] fuse``; ``max_ticks`` stops after that many environment steps
     (used by tests); ``transmission`` (``auto``, ``eager`` or ``lazy``) chooses how values reach
-    ``on_all`` and ``clock`` receivers (:mod:`asyncneurons.transmission`), never the results. ``on_event(time_ms, unit, kind, value, wave)`` receives every event when
+    ``on_all`` and ``clock`` receivers (:mod:`asyncneurons.transmission`), never the results;
+    so does ``[engine] windows`` (:mod:`asyncneurons.windows`). ``on_event(time_ms, unit, kind, value, wave)`` receives every event when
     given.
     """
 
@@ -108,8 +110,12 @@ class Simulation:
         self._lr = [(_per_layer(L.lr, l, "learning.lr"),
                      _per_layer(L.lr_end if L.lr_end is not None else L.lr, l, "learning.lr_end"))
                     for l in range(1, self.n_layers + 1)]
+        rule_cls = RULES[L.rule]
+        use_windows = windows_apply(s, self.graph, rule_cls)
+        if resume is not None and "windows" in resume[0]:
+            use_windows = bool(resume[0]["windows"])  # a run continues in the mode it was saved in
         self.input_group, self.groups = compile_groups(
-            self.graph, seed=self.seed, fuse=s.engine.fuse if fuse is None else fuse,
+            self.graph, seed=self.seed, fuse=s.engine.fuse if fuse is None else fuse, across_delays=use_windows,
             reward_delays=self.reward_delays, retro=RULES[L.rule].uses_retro, bias_init=s.network.bias_init,
             layer_params=lambda l: LayerParams(_per_layer(s.network.temperature, l, "network.temperature"),
                                                _per_layer(s.network.variance, l, "network.variance")))
@@ -120,8 +126,9 @@ class Simulation:
         self.relaxation = Relaxation(self, L.map_steps, L.map_step_size, s.timing.relax_period)
         self.critic = make_critic(s, n_obs, self.seed, self.adam)
         self.max_rank = max(g.rank for g in self.groups)
-        self._plan_transmission(transmission)
+        self._plan_transmission("lazy" if use_windows else transmission)
         self._plan_retro()
+        self.windows = Windows(self) if use_windows else None
         self.checkpoint = None  # called by the environment when a new episode's first step is due
         self.on_episode = on_episode
         self.on_event = on_event
@@ -135,7 +142,7 @@ class Simulation:
             from .checkpoint import restore
             restore(self, *resume)
         for grp in self.groups:
-            grp.process = self.env.process(self._unit_process(
+            grp.process = None if use_windows else self.env.process(self._unit_process(
                 grp, getattr(grp, "restored_first", None), getattr(grp, "restored_phase", None)))
         self.env.process(self.environment.run(resumed=resume is not None))
 
@@ -246,6 +253,9 @@ class Simulation:
     def send(self, grp, values, wave: int) -> None:
         """Send values down every outgoing synapse: one event per delay for eager receivers, the
         sender's sample history for lazy ones (:mod:`asyncneurons.transmission`)."""
+        if self.windows is not None:  # only the input group sends from outside a window
+            self.windows.post_input(values, wave)
+            return
         env = self.env
         for delay, eager in grp.plan:
             events.Signal(env, delay, events.DELIVER, (eager, values, wave), self._deliver)

@@ -157,6 +157,22 @@ class Transmission:
         for gid in sorted(set(tgt[self.missing[tgt] == 0].tolist())):
             self._arm(self.by_gid[gid])
 
+    def record(self, idx, times, values, waves, horizon: float) -> None:
+        """Append samples of the units ``idx`` (dense indices) taken at ``times`` (firing windows,
+        :mod:`asyncneurons.windows`), keeping every sample a receiver may still read at a time
+        ≥ ``horizon``: once the sample after the overwritten one has arrived everywhere."""
+        slot = self.head[idx]
+        old = self.HT[idx, (slot + 1) % self.depth]
+        if (old + self.max_delay[idx] > horizon).any():
+            self._grow()
+            slot = self.head[idx]
+        self.HT[idx, slot] = times
+        self.HV[idx, slot] = values
+        self.HW[idx, slot] = waves
+        self.HN[idx, slot] = self.serial
+        self.head[idx] = (slot + 1) % self.depth
+        self.serial += 1
+
     def _grow(self) -> None:
         """Keep more samples per sender (some are still on their way)."""
         n, k = self.HT.shape

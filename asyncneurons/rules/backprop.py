@@ -31,6 +31,7 @@ class Backprop(GlobalReinforce):
     uses_retro = True
     broadcast_to_hidden = True
     hidden_kinds = ("softplus", "bernoulli")
+    samples_locally = False  # the output sends its error back when it samples
 
     def on_sample(self, sim, group, values, aux, g):
         if group.role == "output":

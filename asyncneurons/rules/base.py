@@ -52,6 +52,7 @@ class Rule:
     broadcast_to_hidden = True  # hidden units receive the broadcast TD error
     hidden_kinds: tuple | None = None  # unit kinds the rule can train as hidden units (None: any)
     output_kinds: tuple | None = None
+    samples_locally = True  # sampling only records the unit's own trace (firing windows apply)
 
     @classmethod
     def check(cls, graph) -> None:

@@ -100,6 +100,7 @@ class MapProp(GlobalReinforce):
     broadcast_to_hidden = True
     hidden_kinds = ("gaussian",)
     output_kinds = ("categorical", "softmax", "linear_gaussian")
+    samples_locally = False  # sampling starts the relaxation
 
     def on_sample(self, sim, group, values, aux, g):
         """The trace is recorded at the relaxed state, not now: start relaxing."""

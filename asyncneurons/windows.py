@@ -1,0 +1,256 @@
+"""Firing windows: units that fire at different instants, served by one pass per layer.
+
+With every synapse on its own continuous delay no two units fire at the same instant, so fusion
+(:mod:`asyncneurons.network`) cannot serve a layer by one process: the event engine would fire
+the units one by one, a few dozen small NumPy calls each. Yet between two events that can
+change what a unit computes, the network's firing is a pure function of what it holds. This
+module uses that, conservatively, so that the results stay those of the event engine bit for
+bit.
+
+**The window.** When a firing is due, let (t_q, p_q) be the time and priority class of the next
+event in SimPy's queue. Under the conditions below, no event inside [now, t_q) can change a
+weight, a trace other than by sampling, or an observation: every learning signal and every
+environment step that lands before t_q is already in the queue, and a sample creates no event
+(the output's action is only held until the environment steps). So every firing due before
+(t_q, p_q) is computed at once, layer by layer in topological order, each unit at its own time.
+
+**When a unit is due** (``on_all``). Every incoming synapse e must carry a value of a wave newer
+than the last one the unit answered. With a_e the arrival time on e of the first such value, the
+unit is due at ``max_e a_e``. It samples from the latest value that has arrived on each synapse by
+then (values travel in order along a synapse, whose delay is fixed), with its keyed uniforms at
+its own counter; its trace records; its sample joins its sender history (:mod:`asyncneurons.transmission`)
+stamped with its own time. a_e is kept per synapse exactly as the event engine keeps it: set when
+a sender's newer value is sent, recomputed from the sender's history when the unit samples. A
+population (softmax, categorical or linear-Gaussian output) is due and samples as one.
+
+**Order.** A firing at (t, FIRE + rank) happens inside the window when it precedes (t_q, p_q) in
+SimPy's order, so learning signals at the same instant still come first, and the environment's
+step after. Units of one layer never read each other, and a layer is computed after every layer
+that feeds it, so computing a layer's firings together in one call changes nothing they see.
+Recorded events (``on_event``) are emitted in time order at the end of each window.
+
+**Conditions** (:func:`applies`): ``on_all`` firing without a refractory period, clock pacing, an
+acyclic graph, one output group that samples as one, and a rule whose sampling only records the
+unit's own trace (Global REINFORCE, Weight Maximization); MAP Propagation relaxes after sampling
+and backprop sends errors when the output samples, so they stay with the event engine. Units are
+grouped by layer, kind, rank, reward delay and retrograde delays, whatever their forward delays,
+so learning signals that land together are applied to a layer in one call as in the synchronous
+limit. ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
+"""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+
+from . import events, streams
+from .kernels import accumulate_trace, potential
+
+
+def applies(scenario, graph, rule) -> bool:
+    """Whether a scenario's runs can be served by firing windows (see the module docstring)."""
+    t = scenario.timing
+    if not scenario.engine.windows or t.firing != "on_all" or t.refractory > 0 or scenario.env.pacing != "clock":
+        return False
+    if not getattr(rule, "samples_locally", False) or not nx.is_directed_acyclic_graph(graph):
+        return False
+    outputs = [a["kind"] for _, a in graph.nodes(data=True) if a["role"] == "output"]
+    from .units import UNIT_KINDS
+    if len(outputs) > 1 and not UNIT_KINDS[outputs[0]].population:
+        return False
+    # worth it only when forward delays differ: otherwise fusion serves each layer already
+    return len({d for _, _, d in graph.edges(data="delay")}) > 1
+
+
+class Windows:
+    """Serves every group of a simulation by firing windows instead of one process per group."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        tr = self.tr = sim.transmission
+        order = nx.DiGraph()
+        order.add_nodes_from(g.gid for g in sim.groups)
+        by_gid = {g.gid: g for g in sim.groups}
+        for g in sim.groups:
+            for b in g.buckets:
+                order.add_edge(g.gid, b.target.gid)
+        self.order = [by_gid[i] for i in nx.lexicographical_topological_sort(order)]
+        base = 0
+        for g in sim.groups:
+            g.n_sets = 1 if g.kind.population else g.size
+            g.set_of_row = np.zeros(g.size, dtype=np.int64) if g.kind.population else np.arange(g.size)
+            g.set_base = base
+            base += g.n_sets
+        self.set_wave = np.full(base, -1, dtype=np.int64)  # the wave each unit (or population) last answered
+        self.first = np.full(len(tr.e_src), math.inf)  # a_e: arrival of the first newer-wave value on e
+        tset = np.zeros(len(tr.e_src), dtype=np.int64)
+        for g in sim.groups:
+            e = g.in_edges
+            tset[e] = g.set_base + g.set_of_row[tr.e_row[e]]
+        self.e_tset = tset
+        for g in sim.groups:
+            local = tset[g.in_edges] - g.set_base
+            srt = np.argsort(local, kind="stable")
+            g.w_edges = g.in_edges[srt]
+            g.w_src, g.w_delay = tr.e_src[g.w_edges], tr.e_delay[g.w_edges][:, None]
+            g.w_row, g.w_col, g.w_set = tr.e_row[g.w_edges], tr.e_col[g.w_edges], local[srt]
+            counts = np.bincount(g.w_set, minlength=g.n_sets)
+            g.w_fed = np.flatnonzero(counts)  # sets with at least one incoming synapse
+            g.w_starts = (np.cumsum(counts) - counts)[g.w_fed]
+            g.next_due = math.inf
+            g.aux = None
+        for g in [sim.input_group, *sim.groups]:
+            g.out_row = tr.e_src[g.out_edges] - g.dense[0]  # dense indices of a group are consecutive
+        self.fed_by_input = sorted({int(t) for t in tr.e_tgt[sim.input_group.out_edges]})
+        self.token = 0
+        self.armed = None  # (time, priority) of the wake-up in the queue
+        self.recorded: list = []
+
+    # ------------------------------------------------------------------ state of the synapses
+    def due(self, g) -> np.ndarray:
+        """When each set of group ``g`` is next due: max_e a_e over its synapses (∞ if none)."""
+        out = np.full(g.n_sets, math.inf)
+        if len(g.w_fed):
+            out[g.w_fed] = np.maximum.reduceat(self.first[g.w_edges], g.w_starts)
+        return out
+
+    def _post(self, g, rows, times, values, waves) -> None:
+        """Rows of ``g`` sampled at ``times``: record them; mark the synapses they complete."""
+        tr = self.tr
+        tr.record(g.dense[rows], times, values, waves, self.sim.env.now)
+        e, erow = g.out_edges, g.out_row
+        if not len(e):
+            return
+        if len(rows) != g.size:
+            fired = np.zeros(g.size, dtype=bool)
+            fired[rows] = True
+            sel = fired[erow]
+            e, erow = e[sel], erow[sel]
+        at = np.empty(g.size)
+        at[rows] = times
+        wv = np.empty(g.size, dtype=np.int64)
+        wv[rows] = waves
+        new = np.isinf(self.first[e]) & (wv[erow] > self.set_wave[self.e_tset[e]])
+        e = e[new]
+        self.first[e] = at[erow[new]] + tr.e_delay[e]
+
+    def post_input(self, values, wave: int) -> None:
+        """The environment emitted an observation (wave ``wave``) now."""
+        g = self.sim.input_group
+        rows = np.arange(g.size)
+        self._post(g, rows, np.full(g.size, self.sim.env.now), values, np.full(g.size, wave))
+        by_gid = {x.gid: x for x in self.sim.groups}
+        for gid in self.fed_by_input:
+            tg = by_gid[gid]
+            tg.next_due = float(self.due(tg).min())
+        self.rearm()
+
+    # ------------------------------------------------------------------ the window
+    def rearm(self) -> None:
+        """Schedule the wake-up at the earliest due firing, unless one as early is armed."""
+        best = min(((g.next_due, events.FIRE + g.rank) for g in self.order), default=(math.inf, 0))
+        if math.isinf(best[0]) or (self.armed is not None and self.armed <= best):
+            return
+        self.token += 1
+        self.armed = best
+        self.sim.env.schedule_at(events.Signal.__new__(events.Signal), best[1], best[0], self.token, self._wake)
+
+    def _wake(self, event):
+        if event._value != self.token:
+            return  # superseded by an earlier wake-up
+        self.armed = None
+        queue = self.sim.env._queue
+        limit = queue[0][:2] if queue else (math.inf, math.inf)
+        self.advance(limit)
+        self.rearm()
+
+    def advance(self, limit) -> None:
+        """Fire, layer by layer, every set due before ``limit`` = (time, priority class)."""
+        lt, lp = limit
+        for g in self.order:
+            inclusive = events.FIRE + g.rank < lp  # a firing at the limit's instant precedes it
+            while True:
+                due = self.due(g)
+                ok = (due <= lt) if inclusive else (due < lt)
+                if not ok.any():
+                    g.next_due = float(due.min())
+                    break
+                sets = np.flatnonzero(ok)
+                self.fire(g, sets, due[sets])
+        if self.recorded:
+            rec, self.recorded = sorted(self.recorded, key=lambda r: r[:3]), []
+            for t, _, _, name, v, w in rec:
+                self.sim.on_event(t, name, "sample", v, w)
+
+    def fire(self, g, sets, times) -> None:
+        """Sets ``sets`` of ``g`` sample, each at its own time (see the module docstring)."""
+        tr, sim = self.tr, self.sim
+        if g.kind.population:
+            rows, row_t = np.arange(g.size), np.full(g.size, times[0])
+        else:
+            rows, row_t = sets, times
+        whole = len(rows) == g.size
+        # the latest value that has arrived on each incoming synapse at the unit's time
+        if len(sets) == g.n_sets:
+            src, d, er, ec, es = g.w_src, g.w_delay, g.w_row, g.w_col, g.w_set
+        else:
+            pick = np.zeros(g.n_sets, dtype=bool)
+            pick[sets] = True
+            sel = pick[g.w_set]
+            src, d, er, ec, es = g.w_src[sel], g.w_delay[sel], g.w_row[sel], g.w_col[sel], g.w_set[sel]
+        set_t = np.empty(g.n_sets)
+        set_t[sets] = times
+        arrived = tr.HT[src] + d <= set_t[es][:, None]
+        k = np.argmax(np.where(arrived, tr.HN[src], -1), axis=1)
+        g.H[er, ec] = tr.HV[src, k]
+        g.T[er, ec] = tr.HW[src, k]
+        P, H = (g.P, g.H) if whole else (g.P[rows], g.H[rows])
+        pot = potential(P, H)
+        kind = g.kind
+        u1 = streams.uniforms(g.keys1[rows], g.counters[rows])
+        u2 = streams.uniforms(g.keys2[rows], g.counters[rows]) if kind.gaussian else None
+        values, aux = kind.sample(pot, g.lp, u1, u2)
+        score = kind.score(values, pot, aux, g.lp)
+        if whole:
+            accumulate_trace(g.E, g.decay, score, g.H)
+        else:
+            E = g.E[rows]
+            accumulate_trace(E, g.decay, score, H)
+            g.E[rows] = E
+        g.counters[rows] += 1
+        g.values[rows] = values
+        if kind.population:
+            g.aux = aux
+            waves = np.full(g.size, int(g.T.min()))
+        else:
+            if g.aux is None:
+                g.aux = np.zeros(g.size)
+            g.aux[rows] = aux
+            waves = g.T[rows].min(axis=1) if not whole else g.T.min(axis=1)
+        self.set_wave[g.set_base + sets] = waves if not kind.population else waves[:1]
+        # in-edges of the sets that sampled: the first arrival of a value newer than their wave
+        e = g.w_edges if len(sets) == g.n_sets else g.w_edges[sel]
+        newer = tr.HW[src] > self.set_wave[g.set_base + es][:, None]
+        self.first[e] = np.where(newer, tr.HT[src] + d, math.inf).min(axis=1)
+        self._post(g, rows, row_t, values, waves)
+        if sim.on_event is not None:
+            for r, t, v, w in zip(rows.tolist(), row_t.tolist(), values.tolist(), waves.tolist()):
+                self.recorded.append((t, g.rank, int(g.uids[r]), g.names[r], float(v), int(w)))
+        if g.role == "output":
+            sim.environment.receive_action(kind.action(values, aux), int(waves[0]))
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> dict:
+        return {"set_wave": self.set_wave, "first": self.first, "token": self.token,
+                "armed": list(self.armed) if self.armed is not None else None,
+                "next_due": [g.next_due for g in self.sim.groups]}
+
+    def restore(self, state: dict) -> None:
+        self.set_wave = np.array(state["set_wave"], dtype=np.int64)
+        self.first = np.array(state["first"], dtype=float)
+        self.token = state["token"]
+        self.armed = tuple(state["armed"]) if state["armed"] is not None else None
+        for g, d in zip(self.sim.groups, state["next_due"]):
+            g.next_due = d

@@ -1,0 +1,105 @@
+"""Firing windows never change a result: the same runs as the event engine, sample for sample."""
+
+import numpy as np
+import pytest
+
+from asyncneurons import checkpoint
+from asyncneurons.simulation import Simulation
+
+HETEROGENEOUS = {"timing": {"synapse_delay": {"dist": "uniform", "low": 0.0, "high": 5.0}, "reward_delay": 10.0},
+                 "env": {"pacing": "clock", "period": 20.0}}
+
+
+def _scenario(scenario, over, windows):
+    base = {"experiment": {"episodes": 1000}, "network": {"hidden": [12, 6]},
+            "learning": {"rule": "weight_max", "lambda": 0.8, "lr": [0.02, 2e-3, 2e-4], "lr_end": None},
+            "engine": {"windows": windows}}
+    for part in (HETEROGENEOUS, over):
+        for k, v in part.items():
+            base.setdefault(k, {}).update(v)
+    return scenario(**base)
+
+
+def _run(s, ticks, **kw):
+    rows, samples = [], []
+    sim = Simulation(s, on_episode=rows.append, max_ticks=ticks,
+                     on_event=lambda t, u, k, v, w: samples.append((t, u, k, v, w)), **kw).run()
+    return sim, [(r["return"], r["length"], r["sim_time_ms"], r["stale_actions"]) for r in rows], samples
+
+
+@pytest.mark.parametrize("over", [
+    {},
+    {"learning": {"rule": "global_reinforce"}},
+    {"learning": {"rule": "weight_max_exact", "norm_power": 1.5}},
+    {"learning": {"lambda": 0.0}, "timing": {"retro_delay": 0.75}},
+    # delays longer than the period: waves overlap and units answer several waves per window
+    {"timing": {"synapse_delay": {"dist": "uniform", "low": 0.0, "high": 20.0}, "reward_delay": 3.0},
+     "env": {"period": 7.0}},
+    # heavy tails, and every unit with its own reward delay
+    {"timing": {"synapse_delay": {"dist": "lognormal", "mu": 0.5, "sigma": 1.0},
+                "reward_delay": {"dist": "uniform", "low": 1.0, "high": 9.0}}},
+    # a softmax population over four actions, a categorical one, Gaussian outputs
+    {"env": {"id": "Acrobot-v1"}},
+    {"env": {"id": "Acrobot-v1"}, "network": {"output": "categorical"}, "learning": {"rule": "global_reinforce"}},
+    {"env": {"id": "MountainCarContinuous-v0"}, "network": {"variance": [1.0, 1.0, 0.5]},
+     "learning": {"rule": "global_reinforce"}},
+])
+def test_windows_and_the_event_engine_give_identical_runs(scenario, over):
+    on, rows_on, ev_on = _run(_scenario(scenario, over, True), 300)
+    off, rows_off, ev_off = _run(_scenario(scenario, over, False), 300)
+    assert on.windows is not None and off.windows is None
+    assert len(on.groups) <= len(off.groups)  # layers fuse whatever the forward delays
+    assert rows_on == rows_off and len(ev_on) > 300 * 15
+    assert ev_on == ev_off  # every sample, reward and step, at the same time, in the same order
+    for layer, m in off.layer_matrices().items():
+        np.testing.assert_array_equal(on.layer_matrices()[layer], m)
+
+
+def test_windows_without_fusion_and_with_fusion_agree(scenario):
+    s = _scenario(scenario, {}, True)
+    fused, rows_f, ev_f = _run(s, 200)
+    unfused, rows_u, ev_u = _run(s, 200, fuse=False)
+    assert len(fused.groups) == 3 and len(unfused.groups) == 12 + 6 + 1
+    assert rows_f == rows_u and ev_f == ev_u
+
+
+@pytest.mark.parametrize("over", [
+    {"timing": {"firing": "on_input"}},
+    {"timing": {"refractory": 0.5}},
+    {"env": {"pacing": "wait"}},
+    {"learning": {"rule": "ste_backprop"}},
+    {"timing": {"synapse_delay": 2.0}},  # one delay everywhere: fusion serves each layer already
+])
+def test_windows_stay_off_where_they_would_not_be_exact_or_useful(scenario, over):
+    sim = Simulation(_scenario(scenario, over, True), max_ticks=5)
+    assert sim.windows is None
+
+
+def test_a_run_saved_with_windows_continues_with_windows(scenario, tmp_path):
+    """A checkpoint holds the window state (the wake-up in the queue, the per-synapse arrivals)."""
+    s = _scenario(scenario, {"experiment": {"episodes": 12}}, True)
+    whole_rows = []
+    whole = Simulation(s, on_episode=whole_rows.append).run()
+
+    class Stop(Exception):
+        pass
+
+    first, rows_a = Simulation(s), []
+    first.on_episode = rows_a.append
+
+    def save(proc):
+        checkpoint.save(first, proc, tmp_path, 0)
+        if proc.episode == 5:
+            raise Stop
+    first.checkpoint = save
+    with pytest.raises(Stop):
+        first.run()
+    # the engine key does not enter the scenario hash; the checkpoint's mode wins
+    s_off = _scenario(scenario, {"experiment": {"episodes": 12}}, False)
+    rows_b = []
+    second = Simulation(s_off, on_episode=rows_b.append, resume=checkpoint.load(tmp_path, 0, s_off)).run()
+    assert second.windows is not None
+    key = lambda r: (r["episode"], r["return"], r["length"], r["sim_time_ms"])  # noqa: E731
+    assert [key(r) for r in rows_a[:5] + rows_b] == [key(r) for r in whole_rows]
+    for layer, m in whole.layer_matrices().items():
+        np.testing.assert_array_equal(second.layer_matrices()[layer], m)
