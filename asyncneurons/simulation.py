@@ -29,10 +29,11 @@ from .limits import check_network
 from .network import compile_groups
 from .optim import AdamConfig, linear_schedule
 from .relaxation import Relaxation
-from .transmission import Transmission, send_plan, write
-from .windows import Windows, applies as windows_apply
 from .rules import RULES
+from .transmission import Transmission, send_plan, write
 from .units import LayerParams
+from .windows import Windows
+from .windows import applies as windows_apply
 
 
 def run_seed(seed: int, run: int) -> int:

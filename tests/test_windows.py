@@ -99,7 +99,7 @@ def test_a_run_saved_with_windows_continues_with_windows(scenario, tmp_path):
     rows_b = []
     second = Simulation(s_off, on_episode=rows_b.append, resume=checkpoint.load(tmp_path, 0, s_off)).run()
     assert second.windows is not None
-    key = lambda r: (r["episode"], r["return"], r["length"], r["sim_time_ms"])  # noqa: E731
+    key = lambda r: (r["episode"], r["return"], r["length"], r["sim_time_ms"])
     assert [key(r) for r in rows_a[:5] + rows_b] == [key(r) for r in whole_rows]
     for layer, m in whole.layer_matrices().items():
         np.testing.assert_array_equal(second.layer_matrices()[layer], m)
