@@ -195,7 +195,7 @@ def _print_sweep(result, out) -> None:
               help="Swept key on the x axis of the tolerance curve (default: each numeric one).")
 @click.option("--lines", "line_key", default=None, metavar="KEY",
               help="Swept key drawn as one line per value (default: a non-numeric one, "
-                   "e.g. learning.rule).")
+                   "e.g. learning.rule); KEY1,KEY2 draws one line per combination.")
 @click.option("--window", default=None, metavar="START,END",
               help="Time window of the event raster, in ms (default: the first environment "
                    "steps).")

@@ -41,6 +41,8 @@ NAMES = {"timing.synapse_delay": "synaptic delay", "timing.reward_delay": "rewar
 
 
 def key_name(key: str) -> str:
+    if "," in key:  # lines drawn per combination of several keys (``--lines a,b``)
+        return ", ".join(key_name(k) for k in key.split(","))
     return NAMES.get(key, key)
 
 
@@ -155,6 +157,8 @@ def _facets(table, keys: list[str]):
 
 def short_text(key: str, value, family) -> str:
     """A swept value for a legend entry under the key's name: ``10 ms``, ``high = 5 ms``."""
+    if "," in key:  # a combination of keys: already text
+        return str(value)
     v = parse_value(value) if isinstance(value, str) else value
     unit = key_unit(key)
     text = value_text(key, value, family)
@@ -178,8 +182,9 @@ def _select(table, keys, combo):
 
 def _legend(fig, handles, title=None):
     if handles:
-        fig.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), 4),
-                   title=title, frameon=False)
+        longest = max(len(h.get_label()) for h in handles)
+        fig.legend(handles=handles, loc="outside upper center",
+                   ncols=max(1, min(len(handles), 4, 96 // (longest + 8))), title=title, frameon=False)
 
 
 def default_smooth(n_episodes: int) -> int:
@@ -302,6 +307,20 @@ def _read_sweep(path: Path):
     return meta, keys, tidy, summary
 
 
+def _combine(tables, keys, line_key):
+    """``--lines a,b``: one line per combination of the keys ``a`` and ``b``, labelled
+    ``rule = weight_max, λ = 0.8``; the combined key replaces them in ``keys``."""
+    parts = line_key.split(",")
+    for k in parts:
+        if k not in keys:
+            raise UserInputError(f"--lines {k}: not a swept key; swept: {', '.join(keys) or 'none'}")
+    for t in tables:
+        families = {k: list(dict.fromkeys(t[k])) for k in parts}
+        t[line_key] = [", ".join(value_text(k, v, families[k]) for k, v in zip(parts, row))
+                       for row in zip(*(t[k] for k in parts))]
+    return [k for k in keys if k not in parts] + [line_key]
+
+
 def _choose_lines(summary, keys, line_key, x_key=None):
     varied = [k for k in keys if summary[k].nunique() > 1]
     if line_key is not None:
@@ -332,6 +351,8 @@ def plot_folder(path, out=None, *, smooth=None, x_key=None, line_key=None, windo
             raise UserInputError(f"{path}: the sweep has no finished run yet")
         if x_key is not None and x_key not in keys:
             raise UserInputError(f"--x {x_key}: not a swept key; swept: {', '.join(keys) or 'none'}")
+        if line_key is not None and "," in line_key:
+            keys = _combine((tidy, summary), keys, line_key)
         lk, varied = _choose_lines(summary, keys, line_key, x_key)
         n = smooth or default_smooth(int(tidy["episode"].max()) + 1)
         fig = learning_curves(tidy, [k for k in varied if k != lk], "seed", n, lk, "seed")

@@ -295,9 +295,10 @@ class Simulation:
 
         One event per (retrograde delay, receiving rank) carries, for each presynaptic group, the
         block of ``C`` that concerns it, with the senders' unit ids so that the receiver sums in
-        a fixed order.
+        a fixed order. Inside a firing window the signals leave at the sampling unit's own time.
         """
         env = self.env
+        at = self.windows.now if self.windows is not None else None
         for delay, priority, buckets in grp.retro_plan:
             blocks = []
             for b in buckets:
@@ -305,7 +306,11 @@ class Simulation:
                     blocks.append((b.target, grp.uids, b.pos, C[:, b.span if b.span is not None else b.cols]))
                 else:
                     blocks.append((b.target, grp.uids[b.rows], b.pos, C[np.ix_(b.rows, b.cols)]))
-            events.Signal(env, delay, priority, (blocks, step, reset), self._retro_lands)
+            if at is None:
+                events.Signal(env, delay, priority, (blocks, step, reset), self._retro_lands)
+            else:
+                env.schedule_at(events.Signal.__new__(events.Signal), priority, at + delay, (blocks, step, reset),
+                                self._retro_lands)
 
     def _retro_lands(self, event):
         blocks, step, reset = event._value

@@ -29,10 +29,18 @@ step after. Units of one layer never read each other, and a layer is computed af
 that feeds it, so computing a layer's firings together in one call changes nothing they see.
 Recorded events (``on_event``) are emitted in time order at the end of each window.
 
+**Backprop.** Its output sends its error back when it samples, at t_out; the error lands at
+t_out + r (r the smallest retrograde delay) and changes hidden traces from then on. So the
+window is cut there: every hidden firing and every further output firing must precede the
+landing. When a hidden firing computed in the window does not, the window is computed again
+from a copy of its starting state with that limit (the output's time depends on hidden firing
+times only, so it does not move).
+
 **Conditions** (:func:`applies`): ``on_all`` firing without a refractory period, clock pacing, an
 acyclic graph, one output group that samples as one, and a rule whose sampling only records the
-unit's own trace (Global REINFORCE, Weight Maximization); MAP Propagation relaxes after sampling
-and backprop sends errors when the output samples, so they stay with the event engine. Units are
+unit's own trace (Global REINFORCE, Weight Maximization) or whose output alone sends signals
+when it samples (backprop, STE backprop); MAP Propagation relaxes after every sample and stays
+with the event engine. Units are
 grouped by layer, kind, rank, reward delay and retrograde delays, whatever their forward delays,
 so learning signals that land together are applied to a layer in one call as in the synchronous
 limit. ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
@@ -46,7 +54,7 @@ import networkx as nx
 import numpy as np
 
 from . import events, streams
-from .kernels import accumulate_trace, potential
+from .kernels import potential
 
 
 def applies(scenario, graph, rule) -> bool:
@@ -54,7 +62,7 @@ def applies(scenario, graph, rule) -> bool:
     t = scenario.timing
     if not scenario.engine.windows or t.firing != "on_all" or t.refractory > 0 or scenario.env.pacing != "clock":
         return False
-    if not getattr(rule, "samples_locally", False) or not nx.is_directed_acyclic_graph(graph):
+    if not (rule.samples_locally or rule.output_sends) or not nx.is_directed_acyclic_graph(graph):
         return False
     outputs = [a["kind"] for _, a in graph.nodes(data=True) if a["role"] == "output"]
     from .units import UNIT_KINDS
@@ -107,6 +115,11 @@ class Windows:
         self.token = 0
         self.armed = None  # (time, priority) of the wake-up in the queue
         self.recorded: list = []
+        self.now = None  # inside a window: the time of the firing being computed
+        self.output = next(g for g in sim.groups if g.role == "output")
+        self.hidden = [g for g in self.order if g is not self.output]
+        self.retro_min = min((d for _, _, d in sim.graph.edges(data="retro_delay")), default=0.0)
+        self.latest = -math.inf  # the latest firing of a hidden group in the current window
 
     # ------------------------------------------------------------------ state of the synapses
     def due(self, g) -> np.ndarray:
@@ -167,22 +180,75 @@ class Windows:
         self.rearm()
 
     def advance(self, limit) -> None:
-        """Fire, layer by layer, every set due before ``limit`` = (time, priority class)."""
-        lt, lp = limit
-        for g in self.order:
-            inclusive = events.FIRE + g.rank < lp  # a firing at the limit's instant precedes it
-            while True:
-                due = self.due(g)
-                ok = (due <= lt) if inclusive else (due < lt)
-                if not ok.any():
-                    g.next_due = float(due.min())
-                    break
-                sets = np.flatnonzero(ok)
-                self.fire(g, sets, due[sets])
+        """Fire, layer by layer, every set due before ``limit`` = (time, priority class).
+
+        Under a rule whose output sends retrograde signals when it samples (backprop), those
+        signals land at t_out + retrograde delay, where t_out is the output's first firing in
+        the window; every hidden firing must then precede that instant, and the output's own
+        firings too (except the first). When some hidden firing computed in the window does
+        not, the window is computed again up to that instant from a copy of its starting state.
+        """
+        if not self.sim.rule.output_sends:
+            for g in self.order:
+                self._layer(g, limit)
+        else:
+            saved = self._save()
+            self.latest = -math.inf
+            for g in self.hidden:
+                self._layer(g, limit)
+            due = self.due(self.output).min()
+            if (due, events.FIRE + self.output.rank) < limit:
+                cut = due + self.retro_min
+                if self.latest >= cut:
+                    self._load(saved)
+                    for g in self.hidden:
+                        self._layer(g, min(limit, (cut, events.LEARN)))
+                out_limit = (cut, events.LEARN) if cut > due else (due, events.FIRE + self.output.rank + 1)
+                limit = min(limit, out_limit)
+            self._layer(self.output, limit)
         if self.recorded:
             rec, self.recorded = sorted(self.recorded, key=lambda r: r[:3]), []
             for t, _, _, name, v, w in rec:
                 self.sim.on_event(t, name, "sample", v, w)
+
+    def _layer(self, g, limit) -> None:
+        lt, lp = limit
+        inclusive = events.FIRE + g.rank < lp  # a firing at the limit's instant precedes it
+        while True:
+            due = self.due(g)
+            ok = (due <= lt) if inclusive else (due < lt)
+            if not ok.any():
+                g.next_due = float(due.min())
+                return
+            sets = np.flatnonzero(ok)
+            self.fire(g, sets, due[sets])
+
+    def _save(self) -> dict:
+        """A copy of everything a window changes before its output samples."""
+        tr = self.tr
+        groups = [(g, {a: getattr(g, a).copy() for a in ("H", "T", "E", "counters", "values")},
+                   {a: (lambda v: v.copy() if isinstance(v, np.ndarray) else v)(getattr(g, a, None))
+                    for a in ("aux", "sample_H", "sample_slope")}, g.next_due) for g in self.hidden]
+        return {"groups": groups, "first": self.first.copy(), "set_wave": self.set_wave.copy(),
+                "recorded": len(self.recorded),
+                "tr": {a: getattr(tr, a).copy() for a in ("HT", "HV", "HW", "HN", "head")} | {
+                    "depth": tr.depth, "serial": tr.serial}}
+
+    def _load(self, saved: dict) -> None:
+        for g, arrays, extra, next_due in saved["groups"]:
+            for a, v in arrays.items():
+                setattr(g, a, v)
+            for a, v in extra.items():
+                if v is not None:
+                    setattr(g, a, v)
+                elif hasattr(g, a) and a != "aux":
+                    delattr(g, a)
+            g.aux = extra["aux"]
+            g.next_due = next_due
+        self.first, self.set_wave = saved["first"], saved["set_wave"]
+        del self.recorded[saved["recorded"]:]
+        for a, v in saved["tr"].items():
+            setattr(self.tr, a, v)
 
     def fire(self, g, sets, times) -> None:
         """Sets ``sets`` of ``g`` sample, each at its own time (see the module docstring)."""
@@ -213,12 +279,9 @@ class Windows:
         u2 = streams.uniforms(g.keys2[rows], g.counters[rows]) if kind.gaussian else None
         values, aux = kind.sample(pot, g.lp, u1, u2)
         score = kind.score(values, pot, aux, g.lp)
-        if whole:
-            accumulate_trace(g.E, g.decay, score, g.H)
-        else:
-            E = g.E[rows]
-            accumulate_trace(E, g.decay, score, H)
-            g.E[rows] = E
+        self.now = float(row_t[0])  # a rule that sends signals when sampling sends them from here
+        sim.rule.on_sample_rows(sim, g, rows, values, aux, score, H)
+        self.now = None
         g.counters[rows] += 1
         g.values[rows] = values
         if kind.population:
@@ -235,6 +298,8 @@ class Windows:
         newer = tr.HW[src] > self.set_wave[g.set_base + es][:, None]
         self.first[e] = np.where(newer, tr.HT[src] + d, math.inf).min(axis=1)
         self._post(g, rows, row_t, values, waves)
+        if g is not self.output:
+            self.latest = max(self.latest, float(row_t.max()))
         if sim.on_event is not None:
             for r, t, v, w in zip(rows.tolist(), row_t.tolist(), values.tolist(), waves.tolist()):
                 self.recorded.append((t, g.rank, int(g.uids[r]), g.names[r], float(v), int(w)))

@@ -80,6 +80,18 @@ def test_plot_of_a_sweep_writes_curves_tolerance_and_raster(sweep_dir, tmp_path)
     check(tmp_path / "raster.png")
 
 
+def test_lines_may_combine_two_swept_keys(sweep_dir, tmp_path):
+    """``--lines a,b``: one line per combination, everything in one panel."""
+    r = cli("plot", str(sweep_dir), "--out", str(tmp_path), "--x", "timing.reward_delay",
+            "--lines", "learning.rule,timing.reward_delay")
+    assert r.returncode == 0, r.stderr
+    check(tmp_path / "tolerance-timing.reward_delay.png", 2.4 + 0.55)  # one panel
+    svg = (tmp_path / "tolerance-timing.reward_delay.svg").read_text()
+    assert "rule = weight_max, reward delay = 5 ms" in svg
+    r = cli("plot", str(sweep_dir), "--out", str(tmp_path), "--lines", "learning.rule,env.period")
+    assert r.returncode == 2 and "--lines env.period: not a swept key" in r.stderr
+
+
 def test_plot_of_a_run_folder_writes_its_curves_and_raster(run_dir):
     r = cli("plot", str(run_dir), "--window", "10,150")
     assert r.returncode == 0, r.stderr

@@ -43,6 +43,14 @@ def _run(s, ticks, **kw):
     {"env": {"id": "Acrobot-v1"}, "network": {"output": "categorical"}, "learning": {"rule": "global_reinforce"}},
     {"env": {"id": "MountainCarContinuous-v0"}, "network": {"variance": [1.0, 1.0, 0.5]},
      "learning": {"rule": "global_reinforce"}},
+    # backprop: the output's error leaves when it samples, and hidden units may not fire past its landing
+    {"learning": {"rule": "ste_backprop"}},
+    {"learning": {"rule": "ste_backprop"}, "timing": {"retro_delay": 1.5}},
+    {"learning": {"rule": "ste_backprop"},
+     "timing": {"synapse_delay": {"dist": "uniform", "low": 0.0, "high": 20.0}, "reward_delay": 3.0},
+     "env": {"period": 7.0}},
+    {"learning": {"rule": "backprop"}, "network": {"unit": "softplus"},
+     "timing": {"synapse_delay": {"dist": "exponential", "mean": 4.0}, "retro_delay": 0.5}, "env": {"period": 6.0}},
 ])
 def test_windows_and_the_event_engine_give_identical_runs(scenario, over):
     on, rows_on, ev_on = _run(_scenario(scenario, over, True), 300)
@@ -67,7 +75,8 @@ def test_windows_without_fusion_and_with_fusion_agree(scenario):
     {"timing": {"firing": "on_input"}},
     {"timing": {"refractory": 0.5}},
     {"env": {"pacing": "wait"}},
-    {"learning": {"rule": "ste_backprop"}},
+    {"learning": {"rule": "map_prop", "lambda": 0.9, "lr": [0.01, 1e-3, 1e-4], "map_steps": 4},
+     "network": {"unit": "gaussian", "output": "categorical", "variance": [0.03, 0.1, 0.1]}},
     {"timing": {"synapse_delay": 2.0}},  # one delay everywhere: fusion serves each layer already
 ])
 def test_windows_stay_off_where_they_would_not_be_exact_or_useful(scenario, over):

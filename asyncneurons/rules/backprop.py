@@ -20,6 +20,8 @@ last.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..kernels import accumulate_trace
 from .base import register
 from .global_reinforce import GlobalReinforce
@@ -32,6 +34,7 @@ class Backprop(GlobalReinforce):
     broadcast_to_hidden = True
     hidden_kinds = ("softplus", "bernoulli")
     samples_locally = False  # the output sends its error back when it samples
+    output_sends = True
 
     def on_sample(self, sim, group, values, aux, g):
         if group.role == "output":
@@ -40,6 +43,15 @@ class Backprop(GlobalReinforce):
         else:  # keep what the error term needs when it lands
             group.sample_H = group.H.copy()
             group.sample_slope = group.kind.derivative(aux)
+
+    def on_sample_rows(self, sim, group, rows, values, aux, g, H):
+        if group.role == "output" or len(rows) == group.size:
+            self.on_sample(sim, group, values, aux, g)
+            return
+        if not hasattr(group, "sample_H"):
+            group.sample_H, group.sample_slope = np.zeros_like(group.H), np.zeros(group.size)
+        group.sample_H[rows] = H
+        group.sample_slope[rows] = group.kind.derivative(aux)
 
     def on_retro(self, sim, group, signal, step, reset):
         g = signal * group.sample_slope

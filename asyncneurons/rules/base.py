@@ -53,6 +53,7 @@ class Rule:
     hidden_kinds: tuple | None = None  # unit kinds the rule can train as hidden units (None: any)
     output_kinds: tuple | None = None
     samples_locally = True  # sampling only records the unit's own trace (firing windows apply)
+    output_sends = False  # the output's sample sends retrograde signals (firing windows cut there)
 
     @classmethod
     def check(cls, graph) -> None:
@@ -72,6 +73,16 @@ class Rule:
         """A group has sampled; ``g`` is the score of its sample. Default: the trace records
         ``E ← λγ E + g ⊗ h`` with the inputs as held now."""
         accumulate_trace(group.E, group.decay, g, group.H)
+
+    def on_sample_rows(self, sim, group, rows, values, aux, g, H) -> None:
+        """Rows ``rows`` of a group have sampled (firing windows, :mod:`asyncneurons.windows`);
+        ``H`` holds their inputs as read. The same as :meth:`on_sample` for those units alone."""
+        if len(rows) == group.size:
+            self.on_sample(sim, group, values, aux, g)
+            return
+        E = group.E[rows]
+        accumulate_trace(E, group.decay, g, H)
+        group.E[rows] = E
 
     def on_reward(self, sim, group, delta: float, step: int, reset: bool) -> None:
         raise NotImplementedError
