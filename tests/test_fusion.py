@@ -104,7 +104,8 @@ def test_map_prop_fused_and_unfused_are_identical(scenario, timing):
 def test_lazy_and_eager_transmission_give_identical_runs(scenario, over):
     """Values held in an inbox until the receiver looks are the values eager events would give."""
     base = {"experiment": {"episodes": 1000}, "network": {"hidden": [12, 6]},
-            "learning": {"rule": "weight_max", "lambda": 0.8, "lr": [0.02, 2e-3, 2e-4], "lr_end": None}}
+            "learning": {"rule": "weight_max", "lambda": 0.8, "lr": [0.02, 2e-3, 2e-4], "lr_end": None},
+            "engine": {"windows": False}}  # firing windows read histories always (test_windows.py)
     for k, v in over.items():
         base.setdefault(k, {}).update(v)
     s = scenario(**base)

@@ -103,6 +103,8 @@ def test_resume_of_a_finished_folder_changes_nothing(reference, tmp_path):
     {},
     {"timing": {"synapse_delay": {"dist": "uniform", "low": 0.0, "high": 5.0}, "reward_delay": 10.0,
                 "retro_delay": 0.75}, "env": {"pacing": "clock", "period": 20.0}},
+    {"timing": {"synapse_delay": {"dist": "uniform", "low": 0.0, "high": 5.0}, "reward_delay": 10.0,
+                "retro_delay": 0.75}, "env": {"pacing": "clock", "period": 20.0}, "engine": {"windows": False}},
     {"timing": {"firing": "clock", "firing_period": 1.0, "synapse_delay": {"dist": "exponential", "mean": 1.0},
                 "refractory": 1.5}, "env": {"pacing": "clock", "period": 10.0}},
     {"timing": {"firing": "on_input", "refractory": 0.25, "synapse_delay": 1.5, "retro_delay": 0.5}},
