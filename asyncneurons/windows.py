@@ -295,8 +295,11 @@ class Windows:
         self.set_wave[g.set_base + sets] = waves if not kind.population else waves[:1]
         # in-edges of the sets that sampled: the first arrival of a value newer than their wave
         e = g.w_edges if len(sets) == g.n_sets else g.w_edges[sel]
-        newer = tr.HW[src] > self.set_wave[g.set_base + es][:, None]
-        self.first[e] = np.where(newer, tr.HT[src] + d, math.inf).min(axis=1)
+        wave, d1 = self.set_wave[g.set_base + es], d[:, 0]
+        first = np.full(len(e), math.inf)
+        for j in range(tr.depth):  # slot by slot: a reduction along a short axis is slow
+            np.minimum(first, np.where(tr.HW[src, j] > wave, tr.HT[src, j] + d1, math.inf), out=first)
+        self.first[e] = first
         self._post(g, rows, row_t, values, waves)
         if g is not self.output:
             self.latest = max(self.latest, float(row_t.max()))
