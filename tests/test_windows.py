@@ -18,7 +18,7 @@ def _scenario(scenario, over, windows, network=None):
         for k, v in part.items():
             base.setdefault(k, {}).update(v)
     if network is not None:
-        from tests.conftest import SMALL_CARTPOLE
+        from conftest import SMALL_CARTPOLE
         return scenario(base={k: v for k, v in SMALL_CARTPOLE.items() if k != "network"}, **base)
     return scenario(**base)
 
