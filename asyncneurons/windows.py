@@ -111,7 +111,7 @@ class Windows:
             g.aux = None
         for g in [sim.input_group, *sim.groups]:
             g.out_row = tr.e_src[g.out_edges] - g.dense[0]  # dense indices of a group are consecutive
-        self.fed_by_input = sorted({int(t) for t in tr.e_tgt[sim.input_group.out_edges]})
+        self.fed_by_input = [by_gid[t] for t in sorted({int(t) for t in tr.e_tgt[sim.input_group.out_edges]})]
         self.token = 0
         self.armed = None  # (time, priority) of the wake-up in the queue
         self.recorded: list = []
@@ -154,9 +154,7 @@ class Windows:
         g = self.sim.input_group
         rows = np.arange(g.size)
         self._post(g, rows, np.full(g.size, self.sim.env.now), values, np.full(g.size, wave))
-        by_gid = {x.gid: x for x in self.sim.groups}
-        for gid in self.fed_by_input:
-            tg = by_gid[gid]
+        for tg in self.fed_by_input:
             tg.next_due = float(self.due(tg).min())
         self.rearm()
 
