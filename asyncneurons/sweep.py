@@ -270,7 +270,8 @@ def run_sweep(sweep: Sweep, *, workers: int = 2, scheduler: str | None = None,
     say = say or (lambda text: tqdm.write(text, file=sys.stderr))
     out = sweep.out
     out.mkdir(parents=True, exist_ok=True)
-    todo = [r for r in sweep.runs if not sweep.finished(r)]
+    # seed by seed: a sweep stopped partway has covered every grid point with as many seeds as it could
+    todo = sorted((r for r in sweep.runs if not sweep.finished(r)), key=lambda r: (r.seed, r.point))
     skipped = len(sweep.runs) - len(todo)
     n_points = len(sweep.points)
     say(f"sweep: {len(sweep.runs)} runs ({n_points} point{'s' * (n_points != 1)} × "

@@ -189,3 +189,14 @@ def test_only_one_backend_may_be_chosen(small, tmp_path):
             "--dask-local", "2")
     assert r.returncode == 2 and "choose one" in r.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_runs_go_seed_by_seed_so_a_partial_sweep_covers_every_point(small, tmp_path):
+    out = tmp_path / "order"
+    r = sweep_cli(small, out, "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    finished = sorted(out.glob("runs/*/*/summary.json"), key=lambda p: p.stat().st_mtime_ns)
+    seeds = [int(p.parent.name.split("-")[1]) for p in finished]
+    assert seeds == sorted(seeds) and len(set(seeds)) == 2
+    first_seed = [p.parent.parent.name for p in finished[:len(finished) // 2]]
+    assert len(set(first_seed)) == len(finished) // 2  # every point once before any second seed
