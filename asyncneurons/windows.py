@@ -266,10 +266,10 @@ class Windows:
             src, d, er, ec, es = g.w_src[sel], g.w_delay[sel], g.w_row[sel], g.w_col[sel], g.w_set[sel]
         set_t = np.empty(g.n_sets)
         set_t[sets] = times
-        arrived = tr.HT[src] + d <= set_t[es][:, None]
-        k = np.argmax(np.where(arrived, tr.HN[src], -1), axis=1)
+        arrival, tags = tr.HT[src] + d, tr.HW[src]  # every sample in the senders' histories
+        k = np.argmax(np.where(arrival <= set_t[es][:, None], tr.HN[src], -1), axis=1)
         g.H[er, ec] = tr.HV[src, k]
-        g.T[er, ec] = tr.HW[src, k]
+        g.T[er, ec] = tags[np.arange(len(k)), k]
         P, H = (g.P, g.H) if whole else (g.P[rows], g.H[rows])
         pot = potential(P, H)
         kind = g.kind
@@ -293,11 +293,10 @@ class Windows:
         self.set_wave[g.set_base + sets] = waves if not kind.population else waves[:1]
         # in-edges of the sets that sampled: the first arrival of a value newer than their wave
         e = g.w_edges if len(sets) == g.n_sets else g.w_edges[sel]
-        wave, d1 = self.set_wave[g.set_base + es], d[:, 0]
-        first = np.full(len(e), math.inf)
-        for j in range(tr.depth):  # slot by slot: a reduction along a short axis is slow
-            np.minimum(first, np.where(tr.HW[src, j] > wave, tr.HT[src, j] + d1, math.inf), out=first)
-        self.first[e] = first
+        wave = self.set_wave[g.set_base + es]
+        # reduced across slots with the slots as rows: a reduction along a short last axis is slow
+        newer = np.ascontiguousarray(tags.T) > wave
+        self.first[e] = np.where(newer, np.ascontiguousarray(arrival.T), math.inf).min(axis=0)
         self._post(g, rows, row_t, values, waves)
         if g is not self.output:
             self.latest = max(self.latest, float(row_t.max()))
