@@ -104,8 +104,7 @@ def test_map_prop_fused_and_unfused_are_identical(scenario, timing):
 def test_lazy_and_eager_transmission_give_identical_runs(scenario, over):
     """Values held in an inbox until the receiver looks are the values eager events would give."""
     base = {"experiment": {"episodes": 1000}, "network": {"hidden": [12, 6]},
-            "learning": {"rule": "weight_max", "lambda": 0.8, "lr": [0.02, 2e-3, 2e-4], "lr_end": None},
-            "engine": {"windows": False}}  # firing windows read histories always (test_windows.py)
+            "learning": {"rule": "weight_max", "lambda": 0.8, "lr": [0.02, 2e-3, 2e-4], "lr_end": None}}
     for k, v in over.items():
         base.setdefault(k, {}).update(v)
     s = scenario(**base)
@@ -117,3 +116,14 @@ def test_lazy_and_eager_transmission_give_identical_runs(scenario, over):
     assert out[0][1] == out[1][1]
     for layer, m in out[0][0].layer_matrices().items():
         np.testing.assert_array_equal(m, out[1][0].layer_matrices()[layer])
+
+
+@pytest.mark.parametrize("over", [
+    {"timing": {"synapse_delay": {"dist": "uniform", "low": 0.0, "high": 5.0}, "reward_delay": 10.0},
+     "env": {"pacing": "clock", "period": 20.0}},
+    {"timing": {"synapse_delay": {"dist": "uniform", "low": 0.0, "high": 5.0}, "reward_delay": 3.0},
+     "env": {"pacing": "clock", "period": 7.0}, "learning": {"rule": "ste_backprop"}},
+])
+def test_lazy_and_eager_transmission_give_identical_runs_unit_by_unit(scenario, over):
+    """The same with firing windows off: under clock pacing they would serve both runs."""
+    test_lazy_and_eager_transmission_give_identical_runs(scenario, {**over, "engine": {"windows": False}})
