@@ -217,12 +217,13 @@ def learning_curves(tidy, keys: list[str], unit_col: str, smooth: int, line_key:
     fig, axes = _figure(len(combos), ncols)
     colors = _colors(len(lines))
     handles = []
-    n_units = tidy[unit_col].nunique()
+    counts = set()  # seeds (or runs) behind each curve: a sweep in progress has fewer for some
     for ax, combo in zip(axes, combos):
         sub = _select(tidy, facet_keys, combo)
         for color, lv in zip(colors, lines):
             part = sub if lv is None else sub[sub[line_key] == lv]
             if len(part):
+                counts.add(part[unit_col].nunique())
                 label = what if lv is None else short_text(line_key, lv, lines)
                 h = _band(ax, part, unit_col, smooth, color, label)
                 if ax is axes[0]:
@@ -236,10 +237,12 @@ def learning_curves(tidy, keys: list[str], unit_col: str, smooth: int, line_key:
             ax.xaxis.set_tick_params(labelbottom=True)
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel(f"return\n(moving average, {smooth} ep.)")
+    lo, hi = (min(counts), max(counts)) if counts else (0, 0)
+    n_text = f"{hi} {what}{'s' * (hi != 1)}" if lo == hi else f"{lo}–{hi} {what}s"
     _legend(fig, handles if line_key else [],
-            f"{key_name(line_key)}; mean ± std across {n_units} {what}s" if line_key else None)
+            f"{key_name(line_key)}; mean ± std across {n_text}" if line_key else None)
     if not line_key:
-        fig.suptitle(f"mean ± std across {n_units} {what}{'s' * (n_units != 1)}")
+        fig.suptitle(f"mean ± std across {n_text}")
     return fig
 
 
