@@ -89,8 +89,8 @@ class Simulation:
     ``fuse`` overrides ``[engine] fuse``; ``max_ticks`` stops after that many environment steps
     (used by tests); ``transmission`` (``auto``, ``eager`` or ``lazy``) chooses how values reach
     ``on_all`` and ``clock`` receivers (:mod:`asyncneurons.transmission`), never the results;
-    so does ``[engine] windows`` (:mod:`asyncneurons.windows`). ``on_event(time_ms, unit, kind, value, wave)`` receives every event when
-    given.
+    so does ``[engine] windows`` (:mod:`asyncneurons.windows`). ``on_event(time_ms, unit, kind,
+    value, wave)`` receives every event when given.
     """
 
     def __init__(self, scenario, run: int = 0, *, fuse: bool | None = None, on_episode=None,
@@ -113,8 +113,8 @@ class Simulation:
                     for l in range(1, self.n_layers + 1)]
         rule_cls = RULES[L.rule]
         use_windows = windows_apply(s, self.graph, rule_cls)
-        if resume is not None and "windows" in resume[0]:
-            use_windows = bool(resume[0]["windows"])  # a run continues in the mode it was saved in
+        if resume is not None:  # a run continues in the mode it was saved in (older checkpoints: without)
+            use_windows = bool(resume[0].get("windows"))
         self.input_group, self.groups = compile_groups(
             self.graph, seed=self.seed, fuse=s.engine.fuse if fuse is None else fuse, across_delays=use_windows,
             reward_delays=self.reward_delays, retro=RULES[L.rule].uses_retro, bias_init=s.network.bias_init,
