@@ -131,18 +131,9 @@ class Transmission:
                 slot = int(self.head[i])
             self.HT[i, slot], self.HV[i, slot], self.HW[i, slot], self.HN[i, slot] = now, values[0], wave, self.serial
             self.head[i] = (slot + 1) % self.depth
+            self.serial += 1
         else:
-            idx, slot = grp.dense, self.head[grp.dense]
-            old = self.HT[idx, (slot + 1) % self.depth]  # the oldest sample that stays available
-            if (old + self.max_delay[idx] > now).any():  # it may still be on its way somewhere: keep more
-                self._grow()
-                slot = self.head[idx]
-            self.HT[idx, slot] = now
-            self.HV[idx, slot] = values
-            self.HW[idx, slot] = wave
-            self.HN[idx, slot] = self.serial
-            self.head[idx] = (slot + 1) % self.depth
-        self.serial += 1
+            self.record(grp.dense, now, values, wave, now)
         e = grp.out_edges
         if not len(e):
             return
@@ -158,9 +149,10 @@ class Transmission:
             self._arm(self.by_gid[gid])
 
     def record(self, idx, times, values, waves, horizon: float) -> None:
-        """Append samples of the units ``idx`` (dense indices) taken at ``times`` (firing windows,
-        :mod:`asyncneurons.windows`), keeping every sample a receiver may still read at a time
-        ≥ ``horizon``: once the sample after the overwritten one has arrived everywhere."""
+        """Append samples of the units ``idx`` (dense indices) taken at ``times`` (now, or each
+        unit's own time inside a firing window, :mod:`asyncneurons.windows`), keeping every sample
+        a receiver may still read at a time ≥ ``horizon``: the oldest sample is overwritten only
+        once the one after it has arrived everywhere."""
         slot = self.head[idx]
         old = self.HT[idx, (slot + 1) % self.depth]
         if (old + self.max_delay[idx] > horizon).any():

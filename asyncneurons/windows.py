@@ -224,9 +224,11 @@ class Windows:
     def _save(self) -> dict:
         """A copy of everything a window changes before its output samples."""
         tr = self.tr
+        def copy(v):
+            return v.copy() if isinstance(v, np.ndarray) else v
         groups = [(g, {a: getattr(g, a).copy() for a in ("H", "T", "E", "counters", "values")},
-                   {a: (lambda v: v.copy() if isinstance(v, np.ndarray) else v)(getattr(g, a, None))
-                    for a in ("aux", "sample_H", "sample_slope")}, g.next_due) for g in self.hidden]
+                   {a: copy(getattr(g, a, None)) for a in ("aux", "sample_H", "sample_slope")}, g.next_due)
+                  for g in self.hidden]
         return {"groups": groups, "first": self.first.copy(), "set_wave": self.set_wave.copy(),
                 "recorded": len(self.recorded),
                 "tr": {a: getattr(tr, a).copy() for a in ("HT", "HV", "HW", "HN", "head")} | {
