@@ -31,3 +31,25 @@ def scenario():
     def make(base=SMALL_CARTPOLE, base_dir=None, **over):
         return parse_scenario(merge(base, over), base_dir=base_dir)
     return make
+
+
+def stop_at_checkpoint(s, folder, episode: int) -> list:
+    """Run ``s`` saving a checkpoint into ``folder`` at every episode boundary, and stop it (as a
+    kill would) once episode ``episode`` is due; return the episode rows finished before."""
+    from asyncneurons import checkpoint
+    from asyncneurons.simulation import Simulation
+
+    class Stop(Exception):
+        pass
+
+    sim, rows = Simulation(s), []
+    sim.on_episode = rows.append
+
+    def save(proc):
+        checkpoint.save(sim, proc, folder, 0)
+        if proc.episode == episode:
+            raise Stop
+    sim.checkpoint = save
+    with pytest.raises(Stop):
+        sim.run()
+    return rows

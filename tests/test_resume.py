@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import stop_at_checkpoint
 
 from asyncneurons import checkpoint
 from asyncneurons.simulation import Simulation
@@ -124,20 +125,7 @@ def test_restored_simulation_continues_bit_for_bit(scenario, tmp_path, over):
     whole, rows = Simulation(s), []
     whole.on_episode = rows.append
     whole.run()
-
-    class Stop(Exception):
-        pass
-
-    first, rows_a = Simulation(s), []
-    first.on_episode = rows_a.append
-
-    def save(proc):
-        checkpoint.save(first, proc, tmp_path, 0)
-        if proc.episode == 7:
-            raise Stop
-    first.checkpoint = save
-    with pytest.raises(Stop):
-        first.run()
+    rows_a = stop_at_checkpoint(s, tmp_path, 7)
     rows_b = []
     second = Simulation(s, on_episode=rows_b.append, resume=checkpoint.load(tmp_path, 0)).run()
     key = lambda r: (r["episode"], r["return"], r["length"], r["sim_time_ms"], r["stale_actions"])  # noqa: E731

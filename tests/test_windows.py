@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import stop_at_checkpoint
 
 from asyncneurons import checkpoint
 from asyncneurons.simulation import Simulation
@@ -92,20 +93,7 @@ def test_a_run_saved_with_windows_continues_with_windows(scenario, tmp_path):
     s = _scenario(scenario, {"experiment": {"episodes": 12}}, True)
     whole_rows = []
     whole = Simulation(s, on_episode=whole_rows.append).run()
-
-    class Stop(Exception):
-        pass
-
-    first, rows_a = Simulation(s), []
-    first.on_episode = rows_a.append
-
-    def save(proc):
-        checkpoint.save(first, proc, tmp_path, 0)
-        if proc.episode == 5:
-            raise Stop
-    first.checkpoint = save
-    with pytest.raises(Stop):
-        first.run()
+    rows_a = stop_at_checkpoint(s, tmp_path, 5)
     # the engine key does not enter the scenario hash; the checkpoint's mode wins
     s_off = _scenario(scenario, {"experiment": {"episodes": 12}}, False)
     rows_b = []
