@@ -49,16 +49,30 @@ def glorot_bound(fan_in: int, fan_out: int) -> float:
     return float(np.sqrt(6.0 / (fan_in + fan_out)))
 
 
+def sum_rows(Z: np.ndarray) -> np.ndarray:
+    """``Σ_i Z[..., i, :]``, added row after row in the order i = 0, 1, … (the order in which a
+    unit-by-unit engine adds its messages).
+
+    NumPy reduces along an axis that is not the fastest in memory by adding whole rows in order
+    (its pairwise summation applies only along the fast axis), which gives these bits at a
+    fraction of the cost of ``np.add.accumulate``. With a single column the reduced axis becomes
+    the fast one, so ``accumulate`` keeps the order there (a test holds both paths to it).
+    """
+    if Z.shape[-1] > 1 and Z.flags.c_contiguous:
+        return np.add.reduce(Z, axis=-2)
+    return np.add.accumulate(Z, axis=-2)[..., -1, :]
+
+
 def sum_by_sender(blocks, size: int) -> np.ndarray:
     """Sum retrograde blocks per receiving unit, sequentially in ascending sender unit id.
 
     ``blocks`` are (sender uids, receiver positions, block) with one block row per sender. The
     fixed order makes the sum the same bits whether the senders were one fused group or many
-    single units (``np.add.accumulate`` adds row after row).
+    single units (:func:`sum_rows` adds row after row).
     """
     if len(blocks) == 1 and blocks[0][2].shape[1] == size and np.all(np.diff(blocks[0][0]) > 0) \
             and np.array_equal(blocks[0][1], np.arange(size)):
-        return np.add.accumulate(blocks[0][2], axis=0)[-1]
+        return sum_rows(blocks[0][2])
     uids = np.concatenate([b[0] for b in blocks])
     if size == 1:  # a single receiving unit: every block is one column already
         Z = np.concatenate([b[2] for b in blocks], axis=0)
@@ -68,4 +82,4 @@ def sum_by_sender(blocks, size: int) -> np.ndarray:
         for u, pos, block in blocks:
             Z[r:r + len(u), pos] = block
             r += len(u)
-    return np.add.accumulate(Z[np.argsort(uids, kind="stable")], axis=0)[-1]
+    return sum_rows(Z[np.argsort(uids, kind="stable")])

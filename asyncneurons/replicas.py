@@ -23,7 +23,7 @@ import numpy as np
 from . import streams, tasks
 from .critic import init_layer
 from .errors import DivergenceError, ScenarioError
-from .kernels import potential, sigmoid, softplus
+from .kernels import potential, sigmoid, softplus, sum_rows
 from .rules.map_prop import map_error, relax_layers
 from .optim import AdamConfig, adam_ascent, linear_schedule
 from .rules import RULES
@@ -198,7 +198,7 @@ class Replicas:
         return linear_schedule(*self.layers[layer - 1].lr, self.scenario.learning.lr_steps, step)
 
     def send_retro(self, lay, C, step, reset) -> None:
-        self._retro = np.add.accumulate(C, axis=-2)[..., -1, :]
+        self._retro = sum_rows(C)
 
     def _drain(self, index: int, step: int) -> None:
         while getattr(self, "_retro", None) is not None and index > 0:

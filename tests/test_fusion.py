@@ -40,6 +40,20 @@ def test_a_unit_alone_computes_the_same_bits_as_inside_its_layer():
             assert kernels.potential(P[j:j + 1], H[j:j + 1])[0] == whole[j]
 
 
+def test_messages_are_summed_row_after_row_whatever_the_shape():
+    """sum_rows gives the bits of adding the rows one by one, in order, for every shape the engine
+    and the replicas meet: one column, one row, a batch axis, a transposed (non-contiguous) view."""
+    rng = np.random.default_rng(1)
+    shapes = [(40, 1), (28, 9, 1), (1, 64), (2, 32), (32, 64), (5, 32, 64), (5, 2, 32), (300, 3), (3, 70, 2)]
+    for shape in shapes:
+        Z = rng.normal(size=shape) * 10.0 ** rng.uniform(-8, 8, size=shape)
+        for view in (Z, np.swapaxes(Z, -1, -2)):
+            in_order = view[..., 0, :].copy()
+            for i in range(1, view.shape[-2]):
+                in_order += view[..., i, :]
+            np.testing.assert_array_equal(kernels.sum_rows(view), in_order)
+
+
 def test_keyed_uniforms_do_not_depend_on_grouping():
     keys = streams.unit_keys(11, streams.SAMPLE, np.arange(50))
     counters = np.arange(50) * 3

@@ -23,17 +23,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels import potential, sigmoid, softplus
+from ..kernels import potential, sigmoid, softplus, sum_rows
 from ..units import categorical_policy, softmax_policy
 from .base import register
 from .global_reinforce import GlobalReinforce
 
 
-def map_error(kind, h: np.ndarray, pot: np.ndarray, lp, action=None) -> np.ndarray:
-    """The error term e (the score of the held value h at pre-activations ``pot``)."""
+def map_error(kind, h: np.ndarray, pot: np.ndarray, lp, action=None, mean=None) -> np.ndarray:
+    """The error term e (the score of the held value h at pre-activations ``pot``); ``mean`` is
+    softplus(pot) when the caller has it already."""
     name = kind.name
     if name == "gaussian":
-        return (h - softplus(pot)) * sigmoid(pot) / lp.variance
+        return (h - (softplus(pot) if mean is None else mean)) * sigmoid(pot) / lp.variance
     if name == "linear_gaussian":
         return (h - pot) / lp.variance
     if name in ("categorical", "softmax"):
@@ -66,29 +67,35 @@ def relax_layers(Ps, kinds, lps, x0, values, action, steps: int, step_size: floa
     vals = [np.asarray(v, dtype=np.float64).copy() for v in values]
     last = len(Ps) - 1
     shared = Ps[0].ndim == 2 and np.ndim(x0) == 2  # a batch of samples sharing the weights
+    Hs, x = [], x0  # each layer's held inputs, refilled at every step (the bias column stays 1)
+    for P in Ps:
+        H = np.empty(np.broadcast_shapes(P.shape, np.shape(x)[:-1] + (1, 1)))
+        H[..., -1] = 1.0
+        Hs.append(H)
+        x = np.empty(H.shape[:-1])
     for k in range(steps + 1):
-        Hs, pots, x = [], [], x0
+        pots, x = [], x0
         for l, P in enumerate(Ps):
-            H = np.empty(np.broadcast_shapes(P.shape, np.shape(x)[:-1] + (1, 1)))
-            H[..., :-1] = np.expand_dims(x, -2)
-            H[..., -1] = 1.0
-            Hs.append(H)
+            H = Hs[l]
+            H[..., :-1] = np.asarray(x)[..., None, :]
             # a shared-weight batch (supervised tasks only) uses a matrix product; everything the
             # event engine is held against uses the row-wise kernel
             pots.append(x @ P[:, :-1].T + P[:, -1] if shared else potential(P, H))
             x = vals[l]
         if k == steps:
             break
-        errors = [None] + [map_error(kinds[l], vals[l], pots[l], lps[l], action if l == last else None)
+        means = [softplus(pot) for pot in pots[:last]]  # the hidden layers' feed-forward means
+        errors = [None] + [map_error(kinds[l], vals[l], pots[l], lps[l], action if l == last else None,
+                                     mean=means[l] if l < last else None)
                            for l in range(1, last + 1)]
         new = []
         for l in range(last):
             if shared:
                 td = errors[l + 1] @ Ps[l + 1][:, :-1]
             else:
-                td = np.add.accumulate(topdown_messages(Ps[l + 1], errors[l + 1]), axis=-2)[..., -1, :]
+                td = sum_rows(topdown_messages(Ps[l + 1], errors[l + 1]))
             var = lps[l].variance
-            new.append(relax_step(vals[l], softplus(pots[l]), var, step_size * var, td))
+            new.append(relax_step(vals[l], means[l], var, step_size * var, td))
         vals[:last] = new
     return vals, Hs, pots
 
