@@ -186,9 +186,10 @@ def _print_sweep(result, out) -> None:
 
 
 @main.command()
-@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Folder for the figures (default: PATH/figures).")
+              help="Folder for the figures (default: PATH/figures; required with several "
+                   "sweep folders).")
 @click.option("--smooth", type=click.IntRange(1), default=None,
               help="Moving-average window of the learning curves, in episodes.")
 @click.option("--x", "x_key", default=None, metavar="KEY",
@@ -199,12 +200,18 @@ def _print_sweep(result, out) -> None:
 @click.option("--window", default=None, metavar="START,END",
               help="Time window of the event raster, in ms (default: the first environment "
                    "steps).")
-def plot(path, out, smooth, x_key, line_key, window):
-    """Plot a run folder or a sweep folder: learning curves, tolerance curves, event raster."""
+@click.option("--where", multiple=True, metavar="KEY=VALUE",
+              help="Plot only the points of the sweep(s) where KEY has this value (repeatable).")
+def plot(paths, out, smooth, x_key, line_key, window, where):
+    """Plot a run folder or sweep folders: learning curves, tolerance curves, event raster.
+
+    Several sweep folders are plotted as one sweep: each row stands on every key any of them
+    swept (a sweep that did not sweep a key contributes the value its runs share), so rules
+    that need different scenarios, or a study's axes, meet in one figure."""
     from .plots import plot_folder
     try:
-        files = plot_folder(path, out, smooth=smooth, x_key=x_key, line_key=line_key,
-                            window=window, say=lambda t: click.echo(t, err=True))
+        files = plot_folder(list(paths), out, smooth=smooth, x_key=x_key, line_key=line_key,
+                            window=window, where=where, say=lambda t: click.echo(t, err=True))
     except UserInputError as e:
         _fail(str(e), 2)
     for f in files:

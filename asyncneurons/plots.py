@@ -1,4 +1,4 @@
-"""Figures of a run folder or a sweep folder, as PNG (200 dpi) and SVG.
+"""Figures of a run folder or of one or several sweep folders, as PNG (200 dpi) and SVG.
 
 ``learning-curves``   return per episode, moving average over ``smooth`` episodes, mean ± std
                       band across seeds (a sweep: one line per grid point, panels by the other
@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 from .errors import UserInputError
-from .identity import parse_value
+from .identity import parse_value, table_value
 
 DPI = 200
 WIDTH = 7.0  # inches
@@ -118,7 +118,7 @@ def _figure(n_panels: int, ncols: int | None = None, panel_height: float = 2.3,
             legend_rows: int = 1):
     from matplotlib.figure import Figure
 
-    ncols = ncols or min(n_panels, 3)
+    ncols = ncols or (2 if n_panels == 4 else min(n_panels, 3))  # four panels: two rows of two
     nrows = math.ceil(n_panels / ncols)
     fig = Figure(figsize=(WIDTH, nrows * panel_height + 0.35 + 0.2 * legend_rows),
                  layout="constrained")
@@ -148,8 +148,13 @@ def _colors(n: int):
 
 
 def _facets(table, keys: list[str]):
-    """Panels: one per combination of values of ``keys`` (in order of appearance)."""
-    values = [list(dict.fromkeys(table[k])) for k in keys]
+    """Panels: one per combination of values of ``keys`` (numbers in increasing order, other
+    values in order of appearance)."""
+    values = []
+    for k in keys:
+        seen = list(dict.fromkeys(table[k]))
+        axis = numeric_axis(k, seen)
+        values.append([v for _, v in sorted(zip(axis[0], seen), key=lambda p: p[0])] if axis else seen)
     combos = list(itertools.product(*values)) if keys else [()]
     ncols = len(values[1]) if len(keys) == 2 else None
     return combos, ncols
@@ -310,6 +315,96 @@ def _read_sweep(path: Path):
     return meta, keys, tidy, summary
 
 
+def _canonical(value):
+    """A swept value in one form whatever way it was written (``10``, ``10.0``, ``{ dist =
+    "uniform", low = 0, high = 5 }`` or ``{dist="uniform",low=0.0,high=5.0}``): numbers as
+    floats, tables and lists as inline TOML."""
+    def norm(v):
+        if isinstance(v, bool) or isinstance(v, str):
+            return v
+        if isinstance(v, (int, float)):
+            return float(v)
+        if isinstance(v, dict):
+            return {k: norm(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [norm(x) for x in v]
+        return v
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "none"
+    return table_value(norm(parse_value(value) if isinstance(value, str) else value))
+
+
+def _resolved(path: Path, meta, key: str):
+    """The value of ``key`` that every run of a sweep shares (read from the resolved scenario
+    of one finished run); None when the scenario leaves it unset."""
+    import tomllib
+
+    for run in meta["runs"]:
+        f = path / run["folder"] / "scenario.toml"
+        if f.exists():
+            node = tomllib.loads(f.read_text())
+            for part in key.split("."):
+                if not isinstance(node, dict) or part not in node:
+                    return None
+                node = node[part]
+            return node
+    raise UserInputError(f"{path}: no finished run to read {key} from")
+
+
+def _parse_where(where) -> list[tuple[str, str]]:
+    out = []
+    for w in where or ():
+        key, eq, value = w.partition("=")
+        if not eq or not key.strip() or not value.strip():
+            raise UserInputError(f"--where {w}: expected KEY=VALUE")
+        out.append((key.strip(), value))
+    return out
+
+
+def read_sweeps(paths, where=()):
+    """One sweep's tables, or several sweeps' tables as one (for one figure of, e.g., rules that
+    need different scenarios, or one axis of a study whose point lives in another sweep).
+
+    The keys are every sweep's swept keys; a sweep that did not sweep a key takes the value all
+    its runs share (from their resolved scenario), so every row says where it stands on every
+    key. ``where`` (``KEY=VALUE`` strings) keeps only the rows at those values. A grid point
+    found in two sweeps is an error (narrow with ``where``). Returns (metas, keys, tidy, summary).
+    """
+    import pandas as pd
+
+    read = [(Path(p), *_read_sweep(Path(p))) for p in paths]
+    keys = list(dict.fromkeys(k for _, _, ks, _, _ in read for k in ks))
+    tidies, summaries = [], []
+    for path, meta, ks, tidy, summary in read:
+        for k in keys:
+            if k not in ks:
+                v = _canonical(_resolved(path, meta, k))
+                tidy[k], summary[k] = v, v
+            else:
+                forms = {v: _canonical(v) for v in set(summary[k]) | set(tidy[k])}
+                tidy[k], summary[k] = tidy[k].map(forms), summary[k].map(forms)
+        summary["_sweep"] = str(path)
+        tidies.append(tidy)
+        summaries.append(summary)
+    tidy = pd.concat(tidies, ignore_index=True)
+    summary = pd.concat(summaries, ignore_index=True)
+    for key, value in _parse_where(where):
+        if key not in keys:
+            raise UserInputError(f"--where {key}: not a swept key; swept: {', '.join(keys) or 'none'}")
+        v = _canonical(value)
+        if not (summary[key] == v).any():
+            found = ", ".join(str(x) for x in dict.fromkeys(summary[key]))
+            raise UserInputError(f"--where {key}={value}: no finished point there; {key} takes {found}")
+        tidy, summary = tidy[tidy[key] == v], summary[summary[key] == v]
+    twice = summary[summary.duplicated(keys, keep=False)] if keys else summary.iloc[:0]
+    if len(twice):
+        row = twice.iloc[0]
+        point = ", ".join(f"{k}={row[k]}" for k in keys)
+        where_ = " and ".join(dict.fromkeys(twice[(twice[keys] == row[keys]).all(axis=1)]["_sweep"]))
+        raise UserInputError(f"the point {point} is in {where_}: keep one with --where")
+    return [m for _, m, *_ in read], keys, tidy.reset_index(drop=True), summary.drop(columns="_sweep").reset_index(drop=True)
+
+
 def _combine(tables, keys, line_key):
     """``--lines a,b``: one line per combination of the keys ``a`` and ``b``, labelled
     ``rule = weight_max, λ = 0.8``; the combined key replaces them in ``keys``."""
@@ -337,21 +432,34 @@ def _choose_lines(summary, keys, line_key, x_key=None):
     return (categorical or others or [None])[0], varied
 
 
+def _is_sweep(path: Path) -> bool:
+    return (path / "sweep.csv").exists() and (path / "sweep.json").exists()
+
+
 def plot_folder(path, out=None, *, smooth=None, x_key=None, line_key=None, window=None,
-                say=print) -> list[Path]:
-    """Every figure a run folder or a sweep folder supports; return the files written."""
+                where=(), say=print) -> list[Path]:
+    """Every figure a run folder, a sweep folder or several sweep folders (a list of paths,
+    plotted as one sweep: :func:`read_sweeps`) support; return the files written."""
     import pandas as pd
 
     from .raster import find_events, parse_window, raster
 
-    path = Path(path)
+    paths = [Path(p) for p in path] if isinstance(path, (list, tuple)) else [Path(path)]
+    if len(paths) > 1:
+        for p in paths:
+            if not _is_sweep(p):
+                raise UserInputError(f"{p}: not a sweep folder (sweep.csv, sweep.json); several "
+                                     f"folders are plotted together only when each is a sweep")
+        if out is None:
+            raise UserInputError("several sweep folders: say where the figures go with --out")
+    path = paths[0]
     out = Path(out) if out is not None else path / "figures"
     win = parse_window(window)
     files: list[Path] = []
-    if (path / "sweep.csv").exists() and (path / "sweep.json").exists():
-        meta, keys, tidy, summary = _read_sweep(path)
+    if _is_sweep(path):
+        metas, keys, tidy, summary = read_sweeps(paths, where)
         if not len(tidy):
-            raise UserInputError(f"{path}: the sweep has no finished run yet")
+            raise UserInputError(f"{', '.join(map(str, paths))}: no finished run yet")
         if x_key is not None and x_key not in keys:
             raise UserInputError(f"--x {x_key}: not a swept key; swept: {', '.join(keys) or 'none'}")
         if line_key is not None and "," in line_key:
@@ -368,7 +476,10 @@ def plot_folder(path, out=None, *, smooth=None, x_key=None, line_key=None, windo
             files += save(fig, out, f"tolerance-{xk}")
         if not xs:
             say("no numeric swept key: no tolerance curve")
-        events = find_events(path, [r["folder"] for r in meta["runs"]])
+        events = next((e for e in (find_events(p, [r["folder"] for r in m["runs"]])
+                                   for p, m in zip(paths, metas)) if e is not None), None)
+    elif where:
+        raise UserInputError("--where selects points of a sweep; this is a run folder")
     elif (path / "metrics.csv").exists():
         metrics = pd.read_csv(path / "metrics.csv")
         if not len(metrics):

@@ -6,7 +6,10 @@ import sys
 import matplotlib.image
 import pytest
 
-from asyncneurons.plots import DPI, WIDTH, numeric_axis, value_text
+import pandas as pd
+
+from asyncneurons.errors import UserInputError
+from asyncneurons.plots import DPI, WIDTH, numeric_axis, read_sweeps, value_text
 from asyncneurons.runner import run_experiment
 from asyncneurons.scenario import parse_scenario
 from asyncneurons.sweep import plan, run_sweep
@@ -44,6 +47,53 @@ def sweep_dir(tmp_path_factory):
                  root / "sweep")
     run_sweep(sweep, workers=1, progress=False, say=lambda text: None)
     return root / "sweep"
+
+
+@pytest.fixture(scope="module")
+def later_sweep_dir(tmp_path_factory, sweep_dir):
+    """A second sweep of the same scenario: Weight Max at a reward delay the first one lacks."""
+    root = sweep_dir.parent
+    sweep = plan(root / "small.toml", ["timing.reward_delay=10"], 1,
+                 ["learning.rule=weight_max", 'timing.synapse_delay={dist="uniform",low=0.0,high=3.0}'],
+                 root / "later")
+    run_sweep(sweep, workers=1, progress=False, say=lambda text: None)
+    return root / "later"
+
+
+def test_several_sweeps_are_read_as_one(sweep_dir, later_sweep_dir):
+    """Every row stands on every swept key: the later sweep did not sweep the rule, so its rows
+    carry the rule all its runs share; values written differently (0 and 0.0) compare equal."""
+    _, keys, tidy, summary = read_sweeps([sweep_dir, later_sweep_dir])
+    assert keys == ["learning.rule", "timing.reward_delay"]
+    rows = {(r["learning.rule"], r["timing.reward_delay"]): r["n_seeds"] for r in summary.to_dict("records")}
+    assert rows == {("global_reinforce", 0.0): 2, ("global_reinforce", 5.0): 2, ("weight_max", 0.0): 2,
+                    ("weight_max", 5.0): 2, ("weight_max", 10.0): 1}
+    later = pd.read_csv(later_sweep_dir / "sweep.csv")
+    merged = tidy[tidy["timing.reward_delay"] == 10.0]
+    assert merged["return"].tolist() == later["return"].tolist()
+    assert set(merged["learning.rule"]) == {"weight_max"}
+
+    _, _, _, kept = read_sweeps([sweep_dir, later_sweep_dir], ["learning.rule=weight_max", "timing.reward_delay=10"])
+    assert len(kept) == 1 and kept["n_seeds"].tolist() == [1]
+
+
+def test_a_point_in_two_sweeps_or_a_where_that_matches_nothing_is_an_error(sweep_dir, tmp_path):
+    with pytest.raises(UserInputError, match="learning.rule=global_reinforce, timing.reward_delay=0.0 is in"):
+        read_sweeps([sweep_dir, sweep_dir])
+    r = cli("plot", str(sweep_dir), "--where", "timing.reward_delay=7", "--out", str(tmp_path))
+    assert r.returncode == 2 and "no finished point there; timing.reward_delay takes 0.0, 5.0" in r.stderr
+    r = cli("plot", str(sweep_dir), str(sweep_dir))
+    assert r.returncode == 2 and "--out" in r.stderr
+
+
+def test_the_plot_of_several_sweeps_draws_their_points_on_one_axis(sweep_dir, later_sweep_dir, tmp_path):
+    r = cli("plot", str(sweep_dir), str(later_sweep_dir), "--out", str(tmp_path),
+            "--x", "timing.reward_delay", "--lines", "learning.rule")
+    assert r.returncode == 0, r.stderr
+    check(tmp_path / "tolerance-timing.reward_delay.png", 2.4 + 0.55)
+    check(tmp_path / "learning-curves.png", 2.3 + 0.55)  # reward delays 0, 5, 10: one row of three panels
+    svg = (tmp_path / "learning-curves.svg").read_text()
+    assert svg.index("reward delay = 0 ms") < svg.index("reward delay = 5 ms") < svg.index("reward delay = 10 ms")
 
 
 @pytest.fixture(scope="module")
