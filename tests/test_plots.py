@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import matplotlib.image
 import pytest
@@ -94,6 +95,25 @@ def test_the_plot_of_several_sweeps_draws_their_points_on_one_axis(sweep_dir, la
     check(tmp_path / "learning-curves.png", 2.3 + 0.55)  # reward delays 0, 5, 10: one row of three panels
     svg = (tmp_path / "learning-curves.svg").read_text()
     assert svg.index("reward delay = 0 ms") < svg.index("reward delay = 5 ms") < svg.index("reward delay = 10 ms")
+
+
+def test_a_study_table_joins_the_point_another_sweep_holds(sweep_dir, later_sweep_dir):
+    """scripts/study_table.py: one row per rule, one column per reward delay in increasing order,
+    the later sweep's point in its place, with its seed count."""
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, str(root / "scripts" / "study_table.py"), str(sweep_dir),
+                        str(later_sweep_dir), "--rows", "learning.rule", "--where", "learning.rule=weight_max"],
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "| rule | reward delay = 0 ms | reward delay = 5 ms | reward delay = 10 ms |"
+    summary = read_sweeps([sweep_dir, later_sweep_dir])[3].set_index("timing.reward_delay")
+    cells = lines[2].strip("| ").split(" | ")
+    assert cells[0] == "weight_max" and cells[3].endswith("[1 seed]")
+    for cell, delay in zip(cells[1:], (0.0, 5.0, 10.0)):
+        row = summary[summary["learning.rule"] == "weight_max"].loc[delay]
+        assert cell.startswith(f"{row['mean']:.1f} ({row['std']:.1f})")
+    assert "Runs finished: 5;" in r.stdout
 
 
 @pytest.fixture(scope="module")
