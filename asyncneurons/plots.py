@@ -315,7 +315,7 @@ def _read_sweep(path: Path):
     return meta, keys, tidy, summary
 
 
-def _canonical(value):
+def canonical_value(value):
     """A swept value in one form whatever way it was written (``10``, ``10.0``, ``{ dist =
     "uniform", low = 0, high = 5 }`` or ``{dist="uniform",low=0.0,high=5.0}``): numbers as
     floats, tables and lists as inline TOML."""
@@ -334,7 +334,7 @@ def _canonical(value):
     return table_value(norm(parse_value(value) if isinstance(value, str) else value))
 
 
-def _resolved(path: Path, meta, key: str):
+def shared_value(path: Path, meta, key: str):
     """The value of ``key`` that every run of a sweep shares (read from the resolved scenario
     of one finished run); None when the scenario leaves it unset."""
     import tomllib
@@ -378,10 +378,10 @@ def read_sweeps(paths, where=()):
     for path, meta, ks, tidy, summary in read:
         for k in keys:
             if k not in ks:
-                v = _canonical(_resolved(path, meta, k))
+                v = canonical_value(shared_value(path, meta, k))
                 tidy[k], summary[k] = v, v
             else:
-                forms = {v: _canonical(v) for v in set(summary[k]) | set(tidy[k])}
+                forms = {v: canonical_value(v) for v in set(summary[k]) | set(tidy[k])}
                 tidy[k], summary[k] = tidy[k].map(forms), summary[k].map(forms)
         summary["_sweep"] = str(path)
         tidies.append(tidy)
@@ -391,7 +391,7 @@ def read_sweeps(paths, where=()):
     for key, value in _parse_where(where):
         if key not in keys:
             raise UserInputError(f"--where {key}: not a swept key; swept: {', '.join(keys) or 'none'}")
-        v = _canonical(value)
+        v = canonical_value(value)
         if not (summary[key] == v).any():
             found = ", ".join(str(x) for x in dict.fromkeys(summary[key]))
             raise UserInputError(f"--where {key}={value}: no finished point there; {key} takes {found}")

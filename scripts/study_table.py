@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from asyncneurons.errors import UserInputError  # noqa: E402
-from asyncneurons.plots import _canonical, _resolved, numeric_axis, read_sweeps, value_text  # noqa: E402
+from asyncneurons.plots import canonical_value, numeric_axis, read_sweeps, shared_value, value_text  # noqa: E402
 
 
 def main(argv=None):
@@ -80,9 +80,9 @@ def main(argv=None):
     done = {tuple(r) for r in tidy[[*keys, "seed"]].drop_duplicates().itertuples(index=False)}
     wall = 0.0
     for folder, meta in zip(folders, metas):
-        shared = {k: _canonical(_resolved(folder, meta, k)) for k in keys if k not in meta["grid"]}
+        shared = {k: canonical_value(shared_value(folder, meta, k)) for k in keys if k not in meta["grid"]}
         for run in meta["runs"]:
-            point = tuple(_canonical(run["values"][k]) if k in run["values"] else shared[k] for k in keys)
+            point = tuple(canonical_value(run["values"][k]) if k in run["values"] else shared[k] for k in keys)
             path = folder / run["folder"] / "summary.json"
             if (*point, run["seed"]) in done and path.exists():
                 wall += json.loads(path.read_text()).get("wall_s", 0.0)
