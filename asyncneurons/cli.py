@@ -201,7 +201,8 @@ def _print_sweep(result, out) -> None:
               help="Time window of the event raster, in ms (default: the first environment "
                    "steps).")
 @click.option("--where", multiple=True, metavar="KEY=VALUE",
-              help="Plot only the points of the sweep(s) where KEY has this value (repeatable).")
+              help="Plot only the points of the sweep(s) where KEY has this value, or one of "
+                   "the values V1,V2,... (repeatable).")
 def plot(paths, out, smooth, x_key, line_key, window, where):
     """Plot a run folder or sweep folders: learning curves, tolerance curves, event raster.
 

@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 from .errors import UserInputError
-from .identity import parse_value, table_value
+from .identity import parse_value, split_top_level, table_value
 
 DPI = 200
 WIDTH = 7.0  # inches
@@ -367,7 +367,8 @@ def read_sweeps(paths, where=()):
 
     The keys are every sweep's swept keys; a sweep that did not sweep a key takes the value all
     its runs share (from their resolved scenario), so every row says where it stands on every
-    key. ``where`` (``KEY=VALUE`` strings) keeps only the rows at those values. A grid point
+    key. ``where`` (``KEY=VALUE`` or ``KEY=V1,V2`` strings, values split as a grid's are) keeps
+    only the rows at those values. A grid point
     found in two sweeps is an error (narrow with ``where``). Returns (metas, keys, tidy, summary).
     """
     import pandas as pd
@@ -391,11 +392,11 @@ def read_sweeps(paths, where=()):
     for key, value in _parse_where(where):
         if key not in keys:
             raise UserInputError(f"--where {key}: not a swept key; swept: {', '.join(keys) or 'none'}")
-        v = canonical_value(value)
-        if not (summary[key] == v).any():
+        wanted = {canonical_value(v) for v in split_top_level(value)}
+        if not summary[key].isin(wanted).any():
             found = ", ".join(str(x) for x in dict.fromkeys(summary[key]))
             raise UserInputError(f"--where {key}={value}: no finished point there; {key} takes {found}")
-        tidy, summary = tidy[tidy[key] == v], summary[summary[key] == v]
+        tidy, summary = tidy[tidy[key].isin(wanted)], summary[summary[key].isin(wanted)]
     twice = summary[summary.duplicated(keys, keep=False)] if keys else summary.iloc[:0]
     if len(twice):
         row = twice.iloc[0]

@@ -76,6 +76,8 @@ def test_several_sweeps_are_read_as_one(sweep_dir, later_sweep_dir):
 
     _, _, _, kept = read_sweeps([sweep_dir, later_sweep_dir], ["learning.rule=weight_max", "timing.reward_delay=10"])
     assert len(kept) == 1 and kept["n_seeds"].tolist() == [1]
+    _, _, _, kept = read_sweeps([sweep_dir, later_sweep_dir], ["timing.reward_delay=0,10.0"])
+    assert sorted(kept["timing.reward_delay"]) == [0.0, 0.0, 10.0]
 
 
 def test_a_point_in_two_sweeps_or_a_where_that_matches_nothing_is_an_error(sweep_dir, tmp_path):
