@@ -50,25 +50,12 @@ class CheckpointError(UserInputError):
     """A checkpoint cannot be read or does not belong to this run."""
 
 
-class _Codec:
-    """Turns the state into JSON plus named arrays, and back, with references to the run's
-    groups and buckets instead of copies."""
+class _Values:
+    """Plain values to JSON: numbers, strings, None, tuples, lists and dicts as themselves (non-finite
+    floats spelled out), arrays by reference into ``self.arrays`` (saved as one .npz)."""
 
-    def __init__(self, sim):
-        self.sim = sim
+    def __init__(self):
         self.arrays: dict = {}
-        self.groups = {g.gid: g for g in [sim.input_group, *sim.groups]}
-        self.bucket_ref, self.buckets = {}, {}
-        for g in self.groups.values():
-            for kind, lst in (("b", g.buckets), ("r", getattr(g, "retro_buckets", []))):
-                for i, b in enumerate(lst):
-                    self.bucket_ref[id(b)] = [kind, g.gid, i]
-                    self.buckets[(kind, g.gid, i)] = b
-        self.callback_name = {}
-        for name, (owner, attr) in _CALLBACKS.items():
-            obj = sim if owner == "sim" else getattr(sim, owner)
-            if obj is not None:
-                self.callback_name[_function(getattr(obj, attr))] = name
 
     def encode(self, x):
         if x is None or isinstance(x, (bool, str)):
@@ -88,10 +75,9 @@ class _Codec:
             return [self.encode(v) for v in x]
         if isinstance(x, dict):
             return {"dict": [[self.encode(k), self.encode(v)] for k, v in x.items()]}
-        if hasattr(x, "gid") and x.gid in self.groups and self.groups[x.gid] is x:
-            return {"group": x.gid}
-        if id(x) in self.bucket_ref:
-            return {"bucket": self.bucket_ref[id(x)]}
+        return self.encode_other(x)
+
+    def encode_other(self, x):
         raise TypeError(f"cannot checkpoint a {type(x).__name__}")
 
     def decode(self, x, arrays):
@@ -107,11 +93,45 @@ class _Codec:
             return tuple(self.decode(v, arrays) for v in x["tuple"])
         if "dict" in x:
             return {self.decode(k, arrays): self.decode(v, arrays) for k, v in x["dict"]}
+        return self.decode_other(x)
+
+    def decode_other(self, x):
+        raise CheckpointError(f"unknown entry {sorted(x)}")
+
+
+class _Codec(_Values):
+    """Turns the state into JSON plus named arrays, and back, with references to the run's
+    groups and buckets instead of copies."""
+
+    def __init__(self, sim):
+        super().__init__()
+        self.sim = sim
+        self.groups = {g.gid: g for g in [sim.input_group, *sim.groups]}
+        self.bucket_ref, self.buckets = {}, {}
+        for g in self.groups.values():
+            for kind, lst in (("b", g.buckets), ("r", getattr(g, "retro_buckets", []))):
+                for i, b in enumerate(lst):
+                    self.bucket_ref[id(b)] = [kind, g.gid, i]
+                    self.buckets[(kind, g.gid, i)] = b
+        self.callback_name = {}
+        for name, (owner, attr) in _CALLBACKS.items():
+            obj = sim if owner == "sim" else getattr(sim, owner)
+            if obj is not None:
+                self.callback_name[_function(getattr(obj, attr))] = name
+
+    def encode_other(self, x):
+        if hasattr(x, "gid") and x.gid in self.groups and self.groups[x.gid] is x:
+            return {"group": x.gid}
+        if id(x) in self.bucket_ref:
+            return {"bucket": self.bucket_ref[id(x)]}
+        return super().encode_other(x)
+
+    def decode_other(self, x):
         if "group" in x:
             return self.groups[x["group"]]
         if "bucket" in x:
             return self.buckets[tuple(x["bucket"])]
-        raise CheckpointError(f"unknown entry {sorted(x)}")
+        return super().decode_other(x)
 
 
 def save(sim, env_proc, folder: Path, run: int) -> None:
@@ -157,19 +177,39 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
              "now": enc(sim.env.now), "episode": env_proc.episode,
              "groups": groups, "transmission": transmission, "critic": critic, "env": env_state,
              "queue": queue, "windows": None if sim.windows is None else enc(sim.windows.state())}
+    _commit(Path(folder), f"run-{run}", f"episode-{env_proc.episode}", state, codec.arrays)
+
+
+def _commit(folder: Path, name: str, tag: str, state: dict, arrays: dict) -> None:
+    """Write ``name-tag.npz`` (the arrays), then ``name.json`` (the state, naming the arrays),
+    each atomically; the JSON commits the checkpoint, and the arrays it replaced are removed."""
     folder.mkdir(parents=True, exist_ok=True)
-    npz = folder / f"run-{run}-episode-{env_proc.episode}.npz"
+    npz = folder / f"{name}-{tag}.npz"
     tmp = npz.with_suffix(".tmp.npz")
-    np.savez(tmp, **codec.arrays)
+    np.savez(tmp, **arrays)
     os.replace(tmp, npz)
     state["arrays"] = npz.name
-    meta = folder / f"run-{run}.json"
+    meta = folder / f"{name}.json"
     old = json.loads(meta.read_text())["arrays"] if meta.exists() else None
     tmp_meta = meta.with_suffix(".json.tmp")
     tmp_meta.write_text(json.dumps(state))
     os.replace(tmp_meta, meta)
     if old and old != npz.name and (folder / old).exists():
         (folder / old).unlink()
+
+
+def _read(meta: Path):
+    """(state, arrays) of the checkpoint ``meta`` names, None if there is none; arrays are loaded
+    with pickles refused."""
+    if not meta.exists():
+        return None
+    try:
+        state = json.loads(meta.read_text())
+        with np.load(meta.parent / state["arrays"], allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{meta}: unreadable checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    return state, arrays
 
 
 def scenario_hash(scenario) -> str:
@@ -188,14 +228,10 @@ def load(folder: Path, run: int, scenario=None):
     With ``scenario``, a checkpoint of any other scenario is refused.
     """
     meta = Path(folder) / f"run-{run}.json"
-    if not meta.exists():
+    found = _read(meta)
+    if found is None:
         return None
-    try:
-        state = json.loads(meta.read_text())
-        with np.load(Path(folder) / state["arrays"], allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{meta}: unreadable checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    state, arrays = found
     if state.get("format") != FORMAT or state.get("run") != run:
         raise CheckpointError(f"{meta}: not a checkpoint of run {run} in format {FORMAT}")
     if scenario is not None and state.get("scenario") != scenario_hash(scenario):
@@ -255,3 +291,78 @@ def restore(sim, state: dict, arrays: dict) -> None:
             env.schedule_at(events.Signal.__new__(events.Signal), priority, time, dec(item["value"]), getattr(obj, attr))
     for g in sim.groups:
         g.restored_first = firsts.get(g.gid)
+
+
+# ------------------------------------------------------------------------------------------------
+# Replicas (asyncneurons.replicas): R runs simulated together take one checkpoint, at the top of
+# their step loop. Every replica may be in the middle of an episode, so each task is brought back
+# by replaying, from the reset that began its episode, the actions it has been given since.
+
+#: Layer entries fixed when the replicas are built (the rest is state).
+_LAYER_CONSTANTS = ("layer", "names", "kind", "retro_buckets", "decay", "role", "keys1", "keys2", "lp", "lr")
+
+
+def replicas_name(runs) -> str:
+    return "replicas-" + "-".join(str(r) for r in runs)
+
+
+def save_replicas(rep, loop: dict, folder: Path) -> None:
+    """Write the checkpoint of the replicas ``rep`` whose step loop is at ``loop`` (its variables)."""
+    codec = _Values()
+    enc = codec.encode
+    layers = [{k: enc(v) for k, v in vars(lay).items() if k not in _LAYER_CONSTANTS} for lay in rep.layers]
+    critic = None
+    if rep.critic is not None:
+        c = rep.critic
+        critic = {"P": enc(c.P), "Z": enc(c.Z), "M": enc(c.M), "V": enc(c.V), "t": c.t,
+                  "count": getattr(c, "count", 0)}
+    replay = [enc(np.array(actions)) for actions in rep.replay]
+    state = {"format": FORMAT, "runs": list(rep.runs), "scenario": scenario_hash(rep.scenario),
+             "layers": layers, "critic": critic, "loop": enc(loop), "replay": replay}
+    _commit(Path(folder), replicas_name(rep.runs), f"step-{loop['k']}", state, codec.arrays)
+
+
+def load_replicas(folder: Path, runs, scenario):
+    """The checkpoint of the replicas of ``runs`` of ``scenario`` in ``folder``, or None."""
+    meta = Path(folder) / f"{replicas_name(runs)}.json"
+    found = _read(meta)
+    if found is None:
+        return None
+    state, arrays = found
+    if state.get("format") != FORMAT or state.get("runs") != list(runs):
+        raise CheckpointError(f"{meta}: not a checkpoint of runs {list(runs)} in format {FORMAT}")
+    if state.get("scenario") != scenario_hash(scenario):
+        raise CheckpointError(f"{meta}: a checkpoint of another scenario (the scenario was changed); "
+                              f"remove the checkpoints folder to start the runs again")
+    return state, arrays
+
+
+def restore_replicas(rep, state: dict, arrays: dict) -> dict:
+    """Put a checkpoint's state into freshly built replicas; return the step loop's variables
+    (the tasks are replayed by :meth:`Replicas.run`)."""
+    codec = _Values()
+    dec = lambda x: codec.decode(x, arrays)  # noqa: E731
+    for lay, saved in zip(rep.layers, state["layers"]):
+        for k, v in saved.items():
+            setattr(lay, k, _writable(dec(v)))
+    if state["critic"] is not None:
+        c, cs = rep.critic, state["critic"]
+        c.P, c.Z, c.M, c.V = ([np.array(a) for a in dec(cs[k])] for k in ("P", "Z", "M", "V"))
+        c.t = cs["t"]
+        if hasattr(c, "count"):
+            c.count = cs["count"]
+    rep.replay = [list(dec(a)) for a in state["replay"]]
+    return _writable(dec(state["loop"]))
+
+
+def _writable(x):
+    """Arrays read from an .npz, as fresh arrays the run may write into."""
+    if isinstance(x, np.ndarray):
+        return np.array(x)
+    if isinstance(x, tuple):
+        return tuple(_writable(v) for v in x)
+    if isinstance(x, list):
+        return [_writable(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _writable(v) for k, v in x.items()}
+    return x

@@ -12,6 +12,10 @@ MAP Propagation (relaxation period 0), with either critic or none.
 
 A replica whose episodes are done keeps stepping (its rows are no longer reported) until every
 replica is done: the others do not depend on it.
+
+Replicas checkpoint at the top of their step loop, mid-episode for most of them: each task is
+brought back by replaying the actions it was given since the reset that began its episode
+(:mod:`asyncneurons.checkpoint`); a resumed chunk gives the numbers of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -192,6 +196,8 @@ class Replicas:
                                        lr_end=L.critic_lr_end if L.critic_lr_end is not None else L.critic_lr,
                                        lr_steps=L.lr_steps, adam=self.adam, bias_scale=s.network.bias_init)
         self.on_episode, self.max_ticks, self.R = on_episode, max_ticks, R
+        self.checkpoint = None  # called with the step loop's variables at the top of every step
+        self.replay: list = [[] for _ in range(R)]
 
     # the interface rules use (as the event engine and the reference offer it)
     def lr(self, layer: int, step: int) -> float:
@@ -242,22 +248,56 @@ class Replicas:
 
     def _reset(self, r: int, episode: int) -> np.ndarray:
         seed = streams.seed_of(self.seeds[r], "episode", episode) % (2 ** 31)
+        self.replay[r] = []  # the actions given since this reset (what a checkpoint replays)
         return np.asarray(self.tasks[r].reset(seed=seed)[0], dtype=np.float64).ravel()
 
-    def run(self):
+    def _step(self, r: int, action):
+        self.replay[r].append(action)
+        return self.tasks[r].step(tasks.to_env_action(self.tasks[r], action, self.scenario.env.action_map))
+
+    def _replay(self, episode: np.ndarray, prev_end: np.ndarray, obs: np.ndarray) -> None:
+        """Bring every task back to where a checkpoint left it: reset it as its episode began and
+        give it the same actions again (the tasks are deterministic given their reset seed)."""
+        from .checkpoint import CheckpointError
+        for r in range(self.R):
+            if prev_end[r]:
+                continue  # its episode has ended: the task is reset before it steps again
+            actions, o = self.replay[r], self._reset(r, int(episode[r]))
+            for a in actions:
+                o = np.asarray(self._step(r, a)[0], dtype=np.float64).ravel()
+            if not np.array_equal(o, obs[r]):
+                raise CheckpointError(f"run {self.runs[r]}: replaying its episode's {len(actions)} actions does "
+                                      f"not bring the task back to the checkpoint's observation")
+
+    def run(self, resume: dict | None = None):
+        """Simulate until every replica has done its episodes; ``resume``: the step loop's
+        variables from a checkpoint (:func:`asyncneurons.checkpoint.restore_replicas`). With
+        ``self.checkpoint`` set, it is called with those variables at the top of every step."""
         s, critic, R = self.scenario, self.critic, self.R
         gamma, clip, dummy = s.env.gamma, s.env.reward_clip, s.env.dummy_step
         episodes = s.experiment.episodes
-        episode = np.zeros(R, dtype=int)
-        prev_end = np.zeros(R, dtype=bool)
-        obs = np.stack([self._reset(r, 0) for r in range(R)])
-        ret, length, wall = np.zeros(R), np.zeros(R, dtype=int), [time.perf_counter()] * R
-        if critic is not None:
-            v_prev, grads = critic.value_and_grad(obs)
-            critic.record(grads, np.zeros(R, dtype=bool))
-        action = self.forward(obs)
-        k = 0
+        v_prev = grads = None
+        if resume is None:
+            self.replay = [[] for _ in range(R)]
+            episode = np.zeros(R, dtype=int)
+            prev_end = np.zeros(R, dtype=bool)
+            obs = np.stack([self._reset(r, 0) for r in range(R)])
+            ret, length = np.zeros(R), np.zeros(R, dtype=int)
+            if critic is not None:
+                v_prev, grads = critic.value_and_grad(obs)
+                critic.record(grads, np.zeros(R, dtype=bool))
+            action = self.forward(obs)
+            k = 0
+        else:
+            k, episode, prev_end, obs, ret, length, v_prev, grads, action = (
+                resume[name] for name in ("k", "episode", "prev_end", "obs", "ret", "length", "v_prev", "grads",
+                                          "action"))
+            self._replay(episode, prev_end, obs)
+        wall = [time.perf_counter()] * R
         while True:
+            if self.checkpoint is not None:
+                self.checkpoint({"k": k, "episode": episode, "prev_end": prev_end, "obs": obs, "ret": ret,
+                                 "length": length, "v_prev": v_prev, "grads": grads, "action": action})
             k += 1
             rewards, term, trunc = np.zeros(R), np.zeros(R, dtype=bool), np.zeros(R, dtype=bool)
             masked, new_episode = prev_end.copy(), prev_end.copy()
@@ -266,7 +306,7 @@ class Replicas:
                     obs[r] = self._reset(r, episode[r])
                     wall[r] = time.perf_counter()
                 else:
-                    o, rew, te, tr, _ = self.tasks[r].step(tasks.to_env_action(self.tasks[r], action[r], s.env.action_map))
+                    o, rew, te, tr, _ = self._step(r, action[r])
                     obs[r], rewards[r], term[r], trunc[r] = np.asarray(o, dtype=np.float64).ravel(), float(rew), te, tr
                     ret[r] += rewards[r]
                     length[r] += 1

@@ -104,27 +104,48 @@ def _supervised_into(folder, scenario, run: int, on_episode) -> list:
     return []
 
 
-def simulate_replicas(scenario, runs, on_episode=None, *, folder) -> None:
+def simulate_replicas(scenario, runs, on_episode=None, *, folder, resume: bool = False,
+                      checkpoint_seconds: float = 30.0):
     """Simulate several runs together (:mod:`asyncneurons.replicas`); each keeps its own
-    ``episodes/run-R.csv``. Replica chunks take no checkpoints: a resumed chunk starts over."""
+    ``episodes/run-R.csv``. The chunk writes a checkpoint at most every ``checkpoint_seconds``
+    into ``folder/checkpoints``; with ``resume`` it continues from it (the episodes recorded after
+    it are dropped and repeated identically). Returns the replicas as they ended."""
     from .replicas import Replicas
     folder = Path(folder)
     (folder / EPISODES).mkdir(parents=True, exist_ok=True)
+    found = checkpoint.load_replicas(folder / CHECKPOINTS, runs, scenario) if resume else None
+    rep = Replicas(scenario, runs)
+    loop = checkpoint.restore_replicas(rep, *found) if found else None
+    episodes = scenario.experiment.episodes
+    kept = {r: _read_rows(folder / EPISODES / f"run-{r}.csv")[:min(int(loop["episode"][i]), episodes)]
+            if loop else [] for i, r in enumerate(runs)}
     files = {r: open(folder / EPISODES / f"run-{r}.csv", "w", newline="") for r in runs}
     try:
         writers = {r: csv.DictWriter(f, fieldnames=METRIC_COLUMNS) for r, f in files.items()}
-        for w in writers.values():
+        for r, w in writers.items():
             w.writeheader()
+            w.writerows(kept[r])
+            files[r].flush()
 
         def episode(row):
             writers[row["run"]].writerow({k: row[k] for k in METRIC_COLUMNS})
             files[row["run"]].flush()
             if on_episode is not None:
                 on_episode(row)
-        Replicas(scenario, runs, on_episode=episode).run()
+        last = [time.perf_counter()]
+
+        def save(state):
+            if time.perf_counter() - last[0] >= checkpoint_seconds:
+                for f in files.values():
+                    os.fsync(f.fileno())
+                checkpoint.save_replicas(rep, state, folder / CHECKPOINTS)
+                last[0] = time.perf_counter()
+        rep.on_episode, rep.checkpoint = episode, save
+        rep.run(resume=loop)
     finally:
         for f in files.values():
             f.close()
+    return rep
 
 
 def _chunks(scenario, todo: list, workers: int) -> list:
@@ -183,7 +204,8 @@ def _die_with_parent(parent: int) -> None:
 def _worker(scenario, runs: list, record_events: bool, folder, resume, checkpoint_seconds):
     try:
         if len(runs) > 1:
-            simulate_replicas(scenario, runs, _QUEUE.put, folder=folder)
+            simulate_replicas(scenario, runs, _QUEUE.put, folder=folder, resume=resume,
+                              checkpoint_seconds=checkpoint_seconds)
             return "ok", [], ""
         return "ok", simulate_run(scenario, runs[0], _QUEUE.put, record_events, folder=folder, resume=resume,
                                   checkpoint_seconds=checkpoint_seconds), ""
@@ -229,7 +251,8 @@ def run_experiment(scenario, out, *, workers: int = 1, progress=None, resume: bo
             for runs_ in jobs:
                 try:
                     if len(runs_) > 1:
-                        simulate_replicas(scenario, runs_, on_row, folder=out)
+                        simulate_replicas(scenario, runs_, on_row, folder=out, resume=resume,
+                                          checkpoint_seconds=checkpoint_seconds)
                     else:
                         event_chunks[runs_[0]] = simulate_run(scenario, runs_[0], on_row, record, folder=out,
                                                               resume=resume, checkpoint_seconds=checkpoint_seconds)

@@ -79,17 +79,19 @@ SETS = {
 
 
 def _job(path: str, overrides: list, runs: list, folder: str) -> tuple:
-    """One run checkpointed every minute (a killed job continues where it stopped), or, where the
-    scenario allows it, several runs simulated together as replicas (a killed chunk starts over).
-    Either way each run's numbers are those of the run alone."""
+    """One run, or, where the scenario allows it, several runs simulated together as replicas;
+    either way checkpointed every minute (a killed job continues where it stopped), and each run's
+    numbers are those of the run alone."""
     s = load_scenario(ROOT / path, overrides)
     folder = Path(folder)
     start = time.perf_counter()
     if len(runs) > 1:
-        simulate_replicas(s, runs, folder=folder)
+        simulate_replicas(s, runs, folder=folder, resume=True, checkpoint_seconds=60.0)
     else:
         simulate_run(s, runs[0], folder=folder, resume=True, checkpoint_seconds=60.0)
-    wall = (time.perf_counter() - start) / len(runs)
+    # a resumed job measured only its last stretch here; its episodes' wall times cover it all
+    elapsed = max(time.perf_counter() - start, *(sum(float(r["wall_s"]) for r in _rows(folder, run)) for run in runs))
+    wall = elapsed / len(runs)
     results = []
     for run in runs:
         returns = [float(r["return"]) for r in _rows(folder, run)]

@@ -92,3 +92,70 @@ def test_map_prop_replicas_equal_their_runs(scenario, critic):
         for layer, m in ref.layer_matrices().items():
             np.testing.assert_array_equal(rep.layer_matrices(r)[layer], m)
     assert sorted(_key(rows)) == sorted(_key(alone))
+
+
+@pytest.mark.parametrize("over", [
+    {},
+    {"network": {"hidden": [12, 6], "unit": "gaussian", "output": "categorical", "temperature": [1.0, 1.0, 2.0],
+                 "variance": [0.03, 0.1, 0.1]},
+     "learning": {"rule": "map_prop", "lambda": 0.95, "critic": "map_prop", "critic_hidden": [12, 6],
+                  "critic_variance": [0.03, 0.1, 0.1], "map_steps": 4}},
+    {"env": {"id": "MountainCarContinuous-v0", "max_episode_steps": 30, "reward_clip": 5.0},
+     "network": {"hidden": [12, 6], "unit": "gaussian", "variance": [0.1, 0.1, 0.5]}},
+    {"env": {"id": "LunarLander-v3", "max_episode_steps": 40},
+     "network": {"hidden": [12, 6], "unit": "softplus", "output": "categorical", "temperature": [1.0, 1.0, 2.0]},
+     "learning": {"rule": "backprop", "lambda": 0.9}},
+])
+def test_an_interrupted_replica_chunk_resumes_to_the_numbers_of_an_uninterrupted_one(scenario, tmp_path,
+                                                                                      monkeypatch, over):
+    """Killed mid-episode (most replicas inside an episode), the chunk resumes from its checkpoint:
+    every task is replayed to where it was, and every episode and weight equals the whole run's."""
+    import csv
+
+    from asyncneurons import checkpoint
+    from asyncneurons.runner import simulate_replicas
+
+    base = {"experiment": {"episodes": 5}, "learning": {"rule": "weight_max", "lambda": 0.8}}
+    for k, v in over.items():
+        base.setdefault(k, {}).update(v)
+    s = scenario(**base)
+    whole = simulate_replicas(s, [0, 1, 2], folder=tmp_path / "whole")
+
+    class Killed(Exception):
+        pass
+    save = checkpoint.save_replicas
+
+    def save_then_kill(rep, loop, folder):
+        save(rep, loop, folder)
+        if loop["k"] == 37:
+            raise Killed
+    monkeypatch.setattr(checkpoint, "save_replicas", save_then_kill)
+    with pytest.raises(Killed):
+        simulate_replicas(s, [0, 1, 2], folder=tmp_path / "cut", checkpoint_seconds=0.0)
+    monkeypatch.setattr(checkpoint, "save_replicas", save)
+    state, arrays = checkpoint.load_replicas(tmp_path / "cut" / "checkpoints", [0, 1, 2], s)
+    assert state["loop"]["dict"][0] == ["k", 37]
+    assert any(len(arrays[actions["array"]]) for actions in state["replay"])  # killed inside an episode
+    resumed = simulate_replicas(s, [0, 1, 2], folder=tmp_path / "cut", resume=True)
+
+    def rows(folder, r):
+        with open(folder / "episodes" / f"run-{r}.csv") as f:
+            return [{k: v for k, v in row.items() if k != "wall_s"} for row in csv.DictReader(f)]
+    for r in range(3):
+        assert rows(tmp_path / "cut", r) == rows(tmp_path / "whole", r) and len(rows(tmp_path / "whole", r)) == 5
+        for layer, m in whole.layer_matrices(r).items():
+            np.testing.assert_array_equal(resumed.layer_matrices(r)[layer], m)
+        for a, b in zip(resumed.critic.P, whole.critic.P):
+            np.testing.assert_array_equal(a[r], b[r])
+
+
+def test_a_replica_checkpoint_of_other_runs_or_another_scenario_is_refused(scenario, tmp_path):
+    from asyncneurons import checkpoint
+    from asyncneurons.runner import simulate_replicas
+
+    s = scenario(experiment={"episodes": 2}, learning={"rule": "weight_max", "lambda": 0.8})
+    simulate_replicas(s, [0, 1], folder=tmp_path, checkpoint_seconds=0.0)
+    other = scenario(experiment={"episodes": 2}, learning={"rule": "weight_max", "lambda": 0.5})
+    with pytest.raises(checkpoint.CheckpointError, match="another scenario"):
+        simulate_replicas(other, [0, 1], folder=tmp_path, resume=True)
+    assert checkpoint.load_replicas(tmp_path / "checkpoints", [0, 2], s) is None
