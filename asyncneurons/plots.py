@@ -317,13 +317,13 @@ def _read_sweep(path: Path):
 
 def canonical_value(value):
     """A swept value in one form whatever way it was written (``10``, ``10.0``, ``{ dist =
-    "uniform", low = 0, high = 5 }`` or ``{dist="uniform",low=0.0,high=5.0}``): numbers as
-    floats, tables and lists as inline TOML."""
+    "uniform", low = 0, high = 5 }`` or ``{dist="uniform",low=0.0,high=5.0}``): whole numbers as
+    integers, other numbers as floats, tables and lists as inline TOML."""
     def norm(v):
         if isinstance(v, bool) or isinstance(v, str):
             return v
         if isinstance(v, (int, float)):
-            return float(v)
+            return int(v) if float(v).is_integer() and abs(v) < 2 ** 53 else float(v)
         if isinstance(v, dict):
             return {k: norm(x) for k, x in v.items()}
         if isinstance(v, list):

@@ -81,10 +81,10 @@ def test_several_sweeps_are_read_as_one(sweep_dir, later_sweep_dir):
 
 
 def test_a_point_in_two_sweeps_or_a_where_that_matches_nothing_is_an_error(sweep_dir, tmp_path):
-    with pytest.raises(UserInputError, match="learning.rule=global_reinforce, timing.reward_delay=0.0 is in"):
+    with pytest.raises(UserInputError, match="learning.rule=global_reinforce, timing.reward_delay=0 is in"):
         read_sweeps([sweep_dir, sweep_dir])
     r = cli("plot", str(sweep_dir), "--where", "timing.reward_delay=7", "--out", str(tmp_path))
-    assert r.returncode == 2 and "no finished point there; timing.reward_delay takes 0.0, 5.0" in r.stderr
+    assert r.returncode == 2 and "no finished point there; timing.reward_delay takes 0, 5" in r.stderr
     r = cli("plot", str(sweep_dir), str(sweep_dir))
     assert r.returncode == 2 and "--out" in r.stderr
 
