@@ -368,8 +368,8 @@ def read_sweeps(paths, where=()):
     The keys are every sweep's swept keys; a sweep that did not sweep a key takes the value all
     its runs share (from their resolved scenario), so every row says where it stands on every
     key. ``where`` (``KEY=VALUE`` or ``KEY=V1,V2`` strings, values split as a grid's are) keeps
-    only the rows at those values. A grid point
-    found in two sweeps is an error (narrow with ``where``). Returns (metas, keys, tidy, summary).
+    only the rows at those values. A grid point found in two sweeps is an error (narrow with
+    ``where``). Returns (metas, keys, tidy, summary).
     """
     import pandas as pd
 
@@ -403,7 +403,8 @@ def read_sweeps(paths, where=()):
         point = ", ".join(f"{k}={row[k]}" for k in keys)
         where_ = " and ".join(dict.fromkeys(twice[(twice[keys] == row[keys]).all(axis=1)]["_sweep"]))
         raise UserInputError(f"the point {point} is in {where_}: keep one with --where")
-    return [m for _, m, *_ in read], keys, tidy.reset_index(drop=True), summary.drop(columns="_sweep").reset_index(drop=True)
+    summary = summary.drop(columns="_sweep").reset_index(drop=True)
+    return [m for _, m, *_ in read], keys, tidy.reset_index(drop=True), summary
 
 
 def _combine(tables, keys, line_key):

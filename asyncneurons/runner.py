@@ -4,7 +4,8 @@ resume one that was interrupted.
 Runs are independent simulations seeded from ``[experiment] seed`` and the run index, so the
 numbers do not depend on how many worker processes share them. Each run appends its episodes
 to ``episodes/run-R.csv`` as they end (the durable record) and, at episode boundaries at most
-every ``checkpoint_seconds`` of wall time, writes a checkpoint (:mod:`asyncneurons.checkpoint`).
+every ``checkpoint_seconds`` of wall time, writes a checkpoint (:mod:`asyncneurons.checkpoint`;
+runs simulated together as replicas write one for the chunk, between two steps).
 ``resume_experiment`` keeps finished runs, continues unfinished ones from their last checkpoint
 (dropping the episodes recorded after it, which the run then repeats identically) and restarts
 runs that have none. The result is the same as an uninterrupted run's. Runs that record their
