@@ -149,6 +149,22 @@ def simulate_replicas(scenario, runs, on_episode=None, *, folder, resume: bool =
     return rep
 
 
+def _resumed_chunks(scenario, out: Path, todo: list, workers: int) -> list:
+    """The jobs of a resumed experiment: every replica chunk that left a checkpoint and still has
+    an unfinished run, as it was (a replica that had finished its episodes stays in its chunk,
+    whose checkpoint holds it), then the other unfinished runs as :func:`_chunks` groups them."""
+    jobs, left = [], list(todo)
+    if scenario.engine.replicas > 1:
+        for meta in sorted((out / CHECKPOINTS).glob(checkpoint.replicas_name(["*"]) + ".json")):
+            runs = [int(r) for r in meta.stem.split("-")[1:] if r.isdigit()]
+            taken = {r for job in jobs for r in job}
+            if (runs and set(runs) & set(left) and taken.isdisjoint(runs)
+                    and all(r < scenario.experiment.runs for r in runs)):
+                jobs.append(runs)
+                left = [r for r in left if r not in runs]
+    return jobs + _chunks(scenario, left, workers)
+
+
 def _chunks(scenario, todo: list, workers: int) -> list:
     """Runs grouped for replicas (as many chunks as workers, at most ``[engine] replicas`` each),
     or one run per job when replicas do not apply."""
@@ -246,7 +262,7 @@ def run_experiment(scenario, out, *, workers: int = 1, progress=None, resume: bo
         if progress is not None:
             progress(row)
 
-    jobs = _chunks(scenario, todo, workers)
+    jobs = _chunks(scenario, todo, workers) if not resume else _resumed_chunks(scenario, out, todo, workers)
     try:
         if workers <= 1 or len(jobs) <= 1:
             for runs_ in jobs:

@@ -159,3 +159,43 @@ def test_a_replica_checkpoint_of_other_runs_or_another_scenario_is_refused(scena
     with pytest.raises(checkpoint.CheckpointError, match="another scenario"):
         simulate_replicas(other, [0, 1], folder=tmp_path, resume=True)
     assert checkpoint.load_replicas(tmp_path / "checkpoints", [0, 2], s) is None
+
+
+def test_a_resumed_experiment_keeps_a_chunk_whose_replica_had_finished(scenario, tmp_path, monkeypatch):
+    """A replica that finished its episodes before the kill is done by the run folder's count, yet
+    its chunk's checkpoint holds it: the resumed experiment runs the chunk as it was, from the
+    checkpoint, and ends with the uninterrupted experiment's numbers."""
+    import csv
+    import shutil
+
+    from asyncneurons import checkpoint
+    from asyncneurons.runner import run_experiment
+
+    s = scenario(experiment={"runs": 3, "episodes": 5}, learning={"rule": "weight_max", "lambda": 0.8},
+                 engine={"replicas": 3})
+    run_experiment(s, tmp_path / "whole")
+
+    class Killed(Exception):
+        pass
+    save = checkpoint.save_replicas
+
+    def save_then_kill(rep, loop, folder):
+        save(rep, loop, folder)
+        if loop["k"] == 30:
+            raise Killed
+    monkeypatch.setattr(checkpoint, "save_replicas", save_then_kill)
+    with pytest.raises(Killed):
+        run_experiment(s, tmp_path / "cut", checkpoint_seconds=0.0)
+    monkeypatch.setattr(checkpoint, "save_replicas", save)
+    # run 0 had finished when the chunk was killed: its episode file is complete
+    shutil.copy(tmp_path / "whole" / "episodes" / "run-0.csv", tmp_path / "cut" / "episodes" / "run-0.csv")
+    started = []
+    monkeypatch.setattr(checkpoint, "restore_replicas",
+                        lambda rep, *a, f=checkpoint.restore_replicas: started.append(rep.runs) or f(rep, *a))
+    run_experiment(s, tmp_path / "cut", resume=True)
+    assert started == [[0, 1, 2]]
+
+    def table(folder):
+        with open(folder / "metrics.csv") as f:
+            return [{k: v for k, v in r.items() if k != "wall_s"} for r in csv.DictReader(f)]
+    assert table(tmp_path / "cut") == table(tmp_path / "whole")
