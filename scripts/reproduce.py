@@ -167,6 +167,8 @@ def _curve(folder: Path, runs: list, figure: Path, title: str, published) -> Non
     mean, std = smooth.mean(axis=0), smooth.std(axis=0)
     x = np.arange(1, n + 1)
     fig, ax = plt.subplots(figsize=(6.0, 3.6), dpi=150)
+    for i, c in enumerate(smooth):  # each run faintly (full windows only), so a slow run shows as itself
+        ax.plot(x[window - 1:], c[window - 1:], color="0.55", lw=0.5, alpha=0.6, label="each run" if i == 0 else None)
     ax.plot(x, mean, color="C0", lw=1.5, label=f"ours, mean of {len(runs)} runs")
     ax.fill_between(x, mean - std, mean + std, color="C0", alpha=0.25, lw=0, label="± 1 std across runs")
     if published is not None:
