@@ -9,6 +9,11 @@ windows (``[engine] windows``, the default); the same run with the event engine 
 unit is measured too, for context.
 
     python benchmarks/timing.py [--steps 600] [--repeats 3] [--rule weight_max]
+    python benchmarks/timing.py --scenario scenarios/paper/map-prop/cartpole.toml --rule map_prop --steps 20
+
+The default network is the published CartPole Weight Maximization one; ``--scenario`` measures
+another (MAP Propagation relaxes after every sample, so windows do not serve it and its
+heterogeneous run is unit by unit already).
 """
 
 from __future__ import annotations
@@ -38,9 +43,11 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--rule", default="weight_max")
+    ap.add_argument("--scenario", default=str(ROOT / "scenarios/paper/weight-max/cartpole-traces.toml"))
     args = ap.parse_args(argv)
-    base = ["experiment.episodes=100000", f'learning.rule="{args.rule}"']
-    path = ROOT / "scenarios/paper/weight-max/cartpole-traces.toml"
+    # one run of the scenario, as the event engine simulates it (no replicas)
+    base = ["experiment.episodes=100000", f'learning.rule="{args.rule}"', "engine.replicas=1"]
+    path = Path(args.scenario)
     zero, hetero = load_scenario(path, base), load_scenario(path, base + HETEROGENEOUS)
     unit_by_unit = load_scenario(path, base + HETEROGENEOUS + ["engine.windows=false"])
     z, h, u = [], [], []
@@ -49,14 +56,23 @@ def main(argv=None):
         z.append(rate)
         rate, hetero_groups = steps_per_second(hetero, args.steps)
         h.append(rate)
-        rate, unit_groups = steps_per_second(unit_by_unit, args.steps)
-        u.append(rate)
-    zm, hm, um = statistics.median(z), statistics.median(h), statistics.median(u)
-    print(f"CartPole 4-64-32-2, {args.rule}, {args.steps} steps × {args.repeats} (median)")
+        if Simulation(hetero, max_ticks=1).windows is not None:  # else the same run as above
+            rate, unit_groups = steps_per_second(unit_by_unit, args.steps)
+            u.append(rate)
+    zm, hm = statistics.median(z), statistics.median(h)
+    print(f"{path.name}, {args.rule}, {args.steps} steps × {args.repeats} (median)")
     print(f"zero delay ({zero_groups} fused groups):                         {zm:8.0f} env-steps/s ({1e6 / zm:8.0f} µs/step)")
-    print(f"every synapse its own delay, firing windows ({hetero_groups} groups): {hm:8.0f} env-steps/s ({1e6 / hm:8.0f} µs/step)")
-    print(f"the same, windows off, unit by unit ({unit_groups} groups):       {um:8.0f} env-steps/s ({1e6 / um:8.0f} µs/step)")
-    print(f"ratio heterogeneous / zero delay: {hm / zm:.3f}  (target ≥ 0.1); windows off: {um / zm:.3f}")
+    if u:
+        um = statistics.median(u)
+        print(f"every synapse its own delay, firing windows ({hetero_groups} groups): {hm:8.0f} env-steps/s "
+              f"({1e6 / hm:8.0f} µs/step)")
+        print(f"the same, windows off, unit by unit ({unit_groups} groups):       {um:8.0f} env-steps/s "
+              f"({1e6 / um:8.0f} µs/step)")
+        print(f"ratio heterogeneous / zero delay: {hm / zm:.3f}  (target ≥ 0.1); windows off: {um / zm:.3f}")
+    else:
+        print(f"every synapse its own delay, unit by unit ({hetero_groups} groups): {hm:8.2f} env-steps/s "
+              f"({1e6 / hm:8.0f} µs/step; firing windows do not serve this rule)")
+        print(f"ratio heterogeneous / zero delay: {hm / zm:.4f}  (target ≥ 0.1)")
 
 
 if __name__ == "__main__":
