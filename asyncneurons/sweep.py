@@ -259,7 +259,8 @@ class SweepResult:
 
 def run_sweep(sweep: Sweep, *, workers: int = 2, scheduler: str | None = None,
               dask_local: int | None = None, progress: bool = True, say=None) -> SweepResult:
-    """Run every unfinished run of ``sweep``, then write the tables; return what happened.
+    """Run every unfinished run of ``sweep``, rewriting the tables as each run finishes; return
+    what happened.
 
     ``workers``: local worker processes (1: in this process); ``scheduler``: the address of a
     Dask scheduler; ``dask_local``: start a local Dask cluster of that many worker processes.
@@ -295,6 +296,8 @@ def run_sweep(sweep: Sweep, *, workers: int = 2, scheduler: str | None = None,
                     bar.write(f"run {run.folder} failed: {failed[-1][1]}", file=sys.stderr)
                 else:
                     write_run(out / run.folder, run.toml, result)
+                    write_meta(sweep)  # the tables hold every finished run, even if the sweep is killed
+                    write_tables(sweep)
                 bar.update(1)
         except KeyboardInterrupt:
             bar.close()

@@ -13,7 +13,7 @@ import pytest
 
 from asyncneurons.errors import UserInputError
 from asyncneurons.identity import parse_grid, split_top_level
-from asyncneurons.sweep import plan
+from asyncneurons.sweep import plan, run_sweep
 
 SMALL = """
 [experiment]
@@ -155,7 +155,9 @@ def test_a_killed_sweep_resumes_without_redoing_finished_runs(small, reference, 
         proc.wait()
     done = {p.parent: p.stat().st_mtime_ns for p in out.glob("runs/*/*/summary.json")}
     assert 1 <= len(done) < 8
-    assert not (out / "sweep.csv").exists()
+    if (out / "sweep.csv").exists():  # the tables hold finished runs only (the last may not be in yet)
+        runs = pd.read_csv(out / "sweep.csv").groupby(["learning.rule", "timing.reward_delay", "seed"])
+        assert 0 < len(runs) <= len(done)
 
     r = sweep_cli(small, out, "--workers", "2")
     assert r.returncode == 0, r.stderr
@@ -167,6 +169,31 @@ def test_a_killed_sweep_resumes_without_redoing_finished_runs(small, reference, 
     again = sweep_cli(small, out, "--workers", "2")
     assert "8 already finished" in again.stderr and "0 run(s) done now" in again.stdout
     assert tables(out) == tables(reference)
+
+
+def test_the_tables_hold_every_finished_run_while_the_sweep_goes_on(small, tmp_path, monkeypatch):
+    """Killed after its third run, a sweep leaves tables with those three runs: a partial sweep
+    can be plotted without running the command again."""
+    import asyncneurons.sweep as sweep_mod
+
+    class Killed(Exception):
+        pass
+    calls, write = [], sweep_mod.write_tables
+
+    def write_then_kill(sweep):
+        result = write(sweep)
+        calls.append(1)
+        if len(calls) == 3:
+            raise Killed
+        return result
+    monkeypatch.setattr(sweep_mod, "write_tables", write_then_kill)
+    sweep = plan(small, GRID[1::2], 2, ["env.pacing=clock"], tmp_path / "sweep")
+    with pytest.raises(Killed):
+        run_sweep(sweep, workers=1, progress=False, say=lambda text: None)
+    tidy = pd.read_csv(tmp_path / "sweep" / "sweep.csv")
+    assert len(tidy.groupby(["learning.rule", "timing.reward_delay", "seed"])) == 3
+    summary = pd.read_csv(tmp_path / "sweep" / "summary.csv")
+    assert summary["n_seeds"].tolist() == [1, 1, 1, 0]  # seed 0 of three points so far
 
 
 def test_an_unfinished_run_folder_is_redone(small, reference, tmp_path):
