@@ -57,13 +57,15 @@ def main(argv=None):
     cols.sort(key=lambda c: tuple(rank[k][v] if k in rank else fam[k].index(v) for k, v in zip(col_keys, c)))
     usual = Counter(summary["n_seeds"]).most_common(1)[0][0]
     head = [label(row_key, "x").split(" = ")[0].split(" high")[0]] + [
-        ", ".join(label(k, v) for k, v in zip(col_keys, c)) for c in cols]
+        ", ".join(label(k, v) for k, v in zip(col_keys, c)) or "mean (std)" for c in cols]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for rv in fam[row_key]:
         cells = [label(row_key, rv).removeprefix(head[0]).strip().removeprefix("= ")]
         for c in cols:
-            sel = summary[(summary[row_key] == rv) & (summary[col_keys].apply(tuple, axis=1) == c)]
+            sel = summary[summary[row_key] == rv]
+            for k, v in zip(col_keys, c):  # one swept key only: no column keys, one column
+                sel = sel[sel[k] == v]
             if not len(sel) or int(sel["n_seeds"].iloc[0]) == 0:
                 cells.append("—")
                 continue

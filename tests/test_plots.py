@@ -116,6 +116,11 @@ def test_a_study_table_joins_the_point_another_sweep_holds(sweep_dir, later_swee
         row = summary[summary["learning.rule"] == "weight_max"].loc[delay]
         assert cell.startswith(f"{row['mean']:.1f} ({row['std']:.1f})")
     assert "Runs finished: 5;" in r.stdout
+    one = subprocess.run([sys.executable, str(root / "scripts" / "study_table.py"), str(later_sweep_dir)],
+                         capture_output=True, text=True, timeout=300, check=False)  # one swept key: one column
+    assert one.returncode == 0, one.stderr
+    assert one.stdout.splitlines()[0] == "| reward delay | mean (std) |"
+    assert one.stdout.splitlines()[2].startswith("| 10 ms | ")
 
 
 @pytest.fixture(scope="module")
