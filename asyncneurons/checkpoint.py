@@ -134,6 +134,23 @@ class _Codec(_Values):
         return super().decode_other(x)
 
 
+def _critic_state(c, enc):
+    """The critic's parameters, traces, moments and counters (None without a critic)."""
+    if c is None:
+        return None
+    return {"P": enc(c.P), "Z": enc(c.Z), "M": enc(c.M), "V": enc(c.V), "t": c.t,
+            "count": getattr(c, "count", 0)}
+
+
+def _restore_critic(c, cs, dec) -> None:
+    if cs is None:
+        return
+    c.P, c.Z, c.M, c.V = ([np.array(a) for a in dec(cs[k])] for k in ("P", "Z", "M", "V"))
+    c.t = cs["t"]
+    if hasattr(c, "count"):
+        c.count = cs["count"]
+
+
 def save(sim, env_proc, folder: Path, run: int) -> None:
     """Write the checkpoint of ``sim`` (the environment process ``env_proc`` about to step)."""
     codec = _Codec(sim)
@@ -154,11 +171,7 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
     tr = sim.transmission
     transmission = {a: enc(getattr(tr, a)) for a in _TRANSMISSION}
     transmission.update({"depth": tr.depth, "serial": tr.serial})
-    critic = None
-    if sim.critic is not None:
-        c = sim.critic
-        critic = {"P": enc(c.P), "Z": enc(c.Z), "M": enc(c.M), "V": enc(c.V), "t": c.t,
-                  "count": getattr(c, "count", 0)}
+    critic = _critic_state(sim.critic, enc)
     env_state = {a: enc(getattr(env_proc, a)) for a in _ENV_VALUES if hasattr(env_proc, a)}
     env_state["ep"] = enc({k: v for k, v in env_proc.ep.items() if k != "wall"})
     queue = []
@@ -266,12 +279,7 @@ def restore(sim, state: dict, arrays: dict) -> None:
     for a in _TRANSMISSION:
         setattr(tr, a, np.array(dec(state["transmission"][a])))
     tr.depth, tr.serial = state["transmission"]["depth"], state["transmission"]["serial"]
-    if state["critic"] is not None:
-        c, cs = sim.critic, state["critic"]
-        c.P, c.Z, c.M, c.V = ([np.array(a) for a in dec(cs[k])] for k in ("P", "Z", "M", "V"))
-        c.t = cs["t"]
-        if hasattr(c, "count"):
-            c.count = cs["count"]
+    _restore_critic(sim.critic, state["critic"], dec)
     proc = sim.environment
     for a, v in state["env"].items():
         setattr(proc, a, dec(v))
@@ -311,11 +319,7 @@ def save_replicas(rep, loop: dict, folder: Path) -> None:
     codec = _Values()
     enc = codec.encode
     layers = [{k: enc(v) for k, v in vars(lay).items() if k not in _LAYER_CONSTANTS} for lay in rep.layers]
-    critic = None
-    if rep.critic is not None:
-        c = rep.critic
-        critic = {"P": enc(c.P), "Z": enc(c.Z), "M": enc(c.M), "V": enc(c.V), "t": c.t,
-                  "count": getattr(c, "count", 0)}
+    critic = _critic_state(rep.critic, enc)
     replay = [enc(np.array(actions)) for actions in rep.replay]
     state = {"format": FORMAT, "runs": list(rep.runs), "scenario": scenario_hash(rep.scenario),
              "layers": layers, "critic": critic, "loop": enc(loop), "replay": replay}
@@ -345,12 +349,7 @@ def restore_replicas(rep, state: dict, arrays: dict) -> dict:
     for lay, saved in zip(rep.layers, state["layers"]):
         for k, v in saved.items():
             setattr(lay, k, _writable(dec(v)))
-    if state["critic"] is not None:
-        c, cs = rep.critic, state["critic"]
-        c.P, c.Z, c.M, c.V = ([np.array(a) for a in dec(cs[k])] for k in ("P", "Z", "M", "V"))
-        c.t = cs["t"]
-        if hasattr(c, "count"):
-            c.count = cs["count"]
+    _restore_critic(rep.critic, state["critic"], dec)
     rep.replay = [list(dec(a)) for a in state["replay"]]
     return _writable(dec(state["loop"]))
 

@@ -1,5 +1,7 @@
 """Replicas: R runs simulated together with a batch axis give each run's exact numbers."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -94,6 +96,27 @@ def test_map_prop_replicas_equal_their_runs(scenario, critic):
     assert sorted(_key(rows)) == sorted(_key(alone))
 
 
+class _Killed(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _killed_at_step(k: int, monkeypatch):
+    """Replicas save a checkpoint, then die as a kill would, at the top of step ``k``."""
+    from asyncneurons import checkpoint
+
+    save = checkpoint.save_replicas
+
+    def save_then_kill(rep, loop, folder):
+        save(rep, loop, folder)
+        if loop["k"] == k:
+            raise _Killed
+    monkeypatch.setattr(checkpoint, "save_replicas", save_then_kill)
+    with pytest.raises(_Killed):
+        yield
+    monkeypatch.setattr(checkpoint, "save_replicas", save)
+
+
 @pytest.mark.parametrize("over", [
     {},
     {"network": {"hidden": [12, 6], "unit": "gaussian", "output": "categorical", "temperature": [1.0, 1.0, 2.0],
@@ -121,18 +144,8 @@ def test_an_interrupted_replica_chunk_resumes_to_the_numbers_of_an_uninterrupted
     s = scenario(**base)
     whole = simulate_replicas(s, [0, 1, 2], folder=tmp_path / "whole")
 
-    class Killed(Exception):
-        pass
-    save = checkpoint.save_replicas
-
-    def save_then_kill(rep, loop, folder):
-        save(rep, loop, folder)
-        if loop["k"] == 37:
-            raise Killed
-    monkeypatch.setattr(checkpoint, "save_replicas", save_then_kill)
-    with pytest.raises(Killed):
+    with _killed_at_step(37, monkeypatch):
         simulate_replicas(s, [0, 1, 2], folder=tmp_path / "cut", checkpoint_seconds=0.0)
-    monkeypatch.setattr(checkpoint, "save_replicas", save)
     state, arrays = checkpoint.load_replicas(tmp_path / "cut" / "checkpoints", [0, 1, 2], s)
     assert state["loop"]["dict"][0] == ["k", 37]
     assert any(len(arrays[actions["array"]]) for actions in state["replay"])  # killed inside an episode
@@ -175,18 +188,8 @@ def test_a_resumed_experiment_keeps_a_chunk_whose_replica_had_finished(scenario,
                  engine={"replicas": 3})
     run_experiment(s, tmp_path / "whole")
 
-    class Killed(Exception):
-        pass
-    save = checkpoint.save_replicas
-
-    def save_then_kill(rep, loop, folder):
-        save(rep, loop, folder)
-        if loop["k"] == 30:
-            raise Killed
-    monkeypatch.setattr(checkpoint, "save_replicas", save_then_kill)
-    with pytest.raises(Killed):
+    with _killed_at_step(30, monkeypatch):
         run_experiment(s, tmp_path / "cut", checkpoint_seconds=0.0)
-    monkeypatch.setattr(checkpoint, "save_replicas", save)
     # run 0 had finished when the chunk was killed: its episode file is complete
     shutil.copy(tmp_path / "whole" / "episodes" / "run-0.csv", tmp_path / "cut" / "episodes" / "run-0.csv")
     started = []
