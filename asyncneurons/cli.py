@@ -27,13 +27,21 @@ def _load(scenario: str, overrides):
     return load_scenario(scenario, overrides)
 
 
+def _note(texts) -> None:
+    for text in texts:
+        click.echo(f"note: {text}", err=True)
+
+
 def _describe(s) -> str:
+    """One line on the scenario; builds its graph (so graph errors surface) and prints any advice."""
     from . import tasks
+    from .advice import advice
     from .simulation import build_graph, run_seed
     import numpy as np
     env = tasks.make_env(s.env.id, s.env.max_episode_steps)
     g = build_graph(s, int(np.prod(env.observation_space.shape)), tasks.action_spec(env),
                     run_seed(s.experiment.seed, 0))
+    _note(advice(s, g))
     units = sum(1 for _, r in g.nodes(data="role") if r != "input")
     return (f"{s.experiment.name}: {s.env.id}, rule {s.learning.rule}, {units} units, "
             f"{g.number_of_edges()} synapses, {s.experiment.runs} run(s) × {s.experiment.episodes} episodes, "
@@ -159,6 +167,7 @@ def sweep(scenario, grid, seeds, out, overrides, workers, scheduler, dask_local,
         plan_ = plan(scenario, grid, seeds, overrides, out)
     except UserInputError as e:
         _fail(str(e), 2)
+    _note(plan_.advice)
     try:
         result = run_sweep(plan_, workers=workers or 2, scheduler=scheduler,
                            dask_local=dask_local, progress=not quiet)

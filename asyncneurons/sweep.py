@@ -40,6 +40,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .advice import advice
 from .errors import DivergenceError, UserInputError
 from .identity import (SWEEP_KEYS, RunSpec, parse_grid, parse_value, point_label, run_hash,
                        table_value)
@@ -64,6 +65,7 @@ class Sweep:
     seeds: int
     out: Path
     runs: list = field(default_factory=list)
+    advice: list = field(default_factory=list)  # sentences of :mod:`asyncneurons.advice`, per point
 
     @property
     def keys(self) -> list[str]:
@@ -114,8 +116,9 @@ def plan(scenario, grid=(), seeds: int = 1, overrides=(), out="sweep") -> Sweep:
         point_overrides = [f"{k}={t}" for k, t in combo]
         values = {k: parse_value(t) for k, t in combo}
         base = load_scenario(scenario, [*overrides, *point_overrides])
-        check_graph(base)
         label = point_label(values)
+        for text in advice(base, check_graph(base)):
+            sweep.advice.append(f"{label}: {text}" if values else text)
         for s in range(seeds):
             sc = load_scenario(scenario, [*overrides, *point_overrides,
                                           f"experiment.seed={s}", "experiment.runs=1"])
@@ -126,16 +129,16 @@ def plan(scenario, grid=(), seeds: int = 1, overrides=(), out="sweep") -> Sweep:
     return sweep
 
 
-def check_graph(scenario) -> None:
-    """Build the scenario's graph once, so that graph errors surface before any run."""
+def check_graph(scenario):
+    """Build the scenario's graph once, so that graph errors surface before any run; return it."""
     import numpy as np
 
     from . import tasks
     from .simulation import build_graph, run_seed
 
     env = tasks.make_env(scenario.env.id, scenario.env.max_episode_steps)
-    build_graph(scenario, int(np.prod(env.observation_space.shape)), tasks.action_spec(env),
-                run_seed(scenario.experiment.seed, 0))
+    return build_graph(scenario, int(np.prod(env.observation_space.shape)), tasks.action_spec(env),
+                       run_seed(scenario.experiment.seed, 0))
 
 
 def is_finished(folder: Path, scenario_toml: str) -> bool:

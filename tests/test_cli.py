@@ -119,3 +119,26 @@ def test_shipped_scenarios_validate():
     for f in files:
         r = cli("validate", str(f))
         assert r.returncode == 0, f"{f}: {r.stderr}"
+
+
+MAP_DELAYED = ["--set", "learning.rule=map_prop", "--set", "network.unit=gaussian",
+               "--set", "network.output=categorical", "--set", "learning.critic=map_prop",
+               "--set", 'timing.synapse_delay={dist = "uniform", low = 0, high = 5}']
+
+
+def test_map_relaxation_blind_to_the_action_is_pointed_out_and_still_runs(small, tmp_path):
+    r = cli("validate", str(small), *MAP_DELAYED)
+    assert r.returncode == 0, r.stderr
+    notes = [line for line in r.stderr.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and "timing.relax_period = 0 with map_prop" in notes[0]
+    assert "explains the previous action" in notes[0]
+    # a relaxation window, or no delays, says nothing
+    assert "note:" not in cli("validate", str(small), *MAP_DELAYED, "--set", "timing.relax_period=1").stderr
+    assert "note:" not in cli("validate", str(small), *MAP_DELAYED[:-2]).stderr
+    # a sweep names the grid points it concerns, before running them
+    out = tmp_path / "sweep"
+    r = cli("sweep", str(small), *MAP_DELAYED[:-2], "--grid", "timing.synapse_delay=0,2", "--out", str(out),
+            "--set", "experiment.episodes=2", "--workers", "1", "--quiet")
+    assert r.returncode == 0, r.stderr
+    notes = [line for line in r.stderr.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and notes[0].startswith("note: timing.synapse_delay=2: timing.relax_period = 0")
