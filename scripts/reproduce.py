@@ -45,9 +45,9 @@ SETS = {
             ("acrobot", "scenarios/paper/weight-max/acrobot.toml", "Acrobot-v1", -97.05, 2.90, ""),
             ("acrobot-traces", "scenarios/paper/weight-max/acrobot-traces.toml", "Acrobot-v1, traces", -105.00, 4.38, ""),
             ("lunarlander", "scenarios/paper/weight-max/lunarlander.toml", "LunarLander", 111.23, 16.58,
-             "v3 here, v2 published"),
+             "LunarLander-v3 here, v2 published"),
             ("lunarlander-traces", "scenarios/paper/weight-max/lunarlander-traces.toml", "LunarLander, traces",
-             39.04, 14.39, "v3 here, v2 published"),
+             39.04, 14.39, "LunarLander-v3 here, v2 published"),
             ("global-reinforce-cartpole", "scenarios/paper/baselines/global-reinforce-cartpole.toml",
              "CartPole-v1, Global REINFORCE baseline", None, None, "no published figure"),
             ("ste-backprop-cartpole", "scenarios/paper/baselines/ste-backprop-cartpole.toml",
@@ -61,16 +61,16 @@ SETS = {
             ("acrobot", "scenarios/paper/map-prop/acrobot.toml", "Acrobot-v1", -100.29, 5.40, ""),
             ("cartpole", "scenarios/paper/map-prop/cartpole.toml", "CartPole-v1", 459.70, 13.89, ""),
             ("lunarlander", "scenarios/paper/map-prop/lunarlander.toml", "LunarLander", 127.88, 24.57,
-             "v3 here, v2 published"),
+             "LunarLander-v3 here, v2 published"),
             ("mountaincar-continuous", "scenarios/paper/map-prop/mountaincar-continuous.toml",
              "MountainCarContinuous-v0", 39.45, 30.48, ""),
             ("multiplexer", "scenarios/paper/map-prop/multiplexer.toml", "Multiplexer (37-bit), batches of 128",
-             None, None, "the paper's code publishes no figure for this task; each row is one batch"),
+             None, None, "The paper's code publishes no figure for this task; each row is one batch"),
             ("regression", "scenarios/paper/map-prop/regression.toml", "Scalar regression, batches of 128",
-             None, None, "the paper's code publishes no figure for this task; reward −(v − y)², each row one batch"),
+             None, None, "The paper's code publishes no figure for this task; reward −(v − y)², each row one batch"),
         ] + [
             (f"backprop-{task}", f"scenarios/paper/baselines/backprop-{task}.toml", f"{label}, backprop baseline",
-             None, None, "the paper's baseline figures and settings are not available; ours use the MAP settings")
+             None, None, "The paper's baseline figures and settings are not available; ours use the MAP settings")
             for task, label in (("acrobot", "Acrobot-v1"), ("cartpole", "CartPole-v1"), ("lunarlander", "LunarLander"),
                                 ("mountaincar-continuous", "MountainCarContinuous-v0"))
         ],
@@ -140,9 +140,9 @@ def run_set(name: str, runs: int, workers: int, out: Path, only=None, episodes=N
                 print(f"[{i}/{len(jobs)}] a job failed: {type(e).__name__}: {e}", flush=True)
                 continue
             for result in results:
+                together = f", {result['replicas']} simulated together" if result["replicas"] > 1 else ""
                 print(f"[{i}/{len(jobs)}] {path} run {result['run']}: average return "
-                      f"{result['average_return']:.2f} ({result['wall_s']:.0f} s per run, "
-                      f"{result['replicas']} simulated together)", flush=True)
+                      f"{result['average_return']:.2f} ({result['wall_s']:.0f} s per run{together})", flush=True)
 
 
 def _moving_average(x: np.ndarray, window: int) -> np.ndarray:
