@@ -49,7 +49,7 @@ SETS = {
             ("lunarlander-traces", "scenarios/paper/weight-max/lunarlander-traces.toml", "LunarLander, traces",
              39.04, 14.39, "LunarLander-v3 here, v2 published"),
             ("global-reinforce-cartpole", "scenarios/paper/baselines/global-reinforce-cartpole.toml",
-             "CartPole-v1, Global REINFORCE baseline", None, None, "no published figure"),
+             "CartPole-v1, Global REINFORCE baseline", None, None, "No published figure"),
             ("ste-backprop-cartpole", "scenarios/paper/baselines/ste-backprop-cartpole.toml",
              "CartPole-v1, STE backprop baseline", None, None, "no published figure; the Weight Max learning rates"),
         ],
