@@ -302,10 +302,8 @@ def run_sweep(sweep: Sweep, *, workers: int = 2, scheduler: str | None = None,
                     write_meta(sweep)  # the tables hold every finished run, even if the sweep is killed
                     write_tables(sweep)
                 bar.update(1)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # the tables already hold every run finished so far
             bar.close()
-            write_meta(sweep)
-            write_tables(sweep)
             raise
         finally:
             results.close()
