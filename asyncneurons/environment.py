@@ -63,7 +63,10 @@ class EnvironmentProcess:
             u = streams.uniform_at(sim.seed, streams.ACTION, 0, 0)
             self.default_action = min(int(u * kind[1]), kind[1] - 1)
         else:
-            self.default_action = (np.asarray(kind[2]) + np.asarray(kind[3])) / 2.0
+            low, high = np.asarray(kind[2]), np.asarray(kind[3])
+            bounded = np.isfinite(low) & np.isfinite(high)
+            self.default_action = np.where(bounded, (np.where(bounded, low, 0) + np.where(bounded, high, 0)) / 2.0,
+                                           np.clip(0.0, low, high))
 
     def receive_action(self, action, wave: int) -> None:
         """The output has sampled: hold its action; under wait pacing, step if it is current."""
