@@ -212,7 +212,13 @@ def _print_sweep(result, out) -> None:
 @click.option("--where", multiple=True, metavar="KEY=VALUE",
               help="Plot only the points of the sweep(s) where KEY has this value, or one of "
                    "the values V1,V2,... (repeatable).")
-def plot(paths, out, smooth, x_key, line_key, window, where):
+@click.option("--band", type=click.Choice(["ci", "std"]), default="ci", show_default=True,
+              help="Bands and error bars: ci, the 95 % bootstrap confidence interval of the mean "
+                   "across seeds (deterministic); std, mean ± population standard deviation.")
+@click.option("--overlay", is_flag=True,
+              help="A sweep's learning curves of every condition (every combination of the swept "
+                   "keys) in one panel.")
+def plot(paths, out, smooth, x_key, line_key, window, where, band, overlay):
     """Plot a run folder or sweep folders: learning curves, tolerance curves, event raster.
 
     Several sweep folders are plotted as one sweep: each row stands on every key any of them
@@ -221,7 +227,8 @@ def plot(paths, out, smooth, x_key, line_key, window, where):
     from .plots import plot_folder
     try:
         files = plot_folder(list(paths), out, smooth=smooth, x_key=x_key, line_key=line_key,
-                            window=window, where=where, say=lambda t: click.echo(t, err=True))
+                            window=window, where=where, band=band, overlay=overlay,
+                            say=lambda t: click.echo(t, err=True))
     except UserInputError as e:
         _fail(str(e), 2)
     for f in files:

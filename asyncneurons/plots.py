@@ -1,12 +1,19 @@
 """Figures of a run folder or of one or several sweep folders, as PNG (200 dpi) and SVG.
 
-``learning-curves``   return per episode, moving average over ``smooth`` episodes, mean ± std
-                      band across seeds (a sweep: one line per grid point, panels by the other
-                      swept keys) or across runs (a run folder);
+``learning-curves``   return per episode, moving average over ``smooth`` episodes, the mean
+                      across seeds (or runs) with a band (a sweep: one line per grid point,
+                      panels by the other swept keys, or every condition in one panel with
+                      ``overlay``; several run folders: one line per folder);
 ``tolerance-<key>``   sweeps only: the published metric (each seed's average return over all
-                      its episodes; mean ± population std across seeds as error bars) against a
+                      its episodes; their mean across seeds, with error bars) against any one
                       numeric swept key, one line per value of another (e.g. ``learning.rule``);
 ``raster``            a window of a recorded run (``events.csv``): see :mod:`asyncneurons.raster`.
+
+**Bands and error bars.** By default the 95 % percentile-bootstrap confidence interval of the
+mean across seeds (:func:`bootstrap_ci`: 2,000 resamples of the seeds from a fixed seed, so a
+figure is the same every time it is drawn); ``band = "std"`` draws mean ± population standard
+deviation instead. One seed: no band. Every figure's title names the experiment, the task, the
+rule (unless the legend does), the number of seeds and what the band is.
 
 Figures are 7 inches wide (a two-column paper page) with 9-point text. Nothing here runs a
 simulation; everything is read from the tables the recorder and the sweep wrote.
@@ -188,31 +195,92 @@ def _select(table, keys, combo):
 def _legend(fig, handles, title=None):
     if handles:
         longest = max(len(h.get_label()) for h in handles)
-        fig.legend(handles=handles, loc="outside upper center",
-                   ncols=max(1, min(len(handles), 4, 96 // (longest + 8))), title=title, frameon=False)
+        fig.legend(handles=handles, loc="outside lower center",
+                   ncols=max(1, min(len(handles), 4, 120 // (longest + 6))), title=title, frameon=False)
 
 
 def default_smooth(n_episodes: int) -> int:
     return max(1, min(100, n_episodes // 10))
 
 
-def _band(ax, frame, unit_col: str, smooth: int, color, label):
-    """Moving average per seed (or run), then mean ± std across them."""
+BANDS = ("ci", "std")
+N_BOOT = 2000
+BOOT_SEED = 20240917  # fixed: a figure is the same every time it is drawn
+
+
+def bootstrap_ci(samples, level: float = 0.95, n_boot: int = N_BOOT, seed: int = BOOT_SEED):
+    """The percentile-bootstrap confidence interval of the mean of ``samples`` along axis 0.
+
+    ``samples`` has shape (n, …): n seeds, each a value (or a row of values, e.g. one per
+    episode; NaN marks a missing value). Resample b = 1 … ``n_boot``: draw n seeds with
+    replacement, c_bi = how often seed i was drawn, and take the mean
+    m_b = Σ_i c_bi x_i / Σ_i c_bi over the seeds present; the interval is the (1 − level)/2 and
+    (1 + level)/2 quantiles of m_1 … m_B. The draws come from a generator seeded with ``seed``,
+    so the interval is deterministic. Returns (low, high) with the shape of one sample.
+    """
+    import numpy as np
+
+    x = np.asarray(samples, dtype=np.float64)
+    n = x.shape[0]
+    flat = x.reshape(n, -1)
+    present = np.isfinite(flat)
+    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (counts @ np.where(present, flat, 0.0)) / (counts @ present)
+    alpha = (1.0 - level) / 2.0
+    low, high = np.nanquantile(means, [alpha, 1.0 - alpha], axis=0) if means.size else (means, means)
+    return low.reshape(x.shape[1:]), high.reshape(x.shape[1:])
+
+
+def spread(samples, band: str):
+    """(mean, low, high) across seeds (axis 0) of ``samples``: the bootstrap CI (``"ci"``) or
+    mean ± population std (``"std"``)."""
+    import numpy as np
+
+    x = np.asarray(samples, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(x, axis=0)
+            if band == "std":
+                std = np.nanstd(x, axis=0)
+                return mean, mean - std, mean + std
+    low, high = bootstrap_ci(x)
+    return mean, low, high
+
+
+def band_text(band: str) -> str:
+    return "band: 95 % bootstrap CI of the mean" if band == "ci" else "band: mean ± std"
+
+
+def _band(ax, frame, unit_col: str, smooth: int, color, label, band: str = "ci"):
+    """Moving average per seed (or run), then the mean across them and its band."""
     wide = frame.pivot_table(index="episode", columns=unit_col, values="return")
     ma = wide.rolling(smooth, min_periods=1).mean()
-    mean, std = ma.mean(axis=1), ma.std(axis=1, ddof=0)
     x = ma.index.to_numpy() + 1
-    (line,) = ax.plot(x, mean.to_numpy(), color=color, lw=1.4, label=label)
+    mean, low, high = spread(ma.to_numpy().T, band)
+    (line,) = ax.plot(x, mean, color=color, lw=1.4, label=label)
     if wide.shape[1] > 1:
-        ax.fill_between(x, (mean - std).to_numpy(), (mean + std).to_numpy(), color=color,
-                        alpha=0.2, lw=0)
+        ax.fill_between(x, low, high, color=color, alpha=0.2, lw=0)
     return line
+
+
+def caption(context: dict | None, n_text: str, band: str, rule_in_legend: bool) -> str:
+    """The figure's title: experiment, task, rule (unless the legend names it), seeds, band."""
+    context = context or {}
+    parts = [context.get("name"), context.get("env")]
+    if not rule_in_legend and context.get("rule"):
+        parts.append(f"rule {context['rule']}")
+    parts += [n_text, band_text(band)]
+    return " · ".join(p for p in parts if p)
 
 
 @styled
 def learning_curves(tidy, keys: list[str], unit_col: str, smooth: int, line_key: str | None,
-                    what: str):
-    """Learning curves of a tidy table (columns: keys…, unit_col, episode, return)."""
+                    what: str, band: str = "ci", context: dict | None = None):
+    """Learning curves of a tidy table (columns: keys…, unit_col, episode, return); ``band``:
+    ``"ci"`` or ``"std"``; ``context``: name, env and rule for the title."""
     from matplotlib.ticker import MaxNLocator
 
     line_keys = [line_key] if line_key else []
@@ -230,7 +298,7 @@ def learning_curves(tidy, keys: list[str], unit_col: str, smooth: int, line_key:
             if len(part):
                 counts.add(part[unit_col].nunique())
                 label = what if lv is None else short_text(line_key, lv, lines)
-                h = _band(ax, part, unit_col, smooth, color, label)
+                h = _band(ax, part, unit_col, smooth, color, label, band)
                 if ax is axes[0]:
                     handles.append(h)
         ax.set_title(_titles(tidy, facet_keys, combo))
@@ -244,17 +312,25 @@ def learning_curves(tidy, keys: list[str], unit_col: str, smooth: int, line_key:
             ax.set_ylabel(f"return\n(moving average, {smooth} ep.)")
     lo, hi = (min(counts), max(counts)) if counts else (0, 0)
     n_text = f"{hi} {what}{'s' * (hi != 1)}" if lo == hi else f"{lo}–{hi} {what}s"
-    _legend(fig, handles if line_key else [],
-            f"{key_name(line_key)}; mean ± std across {n_text}" if line_key else None)
-    if not line_key:
-        fig.suptitle(f"mean ± std across {n_text}")
+    n_text += " per curve" if line_key or len(combos) > 1 else ""
+    fig.suptitle(caption(context, n_text, band, _names_rule(line_key, keys)))
+    _legend(fig, handles if line_key else [], key_name(line_key) if line_key else None)
     return fig
 
 
+def _names_rule(line_key, keys) -> bool:
+    """Whether the legend or the panel titles name the rule (so the title need not)."""
+    return any("learning.rule" in k.split(",") for k in [line_key or "", *keys])
+
+
 @styled
-def tolerance_curve(summary, keys: list[str], x_key: str, line_key: str | None):
-    """The published metric against ``x_key``; one line per ``line_key`` value; error bars =
-    population std across seeds; one panel per combination of the other swept keys."""
+def tolerance_curve(summary, keys: list[str], x_key: str, line_key: str | None, per_seed=None,
+                    band: str = "ci", context: dict | None = None):
+    """The published metric against ``x_key``; one line per ``line_key`` value; one panel per
+    combination of the other swept keys. ``per_seed`` (columns: the keys, ``seed``,
+    ``average``: each seed's average return) gives the error bars: the 95 % bootstrap CI of
+    the mean across seeds (``band = "ci"``) or the population std (``"std"``); without it,
+    the summary's std."""
     axis = numeric_axis(x_key, list(dict.fromkeys(summary[x_key])))
     if axis is None:
         raise UserInputError(f"--x {x_key}: its values are not numbers (nor a delay table "
@@ -277,8 +353,9 @@ def tolerance_curve(summary, keys: list[str], x_key: str, line_key: str | None):
             x = [xs_of[v] for v in part[x_key]]
             order = sorted(range(len(x)), key=x.__getitem__)
             dodge = (i - (len(lines) - 1) / 2) * 0.012 * span
-            h = ax.errorbar([x[j] + dodge for j in order], part["mean"].to_numpy()[order],
-                            yerr=part["std"].to_numpy()[order], color=color, marker="o",
+            mean, yerr = _error_bars(part, keys, x_key, line_key, combo, facet_keys, per_seed, band)
+            h = ax.errorbar([x[j] + dodge for j in order], mean[order],
+                            yerr=yerr[:, order], color=color, marker="o",
                             ms=4, lw=1.4, capsize=3, elinewidth=1,
                             label="all runs" if lv is None else short_text(line_key, lv, lines))
             if ax is axes[0]:
@@ -292,13 +369,35 @@ def tolerance_curve(summary, keys: list[str], x_key: str, line_key: str | None):
             ax.set_xlabel(axis[1])
             ax.xaxis.set_tick_params(labelbottom=True)
         if ax.get_subplotspec().is_first_col():
-            ax.set_ylabel("average return per run\n(mean ± std)")
-    _legend(fig, handles if line_key else [],
-            f"{key_name(line_key)}; error bars: std across {seeds_text} seeds" if line_key
-            else None)
-    if not line_key:
-        fig.suptitle(f"error bars: std across {seeds_text} seeds")
+            ax.set_ylabel("average return per run\n(mean across seeds)")
+    if per_seed is None:
+        band = "std"
+    n_text = f"{seeds_text} seed{'s' * (seeds_text != '1')} per point"
+    fig.suptitle(caption(context, n_text, band, _names_rule(line_key, keys)).replace("band:", "error bars:"))
+    _legend(fig, handles if line_key else [], key_name(line_key) if line_key else None)
     return fig
+
+
+def _error_bars(part, keys, x_key, line_key, combo, facet_keys, per_seed, band: str):
+    """(means, 2 × n array of lower and upper error-bar lengths) for the rows of ``part``."""
+    import numpy as np
+
+    if per_seed is None:
+        mean, std = part["mean"].to_numpy(), part["std"].to_numpy()
+        return mean, np.vstack([std, std])
+    group = [k for k in per_seed.columns if k not in ("seed", "average")]
+    means, low, high = [], [], []
+    for row in part.to_dict("records"):
+        mask = np.ones(len(per_seed), dtype=bool)
+        for k in group:
+            mask &= (per_seed[k] == row[k]).to_numpy()
+        m, lo, hi = spread(per_seed.loc[mask, "average"].to_numpy(), band)
+        if mask.sum() < 2:
+            lo = hi = m
+        means.append(float(m))
+        low.append(float(m - lo))
+        high.append(float(hi - m))
+    return np.asarray(means), np.vstack([low, high])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -438,22 +537,110 @@ def _is_sweep(path: Path) -> bool:
     return (path / "sweep.csv").exists() and (path / "sweep.json").exists()
 
 
+def _flat(table: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in table.items():
+        if isinstance(v, dict) and not (prefix and "dist" in v):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _scenario_of(folder: Path) -> dict:
+    """A run folder's resolved scenario as ``{dotted key: value}`` (empty when it has none)."""
+    import tomllib
+
+    f = folder / "scenario.toml"
+    return _flat(tomllib.loads(f.read_text())) if f.exists() else {}
+
+
+def _context(scenarios) -> dict:
+    """Name, task and rule for a title, from resolved scenarios (``_scenario_of``); a key that
+    differs between them is listed with each of its values."""
+    def joined(key):
+        values = list(dict.fromkeys(str(s[key]) for s in scenarios if key in s))
+        return ", ".join(values) or None
+    return {"name": joined("experiment.name"), "env": joined("env.id"), "rule": joined("learning.rule")}
+
+
+def _sweep_context(paths, metas) -> dict:
+    scenarios = []
+    for path, meta in zip(paths, metas):
+        run = next((r for r in meta["runs"] if (path / r["folder"] / "scenario.toml").exists()), None)
+        if run is not None:
+            scenarios.append(_scenario_of(path / run["folder"]))
+    return _context(scenarios)
+
+
+def _per_seed(tidy, keys):
+    """Each seed's average return over its episodes, per point (the published metric's samples)."""
+    return tidy.groupby([*keys, "seed"], dropna=False)["return"].mean().rename("average").reset_index()
+
+
+def _condition_labels(folders, scenarios) -> list[str]:
+    """A label per run folder: the scenario keys whose values differ between them (seed and name
+    aside when others differ), else the folder's name."""
+    keys = sorted({k for s in scenarios for k in s})
+    differ = [k for k in keys if len({json.dumps(s.get(k), sort_keys=True) for s in scenarios}) > 1]
+    shown = [k for k in differ if k not in ("experiment.name",)] or differ
+    labels = [", ".join(value_text(k, s.get(k)) for k in shown) if shown else f.name
+              for f, s in zip(folders, scenarios)]
+    return labels if len(set(labels)) == len(labels) else [f.name for f in folders]
+
+
+def _run_folders(paths, smooth, band):
+    """Several run folders: their learning curves overlaid in one panel, one line per folder."""
+    import pandas as pd
+
+    frames, scenarios = [], []
+    for p in paths:
+        if not (p / "metrics.csv").exists():
+            raise UserInputError(f"{p}: not a run folder (metrics.csv); several folders are plotted "
+                                 f"together when all are run folders or all are sweep folders")
+        m = pd.read_csv(p / "metrics.csv")
+        if not len(m):
+            raise UserInputError(f"{p}: metrics.csv has no finished episode yet")
+        frames.append(m)
+        scenarios.append(_scenario_of(p))
+    labels = _condition_labels(paths, scenarios)
+    for m, label in zip(frames, labels):
+        m["condition"] = label
+    tidy = pd.concat(frames, ignore_index=True)
+    n = smooth or default_smooth(int(tidy["episode"].max()) + 1)
+    context = _context(scenarios)
+    if "," in (context["rule"] or ""):  # the rules differ: the labels name them
+        context["rule"] = None
+    return learning_curves(tidy, [], "run", n, "condition", "run", band, context)
+
+
 def plot_folder(path, out=None, *, smooth=None, x_key=None, line_key=None, window=None,
-                where=(), say=print) -> list[Path]:
+                where=(), band="ci", overlay=False, say=print) -> list[Path]:
     """Every figure a run folder, a sweep folder or several sweep folders (a list of paths,
-    plotted as one sweep: :func:`read_sweeps`) support; return the files written."""
+    plotted as one sweep: :func:`read_sweeps`) support, or the learning curves of several run
+    folders in one panel; return the files written. ``band``: ``"ci"`` (95 % bootstrap
+    confidence interval of the mean) or ``"std"``; ``overlay``: a sweep's learning curves of
+    every condition in one panel."""
     import pandas as pd
 
     from .raster import find_events, parse_window, raster
 
+    if band not in BANDS:
+        raise UserInputError(f"--band {band}: one of {', '.join(BANDS)}")
     paths = [Path(p) for p in path] if isinstance(path, (list, tuple)) else [Path(path)]
     if len(paths) > 1:
+        if out is None:
+            raise UserInputError("several folders: say where the figures go with --out")
+        if not _is_sweep(paths[0]):
+            if where or x_key or line_key or overlay:
+                raise UserInputError("--where, --x, --lines and --overlay apply to sweeps; "
+                                     "several run folders are drawn one line per folder")
+            return save(_run_folders(paths, smooth, band), Path(out), "learning-curves")
         for p in paths:
             if not _is_sweep(p):
                 raise UserInputError(f"{p}: not a sweep folder (sweep.csv, sweep.json); several "
-                                     f"folders are plotted together only when each is a sweep")
-        if out is None:
-            raise UserInputError("several sweep folders: say where the figures go with --out")
+                                     f"folders are plotted together when all are run folders or "
+                                     f"all are sweep folders")
     path = paths[0]
     out = Path(out) if out is not None else path / "figures"
     win = parse_window(window)
@@ -464,31 +651,42 @@ def plot_folder(path, out=None, *, smooth=None, x_key=None, line_key=None, windo
             raise UserInputError(f"{', '.join(map(str, paths))}: no finished run yet")
         if x_key is not None and x_key not in keys:
             raise UserInputError(f"--x {x_key}: not a swept key; swept: {', '.join(keys) or 'none'}")
-        if line_key is not None and "," in line_key:
-            keys = _combine((tidy, summary), keys, line_key)
-        lk, varied = _choose_lines(summary, keys, line_key, x_key)
+        context = _sweep_context(paths, metas)
+        per_seed = _per_seed(tidy, keys)
+        varied_all = [k for k in keys if summary[k].nunique() > 1]
+        curve_key = line_key
+        if overlay and line_key is None and len(varied_all) > 1:
+            curve_key = ",".join(varied_all)  # every condition one line: in one panel
+        curve_keys = keys
+        if curve_key is not None and "," in curve_key:
+            curve_keys = _combine((tidy, summary), keys, curve_key)
+            if curve_key == line_key:
+                keys = curve_keys
+        lk, varied = _choose_lines(summary, curve_keys, curve_key, x_key)
         n = smooth or default_smooth(int(tidy["episode"].max()) + 1)
-        fig = learning_curves(tidy, [k for k in varied if k != lk], "seed", n, lk, "seed")
+        fig = learning_curves(tidy, [k for k in varied if k != lk], "seed", n, lk, "seed", band, context)
         files += save(fig, out, "learning-curves")
-        xs = [x_key] if x_key else [k for k in varied if k != lk and
-                                    numeric_axis(k, list(dict.fromkeys(summary[k])))]
-        for xk in xs:
+        varied = [k for k in keys if summary[k].nunique() > 1]
+        candidates = [x_key] if x_key else [k for k in varied if k != line_key and
+                                            numeric_axis(k, list(dict.fromkeys(summary[k])))]
+        for xk in candidates:
             lkx, varied_x = _choose_lines(summary, keys, line_key, xk)
-            fig = tolerance_curve(summary, [k for k in varied_x if k != lkx], xk, lkx)
+            fig = tolerance_curve(summary, [k for k in varied_x if k != lkx], xk, lkx,
+                                  per_seed, band, context)
             files += save(fig, out, f"tolerance-{xk}")
-        if not xs:
+        if not candidates:
             say("no numeric swept key: no tolerance curve")
         events = next((e for e in (find_events(p, [r["folder"] for r in m["runs"]])
                                    for p, m in zip(paths, metas)) if e is not None), None)
-    elif where:
-        raise UserInputError("--where selects points of a sweep; this is a run folder")
+    elif where or overlay:
+        raise UserInputError("--where and --overlay apply to sweeps; this is a run folder")
     elif (path / "metrics.csv").exists():
         metrics = pd.read_csv(path / "metrics.csv")
         if not len(metrics):
             raise UserInputError(f"{path}: metrics.csv has no finished episode yet")
         n = smooth or default_smooth(int(metrics["episode"].max()) + 1)
-        files += save(learning_curves(metrics, [], "run", n, None, "run"), out,
-                      "learning-curves")
+        files += save(learning_curves(metrics, [], "run", n, None, "run", band,
+                                      _context([_scenario_of(path)])), out, "learning-curves")
         events = path / "events.csv" if (path / "events.csv").exists() else None
     else:
         raise UserInputError(f"{path}: neither a run folder (metrics.csv) nor a sweep folder "
