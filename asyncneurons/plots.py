@@ -273,7 +273,14 @@ def caption(context: dict | None, n_text: str, band: str, rule_in_legend: bool) 
     if not rule_in_legend and context.get("rule"):
         parts.append(f"rule {context['rule']}")
     parts += [n_text, band_text(band)]
-    return " · ".join(p for p in parts if p)
+    lines, line = [], ""
+    for part in (p for p in parts if p):  # at most ~90 characters a line: 9-point text, 7 inches
+        if line and len(line) + 3 + len(part) > 90:
+            lines.append(line)
+            line = part
+        else:
+            line = f"{line} · {part}" if line else part
+    return "\n".join([*lines, line])
 
 
 @styled
@@ -564,13 +571,22 @@ def _context(scenarios) -> dict:
     return {"name": joined("experiment.name"), "env": joined("env.id"), "rule": joined("learning.rule")}
 
 
-def _sweep_context(paths, metas) -> dict:
+_CONTEXT_KEYS = {"name": "experiment.name", "env": "env.id", "rule": "learning.rule"}
+
+
+def _sweep_context(paths, metas, summary, keys) -> dict:
+    """The title's context of a sweep: from one finished run's scenario per sweep, except for
+    swept keys, whose values are those of the points plotted (after ``--where``)."""
     scenarios = []
     for path, meta in zip(paths, metas):
         run = next((r for r in meta["runs"] if (path / r["folder"] / "scenario.toml").exists()), None)
         if run is not None:
             scenarios.append(_scenario_of(path / run["folder"]))
-    return _context(scenarios)
+    context = _context(scenarios)
+    for name, key in _CONTEXT_KEYS.items():
+        if key in keys:
+            context[name] = ", ".join(str(v) for v in dict.fromkeys(summary[key]))
+    return context
 
 
 def _per_seed(tidy, keys):
@@ -651,7 +667,7 @@ def plot_folder(path, out=None, *, smooth=None, x_key=None, line_key=None, windo
             raise UserInputError(f"{', '.join(map(str, paths))}: no finished run yet")
         if x_key is not None and x_key not in keys:
             raise UserInputError(f"--x {x_key}: not a swept key; swept: {', '.join(keys) or 'none'}")
-        context = _sweep_context(paths, metas)
+        context = _sweep_context(paths, metas, summary, keys)
         per_seed = _per_seed(tidy, keys)
         varied_all = [k for k in keys if summary[k].nunique() > 1]
         curve_key = line_key
