@@ -80,7 +80,9 @@ def validate(g: nx.DiGraph, unit_kinds=None, *, need_delays: bool = True) -> Non
     no input reaches; a graph with no input or no output.
     """
     if unit_kinds is None:
+        from .plugins import load
         from .units import UNIT_KINDS as unit_kinds
+        load()
     if not isinstance(g, nx.DiGraph) or g.is_multigraph():
         raise GraphError("the connectivity must be a directed graph without parallel edges")
     if g.number_of_nodes() == 0:

@@ -250,14 +250,18 @@ Delay = Annotated[float | dict[str, Any], PlainValidator(_check_delay)]
 
 
 def _rule_names():
+    from .plugins import load
     from .rules import RULES
 
+    load()
     return RULES
 
 
 def _unit_kinds():
+    from .plugins import load
     from .units import UNIT_KINDS
 
+    load()
     return UNIT_KINDS
 
 
