@@ -100,6 +100,7 @@ def run(scenario, out, overrides, workers, resume, checkpoint_seconds, quiet):
         _fail(str(e), 2)
     if out is None:
         out = Path("runs") / f"{s.experiment.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    click.echo(f"{'continuing' if resume else 'writing'} {out}", err=True)  # before the bar: a line of its own
     total = s.experiment.runs * s.experiment.episodes
     recent = deque(maxlen=20)
     bar = tqdm(total=total, unit="ep", disable=quiet, dynamic_ncols=True,
@@ -110,7 +111,6 @@ def run(scenario, out, overrides, workers, resume, checkpoint_seconds, quiet):
         bar.update(1)
         bar.set_postfix_str(f"recent mean return {sum(recent) / len(recent):.1f}", refresh=False)
 
-    click.echo(f"{'continuing' if resume else 'writing'} {out}", err=True)
     try:
         summary = run_experiment(s, out, workers=workers, progress=progress, resume=resume is not None,
                                  checkpoint_seconds=checkpoint_seconds)

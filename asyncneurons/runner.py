@@ -245,7 +245,8 @@ def run_experiment(scenario, out, *, workers: int = 1, progress=None, resume: bo
     runs, episodes = scenario.experiment.runs, scenario.experiment.episodes
     done_rows = {r: _read_rows(out / EPISODES / f"run-{r}.csv") for r in range(runs)} if resume else {}
     finished = {r for r, rows in done_rows.items() if len(rows) >= episodes}
-    folder = RunFolder(out, to_toml(scenario))
+    scenario, resolved = portable(scenario, out)
+    folder = RunFolder(out, resolved)
     for r in sorted(finished):
         for row in done_rows[r][:episodes]:
             folder.episode(row)
@@ -309,6 +310,25 @@ def run_experiment(scenario, out, *, workers: int = 1, progress=None, resume: bo
     if record:
         write_events(out / "events.csv", [event_chunks[r] for r in sorted(event_chunks)])
     return _finish_from_files(folder, out, runs, status, message, time.perf_counter() - start)
+
+
+def portable(scenario, out: Path):
+    """The scenario a run folder keeps, so that the folder can move: a graph file is copied into
+    it (``graph.graphml`` or ``graph.json``) and the resolved scenario names the copy by a path
+    relative to the folder. Returns (the scenario to run, reading the copy; its TOML text)."""
+    import shutil
+
+    graph = scenario.network.graph
+    if graph is None:
+        return scenario, to_toml(scenario)
+    copy = out / ("graph" + Path(graph).suffix)
+    out.mkdir(parents=True, exist_ok=True)
+    if not copy.exists() or not os.path.samefile(graph, copy):
+        shutil.copyfile(graph, copy)
+    net = scenario.network
+    here = scenario.model_copy(update={"network": net.model_copy(update={"graph": str(copy.resolve())})})
+    kept = scenario.model_copy(update={"network": net.model_copy(update={"graph": copy.name})})
+    return here, to_toml(kept)
 
 
 def _finish_from_files(folder: RunFolder, out: Path, runs: int, status: str, message: str, wall: float) -> dict:
