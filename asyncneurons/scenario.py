@@ -375,7 +375,9 @@ class EnvConfig(_Table):
 
 
 class NetworkConfig(_Table):
-    """The actor network: layered (hidden, unit, output) or read from a graph file."""
+    """The actor network: layered (hidden, unit, output) or read from a graph file
+    ([graph-files.md](graph-files.md): the formats, every node and edge attribute, every unit
+    kind)."""
 
     hidden: list[Annotated[int, Int64, Field(ge=1)]] = _key(
         lambda: [64, 32], "hidden layer widths, input side first (may be empty)")

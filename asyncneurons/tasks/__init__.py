@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import json
 import os
 import sys
 
@@ -101,7 +102,10 @@ def check_registered(env_id: str) -> str:
     if env_id in gym.registry:
         return env_id
     shipped = ", ".join(known_env_ids())
-    raise ScenarioError(f'env.id: unknown environment "{env_id}"{did_you_mean(env_id, list(gym.registry))}; '
+    short = env_id if len(env_id) <= 60 else env_id[:59] + "…"
+    shown = '"' + "".join(c if c.isprintable() and c not in '"\\' else json.dumps(c)[1:-1] if c in '"\\'
+                          else f"\\u{ord(c):04x}" for c in short) + '"'
+    raise ScenarioError(f'env.id: unknown environment {shown}{did_you_mean(env_id, list(gym.registry))}; '
                         f"shipped: {shipped}; a task of your own: register it in a module named by env.import")
 
 
