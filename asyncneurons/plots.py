@@ -7,7 +7,9 @@
 ``tolerance-<key>``   sweeps only: the published metric (each seed's average return over all
                       its episodes; their mean across seeds, with error bars) against any one
                       numeric swept key, one line per value of another (e.g. ``learning.rule``);
-``raster``            a window of a recorded run (``events.csv``): see :mod:`asyncneurons.raster`.
+``raster``            a window of a recorded run (``events.csv``): see :mod:`asyncneurons.raster`;
+``diagnostics``       a run folder recorded with ``[record] diagnostics``: mean |δ|, stale actions,
+                      weight norms, samples and learning events per layer, against the episode.
 
 **Bands and error bars.** By default the 95 % percentile-bootstrap confidence interval of the
 mean across seeds (:func:`bootstrap_ci`: 2,000 resamples of the seeds from a fixed seed, so a
@@ -407,6 +409,45 @@ def _error_bars(part, keys, x_key, line_key, combo, facet_keys, per_seed, band: 
     return np.asarray(means), np.vstack([low, high])
 
 
+@styled
+def diagnostics_figure(table, smooth: int, context: dict | None = None):
+    """A run folder's diagnostics (:mod:`asyncneurons.diagnostics`) against the episode: mean |δ|,
+    stale actions, and per layer the weight norm, samples and learning events per unit; each a
+    moving average over ``smooth`` episodes, then the mean across runs."""
+    import re as re_
+
+    layers = sorted({int(m.group(1)) for c in table.columns for m in [re_.fullmatch(r"weight_norm_l(\d+)", c)] if m})
+    panels = [("mean |δ| per step", ["mean_abs_delta"]), ("stale actions per episode", ["stale_actions"]),
+              ("weight norm ‖W‖", [f"weight_norm_l{l}" for l in layers]),
+              ("samples per unit", [f"samples_l{l}" for l in layers]),
+              ("learning events per unit", [f"learning_events_l{l}" for l in layers])]
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(WIDTH, 2 * 2.1 + 0.55), layout="constrained")
+    axes = list(fig.subplots(2, 3, squeeze=False, sharex=True).flat)
+    colors = _colors(max(1, len(layers)))
+    handles = {}
+    for ax, (title, cols) in zip(axes, panels):
+        for i, col in enumerate(cols):
+            wide = table.pivot_table(index="episode", columns="run", values=col)
+            ma = wide.rolling(smooth, min_periods=1).mean().mean(axis=1)
+            label = f"layer {layers[i]}" if len(cols) > 1 else None
+            (h,) = ax.plot(ma.index.to_numpy() + 1, ma.to_numpy(), lw=1.3, ls=("-", "--", ":", "-.")[i % 4],
+                           color=colors[i] if len(cols) > 1 else "0.25", label=label)
+            if label:
+                handles[label] = h
+        ax.set_title(title)
+        ax.grid(alpha=0.3, lw=0.5)
+    for ax in axes[2:5]:
+        ax.xaxis.set_tick_params(labelbottom=True)
+        ax.set_xlabel("episode")
+    axes[5].set_visible(False)
+    n_runs = table["run"].nunique()
+    fig.suptitle(caption(context, f"{n_runs} run{'s' * (n_runs != 1)}, mean; moving average over {smooth} ep.",
+                         "ci", False).rsplit(" · ", 1)[0])
+    _legend(fig, list(handles.values()), "output layer = the highest")
+    return fig
+
+
 # ---------------------------------------------------------------------------------------------
 # Folders
 
@@ -703,6 +744,10 @@ def plot_folder(path, out=None, *, smooth=None, x_key=None, line_key=None, windo
         n = smooth or default_smooth(int(metrics["episode"].max()) + 1)
         files += save(learning_curves(metrics, [], "run", n, None, "run", band,
                                       _context([_scenario_of(path)])), out, "learning-curves")
+        from .diagnostics import read as read_diagnostics
+        diag = read_diagnostics(path)
+        if diag is not None:
+            files += save(diagnostics_figure(diag, n, _context([_scenario_of(path)])), out, "diagnostics")
         events = path / "events.csv" if (path / "events.csv").exists() else None
     else:
         raise UserInputError(f"{path}: neither a run folder (metrics.csv) nor a sweep folder "

@@ -77,6 +77,10 @@ def simulate_run(scenario, run: int, on_episode=None, record_events: bool = Fals
                 on_episode(row)
 
         sim = Simulation(scenario, run, on_episode=episode, on_event=on_event, resume=state)
+        if scenario.record.diagnostics:  # [record] diagnostics: a row per episode from the run's state
+            from .diagnostics import Writer
+            diag = Writer(folder, run, sim.n_layers, kept=len(kept))
+            sim.on_episode = lambda row: (diag.episode(sim, row), episode(row))
 
         def save(proc):
             if not record_events and time.perf_counter() - last[0] >= checkpoint_seconds:
@@ -84,7 +88,11 @@ def simulate_run(scenario, run: int, on_episode=None, record_events: bool = Fals
                 checkpoint.save(sim, proc, folder / CHECKPOINTS, run)
                 last[0] = time.perf_counter()
         sim.checkpoint = save
-        sim.run()
+        try:
+            sim.run()
+        finally:
+            if scenario.record.diagnostics:
+                diag.close()
     return events
 
 
@@ -170,7 +178,7 @@ def _chunks(scenario, todo: list, workers: int) -> list:
     or one run per job when replicas do not apply."""
     from .replicas import supports
     size = scenario.engine.replicas
-    if size <= 1 or len(todo) <= 1 or scenario.record.events or not supports(scenario):
+    if size <= 1 or len(todo) <= 1 or scenario.record.events or scenario.record.diagnostics or not supports(scenario):
         return [[r] for r in todo]
     per = min(size, -(-len(todo) // max(1, workers)))
     return [todo[i:i + per] for i in range(0, len(todo), per)]

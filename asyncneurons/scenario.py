@@ -538,6 +538,10 @@ class RecordConfig(_Table):
     """What a run writes besides its metrics and summary."""
 
     events: bool = _key(False, "write every event to events.csv (large)")
+    diagnostics: bool = _key(
+        False, "write diagnostics/run-R.csv: per episode, mean |δ|, stale actions, and per layer the "
+        "weight norm, samples and learning events per unit (never changes results; runs are then "
+        "simulated one by one, not as replicas)")
 
 
 class Scenario(_Table):
@@ -550,6 +554,12 @@ class Scenario(_Table):
     timing: TimingConfig = _key(TimingConfig, "delays and firing policy")
     engine: EngineConfig = _key(EngineConfig, "execution")
     record: RecordConfig = _key(RecordConfig, "what is written")
+
+    @model_validator(mode="after")
+    def _diagnostics_need_time(self):
+        if self.record.diagnostics and self.learning.batch > 1:
+            _fail("batched single-step tasks (learning.batch > 1) record no diagnostics", "record", "diagnostics")
+        return self
 
     @model_validator(mode="after")
     def _actor_layers(self):
