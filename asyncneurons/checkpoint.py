@@ -227,11 +227,16 @@ def _read(meta: Path):
 
 def scenario_hash(scenario) -> str:
     """A short hash of the resolved scenario, less ``[engine]`` (how a run is executed never
-    changes its numbers): a checkpoint belongs to exactly one scenario."""
+    changes its numbers): a checkpoint belongs to exactly one scenario. A graph file counts by
+    its content, not its place, so that a run folder can move."""
     import hashlib
 
     from .scenario import to_toml
-    text = to_toml(scenario.model_copy(update={"engine": type(scenario.engine)()}))
+    update = {"engine": type(scenario.engine)()}
+    if scenario.network.graph is not None:
+        digest = hashlib.blake2b(Path(scenario.network.graph).read_bytes(), digest_size=16).hexdigest()
+        update["network"] = scenario.network.model_copy(update={"graph": f"blake2b:{digest}"})
+    text = to_toml(scenario.model_copy(update=update))
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
