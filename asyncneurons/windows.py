@@ -36,14 +36,24 @@ landing. When a hidden firing computed in the window does not, the window is com
 from a copy of its starting state with that limit (the output's time depends on hidden firing
 times only, so it does not move).
 
-**Conditions** (:func:`applies`): ``on_all`` firing without a refractory period, clock pacing, an
-acyclic graph, one output group that samples as one, and a rule whose sampling only records the
-unit's own trace (Global REINFORCE, Weight Maximization) or whose output alone sends signals
-when it samples (backprop, STE backprop); MAP Propagation relaxes after every sample and stays
-with the event engine. Units are
-grouped by layer, kind, rank, reward delay and retrograde delays, whatever their forward delays,
-so learning signals that land together are applied to a layer in one call as in the synchronous
-limit. ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
+**Firing policies.** ``on_all``: due at max_e a_e (above), and not before the end of the
+refractory period after its last sample. ``on_input``: due at the first arrival on any synapse
+after its last sample, and not before the refractory period's end (arrivals during it are
+answered at its end, as the event engine's unit process does). ``clock``: due at its next tick,
+accumulated by adding the period as the unit process's timer is; a tick inside the refractory
+period is skipped. A synapse on which nothing has arrived yet keeps what it held.
+
+**Wait pacing.** The output's current action makes the environment step at the output's own
+time; nothing may fire later in the window, which is cut there as for backprop.
+
+**Conditions** (:func:`applies`): an acyclic graph, one output group that samples as one, forward
+delays that differ (otherwise fusion serves each layer already), and a rule whose sampling only
+records the unit's own trace (Global REINFORCE, Weight Maximization) or whose output alone sends
+signals when it samples (backprop, STE backprop); MAP Propagation relaxes after every sample and
+stays with the event engine. Every firing policy, refractory period and pacing is served. Units
+are grouped by layer, kind, rank, reward delay and retrograde delays, whatever their forward
+delays, so learning signals that land together are applied to a layer in one call as in the
+synchronous limit. ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
 """
 
 from __future__ import annotations
