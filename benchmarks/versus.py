@@ -6,9 +6,10 @@ speed regressions.
 REV is checked out with ``git worktree add --detach`` into a temporary folder (removed at the
 end). Each round runs the scenario once with this tree and once with REV, alternately, each in
 its own fresh Python subprocess whose ``PYTHONPATH`` points at its tree, and times only the
-simulation (building it and compiling kernels excluded; one untimed warm-up step first). It
+simulation (building it and compiling kernels excluded; an untimed warm-up run first). It
 prints environment steps per second of each side (median of the rounds) and the ratio
-this tree / REV. Default scenario: the published Weight Maximization CartPole with actor traces
+this tree / REV, per second of the process's CPU time (the steadier figure on a shared machine)
+and per second of wall-clock time. Default scenario: the published Weight Maximization CartPole with actor traces
 (``scenarios/paper/weight-max/cartpole-traces.toml``) at zero delay, unfused settings as given.
 """
 
@@ -35,20 +36,21 @@ scenario, steps, overrides = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[
 s = load_scenario(scenario, ["experiment.episodes=1000000", *overrides])
 Simulation(s, max_ticks=2).run()  # warm-up: imports, caches and compiled kernels loaded
 sim = Simulation(s, max_ticks=steps)
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 sim.run()
-print(json.dumps({"steps_per_s": steps / (time.perf_counter() - t0)}))
+print(json.dumps({"wall": steps / (time.perf_counter() - t0), "cpu": steps / (time.process_time() - c0)}))
 """
 
 
-def measure(tree: Path, scenario: Path, steps: int, overrides: list) -> float:
-    """Environment steps per second of ``tree`` on ``scenario`` in a fresh subprocess."""
+def measure(tree: Path, scenario: Path, steps: int, overrides: list) -> dict:
+    """Environment steps per second of ``tree`` on ``scenario`` in a fresh subprocess, per second
+    of CPU time (``cpu``) and of wall-clock time (``wall``)."""
     env = dict(os.environ, PYTHONPATH=str(tree))
     out = subprocess.run([sys.executable, "-c", CHILD, str(scenario), str(steps), json.dumps(overrides)],
                          cwd=tree, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"versus: the run in {tree} failed:\n{out.stderr.strip().splitlines()[-1] if out.stderr else ''}")
-    return json.loads(out.stdout.strip().splitlines()[-1])["steps_per_s"]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None):
@@ -56,7 +58,7 @@ def main(argv=None):
     ap.add_argument("rev", help="the git revision to compare against (commit, branch or tag)")
     ap.add_argument("--scenario", default=DEFAULT, help="scenario file, relative to the repository root")
     ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="scenario override applied to both sides")
     args = ap.parse_args(argv)
@@ -76,14 +78,16 @@ def main(argv=None):
             for r in range(args.rounds):
                 here.append(measure(ROOT, scenario_here, args.steps, args.overrides))
                 there.append(measure(other, scenario_there, args.steps, args.overrides))
-                print(f"round {r + 1}: this tree {here[-1]:8.0f}  {args.rev} {there[-1]:8.0f} env-steps/s", flush=True)
+                print(f"round {r + 1}: this tree {here[-1]['cpu']:8.0f}  {args.rev} {there[-1]['cpu']:8.0f} "
+                      f"env-steps per CPU second", flush=True)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, check=False)
-    a, b = statistics.median(here), statistics.median(there)
-    print(f"{args.scenario} {' '.join(args.overrides)}: {args.steps} steps × {args.rounds} rounds (median)")
-    print(f"this tree: {a:8.0f} env-steps/s  ({1e6 / a:7.1f} µs/step)")
-    print(f"{args.rev:>9}: {b:8.0f} env-steps/s  ({1e6 / b:7.1f} µs/step)")
-    print(f"ratio this tree / {args.rev}: {a / b:.2f}")
+    print(f"{args.scenario} {' '.join(args.overrides)}: {args.steps} steps × {args.rounds} rounds (median)".replace(" :", ":"))
+    for clock in ("cpu", "wall"):
+        a = statistics.median(x[clock] for x in here)
+        b = statistics.median(x[clock] for x in there)
+        print(f"{clock:>4}: this tree {a:8.0f} env-steps/s ({1e6 / a:6.1f} µs/step)   "
+              f"{args.rev} {b:8.0f} ({1e6 / b:6.1f} µs/step)   ratio {a / b:.2f}")
 
 
 if __name__ == "__main__":
