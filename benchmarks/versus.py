@@ -82,7 +82,8 @@ def main(argv=None):
                       f"env-steps per CPU second", flush=True)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, check=False)
-    print(f"{args.scenario} {' '.join(args.overrides)}: {args.steps} steps × {args.rounds} rounds (median)".replace(" :", ":"))
+    label = " ".join([args.scenario, *args.overrides])
+    print(f"{label}: {args.steps} steps × {args.rounds} rounds (median)")
     for clock in ("cpu", "wall"):
         a = statistics.median(x[clock] for x in here)
         b = statistics.median(x[clock] for x in there)
