@@ -1,0 +1,321 @@
+"""Compiled kernels (numba): the engine's inner loops, each giving the bits of the NumPy formula
+it replaces.
+
+A zero-delay CartPole step is about a hundred small NumPy calls of fixed cost each; these
+kernels do a layer's work in one call. Every kernel reproduces its NumPy formula exactly, and a
+property test holds each one to that formula bit for bit (``tests/test_compiled.py``):
+
+* elementwise arithmetic is written in NumPy's order of operations, one rounding per operation
+  (numba does not contract ``a·b + c`` into a fused multiply-add unless asked to);
+* a pre-activation ``Σ_i P[j, i] H[j, i]`` is summed the way NumPy reduces a contiguous row:
+  pairwise (:func:`pairwise_sum`);
+* the keyed uniforms are SplitMix64 in wrapping 64-bit integers, exact by nature;
+* ``exp`` and ``log1p`` are *not* compiled: NumPy evaluates them with its own SIMD routines on
+  machines with AVX-512, whose last bits differ from the C library's that numba calls, so kernels
+  stop before them and NumPy applies them between two kernel calls. ``sqrt`` is correctly rounded
+  everywhere and is compiled.
+
+Functions are compiled on first use and cached on disk (``cache=True``), so a second run loads
+them without compiling.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_CACHE = True
+_PHI = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_TWO53 = 1.0 / 9007199254740992.0
+
+
+# ---------------------------------------------------------------------- sums
+@njit(cache=_CACHE)
+def _block_sum(a, lo, n):
+    """NumPy's pairwise sum of at most 128 terms ``a[lo : lo + n]``: below 8 terms one after
+    another from 0; else eight running partial sums combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)),
+    then the remainder one by one."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    end = n - n % 8
+    while i < end:
+        j = lo + i
+        r0 += a[j]
+        r1 += a[j + 1]
+        r2 += a[j + 2]
+        r3 += a[j + 3]
+        r4 += a[j + 4]
+        r5 += a[j + 5]
+        r6 += a[j + 6]
+        r7 += a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=_CACHE)
+def pairwise_sum(a, lo, n):
+    """``Σ a[lo : lo + n]`` in NumPy's pairwise order: up to 128 terms :func:`_block_sum`;
+    above, the sum of the two halves (the first a multiple of 8 long), each summed the same way.
+
+    The recursion is unrolled onto an explicit stack (post-order: a node's two sums are added
+    once both are known), which gives the same additions in the same order."""
+    if n <= 128:
+        return _block_sum(a, lo, n)
+    # stack of (lo, n, state): state 0 = to expand, 1 = children done
+    st_lo = np.empty(128, np.int64)
+    st_n = np.empty(128, np.int64)
+    st_s = np.empty(128, np.int64)
+    vals = np.empty(128)
+    top = 0
+    nv = 0
+    st_lo[0], st_n[0], st_s[0] = lo, n, 0
+    top = 1
+    while top > 0:
+        top -= 1
+        l, k, s = st_lo[top], st_n[top], st_s[top]
+        if k <= 128:
+            vals[nv] = _block_sum(a, l, k)
+            nv += 1
+        elif s == 1:
+            right = vals[nv - 1]
+            left = vals[nv - 2]
+            nv -= 2
+            vals[nv] = left + right
+            nv += 1
+        else:
+            k2 = k // 2
+            k2 -= k2 % 8
+            st_lo[top], st_n[top], st_s[top] = l, k, 1
+            top += 1
+            st_lo[top], st_n[top], st_s[top] = l + k2, k - k2, 0  # right half, done second
+            top += 1
+            st_lo[top], st_n[top], st_s[top] = l, k2, 0  # left half, done first
+            top += 1
+    return vals[0]
+
+
+@njit(cache=_CACHE)
+def potential_rows(P, H, out):
+    """``out[j] = Σ_i P[j, i] H[j, i]`` for 2-D C-contiguous P and H: NumPy's
+    ``(P * H).sum(axis=-1)`` bit for bit (0 plus the pairwise sum of the row's products)."""
+    m, n = P.shape
+    t = np.empty(n)
+    for j in range(m):
+        for i in range(n):
+            t[i] = P[j, i] * H[j, i]
+        out[j] = 0.0 + pairwise_sum(t, 0, n)
+
+
+@njit(cache=_CACHE)
+def sum_rows_ordered(Z, out):
+    """``out = Σ_r Z[r, :]`` added row after row from r = 0 (NumPy's reduction along a slow axis)."""
+    rows, cols = Z.shape
+    for c in range(cols):
+        out[c] = Z[0, c]
+    for r in range(1, rows):
+        for c in range(cols):
+            out[c] += Z[r, c]
+
+
+@njit(cache=_CACHE)
+def is_identity_block(uids, pos, cols, size):
+    """True when a retrograde block covers receivers 0…size−1 in order and its senders ascend."""
+    if cols != size or pos.shape[0] != size:
+        return False
+    for i in range(size):
+        if pos[i] != i:
+            return False
+    for i in range(1, uids.shape[0]):
+        if uids[i] <= uids[i - 1]:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------- keyed uniforms
+@njit(cache=_CACHE)
+def _mix(z):
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=_CACHE)
+def _uniform(key, counter):
+    bits = _mix(key ^ (_PHI * (np.uint64(counter) + np.uint64(1))))
+    return np.float64(bits >> np.uint64(11)) * _TWO53
+
+
+@njit(cache=_CACHE)
+def uniforms_into(keys, counters, out):
+    """``out[j] = U(keys[j], counters[j])`` (streams.py: ``(mix(key ⊕ φ(c+1)) >> 11) · 2⁻⁵³``)."""
+    for j in range(keys.shape[0]):
+        out[j] = _uniform(keys[j], counters[j])
+
+
+# ---------------------------------------------------------------------- clamps around exp
+@njit(cache=_CACHE)
+def _clamp(x, lo, hi):
+    """``np.minimum(np.maximum(x, lo), hi)``, NaN kept."""
+    if x != x:
+        return x
+    if x < lo:
+        x = lo
+    if x > hi:
+        x = hi
+    return x
+
+
+@njit(cache=_CACHE)
+def neg_clamp(x, bound, out):
+    """``out = −clamp(x, −bound, bound)`` (before ``exp``: the logistic)."""
+    for j in range(x.shape[0]):
+        out[j] = -_clamp(x[j], -bound, bound)
+
+
+@njit(cache=_CACHE)
+def clamp(x, bound, out):
+    """``out = clamp(x, −bound, bound)`` (before ``exp``: the softplus)."""
+    for j in range(x.shape[0]):
+        out[j] = _clamp(x[j], -bound, bound)
+
+
+@njit(cache=_CACHE)
+def logistic_finish(x, e, bound):
+    """``σ = 1 / (1 + e)`` in place of ``e = exp(−clamp(x))``, exactly 1 where x ≥ bound and 0
+    where x ≤ −bound."""
+    for j in range(x.shape[0]):
+        v = 1.0 / (e[j] + 1.0)
+        if x[j] >= bound:
+            v = 1.0
+        elif x[j] <= -bound:
+            v = 0.0
+        e[j] = v
+
+
+@njit(cache=_CACHE)
+def softplus_finish(x, y, bound):
+    """``softplus = x above bound, 0 below −bound, y = log1p(exp(clamp(x))) between``, in place of y."""
+    for j in range(x.shape[0]):
+        if x[j] > bound:
+            y[j] = x[j]
+        elif x[j] < -bound:
+            y[j] = 0.0
+
+
+# ---------------------------------------------------------------------- a Bernoulli layer's firing
+@njit(cache=_CACHE)
+def bernoulli_pre(P, H, temperature, pot, x, e):
+    """Pre-activations ``pot``, ``x = pot / T`` and ``e = −clamp(x, ±20)`` (``exp`` comes next)."""
+    potential_rows(P, H, pot)
+    for j in range(pot.shape[0]):
+        x[j] = pot[j] / temperature
+        e[j] = -_clamp(x[j], -20.0, 20.0)
+
+
+@njit(cache=_CACHE)
+def bernoulli_post(x, p, keys, counters, temperature, decay, H, E, values, g):
+    """From ``p = exp(−clamp(x))``: σ in place of p, the sample ``h = 1[u < σ]`` with the keyed
+    uniform at each unit's counter, the score ``g = (h − σ)/T`` and the trace
+    ``E ← decay · E + g ⊗ H``; counters advance by one."""
+    m, n = H.shape
+    logistic_finish(x, p, 20.0)
+    for j in range(m):
+        u = _uniform(keys[j], counters[j])
+        h = 1.0 if u < p[j] else 0.0
+        values[j] = h
+        gj = (h - p[j]) / temperature
+        g[j] = gj
+        counters[j] += 1
+        for i in range(n):
+            E[j, i] = E[j, i] * decay + gj * H[j, i]
+
+
+@njit(cache=_CACHE)
+def trace_rows(E, decay, g, H):
+    """``E ← decay · E + g ⊗ H`` in place (2-D, C-contiguous)."""
+    m, n = E.shape
+    for j in range(m):
+        gj = g[j]
+        for i in range(n):
+            E[j, i] = E[j, i] * decay + gj * H[j, i]
+
+
+# ---------------------------------------------------------------------- Adam and Weight Max
+@njit(cache=_CACHE)
+def _adam_one(P, M, V, k, gk, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
+    M[k] = M[k] * b1 + gk * c1
+    V[k] = V[k] * b2 + (gk * gk) * c2
+    if correct:
+        den = np.sqrt(V[k] / bc2)
+        step = (M[k] / bc1) * lr
+    else:
+        den = np.sqrt(V[k])
+        step = M[k] * lr
+    P[k] = P[k] + step / (den + eps)
+
+
+@njit(cache=_CACHE)
+def adam_flat(P, M, V, G, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
+    """One Adam ascent step on flat arrays (optim.py's formula, same order of operations)."""
+    for k in range(P.shape[0]):
+        _adam_one(P, M, V, k, G[k], lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
+
+
+@njit(cache=_CACHE)
+def adam_scaled_flat(P, M, V, Z, scale, lrs, ends, b1, c1, b2, c2, bc1, bc2, correct, eps):
+    """Adam on the update ``G = Z · scale`` over consecutive segments ``[ends[s−1], ends[s])``,
+    segment s at learning rate ``lrs[s]`` (the critic's layers in one buffer)."""
+    start = 0
+    for s in range(ends.shape[0]):
+        lr = lrs[s]
+        for k in range(start, ends[s]):
+            _adam_one(P, M, V, k, Z[k] * scale, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
+        start = ends[s]
+
+
+@njit(cache=_CACHE)
+def decay_add(Z, decay, G):
+    """``Z ← decay · Z + G`` in place (flat)."""
+    for k in range(Z.shape[0]):
+        Z[k] = Z[k] * decay + G[k]
+
+
+@njit(cache=_CACHE)
+def reinforce_rows(P, M, V, E, R, lr, b1, c1, b2, c2, bc1, bc2, correct, eps, U):
+    """``U = E · R`` (R one number per row) and ``P ← P + Adam(U)`` (2-D, C-contiguous)."""
+    m, n = P.shape
+    Pf, Mf, Vf = P.reshape(m * n), M.reshape(m * n), V.reshape(m * n)
+    for j in range(m):
+        r = R[j]
+        for i in range(n):
+            u = E[j, i] * r
+            U[j, i] = u
+            _adam_one(Pf, Mf, Vf, j * n + i, u, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
+
+
+@njit(cache=_CACHE)
+def weight_max_rows(P, M, V, E, R, lr, b1, c1, b2, c2, bc1, bc2, correct, eps, C):
+    """Weight Maximization's learning step of a group (p = 2): ``U = E · R``, ``P ← P + Adam(U)``
+    and the retrograde signal ``C = (2 W) · U`` on the weights after the update (bias excluded)."""
+    m, n = P.shape
+    Pf, Mf, Vf = P.reshape(m * n), M.reshape(m * n), V.reshape(m * n)
+    for j in range(m):
+        r = R[j]
+        for i in range(n):
+            k = j * n + i
+            u = E[j, i] * r
+            _adam_one(Pf, Mf, Vf, k, u, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
+            if i < n - 1:
+                C[j, i] = (2.0 * Pf[k]) * u
