@@ -319,3 +319,98 @@ def weight_max_rows(P, M, V, E, R, lr, b1, c1, b2, c2, bc1, bc2, correct, eps, C
             _adam_one(Pf, Mf, Vf, k, u, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
             if i < n - 1:
                 C[j, i] = (2.0 * Pf[k]) * u
+
+
+# ---------------------------------------------------------------------- a softmax / categorical output
+@njit(cache=_CACHE)
+def logits_shifted(pot, temperature, n, z):
+    """``z = [pot, 0…] / T`` (n logits: a softmax's fixed last logit is 0), then ``z − max z`` and
+    values below −30 set to −30 (``exp`` comes next)."""
+    m = pot.shape[0]
+    for k in range(m):
+        z[k] = pot[k] / temperature
+    for k in range(m, n):
+        z[k] = 0.0 / temperature
+    mx = z[0]
+    for k in range(1, n):
+        if z[k] != z[k] or z[k] > mx:
+            if mx == mx:
+                mx = z[k]
+    for k in range(n):
+        v = z[k] - mx
+        if v < -30.0:
+            v = -30.0
+        z[k] = v
+
+
+@njit(cache=_CACHE)
+def categorical_post(e, u, temperature, decay, H, E, values, g):
+    """From ``e = exp(z)``: π = e / Σe in place of e, the action ``a`` = the number of cumulative
+    probabilities ≤ u (at most n − 1), the one-hot sample and score ``(onehot − π)/T`` of the
+    group's m = len(values) units (m = n, or n − 1 for a softmax) and their trace
+    ``E ← decay · E + g ⊗ H``. Returns a."""
+    n = e.shape[0]
+    s = 0.0 + pairwise_sum(e, 0, n)
+    for k in range(n):
+        e[k] = e[k] / s
+    c = e[0]
+    a = 0
+    while a < n and c <= u:
+        a += 1
+        if a < n:
+            c = c + e[a]
+    if a > n - 1:
+        a = n - 1
+    m = values.shape[0]
+    cols = H.shape[1]
+    for j in range(m):
+        h = 1.0 if j == a else 0.0
+        values[j] = h
+        gj = (h - e[j]) / temperature
+        g[j] = gj
+        for i in range(cols):
+            E[j, i] = E[j, i] * decay + gj * H[j, i]
+    return a
+
+
+# ---------------------------------------------------------------------- the critic's layers
+@njit(cache=_CACHE)
+def critic_hidden_pre(pot, buf):
+    """``buf[:m] = clamp(pot, ±30)`` (for the softplus) and ``buf[m:] = −clamp(pot, ±20)`` (for
+    its derivative σ); ``exp`` comes next on all of buf, then ``log1p`` on buf[:m]."""
+    m = pot.shape[0]
+    for j in range(m):
+        buf[j] = _clamp(pot[j], -30.0, 30.0)
+        buf[m + j] = -_clamp(pot[j], -20.0, 20.0)
+
+
+@njit(cache=_CACHE)
+def critic_hidden_post(pot, buf, x_next):
+    """``x_next = [softplus(pot), 1]`` and σ(pot) in place of buf[m:] (see :func:`critic_hidden_pre`)."""
+    m = pot.shape[0]
+    for j in range(m):
+        p = pot[j]
+        y = buf[j]
+        if p > 30.0:
+            y = p
+        elif p < -30.0:
+            y = 0.0
+        x_next[j] = y
+        s = 1.0 / (buf[m + j] + 1.0)
+        if p >= 20.0:
+            s = 1.0
+        elif p <= -20.0:
+            s = 0.0
+        buf[m + j] = s
+    x_next[m] = 1.0
+
+
+@njit(cache=_CACHE)
+def outer_into(d, x, G, offset):
+    """``G[offset:].reshape(len(d), len(x)) = d ⊗ x`` (one product per entry)."""
+    n = x.shape[0]
+    for j in range(d.shape[0]):
+        dj = d[j]
+        base = offset + j * n
+        for i in range(n):
+            G[base + i] = dj * x[i]
