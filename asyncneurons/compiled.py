@@ -32,39 +32,36 @@ _TWO53 = 1.0 / 9007199254740992.0
 
 
 # ---------------------------------------------------------------------- sums
-@njit(cache=_CACHE)
-def _block_sum(a, lo, n):
-    """NumPy's pairwise sum of at most 128 terms ``a[lo : lo + n]``: below 8 terms one after
-    another from 0; else eight running partial sums combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)),
-    then the remainder one by one."""
+@njit(cache=_CACHE, error_model="numpy")
+def _block_sum(a):
+    """NumPy's pairwise sum of at most 128 terms: below 8 terms one after another from 0; else
+    eight running partial sums combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the
+    remainder one by one."""
+    n = a.shape[0]
     if n < 8:
         res = 0.0
         for i in range(n):
-            res += a[lo + i]
+            res += a[i]
         return res
-    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-    i = 8
+    r0, r1, r2, r3 = a[0], a[1], a[2], a[3]
+    r4, r5, r6, r7 = a[4], a[5], a[6], a[7]
     end = n - n % 8
-    while i < end:
-        j = lo + i
-        r0 += a[j]
-        r1 += a[j + 1]
-        r2 += a[j + 2]
-        r3 += a[j + 3]
-        r4 += a[j + 4]
-        r5 += a[j + 5]
-        r6 += a[j + 6]
-        r7 += a[j + 7]
-        i += 8
+    for i in range(8, end, 8):
+        r0 += a[i]
+        r1 += a[i + 1]
+        r2 += a[i + 2]
+        r3 += a[i + 3]
+        r4 += a[i + 4]
+        r5 += a[i + 5]
+        r6 += a[i + 6]
+        r7 += a[i + 7]
     res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        res += a[lo + i]
-        i += 1
+    for i in range(end, n):
+        res += a[i]
     return res
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def pairwise_sum(a, lo, n):
     """``Σ a[lo : lo + n]`` in NumPy's pairwise order: up to 128 terms :func:`_block_sum`;
     above, the sum of the two halves (the first a multiple of 8 long), each summed the same way.
@@ -72,7 +69,7 @@ def pairwise_sum(a, lo, n):
     The recursion is unrolled onto an explicit stack (post-order: a node's two sums are added
     once both are known), which gives the same additions in the same order."""
     if n <= 128:
-        return _block_sum(a, lo, n)
+        return _block_sum(a[lo:lo + n])
     # stack of (lo, n, state): state 0 = to expand, 1 = children done
     st_lo = np.empty(128, np.int64)
     st_n = np.empty(128, np.int64)
@@ -86,7 +83,7 @@ def pairwise_sum(a, lo, n):
         top -= 1
         l, k, s = st_lo[top], st_n[top], st_s[top]
         if k <= 128:
-            vals[nv] = _block_sum(a, l, k)
+            vals[nv] = _block_sum(a[l:l + k])
             nv += 1
         elif s == 1:
             right = vals[nv - 1]
@@ -106,7 +103,7 @@ def pairwise_sum(a, lo, n):
     return vals[0]
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def potential_rows(P, H, out):
     """``out[j] = Σ_i P[j, i] H[j, i]`` for 2-D C-contiguous P and H: NumPy's
     ``(P * H).sum(axis=-1)`` bit for bit (0 plus the pairwise sum of the row's products)."""
@@ -118,7 +115,7 @@ def potential_rows(P, H, out):
         out[j] = 0.0 + pairwise_sum(t, 0, n)
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def sum_rows_ordered(Z, out):
     """``out = Σ_r Z[r, :]`` added row after row from r = 0 (NumPy's reduction along a slow axis)."""
     rows, cols = Z.shape
@@ -129,7 +126,7 @@ def sum_rows_ordered(Z, out):
             out[c] += Z[r, c]
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def is_identity_block(uids, pos, cols, size):
     """True when a retrograde block covers receivers 0…size−1 in order and its senders ascend."""
     if cols != size or pos.shape[0] != size:
@@ -144,20 +141,20 @@ def is_identity_block(uids, pos, cols, size):
 
 
 # ---------------------------------------------------------------------- keyed uniforms
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _mix(z):
     z = (z ^ (z >> np.uint64(30))) * _M1
     z = (z ^ (z >> np.uint64(27))) * _M2
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _uniform(key, counter):
     bits = _mix(key ^ (_PHI * (np.uint64(counter) + np.uint64(1))))
     return np.float64(bits >> np.uint64(11)) * _TWO53
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def uniforms_into(keys, counters, out):
     """``out[j] = U(keys[j], counters[j])`` (streams.py: ``(mix(key ⊕ φ(c+1)) >> 11) · 2⁻⁵³``)."""
     for j in range(keys.shape[0]):
@@ -165,7 +162,7 @@ def uniforms_into(keys, counters, out):
 
 
 # ---------------------------------------------------------------------- clamps around exp
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _clamp(x, lo, hi):
     """``np.minimum(np.maximum(x, lo), hi)``, NaN kept."""
     if x != x:
@@ -177,21 +174,21 @@ def _clamp(x, lo, hi):
     return x
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def neg_clamp(x, bound, out):
     """``out = −clamp(x, −bound, bound)`` (before ``exp``: the logistic)."""
     for j in range(x.shape[0]):
         out[j] = -_clamp(x[j], -bound, bound)
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def clamp(x, bound, out):
     """``out = clamp(x, −bound, bound)`` (before ``exp``: the softplus)."""
     for j in range(x.shape[0]):
         out[j] = _clamp(x[j], -bound, bound)
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def logistic_finish(x, e, bound):
     """``σ = 1 / (1 + e)`` in place of ``e = exp(−clamp(x))``, exactly 1 where x ≥ bound and 0
     where x ≤ −bound."""
@@ -204,7 +201,7 @@ def logistic_finish(x, e, bound):
         e[j] = v
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def softplus_finish(x, y, bound):
     """``softplus = x above bound, 0 below −bound, y = log1p(exp(clamp(x))) between``, in place of y."""
     for j in range(x.shape[0]):
@@ -215,7 +212,7 @@ def softplus_finish(x, y, bound):
 
 
 # ---------------------------------------------------------------------- a Bernoulli layer's firing
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def bernoulli_pre(P, H, temperature, pot, x, e):
     """Pre-activations ``pot``, ``x = pot / T`` and ``e = −clamp(x, ±20)`` (``exp`` comes next)."""
     potential_rows(P, H, pot)
@@ -224,7 +221,7 @@ def bernoulli_pre(P, H, temperature, pot, x, e):
         e[j] = -_clamp(x[j], -20.0, 20.0)
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def bernoulli_post(x, p, keys, counters, temperature, decay, H, E, values, g):
     """From ``p = exp(−clamp(x))``: σ in place of p, the sample ``h = 1[u < σ]`` with the keyed
     uniform at each unit's counter, the score ``g = (h − σ)/T`` and the trace
@@ -242,7 +239,7 @@ def bernoulli_post(x, p, keys, counters, temperature, decay, H, E, values, g):
             E[j, i] = E[j, i] * decay + gj * H[j, i]
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def trace_rows(E, decay, g, H):
     """``E ← decay · E + g ⊗ H`` in place (2-D, C-contiguous)."""
     m, n = E.shape
@@ -253,76 +250,85 @@ def trace_rows(E, decay, g, H):
 
 
 # ---------------------------------------------------------------------- Adam and Weight Max
-@njit(cache=_CACHE)
-def _adam_one(P, M, V, k, gk, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
-    M[k] = M[k] * b1 + gk * c1
-    V[k] = V[k] * b2 + (gk * gk) * c2
+@njit(cache=_CACHE, error_model="numpy")
+def _adam_span(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
+    """Adam on flat arrays of one length with the update ``g = X · r``: ``m ← β₁m + (1−β₁)g``,
+    ``v ← β₂v + (1−β₂)g²``, ``θ ← θ + (m̂ · lr) / (√v̂ + ε)`` (m̂ = m / (1−β₁ᵗ), v̂ = v / (1−β₂ᵗ)
+    while correcting). Branch-free loops, so that they compile to SIMD instructions (IEEE
+    division and square root are exact in any width: same bits); callers pass slices, since
+    indices from 0 are what lets the compiler drop the negative-index check."""
     if correct:
-        den = np.sqrt(V[k] / bc2)
-        step = (M[k] / bc1) * lr
+        for k in range(P.shape[0]):
+            g = X[k] * r
+            m = M[k] * b1 + g * c1
+            v = V[k] * b2 + (g * g) * c2
+            M[k] = m
+            V[k] = v
+            P[k] = P[k] + ((m / bc1) * lr) / (np.sqrt(v / bc2) + eps)
     else:
-        den = np.sqrt(V[k])
-        step = M[k] * lr
-    P[k] = P[k] + step / (den + eps)
+        for k in range(P.shape[0]):
+            g = X[k] * r
+            m = M[k] * b1 + g * c1
+            v = V[k] * b2 + (g * g) * c2
+            M[k] = m
+            V[k] = v
+            P[k] = P[k] + (m * lr) / (np.sqrt(v) + eps)
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def adam_flat(P, M, V, G, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
     """One Adam ascent step on flat arrays (optim.py's formula, same order of operations)."""
-    for k in range(P.shape[0]):
-        _adam_one(P, M, V, k, G[k], lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
+    _adam_span(P, M, V, G, 1.0, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def adam_scaled_flat(P, M, V, Z, scale, lrs, ends, b1, c1, b2, c2, bc1, bc2, correct, eps):
     """Adam on the update ``G = Z · scale`` over consecutive segments ``[ends[s−1], ends[s])``,
     segment s at learning rate ``lrs[s]`` (the critic's layers in one buffer)."""
     start = 0
     for s in range(ends.shape[0]):
-        lr = lrs[s]
-        for k in range(start, ends[s]):
-            _adam_one(P, M, V, k, Z[k] * scale, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
+        e = ends[s]
+        _adam_span(P[start:e], M[start:e], V[start:e], Z[start:e], scale, lrs[s],
+                   b1, c1, b2, c2, bc1, bc2, correct, eps)
         start = ends[s]
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def decay_add(Z, decay, G):
     """``Z ← decay · Z + G`` in place (flat)."""
     for k in range(Z.shape[0]):
         Z[k] = Z[k] * decay + G[k]
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def reinforce_rows(P, M, V, E, R, lr, b1, c1, b2, c2, bc1, bc2, correct, eps, U):
     """``U = E · R`` (R one number per row) and ``P ← P + Adam(U)`` (2-D, C-contiguous)."""
     m, n = P.shape
-    Pf, Mf, Vf = P.reshape(m * n), M.reshape(m * n), V.reshape(m * n)
+    Pf, Mf, Vf, Ef, Uf = P.reshape(m * n), M.reshape(m * n), V.reshape(m * n), E.reshape(m * n), U.reshape(m * n)
     for j in range(m):
         r = R[j]
-        for i in range(n):
-            u = E[j, i] * r
-            U[j, i] = u
-            _adam_one(Pf, Mf, Vf, j * n + i, u, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
+        a, b = j * n, j * n + n
+        for k in range(a, b):
+            Uf[k] = Ef[k] * r
+        _adam_span(Pf[a:b], Mf[a:b], Vf[a:b], Ef[a:b], r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def weight_max_rows(P, M, V, E, R, lr, b1, c1, b2, c2, bc1, bc2, correct, eps, C):
     """Weight Maximization's learning step of a group (p = 2): ``U = E · R``, ``P ← P + Adam(U)``
     and the retrograde signal ``C = (2 W) · U`` on the weights after the update (bias excluded)."""
     m, n = P.shape
-    Pf, Mf, Vf = P.reshape(m * n), M.reshape(m * n), V.reshape(m * n)
+    Pf, Mf, Vf, Ef = P.reshape(m * n), M.reshape(m * n), V.reshape(m * n), E.reshape(m * n)
     for j in range(m):
         r = R[j]
-        for i in range(n):
-            k = j * n + i
-            u = E[j, i] * r
-            _adam_one(Pf, Mf, Vf, k, u, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
-            if i < n - 1:
-                C[j, i] = (2.0 * Pf[k]) * u
+        a, b = j * n, j * n + n
+        _adam_span(Pf[a:b], Mf[a:b], Vf[a:b], Ef[a:b], r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
+        for i in range(n - 1):
+            C[j, i] = (2.0 * P[j, i]) * (E[j, i] * r)
 
 
 # ---------------------------------------------------------------------- a softmax / categorical output
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def logits_shifted(pot, temperature, n, z):
     """``z = [pot, 0…] / T`` (n logits: a softmax's fixed last logit is 0), then ``z − max z`` and
     values below −30 set to −30 (``exp`` comes next)."""
@@ -343,7 +349,7 @@ def logits_shifted(pot, temperature, n, z):
         z[k] = v
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def categorical_post(e, u, temperature, decay, H, E, values, g):
     """From ``e = exp(z)``: π = e / Σe in place of e, the action ``a`` = the number of cumulative
     probabilities ≤ u (at most n − 1), the one-hot sample and score ``(onehot − π)/T`` of the
@@ -374,7 +380,7 @@ def categorical_post(e, u, temperature, decay, H, E, values, g):
 
 
 # ---------------------------------------------------------------------- the critic's layers
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def critic_hidden_pre(pot, buf):
     """``buf[:m] = clamp(pot, ±30)`` (for the softplus) and ``buf[m:] = −clamp(pot, ±20)`` (for
     its derivative σ); ``exp`` comes next on all of buf, then ``log1p`` on buf[:m]."""
@@ -384,7 +390,7 @@ def critic_hidden_pre(pot, buf):
         buf[m + j] = -_clamp(pot[j], -20.0, 20.0)
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def critic_hidden_post(pot, buf, x_next):
     """``x_next = [softplus(pot), 1]`` and σ(pot) in place of buf[m:] (see :func:`critic_hidden_pre`)."""
     m = pot.shape[0]
@@ -405,12 +411,12 @@ def critic_hidden_post(pot, buf, x_next):
     x_next[m] = 1.0
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def outer_into(d, x, G, offset):
     """``G[offset:].reshape(len(d), len(x)) = d ⊗ x`` (one product per entry)."""
     n = x.shape[0]
     for j in range(d.shape[0]):
         dj = d[j]
-        base = offset + j * n
+        row = G[offset + j * n:offset + j * n + n]
         for i in range(n):
-            G[base + i] = dj * x[i]
+            row[i] = dj * x[i]
