@@ -122,8 +122,11 @@ class Critic:
     def learn(self, delta: float, step: int) -> None:
         """θ ← θ + Adam(δ · z) at the learning rates of agent step ``step``."""
         self.t += 1
-        lrs = np.array([self.lr_start[l] + (self.lr_end[l] - self.lr_start[l]) * min(step, self.lr_steps)
-                        / self.lr_steps for l in range(len(self._shapes))])
+        lrs = self.__dict__.get("_lrs")
+        if lrs is None or lrs.size != len(self._shapes):
+            lrs = self._lrs = np.empty(len(self._shapes))
+        for l in range(lrs.size):
+            lrs[l] = self.lr_start[l] + (self.lr_end[l] - self.lr_start[l]) * min(step, self.lr_steps) / self.lr_steps
         compiled.adam_scaled_flat(self._flat("P"), self._flat("M"), self._flat("V"), self._flat("Z"), float(delta),
                                   lrs, self._ends, *adam_constants(self.adam, self.t))
 

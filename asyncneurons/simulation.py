@@ -233,7 +233,10 @@ class Simulation:
         if grp.lazy:
             self.transmission.flush(grp)
         kind = grp.kind
-        if kind.name in FUSED_KINDS and self._plain_trace():  # one compiled pass (same bits)
+        plain = self.__dict__.get("_plain_trace_rule")
+        if plain is None:
+            plain = self._plain_trace()
+        if plain and kind.name in FUSED_KINDS:  # one compiled pass (same bits)
             values, aux, g = sample_and_trace(kind, grp.P, grp.H, grp.E, grp.keys1, grp.counters, grp.lp,
                                               grp.decay)
             grp.values, grp.aux, grp.last_fire = values, aux, now

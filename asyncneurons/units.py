@@ -176,13 +176,13 @@ def sample_and_trace(kind: UnitKind, P, H, E, keys, counters, lp: LayerParams, d
     P, H and E are C-contiguous (units × inputs + 1)."""
     m = P.shape[0]
     T = float(lp.temperature)
-    values, g = np.empty(m), np.empty(m)
     if kind.name == "bernoulli":
-        pot, x, p = np.empty(m), np.empty(m), np.empty(m)
+        pot, x, p, values, g = np.empty((5, m))  # fresh rows: values and p outlive the call
         compiled.bernoulli_pre(P, H, T, pot, x, p)
         np.exp(p, out=p)
         compiled.bernoulli_post(x, p, keys, counters, T, float(decay), H, E, values, g)
         return values, p, g
+    values, g = np.empty(m), np.empty(m)
     n = m + 1 if kind.name == "softmax" else m
     pot, z = np.empty(m), np.empty(n)
     compiled.potential_rows(P, H, pot)
