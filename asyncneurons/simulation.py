@@ -31,7 +31,8 @@ from .optim import AdamConfig, linear_schedule
 from .relaxation import Relaxation
 from .rules import RULES
 from .transmission import Transmission, send_plan, write
-from .units import LayerParams
+from .rules.base import Rule
+from .units import FUSED_KINDS, LayerParams, sample_and_trace
 from .windows import Windows
 from .windows import applies as windows_apply
 
@@ -236,15 +237,23 @@ class Simulation:
         now = self.env.now
         if grp.lazy:
             self.transmission.flush(grp)
-        pot = potential(grp.P, grp.H)
         kind = grp.kind
-        u1 = streams.uniforms(grp.keys1, grp.counters)
-        u2 = streams.uniforms(grp.keys2, grp.counters) if kind.gaussian else None
-        values, aux = kind.sample(pot, grp.lp, u1, u2)
-        g = kind.score(values, pot, aux, grp.lp)
-        grp.values, grp.aux, grp.last_fire = values, aux, now
-        self.rule.on_sample(self, grp, values, aux, g)
-        grp.counters += 1
+        plain = self.__dict__.get("_plain_trace_rule")
+        if plain is None:
+            plain = self._plain_trace()
+        if plain and kind.name in FUSED_KINDS:  # one compiled pass (same bits)
+            values, aux, g = sample_and_trace(kind, grp.P, grp.H, grp.E, grp.keys1, grp.counters, grp.lp,
+                                              grp.decay)
+            grp.values, grp.aux, grp.last_fire = values, aux, now
+        else:
+            pot = potential(grp.P, grp.H)
+            u1 = streams.uniforms(grp.keys1, grp.counters)
+            u2 = streams.uniforms(grp.keys2, grp.counters) if kind.gaussian else None
+            values, aux = kind.sample(pot, grp.lp, u1, u2)
+            g = kind.score(values, pot, aux, grp.lp)
+            grp.values, grp.aux, grp.last_fire = values, aux, now
+            self.rule.on_sample(self, grp, values, aux, g)
+            grp.counters += 1
         wave = int(grp.T.min())
         grp.last_wave = wave
         if grp.lazy:
@@ -255,6 +264,13 @@ class Simulation:
         self.send(grp, values, wave)
         if grp.role == "output":
             self.environment.receive_action(kind.action(values, aux), wave)
+
+    def _plain_trace(self) -> bool:
+        """True when the rule's sampling records only the plain trace (``Rule.on_sample``)."""
+        plain = self.__dict__.get("_plain_trace_rule")
+        if plain is None:
+            plain = self._plain_trace_rule = type(self.rule).on_sample is Rule.on_sample
+        return plain
 
     def send(self, grp, values, wave: int) -> None:
         """Send values down every outgoing synapse: one event per delay for eager receivers, the
