@@ -113,3 +113,10 @@ class MapProp(GlobalReinforce):
         """The trace is recorded at the relaxed state, not now: start relaxing."""
         group.frozen_action = aux[1] if isinstance(aux, tuple) else None
         sim.relaxation.start(group)
+
+    def on_reward(self, sim, group, delta, step, reset):
+        """Learn as REINFORCE; the new weights change the error term the group sends back."""
+        super().on_reward(sim, group, delta, step, reset)
+        changed = getattr(sim.relaxation, "weights_changed", None)
+        if changed is not None:
+            changed(group)
