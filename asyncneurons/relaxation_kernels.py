@@ -119,20 +119,25 @@ def last_held(T, K, S, head, count, u, d1, d2, mode, tau, pr, wm):
     """Physical slot of the newest entry of unit ``u`` held by a reader at (τ, pr), or −1."""
     D = T.shape[1]
     n = count[u]
-    base = head[u] - n + D  # logical index 0 is the oldest entry
+    base = head[u] - n  # the oldest entry's slot
+    if base < 0:
+        base += D
     lo, hi = 0, n  # first logical index whose arrival exceeds τ
     while lo < hi:
-        mid = (lo + hi) // 2
-        s = (base + mid) % D
+        mid = (lo + hi) >> 1
+        s = base + mid
+        if s >= D:
+            s -= D
         if (T[u, s] + d1) + d2 <= tau:
             lo = mid + 1
         else:
             hi = mid
     i = lo - 1
     while i >= 0:
-        s = (base + i) % D
-        a = (T[u, s] + d1) + d2
-        if a < tau:
+        s = base + i
+        if s >= D:
+            s -= D
+        if (T[u, s] + d1) + d2 < tau:
             return s
         if landing_class(K[u, s], mode) < pr or S[u, s] < wm:
             return s
@@ -165,6 +170,7 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, in_ptr, in_col, in_src, in_d
     has been answered by an error that has arrived. ``w[e]`` is the weight of edge e's synapse.
     """
     widx = np.empty(q_units.size, dtype=np.int64)
+    x = np.empty(WP.shape[2])
     for q in range(q_ptr.size - 1):
         dr = q_dr[q]
         seen[q] = True
@@ -181,7 +187,7 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, in_ptr, in_col, in_src, in_d
             ws = last_held(WT, WK, WS, whead, wcount, u, 0.0, dr, ERROR, tau, pr, wm)
             widx[j] = ws
             nc = ncols[u]
-            x = np.zeros(nc)
+            x[:nc] = 0.0
             for e in range(in_ptr[u], in_ptr[u + 1]):
                 si = last_held(T, K, S, head, count, in_src[e], in_d[e], dr, ERROR, tau, pr, wm)
                 if si >= 0:
@@ -189,7 +195,7 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, in_ptr, in_col, in_src, in_d
             x[nc - 1] = 1.0
             for c in range(nc):
                 x[c] = WP[u, ws, c] * x[c]
-            pot[j] = row_potential(x)
+            pot[j] = row_potential(x[:nc])
     for e in range(e_qu.size):
         j = e_qu[e]
         w[e] = WP[q_units[j], widx[j], e_col[e]]
