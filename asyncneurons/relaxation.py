@@ -1,18 +1,25 @@
-"""MAP relaxation as events: values forward, errors back, each unit on its own schedule.
+"""MAP relaxation, each unit on its own schedule, reading its neighbours as they stand.
 
-After a unit samples (a forward pass), it relaxes ``map_steps`` times, every ``relax_period``
-ms. At its k-th step a hidden unit computes its feed-forward mean from the values it holds,
-adds the top-down messages it holds (the latest from each downstream synapse, summed in the
-order of the senders' unit ids), moves its value (:func:`~asyncneurons.rules.map_prop.relax_step`)
-and sends it forward. Whenever a unit's value or held inputs change, it sends its error term back
-along its incoming synapses (once per instant). After the last step, it records its trace at the
-relaxed state. The output samples once and holds its value; it sends errors back as its inputs
-change and records with the hidden units. Relaxation messages never make a unit sample.
+After a unit samples, it relaxes ``map_steps`` times, every ``relax_period`` ms. At its k-th step
+a hidden unit computes its feed-forward mean from the values it holds, adds the top-down messages
+W_ij e_j of its downstream units j (summed in the order of their unit ids), and moves its value
+(:func:`~asyncneurons.rules.map_prop.relax_step`). A unit's error term e_j is a function of its
+state (value, held inputs, weights), so it changes whenever that state does (a sample, a step, a
+value landing, a weight change), and unit i reads it as it stands when it reaches i: computed from
+j's state as of the synapse's retrograde delay earlier. After the last step a unit records its
+trace at the relaxed state. The output samples once and holds its value; it records with the
+hidden units. Relaxation never makes a unit sample.
 
 Order within an instant (after all firing, before the environment steps), for step k = 0 … N:
-relaxation steps k, then value deliveries k, then error computations k, then error deliveries k;
-the traces are recorded last. At zero delay and zero period, this is exactly the published
-synchronous (Jacobi) iteration: every unit's step k uses the values and errors of step k − 1.
+relaxation steps k, then the landing of the values they sent, then (in the message form) the
+error terms those changes cause, then their landing; the traces are recorded last. At zero delay
+and zero period, this is exactly the published synchronous (Jacobi) iteration: every unit's step k
+uses the values and errors of step k − 1.
+
+Two implementations: :class:`HistoryRelaxation`, the engine's, reads everything from histories
+(one event per relaxation step of a group); :class:`EventRelaxation`, the test oracle, sends every
+relaxed value and every error term as an event. They give the same bits
+(``tests/test_map_delays.py``).
 """
 
 from __future__ import annotations
