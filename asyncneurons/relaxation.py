@@ -199,9 +199,7 @@ class HistoryRelaxation:
         self.in_d = np.array(dly, dtype=float)
         fwd = max([d for *_, d in g.edges(data="delay")] + [0.0])
         back = max([d for *_, d in g.edges(data="retro_delay")] + [0.0])
-        # an entry is dropped once the next one has reached every reader, after two hops at most
-        self.horizon = (fwd + back) * (1 + 1e-9) + 1e-9
-        self.w_horizon = back * (1 + 1e-9) + 1e-9
+        self.max_fwd, self.max_back = fwd, back  # an entry is dropped once the next one is held everywhere
         D, C = 16, int(self.ncols.max())
         self.T, self.K = np.full((n, D), -math.inf), np.zeros((n, D), dtype=np.int64)
         self.S, self.V = np.zeros((n, D), dtype=np.int64), np.zeros((n, D))
@@ -282,13 +280,13 @@ class HistoryRelaxation:
         now = self.sim.env.now
         values = np.ascontiguousarray(values, dtype=np.float64)
         while not kern.append(self.T, self.K, self.S, self.V, self.A, self.head, self.count, units, now, k,
-                              values, action, self.serial, self.horizon):
+                              values, action, self.serial, self.max_fwd, self.max_back, self._wm(now)):
             self._grow()
         self.serial += 1
 
     def _snapshot(self, grp, t: float) -> None:
         while not kern.append_weights(self.WT, self.WS, self.WP, self.whead, self.wcount, grp.hist, t,
-                                      np.ascontiguousarray(grp.P), self.serial, self.w_horizon):
+                                      np.ascontiguousarray(grp.P), self.serial, self.max_back, self._wm(t)):
             self._grow_weights()
         self.serial += 1
 

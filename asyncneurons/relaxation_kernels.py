@@ -202,16 +202,24 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, in_ptr, in_col, in_src, in_d
 
 
 @njit(cache=True)
-def append(T, K, S, V, A, head, count, units, t, k, values, action, serial, horizon):
+def _everywhere(T_next, S_next, d1, d2, t, wm):
+    """Whether an entry sent at ``T_next`` is held by every reader from now on, after hops of at
+    most ``d1`` and ``d2`` (then every older entry of its unit can be dropped)."""
+    a = (T_next + d1) + d2
+    return a < t or (a == t and S_next < wm)
+
+
+@njit(cache=True)
+def append(T, K, S, V, A, head, count, units, t, k, values, action, serial, d1, d2, wm):
     """Append an entry per unit; False (nothing written) when some history is full and its oldest
-    entry may still be read (an entry is dropped once the next one has arrived everywhere, i.e.
-    once ``T_next + horizon`` < t)."""
+    entry may still be read: an entry is dropped once the next one is held everywhere, after the
+    longest forward and retrograde delays ``d1`` and ``d2`` (``wm``: see :func:`last_held`)."""
     D = T.shape[1]
     for i in range(units.size):
         u = units[i]
         if count[u] == D:
             nxt = (head[u] + 1) % D
-            if T[u, nxt] + horizon >= t:
+            if not _everywhere(T[u, nxt], S[u, nxt], d1, d2, t, wm):
                 return False
     for i in range(units.size):
         u = units[i]
@@ -228,14 +236,14 @@ def append(T, K, S, V, A, head, count, units, t, k, values, action, serial, hori
 
 
 @njit(cache=True)
-def append_weights(WT, WS, WP, whead, wcount, units, t, P, serial, horizon):
+def append_weights(WT, WS, WP, whead, wcount, units, t, P, serial, d2, wm):
     """Append a snapshot of each unit's weight row (row i of ``P``), as :func:`append` does."""
     D = WT.shape[1]
     for i in range(units.size):
         u = units[i]
         if wcount[u] == D:
             nxt = (whead[u] + 1) % D
-            if WT[u, nxt] + horizon >= t:
+            if not _everywhere(WT[u, nxt], WS[u, nxt], 0.0, d2, t, wm):
                 return False
     for i in range(units.size):
         u = units[i]
