@@ -209,6 +209,16 @@ class HistoryRelaxation:
         self.whead, self.wcount = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
         for grp in sim.groups:
             self._snapshot(grp, -math.inf)
+            looks: dict = {}
+            rows, cols, look = [], [], []
+            for r, u in enumerate(grp.hist):
+                for e in range(self.in_ptr[u], self.in_ptr[u + 1]):
+                    rows.append(r)
+                    cols.append(self.in_col[e])
+                    look.append(looks.setdefault((int(self.in_src[e]), float(self.in_d[e])), len(looks)))
+            grp.map_fill = (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64),
+                            np.array(look, dtype=np.int64), np.array([k[0] for k in looks], dtype=np.int64),
+                            np.array([k[1] for k in looks], dtype=float), np.zeros(len(looks)))
             grp.map_plan = self._plan(grp, dense, where) if grp.role != "output" else None
 
     def _plan(self, grp, dense, where) -> dict:
@@ -242,12 +252,24 @@ class HistoryRelaxation:
             q_units.extend(int(sg.hist[r]) for r in rows)
             q_dr.append(dr)
             q_ptr.append(len(q_units))
+        looks: dict = {}
+        x_ptr, x_col, x_look = [0], [], []
+        for q, (sg, rows, dr) in enumerate(queries):
+            for r in rows:
+                u = int(sg.hist[r])
+                for e in range(self.in_ptr[u], self.in_ptr[u + 1]):
+                    x_col.append(self.in_col[e])
+                    x_look.append(looks.setdefault((int(self.in_src[e]), float(self.in_d[e]), dr), len(looks)))
+                x_ptr.append(len(x_col))
         q_ptr = np.array(q_ptr, dtype=np.int64)
         e_q = np.array(e_q, dtype=np.int64)
         plan = {"q_ptr": q_ptr, "q_units": np.array(q_units, dtype=np.int64), "q_dr": np.array(q_dr, dtype=float),
                 "e_q": e_q, "e_qu": q_ptr[e_q] + np.array(e_pos, dtype=np.int64),
                 "e_col": np.array(e_col, dtype=np.int64), "e_zrow": np.array(e_zrow, dtype=np.int64),
-                "e_rrow": np.array(e_rrow, dtype=np.int64), "n_senders": len(senders), "classes": []}
+                "e_rrow": np.array(e_rrow, dtype=np.int64), "n_senders": len(senders), "classes": [],
+                "x_ptr": np.array(x_ptr, dtype=np.int64), "x_col": np.array(x_col, dtype=np.int64),
+                "x_look": np.array(x_look, dtype=np.int64), "l_src": np.array([k[0] for k in looks], dtype=np.int64),
+                "l_d1": np.array([k[1] for k in looks], dtype=float), "l_d2": np.array([k[2] for k in looks], dtype=float)}
         for kind, lp, qs in classes.values():
             qs = np.array(qs, dtype=np.int64)
             idx = np.concatenate([np.arange(q_ptr[q], q_ptr[q + 1]) for q in qs])
@@ -295,8 +317,8 @@ class HistoryRelaxation:
 
     def _fill(self, grp, pr: int) -> None:
         tau = self.sim.env.now
-        kern.fill_inputs(grp.H, grp.hist, self.in_ptr, self.in_col, self.in_src, self.in_d, self.T, self.K,
-                         self.S, self.V, self.head, self.count, tau, pr, self._wm(tau))
+        kern.fill_inputs(grp.H, *grp.map_fill, self.T, self.K, self.S, self.V, self.head, self.count, tau, pr,
+                         self._wm(tau))
 
     # ---------------------------------------------------------------- hooks
     def inputs_sent(self, values) -> None:
@@ -334,8 +356,8 @@ class HistoryRelaxation:
         nq, nu = len(p["q_dr"]), len(p["q_units"])
         pot, val = np.empty(nu), np.empty(nu)
         act, seen, w = np.empty(nq, dtype=np.int64), np.empty(nq, dtype=np.bool_), np.empty(len(p["e_q"]))
-        kern.read_senders(p["q_ptr"], p["q_units"], p["q_dr"], p["e_qu"], p["e_col"], self.in_ptr, self.in_col,
-                          self.in_src, self.in_d, self.ncols, self.T, self.K, self.S, self.V, self.A, self.head,
+        kern.read_senders(p["q_ptr"], p["q_units"], p["q_dr"], p["e_qu"], p["e_col"], p["x_ptr"], p["x_col"],
+                          p["x_look"], p["l_src"], p["l_d1"], p["l_d2"], self.ncols, self.T, self.K, self.S, self.V, self.A, self.head,
                           self.count, self.WT, self.WK, self.WS, self.WP, self.whead, self.wcount, tau, pr,
                           self._wm(tau), pot, val, act, seen, w)
         e = np.empty(nu)

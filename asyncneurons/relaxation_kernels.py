@@ -146,18 +146,27 @@ def last_held(T, K, S, head, count, u, d1, d2, mode, tau, pr, wm):
 
 
 @njit(cache=True)
-def fill_inputs(H, rows, in_ptr, in_col, in_src, in_d, T, K, S, V, head, count, tau, pr, wm):
-    """Write into ``H`` what each unit of ``rows`` holds on its synapses at (τ, pr) (0 before any
-    arrival)."""
-    for r in range(rows.size):
-        u = rows[r]
-        for e in range(in_ptr[u], in_ptr[u + 1]):
-            s = last_held(T, K, S, head, count, in_src[e], in_d[e], 0.0, FORWARD, tau, pr, wm)
-            H[r, in_col[e]] = V[in_src[e], s] if s >= 0 else 0.0
+def _held(src, d1, d2, mode, T, K, S, V, head, count, tau, pr, wm):
+    """The value of each lookup i (unit ``src[i]`` after hops ``d1[i]``, ``d2[i]``), 0 before any."""
+    out = np.empty(src.size)
+    for i in range(src.size):
+        s = last_held(T, K, S, head, count, src[i], d1[i], d2[i], mode, tau, pr, wm)
+        out[i] = V[src[i], s] if s >= 0 else 0.0
+    return out
 
 
 @njit(cache=True)
-def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, in_ptr, in_col, in_src, in_d, ncols,
+def fill_inputs(H, f_row, f_col, f_look, l_src, l_d, l_zero, T, K, S, V, head, count, tau, pr, wm):
+    """Write into ``H`` what a group holds on its synapses at (τ, pr) (0 before any arrival).
+    Synapse e (row ``f_row[e]``, column ``f_col[e]``) holds lookup ``f_look[e]``; synapses from
+    one sender with one delay share a lookup."""
+    vals = _held(l_src, l_d, l_zero, FORWARD, T, K, S, V, head, count, tau, pr, wm)
+    for e in range(f_row.size):
+        H[f_row[e], f_col[e]] = vals[f_look[e]]
+
+
+@njit(cache=True)
+def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src, l_d1, l_d2, ncols,
                  T, K, S, V, A, head, count, WT, WK, WS, WP, whead, wcount, tau, pr, wm,
                  pot, val, act, seen, w):
     """The state of each queried sender as its error term reaches the reader at (τ, pr).
@@ -168,7 +177,10 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, in_ptr, in_col, in_src, in_d
     sender, back to the reader) with the weights it had (the last weight change whose error has
     arrived); ``act`` the action of the population, ``seen`` whether any sample of the sender
     has been answered by an error that has arrived. ``w[e]`` is the weight of edge e's synapse.
+    Query unit j's inputs are ``x_ptr[j] … x_ptr[j + 1]``: column ``x_col`` holds lookup ``x_look``
+    (unit ``l_src`` after hops ``l_d1``, ``l_d2``; equal lookups are shared).
     """
+    held = _held(l_src, l_d1, l_d2, ERROR, T, K, S, V, head, count, tau, pr, wm)
     widx = np.empty(q_units.size, dtype=np.int64)
     x = np.empty(WP.shape[2])
     for q in range(q_ptr.size - 1):
@@ -188,10 +200,8 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, in_ptr, in_col, in_src, in_d
             widx[j] = ws
             nc = ncols[u]
             x[:nc] = 0.0
-            for e in range(in_ptr[u], in_ptr[u + 1]):
-                si = last_held(T, K, S, head, count, in_src[e], in_d[e], dr, ERROR, tau, pr, wm)
-                if si >= 0:
-                    x[in_col[e]] = V[in_src[e], si]
+            for e in range(x_ptr[j], x_ptr[j + 1]):
+                x[x_col[e]] = held[x_look[e]]
             x[nc - 1] = 1.0
             for c in range(nc):
                 x[c] = WP[u, ws, c] * x[c]
