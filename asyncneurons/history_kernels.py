@@ -68,3 +68,25 @@ def next_arrival(HT, src, delay, last, out):  # pragma: no cover - compiled
             if t > last[e] and t < a:
                 a = t
         out[e] = a
+
+
+@numba.njit(cache=True, nogil=True)
+def append(HT, HV, HW, HN, head, max_delay, idx, times, values, waves, horizon, serial):  # pragma: no cover
+    """Write one sample of each sender ``idx[j]`` into its ring at ``head``, all with the serial
+    number ``serial``, and return True; or write nothing and return False when the slot after a
+    sender's oldest may still be read at a time ≥ ``horizon`` (its successor has not arrived
+    everywhere: ``HT + max_delay > horizon``), so that the caller makes the rings deeper first."""
+    depth = HT.shape[1]
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        if HT[i, (head[i] + 1) % depth] + max_delay[i] > horizon:
+            return False
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        slot = head[i]
+        HT[i, slot] = times[j]
+        HV[i, slot] = values[j]
+        HW[i, slot] = waves[j]
+        HN[i, slot] = serial
+        head[i] = (slot + 1) % depth
+    return True
