@@ -48,7 +48,31 @@ def _describe(s) -> str:
             f"firing {s.timing.firing}, pacing {s.env.pacing}")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Guarded(click.Group):
+    """Every command ends in one line, never a traceback: a filesystem error names its path
+    (exit 1), memory running out says so (exit 1), an interrupt exits 130."""
+
+    def invoke(self, ctx):
+        from .folders import describe
+        try:
+            return super().invoke(ctx)
+        except OSError as e:
+            _fail(describe(e), 1)
+        except MemoryError:
+            _fail("out of memory; choose a smaller network, fewer runs or fewer replicas", 1)
+        except KeyboardInterrupt:
+            _interrupted("interrupted")
+
+
+def _interrupted(message: str) -> None:
+    """Exit 130 with one line, deaf to further interrupts while it says so."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _fail(message, 130)
+
+
+@click.group(cls=_Guarded, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="asyncneurons")
 def main():
     """Simulate networks of asynchronous, local reinforcement-learning units."""
@@ -99,7 +123,8 @@ def run(scenario, out, overrides, workers, resume, checkpoint_seconds, quiet):
     except UserInputError as e:
         _fail(str(e), 2)
     if out is None:
-        out = Path("runs") / f"{s.experiment.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        from .folders import safe_name
+        out = Path("runs") / f"{safe_name(s.experiment.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
     total = s.experiment.runs * s.experiment.episodes
     recent = deque(maxlen=20)
     bar = tqdm(total=total, unit="ep", disable=quiet, dynamic_ncols=True,
@@ -116,8 +141,8 @@ def run(scenario, out, overrides, workers, resume, checkpoint_seconds, quiet):
                                  checkpoint_seconds=checkpoint_seconds)
     except KeyboardInterrupt:
         bar.close()
-        _fail(f"interrupted; the episodes finished so far are in {out}; continue with "
-              f"asyncneurons run --resume {out}", 130)
+        _interrupted(f"interrupted; the episodes finished so far are in {out}; continue with "
+                     f"asyncneurons run --resume {out}")
     except UserInputError as e:
         bar.close()
         _fail(str(e), 2)
@@ -172,8 +197,9 @@ def sweep(scenario, grid, seeds, out, overrides, workers, scheduler, dask_local,
         result = run_sweep(plan_, workers=workers or 2, scheduler=scheduler,
                            dask_local=dask_local, progress=not quiet)
     except KeyboardInterrupt:
-        _fail(f"interrupted; finished runs are kept in {out}: run the same command to resume",
-              130)
+        _interrupted(f"interrupted; finished runs are kept in {out}: run the same command to resume")
+    except UserInputError as e:
+        _fail(str(e), 2)
     _print_sweep(result, out)
     if result.failed:
         _fail(f"{len(result.failed)} run(s) failed, first: {result.failed[0][0].folder}: "

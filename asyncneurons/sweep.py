@@ -40,11 +40,13 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import interrupts
 from .advice import advice
 from .errors import DivergenceError, UserInputError
 from .identity import (SWEEP_KEYS, RunSpec, parse_grid, parse_value, point_label, run_hash,
                        table_value)
 from .limits import MAX_RUNS, check_sweep
+from .folders import FolderLock, check_dir
 from .recorder import RunFolder, atomic_write, summarize, write_events
 
 METRICS = ["episode", "return", "length", "sim_time_ms", "stale_actions"]
@@ -192,7 +194,10 @@ def write_run(folder: Path, scenario_toml: str, result: dict) -> None:
 
 
 def _watch_parent(parent: int) -> None:
-    """In a local worker: exit when the sweep process is gone (killed), instead of lingering."""
+    """In a local worker: exit when the sweep process is gone (killed), instead of lingering;
+    leave interrupts to the sweep process (a Ctrl-C reaches every process of the terminal)."""
+    interrupts.worker_setup()
+
     def watch():
         while os.getppid() == parent:
             time.sleep(1.0)
@@ -213,14 +218,18 @@ def _local(todo, workers: int):
     pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
                                initializer=_watch_parent, initargs=(os.getpid(),))
     try:
-        futures = {pool.submit(execute_run, run.toml): run for run in todo}
+        # workers are started as runs are submitted: an interrupt then would cut one short while
+        # it reads its start-up data from this process, so it waits until all are started
+        with interrupts.starting_workers():
+            futures = {pool.submit(execute_run, run.toml): run for run in todo}
         for f in as_completed(futures):
             try:
                 yield futures[f], f.result()
             except Exception as e:  # noqa: BLE001
                 yield futures[f], e
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        from .runner import stop_workers
+        stop_workers(pool)  # a sweep stopped early leaves no worker behind (nor waits for one)
 
 
 def _dask(todo, scheduler: str | None, n_workers: int | None, say):
@@ -231,7 +240,7 @@ def _dask(todo, scheduler: str | None, n_workers: int | None, say):
         cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
                                            processes=True, dashboard_address=None)
     try:
-        with distributed.Client(scheduler or cluster) as client:
+        with _client(distributed, scheduler or cluster) as client:
             say(f"dask: {client.scheduler.address}, "
                 f"{len(client.scheduler_info()['workers'])} worker(s)")
             futures = {client.submit(execute_run, run.toml, key=f"asyncneurons-run-{run.ident}-"
@@ -245,6 +254,25 @@ def _dask(todo, scheduler: str | None, n_workers: int | None, say):
     finally:
         if cluster is not None:
             cluster.close()
+
+
+CONNECT_TIMEOUT = 5.0  # seconds to reach a Dask scheduler before giving up
+
+
+def _client(distributed, address):
+    """A Dask client for ``address`` (a scheduler address or a local cluster); an address that
+    is malformed or does not answer within CONNECT_TIMEOUT seconds is one line naming it."""
+    if isinstance(address, str):
+        import re
+        if not re.fullmatch(r"(tcp|tls|inproc|ucx|ws|wss)://[^\s/]+(:\d{1,5})?/?|[^\s:/]+:\d{1,5}", address):
+            raise UserInputError(f"--scheduler {address!r}: not a scheduler address "
+                                 f"(expected tcp://HOST:PORT)")
+    try:
+        return distributed.Client(address, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as e:
+        raise UserInputError(f"--scheduler {address}: no Dask scheduler answered within "
+                             f"{CONNECT_TIMEOUT:g} s ({type(e).__name__}); check the address and that "
+                             f"the scheduler runs") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,8 +300,15 @@ def run_sweep(sweep: Sweep, *, workers: int = 2, scheduler: str | None = None,
     from tqdm import tqdm
 
     say = say or (lambda text: tqdm.write(text, file=sys.stderr))
+    out = check_dir(sweep.out)
+    with FolderLock(out, "sweep"), interrupts.interruptible():
+        return _run_locked(sweep, workers, scheduler, dask_local, progress, say)
+
+
+def _run_locked(sweep: Sweep, workers, scheduler, dask_local, progress, say) -> SweepResult:
+    from tqdm import tqdm
+
     out = sweep.out
-    out.mkdir(parents=True, exist_ok=True)
     # seed by seed: a sweep stopped partway has covered every grid point with as many seeds as it could
     todo = sorted((r for r in sweep.runs if not sweep.finished(r)), key=lambda r: (r.seed, r.point))
     skipped = len(sweep.runs) - len(todo)
@@ -303,6 +338,7 @@ def run_sweep(sweep: Sweep, *, workers: int = 2, scheduler: str | None = None,
                     write_tables(sweep)
                 bar.update(1)
         except KeyboardInterrupt:  # the tables already hold every run finished so far
+            interrupts.ignore()  # a second Ctrl-C must not cut the clean-up short
             bar.close()
             raise
         finally:
