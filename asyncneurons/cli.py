@@ -41,6 +41,9 @@ def _describe(s) -> str:
     env = tasks.make_env(s.env.id, s.env.max_episode_steps)
     g = build_graph(s, int(np.prod(env.observation_space.shape)), tasks.action_spec(env),
                     run_seed(s.experiment.seed, 0))
+    if s.network.graph:  # what a run would refuse later, found now
+        from .graph import check_task
+        check_task(g, s, int(np.prod(env.observation_space.shape)), tasks.action_spec(env))
     _note(advice(s, g))
     units = sum(1 for _, r in g.nodes(data="role") if r != "input")
     return (f"{s.experiment.name}: {s.env.id}, rule {s.learning.rule}, {units} units, "
@@ -146,6 +149,10 @@ def run(scenario, out, overrides, workers, resume, checkpoint_seconds, quiet):
     except UserInputError as e:
         bar.close()
         _fail(str(e), 2)
+    except OSError as e:  # one line naming the path (see _Guarded)
+        bar.close()
+        e.filename = str(out) if e.filename is None else e.filename
+        raise
     bar.close()
     _print_summary(summary, out)
     if summary["status"] == "diverged":

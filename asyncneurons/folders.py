@@ -47,6 +47,18 @@ def describe(e: OSError) -> str:
     return f"{path}: {text}" + (f" ({hint})" if hint and hint not in text else "")
 
 
+@contextlib.contextmanager
+def writing(path):
+    """Filesystem errors raised inside the block name ``path`` when they name nothing (a full disk
+    is reported by a flush, which knows no file name)."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None:
+            e.filename = str(path)
+        raise
+
+
 def safe_name(name: str, limit: int = 100) -> str:
     """``name`` as a single safe path component: letters, digits, ``. _ -`` and nothing that can
     climb out of the folder it is put in (no separators, no leading dot)."""
@@ -104,10 +116,16 @@ def write_atomic(path: Path, data, binary: bool = False) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)  # removes a link itself, not its target
-    fd = os.open(tmp, _WRITE | os.O_EXCL, 0o644)
-    with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": ""})) as f:
-        f.write(data)
-    os.replace(tmp, path)
+    with writing(path):
+        fd = os.open(tmp, _WRITE | os.O_EXCL, 0o644)
+        try:
+            with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": ""})) as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
 class FolderLock:

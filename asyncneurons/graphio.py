@@ -74,7 +74,7 @@ def load_graph(path, unit_kinds=None) -> nx.DiGraph:
 def graph_from_bytes(data: bytes, fmt: str, *, name: str = "<graph>",
                      unit_kinds=None) -> nx.DiGraph:
     """Like :func:`load_graph` for the contents of a file; ``fmt`` is ``"graphml"`` or ``"json"``."""
-    from .graph import validate
+    from .graph import check_names, validate
 
     try:
         text = _decode(data)
@@ -87,6 +87,7 @@ def graph_from_bytes(data: bytes, fmt: str, *, name: str = "<graph>",
         else:
             raise _Fail(f"unknown graph format {fmt!r}; use graphml or json")
         g = _build(*parts)
+        check_names(g)
         validate(g, unit_kinds, need_delays=False)
     except (_Fail, GraphError) as e:
         raise GraphError(f"{name}: {e}") from None

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .folders import check_dir, open_write, write_atomic
+from .folders import check_dir, open_write, write_atomic, writing
 
 OUTPUTS = ("scenario.toml", "metrics.csv", "summary.json", "events.csv")
 METRIC_COLUMNS = ["run", "episode", "return", "length", "sim_time_ms", "wall_s", "stale_actions"]
@@ -67,13 +67,15 @@ class RunFolder:
         """Append one episode's row and flush it to disk."""
         self.rows.append(row)
         if self._metrics is not None:
-            self._writer.writerow({k: row[k] for k in METRIC_COLUMNS})
-            self._metrics.flush()
+            with writing(self.path / "metrics.csv"):
+                self._writer.writerow({k: row[k] for k in METRIC_COLUMNS})
+                self._metrics.flush()
 
     def finish(self, status: str, message: str = "", wall_s: float | None = None, runs: int | None = None) -> dict:
         """Rewrite metrics.csv in (run, episode) order and write summary.json."""
         if self._metrics is not None:
-            self._metrics.close()
+            with writing(self.path / "metrics.csv"):
+                self._metrics.close()
         rows = sorted(self.rows, key=lambda r: (r["run"], r["episode"]))
         text = io.StringIO()
         w = csv.DictWriter(text, fieldnames=METRIC_COLUMNS)
@@ -109,7 +111,7 @@ def summarize(rows, status: str = "complete", message: str = "") -> dict:
 
 def write_events(path: Path, chunks) -> None:
     """Write events.csv from per-run lists of event rows (already in time order per run)."""
-    with open_write(path, newline="") as f:
+    with writing(path), open_write(path, newline="") as f:
         w = csv.writer(f)
         w.writerow(EVENT_COLUMNS)
         for rows in chunks:

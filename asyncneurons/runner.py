@@ -30,7 +30,7 @@ from pathlib import Path
 
 from . import checkpoint, interrupts
 from .errors import DivergenceError, UserInputError
-from .folders import FolderError, FolderLock, check_dir, open_write, subdir
+from .folders import FolderError, FolderLock, check_dir, open_write, subdir, writing
 from .recorder import METRIC_COLUMNS, OUTPUTS, RunFolder, write_events
 from .scenario import load_scenario, to_toml
 from .simulation import Simulation
@@ -65,7 +65,7 @@ def simulate_run(scenario, run: int, on_episode=None, record_events: bool = Fals
     # a run that records its events starts over when resumed, so that events.csv stays whole
     state = checkpoint.load(folder / CHECKPOINTS, run, scenario) if resume and not record_events else None
     kept = _read_rows(rows_path, run)[:state[0]["episode"]] if state else []
-    with open_write(rows_path, newline="") as f:
+    with writing(rows_path), open_write(rows_path, newline="") as f:
         w = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
         w.writeheader()
         for row in kept:
@@ -95,7 +95,7 @@ def simulate_run(scenario, run: int, on_episode=None, record_events: bool = Fals
 def _supervised_into(folder, scenario, run: int, on_episode) -> list:
     from .supervised import SupervisedRun
     path = subdir(Path(folder), EPISODES) / f"run-{run}.csv"
-    with open_write(path, newline="") as f:
+    with writing(path), open_write(path, newline="") as f:
         w = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
         w.writeheader()
 
@@ -125,8 +125,9 @@ def simulate_replicas(scenario, runs, on_episode=None, *, folder, resume: bool =
     kept = {r: _read_rows(folder / EPISODES / f"run-{r}.csv", r)[:min(int(loop["episode"][i]), episodes)]
             if loop else [] for i, r in enumerate(runs)}
     files = {}
-    for r in runs:
-        files[r] = open_write(folder / EPISODES / f"run-{r}.csv", newline="")
+    with writing(folder / EPISODES):
+        for r in runs:
+            files[r] = open_write(folder / EPISODES / f"run-{r}.csv", newline="")
     try:
         writers = {r: csv.DictWriter(f, fieldnames=METRIC_COLUMNS) for r, f in files.items()}
         for r, w in writers.items():
@@ -148,7 +149,8 @@ def simulate_replicas(scenario, runs, on_episode=None, *, folder, resume: bool =
                 checkpoint.save_replicas(rep, state, folder / CHECKPOINTS)
                 last[0] = time.perf_counter()
         rep.on_episode, rep.checkpoint = episode, save
-        rep.run(resume=loop)
+        with writing(folder / EPISODES):
+            rep.run(resume=loop)
     finally:
         for f in files.values():
             f.close()

@@ -46,7 +46,7 @@ from .errors import DivergenceError, UserInputError
 from .identity import (SWEEP_KEYS, RunSpec, parse_grid, parse_value, point_label, run_hash,
                        table_value)
 from .limits import MAX_RUNS, check_sweep
-from .folders import FolderLock, check_dir
+from .folders import FolderLock, check_dir, writing
 from .recorder import RunFolder, atomic_write, summarize, write_events
 
 METRICS = ["episode", "return", "length", "sim_time_ms", "stale_actions"]
@@ -139,8 +139,12 @@ def check_graph(scenario):
     from .simulation import build_graph, run_seed
 
     env = tasks.make_env(scenario.env.id, scenario.env.max_episode_steps)
-    return build_graph(scenario, int(np.prod(env.observation_space.shape)), tasks.action_spec(env),
-                       run_seed(scenario.experiment.seed, 0))
+    n_obs, action = int(np.prod(env.observation_space.shape)), tasks.action_spec(env)
+    g = build_graph(scenario, n_obs, action, run_seed(scenario.experiment.seed, 0))
+    if scenario.network.graph:  # what a run would refuse later, found now
+        from .graph import check_task
+        check_task(g, scenario, n_obs, action)
+    return g
 
 
 def is_finished(folder: Path, scenario_toml: str) -> bool:
@@ -301,7 +305,7 @@ def run_sweep(sweep: Sweep, *, workers: int = 2, scheduler: str | None = None,
 
     say = say or (lambda text: tqdm.write(text, file=sys.stderr))
     out = check_dir(sweep.out)
-    with FolderLock(out, "sweep"), interrupts.interruptible():
+    with FolderLock(out, "sweep"), interrupts.interruptible(), writing(out):
         return _run_locked(sweep, workers, scheduler, dask_local, progress, say)
 
 
