@@ -196,6 +196,9 @@ def sweep(scenario, grid, seeds, out, overrides, workers, scheduler, dask_local,
     if len(chosen) > 1:
         _fail(f"{' and '.join(chosen)}: choose one way to run the sweep", 2)
     try:
+        if scheduler is not None:
+            from .sweep import check_scheduler
+            check_scheduler(scheduler)
         plan_ = plan(scenario, grid, seeds, overrides, out)
     except UserInputError as e:
         _fail(str(e), 2)

@@ -263,17 +263,23 @@ def _dask(todo, scheduler: str | None, n_workers: int | None, say):
 CONNECT_TIMEOUT = 5.0  # seconds to reach a Dask scheduler before giving up
 
 
+def check_scheduler(address: str) -> None:
+    """Refuse a ``--scheduler`` that is not an address (before anything is written)."""
+    import re
+    if not re.fullmatch(r"(tcp|tls|inproc|ucx|ws|wss)://([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?/?",
+                        str(address)):
+        raise UserInputError(f"--scheduler {address!r}: not a scheduler address "
+                             f"(expected tcp://HOST:PORT)")
+
+
 def _client(distributed, address):
     """A Dask client for ``address`` (a scheduler address or a local cluster); an address that
-    is malformed or does not answer within CONNECT_TIMEOUT seconds is one line naming it."""
+    does not answer as a Dask scheduler within CONNECT_TIMEOUT seconds is one line naming it."""
     if isinstance(address, str):
-        import re
-        if not re.fullmatch(r"(tcp|tls|inproc|ucx|ws|wss)://[^\s/]+(:\d{1,5})?/?|[^\s:/]+:\d{1,5}", address):
-            raise UserInputError(f"--scheduler {address!r}: not a scheduler address "
-                                 f"(expected tcp://HOST:PORT)")
+        check_scheduler(address)
     try:
         return distributed.Client(address, timeout=CONNECT_TIMEOUT)
-    except (OSError, TimeoutError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001 - whatever the address answered, one line
         raise UserInputError(f"--scheduler {address}: no Dask scheduler answered within "
                              f"{CONNECT_TIMEOUT:g} s ({type(e).__name__}); check the address and that "
                              f"the scheduler runs") from None
