@@ -44,6 +44,8 @@ def _describe(s) -> str:
     if s.network.graph:  # what a run would refuse later, found now
         from .graph import check_task
         check_task(g, s, int(np.prod(env.observation_space.shape)), tasks.action_spec(env))
+    from .limits import check_scenario
+    check_scenario(s, g.number_of_edges(), int(np.prod(env.observation_space.shape)))
     _note(advice(s, g))
     units = sum(1 for _, r in g.nodes(data="role") if r != "input")
     return (f"{s.experiment.name}: {s.env.id}, rule {s.learning.rule}, {units} units, "

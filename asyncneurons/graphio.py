@@ -64,9 +64,12 @@ def load_graph(path, unit_kinds=None) -> nx.DiGraph:
     later by the scenario). ``unit_kinds`` defaults to :data:`asyncneurons.units.UNIT_KINDS`.
     Raises :class:`GraphError` naming the file and the problem.
     """
+    from .limits import check_graph_file
+
     name = str(path)
     fmt = _format_of(name)
     try:
+        check_graph_file(name, os.path.getsize(path), fmt)
         data = Path(path).read_bytes()
     except OSError as e:
         raise GraphError(f"{name}: cannot read the graph file ({e.strerror or e})") from None

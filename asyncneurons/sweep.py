@@ -144,6 +144,8 @@ def check_graph(scenario):
     if scenario.network.graph:  # what a run would refuse later, found now
         from .graph import check_task
         check_task(g, scenario, n_obs, action)
+    from .limits import check_scenario
+    check_scenario(scenario, g.number_of_edges(), n_obs)
     return g
 
 
