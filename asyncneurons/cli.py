@@ -262,6 +262,10 @@ def plot(paths, out, smooth, x_key, line_key, window, where):
                             window=window, where=where, say=lambda t: click.echo(t, err=True))
     except UserInputError as e:
         _fail(str(e), 2)
+    except (ValueError, KeyError, TypeError, IndexError) as e:  # a damaged table (pandas' errors too)
+        text = str(e).splitlines()[0] if str(e) else type(e).__name__
+        _fail(f"{', '.join(paths)}: cannot plot: a table is damaged or not one of asyncneurons "
+              f"({text})", 2)
     for f in files:
         click.echo(f)
 
