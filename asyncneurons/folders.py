@@ -81,7 +81,7 @@ def check_dir(path: Path) -> Path:
 
 def subdir(parent: Path, name: str) -> Path:
     """The sub-folder ``parent/name``, created if missing; a link or a file there is refused."""
-    path = Path(parent) / name
+    path = check_dir(Path(parent)) / name
     try:
         st = os.lstat(path)
     except FileNotFoundError:

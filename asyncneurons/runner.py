@@ -389,7 +389,7 @@ def check_fresh(out: Path, toml: str) -> None:
     except (OSError, UnicodeDecodeError):
         held = ""
     if held is None:
-        ours = [n for n in (*OUTPUTS, EPISODES, CHECKPOINTS) if os.path.lexists(out / n)]
+        ours = [n for n in (*OUTPUTS, EPISODES, CHECKPOINTS, "sweep.json") if os.path.lexists(out / n)]
         if ours:
             raise FolderError(f"{out}: holds {ours[0]} but is not a run folder; choose another --out")
         return
