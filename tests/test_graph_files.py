@@ -233,3 +233,30 @@ def test_load_graph_names_the_file_and_the_key(tmp_path):
     f.write_bytes(b'<?xml version="1.0" encoding="klingon-8"?><graphml/>')
     with pytest.raises(GraphError, match="enc.graphml: .*unknown encoding 'klingon-8'"):
         load_graph(f)
+
+
+def test_a_graph_file_edited_between_a_kill_and_resume_is_refused(tmp_path):
+    from asyncneurons.checkpoint import CheckpointError
+    from asyncneurons.runner import resume_experiment, run_experiment
+    from asyncneurons.scenario import load_scenario
+
+    f = tmp_path / "nx.graphml"
+    nx.write_graphml(networkx_graph(), f)
+    s_path = scenario_for(tmp_path, f)
+    s_path.write_text(s_path.read_text().replace("episodes = 2", "episodes = 6"))
+    rows = []
+
+    def stop(row):
+        rows.append(row)
+        if len(rows) == 3:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(load_scenario(s_path), tmp_path / "out", progress=stop, checkpoint_seconds=0.0)
+    f.write_text(f.read_text().replace(">0.75<", ">0.5<", 1))
+    before = (tmp_path / "out" / "metrics.csv").read_bytes()
+    with pytest.raises(CheckpointError, match=r"run-0.json: the graph file .*nx.graphml changed since this checkpoint"):
+        resume_experiment(tmp_path / "out")
+    assert (tmp_path / "out" / "metrics.csv").read_bytes() == before
+    f.write_text(f.read_text().replace(">0.5<", ">0.75<", 1))  # put back: the run continues
+    _, summary = resume_experiment(tmp_path / "out")
+    assert summary["status"] == "complete" and summary["runs"][0]["episodes"] == 6
