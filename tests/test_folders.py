@@ -224,3 +224,27 @@ def test_a_full_disk_is_one_line_naming_the_path(tmp_path, workers):
         r = cli("run", str(s), "--out", str(full / "out"), "--quiet", "--workers", workers)
         line = one_line_error(r, 1)
         assert str(full / "out") in line and "No space left" in line
+
+
+def test_a_run_is_complete_only_with_every_episode_row_in_place(tmp_path):
+    from asyncneurons.runner import incomplete_runs
+    rows = [{"run": r, "episode": e} for r in range(2) for e in range(3)]
+    assert incomplete_runs(rows, 2, 3) == []
+    assert incomplete_runs(rows[:-1], 2, 3) == [1]
+    assert incomplete_runs([row for row in rows if row != {"run": 0, "episode": 1}], 2, 3) == [0]
+    assert incomplete_runs(rows + [{"run": 0, "episode": 1}], 2, 3) == [0]
+
+    s = write(tmp_path / "s.toml", runs=2, episodes=4)
+    out = tmp_path / "out"
+    assert cli("run", str(s), "--out", str(out), "--quiet", "--workers", "1").returncode == 0
+    whole = (out / "metrics.csv").read_text()
+    episodes = out / "episodes" / "run-1.csv"
+    lines = episodes.read_text().splitlines(keepends=True)
+    episodes.write_text("".join(lines[:2] + lines[3:]))  # episode 1 of run 1 is lost
+    r = cli("run", "--resume", str(out), "--quiet", "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "summary.json").read_text())["status"] == "complete"
+
+    def table(text):
+        return [line.split(",")[:5] + line.split(",")[6:] for line in text.splitlines()]
+    assert table((out / "metrics.csv").read_text()) == table(whole)  # the run was redone, identically
