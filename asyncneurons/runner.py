@@ -294,7 +294,7 @@ def _run_locked(scenario, out: Path, workers: int, progress, resume: bool, check
     finished = {r for r, rows in done_rows.items() if len(rows) >= episodes}
     todo = [r for r in range(runs) if r not in finished]
     jobs = _chunks(scenario, todo, workers) if not resume else _resumed_chunks(scenario, out, todo, workers)
-    _check_targets(out, todo)  # a link where a file will be written is refused before one is
+    _check_targets(out, todo, resume)  # a link where a file will be written: refused before one is
     if resume:
         _check_checkpoints(scenario, out, jobs)  # a bad checkpoint is refused before a row moves
     before = _previous_wall(out) if resume else 0.0
@@ -398,12 +398,13 @@ def check_fresh(out: Path, toml: str) -> None:
                           f"asyncneurons run --resume {out}, or choose another --out")
 
 
-def _check_targets(out: Path, todo: list) -> None:
+def _check_targets(out: Path, todo: list, resume: bool) -> None:
     """Refuse, before anything is written, a link or a folder where a run's file will be written
-    in place (the files replaced through a rename replace a link, never follow it)."""
+    in place (the files replaced through a rename, as metrics.csv is by a resume, replace a link
+    and never follow it)."""
     if os.path.lexists(out / CHECKPOINTS):
         subdir(out, CHECKPOINTS)
-    for path in [out / EPISODES / f"run-{r}.csv" for r in todo] + [out / "metrics.csv"]:
+    for path in [out / EPISODES / f"run-{r}.csv" for r in todo] + ([] if resume else [out / "metrics.csv"]):
         if os.path.islink(path):
             raise FolderError(f"{path}: is a link; links inside a run folder are not followed (remove it)")
         if os.path.isdir(path):
