@@ -27,6 +27,13 @@ def _load(scenario: str, overrides):
     return load_scenario(scenario, overrides)
 
 
+def _no_empty_paths(**paths) -> None:
+    """An empty path would mean the current folder: refuse it rather than write there."""
+    for option, value in paths.items():
+        if value is not None and not str(value).strip():
+            _fail(f"--{option}: an empty path; name a folder", 2)
+
+
 def _note(texts) -> None:
     for text in texts:
         click.echo(f"note: {text}", err=True)
@@ -114,6 +121,7 @@ def run(scenario, out, overrides, workers, resume, checkpoint_seconds, quiet):
     from tqdm import tqdm
 
     from .runner import run_experiment
+    _no_empty_paths(out=out, resume=resume)
     if (scenario is None) == (resume is None):
         _fail("give a SCENARIO to run, or --resume DIR to continue a run folder (not both)", 2)
     if resume is not None:
@@ -193,6 +201,7 @@ def _print_summary(summary: dict, out) -> None:
 def sweep(scenario, grid, seeds, out, overrides, workers, scheduler, dask_local, quiet):
     """Run a scenario across a grid of values × seeds; write one table per sweep."""
     from .sweep import plan, run_sweep
+    _no_empty_paths(out=out)
     chosen = [name for name, v in (("--workers", workers), ("--scheduler", scheduler),
                                    ("--dask-local", dask_local)) if v is not None]
     if len(chosen) > 1:
@@ -257,6 +266,7 @@ def plot(paths, out, smooth, x_key, line_key, window, where):
     swept (a sweep that did not sweep a key contributes the value its runs share), so rules
     that need different scenarios, or a study's axes, meet in one figure."""
     from .plots import plot_folder
+    _no_empty_paths(out=out)
     try:
         files = plot_folder(list(paths), out, smooth=smooth, x_key=x_key, line_key=line_key,
                             window=window, where=where, say=lambda t: click.echo(t, err=True))

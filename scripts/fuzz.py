@@ -205,7 +205,8 @@ def case_flags(rng, work: Path, assets: dict):
             argv.append(f"{key}={','.join(rng.choice(VALUES[:10]) for _ in range(rng.randrange(0, 3)))}")
         elif opt in ("--out", "--resume"):
             argv.append(rng.choice([str(work / "out"), str(assets["victim"]), str(assets["victim"] / "x"),
-                                    str(work / "a" / ".." / ".." / "out2"), "/proc/version", "", str(work)]))
+                                    str(work / "a" / ".." / ".." / "out2"), "/proc/version", "", " ", str(work),
+                                    "rel-out"]))
         elif opt == "--scheduler":
             argv.append(rng.choice(["nonsense", "tcp://[x", "tcp://h:999999", "", "http://a b", "tcp://"]))
         else:
@@ -401,6 +402,8 @@ def main(argv=None) -> int:
     counts: dict = {}
     failures = []
     start = time.time()
+    here = os.getcwd()
+    os.chdir(root)  # whatever a case writes relative to the current folder stays in the fuzz folder
     try:
         assets = make_assets(root)
         for n in range(args.cases):
@@ -429,6 +432,7 @@ def main(argv=None) -> int:
                 print(f"{n + 1} cases, {len(failures)} failed, {time.time() - start:.0f} s", file=sys.stderr,
                       flush=True)
     finally:
+        os.chdir(here)
         shutil.rmtree(root, ignore_errors=True)
     total = sum(c["cases"] for c in counts.values())
     print(f"{total} cases in {time.time() - start:.0f} s (seed {args.seed}):")
