@@ -1,7 +1,8 @@
 """The command line: ``asyncneurons run | validate | sweep | plot``.
 
 Exit status: 0 on success, 2 on bad input (one line naming the problem, no traceback), 1 when
-a run fails otherwise (for example when it diverges; its results so far are kept).
+a run fails otherwise (for example when it diverges, or the disk is full; its results so far are
+kept), 130 when interrupted (Ctrl-C or SIGTERM). See docs/reliability.md.
 """
 
 from __future__ import annotations
