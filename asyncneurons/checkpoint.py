@@ -289,20 +289,25 @@ def graph_hash(scenario) -> str | None:
 
 
 def _check_owner(meta: Path, state: dict, scenario, what: str) -> None:
-    if state.get("scenario") != scenario_hash(scenario):
-        raise CheckpointError(f"{meta}: a checkpoint of another scenario (the scenario was changed); "
-                              f"remove the checkpoints folder to start the {what} again")
-    if state.get("graph") != graph_hash(scenario):
+    if state.get("graph") != graph_hash(scenario):  # (first: the scenario hash covers it too)
         raise CheckpointError(f"{meta}: the graph file {scenario.network.graph} changed since this "
                               f"checkpoint; restore it, or remove the checkpoints folder to start the "
                               f"{what} again")
+    if state.get("scenario") != scenario_hash(scenario):
+        raise CheckpointError(f"{meta}: a checkpoint of another scenario (the scenario was changed); "
+                              f"remove the checkpoints folder to start the {what} again")
 
 
 def scenario_hash(scenario) -> str:
     """A short hash of the resolved scenario, less ``[engine]`` (how a run is executed never
-    changes its numbers): a checkpoint belongs to exactly one scenario."""
+    changes its numbers): a checkpoint belongs to exactly one scenario. A graph file counts by
+    its content, not its place, so that a run folder can move."""
     from .scenario import to_toml
-    text = to_toml(scenario.model_copy(update={"engine": type(scenario.engine)()}))
+    update = {"engine": type(scenario.engine)()}
+    if scenario.network.graph is not None:
+        digest = hashlib.blake2b(Path(scenario.network.graph).read_bytes(), digest_size=16).hexdigest()
+        update["network"] = scenario.network.model_copy(update={"graph": f"blake2b:{digest}"})
+    text = to_toml(scenario.model_copy(update=update))
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from . import checkpoint, interrupts
 from .errors import DivergenceError, UserInputError
-from .folders import FolderError, FolderLock, check_dir, open_write, subdir, writing
+from .folders import FolderError, FolderLock, check_dir, open_write, subdir, write_atomic, writing
 from .recorder import METRIC_COLUMNS, OUTPUTS, RunFolder, write_events
 from .scenario import load_scenario, to_toml
 from .simulation import Simulation
@@ -81,6 +81,10 @@ def simulate_run(scenario, run: int, on_episode=None, record_events: bool = Fals
 
         sim = checkpoint.restoring(lambda: Simulation(scenario, run, on_episode=episode, on_event=on_event,
                                                       resume=state), state, folder / CHECKPOINTS)
+        if scenario.record.diagnostics:  # [record] diagnostics: a row per episode from the run's state
+            from .diagnostics import Writer
+            diag = Writer(folder, run, sim.n_layers, kept=len(kept))
+            sim.on_episode = lambda row: (diag.episode(sim, row), episode(row))
 
         def save(proc):
             if not record_events and time.perf_counter() - last[0] >= checkpoint_seconds:
@@ -88,7 +92,11 @@ def simulate_run(scenario, run: int, on_episode=None, record_events: bool = Fals
                 checkpoint.save(sim, proc, folder / CHECKPOINTS, run)
                 last[0] = time.perf_counter()
         sim.checkpoint = save
-        sim.run()
+        try:
+            sim.run()
+        finally:
+            if scenario.record.diagnostics:
+                diag.close()
     return events
 
 
@@ -178,7 +186,7 @@ def _chunks(scenario, todo: list, workers: int) -> list:
     or one run per job when replicas do not apply."""
     from .replicas import supports
     size = scenario.engine.replicas
-    if size <= 1 or len(todo) <= 1 or scenario.record.events or not supports(scenario):
+    if size <= 1 or len(todo) <= 1 or scenario.record.events or scenario.record.diagnostics or not supports(scenario):
         return [[r] for r in todo]
     per = min(size, -(-len(todo) // max(1, workers)))
     return [todo[i:i + per] for i in range(0, len(todo), per)]
@@ -286,9 +294,9 @@ def run_experiment(scenario, out, *, workers: int = 1, progress=None, resume: bo
 
 def _run_locked(scenario, out: Path, workers: int, progress, resume: bool, checkpoint_seconds: float) -> dict:
     runs, episodes = scenario.experiment.runs, scenario.experiment.episodes
-    toml = to_toml(scenario)
+    scenario, toml, graph = portable(scenario, out)
     if not resume:
-        check_fresh(out, toml)
+        check_fresh(out, toml, graph)
     subdir(out, EPISODES)
     done_rows = {r: _read_rows(out / EPISODES / f"run-{r}.csv", r) for r in range(runs)} if resume else {}
     finished = {r for r, rows in done_rows.items() if len(rows) >= episodes}
@@ -298,6 +306,8 @@ def _run_locked(scenario, out: Path, workers: int, progress, resume: bool, check
     if resume:
         _check_checkpoints(scenario, out, jobs)  # a bad checkpoint is refused before a row moves
     before = _previous_wall(out) if resume else 0.0
+    if graph is not None:  # the graph file travels with the run folder
+        write_atomic(out / ("graph" + Path(graph).suffix), Path(graph).read_bytes(), binary=True)
     folder = RunFolder(out, toml, live=not resume)
     planned = (runs, episodes)
     record = scenario.record.events
@@ -379,9 +389,27 @@ def _simulate_all(scenario, out, jobs, folder, workers, progress, resume, checkp
     return status, message
 
 
-def check_fresh(out: Path, toml: str) -> None:
-    """Refuse to start a run in a folder that holds another scenario's run, or files of the names
-    a run writes that are not a run's: nothing there may be overwritten by accident."""
+def portable(scenario, out: Path):
+    """The scenario a run folder keeps, so that the folder can move: a graph file is copied into
+    it (``graph.graphml`` or ``graph.json``) and the resolved scenario names the copy by a path
+    relative to the folder. Returns (the scenario to run, reading the copy; its TOML text; the
+    graph file to copy in, or None when there is none or it is the copy already). Nothing is
+    written here: the folder is checked first."""
+    graph = scenario.network.graph
+    if graph is None:
+        return scenario, to_toml(scenario), None
+    copy = out / ("graph" + Path(graph).suffix)
+    same = os.path.lexists(copy) and not os.path.islink(copy) and os.path.samefile(graph, copy)
+    net = scenario.network
+    here = scenario.model_copy(update={"network": net.model_copy(update={"graph": str(copy.resolve())})})
+    kept = scenario.model_copy(update={"network": net.model_copy(update={"graph": copy.name})})
+    return here, to_toml(kept), None if same else graph
+
+
+def check_fresh(out: Path, toml: str, graph=None) -> None:
+    """Refuse to start a run in a folder that holds another scenario's run (a graph file of other
+    content counts as another scenario), or files of the names a run writes that are not a run's:
+    nothing there may be overwritten by accident."""
     try:
         held = (out / "scenario.toml").read_text()
     except FileNotFoundError:
@@ -393,7 +421,10 @@ def check_fresh(out: Path, toml: str) -> None:
         if ours:
             raise FolderError(f"{out}: holds {ours[0]} but is not a run folder; choose another --out")
         return
-    if held != toml:
+    copy = out / ("graph" + Path(graph).suffix) if graph is not None else None
+    if held != toml or (copy is not None and os.path.lexists(copy)
+                        and (copy.is_symlink() or not copy.is_file()
+                             or copy.read_bytes() != Path(graph).read_bytes())):
         raise FolderError(f"{out}: holds the run of another scenario; continue it with "
                           f"asyncneurons run --resume {out}, or choose another --out")
 

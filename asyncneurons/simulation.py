@@ -115,9 +115,13 @@ class Simulation:
         use_windows = windows_apply(s, self.graph, rule_cls)
         if resume is not None:  # a run continues in the mode it was saved in (older checkpoints: without)
             use_windows = bool(resume[0].get("windows"))
+        # a unit the TD error never reaches (a hidden unit under Weight Max) fuses whatever its reward delay
+        roles = dict(self.graph.nodes(data="role"))
+        fusing_delays = {n: d if rule_cls.broadcast_to_hidden or roles[n] == "output" else 0.0
+                         for n, d in self.reward_delays.items()}
         self.input_group, self.groups = compile_groups(
             self.graph, seed=self.seed, fuse=s.engine.fuse if fuse is None else fuse, across_delays=use_windows,
-            reward_delays=self.reward_delays, retro=RULES[L.rule].uses_retro, bias_init=s.network.bias_init,
+            reward_delays=fusing_delays, retro=RULES[L.rule].uses_retro, bias_init=s.network.bias_init,
             layer_params=lambda l: LayerParams(_per_layer(s.network.temperature, l, "network.temperature"),
                                                _per_layer(s.network.variance, l, "network.variance")))
         decay = L.lambda_ * s.env.gamma
@@ -154,7 +158,8 @@ class Simulation:
         for grp in [self.input_group, *self.groups]:
             for b in grp.buckets:
                 incoming[b.target.gid] = incoming.get(b.target.gid, 0) + 1
-        can_wait = self.scenario.timing.firing in ("on_all", "clock")
+        # firing windows read every synapse from its sender's history, whatever the firing policy
+        can_wait = self.scenario.timing.firing in ("on_all", "clock") or transmission == "lazy"
         for grp in self.groups:
             # lazy transmission pays off when many separate deliveries reach a group per wave
             grp.lazy = can_wait and (transmission == "lazy" or

@@ -252,11 +252,13 @@ def test_a_graph_file_edited_between_a_kill_and_resume_is_refused(tmp_path):
             raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
         run_experiment(load_scenario(s_path), tmp_path / "out", progress=stop, checkpoint_seconds=0.0)
-    f.write_text(f.read_text().replace(">0.75<", ">0.5<", 1))
+    copy = tmp_path / "out" / "graph.graphml"  # the run folder's own copy, which a resume reads
+    assert copy.read_bytes() == f.read_bytes()
+    copy.write_text(copy.read_text().replace(">0.75<", ">0.5<", 1))
     before = (tmp_path / "out" / "metrics.csv").read_bytes()
-    with pytest.raises(CheckpointError, match=r"run-0.json: the graph file .*nx.graphml changed since this checkpoint"):
+    with pytest.raises(CheckpointError, match=r"run-0.json: the graph file .*graph.graphml changed since this checkpoint"):
         resume_experiment(tmp_path / "out")
     assert (tmp_path / "out" / "metrics.csv").read_bytes() == before
-    f.write_text(f.read_text().replace(">0.5<", ">0.75<", 1))  # put back: the run continues
+    copy.write_text(copy.read_text().replace(">0.5<", ">0.75<", 1))  # put back: the run continues
     _, summary = resume_experiment(tmp_path / "out")
     assert summary["status"] == "complete" and summary["runs"][0]["episodes"] == 6

@@ -150,7 +150,7 @@ def test_an_interrupted_sweep_stops_and_leaves_no_worker(tmp_path, sig, whole_gr
     code, _ = signal_when(p, lambda: (out / "sweep.json").exists(), sig, whole_group)
     err = p.stderr.read()
     assert code == 130, err
-    assert "Traceback" not in err and "run the same command to resume" in err
+    assert "Traceback" not in err and f"run the same command with --out {out} to resume" in err
     assert group_is_gone(p.pid), "a sweep worker outlived its command"
     after = snapshot(out)
     time.sleep(1.5)
