@@ -65,6 +65,8 @@ import numpy as np
 
 from . import events, streams
 from .kernels import potential
+from .rules.base import Rule
+from .units import FUSED_KINDS, sample_and_trace
 
 
 def applies(scenario, graph, rule) -> bool:
@@ -140,6 +142,8 @@ class Windows:
         self.hidden = [g for g in self.order if g is not self.output]
         self.retro_min = min((d for _, _, d in sim.graph.edges(data="retro_delay")), default=0.0)
         self.latest = (-math.inf, 0)  # (time, class) of the latest hidden firing in the current window
+        rule = type(sim.rule)
+        self.plain_trace = rule.on_sample is Rule.on_sample and rule.on_sample_rows is Rule.on_sample_rows
 
     # ------------------------------------------------------------------ state of the synapses
     def due(self, g) -> np.ndarray:
@@ -348,16 +352,24 @@ class Windows:
             g.H[er[got], ec[got]] = tr.HV[src[got], k[got]]
             g.T[er[got], ec[got]] = tags[np.flatnonzero(got), k[got]]
         P, H = (g.P, g.H) if whole else (g.P[rows], g.H[rows])
-        pot = potential(P, H)
         kind = g.kind
-        u1 = streams.uniforms(g.keys1[rows], g.counters[rows])
-        u2 = streams.uniforms(g.keys2[rows], g.counters[rows]) if kind.gaussian else None
-        values, aux = kind.sample(pot, g.lp, u1, u2)
-        score = kind.score(values, pot, aux, g.lp)
-        self.now = float(row_t[0])  # a rule that sends signals when sampling sends them from here
-        sim.rule.on_sample_rows(sim, g, rows, values, aux, score, H)
-        self.now = None
-        g.counters[rows] += 1
+        if self.plain_trace and kind.name in FUSED_KINDS:  # the compiled firing (same bits)
+            if whole:
+                values, aux, score = sample_and_trace(kind, P, H, g.E, g.keys1, g.counters, g.lp, g.decay)
+            else:
+                E, counters = g.E[rows], g.counters[rows]
+                values, aux, score = sample_and_trace(kind, P, H, E, g.keys1[rows], counters, g.lp, g.decay)
+                g.E[rows], g.counters[rows] = E, counters
+        else:
+            pot = potential(P, H)
+            u1 = streams.uniforms(g.keys1[rows], g.counters[rows])
+            u2 = streams.uniforms(g.keys2[rows], g.counters[rows]) if kind.gaussian else None
+            values, aux = kind.sample(pot, g.lp, u1, u2)
+            score = kind.score(values, pot, aux, g.lp)
+            self.now = float(row_t[0])  # a rule that sends signals when sampling sends them from here
+            sim.rule.on_sample_rows(sim, g, rows, values, aux, score, H)
+            self.now = None
+            g.counters[rows] += 1
         g.values[rows] = values
         if kind.population:
             g.aux = aux
