@@ -90,3 +90,32 @@ def append(HT, HV, HW, HN, head, max_delay, idx, times, values, waves, horizon, 
         HN[i, slot] = serial
         head[i] = (slot + 1) % depth
     return True
+
+
+@numba.njit(cache=True, nogil=True)
+def latest_of_sets(first, edges, starts, fed, out):  # pragma: no cover - compiled
+    """``out[fed[i]] = max_e first[e]`` over the synapses ``edges[starts[i]:starts[i+1]]`` of each
+    set that has any (an ``on_all`` unit is due once its last synapse holds a newer wave)."""
+    n = fed.shape[0]
+    for i in range(n):
+        end = starts[i + 1] if i + 1 < n else edges.shape[0]
+        m = -math.inf
+        for j in range(starts[i], end):
+            v = first[edges[j]]
+            if v > m:
+                m = v
+        out[fed[i]] = m
+
+
+@numba.njit(cache=True, nogil=True)
+def mark_newer(first, edges, edge_row, fired, at, waves, set_wave, edge_set, delay):  # pragma: no cover
+    """A sender's rows ``fired`` sampled at ``at`` with ``waves``: on each of their outgoing
+    synapses that waits for a newer wave (``first = ∞``) and gets one (wave above the receiver's),
+    the first arrival of that wave is ``at + delay``."""
+    for j in range(edges.shape[0]):
+        r = edge_row[j]
+        if not fired[r]:
+            continue
+        e = edges[j]
+        if first[e] == math.inf and waves[r] > set_wave[edge_set[e]]:
+            first[e] = at[r] + delay[e]

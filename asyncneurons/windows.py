@@ -64,7 +64,7 @@ import networkx as nx
 import numpy as np
 
 from . import events, streams
-from .history_kernels import first_newer, next_arrival, read_latest
+from .history_kernels import first_newer, latest_of_sets, mark_newer, next_arrival, read_latest
 from .kernels import potential
 from .rules.base import Rule
 from .units import FUSED_KINDS, sample_and_trace
@@ -161,7 +161,7 @@ class Windows:
         out = np.full(g.n_sets, math.inf)
         if len(g.w_fed):
             if self.on_all:
-                out[g.w_fed] = np.maximum.reduceat(self.first[g.w_edges], g.w_starts)
+                latest_of_sets(self.first, g.w_edges, g.w_starts, g.w_fed, out)
             else:
                 nxt = np.empty(len(g.w_src))
                 next_arrival(self.tr.HT, g.w_src, g.w_delay, self.last[sets][g.w_set], nxt)
@@ -174,21 +174,15 @@ class Windows:
         """Rows of ``g`` sampled at ``times``: record them; mark the synapses they complete."""
         tr = self.tr
         tr.record(g.dense[rows], times, values, waves, self.sim.env.now)
-        e, erow = g.out_edges, g.out_row
-        if not len(e) or not self.on_all:
+        if not len(g.out_edges) or not self.on_all:
             return
-        if len(rows) != g.size:
-            fired = np.zeros(g.size, dtype=bool)
-            fired[rows] = True
-            sel = fired[erow]
-            e, erow = e[sel], erow[sel]
+        fired = np.zeros(g.size, dtype=np.bool_)
+        fired[rows] = True
         at = np.empty(g.size)
         at[rows] = times
         wv = np.empty(g.size, dtype=np.int64)
         wv[rows] = waves
-        new = np.isinf(self.first[e]) & (wv[erow] > self.set_wave[self.e_tset[e]])
-        e = e[new]
-        self.first[e] = at[erow[new]] + tr.e_delay[e]
+        mark_newer(self.first, g.out_edges, g.out_row, fired, at, wv, self.set_wave, self.e_tset, tr.e_delay)
 
     def post_input(self, values, wave: int) -> None:
         """The environment emitted an observation (wave ``wave``) now."""
