@@ -14,7 +14,7 @@ import pytest
 
 from asyncneurons.scenario import load_scenario
 from asyncneurons.simulation import Simulation
-from oracle import Oracle, engine_initial_state
+from oracle import Oracle, SupervisedOracle, engine_initial_state
 
 RTOL = 1e-9
 
@@ -151,3 +151,20 @@ def test_the_oracles_multiplexer_reward_is_the_published_one():
     oracle.task.step = spy
     oracle.run()
     assert len(seen) == 200 and all(seen)
+
+
+@pytest.mark.parametrize("name", ["map-prop/multiplexer", "map-prop/regression"])
+def test_the_batched_supervised_tasks_agree_with_the_oracle(name):
+    """MAP Propagation's 37-bit multiplexer (δ = r) and regression (δ = y − μ_MAP with the gate),
+    batches of 128: four updates, 512 samples."""
+    from asyncneurons.supervised import SupervisedRun
+
+    s = load_scenario(f"scenarios/paper/{name}.toml")
+    init = engine_initial_state(s)
+    rows = []
+    run = SupervisedRun(s, on_episode=rows.append, max_ticks=4).run()
+    oracle = SupervisedOracle(s, init, max_ticks=4).run()
+    assert [(r["episode"], r["return"]) for r in rows] == oracle.episodes
+    for l, lay in enumerate(run.layers):
+        _assert_close(f"layer {l + 1}", lay["P"], oracle.layer_matrices()[l + 1])
+        assert not np.array_equal(lay["P"], init["actor"][l])

@@ -10,5 +10,6 @@ with their own Adam state), so a mistake the engine shares with its own referenc
 """
 
 from .algorithms import Oracle, engine_initial_state
+from .supervised import SupervisedOracle
 
-__all__ = ["Oracle", "engine_initial_state"]
+__all__ = ["Oracle", "SupervisedOracle", "engine_initial_state"]

@@ -311,6 +311,10 @@ class MapCritic(MlpCritic):
 def engine_initial_state(scenario, run: int = 0) -> dict:
     """The initial weights the engine starts run ``run`` with (actor layers, critic layers), as
     (units × (inputs + 1)) arrays with the bias last: the one thing taken from the engine."""
+    if scenario.learning.batch > 1:
+        from asyncneurons.supervised import SupervisedRun
+        run_ = SupervisedRun(scenario, run)
+        return {"actor": [lay["P"].copy() for lay in run_.layers], "critic": None}
     from asyncneurons.simulation import Simulation
     sim = Simulation(scenario, run)
     return {"actor": [m.copy() for _, m in sorted(sim.layer_matrices().items())],
