@@ -334,6 +334,8 @@ def _render(name: str, cells: list, runs_planned: int, stacks_text: str, restate
     lines += ["", "Wall time is per run on a 2-core machine (CPython 3.11): one run per core, or, for runs "
               "simulated together as replicas (each bit-identical to the run alone), the chunk's wall time "
               "divided by its runs.", "",
+              "The baseline rows use the settings their scenario files name; [baselines.md](baselines.md) tunes "
+              "each baseline's learning rates on a small grid and runs it 10 times at the chosen ones.", "",
               "## Learning curves", "", *notes]
     return "\n".join(lines) + "\n"
 
