@@ -33,6 +33,7 @@ from asyncneurons.runner import run_experiment  # noqa: E402
 from asyncneurons.scenario import load_scenario  # noqa: E402
 
 SCALES = (0.25, 1.0, 4.0)
+RULE_OF = {"map-prop": "MAP Propagation", "weight-max": "Weight Max (no traces)"}
 TUNING_SEED = 100
 TUNING_RUNS = 3
 
@@ -147,6 +148,31 @@ def choose(name: str, out: Path):
     return best
 
 
+def _table_cell(docs: Path, table: str, key: str):
+    """Our "mean (std)" of row ``key`` of a results page, and its label (None when absent)."""
+    import re
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from reproduce import SETS
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    label = next((row[2] for row in SETS[table]["rows"] if row[0] == key), None)
+    try:
+        page = (docs / f"{table}.md").read_text()
+    except OSError:
+        return None, label
+    line = re.search(rf"^\| {re.escape(label)} \| [^|]* \| ([^|]*) \|", page, re.M) if label else None
+    return (line.group(1).strip() if line else None), label
+
+
+def _task_key(name: str) -> str:
+    for prefix in ("global-reinforce-", "ste-backprop-", "backprop-"):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
 def report(out: Path, docs: Path) -> Path:
     lines = ["# Baselines tuned on a small grid", "",
              "The baselines beside the published tables ([weight-max.md](weight-max.md), "
@@ -194,7 +220,15 @@ def report(out: Path, docs: Path) -> Path:
         stacks += [final.get("stack")]
         lines += ["", f"**10 runs at the chosen rates: {avgs.mean():.2f} ({avgs.std():.2f})**, 95 % interval "
                   f"[{lo:.2f}, {hi:.2f}], {_cost(out / name / 'final'):.0f} s of wall time. Per-run averages: "
-                  + ", ".join(f"{a:.2f}" for a in avgs) + ".", ""]
+                  + ", ".join(f"{a:.2f}" for a in avgs) + "."]
+        untuned, _ = _table_cell(docs, table, name)
+        rule, rule_label = _table_cell(docs, table, _task_key(name))
+        if untuned or rule:
+            lines += ["", "Beside it, from [" + f"{table}.md]({table}.md), 10 runs each: "
+                      + "; ".join(x for x in (f"the untuned baseline {untuned}" if untuned else "",
+                                              f"{RULE_OF[table]} on {rule_label}, {rule}" if rule else "")
+                                  if x) + "."]
+        lines.append("")
     known = sorted({provenance.describe(x) for x in stacks if x})
     lines[1:1] = ["", f"Stack: {'; or '.join(known) if known else 'no finished runs'}."]
     target = docs / "baselines.md"
