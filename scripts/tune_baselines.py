@@ -166,6 +166,20 @@ def _table_cell(docs: Path, table: str, key: str):
     return (line.group(1).strip() if line else None), label
 
 
+def _page_runs(docs: Path, table: str, key: str):
+    """The per-run averages a results page records for row ``key`` (None when absent)."""
+    import re
+
+    _, label = _table_cell(docs, table, key)
+    try:
+        page = (docs / f"{table}.md").read_text()
+    except OSError:
+        return None
+    section = re.search(rf"^### {re.escape(label)}\n(.*?)(?=^### |\Z)", page, re.M | re.S) if label else None
+    values = re.search(r"Per-run averages: (.*?)\. Mean", section.group(1), re.S) if section else None
+    return [float(v) for v in values.group(1).split(", ")] if values else None
+
+
 def _task_key(name: str) -> str:
     for prefix in ("global-reinforce-", "ste-backprop-", "backprop-"):
         if name.startswith(prefix):
@@ -228,6 +242,16 @@ def report(out: Path, docs: Path) -> Path:
                       + "; ".join(x for x in (f"the untuned baseline {untuned}" if untuned else "",
                                               f"{RULE_OF[table]} on {rule_label}, {rule}" if rule else "")
                                   if x) + "."]
+        if (actor, critic) == (1.0, 1.0):
+            page_runs = _page_runs(docs, table, name)
+            if page_runs is not None:
+                same = len(page_runs) == len(avgs) and all(f"{a:.2f}" == f"{b:.2f}" for a, b in zip(avgs, page_runs))
+                lines += ["", "The chosen point is the scenario as it stands, so these runs repeat the table's row: "
+                          + ("they give its per-run averages exactly." if same else
+                             "they do **not** give the per-run averages it records (" + ", ".join(
+                                 f"run {r}: {a:.2f} here, {b:.2f} there" for r, (a, b) in enumerate(zip(avgs, page_runs))
+                                 if f"{a:.2f}" != f"{b:.2f}")[:400] + "). Those runs record no stack or "
+                             "commit; what changed between them and these has not been traced.")]
         lines.append("")
     known = sorted({provenance.describe(x) for x in stacks if x})
     lines[1:1] = ["", f"Stack: {'; or '.join(known) if known else 'no finished runs'}."]

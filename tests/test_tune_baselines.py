@@ -59,3 +59,13 @@ def test_a_point_short_of_its_episodes_is_not_finished(tune, tmp_path):
     _finished(tmp_path / "p", -100.0, episodes=150)
     assert tune._summary(tmp_path / "p", 3, 200) is None
     assert tune._summary(tmp_path / "p", 3, 150)["mean"] == -100.0
+
+
+def test_the_report_reads_the_tables_cells_and_per_run_averages(tune):
+    docs = ROOT / "docs" / "results"
+    cell, label = tune._table_cell(docs, "map-prop", "backprop-cartpole")
+    assert label == "CartPole-v1, backprop baseline" and cell is not None and "(" in cell
+    runs = tune._page_runs(docs, "map-prop", "backprop-cartpole")
+    assert len(runs) == 10 and float(cell.split(" ")[0]) == pytest.approx(sum(runs) / 10, abs=0.01)
+    assert tune._task_key("ste-backprop-cartpole") == "cartpole"
+    assert tune._task_key("backprop-mountaincar-continuous") == "mountaincar-continuous"
