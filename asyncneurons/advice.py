@@ -30,7 +30,44 @@ def blind_relaxation(scenario, graph) -> str | None:
             f"(docs/model-of-time.md)")
 
 
-CHECKS = (blind_relaxation,)
+def samples_per_observation(graph) -> dict:
+    """Samples each unit draws per observation under ``on_input`` firing without a refractory
+    period, when every arrival instant is distinct (continuous delays): one per input, and for
+    a unit the sum over its presynaptic units, since it samples at every arrival of each of
+    their samples: ``n(v) = Σ_{u → v} n(u)``, ``n(input) = 1``. Equal delays make arrivals
+    coincide, so this is an upper bound."""
+    import networkx as nx
+
+    n: dict = {}
+    for v in nx.topological_sort(graph):
+        n[v] = 1 if graph.nodes[v].get("role") == "input" else sum(n[u] for u in graph.predecessors(v))
+    return n
+
+
+def multiplying_samples(scenario, graph) -> str | None:
+    """``on_input`` firing without a refractory period: every arrival instant is a sample.
+
+    Under continuous per-synapse delays no two of a unit's inputs arrive together, so each layer
+    samples as often as all the samples of the layer before it: the count multiplies with depth.
+    """
+    import networkx as nx
+
+    t = scenario.timing
+    if t.firing != "on_input" or t.refractory > 0 or not nx.is_directed_acyclic_graph(graph):
+        return None
+    n = samples_per_observation(graph)
+    units = [v for v, r in graph.nodes(data="role") if r != "input"]
+    total = sum(n[v] for v in units)
+    if total <= 2 * len(units):
+        return None
+    busiest = max(units, key=lambda v: (n[v], str(v)))
+    return (f"timing.firing = \"on_input\" without a refractory period: a unit samples at every instant a "
+            f"value arrives, so samples multiply layer by layer: up to {total:,} unit samples per "
+            f"observation for {len(units)} units ({n[busiest]:,} by unit {busiest}). Give timing.refractory "
+            f"(ms) or firing = \"on_all\" if each unit should answer each observation once")
+
+
+CHECKS = (blind_relaxation, multiplying_samples)
 
 
 def advice(scenario, graph) -> list[str]:

@@ -116,7 +116,7 @@ class _Codec(_Values):
         self.callback_name = {}
         for name, (owner, attr) in _CALLBACKS.items():
             obj = sim if owner == "sim" else getattr(sim, owner)
-            if obj is not None:
+            if obj is not None and hasattr(obj, attr):  # the MAP relaxation from histories has no messages
                 self.callback_name[_function(getattr(obj, attr))] = name
 
     def encode_other(self, x):
@@ -189,7 +189,8 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
     state = {"format": FORMAT, "run": run, "scenario": scenario_hash(sim.scenario),
              "now": enc(sim.env.now), "episode": env_proc.episode,
              "groups": groups, "transmission": transmission, "critic": critic, "env": env_state,
-             "queue": queue, "windows": None if sim.windows is None else enc(sim.windows.state())}
+             "queue": queue, "windows": None if sim.windows is None else enc(sim.windows.state()),
+             "relaxation": enc(sim.relaxation.state()) if hasattr(sim.relaxation, "state") else None}
     _commit(Path(folder), f"run-{run}", f"episode-{env_proc.episode}", state, codec.arrays)
 
 
@@ -227,11 +228,16 @@ def _read(meta: Path):
 
 def scenario_hash(scenario) -> str:
     """A short hash of the resolved scenario, less ``[engine]`` (how a run is executed never
-    changes its numbers): a checkpoint belongs to exactly one scenario."""
+    changes its numbers): a checkpoint belongs to exactly one scenario. A graph file counts by
+    its content, not its place, so that a run folder can move."""
     import hashlib
 
     from .scenario import to_toml
-    text = to_toml(scenario.model_copy(update={"engine": type(scenario.engine)()}))
+    update = {"engine": type(scenario.engine)()}
+    if scenario.network.graph is not None:
+        digest = hashlib.blake2b(Path(scenario.network.graph).read_bytes(), digest_size=16).hexdigest()
+        update["network"] = scenario.network.model_copy(update={"graph": f"blake2b:{digest}"})
+    text = to_toml(scenario.model_copy(update=update))
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
@@ -275,6 +281,8 @@ def restore(sim, state: dict, arrays: dict) -> None:
         g.restored_phase = gs["phase"]
     if state.get("windows") is not None:
         sim.windows.restore(dec(state["windows"]))
+    if state.get("relaxation") is not None:
+        sim.relaxation.restore(dec(state["relaxation"]))
     tr = sim.transmission
     for a in _TRANSMISSION:
         setattr(tr, a, np.array(dec(state["transmission"][a])))

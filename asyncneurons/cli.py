@@ -48,18 +48,39 @@ def _describe(s) -> str:
             f"firing {s.timing.firing}, pacing {s.env.pacing}")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _exit_codes(failed: str = "a run failed otherwise (it diverged); the results so far are kept") -> str:
+    return ("\b\nExit status:\n  0    success\n"
+            f"  1    {failed}\n"
+            "  2    bad input: one line naming the key, node or file at fault\n"
+            "  130  interrupted (Ctrl-C or SIGTERM); what finished is kept")
+
+
+EXIT_CODES = _exit_codes()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]},
+             epilog="Documentation: docs/index.md (docs/quickstart.md to begin).\n\n" + EXIT_CODES)
 @click.version_option(package_name="asyncneurons")
 def main():
-    """Simulate networks of asynchronous, local reinforcement-learning units."""
+    """Simulate networks of asynchronous, local reinforcement-learning units.
+
+    \b
+    asyncneurons validate scenarios/quickstart.toml
+    asyncneurons run scenarios/quickstart.toml
+    asyncneurons sweep scenarios/quickstart.toml --grid timing.reward_delay=0,40 --seeds 5
+    asyncneurons plot runs/quickstart-20250101-120000
+    """
 
 
-@main.command()
+@main.command(short_help="Check a scenario file (and its graph) without running it.",
+              epilog="Exit status: 0 when the scenario is valid, 2 when it is not (one line "
+                     "naming the key, node or file at fault).")
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a scenario key, e.g. --set experiment.episodes=50 (repeatable).")
 def validate(scenario, overrides):
-    """Check a scenario file (and its graph) without running it."""
+    """Check a scenario file, its overrides, its task and its graph without running it; print one
+    line describing the network, and notes on settings that may not do what was meant."""
     try:
         s = _load(scenario, overrides)
         click.echo(f"ok: {_describe(s)}")
@@ -67,21 +88,29 @@ def validate(scenario, overrides):
         _fail(str(e), 2)
 
 
-@main.command()
+@main.command(short_help="Run one experiment into a run folder (or continue one with --resume).",
+              epilog=EXIT_CODES)
 @click.argument("scenario", type=click.Path(dir_okay=False), required=False)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Run folder (default: runs/NAME-DATE-TIME).")
+              help="Run folder (default: runs/NAME-DATE-TIME, NAME being experiment.name).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a scenario key, e.g. --set timing.reward_delay=10 (repeatable).")
 @click.option("--workers", type=click.IntRange(1), default=min(2, os.cpu_count() or 1), show_default=True,
-              help="Worker processes for independent runs.")
+              help="Worker processes for independent runs (default: 2, or 1 on one core); never "
+                   "changes the numbers.")
 @click.option("--resume", "resume", type=click.Path(file_okay=False), default=None, metavar="DIR",
-              help="Continue the interrupted experiment in run folder DIR (instead of SCENARIO).")
+              help="Continue the interrupted experiment in run folder DIR (instead of SCENARIO), "
+                   "from its checkpoints, to the numbers an uninterrupted run gives; the folder "
+                   "may have moved.")
 @click.option("--checkpoint-every", "checkpoint_seconds", type=click.FloatRange(0), default=30.0,
-              show_default=True, help="Wall seconds between checkpoints (taken at episode boundaries).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+              show_default=True, help="Wall seconds between checkpoints (taken at episode "
+                                      "boundaries; 0: at every one).")
+@click.option("--quiet", is_flag=True, help="No progress bar (the summary table is still printed).")
 def run(scenario, out, overrides, workers, resume, checkpoint_seconds, quiet):
-    """Run one experiment and write its run folder as it goes (or continue one with --resume)."""
+    """Run one experiment and write its run folder as it goes: scenario.toml (resolved),
+    metrics.csv (a row per episode), summary.json, episodes/ and checkpoints/; or continue one
+    with --resume. Prints the folder, a progress bar and, at the end, each run's average
+    return."""
     from tqdm import tqdm
 
     from .runner import run_experiment
@@ -100,6 +129,7 @@ def run(scenario, out, overrides, workers, resume, checkpoint_seconds, quiet):
         _fail(str(e), 2)
     if out is None:
         out = Path("runs") / f"{s.experiment.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    click.echo(f"{'continuing' if resume else 'writing'} {out}", err=True)  # before the bar: a line of its own
     total = s.experiment.runs * s.experiment.episodes
     recent = deque(maxlen=20)
     bar = tqdm(total=total, unit="ep", disable=quiet, dynamic_ncols=True,
@@ -110,7 +140,6 @@ def run(scenario, out, overrides, workers, resume, checkpoint_seconds, quiet):
         bar.update(1)
         bar.set_postfix_str(f"recent mean return {sum(recent) / len(recent):.1f}", refresh=False)
 
-    click.echo(f"{'continuing' if resume else 'writing'} {out}", err=True)
     try:
         summary = run_experiment(s, out, workers=workers, progress=progress, resume=resume is not None,
                                  checkpoint_seconds=checkpoint_seconds)
@@ -137,7 +166,9 @@ def _print_summary(summary: dict, out) -> None:
     click.echo(f"status: {summary['status']}; results in {out}")
 
 
-@main.command()
+@main.command(short_help="Run a scenario across a grid of values × seeds into a sweep folder.",
+              epilog=_exit_codes("a run failed (diverged or crashed); the others are kept: rerun the "
+                                 "same command to retry it"))
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--grid", "grid", multiple=True, metavar="KEY=V1,V2,...",
               help="Swept key and its values, TOML values split on top-level commas, e.g. "
@@ -145,8 +176,9 @@ def _print_summary(summary: dict, out) -> None:
                    "the product).")
 @click.option("--seeds", type=click.IntRange(1), default=1, show_default=True,
               help="Seeds per grid point: runs with experiment.seed = 0 … N-1.")
-@click.option("--out", type=click.Path(file_okay=False), required=True,
-              help="Sweep folder; rerunning into it skips finished runs.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Sweep folder (default: runs/NAME-sweep-DATE-TIME, NAME being "
+                   "experiment.name); rerunning into it skips finished runs.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a scenario key at every grid point (repeatable).")
 @click.option("--workers", type=click.IntRange(1), default=None,
@@ -157,8 +189,13 @@ def _print_summary(summary: dict, out) -> None:
               help="Start a local Dask cluster of K worker processes for the sweep.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def sweep(scenario, grid, seeds, out, overrides, workers, scheduler, dask_local, quiet):
-    """Run a scenario across a grid of values × seeds; write one table per sweep."""
+    """Run a scenario across a grid of values × seeds, seed by seed, on local processes or a Dask
+    cluster; write each run's folder under runs/ and the tables sweep.csv (every episode) and
+    summary.csv (each point's mean and std across seeds) as runs finish. An interrupted sweep
+    resumes when the command is run again with the same --out."""
     from .sweep import plan, run_sweep
+    if out is None:
+        out = str(Path("runs") / f"{_experiment_name(scenario, overrides)}-sweep-{time.strftime('%Y%m%d-%H%M%S')}")
     chosen = [name for name, v in (("--workers", workers), ("--scheduler", scheduler),
                                    ("--dask-local", dask_local)) if v is not None]
     if len(chosen) > 1:
@@ -172,12 +209,29 @@ def sweep(scenario, grid, seeds, out, overrides, workers, scheduler, dask_local,
         result = run_sweep(plan_, workers=workers or 2, scheduler=scheduler,
                            dask_local=dask_local, progress=not quiet)
     except KeyboardInterrupt:
-        _fail(f"interrupted; finished runs are kept in {out}: run the same command to resume",
-              130)
+        _fail(f"interrupted; finished runs are kept in {out}: run the same command with "
+              f"--out {out} to resume", 130)
     _print_sweep(result, out)
     if result.failed:
         _fail(f"{len(result.failed)} run(s) failed, first: {result.failed[0][0].folder}: "
               f"{result.failed[0][1]} (rerun the same command to retry them)", 1)
+
+
+def _experiment_name(scenario, overrides) -> str:
+    """``experiment.name`` as the file and overrides give it, read without validation (a bad
+    file is reported by the sweep's own checks); ``experiment`` when unreadable."""
+    import tomllib
+
+    from .scenario import apply_override
+    try:
+        data = tomllib.loads(Path(scenario).read_text(encoding="utf-8-sig"))
+        for o in overrides:
+            if o.partition("=")[0].strip() == "experiment.name":
+                apply_override(data, o)
+        name = data.get("experiment", {}).get("name", "experiment")
+    except (OSError, ValueError, UserInputError, AttributeError):
+        return "experiment"
+    return name if isinstance(name, str) and name and "/" not in name else "experiment"
 
 
 def _print_sweep(result, out) -> None:
@@ -194,13 +248,17 @@ def _print_sweep(result, out) -> None:
                f"tables: {Path(out) / 'sweep.csv'}, {Path(out) / 'summary.csv'}")
 
 
-@main.command()
+@main.command(short_help="Plot run or sweep folders: learning curves, tolerance curves, rasters.",
+              epilog="Exit status: 0 on success, 2 on bad input (one line naming the folder or "
+                     "option at fault). Figures are written as PNG (200 dpi) and SVG; their paths "
+                     "are printed. See docs/plotting.md.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for the figures (default: PATH/figures; required with several "
-                   "sweep folders).")
+                   "folders).")
 @click.option("--smooth", type=click.IntRange(1), default=None,
-              help="Moving-average window of the learning curves, in episodes.")
+              help="Moving-average window of the learning curves, in episodes (default: a tenth "
+                   "of the episodes, at most 100).")
 @click.option("--x", "x_key", default=None, metavar="KEY",
               help="Swept key on the x axis of the tolerance curve (default: each numeric one).")
 @click.option("--lines", "line_key", default=None, metavar="KEY",
@@ -212,16 +270,27 @@ def _print_sweep(result, out) -> None:
 @click.option("--where", multiple=True, metavar="KEY=VALUE",
               help="Plot only the points of the sweep(s) where KEY has this value, or one of "
                    "the values V1,V2,... (repeatable).")
-def plot(paths, out, smooth, x_key, line_key, window, where):
-    """Plot a run folder or sweep folders: learning curves, tolerance curves, event raster.
+@click.option("--band", type=click.Choice(["ci", "std"]), default="ci", show_default=True,
+              help="Bands and error bars: ci, the 95 % bootstrap confidence interval of the mean "
+                   "across seeds (deterministic); std, mean ± population standard deviation.")
+@click.option("--overlay", is_flag=True,
+              help="A sweep's learning curves of every condition (every combination of the swept "
+                   "keys) in one panel.")
+def plot(paths, out, smooth, x_key, line_key, window, where, band, overlay):
+    """Plot a run folder, sweep folders or several run folders: learning curves (mean across
+    seeds with a band), tolerance curves against each numeric swept key, and an event raster
+    when events were recorded. Titles name the experiment, task, rule and seeds.
 
     Several sweep folders are plotted as one sweep: each row stands on every key any of them
     swept (a sweep that did not sweep a key contributes the value its runs share), so rules
-    that need different scenarios, or a study's axes, meet in one figure."""
+    that need different scenarios, or a study's axes, meet in one figure. Several run folders
+    are drawn in one panel, one line per folder, labelled by the keys their scenarios differ
+    in."""
     from .plots import plot_folder
     try:
         files = plot_folder(list(paths), out, smooth=smooth, x_key=x_key, line_key=line_key,
-                            window=window, where=where, say=lambda t: click.echo(t, err=True))
+                            window=window, where=where, band=band, overlay=overlay,
+                            say=lambda t: click.echo(t, err=True))
     except UserInputError as e:
         _fail(str(e), 2)
     for f in files:

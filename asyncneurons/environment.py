@@ -32,6 +32,7 @@ counters live on the object so that a restored process continues from there.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -63,7 +64,10 @@ class EnvironmentProcess:
             u = streams.uniform_at(sim.seed, streams.ACTION, 0, 0)
             self.default_action = min(int(u * kind[1]), kind[1] - 1)
         else:
-            self.default_action = (np.asarray(kind[2]) + np.asarray(kind[3])) / 2.0
+            low, high = np.asarray(kind[2]), np.asarray(kind[3])
+            bounded = np.isfinite(low) & np.isfinite(high)
+            self.default_action = np.where(bounded, (np.where(bounded, low, 0) + np.where(bounded, high, 0)) / 2.0,
+                                           np.clip(0.0, low, high))
 
     def receive_action(self, action, wave: int) -> None:
         """The output has sampled: hold its action; under wait pacing, step if it is current."""
@@ -151,7 +155,10 @@ class EnvironmentProcess:
                 delta = r
             if masked or (truncated and not terminated and not self.bootstrap):
                 delta = 0.0
-            if not np.isfinite(delta):
+            else:  # diagnostics: |δ| of the episode's unmasked steps
+                ep["abs_delta"] = ep.get("abs_delta", 0.0) + abs(delta)
+                ep["n_delta"] = ep.get("n_delta", 0) + 1
+            if not math.isfinite(delta):
                 raise DivergenceError(f"the TD error became {delta} at t = {env.now:.3f} ms, agent step {k}; "
                                       f"the critic's learning rate learning.critic_lr is the most likely cause")
             if sim.on_event is not None:
@@ -182,9 +189,10 @@ class EnvironmentProcess:
             sim.on_episode({
                 "run": sim.run_index, "episode": episode, "return": ep["return"], "length": ep["length"],
                 "sim_time_ms": sim.env.now - ep["start"], "wall_s": time.perf_counter() - ep["wall"],
-                "stale_actions": ep["stale"],
+                "stale_actions": ep["stale"], "abs_delta": ep.get("abs_delta", 0.0), "n_delta": ep.get("n_delta", 0),
             })
 
 
 def _new_episode(now: float) -> dict:
-    return {"return": 0.0, "length": 0, "start": now, "wall": time.perf_counter(), "stale": 0}
+    return {"return": 0.0, "length": 0, "start": now, "wall": time.perf_counter(), "stale": 0,
+            "abs_delta": 0.0, "n_delta": 0}

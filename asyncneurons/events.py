@@ -85,3 +85,12 @@ def trigger(event: simpy.events.Event, priority: int, value=None) -> None:
         event._ok = True
         event._value = value
         event.env.schedule(event, priority, 0.0)
+
+
+def trigger_at(event: simpy.events.Event, priority: int, time: float, value=None) -> None:
+    """Schedule an untriggered event at ``time`` (≥ now) with ``priority``; no-op if it is already
+    triggered. A firing window uses it to hand on what a unit did at its own time."""
+    if event._value is PENDING:
+        event._ok = True
+        event._value = value
+        heapq.heappush(event.env._queue, (time, priority, next(event.env._eid), event))

@@ -3,7 +3,8 @@
 Node attributes
     ``role``   ``"input"``, ``"hidden"`` or ``"output"``.
     ``kind``   a unit kind registered in :mod:`asyncneurons.units` (``input``, ``bernoulli``,
-               ``gaussian``, ``softmax``, ``linear_gaussian``).
+               ``gaussian``, ``softplus``, ``softmax``, ``categorical``, ``linear_gaussian``,
+               or a plug-in's hidden kind); optional for inputs.
     ``layer``  an int: 0 for inputs, 1 … L-1 for hidden layers, L for the output. Per-layer
                settings (learning rates, temperatures, variances) are indexed by it.
     ``index``  the unit's position within its layer (the observation or action component for
@@ -13,7 +14,8 @@ Edge attributes
     ``delay``        forward conduction delay in ms (a finite number ≥ 0).
     ``retro_delay``  delay in ms of signals flowing back along the synapse (retrograde).
 
-Builders are free functions returning a fresh graph; :func:`validate` checks any graph, built
+The file formats and every attribute are described in ``docs/graph-files.md``. Builders are
+free functions returning a fresh graph; :func:`validate` checks any graph, built
 or loaded, and raises :class:`~asyncneurons.errors.GraphError` naming the node or edge at fault.
 """
 
@@ -80,7 +82,9 @@ def validate(g: nx.DiGraph, unit_kinds=None, *, need_delays: bool = True) -> Non
     no input reaches; a graph with no input or no output.
     """
     if unit_kinds is None:
+        from .plugins import load
         from .units import UNIT_KINDS as unit_kinds
+        load()
     if not isinstance(g, nx.DiGraph) or g.is_multigraph():
         raise GraphError("the connectivity must be a directed graph without parallel edges")
     if g.number_of_nodes() == 0:

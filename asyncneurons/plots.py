@@ -1,15 +1,25 @@
 """Figures of a run folder or of one or several sweep folders, as PNG (200 dpi) and SVG.
 
-``learning-curves``   return per episode, moving average over ``smooth`` episodes, mean ± std
-                      band across seeds (a sweep: one line per grid point, panels by the other
-                      swept keys) or across runs (a run folder);
+``learning-curves``   return per episode, moving average over ``smooth`` episodes, the mean
+                      across seeds (or runs) with a band (a sweep: one line per grid point,
+                      panels by the other swept keys, or every condition in one panel with
+                      ``overlay``; several run folders: one line per folder);
 ``tolerance-<key>``   sweeps only: the published metric (each seed's average return over all
-                      its episodes; mean ± population std across seeds as error bars) against a
+                      its episodes; their mean across seeds, with error bars) against any one
                       numeric swept key, one line per value of another (e.g. ``learning.rule``);
-``raster``            a window of a recorded run (``events.csv``): see :mod:`asyncneurons.raster`.
+``raster``            a window of a recorded run (``events.csv``): see :mod:`asyncneurons.raster`;
+``diagnostics``       a run folder recorded with ``[record] diagnostics``: mean |δ|, stale actions,
+                      weight norms, samples and learning events per layer, against the episode.
+
+**Bands and error bars.** By default the 95 % percentile-bootstrap confidence interval of the
+mean across seeds (:func:`bootstrap_ci`: 2,000 resamples of the seeds from a fixed seed, so a
+figure is the same every time it is drawn); ``band = "std"`` draws mean ± population standard
+deviation instead. One seed: no band. Every figure's title names the experiment, the task, the
+rule (unless the legend does), the number of seeds and what the band is.
 
 Figures are 7 inches wide (a two-column paper page) with 9-point text. Nothing here runs a
-simulation; everything is read from the tables the recorder and the sweep wrote.
+simulation; everything is read from the tables the recorder and the sweep wrote
+(:mod:`asyncneurons.plotdata`); bands come from :mod:`asyncneurons.bands`.
 """
 
 from __future__ import annotations
@@ -21,8 +31,11 @@ import math
 import re
 from pathlib import Path
 
+from .bands import BANDS, N_BOOT, BOOT_SEED, band_text, bootstrap_ci, spread  # noqa: F401
 from .errors import UserInputError
-from .identity import parse_value, split_top_level, table_value
+from .identity import parse_value
+from .plotdata import (_context, _is_sweep, _per_seed, _scenario_of, _sweep_context,  # noqa: F401
+                       canonical_value, read_sweeps, shared_value)
 
 DPI = 200
 WIDTH = 7.0  # inches
@@ -188,31 +201,48 @@ def _select(table, keys, combo):
 def _legend(fig, handles, title=None):
     if handles:
         longest = max(len(h.get_label()) for h in handles)
-        fig.legend(handles=handles, loc="outside upper center",
-                   ncols=max(1, min(len(handles), 4, 96 // (longest + 8))), title=title, frameon=False)
+        fig.legend(handles=handles, loc="outside lower center",
+                   ncols=max(1, min(len(handles), 4, 120 // (longest + 6))), title=title, frameon=False)
 
 
 def default_smooth(n_episodes: int) -> int:
     return max(1, min(100, n_episodes // 10))
 
 
-def _band(ax, frame, unit_col: str, smooth: int, color, label):
-    """Moving average per seed (or run), then mean ± std across them."""
+def _band(ax, frame, unit_col: str, smooth: int, color, label, band: str = "ci"):
+    """Moving average per seed (or run), then the mean across them and its band."""
     wide = frame.pivot_table(index="episode", columns=unit_col, values="return")
     ma = wide.rolling(smooth, min_periods=1).mean()
-    mean, std = ma.mean(axis=1), ma.std(axis=1, ddof=0)
     x = ma.index.to_numpy() + 1
-    (line,) = ax.plot(x, mean.to_numpy(), color=color, lw=1.4, label=label)
+    mean, low, high = spread(ma.to_numpy().T, band)
+    (line,) = ax.plot(x, mean, color=color, lw=1.4, label=label)
     if wide.shape[1] > 1:
-        ax.fill_between(x, (mean - std).to_numpy(), (mean + std).to_numpy(), color=color,
-                        alpha=0.2, lw=0)
+        ax.fill_between(x, low, high, color=color, alpha=0.2, lw=0)
     return line
+
+
+def caption(context: dict | None, n_text: str, band: str, rule_in_legend: bool) -> str:
+    """The figure's title: experiment, task, rule (unless the legend names it), seeds, band."""
+    context = context or {}
+    parts = [context.get("name"), context.get("env")]
+    if not rule_in_legend and context.get("rule"):
+        parts.append(f"rule {context['rule']}")
+    parts += [n_text, band_text(band)]
+    lines, line = [], ""
+    for part in (p for p in parts if p):  # at most ~90 characters a line: 9-point text, 7 inches
+        if line and len(line) + 3 + len(part) > 90:
+            lines.append(line)
+            line = part
+        else:
+            line = f"{line} · {part}" if line else part
+    return "\n".join([*lines, line])
 
 
 @styled
 def learning_curves(tidy, keys: list[str], unit_col: str, smooth: int, line_key: str | None,
-                    what: str):
-    """Learning curves of a tidy table (columns: keys…, unit_col, episode, return)."""
+                    what: str, band: str = "ci", context: dict | None = None):
+    """Learning curves of a tidy table (columns: keys…, unit_col, episode, return); ``band``:
+    ``"ci"`` or ``"std"``; ``context``: name, env and rule for the title."""
     from matplotlib.ticker import MaxNLocator
 
     line_keys = [line_key] if line_key else []
@@ -230,7 +260,7 @@ def learning_curves(tidy, keys: list[str], unit_col: str, smooth: int, line_key:
             if len(part):
                 counts.add(part[unit_col].nunique())
                 label = what if lv is None else short_text(line_key, lv, lines)
-                h = _band(ax, part, unit_col, smooth, color, label)
+                h = _band(ax, part, unit_col, smooth, color, label, band)
                 if ax is axes[0]:
                     handles.append(h)
         ax.set_title(_titles(tidy, facet_keys, combo))
@@ -244,17 +274,25 @@ def learning_curves(tidy, keys: list[str], unit_col: str, smooth: int, line_key:
             ax.set_ylabel(f"return\n(moving average, {smooth} ep.)")
     lo, hi = (min(counts), max(counts)) if counts else (0, 0)
     n_text = f"{hi} {what}{'s' * (hi != 1)}" if lo == hi else f"{lo}–{hi} {what}s"
-    _legend(fig, handles if line_key else [],
-            f"{key_name(line_key)}; mean ± std across {n_text}" if line_key else None)
-    if not line_key:
-        fig.suptitle(f"mean ± std across {n_text}")
+    n_text += " per curve" if line_key or len(combos) > 1 else ""
+    fig.suptitle(caption(context, n_text, band, _names_rule(line_key, keys)))
+    _legend(fig, handles if line_key else [], key_name(line_key) if line_key else None)
     return fig
 
 
+def _names_rule(line_key, keys) -> bool:
+    """Whether the legend or the panel titles name the rule (so the title need not)."""
+    return any("learning.rule" in k.split(",") for k in [line_key or "", *keys])
+
+
 @styled
-def tolerance_curve(summary, keys: list[str], x_key: str, line_key: str | None):
-    """The published metric against ``x_key``; one line per ``line_key`` value; error bars =
-    population std across seeds; one panel per combination of the other swept keys."""
+def tolerance_curve(summary, keys: list[str], x_key: str, line_key: str | None, per_seed=None,
+                    band: str = "ci", context: dict | None = None):
+    """The published metric against ``x_key``; one line per ``line_key`` value; one panel per
+    combination of the other swept keys. ``per_seed`` (columns: the keys, ``seed``,
+    ``average``: each seed's average return) gives the error bars: the 95 % bootstrap CI of
+    the mean across seeds (``band = "ci"``) or the population std (``"std"``); without it,
+    the summary's std."""
     axis = numeric_axis(x_key, list(dict.fromkeys(summary[x_key])))
     if axis is None:
         raise UserInputError(f"--x {x_key}: its values are not numbers (nor a delay table "
@@ -277,8 +315,9 @@ def tolerance_curve(summary, keys: list[str], x_key: str, line_key: str | None):
             x = [xs_of[v] for v in part[x_key]]
             order = sorted(range(len(x)), key=x.__getitem__)
             dodge = (i - (len(lines) - 1) / 2) * 0.012 * span
-            h = ax.errorbar([x[j] + dodge for j in order], part["mean"].to_numpy()[order],
-                            yerr=part["std"].to_numpy()[order], color=color, marker="o",
+            mean, yerr = _error_bars(part, keys, x_key, line_key, combo, facet_keys, per_seed, band)
+            h = ax.errorbar([x[j] + dodge for j in order], mean[order],
+                            yerr=yerr[:, order], color=color, marker="o",
                             ms=4, lw=1.4, capsize=3, elinewidth=1,
                             label="all runs" if lv is None else short_text(line_key, lv, lines))
             if ax is axes[0]:
@@ -292,119 +331,78 @@ def tolerance_curve(summary, keys: list[str], x_key: str, line_key: str | None):
             ax.set_xlabel(axis[1])
             ax.xaxis.set_tick_params(labelbottom=True)
         if ax.get_subplotspec().is_first_col():
-            ax.set_ylabel("average return per run\n(mean ± std)")
-    _legend(fig, handles if line_key else [],
-            f"{key_name(line_key)}; error bars: std across {seeds_text} seeds" if line_key
-            else None)
-    if not line_key:
-        fig.suptitle(f"error bars: std across {seeds_text} seeds")
+            ax.set_ylabel("average return per run\n(mean across seeds)")
+    if per_seed is None:
+        band = "std"
+    n_text = f"{seeds_text} seed{'s' * (seeds_text != '1')} per point"
+    fig.suptitle(caption(context, n_text, band, _names_rule(line_key, keys)).replace("band:", "error bars:"))
+    _legend(fig, handles if line_key else [], key_name(line_key) if line_key else None)
+    return fig
+
+
+def _error_bars(part, keys, x_key, line_key, combo, facet_keys, per_seed, band: str):
+    """(means, 2 × n array of lower and upper error-bar lengths) for the rows of ``part``."""
+    import numpy as np
+
+    if per_seed is None:
+        mean, std = part["mean"].to_numpy(), part["std"].to_numpy()
+        return mean, np.vstack([std, std])
+    group = [k for k in per_seed.columns if k not in ("seed", "average")]
+    means, low, high = [], [], []
+    for row in part.to_dict("records"):
+        mask = np.ones(len(per_seed), dtype=bool)
+        for k in group:
+            mask &= (per_seed[k] == row[k]).to_numpy()
+        m, lo, hi = spread(per_seed.loc[mask, "average"].to_numpy(), band)
+        if mask.sum() < 2:
+            lo = hi = m
+        means.append(float(m))
+        low.append(float(m - lo))
+        high.append(float(hi - m))
+    return np.asarray(means), np.vstack([low, high])
+
+
+@styled
+def diagnostics_figure(table, smooth: int, context: dict | None = None):
+    """A run folder's diagnostics (:mod:`asyncneurons.diagnostics`) against the episode: mean |δ|,
+    stale actions, and per layer the weight norm, samples and learning events per unit; each a
+    moving average over ``smooth`` episodes, then the mean across runs."""
+    import re as re_
+
+    layers = sorted({int(m.group(1)) for c in table.columns for m in [re_.fullmatch(r"weight_norm_l(\d+)", c)] if m})
+    panels = [("mean |δ| per step", ["mean_abs_delta"]), ("stale actions per episode", ["stale_actions"]),
+              ("weight norm ‖W‖", [f"weight_norm_l{l}" for l in layers]),
+              ("samples per unit", [f"samples_l{l}" for l in layers]),
+              ("learning events per unit", [f"learning_events_l{l}" for l in layers])]
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(WIDTH, 2 * 2.1 + 0.55), layout="constrained")
+    axes = list(fig.subplots(2, 3, squeeze=False, sharex=True).flat)
+    colors = _colors(max(1, len(layers)))
+    handles = {}
+    for ax, (title, cols) in zip(axes, panels):
+        for i, col in enumerate(cols):
+            wide = table.pivot_table(index="episode", columns="run", values=col)
+            ma = wide.rolling(smooth, min_periods=1).mean().mean(axis=1)
+            label = f"layer {layers[i]}" if len(cols) > 1 else None
+            (h,) = ax.plot(ma.index.to_numpy() + 1, ma.to_numpy(), lw=1.3, ls=("-", "--", ":", "-.")[i % 4],
+                           color=colors[i] if len(cols) > 1 else "0.25", label=label)
+            if label:
+                handles[label] = h
+        ax.set_title(title)
+        ax.grid(alpha=0.3, lw=0.5)
+    for ax in axes[2:5]:
+        ax.xaxis.set_tick_params(labelbottom=True)
+        ax.set_xlabel("episode")
+    axes[5].set_visible(False)
+    n_runs = table["run"].nunique()
+    fig.suptitle(caption(context, f"{n_runs} run{'s' * (n_runs != 1)}, mean; moving average over {smooth} ep.",
+                         "ci", False).rsplit(" · ", 1)[0])
+    _legend(fig, list(handles.values()), "output layer = the highest")
     return fig
 
 
 # ---------------------------------------------------------------------------------------------
 # Folders
-
-
-def _read_sweep(path: Path):
-    import pandas as pd
-
-    meta = json.loads((path / "sweep.json").read_text())
-    keys = list(meta["grid"])
-    tidy = pd.read_csv(path / "sweep.csv")
-    summary = pd.read_csv(path / "summary.csv")
-    return meta, keys, tidy, summary
-
-
-def canonical_value(value):
-    """A swept value in one form whatever way it was written (``10``, ``10.0``, ``{ dist =
-    "uniform", low = 0, high = 5 }`` or ``{dist="uniform",low=0.0,high=5.0}``): whole numbers as
-    integers, other numbers as floats, tables and lists as inline TOML."""
-    def norm(v):
-        if isinstance(v, bool) or isinstance(v, str):
-            return v
-        if isinstance(v, (int, float)):
-            return int(v) if float(v).is_integer() and abs(v) < 2 ** 53 else float(v)
-        if isinstance(v, dict):
-            return {k: norm(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [norm(x) for x in v]
-        return v
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "none"
-    return table_value(norm(parse_value(value) if isinstance(value, str) else value))
-
-
-def shared_value(path: Path, meta, key: str):
-    """The value of ``key`` that every run of a sweep shares (read from the resolved scenario
-    of one finished run); None when the scenario leaves it unset."""
-    import tomllib
-
-    for run in meta["runs"]:
-        f = path / run["folder"] / "scenario.toml"
-        if f.exists():
-            node = tomllib.loads(f.read_text())
-            for part in key.split("."):
-                if not isinstance(node, dict) or part not in node:
-                    return None
-                node = node[part]
-            return node
-    raise UserInputError(f"{path}: no finished run to read {key} from")
-
-
-def _parse_where(where) -> list[tuple[str, str]]:
-    out = []
-    for w in where or ():
-        key, eq, value = w.partition("=")
-        if not eq or not key.strip() or not value.strip():
-            raise UserInputError(f"--where {w}: expected KEY=VALUE")
-        out.append((key.strip(), value))
-    return out
-
-
-def read_sweeps(paths, where=()):
-    """One sweep's tables, or several sweeps' tables as one (for one figure of, e.g., rules that
-    need different scenarios, or one axis of a study whose point lives in another sweep).
-
-    The keys are every sweep's swept keys; a sweep that did not sweep a key takes the value all
-    its runs share (from their resolved scenario), so every row says where it stands on every
-    key. ``where`` (``KEY=VALUE`` or ``KEY=V1,V2`` strings, values split as a grid's are) keeps
-    only the rows at those values. A grid point found in two sweeps is an error (narrow with
-    ``where``). Returns (metas, keys, tidy, summary).
-    """
-    import pandas as pd
-
-    read = [(Path(p), *_read_sweep(Path(p))) for p in paths]
-    keys = list(dict.fromkeys(k for _, _, ks, _, _ in read for k in ks))
-    tidies, summaries = [], []
-    for path, meta, ks, tidy, summary in read:
-        for k in keys:
-            if k not in ks:
-                v = canonical_value(shared_value(path, meta, k))
-                tidy[k], summary[k] = v, v
-            else:
-                forms = {v: canonical_value(v) for v in set(summary[k]) | set(tidy[k])}
-                tidy[k], summary[k] = tidy[k].map(forms), summary[k].map(forms)
-        summary["_sweep"] = str(path)
-        tidies.append(tidy)
-        summaries.append(summary)
-    tidy = pd.concat(tidies, ignore_index=True)
-    summary = pd.concat(summaries, ignore_index=True)
-    for key, value in _parse_where(where):
-        if key not in keys:
-            raise UserInputError(f"--where {key}: not a swept key; swept: {', '.join(keys) or 'none'}")
-        wanted = {canonical_value(v) for v in split_top_level(value)}
-        if not summary[key].isin(wanted).any():
-            found = ", ".join(str(x) for x in dict.fromkeys(summary[key]))
-            raise UserInputError(f"--where {key}={value}: no finished point there; {key} takes {found}")
-        tidy, summary = tidy[tidy[key].isin(wanted)], summary[summary[key].isin(wanted)]
-    twice = summary[summary.duplicated(keys, keep=False)] if keys else summary.iloc[:0]
-    if len(twice):
-        row = twice.iloc[0]
-        point = ", ".join(f"{k}={row[k]}" for k in keys)
-        where_ = " and ".join(dict.fromkeys(twice[(twice[keys] == row[keys]).all(axis=1)]["_sweep"]))
-        raise UserInputError(f"the point {point} is in {where_}: keep one with --where")
-    summary = summary.drop(columns="_sweep").reset_index(drop=True)
-    return [m for _, m, *_ in read], keys, tidy.reset_index(drop=True), summary
 
 
 def _combine(tables, keys, line_key):
@@ -434,26 +432,69 @@ def _choose_lines(summary, keys, line_key, x_key=None):
     return (categorical or others or [None])[0], varied
 
 
-def _is_sweep(path: Path) -> bool:
-    return (path / "sweep.csv").exists() and (path / "sweep.json").exists()
+def _condition_labels(folders, scenarios) -> list[str]:
+    """A label per run folder: the scenario keys whose values differ between them (seed and name
+    aside when others differ), else the folder's name."""
+    keys = sorted({k for s in scenarios for k in s})
+    differ = [k for k in keys if len({json.dumps(s.get(k), sort_keys=True) for s in scenarios}) > 1]
+    shown = [k for k in differ if k not in ("experiment.name",)] or differ
+    labels = [", ".join(value_text(k, s.get(k)) for k in shown) if shown else f.name
+              for f, s in zip(folders, scenarios)]
+    return labels if len(set(labels)) == len(labels) else [f.name for f in folders]
+
+
+def _run_folders(paths, smooth, band):
+    """Several run folders: their learning curves overlaid in one panel, one line per folder."""
+    import pandas as pd
+
+    frames, scenarios = [], []
+    for p in paths:
+        if not (p / "metrics.csv").exists():
+            raise UserInputError(f"{p}: not a run folder (metrics.csv); several folders are plotted "
+                                 f"together when all are run folders or all are sweep folders")
+        m = pd.read_csv(p / "metrics.csv")
+        if not len(m):
+            raise UserInputError(f"{p}: metrics.csv has no finished episode yet")
+        frames.append(m)
+        scenarios.append(_scenario_of(p))
+    labels = _condition_labels(paths, scenarios)
+    for m, label in zip(frames, labels):
+        m["condition"] = label
+    tidy = pd.concat(frames, ignore_index=True)
+    n = smooth or default_smooth(int(tidy["episode"].max()) + 1)
+    context = _context(scenarios)
+    if "," in (context["rule"] or ""):  # the rules differ: the labels name them
+        context["rule"] = None
+    return learning_curves(tidy, [], "run", n, "condition", "run", band, context)
 
 
 def plot_folder(path, out=None, *, smooth=None, x_key=None, line_key=None, window=None,
-                where=(), say=print) -> list[Path]:
+                where=(), band="ci", overlay=False, say=print) -> list[Path]:
     """Every figure a run folder, a sweep folder or several sweep folders (a list of paths,
-    plotted as one sweep: :func:`read_sweeps`) support; return the files written."""
+    plotted as one sweep: :func:`read_sweeps`) support, or the learning curves of several run
+    folders in one panel; return the files written. ``band``: ``"ci"`` (95 % bootstrap
+    confidence interval of the mean) or ``"std"``; ``overlay``: a sweep's learning curves of
+    every condition in one panel."""
     import pandas as pd
 
     from .raster import find_events, parse_window, raster
 
+    if band not in BANDS:
+        raise UserInputError(f"--band {band}: one of {', '.join(BANDS)}")
     paths = [Path(p) for p in path] if isinstance(path, (list, tuple)) else [Path(path)]
     if len(paths) > 1:
+        if out is None:
+            raise UserInputError("several folders: say where the figures go with --out")
+        if not _is_sweep(paths[0]):
+            if where or x_key or line_key or overlay:
+                raise UserInputError("--where, --x, --lines and --overlay apply to sweeps; "
+                                     "several run folders are drawn one line per folder")
+            return save(_run_folders(paths, smooth, band), Path(out), "learning-curves")
         for p in paths:
             if not _is_sweep(p):
                 raise UserInputError(f"{p}: not a sweep folder (sweep.csv, sweep.json); several "
-                                     f"folders are plotted together only when each is a sweep")
-        if out is None:
-            raise UserInputError("several sweep folders: say where the figures go with --out")
+                                     f"folders are plotted together when all are run folders or "
+                                     f"all are sweep folders")
     path = paths[0]
     out = Path(out) if out is not None else path / "figures"
     win = parse_window(window)
@@ -464,31 +505,46 @@ def plot_folder(path, out=None, *, smooth=None, x_key=None, line_key=None, windo
             raise UserInputError(f"{', '.join(map(str, paths))}: no finished run yet")
         if x_key is not None and x_key not in keys:
             raise UserInputError(f"--x {x_key}: not a swept key; swept: {', '.join(keys) or 'none'}")
-        if line_key is not None and "," in line_key:
-            keys = _combine((tidy, summary), keys, line_key)
-        lk, varied = _choose_lines(summary, keys, line_key, x_key)
+        context = _sweep_context(paths, metas, summary, keys)
+        per_seed = _per_seed(tidy, keys)
+        varied_all = [k for k in keys if summary[k].nunique() > 1]
+        curve_key = line_key
+        if overlay and line_key is None and len(varied_all) > 1:
+            curve_key = ",".join(varied_all)  # every condition one line: in one panel
+        curve_keys = keys
+        if curve_key is not None and "," in curve_key:
+            curve_keys = _combine((tidy, summary), keys, curve_key)
+            if curve_key == line_key:
+                keys = curve_keys
+        lk, varied = _choose_lines(summary, curve_keys, curve_key, x_key)
         n = smooth or default_smooth(int(tidy["episode"].max()) + 1)
-        fig = learning_curves(tidy, [k for k in varied if k != lk], "seed", n, lk, "seed")
+        fig = learning_curves(tidy, [k for k in varied if k != lk], "seed", n, lk, "seed", band, context)
         files += save(fig, out, "learning-curves")
-        xs = [x_key] if x_key else [k for k in varied if k != lk and
-                                    numeric_axis(k, list(dict.fromkeys(summary[k])))]
-        for xk in xs:
+        varied = [k for k in keys if summary[k].nunique() > 1]
+        candidates = [x_key] if x_key else [k for k in varied if k != line_key and
+                                            numeric_axis(k, list(dict.fromkeys(summary[k])))]
+        for xk in candidates:
             lkx, varied_x = _choose_lines(summary, keys, line_key, xk)
-            fig = tolerance_curve(summary, [k for k in varied_x if k != lkx], xk, lkx)
+            fig = tolerance_curve(summary, [k for k in varied_x if k != lkx], xk, lkx,
+                                  per_seed, band, context)
             files += save(fig, out, f"tolerance-{xk}")
-        if not xs:
+        if not candidates:
             say("no numeric swept key: no tolerance curve")
         events = next((e for e in (find_events(p, [r["folder"] for r in m["runs"]])
                                    for p, m in zip(paths, metas)) if e is not None), None)
-    elif where:
-        raise UserInputError("--where selects points of a sweep; this is a run folder")
+    elif where or overlay:
+        raise UserInputError("--where and --overlay apply to sweeps; this is a run folder")
     elif (path / "metrics.csv").exists():
         metrics = pd.read_csv(path / "metrics.csv")
         if not len(metrics):
             raise UserInputError(f"{path}: metrics.csv has no finished episode yet")
         n = smooth or default_smooth(int(metrics["episode"].max()) + 1)
-        files += save(learning_curves(metrics, [], "run", n, None, "run"), out,
-                      "learning-curves")
+        files += save(learning_curves(metrics, [], "run", n, None, "run", band,
+                                      _context([_scenario_of(path)])), out, "learning-curves")
+        from .diagnostics import read as read_diagnostics
+        diag = read_diagnostics(path)
+        if diag is not None:
+            files += save(diagnostics_figure(diag, n, _context([_scenario_of(path)])), out, "diagnostics")
         events = path / "events.csv" if (path / "events.csv").exists() else None
     else:
         raise UserInputError(f"{path}: neither a run folder (metrics.csv) nor a sweep folder "

@@ -77,6 +77,10 @@ def simulate_run(scenario, run: int, on_episode=None, record_events: bool = Fals
                 on_episode(row)
 
         sim = Simulation(scenario, run, on_episode=episode, on_event=on_event, resume=state)
+        if scenario.record.diagnostics:  # [record] diagnostics: a row per episode from the run's state
+            from .diagnostics import Writer
+            diag = Writer(folder, run, sim.n_layers, kept=len(kept))
+            sim.on_episode = lambda row: (diag.episode(sim, row), episode(row))
 
         def save(proc):
             if not record_events and time.perf_counter() - last[0] >= checkpoint_seconds:
@@ -84,7 +88,11 @@ def simulate_run(scenario, run: int, on_episode=None, record_events: bool = Fals
                 checkpoint.save(sim, proc, folder / CHECKPOINTS, run)
                 last[0] = time.perf_counter()
         sim.checkpoint = save
-        sim.run()
+        try:
+            sim.run()
+        finally:
+            if scenario.record.diagnostics:
+                diag.close()
     return events
 
 
@@ -170,7 +178,7 @@ def _chunks(scenario, todo: list, workers: int) -> list:
     or one run per job when replicas do not apply."""
     from .replicas import supports
     size = scenario.engine.replicas
-    if size <= 1 or len(todo) <= 1 or scenario.record.events or not supports(scenario):
+    if size <= 1 or len(todo) <= 1 or scenario.record.events or scenario.record.diagnostics or not supports(scenario):
         return [[r] for r in todo]
     per = min(size, -(-len(todo) // max(1, workers)))
     return [todo[i:i + per] for i in range(0, len(todo), per)]
@@ -245,7 +253,8 @@ def run_experiment(scenario, out, *, workers: int = 1, progress=None, resume: bo
     runs, episodes = scenario.experiment.runs, scenario.experiment.episodes
     done_rows = {r: _read_rows(out / EPISODES / f"run-{r}.csv") for r in range(runs)} if resume else {}
     finished = {r for r, rows in done_rows.items() if len(rows) >= episodes}
-    folder = RunFolder(out, to_toml(scenario))
+    scenario, resolved = portable(scenario, out)
+    folder = RunFolder(out, resolved)
     for r in sorted(finished):
         for row in done_rows[r][:episodes]:
             folder.episode(row)
@@ -309,6 +318,25 @@ def run_experiment(scenario, out, *, workers: int = 1, progress=None, resume: bo
     if record:
         write_events(out / "events.csv", [event_chunks[r] for r in sorted(event_chunks)])
     return _finish_from_files(folder, out, runs, status, message, time.perf_counter() - start)
+
+
+def portable(scenario, out: Path):
+    """The scenario a run folder keeps, so that the folder can move: a graph file is copied into
+    it (``graph.graphml`` or ``graph.json``) and the resolved scenario names the copy by a path
+    relative to the folder. Returns (the scenario to run, reading the copy; its TOML text)."""
+    import shutil
+
+    graph = scenario.network.graph
+    if graph is None:
+        return scenario, to_toml(scenario)
+    copy = out / ("graph" + Path(graph).suffix)
+    out.mkdir(parents=True, exist_ok=True)
+    if not copy.exists() or not os.path.samefile(graph, copy):
+        shutil.copyfile(graph, copy)
+    net = scenario.network
+    here = scenario.model_copy(update={"network": net.model_copy(update={"graph": str(copy.resolve())})})
+    kept = scenario.model_copy(update={"network": net.model_copy(update={"graph": copy.name})})
+    return here, to_toml(kept)
 
 
 def _finish_from_files(folder: RunFolder, out: Path, runs: int, status: str, message: str, wall: float) -> dict:

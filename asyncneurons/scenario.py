@@ -250,14 +250,18 @@ Delay = Annotated[float | dict[str, Any], PlainValidator(_check_delay)]
 
 
 def _rule_names():
+    from .plugins import load
     from .rules import RULES
 
+    load()
     return RULES
 
 
 def _unit_kinds():
+    from .plugins import load
     from .units import UNIT_KINDS
 
+    load()
     return UNIT_KINDS
 
 
@@ -265,6 +269,17 @@ def _env_ids():
     from .tasks import known_env_ids
 
     return list(known_env_ids())
+
+
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def _check_imports(value):
+    """``env.import``: a module name or a list of them, normalized to a list."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) and _MODULE.fullmatch(n) for n in names):
+        _bad()
+    return list(names)
 
 
 def _check_unit(name: str, role: str) -> str:
@@ -308,9 +323,16 @@ class ExperimentConfig(_Table):
 
 
 class EnvConfig(_Table):
-    """The task: a gymnasium environment and how it meets the network's clock."""
+    """The task: a gymnasium environment and how it meets the network's clock. Any registered id
+    with Discrete or Box spaces is accepted; [tasks.md](tasks.md) says how observations and actions
+    map to units and how to add a task of one's own."""
 
-    id: str = _key("CartPole-v1", "gymnasium environment id (one of the ids listed below)")
+    import_: Annotated[list[str], PlainValidator(_check_imports)] = _key(
+        list, "modules to import before env.id is looked up, so that they register their tasks; "
+        "found on Python's path or in the scenario's folder", "a module name or a list of them",
+        alias="import")
+    id: str = _key("CartPole-v1", "gymnasium environment id: any registered id with Discrete or Box "
+                   "spaces (shipped and tested: the ids listed below)")
     pacing: Literal["wait", "clock"] = _key(
         "wait", "wait: step as soon as the action arrives; clock: step every period ms with "
         "the latest action")
@@ -331,17 +353,31 @@ class EnvConfig(_Table):
         "clip", "continuous actions: clip the output to the action box, or affine: clip(a·(high − "
         "low) − low) as the published MAP Propagation code maps them (2a + 1 on [−1, 1])")
 
+    @field_validator("import_")
+    @classmethod
+    def _import_modules(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        from .tasks import import_modules
+        try:
+            import_modules(value, (info.context or {}).get("base_dir") or os.getcwd())
+        except ScenarioError as e:
+            _fail(str(e).split(": ", 1)[1])
+        return value
+
     @field_validator("id")
     @classmethod
     def _known_env(cls, value: str) -> str:
-        ids = _env_ids()
-        if value not in ids:
-            _fail(_unknown(value, ids, "environment"))
+        from .tasks import check_registered
+        try:
+            check_registered(value)
+        except ScenarioError as e:
+            _fail(str(e).split(": ", 1)[1])
         return value
 
 
 class NetworkConfig(_Table):
-    """The actor network: layered (hidden, unit, output) or read from a graph file."""
+    """The actor network: layered (hidden, unit, output) or read from a graph file
+    ([graph-files.md](graph-files.md): the formats, every node and edge attribute, every unit
+    kind)."""
 
     hidden: list[Annotated[int, Int64, Field(ge=1)]] = _key(
         lambda: [64, 32], "hidden layer widths, input side first (may be empty)")
@@ -492,7 +528,8 @@ class EngineConfig(_Table):
                       "process (never changes results)")
     windows: bool = _key(True, "when synapses have different delays, fire every unit due before the next "
                          "learning signal or environment step in one pass per layer, each at its own time "
-                         "(on_all firing, clock pacing, Global REINFORCE or Weight Max; never changes results)")
+                         "(every firing policy and pacing; Global REINFORCE, Weight Max and backprop; "
+                         "never changes results)")
     replicas: Annotated[int, Int64] = _key(
         1, "simulate up to this many runs together with a batch axis when the scenario is in the "
         "synchronous limit (zero delays, on_all, wait; never changes results)", ge=1, le=1000)
@@ -502,6 +539,10 @@ class RecordConfig(_Table):
     """What a run writes besides its metrics and summary."""
 
     events: bool = _key(False, "write every event to events.csv (large)")
+    diagnostics: bool = _key(
+        False, "write diagnostics/run-R.csv: per episode, mean |δ|, stale actions, and per layer the "
+        "weight norm, samples and learning events per unit (never changes results; runs are then "
+        "simulated one by one, not as replicas)")
 
 
 class Scenario(_Table):
@@ -514,6 +555,12 @@ class Scenario(_Table):
     timing: TimingConfig = _key(TimingConfig, "delays and firing policy")
     engine: EngineConfig = _key(EngineConfig, "execution")
     record: RecordConfig = _key(RecordConfig, "what is written")
+
+    @model_validator(mode="after")
+    def _diagnostics_need_time(self):
+        if self.record.diagnostics and self.learning.batch > 1:
+            _fail("batched single-step tasks (learning.batch > 1) record no diagnostics", "record", "diagnostics")
+        return self
 
     @model_validator(mode="after")
     def _actor_layers(self):
@@ -745,7 +792,7 @@ def to_toml(scenario: Scenario) -> str:
         lines.append(f"[{section}]")
         for name, info in type(table).model_fields.items():
             value = getattr(table, name)
-            if value is None or (section == "network" and table.graph is not None
+            if value is None or (name == "import_" and not value) or (section == "network" and table.graph is not None
                                  and name in ("hidden", "unit", "output")):
                 continue
             lines.append(f"{info.alias or name} = {_toml_value(value)}")

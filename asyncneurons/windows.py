@@ -36,14 +36,24 @@ landing. When a hidden firing computed in the window does not, the window is com
 from a copy of its starting state with that limit (the output's time depends on hidden firing
 times only, so it does not move).
 
-**Conditions** (:func:`applies`): ``on_all`` firing without a refractory period, clock pacing, an
-acyclic graph, one output group that samples as one, and a rule whose sampling only records the
-unit's own trace (Global REINFORCE, Weight Maximization) or whose output alone sends signals
-when it samples (backprop, STE backprop); MAP Propagation relaxes after every sample and stays
-with the event engine. Units are
-grouped by layer, kind, rank, reward delay and retrograde delays, whatever their forward delays,
-so learning signals that land together are applied to a layer in one call as in the synchronous
-limit. ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
+**Firing policies.** ``on_all``: due at max_e a_e (above), and not before the end of the
+refractory period after its last sample. ``on_input``: due at the first arrival on any synapse
+after its last sample, and not before the refractory period's end (arrivals during it are
+answered at its end, as the event engine's unit process does). ``clock``: due at its next tick,
+accumulated by adding the period as the unit process's timer is; a tick inside the refractory
+period is skipped. A synapse on which nothing has arrived yet keeps what it held.
+
+**Wait pacing.** The output's current action makes the environment step at the output's own
+time; nothing may fire later in the window, which is cut there as for backprop.
+
+**Conditions** (:func:`applies`): an acyclic graph, one output group that samples as one, forward
+delays that differ (otherwise fusion serves each layer already), and a rule whose sampling only
+records the unit's own trace (Global REINFORCE, Weight Maximization) or whose output alone sends
+signals when it samples (backprop, STE backprop); MAP Propagation relaxes after every sample and
+stays with the event engine. Every firing policy, refractory period and pacing is served. Units
+are grouped by layer, kind, rank, reward delay and retrograde delays, whatever their forward
+delays, so learning signals that land together are applied to a layer in one call as in the
+synchronous limit. ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
 """
 
 from __future__ import annotations
@@ -55,12 +65,13 @@ import numpy as np
 
 from . import events, streams
 from .kernels import potential
+from .rules.base import Rule
+from .units import FUSED_KINDS, sample_and_trace
 
 
 def applies(scenario, graph, rule) -> bool:
     """Whether a scenario's runs can be served by firing windows (see the module docstring)."""
-    t = scenario.timing
-    if not scenario.engine.windows or t.firing != "on_all" or t.refractory > 0 or scenario.env.pacing != "clock":
+    if not scenario.engine.windows:
         return False
     if not (rule.samples_locally or rule.output_sends) or not nx.is_directed_acyclic_graph(graph):
         return False
@@ -85,6 +96,10 @@ class Windows:
             for b in g.buckets:
                 order.add_edge(g.gid, b.target.gid)
         self.order = [by_gid[i] for i in nx.lexicographical_topological_sort(order)]
+        for g in sim.groups:  # a group's due times change only when it or a group feeding it fires
+            g.targets = sorted({b.target.gid for b in g.buckets})
+            g.stale = True
+        self.by_gid = by_gid
         base = 0
         for g in sim.groups:
             g.n_sets = 1 if g.kind.population else g.size
@@ -92,6 +107,13 @@ class Windows:
             g.set_base = base
             base += g.n_sets
         self.set_wave = np.full(base, -1, dtype=np.int64)  # the wave each unit (or population) last answered
+        t = sim.scenario.timing
+        self.policy, self.refractory, self.period = t.firing, float(t.refractory), float(t.firing_period)
+        self.on_all = self.policy == "on_all"
+        self.wait = sim.scenario.env.pacing == "wait"
+        self.last = np.full(base, -math.inf)  # the time each set last sampled
+        # clock firing: each set's next tick, advanced by the period as a unit process's timer is
+        self.tick = np.full(base, self.period if self.policy == "clock" else math.inf)
         self.first = np.full(len(tr.e_src), math.inf)  # a_e: arrival of the first newer-wave value on e
         tset = np.zeros(len(tr.e_src), dtype=np.int64)
         for g in sim.groups:
@@ -107,7 +129,7 @@ class Windows:
             counts = np.bincount(g.w_set, minlength=g.n_sets)
             g.w_fed = np.flatnonzero(counts)  # sets with at least one incoming synapse
             g.w_starts = (np.cumsum(counts) - counts)[g.w_fed]
-            g.next_due = math.inf
+            g.next_due = self.period if self.policy == "clock" else math.inf
             g.aux = None
         for g in [sim.input_group, *sim.groups]:
             g.out_row = tr.e_src[g.out_edges] - g.dense[0]  # dense indices of a group are consecutive
@@ -119,14 +141,34 @@ class Windows:
         self.output = next(g for g in sim.groups if g.role == "output")
         self.hidden = [g for g in self.order if g is not self.output]
         self.retro_min = min((d for _, _, d in sim.graph.edges(data="retro_delay")), default=0.0)
-        self.latest = -math.inf  # the latest firing of a hidden group in the current window
+        self.latest = (-math.inf, 0)  # (time, class) of the latest hidden firing in the current window
+        rule = type(sim.rule)
+        self.plain_trace = rule.on_sample is Rule.on_sample and rule.on_sample_rows is Rule.on_sample_rows
 
     # ------------------------------------------------------------------ state of the synapses
     def due(self, g) -> np.ndarray:
-        """When each set of group ``g`` is next due: max_e a_e over its synapses (∞ if none)."""
+        """When each set of group ``g`` is next due (∞ if never, as things stand):
+
+        ``on_all``    max_e a_e over its synapses, and not before the refractory period's end;
+        ``on_input``  the first arrival on any synapse after its last sample, and not before the
+                      refractory period's end (arrivals during it are answered at its end);
+        ``clock``     its next tick (a tick inside the refractory period is skipped by the caller).
+        """
+        sets = slice(g.set_base, g.set_base + g.n_sets)
+        if self.policy == "clock":
+            return self.tick[sets].copy()  # a tick inside the refractory period is skipped by the caller
         out = np.full(g.n_sets, math.inf)
         if len(g.w_fed):
-            out[g.w_fed] = np.maximum.reduceat(self.first[g.w_edges], g.w_starts)
+            if self.on_all:
+                out[g.w_fed] = np.maximum.reduceat(self.first[g.w_edges], g.w_starts)
+            else:
+                tr = self.tr
+                arrival = tr.HT[g.w_src] + g.w_delay
+                last = self.last[sets][g.w_set][:, None]
+                nxt = np.where(arrival > last, arrival, math.inf).min(axis=1)
+                out[g.w_fed] = np.minimum.reduceat(nxt, g.w_starts)
+        if self.refractory > 0.0:
+            out = np.maximum(out, self.last[sets] + self.refractory)
         return out
 
     def _post(self, g, rows, times, values, waves) -> None:
@@ -134,7 +176,7 @@ class Windows:
         tr = self.tr
         tr.record(g.dense[rows], times, values, waves, self.sim.env.now)
         e, erow = g.out_edges, g.out_row
-        if not len(e):
+        if not len(e) or not self.on_all:
             return
         if len(rows) != g.size:
             fired = np.zeros(g.size, dtype=bool)
@@ -156,6 +198,7 @@ class Windows:
         self._post(g, rows, np.full(g.size, self.sim.env.now), values, np.full(g.size, wave))
         for tg in self.fed_by_input:
             tg.next_due = float(self.due(tg).min())
+            tg.stale = True
         self.rearm()
 
     # ------------------------------------------------------------------ the window
@@ -180,28 +223,44 @@ class Windows:
     def advance(self, limit) -> None:
         """Fire, layer by layer, every set due before ``limit`` = (time, priority class).
 
-        Under a rule whose output sends retrograde signals when it samples (backprop), those
-        signals land at t_out + retrograde delay, where t_out is the output's first firing in
-        the window; every hidden firing must then precede that instant, and the output's own
-        firings too (except the first). When some hidden firing computed in the window does
-        not, the window is computed again up to that instant from a copy of its starting state.
+        Two things an output's sample can cause cut the window where they happen. Under a rule
+        whose output sends retrograde signals when it samples (backprop), those signals land at
+        t_out + retrograde delay, where t_out is the output's first firing in the window: every
+        hidden firing must precede that instant, and the output's own firings too (except the
+        first). Under ``wait`` pacing the environment steps at t_out, after every firing of that
+        instant: nothing may fire later. When some hidden firing computed in the window lies
+        beyond the cut, the window is computed again up to it from a copy of its starting state
+        (the output's time depends on hidden firing times before it only, so it does not move).
         """
-        if not self.sim.rule.output_sends:
+        rule = self.sim.rule
+        if not (rule.output_sends or self.wait):
             for g in self.order:
                 self._layer(g, limit)
         else:
             saved = self._save()
-            self.latest = -math.inf
+            self.latest = (-math.inf, 0)
+            if self.policy == "clock":
+                # the output's next tick is known before anything fires: cut there at once (with
+                # nothing queued, hidden clocks would otherwise tick forever)
+                due = float(self.due(self.output).min())
+                limit = min(limit, (due, events.ENV) if self.wait else (due + self.retro_min, events.LEARN))
             for g in self.hidden:
                 self._layer(g, limit)
-            due = self.due(self.output).min()
-            if (due, events.FIRE + self.output.rank) < limit:
-                cut = due + self.retro_min
+            due = float(self.due(self.output).min())
+            out_class = events.FIRE + self.output.rank
+            if (due, out_class) < limit:
+                cut, out_limit = limit, limit
+                if rule.output_sends:
+                    landing = due + self.retro_min
+                    cut = min(cut, (landing, events.LEARN))
+                    out_limit = min(out_limit, (landing, events.LEARN) if landing > due else (due, out_class + 1))
+                if self.wait:
+                    cut = min(cut, (due, events.ENV))
+                    out_limit = min(out_limit, (due, events.ENV))
                 if self.latest >= cut:
                     self._load(saved)
                     for g in self.hidden:
-                        self._layer(g, min(limit, (cut, events.LEARN)))
-                out_limit = (cut, events.LEARN) if cut > due else (due, events.FIRE + self.output.rank + 1)
+                        self._layer(g, min(limit, cut))
                 limit = min(limit, out_limit)
             self._layer(self.output, limit)
         if self.recorded:
@@ -211,15 +270,26 @@ class Windows:
 
     def _layer(self, g, limit) -> None:
         lt, lp = limit
+        if not g.stale and not (g.next_due, events.FIRE + g.rank) < limit:
+            return  # nothing it reads has changed since its next firing was found to lie beyond the limit
         inclusive = events.FIRE + g.rank < lp  # a firing at the limit's instant precedes it
         while True:
             due = self.due(g)
-            ok = (due <= lt) if inclusive else (due < lt)
+            ok = ((due <= lt) if inclusive else (due < lt)) & (due < math.inf)
             if not ok.any():
                 g.next_due = float(due.min())
+                g.stale = False
                 return
             sets = np.flatnonzero(ok)
-            self.fire(g, sets, due[sets])
+            times = due[sets]
+            if self.policy == "clock":
+                self.tick[g.set_base + sets] += self.period
+                if self.refractory > 0.0:
+                    awake = times - self.last[g.set_base + sets] >= self.refractory
+                    sets, times = sets[awake], times[awake]
+                    if not len(sets):
+                        continue
+            self.fire(g, sets, times)
 
     def _save(self) -> dict:
         """A copy of everything a window changes before its output samples."""
@@ -227,9 +297,10 @@ class Windows:
         def copy(v):
             return v.copy() if isinstance(v, np.ndarray) else v
         groups = [(g, {a: getattr(g, a).copy() for a in ("H", "T", "E", "counters", "values")},
-                   {a: copy(getattr(g, a, None)) for a in ("aux", "sample_H", "sample_slope")}, g.next_due)
+                   {a: copy(getattr(g, a, None)) for a in ("aux", "sample_H", "sample_slope")}, (g.next_due, g.stale))
                   for g in self.hidden]
         return {"groups": groups, "first": self.first.copy(), "set_wave": self.set_wave.copy(),
+                "last": self.last.copy(), "tick": self.tick.copy(),
                 "recorded": len(self.recorded),
                 "tr": {a: getattr(tr, a).copy() for a in ("HT", "HV", "HW", "HN", "head")} | {
                     "depth": tr.depth, "serial": tr.serial}}
@@ -244,8 +315,10 @@ class Windows:
                 elif hasattr(g, a) and a != "aux":
                     delattr(g, a)
             g.aux = extra["aux"]
-            g.next_due = next_due
+            g.next_due, g.stale = next_due
+        self.output.stale = True
         self.first, self.set_wave = saved["first"], saved["set_wave"]
+        self.last, self.tick = saved["last"], saved["tick"]
         del self.recorded[saved["recorded"]:]
         for a, v in saved["tr"].items():
             setattr(self.tr, a, v)
@@ -269,20 +342,34 @@ class Windows:
         set_t = np.empty(g.n_sets)
         set_t[sets] = times
         arrival, tags = tr.HT[src] + d, tr.HW[src]  # every sample in the senders' histories
-        k = np.argmax(np.where(arrival <= set_t[es][:, None], tr.HN[src], -1), axis=1)
-        g.H[er, ec] = tr.HV[src, k]
-        g.T[er, ec] = tags[np.arange(len(k)), k]
+        serial = np.where(arrival <= set_t[es][:, None], tr.HN[src], -1)
+        k = np.argmax(serial, axis=1)
+        got = serial[np.arange(len(k)), k] >= 0  # else nothing has arrived yet: the synapse holds what it held
+        if got.all():
+            g.H[er, ec] = tr.HV[src, k]
+            g.T[er, ec] = tags[np.arange(len(k)), k]
+        else:
+            g.H[er[got], ec[got]] = tr.HV[src[got], k[got]]
+            g.T[er[got], ec[got]] = tags[np.flatnonzero(got), k[got]]
         P, H = (g.P, g.H) if whole else (g.P[rows], g.H[rows])
-        pot = potential(P, H)
         kind = g.kind
-        u1 = streams.uniforms(g.keys1[rows], g.counters[rows])
-        u2 = streams.uniforms(g.keys2[rows], g.counters[rows]) if kind.gaussian else None
-        values, aux = kind.sample(pot, g.lp, u1, u2)
-        score = kind.score(values, pot, aux, g.lp)
-        self.now = float(row_t[0])  # a rule that sends signals when sampling sends them from here
-        sim.rule.on_sample_rows(sim, g, rows, values, aux, score, H)
-        self.now = None
-        g.counters[rows] += 1
+        if self.plain_trace and kind.name in FUSED_KINDS:  # the compiled firing (same bits)
+            if whole:
+                values, aux, score = sample_and_trace(kind, P, H, g.E, g.keys1, g.counters, g.lp, g.decay)
+            else:
+                E, counters = g.E[rows], g.counters[rows]
+                values, aux, score = sample_and_trace(kind, P, H, E, g.keys1[rows], counters, g.lp, g.decay)
+                g.E[rows], g.counters[rows] = E, counters
+        else:
+            pot = potential(P, H)
+            u1 = streams.uniforms(g.keys1[rows], g.counters[rows])
+            u2 = streams.uniforms(g.keys2[rows], g.counters[rows]) if kind.gaussian else None
+            values, aux = kind.sample(pot, g.lp, u1, u2)
+            score = kind.score(values, pot, aux, g.lp)
+            self.now = float(row_t[0])  # a rule that sends signals when sampling sends them from here
+            sim.rule.on_sample_rows(sim, g, rows, values, aux, score, H)
+            self.now = None
+            g.counters[rows] += 1
         g.values[rows] = values
         if kind.population:
             g.aux = aux
@@ -293,24 +380,42 @@ class Windows:
             g.aux[rows] = aux
             waves = g.T[rows].min(axis=1) if not whole else g.T.min(axis=1)
         self.set_wave[g.set_base + sets] = waves if not kind.population else waves[:1]
-        # in-edges of the sets that sampled: the first arrival of a value newer than their wave
-        e = g.w_edges if len(sets) == g.n_sets else g.w_edges[sel]
-        wave = self.set_wave[g.set_base + es]
-        # reduced across slots with the slots as rows: a reduction along a short last axis is slow
-        newer = np.ascontiguousarray(tags.T) > wave
-        self.first[e] = np.where(newer, np.ascontiguousarray(arrival.T), math.inf).min(axis=0)
+        self.last[g.set_base + sets] = times
+        if self.on_all:
+            # in-edges of the sets that sampled: the first arrival of a value newer than their wave
+            e = g.w_edges if len(sets) == g.n_sets else g.w_edges[sel]
+            wave = self.set_wave[g.set_base + es]
+            # reduced across slots with the slots as rows: a reduction along a short last axis is slow
+            newer = np.ascontiguousarray(tags.T) > wave
+            self.first[e] = np.where(newer, np.ascontiguousarray(arrival.T), math.inf).min(axis=0)
         self._post(g, rows, row_t, values, waves)
+        for gid in g.targets:
+            self.by_gid[gid].stale = True
         if g is not self.output:
-            self.latest = max(self.latest, float(row_t.max()))
+            self.latest = max(self.latest, (float(row_t.max()), events.FIRE + g.rank))
         if sim.on_event is not None:
             for r, t, v, w in zip(rows.tolist(), row_t.tolist(), values.tolist(), waves.tolist()):
                 self.recorded.append((t, g.rank, int(g.uids[r]), g.names[r], float(v), int(w)))
         if g.role == "output":
-            sim.environment.receive_action(kind.action(values, aux), int(waves[0]))
+            self._hand_over(kind.action(values, aux), int(waves[0]), float(row_t[0]))
+
+    def _hand_over(self, action, wave: int, at: float) -> None:
+        """The output's action reaches the environment at ``at`` (the output's own time). Under
+        ``wait`` pacing a current action makes the environment step at that instant, after every
+        firing of it; under ``clock`` pacing the action is held until the next step, which the
+        window never passes."""
+        env = self.sim.environment
+        if not self.wait:
+            env.receive_action(action, wave)
+            return
+        env.action, env.action_wave = action, wave
+        if env.waiting is not None and wave >= env.wave:
+            events.trigger_at(env.waiting, events.ENV, at)
 
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> dict:
         return {"set_wave": self.set_wave, "first": self.first, "token": self.token,
+                "last": self.last, "tick": self.tick,
                 "armed": list(self.armed) if self.armed is not None else None,
                 "next_due": [g.next_due for g in self.sim.groups]}
 
@@ -318,6 +423,9 @@ class Windows:
         self.set_wave = np.array(state["set_wave"], dtype=np.int64)
         self.first = np.array(state["first"], dtype=float)
         self.token = state["token"]
+        if "last" in state:  # checkpoints written before every firing policy had windows: on_all only
+            self.last = np.array(state["last"], dtype=float)
+            self.tick = np.array(state["tick"], dtype=float)
         self.armed = tuple(state["armed"]) if state["armed"] is not None else None
         for g, d in zip(self.sim.groups, state["next_due"]):
             g.next_due = d

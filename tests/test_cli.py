@@ -142,3 +142,26 @@ def test_map_relaxation_blind_to_the_action_is_pointed_out_and_still_runs(small,
     assert r.returncode == 0, r.stderr
     notes = [line for line in r.stderr.splitlines() if line.startswith("note: ")]
     assert len(notes) == 1 and notes[0].startswith("note: timing.synapse_delay=2: timing.relax_period = 0")
+
+
+@pytest.mark.parametrize("command", ["", "run", "sweep", "plot", "validate"])
+def test_every_help_states_the_exit_statuses(command):
+    r = cli(*([command] if command else []), "--help")
+    assert r.returncode == 0 and r.stderr == ""
+    assert "Exit status" in r.stdout and "2" in r.stdout.split("Exit status")[1]
+    if not command:  # no description cut short in the list of commands
+        listed = r.stdout.split("Commands:")[1].split("Documentation")[0]
+        assert "..." not in listed and all(c in listed for c in ("plot", "run", "sweep", "validate"))
+    if command in ("run", "sweep"):
+        assert "--out DIRECTORY" in r.stdout and "(default: runs/NAME-" in " ".join(r.stdout.split())
+    if command == "run":
+        assert "[default: 30.0; x>=0]" in r.stdout and "130" in r.stdout
+
+
+def test_sweep_has_a_default_folder_like_run(small, tmp_path):
+    r = cli("sweep", str(small), "--grid", "timing.reward_delay=0,5", "--set", "experiment.episodes=2",
+            "--workers", "1", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert folder.name.startswith("small-sweep-") and (folder / "summary.csv").exists()
+    assert f"writing {Path('runs') / folder.name}" in r.stderr

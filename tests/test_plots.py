@@ -190,3 +190,103 @@ def test_a_delay_family_is_plotted_against_the_parameter_that_varies():
     assert numeric_axis("learning.rule", ["weight_max", "global_reinforce"]) is None
     assert numeric_axis("timing.reward_delay", [0, 2.5])[1] == "reward delay (ms)"
     assert value_text("timing.synapse_delay", values[1], values) == "synaptic delay high = 5 ms"
+
+
+# --- figures for a paper: one-key tolerance, bootstrap bands, overlays, titles -------------------
+
+
+def test_the_bootstrap_interval_is_deterministic_and_has_the_textbook_width():
+    import numpy as np
+
+    from asyncneurons.plots import bootstrap_ci
+
+    x = np.random.default_rng(1).normal(10.0, 2.0, size=60)
+    lo, hi = bootstrap_ci(x)
+    assert (lo, hi) == bootstrap_ci(x)  # a fixed seed: the same figure every time
+    half = 1.96 * x.std() / np.sqrt(len(x))  # the normal approximation of the 95 % interval
+    assert lo < x.mean() < hi
+    assert abs((hi - lo) / 2 - half) < 0.15 * half
+    same = bootstrap_ci(np.full((5, 3), 7.0))
+    assert same[0].tolist() == [7.0] * 3 and same[1].tolist() == [7.0] * 3
+    # a seed missing an episode (NaN) is left out of that episode's means only
+    rows = np.array([[1.0, 1.0], [3.0, np.nan], [5.0, 5.0]])
+    lo, hi = bootstrap_ci(rows)
+    assert 1.0 <= lo[0] < hi[0] <= 5.0 and 1.0 <= lo[1] <= hi[1] <= 5.0
+
+
+@pytest.fixture(scope="module")
+def one_key_sweep(tmp_path_factory):
+    """The simplest delay study: one numeric key, reward delay 0 and 40 ms."""
+    root = tmp_path_factory.mktemp("onekey")
+    (root / "small.toml").write_text(SMALL)
+    sweep = plan(root / "small.toml", ["timing.reward_delay=0,40"], 3, [], root / "sweep")
+    run_sweep(sweep, workers=1, progress=False, say=lambda text: None)
+    return root / "sweep"
+
+
+def _bars(ax):
+    """(x, low, high) of each error bar of the first line on ``ax``."""
+    segments = ax.containers[0].lines[2][0].get_segments()
+    return [(float(s[0][0]), float(s[0][1]), float(s[1][1])) for s in segments]
+
+
+def test_a_sweep_of_one_numeric_key_gets_its_tolerance_curve(one_key_sweep, tmp_path):
+    r = cli("plot", str(one_key_sweep), "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "no tolerance curve" not in r.stderr
+    check(tmp_path / "tolerance-timing.reward_delay.png", 2.4 + 0.55)
+    svg = (tmp_path / "tolerance-timing.reward_delay.svg").read_text()
+    assert "small · CartPole-v1 · rule global_reinforce · 3 seeds per point" in svg
+    assert "error bars: 95 % bootstrap CI of the mean" in svg
+
+
+def test_error_bars_are_the_bootstrap_interval_of_the_seeds_averages(one_key_sweep):
+    import numpy as np
+
+    from asyncneurons.plots import bootstrap_ci, tolerance_curve, _per_seed
+
+    _, keys, tidy, summary = read_sweeps([one_key_sweep])
+    per_seed = _per_seed(tidy, keys)
+    for band in ("ci", "std"):
+        fig = tolerance_curve(summary, [], "timing.reward_delay", None, per_seed, band,
+                              {"name": "small", "env": "CartPole-v1", "rule": "global_reinforce"})
+        bars = _bars(fig.axes[0])
+        for (x, low, high), delay in zip(bars, (0.0, 40.0)):
+            averages = np.array([tidy[(tidy["timing.reward_delay"] == delay) & (tidy["seed"] == s)]["return"].mean()
+                                 for s in range(3)])
+            if band == "ci":
+                expected = bootstrap_ci(averages)
+            else:
+                expected = (averages.mean() - averages.std(), averages.mean() + averages.std())
+            assert abs(x - delay) < 1 and np.allclose([low, high], expected)
+        want = "95 % bootstrap CI of the mean" if band == "ci" else "mean ± std"
+        assert fig._suptitle.get_text().endswith(want)
+
+
+def test_overlay_draws_every_condition_in_one_panel(sweep_dir, tmp_path):
+    r = cli("plot", str(sweep_dir), "--out", str(tmp_path), "--overlay")
+    assert r.returncode == 0, r.stderr
+    check(tmp_path / "learning-curves.png", 2.3 + 0.55)  # one panel, though two keys were swept
+    svg = (tmp_path / "learning-curves.svg").read_text()
+    for rule in ("global_reinforce", "weight_max"):
+        for delay in (0, 5):
+            assert f"rule = {rule}, reward delay = {delay} ms" in svg
+    assert (tmp_path / "tolerance-timing.reward_delay.png").exists()
+
+
+def test_several_run_folders_are_overlaid_with_their_differences_as_labels(tmp_path):
+    import tomllib
+
+    folders = []
+    for delay in (0, 20):
+        s = parse_scenario(tomllib.loads(SMALL), ["experiment.runs=2", f"timing.reward_delay={delay}"])
+        run_experiment(s, tmp_path / f"delay-{delay}")
+        folders.append(str(tmp_path / f"delay-{delay}"))
+    r = cli("plot", *folders, "--out", str(tmp_path / "figs"), "--band", "std")
+    assert r.returncode == 0, r.stderr
+    check(tmp_path / "figs" / "learning-curves.png", 2.3 + 0.55)
+    svg = (tmp_path / "figs" / "learning-curves.svg").read_text()
+    assert "reward delay = 0 ms" in svg and "reward delay = 20 ms" in svg
+    assert "small · CartPole-v1 · rule global_reinforce · 2 runs per curve · band: mean ± std" in svg
+    r = cli("plot", folders[0], str(tmp_path), "--out", str(tmp_path / "figs"))
+    assert r.returncode == 2 and "not a run folder" in r.stderr

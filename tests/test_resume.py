@@ -143,3 +143,72 @@ def test_a_pickled_or_corrupt_checkpoint_is_refused(tmp_path):
     (tmp_path / "run-0.json").write_text("{not json")
     with pytest.raises(checkpoint.CheckpointError, match="unreadable checkpoint"):
         checkpoint.load(tmp_path, 0)
+
+
+GRAPH_SCENARIO = """
+[experiment]
+name = "travel"
+runs = 1
+episodes = 60
+seed = 5
+
+[network]
+graph = "net.graphml"
+
+[learning]
+rule = "weight_max"
+lambda = 0.8
+lr = [0.02, 2e-3]
+critic_hidden = [16]
+critic_lr = [0.02, 2e-4]
+
+[timing]
+reward_delay = 1.25
+"""
+
+
+def test_a_run_folder_moved_elsewhere_resumes_there_without_its_graph_file(tmp_path):
+    """The graph file is copied into the run folder and the resolved scenario names the copy by
+    a relative path: killed, moved to another directory, the original graph file gone, the run
+    resumes from the new place to the numbers of an uninterrupted run."""
+    import shutil
+    import tomllib
+    from pathlib import Path
+
+    graphs = Path(__file__).resolve().parents[1] / "scenarios" / "graphs"
+    study = tmp_path / "study"
+    study.mkdir()
+    shutil.copyfile(graphs / "cartpole-small.graphml", study / "net.graphml")
+    (study / "s.toml").write_text(GRAPH_SCENARIO)
+    whole = cli("run", str(study / "s.toml"), "--out", str(tmp_path / "whole"), "--quiet", "--workers", "1")
+    assert whole.wait(timeout=600) == 0, whole.stderr.read()
+    expected = _metrics(tmp_path / "whole")
+    kept = tomllib.loads((tmp_path / "whole" / "scenario.toml").read_text())
+    assert kept["network"]["graph"] == "graph.graphml"
+    assert (tmp_path / "whole" / "graph.graphml").read_bytes() == (study / "net.graphml").read_bytes()
+
+    out = study / "out"
+    p = cli("run", str(study / "s.toml"), "--out", str(out), "--quiet", "--workers", "1", "--checkpoint-every", "0")
+    deadline = time.time() + 300
+    while _episodes_written(out) < 10 and p.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert p.poll() is None, "the run ended before it could be interrupted"
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=120)
+    assert (out / "checkpoints").is_dir()
+    moved = tmp_path / "elsewhere" / "run"
+    moved.parent.mkdir()
+    shutil.move(str(out), str(moved))
+    shutil.rmtree(study)  # the scenario and its graph file are gone
+    r = cli("run", "--resume", str(moved), "--quiet", "--workers", "1", cwd=str(tmp_path / "elsewhere"))
+    assert r.wait(timeout=600) == 0, r.stderr.read()
+    assert _metrics(moved) == expected
+
+
+def test_the_writing_line_comes_before_the_progress_bar(tmp_path):
+    (tmp_path / "s.toml").write_text('[experiment]\nepisodes = 3\n[network]\nhidden = [4]\n'
+                                     '[learning]\nlr = [0.01, 0.001]\n')
+    p = cli("run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out"), "--workers", "1")
+    assert p.wait(timeout=300) == 0
+    first = p.stderr.read().split("\r")[0].splitlines()[0]
+    assert first == f"writing {tmp_path / 'out'}"

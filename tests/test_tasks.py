@@ -411,11 +411,11 @@ def test_action_spec_and_mapping():
 
 def test_unknown_env_id_suggests_the_closest():
     with pytest.raises(ScenarioError) as err:
-        make_env("CartPole-v0")
+        make_env("CartPol-v1")
     assert str(err.value) == (
-        'env.id: unknown environment "CartPole-v0" (did you mean "CartPole-v1"?); known: '
-        + ", ".join(known_env_ids()))
+        'env.id: unknown environment "CartPol-v1" (did you mean "CartPole-v1"?); shipped: '
+        + ", ".join(known_env_ids()) + "; a task of your own: register it in a module named by env.import")
     with pytest.raises(ScenarioError, match=r'did you mean "LunarLander-v3"'):
         make_env("LunarLander-v2")
-    with pytest.raises(ScenarioError, match=r'^env.id: unknown environment "Pong"; known: '):
+    with pytest.raises(ScenarioError, match=r'^env.id: unknown environment "Pong"; shipped: '):
         make_env("Pong")

@@ -76,9 +76,6 @@ def test_windows_without_fusion_and_with_fusion_agree(scenario):
 
 
 @pytest.mark.parametrize("over", [
-    {"timing": {"firing": "on_input"}},
-    {"timing": {"refractory": 0.5}},
-    {"env": {"pacing": "wait"}},
     {"learning": {"rule": "map_prop", "lambda": 0.9, "lr": [0.01, 1e-3, 1e-4], "map_steps": 4},
      "network": {"unit": "gaussian", "output": "categorical", "variance": [0.03, 0.1, 0.1]}},
     {"timing": {"synapse_delay": 2.0}},  # one delay everywhere: fusion serves each layer already
@@ -129,3 +126,40 @@ def test_windows_follow_a_graph_with_skip_connections_and_missing_synapses(scena
     # the same events at the same times; within an instant, units that learn together are
     # reported group by group, and the groups differ (here a layer splits by its sources)
     assert sorted(out[0][2]) == sorted(out[1][2])
+
+
+# Every other timing of the scenario language, on windows: each row changes one thing from the
+# heterogeneous point above (synapses uniform on [0, 5] ms, TD error 10 ms late, clock pacing).
+EVERY_TIMING = {
+    "wait pacing": {"env": {"pacing": "wait"}},
+    "wait pacing, reward delay per unit": {"env": {"pacing": "wait"}, "learning": {"rule": "global_reinforce"},
+                                           "timing": {"reward_delay": {"dist": "uniform", "low": 0.0, "high": 4.0}}},
+    "wait pacing, STE backprop": {"env": {"pacing": "wait"}, "learning": {"rule": "ste_backprop"},
+                                  "timing": {"retro_delay": 1.5}},
+    "refractory": {"timing": {"refractory": 1.0}},
+    "refractory longer than the gaps": {"timing": {"refractory": 4.0}, "learning": {"rule": "global_reinforce"}},
+    "refractory, wait pacing": {"timing": {"refractory": 2.5}, "env": {"pacing": "wait"}},
+    "clock firing": {"timing": {"firing": "clock", "firing_period": 5.0}},
+    "clock firing, refractory skips ticks": {"timing": {"firing": "clock", "firing_period": 1.5, "refractory": 2.0}},
+    "clock firing, wait pacing": {"timing": {"firing": "clock", "firing_period": 3.0}, "env": {"pacing": "wait"}},
+    "clock firing, STE backprop": {"timing": {"firing": "clock", "firing_period": 4.0, "retro_delay": 1.0},
+                                   "learning": {"rule": "ste_backprop"}},
+    "on_input with refractory": {"timing": {"firing": "on_input", "refractory": 2.0}},
+    "on_input with refractory, wait pacing": {"timing": {"firing": "on_input", "refractory": 3.0},
+                                              "env": {"pacing": "wait"}},
+    "on_input, Acrobot softmax": {"timing": {"firing": "on_input", "refractory": 1.0}, "env": {"id": "Acrobot-v1"},
+                                  "learning": {"rule": "global_reinforce"}},
+    "on_input without refractory": {"timing": {"firing": "on_input"}},
+}
+
+
+@pytest.mark.parametrize("over", list(EVERY_TIMING.values()), ids=list(EVERY_TIMING))
+def test_every_firing_policy_and_pacing_on_windows_equals_the_event_engine(scenario, over):
+    small = {"network": {"hidden": [6, 3]}} if "on_input" in str(over) and "refractory" not in str(over) else {}
+    on, rows_on, ev_on = _run(_scenario(scenario, over | small, True), 60)
+    off, rows_off, ev_off = _run(_scenario(scenario, over | small, False), 60)
+    assert on.windows is not None and off.windows is None
+    assert rows_on == rows_off and len(ev_on) > 60 * 5
+    assert ev_on == ev_off  # every sample, reward and step, at the same time, in the same order
+    for layer, m in off.layer_matrices().items():
+        np.testing.assert_array_equal(on.layer_matrices()[layer], m)

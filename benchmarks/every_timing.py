@@ -1,0 +1,88 @@
+"""Every timing the scenario language offers, against the zero-delay engine: cost per unit sample.
+
+The published Weight Maximization CartPole network with traces (4-64-32-2), every synapse on its
+own delay (uniform 0–5 ms), the TD error 10 ms late, environment every 20 ms (clock pacing), as
+the common point; each row changes one thing from it. The zero-delay run (every delay zero,
+``on_all`` firing, ``wait`` pacing) is measured alternately with each row in the same process,
+and the row's cost per unit sample (CPU time / samples drawn by all units) is printed as a
+multiple of the zero-delay cost per unit sample. Target: every row ≤ 2×.
+
+    python benchmarks/every_timing.py [--steps 300] [--repeats 3] [--only NAME ...]
+
+Columns: env-steps/s of the row, unit samples per env-step, µs per unit sample, the ratio, and
+whether the row ran on firing windows (``W``) or on the unit-by-unit event engine (``E``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from asyncneurons.scenario import load_scenario
+from asyncneurons.simulation import Simulation
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "scenarios/paper/weight-max/cartpole-traces.toml"
+BASE = ["experiment.episodes=100000", "engine.replicas=1"]
+COMMON = ['timing.synapse_delay={dist="uniform", low=0.0, high=5.0}', "timing.reward_delay=10.0",
+          'env.pacing="clock"', "env.period=20.0"]
+
+ROWS = {
+    "on_all, clock pacing": [],
+    "on_all, wait pacing": ['env.pacing="wait"'],
+    "clock firing, period 5 ms": ['timing.firing="clock"', "timing.firing_period=5.0"],
+    "on_all, refractory 1 ms": ["timing.refractory=1.0"],
+    "on_input, refractory 2 ms": ['timing.firing="on_input"', "timing.refractory=2.0"],
+    "reward delay per unit, uniform 5-15 ms": ['timing.reward_delay={dist="uniform", low=5.0, high=15.0}'],
+    "global_reinforce, reward delay per unit": ['learning.rule="global_reinforce"',
+                                                'timing.reward_delay={dist="uniform", low=5.0, high=15.0}'],
+    "on_input, no refractory": ['timing.firing="on_input"'],
+}
+
+
+def cost(s, steps: int) -> tuple:
+    """(seconds, unit samples, env-steps, served by windows) of ``steps`` environment steps."""
+    sim = Simulation(s, max_ticks=steps)
+    t0 = time.process_time()
+    sim.run()
+    dt = time.process_time() - t0
+    samples = int(sum(int(np.sum(g.counters)) for g in sim.groups))
+    return dt, samples, steps, sim.windows is not None
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--scenario", default=str(SCENARIO))
+    ap.add_argument("--only", nargs="*", help="rows whose name contains one of these words")
+    ap.add_argument("--skip", nargs="*", default=[], help="rows whose name contains one of these words")
+    args = ap.parse_args(argv)
+    path = Path(args.scenario)
+    zero = load_scenario(path, BASE)
+    cost(zero, 50)  # warm up (compiled kernels, imports)
+    print(f"{path.name}: {args.steps} env-steps × {args.repeats}, median; zero delay measured alternately")
+    print(f"{'row':42s} {'steps/s':>9s} {'samples/step':>12s} {'µs/sample':>10s} {'÷ zero':>7s}  path")
+    for name, over in ROWS.items():
+        if (args.only and not any(w in name for w in args.only)) or any(w in name for w in args.skip):
+            continue
+        s = load_scenario(path, BASE + COMMON + over)
+        ratios, per, rates, spp = [], [], [], []
+        for _ in range(args.repeats):
+            dz, nz, _, _ = cost(zero, args.steps)
+            dr, nr, steps, windowed = cost(s, args.steps)
+            ratios.append((dr / nr) / (dz / nz))
+            per.append(1e6 * dr / nr)
+            rates.append(steps / dr)
+            spp.append(nr / steps)
+        print(f"{name:42s} {statistics.median(rates):9.0f} {statistics.median(spp):12.1f} "
+              f"{statistics.median(per):10.2f} {statistics.median(ratios):7.2f}  {'W' if windowed else 'E'}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
