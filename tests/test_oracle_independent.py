@@ -110,17 +110,24 @@ def test_map_propagation_agrees_with_either_critic_and_either_episode_end(scenar
 def test_a_mistake_the_engine_shares_with_its_reference_is_caught(monkeypatch):
     """Adam that keeps correcting its moments past t = 1,000: the engine and the layer-synchronous
     reference (which shares the engine's optimizer) still agree, the oracle does not."""
-    from asyncneurons import critic as critic_module
+    import importlib
+
     from asyncneurons import optim
     from asyncneurons.reference import Reference
-    from asyncneurons.rules import base
 
-    right = optim.adam_ascent
+    right = optim.adam_constants
 
-    def always_corrected(P, M, V, G, t, lr, cfg):
-        right(P, M, V, G, t, lr, optim.AdamConfig(cfg.beta1, cfg.beta2, cfg.eps, 10 ** 9))
-    monkeypatch.setattr(base, "adam_ascent", always_corrected)
-    monkeypatch.setattr(critic_module, "adam_ascent", always_corrected)
+    def always_corrected(cfg, t):
+        return right(optim.AdamConfig(cfg.beta1, cfg.beta2, cfg.eps, 10 ** 9), t)
+    patched = 0
+    for name in ("asyncneurons.optim", "asyncneurons.rules.base", "asyncneurons.rules.weight_max", "asyncneurons.critic",
+                 "asyncneurons.replicas",
+                 "asyncneurons.reference", "asyncneurons.simulation", "asyncneurons.map_critic"):
+        module = importlib.import_module(name)
+        if hasattr(module, "adam_constants"):
+            monkeypatch.setattr(module, "adam_constants", always_corrected)
+            patched += 1
+    assert patched >= 1
     s = load_scenario("scenarios/paper/weight-max/multiplexer.toml")
     sim, oracle, _, _ = _engine_and_oracle(s, 1100)
     ref = Reference(s, max_ticks=1100).run()
