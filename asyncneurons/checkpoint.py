@@ -146,7 +146,7 @@ def _critic_state(c, enc):
     if c is None:
         return None
     return {"P": enc(c.P), "Z": enc(c.Z), "M": enc(c.M), "V": enc(c.V), "t": c.t,
-            "count": getattr(c, "count", 0)}
+            "count": enc(getattr(c, "count", 0))}
 
 
 def _restore_critic(c, cs, dec) -> None:
@@ -155,7 +155,7 @@ def _restore_critic(c, cs, dec) -> None:
     c.P, c.Z, c.M, c.V = ([np.array(a) for a in dec(cs[k])] for k in ("P", "Z", "M", "V"))
     c.t = cs["t"]
     if hasattr(c, "count"):
-        c.count = cs["count"]
+        c.count = dec(cs["count"])
 
 
 def save(sim, env_proc, folder: Path, run: int) -> None:

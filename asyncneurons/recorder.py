@@ -18,7 +18,8 @@
 ``summary.json``   each run's average return over all its episodes, and the mean and
                    population standard deviation (ddof = 0) of those averages across runs: the
                    published metric (algorithms.md §1.2); plus ``status`` (``complete``,
-                   ``incomplete`` or ``diverged``) and a ``message``.
+                   ``incomplete`` or ``diverged``), a ``message``, and the ``stack`` that made
+                   it (versions and platform, :mod:`asyncneurons.provenance`).
 ``episodes/``      each run's own record of its episodes (``run-R.csv``), written by the process
                    that simulates it; ``metrics.csv`` is rebuilt from these when a run ends.
 ``checkpoints/``   the latest checkpoint of each unfinished run (``asyncneurons run --resume``).
@@ -37,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .folders import check_dir, open_write, write_atomic, writing
+from .provenance import stack
 
 OUTPUTS = ("scenario.toml", "metrics.csv", "summary.json", "events.csv")
 METRIC_COLUMNS = ["run", "episode", "return", "length", "sim_time_ms", "wall_s", "stale_actions"]
@@ -88,6 +90,7 @@ class RunFolder:
             summary["wall_s"] = wall_s
         if runs is not None:
             summary["runs_planned"] = runs
+        summary["stack"] = stack()
         atomic_write(self.path / "summary.json", json.dumps(summary, indent=2) + "\n")
         return summary
 

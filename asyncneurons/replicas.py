@@ -6,7 +6,9 @@ same event structure, so R runs can share it: every array gains a leading axis o
 keyed random streams, initial weights and gymnasium task, and one NumPy call serves all R.
 Every operation is arranged so that replica r computes exactly the bits of run r simulated alone
 (row-wise reductions, stacked matrix products, the same elementwise formulas); a test holds each
-replica's episodes and weights equal to the single runs'. Replicas serve the layered rules
+replica's episodes and weights equal to the single runs'. The stochastic (MAP) critic keeps a
+sample index per replica: a replica whose episode ends without the dummy step samples its critic
+again on its new first state, and only its index moves. Replicas serve the layered rules
 (``global_reinforce``, ``weight_max``, ``weight_max_exact``, ``backprop``, ``ste_backprop``) and
 MAP Propagation (relaxation period 0), with either critic or none.
 
@@ -91,7 +93,9 @@ class _BatchCritic:
         self.lr_start *= n if len(self.lr_start) == 1 else 1
         self.lr_end *= n if len(self.lr_end) == 1 else 1
 
-    def value_and_grad(self, S):
+    def value_and_grad(self, S, rows=None):
+        """V(s) and ∇V(s) of every replica (``rows``: which replicas this evaluation is for; a
+        deterministic critic gives the others the same bits again, so it evaluates them all)."""
         R = S.shape[0]
         x = np.concatenate([S, np.ones((R, 1))], axis=1)
         inputs, pots, last = [], [], len(self.P) - 1
@@ -107,6 +111,22 @@ class _BatchCritic:
             if l:
                 d = np.matmul(self.P[l][:, :, :-1].transpose(0, 2, 1), d[..., None])[..., 0] * sigmoid(pots[l - 1])
         return pots[-1][:, 0].copy(), grads
+
+    def reevaluate(self, S, rows, value, state):
+        """After the replicas in ``rows`` reset their tasks: their V(s) and state evaluated again,
+        the other replicas' kept as they are (each replica sees what its run alone sees)."""
+        v2, state2 = self.value_and_grad(S, rows)
+        value = np.where(rows, v2, value)
+        return value, self._merge(rows, state, state2)
+
+    @staticmethod
+    def _merge(rows, old, new):
+        out = []
+        for a, b in zip(old, new):
+            c = a.copy()
+            c[rows] = b[rows]
+            out.append(c)
+        return out
 
     def learn(self, delta, step):
         self.t += 1
@@ -129,24 +149,35 @@ class _BatchMapCritic(_BatchCritic):
         n = len(self.P)
         self.kinds = [UNIT_KINDS["gaussian"]] * (n - 1) + [UNIT_KINDS["linear_gaussian"]]
         self.lps = [LayerParams(1.0, float(v)) for v in variance]
-        self.steps, self.step_size, self.count = steps, step_size, 0
+        self.steps, self.step_size = steps, step_size
+        self.count = np.zeros(len(seeds), dtype=np.int64)  # each replica's own sample index
         self.keys = [(np.stack([streams.unit_keys(s, streams.SAMPLE, np.arange(P.shape[1]) + (l << 32)) for s in seeds]),
                       np.stack([streams.unit_keys(s, streams.SAMPLE2, np.arange(P.shape[1]) + (l << 32)) for s in seeds]))
                      for l, P in enumerate(self.P)]
 
-    def value_and_grad(self, S):
+    def value_and_grad(self, S, rows=None):
+        """Sample every replica's critic on its row of ``S``, each at its own sample index; only
+        the replicas in ``rows`` (all when None) advance theirs, as only they sampled alone."""
+        self.count = np.zeros(S.shape[0], dtype=np.int64) + self.count  # a scalar from an old checkpoint
         x, values = S, []
         for l, P in enumerate(self.P):
             H = np.empty_like(P)
             H[..., :-1] = x[:, None, :]
             H[..., -1] = 1.0
             pot = potential(P, H)
-            counters = np.full(P.shape[1], self.count, dtype=np.int64)
+            counters = np.broadcast_to(self.count[:, None], P.shape[:2])
             u1, u2 = streams.uniforms(self.keys[l][0], counters), streams.uniforms(self.keys[l][1], counters)
             x, aux = self.kinds[l].sample(pot, self.lps[l], u1, u2)
             values.append(x)
-        self.count += 1
+        self.count = self.count + (1 if rows is None else np.asarray(rows, dtype=np.int64))
         return aux[:, 0].copy(), (S.copy(), values)
+
+    @staticmethod
+    def _merge(rows, old, new):
+        (s_old, v_old), (s_new, v_new) = old, new
+        s = s_old.copy()
+        s[rows] = s_new[rows]
+        return s, _BatchCritic._merge(rows, v_old, v_new)
 
     def record(self, state, reset):
         s, values = state
@@ -337,7 +368,7 @@ class Replicas:
                 for r in np.flatnonzero(ended):
                     obs[r] = self._reset(r, episode[r])
                 if critic is not None and ended.any():
-                    value, grads = critic.value_and_grad(obs)
+                    value, grads = critic.reevaluate(obs, ended, value, grads)
             if critic is not None:
                 critic.learn(delta, k)
                 critic.record(grads, new_episode)

@@ -96,6 +96,35 @@ def test_map_prop_replicas_equal_their_runs(scenario, critic):
     assert sorted(_key(rows)) == sorted(_key(alone))
 
 
+_CRITICS = {
+    "none": {"critic": "none"},
+    "mlp": {"critic": "mlp", "critic_hidden": [12, 6]},
+    "map_prop": {"critic": "map_prop", "critic_hidden": [12, 6], "critic_variance": [0.03, 0.1, 0.1], "map_steps": 4},
+}
+
+
+@pytest.mark.parametrize("dummy_step", [True, False])
+@pytest.mark.parametrize("critic", sorted(_CRITICS))
+def test_a_replica_equals_its_run_alone_for_every_critic_and_dummy_step(scenario, critic, dummy_step):
+    """Episodes of different lengths end at different steps: a replica whose episode ends
+    evaluates its critic again on the new episode's first state (without the dummy step), and
+    no other replica's critic may sample or move for it."""
+    s = scenario(experiment={"episodes": 1000}, env={"dummy_step": dummy_step, "max_episode_steps": 25},
+                 network={"hidden": [12, 6]},
+                 learning={"rule": "weight_max", "lambda": 0.8, **_CRITICS[critic]})
+    rows, alone = [], []
+    rep = Replicas(s, [0, 1, 2], on_episode=rows.append, max_ticks=300).run()
+    for r in range(3):
+        ref = Reference(s, r, on_episode=alone.append, max_ticks=300).run()
+        for layer, m in ref.layer_matrices().items():
+            np.testing.assert_array_equal(rep.layer_matrices(r)[layer], m)
+        if ref.critic is not None:
+            for a, b in zip(rep.critic.P, ref.critic.P):
+                np.testing.assert_array_equal(a[r], b)
+    assert len({row["length"] for row in alone}) > 1  # episodes end at different steps
+    assert sorted(_key(rows)) == sorted(_key(alone))
+
+
 class _Killed(Exception):
     pass
 

@@ -1,10 +1,14 @@
-"""The reproduction script: runs a published set (tiny here), resumes, writes the report."""
+"""The reproduction script: runs a published set (tiny here), resumes, writes the report; runs
+only on the pinned stack; a short run is not finished; published cells are tested."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import matplotlib.image as mpimg
+
+from asyncneurons import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,10 +26,68 @@ def test_a_tiny_reproduction_writes_the_table_and_the_curves(tmp_path):
     assert r.returncode == 0, r.stderr
     report = (docs / "weight-max.md").read_text()
     assert "| CartPole-v1 | 390.38 (43.25) |" in report and "| 3/3 |" in report
-    assert "| LunarLander | 111.23 (16.58) | not run yet | 0/3 |" in report
+    assert "| LunarLander | 111.23 (16.58) | not run yet | | | | 0/3 |" in report
+    cartpole = next(line for line in report.splitlines() if line.startswith("| CartPole-v1 |"))
+    assert "significantly below" in cartpole  # four episodes of random play against 390
+    assert f"Stack: {provenance.describe(provenance.stack())}." in report
+    result = json.loads((out / "weight-max" / "cartpole" / "run-0.json").read_text())
+    assert result["episodes"] == 4 and result["stack"] == provenance.stack()
     image = mpimg.imread(docs / "figures" / "weight-max-cartpole.png")
     assert image.shape[0] > 300 and image.shape[1] > 500
     first = (docs / "weight-max.md").read_text()
     again = _reproduce(*args)  # everything is finished: nothing runs again, the same report
     assert again.returncode == 0 and "0 runs to do" in again.stdout
     assert (docs / "weight-max.md").read_text() == first
+
+
+def test_a_run_short_of_its_episodes_is_not_taken_as_finished(tmp_path):
+    out, docs = tmp_path / "runs", tmp_path / "docs"
+    args = ["weight-max", "--only", "acrobot", "--runs", "2", "--episodes", "3", "--workers", "1",
+            "--out", str(out), "--docs", str(docs)]
+    assert _reproduce(*args).returncode == 0
+    folder = out / "weight-max" / "acrobot"
+    csv_lines = (folder / "episodes" / "run-1.csv").read_text().splitlines()
+    (folder / "episodes" / "run-1.csv").write_text("\n".join(csv_lines[:-1]) + "\n")  # one episode lost
+    meta = json.loads((folder / "run-1.json").read_text())
+    (folder / "run-1.json").write_text(json.dumps({**meta, "episodes": 2}))
+    report = _reproduce(*args[:-4], "--docs", str(docs), "--out", str(out), "--report-only").stdout
+    assert "report:" in report and "| 1/2 |" in (docs / "weight-max.md").read_text()
+    again = _reproduce(*args)
+    assert "fewer than the 3 planned episodes" in again.stdout and "1 runs to do" in again.stdout
+    assert json.loads((folder / "run-1.json").read_text())["episodes"] == 3
+    assert "| 2/2 |" in (docs / "weight-max.md").read_text()
+
+
+def test_another_stack_is_refused_unless_asked(tmp_path):
+    pins = tmp_path / "pins.txt"
+    pins.write_text("# a stack from elsewhere\nnumpy==0.0.1\n")
+    args = ["weight-max", "--only", "acrobot", "--runs", "1", "--episodes", "2", "--out", str(tmp_path / "runs"),
+            "--docs", str(tmp_path / "docs"), "--constraints", str(pins)]
+    r = _reproduce(*args)
+    assert r.returncode == 2 and "numpy 0.0.1 pinned" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "runs" / "weight-max" / "acrobot" / "run-0.json").exists()
+    assert _reproduce(*args, "--any-stack").returncode == 0
+
+
+def test_the_committed_constraints_pin_the_stack_the_tests_run_on():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import reproduce
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    pins = reproduce.read_constraints(ROOT / "constraints" / "reproduce.txt")
+    assert {"numpy", "gymnasium", "simpy", "Box2D", "networkx", "numba"} <= set(pins)
+    assert reproduce.stack_differences(pins) == []
+
+
+def test_a_page_is_restated_from_the_per_run_averages_it_records(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("weight-max", "map-prop"):
+        page = (ROOT / "docs" / "results" / f"{name}.md").read_text()
+        (docs / f"{name}.md").write_text(page)
+        assert _reproduce(name, "--restate", "--docs", str(docs)).returncode == 0
+        assert (docs / f"{name}.md").read_text() == page  # the committed pages are what the generator writes
+    page = (docs / "weight-max.md").read_text()
+    assert "| Multiplexer (20-bit) | 0.81 (0.01) | 0.797 (0.008) | [0.791, 0.803] | -3.09 (17.0), 0.007 | " \
+           "**significantly below** |" in page
