@@ -528,7 +528,8 @@ class EngineConfig(_Table):
                       "process (never changes results)")
     windows: bool = _key(True, "when synapses have different delays, fire every unit due before the next "
                          "learning signal or environment step in one pass per layer, each at its own time "
-                         "(every firing policy and pacing; Global REINFORCE, Weight Max and backprop; "
+                         "(every firing policy and pacing, on_input with a refractory period; Global "
+                         "REINFORCE, Weight Max and backprop; "
                          "never changes results)")
     replicas: Annotated[int, Int64] = _key(
         1, "simulate up to this many runs together with a batch axis when the scenario is in the "

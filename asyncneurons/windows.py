@@ -41,7 +41,9 @@ refractory period after its last sample. ``on_input``: due at the first arrival 
 after its last sample, and not before the refractory period's end (arrivals during it are
 answered at its end, as the event engine's unit process does). ``clock``: due at its next tick,
 accumulated by adding the period as the unit process's timer is; a tick inside the refractory
-period is skipped. A synapse on which nothing has arrived yet keeps what it held.
+period is skipped. A synapse on which nothing has arrived yet keeps what it held. (``on_input``
+without a refractory period stays with the event engine: each arrival instant is a sample, and
+one layer pass per sample costs more than one event per arrival.)
 
 **Wait pacing.** The output's current action makes the environment step at the output's own
 time; nothing may fire later in the window, which is cut there as for backprop.
@@ -73,6 +75,10 @@ from .units import FUSED_KINDS, sample_and_trace
 def applies(scenario, graph, rule) -> bool:
     """Whether a scenario's runs can be served by firing windows (see the module docstring)."""
     if not scenario.engine.windows:
+        return False
+    if scenario.timing.firing == "on_input" and scenario.timing.refractory == 0:
+        # every arrival is a sample: a unit answers thousands of arrivals per step, one layer pass
+        # each, and the event engine's one event per arrival instant is cheaper (performance.md)
         return False
     if not (rule.samples_locally or rule.output_sends) or not nx.is_directed_acyclic_graph(graph):
         return False

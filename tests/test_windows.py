@@ -76,6 +76,7 @@ def test_windows_without_fusion_and_with_fusion_agree(scenario):
 
 
 @pytest.mark.parametrize("over", [
+    {"timing": {"firing": "on_input"}},  # every arrival a sample: one event each is cheaper
     {"learning": {"rule": "map_prop", "lambda": 0.9, "lr": [0.01, 1e-3, 1e-4], "map_steps": 4},
      "network": {"unit": "gaussian", "output": "categorical", "variance": [0.03, 0.1, 0.1]}},
     {"timing": {"synapse_delay": 2.0}},  # one delay everywhere: fusion serves each layer already
@@ -149,15 +150,13 @@ EVERY_TIMING = {
                                               "env": {"pacing": "wait"}},
     "on_input, Acrobot softmax": {"timing": {"firing": "on_input", "refractory": 1.0}, "env": {"id": "Acrobot-v1"},
                                   "learning": {"rule": "global_reinforce"}},
-    "on_input without refractory": {"timing": {"firing": "on_input"}},
 }
 
 
 @pytest.mark.parametrize("over", list(EVERY_TIMING.values()), ids=list(EVERY_TIMING))
 def test_every_firing_policy_and_pacing_on_windows_equals_the_event_engine(scenario, over):
-    small = {"network": {"hidden": [6, 3]}} if "on_input" in str(over) and "refractory" not in str(over) else {}
-    on, rows_on, ev_on = _run(_scenario(scenario, over | small, True), 60)
-    off, rows_off, ev_off = _run(_scenario(scenario, over | small, False), 60)
+    on, rows_on, ev_on = _run(_scenario(scenario, over, True), 60)
+    off, rows_off, ev_off = _run(_scenario(scenario, over, False), 60)
     assert on.windows is not None and off.windows is None
     assert rows_on == rows_off and len(ev_on) > 60 * 5
     assert ev_on == ev_off  # every sample, reward and step, at the same time, in the same order
