@@ -245,6 +245,22 @@ def _check_delay(value):
 Delay = Annotated[float | dict[str, Any], PlainValidator(_check_delay)]
 
 
+def _check_period(value):
+    """A period: a delay (number or distribution) whose smallest possible value is > 0."""
+    spec = _check_delay(value)
+    if not isinstance(spec, dict):
+        if spec <= 0:
+            _bad()
+        return spec
+    low = delays.smallest(spec)
+    if not low > 0:
+        _fail(f'dist "{spec["dist"]}" can draw a period of {low:g} ms; its smallest value must be > 0')
+    return spec
+
+
+Period = Annotated[float | dict[str, Any], PlainValidator(_check_period)]
+
+
 # ---------------------------------------------------------------------------------------------
 # Registries of names, owned by other modules and imported when first needed
 
@@ -512,10 +528,17 @@ class TimingConfig(_Table):
                                "once per unit", _DELAY_EXPECT)
     retro_delay: Delay = _key(0.0, "delay of retrograde signals along each synapse (ms), drawn "
                               "once per edge", _DELAY_EXPECT)
-    firing: Literal["on_input", "on_all", "clock"] = _key(
+    firing: Literal["on_input", "on_all", "clock", "poisson"] = _key(
         "on_all", "when a unit samples: on_input (any input arrived), on_all (every input of "
-        "the wave arrived), clock (every firing_period ms)")
-    firing_period: float = _key(1.0, "ms between samples under clock firing", gt=0)
+        "the wave arrived), clock (every firing_period ms, on the unit's own clock), poisson "
+        "(exponential intervals at firing_rate)")
+    firing_period: Period = _key(1.0, "ms between a unit's ticks under clock firing, drawn once per unit",
+                                 "a number > 0 (ms) or a table with dist whose smallest value is > 0")
+    firing_phase: Delay | None = _key(None, "time of a unit's first tick under clock firing (ms), drawn "
+                                      "once per unit (default: one period)", _DELAY_EXPECT)
+    firing_jitter: Delay = _key(0.0, "lateness added to each clock tick (ms), drawn per unit and tick; "
+                                "a tick is never earlier than the one before", _DELAY_EXPECT)
+    firing_rate: float = _key(1.0, "ticks per ms of each unit under poisson firing", gt=0)
     refractory: float = _key(0.0, "ms after a sample during which a unit does not sample", ge=0)
     relax_period: float = _key(0.0, "MAP Propagation: ms between a unit's relaxation steps (0: "
                                "all steps within the instant of its sample)", ge=0)
