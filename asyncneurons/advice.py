@@ -67,7 +67,64 @@ def multiplying_samples(scenario, graph) -> str | None:
             f"(ms) or firing = \"on_all\" if each unit should answer each observation once")
 
 
-CHECKS = (blind_relaxation, multiplying_samples)
+def _largest(spec) -> float:
+    """The largest value a delay spec can give (∞ for unbounded distributions)."""
+    if not isinstance(spec, dict):
+        return float(spec)
+    return float({"constant": spec.get("value"), "uniform": spec.get("high"),
+                  "truncnormal": spec.get("high", float("inf"))}.get(spec["dist"], float("inf")))
+
+
+def _fmt_ms(x: float) -> str:
+    return "without bound" if x == float("inf") else f"by up to {x:g} ms"
+
+
+def reordering_ticks(scenario, graph) -> str | None:
+    """Clock firing whose jitter can vary by more than the smallest period: tick k + 1 would then
+    fall before tick k, and happens at tick k's instant instead (docs/model-of-time.md)."""
+    from .delays import is_zero, smallest
+
+    t = scenario.timing
+    if t.firing != "clock" or is_zero(t.firing_jitter):
+        return None
+    spread, period = _largest(t.firing_jitter) - smallest(t.firing_jitter), smallest(t.firing_period)
+    if spread <= period:
+        return None
+    return (f"timing.firing_jitter varies {_fmt_ms(spread)}, more than timing.firing_period ({period:g} ms at "
+            f"least): a tick can then be due before the one it follows, and happens at that one's instant "
+            f"instead, so the unit samples twice at once unless timing.refractory skips the second. Keep the "
+            f"jitter's spread below the period for one sample per period (docs/model-of-time.md)")
+
+
+def phase_beyond_period(scenario, graph) -> str | None:
+    """Clock firing with a phase that can exceed the period: some units stay silent for more than
+    one period before their first tick, rather than being spread over one period."""
+    from .delays import smallest
+
+    t = scenario.timing
+    if t.firing != "clock" or t.firing_phase is None:
+        return None
+    phase, period = _largest(t.firing_phase), smallest(t.firing_period)
+    if phase <= period:
+        return None
+    return (f"timing.firing_phase (varying {_fmt_ms(phase)}) can exceed timing.firing_period ({period:g} ms at least): "
+            f"a unit's first tick may come more than a period after t = 0, so it misses whole periods at the "
+            f"start. To spread units over one period give a phase between 0 and the period")
+
+
+def unused_clock_keys(scenario, graph) -> str | None:
+    """Clock or Poisson keys given under a firing policy that ignores them."""
+    t = scenario.timing
+    given = t.model_fields_set
+    unused = [k for k in ("firing_phase", "firing_jitter") if k in given and t.firing != "clock"]
+    unused += ["firing_rate"] if "firing_rate" in given and t.firing != "poisson" else []
+    if not unused:
+        return None
+    keys = ", ".join(f"timing.{k}" for k in unused)
+    return f"{keys} {'has' if len(unused) == 1 else 'have'} no effect under timing.firing = \"{t.firing}\""
+
+
+CHECKS = (blind_relaxation, multiplying_samples, reordering_ticks, phase_beyond_period, unused_clock_keys)
 
 
 def advice(scenario, graph) -> list[str]:
