@@ -107,7 +107,7 @@ def phase_beyond_period(scenario, graph) -> str | None:
     phase, period = _largest(t.firing_phase), smallest(t.firing_period)
     if phase <= period:
         return None
-    return (f"timing.firing_phase ({_fmt_ms(phase).removeprefix("by ")}) can exceed timing.firing_period ({period:g} ms at least): "
+    return (f"timing.firing_phase ({_fmt_ms(phase).removeprefix('by ')}) can exceed timing.firing_period ({period:g} ms at least): "
             f"a unit's first tick may come more than a period after t = 0, so it misses whole periods at the "
             f"start. To spread units over one period give a phase between 0 and the period")
 
