@@ -36,8 +36,12 @@ landing. When a hidden firing computed in the window does not, the window is com
 from a copy of its starting state with that limit (the output's time depends on hidden firing
 times only, so it does not move).
 
-**Conditions** (:func:`applies`): ``on_all`` firing without a refractory period, clock pacing, an
-acyclic graph, one output group that samples as one, and a rule whose sampling only records the
+**Clocks.** Under ``clock`` and ``poisson`` firing each unit (or population) is due at its next
+tick, kept per set in one :class:`~asyncneurons.clocks.Clocks` and moved on as a unit process
+moves its own, so units of one layer on different phases, periods or jitters fire at their own
+ticks within one pass.
+
+**Conditions** (:func:`applies`): any firing policy and pacing, an acyclic graph, one output group that samples as one, and a rule whose sampling only records the
 unit's own trace (Global REINFORCE, Weight Maximization) or whose output alone sends signals
 when it samples (backprop, STE backprop); MAP Propagation relaxes after every sample and stays
 with the event engine. Units are
