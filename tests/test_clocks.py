@@ -184,3 +184,21 @@ def test_a_run_on_own_clocks_continues_from_a_checkpoint(scenario, tmp_path, win
     assert [key(r) for r in rows_a[:4] + rows_b] == [key(r) for r in whole_rows]
     for layer, m in whole.layer_matrices().items():
         np.testing.assert_array_equal(second.layer_matrices()[layer], m)
+
+
+def test_validate_notes_jitter_that_reorders_ticks_and_phases_beyond_the_period(scenario):
+    from asyncneurons.advice import advice
+
+    def notes(**timing):
+        return advice(scenario(timing={"firing": "clock", "firing_period": 2.0} | timing), None)
+
+    assert notes(firing_jitter={"dist": "uniform", "low": 0.0, "high": 1.5},
+                 firing_phase={"dist": "uniform", "low": 0.0, "high": 2.0}) == []
+    reorder = notes(firing_jitter={"dist": "uniform", "low": 0.5, "high": 3.0})
+    assert len(reorder) == 1 and reorder[0].startswith("timing.firing_jitter varies by up to 2.5 ms, more than "
+                                                       "timing.firing_period (2 ms at least)")
+    assert "without bound" in notes(firing_jitter={"dist": "exponential", "mean": 0.1})[0]
+    late = notes(firing_phase={"dist": "uniform", "low": 0.0, "high": 5.0})
+    assert len(late) == 1 and late[0].startswith("timing.firing_phase (up to 5 ms) can exceed timing.firing_period")
+    unused = advice(scenario(timing={"firing": "on_all", "firing_jitter": 1.0, "firing_rate": 2.0}), None)
+    assert unused == ['timing.firing_jitter, timing.firing_rate have no effect under timing.firing = "on_all"']
