@@ -116,7 +116,7 @@ class _Codec(_Values):
         self.callback_name = {}
         for name, (owner, attr) in _CALLBACKS.items():
             obj = sim if owner == "sim" else getattr(sim, owner)
-            if obj is not None:
+            if obj is not None and hasattr(obj, attr):  # the MAP relaxation from histories has no messages
                 self.callback_name[_function(getattr(obj, attr))] = name
 
     def encode_other(self, x):
@@ -190,7 +190,8 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
     state = {"format": FORMAT, "run": run, "scenario": scenario_hash(sim.scenario),
              "now": enc(sim.env.now), "episode": env_proc.episode,
              "groups": groups, "transmission": transmission, "critic": critic, "env": env_state,
-             "queue": queue, "windows": None if sim.windows is None else enc(sim.windows.state())}
+             "queue": queue, "windows": None if sim.windows is None else enc(sim.windows.state()),
+             "relaxation": enc(sim.relaxation.state()) if hasattr(sim.relaxation, "state") else None}
     _commit(Path(folder), f"run-{run}", f"episode-{env_proc.episode}", state, codec.arrays)
 
 
@@ -283,6 +284,8 @@ def restore(sim, state: dict, arrays: dict) -> None:
             g.clock.restore(dec(gs["clock"]))
     if state.get("windows") is not None:
         sim.windows.restore(dec(state["windows"]))
+    if state.get("relaxation") is not None:
+        sim.relaxation.restore(dec(state["relaxation"]))
     tr = sim.transmission
     for a in _TRANSMISSION:
         setattr(tr, a, np.array(dec(state["transmission"][a])))

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import streams
-from .kernels import glorot_bound, sigmoid, softplus
-from .optim import AdamConfig, adam_ascent
+from . import compiled, streams
+from .kernels import glorot_bound
+from .optim import AdamConfig, adam_constants
 
 
 def init_layer(seed: int, purpose: int, layer: int, n_in: int, n_out: int, fan_out: int | None = None,
@@ -28,16 +28,11 @@ def init_layer(seed: int, purpose: int, layer: int, n_in: int, n_out: int, fan_o
     return P
 
 
-def _with_one(v: np.ndarray) -> np.ndarray:
-    """``v`` followed by a constant 1 (the bias input)."""
-    out = np.empty(v.size + 1)
-    out[:-1] = v
-    out[-1] = 1.0
-    return out
-
-
 class Critic:
-    """A deterministic MLP value function with TD(λ) traces and per-layer Adam."""
+    """A deterministic MLP value function with TD(λ) traces and per-layer Adam.
+
+    Parameters, traces and moments of all layers live in one flat buffer each (``P``, ``Z``,
+    ``M`` and ``V`` are lists of per-layer views), so that learning is one compiled pass."""
 
     def __init__(self, n_inputs: int, hidden, seed: int, *, lambda_: float, gamma: float,
                  lr_start, lr_end, lr_steps: int, adam: AdamConfig, bias_scale: float = 1e-3):
@@ -59,23 +54,66 @@ class Critic:
         self.lr_steps = lr_steps
         self.adam = adam
 
+    # one flat buffer per kind of array; assigning a list of arrays copies them into a new one
+    def _views(self, name):
+        return self.__dict__["_" + name][1]
+
+    def _store(self, name, arrays):
+        arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+        flat = np.concatenate([a.ravel() for a in arrays]) if arrays else np.zeros(0)
+        views, k = [], 0
+        for a in arrays:
+            views.append(flat[k:k + a.size].reshape(a.shape))
+            k += a.size
+        self.__dict__["_" + name] = (flat, views)
+        if name == "P":
+            self._ends = np.cumsum([a.size for a in arrays]).astype(np.int64)
+            self._shapes = [a.shape for a in arrays]
+
+    P = property(lambda self: self._views("P"), lambda self, a: self._store("P", a))
+    Z = property(lambda self: self._views("Z"), lambda self, a: self._store("Z", a))
+    M = property(lambda self: self._views("M"), lambda self, a: self._store("M", a))
+    V = property(lambda self: self._views("V"), lambda self, a: self._store("V", a))
+
+    def _flat(self, name):
+        return self.__dict__["_" + name][0]
+
     def value_and_grad(self, s: np.ndarray):
-        """V(s) and ∇_θ V(s) (one array per layer, same layout as the parameters)."""
-        x = _with_one(np.asarray(s, dtype=np.float64))
-        inputs, pots = [], []
-        last = len(self.P) - 1
-        for l, P in enumerate(self.P):
+        """V(s) and ∇_θ V(s) (one array per layer, same layout as the parameters).
+
+        Matrix-vector products are NumPy's (BLAS); the softplus, its derivative σ and the outer
+        products are compiled, with NumPy's ``exp`` and ``log1p`` between the kernels."""
+        s = np.asarray(s, dtype=np.float64).ravel()
+        x = np.empty(s.size + 1)
+        x[:-1] = s
+        x[-1] = 1.0
+        Ps = self.P
+        last = len(Ps) - 1
+        inputs, slopes = [], []
+        pot = None
+        for l, P in enumerate(Ps):
             pot = P @ x
             inputs.append(x)
-            pots.append(pot)
-            x = _with_one(pot if l == last else softplus(pot))
-        value = float(pots[-1][0])
-        grads = [None] * len(self.P)
+            if l == last:
+                break
+            m = pot.size
+            buf = np.empty(2 * m)
+            compiled.critic_hidden_pre(pot, buf)
+            np.exp(buf, out=buf)
+            np.log1p(buf[:m], out=buf[:m])
+            x = np.empty(m + 1)
+            compiled.critic_hidden_post(pot, buf, x)
+            slopes.append(buf[m:])
+        value = float(pot[0])
+        G = np.empty(int(self._ends[-1]))
+        grads = [None] * len(Ps)
         d = np.ones(1)  # ∂V/∂pot of the output
         for l in range(last, -1, -1):
-            grads[l] = d[:, None] * inputs[l][None, :]
+            start = int(self._ends[l - 1]) if l else 0
+            compiled.outer_into(d, inputs[l], G, start)
+            grads[l] = G[start:int(self._ends[l])].reshape(self._shapes[l])
             if l:
-                d = (self.P[l][:, :-1].T @ d) * sigmoid(pots[l - 1])
+                d = (Ps[l][:, :-1].T @ d) * slopes[l - 1]
         return value, grads
 
     def value(self, s: np.ndarray) -> float:
@@ -84,16 +122,24 @@ class Critic:
     def learn(self, delta: float, step: int) -> None:
         """θ ← θ + Adam(δ · z) at the learning rates of agent step ``step``."""
         self.t += 1
-        for l, P in enumerate(self.P):
-            lr = self.lr_start[l] + (self.lr_end[l] - self.lr_start[l]) * min(step, self.lr_steps) / self.lr_steps
-            adam_ascent(P, self.M[l], self.V[l], self.Z[l] * delta, self.t, lr, self.adam)
+        lrs = self.__dict__.get("_lrs")
+        if lrs is None or lrs.size != len(self._shapes):
+            lrs = self._lrs = np.empty(len(self._shapes))
+        for l in range(lrs.size):
+            lrs[l] = self.lr_start[l] + (self.lr_end[l] - self.lr_start[l]) * min(step, self.lr_steps) / self.lr_steps
+        compiled.adam_scaled_flat(self._flat("P"), self._flat("M"), self._flat("V"), self._flat("Z"), float(delta),
+                                  lrs, self._ends, *adam_constants(self.adam, self.t))
 
     def reset_traces(self) -> None:
-        for z in self.Z:
-            z[...] = 0.0
+        self._flat("Z")[:] = 0.0
 
     def record(self, grads) -> None:
         """z ← λ_c γ z + ∇V."""
+        base = grads[0].base if grads else None
+        if base is not None and base.ndim == 1 and base.size == self._flat("Z").size and \
+                all(g.base is base for g in grads):  # the flat gradient of value_and_grad
+            compiled.decay_add(self._flat("Z"), float(self.decay), base)
+            return
         for z, g in zip(self.Z, grads):
             z *= self.decay
             z += g

@@ -32,6 +32,7 @@ counters live on the object so that a restored process continues from there.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -157,7 +158,7 @@ class EnvironmentProcess:
             else:  # diagnostics: |δ| of the episode's unmasked steps
                 ep["abs_delta"] = ep.get("abs_delta", 0.0) + abs(delta)
                 ep["n_delta"] = ep.get("n_delta", 0) + 1
-            if not np.isfinite(delta):
+            if not math.isfinite(delta):
                 raise DivergenceError(f"the TD error became {delta} at t = {env.now:.3f} ms, agent step {k}; "
                                       f"the critic's learning rate learning.critic_lr is the most likely cause")
             if sim.on_event is not None:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import compiled
+
 
 @dataclass(frozen=True)
 class AdamConfig:
@@ -31,9 +33,15 @@ def adam_ascent(P: np.ndarray, M: np.ndarray, V: np.ndarray, G: np.ndarray, t: i
                 cfg: AdamConfig) -> None:
     """One Adam ascent step on ``P`` in place; ``t`` is the step number after increment (≥ 1).
 
-    Written with one scratch array and in-place operations; the arithmetic is exactly
-    ``θ += lr · m̂ / (√v̂ + ε)`` in that order of operations.
+    Compiled (:func:`asyncneurons.compiled.adam_flat`) for contiguous arrays of one shape, else
+    written with one scratch array and in-place NumPy operations; either way the arithmetic is
+    exactly ``m ← β₁m + (1−β₁)g``, ``v ← β₂v + (1−β₂)g²``, ``θ += (m̂ · lr) / (√v̂ + ε)`` in that
+    order of operations.
     """
+    if P.shape == M.shape == V.shape == G.shape and _contiguous(P, M, V, G):
+        compiled.adam_flat(P.reshape(-1), M.reshape(-1), V.reshape(-1), G.reshape(-1), float(lr),
+                           *adam_constants(cfg, t))
+        return
     M *= cfg.beta1
     tmp = G * (1.0 - cfg.beta1)
     M += tmp
@@ -52,6 +60,24 @@ def adam_ascent(P: np.ndarray, M: np.ndarray, V: np.ndarray, G: np.ndarray, t: i
     tmp += cfg.eps
     step /= tmp
     P += step
+
+
+def adam_constants(cfg: AdamConfig, t: int) -> tuple:
+    """The scalars of Adam step ``t`` for the compiled kernels: β₁, 1−β₁, β₂, 1−β₂, the bias
+    corrections 1−β₁ᵗ and 1−β₂ᵗ (Python floats, as the NumPy formula computes them), whether they
+    apply (t < T_bc), and ε."""
+    correct = t < cfg.bias_correction_steps
+    bc1 = 1.0 - cfg.beta1 ** t if correct else 1.0
+    bc2 = 1.0 - cfg.beta2 ** t if correct else 1.0
+    b1, b2 = float(cfg.beta1), float(cfg.beta2)
+    return (b1, 1.0 - b1, b2, 1.0 - b2, float(bc1), float(bc2), bool(correct), float(cfg.eps))
+
+
+def _contiguous(*arrays) -> bool:
+    for a in arrays:
+        if not (isinstance(a, np.ndarray) and a.dtype == np.float64 and a.flags.c_contiguous):
+            return False
+    return True
 
 
 def linear_schedule(start: float, end: float, steps: int, i: int) -> float:

@@ -551,7 +551,8 @@ class EngineConfig(_Table):
                       "process (never changes results)")
     windows: bool = _key(True, "when synapses have different delays, fire every unit due before the next "
                          "learning signal or environment step in one pass per layer, each at its own time "
-                         "(on_all firing, clock pacing, Global REINFORCE or Weight Max; never changes results)")
+                         "(every firing policy and pacing; Global REINFORCE, Weight Max and backprop; "
+                         "never changes results)")
     replicas: Annotated[int, Int64] = _key(
         1, "simulate up to this many runs together with a batch axis when the scenario is in the "
         "synchronous limit (zero delays, on_all, wait; never changes results)", ge=1, le=1000)

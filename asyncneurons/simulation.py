@@ -29,10 +29,11 @@ from .kernels import potential, sum_by_sender
 from .limits import check_network
 from .network import compile_groups
 from .optim import AdamConfig, linear_schedule
-from .relaxation import Relaxation
+from .relaxation import make_relaxation
 from .rules import RULES
 from .transmission import Transmission, send_plan, write
-from .units import LayerParams
+from .rules.base import Rule
+from .units import FUSED_KINDS, LayerParams, sample_and_trace
 from .windows import Windows
 from .windows import applies as windows_apply
 
@@ -91,11 +92,14 @@ class Simulation:
     (used by tests); ``transmission`` (``auto``, ``eager`` or ``lazy``) chooses how values reach
     ``on_all`` and ``clock`` receivers (:mod:`asyncneurons.transmission`), never the results;
     so does ``[engine] windows`` (:mod:`asyncneurons.windows`). ``on_event(time_ms, unit, kind,
-    value, wave)`` receives every event when given.
+    value, wave)`` receives every event when given. ``relaxation`` (``history`` or ``events``)
+    chooses how MAP Propagation relaxes (:mod:`asyncneurons.relaxation`): ``events`` is the test
+    oracle, and runs with eager transmission.
     """
 
     def __init__(self, scenario, run: int = 0, *, fuse: bool | None = None, on_episode=None,
-                 on_event=None, max_ticks: int | None = None, transmission: str = "auto", resume=None):
+                 on_event=None, max_ticks: int | None = None, transmission: str = "auto", resume=None,
+                 relaxation: str = "history"):
         s = self.scenario = scenario
         self.run_index = run
         self.seed = run_seed(s.experiment.seed, run)
@@ -135,7 +139,11 @@ class Simulation:
             # a group's units share one clock (a population's is its first unit's)
             grp.clock = clocks.Clocks(s.timing, self.seed, grp.names[:1], self.clocks) if timed else None
         self.rule = RULES[L.rule](s)
-        self.relaxation = Relaxation(self, L.map_steps, L.map_step_size, s.timing.relax_period)
+        self.relaxation = (make_relaxation(self, relaxation, L.map_steps, L.map_step_size, s.timing.relax_period)
+                           if L.rule == "map_prop" else None)
+        self._map_hist = self.relaxation is not None and self.relaxation.reads_histories
+        if self.relaxation is not None and not self._map_hist:
+            transmission = "eager"  # the oracle answers every sample that lands (see _deliver)
         self.critic = make_critic(s, n_obs, self.seed, self.adam)
         self.max_rank = max(g.rank for g in self.groups)
         self._plan_transmission("lazy" if use_windows else transmission)
@@ -244,15 +252,25 @@ class Simulation:
         now = self.env.now
         if grp.lazy:
             self.transmission.flush(grp)
-        pot = potential(grp.P, grp.H)
+        if self._map_hist:
+            self.relaxation.before_fire(grp)
         kind = grp.kind
-        u1 = streams.uniforms(grp.keys1, grp.counters)
-        u2 = streams.uniforms(grp.keys2, grp.counters) if kind.gaussian else None
-        values, aux = kind.sample(pot, grp.lp, u1, u2)
-        g = kind.score(values, pot, aux, grp.lp)
-        grp.values, grp.aux, grp.last_fire = values, aux, now
-        self.rule.on_sample(self, grp, values, aux, g)
-        grp.counters += 1
+        plain = self.__dict__.get("_plain_trace_rule")
+        if plain is None:
+            plain = self._plain_trace()
+        if plain and kind.name in FUSED_KINDS:  # one compiled pass (same bits)
+            values, aux, g = sample_and_trace(kind, grp.P, grp.H, grp.E, grp.keys1, grp.counters, grp.lp,
+                                              grp.decay)
+            grp.values, grp.aux, grp.last_fire = values, aux, now
+        else:
+            pot = potential(grp.P, grp.H)
+            u1 = streams.uniforms(grp.keys1, grp.counters)
+            u2 = streams.uniforms(grp.keys2, grp.counters) if kind.gaussian else None
+            values, aux = kind.sample(pot, grp.lp, u1, u2)
+            g = kind.score(values, pot, aux, grp.lp)
+            grp.values, grp.aux, grp.last_fire = values, aux, now
+            self.rule.on_sample(self, grp, values, aux, g)
+            grp.counters += 1
         wave = int(grp.T.min())
         grp.last_wave = wave
         if grp.lazy:
@@ -264,12 +282,21 @@ class Simulation:
         if grp.role == "output":
             self.environment.receive_action(kind.action(values, aux), wave)
 
+    def _plain_trace(self) -> bool:
+        """True when the rule's sampling records only the plain trace (``Rule.on_sample``)."""
+        plain = self.__dict__.get("_plain_trace_rule")
+        if plain is None:
+            plain = self._plain_trace_rule = type(self.rule).on_sample is Rule.on_sample
+        return plain
+
     def send(self, grp, values, wave: int) -> None:
         """Send values down every outgoing synapse: one event per delay for eager receivers, the
         sender's sample history for lazy ones (:mod:`asyncneurons.transmission`)."""
         if self.windows is not None:  # only the input group sends from outside a window
             self.windows.post_input(values, wave)
             return
+        if self._map_hist and grp is self.input_group:
+            self.relaxation.inputs_sent(values)
         env = self.env
         for delay, eager in grp.plan:
             events.Signal(env, delay, events.DELIVER, (eager, values, wave), self._deliver)
@@ -282,6 +309,8 @@ class Simulation:
         for b in buckets:
             tg = b.target
             write(tg, b, values, wave)
+            if self.relaxation is not None and not self._map_hist:
+                self.relaxation.sample_landed(tg)
             if tg.wake is not None and (on_input or tg.T.min() > tg.last_wave):
                 events.trigger(tg.wake, events.FIRE + tg.rank)
 

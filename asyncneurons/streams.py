@@ -12,7 +12,8 @@ The hash is SplitMix64's finalizer, applied three times::
     u    = (bits >> 11) · 2⁻⁵³ ∈ [0, 1)
 
 with φ = 0x9E3779B97F4A7C15. It is vectorized over units with NumPy's wrapping uint64
-arithmetic. This is the one place where a seed turns into random numbers.
+arithmetic, or compiled (:func:`asyncneurons.compiled.uniforms_into`, the same integers) for
+one counter per key. This is the one place where a seed turns into random numbers.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+
+from . import compiled
 
 _PHI = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -71,6 +74,11 @@ def unit_keys(seed: int, purpose: int, units) -> np.ndarray:
 
 def uniforms(keys: np.ndarray, counters) -> np.ndarray:
     """Uniforms in [0, 1) for each key at its counter (arrays broadcast)."""
+    if (isinstance(counters, np.ndarray) and counters.dtype == np.int64 and keys.ndim == 1
+            and counters.shape == keys.shape and keys.dtype == np.uint64):
+        out = np.empty(keys.shape)
+        compiled.uniforms_into(keys, counters, out)
+        return out
     c = counters.astype(np.uint64) if isinstance(counters, np.ndarray) else _u64(counters)
     bits = mix(keys ^ (_PHI * (c + _ONE)))
     return (bits >> _S11).astype(np.float64) * _TWO53

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import compiled
 from .kernels import sigmoid, softplus
 
 
@@ -161,3 +162,34 @@ UNIT_KINDS = {
     "linear_gaussian": UnitKind("linear_gaussian", ("output",), _linear_gaussian_sample,
                                 _linear_gaussian_score, population=True, gaussian=True),
 }
+
+
+FUSED_KINDS = ("bernoulli", "softmax", "categorical")
+
+
+def sample_and_trace(kind: UnitKind, P, H, E, keys, counters, lp: LayerParams, decay: float):
+    """A group's whole firing in compiled kernels, for the kinds in :data:`FUSED_KINDS`: the
+    pre-activations, the keyed uniforms at each unit's counter, the sample, its score g and the
+    trace ``E ← decay · E + g ⊗ H``; the counters advance by one. Returns (values, aux, g), the
+    same bits as ``kind.sample`` and ``kind.score`` followed by
+    :func:`~asyncneurons.kernels.accumulate_trace` (NumPy's ``exp`` between the kernels).
+    P, H and E are C-contiguous (units × inputs + 1)."""
+    m = P.shape[0]
+    T = float(lp.temperature)
+    if kind.name == "bernoulli":
+        pot, x, p, values, g = np.empty((5, m))  # fresh rows: values and p outlive the call
+        compiled.bernoulli_pre(P, H, T, pot, x, p)
+        np.exp(p, out=p)
+        compiled.bernoulli_post(x, p, keys, counters, T, float(decay), H, E, values, g)
+        return values, p, g
+    values, g = np.empty(m), np.empty(m)
+    n = m + 1 if kind.name == "softmax" else m
+    pot, z = np.empty(m), np.empty(n)
+    compiled.potential_rows(P, H, pot)
+    compiled.logits_shifted(pot, T, n, z)
+    np.exp(z, out=z)
+    u = np.empty(1)
+    compiled.uniforms_into(keys[:1], counters[:1], u)
+    a = compiled.categorical_post(z, u[0], T, float(decay), H, E, values, g)
+    counters += 1
+    return values, (z, int(a)), g

@@ -36,18 +36,29 @@ landing. When a hidden firing computed in the window does not, the window is com
 from a copy of its starting state with that limit (the output's time depends on hidden firing
 times only, so it does not move).
 
+**Firing policies.** ``on_all``: due at max_e a_e (above), and not before the end of the
+refractory period after its last sample. ``on_input``: due at the first arrival on any synapse
+after its last sample, and not before the refractory period's end (arrivals during it are
+answered at its end, as the event engine's unit process does). ``clock`` and ``poisson``: due
+at its next tick (below); a tick inside the refractory period is skipped. A synapse on which
+nothing has arrived yet keeps what it held.
+
 **Clocks.** Under ``clock`` and ``poisson`` firing each unit (or population) is due at its next
 tick, kept per set in one :class:`~asyncneurons.clocks.Clocks` and moved on as a unit process
 moves its own, so units of one layer on different phases, periods or jitters fire at their own
 ticks within one pass.
 
-**Conditions** (:func:`applies`): any firing policy and pacing, an acyclic graph, one output group that samples as one, and a rule whose sampling only records the
-unit's own trace (Global REINFORCE, Weight Maximization) or whose output alone sends signals
-when it samples (backprop, STE backprop); MAP Propagation relaxes after every sample and stays
-with the event engine. Units are
-grouped by layer, kind, rank, reward delay and retrograde delays, whatever their forward delays,
-so learning signals that land together are applied to a layer in one call as in the synchronous
-limit. ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
+**Wait pacing.** The output's current action makes the environment step at the output's own
+time; nothing may fire later in the window, which is cut there as for backprop.
+
+**Conditions** (:func:`applies`): an acyclic graph, one output group that samples as one, forward
+delays that differ (otherwise fusion serves each layer already), and a rule whose sampling only
+records the unit's own trace (Global REINFORCE, Weight Maximization) or whose output alone sends
+signals when it samples (backprop, STE backprop); MAP Propagation relaxes after every sample and
+stays with the event engine. Every firing policy, refractory period and pacing is served. Units
+are grouped by layer, kind, rank, reward delay and retrograde delays, whatever their forward
+delays, so learning signals that land together are applied to a layer in one call as in the
+synchronous limit. ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
 """
 
 from __future__ import annotations
@@ -60,6 +71,8 @@ import numpy as np
 from . import events, streams
 from .clocks import Clocks
 from .kernels import potential
+from .rules.base import Rule
+from .units import FUSED_KINDS, sample_and_trace
 
 
 def applies(scenario, graph, rule) -> bool:
@@ -138,6 +151,8 @@ class Windows:
         self.hidden = [g for g in self.order if g is not self.output]
         self.retro_min = min((d for _, _, d in sim.graph.edges(data="retro_delay")), default=0.0)
         self.latest = (-math.inf, 0)  # (time, class) of the latest hidden firing in the current window
+        rule = type(sim.rule)
+        self.plain_trace = rule.on_sample is Rule.on_sample and rule.on_sample_rows is Rule.on_sample_rows
 
     # ------------------------------------------------------------------ state of the synapses
     def due(self, g) -> np.ndarray:
@@ -348,16 +363,24 @@ class Windows:
             g.H[er[got], ec[got]] = tr.HV[src[got], k[got]]
             g.T[er[got], ec[got]] = tags[np.flatnonzero(got), k[got]]
         P, H = (g.P, g.H) if whole else (g.P[rows], g.H[rows])
-        pot = potential(P, H)
         kind = g.kind
-        u1 = streams.uniforms(g.keys1[rows], g.counters[rows])
-        u2 = streams.uniforms(g.keys2[rows], g.counters[rows]) if kind.gaussian else None
-        values, aux = kind.sample(pot, g.lp, u1, u2)
-        score = kind.score(values, pot, aux, g.lp)
-        self.now = float(row_t[0])  # a rule that sends signals when sampling sends them from here
-        sim.rule.on_sample_rows(sim, g, rows, values, aux, score, H)
-        self.now = None
-        g.counters[rows] += 1
+        if self.plain_trace and kind.name in FUSED_KINDS:  # the compiled firing (same bits)
+            if whole:
+                values, aux, score = sample_and_trace(kind, P, H, g.E, g.keys1, g.counters, g.lp, g.decay)
+            else:
+                E, counters = g.E[rows], g.counters[rows]
+                values, aux, score = sample_and_trace(kind, P, H, E, g.keys1[rows], counters, g.lp, g.decay)
+                g.E[rows], g.counters[rows] = E, counters
+        else:
+            pot = potential(P, H)
+            u1 = streams.uniforms(g.keys1[rows], g.counters[rows])
+            u2 = streams.uniforms(g.keys2[rows], g.counters[rows]) if kind.gaussian else None
+            values, aux = kind.sample(pot, g.lp, u1, u2)
+            score = kind.score(values, pot, aux, g.lp)
+            self.now = float(row_t[0])  # a rule that sends signals when sampling sends them from here
+            sim.rule.on_sample_rows(sim, g, rows, values, aux, score, H)
+            self.now = None
+            g.counters[rows] += 1
         g.values[rows] = values
         if kind.population:
             g.aux = aux

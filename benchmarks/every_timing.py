@@ -65,6 +65,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--scenario", default=str(SCENARIO))
     ap.add_argument("--only", nargs="*", help="rows whose name contains one of these words")
+    ap.add_argument("--skip", nargs="*", default=[], help="rows whose name contains one of these words")
     args = ap.parse_args(argv)
     path = Path(args.scenario)
     zero = load_scenario(path, BASE)
@@ -72,7 +73,7 @@ def main(argv=None):
     print(f"{path.name}: {args.steps} env-steps × {args.repeats}, median; zero delay measured alternately")
     print(f"{'row':42s} {'steps/s':>9s} {'samples/step':>12s} {'µs/sample':>10s} {'÷ zero':>7s}  path")
     for name, over in ROWS.items():
-        if args.only and not any(w in name for w in args.only):
+        if (args.only and not any(w in name for w in args.only)) or any(w in name for w in args.skip):
             continue
         s = load_scenario(path, BASE + COMMON + over)
         ratios, per, rates, spp = [], [], [], []

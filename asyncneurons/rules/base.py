@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import compiled
 from ..kernels import accumulate_trace
-from ..optim import adam_ascent
+from ..optim import adam_ascent, adam_constants
 
 RULES: dict = {}
 
@@ -26,8 +27,30 @@ def register(cls):
     return cls
 
 
+def per_row(group, R):
+    """The rewards ``R`` as one float64 per row of a single (2-D, contiguous) group, or None
+    when the group is not such a group (replicas keep a leading batch axis)."""
+    P = group.P
+    if P.ndim != 2 or not (P.flags.c_contiguous and group.E.flags.c_contiguous and group.M.flags.c_contiguous
+                           and group.V.flags.c_contiguous):
+        return None
+    R = np.asarray(R, dtype=np.float64)
+    if R.ndim == 0:
+        return np.full(P.shape[0], float(R))
+    if R.shape != (P.shape[0],):
+        return None
+    return np.ascontiguousarray(R)
+
+
 def reinforce_update(group, R, lr: float, adam) -> np.ndarray:
-    """Apply ``θ ← θ + Adam(E · R)`` to a group in place; return the raw update ``U = E · R``."""
+    """Apply ``θ ← θ + Adam(E · R)`` to a group in place; return the raw update ``U = E · R``.
+    One compiled pass for a single group (:func:`asyncneurons.compiled.reinforce_rows`)."""
+    rows = per_row(group, R)
+    if rows is not None:
+        U = np.empty_like(group.P)
+        group.t += 1
+        compiled.reinforce_rows(group.P, group.M, group.V, group.E, rows, float(lr), *adam_constants(adam, group.t), U)
+        return U
     R = np.asarray(R, dtype=np.float64)
     U = group.E * (R[..., None] if R.ndim else R)
     group.t += 1

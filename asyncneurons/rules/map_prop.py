@@ -9,10 +9,10 @@ log p(h^l | h^{l−1}) + log p(h^{l+1} | h^l), the output's value held fixed::
 with μ^l = softplus(pot^l) its feed-forward mean and e^{l+1} the top-down error of the layer
 above: ``(h − μ) softplus'(pot)/σ²`` for a Gaussian layer, ``(v − μ)/σ²`` for a linear-Gaussian
 output with its value v frozen, ``(onehot(a) − π)/T`` for a categorical output. In the event
-engine these are messages between neighbours: a unit sends its new value forward and its error
-term back (after ``retro_delay``); each unit relaxes every ``relax_period`` ms, ``map_steps``
-times, with whatever messages it holds (:mod:`asyncneurons.relaxation`). At zero delay and zero
-period this is exactly the published N synchronous iterations.
+engine each unit relaxes every ``relax_period`` ms, ``map_steps`` times, with the values that
+have reached it and each downstream error term as it stands when it reaches it: computed from
+that unit's state as of ``retro_delay`` earlier (:mod:`asyncneurons.relaxation`). At zero delay
+and zero period this is exactly the published N synchronous iterations.
 
 After the last step the trace records the score at the relaxed state,
 ``E^l ← λγ E^l + c · e^l ⊗ h^{l−1}_MAP`` (c = 1 for the actor), and every unit learns from the
@@ -113,3 +113,10 @@ class MapProp(GlobalReinforce):
         """The trace is recorded at the relaxed state, not now: start relaxing."""
         group.frozen_action = aux[1] if isinstance(aux, tuple) else None
         sim.relaxation.start(group)
+
+    def on_reward(self, sim, group, delta, step, reset):
+        """Learn as REINFORCE; the new weights change the error term the group sends back."""
+        super().on_reward(sim, group, delta, step, reset)
+        changed = getattr(sim.relaxation, "weights_changed", None)
+        if changed is not None:
+            changed(group)

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Rule, register, reinforce_update
+from .. import compiled
+from ..optim import adam_constants
+from .base import Rule, per_row, register, reinforce_update
 
 
 def first_order_signal(W: np.ndarray, U: np.ndarray, p: float) -> np.ndarray:
@@ -54,6 +56,16 @@ class WeightMax(Rule):
         self.p = float(scenario.learning.norm_power)
 
     def _learn(self, sim, group, R, step, reset):
+        if not self.exact and self.p == 2.0 and group.retro_buckets:
+            rows = per_row(group, R)
+            if rows is not None:  # one compiled pass: U = E·R, Adam, C = 2W·U (same bits)
+                m, n = group.P.shape
+                C = np.empty((m, n - 1))
+                group.t += 1
+                compiled.weight_max_rows(group.P, group.M, group.V, group.E, rows, float(sim.lr(group.layer, step)),
+                                         *adam_constants(sim.adam, group.t), C)
+                sim.send_retro(group, C, step, reset)
+                return
         before = group.P[..., :-1].copy() if self.exact else None
         U = reinforce_update(group, R, sim.lr(group.layer, step), sim.adam)
         if group.retro_buckets:
