@@ -79,21 +79,32 @@ def _fmt_ms(x: float) -> str:
     return "without bound" if x == float("inf") else f"by up to {x:g} ms"
 
 
+def _by_layer(*values):
+    """The values of firing keys layer by layer (a key given once applies to every layer)."""
+    lists = [v if isinstance(v, list) else [v] for v in values]
+    n = max(len(v) for v in lists)
+    return [tuple(v[i] if len(v) > 1 else v[0] for v in lists) for i in range(n)]
+
+
 def reordering_ticks(scenario, graph) -> str | None:
     """Clock firing whose jitter can vary by more than the smallest period: tick k + 1 would then
     fall before tick k, and happens at tick k's instant instead (docs/model-of-time.md)."""
     from .delays import is_zero, smallest
 
     t = scenario.timing
-    if t.firing != "clock" or is_zero(t.firing_jitter):
+    if t.firing != "clock":
         return None
-    spread, period = _largest(t.firing_jitter) - smallest(t.firing_jitter), smallest(t.firing_period)
-    if spread <= period:
-        return None
-    return (f"timing.firing_jitter varies {_fmt_ms(spread)}, more than timing.firing_period ({period:g} ms at "
-            f"least): a tick can then be due before the one it follows, and happens at that one's instant "
-            f"instead, so the unit samples twice at once unless timing.refractory skips the second. Keep the "
-            f"jitter's spread below the period for one sample per period (docs/model-of-time.md)")
+    for jitter, period_spec in _by_layer(t.firing_jitter, t.firing_period):
+        if is_zero(jitter):
+            continue
+        spread, period = _largest(jitter) - smallest(jitter), smallest(period_spec)
+        if spread > period:
+            return (f"timing.firing_jitter varies {_fmt_ms(spread)}, more than timing.firing_period ({period:g} ms "
+                    f"at least): a tick can then be due before the one it follows, and happens at that one's "
+                    f"instant instead, so the unit samples twice at once unless timing.refractory skips the "
+                    f"second. Keep the jitter's spread below the period for one sample per period "
+                    f"(docs/model-of-time.md)")
+    return None
 
 
 def phase_beyond_period(scenario, graph) -> str | None:
@@ -104,12 +115,14 @@ def phase_beyond_period(scenario, graph) -> str | None:
     t = scenario.timing
     if t.firing != "clock" or t.firing_phase is None:
         return None
-    phase, period = _largest(t.firing_phase), smallest(t.firing_period)
-    if phase <= period:
-        return None
-    return (f"timing.firing_phase ({_fmt_ms(phase).removeprefix('by ')}) can exceed timing.firing_period ({period:g} ms at least): "
-            f"a unit's first tick may come more than a period after t = 0, so it misses whole periods at the "
-            f"start. To spread units over one period give a phase between 0 and the period")
+    for phase_spec, period_spec in _by_layer(t.firing_phase, t.firing_period):
+        phase, period = _largest(phase_spec), smallest(period_spec)
+        if phase > period:
+            return (f"timing.firing_phase ({_fmt_ms(phase).removeprefix('by ')}) can exceed timing.firing_period "
+                    f"({period:g} ms at least): a unit's first tick may come more than a period after t = 0, so "
+                    f"it misses whole periods at the start. To spread units over one period give a phase "
+                    f"between 0 and the period")
+    return None
 
 
 def unused_clock_keys(scenario, graph) -> str | None:

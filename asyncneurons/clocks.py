@@ -1,7 +1,8 @@
 """Units on their own clocks: the tick times of ``clock`` and ``poisson`` firing.
 
 Each unit u has a phase φ_u and a period T_u, drawn once when the network is built from
-``timing.firing_phase`` and ``timing.firing_period`` (a number, or a distribution), keyed by
+``timing.firing_phase`` and ``timing.firing_period`` (a number, or a distribution; either may be given per layer as a
+list, as every firing key may), keyed by
 (seed, unit) like reward delays (:func:`asyncneurons.delays.unit_delays`; purposes ``PHASE`` and
 ``PERIOD`` of :mod:`asyncneurons.streams`). Without a phase, φ_u = T_u: the first tick comes one
 period after t = 0, as when every unit ticked in phase.
@@ -34,23 +35,41 @@ from __future__ import annotations
 import numpy as np
 
 from . import delays, streams
+from .errors import GraphError
 
 BLOCK = 64  # draws per unit computed together
 
 
-def unit_clocks(units, timing, seed: int) -> dict:
-    """Each unit's (phase, period) in ms under ``clock`` firing, keyed by its name."""
-    periods = delays.unit_delays(units, timing.firing_period, seed, streams.PERIOD)
-    if timing.firing_phase is None:
-        return {n: (p, p) for n, p in periods.items()}
-    phases = delays.unit_delays(units, timing.firing_phase, seed, streams.PHASE)
-    return {n: (phases[n], periods[n]) for n in periods}
+def of_layer(value, layer: int, key: str):
+    """A firing key's value for units of ``layer`` (1 = first hidden layer): the value itself, or
+    its item for that layer when it is given per layer (a list)."""
+    if not isinstance(value, list):
+        return value
+    if len(value) == 1:
+        return value[0]
+    if not 1 <= layer <= len(value):
+        raise GraphError(f"layer {layer}: timing.{key} gives {len(value)} values, one per layer 1…{len(value)}")
+    return value[layer - 1]
 
 
-def fusing_key(name, clock, timing):
+def unit_clocks(layer_of: dict, timing, seed: int) -> dict:
+    """Each unit's (phase, period) in ms under ``clock`` firing, keyed by its name; ``layer_of``
+    maps each unit to its layer (the keys may be given per layer)."""
+    out = {}
+    for layer in sorted(set(layer_of.values())):
+        units = [n for n, l in layer_of.items() if l == layer]
+        periods = delays.unit_delays(units, of_layer(timing.firing_period, layer, "firing_period"), seed, streams.PERIOD)
+        phase = of_layer(timing.firing_phase, layer, "firing_phase")
+        phases = periods if phase is None else delays.unit_delays(units, phase, seed, streams.PHASE)
+        out.update({n: (phases[n], periods[n]) for n in periods})
+    return out
+
+
+def fusing_key(name, layer: int, clock, timing):
     """What two units must share to be served by one process: their clock (None when firing is
     not on a clock). Units with random jitter or Poisson ticks never share one."""
-    if timing.firing == "poisson" or (timing.firing == "clock" and not delays.is_constant(timing.firing_jitter)):
+    if timing.firing == "poisson" or (timing.firing == "clock" and not delays.is_constant(
+            of_layer(timing.firing_jitter, layer, "firing_jitter"))):
         return ("own clock", str(name))
     return clock if timing.firing == "clock" else None
 
@@ -59,18 +78,20 @@ class Clocks:
     """The tick state of several clocks: ``at`` holds each clock's next tick (see the module
     docstring); :meth:`advance` moves chosen clocks on by one tick."""
 
-    def __init__(self, timing, seed: int, names, clocks: dict):
+    def __init__(self, timing, seed: int, names, clocks: dict, layer_of: dict):
         n = len(names)
         self.poisson = timing.firing == "poisson"
         keys = np.array([delays.node_key(x) for x in names], dtype=np.int64)
-        if self.poisson:
-            self.spec = {"dist": "exponential", "mean": 1.0 / float(timing.firing_rate)}
+        layers = [layer_of[x] for x in names]
+        if self.poisson:  # the distribution of each clock's draws
+            self.specs = [{"dist": "exponential", "mean": 1.0 / float(of_layer(timing.firing_rate, l, "firing_rate"))}
+                          for l in layers]
             self.ukeys = streams.unit_keys(seed, streams.INTERVAL, keys)
         else:
-            jitter = timing.firing_jitter
-            self.spec = None if delays.is_zero(jitter) else jitter
+            self.specs = [of_layer(timing.firing_jitter, l, "firing_jitter") for l in layers]
             self.ukeys = streams.unit_keys(seed, streams.JITTER, keys)
             self.period = np.array([clocks[x][1] for x in names], dtype=float)
+        self.spec = None if all(delays.is_zero(sp) for sp in self.specs) else True  # None: no draws at all
         self.block = np.zeros((n, BLOCK))
         self.block_of = np.full(n, -1, dtype=np.int64)
         self.k = np.zeros(n, dtype=np.int64)
@@ -89,7 +110,7 @@ class Clocks:
         for i in idx[b != self.block_of[idx]]:
             first = int(self.k[i]) // BLOCK * BLOCK
             u = streams.uniforms(self.ukeys[i:i + 1], np.arange(first, first + BLOCK, dtype=np.int64))
-            self.block[i] = delays.draw(self.spec, u)
+            self.block[i] = delays.draw(self.specs[i], u)
             self.block_of[i] = first // BLOCK
         return self.block[idx, k % BLOCK]
 

@@ -125,8 +125,10 @@ class Simulation:
         fusing_delays = {n: d if rule_cls.broadcast_to_hidden or roles[n] == "output" else 0.0
                          for n, d in self.reward_delays.items()}
         timed = s.timing.firing in ("clock", "poisson")
-        self.clocks = clocks.unit_clocks(hidden_and_out, s.timing, self.seed) if timed else None
-        fusing_clocks = {n: clocks.fusing_key(n, self.clocks[n], s.timing) for n in hidden_and_out} if timed else None
+        self.layer_of = {n: self.graph.nodes[n]["layer"] for n in hidden_and_out}
+        self.clocks = clocks.unit_clocks(self.layer_of, s.timing, self.seed) if timed else None
+        fusing_clocks = {n: clocks.fusing_key(n, self.layer_of[n], self.clocks[n], s.timing)
+                         for n in hidden_and_out} if timed else None
         self.input_group, self.groups = compile_groups(
             self.graph, seed=self.seed, fuse=s.engine.fuse if fuse is None else fuse, across_delays=use_windows,
             reward_delays=fusing_delays, retro=RULES[L.rule].uses_retro, bias_init=s.network.bias_init,
@@ -137,7 +139,7 @@ class Simulation:
         for grp in self.groups:
             grp.decay = decay
             # a group's units share one clock (a population's is its first unit's)
-            grp.clock = clocks.Clocks(s.timing, self.seed, grp.names[:1], self.clocks) if timed else None
+            grp.clock = clocks.Clocks(s.timing, self.seed, grp.names[:1], self.clocks, self.layer_of) if timed else None
         self.rule = RULES[L.rule](s)
         self.relaxation = (make_relaxation(self, relaxation, L.map_steps, L.map_step_size, s.timing.relax_period)
                            if L.rule == "map_prop" else None)

@@ -122,7 +122,7 @@ class Windows:
         # clock and Poisson firing: each set's next tick, on the clock of its (first) unit, advanced
         # as a unit process's clock is (asyncneurons.clocks)
         self.clocks = Clocks(t, sim.seed, [n for g in sim.groups for n in (g.names[:1] if g.kind.population else g.names)],
-                             sim.clocks) if self.timed else None
+                             sim.clocks, sim.layer_of) if self.timed else None
         self.first = np.full(len(tr.e_src), math.inf)  # a_e: arrival of the first newer-wave value on e
         tset = np.zeros(len(tr.e_src), dtype=np.int64)
         for g in sim.groups:

@@ -108,7 +108,7 @@ def test_a_jittered_tick_is_never_earlier_than_the_one_before():
 
     timing = SimpleNamespace(firing="clock", firing_rate=1.0,
                              firing_jitter={"dist": "uniform", "low": 0.0, "high": 5.0})
-    clocks = Clocks(timing, 3, ["a"], {"a": (1.0, 1.0)})
+    clocks = Clocks(timing, 3, ["a"], {"a": (1.0, 1.0)}, {"a": 1})
     one = np.zeros(1, dtype=np.int64)
     ticks = [float(clocks.at[0])] + [float(clocks.advance(one)[0]) for _ in range(199)]
     c, prev, expected = 1.0, 0.0, []
@@ -202,3 +202,42 @@ def test_validate_notes_jitter_that_reorders_ticks_and_phases_beyond_the_period(
     assert len(late) == 1 and late[0].startswith("timing.firing_phase (up to 5 ms) can exceed timing.firing_period")
     unused = advice(scenario(timing={"firing": "on_all", "firing_jitter": 1.0, "firing_rate": 2.0}), None)
     assert unused == ['timing.firing_jitter, timing.firing_rate have no effect under timing.firing = "on_all"']
+
+
+def test_firing_keys_given_per_layer(scenario):
+    """Each layer on its own keys: the hidden unit ticks every 3 ms in phase 1 ms without jitter,
+    the output every 5 ms (first tick one period in) with jitter uniform on [0, 2) ms."""
+    timing = {"firing": "clock", "firing_period": [3.0, 5.0], "firing_phase": [1.0, 5.0],
+              "firing_jitter": [0.0, {"dist": "uniform", "low": 0.0, "high": 2.0}]}
+    s = _two_units(scenario, timing)
+    seed = run_seed(s.experiment.seed, 0)
+    hidden, c = [], 1.0
+    while c < END:
+        hidden.append(c)
+        c += 3.0
+    out, c, prev, k = [], 5.0, 0.0, 0
+    while (prev := max(c + 2.0 * _u(seed, streams.JITTER, "out0", k), prev)) < END:
+        out.append(prev)
+        c, k = c + 5.0, k + 1
+    for windows in (True, False):
+        _, times = _sample_times(_two_units(scenario, timing, windows))
+        assert times == {"h1_0": hidden, "out0": out}
+
+
+def test_per_layer_clocks_on_windows_equal_the_event_engine(scenario):
+    over = {"timing": {"firing": "clock", "firing_period": [{"dist": "uniform", "low": 2.0, "high": 4.0}, 3.0, 6.0],
+                       "firing_phase": [{"dist": "uniform", "low": 0.0, "high": 2.0}, 1.0, 0.5],
+                       "firing_jitter": [0.0, {"dist": "uniform", "low": 0.0, "high": 0.5}, 0.25]}}
+    on, rows_on, ev_on = _run(_scenario(scenario, over, True), 60)
+    off, rows_off, ev_off = _run(_scenario(scenario, over, False), 60)
+    assert on.windows is not None and off.windows is None
+    assert rows_on == rows_off and ev_on == ev_off
+    poisson = {"timing": {"firing": "poisson", "firing_rate": [0.5, 0.3, 0.2]}}
+    assert _run(_scenario(scenario, poisson, True), 40)[1:] == _run(_scenario(scenario, poisson, False), 40)[1:]
+
+
+def test_a_list_of_the_wrong_length_names_the_key(scenario):
+    from asyncneurons.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match=r"^timing.firing_period: 2 values given but the network has 3 layers"):
+        scenario(timing={"firing": "clock", "firing_period": [1.0, 2.0]})
