@@ -11,14 +11,21 @@ episode starts from ``reset(seed)`` with a seed derived from the run and episode
 Two files per run: ``run-R.npz`` (arrays; loaded with pickles refused) and ``run-R.json``
 (everything else; written last, it commits the checkpoint). Restoring rebuilds the simulation
 from the scenario, then puts the state back: the run continues exactly as if never stopped.
+
+The JSON carries a hash of the resolved scenario, of the graph file's content, and digests of
+itself and of the arrays: a checkpoint that is truncated, edited, or belongs to another scenario
+or another graph is refused in one line, never half-restored.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
 import os
 import time as time_module
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -187,7 +194,7 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
             raise CheckpointError(f"an event in the queue cannot be checkpointed: {event!r}")
         queue.append({"time": enc(time), "priority": priority,
                       "callback": codec.callback_name[_function(callbacks[0])], "value": enc(event._value)})
-    state = {"format": FORMAT, "run": run, "scenario": scenario_hash(sim.scenario),
+    state = {"format": FORMAT, "run": run, "scenario": scenario_hash(sim.scenario), "graph": graph_hash(sim.scenario),
              "now": enc(sim.env.now), "episode": env_proc.episode,
              "groups": groups, "transmission": transmission, "critic": critic, "env": env_state,
              "queue": queue, "windows": None if sim.windows is None else enc(sim.windows.state()),
@@ -196,43 +203,107 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
 
 
 def _commit(folder: Path, name: str, tag: str, state: dict, arrays: dict) -> None:
-    """Write ``name-tag.npz`` (the arrays), then ``name.json`` (the state, naming the arrays),
-    each atomically; the JSON commits the checkpoint, and the arrays it replaced are removed."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write ``name-tag.npz`` (the arrays), then ``name.json`` (the state, naming the arrays and
+    carrying digests of both), each atomically; the JSON commits the checkpoint, and the arrays
+    it replaced are removed. Links in the folder are replaced or refused, never followed."""
+    from .folders import subdir, write_atomic
+
+    folder = subdir(Path(folder).parent, Path(folder).name)
     npz = folder / f"{name}-{tag}.npz"
-    tmp = npz.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, npz)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    data = buffer.getvalue()
+    write_atomic(npz, data, binary=True)
     state["arrays"] = npz.name
+    state["arrays_digest"] = _digest(data)
+    state["digest"] = _state_digest(state)
     meta = folder / f"{name}.json"
-    old = json.loads(meta.read_text())["arrays"] if meta.exists() else None
-    tmp_meta = meta.with_suffix(".json.tmp")
-    tmp_meta.write_text(json.dumps(state))
-    os.replace(tmp_meta, meta)
-    if old and old != npz.name and (folder / old).exists():
+    try:
+        old = json.loads(meta.read_text()).get("arrays") if meta.is_file() and not meta.is_symlink() else None
+    except (OSError, ValueError, AttributeError):
+        old = None
+    write_atomic(meta, json.dumps(state))
+    if isinstance(old, str) and old != npz.name and "/" not in old and (folder / old).is_file():
         (folder / old).unlink()
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _state_digest(state: dict) -> str:
+    return _digest(json.dumps({k: v for k, v in state.items() if k != "digest"}, sort_keys=True).encode())
 
 
 def _read(meta: Path):
     """(state, arrays) of the checkpoint ``meta`` names, None if there is none; arrays are loaded
-    with pickles refused."""
-    if not meta.exists():
+    with pickles refused. A checkpoint whose state or arrays do not match the digests it was
+    written with (truncated, edited, half-copied) is refused."""
+    if not os.path.lexists(meta):
         return None
     try:
+        if meta.is_symlink():
+            raise CheckpointError(f"{meta}: is a link; a checkpoint must be a file of its run folder")
         state = json.loads(meta.read_text())
-        with np.load(meta.parent / state["arrays"], allow_pickle=False) as z:
+        if not isinstance(state, dict) or not isinstance(state.get("arrays"), str):
+            raise ValueError("not a checkpoint")
+        if state.get("digest") != _state_digest(state):
+            raise ValueError("its state does not match its digest: edited or damaged")
+        npz = meta.parent / state["arrays"]
+        if npz.parent != meta.parent or npz.is_symlink():
+            raise ValueError(f"its arrays {state['arrays']!r} are not a file beside it")
+        data = npz.read_bytes()
+        if state.get("arrays_digest") != _digest(data):
+            raise ValueError(f"its arrays {npz.name} do not match its digest: edited or damaged")
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{meta}: unreadable checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    except CheckpointError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{meta}: unreadable checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                              f"remove the checkpoints folder to start the run again") from None
     return state, arrays
+
+
+def restoring(build, state, folder):
+    """``build()`` (which restores the checkpoint ``state``), with a checkpoint whose content does
+    not fit the network it is restored into refused in one line."""
+    if state is None:
+        return build()
+    try:
+        return build()
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+        raise CheckpointError(f"{folder}: a checkpoint that does not fit this run's network "
+                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                              f"remove the checkpoints folder to start the run again") from None
+
+
+def graph_hash(scenario) -> str | None:
+    """A short hash of the content of the scenario's graph file (None without one): a graph file
+    edited between a kill and ``--resume`` would resume into a different network."""
+    path = getattr(scenario.network, "graph", None)
+    if path is None:
+        return None
+    try:
+        return _digest(Path(path).read_bytes())
+    except OSError:
+        return "unreadable"
+
+
+def _check_owner(meta: Path, state: dict, scenario, what: str) -> None:
+    if state.get("graph") != graph_hash(scenario):  # (first: the scenario hash covers it too)
+        raise CheckpointError(f"{meta}: the graph file {scenario.network.graph} changed since this "
+                              f"checkpoint; restore it, or remove the checkpoints folder to start the "
+                              f"{what} again")
+    if state.get("scenario") != scenario_hash(scenario):
+        raise CheckpointError(f"{meta}: a checkpoint of another scenario (the scenario was changed); "
+                              f"remove the checkpoints folder to start the {what} again")
 
 
 def scenario_hash(scenario) -> str:
     """A short hash of the resolved scenario, less ``[engine]`` (how a run is executed never
     changes its numbers): a checkpoint belongs to exactly one scenario. A graph file counts by
     its content, not its place, so that a run folder can move."""
-    import hashlib
-
     from .scenario import to_toml
     update = {"engine": type(scenario.engine)()}
     if scenario.network.graph is not None:
@@ -254,9 +325,8 @@ def load(folder: Path, run: int, scenario=None):
     state, arrays = found
     if state.get("format") != FORMAT or state.get("run") != run:
         raise CheckpointError(f"{meta}: not a checkpoint of run {run} in format {FORMAT}")
-    if scenario is not None and state.get("scenario") != scenario_hash(scenario):
-        raise CheckpointError(f"{meta}: a checkpoint of another scenario (the scenario was changed); "
-                              f"remove the checkpoints folder to start the run again")
+    if scenario is not None:
+        _check_owner(meta, state, scenario, "run")
     return state, arrays
 
 
@@ -336,6 +406,7 @@ def save_replicas(rep, loop: dict, folder: Path) -> None:
     critic = _critic_state(rep.critic, enc)
     replay = [enc(np.array(actions)) for actions in rep.replay]
     state = {"format": FORMAT, "runs": list(rep.runs), "scenario": scenario_hash(rep.scenario),
+             "graph": graph_hash(rep.scenario),
              "layers": layers, "critic": critic, "loop": enc(loop), "replay": replay}
     _commit(Path(folder), replicas_name(rep.runs), f"step-{loop['k']}", state, codec.arrays)
 
@@ -349,9 +420,7 @@ def load_replicas(folder: Path, runs, scenario):
     state, arrays = found
     if state.get("format") != FORMAT or state.get("runs") != list(runs):
         raise CheckpointError(f"{meta}: not a checkpoint of runs {list(runs)} in format {FORMAT}")
-    if state.get("scenario") != scenario_hash(scenario):
-        raise CheckpointError(f"{meta}: a checkpoint of another scenario (the scenario was changed); "
-                              f"remove the checkpoints folder to start the runs again")
+    _check_owner(meta, state, scenario, "runs")
     return state, arrays
 
 

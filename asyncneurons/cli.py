@@ -1,7 +1,8 @@
 """The command line: ``asyncneurons run | validate | sweep | plot``.
 
 Exit status: 0 on success, 2 on bad input (one line naming the problem, no traceback), 1 when
-a run fails otherwise (for example when it diverges; its results so far are kept).
+a run fails otherwise (for example when it diverges, or the disk is full; its results so far are
+kept), 130 when interrupted (Ctrl-C or SIGTERM). See docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ def _load(scenario: str, overrides):
     return load_scenario(scenario, overrides)
 
 
+def _no_empty_paths(**paths) -> None:
+    """An empty path would mean the current folder: refuse it rather than write there."""
+    for option, value in paths.items():
+        if value is not None and not str(value).strip():
+            _fail(f"--{option}: an empty path; name a folder", 2)
+
+
 def _note(texts) -> None:
     for text in texts:
         click.echo(f"note: {text}", err=True)
@@ -41,11 +49,40 @@ def _describe(s) -> str:
     env = tasks.make_env(s.env.id, s.env.max_episode_steps)
     g = build_graph(s, int(np.prod(env.observation_space.shape)), tasks.action_spec(env),
                     run_seed(s.experiment.seed, 0))
+    if s.network.graph:  # what a run would refuse later, found now
+        from .graph import check_task
+        check_task(g, s, int(np.prod(env.observation_space.shape)), tasks.action_spec(env))
+    from .limits import check_scenario
+    check_scenario(s, g.number_of_edges(), int(np.prod(env.observation_space.shape)))
     _note(advice(s, g))
     units = sum(1 for _, r in g.nodes(data="role") if r != "input")
     return (f"{s.experiment.name}: {s.env.id}, rule {s.learning.rule}, {units} units, "
             f"{g.number_of_edges()} synapses, {s.experiment.runs} run(s) × {s.experiment.episodes} episodes, "
             f"firing {s.timing.firing}, pacing {s.env.pacing}")
+
+
+class _Guarded(click.Group):
+    """Every command ends in one line, never a traceback: a filesystem error names its path
+    (exit 1), memory running out says so (exit 1), an interrupt exits 130."""
+
+    def invoke(self, ctx):
+        from .folders import describe
+        try:
+            return super().invoke(ctx)
+        except OSError as e:
+            _fail(describe(e), 1)
+        except MemoryError:
+            _fail("out of memory; choose a smaller network, fewer runs or fewer replicas", 1)
+        except KeyboardInterrupt:
+            _interrupted("interrupted")
+
+
+def _interrupted(message: str) -> None:
+    """Exit 130 with one line, deaf to further interrupts while it says so."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _fail(message, 130)
 
 
 def _exit_codes(failed: str = "a run failed otherwise (it diverged); the results so far are kept") -> str:
@@ -58,7 +95,7 @@ def _exit_codes(failed: str = "a run failed otherwise (it diverged); the results
 EXIT_CODES = _exit_codes()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]},
+@click.group(cls=_Guarded, context_settings={"help_option_names": ["-h", "--help"]},
              epilog="Documentation: docs/index.md (docs/quickstart.md to begin).\n\n" + EXIT_CODES)
 @click.version_option(package_name="asyncneurons")
 def main():
@@ -114,6 +151,7 @@ def run(scenario, out, overrides, workers, resume, checkpoint_seconds, quiet):
     from tqdm import tqdm
 
     from .runner import run_experiment
+    _no_empty_paths(out=out, resume=resume)
     if (scenario is None) == (resume is None):
         _fail("give a SCENARIO to run, or --resume DIR to continue a run folder (not both)", 2)
     if resume is not None:
@@ -128,7 +166,8 @@ def run(scenario, out, overrides, workers, resume, checkpoint_seconds, quiet):
     except UserInputError as e:
         _fail(str(e), 2)
     if out is None:
-        out = Path("runs") / f"{s.experiment.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        from .folders import safe_name
+        out = Path("runs") / f"{safe_name(s.experiment.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
     click.echo(f"{'continuing' if resume else 'writing'} {out}", err=True)  # before the bar: a line of its own
     total = s.experiment.runs * s.experiment.episodes
     recent = deque(maxlen=20)
@@ -145,11 +184,15 @@ def run(scenario, out, overrides, workers, resume, checkpoint_seconds, quiet):
                                  checkpoint_seconds=checkpoint_seconds)
     except KeyboardInterrupt:
         bar.close()
-        _fail(f"interrupted; the episodes finished so far are in {out}; continue with "
-              f"asyncneurons run --resume {out}", 130)
+        _interrupted(f"interrupted; the episodes finished so far are in {out}; continue with "
+                     f"asyncneurons run --resume {out}")
     except UserInputError as e:
         bar.close()
         _fail(str(e), 2)
+    except OSError as e:  # one line naming the path (see _Guarded)
+        bar.close()
+        e.filename = str(out) if e.filename is None else e.filename
+        raise
     bar.close()
     _print_summary(summary, out)
     if summary["status"] == "diverged":
@@ -194,13 +237,19 @@ def sweep(scenario, grid, seeds, out, overrides, workers, scheduler, dask_local,
     summary.csv (each point's mean and std across seeds) as runs finish. An interrupted sweep
     resumes when the command is run again with the same --out."""
     from .sweep import plan, run_sweep
+    _no_empty_paths(out=out)
     if out is None:
-        out = str(Path("runs") / f"{_experiment_name(scenario, overrides)}-sweep-{time.strftime('%Y%m%d-%H%M%S')}")
+        from .folders import safe_name
+        out = str(Path("runs") / f"{safe_name(_experiment_name(scenario, overrides))}-sweep-"
+                                 f"{time.strftime('%Y%m%d-%H%M%S')}")
     chosen = [name for name, v in (("--workers", workers), ("--scheduler", scheduler),
                                    ("--dask-local", dask_local)) if v is not None]
     if len(chosen) > 1:
         _fail(f"{' and '.join(chosen)}: choose one way to run the sweep", 2)
     try:
+        if scheduler is not None:
+            from .sweep import check_scheduler
+            check_scheduler(scheduler)
         plan_ = plan(scenario, grid, seeds, overrides, out)
     except UserInputError as e:
         _fail(str(e), 2)
@@ -209,8 +258,10 @@ def sweep(scenario, grid, seeds, out, overrides, workers, scheduler, dask_local,
         result = run_sweep(plan_, workers=workers or 2, scheduler=scheduler,
                            dask_local=dask_local, progress=not quiet)
     except KeyboardInterrupt:
-        _fail(f"interrupted; finished runs are kept in {out}: run the same command with "
-              f"--out {out} to resume", 130)
+        _interrupted(f"interrupted; finished runs are kept in {out}: run the same command with "
+                     f"--out {out} to resume")
+    except UserInputError as e:
+        _fail(str(e), 2)
     _print_sweep(result, out)
     if result.failed:
         _fail(f"{len(result.failed)} run(s) failed, first: {result.failed[0][0].folder}: "
@@ -287,12 +338,17 @@ def plot(paths, out, smooth, x_key, line_key, window, where, band, overlay):
     are drawn in one panel, one line per folder, labelled by the keys their scenarios differ
     in."""
     from .plots import plot_folder
+    _no_empty_paths(out=out)
     try:
         files = plot_folder(list(paths), out, smooth=smooth, x_key=x_key, line_key=line_key,
                             window=window, where=where, band=band, overlay=overlay,
                             say=lambda t: click.echo(t, err=True))
     except UserInputError as e:
         _fail(str(e), 2)
+    except (ValueError, KeyError, TypeError, IndexError) as e:  # a damaged table (pandas' errors too)
+        text = str(e).splitlines()[0] if str(e) else type(e).__name__
+        _fail(f"{', '.join(paths)}: cannot plot: a table is damaged or not one of asyncneurons "
+              f"({text})", 2)
     for f in files:
         click.echo(f)
 

@@ -157,3 +157,131 @@ def ranks(g: nx.DiGraph) -> dict:
         preds = list(zero.predecessors(n))
         rank[n] = max([g.nodes[n]["layer"]] + [rank[p] + 1 for p in preds])
     return rank
+
+
+# ------------------------------------------------------------------------------------------------
+# A graph against its task and scenario: what a run would refuse, found before it starts
+
+NODE_ATTRS = ("role", "kind", "layer", "index")
+EDGE_ATTRS = ("delay", "retro_delay")
+PER_LAYER_KEYS = (("learning", "lr"), ("learning", "lr_end"), ("network", "temperature"),
+                  ("network", "variance"))
+
+
+def check_names(g: nx.DiGraph) -> None:
+    """Attributes are checked by name: a missing one is named as missing, and one that is not ours
+    but close to one of ours (``dealy``) is a typo with a did-you-mean. Others (a tool's labels,
+    colours, coordinates) are left alone."""
+    for n, a in g.nodes(data=True):
+        for key in a:
+            if _typo(key, NODE_ATTRS):
+                raise GraphError(f"node {n!r}: unknown attribute {key!r}{did_you_mean(key, NODE_ATTRS)}")
+        for key in ("role", "layer") + (("kind",) if a.get("role") != "input" else ()):
+            if key not in a:
+                raise GraphError(f"node {n!r}: attribute {key!r} is missing")
+    for u, v, a in g.edges(data=True):
+        for key in a:
+            if _typo(key, EDGE_ATTRS):
+                raise GraphError(f"edge {u!r} -> {v!r}: unknown attribute {key!r}"
+                                 f"{did_you_mean(key, EDGE_ATTRS)}")
+
+
+#: Attributes drawing tools write (yEd, Gephi, NetworkX): never taken for a typo of ours.
+TOOL_ATTRS = frozenset({"label", "name", "id", "x", "y", "z", "r", "g", "b", "size", "color",
+                        "colour", "shape", "weight", "description", "url", "width", "height"})
+
+
+def _typo(key, ours) -> bool:
+    """``key`` is not ours but so close to one of ours that it is surely a misspelling."""
+    import difflib
+    key = str(key)
+    return (key not in ours and key.lower() not in TOOL_ATTRS
+            and bool(difflib.get_close_matches(key, ours, n=1, cutoff=0.75)))
+
+
+def check_task(g: nx.DiGraph, scenario, n_obs: int, action) -> None:
+    """Check a graph file's network against the task and the scenario, as a run would need it:
+    inputs indexed 0 … n_obs-1 once each, outputs of one kind that encode the task's actions and
+    are indexed 0 … n-1 once each, layers 0 … L without a gap (inputs alone at 0, outputs alone at
+    L), no recurrent cycle, and per-layer lists of one value per layer."""
+    check_names(g)
+    role = dict(g.nodes(data="role"))
+    layers: dict = {}
+    for n, a in g.nodes(data=True):
+        layers.setdefault(a["layer"], []).append(n)
+    top = max(layers)
+    for n, a in g.nodes(data=True):
+        if a["role"] == "input" and a["layer"] != 0:
+            raise GraphError(f"node {n!r}: an input unit must be in layer 0 (it is in layer {a['layer']})")
+        if a["role"] != "input" and a["layer"] == 0:
+            raise GraphError(f"node {n!r}: layer 0 holds the input units only")
+        if a["role"] == "output" and a["layer"] != top:
+            raise GraphError(f"node {n!r}: an output unit must be in the last layer, {top} "
+                             f"(it is in layer {a['layer']})")
+        if a["role"] == "hidden" and a["layer"] == top:
+            raise GraphError(f"node {n!r}: a hidden unit in layer {top}, the output layer")
+    gaps = [layer for layer in range(top + 1) if layer not in layers]
+    if gaps:
+        raise GraphError(f"layer {gaps[0]} has no unit: layers must be numbered 0 … {top} without a gap")
+    _check_indices(g, "input", n_obs, "observations have")
+    outputs = [n for n in g if role[n] == "output"]
+    kinds = sorted({g.nodes[n]["kind"] for n in outputs})
+    if len(kinds) > 1:
+        raise GraphError(f"output units of different kinds ({', '.join(kinds)}): the output is one "
+                         f"population of one kind")
+    kind, task = kinds[0], scenario.env.id
+    if action[0] == "discrete":
+        n = action[1]
+        need = {"softmax": n - 1, "categorical": n, "bernoulli": 1}.get(kind)
+        if need is None:
+            raise GraphError(f"output units of kind {kind}: {task} has {n} discrete actions; "
+                             f"use softmax, categorical or bernoulli outputs")
+        if kind == "bernoulli" and n != 2:
+            raise GraphError(f"a bernoulli output encodes two actions; {task} has {n}")
+        what = {"softmax": f"{n} actions need {n - 1} softmax output units (the last logit is fixed)",
+                "categorical": f"{n} actions need {n} categorical output units",
+                "bernoulli": "two actions need one bernoulli output unit"}[kind]
+    else:
+        need = action[1]
+        if kind != "linear_gaussian":
+            raise GraphError(f"output units of kind {kind}: {task} has continuous actions; "
+                             f"use linear_gaussian outputs")
+        what = f"an action of {need} components needs {need} linear_gaussian output units"
+    if len(outputs) != need:
+        raise GraphError(f"the graph has {len(outputs)} output unit(s) but {task}: {what}")
+    _check_indices(g, "output", need, "actions need")
+    cycle = _a_cycle(g)
+    if cycle:
+        raise GraphError(f"recurrent cycle {cycle}: graphs with cycles are not supported yet "
+                         f"(every synapse must lead to a deeper layer or a unit not upstream)")
+    _check_per_layer(scenario, top)
+
+
+def _check_indices(g, which: str, count: int, what: str) -> None:
+    units = sorted((a.get("index", 0), n) for n, a in g.nodes(data=True) if a["role"] == which)
+    if len(units) != count:
+        raise GraphError(f"the graph has {len(units)} {which} units but the task's {what} "
+                         f"{count} components")
+    seen: dict = {}
+    for index, n in units:
+        if index >= count:
+            raise GraphError(f"node {n!r}: {which} index {index} is out of range 0 … {count - 1}")
+        if index in seen:
+            raise GraphError(f"nodes {seen[index]!r} and {n!r}: both are {which} index {index}")
+        seen[index] = n
+
+
+def _a_cycle(g) -> str:
+    try:
+        cycle = nx.find_cycle(g)
+    except nx.NetworkXNoCycle:
+        return ""
+    return " -> ".join(repr(u) for u, _ in cycle) + f" -> {cycle[0][0]!r}"
+
+
+def _check_per_layer(scenario, n_layers: int) -> None:
+    for section, key in PER_LAYER_KEYS:
+        value = getattr(getattr(scenario, section), key, None)
+        if isinstance(value, (list, tuple)) and len(value) not in (1, n_layers):
+            raise GraphError(f"{section}.{key}: {len(value)} values given but the graph has "
+                             f"{n_layers} layers with weights (give one value, or one per layer)")

@@ -43,6 +43,8 @@ FLOAT_EDGE_ATTRS = ("delay", "retro_delay")
 
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
 _GRAPHML_TYPES = ("boolean", "int", "long", "float", "double", "string")
+#: What a key may be declared for; yEd adds ``graphml`` (its resources) and ``port`` keys.
+_KEY_DOMAINS = ("node", "edge", "graph", "all", "graphml", "port", "endpoint", "hyperedge")
 
 
 class _Fail(Exception):
@@ -62,9 +64,12 @@ def load_graph(path, unit_kinds=None) -> nx.DiGraph:
     later by the scenario). ``unit_kinds`` defaults to :data:`asyncneurons.units.UNIT_KINDS`.
     Raises :class:`GraphError` naming the file and the problem.
     """
+    from .limits import check_graph_file
+
     name = str(path)
     fmt = _format_of(name)
     try:
+        check_graph_file(name, os.path.getsize(path), fmt)
         data = Path(path).read_bytes()
     except OSError as e:
         raise GraphError(f"{name}: cannot read the graph file ({e.strerror or e})") from None
@@ -74,10 +79,10 @@ def load_graph(path, unit_kinds=None) -> nx.DiGraph:
 def graph_from_bytes(data: bytes, fmt: str, *, name: str = "<graph>",
                      unit_kinds=None) -> nx.DiGraph:
     """Like :func:`load_graph` for the contents of a file; ``fmt`` is ``"graphml"`` or ``"json"``."""
-    from .graph import validate
+    from .graph import check_names, validate
 
     try:
-        text = _decode(data)
+        text = _decode_xml(data) if fmt == "graphml" else _decode(data)
         if not text.strip():
             raise _Fail("the file is empty")
         if fmt == "json":
@@ -87,6 +92,7 @@ def graph_from_bytes(data: bytes, fmt: str, *, name: str = "<graph>",
         else:
             raise _Fail(f"unknown graph format {fmt!r}; use graphml or json")
         g = _build(*parts)
+        check_names(g)
         validate(g, unit_kinds, need_delays=False)
     except (_Fail, GraphError) as e:
         raise GraphError(f"{name}: {e}") from None
@@ -149,6 +155,36 @@ def _decode(data: bytes) -> str:
         col = start - (data.rfind(b"\n", 0, start) + 1) + 1
         raise _Fail(f"not UTF-8 text (byte 0x{data[start]:02x} at line {line}, column {col})") \
             from None
+
+
+_XML_DECLARATION = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
+
+
+def _decode_xml(data: bytes) -> str:
+    """GraphML text in the encoding it declares (a byte-order mark, or ``encoding=`` in its XML
+    declaration; UTF-8 otherwise), e.g. the ISO-8859-1 or UTF-16 some tools write."""
+    import codecs
+    for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                       (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom) and not (codec == "utf-16" and data.startswith(codecs.BOM_UTF32_LE)):
+            return _decode_as(data, codec)
+    m = _XML_DECLARATION.match(data[:400])
+    if m is None or data.startswith(codecs.BOM_UTF8):
+        return _decode(data)
+    declared = m.group(1).decode("ascii")
+    try:
+        codec = codecs.lookup(declared).name
+    except LookupError:
+        raise _Fail(f"the XML declaration names an unknown encoding {declared!r}") from None
+    text = _decode_as(data, codec)
+    return text
+
+
+def _decode_as(data: bytes, codec: str) -> str:
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as e:
+        raise _Fail(f"not valid {codec} text (byte at offset {e.start})") from None
 
 
 def _build(nodes, edges, graph_attrs) -> nx.DiGraph:
@@ -403,14 +439,15 @@ def _read_graphml(text: str):
             raise _Fail(f"line {el.line}: <key> without an id")
         if kid in keys:
             raise _Fail(f"line {el.line}: key {kid!r} is declared twice")
+        domain = el.attrs.get("for", "all")
+        if domain not in _KEY_DOMAINS:
+            raise _Fail(f"line {el.line}: key {kid!r}: for={domain!r} is not one of "
+                        f"{', '.join(_KEY_DOMAINS)}")
         typ = el.attrs.get("attr.type", "string")
         if typ not in _GRAPHML_TYPES:
-            raise _Fail(f"line {el.line}: key {kid!r}: attr.type {typ!r} is not one of "
-                        f"{', '.join(_GRAPHML_TYPES)}")
-        domain = el.attrs.get("for", "all")
-        if domain not in ("node", "edge", "graph", "all"):
-            raise _Fail(f"line {el.line}: key {kid!r}: for={domain!r} is not one of node, edge, "
-                        "graph, all")
+            # a tool's own type name ("integer", a list type): the value is kept as its text (ours
+            # are converted from their text whatever the type declared, with our messages)
+            typ = "string"
         default = [c for c in el.children if c.tag == "default"]
         keys[kid] = (el.attrs.get("attr.name", kid), typ,
                      "".join(default[0].text) if default else None, domain)

@@ -30,53 +30,59 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .folders import check_dir, open_write, write_atomic, writing
+
+OUTPUTS = ("scenario.toml", "metrics.csv", "summary.json", "events.csv")
 METRIC_COLUMNS = ["run", "episode", "return", "length", "sim_time_ms", "wall_s", "stale_actions"]
 EVENT_COLUMNS = ["run", "time_ms", "unit", "kind", "value", "wave"]
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write ``text`` to ``path`` through a temporary file and a rename (links never followed)."""
+    write_atomic(path, text)
 
 
 class RunFolder:
     """Writes one experiment's folder."""
 
-    def __init__(self, path, scenario_toml: str):
-        self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path, scenario_toml: str, live: bool = True):
+        """``live``: start metrics.csv afresh and append each row as it comes; otherwise (a
+        resumed run) metrics.csv is left as it is until :meth:`finish` replaces it whole."""
+        self.path = check_dir(Path(path))
         atomic_write(self.path / "scenario.toml", scenario_toml)
-        self._metrics = open(self.path / "metrics.csv", "w", newline="")
-        self._writer = csv.DictWriter(self._metrics, fieldnames=METRIC_COLUMNS)
-        self._writer.writeheader()
-        self._metrics.flush()
+        self._metrics = open_write(self.path / "metrics.csv", newline="") if live else None
+        if live:
+            self._writer = csv.DictWriter(self._metrics, fieldnames=METRIC_COLUMNS)
+            self._writer.writeheader()
+            self._metrics.flush()
         self.rows: list = []
 
     def episode(self, row: dict) -> None:
         """Append one episode's row and flush it to disk."""
         self.rows.append(row)
-        self._writer.writerow({k: row[k] for k in METRIC_COLUMNS})
-        self._metrics.flush()
+        if self._metrics is not None:
+            with writing(self.path / "metrics.csv"):
+                self._writer.writerow({k: row[k] for k in METRIC_COLUMNS})
+                self._metrics.flush()
 
     def finish(self, status: str, message: str = "", wall_s: float | None = None, runs: int | None = None) -> dict:
         """Rewrite metrics.csv in (run, episode) order and write summary.json."""
-        self._metrics.close()
+        if self._metrics is not None:
+            with writing(self.path / "metrics.csv"):
+                self._metrics.close()
         rows = sorted(self.rows, key=lambda r: (r["run"], r["episode"]))
-        tmp = self.path / "metrics.csv.tmp"
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: r[k] for k in METRIC_COLUMNS})
-        os.replace(tmp, self.path / "metrics.csv")
+        text = io.StringIO()
+        w = csv.DictWriter(text, fieldnames=METRIC_COLUMNS)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r[k] for k in METRIC_COLUMNS})
+        write_atomic(self.path / "metrics.csv", text.getvalue())
         summary = summarize(rows, status, message)
         if wall_s is not None:
             summary["wall_s"] = wall_s
@@ -105,7 +111,7 @@ def summarize(rows, status: str = "complete", message: str = "") -> dict:
 
 def write_events(path: Path, chunks) -> None:
     """Write events.csv from per-run lists of event rows (already in time order per run)."""
-    with open(path, "w", newline="") as f:
+    with writing(path), open_write(path, newline="") as f:
         w = csv.writer(f)
         w.writerow(EVENT_COLUMNS)
         for rows in chunks:

@@ -15,7 +15,10 @@ events (``[record] events``) take no checkpoints and start over when resumed, so
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import json
+import math
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -25,9 +28,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from . import checkpoint
+from . import checkpoint, interrupts
 from .errors import DivergenceError, UserInputError
-from .recorder import METRIC_COLUMNS, RunFolder, write_events
+from .folders import FolderError, FolderLock, check_dir, open_write, subdir, write_atomic, writing
+from .recorder import METRIC_COLUMNS, OUTPUTS, RunFolder, write_events
 from .scenario import load_scenario, to_toml
 from .simulation import Simulation
 
@@ -57,12 +61,11 @@ def simulate_run(scenario, run: int, on_episode=None, record_events: bool = Fals
         Simulation(scenario, run, on_episode=on_episode, on_event=on_event).run()
         return events
     folder = Path(folder)
-    rows_path = folder / EPISODES / f"run-{run}.csv"
-    rows_path.parent.mkdir(parents=True, exist_ok=True)
+    rows_path = subdir(folder, EPISODES) / f"run-{run}.csv"
     # a run that records its events starts over when resumed, so that events.csv stays whole
     state = checkpoint.load(folder / CHECKPOINTS, run, scenario) if resume and not record_events else None
-    kept = _read_rows(rows_path)[:state[0]["episode"]] if state else []
-    with open(rows_path, "w", newline="") as f:
+    kept = _read_rows(rows_path, run)[:state[0]["episode"]] if state else []
+    with writing(rows_path), open_write(rows_path, newline="") as f:
         w = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
         w.writeheader()
         for row in kept:
@@ -76,7 +79,8 @@ def simulate_run(scenario, run: int, on_episode=None, record_events: bool = Fals
             if on_episode is not None:
                 on_episode(row)
 
-        sim = Simulation(scenario, run, on_episode=episode, on_event=on_event, resume=state)
+        sim = checkpoint.restoring(lambda: Simulation(scenario, run, on_episode=episode, on_event=on_event,
+                                                      resume=state), state, folder / CHECKPOINTS)
         if scenario.record.diagnostics:  # [record] diagnostics: a row per episode from the run's state
             from .diagnostics import Writer
             diag = Writer(folder, run, sim.n_layers, kept=len(kept))
@@ -98,9 +102,8 @@ def simulate_run(scenario, run: int, on_episode=None, record_events: bool = Fals
 
 def _supervised_into(folder, scenario, run: int, on_episode) -> list:
     from .supervised import SupervisedRun
-    path = Path(folder) / EPISODES / f"run-{run}.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
+    path = subdir(Path(folder), EPISODES) / f"run-{run}.csv"
+    with writing(path), open_write(path, newline="") as f:
         w = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
         w.writeheader()
 
@@ -121,14 +124,18 @@ def simulate_replicas(scenario, runs, on_episode=None, *, folder, resume: bool =
     it are dropped and repeated identically). Returns the replicas as they ended."""
     from .replicas import Replicas
     folder = Path(folder)
-    (folder / EPISODES).mkdir(parents=True, exist_ok=True)
+    subdir(folder, EPISODES)
     found = checkpoint.load_replicas(folder / CHECKPOINTS, runs, scenario) if resume else None
     rep = Replicas(scenario, runs)
-    loop = checkpoint.restore_replicas(rep, *found) if found else None
+    loop = checkpoint.restoring(lambda: checkpoint.restore_replicas(rep, *found), found,
+                                folder / CHECKPOINTS) if found else None
     episodes = scenario.experiment.episodes
-    kept = {r: _read_rows(folder / EPISODES / f"run-{r}.csv")[:min(int(loop["episode"][i]), episodes)]
+    kept = {r: _read_rows(folder / EPISODES / f"run-{r}.csv", r)[:min(int(loop["episode"][i]), episodes)]
             if loop else [] for i, r in enumerate(runs)}
-    files = {r: open(folder / EPISODES / f"run-{r}.csv", "w", newline="") for r in runs}
+    files = {}
+    with writing(folder / EPISODES):
+        for r in runs:
+            files[r] = open_write(folder / EPISODES / f"run-{r}.csv", newline="")
     try:
         writers = {r: csv.DictWriter(f, fieldnames=METRIC_COLUMNS) for r, f in files.items()}
         for r, w in writers.items():
@@ -150,7 +157,8 @@ def simulate_replicas(scenario, runs, on_episode=None, *, folder, resume: bool =
                 checkpoint.save_replicas(rep, state, folder / CHECKPOINTS)
                 last[0] = time.perf_counter()
         rep.on_episode, rep.checkpoint = episode, save
-        rep.run(resume=loop)
+        with writing(folder / EPISODES):
+            rep.run(resume=loop)
     finally:
         for f in files.values():
             f.close()
@@ -184,19 +192,29 @@ def _chunks(scenario, todo: list, workers: int) -> list:
     return [todo[i:i + per] for i in range(0, len(todo), per)]
 
 
-def _read_rows(path: Path) -> list:
-    if not path.exists():
+def _read_rows(path: Path, run: int | None = None) -> list:
+    """The episode rows of ``path`` in order: the first row that is cut short (by a kill), not a
+    number, or out of place (not the next episode of ``run``) ends the record, and it and what
+    follows are dropped (a resumed run repeats them identically)."""
+    try:
+        with open(path, newline="", errors="replace") as f:
+            text = f.read()
+    except FileNotFoundError:
         return []
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    if not text.endswith("\n"):
+        text = text[:text.rfind("\n") + 1]  # a last line without its newline was cut short
     out = []
-    for r in rows:
+    for r in csv.DictReader(text.splitlines()):
         try:
-            out.append({"run": int(r["run"]), "episode": int(r["episode"]), "return": float(r["return"]),
-                        "length": int(r["length"]), "sim_time_ms": float(r["sim_time_ms"]),
-                        "wall_s": float(r["wall_s"]), "stale_actions": int(r["stale_actions"])})
+            row = {"run": int(r["run"]), "episode": int(r["episode"]), "return": float(r["return"]),
+                   "length": int(r["length"]), "sim_time_ms": float(r["sim_time_ms"]),
+                   "wall_s": float(r["wall_s"]), "stale_actions": int(r["stale_actions"])}
         except (KeyError, TypeError, ValueError):
-            break  # a row cut short by a kill: it and what follows are dropped
+            break
+        if (row["episode"] != len(out) or (run is not None and row["run"] != run)
+                or not math.isfinite(row["sim_time_ms"]) or row["length"] < 0):
+            break
+        out.append(row)
     return out
 
 
@@ -206,7 +224,7 @@ _QUEUE = None
 def _init_worker(q, parent: int):
     global _QUEUE
     _QUEUE = q
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides what an interrupt does
+    interrupts.worker_setup()  # the main process decides what an interrupt does
     _die_with_parent(parent)
 
 
@@ -238,8 +256,28 @@ def _worker(scenario, runs: list, record_events: bool, folder, resume, checkpoin
         return "diverged", [], str(e)
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt
+def stop_workers(pool, grace: float = 5.0) -> None:
+    """End every worker process of ``pool`` now and wait until each is gone, so that none writes
+    into the folder after the command has ended: SIGTERM (a worker's rows are flushed whole, its
+    checkpoints committed by a rename, so nothing it leaves is half-written), then SIGKILL after
+    ``grace`` seconds for any that lingers."""
+    with interrupts.held():  # an interrupt arriving now is handled once every worker is gone
+        _stop(pool, grace)
+
+
+def _stop(pool, grace: float) -> None:
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for p in procs:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            p.terminate()
+    deadline = time.monotonic() + grace
+    for p in procs:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            p.join(max(0.0, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join(grace)
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def run_experiment(scenario, out, *, workers: int = 1, progress=None, resume: bool = False,
@@ -249,29 +287,54 @@ def run_experiment(scenario, out, *, workers: int = 1, progress=None, resume: bo
     ``progress(row)`` is called in the main process after each finished episode. SIGINT and
     SIGTERM stop the runs, keep every finished episode and mark the summary incomplete.
     """
-    out = Path(out)
+    out = check_dir(Path(out))
+    with FolderLock(out):
+        return _run_locked(scenario, out, workers, progress, resume, checkpoint_seconds)
+
+
+def _run_locked(scenario, out: Path, workers: int, progress, resume: bool, checkpoint_seconds: float) -> dict:
     runs, episodes = scenario.experiment.runs, scenario.experiment.episodes
-    done_rows = {r: _read_rows(out / EPISODES / f"run-{r}.csv") for r in range(runs)} if resume else {}
+    scenario, toml, graph = portable(scenario, out)
+    if not resume:
+        check_fresh(out, toml, graph)
+    subdir(out, EPISODES)
+    done_rows = {r: _read_rows(out / EPISODES / f"run-{r}.csv", r) for r in range(runs)} if resume else {}
     finished = {r for r, rows in done_rows.items() if len(rows) >= episodes}
-    scenario, resolved = portable(scenario, out)
-    folder = RunFolder(out, resolved)
-    for r in sorted(finished):
-        for row in done_rows[r][:episodes]:
-            folder.episode(row)
     todo = [r for r in range(runs) if r not in finished]
+    jobs = _chunks(scenario, todo, workers) if not resume else _resumed_chunks(scenario, out, todo, workers)
+    _check_targets(out, todo, resume)  # a link where a file will be written: refused before one is
+    if resume:
+        _check_checkpoints(scenario, out, jobs)  # a bad checkpoint is refused before a row moves
+    before = _previous_wall(out) if resume else 0.0
+    if graph is not None:  # the graph file travels with the run folder
+        write_atomic(out / ("graph" + Path(graph).suffix), Path(graph).read_bytes(), binary=True)
+    folder = RunFolder(out, toml, live=not resume)
+    planned = (runs, episodes)
     record = scenario.record.events
     start = time.perf_counter()
-    status, message, event_chunks = "complete", "", {}
-    # explicit handlers: a process started in the background may inherit SIGINT ignored
-    old_term = signal.signal(signal.SIGTERM, _terminate)
-    old_int = signal.signal(signal.SIGINT, _terminate)
+    wall = lambda: before + time.perf_counter() - start  # noqa: E731 - a resumed run's parts add up
+    event_chunks: dict = {}
+    with interrupts.interruptible():
+        status, message = _simulate_all(scenario, out, jobs, folder, workers, progress, resume,
+                                        checkpoint_seconds, event_chunks, planned, wall)
+    if record:
+        write_events(out / "events.csv", [event_chunks[r] for r in sorted(event_chunks)])
+    return _finish_from_files(folder, out, runs, status, message, wall(), planned)
+
+
+def _simulate_all(scenario, out, jobs, folder, workers, progress, resume, checkpoint_seconds,
+                  event_chunks, planned, wall):
+    """Simulate every job (a run or a chunk of replicas), inline or on a pool of worker
+    processes; return (status, message). Interrupted, it stops every worker, writes what the
+    finished episodes say, and raises KeyboardInterrupt."""
+    runs, record = scenario.experiment.runs, scenario.record.events
+    status, message = "complete", ""
 
     def on_row(row):
         folder.episode(row)
         if progress is not None:
             progress(row)
 
-    jobs = _chunks(scenario, todo, workers) if not resume else _resumed_chunks(scenario, out, todo, workers)
     try:
         if workers <= 1 or len(jobs) <= 1:
             for runs_ in jobs:
@@ -288,10 +351,12 @@ def run_experiment(scenario, out, *, workers: int = 1, progress=None, resume: bo
         else:
             ctx = mp.get_context("fork")
             q = ctx.Queue()
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
-                                     initializer=_init_worker, initargs=(q, os.getpid())) as pool:
-                futures = {pool.submit(_worker, scenario, runs_, record, out, resume, checkpoint_seconds): runs_[0]
-                           for runs_ in jobs}
+            pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
+                                       initializer=_init_worker, initargs=(q, os.getpid()))
+            try:
+                with interrupts.starting_workers():  # every worker starts (and is known) first
+                    futures = {pool.submit(_worker, scenario, runs_, record, out, resume,
+                                           checkpoint_seconds): runs_[0] for runs_ in jobs}
                 pending = set(futures)
                 while pending:
                     try:
@@ -309,43 +374,132 @@ def run_experiment(scenario, out, *, workers: int = 1, progress=None, resume: bo
                         on_row(q.get(timeout=0.5))
                     except queue_mod.Empty:
                         break
+                pool.shutdown(wait=True)
+            except BaseException:
+                interrupts.ignore()  # a second Ctrl-C must not cut the clean-up short
+                stop_workers(pool)
+                raise
     except KeyboardInterrupt:
-        _finish_from_files(folder, out, runs, "incomplete", "interrupted", time.perf_counter() - start)
+        _finish_from_files(folder, out, runs, "incomplete", "interrupted", wall(), planned)
         raise
-    finally:
-        signal.signal(signal.SIGTERM, old_term)
-        signal.signal(signal.SIGINT, old_int)
-    if record:
-        write_events(out / "events.csv", [event_chunks[r] for r in sorted(event_chunks)])
-    return _finish_from_files(folder, out, runs, status, message, time.perf_counter() - start)
+    except BaseException as e:
+        with contextlib.suppress(Exception):
+            _finish_from_files(folder, out, runs, "incomplete", f"failed: {e}", wall(), planned)
+        raise
+    return status, message
 
 
 def portable(scenario, out: Path):
     """The scenario a run folder keeps, so that the folder can move: a graph file is copied into
     it (``graph.graphml`` or ``graph.json``) and the resolved scenario names the copy by a path
-    relative to the folder. Returns (the scenario to run, reading the copy; its TOML text)."""
-    import shutil
-
+    relative to the folder. Returns (the scenario to run, reading the copy; its TOML text; the
+    graph file to copy in, or None when there is none or it is the copy already). Nothing is
+    written here: the folder is checked first."""
     graph = scenario.network.graph
     if graph is None:
-        return scenario, to_toml(scenario)
+        return scenario, to_toml(scenario), None
     copy = out / ("graph" + Path(graph).suffix)
-    out.mkdir(parents=True, exist_ok=True)
-    if not copy.exists() or not os.path.samefile(graph, copy):
-        shutil.copyfile(graph, copy)
+    same = os.path.lexists(copy) and not os.path.islink(copy) and os.path.samefile(graph, copy)
     net = scenario.network
     here = scenario.model_copy(update={"network": net.model_copy(update={"graph": str(copy.resolve())})})
     kept = scenario.model_copy(update={"network": net.model_copy(update={"graph": copy.name})})
-    return here, to_toml(kept)
+    return here, to_toml(kept), None if same else graph
 
 
-def _finish_from_files(folder: RunFolder, out: Path, runs: int, status: str, message: str, wall: float) -> dict:
-    """metrics.csv and summary.json from the runs' own episode files (the durable record)."""
+def check_fresh(out: Path, toml: str, graph=None) -> None:
+    """Refuse to start a run in a folder that holds another scenario's run (a graph file of other
+    content counts as another scenario), or files of the names a run writes that are not a run's:
+    nothing there may be overwritten by accident."""
+    try:
+        held = (out / "scenario.toml").read_text()
+    except FileNotFoundError:
+        held = None
+    except (OSError, UnicodeDecodeError):
+        held = ""
+    if held is None:
+        ours = [n for n in (*OUTPUTS, EPISODES, CHECKPOINTS, "sweep.json") if os.path.lexists(out / n)]
+        if ours:
+            raise FolderError(f"{out}: holds {ours[0]} but is not a run folder; choose another --out")
+        return
+    copy = out / ("graph" + Path(graph).suffix) if graph is not None else None
+    if held != toml or (copy is not None and os.path.lexists(copy)
+                        and (copy.is_symlink() or not copy.is_file()
+                             or copy.read_bytes() != Path(graph).read_bytes())):
+        raise FolderError(f"{out}: holds the run of another scenario; continue it with "
+                          f"asyncneurons run --resume {out}, or choose another --out")
+
+
+def _check_targets(out: Path, todo: list, resume: bool) -> None:
+    """Refuse, before anything is written, a link or a folder where a run's file will be written
+    in place (the files replaced through a rename, as metrics.csv is by a resume, replace a link
+    and never follow it)."""
+    if os.path.lexists(out / CHECKPOINTS):
+        subdir(out, CHECKPOINTS)
+    for path in [out / EPISODES / f"run-{r}.csv" for r in todo] + ([] if resume else [out / "metrics.csv"]):
+        if os.path.islink(path):
+            raise FolderError(f"{path}: is a link; links inside a run folder are not followed (remove it)")
+        if os.path.isdir(path):
+            raise FolderError(f"{path}: is a folder where a file is written (remove it)")
+
+
+def _check_checkpoints(scenario, out: Path, jobs: list) -> None:
+    if scenario.record.events:
+        return  # runs that record their events start over
+    for runs_ in jobs:
+        if len(runs_) > 1:
+            checkpoint.load_replicas(out / CHECKPOINTS, runs_, scenario)
+        else:
+            checkpoint.load(out / CHECKPOINTS, runs_[0], scenario)
+
+
+def _previous_wall(out: Path) -> float:
+    """Wall seconds the earlier parts of a resumed experiment took (0 when unknown)."""
+    try:
+        wall = json.loads((out / "summary.json").read_text()).get("wall_s", 0.0)
+        return float(wall) if isinstance(wall, (int, float)) and math.isfinite(wall) and wall >= 0 else 0.0
+    except (OSError, ValueError, AttributeError):
+        return 0.0
+
+
+def _finish_from_files(folder: RunFolder, out: Path, runs: int, status: str, message: str, wall: float,
+                       planned=None) -> dict:
+    """metrics.csv and summary.json from the runs' own episode files (the durable record).
+
+    A run is reported complete only if every run holds exactly its episodes, numbered from 0
+    without a gap; then the checkpoints, no longer needed, are removed."""
     rows = []
     for r in range(runs):
-        rows += _read_rows(out / EPISODES / f"run-{r}.csv")
+        rows += _read_rows(out / EPISODES / f"run-{r}.csv", r)
+    if status == "complete" and planned is not None:
+        missing = incomplete_runs(rows, *planned)
+        if missing:
+            status, message = "incomplete", f"run {missing[0]} lacks episodes; continue with --resume"
     folder.rows = rows
-    return folder.finish(status, message, wall, runs)
+    summary = folder.finish(status, message, wall, runs)
+    if status in ("complete", "diverged"):
+        remove_checkpoints(out)
+    return summary
+
+
+def incomplete_runs(rows, runs: int, episodes: int) -> list:
+    """The runs whose rows are not exactly episodes 0 … episodes-1."""
+    per: dict = {r: [] for r in range(runs)}
+    for row in rows:
+        per.setdefault(row["run"], []).append(row["episode"])
+    return [r for r, eps in sorted(per.items()) if eps != list(range(episodes))]
+
+
+def remove_checkpoints(out: Path) -> None:
+    """Remove the checkpoints of a finished experiment (only the files checkpoints are made of)."""
+    folder = Path(out) / CHECKPOINTS
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for f in folder.iterdir():
+        if f.name.startswith(("run-", "replicas-")) and f.suffix in (".json", ".npz", ".tmp"):
+            with contextlib.suppress(OSError):
+                f.unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def resume_experiment(out, *, workers: int = 1, progress=None, checkpoint_seconds: float = 30.0):

@@ -40,11 +40,13 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import interrupts
 from .advice import advice
 from .errors import DivergenceError, UserInputError
 from .identity import (SWEEP_KEYS, RunSpec, parse_grid, parse_value, point_label, run_hash,
                        table_value)
 from .limits import MAX_RUNS, check_sweep
+from .folders import FolderLock, check_dir, writing
 from .recorder import RunFolder, atomic_write, summarize, write_events
 
 METRICS = ["episode", "return", "length", "sim_time_ms", "stale_actions"]
@@ -137,8 +139,14 @@ def check_graph(scenario):
     from .simulation import build_graph, run_seed
 
     env = tasks.make_env(scenario.env.id, scenario.env.max_episode_steps)
-    return build_graph(scenario, int(np.prod(env.observation_space.shape)), tasks.action_spec(env),
-                       run_seed(scenario.experiment.seed, 0))
+    n_obs, action = int(np.prod(env.observation_space.shape)), tasks.action_spec(env)
+    g = build_graph(scenario, n_obs, action, run_seed(scenario.experiment.seed, 0))
+    if scenario.network.graph:  # what a run would refuse later, found now
+        from .graph import check_task
+        check_task(g, scenario, n_obs, action)
+    from .limits import check_scenario
+    check_scenario(scenario, g.number_of_edges(), n_obs)
+    return g
 
 
 def is_finished(folder: Path, scenario_toml: str) -> bool:
@@ -192,7 +200,10 @@ def write_run(folder: Path, scenario_toml: str, result: dict) -> None:
 
 
 def _watch_parent(parent: int) -> None:
-    """In a local worker: exit when the sweep process is gone (killed), instead of lingering."""
+    """In a local worker: exit when the sweep process is gone (killed), instead of lingering;
+    leave interrupts to the sweep process (a Ctrl-C reaches every process of the terminal)."""
+    interrupts.worker_setup()
+
     def watch():
         while os.getppid() == parent:
             time.sleep(1.0)
@@ -213,14 +224,18 @@ def _local(todo, workers: int):
     pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
                                initializer=_watch_parent, initargs=(os.getpid(),))
     try:
-        futures = {pool.submit(execute_run, run.toml): run for run in todo}
+        # workers are started as runs are submitted: an interrupt then would cut one short while
+        # it reads its start-up data from this process, so it waits until all are started
+        with interrupts.starting_workers():
+            futures = {pool.submit(execute_run, run.toml): run for run in todo}
         for f in as_completed(futures):
             try:
                 yield futures[f], f.result()
             except Exception as e:  # noqa: BLE001
                 yield futures[f], e
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        from .runner import stop_workers
+        stop_workers(pool)  # a sweep stopped early leaves no worker behind (nor waits for one)
 
 
 def _dask(todo, scheduler: str | None, n_workers: int | None, say):
@@ -231,7 +246,7 @@ def _dask(todo, scheduler: str | None, n_workers: int | None, say):
         cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
                                            processes=True, dashboard_address=None)
     try:
-        with distributed.Client(scheduler or cluster) as client:
+        with _client(distributed, scheduler or cluster) as client:
             say(f"dask: {client.scheduler.address}, "
                 f"{len(client.scheduler_info()['workers'])} worker(s)")
             futures = {client.submit(execute_run, run.toml, key=f"asyncneurons-run-{run.ident}-"
@@ -245,6 +260,31 @@ def _dask(todo, scheduler: str | None, n_workers: int | None, say):
     finally:
         if cluster is not None:
             cluster.close()
+
+
+CONNECT_TIMEOUT = 5.0  # seconds to reach a Dask scheduler before giving up
+
+
+def check_scheduler(address: str) -> None:
+    """Refuse a ``--scheduler`` that is not an address (before anything is written)."""
+    import re
+    if not re.fullmatch(r"(tcp|tls|inproc|ucx|ws|wss)://([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?/?",
+                        str(address)):
+        raise UserInputError(f"--scheduler {address!r}: not a scheduler address "
+                             f"(expected tcp://HOST:PORT)")
+
+
+def _client(distributed, address):
+    """A Dask client for ``address`` (a scheduler address or a local cluster); an address that
+    does not answer as a Dask scheduler within CONNECT_TIMEOUT seconds is one line naming it."""
+    if isinstance(address, str):
+        check_scheduler(address)
+    try:
+        return distributed.Client(address, timeout=CONNECT_TIMEOUT)
+    except Exception as e:  # noqa: BLE001 - whatever the address answered, one line
+        raise UserInputError(f"--scheduler {address}: no Dask scheduler answered within "
+                             f"{CONNECT_TIMEOUT:g} s ({type(e).__name__}); check the address and that "
+                             f"the scheduler runs") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,8 +312,15 @@ def run_sweep(sweep: Sweep, *, workers: int = 2, scheduler: str | None = None,
     from tqdm import tqdm
 
     say = say or (lambda text: tqdm.write(text, file=sys.stderr))
+    out = check_dir(sweep.out)
+    with FolderLock(out, "sweep"), interrupts.interruptible(), writing(out):
+        return _run_locked(sweep, workers, scheduler, dask_local, progress, say)
+
+
+def _run_locked(sweep: Sweep, workers, scheduler, dask_local, progress, say) -> SweepResult:
+    from tqdm import tqdm
+
     out = sweep.out
-    out.mkdir(parents=True, exist_ok=True)
     # seed by seed: a sweep stopped partway has covered every grid point with as many seeds as it could
     todo = sorted((r for r in sweep.runs if not sweep.finished(r)), key=lambda r: (r.seed, r.point))
     skipped = len(sweep.runs) - len(todo)
@@ -303,6 +350,7 @@ def run_sweep(sweep: Sweep, *, workers: int = 2, scheduler: str | None = None,
                     write_tables(sweep)
                 bar.update(1)
         except KeyboardInterrupt:  # the tables already hold every run finished so far
+            interrupts.ignore()  # a second Ctrl-C must not cut the clean-up short
             bar.close()
             raise
         finally:

@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from . import events
+from .history_kernels import append
 
 
 def write(tg, b, values, wave: int) -> None:
@@ -153,16 +154,14 @@ class Transmission:
         unit's own time inside a firing window, :mod:`asyncneurons.windows`), keeping every sample
         a receiver may still read at a time ≥ ``horizon``: the oldest sample is overwritten only
         once the one after it has arrived everywhere."""
-        slot = self.head[idx]
-        old = self.HT[idx, (slot + 1) % self.depth]
-        if (old + self.max_delay[idx] > horizon).any():
+        n = len(idx)
+        times = times if isinstance(times, np.ndarray) else np.full(n, float(times))
+        waves = waves if isinstance(waves, np.ndarray) else np.full(n, int(waves), dtype=np.int64)
+        args = (idx, times, np.asarray(values, dtype=np.float64), waves.astype(np.int64, copy=False),
+                float(horizon), self.serial)
+        if not append(self.HT, self.HV, self.HW, self.HN, self.head, self.max_delay, *args):
             self._grow()
-            slot = self.head[idx]
-        self.HT[idx, slot] = times
-        self.HV[idx, slot] = values
-        self.HW[idx, slot] = waves
-        self.HN[idx, slot] = self.serial
-        self.head[idx] = (slot + 1) % self.depth
+            append(self.HT, self.HV, self.HW, self.HN, self.head, self.max_delay, *args)
         self.serial += 1
 
     def _grow(self) -> None:

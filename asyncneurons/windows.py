@@ -70,6 +70,7 @@ import numpy as np
 
 from . import events, streams
 from .clocks import Clocks
+from .history_kernels import first_newer, next_arrival, read_latest
 from .kernels import potential
 from .rules.base import Rule
 from .units import FUSED_KINDS, sample_and_trace
@@ -133,7 +134,7 @@ class Windows:
             local = tset[g.in_edges] - g.set_base
             srt = np.argsort(local, kind="stable")
             g.w_edges = g.in_edges[srt]
-            g.w_src, g.w_delay = tr.e_src[g.w_edges], tr.e_delay[g.w_edges][:, None]
+            g.w_src, g.w_delay = tr.e_src[g.w_edges], np.ascontiguousarray(tr.e_delay[g.w_edges])
             g.w_row, g.w_col, g.w_set = tr.e_row[g.w_edges], tr.e_col[g.w_edges], local[srt]
             counts = np.bincount(g.w_set, minlength=g.n_sets)
             g.w_fed = np.flatnonzero(counts)  # sets with at least one incoming synapse
@@ -171,10 +172,8 @@ class Windows:
             if self.on_all:
                 out[g.w_fed] = np.maximum.reduceat(self.first[g.w_edges], g.w_starts)
             else:
-                tr = self.tr
-                arrival = tr.HT[g.w_src] + g.w_delay
-                last = self.last[sets][g.w_set][:, None]
-                nxt = np.where(arrival > last, arrival, math.inf).min(axis=1)
+                nxt = np.empty(len(g.w_src))
+                next_arrival(self.tr.HT, g.w_src, g.w_delay, self.last[sets][g.w_set], nxt)
                 out[g.w_fed] = np.minimum.reduceat(nxt, g.w_starts)
         if self.refractory > 0.0:
             out = np.maximum(out, self.last[sets] + self.refractory)
@@ -352,16 +351,8 @@ class Windows:
             src, d, er, ec, es = g.w_src[sel], g.w_delay[sel], g.w_row[sel], g.w_col[sel], g.w_set[sel]
         set_t = np.empty(g.n_sets)
         set_t[sets] = times
-        arrival, tags = tr.HT[src] + d, tr.HW[src]  # every sample in the senders' histories
-        serial = np.where(arrival <= set_t[es][:, None], tr.HN[src], -1)
-        k = np.argmax(serial, axis=1)
-        got = serial[np.arange(len(k)), k] >= 0  # else nothing has arrived yet: the synapse holds what it held
-        if got.all():
-            g.H[er, ec] = tr.HV[src, k]
-            g.T[er, ec] = tags[np.arange(len(k)), k]
-        else:
-            g.H[er[got], ec[got]] = tr.HV[src[got], k[got]]
-            g.T[er[got], ec[got]] = tags[np.flatnonzero(got), k[got]]
+        # the latest value that has arrived on each incoming synapse at the unit's time
+        read_latest(tr.HT, tr.HN, tr.HV, tr.HW, src, d, set_t[es], er, ec, g.H, g.T)
         P, H = (g.P, g.H) if whole else (g.P[rows], g.H[rows])
         kind = g.kind
         if self.plain_trace and kind.name in FUSED_KINDS:  # the compiled firing (same bits)
@@ -395,10 +386,9 @@ class Windows:
         if self.on_all:
             # in-edges of the sets that sampled: the first arrival of a value newer than their wave
             e = g.w_edges if len(sets) == g.n_sets else g.w_edges[sel]
-            wave = self.set_wave[g.set_base + es]
-            # reduced across slots with the slots as rows: a reduction along a short last axis is slow
-            newer = np.ascontiguousarray(tags.T) > wave
-            self.first[e] = np.where(newer, np.ascontiguousarray(arrival.T), math.inf).min(axis=0)
+            first = np.empty(len(e))
+            first_newer(tr.HT, tr.HW, src, d, self.set_wave[g.set_base + es], first)
+            self.first[e] = first
         self._post(g, rows, row_t, values, waves)
         for gid in g.targets:
             self.by_gid[gid].stale = True

@@ -1,0 +1,157 @@
+"""Interrupts with worker processes: Ctrl-C (SIGINT to the whole process group, as a terminal
+sends it, or to the command alone) and SIGTERM stop ``run`` and ``sweep`` promptly, keep every
+finished episode, exit 130, and leave no process that writes into the folder afterwards. Real
+processes receive real signals."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+SCENARIO = """
+[experiment]
+name = "interrupts"
+runs = 3
+episodes = {episodes}
+seed = 5
+
+[network]
+hidden = [16, 8]
+
+[learning]
+rule = "weight_max"
+lambda = 0.8
+lr = [0.02, 2e-3, 2e-4]
+"""
+
+
+def start(*args):
+    """``python -m asyncneurons.cli ARGS`` in its own process group (as a shell job is)."""
+    return subprocess.Popen([sys.executable, "-m", "asyncneurons.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def episodes_written(folder):
+    return sum(max(0, len(p.read_text().splitlines()) - 1) for p in (folder / "episodes").glob("run-*.csv"))
+
+
+def snapshot(folder):
+    """Every file under ``folder`` with its size and modification time."""
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+
+def live_members(pgid) -> list:
+    """Processes of the group ``pgid`` that are still running (zombies left to their reaper aside)."""
+    found = []
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                fields = open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                found.append(int(stat))
+    return found
+
+
+def group_is_gone(pgid) -> bool:
+    """Every process of the command is gone (multiprocessing's resource tracker, which writes
+    nothing, is given a moment to notice that its parent has ended)."""
+    deadline = time.monotonic() + 3
+    while live_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not live_members(pgid)
+
+
+def signal_when(p, ready, sig, whole_group):
+    deadline = time.monotonic() + 300
+    while not ready() and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert p.poll() is None, "the command ended before it could be interrupted: " + p.stderr.read()
+    if whole_group:
+        os.killpg(p.pid, sig)
+    else:
+        p.send_signal(sig)
+    sent = time.monotonic()
+    code = p.wait(timeout=60)
+    return code, time.monotonic() - sent
+
+
+@pytest.mark.parametrize("sig, whole_group", [(signal.SIGINT, True), (signal.SIGINT, False),
+                                              (signal.SIGTERM, False)])
+def test_an_interrupted_run_with_workers_stops_keeps_its_episodes_and_writes_nothing_after(
+        tmp_path, sig, whole_group):
+    (tmp_path / "s.toml").write_text(SCENARIO.format(episodes=100_000))
+    out = tmp_path / "out"
+    p = start("run", str(tmp_path / "s.toml"), "--out", str(out), "--quiet")  # default: 2 workers
+    code, took = signal_when(p, lambda: episodes_written(out) >= 6, sig, whole_group)
+    err = p.stderr.read()
+    assert code == 130, err
+    assert "Traceback" not in err and f"--resume {out}" in err
+    assert group_is_gone(p.pid), "a worker outlived its command"
+    after = snapshot(out)
+    time.sleep(2.0)
+    assert snapshot(out) == after, "a file of the run folder changed after the command had exited"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "incomplete"
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == episodes_written(out) >= 6  # every finished episode is kept
+    for r in range(3):
+        mine = [int(row["episode"]) for row in rows if row["run"] == str(r)]
+        assert mine == list(range(len(mine)))
+
+
+def test_a_run_interrupted_with_workers_resumes_to_the_uninterrupted_result(tmp_path):
+    (tmp_path / "s.toml").write_text(SCENARIO.format(episodes=120))
+    ref = tmp_path / "ref"
+    r = start("run", str(tmp_path / "s.toml"), "--out", str(ref), "--quiet", "--workers", "1")
+    assert r.wait(timeout=600) == 0, r.stderr.read()
+    out = tmp_path / "out"
+    p = start("run", str(tmp_path / "s.toml"), "--out", str(out), "--quiet", "--checkpoint-every", "0")
+    code, _ = signal_when(p, lambda: episodes_written(out) >= 20, signal.SIGINT, True)
+    assert code == 130
+    r = start("run", "--resume", str(out), "--quiet")
+    assert r.wait(timeout=600) == 0, r.stderr.read()
+
+    def table(folder):
+        with open(folder / "metrics.csv") as f:
+            return [{k: v for k, v in row.items() if k != "wall_s"} for row in csv.DictReader(f)]
+    assert table(out) == table(ref)
+    assert json.loads((out / "summary.json").read_text())["status"] == "complete"
+    assert not (out / "checkpoints").exists(), "a finished run keeps no checkpoints"
+
+
+SWEEP = """
+[experiment]
+name = "sw"
+episodes = {episodes}
+
+[network]
+hidden = [8]
+
+[learning]
+lambda = 0.8
+lr = [0.01, 0.001]
+"""
+
+
+@pytest.mark.parametrize("sig, whole_group", [(signal.SIGINT, True), (signal.SIGINT, False),
+                                              (signal.SIGTERM, False)])
+def test_an_interrupted_sweep_stops_and_leaves_no_worker(tmp_path, sig, whole_group):
+    (tmp_path / "s.toml").write_text(SWEEP.format(episodes=100_000))
+    out = tmp_path / "sweep"
+    p = start("sweep", str(tmp_path / "s.toml"), "--seeds", "3", "--out", str(out), "--quiet")
+    code, _ = signal_when(p, lambda: (out / "sweep.json").exists(), sig, whole_group)
+    err = p.stderr.read()
+    assert code == 130, err
+    assert "Traceback" not in err and f"run the same command with --out {out} to resume" in err
+    assert group_is_gone(p.pid), "a sweep worker outlived its command"
+    after = snapshot(out)
+    time.sleep(1.5)
+    assert snapshot(out) == after
