@@ -67,7 +67,77 @@ def multiplying_samples(scenario, graph) -> str | None:
             f"(ms) or firing = \"on_all\" if each unit should answer each observation once")
 
 
-CHECKS = (blind_relaxation, multiplying_samples)
+def _largest(spec) -> float:
+    """The largest value a delay spec can give (∞ for unbounded distributions)."""
+    if not isinstance(spec, dict):
+        return float(spec)
+    return float({"constant": spec.get("value"), "uniform": spec.get("high"),
+                  "truncnormal": spec.get("high", float("inf"))}.get(spec["dist"], float("inf")))
+
+
+def _fmt_ms(x: float) -> str:
+    return "without bound" if x == float("inf") else f"by up to {x:g} ms"
+
+
+def _by_layer(*values):
+    """The values of firing keys layer by layer (a key given once applies to every layer)."""
+    lists = [v if isinstance(v, list) else [v] for v in values]
+    n = max(len(v) for v in lists)
+    return [tuple(v[i] if len(v) > 1 else v[0] for v in lists) for i in range(n)]
+
+
+def reordering_ticks(scenario, graph) -> str | None:
+    """Clock firing whose jitter can vary by more than the smallest period: tick k + 1 would then
+    fall before tick k, and happens at tick k's instant instead (docs/model-of-time.md)."""
+    from .delays import is_zero, smallest
+
+    t = scenario.timing
+    if t.firing != "clock":
+        return None
+    for jitter, period_spec in _by_layer(t.firing_jitter, t.firing_period):
+        if is_zero(jitter):
+            continue
+        spread, period = _largest(jitter) - smallest(jitter), smallest(period_spec)
+        if spread > period:
+            return (f"timing.firing_jitter varies {_fmt_ms(spread)}, more than timing.firing_period ({period:g} ms "
+                    f"at least): a tick can then be due before the one it follows, and happens at that one's "
+                    f"instant instead, so the unit samples twice at once unless timing.refractory skips the "
+                    f"second. Keep the jitter's spread below the period for one sample per period "
+                    f"(docs/model-of-time.md)")
+    return None
+
+
+def phase_beyond_period(scenario, graph) -> str | None:
+    """Clock firing with a phase that can exceed the period: some units stay silent for more than
+    one period before their first tick, rather than being spread over one period."""
+    from .delays import smallest
+
+    t = scenario.timing
+    if t.firing != "clock" or t.firing_phase is None:
+        return None
+    for phase_spec, period_spec in _by_layer(t.firing_phase, t.firing_period):
+        phase, period = _largest(phase_spec), smallest(period_spec)
+        if phase > period:
+            return (f"timing.firing_phase ({_fmt_ms(phase).removeprefix('by ')}) can exceed timing.firing_period "
+                    f"({period:g} ms at least): a unit's first tick may come more than a period after t = 0, so "
+                    f"it misses whole periods at the start. To spread units over one period give a phase "
+                    f"between 0 and the period")
+    return None
+
+
+def unused_clock_keys(scenario, graph) -> str | None:
+    """Clock or Poisson keys given under a firing policy that ignores them."""
+    t = scenario.timing
+    given = t.model_fields_set
+    unused = [k for k in ("firing_phase", "firing_jitter") if k in given and t.firing != "clock"]
+    unused += ["firing_rate"] if "firing_rate" in given and t.firing != "poisson" else []
+    if not unused:
+        return None
+    keys = ", ".join(f"timing.{k}" for k in unused)
+    return f"{keys} {'has' if len(unused) == 1 else 'have'} no effect under timing.firing = \"{t.firing}\""
+
+
+CHECKS = (blind_relaxation, multiplying_samples, reordering_ticks, phase_beyond_period, unused_clock_keys)
 
 
 def advice(scenario, graph) -> list[str]:

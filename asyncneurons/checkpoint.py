@@ -169,6 +169,7 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
         state["aux"] = enc(g.aux)
         state["td_store"] = [codec.bucket_ref[key] + [enc(v)] for key, v in g.td_store.items()]
         state["retro_in"] = enc(g.retro_in)
+        state["clock"] = enc(g.clock.state()) if getattr(g, "clock", None) is not None else None
         for extra in ("sample_H", "sample_slope"):
             if hasattr(g, extra):
                 state[extra] = enc(getattr(g, extra))
@@ -349,6 +350,8 @@ def restore(sim, state: dict, arrays: dict) -> None:
             if extra in gs:
                 setattr(g, extra, dec(gs[extra]))
         g.restored_phase = gs["phase"]
+        if gs.get("clock") is not None:
+            g.clock.restore(dec(gs["clock"]))
     if state.get("windows") is not None:
         sim.windows.restore(dec(state["windows"]))
     if state.get("relaxation") is not None:
@@ -364,19 +367,22 @@ def restore(sim, state: dict, arrays: dict) -> None:
     proc.ep["wall"] = time_module.perf_counter()
     if not proc.prev_end:  # no dummy step: the episode began with a reset that the task must see again
         proc._reset(proc.episode)
-    firsts = {}
+    firsts, first_times = {}, {}
     for item in state["queue"]:
         time, priority = dec(item["time"]), item["priority"]
         if "process" in item:
             ev = events.Signal.__new__(events.Signal)
             env.schedule_at(ev, priority, time)
             firsts[item["process"]] = ev
+            first_times[item["process"]] = time
         else:
             owner, attr = _CALLBACKS[item["callback"]]
             obj = sim if owner == "sim" else getattr(sim, owner)
             env.schedule_at(events.Signal.__new__(events.Signal), priority, time, dec(item["value"]), getattr(obj, attr))
     for g in sim.groups:
         g.restored_first = firsts.get(g.gid)
+        if g.restored_first is not None and g.clock is not None and state["groups"][str(g.gid)].get("clock") is None:
+            g.clock.c[:] = g.clock.at[:] = first_times[g.gid]  # saved before clocks had a state: fixed period
 
 
 # ------------------------------------------------------------------------------------------------

@@ -87,6 +87,22 @@ def is_zero(spec) -> bool:
     return float(spec) == 0.0
 
 
+def is_constant(spec) -> bool:
+    """True when a spec gives the same value at every draw."""
+    if isinstance(spec, dict):
+        if spec["dist"] == "constant":
+            return True
+        if spec["dist"] == "uniform":
+            return float(spec["low"]) == float(spec["high"])
+        return False
+    return True
+
+
+def smallest(spec) -> float:
+    """The smallest value a spec can give (its inverse CDF at u = 0)."""
+    return float(draw(spec, np.zeros(1))[0])
+
+
 def assign_delays(g, synapse_delay, retro_delay, seed: int, *, overwrite: bool = False) -> None:
     """Give every edge a ``delay`` and a ``retro_delay`` drawn from the specs (in place).
 

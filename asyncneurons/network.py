@@ -1,7 +1,7 @@
 """Compile a connectivity graph into groups: the units that the engine serves together.
 
 A *group* is a set of units of one layer and kind whose events always coincide: same firing
-policy, same reward delay, and, from every presynaptic unit, the same forward and retrograde
+policy and clock, same reward delay, and, from every presynaptic unit, the same forward and retrograde
 delays. Such units receive every value at the same instant, so one vectorized process can serve
 them all (fusion). With fusion off every unit is its own group; a softmax output is always one
 group, since its units sample one action together. Fusion changes no result: randomness is
@@ -115,14 +115,17 @@ def init_weights(g, seed: int, unit, sources, uid, layer_size: dict, bias_init: 
 
 
 def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_params, retro: bool = False,
-                   bias_init: float = 1e-3, across_delays: bool = False) -> tuple:
+                   bias_init: float = 1e-3, across_delays: bool = False, clocks: dict | None = None) -> tuple:
     """Turn a validated graph with delays into (input group, groups in firing order).
 
     ``layer_params(layer) -> LayerParams`` gives each layer's temperature and variance. With
     ``retro`` (rules that send signals back along synapses) units fuse only when their outgoing
     retrograde delays coincide too, and each group gets ``retro_buckets``: the signals it sends
     back, batched per (presynaptic group, retrograde delay). With ``across_delays`` (firing
-    windows, :mod:`asyncneurons.windows`) forward delays do not split a group.
+    windows, :mod:`asyncneurons.windows`) forward delays do not split a group. ``clocks`` maps a
+    unit to its clock (:func:`asyncneurons.clocks.fusing_key`): units on different clocks tick at
+    different instants, so they share a group only under firing windows, which time each unit
+    on its own; a population ticks on the clock of its first unit.
     """
     uid = _unit_ids(g)
     rank = ranks(g)
@@ -145,7 +148,8 @@ def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_param
             inc = tuple(sorted((uid[p], None if across_delays else g.edges[p, n]["delay"],
                                 g.edges[p, n]["retro_delay"]) for p in g.predecessors(n)))
             out = tuple(sorted((uid[c], g.edges[n, c]["retro_delay"]) for c in g.successors(n))) if retro else ()
-            key = (a["layer"], a["kind"], a["role"], rank[n], reward_delays[n], inc, out)
+            clock = None if across_delays or clocks is None else clocks[n]
+            key = (a["layer"], a["kind"], a["role"], rank[n], reward_delays[n], inc, out, clock)
         else:
             key = (n,)
         keyed.setdefault(key, []).append(n)

@@ -245,6 +245,57 @@ def _check_delay(value):
 Delay = Annotated[float | dict[str, Any], PlainValidator(_check_delay)]
 
 
+def _check_period(value):
+    """A period: a delay (number or distribution) whose smallest possible value is > 0."""
+    spec = _check_delay(value)
+    if not isinstance(spec, dict):
+        if spec <= 0:
+            _bad()
+        return spec
+    low = delays.smallest(spec)
+    if not low > 0:
+        _fail(f'dist "{spec["dist"]}" can draw a period of {low:g} ms; its smallest value must be > 0')
+    return spec
+
+
+Period = Annotated[float | dict[str, Any], PlainValidator(_check_period)]
+
+
+def _each_layer(check, expect: str):
+    """A validator for a value that may be given per layer: ``check`` on a value or on each item
+    of a non-empty list, an error naming the item (``timing.firing_period[1]``)."""
+    def validate(value):
+        if not isinstance(value, list):
+            return check(value)
+        if not value:
+            _fail(f"must be {expect}, or a non-empty list of them, one per layer (got [])")
+        out = []
+        for i, item in enumerate(value):
+            try:
+                out.append(check(item))
+            except PydanticCustomError as e:
+                if e.type == "scenario":
+                    raise PydanticCustomError("scenario", "{msg}", {"msg": e.context["msg"],
+                                                                   "sub": (i, *e.context["sub"])}) from None
+                _fail(f"must be {expect} (got {_fmt(item)})", i)
+        return out
+    return PlainValidator(validate)
+
+
+def _check_rate(value):
+    x = _number(value)
+    if x is None or not x > 0:
+        _bad()
+    return x
+
+
+_PERIOD_EXPECT = "a number > 0 (ms) or a table with dist whose smallest value is > 0"
+_PER_LAYER = ", or a list of them, one per layer"
+LayerPeriod = Annotated[float | dict[str, Any] | list, _each_layer(_check_period, _PERIOD_EXPECT)]
+LayerDelay = Annotated[float | dict[str, Any] | list, _each_layer(_check_delay, _DELAY_EXPECT)]
+LayerRate = Annotated[float | list, _each_layer(_check_rate, "a number > 0")]
+
+
 # ---------------------------------------------------------------------------------------------
 # Registries of names, owned by other modules and imported when first needed
 
@@ -503,6 +554,9 @@ class LearningConfig(_Table):
         return self
 
 
+TIMING_PER_LAYER = ("firing_period", "firing_phase", "firing_jitter", "firing_rate")
+
+
 class TimingConfig(_Table):
     """Time in the network: conduction delays, the reward broadcast and when units fire."""
 
@@ -512,10 +566,18 @@ class TimingConfig(_Table):
                                "once per unit", _DELAY_EXPECT)
     retro_delay: Delay = _key(0.0, "delay of retrograde signals along each synapse (ms), drawn "
                               "once per edge", _DELAY_EXPECT)
-    firing: Literal["on_input", "on_all", "clock"] = _key(
+    firing: Literal["on_input", "on_all", "clock", "poisson"] = _key(
         "on_all", "when a unit samples: on_input (any input arrived), on_all (every input of "
-        "the wave arrived), clock (every firing_period ms)")
-    firing_period: float = _key(1.0, "ms between samples under clock firing", gt=0)
+        "the wave arrived), clock (every firing_period ms, on the unit's own clock), poisson "
+        "(exponential intervals at firing_rate)")
+    firing_period: LayerPeriod = _key(1.0, "ms between a unit's ticks under clock firing, drawn once per unit",
+                                      _PERIOD_EXPECT + _PER_LAYER)
+    firing_phase: LayerDelay | None = _key(None, "time of a unit's first tick under clock firing (ms), drawn "
+                                           "once per unit (default: one period)", _DELAY_EXPECT + _PER_LAYER)
+    firing_jitter: LayerDelay = _key(0.0, "lateness added to each clock tick (ms), drawn per unit and tick; "
+                                     "a tick is never earlier than the one before", _DELAY_EXPECT + _PER_LAYER)
+    firing_rate: LayerRate = _key(1.0, "ticks per ms of each unit under poisson firing",
+                                  "a number > 0" + _PER_LAYER)
     refractory: float = _key(0.0, "ms after a sample during which a unit does not sample", ge=0)
     relax_period: float = _key(0.0, "MAP Propagation: ms between a unit's relaxation steps (0: "
                                "all steps within the instant of its sample)", ge=0)
@@ -567,6 +629,12 @@ class Scenario(_Table):
     def _actor_layers(self):
         _resolve_layers(self.learning, ("lr", "lr_end"), self.network.n_layers, "network",
                         f"hidden {_fmt(self.network.hidden)} + output", ("learning",))
+        n = self.network.n_layers
+        for key in TIMING_PER_LAYER:  # checked, not expanded: a value for every layer stays one value
+            value = getattr(self.timing, key)
+            if n is not None and isinstance(value, list) and len(value) not in (1, n):
+                _fail(f"{_plural(len(value), 'value')} given but the network has {_plural(n, 'layer')} "
+                      f"(hidden {_fmt(self.network.hidden)} + output)", "timing", key)
         return self
 
 

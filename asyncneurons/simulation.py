@@ -7,7 +7,8 @@ SimPy process, woken when its firing policy says so:
 ``on_all``    when every incoming synapse holds a value of a wave newer than the last one it
               answered (the layered limit); a *wave* is everything that descends from one
               observation, and every value carries the wave of the oldest observation it reflects;
-``clock``     every ``firing_period`` ms (from t = 0), with whatever it holds.
+``clock``     on the unit's own clock (a phase, a period, jitter per tick), with whatever it holds;
+``poisson``   at exponential intervals, with whatever it holds (:mod:`asyncneurons.clocks`).
 
 A refractory period defers an event-triggered sample to its end and skips clock ticks inside it.
 Values travel along synapses as :class:`~asyncneurons.events.Signal` events after the edge's
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import delays, events, streams, tasks
+from . import clocks, delays, events, streams, tasks
 from .critic import make_critic
 from .errors import DivergenceError, GraphError, ScenarioError
 from .graph import layered, validate
@@ -123,14 +124,22 @@ class Simulation:
         roles = dict(self.graph.nodes(data="role"))
         fusing_delays = {n: d if rule_cls.broadcast_to_hidden or roles[n] == "output" else 0.0
                          for n, d in self.reward_delays.items()}
+        timed = s.timing.firing in ("clock", "poisson")
+        self.layer_of = {n: self.graph.nodes[n]["layer"] for n in hidden_and_out}
+        self.clocks = clocks.unit_clocks(self.layer_of, s.timing, self.seed) if timed else None
+        fusing_clocks = {n: clocks.fusing_key(n, self.layer_of[n], self.clocks[n], s.timing)
+                         for n in hidden_and_out} if timed else None
         self.input_group, self.groups = compile_groups(
             self.graph, seed=self.seed, fuse=s.engine.fuse if fuse is None else fuse, across_delays=use_windows,
             reward_delays=fusing_delays, retro=RULES[L.rule].uses_retro, bias_init=s.network.bias_init,
+            clocks=fusing_clocks,
             layer_params=lambda l: LayerParams(_per_layer(s.network.temperature, l, "network.temperature"),
                                                _per_layer(s.network.variance, l, "network.variance")))
         decay = L.lambda_ * s.env.gamma
         for grp in self.groups:
             grp.decay = decay
+            # a group's units share one clock (a population's is its first unit's)
+            grp.clock = clocks.Clocks(s.timing, self.seed, grp.names[:1], self.clocks, self.layer_of) if timed else None
         self.rule = RULES[L.rule](s)
         self.relaxation = (make_relaxation(self, relaxation, L.map_steps, L.map_step_size, s.timing.relax_period)
                            if L.rule == "map_prop" else None)
@@ -167,7 +176,7 @@ class Simulation:
             for b in grp.buckets:
                 incoming[b.target.gid] = incoming.get(b.target.gid, 0) + 1
         # firing windows read every synapse from its sender's history, whatever the firing policy
-        can_wait = self.scenario.timing.firing in ("on_all", "clock") or transmission == "lazy"
+        can_wait = self.scenario.timing.firing in ("on_all", "clock", "poisson") or transmission == "lazy"
         for grp in self.groups:
             # lazy transmission pays off when many separate deliveries reach a group per wave
             grp.lazy = can_wait and (transmission == "lazy" or
@@ -218,14 +227,15 @@ class Simulation:
         refractory = self.scenario.timing.refractory
         prio = events.FIRE + grp.rank
         env = self.env
-        if policy == "clock":
-            period = self.scenario.timing.firing_period
+        if policy in ("clock", "poisson"):
+            clock, here = grp.clock, np.zeros(1, dtype=np.int64)
             while True:
                 if first is not None:
                     yield first
                     first = None
-                else:
-                    yield events.Signal(env, period, prio)
+                else:  # the next tick, at the time the clock gives (asyncneurons.clocks)
+                    yield env.schedule_at(events.Signal.__new__(events.Signal), prio, float(clock.at[0]))
+                clock.advance(here)
                 if env.now - grp.last_fire >= refractory:
                     self.fire(grp)
         else:

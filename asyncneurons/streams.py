@@ -43,6 +43,9 @@ ENV = 8  # environment seeds, keyed by (run, episode)
 ACTION = 9  # the environment's default action before the network has spoken
 RUN = 10  # seed of each run of an experiment
 PHASE = 11  # clock phases of units firing on their own clock
+PERIOD = 12  # clock periods of units, keyed by unit (drawn once)
+JITTER = 13  # jitter of a unit's clock ticks, keyed by (unit, tick index)
+INTERVAL = 14  # intervals between a unit's Poisson ticks, keyed by (unit, tick index)
 
 
 def mix(z: np.ndarray) -> np.ndarray:

@@ -39,11 +39,16 @@ times only, so it does not move).
 **Firing policies.** ``on_all``: due at max_e a_e (above), and not before the end of the
 refractory period after its last sample. ``on_input``: due at the first arrival on any synapse
 after its last sample, and not before the refractory period's end (arrivals during it are
-answered at its end, as the event engine's unit process does). ``clock``: due at its next tick,
-accumulated by adding the period as the unit process's timer is; a tick inside the refractory
-period is skipped. A synapse on which nothing has arrived yet keeps what it held. (``on_input``
-without a refractory period stays with the event engine: each arrival instant is a sample, and
-one layer pass per sample costs more than one event per arrival.)
+answered at its end, as the event engine's unit process does). ``clock`` and ``poisson``: due
+at its next tick (below); a tick inside the refractory period is skipped. A synapse on which
+nothing has arrived yet keeps what it held. (``on_input`` without a refractory period stays with
+the event engine: each arrival instant is a sample, and one layer pass per sample costs more
+than one event per arrival.)
+
+**Clocks.** Under ``clock`` and ``poisson`` firing each unit (or population) is due at its next
+tick, kept per set in one :class:`~asyncneurons.clocks.Clocks` and moved on as a unit process
+moves its own, so units of one layer on different phases, periods or jitters fire at their own
+ticks within one pass.
 
 **Wait pacing.** The output's current action makes the environment step at the output's own
 time; nothing may fire later in the window, which is cut there as for backprop.
@@ -66,6 +71,7 @@ import networkx as nx
 import numpy as np
 
 from . import events, streams
+from .clocks import Clocks
 from .history_kernels import first_newer, latest_of_sets, mark_newer, next_arrival, read_latest
 from .kernels import potential
 from .rules.base import Rule
@@ -115,12 +121,15 @@ class Windows:
             base += g.n_sets
         self.set_wave = np.full(base, -1, dtype=np.int64)  # the wave each unit (or population) last answered
         t = sim.scenario.timing
-        self.policy, self.refractory, self.period = t.firing, float(t.refractory), float(t.firing_period)
+        self.policy, self.refractory = t.firing, float(t.refractory)
+        self.timed = self.policy in ("clock", "poisson")
         self.on_all = self.policy == "on_all"
         self.wait = sim.scenario.env.pacing == "wait"
         self.last = np.full(base, -math.inf)  # the time each set last sampled
-        # clock firing: each set's next tick, advanced by the period as a unit process's timer is
-        self.tick = np.full(base, self.period if self.policy == "clock" else math.inf)
+        # clock and Poisson firing: each set's next tick, on the clock of its (first) unit, advanced
+        # as a unit process's clock is (asyncneurons.clocks)
+        self.clocks = Clocks(t, sim.seed, [n for g in sim.groups for n in (g.names[:1] if g.kind.population else g.names)],
+                             sim.clocks, sim.layer_of) if self.timed else None
         self.first = np.full(len(tr.e_src), math.inf)  # a_e: arrival of the first newer-wave value on e
         tset = np.zeros(len(tr.e_src), dtype=np.int64)
         for g in sim.groups:
@@ -136,7 +145,7 @@ class Windows:
             counts = np.bincount(g.w_set, minlength=g.n_sets)
             g.w_fed = np.flatnonzero(counts)  # sets with at least one incoming synapse
             g.w_starts = (np.cumsum(counts) - counts)[g.w_fed]
-            g.next_due = self.period if self.policy == "clock" else math.inf
+            g.next_due = float(self.clocks.at[g.set_base:g.set_base + g.n_sets].min()) if self.timed else math.inf
             g.aux = None
         for g in [sim.input_group, *sim.groups]:
             g.out_row = tr.e_src[g.out_edges] - g.dense[0]  # dense indices of a group are consecutive
@@ -162,8 +171,8 @@ class Windows:
         ``clock``     its next tick (a tick inside the refractory period is skipped by the caller).
         """
         sets = slice(g.set_base, g.set_base + g.n_sets)
-        if self.policy == "clock":
-            return self.tick[sets].copy()  # a tick inside the refractory period is skipped by the caller
+        if self.timed:
+            return self.clocks.at[sets].copy()  # a tick inside the refractory period is skipped by the caller
         out = np.full(g.n_sets, math.inf)
         if len(g.w_fed):
             if self.on_all:
@@ -238,7 +247,7 @@ class Windows:
         else:
             saved = self._save()
             self.latest = (-math.inf, 0)
-            if self.policy == "clock":
+            if self.timed:
                 # the output's next tick is known before anything fires: cut there at once (with
                 # nothing queued, hidden clocks would otherwise tick forever)
                 due = float(self.due(self.output).min())
@@ -281,8 +290,8 @@ class Windows:
                 return
             sets = np.flatnonzero(ok)
             times = due[sets]
-            if self.policy == "clock":
-                self.tick[g.set_base + sets] += self.period
+            if self.timed:
+                self.clocks.advance(g.set_base + sets)
                 if self.refractory > 0.0:
                     awake = times - self.last[g.set_base + sets] >= self.refractory
                     sets, times = sets[awake], times[awake]
@@ -299,7 +308,7 @@ class Windows:
                    {a: copy(getattr(g, a, None)) for a in ("aux", "sample_H", "sample_slope")}, (g.next_due, g.stale))
                   for g in self.hidden]
         return {"groups": groups, "first": self.first.copy(), "set_wave": self.set_wave.copy(),
-                "last": self.last.copy(), "tick": self.tick.copy(),
+                "last": self.last.copy(), "clock": self._clock_state(),
                 "recorded": len(self.recorded),
                 "tr": {a: getattr(tr, a).copy() for a in ("HT", "HV", "HW", "HN", "head")} | {
                     "depth": tr.depth, "serial": tr.serial}}
@@ -317,7 +326,9 @@ class Windows:
             g.next_due, g.stale = next_due
         self.output.stale = True
         self.first, self.set_wave = saved["first"], saved["set_wave"]
-        self.last, self.tick = saved["last"], saved["tick"]
+        self.last = saved["last"]
+        if self.timed:
+            self.clocks.restore(saved["clock"])
         del self.recorded[saved["recorded"]:]
         for a, v in saved["tr"].items():
             setattr(self.tr, a, v)
@@ -403,9 +414,12 @@ class Windows:
             events.trigger_at(env.waiting, events.ENV, at)
 
     # ------------------------------------------------------------------ checkpoints
+    def _clock_state(self):
+        return None if self.clocks is None else {k: v.copy() for k, v in self.clocks.state().items()}
+
     def state(self) -> dict:
         return {"set_wave": self.set_wave, "first": self.first, "token": self.token,
-                "last": self.last, "tick": self.tick,
+                "last": self.last, "clock": self._clock_state(),
                 "armed": list(self.armed) if self.armed is not None else None,
                 "next_due": [g.next_due for g in self.sim.groups]}
 
@@ -415,7 +429,11 @@ class Windows:
         self.token = state["token"]
         if "last" in state:  # checkpoints written before every firing policy had windows: on_all only
             self.last = np.array(state["last"], dtype=float)
-            self.tick = np.array(state["tick"], dtype=float)
+        if state.get("clock") is not None:
+            self.clocks.restore(state["clock"])
+        elif self.timed and "tick" in state:  # written before units had their own clocks: a fixed period
+            self.clocks.c = np.array(state["tick"], dtype=float)
+            self.clocks.at = self.clocks.c.copy()
         self.armed = tuple(state["armed"]) if state["armed"] is not None else None
         for g, d in zip(self.sim.groups, state["next_due"]):
             g.next_due = d

@@ -41,6 +41,11 @@ ROWS = {
     "global_reinforce, reward delay per unit": ['learning.rule="global_reinforce"',
                                                 'timing.reward_delay={dist="uniform", low=5.0, high=15.0}'],
     "on_input, no refractory": ['timing.firing="on_input"'],
+    "own clocks: phase 0-5, period 4-6, jitter 0-1 ms": [
+        'timing.firing="clock"', 'timing.firing_phase={dist="uniform", low=0.0, high=5.0}',
+        'timing.firing_period={dist="uniform", low=4.0, high=6.0}',
+        'timing.firing_jitter={dist="uniform", low=0.0, high=1.0}'],
+    "poisson firing, 0.2 per ms": ['timing.firing="poisson"', "timing.firing_rate=0.2"],
 }
 
 
