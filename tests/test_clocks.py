@@ -153,6 +153,10 @@ OWN_CLOCKS = {
                                           "firing_jitter": {"dist": "uniform", "low": 0.0, "high": 0.5}},
                                "env": {"pacing": "wait"}},
     "poisson": {"timing": {"firing": "poisson", "firing_rate": 0.3}},
+    # the output may tick, and its error land, before a hidden unit has ever sampled: it credits nothing
+    "phases, STE backprop": {"timing": {"firing": "clock", "firing_period": 4.0, "retro_delay": 0.5,
+                                        "firing_phase": {"dist": "uniform", "low": 0.0, "high": 4.0}},
+                             "learning": {"rule": "ste_backprop"}},
     "poisson, refractory, Acrobot softmax": {"timing": {"firing": "poisson", "firing_rate": 0.5, "refractory": 1.5},
                                              "env": {"id": "Acrobot-v1"}, "learning": {"rule": "global_reinforce"}},
 }

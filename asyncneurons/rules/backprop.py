@@ -54,6 +54,8 @@ class Backprop(GlobalReinforce):
         group.sample_slope[rows] = group.kind.derivative(aux)
 
     def on_retro(self, sim, group, signal, step, reset):
+        if not hasattr(group, "sample_slope"):  # an error reaching units that have not sampled yet
+            group.sample_H, group.sample_slope = np.zeros_like(group.H), np.zeros(group.size)  # credits nothing
         g = signal * group.sample_slope
         accumulate_trace(group.E, group.decay, g, group.sample_H)
         self._send_error(sim, group, g)
