@@ -69,11 +69,16 @@ class EnvironmentProcess:
             self.default_action = np.where(bounded, (np.where(bounded, low, 0) + np.where(bounded, high, 0)) / 2.0,
                                            np.clip(0.0, low, high))
 
-    def receive_action(self, action, wave: int) -> None:
-        """The output has sampled: hold its action; under wait pacing, step if it is current."""
+    def receive_action(self, action, wave: int, at: float | None = None) -> None:
+        """The output has sampled (now, or at ``at`` when a firing window computed it at the
+        output's own time): hold its action; under wait pacing, step at that instant, after every
+        firing of it, if the action is current."""
         self.action, self.action_wave = action, wave
         if self.waiting is not None and wave >= self.wave:
-            events.trigger(self.waiting, events.ENV)
+            if at is None:
+                events.trigger(self.waiting, events.ENV)
+            else:
+                events.trigger_at(self.waiting, events.ENV, at)
 
     def _reset(self, episode: int):
         seed = streams.seed_of(self.sim.seed, "episode", episode) % (2 ** 31)

@@ -398,20 +398,9 @@ class Windows:
             for r, t, v, w in zip(rows.tolist(), row_t.tolist(), values.tolist(), waves.tolist()):
                 self.recorded.append((t, g.rank, int(g.uids[r]), g.names[r], float(v), int(w)))
         if g.role == "output":
-            self._hand_over(kind.action(values, aux), int(waves[0]), float(row_t[0]))
-
-    def _hand_over(self, action, wave: int, at: float) -> None:
-        """The output's action reaches the environment at ``at`` (the output's own time). Under
-        ``wait`` pacing a current action makes the environment step at that instant, after every
-        firing of it; under ``clock`` pacing the action is held until the next step, which the
-        window never passes."""
-        env = self.sim.environment
-        if not self.wait:
-            env.receive_action(action, wave)
-            return
-        env.action, env.action_wave = action, wave
-        if env.waiting is not None and wave >= env.wave:
-            events.trigger_at(env.waiting, events.ENV, at)
+            # under clock pacing the action is held until the next step, which the window never
+            # passes; under wait pacing a current action makes the environment step at t_out
+            sim.environment.receive_action(kind.action(values, aux), int(waves[0]), float(row_t[0]))
 
     # ------------------------------------------------------------------ checkpoints
     def _clock_state(self):
