@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 from conftest import stop_at_checkpoint
-from test_windows import _run, _scenario
+from test_windows import _run, _scenario, assert_modes_agree
 
 from asyncneurons import checkpoint, streams
 from asyncneurons.clocks import Clocks
@@ -164,13 +164,7 @@ OWN_CLOCKS = {
 
 @pytest.mark.parametrize("over", list(OWN_CLOCKS.values()), ids=list(OWN_CLOCKS))
 def test_own_clocks_on_windows_equal_the_event_engine(scenario, over):
-    on, rows_on, ev_on = _run(_scenario(scenario, over, True), 60)
-    off, rows_off, ev_off = _run(_scenario(scenario, over, False), 60)
-    assert on.windows is not None and off.windows is None
-    assert rows_on == rows_off and len(ev_on) > 60 * 5
-    assert ev_on == ev_off  # every sample, reward and step, at the same time, in the same order
-    for layer, m in off.layer_matrices().items():
-        np.testing.assert_array_equal(on.layer_matrices()[layer], m)
+    assert_modes_agree(scenario, over, 60, 60 * 5)
 
 
 @pytest.mark.parametrize("windows", [True, False])

@@ -31,6 +31,20 @@ def _run(s, ticks, **kw):
     return sim, [(r["return"], r["length"], r["sim_time_ms"], r["stale_actions"]) for r in rows], samples
 
 
+def assert_modes_agree(scenario, over, ticks: int, min_events: int):
+    """Run ``over`` with firing windows and with the unit-by-unit event engine: every sample,
+    reward and step at the same time in the same order, the same episodes and weights; return
+    both simulations."""
+    on, rows_on, ev_on = _run(_scenario(scenario, over, True), ticks)
+    off, rows_off, ev_off = _run(_scenario(scenario, over, False), ticks)
+    assert on.windows is not None and off.windows is None
+    assert rows_on == rows_off and len(ev_on) > min_events
+    assert ev_on == ev_off
+    for layer, m in off.layer_matrices().items():
+        np.testing.assert_array_equal(on.layer_matrices()[layer], m)
+    return on, off
+
+
 @pytest.mark.parametrize("over", [
     {},
     {"learning": {"rule": "global_reinforce"}},
@@ -57,14 +71,8 @@ def _run(s, ticks, **kw):
      "timing": {"synapse_delay": {"dist": "exponential", "mean": 4.0}, "retro_delay": 0.5}, "env": {"period": 6.0}},
 ])
 def test_windows_and_the_event_engine_give_identical_runs(scenario, over):
-    on, rows_on, ev_on = _run(_scenario(scenario, over, True), 300)
-    off, rows_off, ev_off = _run(_scenario(scenario, over, False), 300)
-    assert on.windows is not None and off.windows is None
+    on, off = assert_modes_agree(scenario, over, 300, 300 * 15)
     assert len(on.groups) <= len(off.groups)  # layers fuse whatever the forward delays
-    assert rows_on == rows_off and len(ev_on) > 300 * 15
-    assert ev_on == ev_off  # every sample, reward and step, at the same time, in the same order
-    for layer, m in off.layer_matrices().items():
-        np.testing.assert_array_equal(on.layer_matrices()[layer], m)
 
 
 def test_windows_without_fusion_and_with_fusion_agree(scenario):
@@ -155,10 +163,4 @@ EVERY_TIMING = {
 
 @pytest.mark.parametrize("over", list(EVERY_TIMING.values()), ids=list(EVERY_TIMING))
 def test_every_firing_policy_and_pacing_on_windows_equals_the_event_engine(scenario, over):
-    on, rows_on, ev_on = _run(_scenario(scenario, over, True), 60)
-    off, rows_off, ev_off = _run(_scenario(scenario, over, False), 60)
-    assert on.windows is not None and off.windows is None
-    assert rows_on == rows_off and len(ev_on) > 60 * 5
-    assert ev_on == ev_off  # every sample, reward and step, at the same time, in the same order
-    for layer, m in off.layer_matrices().items():
-        np.testing.assert_array_equal(on.layer_matrices()[layer], m)
+    assert_modes_agree(scenario, over, 60, 60 * 5)
