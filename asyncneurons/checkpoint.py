@@ -160,6 +160,7 @@ def _restore_critic(c, cs, dec) -> None:
 
 def save(sim, env_proc, folder: Path, run: int) -> None:
     """Write the checkpoint of ``sim`` (the environment process ``env_proc`` about to step)."""
+    sim.settle()  # δ that has landed on units that keep it per unit (asyncneurons.landings)
     codec = _Codec(sim)
     enc = codec.encode
     groups = {}
@@ -198,6 +199,7 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
              "now": enc(sim.env.now), "episode": env_proc.episode,
              "groups": groups, "transmission": transmission, "critic": critic, "env": env_state,
              "queue": queue, "windows": None if sim.windows is None else enc(sim.windows.state()),
+             "landings": None if sim.landings is None else enc(sim.landings.state()),
              "relaxation": enc(sim.relaxation.state()) if hasattr(sim.relaxation, "state") else None}
     _commit(Path(folder), f"run-{run}", f"episode-{env_proc.episode}", state, codec.arrays)
 
@@ -354,6 +356,8 @@ def restore(sim, state: dict, arrays: dict) -> None:
             g.clock.restore(dec(gs["clock"]))
     if state.get("windows") is not None:
         sim.windows.restore(dec(state["windows"]))
+    if state.get("landings") is not None:
+        sim.landings.restore(dec(state["landings"]))
     if state.get("relaxation") is not None:
         sim.relaxation.restore(dec(state["relaxation"]))
     tr = sim.transmission

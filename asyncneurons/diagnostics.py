@@ -56,7 +56,7 @@ def layer_totals(groups, n_layers: int) -> dict:
         squares[g.layer].append(np.square(g.P).ravel())
         units[g.layer] += m
         samples[g.layer] += float(np.sum(g.counters))
-        steps[g.layer] += float(g.t) * m
+        steps[g.layer] += float(np.sum(g.t)) if np.ndim(g.t) else float(g.t) * m  # t per unit or per group
     n = np.maximum(units, 1)
     # math.fsum is exactly rounded, so the norm does not depend on how units are grouped
     norm = np.array([math.sqrt(math.fsum(np.concatenate(sq))) if sq else 0.0 for sq in squares])

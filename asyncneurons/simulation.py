@@ -26,6 +26,7 @@ from .critic import make_critic
 from .errors import DivergenceError, GraphError, ScenarioError
 from .graph import layered, validate
 from .kernels import potential, sum_by_sender
+from .landings import Landings, per_unit_delays
 from .limits import check_network
 from .network import compile_groups
 from .optim import AdamConfig, linear_schedule
@@ -33,6 +34,7 @@ from .relaxation import make_relaxation
 from .rules import RULES
 from .transmission import Transmission, send_plan, write
 from .rules.base import Rule
+from .rules.global_reinforce import GlobalReinforce
 from .units import FUSED_KINDS, LayerParams, sample_and_trace
 from .windows import Windows
 from .windows import applies as windows_apply
@@ -124,6 +126,12 @@ class Simulation:
         roles = dict(self.graph.nodes(data="role"))
         fusing_delays = {n: d if rule_cls.broadcast_to_hidden or roles[n] == "output" else 0.0
                          for n, d in self.reward_delays.items()}
+        # on windows, δ landing on hidden units at their own times is applied row by row
+        # (asyncneurons.landings): a layer stays one group whatever its units' reward delays
+        per_unit = (use_windows and rule_cls.broadcast_to_hidden and rule_cls.on_reward is GlobalReinforce.on_reward
+                    and per_unit_delays(d for n, d in self.reward_delays.items() if roles[n] != "output"))
+        if per_unit:
+            fusing_delays = {n: d if roles[n] == "output" else 0.0 for n, d in fusing_delays.items()}
         timed = s.timing.firing in ("clock", "poisson")
         self.layer_of = {n: self.graph.nodes[n]["layer"] for n in hidden_and_out}
         self.clocks = clocks.unit_clocks(self.layer_of, s.timing, self.seed) if timed else None
@@ -150,10 +158,14 @@ class Simulation:
         self.max_rank = max(g.rank for g in self.groups)
         self._plan_transmission("lazy" if use_windows else transmission)
         self._plan_retro()
+        self.landings = (Landings(self, [g for g in self.groups if g.role != "output"], self.reward_delays)
+                         if per_unit else None)
         self.windows = Windows(self) if use_windows else None
         self.checkpoint = None  # called by the environment when a new episode's first step is due
         self.on_episode = on_episode
         self.on_event = on_event
+        if self.landings is not None and on_event is not None:
+            self.on_event = self.landings.ordered(on_event)
         self.max_ticks = max_ticks
         self.output = next(g for g in self.groups if g.role == "output")
         self._broadcast_batches = self._batch_by_reward_delay()
@@ -198,7 +210,7 @@ class Simulation:
     def _batch_by_reward_delay(self):
         batches: dict = {}
         for grp in self.groups:
-            if grp.role != "output" and not self.rule.broadcast_to_hidden:
+            if grp.role != "output" and (not self.rule.broadcast_to_hidden or self.landings is not None):
                 continue
             batches.setdefault(grp.reward_delay, []).append(grp)
         return [(d, sorted(gs, key=lambda g: -g.rank)) for d, gs in sorted(batches.items())]
@@ -217,7 +229,16 @@ class Simulation:
         """
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             self.env.run(until=self.done)
+            self.settle()
         return self
+
+    def settle(self) -> None:
+        """Apply (and record) every learning signal that has landed by now but is still kept per
+        unit (:mod:`asyncneurons.landings`), so that the weights are those of this instant."""
+        if self.landings is not None:
+            self.landings.settle()
+            if self.on_event is not None:
+                self.landings.emit()
 
     # ------------------------------------------------------------------ unit processes
     def _unit_process(self, grp, first=None, phase=None):
@@ -322,6 +343,8 @@ class Simulation:
         env = self.env
         for d, groups in self._broadcast_batches:
             events.Signal(env, d, events.LEARN, (delta, step, reset, groups), self._reward_lands)
+        if self.landings is not None:
+            self.landings.broadcast(delta, step, reset)
 
     def _reward_lands(self, event):
         delta, step, reset, groups = event._value
@@ -370,6 +393,8 @@ class Simulation:
         blocks, sg.retro_in = sg.retro_in, []
         reset, sg.retro_reset = sg.retro_reset, False
         R = sum_by_sender(blocks, sg.size)
+        if self.landings is not None:  # δ that has landed on the units first (landings are LEARN's first class)
+            self.landings.settle(sg)
         if self.on_event is not None:
             for name, r in zip(sg.names, R):
                 self.on_event(self.env.now, name, "retro", float(r), step)
@@ -380,6 +405,7 @@ class Simulation:
     # ------------------------------------------------------------------ checks and state
     def check_finite(self, step: int) -> None:
         """Raise :class:`DivergenceError` naming the first unit whose weights are not finite."""
+        self.settle()
         for grp in self.groups:
             if not np.isfinite(grp.P).all():
                 row = int(np.argwhere(~np.isfinite(grp.P))[0][0])

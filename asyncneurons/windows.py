@@ -304,7 +304,8 @@ class Windows:
         tr = self.tr
         def copy(v):
             return v.copy() if isinstance(v, np.ndarray) else v
-        groups = [(g, {a: getattr(g, a).copy() for a in ("H", "T", "E", "counters", "values")},
+        kept = ("H", "T", "E", "counters", "values") + (("P", "M", "V", "t", "landed") if self.sim.landings else ())
+        groups = [(g, {a: getattr(g, a).copy() for a in kept},
                    {a: copy(getattr(g, a, None)) for a in ("aux", "sample_H", "sample_slope")}, (g.next_due, g.stale))
                   for g in self.hidden]
         return {"groups": groups, "first": self.first.copy(), "set_wave": self.set_wave.copy(),
@@ -349,6 +350,8 @@ class Windows:
             pick[sets] = True
             sel = pick[g.w_set]
             src, d, er, ec, es = g.w_src[sel], g.w_delay[sel], g.w_row[sel], g.w_col[sel], g.w_set[sel]
+        if sim.landings is not None and g.role != "output":  # δ landed on each unit by its own time
+            sim.landings.land(g, rows, row_t)
         set_t = np.empty(g.n_sets)
         set_t[sets] = times
         # the latest value that has arrived on each incoming synapse at the unit's time

@@ -164,3 +164,56 @@ EVERY_TIMING = {
 @pytest.mark.parametrize("over", list(EVERY_TIMING.values()), ids=list(EVERY_TIMING))
 def test_every_firing_policy_and_pacing_on_windows_equals_the_event_engine(scenario, over):
     assert_modes_agree(scenario, over, 60, 60 * 5)
+
+
+# δ landing on each hidden unit at its own time (asyncneurons.landings): one group per layer on
+# windows, one group per unit on the event engine
+PER_UNIT_REWARD_DELAY = {"reward_delay": {"dist": "uniform", "low": 5.0, "high": 15.0}}
+LANDINGS = {
+    "global_reinforce": {"learning": {"rule": "global_reinforce"}, "timing": PER_UNIT_REWARD_DELAY},
+    "new episodes, fast learning": {"learning": {"rule": "global_reinforce", "lr": [0.05, 0.01, 1e-3]},
+                                    "timing": {"reward_delay": {"dist": "uniform", "low": 0.0, "high": 30.0}},
+                                    "env": {"period": 4.0}},
+    "clock firing": {"learning": {"rule": "global_reinforce"},
+                     "timing": {"firing": "clock", "firing_period": 3.0, **PER_UNIT_REWARD_DELAY}},
+    "own clocks": {"learning": {"rule": "global_reinforce"},
+                   "timing": {"firing": "clock", "firing_period": {"dist": "uniform", "low": 2.0, "high": 4.0},
+                              "firing_phase": {"dist": "uniform", "low": 0.0, "high": 3.0}, **PER_UNIT_REWARD_DELAY}},
+    "wait pacing": {"learning": {"rule": "global_reinforce"}, "env": {"pacing": "wait"},
+                    "timing": PER_UNIT_REWARD_DELAY},
+    "wait pacing, clock firing": {"learning": {"rule": "global_reinforce"}, "env": {"pacing": "wait"},
+                                  "timing": {"firing": "clock", "firing_period": 3.0, **PER_UNIT_REWARD_DELAY}},
+    "refractory": {"learning": {"rule": "global_reinforce"}, "timing": {"refractory": 2.0, **PER_UNIT_REWARD_DELAY}},
+    "STE backprop": {"learning": {"rule": "ste_backprop"}, "timing": {"retro_delay": 1.5, **PER_UNIT_REWARD_DELAY}},
+    "STE backprop, wait pacing": {"learning": {"rule": "ste_backprop"}, "env": {"pacing": "wait"},
+                                  "timing": {"retro_delay": 0.5, **PER_UNIT_REWARD_DELAY}},
+    "backprop, softplus": {"learning": {"rule": "backprop"}, "network": {"unit": "softplus"},
+                           "timing": {"retro_delay": 1.0, **PER_UNIT_REWARD_DELAY}},
+}
+
+
+@pytest.mark.parametrize("over", list(LANDINGS.values()), ids=list(LANDINGS))
+def test_delta_landing_on_each_unit_at_its_own_time_keeps_a_layer_one_group(scenario, over):
+    on, off = assert_modes_agree(scenario, over, 120, 120 * 5)
+    hidden = [g for g in on.groups if g.role != "output"]
+    assert on.landings is not None and len(hidden) == 2  # one group per layer
+    assert len(off.groups) == 12 + 6 + 1  # the event engine: one group per unit
+    # every unit took the optimizer steps of its own landings: those before the run's end
+    steps = {n: int(g.t) for g in off.groups if g.role != "output" for n in g.names}
+    assert {n: int(g.t[r]) for g in hidden for r, n in enumerate(g.names)} == steps
+    assert min(steps.values()) > 0
+
+
+def test_a_run_with_delta_landing_per_unit_continues_from_a_checkpoint(scenario, tmp_path):
+    over = {"experiment": {"episodes": 10}, **LANDINGS["global_reinforce"]}
+    s = _scenario(scenario, over, True)
+    whole_rows = []
+    whole = Simulation(s, on_episode=whole_rows.append).run()
+    rows_a = stop_at_checkpoint(s, tmp_path, 4)
+    rows_b = []
+    second = Simulation(s, on_episode=rows_b.append, resume=checkpoint.load(tmp_path, 0, s)).run()
+    assert second.landings is not None
+    key = lambda r: (r["episode"], r["return"], r["length"], r["sim_time_ms"])
+    assert [key(r) for r in rows_a[:4] + rows_b] == [key(r) for r in whole_rows]
+    for layer, m in whole.layer_matrices().items():
+        np.testing.assert_array_equal(second.layer_matrices()[layer], m)

@@ -1,0 +1,194 @@
+"""The broadcast TD error landing on each unit at its own time, inside firing windows.
+
+Under Global REINFORCE (and the backprop baselines, whose units learn from δ the same way) every
+unit that hears δ_k learns when it lands, after the unit's own reward delay d_i::
+
+    t_i ← t_i + 1        W_i ← W_i + Adam_{t_i}(E_i · δ_k)        at  t_k + d_i
+
+(E_i the unit's trace, W_i its row of weights and bias, t_i its own count of optimizer steps;
+the trace is cleared after learning when δ_k opens an episode). A landing changes that unit's
+row only, and nothing outside the row reads it before the unit samples again. So when reward
+delays differ from unit to unit, a layer need not split into one group per unit, each landing
+an event of its own: the layer stays one group, δ_k is kept with the time it was broadcast, and
+the landings on a unit are applied, in time order, when something reads its row — just before
+the unit samples at t (every landing with t_k + d_i ≤ t: learning signals of an instant come
+before its firings), before retrograde signals reach it, and whenever the state is observed
+(an episode's end, a checkpoint, the end of the run). Adam's step count is kept per unit, so
+each row takes exactly the steps the unit would take as a group of its own: the same bits as the
+event engine.
+
+Records of the landings (``on_event(t, unit, "reward", δ, k)``) are passed on in the event
+engine's order: each waits until the next record that comes after it.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+from numba import njit
+
+from .compiled import _adam_span
+from .optim import adam_constants
+
+_CAPACITY = 64
+
+
+@njit(cache=True, error_model="numpy")
+def land_rows(P, M, V, E, t, rows, times, delay, landed, bt, bdelta, blr, breset, n, bc1, bc2, T, b1, c1, b2, c2,
+              eps):
+    """For each row r = ``rows[i]``: apply, in order, every broadcast k ≥ ``landed[r]`` (of the
+    ``n`` kept) that has landed by ``times[i]`` (``bt[k] + delay[r] ≤ times[i]``):
+    ``t[r] += 1``, ``P[r] ← P[r] + Adam_{t[r]}(E[r] · bdelta[k])`` at rate ``blr[k]``, and
+    ``E[r] ← 0`` when ``breset[k]``; bias corrections ``bc1[t]``, ``bc2[t]`` while t < T."""
+    m, w = P.shape
+    Pf, Mf, Vf, Ef = P.reshape(m * w), M.reshape(m * w), V.reshape(m * w), E.reshape(m * w)
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        until = times[i]
+        d = delay[r]
+        k = landed[r]
+        a, b = r * w, r * w + w
+        while k < n and bt[k] + d <= until:
+            tt = t[r] + 1
+            t[r] = tt
+            if tt < T:
+                _adam_span(Pf[a:b], Mf[a:b], Vf[a:b], Ef[a:b], bdelta[k], blr[k], b1, c1, b2, c2, bc1[tt], bc2[tt],
+                           True, eps)
+            else:
+                _adam_span(Pf[a:b], Mf[a:b], Vf[a:b], Ef[a:b], bdelta[k], blr[k], b1, c1, b2, c2, 1.0, 1.0,
+                           False, eps)
+            if breset[k]:
+                for j in range(a, b):
+                    Ef[j] = 0.0
+            k += 1
+        landed[r] = k
+
+
+def per_unit_delays(hidden_delays) -> bool:
+    """Whether the hidden units' reward delays differ (then landings are kept per unit)."""
+    return len(set(hidden_delays)) > 1
+
+
+class Landings:
+    """The broadcasts not yet landed on every unit of ``groups`` (hidden groups, one reward delay
+    per unit in ``delays``), applied row by row (see the module docstring)."""
+
+    def __init__(self, sim, groups, delays: dict):
+        self.sim = sim
+        self.groups = list(groups)
+        self.adam = sim.adam
+        self.n = 0
+        self.bt = np.empty(_CAPACITY)
+        self.bdelta = np.empty(_CAPACITY)
+        self.breset = np.zeros(_CAPACITY, dtype=np.bool_)
+        for g in self.groups:
+            g.row_delay = np.array([float(delays[n]) for n in g.names])
+            g.landed = np.zeros(g.size, dtype=np.int64)  # per unit: broadcasts applied (index into the kept ones)
+            g.t = np.zeros(g.size, dtype=np.int64)  # Adam's step count, per unit
+            g.blr = np.empty(_CAPACITY)  # the layer's learning rate at each kept broadcast's step
+        self.bc1 = self.bc2 = np.zeros(1)
+        self.records: list = []  # heap of landings not yet recorded
+        self.seq = 0
+
+    # ------------------------------------------------------------------ broadcasts
+    def broadcast(self, delta: float, step: int, reset: bool) -> None:
+        """δ of agent step ``step`` leaves now; it lands on each unit after its reward delay."""
+        if self.n == len(self.bt):
+            self._make_room()
+        now = self.sim.env.now
+        k = self.n
+        self.bt[k], self.bdelta[k], self.breset[k] = now, delta, reset
+        for g in self.groups:
+            g.blr[k] = self.sim.lr(g.layer, step)
+        self.n += 1
+        if self.sim.on_event is not None:
+            for g in self.groups:
+                for name, uid, d in zip(g.names, g.uids.tolist(), g.row_delay.tolist()):
+                    heapq.heappush(self.records, (now + d, step, d, -g.rank, uid, name, float(delta)))
+
+    def _make_room(self) -> None:
+        lo = min(int(g.landed.min()) for g in self.groups)
+        keep = self.n - lo
+        cap = len(self.bt) if keep < len(self.bt) // 2 else 2 * len(self.bt)
+        def moved(a):
+            out = np.zeros(cap, dtype=a.dtype)
+            out[:keep] = a[lo:self.n]
+            return out
+        self.bt, self.bdelta, self.breset = moved(self.bt), moved(self.bdelta), moved(self.breset)
+        for g in self.groups:
+            g.blr = moved(g.blr)
+            g.landed -= lo
+        self.n = keep
+
+    # ------------------------------------------------------------------ applying them
+    def land(self, g, rows, times) -> None:
+        """Apply to rows ``rows`` of ``g`` every landing up to their times ``times`` (inclusive)."""
+        T = self.adam.bias_correction_steps
+        need = min(int(g.t.max()) + self.n - int(g.landed.min()) + 1, T)
+        if need > len(self.bc1):
+            size = min(max(need, 2 * len(self.bc1)), T)
+            consts = [adam_constants(self.adam, t) for t in range(size)]
+            self.bc1 = np.array([c[4] for c in consts])
+            self.bc2 = np.array([c[5] for c in consts])
+        b1, c1, b2, c2, _, _, _, eps = adam_constants(self.adam, T)
+        land_rows(g.P, g.M, g.V, g.E, g.t, np.asarray(rows, dtype=np.int64), np.asarray(times, dtype=np.float64),
+                  g.row_delay, g.landed, self.bt, self.bdelta, g.blr, self.breset, self.n, self.bc1, self.bc2, T,
+                  b1, c1, b2, c2, eps)
+
+    def settle(self, g=None) -> None:
+        """Apply every landing up to now (inclusive) to group ``g``, or to every group."""
+        now = self.sim.env.now
+        for grp in self.groups if g is None else [g]:
+            if int(grp.landed.min()) < self.n:
+                self.land(grp, np.arange(grp.size), np.full(grp.size, now))
+
+    # ------------------------------------------------------------------ records
+    def ordered(self, on_event):
+        """``on_event`` with the records of landings put in their places (see the module docstring)."""
+        output_delay = float(next(g for g in self.sim.groups if g.role == "output").reward_delay)
+
+        def record(t, name, kind, value, wave):
+            if self.records:
+                if kind == "reward":  # the output's landing: one event per (broadcast, delay), in that order
+                    self.emit(lambda r: (r[0], r[1], r[2]) < (t, wave, output_delay))
+                elif kind in ("observation", "env_step"):  # a landing at this instant lands first, unless sent now
+                    self.emit(lambda r: r[0] < t or (r[0] == t and r[2] > 0.0))
+                else:  # retrograde signals and samples come after every landing of their instant
+                    self.emit(lambda r: r[0] <= t)
+            on_event(t, name, kind, value, wave)
+        self._on_event = on_event
+        return record
+
+    def emit(self, before=None) -> None:
+        """Pass on the records of landings for which ``before`` holds (all that landed by now if None)."""
+        if before is None:
+            now = self.sim.env.now
+            before = lambda r: r[0] <= now  # noqa: E731
+        while self.records and before(self.records[0]):
+            t, step, _, _, _, name, delta = heapq.heappop(self.records)
+            self._on_event(t, name, "reward", delta, step)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> dict:
+        return {"n": self.n, "bt": self.bt[:self.n].copy(), "bdelta": self.bdelta[:self.n].copy(),
+                "breset": self.breset[:self.n].copy(), "landed": [g.landed.copy() for g in self.groups],
+                "blr": [g.blr[:self.n].copy() for g in self.groups], "records": [list(r) for r in self.records]}
+
+    def restore(self, state: dict) -> None:
+        n = self.n = int(state["n"])
+        cap = max(_CAPACITY, 2 * n)
+        def filled(a, dtype):
+            out = np.zeros(cap, dtype=dtype)
+            out[:n] = a
+            return out
+        self.bt, self.bdelta = filled(state["bt"], np.float64), filled(state["bdelta"], np.float64)
+        self.breset = filled(state["breset"], np.bool_)
+        for g, landed, blr in zip(self.groups, state["landed"], state["blr"]):
+            g.landed = np.array(landed, dtype=np.int64)
+            g.blr = filled(blr, np.float64)
+        self.records = [tuple(r) for r in state["records"]]
+        heapq.heapify(self.records)
+
+
+__all__ = ["Landings", "land_rows", "per_unit_delays"]
