@@ -24,7 +24,6 @@ simulation; everything is read from the tables the recorder and the sweep wrote
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import math
@@ -33,15 +32,11 @@ from pathlib import Path
 
 from .bands import BANDS, N_BOOT, BOOT_SEED, band_text, bootstrap_ci, spread  # noqa: F401
 from .errors import UserInputError
+from .figure_style import DPI, STYLE, WIDTH, styled  # noqa: F401
 from .identity import parse_value
 from .plotdata import (_context, _is_sweep, _per_seed, _scenario_of, _sweep_context,  # noqa: F401
                        canonical_value, read_sweeps, shared_value)
 
-DPI = 200
-WIDTH = 7.0  # inches
-STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsize": 8,
-         "ytick.labelsize": 8, "legend.fontsize": 8, "legend.title_fontsize": 8,
-         "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "asyncneurons"}
 NAMES = {"timing.synapse_delay": "synaptic delay", "timing.reward_delay": "reward delay",
          "timing.retro_delay": "retrograde delay", "learning.rule": "rule",
          "env.period": "environment period", "timing.firing_period": "firing period",
@@ -114,17 +109,6 @@ def value_text(key: str, value, family=None) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Figures
-
-
-def styled(build):
-    """Build (and later save) a figure under the package's style (sizes for paper)."""
-    @functools.wraps(build)
-    def wrapper(*args, **kwargs):
-        import matplotlib
-
-        with matplotlib.rc_context(STYLE):
-            return build(*args, **kwargs)
-    return wrapper
 
 
 def _figure(n_panels: int, ncols: int | None = None, panel_height: float = 2.3,

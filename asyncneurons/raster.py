@@ -114,7 +114,7 @@ def _order(name: str):
 
 def raster(events_path, window=None):
     """The raster figure of a window of ``events_path``."""
-    from .plots import styled
+    from .figure_style import styled
 
     return styled(_raster)(events_path, window)
 
@@ -123,7 +123,7 @@ def _raster(events_path, window):
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
-    from .plots import WIDTH
+    from .figure_style import WIDTH
 
     events, (start, end) = read_window(Path(events_path), window)
     units = sorted(set(events["unit"]) - {"environment"}, key=_order)

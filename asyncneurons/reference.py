@@ -25,7 +25,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import streams, tasks
-from .critic import make_critic
+from .critic_choice import make_critic
 from .kernels import accumulate_trace, potential
 from .rules.map_prop import map_error, relax_layers
 from .network import _unit_ids, init_weights

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import clocks, delays, events, streams, tasks
-from .critic import make_critic
+from .critic_choice import make_critic
 from .errors import DivergenceError, GraphError, ScenarioError
 from .graph import layered, validate
 from .kernels import potential, sum_by_sender
