@@ -88,6 +88,10 @@ class Landings:
             g.t = np.zeros(g.size, dtype=np.int64)  # Adam's step count, per unit
             g.blr = np.empty(_CAPACITY)  # the layer's learning rate at each kept broadcast's step
         self.bc1 = self.bc2 = np.zeros(1)
+        T = self.adam.bias_correction_steps
+        b1, c1, b2, c2, _, _, _, eps = adam_constants(self.adam, T)
+        self.constants = (T, b1, c1, b2, c2, eps)
+        self.total = 0  # broadcasts so far: no unit has taken more optimizer steps
         self.records: list = []  # heap of landings not yet recorded
         self.seq = 0
 
@@ -102,6 +106,7 @@ class Landings:
         for g in self.groups:
             g.blr[k] = self.sim.lr(g.layer, step)
         self.n += 1
+        self.total += 1
         if self.sim.on_event is not None:
             for g in self.groups:
                 for name, uid, d in zip(g.names, g.uids.tolist(), g.row_delay.tolist()):
@@ -124,14 +129,13 @@ class Landings:
     # ------------------------------------------------------------------ applying them
     def land(self, g, rows, times) -> None:
         """Apply to rows ``rows`` of ``g`` every landing up to their times ``times`` (inclusive)."""
-        T = self.adam.bias_correction_steps
-        need = min(int(g.t.max()) + self.n - int(g.landed.min()) + 1, T)
+        T, b1, c1, b2, c2, eps = self.constants
+        need = min(self.total + 1, T)  # the bias corrections of every step count a unit can reach
         if need > len(self.bc1):
             size = min(max(need, 2 * len(self.bc1)), T)
             consts = [adam_constants(self.adam, t) for t in range(size)]
             self.bc1 = np.array([c[4] for c in consts])
             self.bc2 = np.array([c[5] for c in consts])
-        b1, c1, b2, c2, _, _, _, eps = adam_constants(self.adam, T)
         land_rows(g.P, g.M, g.V, g.E, g.t, np.asarray(rows, dtype=np.int64), np.asarray(times, dtype=np.float64),
                   g.row_delay, g.landed, self.bt, self.bdelta, g.blr, self.breset, self.n, self.bc1, self.bc2, T,
                   b1, c1, b2, c2, eps)
@@ -171,12 +175,13 @@ class Landings:
 
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> dict:
-        return {"n": self.n, "bt": self.bt[:self.n].copy(), "bdelta": self.bdelta[:self.n].copy(),
+        return {"n": self.n, "total": self.total, "bt": self.bt[:self.n].copy(), "bdelta": self.bdelta[:self.n].copy(),
                 "breset": self.breset[:self.n].copy(), "landed": [g.landed.copy() for g in self.groups],
                 "blr": [g.blr[:self.n].copy() for g in self.groups], "records": [list(r) for r in self.records]}
 
     def restore(self, state: dict) -> None:
         n = self.n = int(state["n"])
+        self.total = int(state["total"])
         cap = max(_CAPACITY, 2 * n)
         def filled(a, dtype):
             out = np.zeros(cap, dtype=dtype)

@@ -60,7 +60,8 @@ signals when it samples (backprop, STE backprop); MAP Propagation relaxes after 
 stays with the event engine. Every firing policy, refractory period and pacing is served. Units
 are grouped by layer, kind, rank, reward delay and retrograde delays, whatever their forward
 delays, so learning signals that land together are applied to a layer in one call as in the
-synchronous limit. ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
+synchronous limit; when the TD error reaches hidden units after reward delays that differ from
+unit to unit, it lands on each unit's row at the unit's own time (:mod:`asyncneurons.landings`). ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
 """
 
 from __future__ import annotations

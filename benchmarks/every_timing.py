@@ -40,6 +40,8 @@ ROWS = {
     "reward delay per unit, uniform 5-15 ms": ['timing.reward_delay={dist="uniform", low=5.0, high=15.0}'],
     "global_reinforce, reward delay per unit": ['learning.rule="global_reinforce"',
                                                 'timing.reward_delay={dist="uniform", low=5.0, high=15.0}'],
+    "ste_backprop, reward delay per unit": ['learning.rule="ste_backprop"',
+                                            'timing.reward_delay={dist="uniform", low=5.0, high=15.0}'],
     "on_input, no refractory": ['timing.firing="on_input"'],
     "own clocks: phase 0-5, period 4-6, jitter 0-1 ms": [
         'timing.firing="clock"', 'timing.firing_phase={dist="uniform", low=0.0, high=5.0}',

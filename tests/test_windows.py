@@ -5,6 +5,7 @@ import pytest
 from conftest import stop_at_checkpoint
 
 from asyncneurons import checkpoint
+from asyncneurons.diagnostics import layer_totals
 from asyncneurons.simulation import Simulation
 
 HETEROGENEOUS = {"timing": {"synapse_delay": {"dist": "uniform", "low": 0.0, "high": 5.0}, "reward_delay": 10.0},
@@ -202,6 +203,7 @@ def test_delta_landing_on_each_unit_at_its_own_time_keeps_a_layer_one_group(scen
     steps = {n: int(g.t) for g in off.groups if g.role != "output" for n in g.names}
     assert {n: int(g.t[r]) for g in hidden for r, n in enumerate(g.names)} == steps
     assert min(steps.values()) > 0
+    assert np.array_equal(layer_totals(on.groups, 3)["steps"], layer_totals(off.groups, 3)["steps"])
 
 
 def test_a_run_with_delta_landing_per_unit_continues_from_a_checkpoint(scenario, tmp_path):
