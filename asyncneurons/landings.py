@@ -7,10 +7,11 @@ unit that hears δ_k learns when it lands, after the unit's own reward delay d_i
 
 (E_i the unit's trace, W_i its row of weights and bias, t_i its own count of optimizer steps;
 the trace is cleared after learning when δ_k opens an episode). A landing changes that unit's
-row only, and nothing outside the row reads it before the unit samples again. So when reward
-delays differ from unit to unit, a layer need not split into one group per unit, each landing
-an event of its own: the layer stays one group, δ_k is kept with the time it was broadcast, and
-the landings on a unit are applied, in time order, when something reads its row — just before
+row only, and nothing outside the row reads it before the unit samples again. So a landing
+need not be an event: no landing cuts a firing window, and a layer whose units have different
+reward delays stays one group instead of splitting into one group per unit. δ_k is kept with the
+time it was broadcast, and the landings on a unit are applied, in time order, when something
+reads its row — just before
 the unit samples at t (every landing with t_k + d_i ≤ t: learning signals of an instant come
 before its firings), before retrograde signals reach it, and whenever the state is observed
 (an episode's end, a checkpoint, the end of the run). Adam's step count is kept per unit, so
@@ -65,14 +66,9 @@ def land_rows(P, M, V, E, t, rows, times, delay, landed, bt, bdelta, blr, breset
         landed[r] = k
 
 
-def per_unit_delays(hidden_delays) -> bool:
-    """Whether the hidden units' reward delays differ (then landings are kept per unit)."""
-    return len(set(hidden_delays)) > 1
-
-
 class Landings:
-    """The broadcasts not yet landed on every unit of ``groups`` (hidden groups, one reward delay
-    per unit in ``delays``), applied row by row (see the module docstring)."""
+    """The broadcasts not yet landed on every unit of ``groups`` (one reward delay per unit in
+    ``delays``), applied row by row (see the module docstring)."""
 
     def __init__(self, sim, groups, delays: dict):
         self.sim = sim
@@ -83,7 +79,8 @@ class Landings:
         self.bdelta = np.empty(_CAPACITY)
         self.breset = np.zeros(_CAPACITY, dtype=np.bool_)
         for g in self.groups:
-            g.row_delay = np.array([float(delays[n]) for n in g.names])
+            # a population hears δ as one, after its first unit's reward delay (asyncneurons.network)
+            g.row_delay = np.array([float(delays[g.names[0] if g.kind.population else n]) for n in g.names])
             g.landed = np.zeros(g.size, dtype=np.int64)  # per unit: broadcasts applied (index into the kept ones)
             g.t = np.zeros(g.size, dtype=np.int64)  # Adam's step count, per unit
             g.blr = np.empty(_CAPACITY)  # the layer's learning rate at each kept broadcast's step
@@ -150,13 +147,9 @@ class Landings:
     # ------------------------------------------------------------------ records
     def ordered(self, on_event):
         """``on_event`` with the records of landings put in their places (see the module docstring)."""
-        output_delay = float(next(g for g in self.sim.groups if g.role == "output").reward_delay)
-
         def record(t, name, kind, value, wave):
             if self.records:
-                if kind == "reward":  # the output's landing: one event per (broadcast, delay), in that order
-                    self.emit(lambda r: (r[0], r[1], r[2]) < (t, wave, output_delay))
-                elif kind in ("observation", "env_step"):  # a landing at this instant lands first, unless sent now
+                if kind in ("observation", "env_step"):  # a landing at this instant lands first, unless sent now
                     self.emit(lambda r: r[0] < t or (r[0] == t and r[2] > 0.0))
                 else:  # retrograde signals and samples come after every landing of their instant
                     self.emit(lambda r: r[0] <= t)
@@ -196,4 +189,4 @@ class Landings:
         heapq.heapify(self.records)
 
 
-__all__ = ["Landings", "land_rows", "per_unit_delays"]
+__all__ = ["Landings", "land_rows"]

@@ -26,7 +26,7 @@ from .critic_choice import make_critic
 from .errors import DivergenceError, GraphError, ScenarioError
 from .graph import layered, validate
 from .kernels import potential, sum_by_sender
-from .landings import Landings, per_unit_delays
+from .landings import Landings
 from .limits import check_network
 from .network import compile_groups
 from .optim import AdamConfig, linear_schedule
@@ -126,12 +126,11 @@ class Simulation:
         roles = dict(self.graph.nodes(data="role"))
         fusing_delays = {n: d if rule_cls.broadcast_to_hidden or roles[n] == "output" else 0.0
                          for n, d in self.reward_delays.items()}
-        # on windows, δ landing on hidden units at their own times is applied row by row
-        # (asyncneurons.landings): a layer stays one group whatever its units' reward delays
-        per_unit = (use_windows and rule_cls.broadcast_to_hidden and rule_cls.on_reward is GlobalReinforce.on_reward
-                    and per_unit_delays(d for n, d in self.reward_delays.items() if roles[n] != "output"))
+        # on windows, δ landing on each unit at its own time is applied to its row inside the layer
+        # pass (asyncneurons.landings): a layer stays one group whatever its units' reward delays
+        per_unit = use_windows and rule_cls.broadcast_to_hidden and rule_cls.on_reward is GlobalReinforce.on_reward
         if per_unit:
-            fusing_delays = {n: d if roles[n] == "output" else 0.0 for n, d in fusing_delays.items()}
+            fusing_delays = {n: 0.0 for n in fusing_delays}
         timed = s.timing.firing in ("clock", "poisson")
         self.layer_of = {n: self.graph.nodes[n]["layer"] for n in hidden_and_out}
         self.clocks = clocks.unit_clocks(self.layer_of, s.timing, self.seed) if timed else None
@@ -158,8 +157,7 @@ class Simulation:
         self.max_rank = max(g.rank for g in self.groups)
         self._plan_transmission("lazy" if use_windows else transmission)
         self._plan_retro()
-        self.landings = (Landings(self, [g for g in self.groups if g.role != "output"], self.reward_delays)
-                         if per_unit else None)
+        self.landings = Landings(self, self.groups, self.reward_delays) if per_unit else None
         self.windows = Windows(self) if use_windows else None
         self.checkpoint = None  # called by the environment when a new episode's first step is due
         self.on_episode = on_episode
@@ -210,7 +208,7 @@ class Simulation:
     def _batch_by_reward_delay(self):
         batches: dict = {}
         for grp in self.groups:
-            if grp.role != "output" and (not self.rule.broadcast_to_hidden or self.landings is not None):
+            if self.landings is not None or (grp.role != "output" and not self.rule.broadcast_to_hidden):
                 continue
             batches.setdefault(grp.reward_delay, []).append(grp)
         return [(d, sorted(gs, key=lambda g: -g.rank)) for d, gs in sorted(batches.items())]

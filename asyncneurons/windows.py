@@ -60,8 +60,10 @@ signals when it samples (backprop, STE backprop); MAP Propagation relaxes after 
 stays with the event engine. Every firing policy, refractory period and pacing is served. Units
 are grouped by layer, kind, rank, reward delay and retrograde delays, whatever their forward
 delays, so learning signals that land together are applied to a layer in one call as in the
-synchronous limit; when the TD error reaches hidden units after reward delays that differ from
-unit to unit, it lands on each unit's row at the unit's own time (:mod:`asyncneurons.landings`). ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
+synchronous limit. Under Global REINFORCE and backprop the TD error is not an event at all: it
+lands on each unit's row at the unit's own time, inside the layer pass, so units are grouped
+whatever their reward delays (:mod:`asyncneurons.landings`).
+``[engine] windows = false`` turns the mode off; tests hold both modes equal.
 """
 
 from __future__ import annotations
@@ -351,7 +353,7 @@ class Windows:
             pick[sets] = True
             sel = pick[g.w_set]
             src, d, er, ec, es = g.w_src[sel], g.w_delay[sel], g.w_row[sel], g.w_col[sel], g.w_set[sel]
-        if sim.landings is not None and g.role != "output":  # δ landed on each unit by its own time
+        if sim.landings is not None:  # δ landed on each unit by its own time
             sim.landings.land(g, rows, row_t)
         set_t = np.empty(g.n_sets)
         set_t[sets] = times
