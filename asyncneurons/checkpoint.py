@@ -356,7 +356,10 @@ def restore(sim, state: dict, arrays: dict) -> None:
             g.clock.restore(dec(gs["clock"]))
     if state.get("windows") is not None:
         sim.windows.restore(dec(state["windows"]))
-    if state.get("landings") is not None:
+    if sim.landings is not None:
+        if state.get("landings") is None:  # its TD error is in the queue as events, one per reward delay
+            raise CheckpointError("a checkpoint written before firing windows kept the TD error per unit; "
+                                  "remove the checkpoints folder to start the run again")
         sim.landings.restore(dec(state["landings"]))
     if state.get("relaxation") is not None:
         sim.relaxation.restore(dec(state["relaxation"]))

@@ -307,7 +307,9 @@ class Windows:
         tr = self.tr
         def copy(v):
             return v.copy() if isinstance(v, np.ndarray) else v
-        kept = ("H", "T", "E", "counters", "values") + (("P", "M", "V", "t", "landed") if self.sim.landings else ())
+        kept = ("H", "T", "E", "counters", "values")
+        if self.sim.landings is not None:  # the TD error lands on rows as they fire (asyncneurons.landings)
+            kept += ("P", "M", "V", "t", "landed")
         groups = [(g, {a: getattr(g, a).copy() for a in kept},
                    {a: copy(getattr(g, a, None)) for a in ("aux", "sample_H", "sample_slope")}, (g.next_due, g.stale))
                   for g in self.hidden]
