@@ -230,3 +230,13 @@ def test_a_run_with_delta_landing_per_unit_continues_from_a_checkpoint(scenario,
     assert [key(r) for r in rows_a[:4] + rows_b] == [key(r) for r in whole_rows]
     for layer, m in whole.layer_matrices().items():
         np.testing.assert_array_equal(second.layer_matrices()[layer], m)
+
+
+def test_a_checkpoint_without_landings_per_unit_is_refused_in_one_line(scenario, tmp_path):
+    """A checkpoint written while the TD error was a queue of events does not hold the landings."""
+    s = _scenario(scenario, {"experiment": {"episodes": 6}, **LANDINGS["global_reinforce"]}, True)
+    stop_at_checkpoint(s, tmp_path, 3)
+    state, arrays = checkpoint.load(tmp_path, 0, s)
+    del state["landings"]
+    with pytest.raises(checkpoint.CheckpointError, match="before firing windows kept the TD error per unit"):
+        Simulation(s, resume=(state, arrays))
