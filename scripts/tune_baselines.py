@@ -1,17 +1,54 @@
 """Tune the baselines of the published tables on a small documented grid, then run them 10 times.
 
     nice -n 10 python scripts/tune_baselines.py [--out runs/tuning] [--only NAME,...] [--report-only]
+    nice -n 10 python scripts/tune_baselines.py --cost 20        # measure, run nothing else
 
 Each baseline (a scenario of ``scenarios/paper/baselines/``) is tuned over its learning rates:
 the actor's per-layer rates (start and end of their schedule) scaled by 0.25, 1 or 4, crossed
-with the critic's scaled by 0.25, 1 or 4: nine points, each run for 3 seeds (runs 0–2 of
-experiment seed 100, so no tuning run is one of the final runs) on a shortened run (about 40 %
-of the published episodes). The point with the highest mean, across its seeds, of each seed's
-average return over all its episodes (the published metric) is chosen; a tie keeps the
-published rates. The chosen point is then run 10 times at full length (runs 0–9 of seed 0, as
-the tables' runs are). Every stage writes an ordinary run folder (``summary.json`` with the
-stack), resumes where it stopped when run again, and the report ``docs/results/baselines.md``
-is rewritten from whatever has finished, saying exactly what has.
+with the critic's scaled by 0.25, 1 or 4: nine points (three, the actor's alone, for a baseline
+without a critic, the multiplexer's), each run for 3 seeds (runs 0–2 of experiment seed 100, so
+no tuning run is one of the final runs) on a shortened run (about 40 % of the published
+episodes). The point with the highest mean, across its seeds, of each seed's average return over
+all its episodes (the published metric) is chosen; a tie keeps the published rates. The chosen
+point is then run 10 times at full length (runs 0–9 of seed 0, as the tables' runs are). Every
+stage writes an ordinary run folder (``summary.json`` with the stack) and resumes where it
+stopped when run again; the report ``docs/results/baselines.md`` is rewritten from whatever has
+finished, saying exactly what has.
+
+Every finished stage is also recorded in the ledger ``docs/results/baselines.json`` (written
+atomically, keys sorted): per baseline and stage (``grid/actor-x1-critic-x4``, ``final``) its
+overrides, the hash of the resolved scenario, runs, episodes, status, each run's average return,
+mean, std, wall time and stack. A stage whose run folder is gone is read from the ledger, by the
+report and by the choice alike; an entry whose scenario has changed since (or whose overrides,
+runs or episodes are no longer this script's) is ignored and named as stale in the report.
+``--report-only`` first records finished folders the ledger lacks.
+
+Cost, measured by ``nice -n 5 python scripts/tune_baselines.py --cost 20`` (the first 20 episodes,
+2,000 for the multiplexer, of the published rates' grid point, 3 seeds as replicas, on the shared
+2-core machine; the time per step varied by up to 2.2x with its load between two measurements).
+Full tuning = every grid point at the shortened length plus the 10 final runs, at the first
+episodes' mean length and at the task's cap on an episode's steps:
+
+| baseline | per step (3 seeds) | first episodes' length | points | at that length | cap | at the cap |
+|---|---|---|---|---|---|---|
+| global-reinforce-cartpole | 1.07 ms | 18 | 9 | 0.0 h | 500 | 1.0 h |
+| backprop-acrobot | 1.13 ms | 260 | 9 | 0.3 h | 500 | 0.5 h |
+| ste-backprop-acrobot | 1.51 ms | 268 | 9 | 0.8 h | 500 | 1.5 h |
+| backprop-cartpole | 0.94 ms | 29 | 9 | 0.1 h | 500 | 0.9 h |
+| global-reinforce-acrobot | 1.28 ms | 465 | 9 | 1.2 h | 500 | 1.2 h |
+| ste-backprop-cartpole | 1.36 ms | 17 | 9 | 0.0 h | 500 | 1.3 h |
+| ste-backprop-multiplexer | 1.30 ms | 1 | 3 | 1.3 h | 1 | 1.3 h |
+| global-reinforce-multiplexer | 1.49 ms | 1 | 3 | 1.5 h | 1 | 1.5 h |
+| backprop-mountaincar-continuous | 1.79 ms | 990 | 9 | 1.7 h | 999 | 1.7 h |
+| global-reinforce-lunarlander | 1.28 ms | 96 | 9 | 0.7 h | 1000 | 7.4 h |
+| backprop-lunarlander | 2.06 ms | 96 | 9 | 1.0 h | 1000 | 9.9 h |
+| ste-backprop-lunarlander | 2.05 ms | 128 | 9 | 1.5 h | 1000 | 11.8 h |
+
+Episodes lengthen as CartPole and LunarLander are learned (the cost lies between the two
+columns) and shorten as Acrobot and MountainCar are (it lies near or below the first). The
+order of ``BASELINES`` follows these, corrected by the finished stages of an earlier tuning
+(grid + final runs: global-reinforce-cartpole's grid 144 s, backprop-acrobot 1,689 s,
+backprop-cartpole 3,108 s; their run folders are lost, so they are not in the ledger).
 """
 
 from __future__ import annotations
@@ -41,19 +78,20 @@ TUNING_SEED = 100
 TUNING_RUNS = 3
 LEDGER = "baselines.json"  # beside the report, in the results folder
 
-# name -> (table it serves, task label, shortened episodes), in the order they are tuned
+# name -> (table it serves, task label, shortened episodes), in the order they are tuned: the
+# cheapest first (see the cost table in the docstring)
 BASELINES = {
-    "backprop-acrobot": ("map-prop", "Acrobot-v1", 200),
-    "backprop-cartpole": ("map-prop", "CartPole-v1", 400),
     "global-reinforce-cartpole": ("weight-max", "CartPole-v1", 400),
-    "ste-backprop-cartpole": ("weight-max", "CartPole-v1", 400),
-    "backprop-mountaincar-continuous": ("map-prop", "MountainCarContinuous-v0", 200),
-    "backprop-lunarlander": ("map-prop", "LunarLander-v3", 1000),
-    "global-reinforce-multiplexer": ("weight-max", "Multiplexer (20-bit)", 320000),
-    "ste-backprop-multiplexer": ("weight-max", "Multiplexer (20-bit)", 320000),
-    "global-reinforce-acrobot": ("weight-max", "Acrobot-v1", 400),
+    "backprop-acrobot": ("map-prop", "Acrobot-v1", 200),
     "ste-backprop-acrobot": ("weight-max", "Acrobot-v1", 400),
+    "backprop-cartpole": ("map-prop", "CartPole-v1", 400),
+    "global-reinforce-acrobot": ("weight-max", "Acrobot-v1", 400),
+    "ste-backprop-cartpole": ("weight-max", "CartPole-v1", 400),
+    "ste-backprop-multiplexer": ("weight-max", "Multiplexer (20-bit)", 320000),
+    "global-reinforce-multiplexer": ("weight-max", "Multiplexer (20-bit)", 320000),
+    "backprop-mountaincar-continuous": ("map-prop", "MountainCarContinuous-v0", 200),
     "global-reinforce-lunarlander": ("weight-max", "LunarLander-v3", 1200),
+    "backprop-lunarlander": ("map-prop", "LunarLander-v3", 1000),
     "ste-backprop-lunarlander": ("weight-max", "LunarLander-v3", 1200),
 }
 
@@ -118,9 +156,14 @@ def _tuning_overrides(s, actor, critic, short: int) -> list:
 def read_ledger(path: Path) -> dict:
     """``{baseline: {stage: entry}}``; empty when the file does not exist."""
     try:
-        return json.loads(Path(path).read_text())
+        ledger = json.loads(Path(path).read_text())
     except FileNotFoundError:
         return {}
+    except ValueError as e:
+        raise SystemExit(f"{path}: not a ledger of baseline stages ({e})") from None
+    if not isinstance(ledger, dict):
+        raise SystemExit(f"{path}: not a ledger of baseline stages (a JSON object is expected)")
+    return ledger
 
 
 def write_ledger(path: Path, ledger: dict) -> None:
@@ -268,6 +311,25 @@ def tune(name: str, out: Path, ledger_path: Path | None = None) -> None:
     summary = _experiment(path, point_overrides(s, actor, critic), out / name / "final", s.experiment.runs,
                           s.experiment.episodes, ledger_path=ledger_path, name=name, stage="final")
     print(f"{name} final at {_label(actor, critic)}: {_text(summary)}", flush=True)
+
+
+def sync_ledger(out: Path, ledger_path: Path) -> None:
+    """Record every finished stage under ``out`` that the ledger lacks (stages finished before it
+    existed, or by a run interrupted between finishing and recording)."""
+    for name, (_, _, short) in BASELINES.items():
+        path = scenario_path(name)
+        s = load_scenario(path)
+        stages = [(f"grid/{_label(a, c)}", _tuning_overrides(s, a, c, short), TUNING_RUNS, short)
+                  for a, c in grid_points(s)]
+        point = _final_point(name, out)
+        if point is not None:
+            stages.append(("final", point_overrides(s, *point), s.experiment.runs, s.experiment.episodes))
+        for stage, over, runs, episodes in stages:
+            folder = out / name / stage
+            done = _summary(folder, runs, episodes)
+            if done is not None:
+                record(ledger_path, name, stage, ledger_entry(done, over, scenario_hash(path), runs, episodes,
+                                                              _cost(folder)))
 
 
 def grid_results(name: str, out: Path, ledger_path: Path | None = None) -> dict:
@@ -514,6 +576,7 @@ def main(argv=None):
                 continue
             tune(name, args.out, ledger)
             report(args.out, args.docs, ledger)
+    sync_ledger(args.out, ledger)
     print(f"report: {report(args.out, args.docs, ledger)}")
 
 

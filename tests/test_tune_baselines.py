@@ -214,3 +214,31 @@ def test_the_weight_max_baselines_are_derived_from_the_rules_scenarios(tune):
             assert getattr(s.learning, key) == getattr(rule.learning, key), (name, key)
         assert s.network == rule.network and s.env == rule.env
         assert s.experiment.episodes == rule.experiment.episodes
+
+
+def test_the_report_records_finished_folders_the_ledger_lacks(tune, tmp_path):
+    name, out, docs = "global-reinforce-multiplexer", tmp_path / "runs", tmp_path / "docs"
+    docs.mkdir()
+    _record_grid(tune, name, out, None, [0.5, 0.6, 0.55])
+    assert not (docs / tune.LEDGER).exists()
+    tune.main(["--report-only", "--out", str(out), "--docs", str(docs)])
+    entries = tune.read_ledger(docs / tune.LEDGER)[name]
+    assert sorted(entries) == ["grid/actor-x0.25", "grid/actor-x1", "grid/actor-x4"]
+    assert entries["grid/actor-x1"]["run_averages"] == pytest.approx([-0.4, 0.6, 1.6])
+    assert entries["grid/actor-x1"]["stack"] == {"python": "3.11.7", "platform": "test"}
+    assert entries["grid/actor-x1"]["wall_s"] == 12.5 and entries["grid/actor-x1"]["status"] == "complete"
+    assert "Chosen: actor × 1." in (docs / "baselines.md").read_text()
+
+
+def test_the_committed_ledger_is_as_the_script_writes_it(tune, tmp_path):
+    committed = ROOT / "docs" / "results" / tune.LEDGER
+    copy = tmp_path / tune.LEDGER
+    tune.write_ledger(copy, tune.read_ledger(committed))
+    assert copy.read_text() == committed.read_text()
+
+
+def test_a_damaged_ledger_is_named_in_one_line(tune, tmp_path):
+    ledger = tmp_path / "baselines.json"
+    ledger.write_text('{"backprop-acrobot": ')
+    with pytest.raises(SystemExit, match=r"baselines.json: not a ledger of baseline stages"):
+        tune.read_ledger(ledger)
