@@ -58,7 +58,7 @@ delays that differ (otherwise fusion serves each layer already), and a rule whos
 records the unit's own trace (Global REINFORCE, Weight Maximization) or whose output alone sends
 signals when it samples (backprop, STE backprop); MAP Propagation relaxes after every sample and
 stays with the event engine. Every firing policy, refractory period and pacing is served. Units
-are grouped by layer, kind, rank, reward delay and retrograde delays, whatever their forward
+are grouped by layer, kind, rank, reward delay, refractory period and retrograde delays, whatever their forward
 delays, so learning signals that land together are applied to a layer in one call as in the
 synchronous limit. ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
 """
