@@ -159,8 +159,26 @@ def distance_and_drawn_delays(scenario, graph) -> str | None:
             f"retrograde; a delay set on an edge in the file wins over both (docs/graph-files.md)")
 
 
+def unused_node_timing(scenario, graph) -> str | None:
+    """A graph file's node setting a clock or Poisson key its unit never uses under the scenario's
+    firing policy."""
+    if graph is None:
+        return None
+    firing = scenario.timing.firing
+    used = {"clock": ("firing_period", "firing_phase", "firing_jitter"), "poisson": ("firing_rate",)}.get(firing, ())
+    found: dict = {}
+    for n, a in graph.nodes(data=True):
+        for key in ("firing_period", "firing_phase", "firing_jitter", "firing_rate"):
+            if key in a and key not in used:
+                found.setdefault(key, []).append(n)
+    if not found:
+        return None
+    parts = "; ".join(f"{key} on {len(ns)} node(s), e.g. {sorted(map(str, ns))[0]!r}" for key, ns in found.items())
+    return f"the graph file sets {parts}: no effect under timing.firing = \"{firing}\""
+
+
 CHECKS = (blind_relaxation, multiplying_samples, reordering_ticks, phase_beyond_period, unused_clock_keys,
-          distance_and_drawn_delays)
+          distance_and_drawn_delays, unused_node_timing)
 
 
 def advice(scenario, graph) -> list[str]:

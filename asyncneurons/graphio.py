@@ -62,7 +62,8 @@ def load_graph(path, unit_kinds=None) -> nx.DiGraph:
     """Read a ``.graphml`` or node-link ``.json`` graph file and validate it.
 
     Node ids become strings; ``layer`` and ``index`` become ints, and ``delay``, ``retro_delay``,
-    a node's position ``x``, ``y``, ``z`` and its timing values floats, whatever type the file gives them. The graph is checked with
+    a node's position ``x``, ``y``, ``z`` and its timing values floats, whatever type the file
+    gives them. The graph is checked with
     :func:`asyncneurons.graph.validate` (``need_delays=False``: missing delays are filled in
     later by the scenario). ``unit_kinds`` defaults to :data:`asyncneurons.units.UNIT_KINDS`.
     Raises :class:`GraphError` naming the file and the problem.

@@ -83,7 +83,8 @@ def applies(scenario, graph, rule) -> bool:
     if not scenario.engine.windows:
         return False
     from .delays import refractory_periods
-    if scenario.timing.firing == "on_input" and min(refractory_periods(graph, scenario.timing.refractory).values()) == 0:
+    t = scenario.timing
+    if t.firing == "on_input" and min(refractory_periods(graph, t.refractory).values()) == 0:
         # every arrival is a sample: a unit answers thousands of arrivals per step, one layer pass
         # each, and the event engine's one event per arrival instant is cheaper (performance.md)
         return False

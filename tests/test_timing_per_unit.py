@@ -36,6 +36,25 @@ def _edges_into(g, layer, key="delay"):
 
 
 # ---------------------------------------------------------------------------------------------
+# A single value draws what it always drew
+
+
+def test_single_values_draw_the_delays_they_drew_before_timing_per_layer():
+    """Numbers drawn by the code before per-layer timing existed, written down to the last bit."""
+    from asyncneurons.graph import layered
+    g = layered(4, [3, 2], 1)
+    delays.assign_delays(g, {"dist": "lognormal", "mu": 0.5, "sigma": 1.0},
+                         {"dist": "truncnormal", "mean": 1.0, "std": 2.0}, seed=11)
+    assert [(a["delay"], a["retro_delay"]) for _, _, a in list(g.edges(data=True))[::7]] == [
+        (12.405805520785519, 0.008592097682348698), (6.4888252782527704, 2.042451487910749),
+        (3.6038248117323617, 2.31210879581357)]
+    r = delays.unit_delays([n for n, x in g.nodes(data="role") if x != "input"],
+                           {"dist": "exponential", "mean": 3.0, "shift": 0.5}, 11)
+    assert [r[n] for n in ("h1_0", "h1_1", "h1_2", "h2_0")] == [
+        5.713444503437867, 4.90451845711328, 10.110013165335085, 3.393230055634576]
+
+
+# ---------------------------------------------------------------------------------------------
 # Per-layer lists
 
 
@@ -134,7 +153,8 @@ def placed_graph(**edge_delays):
 
 def _from_file(scenario, tmp_path, g, timing, name="g.json", **over):
     save_graph(g, tmp_path / name)
-    return scenario(base={k: v for k, v in SMALL_CARTPOLE.items() if k != "network"}, network={"graph": str(tmp_path / name)},
+    base = {k: v for k, v in SMALL_CARTPOLE.items() if k != "network"}
+    return scenario(base=base, network={"graph": str(tmp_path / name)},
                     learning={"lr": [0.02, 2e-3], "lr_end": None}, timing=timing, **over)
 
 
@@ -241,6 +261,17 @@ def test_validate_refuses_a_missing_position_in_one_line_and_notes_delays_asked_
     r = _validate(tmp_path, g, "conduction_velocity = 2.0")
     assert r.returncode != 0 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert "node 'out0': no position (x, y or z)" in r.stderr
+
+
+def test_advice_on_a_node_timing_its_firing_policy_ignores(scenario, tmp_path):
+    g = placed_graph()
+    g.nodes["h0"]["firing_period"] = 2.0
+    g.nodes["h1"]["firing_period"] = 3.0
+    s = _from_file(scenario, tmp_path, g, {"conduction_velocity": 1.0})
+    assert advice.unused_node_timing(s, _graph(s)) == (
+        "the graph file sets firing_period on 2 node(s), e.g. 'h0': no effect under timing.firing = \"on_all\"")
+    s = _from_file(scenario, tmp_path, g, {"conduction_velocity": 1.0, "firing": "clock"})
+    assert advice.unused_node_timing(s, _graph(s)) is None
 
 
 def test_advice_on_an_offset_without_velocity(scenario):
