@@ -90,7 +90,6 @@ class Landings:
         self.constants = (T, b1, c1, b2, c2, eps)
         self.total = 0  # broadcasts so far: no unit has taken more optimizer steps
         self.records: list = []  # heap of landings not yet recorded
-        self.seq = 0
 
     # ------------------------------------------------------------------ broadcasts
     def broadcast(self, delta: float, step: int, reset: bool) -> None:
