@@ -71,13 +71,13 @@ def record(group, g: np.ndarray, H: np.ndarray, now, rows=None) -> None:
     group.E[rows] = E
 
 
-def at_landing(group, now) -> np.ndarray:
-    """The trace a learning signal landing at ``now`` uses: E itself per sample;
+def at_landing(group, sim) -> np.ndarray:
+    """The trace a learning signal landing now (``sim.now``) uses: E itself per sample;
     ``exp(−(now − t_E)/τ) · E`` (one rounding per entry), exponential."""
     tau = getattr(group, "tau", None)
     if tau is None:
         return group.E
-    return group.E * decay_factors(group.trace_time, now, tau)[..., None]
+    return group.E * decay_factors(group.trace_time, sim.now, tau)[..., None]
 
 
 def configure(group, learning, gamma: float, shape=None) -> None:

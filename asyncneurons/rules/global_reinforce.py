@@ -19,4 +19,4 @@ class GlobalReinforce(Rule):
     name = "global_reinforce"
 
     def on_reward(self, sim, group, delta, step, reset):
-        reinforce_update(group, delta, sim.lr(group.layer, step), sim.adam, traces.at_landing(group, sim.now))
+        reinforce_update(group, delta, sim.lr(group.layer, step), sim.adam, traces.at_landing(group, sim))

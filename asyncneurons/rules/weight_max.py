@@ -56,7 +56,7 @@ class WeightMax(Rule):
         self.p = float(scenario.learning.norm_power)
 
     def _learn(self, sim, group, R, step, reset):
-        E = traces.at_landing(group, sim.now)  # the trace as the signal finds it
+        E = traces.at_landing(group, sim)  # the trace as the signal finds it
         if not self.exact and self.p == 2.0 and group.retro_buckets:
             rows = per_row(group, R)
             if rows is not None and E.flags.c_contiguous:  # one compiled pass: U = E·R, Adam, C = 2W·U (same bits)
