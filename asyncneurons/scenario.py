@@ -490,7 +490,7 @@ class LearningConfig(_Table):
 
     rule: str = _key("global_reinforce", "learning rule of the hidden units (one of the rules "
                      "listed below)")
-    lambda_: float = _key(0.0, "actor trace parameter λ (traces decay by λγ per step)", ge=0,
+    lambda_: float = _key(0.0, "actor trace parameter λ (per-sample traces decay by λγ per step)", ge=0,
                           le=1, alias="lambda")
     trace: Literal["per_sample", "exponential"] = _key(
         "per_sample", "actor traces in time: per_sample decays them by λγ at each record "

@@ -287,3 +287,24 @@ def test_per_sample_is_the_default_and_keeps_no_time_stamps(scenario):
     assert s.learning.trace == "per_sample" and s.learning.trace_tau is None
     sim = Simulation(s, max_ticks=2)
     assert all(g.tau is None and not hasattr(g, "trace_time") for g in sim.groups)
+
+
+# ------------------------------------------------------------------ advice
+def test_validate_notes_lambda_given_with_exponential_traces_and_traces_that_never_decay():
+    from asyncneurons.advice import advice
+    from asyncneurons.simulation import build_graph
+
+    def notes(**over):
+        s = parse_scenario(over)  # from the defaults, where λ is not given
+        return advice(s, build_graph(s, 4, ("discrete", 2), 0))
+
+    timed = {"timing": {"firing": "clock", "firing_period": 2.0}}
+    assert notes(**timed, learning=EXPONENTIAL | {"lambda": 0.8}) == [
+        'learning.lambda has no effect under learning.trace = "exponential": the actor\'s traces decay by '
+        'exp(−Δt/τ) with τ = learning.trace_tau = 6 ms. Units sampling every T ms decay as with λγ = exp(−T/τ) '
+        '(docs/rules.md, "Traces in time")']
+    [never] = notes(learning=EXPONENTIAL)  # zero delays, on_all firing, wait pacing
+    assert never.startswith('learning.trace = "exponential" in the synchronous limit') and "λγ = 1" in never
+    assert notes(**timed, learning=EXPONENTIAL) == []
+    assert notes(timing={"synapse_delay": 0.5}, learning=EXPONENTIAL) == []
+    assert notes(learning={"lambda": 0.8}) == []  # per-sample traces: λ is what they use
