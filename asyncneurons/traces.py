@@ -37,8 +37,8 @@ TRACES = ("per_sample", "exponential")
 def decay_factors(stamps, now, tau: float) -> np.ndarray:
     """``exp(−(t − t_E)/τ)`` per unit for stamps t_E at time ``now`` (a number, or one time per
     unit), computed as ``exp((t_E − t)/τ)`` (the same bits: negation is exact)."""
-    x = (np.asarray(stamps, dtype=np.float64) - now) / tau
-    x = np.ascontiguousarray(x, dtype=np.float64)
+    x = np.subtract(stamps, now, dtype=np.float64)  # a fresh contiguous array
+    x /= tau
     np.exp(x, out=x)
     return x
 
