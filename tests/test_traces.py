@@ -307,4 +307,5 @@ def test_validate_notes_lambda_given_with_exponential_traces_and_traces_that_nev
     assert never.startswith('learning.trace = "exponential" in the synchronous limit') and "λγ = 1" in never
     assert notes(**timed, learning=EXPONENTIAL) == []
     assert notes(timing={"synapse_delay": 0.5}, learning=EXPONENTIAL) == []
+    assert notes(timing={"refractory": [0.0, 0.0, 1.0]}, learning=EXPONENTIAL) == []  # the output waits
     assert notes(learning={"lambda": 0.8}) == []  # per-sample traces: λ is what they use
