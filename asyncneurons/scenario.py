@@ -540,7 +540,8 @@ class LearningConfig(_Table):
     norm_power: float = _key(2.0, "norm power p of Weight Maximization's hidden reward", ge=1)
     batch: Annotated[int, Int64] = _key(
         1, "single-step supervised tasks: samples drawn together per update, the update being their "
-        "mean (published MAP Propagation: 128); needs critic = none", ge=1, le=100_000)
+        "mean (published MAP Propagation: 128); needs critic = none and rule map_prop or global_reinforce",
+        ge=1, le=100_000)
     target_signal: bool = _key(
         False, "regression: learn from δ = y − μ_MAP with every score gated by 1/(v − μ_MAP), as the "
         "published MAP Propagation regression does, instead of from the reward")
@@ -562,6 +563,9 @@ class LearningConfig(_Table):
     def _batch_needs_no_critic(self):
         if self.batch > 1 and self.critic != "none":
             _fail("batches serve single-step supervised tasks: set learning.critic = \"none\"", "batch")
+        if self.batch > 1 and self.rule not in ("map_prop", "global_reinforce"):
+            _fail(f"rule {self.rule} learns one sample at a time: batches of samples serve map_prop and "
+                  "global_reinforce only", "batch")
         return self
 
     @model_validator(mode="after")
