@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import clocks, delays, events, streams, tasks
+from . import clocks, delays, events, streams, tasks, traces
 from .critic_choice import make_critic
 from .errors import DivergenceError, GraphError, ScenarioError
 from .graph import layered, validate
@@ -132,7 +132,10 @@ class Simulation:
                          for n, d in self.reward_delays.items()}
         # on windows, δ landing on each unit at its own time is applied to its row inside the layer
         # pass (asyncneurons.landings): a layer stays one group whatever its units' reward delays
-        per_unit = use_windows and rule_cls.broadcast_to_hidden and rule_cls.on_reward is GlobalReinforce.on_reward
+        # (per-sample traces: a landing under exponential traces reads the trace decayed to its time,
+        # which the per-row landing does not compute, so those stay events)
+        per_unit = (use_windows and rule_cls.broadcast_to_hidden and rule_cls.on_reward is GlobalReinforce.on_reward
+                    and L.trace == "per_sample")
         if per_unit:
             fusing_delays = {n: 0.0 for n in fusing_delays}
         timed = s.timing.firing in ("clock", "poisson")
@@ -146,9 +149,8 @@ class Simulation:
             clocks=fusing_clocks, refractory=delays.refractory_periods(self.graph, s.timing.refractory),
             layer_params=lambda l: LayerParams(_per_layer(s.network.temperature, l, "network.temperature"),
                                                _per_layer(s.network.variance, l, "network.variance")))
-        decay = L.lambda_ * s.env.gamma
         for grp in self.groups:
-            grp.decay = decay
+            traces.configure(grp, L, s.env.gamma)
             # a group's units share one clock (a population's is its first unit's)
             grp.clock = clocks.Clocks(s.timing, self.seed, grp.names[:1], self.clocks, self.layer_of,
                                       self.graph) if timed else None
@@ -286,7 +288,7 @@ class Simulation:
             plain = self._plain_trace()
         if plain and kind.name in FUSED_KINDS:  # one compiled pass (same bits)
             values, aux, g = sample_and_trace(kind, grp.P, grp.H, grp.E, grp.keys1, grp.counters, grp.lp,
-                                              grp.decay)
+                                              traces.record_decay(grp, now))
             grp.values, grp.aux, grp.last_fire = values, aux, now
         else:
             pot = potential(grp.P, grp.H)
@@ -307,6 +309,15 @@ class Simulation:
         self.send(grp, values, wave)
         if grp.role == "output":
             self.environment.receive_action(kind.action(values, aux), wave)
+
+    @property
+    def now(self):
+        """The time (ms) of what is being computed: the engine's clock, or inside a firing window
+        each sampling unit's own time (an array, one per row; :mod:`asyncneurons.windows`)."""
+        w = self.windows
+        if w is not None and w.row_times is not None:
+            return w.row_times
+        return self.env.now
 
     def _plain_trace(self) -> bool:
         """True when the rule's sampling records only the plain trace (``Rule.on_sample``)."""

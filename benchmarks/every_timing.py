@@ -48,6 +48,9 @@ ROWS = {
         'timing.firing_period={dist="uniform", low=4.0, high=6.0}',
         'timing.firing_jitter={dist="uniform", low=0.0, high=1.0}'],
     "poisson firing, 0.2 per ms": ['timing.firing="poisson"', "timing.firing_rate=0.2"],
+    "exponential traces, tau 20 ms": ['learning.trace="exponential"', "learning.trace_tau=20.0"],
+    "exponential traces, clock firing 5 ms": ['learning.trace="exponential"', "learning.trace_tau=20.0",
+                                              'timing.firing="clock"', "timing.firing_period=5.0"],
 }
 
 

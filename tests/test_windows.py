@@ -217,6 +217,14 @@ def test_delta_landing_on_each_unit_at_its_own_time_keeps_a_layer_one_group(scen
     assert np.array_equal(layer_totals(on.groups, 3)["steps"], layer_totals(off.groups, 3)["steps"])
 
 
+def test_exponential_traces_keep_the_landings_as_events(scenario):
+    """A landing reads the trace decayed to its own time: those runs keep one event per reward delay."""
+    over = {"learning": {"rule": "global_reinforce", "trace": "exponential", "trace_tau": 20.0, "lambda": 1.0},
+            "timing": PER_UNIT_REWARD_DELAY}
+    on, off = assert_modes_agree(scenario, over, 60, 60 * 5)
+    assert on.landings is None
+
+
 def test_a_run_with_delta_landing_per_unit_continues_from_a_checkpoint(scenario, tmp_path):
     over = {"experiment": {"episodes": 10}, **LANDINGS["global_reinforce"]}
     s = _scenario(scenario, over, True)
