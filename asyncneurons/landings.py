@@ -5,8 +5,9 @@ unit that hears δ_k learns when it lands, after the unit's own reward delay d_i
 
     t_i ← t_i + 1        W_i ← W_i + Adam_{t_i}(E_i · δ_k)        at  t_k + d_i
 
-(E_i the unit's trace, W_i its row of weights and bias, t_i its own count of optimizer steps;
-the trace is cleared after learning when δ_k opens an episode). A landing changes that unit's
+(E_i the unit's trace — under exponential traces decayed to the landing time,
+exp(−(t_k + d_i − t_E)/τ) E_i, :mod:`asyncneurons.traces` — W_i its row of weights and bias, t_i
+its own count of optimizer steps; the trace is cleared after learning when δ_k opens an episode). A landing changes that unit's
 row only, and nothing outside the row reads it before the unit samples again. So a landing
 need not be an event: no landing cuts a firing window, and a layer whose units have different
 reward delays stays one group instead of splitting into one group per unit. δ_k is kept with the
@@ -31,39 +32,59 @@ from numba import njit
 
 from .compiled import _adam_span
 from .optim import adam_constants
+from .traces import decay_factors
 
 _CAPACITY = 64
 
 
 @njit(cache=True, error_model="numpy")
-def land_rows(P, M, V, E, t, rows, times, delay, landed, bt, bdelta, blr, breset, n, bc1, bc2, T, b1, c1, b2, c2,
-              eps):
-    """For each row r = ``rows[i]``: apply, in order, every broadcast k ≥ ``landed[r]`` (of the
-    ``n`` kept) that has landed by ``times[i]`` (``bt[k] + delay[r] ≤ times[i]``):
-    ``t[r] += 1``, ``P[r] ← P[r] + Adam_{t[r]}(E[r] · bdelta[k])`` at rate ``blr[k]``, and
-    ``E[r] ← 0`` when ``breset[k]``; bias corrections ``bc1[t]``, ``bc2[t]`` while t < T."""
-    m, w = P.shape
-    Pf, Mf, Vf, Ef = P.reshape(m * w), M.reshape(m * w), V.reshape(m * w), E.reshape(m * w)
+def due_landings(rows, times, delay, landed, bt, n, out_row, out_k, out_t):
+    """For each row r = ``rows[i]``, the broadcasts k ≥ ``landed[r]`` (of the ``n`` kept) that have
+    landed by ``times[i]`` (``bt[k] + delay[r] ≤ times[i]``), in order: written to ``out_row``,
+    ``out_k`` and their landing times to ``out_t``; ``landed`` moves past them. Returns their number."""
+    c = 0
     for i in range(rows.shape[0]):
         r = rows[i]
         until = times[i]
         d = delay[r]
         k = landed[r]
-        a, b = r * w, r * w + w
         while k < n and bt[k] + d <= until:
-            tt = t[r] + 1
-            t[r] = tt
-            if tt < T:
-                _adam_span(Pf[a:b], Mf[a:b], Vf[a:b], Ef[a:b], bdelta[k], blr[k], b1, c1, b2, c2, bc1[tt], bc2[tt],
-                           True, eps)
-            else:
-                _adam_span(Pf[a:b], Mf[a:b], Vf[a:b], Ef[a:b], bdelta[k], blr[k], b1, c1, b2, c2, 1.0, 1.0,
-                           False, eps)
-            if breset[k]:
-                for j in range(a, b):
-                    Ef[j] = 0.0
+            out_row[c], out_k[c], out_t[c] = r, k, bt[k] + d
+            c += 1
             k += 1
         landed[r] = k
+    return c
+
+
+@njit(cache=True, error_model="numpy")
+def apply_landings(P, M, V, E, t, rows, ks, factor, scaled, bdelta, blr, breset, bc1, bc2, T, b1, c1, b2, c2, eps,
+                   X):
+    """Landing j on row r = ``rows[j]`` of broadcast k = ``ks[j]``, in order: ``t[r] += 1``,
+    ``P[r] ← P[r] + Adam_{t[r]}(X · bdelta[k])`` at rate ``blr[k]`` with ``X = E[r]`` (or
+    ``E[r] · factor[j]`` when ``scaled``: the trace decayed to the landing time), then ``E[r] ← 0``
+    when ``breset[k]``; bias corrections ``bc1[t]``, ``bc2[t]`` while t < T."""
+    m, w = P.shape
+    Pf, Mf, Vf, Ef = P.reshape(m * w), M.reshape(m * w), V.reshape(m * w), E.reshape(m * w)
+    for j in range(rows.shape[0]):
+        r = rows[j]
+        k = ks[j]
+        a, b = r * w, r * w + w
+        if scaled:
+            f = factor[j]
+            for q in range(w):
+                X[q] = Ef[a + q] * f
+        else:
+            for q in range(w):
+                X[q] = Ef[a + q]
+        tt = t[r] + 1
+        t[r] = tt
+        if tt < T:
+            _adam_span(Pf[a:b], Mf[a:b], Vf[a:b], X, bdelta[k], blr[k], b1, c1, b2, c2, bc1[tt], bc2[tt], True, eps)
+        else:
+            _adam_span(Pf[a:b], Mf[a:b], Vf[a:b], X, bdelta[k], blr[k], b1, c1, b2, c2, 1.0, 1.0, False, eps)
+        if breset[k]:
+            for q in range(a, b):
+                Ef[q] = 0.0
 
 
 class Landings:
@@ -132,9 +153,20 @@ class Landings:
             consts = [adam_constants(self.adam, t) for t in range(size)]
             self.bc1 = np.array([c[4] for c in consts])
             self.bc2 = np.array([c[5] for c in consts])
-        land_rows(g.P, g.M, g.V, g.E, g.t, np.asarray(rows, dtype=np.int64), np.asarray(times, dtype=np.float64),
-                  g.row_delay, g.landed, self.bt, self.bdelta, g.blr, self.breset, self.n, self.bc1, self.bc2, T,
-                  b1, c1, b2, c2, eps)
+        rows = np.asarray(rows, dtype=np.int64)
+        most = int(np.sum(self.n - g.landed[rows]))
+        if most == 0:
+            return
+        pr, pk, pt = np.empty(most, dtype=np.int64), np.empty(most, dtype=np.int64), np.empty(most)
+        c = due_landings(rows, np.asarray(times, dtype=np.float64), g.row_delay, g.landed, self.bt, self.n, pr, pk, pt)
+        if c == 0:
+            return
+        pr, pk, pt = pr[:c], pk[:c], pt[:c]
+        tau = getattr(g, "tau", None)
+        # exponential traces: the trace decayed to each landing's time (asyncneurons.traces.at_landing)
+        factor = decay_factors(g.trace_time[pr], pt, tau) if tau is not None else pt
+        apply_landings(g.P, g.M, g.V, g.E, g.t, pr, pk, factor, tau is not None, self.bdelta, g.blr, self.breset,
+                       self.bc1, self.bc2, T, b1, c1, b2, c2, eps, np.empty(g.P.shape[-1]))
 
     def settle(self, g=None) -> None:
         """Apply every landing up to now (inclusive) to group ``g``, or to every group."""
@@ -188,4 +220,4 @@ class Landings:
         heapq.heapify(self.records)
 
 
-__all__ = ["Landings", "land_rows"]
+__all__ = ["Landings", "apply_landings", "due_landings"]

@@ -132,10 +132,7 @@ class Simulation:
                          for n, d in self.reward_delays.items()}
         # on windows, δ landing on each unit at its own time is applied to its row inside the layer
         # pass (asyncneurons.landings): a layer stays one group whatever its units' reward delays
-        # (per-sample traces: a landing under exponential traces reads the trace decayed to its time,
-        # which the per-row landing does not compute, so those stay events)
-        per_unit = (use_windows and rule_cls.broadcast_to_hidden and rule_cls.on_reward is GlobalReinforce.on_reward
-                    and L.trace == "per_sample")
+        per_unit = use_windows and rule_cls.broadcast_to_hidden and rule_cls.on_reward is GlobalReinforce.on_reward
         if per_unit:
             fusing_delays = {n: 0.0 for n in fusing_delays}
         timed = s.timing.firing in ("clock", "poisson")
