@@ -177,7 +177,7 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
         state["phase"] = "none" if proc is None else ("wake" if proc._target is g.wake else "event")
         groups[str(g.gid)] = state
     tr = sim.transmission
-    transmission = {a: enc(getattr(tr, a)) for a in _TRANSMISSION}
+    transmission = {a: enc(getattr(tr, a)) for a in (*_TRANSMISSION, *tr.jitter_arrays)}
     transmission.update({"depth": tr.depth, "serial": tr.serial})
     critic = _critic_state(sim.critic, enc)
     env_state = {a: enc(getattr(env_proc, a)) for a in _ENV_VALUES if hasattr(env_proc, a)}
@@ -357,7 +357,7 @@ def restore(sim, state: dict, arrays: dict) -> None:
     if state.get("relaxation") is not None:
         sim.relaxation.restore(dec(state["relaxation"]))
     tr = sim.transmission
-    for a in _TRANSMISSION:
+    for a in (*_TRANSMISSION, *tr.jitter_arrays):
         setattr(tr, a, np.array(dec(state["transmission"][a])))
     tr.depth, tr.serial = state["transmission"]["depth"], state["transmission"]["serial"]
     _restore_critic(sim.critic, state["critic"], dec)

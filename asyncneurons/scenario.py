@@ -566,6 +566,10 @@ class TimingConfig(_Table):
                                "once per unit", _DELAY_EXPECT)
     retro_delay: Delay = _key(0.0, "delay of retrograde signals along each synapse (ms), drawn "
                               "once per edge", _DELAY_EXPECT)
+    synapse_jitter: Delay = _key(0.0, "lateness added to synapse_delay on every send (ms), drawn per synapse "
+                                 "and send; a later send may arrive first: the newest is held, an older "
+                                 "arrival is dropped and counted (on_all, clock or poisson firing)",
+                                 _DELAY_EXPECT)
     firing: Literal["on_input", "on_all", "clock", "poisson"] = _key(
         "on_all", "when a unit samples: on_input (any input arrived), on_all (every input of "
         "the wave arrived), clock (every firing_period ms, on the unit's own clock), poisson "
@@ -623,6 +627,18 @@ class Scenario(_Table):
     def _diagnostics_need_time(self):
         if self.record.diagnostics and self.learning.batch > 1:
             _fail("batched single-step tasks (learning.batch > 1) record no diagnostics", "record", "diagnostics")
+        return self
+
+    @model_validator(mode="after")
+    def _jitter_needs_histories(self):
+        if delays.is_zero(self.timing.synapse_jitter):
+            return self
+        if self.timing.firing == "on_input":
+            _fail('needs firing = "on_all", "clock" or "poisson" (under on_input every arrival is a '
+                  'sample, and jittered arrivals are read from histories)', "timing", "synapse_jitter")
+        if self.learning.rule == "map_prop":
+            _fail("is not available with MAP Propagation (its relaxation reads fixed-delay histories)",
+                  "timing", "synapse_jitter")
         return self
 
     @model_validator(mode="after")

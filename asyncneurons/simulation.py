@@ -176,6 +176,8 @@ class Simulation:
             for b in grp.buckets:
                 incoming[b.target.gid] = incoming.get(b.target.gid, 0) + 1
         # firing windows read every synapse from its sender's history, whatever the firing policy
+        if not delays.is_zero(self.scenario.timing.synapse_jitter):
+            transmission = "lazy"  # every synapse has its own arrival per send (asyncneurons.jitter)
         can_wait = self.scenario.timing.firing in ("on_all", "clock", "poisson") or transmission == "lazy"
         for grp in self.groups:
             # lazy transmission pays off when many separate deliveries reach a group per wave

@@ -70,9 +70,10 @@ import math
 import networkx as nx
 import numpy as np
 
-from . import events, streams
+from . import delays, events, streams
 from .clocks import Clocks
-from .history_kernels import first_newer, latest_of_sets, mark_newer, next_arrival, read_latest
+from .history_kernels import (first_newer, first_newer_jittered, latest_of_sets, mark_newer, mark_newer_jittered,
+                              next_arrival, read_latest, read_latest_jittered)
 from .kernels import potential
 from .rules.base import Rule
 from .units import FUSED_KINDS, sample_and_trace
@@ -92,8 +93,9 @@ def applies(scenario, graph, rule) -> bool:
     from .units import UNIT_KINDS
     if len(outputs) > 1 and not UNIT_KINDS[outputs[0]].population:
         return False
-    # worth it only when forward delays differ: otherwise fusion serves each layer already
-    return len({d for _, _, d in graph.edges(data="delay")}) > 1
+    # worth it only when forward arrivals differ: otherwise fusion serves each layer already
+    return (len({d for _, _, d in graph.edges(data="delay")}) > 1
+            or not delays.is_zero(scenario.timing.synapse_jitter))
 
 
 class Windows:
@@ -197,7 +199,11 @@ class Windows:
         at[rows] = times
         wv = np.empty(g.size, dtype=np.int64)
         wv[rows] = waves
-        mark_newer(self.first, g.out_edges, g.out_row, fired, at, wv, self.set_wave, self.e_tset, tr.e_delay)
+        if tr.jitter is not None:
+            mark_newer_jittered(self.first, g.out_edges, g.out_row, fired, at, wv, self.set_wave, self.e_tset,
+                                tr.e_delay, tr.EJ, tr.head, tr.e_src)
+        else:
+            mark_newer(self.first, g.out_edges, g.out_row, fired, at, wv, self.set_wave, self.e_tset, tr.e_delay)
 
     def post_input(self, values, wave: int) -> None:
         """The environment emitted an observation (wave ``wave``) now."""
@@ -310,7 +316,7 @@ class Windows:
         return {"groups": groups, "first": self.first.copy(), "set_wave": self.set_wave.copy(),
                 "last": self.last.copy(), "clock": self._clock_state(),
                 "recorded": len(self.recorded),
-                "tr": {a: getattr(tr, a).copy() for a in ("HT", "HV", "HW", "HN", "head")} | {
+                "tr": {a: getattr(tr, a).copy() for a in ("HT", "HV", "HW", "HN", "head", *tr.jitter_arrays)} | {
                     "depth": tr.depth, "serial": tr.serial}}
 
     def _load(self, saved: dict) -> None:
@@ -344,15 +350,20 @@ class Windows:
         # the latest value that has arrived on each incoming synapse at the unit's time
         if len(sets) == g.n_sets:
             src, d, er, ec, es = g.w_src, g.w_delay, g.w_row, g.w_col, g.w_set
+            ee = g.w_edges
         else:
             pick = np.zeros(g.n_sets, dtype=bool)
             pick[sets] = True
             sel = pick[g.w_set]
             src, d, er, ec, es = g.w_src[sel], g.w_delay[sel], g.w_row[sel], g.w_col[sel], g.w_set[sel]
+            ee = g.w_edges[sel]
         set_t = np.empty(g.n_sets)
         set_t[sets] = times
         # the latest value that has arrived on each incoming synapse at the unit's time
-        read_latest(tr.HT, tr.HN, tr.HV, tr.HW, src, d, set_t[es], er, ec, g.H, g.T)
+        if tr.jitter is not None:  # newest send wins (asyncneurons.jitter)
+            read_latest_jittered(tr.HT, tr.HN, tr.HV, tr.HW, tr.EJ, ee, src, d, set_t[es], er, ec, g.H, g.T)
+        else:
+            read_latest(tr.HT, tr.HN, tr.HV, tr.HW, src, d, set_t[es], er, ec, g.H, g.T)
         P, H = (g.P, g.H) if whole else (g.P[rows], g.H[rows])
         kind = g.kind
         if self.plain_trace and kind.name in FUSED_KINDS:  # the compiled firing (same bits)
@@ -385,9 +396,12 @@ class Windows:
         self.last[g.set_base + sets] = times
         if self.on_all:
             # in-edges of the sets that sampled: the first arrival of a value newer than their wave
-            e = g.w_edges if len(sets) == g.n_sets else g.w_edges[sel]
+            e = ee
             first = np.empty(len(e))
-            first_newer(tr.HT, tr.HW, src, d, self.set_wave[g.set_base + es], first)
+            if tr.jitter is not None:
+                first_newer_jittered(tr.HT, tr.HW, tr.EJ, e, src, d, self.set_wave[g.set_base + es], first)
+            else:
+                first_newer(tr.HT, tr.HW, src, d, self.set_wave[g.set_base + es], first)
             self.first[e] = first
         self._post(g, rows, row_t, values, waves)
         for gid in g.targets:

@@ -1,0 +1,60 @@
+"""Jitter per event: a fresh lateness added to the fixed delay of every synaptic delivery.
+
+With ``[timing] synapse_jitter`` the value that unit s sends for the n-th time (n = 0, 1, …,
+counted per sender) reaches the receiver of synapse e = (s → r) at
+
+    a(e, n) = t_s(n) + d_e + j(e, n),    j(e, n) = F⁻¹(U(seed, SYNAPSE_JITTER, e, n)),
+
+where t_s(n) is the send time, d_e the synapse's fixed delay and F⁻¹ the inverse CDF of the
+jitter distribution (:mod:`asyncneurons.delays`); the edge's key mixes the names of its two
+units. The draw depends on (seed, edge, n) alone, so grouping units, firing windows or worker
+count never change it. Jitters are ≥ 0.
+
+**Newest wins.** A later send can then arrive first. The receiver holds, on each synapse, the
+value of the latest send that has arrived (the highest send index among a(e, ·) ≤ t). An
+arrival older than the value already held (a(e, m) > a(e, n) for some later send n > m) is
+*stale*: it is dropped and counted. Two sends arriving at the same instant are not stale: the
+later send is held. Each stale arrival is counted once, when the send that overtakes it
+leaves, so the count is a function of the sends alone (``stale_synaptic`` in diagnostics).
+
+:func:`hold` is the definition written out for one synapse; the engine computes the same thing
+from the senders' histories (:mod:`asyncneurons.transmission`, :mod:`asyncneurons.history_kernels`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import delays, streams
+
+SYNAPSE_JITTER = 15  # purpose of the per-send synaptic jitter, keyed by (edge, send index)
+
+
+def edge_keys(seed: int, targets, sources) -> np.ndarray:
+    """The fixed key of each edge ``sources[i] → targets[i]`` (node keys, :func:`delays.node_key`)."""
+    tgt = np.asarray(targets, dtype=np.int64)
+    src = np.asarray(sources, dtype=np.int64).astype(np.uint64)
+    return streams.mix(streams.unit_keys(seed, SYNAPSE_JITTER, tgt) ^ src)
+
+
+def draw(spec, keys: np.ndarray, sends: np.ndarray) -> np.ndarray:
+    """j(e, n) for edges of ``keys`` at send indices ``sends`` (int64): F⁻¹(U(key, n))."""
+    return delays.draw(spec, streams.uniforms(keys, sends))
+
+
+def hold(sends, delay: float):
+    """Newest wins on one synapse: ``sends`` is a list of (send time, jitter, value) in sending
+    order. Returns (arrivals, stale) where ``arrivals`` lists (arrival time, send index, value,
+    held) in order of arrival (ties in sending order) and ``held`` says whether the receiver
+    holds that value from then on; ``stale`` is the number of arrivals dropped.
+
+    a(n) = t(n) + d + j(n); send m is stale iff a(m) > a(n) for some n > m.
+    """
+    times = [(t + delay) + j for t, j, _ in sends]
+    order = sorted(range(len(sends)), key=lambda n: (times[n], n))
+    newest, out = -1, []
+    for n in order:
+        held = n > newest
+        newest = max(newest, n)
+        out.append((times[n], n, sends[n][2], held))
+    return out, sum(1 for *_, held in out if not held)
