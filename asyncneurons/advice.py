@@ -137,7 +137,37 @@ def unused_clock_keys(scenario, graph) -> str | None:
     return f"{keys} {'has' if len(unused) == 1 else 'have'} no effect under timing.firing = \"{t.firing}\""
 
 
-CHECKS = (blind_relaxation, multiplying_samples, reordering_ticks, phase_beyond_period, unused_clock_keys)
+def overtaking_sends(scenario, graph) -> str | None:
+    """Synaptic jitter whose spread exceeds the gap between a unit's sends: a send is then often
+    overtaken by a later one on the same synapse, and its arrival dropped (:mod:`asyncneurons.jitter`).
+
+    The gap is the smallest firing period under ``clock`` firing, the mean interval 1 / rate under
+    ``poisson``, and the environment's period under ``on_all`` with ``clock`` pacing (a unit sends
+    once per wave, and a wave leaves per step)."""
+    from .delays import is_zero, smallest
+
+    t = scenario.timing
+    if is_zero(t.synapse_jitter):
+        return None
+    spread = _largest(t.synapse_jitter) - smallest(t.synapse_jitter)
+    if t.firing == "clock":
+        gap, what = min(smallest(p) for (p,) in _by_layer(t.firing_period)), "timing.firing_period"
+    elif t.firing == "poisson":
+        gap, what = min(1.0 / float(r) for (r,) in _by_layer(t.firing_rate)), "1 / timing.firing_rate"
+    elif scenario.env.pacing == "clock":
+        gap, what = float(scenario.env.period), "env.period"
+    else:
+        return None
+    if spread <= gap:
+        return None
+    return (f"timing.synapse_jitter varies {_fmt_ms(spread)}, more than the gap between a unit's sends "
+            f"({what}: {gap:g} ms): a send is then often overtaken by a later one on the same synapse, and "
+            f"its arrival is dropped (counted as stale_synaptic in diagnostics). Keep the jitter's spread "
+            f"below the gap for most values to be used (docs/model-of-time.md)")
+
+
+CHECKS = (blind_relaxation, multiplying_samples, reordering_ticks, phase_beyond_period, unused_clock_keys,
+          overtaking_sends)
 
 
 def advice(scenario, graph) -> list[str]:
