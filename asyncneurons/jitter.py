@@ -28,6 +28,7 @@ import numpy as np
 from . import delays, streams
 
 SYNAPSE_JITTER = 15  # purpose of the per-send synaptic jitter, keyed by (edge, send index)
+REWARD_JITTER = 16  # purpose of the per-broadcast reward jitter, keyed by (unit, agent step)
 
 
 def edge_keys(seed: int, targets, sources) -> np.ndarray:
@@ -35,6 +36,11 @@ def edge_keys(seed: int, targets, sources) -> np.ndarray:
     tgt = np.asarray(targets, dtype=np.int64)
     src = np.asarray(sources, dtype=np.int64).astype(np.uint64)
     return streams.mix(streams.unit_keys(seed, SYNAPSE_JITTER, tgt) ^ src)
+
+
+def unit_keys(seed: int, names) -> np.ndarray:
+    """The fixed key of each unit receiving the TD error (a population: its first unit's)."""
+    return streams.unit_keys(seed, REWARD_JITTER, np.array([delays.node_key(n) for n in names], dtype=np.int64))
 
 
 def draw(spec, keys: np.ndarray, sends: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import clocks, delays, events, streams, tasks
+from . import clocks, delays, events, jitter, streams, tasks
 from .critic import make_critic
 from .errors import DivergenceError, GraphError, ScenarioError
 from .graph import layered, validate
@@ -129,10 +129,14 @@ class Simulation:
         self.clocks = clocks.unit_clocks(self.layer_of, s.timing, self.seed) if timed else None
         fusing_clocks = {n: clocks.fusing_key(n, self.layer_of[n], self.clocks[n], s.timing)
                          for n in hidden_and_out} if timed else None
+        # jitter per broadcast: every unit the TD error reaches hears it at its own instant
+        self.reward_jitter = None if delays.is_zero(s.timing.reward_jitter) else s.timing.reward_jitter
+        alone = frozenset(n for n in hidden_and_out if rule_cls.broadcast_to_hidden or roles[n] == "output") \
+            if self.reward_jitter is not None else frozenset()
         self.input_group, self.groups = compile_groups(
             self.graph, seed=self.seed, fuse=s.engine.fuse if fuse is None else fuse, across_delays=use_windows,
             reward_delays=fusing_delays, retro=RULES[L.rule].uses_retro, bias_init=s.network.bias_init,
-            clocks=fusing_clocks,
+            clocks=fusing_clocks, alone=alone,
             layer_params=lambda l: LayerParams(_per_layer(s.network.temperature, l, "network.temperature"),
                                                _per_layer(s.network.variance, l, "network.variance")))
         decay = L.lambda_ * s.env.gamma
@@ -157,6 +161,11 @@ class Simulation:
         self.max_ticks = max_ticks
         self.output = next(g for g in self.groups if g.role == "output")
         self._broadcast_batches = self._batch_by_reward_delay()
+        for grp in self.groups:
+            grp.reward_held, grp.reward_stale = -1, 0  # the newest agent step whose TD error landed
+        receivers = [grp for _, gs in self._broadcast_batches for grp in gs]
+        self._reward_keys = (receivers, jitter.unit_keys(self.seed, [grp.names[0] for grp in receivers])) \
+            if self.reward_jitter is not None else None
         self.done = self.env.event()
         from .environment import EnvironmentProcess
         self.environment = EnvironmentProcess(self)
@@ -322,6 +331,14 @@ class Simulation:
     def broadcast(self, delta: float, step: int, reset: bool) -> None:
         """Send the TD error of agent step ``step`` to every group, after its reward delay."""
         env = self.env
+        if self.reward_jitter is not None:  # each unit at its own (now + delay) + j(unit, step)
+            receivers, keys = self._reward_keys
+            late = jitter.draw(self.reward_jitter, keys, np.full(len(keys), step, dtype=np.int64))
+            now = env.now
+            for grp, j in zip(receivers, late.tolist()):
+                env.schedule_at(events.Signal.__new__(events.Signal), events.LEARN, (now + grp.reward_delay) + j,
+                                (delta, step, reset, [grp]), self._reward_lands)
+            return
         for d, groups in self._broadcast_batches:
             events.Signal(env, d, events.LEARN, (delta, step, reset, groups), self._reward_lands)
 
@@ -329,6 +346,10 @@ class Simulation:
         delta, step, reset, groups = event._value
         rule = self.rule
         for grp in groups:
+            if step < grp.reward_held:  # a newer TD error landed first: newest wins (asyncneurons.jitter)
+                grp.reward_stale += 1
+                continue
+            grp.reward_held = step
             rule.on_reward(self, grp, delta, step, reset)
             if reset:
                 grp.E[...] = 0.0

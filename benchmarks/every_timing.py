@@ -46,6 +46,9 @@ ROWS = {
         'timing.firing_period={dist="uniform", low=4.0, high=6.0}',
         'timing.firing_jitter={dist="uniform", low=0.0, high=1.0}'],
     "poisson firing, 0.2 per ms": ['timing.firing="poisson"', "timing.firing_rate=0.2"],
+    "synaptic jitter per send, uniform 0-5 ms": ['timing.synapse_jitter={dist="uniform", low=0.0, high=5.0}'],
+    "synaptic jitter, clock firing 5 ms": ['timing.synapse_jitter={dist="uniform", low=0.0, high=5.0}',
+                                           'timing.firing="clock"', "timing.firing_period=5.0"],
 }
 
 
