@@ -170,7 +170,8 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
         state["td_store"] = [codec.bucket_ref[key] + [enc(v)] for key, v in g.td_store.items()]
         state["retro_in"] = enc(g.retro_in)
         state["clock"] = enc(g.clock.state()) if getattr(g, "clock", None) is not None else None
-        for extra in ("sample_H", "sample_slope", "reward_held", "reward_stale"):
+        for extra in ("sample_H", "sample_slope", "reward_held", "reward_stale", "retro_held",
+                      "retro_stale", "retro_sent"):
             if hasattr(g, extra):
                 state[extra] = enc(getattr(g, extra))
         proc = g.process
@@ -346,7 +347,8 @@ def restore(sim, state: dict, arrays: dict) -> None:
         g.aux = dec(gs["aux"])
         g.td_store = {id(codec.buckets[(ref[0], ref[1], ref[2])]): dec(ref[3]) for ref in gs["td_store"]}
         g.retro_in = dec(gs["retro_in"])
-        for extra in ("sample_H", "sample_slope", "reward_held", "reward_stale"):
+        for extra in ("sample_H", "sample_slope", "reward_held", "reward_stale", "retro_held",
+                      "retro_stale", "retro_sent"):
             if extra in gs:
                 setattr(g, extra, dec(gs[extra]))
         g.restored_phase = gs["phase"]

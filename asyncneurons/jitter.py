@@ -29,13 +29,14 @@ from . import delays, streams
 
 SYNAPSE_JITTER = 15  # purpose of the per-send synaptic jitter, keyed by (edge, send index)
 REWARD_JITTER = 16  # purpose of the per-broadcast reward jitter, keyed by (unit, agent step)
+RETRO_JITTER = 17  # purpose of the per-send retrograde jitter, keyed by (edge, retrograde send index)
 
 
-def edge_keys(seed: int, targets, sources) -> np.ndarray:
+def edge_keys(seed: int, targets, sources, purpose: int = SYNAPSE_JITTER) -> np.ndarray:
     """The fixed key of each edge ``sources[i] → targets[i]`` (node keys, :func:`delays.node_key`)."""
     tgt = np.asarray(targets, dtype=np.int64)
     src = np.asarray(sources, dtype=np.int64).astype(np.uint64)
-    return streams.mix(streams.unit_keys(seed, SYNAPSE_JITTER, tgt) ^ src)
+    return streams.mix(streams.unit_keys(seed, purpose, tgt) ^ src)
 
 
 def unit_keys(seed: int, names) -> np.ndarray:

@@ -573,6 +573,9 @@ class TimingConfig(_Table):
     reward_jitter: Delay = _key(0.0, "lateness added to reward_delay on every broadcast (ms), drawn per unit "
                                 "and agent step; a unit learns from the newest TD error that reached it, an "
                                 "older one arriving later is dropped and counted", _DELAY_EXPECT)
+    retro_jitter: Delay = _key(0.0, "lateness added to retro_delay on every retrograde send (ms), drawn per "
+                               "synapse and send; an older signal arriving after a newer one on the same "
+                               "synapse is dropped and counted", _DELAY_EXPECT)
     firing: Literal["on_input", "on_all", "clock", "poisson"] = _key(
         "on_all", "when a unit samples: on_input (any input arrived), on_all (every input of "
         "the wave arrived), clock (every firing_period ms, on the unit's own clock), poisson "

@@ -133,6 +133,11 @@ class Simulation:
         self.reward_jitter = None if delays.is_zero(s.timing.reward_jitter) else s.timing.reward_jitter
         alone = frozenset(n for n in hidden_and_out if rule_cls.broadcast_to_hidden or roles[n] == "output") \
             if self.reward_jitter is not None else frozenset()
+        # jitter per retrograde send: every unit retrograde signals reach hears each at its own instant
+        self.retro_jitter = None if delays.is_zero(s.timing.retro_jitter) or not rule_cls.uses_retro \
+            else s.timing.retro_jitter
+        if self.retro_jitter is not None:
+            alone = alone | {u for u, v in self.graph.edges if roles[u] != "input"}
         self.input_group, self.groups = compile_groups(
             self.graph, seed=self.seed, fuse=s.engine.fuse if fuse is None else fuse, across_delays=use_windows,
             reward_delays=fusing_delays, retro=RULES[L.rule].uses_retro, bias_init=s.network.bias_init,
@@ -154,6 +159,8 @@ class Simulation:
         self.max_rank = max(g.rank for g in self.groups)
         self._plan_transmission("lazy" if use_windows else transmission)
         self._plan_retro()
+        if self.retro_jitter is not None:
+            self._plan_retro_jitter()
         self.windows = Windows(self) if use_windows else None
         self.checkpoint = None  # called by the environment when a new episode's first step is due
         self.on_episode = on_episode
@@ -205,6 +212,31 @@ class Simulation:
                 key = (b.delay, events.retro_arrival(b.target.rank, self.max_rank))
                 plan.setdefault(key, []).append(b)
             grp.retro_plan = [(d, prio, bs) for (d, prio), bs in plan.items()]
+
+    def _plan_retro_jitter(self) -> None:
+        """Every retrograde synapse of every group, one by one (jitter per retrograde send): its
+        row and column in the signals ``C``, the receiving group and position, its delay and key,
+        and its index among the receiver's retrograde synapses (``retro_held``: newest send landed)."""
+        for grp in self.groups:
+            grp.retro_held, grp.retro_stale = np.zeros(0, dtype=np.int64), 0
+        for grp in self.groups:
+            grp.retro_sent = np.zeros(grp.size, dtype=np.int64)
+            rows, cols, targets, pos, delay, local, names = [], [], [], [], [], [], []
+            for b in grp.retro_buckets:
+                sg = b.target
+                for r in (range(grp.size) if b.rows is None else b.rows.tolist()):
+                    for c, p in zip(b.cols.tolist(), b.pos.tolist()):
+                        u, v = sg.names[p], grp.names[r]
+                        if not self.graph.has_edge(u, v):
+                            continue
+                        rows.append(r), cols.append(c), targets.append(sg), pos.append(p), delay.append(b.delay)
+                        local.append(len(sg.retro_held))
+                        sg.retro_held = np.append(sg.retro_held, -1)
+                        names.append((delays.node_key(u), delays.node_key(v)))
+            keys = jitter.edge_keys(self.seed, [n[0] for n in names], [n[1] for n in names], jitter.RETRO_JITTER)
+            grp.retro_edges = (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), targets,
+                               np.array(pos, dtype=np.int64), np.array(delay, dtype=float), keys,
+                               np.array(local, dtype=np.int64))
 
     def _batch_by_reward_delay(self):
         batches: dict = {}
@@ -366,6 +398,9 @@ class Simulation:
         """
         env = self.env
         at = self.windows.now if self.windows is not None else None
+        if self.retro_jitter is not None:
+            self._send_retro_jittered(grp, C, step, reset, env.now if at is None else at)
+            return
         for delay, priority, buckets in grp.retro_plan:
             blocks = []
             for b in buckets:
@@ -379,9 +414,31 @@ class Simulation:
                 env.schedule_at(events.Signal.__new__(events.Signal), priority, at + delay, (blocks, step, reset),
                                 self._retro_lands)
 
+    def _send_retro_jittered(self, grp, C, step: int, reset: bool, t0: float) -> None:
+        """Each retrograde synapse's signal lands on its own at (t0 + delay) + j(synapse, n), n the
+        sending unit's count of retrograde sends (:mod:`asyncneurons.jitter`)."""
+        rows, cols, targets, pos, delay, keys, local = grp.retro_edges
+        n = grp.retro_sent[rows]
+        late = jitter.draw(self.retro_jitter, keys, n)
+        at = (t0 + delay) + late
+        env = self.env
+        for i, sg in enumerate(targets):
+            r, c = int(rows[i]), int(cols[i])
+            block = ((sg, grp.uids[r:r + 1], pos[i:i + 1], np.array([[C[r, c]]]), int(local[i]), int(n[i])),)
+            env.schedule_at(events.Signal.__new__(events.Signal), events.retro_arrival(sg.rank, self.max_rank),
+                            float(at[i]), (list(block), step, reset), self._retro_lands)
+        grp.retro_sent += 1
+
     def _retro_lands(self, event):
         blocks, step, reset = event._value
-        for sg, uids, pos, block in blocks:
+        for item in blocks:
+            sg, uids, pos, block = item[:4]
+            if len(item) > 4:  # jitter per retrograde send: newest wins on each synapse
+                e, n = item[4], item[5]
+                if n < sg.retro_held[e]:
+                    sg.retro_stale += 1
+                    continue
+                sg.retro_held[e] = n
             if not sg.retro_in:
                 events.Signal(self.env, 0.0, events.retro_apply(sg.rank, self.max_rank), (sg, step),
                               self._retro_apply)
