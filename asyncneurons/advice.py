@@ -138,32 +138,36 @@ def unused_clock_keys(scenario, graph) -> str | None:
 
 
 def overtaking_sends(scenario, graph) -> str | None:
-    """Synaptic jitter whose spread exceeds the gap between a unit's sends: a send is then often
-    overtaken by a later one on the same synapse, and its arrival dropped (:mod:`asyncneurons.jitter`).
+    """Jitter per event whose spread exceeds the gap between the sends it delays: a send is then
+    often overtaken by a later one, and its arrival dropped (:mod:`asyncneurons.jitter`).
 
-    The gap is the smallest firing period under ``clock`` firing, the mean interval 1 / rate under
-    ``poisson``, and the environment's period under ``on_all`` with ``clock`` pacing (a unit sends
-    once per wave, and a wave leaves per step)."""
+    For ``synapse_jitter`` the gap is the smallest firing period under ``clock`` firing, the mean
+    interval 1 / rate under ``poisson``, and the environment's period under ``on_all`` with
+    ``clock`` pacing (a unit sends once per wave, and a wave leaves per step). For
+    ``reward_jitter`` and ``retro_jitter`` it is the environment's period under ``clock`` pacing
+    (one TD error per step; retrograde signals leave when a learning signal lands)."""
     from .delays import is_zero, smallest
 
     t = scenario.timing
-    if is_zero(t.synapse_jitter):
-        return None
-    spread = _largest(t.synapse_jitter) - smallest(t.synapse_jitter)
-    if t.firing == "clock":
-        gap, what = min(smallest(p) for (p,) in _by_layer(t.firing_period)), "timing.firing_period"
-    elif t.firing == "poisson":
-        gap, what = min(1.0 / float(r) for (r,) in _by_layer(t.firing_rate)), "1 / timing.firing_rate"
-    elif scenario.env.pacing == "clock":
-        gap, what = float(scenario.env.period), "env.period"
-    else:
-        return None
-    if spread <= gap:
-        return None
-    return (f"timing.synapse_jitter varies {_fmt_ms(spread)}, more than the gap between a unit's sends "
-            f"({what}: {gap:g} ms): a send is then often overtaken by a later one on the same synapse, and "
-            f"its arrival is dropped (counted as stale_synaptic in diagnostics). Keep the jitter's spread "
-            f"below the gap for most values to be used (docs/model-of-time.md)")
+    step = (float(scenario.env.period), "env.period") if scenario.env.pacing == "clock" else None
+    for key, column in (("synapse_jitter", "stale_synaptic"), ("reward_jitter", "stale_reward"),
+                        ("retro_jitter", "stale_retrograde")):
+        spec = getattr(t, key)
+        if is_zero(spec):
+            continue
+        gap = step
+        if key == "synapse_jitter" and t.firing == "clock":
+            gap = (min(smallest(p) for (p,) in _by_layer(t.firing_period)), "timing.firing_period")
+        elif key == "synapse_jitter" and t.firing == "poisson":
+            gap = (min(1.0 / float(r) for (r,) in _by_layer(t.firing_rate)), "1 / timing.firing_rate")
+        spread = _largest(spec) - smallest(spec)
+        if gap is None or spread <= gap[0]:
+            continue
+        return (f"timing.{key} varies {_fmt_ms(spread)}, more than the gap between the sends it delays "
+                f"({gap[1]}: {gap[0]:g} ms): a send is then often overtaken by a later one and its arrival "
+                f"is dropped (counted as {column} in diagnostics). Keep the jitter's spread below the gap "
+                f"for most values to be used (docs/model-of-time.md)")
+    return None
 
 
 CHECKS = (blind_relaxation, multiplying_samples, reordering_ticks, phase_beyond_period, unused_clock_keys,

@@ -19,6 +19,9 @@ Each run writes ``diagnostics/run-R.csv`` beside its episodes, one row per finis
 ``stale_reward``
     TD errors dropped during the episode because a unit had already learned from a newer one
     (``[timing] reward_jitter``; 0 without jitter), counted when the older one lands;
+``stale_retrograde``
+    retrograde signals dropped during the episode because a newer one had landed on the same
+    synapse (``[timing] retro_jitter``; 0 without jitter), counted when the older one lands;
 ``weight_norm_l{l}``
     ‖W^l‖, the Frobenius norm of layer l's weights and biases when the episode ends;
 ``samples_l{l}``, ``learning_events_l{l}``
@@ -48,7 +51,7 @@ def columns(n_layers: int) -> list[str]:
     per_layer = [f"{what}_l{l}" for what in ("weight_norm", "samples", "learning_events")
                  for l in range(1, n_layers + 1)]
     return ["run", "episode", "mean_abs_delta", "stale_actions", "stale_synaptic", "stale_reward",
-            *per_layer]
+            "stale_retrograde", *per_layer]
 
 
 def layer_totals(groups, n_layers: int) -> dict:
@@ -88,6 +91,7 @@ class Writer:
         self.prev_steps = np.zeros(n_layers + 1)
         self.prev_stale = sum(int(row.get("stale_synaptic") or 0) for row in old)
         self.prev_reward = sum(int(row.get("stale_reward") or 0) for row in old)
+        self.prev_retro = sum(int(row.get("stale_retrograde") or 0) for row in old)
         for row in old:
             for l in range(1, n_layers + 1):
                 self.prev_samples[l] += float(row[f"samples_l{l}"])
@@ -109,6 +113,8 @@ class Writer:
         out["stale_synaptic"], self.prev_stale = stale - self.prev_stale, stale
         reward = sum(g.reward_stale for g in sim.groups)
         out["stale_reward"], self.prev_reward = reward - self.prev_reward, reward
+        retro = sum(getattr(g, "retro_stale", 0) for g in sim.groups)
+        out["stale_retrograde"], self.prev_retro = retro - self.prev_retro, retro
         for l in range(1, self.n_layers + 1):
             out[f"weight_norm_l{l}"] = repr(float(totals["norm"][l]))
             out[f"samples_l{l}"] = _num(totals["samples"][l] - self.prev_samples[l])

@@ -50,7 +50,20 @@ JITTERED = [
     {"timing": {"synapse_jitter": 1.5, "synapse_delay": 1.0}, "learning": {"rule": "ste_backprop"}},
     {"timing": {"synapse_jitter": {"dist": "uniform", "low": 0.0, "high": 4.0}, "refractory": 1.0},
      "env": {"pacing": "wait"}},
+    # the TD error and retrograde signals, each with its own jitter per send
+    {"timing": {"reward_jitter": {"dist": "exponential", "mean": 30.0}}},
+    {"timing": {"reward_jitter": {"dist": "uniform", "low": 0.0, "high": 50.0}}, "learning": {"rule": "global_reinforce"}},
+    {"timing": {"retro_jitter": {"dist": "exponential", "mean": 5.0}, "retro_delay": 0.5}, "learning": {"lambda": 0.0}},
+    {"timing": {"retro_jitter": {"dist": "uniform", "low": 0.0, "high": 3.0}, "retro_delay": 1.5},
+     "learning": {"rule": "ste_backprop"}},
+    {"timing": {"retro_jitter": 0.7, "reward_jitter": 5.0, "synapse_jitter": {"dist": "uniform", "low": 0.0, "high": 5.0},
+                "firing": "clock", "firing_period": 4.0}},
 ]
+
+
+def _stale(sim):
+    return (sim.transmission.stale_count, sum(g.reward_stale for g in sim.groups),
+            sum(getattr(g, "retro_stale", 0) for g in sim.groups))
 
 
 @pytest.mark.parametrize("over", JITTERED)
@@ -60,12 +73,22 @@ def test_jittered_runs_are_the_same_with_or_without_windows_and_fusion(scenario,
         for fuse in (True, False):
             sim, rows, events = _run(_scenario(scenario, over, windows), 120, fuse=fuse)
             assert (sim.windows is not None) == windows
-            runs[windows, fuse] = (rows, events, sim.transmission.stale_count,
+            runs[windows, fuse] = (rows, events, _stale(sim),
                                    {l: m.tolist() for l, m in sim.layer_matrices().items()})
     first = runs[True, True]
     assert len(first[1]) > 120 * 5
     for key, run in runs.items():
         assert run == first, key
+
+
+def test_stale_retrograde_signals_are_counted_only_with_jitter(scenario):
+    counts = []
+    for mean in (0.0, 5.0, 50.0):
+        over = {"timing": {"retro_delay": 0.5, "retro_jitter": {"dist": "exponential", "mean": mean} if mean else 0.0}}
+        sim, _, _ = _run(_scenario(scenario, over, True), 100)
+        counts.append(_stale(sim))
+    assert [c[2] for c in counts][0] == 0 < counts[1][2] < counts[2][2]
+    assert all(c[:2] == (0, 0) for c in counts)
 
 
 def test_stale_arrivals_are_counted_only_with_jitter_and_more_with_more_jitter(scenario):
@@ -79,11 +102,31 @@ def test_stale_arrivals_are_counted_only_with_jitter_and_more_with_more_jitter(s
 
 @pytest.mark.parametrize("zero", [0.0, {"dist": "constant", "value": 0.0}])
 def test_zero_jitter_is_the_run_without_it_bit_for_bit(scenario, zero):
+    every = {"synapse_jitter": zero, "reward_jitter": zero, "retro_jitter": zero}
     for windows in (True, False):
-        plain = _run(_scenario(scenario, {}, windows), 150)
-        jittered = _run(_scenario(scenario, {"timing": {"synapse_jitter": zero}}, windows), 150)
+        plain = _run(_scenario(scenario, {"timing": {"retro_delay": 0.5}}, windows), 150)
+        jittered = _run(_scenario(scenario, {"timing": {"retro_delay": 0.5, **every}}, windows), 150)
         assert plain[1:] == jittered[1:]
-        assert jittered[0].transmission.jitter is None
+        sim = jittered[0]
+        assert sim.transmission.jitter is sim.reward_jitter is sim.retro_jitter is None
+        assert len(sim.groups) == len(plain[0].groups)
+
+
+@pytest.mark.parametrize("windows", [True, False])
+def test_a_unit_learns_from_the_newest_td_error_and_drops_an_older_one(scenario, monkeypatch, windows):
+    # δ_k leaves at t = k (clock pacing, 1 ms), reward delay 2 ms, jitter 3 ms for even k and 0.5 ms
+    # for odd k: δ_1 lands at 3.5, δ_2 at 7 (after δ_3 at 5.5: dropped), δ_3 at 5.5, δ_5 at 7.5
+    monkeypatch.setattr(jitter, "draw", _by_hand)
+    s = scenario(network={"hidden": []}, learning={"lr": 0.01, "lr_end": None},
+                 timing={"synapse_delay": {"dist": "uniform", "low": 0.1, "high": 0.3}, "reward_delay": 2.0,
+                         "reward_jitter": {"dist": "uniform", "low": 0.5, "high": 3.0}},
+                 env={"pacing": "clock", "period": 1.0}, engine={"windows": windows})
+    learned = []
+    sim = Simulation(s, max_ticks=8, on_event=lambda t, u, k, v, w: learned.append((t, w)) if k == "reward" else None)
+    sim.run()
+    assert (sim.windows is not None) == windows
+    assert learned == [(3.5, 1), (5.5, 3), (7.5, 5)]
+    assert [g.reward_stale for g in sim.groups] == [1]  # δ_2 at 7 ms; δ_4 would land at 9, after the run
 
 
 def test_draws_are_keyed_by_synapse_and_send_alone():
@@ -117,6 +160,12 @@ def test_a_note_when_jitter_spreads_wider_than_the_gap_between_sends(scenario):
                               "synapse_jitter": {"dist": "uniform", "low": 0.0, "high": 1.0}})
     note = advice.overtaking_sends(wide, None)
     assert "timing.synapse_jitter varies by up to 5 ms" in note and "firing_period: 2 ms" in note
+    reward = scenario(timing={"reward_jitter": 30.0, "synapse_jitter": 1.0}, env={"pacing": "clock", "period": 20.0})
+    assert advice.overtaking_sends(reward, None) is None  # a constant jitter never reorders
+    reward = scenario(timing={"reward_jitter": {"dist": "uniform", "low": 0.0, "high": 50.0}},
+                      env={"pacing": "clock", "period": 20.0})
+    assert "timing.reward_jitter" in advice.overtaking_sends(reward, None)
+    assert "stale_reward" in advice.overtaking_sends(reward, None)
     assert advice.overtaking_sends(narrow, None) is None
     assert advice.overtaking_sends(scenario(), None) is None
 
@@ -134,3 +183,4 @@ def test_diagnostics_count_stale_arrivals_per_episode(scenario, tmp_path):
     per_episode = [int(r["stale_synaptic"]) for r in rows]
     assert all(n > 0 for n in per_episode)
     assert sum(per_episode) <= sim.transmission.stale_count
+    assert {r["stale_reward"] for r in rows} == {r["stale_retrograde"] for r in rows} == {"0"}
