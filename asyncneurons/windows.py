@@ -17,7 +17,8 @@ environment step that lands before t_q is already in the queue, and a sample cre
 **When a unit is due** (``on_all``). Every incoming synapse e must carry a value of a wave newer
 than the last one the unit answered. With a_e the arrival time on e of the first such value, the
 unit is due at ``max_e a_e``. It samples from the latest value that has arrived on each synapse by
-then (values travel in order along a synapse, whose delay is fixed), with its keyed uniforms at
+then (values travel in order along a synapse, whose delay is fixed; with ``synapse_jitter`` the
+latest *send* that has arrived, :mod:`asyncneurons.jitter`), with its keyed uniforms at
 its own counter; its trace records; its sample joins its sender history (:mod:`asyncneurons.transmission`)
 stamped with its own time. a_e is kept per synapse exactly as the event engine keeps it: set when
 a sender's newer value is sent, recomputed from the sender's history when the unit samples. A
@@ -54,7 +55,7 @@ ticks within one pass.
 time; nothing may fire later in the window, which is cut there as for backprop.
 
 **Conditions** (:func:`applies`): an acyclic graph, one output group that samples as one, forward
-delays that differ (otherwise fusion serves each layer already), and a rule whose sampling only
+delays that differ or jitter per send (otherwise fusion serves each layer already), and a rule whose sampling only
 records the unit's own trace (Global REINFORCE, Weight Maximization) or whose output alone sends
 signals when it samples (backprop, STE backprop); MAP Propagation relaxes after every sample and
 stays with the event engine. Every firing policy, refractory period and pacing is served. Units
