@@ -23,6 +23,9 @@ from __future__ import annotations
 import math
 
 import numba
+import numpy as np
+
+from .compiled import _uniform
 
 
 @numba.njit(cache=True, nogil=True)
@@ -213,3 +216,28 @@ def append_jittered(HT, HV, HW, HN, head, HA, EJ, ES, stale, idx, times, values,
         HA[i, slot] = last
         head[i] = (slot + 1) % depth
     return True
+
+
+@numba.njit(cache=True, nogil=True)
+def jitter_uniforms(idx, src_ptr, by_src, sent, e_key):  # pragma: no cover - compiled
+    """The out-synapses of the senders ``idx`` (``by_src[src_ptr[i]:src_ptr[i+1]]`` for sender
+    i), as ``eptr`` (each sender's first position, and the total) and ``edges``, with the
+    send index ``sent[i]`` and uniform ``U(e_key[e], sent[i])`` of each (its keyed draw)."""
+    n = idx.shape[0]
+    eptr = np.empty(n + 1, dtype=np.int64)
+    eptr[0] = 0
+    for j in range(n):
+        eptr[j + 1] = eptr[j] + src_ptr[idx[j] + 1] - src_ptr[idx[j]]
+    edges = np.empty(eptr[n], dtype=np.int64)
+    u = np.empty(eptr[n])
+    sends = np.empty(eptr[n], dtype=np.int64)
+    for j in range(n):
+        i = idx[j]
+        q = eptr[j]
+        for k in range(src_ptr[i], src_ptr[i + 1]):
+            e = by_src[k]
+            edges[q] = e
+            u[q] = _uniform(e_key[e], sent[i])
+            sends[q] = sent[i]
+            q += 1
+    return eptr, edges, u, sends

@@ -45,8 +45,14 @@ def unit_keys(seed: int, names) -> np.ndarray:
 
 
 def draw(spec, keys: np.ndarray, sends: np.ndarray) -> np.ndarray:
-    """j(e, n) for edges of ``keys`` at send indices ``sends`` (int64): F⁻¹(U(key, n))."""
-    return delays.draw(spec, streams.uniforms(keys, sends))
+    """j(e, n) for edges (or units) of ``keys`` at send indices ``sends`` (int64): F⁻¹(U(key, n))."""
+    return late(spec, streams.uniforms(keys, sends), sends)
+
+
+def late(spec, u: np.ndarray, sends: np.ndarray) -> np.ndarray:
+    """The jitters F⁻¹(u) of sends ``sends`` from their keyed uniforms ``u`` (every draw passes
+    here; the jitter depends on u alone, and the tests set jitters by hand per send through it)."""
+    return np.asarray(delays.draw(spec, u), dtype=np.float64)
 
 
 def hold(sends, delay: float):

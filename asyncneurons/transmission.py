@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from . import delays, events, jitter
-from .history_kernels import append, append_jittered
+from .history_kernels import append, append_jittered, jitter_uniforms
 
 
 def write(tg, b, values, wave: int) -> None:
@@ -138,7 +138,7 @@ class Transmission:
         tgt = [node_key(self.by_gid[int(g)].names[int(r)]) for g, r in zip(self.e_tgt, self.e_row)]
         self.e_key = jitter.edge_keys(self.sim.seed, tgt, src)
         n, E = len(self.head), len(self.e_src)
-        self.by_src = np.argsort(self.e_src, kind="stable")  # synapses grouped by sender
+        self.by_src = np.argsort(self.e_src, kind="stable").astype(np.int64)  # synapses grouped by sender
         self.src_ptr = np.searchsorted(self.e_src[self.by_src], np.arange(n + 1))
         self.sent = np.zeros(n, dtype=np.int64)  # sends so far, per sender: the index n of j(e, n)
         self.HA = np.full((n, self.depth), -math.inf)  # the last arrival of each slot on any synapse
@@ -233,13 +233,8 @@ class Transmission:
     def _append_jittered(self, idx, args) -> None:
         """Draw j(e, n) for every synapse of the senders ``idx`` at their send index n; append."""
         idx = np.asarray(idx, dtype=np.int64)
-        starts, counts = self.src_ptr[idx], self.src_ptr[idx + 1] - self.src_ptr[idx]
-        eptr = np.zeros(len(idx) + 1, dtype=np.int64)
-        np.cumsum(counts, out=eptr[1:])
-        at = np.repeat(starts - eptr[:-1], counts) + np.arange(eptr[-1])
-        edges = self.by_src[at]
-        jit = jitter.draw(self.jitter, self.e_key[edges], np.repeat(self.sent[idx], counts))
-        rest = (eptr, edges, np.asarray(jit, dtype=np.float64), self.e_delay)
+        eptr, edges, u, sends = jitter_uniforms(idx, self.src_ptr, self.by_src, self.sent, self.e_key)
+        rest = (eptr, edges, jitter.late(self.jitter, u, sends), self.e_delay)
         if not append_jittered(self.HT, self.HV, self.HW, self.HN, self.head, self.HA, self.EJ, self.ES,
                                self.stale, *args, *rest):
             self._grow()

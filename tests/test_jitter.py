@@ -14,7 +14,7 @@ DIRECT = {"network": {"hidden": []}, "learning": {"lr": 0.01, "lr_end": None},
           "env": {"pacing": "clock", "period": 1.0}}
 
 
-def _by_hand(spec, keys, sends):
+def _by_hand(spec, u, sends):
     """The jitters of the timeline in docs/model-of-time.md: 3 ms for even sends, 0.5 ms for odd."""
     return np.where(sends % 2 == 0, 3.0, 0.5)
 
@@ -31,7 +31,7 @@ def test_the_newest_send_is_held_and_an_older_arrival_is_dropped_by_definition()
 
 @pytest.mark.parametrize("windows", [True, False])
 def test_the_hand_computed_timeline_of_the_documentation(scenario, monkeypatch, windows):
-    monkeypatch.setattr(jitter, "draw", _by_hand)
+    monkeypatch.setattr(jitter, "late", _by_hand)
     s = scenario(**DIRECT, engine={"windows": windows})
     samples = []
     sim = Simulation(s, max_ticks=8, on_event=lambda t, u, k, v, w: samples.append((t, w)) if k == "sample" else None)
@@ -116,7 +116,7 @@ def test_zero_jitter_is_the_run_without_it_bit_for_bit(scenario, zero):
 def test_a_unit_learns_from_the_newest_td_error_and_drops_an_older_one(scenario, monkeypatch, windows):
     # δ_k leaves at t = k (clock pacing, 1 ms), reward delay 2 ms, jitter 3 ms for even k and 0.5 ms
     # for odd k: δ_1 lands at 3.5, δ_2 at 7 (after δ_3 at 5.5: dropped), δ_3 at 5.5, δ_5 at 7.5
-    monkeypatch.setattr(jitter, "draw", _by_hand)
+    monkeypatch.setattr(jitter, "late", _by_hand)
     s = scenario(network={"hidden": []}, learning={"lr": 0.01, "lr_end": None},
                  timing={"synapse_delay": {"dist": "uniform", "low": 0.1, "high": 0.3}, "reward_delay": 2.0,
                          "reward_jitter": {"dist": "uniform", "low": 0.5, "high": 3.0}},
