@@ -126,9 +126,15 @@ def phase_beyond_period(scenario, graph) -> str | None:
 
 
 def unused_clock_keys(scenario, graph) -> str | None:
-    """Clock or Poisson keys given under a firing policy that ignores them."""
+    """Clock or Poisson keys given under a firing policy that ignores them (and retrograde jitter
+    under a rule that sends no retrograde signals)."""
+    from .delays import is_zero
+
     t = scenario.timing
     given = t.model_fields_set
+    if "retro_jitter" in given and not is_zero(t.retro_jitter) and scenario.learning.rule == "global_reinforce":
+        return ('timing.retro_jitter has no effect under learning.rule = "global_reinforce" '
+                "(it sends no retrograde signals)")
     unused = [k for k in ("firing_phase", "firing_jitter") if k in given and t.firing != "clock"]
     unused += ["firing_rate"] if "firing_rate" in given and t.firing != "poisson" else []
     if not unused:

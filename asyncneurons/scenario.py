@@ -637,6 +637,9 @@ class Scenario(_Table):
 
     @model_validator(mode="after")
     def _jitter_needs_histories(self):
+        if self.learning.rule == "map_prop" and not delays.is_zero(self.timing.retro_jitter):
+            _fail("is not available with MAP Propagation (its relaxation messages keep fixed delays)",
+                  "timing", "retro_jitter")
         if delays.is_zero(self.timing.synapse_jitter):
             return self
         if self.timing.firing == "on_input":

@@ -146,6 +146,9 @@ def test_draws_are_keyed_by_synapse_and_send_alone():
     ({"timing": {"synapse_jitter": 1.0, "firing": "on_input", "refractory": 1.0}}, "timing.synapse_jitter: needs firing"),
     ({"timing": {"synapse_jitter": 1.0}, "learning": {"rule": "map_prop"},
       "network": {"unit": "gaussian", "output": "categorical"}}, "timing.synapse_jitter: is not available"),
+    ({"timing": {"retro_jitter": 1.0}, "learning": {"rule": "map_prop"},
+      "network": {"unit": "gaussian", "output": "categorical"}}, "timing.retro_jitter: is not available"),
+    ({"timing": {"reward_jitter": {"dist": "exponential"}}}, "timing.reward_jitter.mean"),
 ])
 def test_bad_jitter_is_a_one_line_error_naming_the_key(scenario, over, message):
     with pytest.raises(ScenarioError) as err:
@@ -168,6 +171,8 @@ def test_a_note_when_jitter_spreads_wider_than_the_gap_between_sends(scenario):
     assert "stale_reward" in advice.overtaking_sends(reward, None)
     assert advice.overtaking_sends(narrow, None) is None
     assert advice.overtaking_sends(scenario(), None) is None
+    unused = scenario(timing={"retro_jitter": 2.0}, learning={"rule": "global_reinforce"})
+    assert "timing.retro_jitter has no effect" in advice.unused_clock_keys(unused, None)
 
 
 def test_diagnostics_count_stale_arrivals_per_episode(scenario, tmp_path):
