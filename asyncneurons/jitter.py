@@ -16,9 +16,19 @@ arrival older than the value already held (a(e, m) > a(e, n) for some later send
 *stale*: it is dropped and counted. Two sends arriving at the same instant are not stale: the
 later send is held. Each stale arrival is counted once, when the send that overtakes it
 leaves, so the count is a function of the sends alone (``stale_synaptic`` in diagnostics).
+Jitter needs receivers that read their senders' histories: ``on_all``, ``clock`` or ``poisson``
+firing, and not MAP Propagation (:mod:`asyncneurons.scenario` says so in one line).
 
 :func:`hold` is the definition written out for one synapse; the engine computes the same thing
 from the senders' histories (:mod:`asyncneurons.transmission`, :mod:`asyncneurons.history_kernels`).
+
+**The TD error and retrograde signals.** ``reward_jitter`` delays δ_k to unit i until
+(t_k + ρ_i) + j(i, k), keyed by (seed, unit, k) (a population: its first unit); ``retro_jitter``
+delays the n-th retrograde signal along a synapse until (t + retro_delay) + j(e, n), keyed by
+(seed, synapse, n). Newest wins there too: a δ of an older step than one the unit already
+learned from, or a retrograde signal older than one already landed on its synapse, is dropped
+and counted when it lands (``stale_reward``, ``stale_retrograde``). Units that receive them
+then each learn at their own instants, so they are not fused (:mod:`asyncneurons.simulation`).
 """
 
 from __future__ import annotations
