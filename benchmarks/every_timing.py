@@ -49,6 +49,9 @@ ROWS = {
     "synaptic jitter per send, uniform 0-5 ms": ['timing.synapse_jitter={dist="uniform", low=0.0, high=5.0}'],
     "synaptic jitter, clock firing 5 ms": ['timing.synapse_jitter={dist="uniform", low=0.0, high=5.0}',
                                            'timing.firing="clock"', "timing.firing_period=5.0"],
+    "reward jitter per broadcast, uniform 0-5 ms": ['timing.reward_jitter={dist="uniform", low=0.0, high=5.0}'],
+    "retrograde delay per synapse, uniform 0-1 ms": ['timing.retro_delay={dist="uniform", low=0.0, high=1.0}'],
+    "retrograde jitter per send, uniform 0-1 ms": ['timing.retro_jitter={dist="uniform", low=0.0, high=1.0}'],
 }
 
 
