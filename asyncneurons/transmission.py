@@ -133,9 +133,8 @@ class Transmission:
     def _plan_jitter(self, groups) -> None:
         """Keys, per-slot jitters and stale marks of every synapse (jitter per event)."""
         names = [nm for grp in groups for nm in grp.names]
-        from .delays import node_key
-        src = [node_key(names[i]) for i in self.e_src]
-        tgt = [node_key(self.by_gid[int(g)].names[int(r)]) for g, r in zip(self.e_tgt, self.e_row)]
+        src = [delays.node_key(names[i]) for i in self.e_src]
+        tgt = [delays.node_key(self.by_gid[int(g)].names[int(r)]) for g, r in zip(self.e_tgt, self.e_row)]
         self.e_key = jitter.edge_keys(self.sim.seed, tgt, src)
         n, E = len(self.head), len(self.e_src)
         self.by_src = np.argsort(self.e_src, kind="stable").astype(np.int64)  # synapses grouped by sender
