@@ -52,8 +52,11 @@ def multiplying_samples(scenario, graph) -> str | None:
     """
     import networkx as nx
 
+    from .delays import refractory_periods
+
     t = scenario.timing
-    if t.firing != "on_input" or t.refractory > 0 or not nx.is_directed_acyclic_graph(graph):
+    if (t.firing != "on_input" or min(refractory_periods(graph, t.refractory).values()) > 0
+            or not nx.is_directed_acyclic_graph(graph)):
         return None
     n = samples_per_observation(graph)
     units = [v for v, r in graph.nodes(data="role") if r != "input"]
@@ -176,8 +179,45 @@ def overtaking_sends(scenario, graph) -> str | None:
     return None
 
 
+def distance_and_drawn_delays(scenario, graph) -> str | None:
+    """Delays asked for twice: ``conduction_velocity`` gives every synapse the graph file leaves
+    without a delay its delay from distance, so ``synapse_delay`` and ``retro_delay`` are then
+    never drawn; and ``synaptic_offset`` without a velocity is added to nothing."""
+    t = scenario.timing
+    given = t.model_fields_set
+    if t.conduction_velocity is None:
+        if "synaptic_offset" in given and t.synaptic_offset > 0:
+            return "timing.synaptic_offset has no effect without timing.conduction_velocity"
+        return None
+    unused = [k for k in ("synapse_delay", "retro_delay") if k in given]
+    if not unused:
+        return None
+    keys = " and ".join(f"timing.{k}" for k in unused)
+    return (f"{keys} {'has' if len(unused) == 1 else 'have'} no effect: with timing.conduction_velocity every "
+            f"synapse the graph file gives no delay takes distance / velocity + synaptic_offset, forward and "
+            f"retrograde; a delay set on an edge in the file wins over both (docs/graph-files.md)")
+
+
+def unused_node_timing(scenario, graph) -> str | None:
+    """A graph file's node setting a clock or Poisson key its unit never uses under the scenario's
+    firing policy."""
+    if graph is None:
+        return None
+    firing = scenario.timing.firing
+    used = {"clock": ("firing_period", "firing_phase", "firing_jitter"), "poisson": ("firing_rate",)}.get(firing, ())
+    found: dict = {}
+    for n, a in graph.nodes(data=True):
+        for key in ("firing_period", "firing_phase", "firing_jitter", "firing_rate"):
+            if key in a and key not in used:
+                found.setdefault(key, []).append(n)
+    if not found:
+        return None
+    parts = "; ".join(f"{key} on {len(ns)} node(s), e.g. {sorted(map(str, ns))[0]!r}" for key, ns in found.items())
+    return f"the graph file sets {parts}: no effect under timing.firing = \"{firing}\""
+
+
 CHECKS = (blind_relaxation, multiplying_samples, reordering_ticks, phase_beyond_period, unused_clock_keys,
-          overtaking_sends)
+          distance_and_drawn_delays, unused_node_timing, overtaking_sends)
 
 
 def advice(scenario, graph) -> list[str]:

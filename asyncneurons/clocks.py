@@ -2,7 +2,7 @@
 
 Each unit u has a phase φ_u and a period T_u, drawn once when the network is built from
 ``timing.firing_phase`` and ``timing.firing_period`` (a number, or a distribution; either may be given per layer as a
-list, as every firing key may), keyed by
+list, as every firing key may; a graph file's node may set its unit's own), keyed by
 (seed, unit) like reward delays (:func:`asyncneurons.delays.unit_delays`; purposes ``PHASE`` and
 ``PERIOD`` of :mod:`asyncneurons.streams`). Without a phase, φ_u = T_u: the first tick comes one
 period after t = 0, as when every unit ticked in phase.
@@ -35,41 +35,38 @@ from __future__ import annotations
 import numpy as np
 
 from . import delays, streams
-from .errors import GraphError
+from .delays import of_layer
 
 BLOCK = 64  # draws per unit computed together
 
 
-def of_layer(value, layer: int, key: str):
-    """A firing key's value for units of ``layer`` (1 = first hidden layer): the value itself, or
-    its item for that layer when it is given per layer (a list)."""
-    if not isinstance(value, list):
-        return value
-    if len(value) == 1:
-        return value[0]
-    if not 1 <= layer <= len(value):
-        raise GraphError(f"layer {layer}: timing.{key} gives {len(value)} values, one per layer 1…{len(value)}")
-    return value[layer - 1]
+def _own(g, name, layer: int, timing, key: str):
+    """A unit's value of firing key ``key``: its node attribute in the graph file, else the
+    scenario's for its layer."""
+    return delays.own_value(g, name, key, of_layer(getattr(timing, key), layer, key))
 
 
-def unit_clocks(layer_of: dict, timing, seed: int) -> dict:
+def unit_clocks(layer_of: dict, timing, seed: int, g=None) -> dict:
     """Each unit's (phase, period) in ms under ``clock`` firing, keyed by its name; ``layer_of``
-    maps each unit to its layer (the keys may be given per layer)."""
+    maps each unit to its layer (the keys may be given per layer), and a node of ``g`` may set a
+    unit's own ``firing_period`` and ``firing_phase`` (without a phase, its phase is its period)."""
     out = {}
     for layer in sorted(set(layer_of.values())):
         units = [n for n, l in layer_of.items() if l == layer]
         periods = delays.unit_delays(units, of_layer(timing.firing_period, layer, "firing_period"), seed, streams.PERIOD)
+        periods = {n: delays.own_value(g, n, "firing_period", p) for n, p in periods.items()}
         phase = of_layer(timing.firing_phase, layer, "firing_phase")
         phases = periods if phase is None else delays.unit_delays(units, phase, seed, streams.PHASE)
+        phases = {n: delays.own_value(g, n, "firing_phase", p) for n, p in phases.items()}
         out.update({n: (phases[n], periods[n]) for n in periods})
     return out
 
 
-def fusing_key(name, layer: int, clock, timing):
+def fusing_key(name, layer: int, clock, timing, g=None):
     """What two units must share to be served by one process: their clock (None when firing is
     not on a clock). Units with random jitter or Poisson ticks never share one."""
     if timing.firing == "poisson" or (timing.firing == "clock" and not delays.is_constant(
-            of_layer(timing.firing_jitter, layer, "firing_jitter"))):
+            _own(g, name, layer, timing, "firing_jitter"))):
         return ("own clock", str(name))
     return clock if timing.firing == "clock" else None
 
@@ -78,17 +75,16 @@ class Clocks:
     """The tick state of several clocks: ``at`` holds each clock's next tick (see the module
     docstring); :meth:`advance` moves chosen clocks on by one tick."""
 
-    def __init__(self, timing, seed: int, names, clocks: dict, layer_of: dict):
+    def __init__(self, timing, seed: int, names, clocks: dict, layer_of: dict, g=None):
         n = len(names)
         self.poisson = timing.firing == "poisson"
         keys = np.array([delays.node_key(x) for x in names], dtype=np.int64)
-        layers = [layer_of[x] for x in names]
         if self.poisson:  # the distribution of each clock's draws
-            self.specs = [{"dist": "exponential", "mean": 1.0 / float(of_layer(timing.firing_rate, l, "firing_rate"))}
-                          for l in layers]
+            self.specs = [{"dist": "exponential", "mean": 1.0 / float(_own(g, x, layer_of[x], timing, "firing_rate"))}
+                          for x in names]
             self.ukeys = streams.unit_keys(seed, streams.INTERVAL, keys)
         else:
-            self.specs = [of_layer(timing.firing_jitter, l, "firing_jitter") for l in layers]
+            self.specs = [_own(g, x, layer_of[x], timing, "firing_jitter") for x in names]
             self.ukeys = streams.unit_keys(seed, streams.JITTER, keys)
             self.period = np.array([clocks[x][1] for x in names], dtype=float)
         self.spec = None if all(delays.is_zero(sp) for sp in self.specs) else True  # None: no draws at all

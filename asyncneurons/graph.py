@@ -9,6 +9,11 @@ Node attributes
                settings (learning rates, temperatures, variances) are indexed by it.
     ``index``  the unit's position within its layer (the observation or action component for
                input and output units).
+    ``x``, ``y``, ``z``  the unit's position (numbers; absent coordinates count 0), from which
+               ``timing.conduction_velocity`` computes delays.
+    ``reward_delay``, ``refractory``, ``firing_period``, ``firing_phase``, ``firing_jitter``,
+    ``firing_rate``  the unit's own value of the timing key (a number, ms or per ms), over the
+               scenario's (:data:`TIMING_NODE_ATTRS`); not on input units.
 
 Edge attributes
     ``delay``        forward conduction delay in ms (a finite number ≥ 0).
@@ -74,6 +79,21 @@ def _finite_delay(value, where: str) -> float:
     return d
 
 
+def _node_number(value, where: str, bound) -> float:
+    """A node's numeric attribute: finite, and ``bound`` (``"≥ 0"``, ``"> 0"`` or None) met."""
+    if isinstance(value, bool):
+        raise GraphError(f"{where} {value!r} is not a number")
+    try:
+        x = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise GraphError(f"{where} {value!r} is not a number") from None
+    if not math.isfinite(x):
+        raise GraphError(f"{where} {value!r} is not finite")
+    if bound == "≥ 0" and x < 0 or bound == "> 0" and x <= 0:
+        raise GraphError(f"{where} {x:g} must be {bound}")
+    return x
+
+
 def validate(g: nx.DiGraph, unit_kinds=None, *, need_delays: bool = True) -> None:
     """Check a connectivity graph; raise :class:`GraphError` naming the node or edge at fault.
 
@@ -108,6 +128,15 @@ def validate(g: nx.DiGraph, unit_kinds=None, *, need_delays: bool = True) -> Non
         index = a.get("index", 0)
         if isinstance(index, bool) or not isinstance(index, int) or index < 0:
             raise GraphError(f"node {n!r}: index {index!r} must be an integer ≥ 0")
+        for key, bound in TIMING_NODE_ATTRS.items():
+            if key in a:
+                if role == "input":
+                    raise GraphError(f"node {n!r}: {key} is not for an input unit (inputs take the "
+                                     f"observation, they do not fire or learn)")
+                a[key] = _node_number(a[key], f"node {n!r}: {key}", bound)
+        for key in POSITION_ATTRS:
+            if key in a:
+                a[key] = _node_number(a[key], f"node {n!r}: {key}", None)
         if role == "input" and g.in_degree(n):
             src = next(iter(g.predecessors(n)))
             raise GraphError(f"edge {src!r} -> {n!r}: input units receive only the observation")
@@ -162,10 +191,16 @@ def ranks(g: nx.DiGraph) -> dict:
 # ------------------------------------------------------------------------------------------------
 # A graph against its task and scenario: what a run would refuse, found before it starts
 
-NODE_ATTRS = ("role", "kind", "layer", "index")
+#: Timing keys a node may set for its unit, with the bound its number must meet.
+TIMING_NODE_ATTRS = {"reward_delay": "≥ 0", "refractory": "≥ 0", "firing_period": "> 0",
+                     "firing_phase": "≥ 0", "firing_jitter": "≥ 0", "firing_rate": "> 0"}
+POSITION_ATTRS = ("x", "y", "z")
+NODE_ATTRS = ("role", "kind", "layer", "index", *TIMING_NODE_ATTRS)
 EDGE_ATTRS = ("delay", "retro_delay")
 PER_LAYER_KEYS = (("learning", "lr"), ("learning", "lr_end"), ("network", "temperature"),
-                  ("network", "variance"))
+                  ("network", "variance"), ("timing", "synapse_delay"), ("timing", "retro_delay"),
+                  ("timing", "reward_delay"), ("timing", "refractory"), ("timing", "firing_period"),
+                  ("timing", "firing_phase"), ("timing", "firing_jitter"), ("timing", "firing_rate"))
 
 
 def check_names(g: nx.DiGraph) -> None:

@@ -40,6 +40,9 @@ GRAPHML_NS = "http://graphml.graphdrawing.org/xmlns"
 INT_NODE_ATTRS = ("layer", "index")
 STR_NODE_ATTRS = ("role", "kind")
 FLOAT_EDGE_ATTRS = ("delay", "retro_delay")
+# A unit's position and its own timing values (asyncneurons.graph.TIMING_NODE_ATTRS)
+FLOAT_NODE_ATTRS = ("x", "y", "z", "reward_delay", "refractory", "firing_period", "firing_phase",
+                    "firing_jitter", "firing_rate")
 
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
 _GRAPHML_TYPES = ("boolean", "int", "long", "float", "double", "string")
@@ -58,8 +61,9 @@ class _Fail(Exception):
 def load_graph(path, unit_kinds=None) -> nx.DiGraph:
     """Read a ``.graphml`` or node-link ``.json`` graph file and validate it.
 
-    Node ids become strings; ``layer`` and ``index`` become ints and ``delay`` and
-    ``retro_delay`` floats, whatever type the file gives them. The graph is checked with
+    Node ids become strings; ``layer`` and ``index`` become ints, and ``delay``, ``retro_delay``,
+    a node's position ``x``, ``y``, ``z`` and its timing values floats, whatever type the file
+    gives them. The graph is checked with
     :func:`asyncneurons.graph.validate` (``need_delays=False``: missing delays are filled in
     later by the scenario). ``unit_kinds`` defaults to :data:`asyncneurons.units.UNIT_KINDS`.
     Raises :class:`GraphError` naming the file and the problem.
@@ -214,6 +218,9 @@ def _coerce_node(n: str, attrs: dict) -> dict:
     for key in INT_NODE_ATTRS:
         if key in out:
             out[key] = _as_int(out[key], f"node {n!r}: {key}")
+    for key in FLOAT_NODE_ATTRS:
+        if key in out:
+            out[key] = _as_float(out[key], f"node {n!r}: {key}")
     return out
 
 
@@ -508,7 +515,7 @@ def _read_graphml(text: str):
 def _data_value(attr: str, text: str, typ: str, what: str):
     """Our typed attributes keep their text (coerced later, with our messages); others follow
     the key's declared type."""
-    if attr in INT_NODE_ATTRS or attr in STR_NODE_ATTRS or attr in FLOAT_EDGE_ATTRS:
+    if attr in INT_NODE_ATTRS or attr in STR_NODE_ATTRS or attr in FLOAT_EDGE_ATTRS or attr in FLOAT_NODE_ATTRS:
         return text
     return _convert(text, typ, f"{what}: {attr}")
 

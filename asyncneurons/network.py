@@ -64,6 +64,7 @@ class Group:
     buckets: list = field(default_factory=list)
     t: int = 0
     last_wave: int = -1
+    refractory: float = 0.0  # ms after a sample during which the group does not sample
 
     def __post_init__(self):
         m, n1 = self.P.shape
@@ -116,7 +117,7 @@ def init_weights(g, seed: int, unit, sources, uid, layer_size: dict, bias_init: 
 
 def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_params, retro: bool = False,
                    bias_init: float = 1e-3, across_delays: bool = False, clocks: dict | None = None,
-                   alone=frozenset()) -> tuple:
+                   refractory: dict | None = None, alone=frozenset()) -> tuple:
     """Turn a validated graph with delays into (input group, groups in firing order).
 
     ``layer_params(layer) -> LayerParams`` gives each layer's temperature and variance. With
@@ -126,9 +127,12 @@ def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_param
     windows, :mod:`asyncneurons.windows`) forward delays do not split a group. ``clocks`` maps a
     unit to its clock (:func:`asyncneurons.clocks.fusing_key`): units on different clocks tick at
     different instants, so they share a group only under firing windows, which time each unit
-    on its own; a population ticks on the clock of its first unit. Units in ``alone`` (each
-    hearing the TD error at its own instant, :mod:`asyncneurons.jitter`) share no group.
+    on its own; a population ticks on the clock of its first unit. ``refractory`` maps a unit
+    to its refractory period (ms; 0 when absent): units with different ones never share a group,
+    and a population keeps that of its first unit. Units in ``alone`` (each hearing the TD error
+    or retrograde signals at their own instants, :mod:`asyncneurons.jitter`) share no group.
     """
+    refractory = refractory or {}
     uid = _unit_ids(g)
     rank = ranks(g)
     layer_size: dict = {}
@@ -151,7 +155,8 @@ def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_param
                                 g.edges[p, n]["retro_delay"]) for p in g.predecessors(n)))
             out = tuple(sorted((uid[c], g.edges[n, c]["retro_delay"]) for c in g.successors(n))) if retro else ()
             clock = None if across_delays or clocks is None else clocks[n]
-            key = (a["layer"], a["kind"], a["role"], rank[n], reward_delays[n], inc, out, clock)
+            key = (a["layer"], a["kind"], a["role"], rank[n], reward_delays[n], inc, out, clock,
+                   refractory.get(n, 0.0))
         else:
             key = (n,)
         keyed.setdefault(key, []).append(n)
@@ -164,6 +169,7 @@ def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_param
         grp = Group(len(groups) + 1, UNIT_KINDS[first["kind"]], first["role"], first["layer"],
                     max(rank[m] for m in members), members, np.array([uid[m] for m in members]),
                     sources, P, reward_delays[members[0]], layer_params(first["layer"]))
+        grp.refractory = float(refractory.get(members[0], 0.0))
         col = grp.col = {s: i for i, s in enumerate(sources)}
         for r, m in enumerate(members):
             for p in g.predecessors(m):

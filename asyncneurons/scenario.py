@@ -296,6 +296,16 @@ LayerDelay = Annotated[float | dict[str, Any] | list, _each_layer(_check_delay, 
 LayerRate = Annotated[float | list, _each_layer(_check_rate, "a number > 0")]
 
 
+def _check_nonneg(value):
+    x = _number(value)
+    if x is None or not x >= 0:
+        _bad()
+    return x
+
+
+LayerNonNeg = Annotated[float | list, _each_layer(_check_nonneg, "a number ≥ 0 (ms)")]
+
+
 # ---------------------------------------------------------------------------------------------
 # Registries of names, owned by other modules and imported when first needed
 
@@ -554,18 +564,24 @@ class LearningConfig(_Table):
         return self
 
 
-TIMING_PER_LAYER = ("firing_period", "firing_phase", "firing_jitter", "firing_rate")
+TIMING_PER_LAYER = ("synapse_delay", "retro_delay", "reward_delay", "refractory",
+                    "firing_period", "firing_phase", "firing_jitter", "firing_rate")
+_BY_TARGET = "; given per layer, a synapse takes the value of its target unit's layer"
 
 
 class TimingConfig(_Table):
     """Time in the network: conduction delays, the reward broadcast and when units fire."""
 
-    synapse_delay: Delay = _key(0.0, "forward delay of every synapse (ms), drawn once per edge",
-                                _DELAY_EXPECT)
-    reward_delay: Delay = _key(0.0, "delay of the broadcast TD error to each unit (ms), drawn "
-                               "once per unit", _DELAY_EXPECT)
-    retro_delay: Delay = _key(0.0, "delay of retrograde signals along each synapse (ms), drawn "
-                              "once per edge", _DELAY_EXPECT)
+    synapse_delay: LayerDelay = _key(0.0, "forward delay of every synapse (ms), drawn once per edge" + _BY_TARGET,
+                                     _DELAY_EXPECT + _PER_LAYER)
+    reward_delay: LayerDelay = _key(0.0, "delay of the broadcast TD error to each unit (ms), drawn "
+                                    "once per unit", _DELAY_EXPECT + _PER_LAYER)
+    retro_delay: LayerDelay = _key(0.0, "delay of retrograde signals along each synapse (ms), drawn "
+                                   "once per edge" + _BY_TARGET, _DELAY_EXPECT + _PER_LAYER)
+    conduction_velocity: float | None = _key(
+        None, "distance units per ms: a synapse the graph file gives no delay takes distance / velocity + "
+        "synaptic_offset, the distance between its units' positions x, y, z (its retrograde delay too)", gt=0)
+    synaptic_offset: float = _key(0.0, "ms added to every delay computed from conduction_velocity", ge=0)
     synapse_jitter: Delay = _key(0.0, "lateness added to synapse_delay on every send (ms), drawn per synapse "
                                  "and send; a later send may arrive first: the newest is held, an older "
                                  "arrival is dropped and counted (on_all, clock or poisson firing)",
@@ -588,7 +604,8 @@ class TimingConfig(_Table):
                                      "a tick is never earlier than the one before", _DELAY_EXPECT + _PER_LAYER)
     firing_rate: LayerRate = _key(1.0, "ticks per ms of each unit under poisson firing",
                                   "a number > 0" + _PER_LAYER)
-    refractory: float = _key(0.0, "ms after a sample during which a unit does not sample", ge=0)
+    refractory: LayerNonNeg = _key(0.0, "ms after a sample during which a unit does not sample",
+                                   "a number ≥ 0 (ms)" + _PER_LAYER)
     relax_period: float = _key(0.0, "MAP Propagation: ms between a unit's relaxation steps (0: "
                                "all steps within the instant of its sample)", ge=0)
 
@@ -660,6 +677,13 @@ class Scenario(_Table):
             if n is not None and isinstance(value, list) and len(value) not in (1, n):
                 _fail(f"{_plural(len(value), 'value')} given but the network has {_plural(n, 'layer')} "
                       f"(hidden {_fmt(self.network.hidden)} + output)", "timing", key)
+        return self
+
+    @model_validator(mode="after")
+    def _positions_need_a_graph(self):
+        if self.timing.conduction_velocity is not None and self.network.graph is None:
+            _fail("needs unit positions (node attributes x, y, z) from a graph file: give network.graph",
+                  "timing", "conduction_velocity")
         return self
 
 

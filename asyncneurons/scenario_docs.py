@@ -89,6 +89,13 @@ def _delay_doc() -> list[str]:
         "each edge (or unit) draws its own delay once, when the network is built, e.g. "
         '`synapse_delay = { dist = "exponential", mean = 2.0, shift = 0.5 }`. Draws are keyed by '
         "the edge, so they do not depend on the order edges are visited.", "",
+        "Like every firing key and `timing.refractory`, a delay may be given per layer: a list of "
+        "one value per layer with weights (hidden layers, then the output), e.g. "
+        "`synapse_delay = [1.0, { dist = \"uniform\", low = 2, high = 4 }, 0.5]`. A synapse takes "
+        "the value of the layer of its target unit (for `synapse_delay` and `retro_delay` alike), "
+        "a unit that of its own layer; one value applies to all. A graph file may set a unit's "
+        "own value and an edge's own delays, and with `timing.conduction_velocity` the delays "
+        "of synapses follow from the units' positions ([graph-files.md](graph-files.md)).", "",
         "| `dist` | parameters (ms) | optional (default) | conditions |",
         "|---|---|---|---|",
     ]

@@ -76,7 +76,11 @@ def build_graph(scenario, n_obs: int, action, seed: int):
             n_out = action[1]
         check_network([n_obs, *net.hidden, n_out])
         g = layered(n_obs, net.hidden, n_out, hidden_kind=net.unit, output_kind=out_kind)
-    delays.assign_delays(g, timing.synapse_delay, timing.retro_delay, seed)
+    try:
+        delays.assign_delays(g, timing.synapse_delay, timing.retro_delay, seed,
+                             velocity=timing.conduction_velocity, offset=timing.synaptic_offset)
+    except GraphError as e:
+        raise GraphError(f"{net.graph}: {e}" if net.graph else str(e)) from None
     validate(g)
     RULES[scenario.learning.rule].check(g)
     n_in = sum(1 for _, r in g.nodes(data="role") if r == "input")
@@ -109,7 +113,7 @@ class Simulation:
         n_obs = int(np.prod(self.task.observation_space.shape))
         self.graph = build_graph(s, n_obs, self.action_spec, self.seed)
         hidden_and_out = [n for n, r in self.graph.nodes(data="role") if r != "input"]
-        self.reward_delays = delays.unit_delays(hidden_and_out, s.timing.reward_delay, self.seed)
+        self.reward_delays = delays.reward_delays(self.graph, s.timing.reward_delay, self.seed)
         L = s.learning
         self.adam = AdamConfig(L.adam_beta1, L.adam_beta2, L.adam_eps, L.bias_correction_steps)
         self.n_layers = max(a["layer"] for _, a in self.graph.nodes(data=True))
@@ -126,8 +130,8 @@ class Simulation:
                          for n, d in self.reward_delays.items()}
         timed = s.timing.firing in ("clock", "poisson")
         self.layer_of = {n: self.graph.nodes[n]["layer"] for n in hidden_and_out}
-        self.clocks = clocks.unit_clocks(self.layer_of, s.timing, self.seed) if timed else None
-        fusing_clocks = {n: clocks.fusing_key(n, self.layer_of[n], self.clocks[n], s.timing)
+        self.clocks = clocks.unit_clocks(self.layer_of, s.timing, self.seed, self.graph) if timed else None
+        fusing_clocks = {n: clocks.fusing_key(n, self.layer_of[n], self.clocks[n], s.timing, self.graph)
                          for n in hidden_and_out} if timed else None
         # jitter per broadcast: every unit the TD error reaches hears it at its own instant
         self.reward_jitter = None if delays.is_zero(s.timing.reward_jitter) else s.timing.reward_jitter
@@ -141,14 +145,16 @@ class Simulation:
         self.input_group, self.groups = compile_groups(
             self.graph, seed=self.seed, fuse=s.engine.fuse if fuse is None else fuse, across_delays=use_windows,
             reward_delays=fusing_delays, retro=RULES[L.rule].uses_retro, bias_init=s.network.bias_init,
-            clocks=fusing_clocks, alone=alone,
+            clocks=fusing_clocks, refractory=delays.refractory_periods(self.graph, s.timing.refractory),
+            alone=alone,
             layer_params=lambda l: LayerParams(_per_layer(s.network.temperature, l, "network.temperature"),
                                                _per_layer(s.network.variance, l, "network.variance")))
         decay = L.lambda_ * s.env.gamma
         for grp in self.groups:
             grp.decay = decay
             # a group's units share one clock (a population's is its first unit's)
-            grp.clock = clocks.Clocks(s.timing, self.seed, grp.names[:1], self.clocks, self.layer_of) if timed else None
+            grp.clock = clocks.Clocks(s.timing, self.seed, grp.names[:1], self.clocks, self.layer_of,
+                                      self.graph) if timed else None
         self.rule = RULES[L.rule](s)
         self.relaxation = (make_relaxation(self, relaxation, L.map_steps, L.map_step_size, s.timing.relax_period)
                            if L.rule == "map_prop" else None)
@@ -267,7 +273,7 @@ class Simulation:
         """A group's process. ``first`` and ``phase`` place a restored process where it was: waiting
         on a clock tick or the end of a refractory period (``first``), or on its wake-up."""
         policy = self.scenario.timing.firing
-        refractory = self.scenario.timing.refractory
+        refractory = grp.refractory
         prio = events.FIRE + grp.rank
         env = self.env
         if policy in ("clock", "poisson"):

@@ -59,7 +59,7 @@ delays that differ or jitter per send (otherwise fusion serves each layer alread
 records the unit's own trace (Global REINFORCE, Weight Maximization) or whose output alone sends
 signals when it samples (backprop, STE backprop); MAP Propagation relaxes after every sample and
 stays with the event engine. Every firing policy, refractory period and pacing is served. Units
-are grouped by layer, kind, rank, reward delay and retrograde delays, whatever their forward
+are grouped by layer, kind, rank, reward delay, refractory period and retrograde delays, whatever their forward
 delays, so learning signals that land together are applied to a layer in one call as in the
 synchronous limit. ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
 """
@@ -84,7 +84,9 @@ def applies(scenario, graph, rule) -> bool:
     """Whether a scenario's runs can be served by firing windows (see the module docstring)."""
     if not scenario.engine.windows:
         return False
-    if scenario.timing.firing == "on_input" and scenario.timing.refractory == 0:
+    from .delays import refractory_periods
+    t = scenario.timing
+    if t.firing == "on_input" and min(refractory_periods(graph, t.refractory).values()) == 0:
         # every arrival is a sample: a unit answers thousands of arrivals per step, one layer pass
         # each, and the event engine's one event per arrival instant is cheaper (performance.md)
         return False
@@ -124,7 +126,7 @@ class Windows:
             base += g.n_sets
         self.set_wave = np.full(base, -1, dtype=np.int64)  # the wave each unit (or population) last answered
         t = sim.scenario.timing
-        self.policy, self.refractory = t.firing, float(t.refractory)
+        self.policy = t.firing
         self.timed = self.policy in ("clock", "poisson")
         self.on_all = self.policy == "on_all"
         self.wait = sim.scenario.env.pacing == "wait"
@@ -132,7 +134,7 @@ class Windows:
         # clock and Poisson firing: each set's next tick, on the clock of its (first) unit, advanced
         # as a unit process's clock is (asyncneurons.clocks)
         self.clocks = Clocks(t, sim.seed, [n for g in sim.groups for n in (g.names[:1] if g.kind.population else g.names)],
-                             sim.clocks, sim.layer_of) if self.timed else None
+                             sim.clocks, sim.layer_of, sim.graph) if self.timed else None
         self.first = np.full(len(tr.e_src), math.inf)  # a_e: arrival of the first newer-wave value on e
         tset = np.zeros(len(tr.e_src), dtype=np.int64)
         for g in sim.groups:
@@ -184,8 +186,8 @@ class Windows:
                 nxt = np.empty(len(g.w_src))
                 next_arrival(self.tr.HT, g.w_src, g.w_delay, self.last[sets][g.w_set], nxt)
                 out[g.w_fed] = np.minimum.reduceat(nxt, g.w_starts)
-        if self.refractory > 0.0:
-            out = np.maximum(out, self.last[sets] + self.refractory)
+        if g.refractory > 0.0:
+            out = np.maximum(out, self.last[sets] + g.refractory)
         return out
 
     def _post(self, g, rows, times, values, waves) -> None:
@@ -299,8 +301,8 @@ class Windows:
             times = due[sets]
             if self.timed:
                 self.clocks.advance(g.set_base + sets)
-                if self.refractory > 0.0:
-                    awake = times - self.last[g.set_base + sets] >= self.refractory
+                if g.refractory > 0.0:
+                    awake = times - self.last[g.set_base + sets] >= g.refractory
                     sets, times = sets[awake], times[awake]
                     if not len(sets):
                         continue
