@@ -216,8 +216,50 @@ def unused_node_timing(scenario, graph) -> str | None:
     return f"the graph file sets {parts}: no effect under timing.firing = \"{firing}\""
 
 
+def lambda_with_exponential_traces(scenario, graph) -> str | None:
+    """``learning.lambda`` given with exponential traces, which decay by exp(−Δt/τ) and never by λγ."""
+    L = scenario.learning
+    if L.trace != "exponential" or "lambda_" not in L.model_fields_set:
+        return None
+    return (f"learning.lambda has no effect under learning.trace = \"exponential\": the actor's traces decay by "
+            f"exp(−Δt/τ) with τ = learning.trace_tau = {L.trace_tau:g} ms. Units sampling every T ms decay as "
+            f"with λγ = exp(−T/τ) (docs/rules.md, \"Traces in time\")")
+
+
+def _one_instant(scenario, graph) -> bool:
+    """True when every event of a run happens at t = 0: nothing takes time and nothing waits."""
+    from .delays import is_zero
+
+    t, env = scenario.timing, scenario.env
+    if env.pacing != "wait" or t.firing not in ("on_all", "on_input") or t.relax_period > 0:
+        return False
+    if not (is_zero(t.reward_delay) and is_zero(t.refractory)):
+        return False
+    if graph is None:
+        return is_zero(t.synapse_delay) and is_zero(t.retro_delay)
+    return (all(a.get("delay", 0.0) == 0.0 and a.get("retro_delay", 0.0) == 0.0 for _, _, a in graph.edges(data=True))
+            and all(a.get(k, 0.0) == 0.0 for _, a in graph.nodes(data=True) for k in ("reward_delay", "refractory")))
+
+
+def exponential_traces_without_time(scenario, graph) -> str | None:
+    """Exponential traces where time never passes (every decay factor is exp(0) = 1), or where
+    there are no traces at all (batched single-step tasks)."""
+    L = scenario.learning
+    if L.trace != "exponential":
+        return None
+    if L.batch > 1:
+        return ("learning.trace = \"exponential\" has no effect with learning.batch > 1: a batched single-step "
+                "task keeps no traces")
+    if not _one_instant(scenario, graph):
+        return None
+    return ("learning.trace = \"exponential\" in the synchronous limit (zero delays, on_all or on_input firing, "
+            "wait pacing): every event happens at t = 0, so the traces never decay, as per-sample traces with "
+            "λγ = 1. Give delays or clock firing for time to pass, or trace = \"per_sample\" with learning.lambda")
+
+
 CHECKS = (blind_relaxation, multiplying_samples, reordering_ticks, phase_beyond_period, unused_clock_keys,
-          distance_and_drawn_delays, unused_node_timing, overtaking_sends)
+          distance_and_drawn_delays, unused_node_timing, lambda_with_exponential_traces,
+          exponential_traces_without_time, overtaking_sends)
 
 
 def advice(scenario, graph) -> list[str]:

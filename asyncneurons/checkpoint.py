@@ -170,7 +170,7 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
         state["td_store"] = [codec.bucket_ref[key] + [enc(v)] for key, v in g.td_store.items()]
         state["retro_in"] = enc(g.retro_in)
         state["clock"] = enc(g.clock.state()) if getattr(g, "clock", None) is not None else None
-        for extra in ("sample_H", "sample_slope", "reward_held", "reward_stale", "retro_held",
+        for extra in ("sample_H", "sample_slope", "trace_time", "reward_held", "reward_stale", "retro_held",
                       "retro_stale", "retro_sent"):
             if hasattr(g, extra):
                 state[extra] = enc(getattr(g, extra))
@@ -347,10 +347,10 @@ def restore(sim, state: dict, arrays: dict) -> None:
         g.aux = dec(gs["aux"])
         g.td_store = {id(codec.buckets[(ref[0], ref[1], ref[2])]): dec(ref[3]) for ref in gs["td_store"]}
         g.retro_in = dec(gs["retro_in"])
-        for extra in ("sample_H", "sample_slope", "reward_held", "reward_stale", "retro_held",
+        for extra in ("sample_H", "sample_slope", "trace_time", "reward_held", "reward_stale", "retro_held",
                       "retro_stale", "retro_sent"):
             if extra in gs:
-                setattr(g, extra, dec(gs[extra]))
+                setattr(g, extra, np.array(dec(gs[extra])))  # a fresh array the run may write into
         g.restored_phase = gs["phase"]
         if gs.get("clock") is not None:
             g.clock.restore(dec(gs["clock"]))
@@ -393,7 +393,7 @@ def restore(sim, state: dict, arrays: dict) -> None:
 # by replaying, from the reset that began its episode, the actions it has been given since.
 
 #: Layer entries fixed when the replicas are built (the rest is state).
-_LAYER_CONSTANTS = ("layer", "names", "kind", "retro_buckets", "decay", "role", "keys1", "keys2", "lp", "lr")
+_LAYER_CONSTANTS = ("layer", "names", "kind", "retro_buckets", "decay", "tau", "role", "keys1", "keys2", "lp", "lr")
 
 
 def replicas_name(runs) -> str:

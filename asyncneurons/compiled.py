@@ -222,10 +222,10 @@ def bernoulli_pre(P, H, temperature, pot, x, e):
 
 
 @njit(cache=_CACHE, error_model="numpy")
-def bernoulli_post(x, p, keys, counters, temperature, decay, H, E, values, g):
+def bernoulli_post(x, p, keys, counters, temperature, decay, decays, H, E, values, g):
     """From ``p = exp(−clamp(x))``: σ in place of p, the sample ``h = 1[u < σ]`` with the keyed
     uniform at each unit's counter, the score ``g = (h − σ)/T`` and the trace
-    ``E ← decay · E + g ⊗ H``; counters advance by one."""
+    ``E ← d_j · E + g ⊗ H`` (d_j = :func:`_row_decay`); counters advance by one."""
     m, n = H.shape
     logistic_finish(x, p, 20.0)
     for j in range(m):
@@ -235,18 +235,29 @@ def bernoulli_post(x, p, keys, counters, temperature, decay, H, E, values, g):
         gj = (h - p[j]) / temperature
         g[j] = gj
         counters[j] += 1
+        dj = _row_decay(decay, decays, j)
         for i in range(n):
-            E[j, i] = E[j, i] * decay + gj * H[j, i]
+            E[j, i] = E[j, i] * dj + gj * H[j, i]
 
 
 @njit(cache=_CACHE, error_model="numpy")
-def trace_rows(E, decay, g, H):
-    """``E ← decay · E + g ⊗ H`` in place (2-D, C-contiguous)."""
+def _row_decay(decay, decays, j):
+    """The factor row j's trace decays by: ``decays[j]`` when a factor is given per row
+    (exponential traces, :mod:`asyncneurons.traces`), else the one ``decay`` (λγ)."""
+    if decays.shape[0] > 0:
+        return decays[j]
+    return decay
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def trace_rows(E, decay, decays, g, H):
+    """``E ← d_j · E + g ⊗ H`` in place (2-D, C-contiguous; d_j = :func:`_row_decay`)."""
     m, n = E.shape
     for j in range(m):
         gj = g[j]
+        dj = _row_decay(decay, decays, j)
         for i in range(n):
-            E[j, i] = E[j, i] * decay + gj * H[j, i]
+            E[j, i] = E[j, i] * dj + gj * H[j, i]
 
 
 # ---------------------------------------------------------------------- Adam and Weight Max
@@ -350,11 +361,11 @@ def logits_shifted(pot, temperature, n, z):
 
 
 @njit(cache=_CACHE, error_model="numpy")
-def categorical_post(e, u, temperature, decay, H, E, values, g):
+def categorical_post(e, u, temperature, decay, decays, H, E, values, g):
     """From ``e = exp(z)``: π = e / Σe in place of e, the action ``a`` = the number of cumulative
     probabilities ≤ u (at most n − 1), the one-hot sample and score ``(onehot − π)/T`` of the
     group's m = len(values) units (m = n, or n − 1 for a softmax) and their trace
-    ``E ← decay · E + g ⊗ H``. Returns a."""
+    ``E ← d_j · E + g ⊗ H`` (d_j = :func:`_row_decay`). Returns a."""
     n = e.shape[0]
     s = 0.0 + pairwise_sum(e, 0, n)
     for k in range(n):
@@ -374,8 +385,9 @@ def categorical_post(e, u, temperature, decay, H, E, values, g):
         values[j] = h
         gj = (h - e[j]) / temperature
         g[j] = gj
+        dj = _row_decay(decay, decays, j)
         for i in range(cols):
-            E[j, i] = E[j, i] * decay + gj * H[j, i]
+            E[j, i] = E[j, i] * dj + gj * H[j, i]
     return a
 
 

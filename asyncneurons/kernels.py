@@ -40,14 +40,21 @@ def potential(P: np.ndarray, H: np.ndarray) -> np.ndarray:
     return (P * H).sum(axis=-1)
 
 
-def accumulate_trace(E: np.ndarray, decay: float, g: np.ndarray, H: np.ndarray) -> None:
-    """Eligibility trace ``E ← decay · E + g ⊗ h`` in place (``decay`` = λγ, ``h`` the inputs):
-    ``E *= decay; E += g[..., None] * H``."""
-    if E.shape == H.shape and E.ndim >= 1 and g.shape == E.shape[:-1] and _plain(E, g, H) and E.size:
+NO_DECAYS = np.empty(0)  # no factor per row: every row decays by the one given
+
+
+def accumulate_trace(E: np.ndarray, decay, g: np.ndarray, H: np.ndarray) -> None:
+    """Eligibility trace ``E ← decay · E + g ⊗ h`` in place (``h`` the inputs): ``E *= decay;
+    E += g[..., None] * H``. ``decay`` is one number (λγ) or one factor per row, shaped like
+    ``g`` (exponential traces, :mod:`asyncneurons.traces`)."""
+    per_row = isinstance(decay, np.ndarray)
+    if (E.shape == H.shape and E.ndim >= 1 and g.shape == E.shape[:-1] and _plain(E, g, H) and E.size
+            and (not per_row or (decay.shape == g.shape and _plain(decay)))):
         n = E.shape[-1]
-        compiled.trace_rows(E.reshape(-1, n), float(decay), g.reshape(-1), H.reshape(-1, n))
+        compiled.trace_rows(E.reshape(-1, n), 0.0 if per_row else float(decay),
+                            decay.reshape(-1) if per_row else NO_DECAYS, g.reshape(-1), H.reshape(-1, n))
         return
-    E *= decay
+    E *= decay[..., None] if per_row else decay
     E += g[..., None] * H
 
 

@@ -24,9 +24,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import streams, tasks
+from . import streams, tasks, traces
 from .critic import make_critic
-from .kernels import accumulate_trace, potential
+from .kernels import potential
 from .rules.map_prop import map_error, relax_layers
 from .network import _unit_ids, init_weights
 from .optim import AdamConfig, linear_schedule
@@ -55,7 +55,7 @@ def synchronous_layers(scenario, g, seeds, *, stacked: bool = False) -> list:
         layers.append(SimpleNamespace(
             layer=l, names=names, kind=UNIT_KINDS[g.nodes[names[0]]["kind"]], P=P,
             E=np.zeros_like(P), M=np.zeros_like(P), V=np.zeros_like(P), t=0,
-            count=np.zeros(len(names), dtype=np.int64), retro_buckets=l > 1, decay=L.lambda_ * s.env.gamma,
+            count=np.zeros(len(names), dtype=np.int64), retro_buckets=l > 1,
             role="output" if l == n_layers else "hidden",
             keys1=join([streams.unit_keys(seed, streams.SAMPLE, uids) for seed in seeds]),
             keys2=join([streams.unit_keys(seed, streams.SAMPLE2, uids) for seed in seeds]),
@@ -63,11 +63,14 @@ def synchronous_layers(scenario, g, seeds, *, stacked: bool = False) -> list:
                            _per_layer(s.network.variance, l, "network.variance")),
             lr=(_per_layer(L.lr, l, "learning.lr"),
                 _per_layer(L.lr_end if L.lr_end is not None else L.lr, l, "learning.lr_end"))))
+        traces.configure(layers[-1], L, s.env.gamma)
     return layers
 
 
 class Reference:
     """Layer-synchronous run of a layered scenario (delays and timing keys are ignored)."""
+
+    now = 0.0  # the synchronous limit is one instant: exponential traces never decay (asyncneurons.traces)
 
     def __init__(self, scenario, run: int = 0, *, on_episode=None, max_ticks: int | None = None):
         s = self.scenario = scenario
@@ -221,4 +224,4 @@ class SyncRelaxation:
                                         L.map_steps, L.map_step_size)
         for l, y in enumerate(layers):
             e = map_error(y.kind, values[l], pots[l], y.lp, lay.frozen_action if l == len(layers) - 1 else None)
-            accumulate_trace(y.E, y.decay, e, Hs[l])
+            traces.record(y, e, Hs[l], ref.now)

@@ -28,9 +28,9 @@ import math
 
 import numpy as np
 
-from . import events
+from . import events, traces
 from . import relaxation_kernels as kern
-from .kernels import accumulate_trace, potential, softplus, sum_by_sender, sum_rows
+from .kernels import potential, softplus, sum_by_sender, sum_rows
 from .rules.map_prop import map_error, relax_step, topdown_messages
 
 R0 = 300_000
@@ -150,7 +150,7 @@ class EventRelaxation:
             return
         self.sim.transmission.flush(grp)
         e = map_error(grp.kind, grp.values, potential(grp.P, grp.H), grp.lp, grp.frozen_action)
-        accumulate_trace(grp.E, grp.decay, e, grp.H)
+        traces.record(grp, e, grp.H, self.sim.env.now)
 
 
 class HistoryRelaxation:
@@ -396,7 +396,7 @@ class HistoryRelaxation:
             return
         self._fill(grp, _step(self.steps + 1))
         e = map_error(grp.kind, grp.values, potential(grp.P, grp.H), grp.lp, grp.frozen_action)
-        accumulate_trace(grp.E, grp.decay, e, grp.H)
+        traces.record(grp, e, grp.H, self.sim.env.now)
 
     # ---------------------------------------------------------------- checkpoints
     _STATE = ("T", "K", "S", "V", "A", "head", "count", "WT", "WK", "WS", "WP", "whead", "wcount")

@@ -197,6 +197,8 @@ class Replicas:
     ``on_episode(row)`` receives each replica's episodes with ``row["run"]`` its run index.
     """
 
+    now = 0.0  # the synchronous limit is one instant: exponential traces never decay (asyncneurons.traces)
+
     def __init__(self, scenario, runs, *, on_episode=None, max_ticks: int | None = None):
         if not supports(scenario):
             raise ScenarioError("replicas need the synchronous limit (zero delays, on_all firing, wait pacing, "

@@ -500,8 +500,15 @@ class LearningConfig(_Table):
 
     rule: str = _key("global_reinforce", "learning rule of the hidden units (one of the rules "
                      "listed below)")
-    lambda_: float = _key(0.0, "actor trace parameter λ (traces decay by λγ per step)", ge=0,
+    lambda_: float = _key(0.0, "actor trace parameter λ (per-sample traces decay by λγ per step)", ge=0,
                           le=1, alias="lambda")
+    trace: Literal["per_sample", "exponential"] = _key(
+        "per_sample", "actor traces in time: per_sample decays them by λγ at each record "
+        "(published); exponential by exp(−Δt/τ) over the time Δt elapsed, τ = trace_tau, and a "
+        "learning signal uses the trace decayed to the instant it lands (λ unused)")
+    trace_tau: float | None = _key(
+        None, "time constant τ of exponential traces (ms; trace = \"exponential\" only, where it "
+        "is required)", gt=0)
     lr: PerLayer = _key(lambda: [0.02, 2e-4, 2e-5],
                         "actor learning rate of each layer at step 0", _LAYERS_POS)
     lr_end: PerLayerNonNeg | None = _key(
@@ -533,7 +540,8 @@ class LearningConfig(_Table):
     norm_power: float = _key(2.0, "norm power p of Weight Maximization's hidden reward", ge=1)
     batch: Annotated[int, Int64] = _key(
         1, "single-step supervised tasks: samples drawn together per update, the update being their "
-        "mean (published MAP Propagation: 128); needs critic = none", ge=1, le=100_000)
+        "mean (published MAP Propagation: 128); needs critic = none and rule map_prop or global_reinforce",
+        ge=1, le=100_000)
     target_signal: bool = _key(
         False, "regression: learn from δ = y − μ_MAP with every score gated by 1/(v − μ_MAP), as the "
         "published MAP Propagation regression does, instead of from the reward")
@@ -555,6 +563,17 @@ class LearningConfig(_Table):
     def _batch_needs_no_critic(self):
         if self.batch > 1 and self.critic != "none":
             _fail("batches serve single-step supervised tasks: set learning.critic = \"none\"", "batch")
+        if self.batch > 1 and self.rule not in ("map_prop", "global_reinforce"):
+            _fail(f"rule {self.rule} learns one sample at a time: batches of samples serve map_prop and "
+                  "global_reinforce only", "batch")
+        return self
+
+    @model_validator(mode="after")
+    def _trace_time_constant(self):
+        if self.trace == "exponential" and self.trace_tau is None:
+            _fail('missing (trace = "exponential" needs its time constant in ms, > 0)', "trace_tau")
+        if self.trace != "exponential" and self.trace_tau is not None:
+            _fail('only with trace = "exponential" (per-sample traces decay by λγ at each record)', "trace_tau")
         return self
 
     @model_validator(mode="after")

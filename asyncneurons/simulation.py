@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import clocks, delays, events, jitter, streams, tasks
+from . import clocks, delays, events, jitter, streams, tasks, traces
 from .critic import make_critic
 from .errors import DivergenceError, GraphError, ScenarioError
 from .graph import layered, validate
@@ -149,9 +149,8 @@ class Simulation:
             alone=alone,
             layer_params=lambda l: LayerParams(_per_layer(s.network.temperature, l, "network.temperature"),
                                                _per_layer(s.network.variance, l, "network.variance")))
-        decay = L.lambda_ * s.env.gamma
         for grp in self.groups:
-            grp.decay = decay
+            traces.configure(grp, L, s.env.gamma)
             # a group's units share one clock (a population's is its first unit's)
             grp.clock = clocks.Clocks(s.timing, self.seed, grp.names[:1], self.clocks, self.layer_of,
                                       self.graph) if timed else None
@@ -311,7 +310,7 @@ class Simulation:
             plain = self._plain_trace()
         if plain and kind.name in FUSED_KINDS:  # one compiled pass (same bits)
             values, aux, g = sample_and_trace(kind, grp.P, grp.H, grp.E, grp.keys1, grp.counters, grp.lp,
-                                              grp.decay)
+                                              traces.record_decay(grp, now))
             grp.values, grp.aux, grp.last_fire = values, aux, now
         else:
             pot = potential(grp.P, grp.H)
@@ -332,6 +331,15 @@ class Simulation:
         self.send(grp, values, wave)
         if grp.role == "output":
             self.environment.receive_action(kind.action(values, aux), wave)
+
+    @property
+    def now(self):
+        """The time (ms) of what is being computed: the engine's clock, or inside a firing window
+        each sampling unit's own time (an array, one per row; :mod:`asyncneurons.windows`)."""
+        w = self.windows
+        if w is not None and w.row_times is not None:
+            return w.row_times
+        return self.env.now
 
     def _plain_trace(self) -> bool:
         """True when the rule's sampling records only the plain trace (``Rule.on_sample``)."""

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import compiled
-from .kernels import sigmoid, softplus
+from .kernels import NO_DECAYS, sigmoid, softplus
 
 
 @dataclass(frozen=True)
@@ -167,20 +167,25 @@ UNIT_KINDS = {
 FUSED_KINDS = ("bernoulli", "softmax", "categorical")
 
 
-def sample_and_trace(kind: UnitKind, P, H, E, keys, counters, lp: LayerParams, decay: float):
+def sample_and_trace(kind: UnitKind, P, H, E, keys, counters, lp: LayerParams, decay):
     """A group's whole firing in compiled kernels, for the kinds in :data:`FUSED_KINDS`: the
     pre-activations, the keyed uniforms at each unit's counter, the sample, its score g and the
     trace ``E ← decay · E + g ⊗ H``; the counters advance by one. Returns (values, aux, g), the
     same bits as ``kind.sample`` and ``kind.score`` followed by
     :func:`~asyncneurons.kernels.accumulate_trace` (NumPy's ``exp`` between the kernels).
-    P, H and E are C-contiguous (units × inputs + 1)."""
+    P, H and E are C-contiguous (units × inputs + 1); ``decay`` is one number (λγ) or one
+    factor per unit (exponential traces, :mod:`asyncneurons.traces`)."""
     m = P.shape[0]
     T = float(lp.temperature)
+    if isinstance(decay, np.ndarray):
+        decays, decay = np.ascontiguousarray(decay, dtype=np.float64).reshape(m), 0.0
+    else:
+        decays = NO_DECAYS
     if kind.name == "bernoulli":
         pot, x, p, values, g = np.empty((5, m))  # fresh rows: values and p outlive the call
         compiled.bernoulli_pre(P, H, T, pot, x, p)
         np.exp(p, out=p)
-        compiled.bernoulli_post(x, p, keys, counters, T, float(decay), H, E, values, g)
+        compiled.bernoulli_post(x, p, keys, counters, T, float(decay), decays, H, E, values, g)
         return values, p, g
     values, g = np.empty(m), np.empty(m)
     n = m + 1 if kind.name == "softmax" else m
@@ -190,6 +195,6 @@ def sample_and_trace(kind: UnitKind, P, H, E, keys, counters, lp: LayerParams, d
     np.exp(z, out=z)
     u = np.empty(1)
     compiled.uniforms_into(keys[:1], counters[:1], u)
-    a = compiled.categorical_post(z, u[0], T, float(decay), H, E, values, g)
+    a = compiled.categorical_post(z, u[0], T, float(decay), decays, H, E, values, g)
     counters += 1
     return values, (z, int(a)), g

@@ -71,7 +71,7 @@ import math
 import networkx as nx
 import numpy as np
 
-from . import delays, events, streams
+from . import delays, events, streams, traces
 from .clocks import Clocks
 from .history_kernels import (first_newer, first_newer_jittered, latest_of_sets, mark_newer, mark_newer_jittered,
                               next_arrival, read_latest, read_latest_jittered)
@@ -159,6 +159,7 @@ class Windows:
         self.armed = None  # (time, priority) of the wake-up in the queue
         self.recorded: list = []
         self.now = None  # inside a window: the time of the firing being computed
+        self.row_times = None  # and the time of each row that samples (what its trace records at)
         self.output = next(g for g in sim.groups if g.role == "output")
         self.hidden = [g for g in self.order if g is not self.output]
         self.retro_min = min((d for _, _, d in sim.graph.edges(data="retro_delay")), default=0.0)
@@ -313,7 +314,8 @@ class Windows:
         tr = self.tr
         def copy(v):
             return v.copy() if isinstance(v, np.ndarray) else v
-        groups = [(g, {a: getattr(g, a).copy() for a in ("H", "T", "E", "counters", "values")},
+        groups = [(g, {a: getattr(g, a).copy() for a in ("H", "T", "E", "trace_time", "counters", "values")
+                       if hasattr(g, a)},
                    {a: copy(getattr(g, a, None)) for a in ("aux", "sample_H", "sample_slope")}, (g.next_due, g.stale))
                   for g in self.hidden]
         return {"groups": groups, "first": self.first.copy(), "set_wave": self.set_wave.copy(),
@@ -371,10 +373,12 @@ class Windows:
         kind = g.kind
         if self.plain_trace and kind.name in FUSED_KINDS:  # the compiled firing (same bits)
             if whole:
-                values, aux, score = sample_and_trace(kind, P, H, g.E, g.keys1, g.counters, g.lp, g.decay)
+                decay = traces.record_decay(g, row_t)
+                values, aux, score = sample_and_trace(kind, P, H, g.E, g.keys1, g.counters, g.lp, decay)
             else:
+                decay = traces.record_decay(g, row_t, rows)
                 E, counters = g.E[rows], g.counters[rows]
-                values, aux, score = sample_and_trace(kind, P, H, E, g.keys1[rows], counters, g.lp, g.decay)
+                values, aux, score = sample_and_trace(kind, P, H, E, g.keys1[rows], counters, g.lp, decay)
                 g.E[rows], g.counters[rows] = E, counters
         else:
             pot = potential(P, H)
@@ -383,8 +387,9 @@ class Windows:
             values, aux = kind.sample(pot, g.lp, u1, u2)
             score = kind.score(values, pot, aux, g.lp)
             self.now = float(row_t[0])  # a rule that sends signals when sampling sends them from here
+            self.row_times = row_t
             sim.rule.on_sample_rows(sim, g, rows, values, aux, score, H)
-            self.now = None
+            self.now = self.row_times = None
             g.counters[rows] += 1
         g.values[rows] = values
         if kind.population:

@@ -52,6 +52,9 @@ ROWS = {
     "reward jitter per broadcast, uniform 0-5 ms": ['timing.reward_jitter={dist="uniform", low=0.0, high=5.0}'],
     "retrograde delay per synapse, uniform 0-1 ms": ['timing.retro_delay={dist="uniform", low=0.0, high=1.0}'],
     "retrograde jitter per send, uniform 0-1 ms": ['timing.retro_jitter={dist="uniform", low=0.0, high=1.0}'],
+    "exponential traces, tau 20 ms": ['learning.trace="exponential"', "learning.trace_tau=20.0"],
+    "exponential traces, clock firing 5 ms": ['learning.trace="exponential"', "learning.trace_tau=20.0",
+                                              'timing.firing="clock"', "timing.firing_period=5.0"],
 }
 
 

@@ -118,14 +118,15 @@ def test_logistic_and_softplus_match_numpy(m, replicas, seed):
 
 
 @SETTINGS
-@given(m=sizes, n=small, replicas=st.sampled_from([0, 4]), seed=st.integers(0, 2**32 - 1))
-def test_trace_matches_numpy(m, n, replicas, seed):
+@given(m=sizes, n=small, replicas=st.sampled_from([0, 4]), per_row=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_trace_matches_numpy(m, n, replicas, per_row, seed):
     rng = np.random.default_rng(seed)
     shape = (replicas, m, n) if replicas else (m, n)
     E, H, g = values(rng, shape), values(rng, shape), values(rng, shape[:-1])
-    expected = E * 0.784
+    decay = rng.uniform(0.0, 1.0, shape[:-1]) if per_row else 0.784  # a factor per unit: exponential traces
+    expected = E * (decay[..., None] if per_row else decay)
     expected += g[..., None] * H
-    accumulate_trace(E, 0.784, g, H)
+    accumulate_trace(E, decay, g, H)
     assert same(E, expected)
 
 
@@ -176,8 +177,8 @@ class _Group:
 
 @SETTINGS
 @given(m=st.integers(1, 1024), n=sizes, kind=st.sampled_from(["bernoulli", "softmax", "categorical"]),
-       temperature=st.sampled_from([1.0, 0.5, 3.0]), seed=st.integers(0, 2**32 - 1))
-def test_a_compiled_firing_equals_sample_score_and_trace(m, n, kind, temperature, seed):
+       temperature=st.sampled_from([1.0, 0.5, 3.0]), per_row=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_a_compiled_firing_equals_sample_score_and_trace(m, n, kind, temperature, per_row, seed):
     rng = np.random.default_rng(seed)
     if m * n > 100_000:
         n = max(2, 100_000 // m)
@@ -189,9 +190,10 @@ def test_a_compiled_firing_equals_sample_score_and_trace(m, n, kind, temperature
     u1 = np_uniforms(grp.keys, counters)
     v_ref, aux_ref = k.sample(pot, lp, u1, None)
     g_ref = k.score(v_ref, pot, aux_ref, lp)
-    E *= 0.72
+    decay = rng.uniform(0.0, 1.0, m) if per_row else 0.72  # a factor per unit: exponential traces
+    E *= decay[:, None] if per_row else decay
     E += g_ref[:, None] * grp.H
-    values_, aux, g = sample_and_trace(k, grp.P, grp.H, grp.E, grp.keys, grp.counters, lp, 0.72)
+    values_, aux, g = sample_and_trace(k, grp.P, grp.H, grp.E, grp.keys, grp.counters, lp, decay)
     assert same(values_, v_ref) and same(g, g_ref) and same(grp.E, E)
     assert np.array_equal(grp.counters, counters + 1)
     if kind == "bernoulli":

@@ -39,3 +39,12 @@ def test_same_seed_same_batches():
 def test_batches_need_no_critic():
     with pytest.raises(ScenarioError, match=r"learning.batch: batches serve single-step supervised tasks"):
         parse_scenario({"learning": {"batch": 8}})
+
+
+@pytest.mark.parametrize("rule", ["weight_max", "weight_max_exact", "backprop", "ste_backprop"])
+def test_rules_that_learn_one_sample_at_a_time_refuse_batches_when_validated(rule):
+    unit = ["network.unit=softplus"] if rule == "backprop" else ["network.unit=bernoulli"]
+    with pytest.raises(ScenarioError, match=rf"learning.batch: rule {rule} learns one sample at a time"):
+        load_scenario(PAPER / "multiplexer.toml", [f"learning.rule={rule}", *unit])
+    s = load_scenario(PAPER / "multiplexer.toml", [f"learning.rule={rule}", *unit, "learning.batch=1"])
+    assert s.learning.batch == 1 and s.learning.critic == "none"

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels import accumulate_trace
+from .. import traces
 from .base import register
 from .global_reinforce import GlobalReinforce
 
@@ -38,7 +38,7 @@ class Backprop(GlobalReinforce):
 
     def on_sample(self, sim, group, values, aux, g):
         if group.role == "output":
-            accumulate_trace(group.E, group.decay, g, group.H)
+            traces.record(group, g, group.H, sim.now)
             self._send_error(sim, group, g)
         else:  # keep what the error term needs when it lands
             group.sample_H = group.H.copy()
@@ -57,7 +57,7 @@ class Backprop(GlobalReinforce):
         if not hasattr(group, "sample_slope"):  # an error reaching units that have not sampled yet
             group.sample_H, group.sample_slope = np.zeros_like(group.H), np.zeros(group.size)  # credits nothing
         g = signal * group.sample_slope
-        accumulate_trace(group.E, group.decay, g, group.sample_H)
+        traces.record(group, g, group.sample_H, sim.now)  # recorded when the error lands
         self._send_error(sim, group, g)
 
     @staticmethod

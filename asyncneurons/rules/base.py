@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import compiled
-from ..kernels import accumulate_trace
+from .. import compiled, traces
 from ..optim import adam_ascent, adam_constants
 
 RULES: dict = {}
@@ -42,17 +41,19 @@ def per_row(group, R):
     return np.ascontiguousarray(R)
 
 
-def reinforce_update(group, R, lr: float, adam) -> np.ndarray:
+def reinforce_update(group, R, lr: float, adam, E=None) -> np.ndarray:
     """Apply ``θ ← θ + Adam(E · R)`` to a group in place; return the raw update ``U = E · R``.
-    One compiled pass for a single group (:func:`asyncneurons.compiled.reinforce_rows`)."""
+    ``E`` is the trace as the signal finds it (:func:`asyncneurons.traces.at_landing`; default
+    the group's). One compiled pass for a single group (:func:`asyncneurons.compiled.reinforce_rows`)."""
+    E = group.E if E is None else E
     rows = per_row(group, R)
-    if rows is not None:
+    if rows is not None and E.flags.c_contiguous:
         U = np.empty_like(group.P)
         group.t += 1
-        compiled.reinforce_rows(group.P, group.M, group.V, group.E, rows, float(lr), *adam_constants(adam, group.t), U)
+        compiled.reinforce_rows(group.P, group.M, group.V, E, rows, float(lr), *adam_constants(adam, group.t), U)
         return U
     R = np.asarray(R, dtype=np.float64)
-    U = group.E * (R[..., None] if R.ndim else R)
+    U = E * (R[..., None] if R.ndim else R)
     group.t += 1
     adam_ascent(group.P, group.M, group.V, U, group.t, lr, adam)
     return U
@@ -94,8 +95,9 @@ class Rule:
 
     def on_sample(self, sim, group, values: np.ndarray, aux, g: np.ndarray) -> None:
         """A group has sampled; ``g`` is the score of its sample. Default: the trace records
-        ``E ← λγ E + g ⊗ h`` with the inputs as held now."""
-        accumulate_trace(group.E, group.decay, g, group.H)
+        ``E ← λγ E + g ⊗ h`` with the inputs as held now (or decays by exp(−Δt/τ) first:
+        :mod:`asyncneurons.traces`)."""
+        traces.record(group, g, group.H, sim.now)
 
     def on_sample_rows(self, sim, group, rows, values, aux, g, H) -> None:
         """Rows ``rows`` of a group have sampled (firing windows, :mod:`asyncneurons.windows`);
@@ -103,9 +105,7 @@ class Rule:
         if len(rows) == group.size:
             self.on_sample(sim, group, values, aux, g)
             return
-        E = group.E[rows]
-        accumulate_trace(E, group.decay, g, H)
-        group.E[rows] = E
+        traces.record(group, g, H, sim.now, rows)
 
     def on_reward(self, sim, group, delta: float, step: int, reset: bool) -> None:
         raise NotImplementedError

@@ -10,6 +10,7 @@ expected return (algorithms.md §2.5, §9). Symbols: g the score of the unit's s
 
 from __future__ import annotations
 
+from .. import traces
 from .base import Rule, register, reinforce_update
 
 
@@ -18,4 +19,4 @@ class GlobalReinforce(Rule):
     name = "global_reinforce"
 
     def on_reward(self, sim, group, delta, step, reset):
-        reinforce_update(group, delta, sim.lr(group.layer, step), sim.adam)
+        reinforce_update(group, delta, sim.lr(group.layer, step), sim.adam, traces.at_landing(group, sim))

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import compiled
+from .. import compiled, traces
 from ..optim import adam_constants
 from .base import Rule, per_row, register, reinforce_update
 
@@ -56,18 +56,19 @@ class WeightMax(Rule):
         self.p = float(scenario.learning.norm_power)
 
     def _learn(self, sim, group, R, step, reset):
+        E = traces.at_landing(group, sim)  # the trace as the signal finds it
         if not self.exact and self.p == 2.0 and group.retro_buckets:
             rows = per_row(group, R)
-            if rows is not None:  # one compiled pass: U = E·R, Adam, C = 2W·U (same bits)
+            if rows is not None and E.flags.c_contiguous:  # one compiled pass: U = E·R, Adam, C = 2W·U (same bits)
                 m, n = group.P.shape
                 C = np.empty((m, n - 1))
                 group.t += 1
-                compiled.weight_max_rows(group.P, group.M, group.V, group.E, rows, float(sim.lr(group.layer, step)),
+                compiled.weight_max_rows(group.P, group.M, group.V, E, rows, float(sim.lr(group.layer, step)),
                                          *adam_constants(sim.adam, group.t), C)
                 sim.send_retro(group, C, step, reset)
                 return
         before = group.P[..., :-1].copy() if self.exact else None
-        U = reinforce_update(group, R, sim.lr(group.layer, step), sim.adam)
+        U = reinforce_update(group, R, sim.lr(group.layer, step), sim.adam, E)
         if group.retro_buckets:
             W = group.P[..., :-1]
             C = exact_signal(before, W, self.p) if self.exact else first_order_signal(W, U[..., :-1], self.p)
