@@ -257,21 +257,20 @@ class Windows:
         else:
             saved = self._save()
             self.latest = (-math.inf, 0)
+            out_class = events.FIRE + self.output.rank
             if self.timed:
                 # the output's next tick is known before anything fires: cut there at once (with
                 # nothing queued, hidden clocks would otherwise tick forever)
                 due = float(self.due(self.output).min())
-                limit = min(limit, (due, events.ENV) if self.wait else (due + self.retro_min, events.LEARN))
+                limit = min(limit, (due, events.ENV) if self.wait else self._landing(due, out_class))
             for g in self.hidden:
                 self._layer(g, limit)
             due = float(self.due(self.output).min())
-            out_class = events.FIRE + self.output.rank
             if (due, out_class) < limit:
                 cut, out_limit = limit, limit
                 if rule.output_sends:
-                    landing = due + self.retro_min
-                    cut = min(cut, (landing, events.LEARN))
-                    out_limit = min(out_limit, (landing, events.LEARN) if landing > due else (due, out_class + 1))
+                    cut = min(cut, self._landing(due, out_class))
+                    out_limit = min(out_limit, self._landing(due, out_class))
                 if self.wait:
                     cut = min(cut, (due, events.ENV))
                     out_limit = min(out_limit, (due, events.ENV))
@@ -285,6 +284,16 @@ class Windows:
             rec, self.recorded = sorted(self.recorded, key=lambda r: r[:3]), []
             for t, _, _, name, v, w in rec:
                 self.sim.on_event(t, name, "sample", v, w)
+
+    def _landing(self, due: float, out_class: int):
+        """Where the retrograde signals of an output firing at ``due`` land, as (time, priority).
+
+        After a positive delay they land at ``due + d`` before anything fires there. Without
+        delay they land within the output's own instant, right after its firing: every hidden
+        firing of that instant (a lower rank) precedes them, and so does the output's.
+        """
+        landing = due + self.retro_min
+        return (landing, events.LEARN) if landing > due else (due, out_class + 1)
 
     def _layer(self, g, limit) -> None:
         lt, lp = limit
