@@ -129,15 +129,54 @@ def phase_beyond_period(scenario, graph) -> str | None:
 
 
 def unused_clock_keys(scenario, graph) -> str | None:
-    """Clock or Poisson keys given under a firing policy that ignores them."""
+    """Clock or Poisson keys given under a firing policy that ignores them (and retrograde jitter
+    under a rule that sends no retrograde signals)."""
+    from .delays import is_zero
+
     t = scenario.timing
     given = t.model_fields_set
+    if "retro_jitter" in given and not is_zero(t.retro_jitter) and scenario.learning.rule == "global_reinforce":
+        return ('timing.retro_jitter has no effect under learning.rule = "global_reinforce" '
+                "(it sends no retrograde signals)")
     unused = [k for k in ("firing_phase", "firing_jitter") if k in given and t.firing != "clock"]
     unused += ["firing_rate"] if "firing_rate" in given and t.firing != "poisson" else []
     if not unused:
         return None
     keys = ", ".join(f"timing.{k}" for k in unused)
     return f"{keys} {'has' if len(unused) == 1 else 'have'} no effect under timing.firing = \"{t.firing}\""
+
+
+def overtaking_sends(scenario, graph) -> str | None:
+    """Jitter per event whose spread exceeds the gap between the sends it delays: a send is then
+    often overtaken by a later one, and its arrival dropped (:mod:`asyncneurons.jitter`).
+
+    For ``synapse_jitter`` the gap is the smallest firing period under ``clock`` firing, the mean
+    interval 1 / rate under ``poisson``, and the environment's period under ``on_all`` with
+    ``clock`` pacing (a unit sends once per wave, and a wave leaves per step). For
+    ``reward_jitter`` and ``retro_jitter`` it is the environment's period under ``clock`` pacing
+    (one TD error per step; retrograde signals leave when a learning signal lands)."""
+    from .delays import is_zero, smallest
+
+    t = scenario.timing
+    step = (float(scenario.env.period), "env.period") if scenario.env.pacing == "clock" else None
+    for key, column in (("synapse_jitter", "stale_synaptic"), ("reward_jitter", "stale_reward"),
+                        ("retro_jitter", "stale_retrograde")):
+        spec = getattr(t, key)
+        if is_zero(spec):
+            continue
+        gap = step
+        if key == "synapse_jitter" and t.firing == "clock":
+            gap = (min(smallest(p) for (p,) in _by_layer(t.firing_period)), "timing.firing_period")
+        elif key == "synapse_jitter" and t.firing == "poisson":
+            gap = (min(1.0 / float(r) for (r,) in _by_layer(t.firing_rate)), "1 / timing.firing_rate")
+        spread = _largest(spec) - smallest(spec)
+        if gap is None or spread <= gap[0]:
+            continue
+        return (f"timing.{key} varies {_fmt_ms(spread)}, more than the gap between the sends it delays "
+                f"({gap[1]}: {gap[0]:g} ms): a send is then often overtaken by a later one and its arrival "
+                f"is dropped (counted as {column} in diagnostics). Keep the jitter's spread below the gap "
+                f"for most values to be used (docs/model-of-time.md)")
+    return None
 
 
 def distance_and_drawn_delays(scenario, graph) -> str | None:
@@ -220,7 +259,7 @@ def exponential_traces_without_time(scenario, graph) -> str | None:
 
 CHECKS = (blind_relaxation, multiplying_samples, reordering_ticks, phase_beyond_period, unused_clock_keys,
           distance_and_drawn_delays, unused_node_timing, lambda_with_exponential_traces,
-          exponential_traces_without_time)
+          exponential_traces_without_time, overtaking_sends)
 
 
 def advice(scenario, graph) -> list[str]:

@@ -171,14 +171,15 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
         state["td_store"] = [codec.bucket_ref[key] + [enc(v)] for key, v in g.td_store.items()]
         state["retro_in"] = enc(g.retro_in)
         state["clock"] = enc(g.clock.state()) if getattr(g, "clock", None) is not None else None
-        for extra in ("sample_H", "sample_slope", "trace_time"):
+        for extra in ("sample_H", "sample_slope", "trace_time", "reward_held", "reward_stale", "retro_held",
+                      "retro_stale", "retro_sent"):
             if hasattr(g, extra):
                 state[extra] = enc(getattr(g, extra))
         proc = g.process
         state["phase"] = "none" if proc is None else ("wake" if proc._target is g.wake else "event")
         groups[str(g.gid)] = state
     tr = sim.transmission
-    transmission = {a: enc(getattr(tr, a)) for a in _TRANSMISSION}
+    transmission = {a: enc(getattr(tr, a)) for a in (*_TRANSMISSION, *tr.jitter_arrays)}
     transmission.update({"depth": tr.depth, "serial": tr.serial})
     critic = _critic_state(sim.critic, enc)
     env_state = {a: enc(getattr(env_proc, a)) for a in _ENV_VALUES if hasattr(env_proc, a)}
@@ -348,7 +349,8 @@ def restore(sim, state: dict, arrays: dict) -> None:
         g.aux = dec(gs["aux"])
         g.td_store = {id(codec.buckets[(ref[0], ref[1], ref[2])]): dec(ref[3]) for ref in gs["td_store"]}
         g.retro_in = dec(gs["retro_in"])
-        for extra in ("sample_H", "sample_slope", "trace_time"):
+        for extra in ("sample_H", "sample_slope", "trace_time", "reward_held", "reward_stale", "retro_held",
+                      "retro_stale", "retro_sent"):
             if extra in gs:
                 setattr(g, extra, np.array(dec(gs[extra])))  # a fresh array the run may write into
         g.restored_phase = gs["phase"]
@@ -364,7 +366,7 @@ def restore(sim, state: dict, arrays: dict) -> None:
     if state.get("relaxation") is not None:
         sim.relaxation.restore(dec(state["relaxation"]))
     tr = sim.transmission
-    for a in _TRANSMISSION:
+    for a in (*_TRANSMISSION, *tr.jitter_arrays):
         setattr(tr, a, np.array(dec(state["transmission"][a])))
     tr.depth, tr.serial = state["transmission"]["depth"], state["transmission"]["serial"]
     _restore_critic(sim.critic, state["critic"], dec)

@@ -12,6 +12,16 @@ Each run writes ``diagnostics/run-R.csv`` beside its episodes, one row per finis
 ``stale_actions``
     steps at which the task received an action computed from an older observation (clock
     pacing), as in ``metrics.csv``;
+``stale_synaptic``
+    synaptic arrivals dropped during the episode because a later send on the same synapse had
+    arrived first (``[timing] synapse_jitter``, :mod:`asyncneurons.jitter`; 0 without jitter).
+    An arrival is counted when the send that overtakes it leaves;
+``stale_reward``
+    TD errors dropped during the episode because a unit had already learned from a newer one
+    (``[timing] reward_jitter``; 0 without jitter), counted when the older one lands;
+``stale_retrograde``
+    retrograde signals dropped during the episode because a newer one had landed on the same
+    synapse (``[timing] retro_jitter``; 0 without jitter), counted when the older one lands;
 ``weight_norm_l{l}``
     ‖W^l‖, the Frobenius norm of layer l's weights and biases when the episode ends;
 ``samples_l{l}``, ``learning_events_l{l}``
@@ -40,7 +50,8 @@ def columns(n_layers: int) -> list[str]:
     """The columns of a diagnostics file for a network of ``n_layers`` layers with weights."""
     per_layer = [f"{what}_l{l}" for what in ("weight_norm", "samples", "learning_events")
                  for l in range(1, n_layers + 1)]
-    return ["run", "episode", "mean_abs_delta", "stale_actions", *per_layer]
+    return ["run", "episode", "mean_abs_delta", "stale_actions", "stale_synaptic", "stale_reward",
+            "stale_retrograde", *per_layer]
 
 
 def layer_totals(groups, n_layers: int) -> dict:
@@ -78,6 +89,9 @@ class Writer:
         self.cols = columns(n_layers)
         self.prev_samples = np.zeros(n_layers + 1)
         self.prev_steps = np.zeros(n_layers + 1)
+        self.prev_stale = sum(int(row.get("stale_synaptic") or 0) for row in old)
+        self.prev_reward = sum(int(row.get("stale_reward") or 0) for row in old)
+        self.prev_retro = sum(int(row.get("stale_retrograde") or 0) for row in old)
         for row in old:
             for l in range(1, n_layers + 1):
                 self.prev_samples[l] += float(row[f"samples_l{l}"])
@@ -95,6 +109,12 @@ class Writer:
         n = row.get("n_delta", 0)
         out = {"run": row["run"], "episode": row["episode"], "stale_actions": row["stale_actions"],
                "mean_abs_delta": repr(row["abs_delta"] / n) if n else ""}
+        stale = sim.transmission.stale_count
+        out["stale_synaptic"], self.prev_stale = stale - self.prev_stale, stale
+        reward = sum(g.reward_stale for g in sim.groups)
+        out["stale_reward"], self.prev_reward = reward - self.prev_reward, reward
+        retro = sum(getattr(g, "retro_stale", 0) for g in sim.groups)
+        out["stale_retrograde"], self.prev_retro = retro - self.prev_retro, retro
         for l in range(1, self.n_layers + 1):
             out[f"weight_norm_l{l}"] = repr(float(totals["norm"][l]))
             out[f"samples_l{l}"] = _num(totals["samples"][l] - self.prev_samples[l])

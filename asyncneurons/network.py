@@ -117,7 +117,7 @@ def init_weights(g, seed: int, unit, sources, uid, layer_size: dict, bias_init: 
 
 def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_params, retro: bool = False,
                    bias_init: float = 1e-3, across_delays: bool = False, clocks: dict | None = None,
-                   refractory: dict | None = None) -> tuple:
+                   refractory: dict | None = None, alone=frozenset()) -> tuple:
     """Turn a validated graph with delays into (input group, groups in firing order).
 
     ``layer_params(layer) -> LayerParams`` gives each layer's temperature and variance. With
@@ -129,7 +129,8 @@ def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_param
     different instants, so they share a group only under firing windows, which time each unit
     on its own; a population ticks on the clock of its first unit. ``refractory`` maps a unit
     to its refractory period (ms; 0 when absent): units with different ones never share a group,
-    and a population keeps that of its first unit.
+    and a population keeps that of its first unit. Units in ``alone`` (each hearing the TD error
+    or retrograde signals at their own instants, :mod:`asyncneurons.jitter`) share no group.
     """
     refractory = refractory or {}
     uid = _unit_ids(g)
@@ -149,7 +150,7 @@ def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_param
         kind = UNIT_KINDS[a["kind"]]
         if kind.population:
             key = (a["layer"], a["kind"], a["role"], "population")
-        elif fuse:
+        elif fuse and n not in alone:
             inc = tuple(sorted((uid[p], None if across_delays else g.edges[p, n]["delay"],
                                 g.edges[p, n]["retro_delay"]) for p in g.predecessors(n)))
             out = tuple(sorted((uid[c], g.edges[n, c]["retro_delay"]) for c in g.successors(n))) if retro else ()

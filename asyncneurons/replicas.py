@@ -44,7 +44,8 @@ def supports(scenario) -> bool:
     """True when the scenario is in the synchronous limit and its rule and critic are supported."""
     t, s = scenario.timing, scenario
     zero = all(isinstance(d, (int, float)) and float(d) == 0.0
-               for d in (t.synapse_delay, t.reward_delay, t.retro_delay))
+               for d in (t.synapse_delay, t.reward_delay, t.retro_delay, t.synapse_jitter,
+                                         t.reward_jitter, t.retro_jitter))
     return (zero and t.firing == "on_all" and t.refractory == 0 and s.env.pacing == "wait" and s.learning.batch == 1
             and s.network.graph is None and s.learning.rule in SUPPORTED_RULES
             and (t.relax_period == 0 or s.learning.rule != "map_prop"))

@@ -601,6 +601,16 @@ class TimingConfig(_Table):
         None, "distance units per ms: a synapse the graph file gives no delay takes distance / velocity + "
         "synaptic_offset, the distance between its units' positions x, y, z (its retrograde delay too)", gt=0)
     synaptic_offset: float = _key(0.0, "ms added to every delay computed from conduction_velocity", ge=0)
+    synapse_jitter: Delay = _key(0.0, "lateness added to synapse_delay on every send (ms), drawn per synapse "
+                                 "and send; a later send may arrive first: the newest is held, an older "
+                                 "arrival is dropped and counted (on_all, clock or poisson firing)",
+                                 _DELAY_EXPECT)
+    reward_jitter: Delay = _key(0.0, "lateness added to reward_delay on every broadcast (ms), drawn per unit "
+                                "and agent step; a unit learns from the newest TD error that reached it, an "
+                                "older one arriving later is dropped and counted", _DELAY_EXPECT)
+    retro_jitter: Delay = _key(0.0, "lateness added to retro_delay on every retrograde send (ms), drawn per "
+                               "synapse and send; an older signal arriving after a newer one on the same "
+                               "synapse is dropped and counted", _DELAY_EXPECT)
     firing: Literal["on_input", "on_all", "clock", "poisson"] = _key(
         "on_all", "when a unit samples: on_input (any input arrived), on_all (every input of "
         "the wave arrived), clock (every firing_period ms, on the unit's own clock), poisson "
@@ -659,6 +669,21 @@ class Scenario(_Table):
     def _diagnostics_need_time(self):
         if self.record.diagnostics and self.learning.batch > 1:
             _fail("batched single-step tasks (learning.batch > 1) record no diagnostics", "record", "diagnostics")
+        return self
+
+    @model_validator(mode="after")
+    def _jitter_needs_histories(self):
+        if self.learning.rule == "map_prop" and not delays.is_zero(self.timing.retro_jitter):
+            _fail("is not available with MAP Propagation (its relaxation messages keep fixed delays)",
+                  "timing", "retro_jitter")
+        if delays.is_zero(self.timing.synapse_jitter):
+            return self
+        if self.timing.firing == "on_input":
+            _fail('needs firing = "on_all", "clock" or "poisson" (under on_input every arrival is a '
+                  'sample, and jittered arrivals are read from histories)', "timing", "synapse_jitter")
+        if self.learning.rule == "map_prop":
+            _fail("is not available with MAP Propagation (its relaxation reads fixed-delay histories)",
+                  "timing", "synapse_jitter")
         return self
 
     @model_validator(mode="after")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import clocks, delays, events, streams, tasks, traces
+from . import clocks, delays, events, jitter, streams, tasks, traces
 from .critic_choice import make_critic
 from .errors import DivergenceError, GraphError, ScenarioError
 from .graph import layered, validate
@@ -132,7 +132,9 @@ class Simulation:
                          for n, d in self.reward_delays.items()}
         # on windows, δ landing on each unit at its own time is applied to its row inside the layer
         # pass (asyncneurons.landings): a layer stays one group whatever its units' reward delays
-        per_unit = use_windows and rule_cls.broadcast_to_hidden and rule_cls.on_reward is GlobalReinforce.on_reward
+        # (with reward jitter each unit hears δ at an instant of its own per step: those stay events)
+        per_unit = (use_windows and rule_cls.broadcast_to_hidden and rule_cls.on_reward is GlobalReinforce.on_reward
+                    and delays.is_zero(s.timing.reward_jitter))
         if per_unit:
             fusing_delays = {n: 0.0 for n in fusing_delays}
         timed = s.timing.firing in ("clock", "poisson")
@@ -140,10 +142,20 @@ class Simulation:
         self.clocks = clocks.unit_clocks(self.layer_of, s.timing, self.seed, self.graph) if timed else None
         fusing_clocks = {n: clocks.fusing_key(n, self.layer_of[n], self.clocks[n], s.timing, self.graph)
                          for n in hidden_and_out} if timed else None
+        # jitter per broadcast: every unit the TD error reaches hears it at its own instant
+        self.reward_jitter = None if delays.is_zero(s.timing.reward_jitter) else s.timing.reward_jitter
+        alone = frozenset(n for n in hidden_and_out if rule_cls.broadcast_to_hidden or roles[n] == "output") \
+            if self.reward_jitter is not None else frozenset()
+        # jitter per retrograde send: every unit retrograde signals reach hears each at its own instant
+        self.retro_jitter = None if delays.is_zero(s.timing.retro_jitter) or not rule_cls.uses_retro \
+            else s.timing.retro_jitter
+        if self.retro_jitter is not None:
+            alone = alone | {u for u, v in self.graph.edges if roles[u] != "input"}
         self.input_group, self.groups = compile_groups(
             self.graph, seed=self.seed, fuse=s.engine.fuse if fuse is None else fuse, across_delays=use_windows,
             reward_delays=fusing_delays, retro=RULES[L.rule].uses_retro, bias_init=s.network.bias_init,
             clocks=fusing_clocks, refractory=delays.refractory_periods(self.graph, s.timing.refractory),
+            alone=alone,
             layer_params=lambda l: LayerParams(_per_layer(s.network.temperature, l, "network.temperature"),
                                                _per_layer(s.network.variance, l, "network.variance")))
         for grp in self.groups:
@@ -161,6 +173,8 @@ class Simulation:
         self.max_rank = max(g.rank for g in self.groups)
         self._plan_transmission("lazy" if use_windows else transmission)
         self._plan_retro()
+        if self.retro_jitter is not None:
+            self._plan_retro_jitter()
         self.landings = Landings(self, self.groups, self.reward_delays) if per_unit else None
         self.windows = Windows(self) if use_windows else None
         self.checkpoint = None  # called by the environment when a new episode's first step is due
@@ -171,6 +185,11 @@ class Simulation:
         self.max_ticks = max_ticks
         self.output = next(g for g in self.groups if g.role == "output")
         self._broadcast_batches = self._batch_by_reward_delay()
+        for grp in self.groups:
+            grp.reward_held, grp.reward_stale = -1, 0  # the newest agent step whose TD error landed
+        receivers = [grp for _, gs in self._broadcast_batches for grp in gs]
+        self._reward_keys = (receivers, jitter.unit_keys(self.seed, [grp.names[0] for grp in receivers])) \
+            if self.reward_jitter is not None else None
         self.done = self.env.event()
         from .environment import EnvironmentProcess
         self.environment = EnvironmentProcess(self)
@@ -190,6 +209,8 @@ class Simulation:
             for b in grp.buckets:
                 incoming[b.target.gid] = incoming.get(b.target.gid, 0) + 1
         # firing windows read every synapse from its sender's history, whatever the firing policy
+        if not delays.is_zero(self.scenario.timing.synapse_jitter):
+            transmission = "lazy"  # every synapse has its own arrival per send (asyncneurons.jitter)
         can_wait = self.scenario.timing.firing in ("on_all", "clock", "poisson") or transmission == "lazy"
         for grp in self.groups:
             # lazy transmission pays off when many separate deliveries reach a group per wave
@@ -208,6 +229,31 @@ class Simulation:
                 key = (b.delay, events.retro_arrival(b.target.rank, self.max_rank))
                 plan.setdefault(key, []).append(b)
             grp.retro_plan = [(d, prio, bs) for (d, prio), bs in plan.items()]
+
+    def _plan_retro_jitter(self) -> None:
+        """Every retrograde synapse of every group, one by one (jitter per retrograde send): its
+        row and column in the signals ``C``, the receiving group and position, its delay and key,
+        and its index among the receiver's retrograde synapses (``retro_held``: newest send landed)."""
+        for grp in self.groups:
+            grp.retro_held, grp.retro_stale = np.zeros(0, dtype=np.int64), 0
+        for grp in self.groups:
+            grp.retro_sent = np.zeros(grp.size, dtype=np.int64)
+            rows, cols, targets, pos, delay, local, names = [], [], [], [], [], [], []
+            for b in grp.retro_buckets:
+                sg = b.target
+                for r in (range(grp.size) if b.rows is None else b.rows.tolist()):
+                    for c, p in zip(b.cols.tolist(), b.pos.tolist()):
+                        u, v = sg.names[p], grp.names[r]
+                        if not self.graph.has_edge(u, v):
+                            continue
+                        rows.append(r), cols.append(c), targets.append(sg), pos.append(p), delay.append(b.delay)
+                        local.append(len(sg.retro_held))
+                        sg.retro_held = np.append(sg.retro_held, -1)
+                        names.append((delays.node_key(u), delays.node_key(v)))
+            keys = jitter.edge_keys(self.seed, [n[0] for n in names], [n[1] for n in names], jitter.RETRO_JITTER)
+            grp.retro_edges = (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), targets,
+                               np.array(pos, dtype=np.int64), np.array(delay, dtype=float), keys,
+                               np.array(local, dtype=np.int64))
 
     def _batch_by_reward_delay(self):
         batches: dict = {}
@@ -352,6 +398,14 @@ class Simulation:
     def broadcast(self, delta: float, step: int, reset: bool) -> None:
         """Send the TD error of agent step ``step`` to every group, after its reward delay."""
         env = self.env
+        if self.reward_jitter is not None:  # each unit at its own (now + delay) + j(unit, step)
+            receivers, keys = self._reward_keys
+            late = jitter.draw(self.reward_jitter, keys, np.full(len(keys), step, dtype=np.int64))
+            now = env.now
+            for grp, j in zip(receivers, late.tolist()):
+                env.schedule_at(events.Signal.__new__(events.Signal), events.LEARN, (now + grp.reward_delay) + j,
+                                (delta, step, reset, [grp]), self._reward_lands)
+            return
         for d, groups in self._broadcast_batches:
             events.Signal(env, d, events.LEARN, (delta, step, reset, groups), self._reward_lands)
         if self.landings is not None:
@@ -361,6 +415,10 @@ class Simulation:
         delta, step, reset, groups = event._value
         rule = self.rule
         for grp in groups:
+            if step < grp.reward_held:  # a newer TD error landed first: newest wins (asyncneurons.jitter)
+                grp.reward_stale += 1
+                continue
+            grp.reward_held = step
             rule.on_reward(self, grp, delta, step, reset)
             if reset:
                 grp.E[...] = 0.0
@@ -377,6 +435,9 @@ class Simulation:
         """
         env = self.env
         at = self.windows.now if self.windows is not None else None
+        if self.retro_jitter is not None:
+            self._send_retro_jittered(grp, C, step, reset, env.now if at is None else at)
+            return
         for delay, priority, buckets in grp.retro_plan:
             blocks = []
             for b in buckets:
@@ -390,9 +451,31 @@ class Simulation:
                 env.schedule_at(events.Signal.__new__(events.Signal), priority, at + delay, (blocks, step, reset),
                                 self._retro_lands)
 
+    def _send_retro_jittered(self, grp, C, step: int, reset: bool, t0: float) -> None:
+        """Each retrograde synapse's signal lands on its own at (t0 + delay) + j(synapse, n), n the
+        sending unit's count of retrograde sends (:mod:`asyncneurons.jitter`)."""
+        rows, cols, targets, pos, delay, keys, local = grp.retro_edges
+        n = grp.retro_sent[rows]
+        late = jitter.draw(self.retro_jitter, keys, n)
+        at = (t0 + delay) + late
+        env = self.env
+        for i, sg in enumerate(targets):
+            r, c = int(rows[i]), int(cols[i])
+            block = ((sg, grp.uids[r:r + 1], pos[i:i + 1], np.array([[C[r, c]]]), int(local[i]), int(n[i])),)
+            env.schedule_at(events.Signal.__new__(events.Signal), events.retro_arrival(sg.rank, self.max_rank),
+                            float(at[i]), (list(block), step, reset), self._retro_lands)
+        grp.retro_sent += 1
+
     def _retro_lands(self, event):
         blocks, step, reset = event._value
-        for sg, uids, pos, block in blocks:
+        for item in blocks:
+            sg, uids, pos, block = item[:4]
+            if len(item) > 4:  # jitter per retrograde send: newest wins on each synapse
+                e, n = item[4], item[5]
+                if n < sg.retro_held[e]:
+                    sg.retro_stale += 1
+                    continue
+                sg.retro_held[e] = n
             if not sg.retro_in:
                 events.Signal(self.env, 0.0, events.retro_apply(sg.rank, self.max_rank), (sg, step),
                               self._retro_apply)

@@ -13,6 +13,11 @@ Semantically every value lands at t + d, in the delivery class of that instant
   value of the receiver's next wave is on its way; when none is missing, one timer event at the
   latest of those arrivals wakes the unit. The unit sees exactly the values eager events would
   have given it (a test holds the two equal), at a cost that is vectorized over synapses.
+
+With ``[timing] synapse_jitter`` (:mod:`asyncneurons.jitter`) every receiver is lazy: each
+synapse keeps, per slot of its sender's history, the jitter of that sample on it (``EJ``), a
+sample arrives at ``HT + d + EJ``, and the latest *send* that has arrived is applied (newest
+wins); the sends a later one overtakes are counted as stale (``stale_synaptic``).
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ import math
 
 import numpy as np
 
-from . import events
-from .history_kernels import append
+from . import delays, events, jitter
+from .history_kernels import append, append_jittered, jitter_uniforms
 
 
 def write(tg, b, values, wave: int) -> None:
@@ -119,11 +124,42 @@ class Transmission:
             grp.out_edges = np.flatnonzero(np.isin(self.e_src, grp.dense))
             grp.out_tgt, grp.out_delay = self.e_tgt[grp.out_edges], self.e_delay[grp.out_edges]
         self.by_gid = by_gid
+        spec = sim.scenario.timing.synapse_jitter
+        self.jitter = None if delays.is_zero(spec) else spec
+        self.jitter_arrays = ()
+        if self.jitter is not None:
+            self._plan_jitter(groups)
+
+    def _plan_jitter(self, groups) -> None:
+        """Keys, per-slot jitters and stale marks of every synapse (jitter per event)."""
+        names = [nm for grp in groups for nm in grp.names]
+        src = [delays.node_key(names[i]) for i in self.e_src]
+        tgt = [delays.node_key(self.by_gid[int(g)].names[int(r)]) for g, r in zip(self.e_tgt, self.e_row)]
+        self.e_key = jitter.edge_keys(self.sim.seed, tgt, src)
+        n, E = len(self.head), len(self.e_src)
+        self.by_src = np.argsort(self.e_src, kind="stable").astype(np.int64)  # synapses grouped by sender
+        self.src_ptr = np.searchsorted(self.e_src[self.by_src], np.arange(n + 1))
+        self.sent = np.zeros(n, dtype=np.int64)  # sends so far, per sender: the index n of j(e, n)
+        self.HA = np.full((n, self.depth), -math.inf)  # the last arrival of each slot on any synapse
+        self.EJ = np.zeros((E, self.depth))  # the jitter of each slot's sample on each synapse
+        self.ES = np.zeros((E, self.depth), dtype=bool)  # overtaken by a later send: stale
+        self.stale = np.zeros(1, dtype=np.int64)  # stale arrivals so far
+        self.e_first = np.full(E, math.inf)  # on_all: first arrival of a newer wave on each synapse
+        self.jitter_arrays = ("sent", "HA", "EJ", "ES", "stale", "e_first")
+
+    @property
+    def stale_count(self) -> int:
+        """Synaptic arrivals dropped so far because a later send had arrived first."""
+        return int(self.stale[0]) if self.jitter is not None else 0
 
     # ---------------------------------------------------------------- senders
     def post(self, grp, values, wave: int) -> None:
         """A group sampled now: remember it, and mark the synapses it completes."""
         now = self.sim.env.now
+        if self.jitter is not None:
+            self.record(grp.dense, now, values, wave, now)
+            self._mark_jittered(grp, wave, now)
+            return
         if grp.size == 1:  # one unit: plain indices are much cheaper than index arrays
             i = int(grp.dense[0])
             slot = int(self.head[i])
@@ -149,6 +185,32 @@ class Transmission:
         for gid in sorted(set(tgt[self.missing[tgt] == 0].tolist())):
             self._arm(self.by_gid[gid])
 
+    def _mark_jittered(self, grp, wave: int, now: float) -> None:
+        """Jittered :meth:`post`: the sample just recorded may overtake one still on its way, so
+        each synapse keeps the first arrival of a newer wave (``e_first``), lowered as needed."""
+        e = grp.out_edges
+        if not len(e):
+            return
+        tgt = grp.out_tgt
+        cand = (wave > self.last_wave[tgt]) & self.waits[tgt]
+        if not cand.any():
+            return
+        e, tgt = e[cand], tgt[cand]
+        slot = (self.head[self.e_src[e]] - 1) % self.depth
+        a = (now + self.e_delay[e]) + self.EJ[e, slot]
+        newly = ~self.e_sat[e]
+        lower = a < self.e_first[e]
+        self.e_first[e] = np.minimum(self.e_first[e], a)
+        self.e_sat[e] = True
+        np.subtract.at(self.missing, tgt, newly.astype(np.int64))
+        for gid in sorted(set(tgt[newly | lower].tolist())):
+            if self.missing[gid] == 0:
+                tg = self.by_gid[gid]
+                latest = float(self.e_first[tg.in_edges].max())
+                if newly[tgt == gid].any() or latest != self.latest[gid]:
+                    self.latest[gid] = latest
+                    self._arm(tg)
+
     def record(self, idx, times, values, waves, horizon: float) -> None:
         """Append samples of the units ``idx`` (dense indices) taken at ``times`` (now, or each
         unit's own time inside a firing window, :mod:`asyncneurons.windows`), keeping every sample
@@ -159,9 +221,25 @@ class Transmission:
         waves = waves if isinstance(waves, np.ndarray) else np.full(n, int(waves), dtype=np.int64)
         args = (idx, times, np.asarray(values, dtype=np.float64), waves.astype(np.int64, copy=False),
                 float(horizon), self.serial)
+        if self.jitter is not None:
+            self._append_jittered(idx, args)
+            return
         if not append(self.HT, self.HV, self.HW, self.HN, self.head, self.max_delay, *args):
             self._grow()
             append(self.HT, self.HV, self.HW, self.HN, self.head, self.max_delay, *args)
+        self.serial += 1
+
+    def _append_jittered(self, idx, args) -> None:
+        """Draw j(e, n) for every synapse of the senders ``idx`` at their send index n; append."""
+        idx = np.asarray(idx, dtype=np.int64)
+        eptr, edges, u, sends = jitter_uniforms(idx, self.src_ptr, self.by_src, self.sent, self.e_key)
+        rest = (eptr, edges, jitter.late(self.jitter, u, sends), self.e_delay)
+        if not append_jittered(self.HT, self.HV, self.HW, self.HN, self.head, self.HA, self.EJ, self.ES,
+                               self.stale, *args, *rest):
+            self._grow()
+            append_jittered(self.HT, self.HV, self.HW, self.HN, self.head, self.HA, self.EJ, self.ES,
+                            self.stale, *args, *rest)
+        self.sent[idx] += 1
         self.serial += 1
 
     def _grow(self) -> None:
@@ -172,6 +250,12 @@ class Transmission:
         pad = lambda a, fill: np.concatenate([a[rows, order], np.full((n, k), fill, a.dtype)], axis=1)  # noqa: E731
         self.HT, self.HV, self.HW = pad(self.HT, -math.inf), pad(self.HV, 0.0), pad(self.HW, -1)
         self.HN = pad(self.HN, -1)
+        if self.jitter is not None:
+            self.HA = pad(self.HA, -math.inf)
+            edge_order = order[self.e_src]  # a synapse's slots follow its sender's
+            ring = np.arange(len(self.e_src))[:, None]
+            self.EJ = np.concatenate([self.EJ[ring, edge_order], np.zeros((len(ring), k))], axis=1)
+            self.ES = np.concatenate([self.ES[ring, edge_order], np.zeros((len(ring), k), bool)], axis=1)
         self.head[:] = k
         self.depth = 2 * k
 
@@ -198,7 +282,10 @@ class Transmission:
             return  # already looked at this instant, and nothing sent since can have arrived yet
         tg.flushed = (now, self.serial)
         e, src = tg.in_edges, tg.in_src
-        arrived = self.HT[src] + tg.in_delay <= now
+        if self.jitter is not None:
+            arrived = self.HT[src] + tg.in_delay + self.EJ[e] <= now
+        else:
+            arrived = self.HT[src] + tg.in_delay <= now
         serials = np.where(arrived, self.HN[src], -1)
         k = np.argmax(serials, axis=1)  # the latest sample that has arrived
         n_k = serials[tg.in_index, k]
@@ -217,8 +304,13 @@ class Transmission:
         self.last_wave[tg.gid] = tg.last_wave
         e, src = tg.in_edges, tg.in_src
         newer = self.HW[src] > tg.last_wave
-        arrival = np.where(newer, self.HT[src] + tg.in_delay, math.inf).min(axis=1)
+        at = self.HT[src] + tg.in_delay
+        if self.jitter is not None:
+            at = at + self.EJ[e]
+        arrival = np.where(newer, at, math.inf).min(axis=1)
         sat = np.isfinite(arrival)
+        if self.jitter is not None:
+            self.e_first[e] = arrival
         self.e_sat[e] = sat
         self.missing[tg.gid] = int((~sat).sum())
         self.latest[tg.gid] = float(arrival[sat].max()) if sat.any() else -math.inf

@@ -17,7 +17,8 @@ environment step that lands before t_q is already in the queue, and a sample cre
 **When a unit is due** (``on_all``). Every incoming synapse e must carry a value of a wave newer
 than the last one the unit answered. With a_e the arrival time on e of the first such value, the
 unit is due at ``max_e a_e``. It samples from the latest value that has arrived on each synapse by
-then (values travel in order along a synapse, whose delay is fixed), with its keyed uniforms at
+then (values travel in order along a synapse, whose delay is fixed; with ``synapse_jitter`` the
+latest *send* that has arrived, :mod:`asyncneurons.jitter`), with its keyed uniforms at
 its own counter; its trace records; its sample joins its sender history (:mod:`asyncneurons.transmission`)
 stamped with its own time. a_e is kept per synapse exactly as the event engine keeps it: set when
 a sender's newer value is sent, recomputed from the sender's history when the unit samples. A
@@ -54,7 +55,7 @@ ticks within one pass.
 time; nothing may fire later in the window, which is cut there as for backprop.
 
 **Conditions** (:func:`applies`): an acyclic graph, one output group that samples as one, forward
-delays that differ (otherwise fusion serves each layer already), and a rule whose sampling only
+delays that differ or jitter per send (otherwise fusion serves each layer already), and a rule whose sampling only
 records the unit's own trace (Global REINFORCE, Weight Maximization) or whose output alone sends
 signals when it samples (backprop, STE backprop); MAP Propagation relaxes after every sample and
 stays with the event engine. Every firing policy, refractory period and pacing is served. Units
@@ -73,9 +74,10 @@ import math
 import networkx as nx
 import numpy as np
 
-from . import events, streams, traces
+from . import delays, events, streams, traces
 from .clocks import Clocks
-from .history_kernels import first_newer, latest_of_sets, mark_newer, next_arrival, read_latest
+from .history_kernels import (first_newer, first_newer_jittered, latest_of_sets, mark_newer, mark_newer_jittered,
+                              next_arrival, read_latest, read_latest_jittered)
 from .kernels import potential
 from .rules.base import Rule
 from .units import FUSED_KINDS, sample_and_trace
@@ -97,8 +99,9 @@ def applies(scenario, graph, rule) -> bool:
     from .units import UNIT_KINDS
     if len(outputs) > 1 and not UNIT_KINDS[outputs[0]].population:
         return False
-    # worth it only when forward delays differ: otherwise fusion serves each layer already
-    return len({d for _, _, d in graph.edges(data="delay")}) > 1
+    # worth it only when forward arrivals differ: otherwise fusion serves each layer already
+    return (len({d for _, _, d in graph.edges(data="delay")}) > 1
+            or not delays.is_zero(scenario.timing.synapse_jitter))
 
 
 class Windows:
@@ -203,7 +206,11 @@ class Windows:
         at[rows] = times
         wv = np.empty(g.size, dtype=np.int64)
         wv[rows] = waves
-        mark_newer(self.first, g.out_edges, g.out_row, fired, at, wv, self.set_wave, self.e_tset, tr.e_delay)
+        if tr.jitter is not None:
+            mark_newer_jittered(self.first, g.out_edges, g.out_row, fired, at, wv, self.set_wave, self.e_tset,
+                                tr.e_delay, tr.EJ, tr.head, tr.e_src)
+        else:
+            mark_newer(self.first, g.out_edges, g.out_row, fired, at, wv, self.set_wave, self.e_tset, tr.e_delay)
 
     def post_input(self, values, wave: int) -> None:
         """The environment emitted an observation (wave ``wave``) now."""
@@ -253,21 +260,20 @@ class Windows:
         else:
             saved = self._save()
             self.latest = (-math.inf, 0)
+            out_class = events.FIRE + self.output.rank
             if self.timed:
                 # the output's next tick is known before anything fires: cut there at once (with
                 # nothing queued, hidden clocks would otherwise tick forever)
                 due = float(self.due(self.output).min())
-                limit = min(limit, (due, events.ENV) if self.wait else (due + self.retro_min, events.LEARN))
+                limit = min(limit, (due, events.ENV) if self.wait else self._landing(due, out_class))
             for g in self.hidden:
                 self._layer(g, limit)
             due = float(self.due(self.output).min())
-            out_class = events.FIRE + self.output.rank
             if (due, out_class) < limit:
                 cut, out_limit = limit, limit
                 if rule.output_sends:
-                    landing = due + self.retro_min
-                    cut = min(cut, (landing, events.LEARN))
-                    out_limit = min(out_limit, (landing, events.LEARN) if landing > due else (due, out_class + 1))
+                    cut = min(cut, self._landing(due, out_class))
+                    out_limit = min(out_limit, self._landing(due, out_class))
                 if self.wait:
                     cut = min(cut, (due, events.ENV))
                     out_limit = min(out_limit, (due, events.ENV))
@@ -281,6 +287,16 @@ class Windows:
             rec, self.recorded = sorted(self.recorded, key=lambda r: r[:3]), []
             for t, _, _, name, v, w in rec:
                 self.sim.on_event(t, name, "sample", v, w)
+
+    def _landing(self, due: float, out_class: int):
+        """Where the retrograde signals of an output firing at ``due`` land, as (time, priority).
+
+        After a positive delay they land at ``due + d`` before anything fires there. Without
+        delay they land within the output's own instant, right after its firing: every hidden
+        firing of that instant (a lower rank) precedes them, and so does the output's.
+        """
+        landing = due + self.retro_min
+        return (landing, events.LEARN) if landing > due else (due, out_class + 1)
 
     def _layer(self, g, limit) -> None:
         lt, lp = limit
@@ -319,7 +335,7 @@ class Windows:
         return {"groups": groups, "first": self.first.copy(), "set_wave": self.set_wave.copy(),
                 "last": self.last.copy(), "clock": self._clock_state(),
                 "recorded": len(self.recorded),
-                "tr": {a: getattr(tr, a).copy() for a in ("HT", "HV", "HW", "HN", "head")} | {
+                "tr": {a: getattr(tr, a).copy() for a in ("HT", "HV", "HW", "HN", "head", *tr.jitter_arrays)} | {
                     "depth": tr.depth, "serial": tr.serial}}
 
     def _load(self, saved: dict) -> None:
@@ -353,17 +369,22 @@ class Windows:
         # the latest value that has arrived on each incoming synapse at the unit's time
         if len(sets) == g.n_sets:
             src, d, er, ec, es = g.w_src, g.w_delay, g.w_row, g.w_col, g.w_set
+            ee = g.w_edges
         else:
             pick = np.zeros(g.n_sets, dtype=bool)
             pick[sets] = True
             sel = pick[g.w_set]
             src, d, er, ec, es = g.w_src[sel], g.w_delay[sel], g.w_row[sel], g.w_col[sel], g.w_set[sel]
+            ee = g.w_edges[sel]
         if sim.landings is not None:  # δ landed on each unit by its own time
             sim.landings.land(g, rows, row_t)
         set_t = np.empty(g.n_sets)
         set_t[sets] = times
         # the latest value that has arrived on each incoming synapse at the unit's time
-        read_latest(tr.HT, tr.HN, tr.HV, tr.HW, src, d, set_t[es], er, ec, g.H, g.T)
+        if tr.jitter is not None:  # newest send wins (asyncneurons.jitter)
+            read_latest_jittered(tr.HT, tr.HN, tr.HV, tr.HW, tr.EJ, ee, src, d, set_t[es], er, ec, g.H, g.T)
+        else:
+            read_latest(tr.HT, tr.HN, tr.HV, tr.HW, src, d, set_t[es], er, ec, g.H, g.T)
         P, H = (g.P, g.H) if whole else (g.P[rows], g.H[rows])
         kind = g.kind
         if self.plain_trace and kind.name in FUSED_KINDS:  # the compiled firing (same bits)
@@ -399,9 +420,12 @@ class Windows:
         self.last[g.set_base + sets] = times
         if self.on_all:
             # in-edges of the sets that sampled: the first arrival of a value newer than their wave
-            e = g.w_edges if len(sets) == g.n_sets else g.w_edges[sel]
+            e = ee
             first = np.empty(len(e))
-            first_newer(tr.HT, tr.HW, src, d, self.set_wave[g.set_base + es], first)
+            if tr.jitter is not None:
+                first_newer_jittered(tr.HT, tr.HW, tr.EJ, e, src, d, self.set_wave[g.set_base + es], first)
+            else:
+                first_newer(tr.HT, tr.HW, src, d, self.set_wave[g.set_base + es], first)
             self.first[e] = first
         self._post(g, rows, row_t, values, waves)
         for gid in g.targets:

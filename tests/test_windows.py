@@ -154,6 +154,12 @@ EVERY_TIMING = {
     "clock firing, wait pacing": {"timing": {"firing": "clock", "firing_period": 3.0}, "env": {"pacing": "wait"}},
     "clock firing, STE backprop": {"timing": {"firing": "clock", "firing_period": 4.0, "retro_delay": 1.0},
                                    "learning": {"rule": "ste_backprop"}},
+    # without a retrograde delay the output's error lands within its own tick's instant
+    "clock firing, STE backprop, no retrograde delay": {"timing": {"firing": "clock", "firing_period": 4.0},
+                                                        "learning": {"rule": "ste_backprop"}},
+    "clock firing in a pipeline, STE backprop": {"timing": {"firing": "clock", "firing_period": 20.0,
+                                                            "firing_phase": [5.0, 10.0, 15.0]},
+                                                 "learning": {"rule": "ste_backprop"}},
     "on_input with refractory": {"timing": {"firing": "on_input", "refractory": 2.0}},
     "on_input with refractory, wait pacing": {"timing": {"firing": "on_input", "refractory": 3.0},
                                               "env": {"pacing": "wait"}},
