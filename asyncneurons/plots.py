@@ -169,9 +169,16 @@ def short_text(key: str, value, family) -> str:
     return f"{_num(v)}{' ' + unit if unit and not isinstance(v, str) else ''}"
 
 
+#: Characters per line of a panel title: longer ones (a file path, a list of distributions)
+#: wrap rather than run into the next panel's title.
+TITLE_WIDTH = 32
+
+
 def _titles(table, keys, combo) -> str:
-    return "\n".join(value_text(k, v, list(dict.fromkeys(table[k])))
-                     for k, v in zip(keys, combo))
+    import textwrap
+
+    lines = (value_text(k, v, list(dict.fromkeys(table[k]))) for k, v in zip(keys, combo))
+    return "\n".join(textwrap.fill(line, TITLE_WIDTH, break_on_hyphens=False) for line in lines)
 
 
 def _select(table, keys, combo):
