@@ -27,6 +27,11 @@ $SWEEP scenarios/studies/autonomous-units.toml --out "$OUT/c-per-sample" --set l
 $SWEEP scenarios/studies/autonomous-units.toml --out "$OUT/c-exponential" --set learning.rule=weight_max \
   --set 'learning.trace="exponential"' --grid 'learning.trace_tau=40.0,160.0' --grid 'timing.reward_delay=10.0,40.0,80.0'
 
+# (c, jittered ticks) where units sample irregularly: the exponential trace against the per-sample
+# one (the latter is (a)'s pipeline point with tick jitter)
+$SWEEP scenarios/studies/autonomous-units.toml --out "$OUT/c-jittered" --set learning.rule=weight_max \
+  --set "timing.firing_jitter=${U}low=0.0,high=5.0}" --set 'learning.trace="exponential"' --grid 'learning.trace_tau=40.0,82.0'
+
 # (d) depth, with and without skip edges (graph files from scripts/depth_graphs.py)
 for d in 2 4; do
   $SWEEP scenarios/studies/autonomous-depth-$d.toml --out "$OUT/d-depth-$d" \
