@@ -102,9 +102,17 @@ def value_text(key: str, value, family=None) -> str:
             p = axis[1].split(":")[1].split()[0]
             return f"{key_name(key)} {p} = {_num(v[p])}{' ' + unit if unit else ''}"
     if isinstance(v, dict):
-        inner = ", ".join(f"{k} {_num(x)}" for k, x in v.items() if k != "dist")
-        return f"{key_name(key)} {v.get('dist', '')}({inner}){' ' + unit if unit else ''}"
+        return f"{key_name(key)} {_dist_text(v)}{' ' + unit if unit else ''}"
+    if isinstance(v, list):  # one value per layer
+        inner = ", ".join(_dist_text(x) if isinstance(x, dict) else _num(x) for x in v)
+        return f"{key_name(key)} = [{inner}]{' ' + unit if unit else ''}"
     return f"{key_name(key)} = {_num(v)}{' ' + unit if unit else ''}"
+
+
+def _dist_text(v: dict) -> str:
+    """A delay table as ``uniform(low 0, high 10)``."""
+    inner = ", ".join(f"{k} {_num(x)}" for k, x in v.items() if k != "dist")
+    return f"{v.get('dist', '')}({inner})"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -290,3 +290,15 @@ def test_several_run_folders_are_overlaid_with_their_differences_as_labels(tmp_p
     assert "small · CartPole-v1 · rule global_reinforce · 2 runs per curve · band: mean ± std" in svg
     r = cli("plot", folders[0], str(tmp_path), "--out", str(tmp_path / "figs"))
     assert r.returncode == 2 and "not a run folder" in r.stderr
+
+
+def test_a_per_layer_list_of_distributions_reads_as_one_value_per_layer_and_long_titles_wrap():
+    import pandas as pd
+
+    from asyncneurons.plots import TITLE_WIDTH, _titles, value_text
+
+    text = value_text("timing.firing_phase", '[{dist="uniform",low=0.0,high=10.0}, 15.0]')
+    assert text == "timing.firing_phase = [uniform(low 0, high 10), 15] ms"
+    table = pd.DataFrame({"network.graph": ["graphs/a-very-long-graph-file-name.json"]})
+    title = _titles(table, ["network.graph"], ["graphs/a-very-long-graph-file-name.json"])
+    assert "\n" in title and all(len(line) <= TITLE_WIDTH for line in title.splitlines())
