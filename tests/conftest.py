@@ -53,3 +53,22 @@ def stop_at_checkpoint(s, folder, episode: int) -> list:
     with pytest.raises(Stop):
         sim.run()
     return rows
+
+
+def resumed_equals_whole(s, folder, episode: int):
+    """Run ``s`` whole, and again stopped at ``episode`` and resumed from the checkpoint it left in
+    ``folder``: the two give the same episodes and the same final weights. Return (whole, resumed)."""
+    import numpy as np
+
+    from asyncneurons import checkpoint
+    from asyncneurons.simulation import Simulation
+
+    whole_rows, rows_b = [], []
+    whole = Simulation(s, on_episode=whole_rows.append).run()
+    rows_a = stop_at_checkpoint(s, folder, episode)
+    second = Simulation(s, on_episode=rows_b.append, resume=checkpoint.load(folder, 0, s)).run()
+    key = lambda r: (r["episode"], r["return"], r["length"], r["sim_time_ms"])  # noqa: E731
+    assert [key(r) for r in rows_a[:episode] + rows_b] == [key(r) for r in whole_rows]
+    for layer, m in whole.layer_matrices().items():
+        np.testing.assert_array_equal(second.layer_matrices()[layer], m)
+    return whole, second

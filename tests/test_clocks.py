@@ -5,10 +5,10 @@ import math
 
 import numpy as np
 import pytest
-from conftest import stop_at_checkpoint
+from conftest import resumed_equals_whole
 from test_windows import _run, _scenario, assert_modes_agree
 
-from asyncneurons import checkpoint, streams
+from asyncneurons import streams
 from asyncneurons.clocks import Clocks
 from asyncneurons.delays import node_key
 from asyncneurons.simulation import Simulation, run_seed
@@ -172,16 +172,8 @@ def test_a_run_on_own_clocks_continues_from_a_checkpoint(scenario, tmp_path, win
     """A checkpoint holds each clock's state (its clock, tick index and next tick)."""
     over = OWN_CLOCKS["all three, refractory"] | {"experiment": {"episodes": 8}}
     s = _scenario(scenario, over, windows)
-    whole_rows = []
-    whole = Simulation(s, on_episode=whole_rows.append).run()
-    rows_a = stop_at_checkpoint(s, tmp_path, 4)
-    rows_b = []
-    second = Simulation(s, on_episode=rows_b.append, resume=checkpoint.load(tmp_path, 0, s)).run()
+    whole, second = resumed_equals_whole(s, tmp_path, 4)
     assert (second.windows is not None) == windows
-    key = lambda r: (r["episode"], r["return"], r["length"], r["sim_time_ms"])  # noqa: E731
-    assert [key(r) for r in rows_a[:4] + rows_b] == [key(r) for r in whole_rows]
-    for layer, m in whole.layer_matrices().items():
-        np.testing.assert_array_equal(second.layer_matrices()[layer], m)
 
 
 def test_validate_notes_jitter_that_reorders_ticks_and_phases_beyond_the_period(scenario):

@@ -194,20 +194,11 @@ def test_diagnostics_count_stale_arrivals_per_episode(scenario, tmp_path):
 @pytest.mark.parametrize("windows", [True, False])
 def test_a_jittered_run_saved_at_a_checkpoint_continues_as_the_whole_run(scenario, tmp_path, windows):
     """A checkpoint holds the per-synapse jitters, the newest sends held and the stale counts."""
-    from conftest import stop_at_checkpoint
+    from conftest import resumed_equals_whole
 
-    from asyncneurons import checkpoint
     over = {"experiment": {"episodes": 10},
             "timing": {"synapse_jitter": {"dist": "exponential", "mean": 8.0}, "reward_jitter": 15.0,
                        "retro_jitter": {"dist": "uniform", "low": 0.0, "high": 30.0}, "retro_delay": 0.5}}
     s = _scenario(scenario, over, windows)
-    whole_rows = []
-    whole = Simulation(s, on_episode=whole_rows.append).run()
-    rows_a = stop_at_checkpoint(s, tmp_path, 4)
-    rows_b = []
-    second = Simulation(s, on_episode=rows_b.append, resume=checkpoint.load(tmp_path, 0, s)).run()
-    key = lambda r: (r["episode"], r["return"], r["length"], r["sim_time_ms"])  # noqa: E731
-    assert [key(r) for r in rows_a[:4] + rows_b] == [key(r) for r in whole_rows]
+    whole, second = resumed_equals_whole(s, tmp_path, 4)
     assert _stale(second) == _stale(whole) and _stale(whole)[0] > 0 and _stale(whole)[2] > 0
-    for layer, m in whole.layer_matrices().items():
-        np.testing.assert_array_equal(second.layer_matrices()[layer], m)

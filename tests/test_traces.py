@@ -8,10 +8,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import stop_at_checkpoint
+from conftest import resumed_equals_whole
 from test_windows import assert_modes_agree
 
-from asyncneurons import checkpoint, traces
+from asyncneurons import traces
 from asyncneurons.errors import ScenarioError
 from asyncneurons.optim import AdamConfig
 from asyncneurons.reference import Reference
@@ -189,15 +189,7 @@ def test_a_checkpoint_keeps_the_trace_time_stamps(scenario, tmp_path):
     s = scenario(experiment={"episodes": 8}, network={"hidden": [12, 6]},
                  timing={"synapse_delay": {"dist": "uniform", "low": 0.0, "high": 5.0}, "reward_delay": 3.0},
                  env={"pacing": "clock", "period": 20.0}, **_learning(rule="weight_max"))
-    whole_rows = []
-    whole = Simulation(s, on_episode=whole_rows.append).run()
-    rows_a = stop_at_checkpoint(s, tmp_path, 4)
-    rows_b = []
-    second = Simulation(s, on_episode=rows_b.append, resume=checkpoint.load(tmp_path, 0, s)).run()
-    key = lambda r: (r["episode"], r["return"], r["length"], r["sim_time_ms"])  # noqa: E731
-    assert [key(r) for r in rows_a[:4] + rows_b] == [key(r) for r in whole_rows]
-    for layer, m in whole.layer_matrices().items():
-        np.testing.assert_array_equal(second.layer_matrices()[layer], m)
+    resumed_equals_whole(s, tmp_path, 4)
 
 
 # ------------------------------------------------------------------ the relation to λγ

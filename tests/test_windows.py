@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import stop_at_checkpoint
+from conftest import resumed_equals_whole, stop_at_checkpoint
 
 from asyncneurons import checkpoint
 from asyncneurons.diagnostics import layer_totals
@@ -232,16 +232,8 @@ def test_delta_landing_on_each_unit_at_its_own_time_keeps_a_layer_one_group(scen
 def test_a_run_with_delta_landing_per_unit_continues_from_a_checkpoint(scenario, tmp_path):
     over = {"experiment": {"episodes": 10}, **LANDINGS["global_reinforce"]}
     s = _scenario(scenario, over, True)
-    whole_rows = []
-    whole = Simulation(s, on_episode=whole_rows.append).run()
-    rows_a = stop_at_checkpoint(s, tmp_path, 4)
-    rows_b = []
-    second = Simulation(s, on_episode=rows_b.append, resume=checkpoint.load(tmp_path, 0, s)).run()
+    whole, second = resumed_equals_whole(s, tmp_path, 4)
     assert second.landings is not None
-    key = lambda r: (r["episode"], r["return"], r["length"], r["sim_time_ms"])
-    assert [key(r) for r in rows_a[:4] + rows_b] == [key(r) for r in whole_rows]
-    for layer, m in whole.layer_matrices().items():
-        np.testing.assert_array_equal(second.layer_matrices()[layer], m)
 
 
 def test_a_checkpoint_without_landings_per_unit_is_refused_in_one_line(scenario, tmp_path):
