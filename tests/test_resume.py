@@ -80,8 +80,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(reference, tmp_path, sig
     if sig == signal.SIGKILL:
         assert code == -signal.SIGKILL
     else:
-        assert code == 130
-        assert "--resume" in p.stderr.read()
+        err = p.stderr.read()
+        assert code == 130, err
+        assert "--resume" in err
         summary = json.loads((out / "summary.json").read_text())
         assert summary["status"] == "incomplete"
         assert 0 < len(_metrics(out)) < len(expected)
