@@ -436,15 +436,16 @@ class Replicas:
             k += 1
             rewards, term, trunc = np.zeros(R), np.zeros(R, dtype=bool), np.zeros(R, dtype=bool)
             masked, new_episode = prev_end.copy(), prev_end.copy()
-            for r in range(R):
-                if prev_end[r]:
+            for r, reset in enumerate(prev_end.tolist()):  # the tasks step one by one; the rest is per array
+                if reset:
                     obs[r] = self._reset(r, episode[r])
                     wall[r] = time.perf_counter()
                 else:
-                    o, rew, te, tr, _ = self._step(r, action[r])
-                    obs[r], rewards[r], term[r], trunc[r] = np.asarray(o, dtype=np.float64).ravel(), float(rew), te, tr
-                    ret[r] += rewards[r]
-                    length[r] += 1
+                    o, rew, term[r], trunc[r], _ = self._step(r, action[r])
+                    obs[r], rewards[r] = np.asarray(o).reshape(-1), float(rew)
+            stepped = ~prev_end
+            ret[stepped] += rewards[stepped]
+            length[stepped] += 1
             prev_end[:] = False
             ended = term | trunc
             if ended.any():
