@@ -54,7 +54,16 @@ def supports(scenario) -> bool:
 
 def _plain(*arrays) -> bool:
     """True when every array is C-contiguous (the compiled kernels' layout)."""
-    return all(isinstance(a, np.ndarray) and a.flags.c_contiguous for a in arrays)
+    for a in arrays:
+        if not a.flags.c_contiguous:
+            return False
+    return True
+
+
+def _finite(a: np.ndarray) -> bool:
+    """True when every entry of ``a`` is finite (a finite sum says so at once; NaN and ±∞ carry
+    into any sum that contains them)."""
+    return bool(np.isfinite(a.sum())) or bool(np.isfinite(a).all())
 
 
 class _Rows:
@@ -67,6 +76,8 @@ class _Rows:
         R, m, n = lay.P.shape
         self.lay, self.m, self.layer, self.retro_buckets = lay, m, lay.layer, lay.retro_buckets
         self.P, self.E, self.M, self.V = (a.reshape(R * m, n) for a in (lay.P, lay.E, lay.M, lay.V))
+        self.keys1, self.count = lay.keys1.reshape(R * m), lay.count.reshape(R * m)
+        self.fused = all(a.flags.c_contiguous for a in (lay.P, lay.E, lay.count, lay.keys1))
         self.decay, self.tau = lay.decay, getattr(lay, "tau", None)
         if self.tau is not None:
             self.trace_time = lay.trace_time.reshape(R * m)
@@ -282,6 +293,7 @@ class Replicas:
                                        lr_end=L.critic_lr_end if L.critic_lr_end is not None else L.critic_lr,
                                        lr_steps=L.lr_steps, adam=self.adam, bias_scale=s.network.bias_init)
         self.on_episode, self.max_ticks, self.R = on_episode, max_ticks, R
+        self._action_map = s.env.action_map
         self.checkpoint = None  # called with the step loop's variables at the top of every step
         self.replay: list = [[] for _ in range(R)]
 
@@ -309,12 +321,12 @@ class Replicas:
 
     def forward(self, obs: np.ndarray) -> np.ndarray:
         self.obs = x = obs
-        for lay in self.layers:
+        for lay, rows in zip(self.layers, self._rows):
             H = np.empty_like(lay.P)
             replica_kernels.hold_inputs(np.ascontiguousarray(x, dtype=np.float64), H)
             lay.H = H
-            if self._fused and lay.kind.name in FUSED_KINDS and _plain(lay.P, lay.E, lay.count, lay.keys1):
-                values, aux, g = self._fire(lay)
+            if self._fused and rows.fused and lay.kind.name in FUSED_KINDS:
+                values, aux, g = self._fire(lay, rows)
                 lay.values, lay.aux = values, aux
             else:
                 pot = potential(lay.P, H)
@@ -333,14 +345,13 @@ class Replicas:
             return values[:, 0].astype(int)
         return values
 
-    def _fire(self, lay):
+    def _fire(self, lay, rows):
         """A layer's sample, score and trace for every replica in compiled kernels, on its R·m
         rows (the single run's firing, :func:`asyncneurons.units.sample_and_trace`, per row;
         a softmax or categorical output per replica): the same bits as sampling and then
         recording the trace (``Rule.on_sample``)."""
         R, m, n = lay.P.shape
-        P, H, E = lay.P.reshape(R * m, n), lay.H.reshape(R * m, n), lay.E.reshape(R * m, n)
-        keys, counters = lay.keys1.reshape(R * m), lay.count.reshape(R * m)
+        P, H, E, keys, counters = rows.P, lay.H.reshape(R * m, n), rows.E, rows.keys1, rows.count
         decay = traces.record_decay(lay, self.now)
         per_row = isinstance(decay, np.ndarray)
         if per_row:
@@ -387,7 +398,8 @@ class Replicas:
 
     def _step(self, r: int, action):
         self.replay[r].append(action)
-        return self.tasks[r].step(tasks.to_env_action(self.tasks[r], action, self.scenario.env.action_map))
+        task = self.tasks[r]
+        return task.step(tasks.to_env_action(task, action, self._action_map))
 
     def _replay(self, episode: np.ndarray, prev_end: np.ndarray, obs: np.ndarray) -> None:
         """Bring every task back to where a checkpoint left it: reset it as its episode began and
@@ -484,12 +496,12 @@ class Replicas:
 
     def _check_finite(self, step: int) -> None:
         for lay in self.layers:
-            if not np.isfinite(lay.P).all():
+            if not _finite(lay.P):
                 r, row = (int(i) for i in np.argwhere(~np.isfinite(lay.P))[0][:2])
                 raise DivergenceError(f"run {self.runs[r]}: a unit of layer {lay.layer} (index {row}) has a "
                                       f"non-finite weight at agent step {step}; the learning rate learning.lr "
                                       f"is the most likely cause")
-        if self.critic is not None and not all(np.isfinite(p).all() for p in self.critic.P):
+        if self.critic is not None and not all(_finite(p) for p in self.critic.P):
             raise DivergenceError(f"the critic of a run has a non-finite weight at agent step {step}; the "
                                   f"learning rate learning.critic_lr is the most likely cause")
 
