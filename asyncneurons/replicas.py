@@ -455,9 +455,8 @@ class Replicas:
                 else:
                     o, rew, term[r], trunc[r], _ = self._step(r, action[r])
                     obs[r], rewards[r] = np.asarray(o).reshape(-1), float(rew)
-            stepped = ~prev_end
-            ret[stepped] += rewards[stepped]
-            length[stepped] += 1
+            ret += rewards  # a task that was reset has the reward 0.0, which leaves its return as it is
+            length += ~prev_end
             prev_end[:] = False
             ended = term | trunc
             if ended.any():
