@@ -313,15 +313,15 @@ def decay_add(Z, decay, G):
 
 @njit(cache=_CACHE, error_model="numpy")
 def reinforce_rows(P, M, V, E, R, lr, b1, c1, b2, c2, bc1, bc2, correct, eps, U):
-    """``U = E · R`` (R one number per row) and ``P ← P + Adam(U)`` (2-D, C-contiguous)."""
+    """``U = E · R`` (R one number per row) and ``P ← P + Adam(U)`` (2-D, C-contiguous). Adam
+    runs once over the whole of U (``U · 1`` is U exactly), one long span whatever the rows' length."""
     m, n = P.shape
     Pf, Mf, Vf, Ef, Uf = P.reshape(m * n), M.reshape(m * n), V.reshape(m * n), E.reshape(m * n), U.reshape(m * n)
     for j in range(m):
         r = R[j]
-        a, b = j * n, j * n + n
-        for k in range(a, b):
+        for k in range(j * n, j * n + n):
             Uf[k] = Ef[k] * r
-        _adam_span(Pf[a:b], Mf[a:b], Vf[a:b], Ef[a:b], r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
+    _adam_span(Pf, Mf, Vf, Uf, 1.0, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
 
 
 @njit(cache=_CACHE, error_model="numpy")
