@@ -6,7 +6,10 @@ same event structure, so R runs can share it: every array gains a leading axis o
 keyed random streams, initial weights and gymnasium task, and one NumPy call serves all R.
 Every operation is arranged so that replica r computes exactly the bits of run r simulated alone
 (row-wise reductions, stacked matrix products, the same elementwise formulas); a test holds each
-replica's episodes and weights equal to the single runs'. The stochastic (MAP) critic keeps a
+replica's episodes and weights equal to the single runs'. For the compiled kernels a layer of R
+replicas of m units is one group of R·m rows (:class:`_Rows`): it fires and learns through the
+single run's kernels, and what the single run computes over a whole group or buffer is its
+kernel once per replica (:mod:`asyncneurons.replica_kernels`). The stochastic (MAP) critic keeps a
 sample index per replica: a replica whose episode ends without the dummy step samples its critic
 again on its new first state, and only its index moves. Replicas serve the layered rules
 (``global_reinforce``, ``weight_max``, ``weight_max_exact``, ``backprop``, ``ste_backprop``) and
@@ -77,7 +80,6 @@ class _Rows:
         self.lay, self.m, self.layer, self.retro_buckets = lay, m, lay.layer, lay.retro_buckets
         self.P, self.E, self.M, self.V = (a.reshape(R * m, n) for a in (lay.P, lay.E, lay.M, lay.V))
         self.keys1, self.count = lay.keys1.reshape(R * m), lay.count.reshape(R * m)
-        self.fused = all(a.flags.c_contiguous for a in (lay.P, lay.E, lay.count, lay.keys1))
         self.decay, self.tau = lay.decay, getattr(lay, "tau", None)
         if self.tau is not None:
             self.trace_time = lay.trace_time.reshape(R * m)
@@ -325,7 +327,7 @@ class Replicas:
             H = np.empty_like(lay.P)
             replica_kernels.hold_inputs(np.ascontiguousarray(x, dtype=np.float64), H)
             lay.H = H
-            if self._fused and rows.fused and lay.kind.name in FUSED_KINDS:
+            if self._fused and lay.kind.name in FUSED_KINDS:
                 values, aux, g = self._fire(lay, rows)
                 lay.values, lay.aux = values, aux
             else:
@@ -385,10 +387,15 @@ class Replicas:
 
     def _prepare(self) -> None:
         """Per-replica sample counters (a checkpoint taken before they were kept per replica
-        holds one per unit) and the layers' row views, on the arrays as they now are."""
+        holds one per unit), contiguous arrays, and the layers' row views on them as they now are
+        (a checkpoint's restore replaces the arrays; the views must write into the layer's own)."""
         for lay in self.layers:
             if lay.count.shape != lay.keys1.shape:
                 lay.count = np.broadcast_to(lay.count, lay.keys1.shape).copy()
+            for name in ("P", "E", "M", "V", "count", "keys1", "trace_time"):
+                a = getattr(lay, name, None)
+                if a is not None and not a.flags.c_contiguous:
+                    setattr(lay, name, np.ascontiguousarray(a))
         self._rows = [_Rows(lay) for lay in self.layers]
 
     def _reset(self, r: int, episode: int) -> np.ndarray:
