@@ -22,6 +22,10 @@ and each episode's count of stale actions is recorded. Before the network's firs
 arrived the environment uses a default action: a uniformly random one from a keyed stream for
 discrete actions, the middle of the action box for continuous ones (also counted as stale).
 
+In the synchronous limit (:mod:`asyncneurons.instant`) the process runs the events of the
+instant itself, where it would wait for them: the learning signals, deliveries and firings that
+follow its step, in SimPy's order.
+
 **Stopping.** The run stops at the step that ends its last episode, before any learning from
 that step.
 
@@ -110,16 +114,22 @@ class EnvironmentProcess:
             self.k = 0
             self.prev_end = False
             self.boundary = False
+        instant = sim.instant
         while True:
             if resumed:
                 resumed = False
             elif self.pacing == "wait":
-                self.waiting = events.pending(env)
-                if self.action_wave >= self.wave:
-                    events.trigger(self.waiting, events.ENV)
-                yield self.waiting
-                self.waiting = None
+                if instant is not None:  # the synchronous limit: the instant's events, then this step
+                    instant.run()
+                if instant is None or self.action_wave < self.wave:
+                    self.waiting = events.pending(env)
+                    if self.action_wave >= self.wave:
+                        events.trigger(self.waiting, events.ENV)
+                    yield self.waiting
+                    self.waiting = None
             else:
+                if instant is not None:
+                    instant.run()
                 yield events.Signal(env, self.period, events.ENV)
             if self.boundary and sim.checkpoint is not None:
                 sim.checkpoint(self)  # the first step of a new episode is due: a consistent state

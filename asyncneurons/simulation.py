@@ -26,6 +26,8 @@ from .critic_choice import make_critic
 from .errors import DivergenceError, GraphError, ScenarioError
 from .graph import layered, validate
 from .kernels import potential, sum_by_sender
+from .instant import Instant
+from .instant import applies as instant_applies
 from .landings import Landings
 from .limits import check_network
 from .network import compile_groups
@@ -100,12 +102,14 @@ class Simulation:
     so does ``[engine] windows`` (:mod:`asyncneurons.windows`). ``on_event(time_ms, unit, kind,
     value, wave)`` receives every event when given. ``relaxation`` (``history`` or ``events``)
     chooses how MAP Propagation relaxes (:mod:`asyncneurons.relaxation`): ``events`` is the test
-    oracle, and runs with eager transmission.
+    oracle, and runs with eager transmission. In the synchronous limit each instant's events are
+    direct calls (:mod:`asyncneurons.instant`) unless ``synchronous`` is False (the event engine,
+    its oracle); neither changes a result.
     """
 
     def __init__(self, scenario, run: int = 0, *, fuse: bool | None = None, on_episode=None,
                  on_event=None, max_ticks: int | None = None, transmission: str = "auto", resume=None,
-                 relaxation: str = "history"):
+                 relaxation: str = "history", synchronous: bool = True):
         s = self.scenario = scenario
         self.run_index = run
         self.seed = run_seed(s.experiment.seed, run)
@@ -187,6 +191,8 @@ class Simulation:
         self._broadcast_batches = self._batch_by_reward_delay()
         for grp in self.groups:
             grp.reward_held, grp.reward_stale = -1, 0  # the newest agent step whose TD error landed
+        self.instant = Instant() if synchronous and instant_applies(
+            self, on_event=on_event, windows=use_windows, resume=resume) else None
         receivers = [grp for _, gs in self._broadcast_batches for grp in gs]
         self._reward_keys = (receivers, jitter.unit_keys(self.seed, [grp.names[0] for grp in receivers])) \
             if self.reward_jitter is not None else None
@@ -197,7 +203,8 @@ class Simulation:
             from .checkpoint import restore
             restore(self, *resume)
         for grp in self.groups:
-            grp.process = None if use_windows else self.env.process(self._unit_process(
+            grp.queued = False  # a firing of the group is queued in the instant (asyncneurons.instant)
+            grp.process = None if use_windows or self.instant is not None else self.env.process(self._unit_process(
                 grp, getattr(grp, "restored_first", None), getattr(grp, "restored_phase", None)))
         self.env.process(self.environment.run(resumed=resume is not None))
 
@@ -375,6 +382,11 @@ class Simulation:
         if self.windows is not None:  # only the input group sends from outside a window
             self.windows.post_input(values, wave)
             return
+        instant = self.instant
+        if instant is not None:  # zero delays, every receiver eager: deliveries of this instant
+            for _, eager in grp.plan:
+                instant.at(events.DELIVER, self._delivery, (eager, values, wave))
+            return
         if self._map_hist and grp is self.input_group:
             self.relaxation.inputs_sent(values)
         env = self.env
@@ -394,6 +406,22 @@ class Simulation:
             if tg.wake is not None and (on_input or tg.T.min() > tg.last_wave):
                 events.trigger(tg.wake, events.FIRE + tg.rank)
 
+    def _delivery(self, payload) -> None:
+        """:meth:`_deliver` in the synchronous limit: a receiver holding a new value on every
+        synapse (``on_all``) is queued to fire in this instant, once (its wake-up)."""
+        buckets, values, wave = payload
+        for b in buckets:
+            tg = b.target
+            write(tg, b, values, wave)
+            if not tg.queued and tg.T.min() > tg.last_wave:
+                tg.queued = True
+                self.instant.at(events.FIRE + tg.rank, self._wakes, tg)
+
+    def _wakes(self, grp) -> None:
+        """A group queued in the instant fires (the body of :meth:`_unit_process`)."""
+        grp.queued = False
+        self.fire(grp)
+
     # ------------------------------------------------------------------ learning signals
     def broadcast(self, delta: float, step: int, reset: bool) -> None:
         """Send the TD error of agent step ``step`` to every group, after its reward delay."""
@@ -406,13 +434,20 @@ class Simulation:
                 env.schedule_at(events.Signal.__new__(events.Signal), events.LEARN, (now + grp.reward_delay) + j,
                                 (delta, step, reset, [grp]), self._reward_lands)
             return
+        instant = self.instant
         for d, groups in self._broadcast_batches:
-            events.Signal(env, d, events.LEARN, (delta, step, reset, groups), self._reward_lands)
+            if instant is not None:  # every delay 0
+                instant.at(events.LEARN, self._reward_landing, (delta, step, reset, groups))
+            else:
+                events.Signal(env, d, events.LEARN, (delta, step, reset, groups), self._reward_lands)
         if self.landings is not None:
             self.landings.broadcast(delta, step, reset)
 
     def _reward_lands(self, event):
-        delta, step, reset, groups = event._value
+        self._reward_landing(event._value)
+
+    def _reward_landing(self, payload) -> None:
+        delta, step, reset, groups = payload
         rule = self.rule
         for grp in groups:
             if step < grp.reward_held:  # a newer TD error landed first: newest wins (asyncneurons.jitter)
@@ -445,7 +480,9 @@ class Simulation:
                     blocks.append((b.target, grp.uids, b.pos, C[:, b.span if b.span is not None else b.cols]))
                 else:
                     blocks.append((b.target, grp.uids[b.rows], b.pos, C[np.ix_(b.rows, b.cols)]))
-            if at is None:
+            if self.instant is not None:  # every delay 0
+                self.instant.at(priority, self._retro_landing, (blocks, step, reset))
+            elif at is None:
                 events.Signal(env, delay, priority, (blocks, step, reset), self._retro_lands)
             else:
                 env.schedule_at(events.Signal.__new__(events.Signal), priority, at + delay, (blocks, step, reset),
@@ -467,7 +504,10 @@ class Simulation:
         grp.retro_sent += 1
 
     def _retro_lands(self, event):
-        blocks, step, reset = event._value
+        self._retro_landing(event._value)
+
+    def _retro_landing(self, payload) -> None:
+        blocks, step, reset = payload
         for item in blocks:
             sg, uids, pos, block = item[:4]
             if len(item) > 4:  # jitter per retrograde send: newest wins on each synapse
@@ -477,13 +517,19 @@ class Simulation:
                     continue
                 sg.retro_held[e] = n
             if not sg.retro_in:
-                events.Signal(self.env, 0.0, events.retro_apply(sg.rank, self.max_rank), (sg, step),
-                              self._retro_apply)
+                if self.instant is not None:
+                    self.instant.at(events.retro_apply(sg.rank, self.max_rank), self._retro_applying, (sg, step))
+                else:
+                    events.Signal(self.env, 0.0, events.retro_apply(sg.rank, self.max_rank), (sg, step),
+                                  self._retro_apply)
             sg.retro_in.append((uids, pos, block))
             sg.retro_reset = sg.retro_reset or reset
 
     def _retro_apply(self, event):
-        sg, step = event._value
+        self._retro_applying(event._value)
+
+    def _retro_applying(self, payload) -> None:
+        sg, step = payload
         blocks, sg.retro_in = sg.retro_in, []
         reset, sg.retro_reset = sg.retro_reset, False
         R = sum_by_sender(blocks, sg.size)
