@@ -432,3 +432,16 @@ def outer_into(d, x, G, offset):
         row = G[offset + j * n:offset + j * n + n]
         for i in range(n):
             row[i] = dj * x[i]
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def scaled_outer_into(dpre, slope, d, x, G, offset):
+    """``d = dpre · slope`` (elementwise), then ``G[offset:].reshape(len(d), len(x)) = d ⊗ x``:
+    a critic layer's backward term and its gradient."""
+    n = x.shape[0]
+    for j in range(d.shape[0]):
+        dj = dpre[j] * slope[j]
+        d[j] = dj
+        row = G[offset + j * n:offset + j * n + n]
+        for i in range(n):
+            row[i] = dj * x[i]

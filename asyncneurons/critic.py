@@ -28,6 +28,19 @@ def init_layer(seed: int, purpose: int, layer: int, n_in: int, n_out: int, fan_o
     return P
 
 
+class Gradient(list):
+    """∇_θ V as one array per layer (views of one flat buffer, ``flat``, in the parameters' order)."""
+
+    def __init__(self, flat: np.ndarray, ends, shapes):
+        start = 0
+        views = []
+        for e, shape in zip(ends, shapes):
+            views.append(flat[start:e].reshape(shape))
+            start = e
+        super().__init__(views)
+        self.flat = flat
+
+
 class Critic:
     """A deterministic MLP value function with TD(λ) traces and per-layer Adam.
 
@@ -81,40 +94,52 @@ class Critic:
     def value_and_grad(self, s: np.ndarray):
         """V(s) and ∇_θ V(s) (one array per layer, same layout as the parameters).
 
-        Matrix-vector products are NumPy's (BLAS); the softplus, its derivative σ and the outer
-        products are compiled, with NumPy's ``exp`` and ``log1p`` between the kernels."""
-        s = np.asarray(s, dtype=np.float64).ravel()
-        x = np.empty(s.size + 1)
-        x[:-1] = s
-        x[-1] = 1.0
+        Matrix-vector products are NumPy's (BLAS), written into buffers kept between calls
+        (``out=``: the same product); the softplus, its derivative σ, the backward products
+        ``d^l = (W^{l+1ᵀ} d^{l+1}) σ'`` and the outer products are compiled, with NumPy's ``exp``
+        and ``log1p`` between the kernels."""
+        w = self.__dict__.get("_work")
+        if w is None or w[0] is not self._flat("P"):
+            w = self._scratch()
+        _, xs, pots, bufs, heads, slopes, backT, dpres, ds = w
+        xs[0][:-1] = np.asarray(s, dtype=np.float64).ravel()
         Ps = self.P
         last = len(Ps) - 1
-        inputs, slopes = [], []
-        pot = None
-        for l, P in enumerate(Ps):
-            pot = P @ x
-            inputs.append(x)
-            if l == last:
-                break
-            m = pot.size
-            buf = np.empty(2 * m)
-            compiled.critic_hidden_pre(pot, buf)
-            np.exp(buf, out=buf)
-            np.log1p(buf[:m], out=buf[:m])
-            x = np.empty(m + 1)
-            compiled.critic_hidden_post(pot, buf, x)
-            slopes.append(buf[m:])
-        value = float(pot[0])
-        G = np.empty(int(self._ends[-1]))
-        grads = [None] * len(Ps)
-        d = np.ones(1)  # ∂V/∂pot of the output
-        for l in range(last, -1, -1):
-            start = int(self._ends[l - 1]) if l else 0
-            compiled.outer_into(d, inputs[l], G, start)
-            grads[l] = G[start:int(self._ends[l])].reshape(self._shapes[l])
-            if l:
-                d = (Ps[l][:, :-1].T @ d) * slopes[l - 1]
-        return value, grads
+        matmul, exp = np.matmul, np.exp
+        for l in range(last):
+            matmul(Ps[l], xs[l], out=pots[l])
+            compiled.critic_hidden_pre(pots[l], bufs[l])
+            exp(bufs[l], out=bufs[l])
+            np.log1p(heads[l], out=heads[l])
+            compiled.critic_hidden_post(pots[l], bufs[l], xs[l + 1])
+        matmul(Ps[last], xs[last], out=pots[last])
+        value = float(pots[last][0])
+        ends = self._ends
+        G = np.empty(int(ends[-1]))
+        compiled.outer_into(ds[last], xs[last], G, int(ends[last - 1]) if last else 0)
+        for l in range(last, 0, -1):  # d^{l-1} = (W^l[:, :-1]ᵀ d^l) · σ(pot^{l-1}), then its outer product
+            matmul(backT[l], ds[l], out=dpres[l - 1])
+            compiled.scaled_outer_into(dpres[l - 1], slopes[l - 1], ds[l - 1], xs[l - 1], G,
+                                       int(ends[l - 2]) if l > 1 else 0)
+        return value, Gradient(G, ends, self._shapes)
+
+    def _scratch(self):
+        """Buffers for :meth:`value_and_grad`, tied to the current parameter buffer: each layer's
+        input [x, 1], pre-activation, softplus/σ buffer (and its softplus half), the transposed
+        weights without bias, and the backward terms (the output's ∂V/∂pot = 1)."""
+        Ps = self.P
+        xs = [np.empty(P.shape[1]) for P in Ps]
+        for x in xs:
+            x[-1] = 1.0
+        pots = [np.empty(P.shape[0]) for P in Ps]
+        bufs = [np.empty(2 * P.shape[0]) for P in Ps[:-1]]
+        heads = [b[:b.size // 2] for b in bufs]
+        slopes = [b[b.size // 2:] for b in bufs]
+        backT = [P[:, :-1].T for P in Ps]
+        dpres = [np.empty(P.shape[0]) for P in Ps[:-1]]
+        ds = [np.empty(P.shape[0]) for P in Ps[:-1]] + [np.ones(Ps[-1].shape[0])]
+        w = self._work = (self._flat("P"), xs, pots, bufs, heads, slopes, backT, dpres, ds)
+        return w
 
     def value(self, s: np.ndarray) -> float:
         return self.value_and_grad(s)[0]
@@ -135,6 +160,9 @@ class Critic:
 
     def record(self, grads) -> None:
         """z ← λ_c γ z + ∇V."""
+        if type(grads) is Gradient and grads.flat.size == self._flat("Z").size:
+            compiled.decay_add(self._flat("Z"), float(self.decay), grads.flat)
+            return
         base = grads[0].base if grads else None
         if base is not None and base.ndim == 1 and base.size == self._flat("Z").size and \
                 all(g.base is base for g in grads):  # the flat gradient of value_and_grad

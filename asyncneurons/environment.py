@@ -39,7 +39,9 @@ from __future__ import annotations
 import math
 import time
 
+import gymnasium as gym
 import numpy as np
+from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 
 from . import events, streams, tasks
 from .errors import DivergenceError
@@ -64,6 +66,10 @@ class EnvironmentProcess:
         self.waiting = None
         self.wave = 0
         kind = sim.action_spec
+        space = sim.task.action_space
+        self.n_discrete = int(space.n) if isinstance(space, gym.spaces.Discrete) else 0
+        self.discrete_start = int(space.start) if self.n_discrete else 0
+        self.step_task = task_stepper(sim.task)
         if kind[0] == "discrete":
             u = streams.uniform_at(sim.seed, streams.ACTION, 0, 0)
             self.default_action = min(int(u * kind[1]), kind[1] - 1)
@@ -146,7 +152,11 @@ class EnvironmentProcess:
                 if self.action is None or self.action_wave < self.wave:
                     ep["stale"] += 1
                 action = self.default_action if self.action is None else self.action
-                obs, reward, terminated, truncated, _ = sim.task.step(tasks.to_env_action(sim.task, action, self.action_map))
+                if type(action) is int and 0 <= action < self.n_discrete:  # tasks.to_env_action, at once
+                    action = self.discrete_start + action
+                else:
+                    action = tasks.to_env_action(sim.task, action, self.action_map)
+                obs, reward, terminated, truncated, _ = self.step_task(action)
                 obs = np.asarray(obs, dtype=np.float64).ravel()
                 reward = float(reward)
                 ep["return"] += reward
@@ -211,3 +221,32 @@ class EnvironmentProcess:
 def _new_episode(now: float) -> dict:
     return {"return": 0.0, "length": 0, "start": now, "wall": time.perf_counter(), "stale": 0,
             "abs_delta": 0.0, "n_delta": 0}
+
+
+def task_stepper(task):
+    """``task.step``, without the calls through wrappers that have nothing left to do.
+
+    A task made by :func:`asyncneurons.tasks.make_env` is usually gymnasium's ``TimeLimit``
+    around ``OrderEnforcing`` around ``PassiveEnvChecker`` around the environment. Once the task
+    has been reset and the checker has checked its first step and the reuse of its data, those
+    two only pass the step on; ``TimeLimit`` counts it and truncates the episode at its limit.
+    In that state the stepper calls the environment's own step and does ``TimeLimit``'s count
+    itself (on the wrapper, so that its reset finds the count as it would); in any other state,
+    or for any other stack of wrappers, it calls ``task.step``. The results are the same."""
+    limit = task
+    order = getattr(limit, "env", None)
+    checker = getattr(order, "env", None)
+    if not (type(limit) is TimeLimit and type(order) is OrderEnforcing and type(checker) is PassiveEnvChecker):
+        return task.step
+    inner = checker.env
+
+    def step(action):
+        if not (order._has_reset and checker.checked_step and checker.checked_data_reuse):
+            return limit.step(action)
+        obs, reward, terminated, truncated, info = inner.step(action)
+        limit._elapsed_steps += 1
+        if limit._elapsed_steps >= limit._max_episode_steps:
+            truncated = True
+        return obs, reward, terminated, truncated, info
+
+    return step

@@ -66,6 +66,8 @@ def applies(sim, *, on_event, windows: bool, resume) -> bool:
     for grp in [sim.input_group, *sim.groups]:
         if grp.lazy or (grp is not sim.input_group and grp.refractory > 0):
             return False
+    if any(not sim.graph.in_degree(n) for n, r in sim.graph.nodes(data="role") if r != "input"):
+        return False  # a unit without inputs never fires, nor does any unit it feeds
     if resume is not None and (resume[0].get("queue") or resume[0].get("windows") is not None):
         return False
     return True

@@ -202,8 +202,16 @@ class Simulation:
         if resume is not None:  # (state, arrays) of a checkpoint (asyncneurons.checkpoint)
             from .checkpoint import restore
             restore(self, *resume)
+        if self.instant is not None:  # senders each group waits for in an instant (asyncneurons.instant)
+            for grp in self.groups:
+                grp.senders = 0
+            for grp in [self.input_group, *self.groups]:
+                for _, eager in grp.plan:
+                    for b in eager:
+                        b.target.senders += 1
+            for grp in self.groups:
+                grp.missing = grp.senders
         for grp in self.groups:
-            grp.queued = False  # a firing of the group is queued in the instant (asyncneurons.instant)
             grp.process = None if use_windows or self.instant is not None else self.env.process(self._unit_process(
                 grp, getattr(grp, "restored_first", None), getattr(grp, "restored_phase", None)))
         self.env.process(self.environment.run(resumed=resume is not None))
@@ -325,8 +333,9 @@ class Simulation:
                 if refractory > 0:
                     yield events.Signal(env, refractory, prio)
 
-    def fire(self, grp):
-        """The group samples from what it holds, records its trace and sends its values on."""
+    def fire(self, grp, wave: int | None = None):
+        """The group samples from what it holds, records its trace and sends its values on, tagged
+        with the oldest wave it holds (``wave`` when the caller knows it)."""
         now = self.env.now
         if grp.lazy:
             self.transmission.flush(grp)
@@ -349,7 +358,8 @@ class Simulation:
             grp.values, grp.aux, grp.last_fire = values, aux, now
             self.rule.on_sample(self, grp, values, aux, g)
             grp.counters += 1
-        wave = int(grp.T.min())
+        if wave is None:
+            wave = int(grp.T.min())
         grp.last_wave = wave
         if grp.lazy:
             self.transmission.after_fire(grp)
@@ -407,20 +417,22 @@ class Simulation:
                 events.trigger(tg.wake, events.FIRE + tg.rank)
 
     def _delivery(self, payload) -> None:
-        """:meth:`_deliver` in the synchronous limit: a receiver holding a new value on every
-        synapse (``on_all``) is queued to fire in this instant, once (its wake-up)."""
+        """:meth:`_deliver` in the synchronous limit. Every group fires once per instant there
+        (:mod:`asyncneurons.instant`), so a receiver holds a new value on every synapse
+        (``T.min() > last_wave``, ``on_all``) exactly when the last of its senders has delivered:
+        it is then queued to fire (its wake-up), with the wave it holds."""
         buckets, values, wave = payload
         for b in buckets:
             tg = b.target
             write(tg, b, values, wave)
-            if not tg.queued and tg.T.min() > tg.last_wave:
-                tg.queued = True
-                self.instant.at(events.FIRE + tg.rank, self._wakes, tg)
+            tg.missing -= 1
+            if not tg.missing:
+                tg.missing = tg.senders
+                self.instant.at(events.FIRE + tg.rank, self._wakes, (tg, wave))
 
-    def _wakes(self, grp) -> None:
+    def _wakes(self, payload) -> None:
         """A group queued in the instant fires (the body of :meth:`_unit_process`)."""
-        grp.queued = False
-        self.fire(grp)
+        self.fire(*payload)
 
     # ------------------------------------------------------------------ learning signals
     def broadcast(self, delta: float, step: int, reset: bool) -> None:
