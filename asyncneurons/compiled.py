@@ -445,3 +445,45 @@ def scaled_outer_into(dpre, slope, d, x, G, offset):
         row = G[offset + j * n:offset + j * n + n]
         for i in range(n):
             row[i] = dj * x[i]
+
+
+# ---------------------------------------------------------------------- a chain of layers (asyncneurons.chain)
+@njit(cache=_CACHE, error_model="numpy")
+def deliver_whole(values, H, T, wave):
+    """Every row of H holds ``values`` on its input columns, tagged ``wave`` in T (the bias
+    column kept): ``H[:, :-1] = values; T[:, :-1] = wave``."""
+    m, n = H.shape
+    for j in range(m):
+        for i in range(n - 1):
+            H[j, i] = values[i]
+            T[j, i] = wave
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def weight_max_chain(Ps, Ms, Vs, Es, Cs, Rs, delta, lrs, b1, c1, b2, c2, bc1s, bc2s, corrects, eps, reset):
+    """Weight Maximization's learning cascade (p = 2) down a chain of layers 0…L−1, each layer
+    sending its retrograde signals to the one below it only: the top layer's rewards are δ;
+    layer l's rewards ``Rs[l]`` are the sum of layer l+1's signals over its rows, row after row
+    (:func:`sum_rows_ordered`); each layer l ≥ 1 learns with :func:`weight_max_rows`, writing its
+    signals to ``Cs[l]``, and layer 0 with :func:`reinforce_rows`, writing its update to
+    ``Cs[0]``; with ``reset`` each layer's trace is cleared after it has learned."""
+    L = len(Ps)
+    for l in range(L - 1, -1, -1):
+        R = Rs[l]
+        if l == L - 1:
+            for j in range(R.shape[0]):
+                R[j] = delta
+        else:
+            sum_rows_ordered(Cs[l + 1], R)
+        if l > 0:
+            weight_max_rows(Ps[l], Ms[l], Vs[l], Es[l], R, lrs[l], b1, c1, b2, c2, bc1s[l], bc2s[l], corrects[l],
+                            eps, Cs[l])
+        else:
+            reinforce_rows(Ps[l], Ms[l], Vs[l], Es[l], R, lrs[l], b1, c1, b2, c2, bc1s[l], bc2s[l], corrects[l],
+                           eps, Cs[l])
+        if reset:
+            E = Es[l]
+            m, n = E.shape
+            for j in range(m):
+                for i in range(n):
+                    E[j, i] = 0.0

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import clocks, delays, events, jitter, streams, tasks, traces
+from .chain import make_chain
 from .critic_choice import make_critic
 from .errors import DivergenceError, GraphError, ScenarioError
 from .graph import layered, validate
@@ -211,6 +212,7 @@ class Simulation:
                         b.target.senders += 1
             for grp in self.groups:
                 grp.missing = grp.senders
+        self.chain = make_chain(self) if self.instant is not None else None
         for grp in self.groups:
             grp.process = None if use_windows or self.instant is not None else self.env.process(self._unit_process(
                 grp, getattr(grp, "restored_first", None), getattr(grp, "restored_phase", None)))
@@ -393,6 +395,9 @@ class Simulation:
             self.windows.post_input(values, wave)
             return
         instant = self.instant
+        if instant is not None and self.chain is not None and grp is self.input_group:
+            instant.at(events.DELIVER, self.chain.fire, (values, wave))  # the chain's firing (asyncneurons.chain)
+            return
         if instant is not None:  # zero delays, every receiver eager: deliveries of this instant
             for _, eager in grp.plan:
                 instant.at(events.DELIVER, self._delivery, (eager, values, wave))
@@ -447,6 +452,9 @@ class Simulation:
                                 (delta, step, reset, [grp]), self._reward_lands)
             return
         instant = self.instant
+        if instant is not None and self.chain is not None and self.chain.learns:
+            instant.at(events.LEARN, self.chain.learn, (delta, step, reset))  # its cascade (asyncneurons.chain)
+            return
         for d, groups in self._broadcast_batches:
             if instant is not None:  # every delay 0
                 instant.at(events.LEARN, self._reward_landing, (delta, step, reset, groups))
