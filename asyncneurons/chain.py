@@ -90,6 +90,8 @@ class Chain:
         self.Rs = tuple(np.empty(g.size) for g in self.groups)
         self.lrs, self.bc1s, self.bc2s = np.empty(L), np.empty(L), np.empty(L)
         self.corrects = np.empty(L, dtype=np.bool_)
+        self.lr_ends = [sim._lr[g.layer - 1] for g in self.groups]  # (start, end) of each layer's schedule
+        self.lr_steps = sim.scenario.learning.lr_steps
 
     def fire(self, payload) -> None:
         """The observation ``obs`` of ``wave`` delivered to g₁, then every layer in turn fires and
@@ -109,17 +111,19 @@ class Chain:
         """The TD error δ of agent step ``step`` lands on the output; Weight Maximization's
         signals go down the chain, each layer learning in turn (``reset``: traces cleared)."""
         delta, step, reset = payload
-        sim, adam = self.sim, self.sim.adam
         lrs, bc1s, bc2s, corrects = self.lrs, self.bc1s, self.bc2s, self.corrects
-        b1 = c1 = b2 = c2 = eps = 0.0
-        for i, grp in enumerate(self.groups):
-            grp.t += 1
-            lrs[i] = float(sim.lr(grp.layer, step))
-            b1, c1, b2, c2, bc1s[i], bc2s[i], corrects[i], eps = adam_constants(adam, grp.t)
-        gs = self.groups
-        compiled.weight_max_chain(tuple(g.P for g in gs), tuple(g.M for g in gs), tuple(g.V for g in gs),
-                                  tuple(g.E for g in gs), self.Cs, self.Rs, float(delta), lrs, b1, c1, b2, c2,
+        gs, adam, n = self.groups, self.sim.adam, self.lr_steps
+        t_prev = consts = None
+        for i, grp in enumerate(gs):
+            t = grp.t = grp.t + 1
+            lo, hi = self.lr_ends[i]
+            lrs[i] = lo + (hi - lo) * min(step, n) / n  # Simulation.lr (optim.linear_schedule)
+            if t != t_prev:
+                consts, t_prev = adam_constants(adam, t), t
+            bc1s[i], bc2s[i], corrects[i] = consts[4], consts[5], consts[6]
+        b1, c1, b2, c2, _, _, _, eps = consts
+        compiled.weight_max_chain(tuple([g.P for g in gs]), tuple([g.M for g in gs]), tuple([g.V for g in gs]),
+                                  tuple([g.E for g in gs]), self.Cs, self.Rs, float(delta), lrs, b1, c1, b2, c2,
                                   bc1s, bc2s, corrects, eps, bool(reset))
-
 
 __all__ = ["Chain", "make_chain"]
