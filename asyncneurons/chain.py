@@ -9,9 +9,10 @@ fixed sequence: g₁ fires (its only sender has delivered), its delivery reaches
 the output fires and hands its action to the environment. When sampling only records the plain
 trace (``Rule.on_sample``) no firing queues anything else, and every event the sequence queues
 has a class above the learning signals, so nothing can come between its events: :meth:`Chain.fire`
-runs the sequence as one entry of the instant, at the delivery's priority, with the same calls
-(:func:`asyncneurons.units.sample_and_trace` for each layer, as ``Simulation.fire`` makes it, and
-the delivery :func:`asyncneurons.transmission.write` makes, compiled).
+runs the sequence as one entry of the instant, at the delivery's priority, with the same
+operations: for each layer the delivery (:func:`asyncneurons.transmission.write`, compiled) and
+:func:`asyncneurons.units.sample_and_trace` as ``Simulation.fire`` calls it, the delivery joined
+to its first kernel.
 
 Under Weight Maximization (p = 2, first-order signals, per-sample traces) the TD error reaches
 the output only, and its learning sends retrograde signals to the layer below only, which
@@ -31,7 +32,8 @@ from . import compiled, traces
 from .optim import adam_constants
 from .rules.base import Rule
 from .rules.weight_max import WeightMax
-from .units import FUSED_KINDS, sample_and_trace
+from .kernels import NO_DECAYS
+from .units import FUSED_KINDS
 
 
 def _whole_to(grp, target) -> bool:
@@ -99,11 +101,30 @@ class Chain:
         obs, wave = payload
         sim = self.sim
         now = sim.env.now
-        values = obs
-        for grp in self.groups:
-            compiled.deliver_whole(values, grp.H, grp.T, wave)
-            values, aux, _ = sample_and_trace(grp.kind, grp.P, grp.H, grp.E, grp.keys1, grp.counters, grp.lp,
-                                              traces.record_decay(grp, now))
+        values, exp = obs, np.exp
+        for grp in self.groups:  # units.sample_and_trace, with the delivery in its first kernel
+            m, T = grp.size, float(grp.lp.temperature)
+            decay = traces.record_decay(grp, now)
+            if isinstance(decay, np.ndarray):
+                decays, decay = np.ascontiguousarray(decay, dtype=np.float64).reshape(m), 0.0
+            else:
+                decays = NO_DECAYS
+            if grp.kind.name == "bernoulli":
+                pot, x, p, out, g = np.empty((5, m))
+                compiled.deliver_bernoulli_pre(values, wave, grp.T, grp.P, grp.H, T, pot, x, p)
+                exp(p, out=p)
+                compiled.bernoulli_post(x, p, grp.keys1, grp.counters, T, float(decay), decays, grp.H, grp.E, out, g)
+                aux = p
+            else:
+                out, g = np.empty(m), np.empty(m)
+                n = m + 1 if grp.kind.name == "softmax" else m
+                pot, z = np.empty(m), np.empty(n)
+                compiled.deliver_categorical_pre(values, wave, grp.T, grp.P, grp.H, T, n, pot, z)
+                exp(z, out=z)
+                a = compiled.categorical_sample(z, grp.keys1, grp.counters, T, float(decay), decays, grp.H, grp.E,
+                                                out, g)
+                aux = (z, int(a))
+            values = out
             grp.values, grp.aux, grp.last_fire, grp.last_wave = values, aux, now, wave
         sim.environment.receive_action(grp.kind.action(values, aux), wave)
 

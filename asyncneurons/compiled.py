@@ -487,3 +487,30 @@ def weight_max_chain(Ps, Ms, Vs, Es, Cs, Rs, delta, lrs, b1, c1, b2, c2, bc1s, b
             for j in range(m):
                 for i in range(n):
                     E[j, i] = 0.0
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def deliver_bernoulli_pre(values, wave, T, P, H, temperature, pot, x, e):
+    """:func:`deliver_whole` of ``values`` into H and T, then :func:`bernoulli_pre`."""
+    deliver_whole(values, H, T, wave)
+    bernoulli_pre(P, H, temperature, pot, x, e)
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def deliver_categorical_pre(values, wave, T, P, H, temperature, n, pot, z):
+    """:func:`deliver_whole` of ``values`` into H and T, then :func:`potential_rows` and
+    :func:`logits_shifted` (``n`` logits)."""
+    deliver_whole(values, H, T, wave)
+    potential_rows(P, H, pot)
+    logits_shifted(pot, temperature, n, z)
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def categorical_sample(e, keys, counters, temperature, decay, decays, H, E, values, g):
+    """The uniform at the first unit's counter (:func:`uniforms_into`), :func:`categorical_post`,
+    then every counter advances by one. Returns the action."""
+    u = _uniform(keys[0], counters[0])
+    a = categorical_post(e, u, temperature, decay, decays, H, E, values, g)
+    for j in range(counters.shape[0]):
+        counters[j] += 1
+    return a

@@ -94,51 +94,45 @@ class Critic:
     def value_and_grad(self, s: np.ndarray):
         """V(s) and ∇_θ V(s) (one array per layer, same layout as the parameters).
 
-        Matrix-vector products are NumPy's (BLAS), written into buffers kept between calls
-        (``out=``: the same product); the softplus, its derivative σ, the backward products
+        Matrix-vector products are NumPy's (BLAS); the softplus, its derivative σ, the backward products
         ``d^l = (W^{l+1ᵀ} d^{l+1}) σ'`` and the outer products are compiled, with NumPy's ``exp``
         and ``log1p`` between the kernels."""
         w = self.__dict__.get("_work")
         if w is None or w[0] is not self._flat("P"):
             w = self._scratch()
-        _, xs, pots, bufs, heads, slopes, backT, dpres, ds = w
+        _, xs, bufs, heads, slopes, backT, ds, starts, size = w
         xs[0][:-1] = np.asarray(s, dtype=np.float64).ravel()
         Ps = self.P
         last = len(Ps) - 1
-        matmul, exp = np.matmul, np.exp
+        exp, log1p = np.exp, np.log1p
         for l in range(last):
-            matmul(Ps[l], xs[l], out=pots[l])
-            compiled.critic_hidden_pre(pots[l], bufs[l])
+            pot = Ps[l] @ xs[l]
+            compiled.critic_hidden_pre(pot, bufs[l])
             exp(bufs[l], out=bufs[l])
-            np.log1p(heads[l], out=heads[l])
-            compiled.critic_hidden_post(pots[l], bufs[l], xs[l + 1])
-        matmul(Ps[last], xs[last], out=pots[last])
-        value = float(pots[last][0])
-        ends = self._ends
-        G = np.empty(int(ends[-1]))
-        compiled.outer_into(ds[last], xs[last], G, int(ends[last - 1]) if last else 0)
+            log1p(heads[l], out=heads[l])
+            compiled.critic_hidden_post(pot, bufs[l], xs[l + 1])
+        value = float((Ps[last] @ xs[last])[0])
+        G = np.empty(size)
+        compiled.outer_into(ds[last], xs[last], G, starts[last])
         for l in range(last, 0, -1):  # d^{l-1} = (W^l[:, :-1]ᵀ d^l) · σ(pot^{l-1}), then its outer product
-            matmul(backT[l], ds[l], out=dpres[l - 1])
-            compiled.scaled_outer_into(dpres[l - 1], slopes[l - 1], ds[l - 1], xs[l - 1], G,
-                                       int(ends[l - 2]) if l > 1 else 0)
-        return value, Gradient(G, ends, self._shapes)
+            compiled.scaled_outer_into(backT[l] @ ds[l], slopes[l - 1], ds[l - 1], xs[l - 1], G, starts[l - 1])
+        return value, Gradient(G, self._ends, self._shapes)
 
     def _scratch(self):
         """Buffers for :meth:`value_and_grad`, tied to the current parameter buffer: each layer's
-        input [x, 1], pre-activation, softplus/σ buffer (and its softplus half), the transposed
-        weights without bias, and the backward terms (the output's ∂V/∂pot = 1)."""
+        input [x, 1], softplus/σ buffer (and its halves), the transposed weights without bias, the
+        backward terms (the output's ∂V/∂pot = 1) and each layer's offset in the gradient."""
         Ps = self.P
         xs = [np.empty(P.shape[1]) for P in Ps]
         for x in xs:
             x[-1] = 1.0
-        pots = [np.empty(P.shape[0]) for P in Ps]
         bufs = [np.empty(2 * P.shape[0]) for P in Ps[:-1]]
         heads = [b[:b.size // 2] for b in bufs]
         slopes = [b[b.size // 2:] for b in bufs]
         backT = [P[:, :-1].T for P in Ps]
-        dpres = [np.empty(P.shape[0]) for P in Ps[:-1]]
         ds = [np.empty(P.shape[0]) for P in Ps[:-1]] + [np.ones(Ps[-1].shape[0])]
-        w = self._work = (self._flat("P"), xs, pots, bufs, heads, slopes, backT, dpres, ds)
+        starts = [0] + [int(e) for e in self._ends[:-1]]
+        w = self._work = (self._flat("P"), xs, bufs, heads, slopes, backT, ds, starts, int(self._ends[-1]))
         return w
 
     def value(self, s: np.ndarray) -> float:
