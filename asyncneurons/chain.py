@@ -94,6 +94,8 @@ class Chain:
         self.corrects = np.empty(L, dtype=np.bool_)
         self.lr_ends = [sim._lr[g.layer - 1] for g in self.groups]  # (start, end) of each layer's schedule
         self.lr_steps = sim.scenario.learning.lr_steps
+        self.layers = [(g, g.size, float(g.lp.temperature), g.kind.name == "bernoulli",
+                        g.size + 1 if g.kind.name == "softmax" else g.size) for g in self.groups]
 
     def fire(self, payload) -> None:
         """The observation ``obs`` of ``wave`` delivered to g₁, then every layer in turn fires and
@@ -101,24 +103,21 @@ class Chain:
         obs, wave = payload
         sim = self.sim
         now = sim.env.now
-        values, exp = obs, np.exp
-        for grp in self.groups:  # units.sample_and_trace, with the delivery in its first kernel
-            m, T = grp.size, float(grp.lp.temperature)
-            decay = traces.record_decay(grp, now)
+        values, exp, empty = obs, np.exp, np.empty
+        for grp, m, T, bernoulli, n in self.layers:  # units.sample_and_trace, the delivery in its first kernel
+            decay = grp.decay if grp.tau is None else traces.record_decay(grp, now)
             if isinstance(decay, np.ndarray):
                 decays, decay = np.ascontiguousarray(decay, dtype=np.float64).reshape(m), 0.0
             else:
                 decays = NO_DECAYS
-            if grp.kind.name == "bernoulli":
-                pot, x, p, out, g = np.empty((5, m))
+            if bernoulli:
+                pot, x, p, out, g = empty((5, m))
                 compiled.deliver_bernoulli_pre(values, wave, grp.T, grp.P, grp.H, T, pot, x, p)
                 exp(p, out=p)
                 compiled.bernoulli_post(x, p, grp.keys1, grp.counters, T, float(decay), decays, grp.H, grp.E, out, g)
                 aux = p
             else:
-                out, g = np.empty(m), np.empty(m)
-                n = m + 1 if grp.kind.name == "softmax" else m
-                pot, z = np.empty(m), np.empty(n)
+                out, g, pot, z = empty(m), empty(m), empty(m), empty(n)
                 compiled.deliver_categorical_pre(values, wave, grp.T, grp.P, grp.H, T, n, pot, z)
                 exp(z, out=z)
                 a = compiled.categorical_sample(z, grp.keys1, grp.counters, T, float(decay), decays, grp.H, grp.E,

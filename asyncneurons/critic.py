@@ -31,14 +31,14 @@ def init_layer(seed: int, purpose: int, layer: int, n_in: int, n_out: int, fan_o
 class Gradient(list):
     """∇_θ V as one array per layer (views of one flat buffer, ``flat``, in the parameters' order)."""
 
-    def __init__(self, flat: np.ndarray, ends, shapes):
-        start = 0
-        views = []
-        for e, shape in zip(ends, shapes):
-            views.append(flat[start:e].reshape(shape))
-            start = e
-        super().__init__(views)
-        self.flat = flat
+    __slots__ = ("flat",)
+
+    @classmethod
+    def of(cls, flat: np.ndarray, spans) -> "Gradient":
+        """The views of ``flat`` given by ``spans``: (start, end, shape) per layer."""
+        g = cls([flat[a:b].reshape(shape) for a, b, shape in spans])
+        g.flat = flat
+        return g
 
 
 class Critic:
@@ -100,7 +100,7 @@ class Critic:
         w = self.__dict__.get("_work")
         if w is None or w[0] is not self._flat("P"):
             w = self._scratch()
-        _, xs, bufs, heads, slopes, backT, ds, starts, size = w
+        _, xs, bufs, heads, slopes, backT, ds, starts, size, spans = w
         xs[0][:-1] = np.asarray(s, dtype=np.float64).ravel()
         Ps = self.P
         last = len(Ps) - 1
@@ -116,7 +116,7 @@ class Critic:
         compiled.outer_into(ds[last], xs[last], G, starts[last])
         for l in range(last, 0, -1):  # d^{l-1} = (W^l[:, :-1]ᵀ d^l) · σ(pot^{l-1}), then its outer product
             compiled.scaled_outer_into(backT[l] @ ds[l], slopes[l - 1], ds[l - 1], xs[l - 1], G, starts[l - 1])
-        return value, Gradient(G, self._ends, self._shapes)
+        return value, Gradient.of(G, spans)
 
     def _scratch(self):
         """Buffers for :meth:`value_and_grad`, tied to the current parameter buffer: each layer's
@@ -132,7 +132,8 @@ class Critic:
         backT = [P[:, :-1].T for P in Ps]
         ds = [np.empty(P.shape[0]) for P in Ps[:-1]] + [np.ones(Ps[-1].shape[0])]
         starts = [0] + [int(e) for e in self._ends[:-1]]
-        w = self._work = (self._flat("P"), xs, bufs, heads, slopes, backT, ds, starts, int(self._ends[-1]))
+        spans = [(a, int(b), shape) for a, b, shape in zip(starts, self._ends, self._shapes)]
+        w = self._work = (self._flat("P"), xs, bufs, heads, slopes, backT, ds, starts, int(self._ends[-1]), spans)
         return w
 
     def value(self, s: np.ndarray) -> float:
