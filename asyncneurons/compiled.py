@@ -313,15 +313,18 @@ def decay_add(Z, decay, G):
 
 @njit(cache=_CACHE, error_model="numpy")
 def reinforce_rows(P, M, V, E, R, lr, b1, c1, b2, c2, bc1, bc2, correct, eps, U):
-    """``U = E · R`` (R one number per row) and ``P ← P + Adam(U)`` (2-D, C-contiguous)."""
+    """``U = E · R`` (R one number per row) and ``P ← P + Adam(U)`` (2-D, C-contiguous).
+
+    Adam runs once over the whole flat U with the factor 1: its update ``g = U · 1`` is ``E · r``
+    exactly, as if it ran row by row on E with each row's r, and one long loop vectorizes where
+    rows of a few inputs would not."""
     m, n = P.shape
     Pf, Mf, Vf, Ef, Uf = P.reshape(m * n), M.reshape(m * n), V.reshape(m * n), E.reshape(m * n), U.reshape(m * n)
     for j in range(m):
         r = R[j]
-        a, b = j * n, j * n + n
-        for k in range(a, b):
+        for k in range(j * n, j * n + n):
             Uf[k] = Ef[k] * r
-        _adam_span(Pf[a:b], Mf[a:b], Vf[a:b], Ef[a:b], r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
+    _adam_span(Pf, Mf, Vf, Uf, 1.0, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
 
 
 @njit(cache=_CACHE, error_model="numpy")
