@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import compiled, traces
-from .optim import adam_constants
+from . import compiled, optim, traces
 from .rules.base import Rule
 from .rules.weight_max import WeightMax
 from .kernels import NO_DECAYS
@@ -139,7 +138,7 @@ class Chain:
             lo, hi = self.lr_ends[i]
             lrs[i] = lo + (hi - lo) * min(step, n) / n  # Simulation.lr (optim.linear_schedule)
             if t != t_prev:
-                consts, t_prev = adam_constants(adam, t), t
+                consts, t_prev = optim.adam_constants(adam, t), t
             bc1s[i], bc2s[i], corrects[i] = consts[4], consts[5], consts[6]
         b1, c1, b2, c2, _, _, _, eps = consts
         compiled.weight_max_chain(tuple([g.P for g in gs]), tuple([g.M for g in gs]), tuple([g.V for g in gs]),

@@ -517,3 +517,14 @@ def categorical_sample(e, keys, counters, temperature, decay, decays, H, E, valu
     for j in range(counters.shape[0]):
         counters[j] += 1
     return a
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def adam_scaled_flat_record(P, M, V, Z, scale, lrs, ends, b1, c1, b2, c2, bc1, bc2, correct, eps, reset, decay, G):
+    """The critic's step after a TD error: :func:`adam_scaled_flat` on the trace Z, Z cleared
+    when ``reset``, then ``Z ← decay · Z + G`` (:func:`decay_add`)."""
+    adam_scaled_flat(P, M, V, Z, scale, lrs, ends, b1, c1, b2, c2, bc1, bc2, correct, eps)
+    if reset:
+        for k in range(Z.shape[0]):
+            Z[k] = 0.0
+    decay_add(Z, decay, G)

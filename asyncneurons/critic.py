@@ -142,13 +142,32 @@ class Critic:
     def learn(self, delta: float, step: int) -> None:
         """θ ← θ + Adam(δ · z) at the learning rates of agent step ``step``."""
         self.t += 1
+        compiled.adam_scaled_flat(self._flat("P"), self._flat("M"), self._flat("V"), self._flat("Z"), float(delta),
+                                  self._rates(step), self._ends, *adam_constants(self.adam, self.t))
+
+    def _rates(self, step: int) -> np.ndarray:
+        """Each layer's learning rate at agent step ``step`` (linear schedules)."""
         lrs = self.__dict__.get("_lrs")
         if lrs is None or lrs.size != len(self._shapes):
             lrs = self._lrs = np.empty(len(self._shapes))
         for l in range(lrs.size):
             lrs[l] = self.lr_start[l] + (self.lr_end[l] - self.lr_start[l]) * min(step, self.lr_steps) / self.lr_steps
-        compiled.adam_scaled_flat(self._flat("P"), self._flat("M"), self._flat("V"), self._flat("Z"), float(delta),
-                                  lrs, self._ends, *adam_constants(self.adam, self.t))
+        return lrs
+
+    def learn_and_record(self, delta: float, step: int, reset: bool, grads) -> None:
+        """:meth:`learn`, :meth:`reset_traces` when ``reset``, then :meth:`record` of ``grads``:
+        one compiled call when ``grads`` is :meth:`value_and_grad`'s."""
+        if type(grads) is not Gradient or grads.flat.size != self._flat("Z").size:
+            self.learn(delta, step)
+            if reset:
+                self.reset_traces()
+            self.record(grads)
+            return
+        self.t += 1
+        compiled.adam_scaled_flat_record(self._flat("P"), self._flat("M"), self._flat("V"), self._flat("Z"),
+                                         float(delta), self._rates(step), self._ends,
+                                         *adam_constants(self.adam, self.t), bool(reset), float(self.decay),
+                                         grads.flat)
 
     def reset_traces(self) -> None:
         self._flat("Z")[:] = 0.0

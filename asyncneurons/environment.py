@@ -44,6 +44,7 @@ import numpy as np
 from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 
 from . import events, streams, tasks
+from .critic import Critic
 from .errors import DivergenceError
 
 
@@ -121,6 +122,8 @@ class EnvironmentProcess:
             self.prev_end = False
             self.boundary = False
         instant = sim.instant
+        plain_critic = critic is not None and all(getattr(type(critic), f) is getattr(Critic, f)
+                                                  for f in ("learn", "reset_traces", "record", "learn_and_record"))
         while True:
             if resumed:
                 resumed = False
@@ -193,10 +196,13 @@ class EnvironmentProcess:
                 if critic is not None:
                     value, grads = critic.value_and_grad(obs)
             if critic is not None:
-                critic.learn(delta, k)
-                if new_episode:
-                    critic.reset_traces()
-                critic.record(grads)
+                if plain_critic:  # the three steps below in one compiled call
+                    critic.learn_and_record(delta, k, new_episode, grads)
+                else:
+                    critic.learn(delta, k)
+                    if new_episode:
+                        critic.reset_traces()
+                    critic.record(grads)
                 self.v_prev, self.grads = value, grads
             sim.broadcast(delta, k, new_episode)
             if ended:
