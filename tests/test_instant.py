@@ -156,3 +156,13 @@ def test_the_task_stepper_steps_as_the_wrapped_task():
 def test_the_task_stepper_leaves_other_wrappers_to_the_task():
     env = gym.wrappers.RecordEpisodeStatistics(make_env("CartPole-v1"))
     assert task_stepper(env) == env.step
+
+
+def test_a_step_given_to_the_task_is_the_one_that_runs():
+    task = make_env("CartPole-v1")
+    step = task_stepper(task)
+    task.reset(seed=0)
+    task.step(0)
+    task.step(1)  # the checker has checked everything
+    task.step = lambda action: ("patched", 0.0, False, False, {})
+    assert step(0)[0] == "patched"
