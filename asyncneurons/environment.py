@@ -24,7 +24,9 @@ discrete actions, the middle of the action box for continuous ones (also counted
 
 In the synchronous limit (:mod:`asyncneurons.instant`) the process runs the events of the
 instant itself, where it would wait for them: the learning signals, deliveries and firings that
-follow its step, in SimPy's order.
+follow its step, in SimPy's order. Under ``wait`` pacing it then goes on to the next step without
+waiting on an event, unless an interrupt is waiting (:func:`asyncneurons.interrupts.between_events`):
+it then waits on one, so that the run stops there, between two steps.
 
 **Stopping.** The run stops at the step that ends its last episode, before any learning from
 that step.
@@ -43,7 +45,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 
-from . import events, streams, tasks
+from . import events, interrupts, streams, tasks
 from .critic import Critic
 from .errors import DivergenceError
 
@@ -130,6 +132,8 @@ class EnvironmentProcess:
             elif self.pacing == "wait":
                 if instant is not None:  # the synchronous limit: the instant's events, then this step
                     instant.run()
+                    if interrupts.pending():  # a boundary between two events for the run to stop at
+                        yield events.Signal(env, 0.0, events.ENV)
                 if instant is None or self.action_wave < self.wave:
                     self.waiting = events.pending(env)
                     if self.action_wave >= self.wave:

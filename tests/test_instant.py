@@ -166,3 +166,28 @@ def test_a_step_given_to_the_task_is_the_one_that_runs():
     task.step(1)  # the checker has checked everything
     task.step = lambda action: ("patched", 0.0, False, False, {})
     assert step(0)[0] == "patched"
+
+
+def test_an_interrupt_stops_a_synchronous_run_between_two_steps(scenario, monkeypatch):
+    """Under wait pacing the instant never waits on an event; an interrupt that is waiting makes
+    the environment process wait on one, and the run stops there with every step whole."""
+    import signal
+    import os
+
+    from asyncneurons import interrupts
+
+    sim = Simulation(scenario(**WEIGHT_MAX, experiment={"episodes": 1000}))
+    assert sim.instant is not None
+    step = sim.environment.step_task
+    count = []
+
+    def stepping(action):
+        count.append(1)
+        if len(count) == 40:
+            os.kill(os.getpid(), signal.SIGINT)
+        return step(action)
+    sim.environment.step_task = stepping
+    with interrupts.interruptible(), pytest.raises(KeyboardInterrupt):
+        sim.run()
+    assert len(count) == 40 and sim.environment.k == 40
+    assert sim.environment.action_wave == sim.environment.wave == 40  # the network answered step 40
