@@ -1,20 +1,24 @@
 """The synchronous limit without SimPy: the events of one instant as direct calls, in SimPy's order.
 
 When every synapse, retrograde synapse and reward delay is zero, nothing is jittered, units fire
-``on_all`` without a refractory period and every receiver is eager
-(:mod:`asyncneurons.transmission`), a whole environment step unfolds inside the instant of the
+``on_all`` without a refractory period, every receiver is eager (:mod:`asyncneurons.transmission`)
+and every unit has an input, a whole environment step unfolds inside the instant of the
 environment's step (:mod:`asyncneurons.events`): the TD error lands, retrograde signals travel
 down the layers, the observation is delivered, the layers fire in rank order and the output's
-action reaches the environment, which steps next. No event of that cascade is ever due at a
-later time.
+action reaches the environment, which steps next. No event of that cascade is due at a later
+time.
 
 SimPy orders the events of one instant by (priority, insertion). :class:`Instant` keeps them in
 a heap ordered by exactly that pair and calls each one's function with its payload, in place of
 an event object, a callback list and, for a firing, a generator process resumed by a wake-up
-event. The same functions run in the same order on the same values, so the results are the
-event engine's bit for bit; ``tests/test_instant.py`` holds the two equal (episodes, weights,
-critic, checkpoints), and ``Simulation(..., synchronous=False)`` keeps the event engine as the
-oracle. The environment process runs the instant where it would have waited for the action
+event. The same functions run in the same order on the same values. A wake-up (``on_all``: a
+new value on every synapse, ``T.min() > last_wave``) is a count: every group fires exactly once
+per instant (by induction on rank, its senders each deliver once), so a group is complete
+exactly when the last of its senders has delivered (``Simulation._delivery``). Chains of layers
+do more in one entry (:mod:`asyncneurons.chain`). ``tests/test_instant.py`` holds the instant to
+the event engine (episodes, weights, traces, moments, critic, checkpoints both ways), and
+``Simulation(..., synchronous=False)`` keeps the event engine as the oracle. The environment
+process runs the instant where it would have waited for the action
 (:mod:`asyncneurons.environment`).
 
 The instant does not apply when events are recorded (``on_event``): the records keep the event

@@ -192,3 +192,31 @@ def test_an_interrupt_stops_a_synchronous_run_between_two_steps(scenario, monkey
     at = count[-1]  # the agent step during which the interrupt came
     assert len(count) == 40 and sim.environment.k == at
     assert sim.environment.action_wave == sim.environment.wave == at  # the network answered that step
+
+
+def test_a_graph_with_skip_connections(scenario, tmp_path):
+    """Groups fed by several senders (inputs to the second layer, first layer to the output) fire
+    when the last of them has delivered, in the event engine's order of learning."""
+    import networkx as nx
+
+    g = nx.DiGraph()
+    for i in range(4):
+        g.add_node(f"in{i}", role="input", kind="input", layer=0, index=i)
+    for j in range(5):
+        g.add_node(f"a{j}", role="hidden", kind="bernoulli", layer=1, index=j)
+    for j in range(3):
+        g.add_node(f"b{j}", role="hidden", kind="bernoulli", layer=2, index=j)
+    g.add_node("out0", role="output", kind="softmax", layer=3, index=0)
+    edges = [(f"in{i}", f"a{j}") for i in range(4) for j in range(5)] + \
+            [(f"a{j}", f"b{k}") for j in range(5) for k in range(3)] + [(f"b{k}", "out0") for k in range(3)] + \
+            [(f"in{i}", f"b{k}") for i in (0, 2) for k in range(3)] + [(f"a{j}", "out0") for j in (1, 4)]
+    for u, v in edges:
+        g.add_edge(u, v, delay=0.0, retro_delay=0.0)
+    path = tmp_path / "skip.graphml"
+    nx.write_graphml(g, path)
+    from conftest import SMALL_CARTPOLE
+    base = {k: v for k, v in SMALL_CARTPOLE.items() if k != "network"}
+    for rule in ("weight_max", "global_reinforce"):
+        s = scenario(base=base, network={"graph": str(path)}, experiment={"episodes": 8},
+                     learning={"rule": rule, "lr": [0.02, 2e-3, 2e-4], "lr_end": None})
+        assert_same_as_events(s, chain=False, transmission="eager")
