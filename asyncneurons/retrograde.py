@@ -77,7 +77,21 @@ def fusing_graph(graph):
 
 
 # ---------------------------------------------------------------------- the queue in arrays
-@njit(cache=True, error_model="numpy")
+# An entry is a signal in flight: (time, priority, sending order, receiving row, sender's unit id,
+# send index, value, agent step, new-episode mark, synapse).
+# Q = (heap, free, st, qt, qp, qs, qrow, qsuid, qn, qval, qstep, qreset, qsyn): entries landing on
+#     rows that send signals on, in slots, and the heap that orders them;
+#     st = [heap size, free slots, entries so far, row to refill, records, a last row nearly full].
+# L = (tT, tS, tN, tV, tStep, tR, tY, tQ, tc, idx, spare, ispare): entries landing on *last* rows (rows that
+#     send nothing on: their landings cause nothing), kept per row, ``tc[row]`` of them, in the
+#     order they were sent; ``idx``, ``spare`` and ``ispare`` are scratch.
+# U = (FP, FM, FV, FE, off, width, T, layer, uid, prio, out_ptr, held, stale, sent, base, late,
+#      e_dst, e_col, e_delay, e_syn): the rows and their retrograde synapses.
+# A = (lr0, lr1, lr_steps, bc1, bc2, Tbc, b1, c1, b2, c2, eps), REC = (time, row, R, step, first entry).
+_INLINE = {"cache": True, "error_model": "numpy", "inline": "always"}
+
+
+@njit(**_INLINE)
 def _before(qt, qp, qs, a, b):
     """Entry a precedes entry b: (time, priority, sending order)."""
     if qt[a] != qt[b]:
@@ -87,7 +101,19 @@ def _before(qt, qp, qs, a, b):
     return qs[a] < qs[b]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**_INLINE)
+def _after_on_row(qt, qsuid, qn, qs, a, b):
+    """On one row, entry a comes after entry b: (time, sender's unit id, send index, sending order)."""
+    if qt[a] != qt[b]:
+        return qt[a] > qt[b]
+    if qsuid[a] != qsuid[b]:
+        return qsuid[a] > qsuid[b]
+    if qn[a] != qn[b]:
+        return qn[a] > qn[b]
+    return qs[a] > qs[b]
+
+
+@njit(**_INLINE)
 def _push(heap, st, qt, qp, qs, slot):
     i = st[0]
     st[0] = i + 1
@@ -101,7 +127,7 @@ def _push(heap, st, qt, qp, qs, slot):
             break
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**_INLINE)
 def _pop(heap, st, qt, qp, qs):
     top = heap[0]
     n = st[0] - 1
@@ -124,75 +150,149 @@ def _pop(heap, st, qt, qp, qs):
     return top
 
 
-@njit(cache=True, error_model="numpy")
-def _enqueue(heap, free, st, qt, qp, qs, qrow, qsuid, qn, qval, qstep, qreset, qsyn,
-             t, p, row, suid, n, val, step, reset, syn):
-    """One entry into a free slot (the caller has made sure there is one); its sending order is
-    the count of entries so far."""
-    nf = st[1] - 1
-    st[1] = nf
-    slot = free[nf]
-    qt[slot], qp[slot], qs[slot] = t, p, st[2]
-    st[2] += 1
-    qrow[slot], qsuid[slot], qn[slot], qval[slot] = row, suid, n, val
-    qstep[slot], qreset[slot], qsyn[slot] = step, reset, syn
-    _push(heap, st, qt, qp, qs, slot)
+@njit(**_INLINE)
+def _place(Q, L, out_ptr, room, t, p, seq, row, suid, n, val, step, reset, syn):
+    """An entry joins the heap, or, on a last row, that row's entries (the caller has made sure
+    there is room)."""
+    st = Q[2]
+    if out_ptr[row + 1] > out_ptr[row]:
+        free = Q[1]
+        nf = st[1] - 1
+        st[1] = nf
+        slot = free[nf]
+        Q[3][slot], Q[4][slot], Q[5][slot] = t, p, seq
+        Q[6][slot], Q[7][slot], Q[8][slot], Q[9][slot] = row, suid, n, val
+        Q[10][slot], Q[11][slot], Q[12][slot] = step, reset, syn
+        _push(Q[0], st, Q[3], Q[4], Q[5], slot)
+        return
+    tc = L[8]
+    k = tc[row]
+    L[0][row, k], L[1][row, k], L[2][row, k], L[3][row, k] = t, suid, n, val
+    L[4][row, k], L[5][row, k], L[6][row, k], L[7][row, k] = step, reset, syn, seq
+    tc[row] = k + 1
+    if k + 1 > room:
+        st[5] = 1
+
+
+@njit(**_INLINE)
+def _enqueue(Q, L, out_ptr, room, t, p, row, suid, n, val, step, reset, syn):
+    """One entry, its sending order the count of entries so far."""
+    st = Q[2]
+    seq = st[2]
+    st[2] = seq + 1
+    _place(Q, L, out_ptr, room, t, p, seq, row, suid, n, val, step, reset, syn)
 
 
 @njit(cache=True, error_model="numpy")
-def enqueue_many(heap, free, st, qt, qp, qs, qrow, qsuid, qn, qval, qstep, qreset, qsyn,
-                 t, p, row, suid, n, val, step, reset, syn):
+def enqueue_many(Q, L, out_ptr, room, t, p, row, suid, n, val, step, reset, syn):
     """Entries k = 0, 1, … in that sending order (signals a group sends from outside the loop)."""
     for k in range(t.shape[0]):
-        _enqueue(heap, free, st, qt, qp, qs, qrow, qsuid, qn, qval, qstep, qreset, qsyn,
-                 t[k], p[k], row[k], suid[k], n[k], val[k], step, reset, syn[k])
+        _enqueue(Q, L, out_ptr, room, t[k], p[k], row[k], suid[k], n[k], val[k], step, reset, syn[k])
 
 
 @njit(cache=True, error_model="numpy")
-def drain(lim_t, lim_p, need, heap, free, st, qt, qp, qs, qrow, qsuid, qn, qval, qstep, qreset, qsyn,
-          batch, keep,
-          FP, FM, FV, FE, off, width, T, layer, uid, prio, out_ptr, held, stale, rec_t, rec_row, rec_val, rec_step,
-          e_dst, e_col, e_delay, e_syn, sent, base, late, jittered, recording,
-          lr0, lr1, lr_steps, bc1, bc2, Tbc, b1, c1, b2, c2, eps):
+def place_many(Q, L, out_ptr, room, t, p, seq, row, suid, n, val, step, reset, syn):
+    """Entries given with their sending order (a checkpoint's)."""
+    for k in range(t.shape[0]):
+        _place(Q, L, out_ptr, room, t[k], p[k], seq[k], row[k], suid[k], n[k], val[k], step[k], reset[k], syn[k])
+
+
+@njit(cache=True, error_model="numpy")
+def earliest(Q, L, prio):
+    """(time, priority) of the earliest entry in flight (time ∞ if none)."""
+    heap, st, qt, qp = Q[0], Q[2], Q[3], Q[4]
+    tT, tQ, tc = L[0], L[7], L[8]
+    bt, bp = math.inf, np.int64(0)
+    if st[0] > 0:
+        bt, bp = qt[heap[0]], qp[heap[0]]
+    for r in range(tc.shape[0]):
+        for k in range(tc[r]):
+            t = tT[r, k]
+            if t < bt or (t == bt and prio[r] < bp):
+                bt, bp = t, prio[r]
+    return bt, bp
+
+
+@njit(**_INLINE)
+def _learn(FP, FM, FV, FE, o, w, T, r, lr, R, A):
+    """Row r (entries ``[o, o + w)`` of the flat arrays) learns from R at rate ``lr``:
+    ``t_r += 1``, ``P_r ← P_r + Adam_{t_r}(E_r · R)``."""
+    bc1, bc2, Tbc, b1, c1, b2, c2, eps = A[3], A[4], A[5], A[6], A[7], A[8], A[9], A[10]
+    tt = T[r] + 1
+    T[r] = tt
+    if tt < Tbc:
+        _adam_span(FP[o:o + w], FM[o:o + w], FV[o:o + w], FE[o:o + w], R, lr, b1, c1, b2, c2,
+                   bc1[tt], bc2[tt], True, eps)
+    else:
+        _adam_span(FP[o:o + w], FM[o:o + w], FV[o:o + w], FE[o:o + w], R, lr, b1, c1, b2, c2,
+                   1.0, 1.0, False, eps)
+
+
+@njit(**_INLINE)
+def _rate(A, layer, step):
+    """The layer's learning rate at agent step ``step``: ``lr0 + (lr1 − lr0)·min(k, lr_steps)/lr_steps``."""
+    lr0, lr1, lr_steps = A[0], A[1], A[2]
+    return lr0[layer] + ((lr1[layer] - lr0[layer]) * np.float64(min(step, lr_steps))) / np.float64(lr_steps)
+
+
+@njit(**_INLINE)
+def _record(REC, st, tau, r, R, step, first):
+    k = st[4]
+    REC[0][k], REC[1][k], REC[2][k], REC[3][k], REC[4][k] = tau, r, R, step, first
+    st[4] = k + 1
+
+
+@njit(**_INLINE)
+def _clear(FE, o, w):
+    for q in range(o, o + w):
+        FE[q] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def drain(lim_t, lim_p, need, Q, L, U, A, REC, batch, keep, keep_r, jittered, recording, room):
     """Apply, in the event engine's order, every landing that precedes (``lim_t``, ``lim_p``).
 
-    The entries landing at one (time, priority) are the signals reaching units of one rank at one
-    instant. For each receiving row r, in the order of its first signal: with jitter, a signal
-    older (send index ``qn``) than one already landed on its synapse is dropped and counted
-    (newest wins); R = the signals kept, added in the order of their senders' unit ids (a
-    synapse's sends in sending order); the row learns: ``t_r += 1``,
-    ``P_r ← P_r + Adam_{t_r}(E_r · R)`` at its layer's rate for the agent step of its first
-    signal (``lr0 + (lr1 − lr0)·min(k, lr_steps)/lr_steps``); it sends ``(2 P_ri) · (E_ri R)``
-    along each of its retrograde synapses e, landing at ``t + d_e`` (+ ``late[e, n − base_r]``
-    with jitter, n its count of sends); and it clears its trace when a signal carried the
-    new-episode mark.
+    Entries landing at one (time, priority) are the signals reaching units of one rank at one
+    instant. For each receiving row, in the order of its first signal: with jitter, a signal older
+    (send index) than one already landed on its synapse is dropped and counted (newest wins); R
+    is the sum of the kept signals in the order of their senders' unit ids (a synapse's sends in
+    sending order); the row learns (:func:`_learn`), sends ``(2 P_ri) · (E_ri R)`` along each of its
+    retrograde synapses e, landing at ``t + d_e`` (+ the jitter of its n-th send), and clears its
+    trace when a signal carried the new-episode mark. The last rows (rows that send nothing on)
+    learn at the end, row by row, each in its own time order: nothing they do reaches another row.
 
-    Returns DONE, or, before touching anything: GROW (fewer than ``need`` free entries),
-    REFILL (row ``st[3]`` has used its jitter draws) or RECORDS (the record buffer is full).
+    Returns DONE, or, before changing anything: GROW (fewer than ``need`` free entries, or a last
+    row nearly full), REFILL (row ``st[3]`` has used its jitter draws) or RECORDS (the record
+    buffer may overflow).
     """
-    nb_max = batch.shape[0]
+    heap, free, st, qt, qp, qs, qrow, qsuid, qn = Q[0], Q[1], Q[2], Q[3], Q[4], Q[5], Q[6], Q[7], Q[8]
+    qval, qstep, qreset, qsyn = Q[9], Q[10], Q[11], Q[12]
+    FP, FM, FV, FE, off, width, T, layer, uid, prio, out_ptr = U[:11]
+    held, stale = U[11], U[12]
+    tT, tS, tN, tV, tStep, tR, tY, tQ, tc, idx, spare, ispare = L
+    sent, base, late, e_dst, e_col, e_delay, e_syn = U[13], U[14], U[15], U[16], U[17], U[18], U[19]
+    nrec = REC[0].shape[0]
     while st[0] > 0:
         s = heap[0]
         if qt[s] > lim_t or (qt[s] == lim_t and qp[s] >= lim_p):
-            return DONE
-        if st[1] < need:
+            break
+        if st[1] < need or st[5] != 0:
             return GROW
         tau, pr = qt[s], qp[s]
         nb = 0
-        while st[0] > 0 and nb < nb_max:
+        while st[0] > 0 and nb < batch.shape[0]:
             h = heap[0]
             if qt[h] != tau or qp[h] != pr:
                 break
             batch[nb] = _pop(heap, st, qt, qp, qs)
             nb += 1
-        # the checks that may send us back to Python, before anything changes
         problem = DONE
-        if recording and st[4] + nb > rec_t.shape[0]:
+        if recording and st[4] + nb > nrec:
             problem = RECORDS
         if jittered and problem == DONE:
             for k in range(nb):
                 r = qrow[batch[k]]
-                if out_ptr[r + 1] > out_ptr[r] and sent[r] - base[r] >= late.shape[1]:
+                if sent[r] - base[r] >= late.shape[1]:
                     st[3] = r
                     problem = REFILL
                     break
@@ -200,106 +300,161 @@ def drain(lim_t, lim_p, need, heap, free, st, qt, qp, qs, qrow, qsuid, qn, qval,
             for k in range(nb):
                 _push(heap, st, qt, qp, qs, batch[k])
             return problem
-        # order: by row in the order of its first entry, then sender uid, then send index
-        for i in range(1, nb):  # insertion sort (batches are small)
+        # by row, then in the row's order (sender, send index)
+        for i in range(1, nb):
             x = batch[i]
             j = i - 1
-            while j >= 0:
-                y = batch[j]
-                if qrow[y] > qrow[x] or (qrow[y] == qrow[x] and (qsuid[y] > qsuid[x] or (
-                        qsuid[y] == qsuid[x] and (qn[y] > qn[x] or (qn[y] == qn[x] and qs[y] > qs[x]))))):
-                    batch[j + 1] = y
-                    j -= 1
-                else:
-                    break
+            while j >= 0 and (qrow[batch[j]] > qrow[x] or (qrow[batch[j]] == qrow[x] and
+                                                           _after_on_row(qt, qsuid, qn, qs, batch[j], x))):
+                batch[j + 1] = batch[j]
+                j -= 1
             batch[j + 1] = x
-        # rows, each with its run [a, b) of entries and the sending order of its first kept entry
+        # the signals each row keeps; the rows learn in the order of their first kept signal
         nrows = 0
         a = 0
         while a < nb:
             r = qrow[batch[a]]
-            b = a
+            R = 0.0
             first = -1
+            reset = False
+            b = a
             while b < nb and qrow[batch[b]] == r:
                 x = batch[b]
-                ok = True
+                b += 1
                 if jittered:
                     if qn[x] < held[qsyn[x]]:
                         stale[r] += 1
-                        ok = False
-                    else:
-                        held[qsyn[x]] = qn[x]
-                if ok:
-                    if first < 0 or qs[x] < qs[first]:
-                        first = x
+                        continue
+                    held[qsyn[x]] = qn[x]
+                if first < 0:
+                    R = qval[x]
                 else:
-                    qt[x] = math.inf  # dropped
-                b += 1
+                    R += qval[x]
+                if first < 0 or qs[x] < qs[first]:
+                    first = x
+                reset = reset or qreset[x]
             if first >= 0:
-                keep[3 * nrows], keep[3 * nrows + 1], keep[3 * nrows + 2] = a, b, first
+                i = nrows
+                while i > 0 and qs[keep[2 * (i - 1)]] > qs[first]:
+                    keep[2 * i], keep[2 * i + 1], keep_r[i] = keep[2 * (i - 1)], keep[2 * (i - 1) + 1], keep_r[i - 1]
+                    i -= 1
+                keep[2 * i], keep[2 * i + 1], keep_r[i] = first, np.int64(reset), R
                 nrows += 1
             a = b
-        # apply the rows in the order of their first kept entry
-        for i in range(1, nrows):
-            xa, xb, xf = keep[3 * i], keep[3 * i + 1], keep[3 * i + 2]
-            j = i - 1
-            while j >= 0 and qs[keep[3 * j + 2]] > qs[xf]:
-                keep[3 * (j + 1)], keep[3 * (j + 1) + 1], keep[3 * (j + 1) + 2] = \
-                    keep[3 * j], keep[3 * j + 1], keep[3 * j + 2]
-                j -= 1
-            keep[3 * (j + 1)], keep[3 * (j + 1) + 1], keep[3 * (j + 1) + 2] = xa, xb, xf
         for i in range(nrows):
-            a, b, first = keep[3 * i], keep[3 * i + 1], keep[3 * i + 2]
+            first, reset, R = keep[2 * i], keep[2 * i + 1] != 0, keep_r[i]
             r = qrow[first]
-            R = 0.0
-            started = False
-            reset = False
-            for k in range(a, b):
-                x = batch[k]
-                if qt[x] != tau:
-                    continue  # dropped
-                if started:
-                    R += qval[x]
-                else:
-                    R = qval[x]
-                    started = True
-                reset = reset or qreset[x]
             step = qstep[first]
-            L = layer[r]
-            lr = lr0[L] + ((lr1[L] - lr0[L]) * np.float64(min(step, lr_steps))) / np.float64(lr_steps)
-            tt = T[r] + 1
-            T[r] = tt
-            o, w = off[r], width[r]
-            if tt < Tbc:
-                _adam_span(FP[o:o + w], FM[o:o + w], FV[o:o + w], FE[o:o + w], R, lr, b1, c1, b2, c2,
-                           bc1[tt], bc2[tt], True, eps)
-            else:
-                _adam_span(FP[o:o + w], FM[o:o + w], FV[o:o + w], FE[o:o + w], R, lr, b1, c1, b2, c2,
-                           1.0, 1.0, False, eps)
+            o = off[r]
+            _learn(FP, FM, FV, FE, o, width[r], T, r, _rate(A, layer[r], step), R, A)
             if recording:
-                k = st[4]
-                rec_t[k], rec_row[k], rec_val[k], rec_step[k] = tau, r, R, step
-                st[4] = k + 1
-            e0, e1 = out_ptr[r], out_ptr[r + 1]
-            if e1 > e0:
-                n = sent[r]
-                for e in range(e0, e1):
-                    c = o + e_col[e]
-                    val = (2.0 * FP[c]) * (FE[c] * R)
-                    at = tau + e_delay[e]
-                    if jittered:
-                        at = at + late[e, n - base[r]]
-                    d = e_dst[e]
-                    _enqueue(heap, free, st, qt, qp, qs, qrow, qsuid, qn, qval, qstep, qreset, qsyn,
-                             at, prio[d], d, uid[r], n, val, step, reset, e_syn[e])
+                _record(REC, st, tau, r, R, step, qs[first])
+            n = sent[r]
+            u = uid[r]
+            for e in range(out_ptr[r], out_ptr[r + 1]):
+                c = o + e_col[e]
+                val = (2.0 * FP[c]) * (FE[c] * R)
+                at = tau + e_delay[e]
                 if jittered:
-                    sent[r] = n + 1
+                    at = at + late[e, n - base[r]]
+                d = e_dst[e]
+                seq = st[2]
+                st[2] = seq + 1
+                if out_ptr[d + 1] > out_ptr[d]:  # onto a row that sends on: the heap
+                    nf = st[1] - 1
+                    st[1] = nf
+                    x = free[nf]
+                    qt[x], qp[x], qs[x], qrow[x], qsuid[x], qn[x] = at, prio[d], seq, d, u, n
+                    qval[x], qstep[x], qreset[x], qsyn[x] = val, step, reset, e_syn[e]
+                    _push(heap, st, qt, qp, qs, x)
+                else:  # onto a last row
+                    k = tc[d]
+                    tT[d, k], tS[d, k], tN[d, k], tV[d, k] = at, u, n, val
+                    tStep[d, k], tR[d, k], tY[d, k], tQ[d, k] = step, reset, e_syn[e], seq
+                    tc[d] = k + 1
+                    if k + 1 > room:
+                        st[5] = 1
+            if jittered:
+                sent[r] = n + 1
             if reset:
-                for q in range(o, o + w):
-                    FE[q] = 0.0
+                _clear(FE, o, width[r])
         for k in range(nb):  # the batch's slots are free again
             free[st[1]] = batch[k]
             st[1] += 1
+    # the last rows, each in its own time order
+    for r in range(tc.shape[0]):
+        cnt = tc[r]
+        if cnt == 0:
+            continue
+        if recording and st[4] + cnt > nrec:
+            return RECORDS
+        for i in range(cnt):
+            idx[i] = i
+        for i in range(1, cnt):  # (time, sender's unit id, send index, sending order)
+            x = idx[i]
+            tx = tT[r, x]
+            j = i - 1
+            while j >= 0:
+                y = idx[j]
+                ty = tT[r, y]
+                if ty > tx or (ty == tx and (tS[r, y] > tS[r, x] or (tS[r, y] == tS[r, x] and (
+                        tN[r, y] > tN[r, x] or (tN[r, y] == tN[r, x] and tQ[r, y] > tQ[r, x]))))):
+                    idx[j + 1] = y
+                    j -= 1
+                else:
+                    break
+            idx[j + 1] = x
+        k = 0
+        while k < cnt:
+            tau = tT[r, idx[k]]
+            if tau > lim_t or (tau == lim_t and prio[r] >= lim_p):
+                break
+            R = 0.0
+            first = -1
+            reset = False
+            j = k
+            while j < cnt and tT[r, idx[j]] == tau:
+                x = idx[j]
+                j += 1
+                if jittered:
+                    if tN[r, x] < held[tY[r, x]]:
+                        stale[r] += 1
+                        continue
+                    held[tY[r, x]] = tN[r, x]
+                if first < 0:
+                    R = tV[r, x]
+                else:
+                    R += tV[r, x]
+                if first < 0 or tQ[r, x] < tQ[r, first]:
+                    first = x
+                reset = reset or tR[r, x]
+            if first >= 0:
+                step = tStep[r, first]
+                _learn(FP, FM, FV, FE, off[r], width[r], T, r, _rate(A, layer[r], step), R, A)
+                if recording:
+                    _record(REC, st, tau, r, R, step, tQ[r, first])
+                if reset:
+                    _clear(FE, off[r], width[r])
+            k = j
+        if k == cnt:
+            tc[r] = 0
+        elif k > 0:  # keep the rest, in their order
+            rest = cnt - k
+            for arr in (tT, tV):
+                for i in range(rest):
+                    spare[i] = arr[r, idx[k + i]]
+                for i in range(rest):
+                    arr[r, i] = spare[i]
+            for arr in (tS, tN, tStep, tY, tQ):
+                for i in range(rest):
+                    ispare[i] = arr[r, idx[k + i]]
+                for i in range(rest):
+                    arr[r, i] = ispare[i]
+            for i in range(rest):
+                ispare[i] = 1 if tR[r, idx[k + i]] else 0
+            for i in range(rest):
+                tR[r, i] = ispare[i] != 0
+            tc[r] = rest
     return DONE
 
 
@@ -315,7 +470,7 @@ class RetroQueue:
         where = {}
         for g in groups:
             for r, n in enumerate(g.names):
-                where[n] = (g, r)
+                where[n] = g
         # the rows that receive signals, numbered across their groups
         self.recv = [g for g in groups if any(graph.out_degree(u) > 0 for u in g.names)]
         recv_ids = {id(g) for g in self.recv}
@@ -339,14 +494,13 @@ class RetroQueue:
         self.off, self.width = np.array(offs, dtype=np.int64), np.array(widths, dtype=np.int64)
         self.layer, self.uid = np.array(layers, dtype=np.int64), np.array(uids, dtype=np.int64)
         self.prio = np.array(prios, dtype=np.int64)
-        self.size = o
         self.FP, self.FM, self.FV, self.FE = (np.zeros(o) for _ in range(4))
         self.T = np.zeros(nr, dtype=np.int64)
         self.views = [None] * len(self.recv)
         self._adopt(force=True)
-        # every retrograde synapse, numbered; those sent by receiving rows grouped by sender row
-        spec = sim.retro_jitter
-        self.spec = spec
+        # every retrograde synapse, numbered; those sent by receiving rows grouped by sender row, in
+        # the order the event engine sends them (receivers by rank, then unit id)
+        spec = self.spec = sim.retro_jitter
         self.jittered = spec is not None
         key_of = lambda u, v: jitter.edge_keys(sim.seed, [delays.node_key(u)], [delays.node_key(v)],  # noqa: E731
                                                jitter.RETRO_JITTER)[0]
@@ -355,7 +509,7 @@ class RetroQueue:
         n_syn = 0
         ptr, dst, col, dly, syn, keys = [0], [], [], [], [], []
         for n in names:
-            g, _ = where[n]
+            g = where[n]
             for u in order(n):
                 dst.append(self.row_of[u])
                 col.append(g.col[u])
@@ -381,11 +535,12 @@ class RetroQueue:
                     keys.append(key_of(u, n) if self.jittered else np.uint64(0))
                     n_syn += 1
             if rows:
-                rows = np.array(rows, dtype=np.int64)
-                self.senders[g.gid] = {"rows": rows, "cols": np.array(cols, dtype=np.int64),
+                self.senders[g.gid] = {"rows": np.array(rows, dtype=np.int64), "cols": np.array(cols, dtype=np.int64),
                                        "dst": np.array(dst, dtype=np.int64), "delay": np.array(dly, dtype=float),
                                        "syn": np.array(syn, dtype=np.int64), "keys": np.array(keys, dtype=np.uint64),
                                        "sent": np.zeros(g.size, dtype=np.int64)}
+        indeg = np.bincount(np.concatenate([self.e_dst, *[s["dst"] for s in self.senders.values()]]), minlength=nr)
+        self.indeg = int(indeg.max()) if nr else 0
         self.held = np.full(n_syn, -1, dtype=np.int64)  # the newest send landed on each synapse (jitter)
         self.stale = np.zeros(nr, dtype=np.int64)
         self.sent = np.zeros(nr, dtype=np.int64)  # retrograde sends per row (the jitter's send index)
@@ -394,22 +549,20 @@ class RetroQueue:
         if self.jittered:
             self._refill(np.arange(nr))
         # Adam and the learning rates
-        L = sim.scenario.learning
         Tbc = sim.adam.bias_correction_steps
         b1, c1, b2, c2, _, _, _, eps = adam_constants(sim.adam, Tbc)
         consts = [adam_constants(sim.adam, t) for t in range(max(Tbc, 1))]
-        self.bc1 = np.array([c[4] for c in consts])
-        self.bc2 = np.array([c[5] for c in consts])
-        self.lr0 = np.array([lr[0] for lr in sim._lr])
-        self.lr1 = np.array([lr[1] for lr in sim._lr])
-        self.adam = (int(L.lr_steps), self.bc1, self.bc2, int(Tbc), b1, c1, b2, c2, eps)
+        self.A = (np.array([lr[0] for lr in sim._lr]), np.array([lr[1] for lr in sim._lr]),
+                  int(sim.scenario.learning.lr_steps), np.array([c[4] for c in consts]),
+                  np.array([c[5] for c in consts]), int(Tbc), b1, c1, b2, c2, eps)
         # the queue
         self.need = len(self.e_dst) + 1
+        self._last_rows(4 * self.indeg + 8)
         self._allocate(4 * self.need + 64)
-        self.keep = np.zeros(3 * (nr + 1), dtype=np.int64)
+        self.keep = np.zeros(2 * (nr + 1), dtype=np.int64)
+        self.keep_r = np.zeros(nr + 1)
         self.recording = sim.on_event is not None
-        cap = 4 * nr + 16 if self.recording else 0
-        self.rec = (np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap), np.zeros(cap, dtype=np.int64))
+        self._records(4 * nr + 16 if self.recording else 1)
         self.token = 0
         self.armed = None
         self._sync_stale()
@@ -422,14 +575,14 @@ class RetroQueue:
              np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.bool_), np.zeros(cap, dtype=np.int64))
         heap, free = np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64)
         if old is None:
-            st = np.zeros(5, dtype=np.int64)  # heap size, free slots, entries sent, row to refill, records
+            st = np.zeros(6, dtype=np.int64)
             free[:] = np.arange(cap - 1, -1, -1)
             st[1] = cap
         else:
             oheap, ofree, st, oq = old
             oc = len(oheap)
-            for a, b in zip(q, oq):
-                a[:oc] = b
+            for x, y in zip(q, oq):
+                x[:oc] = y
             heap[:st[0]] = oheap[:st[0]]
             nf = int(st[1])
             free[:nf] = ofree[:nf]
@@ -437,18 +590,56 @@ class RetroQueue:
             st[1] = nf + cap - oc
         self.heap, self.free, self.st, self.q = heap, free, st, q
         self.batch = np.zeros(cap, dtype=np.int64)
+        self._pack()
+
+    def _last_rows(self, cap: int, old=None) -> None:
+        """Room for ``cap`` entries on each last row (keeping those of ``old``)."""
+        nr = len(self.names)
+        kinds = (float, np.int64, np.int64, float, np.int64, np.bool_, np.int64, np.int64)
+        L = [np.zeros((nr, cap), dtype=k) for k in kinds]
+        if old is not None:
+            for x, y in zip(L, old[:8]):
+                x[:, :y.shape[1]] = y
+        tc = old[8] if old is not None else np.zeros(nr, dtype=np.int64)
+        self.L = (*L, tc, np.zeros(cap, dtype=np.int64), np.zeros(cap), np.zeros(cap, dtype=np.int64))
+        if hasattr(self, "heap"):
+            self._pack()
+
+    @property
+    def tc(self) -> np.ndarray:
+        return self.L[8]
+
+    def _pack(self) -> None:
+        self.Q = (self.heap, self.free, self.st, *self.q)
+        self.U = (self.FP, self.FM, self.FV, self.FE, self.off, self.width, self.T, self.layer, self.uid, self.prio,
+                  self.out_ptr, self.held, self.stale, self.sent, self.base, self.late,
+                  self.e_dst, self.e_col, self.e_delay, self.e_syn)
+
+    def _records(self, cap: int) -> None:
+        self.REC = (np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap), np.zeros(cap, dtype=np.int64),
+                    np.zeros(cap, dtype=np.int64))
 
     def _grow(self) -> None:
-        self._allocate(2 * len(self.heap), (self.heap, self.free, self.st, self.q))
+        """More entries; and more room on the last rows when one is nearly full."""
+        if self.st[1] < 2 * self.need:
+            self._allocate(2 * len(self.heap), (self.heap, self.free, self.st, self.q))
+        if self.st[5] or int(self.tc.max(initial=0)) > self.room:
+            self._last_rows(2 * self.L[0].shape[1], self.L)
+            self.st[5] = 0
+
+    @property
+    def room(self) -> int:
+        """Entries a last row may hold before a batch of landings (which adds at most ``indeg``)."""
+        return self.L[0].shape[1] - self.indeg
 
     def _refill(self, rows) -> None:
         """The jitter draws j(e, n) of the next ``_BLOCK`` sends of each row in ``rows``, along its synapses."""
+        B = self.late.shape[1]
         for r in np.atleast_1d(rows).tolist():
             e0, e1 = int(self.out_ptr[r]), int(self.out_ptr[r + 1])
             self.base[r] = self.sent[r]
             if e1 == e0:
                 continue
-            B = self.late.shape[1]
             sends = np.tile(self.base[r] + np.arange(B, dtype=np.int64), e1 - e0)
             keys = np.repeat(self.e_key[e0:e1], B)
             self.late[e0:e1] = jitter.draw(self.spec, keys, sends).reshape(e1 - e0, B)
@@ -463,7 +654,7 @@ class RetroQueue:
                     and g.t is v[4]:
                 continue
             m, w = g.P.shape
-            o = int(self.off[g.row_base]) if len(self.off) else 0
+            o = int(self.off[g.row_base])
             arrays = []
             for flat, a in ((self.FP, g.P), (self.FM, g.M), (self.FV, g.V), (self.FE, g.E)):
                 view = flat[o:o + m * w].reshape(m, w)
@@ -475,12 +666,6 @@ class RetroQueue:
             g.P, g.M, g.V, g.E = arrays
             g.t = t
             self.views[i] = (*arrays, t)
-
-    def _args(self):
-        return (self.heap, self.free, self.st, *self.q, self.batch, self.keep,
-                self.FP, self.FM, self.FV, self.FE, self.off, self.width, self.T, self.layer, self.uid, self.prio,
-                self.out_ptr, self.held, self.stale, *self.rec, self.e_dst, self.e_col, self.e_delay, self.e_syn,
-                self.sent, self.base, self.late, self.jittered, self.recording, self.lr0, self.lr1, *self.adam)
 
     def _sync_stale(self) -> None:
         if not self.jittered:
@@ -502,20 +687,22 @@ class RetroQueue:
         else:
             n = np.zeros(len(rows), dtype=np.int64)
             at = t0 + s["delay"]
-        while self.st[1] < len(rows):
+        while self.st[1] < len(rows) + self.need:
+            self._allocate(2 * len(self.heap), (self.heap, self.free, self.st, self.q))
+        if int(self.tc.max(initial=0)) + len(rows) > self.room:
+            self.st[5] = 1
             self._grow()
-        suid = grp.uids[rows].astype(np.int64)
-        enqueue_many(self.heap, self.free, self.st, *self.q, np.ascontiguousarray(at, dtype=np.float64),
-                     self.prio[s["dst"]], s["dst"], suid, n, np.ascontiguousarray(C[rows, s["cols"]], dtype=np.float64),
-                     int(step), bool(reset), s["syn"])
+        enqueue_many(self.Q, self.L, self.out_ptr, self.room, np.ascontiguousarray(at, dtype=np.float64),
+                     self.prio[s["dst"]], s["dst"], grp.uids[rows].astype(np.int64), n,
+                     np.ascontiguousarray(C[rows, s["cols"]], dtype=np.float64), int(step), bool(reset), s["syn"])
         self._arm()
 
     def _arm(self) -> None:
         """One wake-up in SimPy's queue, at the earliest entry (a later one, if armed, is superseded)."""
-        if self.st[0] == 0:
+        t, p = earliest(self.Q, self.L, self.prio)
+        if math.isinf(t):
             return
-        top = int(self.heap[0])
-        best = (float(self.q[0][top]), int(self.q[1][top]))
+        best = (float(t), int(p))
         if self.armed is not None and self.armed <= best:
             return
         self.token += 1
@@ -528,17 +715,16 @@ class RetroQueue:
             return  # superseded by an earlier wake-up
         self.armed = None
         queue = self.sim.env._queue
-        limit = queue[0][:2] if queue else (math.inf, math.inf)
-        self.run(limit)
+        self.run(queue[0][:2] if queue else None)
         self._arm()
 
     def run(self, limit) -> None:
-        """Apply every landing that precedes ``limit`` = (time, priority)."""
+        """Apply every landing that precedes ``limit`` = (time, priority) (None: every landing)."""
         self._adopt()
-        lim_t = float(limit[0])
-        lim_p = int(limit[1]) if math.isfinite(limit[1]) else np.iinfo(np.int64).max
+        lim_t, lim_p = (math.inf, np.iinfo(np.int64).max) if limit is None else (float(limit[0]), int(limit[1]))
         while True:
-            status = drain(lim_t, lim_p, self.need, *self._args())
+            status = drain(lim_t, lim_p, self.need, self.Q, self.L, self.U, self.A, self.REC, self.batch, self.keep,
+                           self.keep_r, self.jittered, self.recording, self.room)
             if status == DONE:
                 break
             if status == GROW:
@@ -546,21 +732,22 @@ class RetroQueue:
             elif status == REFILL:
                 self._refill(int(self.st[3]))
             elif status == RECORDS:
-                self._emit()
                 if self.st[4] == 0:
-                    self.rec = tuple(np.zeros(2 * len(a), dtype=a.dtype) for a in self.rec)
+                    self._records(2 * len(self.REC[0]) + self.L[0].shape[1])
+                self._emit()
         self._emit()
         self._sync_stale()
 
     def _emit(self) -> None:
+        """Pass on the records of the landings applied, in the engine's order."""
         k = int(self.st[4])
         if not k:
             return
         self.st[4] = 0
+        t, row, val, step, first = (a[:k] for a in self.REC)
         on_event = self.sim.on_event
-        t, row, val, step = (a[:k].tolist() for a in self.rec)
-        for i in range(k):
-            on_event(t[i], self.names[row[i]], "retro", val[i], step[i])
+        for i in np.lexsort((first, self.prio[row], t)).tolist():
+            on_event(float(t[i]), self.names[row[i]], "retro", float(val[i]), int(step[i]))
 
     def settle(self) -> None:
         """The state is observed now: counters as groups keep them."""
@@ -568,26 +755,37 @@ class RetroQueue:
         self._sync_stale()
 
     # ------------------------------------------------------------------ checkpoints
-    def state(self) -> dict:
+    def _entries(self) -> list:
+        """Every entry in flight, as columns (time, priority, sending order, row, sender's unit id,
+        send index, value, agent step, new-episode mark, synapse)."""
         live = self.heap[:self.st[0]]
-        q = [a[live] for a in self.q]
-        return {"entries": q, "sent_entries": int(self.st[2]), "held": self.held.copy(), "stale": self.stale.copy(),
-                "sent": self.sent.copy(), "out_sent": {gid: s["sent"].copy() for gid, s in self.senders.items()},
+        cols = [a[live] for a in self.q]
+        rows = np.flatnonzero(self.tc)
+        k = self.tc[rows]
+        r = np.repeat(rows, k)
+        j = np.concatenate([np.arange(c) for c in k.tolist()]) if len(k) else np.zeros(0, dtype=np.int64)
+        tT, tS, tN, tV, tStep, tR, tY, tQ = (a[r, j] for a in self.L[:8])
+        last = [tT, self.prio[r], tQ, r, tS, tN, tV, tStep, tR, tY]
+        return [np.concatenate([x, y.astype(x.dtype)]) for x, y in zip(cols, last)]
+
+    def state(self) -> dict:
+        return {"entries": self._entries(), "sent_entries": int(self.st[2]), "held": self.held.copy(),
+                "stale": self.stale.copy(), "sent": self.sent.copy(),
+                "out_sent": {gid: s["sent"].copy() for gid, s in self.senders.items()},
                 "token": self.token, "armed": list(self.armed) if self.armed is not None else None}
 
     def restore(self, state: dict) -> None:
         self._adopt(force=True)
         q = [np.asarray(x) for x in state["entries"]]
         n = len(q[0])
-        self._allocate(max(4 * self.need + 64, 2 * n))
-        for x, y in zip(self.q, q):
-            x[:n] = y
-        cap = len(self.heap)
-        self.free[:cap - n] = np.arange(cap - 1, n - 1, -1)
-        self.st[:] = 0
-        self.st[1] = cap - n
-        for slot in range(n):
-            _push(self.heap, self.st, self.q[0], self.q[1], self.q[2], slot)
+        per_row = np.bincount(q[3].astype(np.int64), minlength=len(self.names)) if n else np.zeros(1, dtype=np.int64)
+        self._last_rows(max(4 * self.indeg + 8, int(per_row.max()) + 2 * self.indeg + 8))
+        self._allocate(max(4 * self.need + 64, 2 * n + self.need))
+        kinds = (float, np.int64, np.int64, np.int64, np.int64, np.int64, float, np.int64, np.bool_, np.int64)
+        q = [np.ascontiguousarray(x, dtype=k) for x, k in zip(q, kinds)]
+        order = np.argsort(q[2], kind="stable")  # in sending order, as they were sent
+        place_many(self.Q, self.L, self.out_ptr, self.room, *(x[order] for x in q))
+        self.st[5] = 0
         self.st[2] = int(state["sent_entries"])
         self.held[:] = state["held"]
         self.stale[:] = state["stale"]
@@ -601,4 +799,4 @@ class RetroQueue:
         self._sync_stale()
 
 
-__all__ = ["RetroQueue", "applies", "drain", "fusing_graph"]
+__all__ = ["RetroQueue", "applies", "drain", "earliest", "enqueue_many", "fusing_graph", "place_many"]
