@@ -292,7 +292,7 @@ def drain(lim_t, lim_p, need, Q, L, U, A, REC, batch, keep, keep_r, jittered, re
         if jittered and problem == DONE:
             for k in range(nb):
                 r = qrow[batch[k]]
-                if sent[r] - base[r] >= late.shape[1]:
+                if sent[r] - base[r] >= late.shape[0]:
                     st[3] = r
                     problem = REFILL
                     break
@@ -356,7 +356,7 @@ def drain(lim_t, lim_p, need, Q, L, U, A, REC, batch, keep, keep_r, jittered, re
                 val = (2.0 * FP[c]) * (FE[c] * R)
                 at = tau + e_delay[e]
                 if jittered:
-                    at = at + late[e, n - base[r]]
+                    at = at + late[n - base[r], e]
                 d = e_dst[e]
                 seq = st[2]
                 st[2] = seq + 1
@@ -545,7 +545,7 @@ class RetroQueue:
         self.stale = np.zeros(nr, dtype=np.int64)
         self.sent = np.zeros(nr, dtype=np.int64)  # retrograde sends per row (the jitter's send index)
         self.base = np.zeros(nr, dtype=np.int64)
-        self.late = np.zeros((len(self.e_dst), _BLOCK if self.jittered else 1))
+        self.late = np.zeros((_BLOCK if self.jittered else 1, len(self.e_dst)))  # [send − base, synapse]
         if self.jittered:
             self._refill(np.arange(nr))
         # Adam and the learning rates
@@ -633,16 +633,20 @@ class RetroQueue:
         return self.L[0].shape[1] - self.indeg
 
     def _refill(self, rows) -> None:
-        """The jitter draws j(e, n) of the next ``_BLOCK`` sends of each row in ``rows``, along its synapses."""
-        B = self.late.shape[1]
-        for r in np.atleast_1d(rows).tolist():
-            e0, e1 = int(self.out_ptr[r]), int(self.out_ptr[r + 1])
-            self.base[r] = self.sent[r]
-            if e1 == e0:
-                continue
-            sends = np.tile(self.base[r] + np.arange(B, dtype=np.int64), e1 - e0)
-            keys = np.repeat(self.e_key[e0:e1], B)
-            self.late[e0:e1] = jitter.draw(self.spec, keys, sends).reshape(e1 - e0, B)
+        """The jitter draws j(e, n) of the next ``_BLOCK`` sends of each row in ``rows`` (and of
+        every row past half of its draws), along its synapses."""
+        B = self.late.shape[0]
+        rows = set(np.atleast_1d(rows).tolist()) | set(np.flatnonzero(self.sent - self.base >= B // 2).tolist())
+        rows = [r for r in sorted(rows) if self.out_ptr[r + 1] > self.out_ptr[r]]
+        if not rows:
+            return
+        rows = np.array(rows, dtype=np.int64)
+        self.base[rows] = self.sent[rows]
+        counts = self.out_ptr[rows + 1] - self.out_ptr[rows]
+        edges = np.concatenate([np.arange(self.out_ptr[r], self.out_ptr[r + 1]) for r in rows.tolist()])
+        sends = (np.repeat(self.base[rows], counts)[:, None] + np.arange(B, dtype=np.int64)).ravel()
+        keys = np.repeat(self.e_key[edges], B)
+        self.late[:, edges] = jitter.draw(self.spec, keys, sends).reshape(len(edges), B).T
 
     def _adopt(self, force: bool = False) -> None:
         """Make every receiving group's P, M, V, E and step counts t views of the queue's arrays
