@@ -735,10 +735,12 @@ class RetroQueue:
                 self._grow()
             elif status == REFILL:
                 self._refill(int(self.st[3]))
-            elif status == RECORDS:
-                if self.st[4] == 0:
-                    self._records(2 * len(self.REC[0]) + self.L[0].shape[1])
-                self._emit()
+            elif status == RECORDS:  # the records of one drain are passed on together, in order
+                k = int(self.st[4])
+                rec = self.REC
+                self._records(2 * len(rec[0]) + self.L[0].shape[1])
+                for a, b in zip(self.REC, rec):
+                    a[:k] = b[:k]
         self._emit()
         self._sync_stale()
 
