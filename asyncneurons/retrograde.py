@@ -272,6 +272,7 @@ def drain(lim_t, lim_p, need, Q, L, U, A, REC, batch, keep, keep_r, jittered, re
     tT, tS, tN, tV, tStep, tR, tY, tQ, tc, idx, spare, ispare = L
     sent, base, late, e_dst, e_col, e_delay, e_syn = U[13], U[14], U[15], U[16], U[17], U[18], U[19]
     nrec = REC[0].shape[0]
+    lr_layer, lr_step, lr = np.int64(-1), np.int64(-1), 0.0
     while st[0] > 0:
         s = heap[0]
         if qt[s] > lim_t or (qt[s] == lim_t and qp[s] >= lim_p):
@@ -346,7 +347,10 @@ def drain(lim_t, lim_p, need, Q, L, U, A, REC, batch, keep, keep_r, jittered, re
             r = qrow[first]
             step = qstep[first]
             o = off[r]
-            _learn(FP, FM, FV, FE, o, width[r], T, r, _rate(A, layer[r], step), R, A)
+            if layer[r] != lr_layer or step != lr_step:  # (the rate of the last landing, mostly)
+                lr_layer, lr_step = layer[r], step
+                lr = _rate(A, lr_layer, lr_step)
+            _learn(FP, FM, FV, FE, o, width[r], T, r, lr, R, A)
             if recording:
                 _record(REC, st, tau, r, R, step, qs[first])
             n = sent[r]
@@ -430,7 +434,10 @@ def drain(lim_t, lim_p, need, Q, L, U, A, REC, batch, keep, keep_r, jittered, re
                 reset = reset or tR[r, x]
             if first >= 0:
                 step = tStep[r, first]
-                _learn(FP, FM, FV, FE, off[r], width[r], T, r, _rate(A, layer[r], step), R, A)
+                if layer[r] != lr_layer or step != lr_step:
+                    lr_layer, lr_step = layer[r], step
+                    lr = _rate(A, lr_layer, lr_step)
+                _learn(FP, FM, FV, FE, off[r], width[r], T, r, lr, R, A)
                 if recording:
                     _record(REC, st, tau, r, R, step, tQ[r, first])
                 if reset:
@@ -538,7 +545,9 @@ class RetroQueue:
                 self.senders[g.gid] = {"rows": np.array(rows, dtype=np.int64), "cols": np.array(cols, dtype=np.int64),
                                        "dst": np.array(dst, dtype=np.int64), "delay": np.array(dly, dtype=float),
                                        "syn": np.array(syn, dtype=np.int64), "keys": np.array(keys, dtype=np.uint64),
-                                       "sent": np.zeros(g.size, dtype=np.int64)}
+                                       "sent": np.zeros(g.size, dtype=np.int64),
+                                       "suid": g.uids[np.array(rows, dtype=np.int64)].astype(np.int64),
+                                       "prio": self.prio[np.array(dst, dtype=np.int64)]}
         indeg = np.bincount(np.concatenate([self.e_dst, *[s["dst"] for s in self.senders.values()]]), minlength=nr)
         self.indeg = int(indeg.max()) if nr else 0
         self.held = np.full(n_syn, -1, dtype=np.int64)  # the newest send landed on each synapse (jitter)
@@ -696,8 +705,7 @@ class RetroQueue:
         if int(self.tc.max(initial=0)) + len(rows) > self.room:
             self.st[5] = 1
             self._grow()
-        enqueue_many(self.Q, self.L, self.out_ptr, self.room, np.ascontiguousarray(at, dtype=np.float64),
-                     self.prio[s["dst"]], s["dst"], grp.uids[rows].astype(np.int64), n,
+        enqueue_many(self.Q, self.L, self.out_ptr, self.room, at, s["prio"], s["dst"], s["suid"], n,
                      np.ascontiguousarray(C[rows, s["cols"]], dtype=np.float64), int(step), bool(reset), s["syn"])
         self._arm()
 
