@@ -184,22 +184,25 @@ def _enqueue(Q, L, out_ptr, room, t, p, row, suid, n, val, step, reset, syn):
 
 
 @njit(cache=True, error_model="numpy")
-def enqueue_many(Q, L, out_ptr, room, t, p, row, suid, n, val, step, reset, syn):
-    """Entries k = 0, 1, … in that sending order (signals a group sends from outside the loop)."""
+def enqueue_many(Q, L, out_ptr, room, t, p, row, suid, n, val, step, reset, syn, prio, nxt):
+    """Entries k = 0, 1, … in that sending order (signals a group sends from outside the loop);
+    ``nxt`` = the earliest entry in flight then."""
     for k in range(t.shape[0]):
         _enqueue(Q, L, out_ptr, room, t[k], p[k], row[k], suid[k], n[k], val[k], step, reset, syn[k])
+    _earliest(Q, L, prio, nxt)
 
 
 @njit(cache=True, error_model="numpy")
-def place_many(Q, L, out_ptr, room, t, p, seq, row, suid, n, val, step, reset, syn):
-    """Entries given with their sending order (a checkpoint's)."""
+def place_many(Q, L, out_ptr, room, t, p, seq, row, suid, n, val, step, reset, syn, prio, nxt):
+    """Entries given with their sending order (a checkpoint's); ``nxt`` as :func:`enqueue_many`."""
     for k in range(t.shape[0]):
         _place(Q, L, out_ptr, room, t[k], p[k], seq[k], row[k], suid[k], n[k], val[k], step[k], reset[k], syn[k])
+    _earliest(Q, L, prio, nxt)
 
 
-@njit(cache=True, error_model="numpy")
-def earliest(Q, L, prio):
-    """(time, priority) of the earliest entry in flight (time ∞ if none)."""
+@njit(**_INLINE)
+def _earliest(Q, L, prio, nxt):
+    """``nxt`` = (time, priority) of the earliest entry in flight (time ∞ if none)."""
     heap, st, qt, qp = Q[0], Q[2], Q[3], Q[4]
     tT, tQ, tc = L[0], L[7], L[8]
     bt, bp = math.inf, np.int64(0)
@@ -210,7 +213,7 @@ def earliest(Q, L, prio):
             t = tT[r, k]
             if t < bt or (t == bt and prio[r] < bp):
                 bt, bp = t, prio[r]
-    return bt, bp
+    nxt[0], nxt[1] = bt, np.float64(bp)
 
 
 @njit(**_INLINE)
@@ -249,7 +252,7 @@ def _clear(FE, o, w):
 
 
 @njit(cache=True, error_model="numpy")
-def drain(lim_t, lim_p, need, Q, L, U, A, REC, batch, keep, keep_r, jittered, recording, room):
+def drain(lim_t, lim_p, need, Q, L, U, A, REC, batch, keep, keep_r, jittered, recording, room, nxt):
     """Apply, in the event engine's order, every landing that precedes (``lim_t``, ``lim_p``).
 
     Entries landing at one (time, priority) are the signals reaching units of one rank at one
@@ -261,7 +264,7 @@ def drain(lim_t, lim_p, need, Q, L, U, A, REC, batch, keep, keep_r, jittered, re
     trace when a signal carried the new-episode mark. The last rows (rows that send nothing on)
     learn at the end, row by row, each in its own time order: nothing they do reaches another row.
 
-    Returns DONE, or, before changing anything: GROW (fewer than ``need`` free entries, or a last
+    Then ``nxt`` = the earliest entry still in flight. Returns DONE, or, before changing anything: GROW (fewer than ``need`` free entries, or a last
     row nearly full), REFILL (row ``st[3]`` has used its jitter draws) or RECORDS (the record
     buffer may overflow).
     """
@@ -462,6 +465,7 @@ def drain(lim_t, lim_p, need, Q, L, U, A, REC, batch, keep, keep_r, jittered, re
             for i in range(rest):
                 tR[r, i] = ispare[i] != 0
             tc[r] = rest
+    _earliest(Q, L, prio, nxt)
     return DONE
 
 
@@ -572,6 +576,7 @@ class RetroQueue:
         self.keep_r = np.zeros(nr + 1)
         self.recording = sim.on_event is not None
         self._records(4 * nr + 16 if self.recording else 1)
+        self.nxt = np.array([math.inf, 0.0])  # (time, priority) of the earliest entry in flight
         self.token = 0
         self.armed = None
         self._sync_stale()
@@ -706,15 +711,16 @@ class RetroQueue:
             self.st[5] = 1
             self._grow()
         enqueue_many(self.Q, self.L, self.out_ptr, self.room, at, s["prio"], s["dst"], s["suid"], n,
-                     np.ascontiguousarray(C[rows, s["cols"]], dtype=np.float64), int(step), bool(reset), s["syn"])
+                     np.ascontiguousarray(C[rows, s["cols"]], dtype=np.float64), int(step), bool(reset), s["syn"],
+                     self.prio, self.nxt)
         self._arm()
 
     def _arm(self) -> None:
         """One wake-up in SimPy's queue, at the earliest entry (a later one, if armed, is superseded)."""
-        t, p = earliest(self.Q, self.L, self.prio)
+        t, p = self.nxt.tolist()  # (as the last drain or send left it)
         if math.isinf(t):
             return
-        best = (float(t), int(p))
+        best = (t, int(p))
         if self.armed is not None and self.armed <= best:
             return
         self.token += 1
@@ -736,7 +742,7 @@ class RetroQueue:
         lim_t, lim_p = (math.inf, np.iinfo(np.int64).max) if limit is None else (float(limit[0]), int(limit[1]))
         while True:
             status = drain(lim_t, lim_p, self.need, self.Q, self.L, self.U, self.A, self.REC, self.batch, self.keep,
-                           self.keep_r, self.jittered, self.recording, self.room)
+                           self.keep_r, self.jittered, self.recording, self.room, self.nxt)
             if status == DONE:
                 break
             if status == GROW:
@@ -750,7 +756,6 @@ class RetroQueue:
                 for a, b in zip(self.REC, rec):
                     a[:k] = b[:k]
         self._emit()
-        self._sync_stale()
 
     def _emit(self) -> None:
         """Pass on the records of the landings applied, in the engine's order."""
@@ -798,7 +803,7 @@ class RetroQueue:
         kinds = (float, np.int64, np.int64, np.int64, np.int64, np.int64, float, np.int64, np.bool_, np.int64)
         q = [np.ascontiguousarray(x, dtype=k) for x, k in zip(q, kinds)]
         order = np.argsort(q[2], kind="stable")  # in sending order, as they were sent
-        place_many(self.Q, self.L, self.out_ptr, self.room, *(x[order] for x in q))
+        place_many(self.Q, self.L, self.out_ptr, self.room, *(x[order] for x in q), self.prio, self.nxt)
         self.st[5] = 0
         self.st[2] = int(state["sent_entries"])
         self.held[:] = state["held"]
@@ -813,4 +818,4 @@ class RetroQueue:
         self._sync_stale()
 
 
-__all__ = ["RetroQueue", "applies", "drain", "earliest", "enqueue_many", "fusing_graph", "place_many"]
+__all__ = ["RetroQueue", "applies", "drain", "enqueue_many", "fusing_graph", "place_many"]
