@@ -45,6 +45,7 @@ from .graph import ranks
 from .optim import adam_constants
 
 _BLOCK = 256  # jitter draws kept per retrograde synapse ahead of its sender's sends
+_DRAWS = 1 << 19  # and at most this many in all
 DONE, GROW, REFILL, RECORDS = 0, 1, 2, 3
 
 
@@ -78,13 +79,11 @@ def fusing_graph(graph):
 
 # ---------------------------------------------------------------------- the queue in arrays
 # An entry is a signal in flight: (time, priority, sending order, receiving row, sender's unit id,
-# send index, value, agent step, new-episode mark, synapse).
-# Q = (heap, free, st, qt, qp, qs, qrow, qsuid, qn, qval, qstep, qreset, qsyn): entries landing on
-#     rows that send signals on, in slots, and the heap that orders them;
-#     st = [heap size, free slots, entries so far, row to refill, records, a last row nearly full].
-# L = (tT, tS, tN, tV, tStep, tR, tY, tQ, tc, idx, spare, ispare): entries landing on *last* rows (rows that
-#     send nothing on: their landings cause nothing), kept per row, ``tc[row]`` of them, in the
-#     order they were sent; ``idx``, ``spare`` and ``ispare`` are scratch.
+# send index, value, agent step, new-episode mark, synapse), kept in a slot of the arrays of
+# Q = (heap, free, last, st, qt, qp, qs, qrow, qsuid, qn, qval, qstep, qreset, qsyn): entries on rows
+#     that send signals on are ordered by the heap; entries on *last* rows (rows that send nothing
+#     on: their landings cause nothing) are listed in ``last``, in the order they were sent;
+#     st = [heap size, free slots, entries so far, row to refill, records, entries in ``last``].
 # U = (FP, FM, FV, FE, off, width, T, layer, uid, prio, out_ptr, held, stale, sent, base, late,
 #      e_dst, e_col, e_delay, e_syn): the rows and their retrograde synapses.
 # A = (lr0, lr1, lr_steps, bc1, bc2, Tbc, b1, c1, b2, c2, eps), REC = (time, row, R, step, first entry).
@@ -151,76 +150,67 @@ def _pop(heap, st, qt, qp, qs):
 
 
 @njit(**_INLINE)
-def _place(Q, L, out_ptr, room, t, p, seq, row, suid, n, val, step, reset, syn):
-    """An entry joins the heap, or, on a last row, that row's entries (the caller has made sure
-    there is room)."""
-    st = Q[2]
+def _place(Q, out_ptr, t, p, seq, row, suid, n, val, step, reset, syn):
+    """An entry into a free slot (the caller has made sure there is one): onto the heap, or, on a
+    last row, the list of the last rows' entries."""
+    free, st = Q[1], Q[3]
+    nf = st[1] - 1
+    st[1] = nf
+    slot = free[nf]
+    Q[4][slot], Q[5][slot], Q[6][slot] = t, p, seq
+    Q[7][slot], Q[8][slot], Q[9][slot], Q[10][slot] = row, suid, n, val
+    Q[11][slot], Q[12][slot], Q[13][slot] = step, reset, syn
     if out_ptr[row + 1] > out_ptr[row]:
-        free = Q[1]
-        nf = st[1] - 1
-        st[1] = nf
-        slot = free[nf]
-        Q[3][slot], Q[4][slot], Q[5][slot] = t, p, seq
-        Q[6][slot], Q[7][slot], Q[8][slot], Q[9][slot] = row, suid, n, val
-        Q[10][slot], Q[11][slot], Q[12][slot] = step, reset, syn
-        _push(Q[0], st, Q[3], Q[4], Q[5], slot)
-        return
-    tc = L[8]
-    k = tc[row]
-    L[0][row, k], L[1][row, k], L[2][row, k], L[3][row, k] = t, suid, n, val
-    L[4][row, k], L[5][row, k], L[6][row, k], L[7][row, k] = step, reset, syn, seq
-    tc[row] = k + 1
-    if k + 1 > room:
-        st[5] = 1
+        _push(Q[0], st, Q[4], Q[5], Q[6], slot)
+    else:
+        Q[2][st[5]] = slot
+        st[5] += 1
 
 
 @njit(**_INLINE)
-def _enqueue(Q, L, out_ptr, room, t, p, row, suid, n, val, step, reset, syn):
+def _enqueue(Q, out_ptr, t, p, row, suid, n, val, step, reset, syn):
     """One entry, its sending order the count of entries so far."""
-    st = Q[2]
+    st = Q[3]
     seq = st[2]
     st[2] = seq + 1
-    _place(Q, L, out_ptr, room, t, p, seq, row, suid, n, val, step, reset, syn)
-
-
-@njit(cache=True, error_model="numpy")
-def enqueue_many(Q, L, out_ptr, room, t, p, row, suid, n, val, step, reset, syn, prio, nxt):
-    """Entries k = 0, 1, … in that sending order (signals a group sends from outside the loop);
-    ``nxt`` = the earliest entry in flight then."""
-    for k in range(t.shape[0]):
-        _enqueue(Q, L, out_ptr, room, t[k], p[k], row[k], suid[k], n[k], val[k], step, reset, syn[k])
-    _earliest(Q, L, prio, nxt)
-
-
-@njit(cache=True, error_model="numpy")
-def place_many(Q, L, out_ptr, room, t, p, seq, row, suid, n, val, step, reset, syn, prio, nxt):
-    """Entries given with their sending order (a checkpoint's); ``nxt`` as :func:`enqueue_many`."""
-    for k in range(t.shape[0]):
-        _place(Q, L, out_ptr, room, t[k], p[k], seq[k], row[k], suid[k], n[k], val[k], step[k], reset[k], syn[k])
-    _earliest(Q, L, prio, nxt)
+    _place(Q, out_ptr, t, p, seq, row, suid, n, val, step, reset, syn)
 
 
 @njit(**_INLINE)
-def _earliest(Q, L, prio, nxt):
+def _earliest(Q, nxt):
     """``nxt`` = (time, priority) of the earliest entry in flight (time ∞ if none)."""
-    heap, st, qt, qp = Q[0], Q[2], Q[3], Q[4]
-    tT, tQ, tc = L[0], L[7], L[8]
+    heap, last, st, qt, qp = Q[0], Q[2], Q[3], Q[4], Q[5]
     bt, bp = math.inf, np.int64(0)
     if st[0] > 0:
         bt, bp = qt[heap[0]], qp[heap[0]]
-    for r in range(tc.shape[0]):
-        for k in range(tc[r]):
-            t = tT[r, k]
-            if t < bt or (t == bt and prio[r] < bp):
-                bt, bp = t, prio[r]
+    for k in range(st[5]):
+        x = last[k]
+        if qt[x] < bt or (qt[x] == bt and qp[x] < bp):
+            bt, bp = qt[x], qp[x]
     nxt[0], nxt[1] = bt, np.float64(bp)
 
 
+@njit(cache=True, error_model="numpy")
+def enqueue_many(Q, out_ptr, t, p, row, suid, n, val, step, reset, syn, nxt):
+    """Entries k = 0, 1, … in that sending order (signals a group sends from outside the loop);
+    ``nxt`` = the earliest entry in flight then."""
+    for k in range(t.shape[0]):
+        _enqueue(Q, out_ptr, t[k], p[k], row[k], suid[k], n[k], val[k], step, reset, syn[k])
+    _earliest(Q, nxt)
+
+
+@njit(cache=True, error_model="numpy")
+def place_many(Q, out_ptr, t, p, seq, row, suid, n, val, step, reset, syn, nxt):
+    """Entries given with their sending order (a checkpoint's); ``nxt`` as :func:`enqueue_many`."""
+    for k in range(t.shape[0]):
+        _place(Q, out_ptr, t[k], p[k], seq[k], row[k], suid[k], n[k], val[k], step[k], reset[k], syn[k])
+    _earliest(Q, nxt)
+
+
 @njit(**_INLINE)
-def _learn(FP, FM, FV, FE, o, w, T, r, lr, R, A):
+def _learn(FP, FM, FV, FE, o, w, T, r, lr, R, bc1, bc2, Tbc, b1, c1, b2, c2, eps):
     """Row r (entries ``[o, o + w)`` of the flat arrays) learns from R at rate ``lr``:
     ``t_r += 1``, ``P_r ← P_r + Adam_{t_r}(E_r · R)``."""
-    bc1, bc2, Tbc, b1, c1, b2, c2, eps = A[3], A[4], A[5], A[6], A[7], A[8], A[9], A[10]
     tt = T[r] + 1
     T[r] = tt
     if tt < Tbc:
@@ -232,9 +222,8 @@ def _learn(FP, FM, FV, FE, o, w, T, r, lr, R, A):
 
 
 @njit(**_INLINE)
-def _rate(A, layer, step):
+def _rate(lr0, lr1, lr_steps, layer, step):
     """The layer's learning rate at agent step ``step``: ``lr0 + (lr1 − lr0)·min(k, lr_steps)/lr_steps``."""
-    lr0, lr1, lr_steps = A[0], A[1], A[2]
     return lr0[layer] + ((lr1[layer] - lr0[layer]) * np.float64(min(step, lr_steps))) / np.float64(lr_steps)
 
 
@@ -246,13 +235,38 @@ def _record(REC, st, tau, r, R, step, first):
 
 
 @njit(**_INLINE)
+def _instant(qs, qrow, qn, qval, qreset, qsyn, held, stale, jittered, order, a, b):
+    """The entries ``order[a:b]`` land on one row at one instant, in the row's order: drop (and
+    count) those older than a send already landed on their synapse; return (R, slot of the first
+    kept entry in sending order, new-episode mark), R the kept values added one after another."""
+    R = 0.0
+    first = -1
+    reset = False
+    for k in range(a, b):
+        x = order[k]
+        if jittered:
+            if qn[x] < held[qsyn[x]]:
+                stale[qrow[x]] += 1
+                continue
+            held[qsyn[x]] = qn[x]
+        if first < 0:
+            R = qval[x]
+        else:
+            R += qval[x]
+        if first < 0 or qs[x] < qs[first]:
+            first = x
+        reset = reset or qreset[x]
+    return R, first, reset
+
+
+@njit(**_INLINE)
 def _clear(FE, o, w):
     for q in range(o, o + w):
         FE[q] = 0.0
 
 
 @njit(cache=True, error_model="numpy")
-def drain(lim_t, lim_p, need, Q, L, U, A, REC, batch, keep, keep_r, jittered, recording, room, nxt):
+def drain(lim_t, lim_p, need, Q, U, A, REC, batch, idx, tkey, rcount, keep, keep_r, jittered, recording, nxt):
     """Apply, in the event engine's order, every landing that precedes (``lim_t``, ``lim_p``).
 
     Entries landing at one (time, priority) are the signals reaching units of one rank at one
@@ -264,23 +278,23 @@ def drain(lim_t, lim_p, need, Q, L, U, A, REC, batch, keep, keep_r, jittered, re
     trace when a signal carried the new-episode mark. The last rows (rows that send nothing on)
     learn at the end, row by row, each in its own time order: nothing they do reaches another row.
 
-    Then ``nxt`` = the earliest entry still in flight. Returns DONE, or, before changing anything: GROW (fewer than ``need`` free entries, or a last
-    row nearly full), REFILL (row ``st[3]`` has used its jitter draws) or RECORDS (the record
-    buffer may overflow).
+    Then ``nxt`` = the earliest entry still in flight. Returns DONE, or, before changing anything:
+    GROW (fewer than ``need`` free slots), REFILL (row ``st[3]`` has used its jitter draws) or
+    RECORDS (the record buffer may overflow).
     """
-    heap, free, st, qt, qp, qs, qrow, qsuid, qn = Q[0], Q[1], Q[2], Q[3], Q[4], Q[5], Q[6], Q[7], Q[8]
-    qval, qstep, qreset, qsyn = Q[9], Q[10], Q[11], Q[12]
+    heap, free, last, st, qt, qp, qs, qrow, qsuid, qn = Q[0], Q[1], Q[2], Q[3], Q[4], Q[5], Q[6], Q[7], Q[8], Q[9]
+    qval, qstep, qreset, qsyn = Q[10], Q[11], Q[12], Q[13]
     FP, FM, FV, FE, off, width, T, layer, uid, prio, out_ptr = U[:11]
     held, stale = U[11], U[12]
-    tT, tS, tN, tV, tStep, tR, tY, tQ, tc, idx, spare, ispare = L
     sent, base, late, e_dst, e_col, e_delay, e_syn = U[13], U[14], U[15], U[16], U[17], U[18], U[19]
+    lr0, lr1, lr_steps, bc1, bc2, Tbc, b1, c1, b2, c2, eps = A
     nrec = REC[0].shape[0]
     lr_layer, lr_step, lr = np.int64(-1), np.int64(-1), 0.0
     while st[0] > 0:
         s = heap[0]
         if qt[s] > lim_t or (qt[s] == lim_t and qp[s] >= lim_p):
             break
-        if st[1] < need or st[5] != 0:
+        if st[1] < need:
             return GROW
         tau, pr = qt[s], qp[s]
         nb = 0
@@ -318,25 +332,10 @@ def drain(lim_t, lim_p, need, Q, L, U, A, REC, batch, keep, keep_r, jittered, re
         a = 0
         while a < nb:
             r = qrow[batch[a]]
-            R = 0.0
-            first = -1
-            reset = False
             b = a
             while b < nb and qrow[batch[b]] == r:
-                x = batch[b]
                 b += 1
-                if jittered:
-                    if qn[x] < held[qsyn[x]]:
-                        stale[r] += 1
-                        continue
-                    held[qsyn[x]] = qn[x]
-                if first < 0:
-                    R = qval[x]
-                else:
-                    R += qval[x]
-                if first < 0 or qs[x] < qs[first]:
-                    first = x
-                reset = reset or qreset[x]
+            R, first, reset = _instant(qs, qrow, qn, qval, qreset, qsyn, held, stale, jittered, batch, a, b)
             if first >= 0:
                 i = nrows
                 while i > 0 and qs[keep[2 * (i - 1)]] > qs[first]:
@@ -352,8 +351,8 @@ def drain(lim_t, lim_p, need, Q, L, U, A, REC, batch, keep, keep_r, jittered, re
             o = off[r]
             if layer[r] != lr_layer or step != lr_step:  # (the rate of the last landing, mostly)
                 lr_layer, lr_step = layer[r], step
-                lr = _rate(A, lr_layer, lr_step)
-            _learn(FP, FM, FV, FE, o, width[r], T, r, lr, R, A)
+                lr = _rate(lr0, lr1, lr_steps, lr_layer, lr_step)
+            _learn(FP, FM, FV, FE, o, width[r], T, r, lr, R, bc1, bc2, Tbc, b1, c1, b2, c2, eps)
             if recording:
                 _record(REC, st, tau, r, R, step, qs[first])
             n = sent[r]
@@ -365,22 +364,18 @@ def drain(lim_t, lim_p, need, Q, L, U, A, REC, batch, keep, keep_r, jittered, re
                 if jittered:
                     at = at + late[n - base[r], e]
                 d = e_dst[e]
-                seq = st[2]
+                seq = st[2]  # (an entry, as _enqueue makes it, written out: the hot path)
                 st[2] = seq + 1
-                if out_ptr[d + 1] > out_ptr[d]:  # onto a row that sends on: the heap
-                    nf = st[1] - 1
-                    st[1] = nf
-                    x = free[nf]
-                    qt[x], qp[x], qs[x], qrow[x], qsuid[x], qn[x] = at, prio[d], seq, d, u, n
-                    qval[x], qstep[x], qreset[x], qsyn[x] = val, step, reset, e_syn[e]
+                nf = st[1] - 1
+                st[1] = nf
+                x = free[nf]
+                qt[x], qp[x], qs[x], qrow[x], qsuid[x], qn[x] = at, prio[d], seq, d, u, n
+                qval[x], qstep[x], qreset[x], qsyn[x] = val, step, reset, e_syn[e]
+                if out_ptr[d + 1] > out_ptr[d]:
                     _push(heap, st, qt, qp, qs, x)
-                else:  # onto a last row
-                    k = tc[d]
-                    tT[d, k], tS[d, k], tN[d, k], tV[d, k] = at, u, n, val
-                    tStep[d, k], tR[d, k], tY[d, k], tQ[d, k] = step, reset, e_syn[e], seq
-                    tc[d] = k + 1
-                    if k + 1 > room:
-                        st[5] = 1
+                else:
+                    last[st[5]] = x
+                    st[5] += 1
             if jittered:
                 sent[r] = n + 1
             if reset:
@@ -388,84 +383,74 @@ def drain(lim_t, lim_p, need, Q, L, U, A, REC, batch, keep, keep_r, jittered, re
         for k in range(nb):  # the batch's slots are free again
             free[st[1]] = batch[k]
             st[1] += 1
-    # the last rows, each in its own time order
-    for r in range(tc.shape[0]):
-        cnt = tc[r]
-        if cnt == 0:
+    # the last rows, each in its own time order: the due entries grouped by row, then sorted
+    m = st[5]
+    nd = 0
+    for k in range(m):
+        x = last[k]
+        if qt[x] < lim_t or (qt[x] == lim_t and qp[x] < lim_p):
+            nd += 1
+    if nd == 0:
+        _earliest(Q, nxt)
+        return DONE
+    if recording and st[4] + nd > nrec:
+        return RECORDS
+    nr = rcount.shape[0] - 1
+    rcount[:] = 0
+    nd = 0
+    kept = 0
+    for k in range(m):
+        x = last[k]
+        if qt[x] < lim_t or (qt[x] == lim_t and qp[x] < lim_p):
+            batch[nd] = x
+            nd += 1
+            rcount[qrow[x] + 1] += 1
+        else:
+            last[kept] = x
+            kept += 1
+    st[5] = kept
+    for r in range(nr):
+        rcount[r + 1] += rcount[r]
+        keep[r] = rcount[r]  # (a cursor per row)
+    for k in range(nd):
+        x = batch[k]
+        r = qrow[x]
+        idx[keep[r]] = x
+        tkey[keep[r]] = qt[x]
+        keep[r] += 1
+    for r in range(nr):
+        a, b = rcount[r], rcount[r + 1]
+        if b == a:
             continue
-        if recording and st[4] + cnt > nrec:
-            return RECORDS
-        for i in range(cnt):
-            idx[i] = i
-        for i in range(1, cnt):  # (time, sender's unit id, send index, sending order)
-            x = idx[i]
-            tx = tT[r, x]
+        for i in range(a + 1, b):  # (time, sender's unit id, send index, sending order)
+            x, tx = idx[i], tkey[i]
             j = i - 1
-            while j >= 0:
-                y = idx[j]
-                ty = tT[r, y]
-                if ty > tx or (ty == tx and (tS[r, y] > tS[r, x] or (tS[r, y] == tS[r, x] and (
-                        tN[r, y] > tN[r, x] or (tN[r, y] == tN[r, x] and tQ[r, y] > tQ[r, x]))))):
-                    idx[j + 1] = y
-                    j -= 1
-                else:
-                    break
-            idx[j + 1] = x
-        k = 0
-        while k < cnt:
-            tau = tT[r, idx[k]]
-            if tau > lim_t or (tau == lim_t and prio[r] >= lim_p):
-                break
-            R = 0.0
-            first = -1
-            reset = False
-            j = k
-            while j < cnt and tT[r, idx[j]] == tau:
-                x = idx[j]
+            while j >= a and (tkey[j] > tx or (tkey[j] == tx and _after_on_row(qt, qsuid, qn, qs, idx[j], x))):
+                idx[j + 1], tkey[j + 1] = idx[j], tkey[j]
+                j -= 1
+            idx[j + 1], tkey[j + 1] = x, tx
+        k = a
+        while k < b:
+            tau = tkey[k]
+            j = k + 1
+            while j < b and tkey[j] == tau:
                 j += 1
-                if jittered:
-                    if tN[r, x] < held[tY[r, x]]:
-                        stale[r] += 1
-                        continue
-                    held[tY[r, x]] = tN[r, x]
-                if first < 0:
-                    R = tV[r, x]
-                else:
-                    R += tV[r, x]
-                if first < 0 or tQ[r, x] < tQ[r, first]:
-                    first = x
-                reset = reset or tR[r, x]
+            R, first, reset = _instant(qs, qrow, qn, qval, qreset, qsyn, held, stale, jittered, idx, k, j)
             if first >= 0:
-                step = tStep[r, first]
+                step = qstep[first]
                 if layer[r] != lr_layer or step != lr_step:
                     lr_layer, lr_step = layer[r], step
-                    lr = _rate(A, lr_layer, lr_step)
-                _learn(FP, FM, FV, FE, off[r], width[r], T, r, lr, R, A)
+                    lr = _rate(lr0, lr1, lr_steps, lr_layer, lr_step)
+                _learn(FP, FM, FV, FE, off[r], width[r], T, r, lr, R, bc1, bc2, Tbc, b1, c1, b2, c2, eps)
                 if recording:
-                    _record(REC, st, tau, r, R, step, tQ[r, first])
+                    _record(REC, st, tau, r, R, step, qs[first])
                 if reset:
                     _clear(FE, off[r], width[r])
             k = j
-        if k == cnt:
-            tc[r] = 0
-        elif k > 0:  # keep the rest, in their order
-            rest = cnt - k
-            for arr in (tT, tV):
-                for i in range(rest):
-                    spare[i] = arr[r, idx[k + i]]
-                for i in range(rest):
-                    arr[r, i] = spare[i]
-            for arr in (tS, tN, tStep, tY, tQ):
-                for i in range(rest):
-                    ispare[i] = arr[r, idx[k + i]]
-                for i in range(rest):
-                    arr[r, i] = ispare[i]
-            for i in range(rest):
-                ispare[i] = 1 if tR[r, idx[k + i]] else 0
-            for i in range(rest):
-                tR[r, i] = ispare[i] != 0
-            tc[r] = rest
-    _earliest(Q, L, prio, nxt)
+    for k in range(nd):
+        free[st[1]] = batch[k]
+        st[1] += 1
+    _earliest(Q, nxt)
     return DONE
 
 
@@ -558,7 +543,9 @@ class RetroQueue:
         self.stale = np.zeros(nr, dtype=np.int64)
         self.sent = np.zeros(nr, dtype=np.int64)  # retrograde sends per row (the jitter's send index)
         self.base = np.zeros(nr, dtype=np.int64)
-        self.late = np.zeros((_BLOCK if self.jittered else 1, len(self.e_dst)))  # [send − base, synapse]
+        # [send − base, synapse]: up to _BLOCK sends ahead, in at most _DRAWS numbers
+        block = max(2, min(_BLOCK, _DRAWS // max(1, len(self.e_dst)))) if self.jittered else 1
+        self.late = np.zeros((block, len(self.e_dst)))
         if self.jittered:
             self._refill(np.arange(nr))
         # Adam and the learning rates
@@ -570,8 +557,8 @@ class RetroQueue:
                   np.array([c[5] for c in consts]), int(Tbc), b1, c1, b2, c2, eps)
         # the queue
         self.need = len(self.e_dst) + 1
-        self._last_rows(4 * self.indeg + 8)
         self._allocate(4 * self.need + 64)
+        self.rcount = np.zeros(nr + 1, dtype=np.int64)
         self.keep = np.zeros(2 * (nr + 1), dtype=np.int64)
         self.keep_r = np.zeros(nr + 1)
         self.recording = sim.on_event is not None
@@ -583,48 +570,34 @@ class RetroQueue:
 
     # ------------------------------------------------------------------ arrays
     def _allocate(self, cap: int, old=None) -> None:
-        """Room for ``cap`` entries, keeping those of ``old`` (heap, free, st, q) in their slots."""
+        """Room for ``cap`` entries, keeping those of ``old`` (heap, free, last, st, q) in their slots."""
         q = (np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
              np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
              np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.bool_), np.zeros(cap, dtype=np.int64))
-        heap, free = np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64)
+        heap, free, last = (np.zeros(cap, dtype=np.int64) for _ in range(3))
         if old is None:
             st = np.zeros(6, dtype=np.int64)
             free[:] = np.arange(cap - 1, -1, -1)
             st[1] = cap
         else:
-            oheap, ofree, st, oq = old
+            oheap, ofree, olast, st, oq = old
             oc = len(oheap)
             for x, y in zip(q, oq):
                 x[:oc] = y
             heap[:st[0]] = oheap[:st[0]]
+            last[:st[5]] = olast[:st[5]]
             nf = int(st[1])
             free[:nf] = ofree[:nf]
             free[nf:nf + cap - oc] = np.arange(cap - 1, oc - 1, -1)
             st[1] = nf + cap - oc
-        self.heap, self.free, self.st, self.q = heap, free, st, q
+        self.heap, self.free, self.last, self.st, self.q = heap, free, last, st, q
         self.batch = np.zeros(cap, dtype=np.int64)
+        self.idx = np.zeros(cap, dtype=np.int64)
+        self.tkey = np.zeros(cap)
         self._pack()
 
-    def _last_rows(self, cap: int, old=None) -> None:
-        """Room for ``cap`` entries on each last row (keeping those of ``old``)."""
-        nr = len(self.names)
-        kinds = (float, np.int64, np.int64, float, np.int64, np.bool_, np.int64, np.int64)
-        L = [np.zeros((nr, cap), dtype=k) for k in kinds]
-        if old is not None:
-            for x, y in zip(L, old[:8]):
-                x[:, :y.shape[1]] = y
-        tc = old[8] if old is not None else np.zeros(nr, dtype=np.int64)
-        self.L = (*L, tc, np.zeros(cap, dtype=np.int64), np.zeros(cap), np.zeros(cap, dtype=np.int64))
-        if hasattr(self, "heap"):
-            self._pack()
-
-    @property
-    def tc(self) -> np.ndarray:
-        return self.L[8]
-
     def _pack(self) -> None:
-        self.Q = (self.heap, self.free, self.st, *self.q)
+        self.Q = (self.heap, self.free, self.last, self.st, *self.q)
         self.U = (self.FP, self.FM, self.FV, self.FE, self.off, self.width, self.T, self.layer, self.uid, self.prio,
                   self.out_ptr, self.held, self.stale, self.sent, self.base, self.late,
                   self.e_dst, self.e_col, self.e_delay, self.e_syn)
@@ -634,17 +607,8 @@ class RetroQueue:
                     np.zeros(cap, dtype=np.int64))
 
     def _grow(self) -> None:
-        """More entries; and more room on the last rows when one is nearly full."""
-        if self.st[1] < 2 * self.need:
-            self._allocate(2 * len(self.heap), (self.heap, self.free, self.st, self.q))
-        if self.st[5] or int(self.tc.max(initial=0)) > self.room:
-            self._last_rows(2 * self.L[0].shape[1], self.L)
-            self.st[5] = 0
-
-    @property
-    def room(self) -> int:
-        """Entries a last row may hold before a batch of landings (which adds at most ``indeg``)."""
-        return self.L[0].shape[1] - self.indeg
+        """Twice the slots."""
+        self._allocate(2 * len(self.heap), (self.heap, self.free, self.last, self.st, self.q))
 
     def _refill(self, rows) -> None:
         """The jitter draws j(e, n) of the next ``_BLOCK`` sends of each row in ``rows`` (and of
@@ -706,13 +670,10 @@ class RetroQueue:
             n = np.zeros(len(rows), dtype=np.int64)
             at = t0 + s["delay"]
         while self.st[1] < len(rows) + self.need:
-            self._allocate(2 * len(self.heap), (self.heap, self.free, self.st, self.q))
-        if int(self.tc.max(initial=0)) + len(rows) > self.room:
-            self.st[5] = 1
             self._grow()
-        enqueue_many(self.Q, self.L, self.out_ptr, self.room, at, s["prio"], s["dst"], s["suid"], n,
+        enqueue_many(self.Q, self.out_ptr, at, s["prio"], s["dst"], s["suid"], n,
                      np.ascontiguousarray(C[rows, s["cols"]], dtype=np.float64), int(step), bool(reset), s["syn"],
-                     self.prio, self.nxt)
+                     self.nxt)
         self._arm()
 
     def _arm(self) -> None:
@@ -741,8 +702,8 @@ class RetroQueue:
         self._adopt()
         lim_t, lim_p = (math.inf, np.iinfo(np.int64).max) if limit is None else (float(limit[0]), int(limit[1]))
         while True:
-            status = drain(lim_t, lim_p, self.need, self.Q, self.L, self.U, self.A, self.REC, self.batch, self.keep,
-                           self.keep_r, self.jittered, self.recording, self.room, self.nxt)
+            status = drain(lim_t, lim_p, self.need, self.Q, self.U, self.A, self.REC, self.batch, self.idx, self.tkey,
+                           self.rcount, self.keep, self.keep_r, self.jittered, self.recording, self.nxt)
             if status == DONE:
                 break
             if status == GROW:
@@ -752,7 +713,7 @@ class RetroQueue:
             elif status == RECORDS:  # the records of one drain are passed on together, in order
                 k = int(self.st[4])
                 rec = self.REC
-                self._records(2 * len(rec[0]) + self.L[0].shape[1])
+                self._records(2 * len(rec[0]) + len(self.heap))
                 for a, b in zip(self.REC, rec):
                     a[:k] = b[:k]
         self._emit()
@@ -777,15 +738,8 @@ class RetroQueue:
     def _entries(self) -> list:
         """Every entry in flight, as columns (time, priority, sending order, row, sender's unit id,
         send index, value, agent step, new-episode mark, synapse)."""
-        live = self.heap[:self.st[0]]
-        cols = [a[live] for a in self.q]
-        rows = np.flatnonzero(self.tc)
-        k = self.tc[rows]
-        r = np.repeat(rows, k)
-        j = np.concatenate([np.arange(c) for c in k.tolist()]) if len(k) else np.zeros(0, dtype=np.int64)
-        tT, tS, tN, tV, tStep, tR, tY, tQ = (a[r, j] for a in self.L[:8])
-        last = [tT, self.prio[r], tQ, r, tS, tN, tV, tStep, tR, tY]
-        return [np.concatenate([x, y.astype(x.dtype)]) for x, y in zip(cols, last)]
+        live = np.concatenate([self.heap[:self.st[0]], self.last[:self.st[5]]])
+        return [a[live] for a in self.q]
 
     def state(self) -> dict:
         return {"entries": self._entries(), "sent_entries": int(self.st[2]), "held": self.held.copy(),
@@ -797,14 +751,11 @@ class RetroQueue:
         self._adopt(force=True)
         q = [np.asarray(x) for x in state["entries"]]
         n = len(q[0])
-        per_row = np.bincount(q[3].astype(np.int64), minlength=len(self.names)) if n else np.zeros(1, dtype=np.int64)
-        self._last_rows(max(4 * self.indeg + 8, int(per_row.max()) + 2 * self.indeg + 8))
         self._allocate(max(4 * self.need + 64, 2 * n + self.need))
         kinds = (float, np.int64, np.int64, np.int64, np.int64, np.int64, float, np.int64, np.bool_, np.int64)
         q = [np.ascontiguousarray(x, dtype=k) for x, k in zip(q, kinds)]
         order = np.argsort(q[2], kind="stable")  # in sending order, as they were sent
-        place_many(self.Q, self.L, self.out_ptr, self.room, *(x[order] for x in q), self.prio, self.nxt)
-        self.st[5] = 0
+        place_many(self.Q, self.out_ptr, *(x[order] for x in q), self.nxt)
         self.st[2] = int(state["sent_entries"])
         self.held[:] = state["held"]
         self.stale[:] = state["stale"]
