@@ -620,11 +620,13 @@ class RetroQueue:
             return
         rows = np.array(rows, dtype=np.int64)
         self.base[rows] = self.sent[rows]
-        counts = self.out_ptr[rows + 1] - self.out_ptr[rows]
-        edges = np.concatenate([np.arange(self.out_ptr[r], self.out_ptr[r + 1]) for r in rows.tolist()])
-        sends = (np.repeat(self.base[rows], counts)[:, None] + np.arange(B, dtype=np.int64)).ravel()
-        keys = np.repeat(self.e_key[edges], B)
-        self.late[:, edges] = jitter.draw(self.spec, keys, sends).reshape(len(edges), B).T
+        starts, ends = self.out_ptr[rows], self.out_ptr[rows + 1]
+        edges = np.concatenate([np.arange(a, b) for a, b in zip(starts.tolist(), ends.tolist())])
+        sends = (np.repeat(self.base[rows], ends - starts)[:, None] + np.arange(B, dtype=np.int64)).ravel()
+        drawn = jitter.draw(self.spec, np.repeat(self.e_key[edges], B), sends).reshape(len(edges), B)
+        cut = np.flatnonzero(np.diff(edges) != 1) + 1  # runs of consecutive synapses
+        for i, j in zip([0, *cut.tolist()], [*cut.tolist(), len(edges)]):
+            self.late[:, edges[i]:edges[j - 1] + 1] = drawn[i:j].T
 
     def _adopt(self, force: bool = False) -> None:
         """Make every receiving group's P, M, V, E and step counts t views of the queue's arrays
