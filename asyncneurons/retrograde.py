@@ -21,10 +21,20 @@ and landings change only the receiving unit's row and the queue. Each landing do
 arithmetic of the engine's one-row update with the same compiled Adam step
 (:func:`asyncneurons.compiled._adam_span`), so the numbers are the engine's bit for bit.
 
+Entries on rows that send signals on are ordered by a heap. Entries on the *last* rows (units
+whose presynaptic units are all inputs) cause nothing further, so they are only listed, and at
+the end of each drain grouped by row and applied row by row, each row in its own time order.
+
 Since landings are no longer events of their own group, a layer need not split into one group per
 unit: units are grouped as if every retrograde delay were the same, and each row keeps its own
 count of optimizer steps (``g.t``, one per unit) and learns alone. The signals the output sends
 when the TD error lands on it enter the queue from :meth:`RetroQueue.send`.
+
+Ties are broken as the engine breaks them: signals landing on one unit at one instant are added
+in ascending sender id (one synapse's sends in sending order), the unit learns at the rate of the
+agent step its first signal carries (first in sending order, which follows the engine's order
+of sending: a sender's synapses receiver by receiver, by rank then unit id), and units learning
+at one instant learn in the order of their first signal.
 
 Used on firing windows, for Weight Maximization with p = 2 and per-sample traces, when
 retrograde signals reach units at instants of their own (:func:`applies`); elsewhere the engine's
@@ -524,12 +534,14 @@ class RetroQueue:
             if id(g) in recv_ids:
                 continue
             rows, cols, dst, dly, syn, keys = [], [], [], [], [], []
-            for r, n in enumerate(g.names):
-                for u in order(n):
-                    rows.append(r), cols.append(g.col[u]), dst.append(self.row_of[u])
-                    dly.append(float(graph.edges[u, n]["retro_delay"])), syn.append(n_syn)
-                    keys.append(key_of(u, n) if self.jittered else np.uint64(0))
-                    n_syn += 1
+            # as the engine sends a group's signals: receiver by receiver, then the group's rows
+            pairs = sorted(((u, r, n) for r, n in enumerate(g.names) for u in order(n)),
+                           key=lambda p: (rank[p[0]], uids[self.row_of[p[0]]], p[1]))
+            for u, r, n in pairs:
+                rows.append(r), cols.append(g.col[u]), dst.append(self.row_of[u])
+                dly.append(float(graph.edges[u, n]["retro_delay"])), syn.append(n_syn)
+                keys.append(key_of(u, n) if self.jittered else np.uint64(0))
+                n_syn += 1
             if rows:
                 self.senders[g.gid] = {"rows": np.array(rows, dtype=np.int64), "cols": np.array(cols, dtype=np.int64),
                                        "dst": np.array(dst, dtype=np.int64), "delay": np.array(dly, dtype=float),
