@@ -86,3 +86,23 @@ def test_a_run_stopped_at_a_checkpoint_and_resumed_is_the_whole_run(scenario, tm
 def test_other_runs_keep_the_event_engines_retrograde_signals(scenario, over):
     sim = Simulation(_scenario(scenario, over, True), max_ticks=3)
     assert sim.windows is not None and sim.retro is None
+
+
+def test_the_queue_follows_a_graph_with_skip_connections_and_missing_synapses(scenario, tmp_path):
+    """Units fed back from several layers, and units whose signals reach only some units below."""
+    from asyncneurons.graph import layered, node_name
+    from asyncneurons.graphio import save_graph
+
+    g = layered(4, [10, 6], 1, hidden_kind="bernoulli", output_kind="softmax")
+    for i in range(0, 10, 3):  # the first layer reaches the output
+        g.add_edge(node_name(1, i, 3), node_name(3, 0, 3))
+    g.remove_edge(node_name(1, 1, 3), node_name(2, 4, 3))
+    save_graph(g, tmp_path / "skip.json")
+    over = {"timing": {"retro_jitter": {"dist": "exponential", "mean": 2.0}, "retro_delay": PER_SYNAPSE}}
+    out = []
+    for windows in (True, False):
+        s = _scenario(scenario, over, windows, network={"graph": str(tmp_path / "skip.json")})
+        sim, rows, ev = _run(s, 300)
+        assert (sim.retro is not None) == windows
+        out.append((sim.weights(), rows, ev, _stale(sim)))
+    assert out[0] == out[1]
