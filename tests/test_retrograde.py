@@ -28,6 +28,8 @@ def _stale(sim):
     {"timing": {"retro_delay": PER_SYNAPSE, "firing": "clock", "firing_period": 3.0}},
     {"timing": {"retro_delay": PER_SYNAPSE, "reward_delay": {"dist": "uniform", "low": 1.0, "high": 9.0}},
      "learning": {"lambda": 0.0}},
+    # a retrograde delay per layer: a layer's signals land at one instant, summed in sender order
+    {"timing": {"retro_delay": [1.0, 0.5, 0.25]}},
     # the output's signals land on the last layer directly
     {"timing": {"retro_jitter": PER_SYNAPSE}, "network": {"hidden": [8]}, "learning": {"lr": [0.02, 2e-3]}},
     {"timing": {"retro_delay": PER_SYNAPSE}, "env": {"id": "Acrobot-v1"}},
