@@ -160,7 +160,8 @@ class Simulation:
         if self.retro_jitter is not None and not retro_queue:
             alone = alone | {u for u, v in self.graph.edges if roles[u] != "input"}
         self.input_group, self.groups = compile_groups(
-            fusing_graph(self.graph) if retro_queue else self.graph, seed=self.seed, fuse=s.engine.fuse if fuse is None else fuse, across_delays=use_windows,
+            fusing_graph(self.graph) if retro_queue else self.graph,
+            seed=self.seed, fuse=s.engine.fuse if fuse is None else fuse, across_delays=use_windows,
             reward_delays=fusing_delays, retro=RULES[L.rule].uses_retro, bias_init=s.network.bias_init,
             clocks=fusing_clocks, refractory=delays.refractory_periods(self.graph, s.timing.refractory),
             alone=alone,

@@ -70,7 +70,11 @@ def test_a_run_stopped_at_a_checkpoint_and_resumed_is_the_whole_run(scenario, tm
     # checkpoints hold signals in flight
     in_flight = []
     state = RetroQueue.state
-    monkeypatch.setattr(RetroQueue, "state", lambda self: in_flight.append(len(state(self)["entries"][0])) or state(self))
+    def counted(self):
+        saved = state(self)
+        in_flight.append(len(saved["entries"][0]))
+        return saved
+    monkeypatch.setattr(RetroQueue, "state", counted)
     s = _scenario(scenario, {"experiment": {"episodes": 10}, "timing": {"reward_delay": 17.0, **timing}}, True)
     whole, second = resumed_equals_whole(s, tmp_path, 4)
     assert whole.retro is not None and second.retro is not None
