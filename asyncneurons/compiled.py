@@ -313,15 +313,18 @@ def decay_add(Z, decay, G):
 
 @njit(cache=_CACHE, error_model="numpy")
 def reinforce_rows(P, M, V, E, R, lr, b1, c1, b2, c2, bc1, bc2, correct, eps, U):
-    """``U = E · R`` (R one number per row) and ``P ← P + Adam(U)`` (2-D, C-contiguous)."""
+    """``U = E · R`` (R one number per row) and ``P ← P + Adam(U)`` (2-D, C-contiguous).
+
+    Adam runs once over the whole flat U with the factor 1: its update ``g = U · 1`` is ``E · r``
+    exactly, as if it ran row by row on E with each row's r, and one long loop vectorizes where
+    rows of a few inputs would not."""
     m, n = P.shape
     Pf, Mf, Vf, Ef, Uf = P.reshape(m * n), M.reshape(m * n), V.reshape(m * n), E.reshape(m * n), U.reshape(m * n)
     for j in range(m):
         r = R[j]
-        a, b = j * n, j * n + n
-        for k in range(a, b):
+        for k in range(j * n, j * n + n):
             Uf[k] = Ef[k] * r
-        _adam_span(Pf[a:b], Mf[a:b], Vf[a:b], Ef[a:b], r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
+    _adam_span(Pf, Mf, Vf, Uf, 1.0, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
 
 
 @njit(cache=_CACHE, error_model="numpy")
@@ -432,3 +435,96 @@ def outer_into(d, x, G, offset):
         row = G[offset + j * n:offset + j * n + n]
         for i in range(n):
             row[i] = dj * x[i]
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def scaled_outer_into(dpre, slope, d, x, G, offset):
+    """``d = dpre · slope`` (elementwise), then ``G[offset:].reshape(len(d), len(x)) = d ⊗ x``:
+    a critic layer's backward term and its gradient."""
+    n = x.shape[0]
+    for j in range(d.shape[0]):
+        dj = dpre[j] * slope[j]
+        d[j] = dj
+        row = G[offset + j * n:offset + j * n + n]
+        for i in range(n):
+            row[i] = dj * x[i]
+
+
+# ---------------------------------------------------------------------- a chain of layers (asyncneurons.chain)
+@njit(cache=_CACHE, error_model="numpy")
+def deliver_whole(values, H, T, wave):
+    """Every row of H holds ``values`` on its input columns, tagged ``wave`` in T (the bias
+    column kept): ``H[:, :-1] = values; T[:, :-1] = wave``."""
+    m, n = H.shape
+    for j in range(m):
+        for i in range(n - 1):
+            H[j, i] = values[i]
+            T[j, i] = wave
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def weight_max_chain(Ps, Ms, Vs, Es, Cs, Rs, delta, lrs, b1, c1, b2, c2, bc1s, bc2s, corrects, eps, reset):
+    """Weight Maximization's learning cascade (p = 2) down a chain of layers 0…L−1, each layer
+    sending its retrograde signals to the one below it only: the top layer's rewards are δ;
+    layer l's rewards ``Rs[l]`` are the sum of layer l+1's signals over its rows, row after row
+    (:func:`sum_rows_ordered`); each layer l ≥ 1 learns with :func:`weight_max_rows`, writing its
+    signals to ``Cs[l]``, and layer 0 with :func:`reinforce_rows`, writing its update to
+    ``Cs[0]``; with ``reset`` each layer's trace is cleared after it has learned."""
+    L = len(Ps)
+    for l in range(L - 1, -1, -1):
+        R = Rs[l]
+        if l == L - 1:
+            for j in range(R.shape[0]):
+                R[j] = delta
+        else:
+            sum_rows_ordered(Cs[l + 1], R)
+        if l > 0:
+            weight_max_rows(Ps[l], Ms[l], Vs[l], Es[l], R, lrs[l], b1, c1, b2, c2, bc1s[l], bc2s[l], corrects[l],
+                            eps, Cs[l])
+        else:
+            reinforce_rows(Ps[l], Ms[l], Vs[l], Es[l], R, lrs[l], b1, c1, b2, c2, bc1s[l], bc2s[l], corrects[l],
+                           eps, Cs[l])
+        if reset:
+            E = Es[l]
+            m, n = E.shape
+            for j in range(m):
+                for i in range(n):
+                    E[j, i] = 0.0
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def deliver_bernoulli_pre(values, wave, T, P, H, temperature, pot, x, e):
+    """:func:`deliver_whole` of ``values`` into H and T, then :func:`bernoulli_pre`."""
+    deliver_whole(values, H, T, wave)
+    bernoulli_pre(P, H, temperature, pot, x, e)
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def deliver_categorical_pre(values, wave, T, P, H, temperature, n, pot, z):
+    """:func:`deliver_whole` of ``values`` into H and T, then :func:`potential_rows` and
+    :func:`logits_shifted` (``n`` logits)."""
+    deliver_whole(values, H, T, wave)
+    potential_rows(P, H, pot)
+    logits_shifted(pot, temperature, n, z)
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def categorical_sample(e, keys, counters, temperature, decay, decays, H, E, values, g):
+    """The uniform at the first unit's counter (:func:`uniforms_into`), :func:`categorical_post`,
+    then every counter advances by one. Returns the action."""
+    u = _uniform(keys[0], counters[0])
+    a = categorical_post(e, u, temperature, decay, decays, H, E, values, g)
+    for j in range(counters.shape[0]):
+        counters[j] += 1
+    return a
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def adam_scaled_flat_record(P, M, V, Z, scale, lrs, ends, b1, c1, b2, c2, bc1, bc2, correct, eps, reset, decay, G):
+    """The critic's step after a TD error: :func:`adam_scaled_flat` on the trace Z, Z cleared
+    when ``reset``, then ``Z ← decay · Z + G`` (:func:`decay_add`)."""
+    adam_scaled_flat(P, M, V, Z, scale, lrs, ends, b1, c1, b2, c2, bc1, bc2, correct, eps)
+    if reset:
+        for k in range(Z.shape[0]):
+            Z[k] = 0.0
+    decay_add(Z, decay, G)

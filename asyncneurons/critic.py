@@ -28,6 +28,19 @@ def init_layer(seed: int, purpose: int, layer: int, n_in: int, n_out: int, fan_o
     return P
 
 
+class Gradient(list):
+    """∇_θ V as one array per layer (views of one flat buffer, ``flat``, in the parameters' order)."""
+
+    __slots__ = ("flat",)
+
+    @classmethod
+    def of(cls, flat: np.ndarray, spans) -> "Gradient":
+        """The views of ``flat`` given by ``spans``: (start, end, shape) per layer."""
+        g = cls([flat[a:b].reshape(shape) for a, b, shape in spans])
+        g.flat = flat
+        return g
+
+
 class Critic:
     """A deterministic MLP value function with TD(λ) traces and per-layer Adam.
 
@@ -81,40 +94,47 @@ class Critic:
     def value_and_grad(self, s: np.ndarray):
         """V(s) and ∇_θ V(s) (one array per layer, same layout as the parameters).
 
-        Matrix-vector products are NumPy's (BLAS); the softplus, its derivative σ and the outer
-        products are compiled, with NumPy's ``exp`` and ``log1p`` between the kernels."""
-        s = np.asarray(s, dtype=np.float64).ravel()
-        x = np.empty(s.size + 1)
-        x[:-1] = s
-        x[-1] = 1.0
+        Matrix-vector products are NumPy's (BLAS); the softplus, its derivative σ, the backward products
+        ``d^l = (W^{l+1ᵀ} d^{l+1}) σ'`` and the outer products are compiled, with NumPy's ``exp``
+        and ``log1p`` between the kernels."""
+        w = self.__dict__.get("_work")
+        if w is None or w[0] is not self._flat("P"):
+            w = self._scratch()
+        _, xs, bufs, heads, slopes, backT, ds, starts, size, spans = w
+        xs[0][:-1] = np.asarray(s, dtype=np.float64).ravel()
         Ps = self.P
         last = len(Ps) - 1
-        inputs, slopes = [], []
-        pot = None
-        for l, P in enumerate(Ps):
-            pot = P @ x
-            inputs.append(x)
-            if l == last:
-                break
-            m = pot.size
-            buf = np.empty(2 * m)
-            compiled.critic_hidden_pre(pot, buf)
-            np.exp(buf, out=buf)
-            np.log1p(buf[:m], out=buf[:m])
-            x = np.empty(m + 1)
-            compiled.critic_hidden_post(pot, buf, x)
-            slopes.append(buf[m:])
-        value = float(pot[0])
-        G = np.empty(int(self._ends[-1]))
-        grads = [None] * len(Ps)
-        d = np.ones(1)  # ∂V/∂pot of the output
-        for l in range(last, -1, -1):
-            start = int(self._ends[l - 1]) if l else 0
-            compiled.outer_into(d, inputs[l], G, start)
-            grads[l] = G[start:int(self._ends[l])].reshape(self._shapes[l])
-            if l:
-                d = (Ps[l][:, :-1].T @ d) * slopes[l - 1]
-        return value, grads
+        exp, log1p = np.exp, np.log1p
+        for l in range(last):
+            pot = Ps[l] @ xs[l]
+            compiled.critic_hidden_pre(pot, bufs[l])
+            exp(bufs[l], out=bufs[l])
+            log1p(heads[l], out=heads[l])
+            compiled.critic_hidden_post(pot, bufs[l], xs[l + 1])
+        value = float((Ps[last] @ xs[last])[0])
+        G = np.empty(size)
+        compiled.outer_into(ds[last], xs[last], G, starts[last])
+        for l in range(last, 0, -1):  # d^{l-1} = (W^l[:, :-1]ᵀ d^l) · σ(pot^{l-1}), then its outer product
+            compiled.scaled_outer_into(backT[l] @ ds[l], slopes[l - 1], ds[l - 1], xs[l - 1], G, starts[l - 1])
+        return value, Gradient.of(G, spans)
+
+    def _scratch(self):
+        """Buffers for :meth:`value_and_grad`, tied to the current parameter buffer: each layer's
+        input [x, 1], softplus/σ buffer (and its halves), the transposed weights without bias, the
+        backward terms (the output's ∂V/∂pot = 1) and each layer's offset in the gradient."""
+        Ps = self.P
+        xs = [np.empty(P.shape[1]) for P in Ps]
+        for x in xs:
+            x[-1] = 1.0
+        bufs = [np.empty(2 * P.shape[0]) for P in Ps[:-1]]
+        heads = [b[:b.size // 2] for b in bufs]
+        slopes = [b[b.size // 2:] for b in bufs]
+        backT = [P[:, :-1].T for P in Ps]
+        ds = [np.empty(P.shape[0]) for P in Ps[:-1]] + [np.ones(Ps[-1].shape[0])]
+        starts = [0] + [int(e) for e in self._ends[:-1]]
+        spans = [(a, int(b), shape) for a, b, shape in zip(starts, self._ends, self._shapes)]
+        w = self._work = (self._flat("P"), xs, bufs, heads, slopes, backT, ds, starts, int(self._ends[-1]), spans)
+        return w
 
     def value(self, s: np.ndarray) -> float:
         return self.value_and_grad(s)[0]
@@ -122,19 +142,41 @@ class Critic:
     def learn(self, delta: float, step: int) -> None:
         """θ ← θ + Adam(δ · z) at the learning rates of agent step ``step``."""
         self.t += 1
+        compiled.adam_scaled_flat(self._flat("P"), self._flat("M"), self._flat("V"), self._flat("Z"), float(delta),
+                                  self._rates(step), self._ends, *adam_constants(self.adam, self.t))
+
+    def _rates(self, step: int) -> np.ndarray:
+        """Each layer's learning rate at agent step ``step`` (linear schedules)."""
         lrs = self.__dict__.get("_lrs")
         if lrs is None or lrs.size != len(self._shapes):
             lrs = self._lrs = np.empty(len(self._shapes))
         for l in range(lrs.size):
             lrs[l] = self.lr_start[l] + (self.lr_end[l] - self.lr_start[l]) * min(step, self.lr_steps) / self.lr_steps
-        compiled.adam_scaled_flat(self._flat("P"), self._flat("M"), self._flat("V"), self._flat("Z"), float(delta),
-                                  lrs, self._ends, *adam_constants(self.adam, self.t))
+        return lrs
+
+    def learn_and_record(self, delta: float, step: int, reset: bool, grads) -> None:
+        """:meth:`learn`, :meth:`reset_traces` when ``reset``, then :meth:`record` of ``grads``:
+        one compiled call when ``grads`` is :meth:`value_and_grad`'s."""
+        if type(grads) is not Gradient or grads.flat.size != self._flat("Z").size:
+            self.learn(delta, step)
+            if reset:
+                self.reset_traces()
+            self.record(grads)
+            return
+        self.t += 1
+        compiled.adam_scaled_flat_record(self._flat("P"), self._flat("M"), self._flat("V"), self._flat("Z"),
+                                         float(delta), self._rates(step), self._ends,
+                                         *adam_constants(self.adam, self.t), bool(reset), float(self.decay),
+                                         grads.flat)
 
     def reset_traces(self) -> None:
         self._flat("Z")[:] = 0.0
 
     def record(self, grads) -> None:
         """z ← λ_c γ z + ∇V."""
+        if type(grads) is Gradient and grads.flat.size == self._flat("Z").size:
+            compiled.decay_add(self._flat("Z"), float(self.decay), grads.flat)
+            return
         base = grads[0].base if grads else None
         if base is not None and base.ndim == 1 and base.size == self._flat("Z").size and \
                 all(g.base is base for g in grads):  # the flat gradient of value_and_grad

@@ -22,6 +22,12 @@ and each episode's count of stale actions is recorded. Before the network's firs
 arrived the environment uses a default action: a uniformly random one from a keyed stream for
 discrete actions, the middle of the action box for continuous ones (also counted as stale).
 
+In the synchronous limit (:mod:`asyncneurons.instant`) the process runs the events of the
+instant itself, where it would wait for them: the learning signals, deliveries and firings that
+follow its step, in SimPy's order. Under ``wait`` pacing it then goes on to the next step without
+waiting on an event, unless an interrupt is waiting (:func:`asyncneurons.interrupts.between_events`):
+it then waits on one, so that the run stops there, between two steps.
+
 **Stopping.** The run stops at the step that ends its last episode, before any learning from
 that step.
 
@@ -35,9 +41,12 @@ from __future__ import annotations
 import math
 import time
 
+import gymnasium as gym
 import numpy as np
+from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 
-from . import events, streams, tasks
+from . import events, interrupts, streams, tasks
+from .critic import Critic
 from .errors import DivergenceError
 
 
@@ -60,6 +69,10 @@ class EnvironmentProcess:
         self.waiting = None
         self.wave = 0
         kind = sim.action_spec
+        space = sim.task.action_space
+        self.n_discrete = int(space.n) if isinstance(space, gym.spaces.Discrete) else 0
+        self.discrete_start = int(space.start) if self.n_discrete else 0
+        self.step_task = task_stepper(sim.task)
         if kind[0] == "discrete":
             u = streams.uniform_at(sim.seed, streams.ACTION, 0, 0)
             self.default_action = min(int(u * kind[1]), kind[1] - 1)
@@ -110,16 +123,26 @@ class EnvironmentProcess:
             self.k = 0
             self.prev_end = False
             self.boundary = False
+        instant = sim.instant
+        plain_critic = critic is not None and all(getattr(type(critic), f) is getattr(Critic, f)
+                                                  for f in ("learn", "reset_traces", "record", "learn_and_record"))
         while True:
             if resumed:
                 resumed = False
             elif self.pacing == "wait":
-                self.waiting = events.pending(env)
-                if self.action_wave >= self.wave:
-                    events.trigger(self.waiting, events.ENV)
-                yield self.waiting
-                self.waiting = None
+                if instant is not None:  # the synchronous limit: the instant's events, then this step
+                    instant.run()
+                    if interrupts.pending():  # a boundary between two events for the run to stop at
+                        yield events.Signal(env, 0.0, events.ENV)
+                if instant is None or self.action_wave < self.wave:
+                    self.waiting = events.pending(env)
+                    if self.action_wave >= self.wave:
+                        events.trigger(self.waiting, events.ENV)
+                    yield self.waiting
+                    self.waiting = None
             else:
+                if instant is not None:
+                    instant.run()
                 yield events.Signal(env, self.period, events.ENV)
             if self.boundary and sim.checkpoint is not None:
                 sim.checkpoint(self)  # the first step of a new episode is due: a consistent state
@@ -136,7 +159,11 @@ class EnvironmentProcess:
                 if self.action is None or self.action_wave < self.wave:
                     ep["stale"] += 1
                 action = self.default_action if self.action is None else self.action
-                obs, reward, terminated, truncated, _ = sim.task.step(tasks.to_env_action(sim.task, action, self.action_map))
+                if type(action) is int and 0 <= action < self.n_discrete:  # tasks.to_env_action, at once
+                    action = self.discrete_start + action
+                else:
+                    action = tasks.to_env_action(sim.task, action, self.action_map)
+                obs, reward, terminated, truncated, _ = self.step_task(action)
                 obs = np.asarray(obs, dtype=np.float64).ravel()
                 reward = float(reward)
                 ep["return"] += reward
@@ -173,10 +200,13 @@ class EnvironmentProcess:
                 if critic is not None:
                     value, grads = critic.value_and_grad(obs)
             if critic is not None:
-                critic.learn(delta, k)
-                if new_episode:
-                    critic.reset_traces()
-                critic.record(grads)
+                if plain_critic:  # the three steps below in one compiled call
+                    critic.learn_and_record(delta, k, new_episode, grads)
+                else:
+                    critic.learn(delta, k)
+                    if new_episode:
+                        critic.reset_traces()
+                    critic.record(grads)
                 self.v_prev, self.grads = value, grads
             sim.broadcast(delta, k, new_episode)
             if ended:
@@ -201,3 +231,34 @@ class EnvironmentProcess:
 def _new_episode(now: float) -> dict:
     return {"return": 0.0, "length": 0, "start": now, "wall": time.perf_counter(), "stale": 0,
             "abs_delta": 0.0, "n_delta": 0}
+
+
+def task_stepper(task):
+    """``task.step``, without the calls through wrappers that have nothing left to do.
+
+    A task made by :func:`asyncneurons.tasks.make_env` is usually gymnasium's ``TimeLimit``
+    around ``OrderEnforcing`` around ``PassiveEnvChecker`` around the environment. Once the task
+    has been reset and the checker has checked its first step and the reuse of its data, those
+    two only pass the step on; ``TimeLimit`` counts it and truncates the episode at its limit.
+    In that state the stepper calls the environment's own step and does ``TimeLimit``'s count
+    itself (on the wrapper, so that its reset finds the count as it would); in any other state,
+    for any other stack of wrappers, or when a wrapper has been given a ``step`` of its own, it
+    calls ``task.step``. The results are the same."""
+    limit = task
+    order = getattr(limit, "env", None)
+    checker = getattr(order, "env", None)
+    if not (type(limit) is TimeLimit and type(order) is OrderEnforcing and type(checker) is PassiveEnvChecker):
+        return task.step
+    inner = checker.env
+
+    def step(action):
+        if not (order._has_reset and checker.checked_step and checker.checked_data_reuse) or \
+                "step" in limit.__dict__ or "step" in order.__dict__ or "step" in checker.__dict__:
+            return limit.step(action)  # (a step given to one of the wrappers themselves is theirs to run)
+        obs, reward, terminated, truncated, info = inner.step(action)
+        limit._elapsed_steps += 1
+        if limit._elapsed_steps >= limit._max_episode_steps:
+            truncated = True
+        return obs, reward, terminated, truncated, info
+
+    return step

@@ -6,7 +6,10 @@ same event structure, so R runs can share it: every array gains a leading axis o
 keyed random streams, initial weights and gymnasium task, and one NumPy call serves all R.
 Every operation is arranged so that replica r computes exactly the bits of run r simulated alone
 (row-wise reductions, stacked matrix products, the same elementwise formulas); a test holds each
-replica's episodes and weights equal to the single runs'. The stochastic (MAP) critic keeps a
+replica's episodes and weights equal to the single runs'. For the compiled kernels a layer of R
+replicas of m units is one group of R·m rows (:class:`_Rows`): it fires and learns through the
+single run's kernels, and what the single run computes over a whole group or buffer is its
+kernel once per replica (:mod:`asyncneurons.replica_kernels`). The stochastic (MAP) critic keeps a
 sample index per replica: a replica whose episode ends without the dummy step samples its critic
 again on its new first state, and only its index moves. Replicas serve the layered rules
 (``global_reinforce``, ``weight_max``, ``weight_max_exact``, ``backprop``, ``ste_backprop``) and
@@ -26,16 +29,17 @@ import time
 
 import numpy as np
 
-from . import streams, tasks
+from . import replica_kernels, streams, tasks, traces
 from .critic import init_layer
 from .errors import DivergenceError, ScenarioError
-from .kernels import potential, sigmoid, softplus, sum_rows
+from .kernels import NO_DECAYS, potential, sum_rows
 from .rules.map_prop import map_error, relax_layers
-from .optim import AdamConfig, adam_ascent, linear_schedule
+from .optim import AdamConfig, adam_ascent, adam_constants, linear_schedule
 from .rules import RULES
+from .rules.base import Rule
 from .reference import SyncRelaxation, synchronous_layers
 from .simulation import build_graph, run_seed
-from .units import UNIT_KINDS, LayerParams
+from .units import FUSED_KINDS, UNIT_KINDS, LayerParams, sample_and_trace
 
 SUPPORTED_RULES = ("global_reinforce", "weight_max", "weight_max_exact", "backprop", "ste_backprop", "map_prop")
 
@@ -49,6 +53,38 @@ def supports(scenario) -> bool:
     return (zero and t.firing == "on_all" and t.refractory == 0 and s.env.pacing == "wait" and s.learning.batch == 1
             and s.network.graph is None and s.learning.rule in SUPPORTED_RULES
             and (t.relax_period == 0 or s.learning.rule != "map_prop"))
+
+
+def _plain(*arrays) -> bool:
+    """True when every array is C-contiguous (the compiled kernels' layout)."""
+    for a in arrays:
+        if not a.flags.c_contiguous:
+            return False
+    return True
+
+
+def _finite(a: np.ndarray) -> bool:
+    """True when every entry of ``a`` is finite (a finite sum says so at once; NaN and ±∞ carry
+    into any sum that contains them)."""
+    return bool(np.isfinite(a.sum())) or bool(np.isfinite(a).all())
+
+
+class _Rows:
+    """A stacked layer (R replicas × m units) seen by a rule as one group of R·m rows, replica
+    after replica: its parameters, trace and moments are views of the layer's, so the rule's
+    compiled learning step (one pass over independent rows) serves every replica at once, and
+    the signals it is given and sends carry one entry per row."""
+
+    def __init__(self, lay):
+        R, m, n = lay.P.shape
+        self.lay, self.m, self.layer, self.retro_buckets = lay, m, lay.layer, lay.retro_buckets
+        self.P, self.E, self.M, self.V = (a.reshape(R * m, n) for a in (lay.P, lay.E, lay.M, lay.V))
+        self.keys1, self.count = lay.keys1.reshape(R * m), lay.count.reshape(R * m)
+        self.decay, self.tau = lay.decay, getattr(lay, "tau", None)
+        if self.tau is not None:
+            self.trace_time = lay.trace_time.reshape(R * m)
+
+    t = property(lambda self: self.lay.t, lambda self, t: setattr(self.lay, "t", t))
 
 
 def _policy(pot: np.ndarray, temperature: float, fixed_last: bool) -> np.ndarray:
@@ -96,22 +132,35 @@ class _BatchCritic:
 
     def value_and_grad(self, S, rows=None):
         """V(s) and ∇V(s) of every replica (``rows``: which replicas this evaluation is for; a
-        deterministic critic gives the others the same bits again, so it evaluates them all)."""
+        deterministic critic gives the others the same bits again, so it evaluates them all).
+        Matrix products are NumPy's, stacked; the softplus, σ and outer products are the single
+        critic's kernels per replica (:mod:`asyncneurons.replica_kernels`)."""
         R = S.shape[0]
-        x = np.concatenate([S, np.ones((R, 1))], axis=1)
-        inputs, pots, last = [], [], len(self.P) - 1
+        x = np.empty((R, S.shape[1] + 1))
+        x[:, :-1] = S
+        x[:, -1] = 1.0
+        inputs, slopes, last = [], [], len(self.P) - 1
         for l, P in enumerate(self.P):
             pot = np.matmul(P, x[..., None])[..., 0]
             inputs.append(x)
-            pots.append(pot)
-            x = np.concatenate([pot if l == last else softplus(pot), np.ones((R, 1))], axis=1)
+            if l == last:
+                break
+            m = pot.shape[1]
+            buf = np.empty((R, 2 * m))
+            replica_kernels.critic_hidden_pre_rows(pot, buf)
+            np.exp(buf, out=buf)
+            logs = np.log1p(buf)  # on every entry (contiguous): the first m of each row are kept
+            x = np.empty((R, m + 1))
+            replica_kernels.critic_hidden_post_rows(pot, buf, logs, x)
+            slopes.append(buf[:, m:])
         d = np.ones((R, 1))
         grads = [None] * len(self.P)
         for l in range(last, -1, -1):
-            grads[l] = d[:, :, None] * inputs[l][:, None, :]
+            grads[l] = np.empty(self.P[l].shape)
+            replica_kernels.outer_rows(d, inputs[l], grads[l])
             if l:
-                d = np.matmul(self.P[l][:, :, :-1].transpose(0, 2, 1), d[..., None])[..., 0] * sigmoid(pots[l - 1])
-        return pots[-1][:, 0].copy(), grads
+                d = np.matmul(self.P[l][:, :, :-1].transpose(0, 2, 1), d[..., None])[..., 0] * slopes[l - 1]
+        return pot[:, 0].copy(), grads
 
     def reevaluate(self, S, rows, value, state):
         """After the replicas in ``rows`` reset their tasks: their V(s) and state evaluated again,
@@ -130,13 +179,26 @@ class _BatchCritic:
         return out
 
     def learn(self, delta, step):
+        """θ ← θ + Adam(δ · z) for every replica, each at its own δ."""
         self.t += 1
+        R, consts = len(delta), adam_constants(self.adam, self.t)
+        delta = np.ascontiguousarray(delta, dtype=np.float64)
         for l, P in enumerate(self.P):
             lr = self.lr_start[l] + (self.lr_end[l] - self.lr_start[l]) * min(step, self.lr_steps) / self.lr_steps
-            adam_ascent(P, self.M[l], self.V[l], self.Z[l] * delta[:, None, None], self.t, lr, self.adam)
+            if _plain(P, self.M[l], self.V[l], self.Z[l]):
+                replica_kernels.adam_scaled_rows(P.reshape(R, -1), self.M[l].reshape(R, -1), self.V[l].reshape(R, -1),
+                                                 self.Z[l].reshape(R, -1), delta, float(lr), *consts)
+            else:
+                adam_ascent(P, self.M[l], self.V[l], self.Z[l] * delta[:, None, None], self.t, lr, self.adam)
 
     def record(self, grads, reset):
+        """z ← λ_c γ z + ∇V, each replica's z cleared first where ``reset``."""
+        reset = np.ascontiguousarray(reset, dtype=np.bool_)
         for z, g in zip(self.Z, grads):
+            if _plain(z, g) and z.shape == g.shape:
+                R = z.shape[0]
+                replica_kernels.record_rows(z.reshape(R, -1), reset, float(self.decay), g.reshape(R, -1))
+                continue
             z[reset] = 0.0
             z *= self.decay
             z += g
@@ -214,8 +276,11 @@ class Replicas:
         L = s.learning
         self.adam = AdamConfig(L.adam_beta1, L.adam_beta2, L.adam_eps, L.bias_correction_steps)
         self.layers = synchronous_layers(s, g, self.seeds, stacked=True)
+        for lay in self.layers:
+            lay.count = np.zeros(lay.keys1.shape, dtype=np.int64)  # each replica's counters, in lockstep
         self.n_layers = len(self.layers)
         self.rule = RULES[L.rule](s)
+        self._fused = type(self.rule).on_sample is Rule.on_sample  # sampling records the plain trace only
         self.relaxation = SyncRelaxation(self)  # the reference's, on arrays with a replica axis
         self.critic = None
         if L.critic == "map_prop":
@@ -230,6 +295,7 @@ class Replicas:
                                        lr_end=L.critic_lr_end if L.critic_lr_end is not None else L.critic_lr,
                                        lr_steps=L.lr_steps, adam=self.adam, bias_scale=s.network.bias_init)
         self.on_episode, self.max_ticks, self.R = on_episode, max_ticks, R
+        self._action_map = s.env.action_map
         self.checkpoint = None  # called with the step loop's variables at the top of every step
         self.replay: list = [[] for _ in range(R)]
 
@@ -238,29 +304,42 @@ class Replicas:
         return linear_schedule(*self.layers[layer - 1].lr, self.scenario.learning.lr_steps, step)
 
     def send_retro(self, lay, C, step, reset) -> None:
-        self._retro = sum_rows(C)
+        """The layer below receives, per replica and unit, the sum of ``C`` over this layer's
+        units (rows of a :class:`_Rows` group: one entry per row of the layer below)."""
+        if isinstance(lay, _Rows) and _plain(C):
+            out = np.empty((self.R, C.shape[1]))
+            replica_kernels.sum_blocks(C, lay.m, out)
+            self._retro = out.reshape(-1)
+        elif isinstance(lay, _Rows):
+            self._retro = sum_rows(C.reshape(self.R, lay.m, -1)).reshape(-1)
+        else:
+            self._retro = sum_rows(C)
 
-    def _drain(self, index: int, step: int) -> None:
+    def _drain(self, index: int, step: int, groups) -> None:
         while getattr(self, "_retro", None) is not None and index > 0:
             index -= 1
             signal, self._retro = self._retro, None
-            self.rule.on_retro(self, self.layers[index], signal, step, False)
+            self.rule.on_retro(self, groups[index], signal, step, False)
 
     def forward(self, obs: np.ndarray) -> np.ndarray:
         self.obs = x = obs
-        for lay in self.layers:
+        for lay, rows in zip(self.layers, self._rows):
             H = np.empty_like(lay.P)
-            H[..., :-1] = x[:, None, :]
-            H[..., -1] = 1.0
-            pot = potential(lay.P, H)
-            u1 = streams.uniforms(lay.keys1, lay.count)
-            u2 = streams.uniforms(lay.keys2, lay.count) if lay.kind.gaussian else None
-            values, aux, g = _sample(lay.kind, pot, lay.lp, u1, u2)
-            lay.H, lay.values, lay.aux = H, values, aux
-            self.rule.on_sample(self, lay, values, aux, g)
-            lay.count += 1
+            replica_kernels.hold_inputs(np.ascontiguousarray(x, dtype=np.float64), H)
+            lay.H = H
+            if self._fused and lay.kind.name in FUSED_KINDS:
+                values, aux, g = self._fire(lay, rows)
+                lay.values, lay.aux = values, aux
+            else:
+                pot = potential(lay.P, H)
+                u1 = streams.uniforms(lay.keys1, lay.count)
+                u2 = streams.uniforms(lay.keys2, lay.count) if lay.kind.gaussian else None
+                values, aux, g = _sample(lay.kind, pot, lay.lp, u1, u2)
+                lay.values, lay.aux = values, aux
+                self.rule.on_sample(self, lay, values, aux, g)
+                lay.count += 1
             x = values
-        self._drain(len(self.layers) - 1, -1)
+        self._drain(len(self.layers) - 1, -1, self.layers)
         kind = self.layers[-1].kind
         if kind.name in ("softmax", "categorical"):
             return aux[1]
@@ -268,17 +347,56 @@ class Replicas:
             return values[:, 0].astype(int)
         return values
 
+    def _fire(self, lay, rows):
+        """A layer's sample, score and trace for every replica in compiled kernels, on its R·m
+        rows (the single run's firing, :func:`asyncneurons.units.sample_and_trace`, per row;
+        a softmax or categorical output per replica): the same bits as sampling and then
+        recording the trace (``Rule.on_sample``)."""
+        R, m, n = lay.P.shape
+        P, H, E, keys, counters = rows.P, lay.H.reshape(R * m, n), rows.E, rows.keys1, rows.count
+        decay = traces.record_decay(lay, self.now)
+        per_row = isinstance(decay, np.ndarray)
+        if per_row:
+            decay = np.ascontiguousarray(decay, dtype=np.float64).reshape(R * m)
+        if lay.kind.name == "bernoulli":
+            values, p, g = sample_and_trace(lay.kind, P, H, E, keys, counters, lay.lp, decay)
+            return values.reshape(R, m), p.reshape(R, m), g.reshape(R, m)
+        T = float(lay.lp.temperature)
+        n_logits = m + 1 if lay.kind.name == "softmax" else m
+        pot, z = np.empty(R * m), np.empty((R, n_logits))
+        replica_kernels.logits_rows(P, H, T, m, n_logits, pot, z)
+        np.exp(z, out=z)
+        values, g, actions = np.empty(R * m), np.empty(R * m), np.empty(R, dtype=np.int64)
+        replica_kernels.categorical_rows(z, keys, counters, T, 0.0 if per_row else float(decay),
+                                         decay if per_row else NO_DECAYS, H, E, values, g, actions)
+        return values.reshape(R, m), (z, actions), g.reshape(R, m)
+
     def learn(self, delta: np.ndarray, step: int, reset: np.ndarray) -> None:
+        """Learning, deepest layer first, each layer seen as one group of R·m rows (:class:`_Rows`):
+        δ is given to every row of its replica."""
         self._retro = None
-        d = delta[:, None]
+        rows = self._rows
         if self.rule.broadcast_to_hidden:
-            for lay in reversed(self.layers):
-                self.rule.on_reward(self, lay, d, step, False)
+            for g in reversed(rows):
+                self.rule.on_reward(self, g, np.repeat(delta, g.m), step, False)
         else:
-            self.rule.on_reward(self, self.layers[-1], d, step, False)
-            self._drain(len(self.layers) - 1, step)
+            self.rule.on_reward(self, rows[-1], np.repeat(delta, rows[-1].m), step, False)
+            self._drain(len(self.layers) - 1, step, rows)
         for lay in self.layers:
             lay.E[reset] = 0.0
+
+    def _prepare(self) -> None:
+        """Per-replica sample counters (a checkpoint taken before they were kept per replica
+        holds one per unit), contiguous arrays, and the layers' row views on them as they now are
+        (a checkpoint's restore replaces the arrays; the views must write into the layer's own)."""
+        for lay in self.layers:
+            if lay.count.shape != lay.keys1.shape:
+                lay.count = np.broadcast_to(lay.count, lay.keys1.shape).copy()
+            for name in ("P", "E", "M", "V", "count", "keys1", "trace_time"):
+                a = getattr(lay, name, None)
+                if a is not None and not a.flags.c_contiguous:
+                    setattr(lay, name, np.ascontiguousarray(a))
+        self._rows = [_Rows(lay) for lay in self.layers]
 
     def _reset(self, r: int, episode: int) -> np.ndarray:
         seed = streams.seed_of(self.seeds[r], "episode", episode) % (2 ** 31)
@@ -287,7 +405,8 @@ class Replicas:
 
     def _step(self, r: int, action):
         self.replay[r].append(action)
-        return self.tasks[r].step(tasks.to_env_action(self.tasks[r], action, self.scenario.env.action_map))
+        task = self.tasks[r]
+        return task.step(tasks.to_env_action(task, action, self._action_map))
 
     def _replay(self, episode: np.ndarray, prev_end: np.ndarray, obs: np.ndarray) -> None:
         """Bring every task back to where a checkpoint left it: reset it as its episode began and
@@ -311,6 +430,7 @@ class Replicas:
         gamma, clip, dummy = s.env.gamma, s.env.reward_clip, s.env.dummy_step
         episodes = s.experiment.episodes
         v_prev = grads = None
+        self._prepare()
         if resume is None:
             self.replay = [[] for _ in range(R)]
             episode = np.zeros(R, dtype=int)
@@ -335,15 +455,15 @@ class Replicas:
             k += 1
             rewards, term, trunc = np.zeros(R), np.zeros(R, dtype=bool), np.zeros(R, dtype=bool)
             masked, new_episode = prev_end.copy(), prev_end.copy()
-            for r in range(R):
-                if prev_end[r]:
+            for r, reset in enumerate(prev_end.tolist()):  # the tasks step one by one; the rest is per array
+                if reset:
                     obs[r] = self._reset(r, episode[r])
                     wall[r] = time.perf_counter()
                 else:
-                    o, rew, te, tr, _ = self._step(r, action[r])
-                    obs[r], rewards[r], term[r], trunc[r] = np.asarray(o, dtype=np.float64).ravel(), float(rew), te, tr
-                    ret[r] += rewards[r]
-                    length[r] += 1
+                    o, rew, term[r], trunc[r], _ = self._step(r, action[r])
+                    obs[r], rewards[r] = np.asarray(o).reshape(-1), float(rew)
+            ret += rewards  # a task that was reset has the reward 0.0, which leaves its return as it is
+            length += ~prev_end
             prev_end[:] = False
             ended = term | trunc
             if ended.any():
@@ -382,12 +502,12 @@ class Replicas:
 
     def _check_finite(self, step: int) -> None:
         for lay in self.layers:
-            if not np.isfinite(lay.P).all():
+            if not _finite(lay.P):
                 r, row = (int(i) for i in np.argwhere(~np.isfinite(lay.P))[0][:2])
                 raise DivergenceError(f"run {self.runs[r]}: a unit of layer {lay.layer} (index {row}) has a "
                                       f"non-finite weight at agent step {step}; the learning rate learning.lr "
                                       f"is the most likely cause")
-        if self.critic is not None and not all(np.isfinite(p).all() for p in self.critic.P):
+        if self.critic is not None and not all(_finite(p) for p in self.critic.P):
             raise DivergenceError(f"the critic of a run has a non-finite weight at agent step {step}; the "
                                   f"learning rate learning.critic_lr is the most likely cause")
 

@@ -22,10 +22,13 @@ from __future__ import annotations
 import numpy as np
 
 from . import clocks, delays, events, interrupts, jitter, streams, tasks, traces
+from .chain import make_chain
 from .critic_choice import make_critic
 from .errors import DivergenceError, GraphError, ScenarioError
 from .graph import layered, validate
 from .kernels import potential, sum_by_sender
+from .instant import Instant
+from .instant import applies as instant_applies
 from .landings import Landings
 from .limits import check_network
 from .network import compile_groups
@@ -102,12 +105,14 @@ class Simulation:
     so does ``[engine] windows`` (:mod:`asyncneurons.windows`). ``on_event(time_ms, unit, kind,
     value, wave)`` receives every event when given. ``relaxation`` (``history`` or ``events``)
     chooses how MAP Propagation relaxes (:mod:`asyncneurons.relaxation`): ``events`` is the test
-    oracle, and runs with eager transmission.
+    oracle, and runs with eager transmission. In the synchronous limit each instant's events are
+    direct calls (:mod:`asyncneurons.instant`) unless ``synchronous`` is False (the event engine,
+    its oracle); neither changes a result.
     """
 
     def __init__(self, scenario, run: int = 0, *, fuse: bool | None = None, on_episode=None,
                  on_event=None, max_ticks: int | None = None, transmission: str = "auto", resume=None,
-                 relaxation: str = "history"):
+                 relaxation: str = "history", synchronous: bool = True):
         s = self.scenario = scenario
         self.run_index = run
         self.seed = run_seed(s.experiment.seed, run)
@@ -197,6 +202,8 @@ class Simulation:
         self._broadcast_batches = self._batch_by_reward_delay()
         for grp in self.groups:
             grp.reward_held, grp.reward_stale = -1, 0  # the newest agent step whose TD error landed
+        self.instant = Instant() if synchronous and instant_applies(
+            self, on_event=on_event, windows=use_windows, resume=resume) else None
         receivers = [grp for _, gs in self._broadcast_batches for grp in gs]
         self._reward_keys = (receivers, jitter.unit_keys(self.seed, [grp.names[0] for grp in receivers])) \
             if self.reward_jitter is not None else None
@@ -206,8 +213,18 @@ class Simulation:
         if resume is not None:  # (state, arrays) of a checkpoint (asyncneurons.checkpoint)
             from .checkpoint import restore
             restore(self, *resume)
+        if self.instant is not None:  # senders each group waits for in an instant (asyncneurons.instant)
+            for grp in self.groups:
+                grp.senders = 0
+            for grp in [self.input_group, *self.groups]:
+                for _, eager in grp.plan:
+                    for b in eager:
+                        b.target.senders += 1
+            for grp in self.groups:
+                grp.missing = grp.senders
+        self.chain = make_chain(self) if self.instant is not None else None
         for grp in self.groups:
-            grp.process = None if use_windows else self.env.process(self._unit_process(
+            grp.process = None if use_windows or self.instant is not None else self.env.process(self._unit_process(
                 grp, getattr(grp, "restored_first", None), getattr(grp, "restored_phase", None)))
         self.env.process(self.environment.run(resumed=resume is not None))
 
@@ -332,8 +349,9 @@ class Simulation:
                 if refractory > 0:
                     yield events.Signal(env, refractory, prio)
 
-    def fire(self, grp):
-        """The group samples from what it holds, records its trace and sends its values on."""
+    def fire(self, grp, wave: int | None = None):
+        """The group samples from what it holds, records its trace and sends its values on, tagged
+        with the oldest wave it holds (``wave`` when the caller knows it)."""
         now = self.env.now
         if grp.lazy:
             self.transmission.flush(grp)
@@ -356,7 +374,8 @@ class Simulation:
             grp.values, grp.aux, grp.last_fire = values, aux, now
             self.rule.on_sample(self, grp, values, aux, g)
             grp.counters += 1
-        wave = int(grp.T.min())
+        if wave is None:
+            wave = int(grp.T.min())
         grp.last_wave = wave
         if grp.lazy:
             self.transmission.after_fire(grp)
@@ -389,6 +408,14 @@ class Simulation:
         if self.windows is not None:  # only the input group sends from outside a window
             self.windows.post_input(values, wave)
             return
+        instant = self.instant
+        if instant is not None and self.chain is not None and grp is self.input_group:
+            instant.at(events.DELIVER, self.chain.fire, (values, wave))  # the chain's firing (asyncneurons.chain)
+            return
+        if instant is not None:  # zero delays, every receiver eager: deliveries of this instant
+            for _, eager in grp.plan:
+                instant.at(events.DELIVER, self._delivery, (eager, values, wave))
+            return
         if self._map_hist and grp is self.input_group:
             self.relaxation.inputs_sent(values)
         env = self.env
@@ -408,6 +435,24 @@ class Simulation:
             if tg.wake is not None and (on_input or tg.T.min() > tg.last_wave):
                 events.trigger(tg.wake, events.FIRE + tg.rank)
 
+    def _delivery(self, payload) -> None:
+        """:meth:`_deliver` in the synchronous limit. Every group fires once per instant there
+        (:mod:`asyncneurons.instant`), so a receiver holds a new value on every synapse
+        (``T.min() > last_wave``, ``on_all``) exactly when the last of its senders has delivered:
+        it is then queued to fire (its wake-up), with the wave it holds."""
+        buckets, values, wave = payload
+        for b in buckets:
+            tg = b.target
+            write(tg, b, values, wave)
+            tg.missing -= 1
+            if not tg.missing:
+                tg.missing = tg.senders
+                self.instant.at(events.FIRE + tg.rank, self._wakes, (tg, wave))
+
+    def _wakes(self, payload) -> None:
+        """A group queued in the instant fires (the body of :meth:`_unit_process`)."""
+        self.fire(*payload)
+
     # ------------------------------------------------------------------ learning signals
     def broadcast(self, delta: float, step: int, reset: bool) -> None:
         """Send the TD error of agent step ``step`` to every group, after its reward delay."""
@@ -420,13 +465,23 @@ class Simulation:
                 env.schedule_at(events.Signal.__new__(events.Signal), events.LEARN, (now + grp.reward_delay) + j,
                                 (delta, step, reset, [grp]), self._reward_lands)
             return
+        instant = self.instant
+        if instant is not None and self.chain is not None and self.chain.learns:
+            instant.at(events.LEARN, self.chain.learn, (delta, step, reset))  # its cascade (asyncneurons.chain)
+            return
         for d, groups in self._broadcast_batches:
-            events.Signal(env, d, events.LEARN, (delta, step, reset, groups), self._reward_lands)
+            if instant is not None:  # every delay 0
+                instant.at(events.LEARN, self._reward_landing, (delta, step, reset, groups))
+            else:
+                events.Signal(env, d, events.LEARN, (delta, step, reset, groups), self._reward_lands)
         if self.landings is not None:
             self.landings.broadcast(delta, step, reset)
 
     def _reward_lands(self, event):
-        delta, step, reset, groups = event._value
+        self._reward_landing(event._value)
+
+    def _reward_landing(self, payload) -> None:
+        delta, step, reset, groups = payload
         rule = self.rule
         for grp in groups:
             if step < grp.reward_held:  # a newer TD error landed first: newest wins (asyncneurons.jitter)
@@ -462,7 +517,9 @@ class Simulation:
                     blocks.append((b.target, grp.uids, b.pos, C[:, b.span if b.span is not None else b.cols]))
                 else:
                     blocks.append((b.target, grp.uids[b.rows], b.pos, C[np.ix_(b.rows, b.cols)]))
-            if at is None:
+            if self.instant is not None:  # every delay 0
+                self.instant.at(priority, self._retro_landing, (blocks, step, reset))
+            elif at is None:
                 events.Signal(env, delay, priority, (blocks, step, reset), self._retro_lands)
             else:
                 env.schedule_at(events.Signal.__new__(events.Signal), priority, at + delay, (blocks, step, reset),
@@ -484,7 +541,10 @@ class Simulation:
         grp.retro_sent += 1
 
     def _retro_lands(self, event):
-        blocks, step, reset = event._value
+        self._retro_landing(event._value)
+
+    def _retro_landing(self, payload) -> None:
+        blocks, step, reset = payload
         for item in blocks:
             sg, uids, pos, block = item[:4]
             if len(item) > 4:  # jitter per retrograde send: newest wins on each synapse
@@ -494,13 +554,19 @@ class Simulation:
                     continue
                 sg.retro_held[e] = n
             if not sg.retro_in:
-                events.Signal(self.env, 0.0, events.retro_apply(sg.rank, self.max_rank), (sg, step),
-                              self._retro_apply)
+                if self.instant is not None:
+                    self.instant.at(events.retro_apply(sg.rank, self.max_rank), self._retro_applying, (sg, step))
+                else:
+                    events.Signal(self.env, 0.0, events.retro_apply(sg.rank, self.max_rank), (sg, step),
+                                  self._retro_apply)
             sg.retro_in.append((uids, pos, block))
             sg.retro_reset = sg.retro_reset or reset
 
     def _retro_apply(self, event):
-        sg, step = event._value
+        self._retro_applying(event._value)
+
+    def _retro_applying(self, payload) -> None:
+        sg, step = payload
         blocks, sg.retro_in = sg.retro_in, []
         reset, sg.retro_reset = sg.retro_reset, False
         R = sum_by_sender(blocks, sg.size)

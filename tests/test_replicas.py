@@ -231,3 +231,34 @@ def test_a_resumed_experiment_keeps_a_chunk_whose_replica_had_finished(scenario,
         with open(folder / "metrics.csv") as f:
             return [{k: v for k, v in r.items() if k != "wall_s"} for r in csv.DictReader(f)]
     assert table(tmp_path / "cut") == table(tmp_path / "whole")
+
+
+def test_a_checkpoint_with_one_sample_counter_per_unit_resumes_to_the_same_numbers(scenario, tmp_path, monkeypatch):
+    """Checkpoints written before replicas kept a sample counter per replica hold one per unit
+    (every replica's counters move in lockstep): resumed, each replica counts on from it."""
+    import csv
+
+    from asyncneurons import checkpoint
+    from asyncneurons.runner import simulate_replicas
+
+    s = scenario(experiment={"episodes": 4}, learning={"rule": "weight_max", "lambda": 0.8})
+    whole = simulate_replicas(s, [0, 1, 2], folder=tmp_path / "whole")
+    with _killed_at_step(29, monkeypatch):
+        simulate_replicas(s, [0, 1, 2], folder=tmp_path / "cut", checkpoint_seconds=0.0)
+
+    def one_per_unit(rep, *args, restore=checkpoint.restore_replicas):
+        loop = restore(rep, *args)
+        for lay in rep.layers:
+            assert lay.count.shape == lay.keys1.shape  # saved per replica ...
+            lay.count = lay.count[0].copy()  # ... restored as an older checkpoint holds it
+        return loop
+    monkeypatch.setattr(checkpoint, "restore_replicas", one_per_unit)
+    resumed = simulate_replicas(s, [0, 1, 2], folder=tmp_path / "cut", resume=True)
+
+    def rows(folder, r):
+        with open(folder / "episodes" / f"run-{r}.csv") as f:
+            return [{k: v for k, v in row.items() if k != "wall_s"} for row in csv.DictReader(f)]
+    for r in range(3):
+        assert rows(tmp_path / "cut", r) == rows(tmp_path / "whole", r) and len(rows(tmp_path / "whole", r)) == 4
+        for layer, m in whole.layer_matrices(r).items():
+            np.testing.assert_array_equal(resumed.layer_matrices(r)[layer], m)
