@@ -41,6 +41,7 @@ _CALLBACKS = {
     "relax": ("relaxation", "_relax"), "relaxed_value": ("relaxation", "_value_lands"),
     "error": ("relaxation", "_error"), "error_lands": ("relaxation", "_error_lands"),
     "record": ("relaxation", "_record"), "window": ("windows", "_wake"),
+    "retro_wake": ("retro", "_wake"),
 }
 _GROUP_ARRAYS = ("P", "H", "E", "M", "V", "T", "counters", "values")
 _GROUP_VALUES = ("t", "last_wave", "last_fire", "relax_gen", "frozen_action", "retro_reset",
@@ -201,6 +202,7 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
              "groups": groups, "transmission": transmission, "critic": critic, "env": env_state,
              "queue": queue, "windows": None if sim.windows is None else enc(sim.windows.state()),
              "landings": None if sim.landings is None else enc(sim.landings.state()),
+             "retrograde": None if sim.retro is None else enc(sim.retro.state()),
              "relaxation": enc(sim.relaxation.state()) if hasattr(sim.relaxation, "state") else None}
     _commit(Path(folder), f"run-{run}", f"episode-{env_proc.episode}", state, codec.arrays)
 
@@ -358,6 +360,8 @@ def restore(sim, state: dict, arrays: dict) -> None:
             g.clock.restore(dec(gs["clock"]))
     if state.get("windows") is not None:
         sim.windows.restore(dec(state["windows"]))
+    if sim.retro is not None:  # after the groups: their arrays become views of the queue's again
+        sim.retro.restore(dec(state["retrograde"]))
     if sim.landings is not None:
         if state.get("landings") is None:  # its TD error is in the queue as events, one per reward delay
             raise CheckpointError("a checkpoint written before firing windows kept the TD error per unit; "

@@ -34,6 +34,8 @@ from .limits import check_network
 from .network import compile_groups
 from .optim import AdamConfig, linear_schedule
 from .relaxation import make_relaxation
+from .retrograde import RetroQueue, fusing_graph
+from .retrograde import applies as retro_queue_applies
 from .rules import RULES
 from .transmission import Transmission, send_plan, write
 from .rules.base import Rule
@@ -154,10 +156,17 @@ class Simulation:
         # jitter per retrograde send: every unit retrograde signals reach hears each at its own instant
         self.retro_jitter = None if delays.is_zero(s.timing.retro_jitter) or not rule_cls.uses_retro \
             else s.timing.retro_jitter
-        if self.retro_jitter is not None:
+        # on windows, Weight Max's retrograde signals landing at instants of their own go through a
+        # queue drained by a compiled loop (asyncneurons.retrograde): each row learns alone, so a
+        # layer stays one group whatever its retrograde delays and jitter
+        retro_queue = retro_queue_applies(s, self.graph, rule_cls, use_windows)
+        if resume is not None:  # a checkpoint restores into the grouping it was saved with
+            retro_queue = resume[0].get("retrograde") is not None
+        if self.retro_jitter is not None and not retro_queue:
             alone = alone | {u for u, v in self.graph.edges if roles[u] != "input"}
         self.input_group, self.groups = compile_groups(
-            self.graph, seed=self.seed, fuse=s.engine.fuse if fuse is None else fuse, across_delays=use_windows,
+            fusing_graph(self.graph) if retro_queue else self.graph,
+            seed=self.seed, fuse=s.engine.fuse if fuse is None else fuse, across_delays=use_windows,
             reward_delays=fusing_delays, retro=RULES[L.rule].uses_retro, bias_init=s.network.bias_init,
             clocks=fusing_clocks, refractory=delays.refractory_periods(self.graph, s.timing.refractory),
             alone=alone,
@@ -178,7 +187,7 @@ class Simulation:
         self.max_rank = max(g.rank for g in self.groups)
         self._plan_transmission("lazy" if use_windows else transmission)
         self._plan_retro()
-        if self.retro_jitter is not None:
+        if self.retro_jitter is not None and not retro_queue:
             self._plan_retro_jitter()
         self.landings = Landings(self, self.groups, self.reward_delays) if per_unit else None
         self.windows = Windows(self) if use_windows else None
@@ -187,6 +196,7 @@ class Simulation:
         self.on_event = on_event
         if self.landings is not None and on_event is not None:
             self.on_event = self.landings.ordered(on_event)
+        self.retro = RetroQueue(self) if retro_queue else None
         self.max_ticks = max_ticks
         self.output = next(g for g in self.groups if g.role == "output")
         self._broadcast_batches = self._batch_by_reward_delay()
@@ -306,6 +316,8 @@ class Simulation:
             self.landings.settle()
             if self.on_event is not None:
                 self.landings.emit()
+        if self.retro is not None:
+            self.retro.settle()
 
     # ------------------------------------------------------------------ unit processes
     def _unit_process(self, grp, first=None, phase=None):
@@ -492,6 +504,9 @@ class Simulation:
         """
         env = self.env
         at = self.windows.now if self.windows is not None else None
+        if self.retro is not None:  # into the queue of retrograde signals (asyncneurons.retrograde)
+            self.retro.send(grp, C, step, reset, env.now if at is None else at)
+            return
         if self.retro_jitter is not None:
             self._send_retro_jittered(grp, C, step, reset, env.now if at is None else at)
             return

@@ -1,0 +1,114 @@
+"""Retrograde signals landing one synapse at a time, drained from a queue of arrays by one compiled
+loop (asyncneurons/retrograde.py): the same runs as the event engine, landing for landing."""
+
+import numpy as np
+import pytest
+from conftest import resumed_equals_whole
+from test_windows import _run, _scenario, assert_modes_agree
+
+from asyncneurons.retrograde import RetroQueue
+from asyncneurons.simulation import Simulation
+
+PER_SYNAPSE = {"dist": "uniform", "low": 0.0, "high": 1.0}
+
+
+def _stale(sim):
+    return sum(getattr(g, "retro_stale", 0) for g in sim.groups)
+
+
+@pytest.mark.parametrize("over", [
+    {"timing": {"retro_delay": PER_SYNAPSE}},
+    {"timing": {"retro_jitter": PER_SYNAPSE}},
+    # jitter longer than the gaps between sends: older signals overtaken, dropped and counted
+    {"timing": {"retro_jitter": {"dist": "exponential", "mean": 5.0}, "retro_delay": 0.5}},
+    {"timing": {"retro_delay": {"dist": "lognormal", "mu": 0.0, "sigma": 1.0},
+                "retro_jitter": {"dist": "uniform", "low": 0.0, "high": 30.0}}, "env": {"period": 7.0}},
+    # landings while units fire, and windows computed again (wait pacing)
+    {"timing": {"retro_delay": {"dist": "uniform", "low": 0.0, "high": 8.0}}, "env": {"pacing": "wait"}},
+    {"timing": {"retro_delay": PER_SYNAPSE, "firing": "clock", "firing_period": 3.0}},
+    {"timing": {"retro_delay": PER_SYNAPSE, "reward_delay": {"dist": "uniform", "low": 1.0, "high": 9.0}},
+     "learning": {"lambda": 0.0}},
+    # a retrograde delay per layer: a layer's signals land at one instant, summed in sender order
+    {"timing": {"retro_delay": [1.0, 0.5, 0.25]}},
+    # the output's signals land on the last layer directly
+    {"timing": {"retro_jitter": PER_SYNAPSE}, "network": {"hidden": [8]}, "learning": {"lr": [0.02, 2e-3]}},
+    {"timing": {"retro_delay": PER_SYNAPSE}, "env": {"id": "Acrobot-v1"}},
+])
+def test_the_queue_gives_the_event_engines_run_landing_for_landing(scenario, over):
+    on, off = assert_modes_agree(scenario, over, 300, 300 * 15)
+    assert on.retro is not None and off.retro is None
+    assert len(on.groups) < len(off.groups)  # a layer stays one group: each row learns alone
+    assert _stale(on) == _stale(off)
+    for g_on in on.groups:  # every unit took the optimizer steps it takes alone
+        for r, name in enumerate(g_on.names):
+            g_off = next(g for g in off.groups if name in g.names)
+            assert int(np.atleast_1d(g_on.t)[r if np.ndim(g_on.t) else 0]) == int(np.atleast_1d(g_off.t)[0])
+
+
+def test_stale_retrograde_signals_are_counted_as_the_event_engine_counts_them(scenario):
+    over = {"timing": {"retro_jitter": {"dist": "exponential", "mean": 50.0}, "retro_delay": 0.5}}
+    on, _, _ = _run(_scenario(scenario, over, True), 150)
+    off, _, _ = _run(_scenario(scenario, over, False), 150)
+    assert on.retro is not None and _stale(on) == _stale(off) > 0
+
+
+def test_the_queue_without_records_is_the_same_run(scenario):
+    """Recording events changes nothing: the run without ``on_event`` ends with the same weights."""
+    s = _scenario(scenario, {"timing": {"retro_jitter": PER_SYNAPSE}}, True)
+    recorded, _, _ = _run(s, 200)
+    plain = Simulation(s, max_ticks=200).run()
+    assert plain.retro is not None
+    assert plain.weights() == recorded.weights()
+
+
+@pytest.mark.parametrize("timing", [
+    {"retro_delay": {"dist": "uniform", "low": 0.0, "high": 6.0}},
+    {"retro_jitter": {"dist": "exponential", "mean": 3.0}, "retro_delay": 2.0},
+])
+def test_a_run_stopped_at_a_checkpoint_and_resumed_is_the_whole_run(scenario, tmp_path, monkeypatch, timing):
+    # the TD error lands 17 ms after each step and its signals travel on past the next one, so
+    # checkpoints hold signals in flight
+    in_flight = []
+    state = RetroQueue.state
+    def counted(self):
+        saved = state(self)
+        in_flight.append(len(saved["entries"][0]))
+        return saved
+    monkeypatch.setattr(RetroQueue, "state", counted)
+    s = _scenario(scenario, {"experiment": {"episodes": 10}, "timing": {"reward_delay": 17.0, **timing}}, True)
+    whole, second = resumed_equals_whole(s, tmp_path, 4)
+    assert whole.retro is not None and second.retro is not None
+    assert max(in_flight) > 0
+    assert _stale(whole) == _stale(second)
+
+
+@pytest.mark.parametrize("over", [
+    {"timing": {"retro_delay": 0.5}},  # one retrograde delay: a layer's signals land together
+    {"timing": {"retro_delay": PER_SYNAPSE}, "learning": {"rule": "weight_max_exact"}},
+    {"timing": {"retro_delay": PER_SYNAPSE}, "learning": {"norm_power": 1.5}},
+    {"timing": {"retro_delay": PER_SYNAPSE}, "learning": {"trace": "exponential", "trace_tau": 20.0}},
+    {"timing": {"retro_delay": PER_SYNAPSE}, "learning": {"rule": "ste_backprop"}},
+])
+def test_other_runs_keep_the_event_engines_retrograde_signals(scenario, over):
+    sim = Simulation(_scenario(scenario, over, True), max_ticks=3)
+    assert sim.windows is not None and sim.retro is None
+
+
+def test_the_queue_follows_a_graph_with_skip_connections_and_missing_synapses(scenario, tmp_path):
+    """Units fed back from several layers, and units whose signals reach only some units below."""
+    from asyncneurons.graph import layered, node_name
+    from asyncneurons.graphio import save_graph
+
+    g = layered(4, [10, 6], 1, hidden_kind="bernoulli", output_kind="softmax")
+    for i in range(0, 10, 3):  # the first layer reaches the output
+        g.add_edge(node_name(1, i, 3), node_name(3, 0, 3))
+    g.remove_edge(node_name(1, 1, 3), node_name(2, 4, 3))
+    save_graph(g, tmp_path / "skip.json")
+    over = {"timing": {"retro_jitter": {"dist": "exponential", "mean": 2.0}, "retro_delay": PER_SYNAPSE}}
+    out = []
+    for windows in (True, False):
+        s = _scenario(scenario, over, windows, network={"graph": str(tmp_path / "skip.json")})
+        sim, rows, ev = _run(s, 300)
+        assert (sim.retro is not None) == windows
+        out.append((sim.weights(), rows, ev, _stale(sim)))
+    assert out[0] == out[1]
