@@ -76,8 +76,7 @@ import numpy as np
 
 from . import delays, events, streams, traces
 from .clocks import Clocks
-from .history_kernels import (first_newer, first_newer_jittered, latest_of_sets, mark_newer, mark_newer_jittered,
-                              next_arrival, read_latest, read_latest_jittered)
+from .history_kernels import answered, due_clock, due_on_all, due_on_input, mark_sent, read_sets
 from .kernels import potential
 from .rules.base import Rule
 from .units import FUSED_KINDS, sample_and_trace
@@ -150,13 +149,18 @@ class Windows:
             g.w_edges = g.in_edges[srt]
             g.w_src, g.w_delay = tr.e_src[g.w_edges], np.ascontiguousarray(tr.e_delay[g.w_edges])
             g.w_row, g.w_col, g.w_set = tr.e_row[g.w_edges], tr.e_col[g.w_edges], local[srt]
-            counts = np.bincount(g.w_set, minlength=g.n_sets)
-            g.w_fed = np.flatnonzero(counts)  # sets with at least one incoming synapse
-            g.w_starts = (np.cumsum(counts) - counts)[g.w_fed]
+            # set st's synapses are w_*[w_ptr[st]:w_ptr[st + 1]]
+            g.w_ptr = np.concatenate([[0], np.cumsum(np.bincount(g.w_set, minlength=g.n_sets))]).astype(np.int64)
             g.next_due = float(self.clocks.at[g.set_base:g.set_base + g.n_sets].min()) if self.timed else math.inf
             g.aux = None
+            g.due_sets, g.due_times = np.empty(g.n_sets, dtype=np.int64), np.empty(g.n_sets)  # a pass's scratch
         for g in [sim.input_group, *sim.groups]:
-            g.out_row = tr.e_src[g.out_edges] - g.dense[0]  # dense indices of a group are consecutive
+            g.all_rows = np.arange(g.size)
+            out_row = tr.e_src[g.out_edges] - g.dense[0]  # dense indices of a group are consecutive
+            srt = np.argsort(out_row, kind="stable")
+            # row r's outgoing synapses are out_sorted[out_ptr[r]:out_ptr[r + 1]]
+            g.out_sorted = g.out_edges[srt].astype(np.int64)
+            g.out_ptr = np.concatenate([[0], np.cumsum(np.bincount(out_row, minlength=g.size))]).astype(np.int64)
         self.fed_by_input = [by_gid[t] for t in sorted({int(t) for t in tr.e_tgt[sim.input_group.out_edges]})]
         self.token = 0
         self.armed = None  # (time, priority) of the wake-up in the queue
@@ -169,56 +173,54 @@ class Windows:
         self.latest = (-math.inf, 0)  # (time, class) of the latest hidden firing in the current window
         rule = type(sim.rule)
         self.plain_trace = rule.on_sample is Rule.on_sample and rule.on_sample_rows is Rule.on_sample_rows
+        self.cut = sim.rule.output_sends or self.wait  # an output's sample may cut the window (advance)
+        self.jittered = tr.jitter is not None
+        self.no_jitter = np.zeros((1, 1))  # stands for the per-send jitters when there are none
 
     # ------------------------------------------------------------------ state of the synapses
-    def due(self, g) -> np.ndarray:
-        """When each set of group ``g`` is next due (∞ if never, as things stand):
+    def select(self, g, lt: float, inclusive: bool) -> int:
+        """The sets of group ``g`` due before ``lt`` (at ``lt`` too when ``inclusive``), written to
+        ``g.due_sets`` and ``g.due_times``; returns their number, and sets ``g.lowest`` to the
+        earliest due time (∞ if none is due, as things stand). A set is due:
 
-        ``on_all``    max_e a_e over its synapses, and not before the refractory period's end;
-        ``on_input``  the first arrival on any synapse after its last sample, and not before the
+        ``on_all``    at max_e a_e over its synapses, and not before the refractory period's end;
+        ``on_input``  at the first arrival on any synapse after its last sample, and not before the
                       refractory period's end (arrivals during it are answered at its end);
-        ``clock``     its next tick (a tick inside the refractory period is skipped by the caller).
+        ``clock``     at its next tick (a tick inside the refractory period is skipped by the caller).
         """
-        sets = slice(g.set_base, g.set_base + g.n_sets)
         if self.timed:
-            return self.clocks.at[sets].copy()  # a tick inside the refractory period is skipped by the caller
-        out = np.full(g.n_sets, math.inf)
-        if len(g.w_fed):
-            if self.on_all:
-                latest_of_sets(self.first, g.w_edges, g.w_starts, g.w_fed, out)
-            else:
-                nxt = np.empty(len(g.w_src))
-                next_arrival(self.tr.HT, g.w_src, g.w_delay, self.last[sets][g.w_set], nxt)
-                out[g.w_fed] = np.minimum.reduceat(nxt, g.w_starts)
-        if g.refractory > 0.0:
-            out = np.maximum(out, self.last[sets] + g.refractory)
-        return out
+            n, g.lowest = due_clock(self.clocks.at, g.set_base, g.n_sets, lt, inclusive, g.due_sets, g.due_times)
+        elif self.on_all:
+            n, g.lowest = due_on_all(self.first, g.w_edges, g.w_ptr, self.last, g.set_base, g.refractory, lt,
+                                     inclusive, g.due_sets, g.due_times)
+        else:
+            tr = self.tr
+            n, g.lowest = due_on_input(tr.HT, tr.HN, tr.head, g.w_src, g.w_delay, g.w_ptr, self.last, g.set_base,
+                                       g.refractory, lt, inclusive, g.due_sets, g.due_times)
+        return n
+
+    def next_due(self, g) -> float:
+        """When the first set of group ``g`` is next due (∞ if never, as things stand)."""
+        self.select(g, -math.inf, False)
+        return g.lowest
 
     def _post(self, g, rows, times, values, waves) -> None:
-        """Rows of ``g`` sampled at ``times``: record them; mark the synapses they complete."""
+        """Rows ``rows`` of ``g`` sampled at ``times``: record them; mark the synapses they complete."""
         tr = self.tr
-        tr.record(g.dense[rows], times, values, waves, self.sim.env.now)
-        if not len(g.out_edges) or not self.on_all:
-            return
-        fired = np.zeros(g.size, dtype=np.bool_)
-        fired[rows] = True
-        at = np.empty(g.size)
-        at[rows] = times
-        wv = np.empty(g.size, dtype=np.int64)
-        wv[rows] = waves
-        if tr.jitter is not None:
-            mark_newer_jittered(self.first, g.out_edges, g.out_row, fired, at, wv, self.set_wave, self.e_tset,
-                                tr.e_delay, tr.EJ, tr.head, tr.e_src)
-        else:
-            mark_newer(self.first, g.out_edges, g.out_row, fired, at, wv, self.set_wave, self.e_tset, tr.e_delay)
+        tr.record(g.dense if len(rows) == g.size else g.dense[rows], times, values, waves, self.sim.env.now)
+        if len(g.out_edges) and self.on_all:
+            mark_sent(self.first, g.out_ptr, g.out_sorted, rows, times, waves, self.set_wave, self.e_tset, tr.e_delay,
+                      tr.EJ if self.jittered else self.no_jitter, self.jittered, tr.head, tr.e_src)
 
     def post_input(self, values, wave: int) -> None:
         """The environment emitted an observation (wave ``wave``) now."""
         g = self.sim.input_group
-        rows = np.arange(g.size)
-        self._post(g, rows, np.full(g.size, self.sim.env.now), values, np.full(g.size, wave))
+        times, waves = np.empty(g.size), np.empty(g.size, dtype=np.int64)
+        times.fill(self.sim.env.now)
+        waves.fill(wave)
+        self._post(g, g.all_rows, times, np.asarray(values, dtype=np.float64), waves)
         for tg in self.fed_by_input:
-            tg.next_due = float(self.due(tg).min())
+            tg.next_due = self.next_due(tg)
             tg.stale = True
         self.rearm()
 
@@ -264,11 +266,11 @@ class Windows:
             if self.timed:
                 # the output's next tick is known before anything fires: cut there at once (with
                 # nothing queued, hidden clocks would otherwise tick forever)
-                due = float(self.due(self.output).min())
+                due = self.next_due(self.output)
                 limit = min(limit, (due, events.ENV) if self.wait else self._landing(due, out_class))
             for g in self.hidden:
                 self._layer(g, limit)
-            due = float(self.due(self.output).min())
+            due = self.next_due(self.output)
             if (due, out_class) < limit:
                 cut, out_limit = limit, limit
                 if rule.output_sends:
@@ -304,14 +306,12 @@ class Windows:
             return  # nothing it reads has changed since its next firing was found to lie beyond the limit
         inclusive = events.FIRE + g.rank < lp  # a firing at the limit's instant precedes it
         while True:
-            due = self.due(g)
-            ok = ((due <= lt) if inclusive else (due < lt)) & (due < math.inf)
-            if not ok.any():
-                g.next_due = float(due.min())
+            n = self.select(g, lt, inclusive)
+            if not n:
+                g.next_due = float(g.lowest)
                 g.stale = False
                 return
-            sets = np.flatnonzero(ok)
-            times = due[sets]
+            sets, times = g.due_sets[:n].copy(), g.due_times[:n].copy()
             if self.timed:
                 self.clocks.advance(g.set_base + sets)
                 if g.refractory > 0.0:
@@ -359,34 +359,21 @@ class Windows:
             setattr(self.tr, a, v)
 
     def fire(self, g, sets, times) -> None:
-        """Sets ``sets`` of ``g`` sample, each at its own time (see the module docstring)."""
-        tr, sim = self.tr, self.sim
-        if g.kind.population:
-            rows, row_t = np.arange(g.size), np.full(g.size, times[0])
+        """Sets ``sets`` of ``g`` sample, each at its own time ``times`` (see the module docstring)."""
+        tr, sim, kind = self.tr, self.sim, g.kind
+        if kind.population:  # one set: every row at its time
+            rows, row_t = g.all_rows, times[g.set_of_row]
         else:
             rows, row_t = sets, times
         whole = len(rows) == g.size
-        # the latest value that has arrived on each incoming synapse at the unit's time
-        if len(sets) == g.n_sets:
-            src, d, er, ec, es = g.w_src, g.w_delay, g.w_row, g.w_col, g.w_set
-            ee = g.w_edges
-        else:
-            pick = np.zeros(g.n_sets, dtype=bool)
-            pick[sets] = True
-            sel = pick[g.w_set]
-            src, d, er, ec, es = g.w_src[sel], g.w_delay[sel], g.w_row[sel], g.w_col[sel], g.w_set[sel]
-            ee = g.w_edges[sel]
         if sim.landings is not None:  # δ landed on each unit by its own time
             sim.landings.land(g, rows, row_t)
-        set_t = np.empty(g.n_sets)
-        set_t[sets] = times
-        # the latest value that has arrived on each incoming synapse at the unit's time
-        if tr.jitter is not None:  # newest send wins (asyncneurons.jitter)
-            read_latest_jittered(tr.HT, tr.HN, tr.HV, tr.HW, tr.EJ, ee, src, d, set_t[es], er, ec, g.H, g.T)
-        else:
-            read_latest(tr.HT, tr.HN, tr.HV, tr.HW, src, d, set_t[es], er, ec, g.H, g.T)
+        # the latest value that has arrived on each incoming synapse at the unit's time (under
+        # jitter the newest send that has, asyncneurons.jitter)
+        EJ = tr.EJ if self.jittered else self.no_jitter
+        read_sets(tr.HT, tr.HN, tr.HV, tr.HW, tr.head, EJ, self.jittered, sets, times, g.w_ptr, g.w_edges, g.w_src,
+                  g.w_delay, g.w_row, g.w_col, g.H, g.T)
         P, H = (g.P, g.H) if whole else (g.P[rows], g.H[rows])
-        kind = g.kind
         if self.plain_trace and kind.name in FUSED_KINDS:  # the compiled firing (same bits)
             if whole:
                 decay = traces.record_decay(g, row_t)
@@ -410,27 +397,19 @@ class Windows:
         g.values[rows] = values
         if kind.population:
             g.aux = aux
-            waves = np.full(g.size, int(g.T.min()))
         else:
             if g.aux is None:
                 g.aux = np.zeros(g.size)
             g.aux[rows] = aux
-            waves = g.T[rows].min(axis=1) if not whole else g.T.min(axis=1)
-        self.set_wave[g.set_base + sets] = waves if not kind.population else waves[:1]
-        self.last[g.set_base + sets] = times
-        if self.on_all:
-            # in-edges of the sets that sampled: the first arrival of a value newer than their wave
-            e = ee
-            first = np.empty(len(e))
-            if tr.jitter is not None:
-                first_newer_jittered(tr.HT, tr.HW, tr.EJ, e, src, d, self.set_wave[g.set_base + es], first)
-            else:
-                first_newer(tr.HT, tr.HW, src, d, self.set_wave[g.set_base + es], first)
-            self.first[e] = first
+        # the waves answered, the sample times, and (on_all) the first arrival of a newer wave on
+        # each synapse of the sets that sampled
+        waves = np.empty(len(rows), dtype=np.int64)
+        answered(g.T, rows, kind.population, sets, times, g.set_base, self.set_wave, self.last, waves, self.on_all,
+                 tr.HT, tr.HW, tr.head, EJ, self.jittered, g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first)
         self._post(g, rows, row_t, values, waves)
         for gid in g.targets:
             self.by_gid[gid].stale = True
-        if g is not self.output:
+        if self.cut and g is not self.output:
             self.latest = max(self.latest, (float(row_t.max()), events.FIRE + g.rank))
         if sim.on_event is not None:
             for r, t, v, w in zip(rows.tolist(), row_t.tolist(), values.tolist(), waves.tolist()):
