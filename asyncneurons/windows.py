@@ -103,6 +103,10 @@ def applies(scenario, graph, rule) -> bool:
             or not delays.is_zero(scenario.timing.synapse_jitter))
 
 
+def _copy(v):
+    return v.copy() if isinstance(v, np.ndarray) else v
+
+
 class Windows:
     """Serves every group of a simulation by firing windows instead of one process per group."""
 
@@ -154,6 +158,7 @@ class Windows:
             g.next_due = float(self.clocks.at[g.set_base:g.set_base + g.n_sets].min()) if self.timed else math.inf
             g.aux = None
             g.due_sets, g.due_times = np.empty(g.n_sets, dtype=np.int64), np.empty(g.n_sets)  # a pass's scratch
+            g.scratch = np.zeros_like(g.E)  # the trace the compiled sampling computes when the rule keeps its own
         for g in [sim.input_group, *sim.groups]:
             g.all_rows = np.arange(g.size)
             out_row = tr.e_src[g.out_edges] - g.dense[0]  # dense indices of a group are consecutive
@@ -176,6 +181,10 @@ class Windows:
         self.cut = sim.rule.output_sends or self.wait  # an output's sample may cut the window (advance)
         self.jittered = tr.jitter is not None
         self.no_jitter = np.zeros((1, 1))  # stands for the per-send jitters when there are none
+        self.saved = None  # inside a window an output's sample may cut: what it changed (_save)
+        self.kept = ("H", "T", "E", "trace_time", "counters", "values")  # a group's arrays a firing changes
+        if sim.landings is not None:  # the TD error lands on rows as they fire (asyncneurons.landings)
+            self.kept += ("P", "M", "V", "t", "landed")
 
     # ------------------------------------------------------------------ state of the synapses
     def select(self, g, lt: float, inclusive: bool) -> int:
@@ -260,7 +269,7 @@ class Windows:
             for g in self.order:
                 self._layer(g, limit)
         else:
-            saved = self._save()
+            self.saved = self._save()
             self.latest = (-math.inf, 0)
             out_class = events.FIRE + self.output.rank
             if self.timed:
@@ -270,6 +279,7 @@ class Windows:
                 limit = min(limit, (due, events.ENV) if self.wait else self._landing(due, out_class))
             for g in self.hidden:
                 self._layer(g, limit)
+            saved, self.saved = self.saved, None
             due = self.next_due(self.output)
             if (due, out_class) < limit:
                 cut, out_limit = limit, limit
@@ -312,6 +322,8 @@ class Windows:
                 g.stale = False
                 return
             sets, times = g.due_sets[:n].copy(), g.due_times[:n].copy()
+            if self.saved is not None:
+                self._keep(g)
             if self.timed:
                 self.clocks.advance(g.set_base + sets)
                 if g.refractory > 0.0:
@@ -322,24 +334,28 @@ class Windows:
             self.fire(g, sets, times)
 
     def _save(self) -> dict:
-        """A copy of everything a window changes before its output samples."""
-        tr = self.tr
-        def copy(v):
-            return v.copy() if isinstance(v, np.ndarray) else v
-        kept = ("H", "T", "E", "trace_time", "counters", "values")
-        if self.sim.landings is not None:  # the TD error lands on rows as they fire (asyncneurons.landings)
-            kept += ("P", "M", "V", "t", "landed")
-        groups = [(g, {a: getattr(g, a).copy() for a in kept if hasattr(g, a)},
-                   {a: copy(getattr(g, a, None)) for a in ("aux", "sample_H", "sample_slope")}, (g.next_due, g.stale))
-                  for g in self.hidden]
-        return {"groups": groups, "first": self.first.copy(), "set_wave": self.set_wave.copy(),
-                "last": self.last.copy(), "clock": self._clock_state(),
-                "recorded": len(self.recorded),
-                "tr": {a: getattr(tr, a).copy() for a in ("HT", "HV", "HW", "HN", "head", *tr.jitter_arrays)} | {
-                    "depth": tr.depth, "serial": tr.serial}}
+        """What a window changes before its output samples, kept as it changes: each hidden
+        group's due state now, and at the first firing of the window (:meth:`_keep`) a copy of
+        the window's arrays and of each group that fires, before it does."""
+        return {"due": [(g, g.next_due, g.stale) for g in self.hidden], "groups": {}}
+
+    def _keep(self, g) -> None:
+        """Copy, into the window's saved state, what firing group ``g`` is about to change."""
+        saved = self.saved
+        if "tr" not in saved:
+            tr = self.tr
+            saved.update({"first": self.first.copy(), "set_wave": self.set_wave.copy(), "last": self.last.copy(),
+                          "clock": self._clock_state(), "recorded": len(self.recorded),
+                          "tr": {a: getattr(tr, a).copy() for a in ("HT", "HV", "HW", "HN", "head", *tr.jitter_arrays)}
+                          | {"depth": tr.depth, "serial": tr.serial}})
+        if g.gid not in saved["groups"]:
+            saved["groups"][g.gid] = (g, {a: getattr(g, a).copy() for a in self.kept if hasattr(g, a)},
+                                      {a: _copy(getattr(g, a, None)) for a in ("aux", "sample_H", "sample_slope")})
 
     def _load(self, saved: dict) -> None:
-        for g, arrays, extra, next_due in saved["groups"]:
+        for g, next_due, stale in saved["due"]:
+            g.next_due, g.stale = next_due, stale
+        for g, arrays, extra in saved["groups"].values():
             for a, v in arrays.items():
                 setattr(g, a, v)
             for a, v in extra.items():
@@ -348,8 +364,9 @@ class Windows:
                 elif hasattr(g, a) and a != "aux":
                     delattr(g, a)
             g.aux = extra["aux"]
-            g.next_due, g.stale = next_due
         self.output.stale = True
+        if "tr" not in saved:
+            return  # nothing fired
         self.first, self.set_wave = saved["first"], saved["set_wave"]
         self.last = saved["last"]
         if self.timed:
@@ -384,11 +401,15 @@ class Windows:
                 values, aux, score = sample_and_trace(kind, P, H, E, g.keys1[rows], counters, g.lp, decay)
                 g.E[rows], g.counters[rows] = E, counters
         else:
-            pot = potential(P, H)
-            u1 = streams.uniforms(g.keys1[rows], g.counters[rows])
-            u2 = streams.uniforms(g.keys2[rows], g.counters[rows]) if kind.gaussian else None
-            values, aux = kind.sample(pot, g.lp, u1, u2)
-            score = kind.score(values, pot, aux, g.lp)
+            counters = g.counters[rows]
+            if kind.name in FUSED_KINDS:  # the compiled sampling (same bits); its trace goes to scratch
+                values, aux, score = sample_and_trace(kind, P, H, g.scratch[:len(rows)], g.keys1[rows], counters, g.lp, 0.0)
+            else:
+                pot = potential(P, H)
+                u1 = streams.uniforms(g.keys1[rows], counters)
+                u2 = streams.uniforms(g.keys2[rows], counters) if kind.gaussian else None
+                values, aux = kind.sample(pot, g.lp, u1, u2)
+                score = kind.score(values, pot, aux, g.lp)
             self.now = float(row_t[0])  # a rule that sends signals when sampling sends them from here
             self.row_times = row_t
             sim.rule.on_sample_rows(sim, g, rows, values, aux, score, H)
