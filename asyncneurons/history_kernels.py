@@ -160,6 +160,37 @@ def due_clock(at, base, n, lt, inclusive, sets, times):  # pragma: no cover - co
 
 
 @numba.njit(cache=True, nogil=True)
+def earliest_next(first, e_src, delay, ptr, edges, set_index, refractory, last, rptr, rows, lb, which):  # pragma: no cover
+    """A lower bound on when ``on_all`` set ``which`` next samples (without jitter), from what the
+    window holds now. Sets are visited in topological order (set i's synapses are
+    ``edges[ptr[i]:ptr[i + 1]]``, its units ``rows[rptr[i]:rptr[i + 1]]``); ``lb`` holds, per
+    unit, a bound on its next sample (the inputs' already set: their next observation):
+
+        lb(set) = max( max_e  first[e] if finite, else lb(sender of e) + d_e ,  last + refractory )
+
+    A finite ``first[e]`` stays until the set samples, and a value still missing on e can only
+    come from a later sample of its sender, which arrives no earlier than ``lb(sender) + d_e``
+    (rounding is monotone, so the bound holds to the last bit). ∞ for a set without synapses."""
+    out = -math.inf
+    for i in range(ptr.shape[0] - 1):
+        m = math.inf if ptr[i + 1] == ptr[i] else -math.inf
+        for j in range(ptr[i], ptr[i + 1]):
+            e = edges[j]
+            a = first[e]
+            if a == math.inf:
+                a = lb[e_src[e]] + delay[e]
+            if a > m:
+                m = a
+        if refractory[i] > 0.0:
+            m = max(m, last[set_index[i]] + refractory[i])
+        for q in range(rptr[i], rptr[i + 1]):
+            lb[rows[q]] = m
+        if set_index[i] == which:
+            out = m
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
 def answered(T, rows, population, sets, times, base, set_wave, last, waves, on_all, HT, HW, head, EJ,
              jittered, ptr, edges, src, delay, first):  # pragma: no cover - compiled
     """Rows ``rows`` (sets ``sets``, at ``times``) sampled: each answered the oldest wave it

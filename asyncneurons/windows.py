@@ -76,7 +76,7 @@ import numpy as np
 
 from . import delays, events, streams, traces
 from .clocks import Clocks
-from .history_kernels import answered, due_clock, due_on_all, due_on_input, mark_sent, read_sets
+from .history_kernels import answered, due_clock, due_on_all, due_on_input, earliest_next, mark_sent, read_sets
 from .kernels import potential
 from .rules.base import Rule
 from .units import FUSED_KINDS, sample_and_trace
@@ -185,6 +185,20 @@ class Windows:
         self.kept = ("H", "T", "E", "trace_time", "counters", "values")  # a group's arrays a firing changes
         if sim.landings is not None:  # the TD error lands on rows as they fire (asyncneurons.landings)
             self.kept += ("P", "M", "V", "t", "landed")
+        # on_all without jitter: every set's synapses and units in topological order, for a lower
+        # bound on the output's next sample (earliest_next)
+        self.bounded = self.cut and self.on_all and not self.jittered
+        if self.bounded:
+            sets = [(g, st) for g in self.order for st in range(g.n_sets)]
+            self.b_ptr = np.concatenate([[0], np.cumsum([g.w_ptr[st + 1] - g.w_ptr[st] for g, st in sets])]).astype(np.int64)
+            self.b_edges = np.concatenate([g.w_edges for g in self.order]).astype(np.int64)
+            self.b_set = np.array([g.set_base + st for g, st in sets], dtype=np.int64)
+            self.b_refractory = np.array([g.refractory for g, _ in sets], dtype=np.float64)
+            members = [g.dense[g.set_of_row == st] for g, st in sets]
+            self.b_rptr = np.concatenate([[0], np.cumsum([len(m) for m in members])]).astype(np.int64)
+            self.b_rows = np.concatenate(members).astype(np.int64)
+            self.b_lb = np.full(len(tr.HT), -math.inf)
+            self.b_inputs = sim.input_group.dense
 
     # ------------------------------------------------------------------ state of the synapses
     def select(self, g, lt: float, inclusive: bool) -> int:
@@ -269,7 +283,6 @@ class Windows:
             for g in self.order:
                 self._layer(g, limit)
         else:
-            self.saved = self._save()
             self.latest = (-math.inf, 0)
             out_class = events.FIRE + self.output.rank
             if self.timed:
@@ -277,9 +290,17 @@ class Windows:
                 # nothing queued, hidden clocks would otherwise tick forever)
                 due = self.next_due(self.output)
                 limit = min(limit, (due, events.ENV) if self.wait else self._landing(due, out_class))
+            # hidden firings before the earliest possible cut are never undone: computed first,
+            # with nothing kept; the rest from a copy kept as they fire (_keep)
+            bound = limit if self.timed else min(limit, self._earliest_cut(out_class))
             for g in self.hidden:
-                self._layer(g, limit)
-            saved, self.saved = self.saved, None
+                self._layer(g, bound)
+            saved = None
+            if bound < limit:
+                self.saved = self._save()
+                for g in self.hidden:
+                    self._layer(g, limit)
+                saved, self.saved = self.saved, None
             due = self.next_due(self.output)
             if (due, out_class) < limit:
                 cut, out_limit = limit, limit
@@ -299,6 +320,23 @@ class Windows:
             rec, self.recorded = sorted(self.recorded, key=lambda r: r[:3]), []
             for t, _, _, name, v, w in rec:
                 self.sim.on_event(t, name, "sample", v, w)
+
+    def _earliest_cut(self, out_class: int):
+        """A lower bound on where an output's sample may cut the window (see :meth:`advance`),
+        as (time, priority): from a lower bound on the output's next sample under ``on_all``
+        without jitter (:func:`~asyncneurons.history_kernels.earliest_next`), else (−∞, 0). Under
+        ``clock`` and ``poisson`` firing the cut is placed before anything fires."""
+        if not self.bounded:
+            return (-math.inf, 0)
+        self.b_lb[self.b_inputs] = self.sim.env.now  # the next observation
+        lb = earliest_next(self.first, self.tr.e_src, self.tr.e_delay, self.b_ptr, self.b_edges, self.b_set,
+                           self.b_refractory, self.last, self.b_rptr, self.b_rows, self.b_lb, self.output.set_base)
+        cuts = []
+        if self.sim.rule.output_sends:
+            cuts.append(self._landing(lb, out_class))
+        if self.wait:
+            cuts.append((lb, events.ENV))
+        return min(cuts)
 
     def _landing(self, due: float, out_class: int):
         """Where the retrograde signals of an output firing at ``due`` land, as (time, priority).
