@@ -288,33 +288,53 @@ def append(HT, HV, HW, HN, head, max_delay, idx, times, values, waves, horizon, 
 
 @numba.njit(cache=True, nogil=True)
 def append_jittered(HT, HV, HW, HN, head, HA, EJ, ES, stale, idx, times, values, waves, horizon, serial,
-                    eptr, edges, jit, delay):  # pragma: no cover - compiled
-    """:func:`append` when every synapse draws its own jitter per send.
+                    src_ptr, by_src, JT, jt_base, sent, delay):  # pragma: no cover - compiled
+    """:func:`append` when every synapse draws its own jitter per send. Returns 0 when written.
 
-    The out-synapses of sender ``idx[j]`` are ``edges[eptr[j]:eptr[j+1]]`` with this send's
-    jitters ``jit``. ``HA[i, k]`` is the last arrival of slot k over the sender's synapses (its
-    send time if it has none): a slot is overwritten only once its successor's ``HA`` has passed
-    (else return False, nothing written). Each earlier sample still on its way on e that the new
-    one overtakes (arrival strictly later) is marked stale in ``ES`` and counted in ``stale[0]``.
+    The out-synapses of sender i are ``by_src[src_ptr[i]:src_ptr[i+1]]``; the jitter of its send
+    n on the one at position q is ``JT[q, n − jt_base[i]]`` (drawn ahead, :func:`jitter_uniforms`),
+    and ``sent[i]`` is its next send index, which moves on. ``HA[i, k]`` is the last arrival of
+    slot k over the sender's synapses (its send time if it has none): a slot is overwritten only
+    once its successor's ``HA`` has passed. Nothing is written, and 1 returned, when that is not
+    so (the caller makes the rings deeper first), or 2 when a sender's jitters for this send are
+    not drawn yet. Each earlier sample still on its way on e that the new one overtakes (arrival
+    strictly later) is marked stale in ``ES`` and counted in ``stale[0]``.
     """
     depth = HT.shape[1]
+    ahead = JT.shape[1]
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        c = sent[i] - jt_base[i]
+        if c < 0 or c >= ahead:
+            return 2
     for j in range(idx.shape[0]):
         i = idx[j]
         if HA[i, (head[i] + 1) % depth] > horizon:
-            return False
+            return 1
+    live = np.empty(depth, dtype=np.int64)
     for j in range(idx.shape[0]):
         i = idx[j]
         slot = head[i]
         t = times[j]
         last = t
-        for q in range(eptr[j], eptr[j + 1]):
-            e = edges[q]
-            a = (t + delay[e]) + jit[q]
-            for k in range(depth):
-                if k != slot and HN[i, k] >= 0 and not ES[e, k] and (HT[i, k] + delay[e]) + EJ[e, k] > a:
+        c = sent[i] - jt_base[i]
+        # the earlier samples still on their way somewhere: a slot whose last arrival HA is not
+        # after this send (a ≥ t on every synapse) cannot be overtaken
+        n_live = 0
+        for k in range(depth):
+            if k != slot and HN[i, k] >= 0 and HA[i, k] > t:
+                live[n_live] = k
+                n_live += 1
+        for q in range(src_ptr[i], src_ptr[i + 1]):
+            e = by_src[q]
+            jq = JT[q, c]
+            a = (t + delay[e]) + jq
+            for x in range(n_live):
+                k = live[x]
+                if not ES[e, k] and (HT[i, k] + delay[e]) + EJ[e, k] > a:
                     ES[e, k] = True
                     stale[0] += 1
-            EJ[e, slot] = jit[q]
+            EJ[e, slot] = jq
             ES[e, slot] = False
             if a > last:
                 last = a
@@ -324,29 +344,30 @@ def append_jittered(HT, HV, HW, HN, head, HA, EJ, ES, stale, idx, times, values,
         HN[i, slot] = serial
         HA[i, slot] = last
         head[i] = (slot + 1) % depth
-    return True
+        sent[i] += 1
+    return 0
 
 
 @numba.njit(cache=True, nogil=True)
-def jitter_uniforms(idx, src_ptr, by_src, sent, e_key):  # pragma: no cover - compiled
-    """The out-synapses of the senders ``idx`` (``by_src[src_ptr[i]:src_ptr[i+1]]`` for sender
-    i), as ``eptr`` (each sender's first position, and the total) and ``edges``, with the
-    send index ``sent[i]`` and uniform ``U(e_key[e], sent[i])`` of each (its keyed draw)."""
-    n = idx.shape[0]
-    eptr = np.empty(n + 1, dtype=np.int64)
-    eptr[0] = 0
-    for j in range(n):
-        eptr[j + 1] = eptr[j] + src_ptr[idx[j] + 1] - src_ptr[idx[j]]
-    edges = np.empty(eptr[n], dtype=np.int64)
-    u = np.empty(eptr[n])
-    sends = np.empty(eptr[n], dtype=np.int64)
-    for j in range(n):
+def jitter_uniforms(idx, src_ptr, by_src, sent, e_key, ahead):  # pragma: no cover - compiled
+    """The keyed uniforms of the next ``ahead`` sends of senders ``idx`` on each of their
+    out-synapses: for sender i (synapses at positions ``src_ptr[i] ≤ q < src_ptr[i+1]`` of
+    ``by_src``) and send n = ``sent[i]`` + c, ``U(e_key[by_src[q]], n)`` at row q, column c.
+    Returns the positions q, and the uniforms and send indices (one row per position)."""
+    m = 0
+    for j in range(idx.shape[0]):
+        m += src_ptr[idx[j] + 1] - src_ptr[idx[j]]
+    qs = np.empty(m, dtype=np.int64)
+    u = np.empty((m, ahead))
+    sends = np.empty((m, ahead), dtype=np.int64)
+    r = 0
+    for j in range(idx.shape[0]):
         i = idx[j]
-        q = eptr[j]
-        for k in range(src_ptr[i], src_ptr[i + 1]):
-            e = by_src[k]
-            edges[q] = e
-            u[q] = _uniform(e_key[e], sent[i])
-            sends[q] = sent[i]
-            q += 1
-    return eptr, edges, u, sends
+        for q in range(src_ptr[i], src_ptr[i + 1]):
+            qs[r] = q
+            e = by_src[q]
+            for c in range(ahead):
+                u[r, c] = _uniform(e_key[e], sent[i] + c)
+                sends[r, c] = sent[i] + c
+            r += 1
+    return qs, u, sends
