@@ -69,6 +69,7 @@ whatever their reward delays (:mod:`asyncneurons.landings`).
 
 from __future__ import annotations
 
+import heapq
 import math
 
 import networkx as nx
@@ -159,7 +160,10 @@ class Windows:
             g.aux = None
             g.due_sets, g.due_times = np.empty(g.n_sets, dtype=np.int64), np.empty(g.n_sets)  # a pass's scratch
             g.scratch = np.zeros_like(g.E)  # the trace the compiled sampling computes when the rule keeps its own
+        for g in sim.groups:
+            g.target_groups = [by_gid[t] for t in g.targets]
         for g in [sim.input_group, *sim.groups]:
+            g.n_rows = g.size
             g.all_rows = np.arange(g.size)
             out_row = tr.e_src[g.out_edges] - g.dense[0]  # dense indices of a group are consecutive
             srt = np.argsort(out_row, kind="stable")
@@ -227,10 +231,11 @@ class Windows:
         self.select(g, -math.inf, False)
         return g.lowest
 
-    def _post(self, g, rows, times, values, waves) -> None:
-        """Rows ``rows`` of ``g`` sampled at ``times``: record them; mark the synapses they complete."""
+    def _post(self, g, rows, times, values, waves, whole: bool) -> None:
+        """Rows ``rows`` of ``g`` (``whole``: all of them) sampled at ``times``: record them; mark
+        the synapses they complete."""
         tr = self.tr
-        tr.record(g.dense if len(rows) == g.size else g.dense[rows], times, values, waves, self.sim.env.now)
+        tr.record(g.dense if whole else g.dense[rows], times, values, waves, self.sim.env.now)
         if len(g.out_edges) and self.on_all:
             mark_sent(self.first, g.out_ptr, g.out_sorted, rows, times, waves, self.set_wave, self.e_tset, tr.e_delay,
                       tr.EJ if self.jittered else self.no_jitter, self.jittered, tr.head, tr.e_src)
@@ -241,7 +246,7 @@ class Windows:
         times, waves = np.empty(g.size), np.empty(g.size, dtype=np.int64)
         times.fill(self.sim.env.now)
         waves.fill(wave)
-        self._post(g, g.all_rows, times, np.asarray(values, dtype=np.float64), waves)
+        self._post(g, g.all_rows, times, np.asarray(values, dtype=np.float64), waves, True)
         for tg in self.fed_by_input:
             tg.next_due = self.next_due(tg)
             tg.stale = True
@@ -262,9 +267,16 @@ class Windows:
             return  # superseded by an earlier wake-up
         self.armed = None
         queue = self.sim.env._queue
+        while queue and self._superseded(queue[0][3]):  # a no-op: it would only cut the window
+            heapq.heappop(queue)
         limit = queue[0][:2] if queue else (math.inf, math.inf)
         self.advance(limit)
         self.rearm()
+
+    def _superseded(self, event) -> bool:
+        """Whether a queued event is a wake-up of this window that an earlier one replaced."""
+        cb = event.callbacks
+        return cb is not None and len(cb) == 1 and cb[0] == self._wake and event._value != self.token
 
     def advance(self, limit) -> None:
         """Fire, layer by layer, every set due before ``limit`` = (time, priority class).
@@ -420,7 +432,7 @@ class Windows:
             rows, row_t = g.all_rows, times[g.set_of_row]
         else:
             rows, row_t = sets, times
-        whole = len(rows) == g.size
+        whole = len(rows) == g.n_rows
         if sim.landings is not None:  # δ landed on each unit by its own time
             sim.landings.land(g, rows, row_t)
         # the latest value that has arrived on each incoming synapse at the unit's time (under
@@ -428,23 +440,26 @@ class Windows:
         EJ = tr.EJ if self.jittered else self.no_jitter
         read_sets(tr.HT, tr.HN, tr.HV, tr.HW, tr.head, EJ, self.jittered, sets, times, g.w_ptr, g.w_edges, g.w_src,
                   g.w_delay, g.w_row, g.w_col, g.H, g.T)
-        P, H = (g.P, g.H) if whole else (g.P[rows], g.H[rows])
+        if whole:
+            P, H, keys, counters = g.P, g.H, g.keys1, g.counters
+        else:
+            P, H, keys, counters = g.P[rows], g.H[rows], g.keys1[rows], g.counters[rows]
         if self.plain_trace and kind.name in FUSED_KINDS:  # the compiled firing (same bits)
             if whole:
                 decay = traces.record_decay(g, row_t)
-                values, aux, score = sample_and_trace(kind, P, H, g.E, g.keys1, g.counters, g.lp, decay)
+                values, aux, score = sample_and_trace(kind, P, H, g.E, keys, counters, g.lp, decay)
             else:
                 decay = traces.record_decay(g, row_t, rows)
-                E, counters = g.E[rows], g.counters[rows]
-                values, aux, score = sample_and_trace(kind, P, H, E, g.keys1[rows], counters, g.lp, decay)
+                E = g.E[rows]
+                values, aux, score = sample_and_trace(kind, P, H, E, keys, counters, g.lp, decay)
                 g.E[rows], g.counters[rows] = E, counters
         else:
-            counters = g.counters[rows]
             if kind.name in FUSED_KINDS:  # the compiled sampling (same bits); its trace goes to scratch
-                values, aux, score = sample_and_trace(kind, P, H, g.scratch[:len(rows)], g.keys1[rows], counters, g.lp, 0.0)
+                values, aux, score = sample_and_trace(kind, P, H, g.scratch[:len(rows)], keys, counters.copy(), g.lp,
+                                                      0.0)
             else:
                 pot = potential(P, H)
-                u1 = streams.uniforms(g.keys1[rows], counters)
+                u1 = streams.uniforms(keys, counters)
                 u2 = streams.uniforms(g.keys2[rows], counters) if kind.gaussian else None
                 values, aux = kind.sample(pot, g.lp, u1, u2)
                 score = kind.score(values, pot, aux, g.lp)
@@ -453,27 +468,32 @@ class Windows:
             sim.rule.on_sample_rows(sim, g, rows, values, aux, score, H)
             self.now = self.row_times = None
             g.counters[rows] += 1
-        g.values[rows] = values
         if kind.population:
+            g.values[:] = values
             g.aux = aux
         else:
             if g.aux is None:
-                g.aux = np.zeros(g.size)
-            g.aux[rows] = aux
+                g.aux = np.zeros(g.n_rows)
+            if whole:
+                g.values[:] = values
+                g.aux[:] = aux
+            else:
+                g.values[rows] = values
+                g.aux[rows] = aux
         # the waves answered, the sample times, and (on_all) the first arrival of a newer wave on
         # each synapse of the sets that sampled
         waves = np.empty(len(rows), dtype=np.int64)
         answered(g.T, rows, kind.population, sets, times, g.set_base, self.set_wave, self.last, waves, self.on_all,
                  tr.HT, tr.HW, tr.head, EJ, self.jittered, g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first)
-        self._post(g, rows, row_t, values, waves)
-        for gid in g.targets:
-            self.by_gid[gid].stale = True
+        self._post(g, rows, row_t, values, waves, whole)
+        for tg in g.target_groups:
+            tg.stale = True
         if self.cut and g is not self.output:
             self.latest = max(self.latest, (float(row_t.max()), events.FIRE + g.rank))
         if sim.on_event is not None:
             for r, t, v, w in zip(rows.tolist(), row_t.tolist(), values.tolist(), waves.tolist()):
                 self.recorded.append((t, g.rank, int(g.uids[r]), g.names[r], float(v), int(w)))
-        if g.role == "output":
+        if g is self.output:
             # under clock pacing the action is held until the next step, which the window never
             # passes; under wait pacing a current action makes the environment step at t_out
             sim.environment.receive_action(kind.action(values, aux), int(waves[0]), float(row_t[0]))
