@@ -160,10 +160,11 @@ def due_clock(at, base, n, lt, inclusive, sets, times):  # pragma: no cover - co
 
 
 @numba.njit(cache=True, nogil=True)
-def earliest_next(first, e_src, delay, ptr, edges, set_index, refractory, last, rptr, rows, lb, which):  # pragma: no cover
+def earliest_next(first, ptr, edges, src, delay, set_index, refractory, last, rptr, rows, lb, which):  # pragma: no cover
     """A lower bound on when ``on_all`` set ``which`` next samples (without jitter), from what the
     window holds now. Sets are visited in topological order (set i's synapses are
-    ``edges[ptr[i]:ptr[i + 1]]``, its units ``rows[rptr[i]:rptr[i + 1]]``); ``lb`` holds, per
+    ``edges[ptr[i]:ptr[i + 1]]`` from units ``src`` with delays ``delay`` at the same places, its
+    units ``rows[rptr[i]:rptr[i + 1]]``); ``lb`` holds, per
     unit, a bound on its next sample (the inputs' already set: their next observation):
 
         lb(set) = max( max_e  first[e] if finite, else lb(sender of e) + d_e ,  last + refractory )
@@ -175,10 +176,9 @@ def earliest_next(first, e_src, delay, ptr, edges, set_index, refractory, last, 
     for i in range(ptr.shape[0] - 1):
         m = math.inf if ptr[i + 1] == ptr[i] else -math.inf
         for j in range(ptr[i], ptr[i + 1]):
-            e = edges[j]
-            a = first[e]
+            a = first[edges[j]]
             if a == math.inf:
-                a = lb[e_src[e]] + delay[e]
+                a = lb[src[j]] + delay[j]
             if a > m:
                 m = a
         if refractory[i] > 0.0:

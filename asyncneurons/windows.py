@@ -196,6 +196,7 @@ class Windows:
             sets = [(g, st) for g in self.order for st in range(g.n_sets)]
             self.b_ptr = np.concatenate([[0], np.cumsum([g.w_ptr[st + 1] - g.w_ptr[st] for g, st in sets])]).astype(np.int64)
             self.b_edges = np.concatenate([g.w_edges for g in self.order]).astype(np.int64)
+            self.b_src, self.b_delay = tr.e_src[self.b_edges], tr.e_delay[self.b_edges]
             self.b_set = np.array([g.set_base + st for g, st in sets], dtype=np.int64)
             self.b_refractory = np.array([g.refractory for g, _ in sets], dtype=np.float64)
             members = [g.dense[g.set_of_row == st] for g, st in sets]
@@ -341,7 +342,7 @@ class Windows:
         if not self.bounded:
             return (-math.inf, 0)
         self.b_lb[self.b_inputs] = self.sim.env.now  # the next observation
-        lb = earliest_next(self.first, self.tr.e_src, self.tr.e_delay, self.b_ptr, self.b_edges, self.b_set,
+        lb = earliest_next(self.first, self.b_ptr, self.b_edges, self.b_src, self.b_delay, self.b_set,
                            self.b_refractory, self.last, self.b_rptr, self.b_rows, self.b_lb, self.output.set_base)
         cuts = []
         if self.sim.rule.output_sends:
