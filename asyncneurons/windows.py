@@ -34,8 +34,11 @@ Recorded events (``on_event``) are emitted in time order at the end of each wind
 t_out + r (r the smallest retrograde delay) and changes hidden traces from then on. So the
 window is cut there: every hidden firing and every further output firing must precede the
 landing. When a hidden firing computed in the window does not, the window is computed again
-from a copy of its starting state with that limit (the output's time depends on hidden firing
-times only, so it does not move).
+from a copy of its state with that limit (the output's time depends on hidden firing times
+only, so it does not move). Under ``on_all`` without jitter a lower bound on the output's time
+is known before anything fires (:func:`~asyncneurons.history_kernels.earliest_next`): the hidden
+firings before the cut it implies are computed first and never undone, and only the rest is
+computed from a copy, taken as each group first fires.
 
 **Firing policies.** ``on_all``: due at max_e a_e (above), and not before the end of the
 refractory period after its last sample. ``on_input``: due at the first arrival on any synapse
@@ -288,8 +291,10 @@ class Windows:
         hidden firing must precede that instant, and the output's own firings too (except the
         first). Under ``wait`` pacing the environment steps at t_out, after every firing of that
         instant: nothing may fire later. When some hidden firing computed in the window lies
-        beyond the cut, the window is computed again up to it from a copy of its starting state
-        (the output's time depends on hidden firing times before it only, so it does not move).
+        beyond the cut, the window is computed again up to it from a copy of its state (the
+        output's time depends on hidden firing times before it only, so it does not move). The
+        hidden firings before a lower bound of the cut (:meth:`_earliest_cut`) come first and
+        need no copy; the copy is taken as each group first fires after them (:meth:`_keep`).
         """
         rule = self.sim.rule
         if not (rule.output_sends or self.wait):
