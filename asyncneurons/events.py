@@ -57,6 +57,21 @@ class Environment(simpy.Environment):
         return event
 
 
+def run_until(env: simpy.Environment, until: simpy.events.Event, stop=None) -> None:
+    """``env.run(until=until)``, asking ``stop()`` between two events: when it answers true the
+    run returns there, with no event half-processed (:func:`asyncneurons.interrupts.between_events`)."""
+    step = env.step
+    try:
+        if stop is None:
+            while until.callbacks is not None:
+                step()
+        else:
+            while until.callbacks is not None and not stop():
+                step()
+    except simpy.core.EmptySchedule:
+        raise RuntimeError(f'No scheduled events left but "until" event was not triggered: {until}') from None
+
+
 class Signal(simpy.events.Event):
     """An event that is already triggered and fires after ``delay`` ms with a given priority.
 

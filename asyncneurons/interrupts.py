@@ -6,6 +6,11 @@ cut off while it reads its start-up data would print a traceback) or stopping th
 worker must be gone before the command says it has stopped). Blocking the signals with
 ``pthread_sigmask`` is not enough: Python runs its handlers in the main thread whatever thread
 the kernel delivers the signal to, so the handler itself defers.
+
+A simulation is stopped between two events (:func:`between_events`), never inside one: SimPy
+turns an exception raised inside a process into a failed event and goes on running the other
+processes of that instant, which would then see a unit stopped half-way through its update (and
+could write a checkpoint holding the failed event). A second interrupt stops at once.
 """
 
 from __future__ import annotations
@@ -15,15 +20,38 @@ import signal
 import sys
 
 _depth = 0
+_between = 0
 _pending = False
 
 
 def _handler(signum, frame):
     global _pending
-    if _depth:
+    if _depth or (_between and not _pending):
         _pending = True
         return
     raise KeyboardInterrupt
+
+
+def pending() -> bool:
+    """Whether an interrupt is waiting to be taken (inside :func:`held` or :func:`between_events`)."""
+    return _pending
+
+
+@contextlib.contextmanager
+def between_events():
+    """While the block runs, a first interrupt waits until the block asks for it at a boundary of
+    its own (:func:`pending`, then leaving the block), a second one is raised at once. Leaving the
+    block with an interrupt waiting raises it."""
+    global _between, _pending
+    _between += 1
+    try:
+        yield
+    finally:
+        _between -= 1
+        if not _between and not _depth and _pending:
+            _pending = False
+            if sys.exc_info()[0] is None:
+                raise KeyboardInterrupt
 
 
 @contextlib.contextmanager

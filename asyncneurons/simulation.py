@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import clocks, delays, events, jitter, streams, tasks, traces
+from . import clocks, delays, events, interrupts, jitter, streams, tasks, traces
 from .critic_choice import make_critic
 from .errors import DivergenceError, GraphError, ScenarioError
 from .graph import layered, validate
@@ -275,8 +275,10 @@ class Simulation:
         NaN is caught at the next episode end (or at once in the TD error) and stops the run with
         a :class:`DivergenceError` naming the unit, the time and the key at fault.
         """
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            self.env.run(until=self.done)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"), interrupts.between_events():
+            events.run_until(self.env, self.done, interrupts.pending)
+            if interrupts.pending():
+                return self  # the interrupt is raised on leaving the block, between two events
             self.settle()
         return self
 

@@ -297,8 +297,76 @@ RESTATED = ("The run folders behind these figures are not in the repository: the
             "differ from the unrounded one in its last digit.")
 
 
-def _render(name: str, cells: list, runs_planned: int, stacks_text: str, restated: bool = False) -> str:
-    """The report page from its cells (one dict per row of the set, in order)."""
+BASELINE_PREFIXES = ("global-reinforce-", "ste-backprop-", "backprop-")
+
+
+def tuned_baselines(docs: Path) -> dict:
+    """``{baseline row key: (per-run averages, grid point)}`` for every baseline whose 10 final runs
+    at its tuned rates are recorded in ``docs/baselines.json`` (written by
+    ``scripts/tune_baselines.py``); the grid point names the scales chosen, e.g. ``actor-x4-critic-x1``."""
+    try:
+        ledger = json.loads((docs / "baselines.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    found = {}
+    for key, stages in ledger.items() if isinstance(ledger, dict) else ():
+        final = stages.get("final") if isinstance(stages, dict) else None
+        if not final or final.get("status") != "complete" or not final.get("run_averages"):
+            continue
+        chosen = set(final.get("overrides", []))
+        point = next((st[len("grid/"):] for st, e in sorted(stages.items())
+                      if st.startswith("grid/") and chosen <= set(e.get("overrides", []))), None)
+        found[key] = ([float(a) for a in final["run_averages"]], point)
+    return found
+
+
+def _p_text(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _rule_key(key: str):
+    """The rule's row a baseline row stands beside (``ste-backprop-cartpole`` -> ``cartpole``)."""
+    return next((key[len(p):] for p in BASELINE_PREFIXES if key.startswith(p)), None)
+
+
+def _tuned_lines(cells: list, tuned: dict) -> list:
+    """The tuned baselines beside the rule they are compared with: each baseline's 10 runs at its
+    tuned rates, and a two-sided Welch test of the rule's per-run averages against them."""
+    by_key = {c["key"]: c for c in cells}
+    rows = []
+    for c in cells:
+        if c["key"] not in tuned:
+            continue
+        base, point = tuned[c["key"]]
+        base = np.asarray(base)
+        rule = by_key.get(_rule_key(c["key"]))
+        digits = 3 if abs(base.mean()) < 10 else 2
+        lo, hi = confidence_interval(base)
+        rates = "" if point is None else point.replace("actor-x", "actor × ").replace("-critic-x", ", critic × ")
+        test = verdict = ours = ""
+        if rule is not None and rule["avgs"] is not None and len(rule["avgs"]) >= 2:
+            claim = judge(rule["avgs"], float(base.mean()), float(base.std()), base.size)
+            ours = f"{claim.mean:.{digits}f} ({claim.std:.{digits}f})"
+            test = f"{claim.t:.2f} ({claim.df:.1f}), {_p_text(claim.p)}"
+            verdict = claim.verdict if claim.verdict == "consistent" else f"**{claim.verdict}**"
+        rows.append(f"| {c['label']} | {rates} | {base.mean():.{digits}f} ({base.std():.{digits}f}) | "
+                    f"[{lo:.{digits}f}, {hi:.{digits}f}] | {ours} | {test} | {verdict} |")
+    if not rows:
+        return []
+    return ["## Tuned baselines", "",
+            "Each baseline at the learning rates its grid chose ([baselines.md](baselines.md)), 10 runs of full "
+            "length, beside our row of the rule on the same task (for Weight Max, the row without traces). The test is a two-sided Welch "
+            f"test of the rule's per-run averages against the baseline's, at level {ALPHA:g}: the verdict reads "
+            "as the rule against the baseline. Baselines whose final runs have not finished are not listed.", "",
+            "| baseline | tuned rates | baseline mean (std) | 95 % CI | rule mean (std) | Welch t (df), p | "
+            "rule against baseline |", "|---|---|---|---|---|---|---|", *rows, ""]
+
+
+def _render(name: str, cells: list, runs_planned: int, stacks_text: str, restated: bool = False,
+            tuned: dict | None = None) -> str:
+    """The report page from its cells (one dict per row of the set, in order) and the tuned
+    baselines (:func:`tuned_baselines`)."""
+    tuned = {} if tuned is None else tuned
     spec = SETS[name]
     lines = [f"# {spec['title']}", "",
              f"Published figures: {spec['source']}. Ours: the same metric (each run's average return over "
@@ -351,7 +419,7 @@ def _render(name: str, cells: list, runs_planned: int, stacks_text: str, restate
               "divided by its runs.", "",
               "The baseline rows use the settings their scenario files name; [baselines.md](baselines.md) tunes "
               "each baseline's learning rates on a small grid and runs it 10 times at the chosen ones.", "",
-              "## Learning curves", "", *notes]
+              *_tuned_lines(cells, tuned), "## Learning curves", "", *notes]
     return "\n".join(lines) + "\n"
 
 
@@ -382,7 +450,7 @@ def report(name: str, out: Path, docs: Path, runs_planned: int, episodes=None) -
         cell["tails"] = (f"Mean over the last 10 % of episodes, across runs: {np.mean(tails):.{digits}f} "
                          f"({np.std(tails):.{digits}f}).")
     target = docs / f"{name}.md"
-    target.write_text(_render(name, cells, runs_planned, _stack_text(stacks)))
+    target.write_text(_render(name, cells, runs_planned, _stack_text(stacks), tuned=tuned_baselines(docs)))
     return target
 
 
@@ -407,7 +475,7 @@ def restate(name: str, docs: Path, runs_planned: int) -> Path:
         cell["tails"] = values.group(2)
         cell["wall"] = row.group(1) if row else ""
     stacks_text = stack.group(1) if stack else "not recorded for these runs (they were made before run folders recorded it)"
-    target.write_text(_render(name, cells, runs_planned, stacks_text, restated=True))
+    target.write_text(_render(name, cells, runs_planned, stacks_text, restated=True, tuned=tuned_baselines(docs)))
     return target
 
 

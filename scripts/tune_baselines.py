@@ -264,10 +264,17 @@ def _score(summary) -> float:
     return float("-inf") if summary["status"] == "diverged" else float(summary["mean"])
 
 
+def _places(scale: float) -> int:
+    """Decimals that show a figure of this size: three below 1 (a multiplexer's mean reward lies
+    in [-1, 1]), two otherwise (returns)."""
+    return 3 if abs(scale) < 1 else 2
+
+
 def _text(summary) -> str:
     if summary["status"] == "diverged":
         return f"diverged ({summary.get('message', '')[:80]})"
-    return f"{summary['mean']:.2f} ({summary['std']:.2f})"
+    p = _places(summary["mean"])
+    return f"{summary['mean']:.{p}f} ({summary['std']:.{p}f})"
 
 
 def _experiment(path, overrides, folder: Path, runs: int, episodes: int, *, ledger_path=None, name=None,
@@ -518,10 +525,11 @@ def report(out: Path, docs: Path, ledger_path: Path | None = None) -> Path:
         lo, hi = confidence_interval(avgs)
         stacks += [final.get("stack")]
         cost_text = f"{final_cost:.0f} s of wall time" if np.isfinite(final_cost) else "wall time not recorded"
-        lines += ["", f"**10 runs at the chosen rates: {avgs.mean():.2f} ({avgs.std():.2f})**, 95 % interval "
-                  f"[{lo:.2f}, {hi:.2f}], {cost_text}"
+        p = _places(avgs.mean())
+        lines += ["", f"**10 runs at the chosen rates: {avgs.mean():.{p}f} ({avgs.std():.{p}f})**, 95 % interval "
+                  f"[{lo:.{p}f}, {hi:.{p}f}], {cost_text}"
                   + (" (read from the ledger)" if final.get("from_ledger") else "") + ". Per-run averages: "
-                  + ", ".join(f"{a:.2f}" for a in avgs) + "."]
+                  + ", ".join(f"{a:.{p}f}" for a in avgs) + "."]
         untuned, _ = _table_cell(docs, table, name)
         rule, rule_label = _table_cell(docs, table, _task_key(name))
         if untuned or rule:

@@ -155,3 +155,42 @@ def test_an_interrupted_sweep_stops_and_leaves_no_worker(tmp_path, sig, whole_gr
     after = snapshot(out)
     time.sleep(1.5)
     assert snapshot(out) == after
+
+
+def _simulation_interrupted_inside_an_event(times: int):
+    """A small run in which one event sends SIGINT to this process ``times`` times and then
+    marks that it ran to its end; a later event marks that the run went on."""
+    from asyncneurons import events, interrupts
+    import tomllib
+
+    from asyncneurons.scenario import parse_scenario
+    from asyncneurons.simulation import Simulation
+
+    text = SCENARIO.format(episodes=50) + '\n[env]\npacing = "clock"\nperiod = 20.0\n'
+    sim = Simulation(parse_scenario(tomllib.loads(text)), 0)
+    seen = []
+
+    def intruder(env):
+        yield env.timeout(25.0)
+        for _ in range(times):
+            os.kill(os.getpid(), signal.SIGINT)
+        seen.append("end of the event")
+        yield env.timeout(1.0)
+        seen.append("a later event")
+
+    sim.env.process(intruder(sim.env))
+    with interrupts.interruptible(), pytest.raises(KeyboardInterrupt):
+        sim.run()
+    assert not interrupts.pending()
+    return seen, sim
+
+
+def test_an_interrupt_stops_a_simulation_between_two_events_never_inside_one():
+    seen, sim = _simulation_interrupted_inside_an_event(1)
+    assert seen == ["end of the event"]
+    assert sim.env.now == 25.0
+
+
+def test_a_second_interrupt_stops_at_once():
+    seen, _ = _simulation_interrupted_inside_an_event(2)
+    assert seen == []

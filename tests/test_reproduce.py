@@ -83,6 +83,7 @@ def test_the_committed_constraints_pin_the_stack_the_tests_run_on():
 def test_a_page_is_restated_from_the_per_run_averages_it_records(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
+    (docs / "baselines.json").write_bytes((ROOT / "docs" / "results" / "baselines.json").read_bytes())
     for name in ("weight-max", "map-prop"):
         page = (ROOT / "docs" / "results" / f"{name}.md").read_text()
         (docs / f"{name}.md").write_text(page)
@@ -91,3 +92,24 @@ def test_a_page_is_restated_from_the_per_run_averages_it_records(tmp_path):
     page = (docs / "weight-max.md").read_text()
     assert "| Multiplexer (20-bit) | 0.81 (0.01) | 0.797 (0.008) | [0.791, 0.803] | -3.09 (17.0), 0.007 | " \
            "**significantly below** |" in page
+
+
+def test_tuned_baselines_stand_beside_the_rule_with_a_welch_test(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "weight-max.md").write_text((ROOT / "docs" / "results" / "weight-max.md").read_text())
+    ledger = {"global-reinforce-cartpole": {
+        "grid/actor-x4-critic-x1": {"overrides": ["learning.lr=[1]", "experiment.episodes=400"], "status": "complete"},
+        "grid/actor-x1-critic-x1": {"overrides": ["learning.lr=[2]", "experiment.episodes=400"], "status": "complete"},
+        "final": {"overrides": ["learning.lr=[1]"], "status": "complete",
+                  "run_averages": [300.0, 310.0, 290.0, 305.0, 295.0, 300.0, 310.0, 290.0, 305.0, 295.0]}},
+        "ste-backprop-cartpole": {"final": {"overrides": [], "status": "incomplete", "run_averages": [1.0]}}}
+    (docs / "baselines.json").write_text(json.dumps(ledger))
+    assert _reproduce("weight-max", "--restate", "--docs", str(docs)).returncode == 0
+    page = (docs / "weight-max.md").read_text()
+    tuned = page.split("## Tuned baselines")[1].split("## Learning curves")[0]
+    rows = [line for line in tuned.splitlines() if line.startswith("| CartPole")]
+    # the rule's CartPole row (376.25 (22.23), ten runs) against a baseline of 300 (7.07; sample std
+    # 7.45, half-width 2.262 · 7.45 / √10 = 5.33): clearly above; the unfinished one is not listed
+    assert rows == ["| CartPole-v1, Global REINFORCE baseline | actor × 4, critic × 1 | 300.00 (7.07) | "
+                    "[294.67, 305.33] | 376.25 (22.23) | 9.80 (10.8), < 0.001 | **significantly above** |"]

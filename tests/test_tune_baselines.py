@@ -179,7 +179,7 @@ def test_a_baseline_without_a_critic_tunes_the_actor_alone_on_three_points(tune,
     _record_grid(tune, name, out, docs / tune.LEDGER, [0.6, 0.6, 0.7])
     assert tune.choose(name, out, docs / tune.LEDGER) == (4.0, None)
     page = tune.report(out, docs).read_text()
-    assert "| 4 | — | 0.70 (0.00) | 12 s |" in page and "3 of 3 grid points finished" in page
+    assert "| 4 | — | 0.700 (0.000) | 12 s |" in page and "3 of 3 grid points finished" in page
     assert "Chosen: actor × 4. The actor scale lies at the edge" in page
 
 
