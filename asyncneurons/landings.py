@@ -87,6 +87,40 @@ def apply_landings(P, M, V, E, t, rows, ks, factor, scaled, bdelta, blr, breset,
                 Ef[q] = 0.0
 
 
+@njit(cache=True, error_model="numpy")
+def land_rows(rows, times, delay, landed, bt, n, P, M, V, E, t, bdelta, blr, breset, bc1, bc2, T, b1, c1, b2, c2, eps,
+              X):
+    """:func:`due_landings` and :func:`apply_landings` in one pass, per-sample traces: each row
+    r = ``rows[i]`` takes, in order, every broadcast k ≥ ``landed[r]`` that has landed by
+    ``times[i]``. Returns the number of landings applied."""
+    m, w = P.shape
+    Pf, Mf, Vf, Ef = P.reshape(m * w), M.reshape(m * w), V.reshape(m * w), E.reshape(m * w)
+    c = 0
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        until = times[i]
+        d = delay[r]
+        k = landed[r]
+        a, b = r * w, r * w + w
+        while k < n and bt[k] + d <= until:
+            for q in range(w):
+                X[q] = Ef[a + q]
+            tt = t[r] + 1
+            t[r] = tt
+            if tt < T:
+                _adam_span(Pf[a:b], Mf[a:b], Vf[a:b], X, bdelta[k], blr[k], b1, c1, b2, c2, bc1[tt], bc2[tt], True,
+                           eps)
+            else:
+                _adam_span(Pf[a:b], Mf[a:b], Vf[a:b], X, bdelta[k], blr[k], b1, c1, b2, c2, 1.0, 1.0, False, eps)
+            if breset[k]:
+                for q in range(a, b):
+                    Ef[q] = 0.0
+            k += 1
+            c += 1
+        landed[r] = k
+    return c
+
+
 class Landings:
     """The broadcasts not yet landed on every unit of ``groups`` (one reward delay per unit in
     ``delays``), applied row by row (see the module docstring)."""
@@ -105,6 +139,8 @@ class Landings:
             g.landed = np.zeros(g.size, dtype=np.int64)  # per unit: broadcasts applied (index into the kept ones)
             g.t = np.zeros(g.size, dtype=np.int64)  # Adam's step count, per unit
             g.blr = np.empty(_CAPACITY)  # the layer's learning rate at each kept broadcast's step
+            g.every_row = np.arange(g.size)
+            g.land_X = np.empty(g.P.shape[-1])  # one row's update, scratch
         self.bc1 = self.bc2 = np.zeros(1)
         T = self.adam.bias_correction_steps
         b1, c1, b2, c2, _, _, _, eps = adam_constants(self.adam, T)
@@ -154,26 +190,31 @@ class Landings:
             self.bc1 = np.array([c[4] for c in consts])
             self.bc2 = np.array([c[5] for c in consts])
         rows = np.asarray(rows, dtype=np.int64)
-        most = int(np.sum(self.n - g.landed[rows]))
-        if most == 0:
+        times = np.asarray(times, dtype=np.float64)
+        tau = getattr(g, "tau", None)
+        if tau is None:  # per-sample traces: found and applied in one pass
+            land_rows(rows, times, g.row_delay, g.landed, self.bt, self.n, g.P, g.M, g.V, g.E, g.t, self.bdelta, g.blr,
+                      self.breset, self.bc1, self.bc2, T, b1, c1, b2, c2, eps, g.land_X)
             return
+        most = len(rows) * self.n  # at most every kept broadcast on every row
         pr, pk, pt = np.empty(most, dtype=np.int64), np.empty(most, dtype=np.int64), np.empty(most)
-        c = due_landings(rows, np.asarray(times, dtype=np.float64), g.row_delay, g.landed, self.bt, self.n, pr, pk, pt)
+        c = due_landings(rows, times, g.row_delay, g.landed, self.bt, self.n, pr, pk, pt)
         if c == 0:
             return
         pr, pk, pt = pr[:c], pk[:c], pt[:c]
-        tau = getattr(g, "tau", None)
         # exponential traces: the trace decayed to each landing's time (asyncneurons.traces.at_landing)
-        factor = decay_factors(g.trace_time[pr], pt, tau) if tau is not None else pt
-        apply_landings(g.P, g.M, g.V, g.E, g.t, pr, pk, factor, tau is not None, self.bdelta, g.blr, self.breset,
-                       self.bc1, self.bc2, T, b1, c1, b2, c2, eps, np.empty(g.P.shape[-1]))
+        factor = decay_factors(g.trace_time[pr], pt, tau)
+        apply_landings(g.P, g.M, g.V, g.E, g.t, pr, pk, factor, True, self.bdelta, g.blr, self.breset,
+                       self.bc1, self.bc2, T, b1, c1, b2, c2, eps, g.land_X)
 
     def settle(self, g=None) -> None:
         """Apply every landing up to now (inclusive) to group ``g``, or to every group."""
         now = self.sim.env.now
         for grp in self.groups if g is None else [g]:
             if int(grp.landed.min()) < self.n:
-                self.land(grp, np.arange(grp.size), np.full(grp.size, now))
+                times = np.empty(grp.size)
+                times.fill(now)
+                self.land(grp, grp.every_row, times)
 
     # ------------------------------------------------------------------ records
     def ordered(self, on_event):
@@ -220,4 +261,4 @@ class Landings:
         heapq.heapify(self.records)
 
 
-__all__ = ["Landings", "apply_landings", "due_landings"]
+__all__ = ["Landings", "apply_landings", "due_landings", "land_rows"]

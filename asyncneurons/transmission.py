@@ -145,6 +145,9 @@ class Transmission:
         self.ES = np.zeros((E, self.depth), dtype=bool)  # overtaken by a later send: stale
         self.stale = np.zeros(1, dtype=np.int64)  # stale arrivals so far
         self.e_first = np.full(E, math.inf)  # on_all: first arrival of a newer wave on each synapse
+        # jitters drawn ahead: row q (synapse by_src[q]) holds sends jt_base[its sender] + 0…7
+        self.JT = np.zeros((E, 8))
+        self.jt_base = np.full(n, -9, dtype=np.int64)  # none drawn yet
         self.jitter_arrays = ("sent", "HA", "EJ", "ES", "stale", "e_first")
 
     @property
@@ -230,17 +233,26 @@ class Transmission:
         self.serial += 1
 
     def _append_jittered(self, idx, args) -> None:
-        """Draw j(e, n) for every synapse of the senders ``idx`` at their send index n; append."""
+        """Append with j(e, n) for every synapse of the senders ``idx`` at their send index n."""
         idx = np.asarray(idx, dtype=np.int64)
-        eptr, edges, u, sends = jitter_uniforms(idx, self.src_ptr, self.by_src, self.sent, self.e_key)
-        rest = (eptr, edges, jitter.late(self.jitter, u, sends), self.e_delay)
-        if not append_jittered(self.HT, self.HV, self.HW, self.HN, self.head, self.HA, self.EJ, self.ES,
-                               self.stale, *args, *rest):
-            self._grow()
-            append_jittered(self.HT, self.HV, self.HW, self.HN, self.head, self.HA, self.EJ, self.ES,
-                            self.stale, *args, *rest)
-        self.sent[idx] += 1
+        while True:
+            code = append_jittered(self.HT, self.HV, self.HW, self.HN, self.head, self.HA, self.EJ, self.ES,
+                                   self.stale, *args, self.src_ptr, self.by_src, self.JT, self.jt_base, self.sent,
+                                   self.e_delay)
+            if code == 0:
+                break
+            if code == 1:
+                self._grow()
+            else:
+                self._draw_ahead(idx)
         self.serial += 1
+
+    def _draw_ahead(self, idx) -> None:
+        """Draw the jitters of the next sends of the senders ``idx`` on all their synapses
+        (each j(e, n) is a function of its key and n alone: drawing ahead changes no value)."""
+        qs, u, sends = jitter_uniforms(idx, self.src_ptr, self.by_src, self.sent, self.e_key, self.JT.shape[1])
+        self.JT[qs] = jitter.late(self.jitter, u.ravel(), sends.ravel()).reshape(u.shape)
+        self.jt_base[idx] = self.sent[idx]
 
     def _grow(self) -> None:
         """Keep more samples per sender (some are still on their way)."""

@@ -34,8 +34,11 @@ Recorded events (``on_event``) are emitted in time order at the end of each wind
 t_out + r (r the smallest retrograde delay) and changes hidden traces from then on. So the
 window is cut there: every hidden firing and every further output firing must precede the
 landing. When a hidden firing computed in the window does not, the window is computed again
-from a copy of its starting state with that limit (the output's time depends on hidden firing
-times only, so it does not move).
+from a copy of its state with that limit (the output's time depends on hidden firing times
+only, so it does not move). Under ``on_all`` without jitter a lower bound on the output's time
+is known before anything fires (:func:`~asyncneurons.history_kernels.earliest_next`): the hidden
+firings before the cut it implies are computed first and never undone, and only the rest is
+computed from a copy, taken as each group first fires.
 
 **Firing policies.** ``on_all``: due at max_e a_e (above), and not before the end of the
 refractory period after its last sample. ``on_input``: due at the first arrival on any synapse
@@ -69,6 +72,7 @@ whatever their reward delays (:mod:`asyncneurons.landings`).
 
 from __future__ import annotations
 
+import heapq
 import math
 
 import networkx as nx
@@ -76,8 +80,7 @@ import numpy as np
 
 from . import delays, events, streams, traces
 from .clocks import Clocks
-from .history_kernels import (first_newer, first_newer_jittered, latest_of_sets, mark_newer, mark_newer_jittered,
-                              next_arrival, read_latest, read_latest_jittered)
+from .history_kernels import answered, due_clock, due_on_all, due_on_input, earliest_next, mark_sent, read_sets
 from .kernels import potential
 from .rules.base import Rule
 from .units import FUSED_KINDS, sample_and_trace
@@ -102,6 +105,10 @@ def applies(scenario, graph, rule) -> bool:
     # worth it only when forward arrivals differ: otherwise fusion serves each layer already
     return (len({d for _, _, d in graph.edges(data="delay")}) > 1
             or not delays.is_zero(scenario.timing.synapse_jitter))
+
+
+def _copy(v):
+    return v.copy() if isinstance(v, np.ndarray) else v
 
 
 class Windows:
@@ -150,13 +157,22 @@ class Windows:
             g.w_edges = g.in_edges[srt]
             g.w_src, g.w_delay = tr.e_src[g.w_edges], np.ascontiguousarray(tr.e_delay[g.w_edges])
             g.w_row, g.w_col, g.w_set = tr.e_row[g.w_edges], tr.e_col[g.w_edges], local[srt]
-            counts = np.bincount(g.w_set, minlength=g.n_sets)
-            g.w_fed = np.flatnonzero(counts)  # sets with at least one incoming synapse
-            g.w_starts = (np.cumsum(counts) - counts)[g.w_fed]
+            # set st's synapses are w_*[w_ptr[st]:w_ptr[st + 1]]
+            g.w_ptr = np.concatenate([[0], np.cumsum(np.bincount(g.w_set, minlength=g.n_sets))]).astype(np.int64)
             g.next_due = float(self.clocks.at[g.set_base:g.set_base + g.n_sets].min()) if self.timed else math.inf
             g.aux = None
+            g.due_sets, g.due_times = np.empty(g.n_sets, dtype=np.int64), np.empty(g.n_sets)  # a pass's scratch
+            g.scratch = np.zeros_like(g.E)  # the trace the compiled sampling computes when the rule keeps its own
+        for g in sim.groups:
+            g.target_groups = [by_gid[t] for t in g.targets]
         for g in [sim.input_group, *sim.groups]:
-            g.out_row = tr.e_src[g.out_edges] - g.dense[0]  # dense indices of a group are consecutive
+            g.n_rows = g.size
+            g.all_rows = np.arange(g.size)
+            out_row = tr.e_src[g.out_edges] - g.dense[0]  # dense indices of a group are consecutive
+            srt = np.argsort(out_row, kind="stable")
+            # row r's outgoing synapses are out_sorted[out_ptr[r]:out_ptr[r + 1]]
+            g.out_sorted = g.out_edges[srt].astype(np.int64)
+            g.out_ptr = np.concatenate([[0], np.cumsum(np.bincount(out_row, minlength=g.size))]).astype(np.int64)
         self.fed_by_input = [by_gid[t] for t in sorted({int(t) for t in tr.e_tgt[sim.input_group.out_edges]})]
         self.token = 0
         self.armed = None  # (time, priority) of the wake-up in the queue
@@ -169,56 +185,74 @@ class Windows:
         self.latest = (-math.inf, 0)  # (time, class) of the latest hidden firing in the current window
         rule = type(sim.rule)
         self.plain_trace = rule.on_sample is Rule.on_sample and rule.on_sample_rows is Rule.on_sample_rows
+        self.cut = sim.rule.output_sends or self.wait  # an output's sample may cut the window (advance)
+        self.jittered = tr.jitter is not None
+        self.no_jitter = np.zeros((1, 1))  # stands for the per-send jitters when there are none
+        self.saved = None  # inside a window an output's sample may cut: what it changed (_save)
+        self.kept = ("H", "T", "E", "trace_time", "counters", "values")  # a group's arrays a firing changes
+        if sim.landings is not None:  # the TD error lands on rows as they fire (asyncneurons.landings)
+            self.kept += ("P", "M", "V", "t", "landed")
+        # on_all without jitter: every set's synapses and units in topological order, for a lower
+        # bound on the output's next sample (earliest_next)
+        self.bounded = self.cut and self.on_all and not self.jittered
+        if self.bounded:
+            sets = [(g, st) for g in self.order for st in range(g.n_sets)]
+            self.b_ptr = np.concatenate([[0], np.cumsum([g.w_ptr[st + 1] - g.w_ptr[st] for g, st in sets])]).astype(np.int64)
+            self.b_edges = np.concatenate([g.w_edges for g in self.order]).astype(np.int64)
+            self.b_src, self.b_delay = tr.e_src[self.b_edges], tr.e_delay[self.b_edges]
+            self.b_set = np.array([g.set_base + st for g, st in sets], dtype=np.int64)
+            self.b_refractory = np.array([g.refractory for g, _ in sets], dtype=np.float64)
+            members = [g.dense[g.set_of_row == st] for g, st in sets]
+            self.b_rptr = np.concatenate([[0], np.cumsum([len(m) for m in members])]).astype(np.int64)
+            self.b_rows = np.concatenate(members).astype(np.int64)
+            self.b_lb = np.full(len(tr.HT), -math.inf)
+            self.b_inputs = sim.input_group.dense
 
     # ------------------------------------------------------------------ state of the synapses
-    def due(self, g) -> np.ndarray:
-        """When each set of group ``g`` is next due (∞ if never, as things stand):
+    def select(self, g, lt: float, inclusive: bool) -> int:
+        """The sets of group ``g`` due before ``lt`` (at ``lt`` too when ``inclusive``), written to
+        ``g.due_sets`` and ``g.due_times``; returns their number, and sets ``g.lowest`` to the
+        earliest due time (∞ if none is due, as things stand). A set is due:
 
-        ``on_all``    max_e a_e over its synapses, and not before the refractory period's end;
-        ``on_input``  the first arrival on any synapse after its last sample, and not before the
+        ``on_all``    at max_e a_e over its synapses, and not before the refractory period's end;
+        ``on_input``  at the first arrival on any synapse after its last sample, and not before the
                       refractory period's end (arrivals during it are answered at its end);
-        ``clock``     its next tick (a tick inside the refractory period is skipped by the caller).
+        ``clock``     at its next tick (a tick inside the refractory period is skipped by the caller).
         """
-        sets = slice(g.set_base, g.set_base + g.n_sets)
         if self.timed:
-            return self.clocks.at[sets].copy()  # a tick inside the refractory period is skipped by the caller
-        out = np.full(g.n_sets, math.inf)
-        if len(g.w_fed):
-            if self.on_all:
-                latest_of_sets(self.first, g.w_edges, g.w_starts, g.w_fed, out)
-            else:
-                nxt = np.empty(len(g.w_src))
-                next_arrival(self.tr.HT, g.w_src, g.w_delay, self.last[sets][g.w_set], nxt)
-                out[g.w_fed] = np.minimum.reduceat(nxt, g.w_starts)
-        if g.refractory > 0.0:
-            out = np.maximum(out, self.last[sets] + g.refractory)
-        return out
-
-    def _post(self, g, rows, times, values, waves) -> None:
-        """Rows of ``g`` sampled at ``times``: record them; mark the synapses they complete."""
-        tr = self.tr
-        tr.record(g.dense[rows], times, values, waves, self.sim.env.now)
-        if not len(g.out_edges) or not self.on_all:
-            return
-        fired = np.zeros(g.size, dtype=np.bool_)
-        fired[rows] = True
-        at = np.empty(g.size)
-        at[rows] = times
-        wv = np.empty(g.size, dtype=np.int64)
-        wv[rows] = waves
-        if tr.jitter is not None:
-            mark_newer_jittered(self.first, g.out_edges, g.out_row, fired, at, wv, self.set_wave, self.e_tset,
-                                tr.e_delay, tr.EJ, tr.head, tr.e_src)
+            n, g.lowest = due_clock(self.clocks.at, g.set_base, g.n_sets, lt, inclusive, g.due_sets, g.due_times)
+        elif self.on_all:
+            n, g.lowest = due_on_all(self.first, g.w_edges, g.w_ptr, self.last, g.set_base, g.refractory, lt,
+                                     inclusive, g.due_sets, g.due_times)
         else:
-            mark_newer(self.first, g.out_edges, g.out_row, fired, at, wv, self.set_wave, self.e_tset, tr.e_delay)
+            tr = self.tr
+            n, g.lowest = due_on_input(tr.HT, tr.HN, tr.head, g.w_src, g.w_delay, g.w_ptr, self.last, g.set_base,
+                                       g.refractory, lt, inclusive, g.due_sets, g.due_times)
+        return n
+
+    def next_due(self, g) -> float:
+        """When the first set of group ``g`` is next due (∞ if never, as things stand)."""
+        self.select(g, -math.inf, False)
+        return g.lowest
+
+    def _post(self, g, rows, times, values, waves, whole: bool) -> None:
+        """Rows ``rows`` of ``g`` (``whole``: all of them) sampled at ``times``: record them; mark
+        the synapses they complete."""
+        tr = self.tr
+        tr.record(g.dense if whole else g.dense[rows], times, values, waves, self.sim.env.now)
+        if len(g.out_edges) and self.on_all:
+            mark_sent(self.first, g.out_ptr, g.out_sorted, rows, times, waves, self.set_wave, self.e_tset, tr.e_delay,
+                      tr.EJ if self.jittered else self.no_jitter, self.jittered, tr.head, tr.e_src)
 
     def post_input(self, values, wave: int) -> None:
         """The environment emitted an observation (wave ``wave``) now."""
         g = self.sim.input_group
-        rows = np.arange(g.size)
-        self._post(g, rows, np.full(g.size, self.sim.env.now), values, np.full(g.size, wave))
+        times, waves = np.empty(g.size), np.empty(g.size, dtype=np.int64)
+        times.fill(self.sim.env.now)
+        waves.fill(wave)
+        self._post(g, g.all_rows, times, np.asarray(values, dtype=np.float64), waves, True)
         for tg in self.fed_by_input:
-            tg.next_due = float(self.due(tg).min())
+            tg.next_due = self.next_due(tg)
             tg.stale = True
         self.rearm()
 
@@ -237,9 +271,16 @@ class Windows:
             return  # superseded by an earlier wake-up
         self.armed = None
         queue = self.sim.env._queue
+        while queue and self._superseded(queue[0][3]):  # a no-op: it would only cut the window
+            heapq.heappop(queue)
         limit = queue[0][:2] if queue else (math.inf, math.inf)
         self.advance(limit)
         self.rearm()
+
+    def _superseded(self, event) -> bool:
+        """Whether a queued event is a wake-up of this window that an earlier one replaced."""
+        cb = event.callbacks
+        return cb is not None and len(cb) == 1 and cb[0] == self._wake and event._value != self.token
 
     def advance(self, limit) -> None:
         """Fire, layer by layer, every set due before ``limit`` = (time, priority class).
@@ -250,25 +291,35 @@ class Windows:
         hidden firing must precede that instant, and the output's own firings too (except the
         first). Under ``wait`` pacing the environment steps at t_out, after every firing of that
         instant: nothing may fire later. When some hidden firing computed in the window lies
-        beyond the cut, the window is computed again up to it from a copy of its starting state
-        (the output's time depends on hidden firing times before it only, so it does not move).
+        beyond the cut, the window is computed again up to it from a copy of its state (the
+        output's time depends on hidden firing times before it only, so it does not move). The
+        hidden firings before a lower bound of the cut (:meth:`_earliest_cut`) come first and
+        need no copy; the copy is taken as each group first fires after them (:meth:`_keep`).
         """
         rule = self.sim.rule
         if not (rule.output_sends or self.wait):
             for g in self.order:
                 self._layer(g, limit)
         else:
-            saved = self._save()
             self.latest = (-math.inf, 0)
             out_class = events.FIRE + self.output.rank
             if self.timed:
                 # the output's next tick is known before anything fires: cut there at once (with
                 # nothing queued, hidden clocks would otherwise tick forever)
-                due = float(self.due(self.output).min())
+                due = self.next_due(self.output)
                 limit = min(limit, (due, events.ENV) if self.wait else self._landing(due, out_class))
+            # hidden firings before the earliest possible cut are never undone: computed first,
+            # with nothing kept; the rest from a copy kept as they fire (_keep)
+            bound = limit if self.timed else min(limit, self._earliest_cut(out_class))
             for g in self.hidden:
-                self._layer(g, limit)
-            due = float(self.due(self.output).min())
+                self._layer(g, bound)
+            saved = None
+            if bound < limit:
+                self.saved = self._save()
+                for g in self.hidden:
+                    self._layer(g, limit)
+                saved, self.saved = self.saved, None
+            due = self.next_due(self.output)
             if (due, out_class) < limit:
                 cut, out_limit = limit, limit
                 if rule.output_sends:
@@ -288,6 +339,23 @@ class Windows:
             for t, _, _, name, v, w in rec:
                 self.sim.on_event(t, name, "sample", v, w)
 
+    def _earliest_cut(self, out_class: int):
+        """A lower bound on where an output's sample may cut the window (see :meth:`advance`),
+        as (time, priority): from a lower bound on the output's next sample under ``on_all``
+        without jitter (:func:`~asyncneurons.history_kernels.earliest_next`), else (−∞, 0). Under
+        ``clock`` and ``poisson`` firing the cut is placed before anything fires."""
+        if not self.bounded:
+            return (-math.inf, 0)
+        self.b_lb[self.b_inputs] = self.sim.env.now  # the next observation
+        lb = earliest_next(self.first, self.b_ptr, self.b_edges, self.b_src, self.b_delay, self.b_set,
+                           self.b_refractory, self.last, self.b_rptr, self.b_rows, self.b_lb, self.output.set_base)
+        cuts = []
+        if self.sim.rule.output_sends:
+            cuts.append(self._landing(lb, out_class))
+        if self.wait:
+            cuts.append((lb, events.ENV))
+        return min(cuts)
+
     def _landing(self, due: float, out_class: int):
         """Where the retrograde signals of an output firing at ``due`` land, as (time, priority).
 
@@ -304,14 +372,14 @@ class Windows:
             return  # nothing it reads has changed since its next firing was found to lie beyond the limit
         inclusive = events.FIRE + g.rank < lp  # a firing at the limit's instant precedes it
         while True:
-            due = self.due(g)
-            ok = ((due <= lt) if inclusive else (due < lt)) & (due < math.inf)
-            if not ok.any():
-                g.next_due = float(due.min())
+            n = self.select(g, lt, inclusive)
+            if not n:
+                g.next_due = float(g.lowest)
                 g.stale = False
                 return
-            sets = np.flatnonzero(ok)
-            times = due[sets]
+            sets, times = g.due_sets[:n].copy(), g.due_times[:n].copy()
+            if self.saved is not None:
+                self._keep(g)
             if self.timed:
                 self.clocks.advance(g.set_base + sets)
                 if g.refractory > 0.0:
@@ -322,24 +390,28 @@ class Windows:
             self.fire(g, sets, times)
 
     def _save(self) -> dict:
-        """A copy of everything a window changes before its output samples."""
-        tr = self.tr
-        def copy(v):
-            return v.copy() if isinstance(v, np.ndarray) else v
-        kept = ("H", "T", "E", "trace_time", "counters", "values")
-        if self.sim.landings is not None:  # the TD error lands on rows as they fire (asyncneurons.landings)
-            kept += ("P", "M", "V", "t", "landed")
-        groups = [(g, {a: getattr(g, a).copy() for a in kept if hasattr(g, a)},
-                   {a: copy(getattr(g, a, None)) for a in ("aux", "sample_H", "sample_slope")}, (g.next_due, g.stale))
-                  for g in self.hidden]
-        return {"groups": groups, "first": self.first.copy(), "set_wave": self.set_wave.copy(),
-                "last": self.last.copy(), "clock": self._clock_state(),
-                "recorded": len(self.recorded),
-                "tr": {a: getattr(tr, a).copy() for a in ("HT", "HV", "HW", "HN", "head", *tr.jitter_arrays)} | {
-                    "depth": tr.depth, "serial": tr.serial}}
+        """What a window changes before its output samples, kept as it changes: each hidden
+        group's due state now, and at the first firing of the window (:meth:`_keep`) a copy of
+        the window's arrays and of each group that fires, before it does."""
+        return {"due": [(g, g.next_due, g.stale) for g in self.hidden], "groups": {}}
+
+    def _keep(self, g) -> None:
+        """Copy, into the window's saved state, what firing group ``g`` is about to change."""
+        saved = self.saved
+        if "tr" not in saved:
+            tr = self.tr
+            saved.update({"first": self.first.copy(), "set_wave": self.set_wave.copy(), "last": self.last.copy(),
+                          "clock": self._clock_state(), "recorded": len(self.recorded),
+                          "tr": {a: getattr(tr, a).copy() for a in ("HT", "HV", "HW", "HN", "head", *tr.jitter_arrays)}
+                          | {"depth": tr.depth, "serial": tr.serial}})
+        if g.gid not in saved["groups"]:
+            saved["groups"][g.gid] = (g, {a: getattr(g, a).copy() for a in self.kept if hasattr(g, a)},
+                                      {a: _copy(getattr(g, a, None)) for a in ("aux", "sample_H", "sample_slope")})
 
     def _load(self, saved: dict) -> None:
-        for g, arrays, extra, next_due in saved["groups"]:
+        for g, next_due, stale in saved["due"]:
+            g.next_due, g.stale = next_due, stale
+        for g, arrays, extra in saved["groups"].values():
             for a, v in arrays.items():
                 setattr(g, a, v)
             for a, v in extra.items():
@@ -348,8 +420,9 @@ class Windows:
                 elif hasattr(g, a) and a != "aux":
                     delattr(g, a)
             g.aux = extra["aux"]
-            g.next_due, g.stale = next_due
         self.output.stale = True
+        if "tr" not in saved:
+            return  # nothing fired
         self.first, self.set_wave = saved["first"], saved["set_wave"]
         self.last = saved["last"]
         if self.timed:
@@ -359,83 +432,74 @@ class Windows:
             setattr(self.tr, a, v)
 
     def fire(self, g, sets, times) -> None:
-        """Sets ``sets`` of ``g`` sample, each at its own time (see the module docstring)."""
-        tr, sim = self.tr, self.sim
-        if g.kind.population:
-            rows, row_t = np.arange(g.size), np.full(g.size, times[0])
+        """Sets ``sets`` of ``g`` sample, each at its own time ``times`` (see the module docstring)."""
+        tr, sim, kind = self.tr, self.sim, g.kind
+        if kind.population:  # one set: every row at its time
+            rows, row_t = g.all_rows, times[g.set_of_row]
         else:
             rows, row_t = sets, times
-        whole = len(rows) == g.size
-        # the latest value that has arrived on each incoming synapse at the unit's time
-        if len(sets) == g.n_sets:
-            src, d, er, ec, es = g.w_src, g.w_delay, g.w_row, g.w_col, g.w_set
-            ee = g.w_edges
-        else:
-            pick = np.zeros(g.n_sets, dtype=bool)
-            pick[sets] = True
-            sel = pick[g.w_set]
-            src, d, er, ec, es = g.w_src[sel], g.w_delay[sel], g.w_row[sel], g.w_col[sel], g.w_set[sel]
-            ee = g.w_edges[sel]
+        whole = len(rows) == g.n_rows
         if sim.landings is not None:  # δ landed on each unit by its own time
             sim.landings.land(g, rows, row_t)
-        set_t = np.empty(g.n_sets)
-        set_t[sets] = times
-        # the latest value that has arrived on each incoming synapse at the unit's time
-        if tr.jitter is not None:  # newest send wins (asyncneurons.jitter)
-            read_latest_jittered(tr.HT, tr.HN, tr.HV, tr.HW, tr.EJ, ee, src, d, set_t[es], er, ec, g.H, g.T)
+        # the latest value that has arrived on each incoming synapse at the unit's time (under
+        # jitter the newest send that has, asyncneurons.jitter)
+        EJ = tr.EJ if self.jittered else self.no_jitter
+        read_sets(tr.HT, tr.HN, tr.HV, tr.HW, tr.head, EJ, self.jittered, sets, times, g.w_ptr, g.w_edges, g.w_src,
+                  g.w_delay, g.w_row, g.w_col, g.H, g.T)
+        if whole:
+            P, H, keys, counters = g.P, g.H, g.keys1, g.counters
         else:
-            read_latest(tr.HT, tr.HN, tr.HV, tr.HW, src, d, set_t[es], er, ec, g.H, g.T)
-        P, H = (g.P, g.H) if whole else (g.P[rows], g.H[rows])
-        kind = g.kind
+            P, H, keys, counters = g.P[rows], g.H[rows], g.keys1[rows], g.counters[rows]
         if self.plain_trace and kind.name in FUSED_KINDS:  # the compiled firing (same bits)
             if whole:
                 decay = traces.record_decay(g, row_t)
-                values, aux, score = sample_and_trace(kind, P, H, g.E, g.keys1, g.counters, g.lp, decay)
+                values, aux, score = sample_and_trace(kind, P, H, g.E, keys, counters, g.lp, decay)
             else:
                 decay = traces.record_decay(g, row_t, rows)
-                E, counters = g.E[rows], g.counters[rows]
-                values, aux, score = sample_and_trace(kind, P, H, E, g.keys1[rows], counters, g.lp, decay)
+                E = g.E[rows]
+                values, aux, score = sample_and_trace(kind, P, H, E, keys, counters, g.lp, decay)
                 g.E[rows], g.counters[rows] = E, counters
         else:
-            pot = potential(P, H)
-            u1 = streams.uniforms(g.keys1[rows], g.counters[rows])
-            u2 = streams.uniforms(g.keys2[rows], g.counters[rows]) if kind.gaussian else None
-            values, aux = kind.sample(pot, g.lp, u1, u2)
-            score = kind.score(values, pot, aux, g.lp)
+            if kind.name in FUSED_KINDS:  # the compiled sampling (same bits); its trace goes to scratch
+                values, aux, score = sample_and_trace(kind, P, H, g.scratch[:len(rows)], keys, counters.copy(), g.lp,
+                                                      0.0)
+            else:
+                pot = potential(P, H)
+                u1 = streams.uniforms(keys, counters)
+                u2 = streams.uniforms(g.keys2[rows], counters) if kind.gaussian else None
+                values, aux = kind.sample(pot, g.lp, u1, u2)
+                score = kind.score(values, pot, aux, g.lp)
             self.now = float(row_t[0])  # a rule that sends signals when sampling sends them from here
             self.row_times = row_t
             sim.rule.on_sample_rows(sim, g, rows, values, aux, score, H)
             self.now = self.row_times = None
             g.counters[rows] += 1
-        g.values[rows] = values
         if kind.population:
+            g.values[:] = values
             g.aux = aux
-            waves = np.full(g.size, int(g.T.min()))
         else:
             if g.aux is None:
-                g.aux = np.zeros(g.size)
-            g.aux[rows] = aux
-            waves = g.T[rows].min(axis=1) if not whole else g.T.min(axis=1)
-        self.set_wave[g.set_base + sets] = waves if not kind.population else waves[:1]
-        self.last[g.set_base + sets] = times
-        if self.on_all:
-            # in-edges of the sets that sampled: the first arrival of a value newer than their wave
-            e = ee
-            first = np.empty(len(e))
-            if tr.jitter is not None:
-                first_newer_jittered(tr.HT, tr.HW, tr.EJ, e, src, d, self.set_wave[g.set_base + es], first)
+                g.aux = np.zeros(g.n_rows)
+            if whole:
+                g.values[:] = values
+                g.aux[:] = aux
             else:
-                first_newer(tr.HT, tr.HW, src, d, self.set_wave[g.set_base + es], first)
-            self.first[e] = first
-        self._post(g, rows, row_t, values, waves)
-        for gid in g.targets:
-            self.by_gid[gid].stale = True
-        if g is not self.output:
+                g.values[rows] = values
+                g.aux[rows] = aux
+        # the waves answered, the sample times, and (on_all) the first arrival of a newer wave on
+        # each synapse of the sets that sampled
+        waves = np.empty(len(rows), dtype=np.int64)
+        answered(g.T, rows, kind.population, sets, times, g.set_base, self.set_wave, self.last, waves, self.on_all,
+                 tr.HT, tr.HW, tr.head, EJ, self.jittered, g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first)
+        self._post(g, rows, row_t, values, waves, whole)
+        for tg in g.target_groups:
+            tg.stale = True
+        if self.cut and g is not self.output:
             self.latest = max(self.latest, (float(row_t.max()), events.FIRE + g.rank))
         if sim.on_event is not None:
             for r, t, v, w in zip(rows.tolist(), row_t.tolist(), values.tolist(), waves.tolist()):
                 self.recorded.append((t, g.rank, int(g.uids[r]), g.names[r], float(v), int(w)))
-        if g.role == "output":
+        if g is self.output:
             # under clock pacing the action is held until the next step, which the window never
             # passes; under wait pacing a current action makes the environment step at t_out
             sim.environment.receive_action(kind.action(values, aux), int(waves[0]), float(row_t[0]))

@@ -244,3 +244,71 @@ def test_a_checkpoint_without_landings_per_unit_is_refused_in_one_line(scenario,
     del state["landings"]
     with pytest.raises(checkpoint.CheckpointError, match="before firing windows kept the TD error per unit"):
         Simulation(s, resume=(state, arrays))
+
+
+# What the compiled layer pass relies on (asyncneurons.history_kernels): a sender's ring, read
+# newest first, never goes up in time or wave, and the bound on the output's next sample
+# (earliest_next) is never later than that sample.
+ORDERED = {
+    "on_all": {},
+    "wait pacing, refractory": {"env": {"pacing": "wait"}, "timing": {"refractory": 2.5}},
+    "on_input with refractory": {"timing": {"firing": "on_input", "refractory": 2.0}},
+    "jitter per send": {"timing": {"synapse_jitter": {"dist": "uniform", "low": 0.0, "high": 8.0}}, "env": {"period": 7.0}},
+    "clock firing": {"timing": {"firing": "clock", "firing_period": 3.0}},
+}
+
+
+@pytest.mark.parametrize("over", list(ORDERED.values()), ids=list(ORDERED))
+def test_each_senders_history_read_newest_first_never_goes_up_in_time_or_wave(scenario, over):
+    sim = Simulation(_scenario(scenario, over, True), max_ticks=80)
+    tr, seen = sim.transmission, 0
+    original = tr.record
+
+    def record(*args):
+        nonlocal seen
+        original(*args)
+        depth = tr.HT.shape[1]
+        order = (tr.head[:, None] - 1 - np.arange(depth)[None, :]) % depth  # newest first
+        rows = np.arange(len(tr.head))[:, None]
+        HN, HT, HW = tr.HN[rows, order], tr.HT[rows, order], tr.HW[rows, order]
+        written = HN >= 0
+        assert np.all(written[:, :-1] | ~written[:, 1:])  # the unwritten slots come last
+        both = written[:, :-1] & written[:, 1:]
+        assert np.all((HN[:, :-1] > HN[:, 1:])[both])
+        assert np.all((HT[:, :-1] >= HT[:, 1:])[both]) and np.all((HW[:, :-1] >= HW[:, 1:])[both])
+        seen += int(both.sum())
+
+    tr.record = record
+    sim.run()
+    assert sim.windows is not None and seen > 1000
+
+
+@pytest.mark.parametrize("over", [{"env": {"pacing": "wait"}}, {"learning": {"rule": "ste_backprop"}},
+                                  {"env": {"pacing": "wait"}, "timing": {"refractory": 2.5}},
+                                  {"learning": {"rule": "ste_backprop"}, "env": {"period": 7.0},
+                                   "timing": {"synapse_delay": {"dist": "uniform", "low": 0.0, "high": 20.0}}}],
+                         ids=["wait pacing", "STE backprop", "wait pacing, refractory", "STE backprop, waves overlap"])
+def test_the_bound_on_the_outputs_next_sample_is_never_later_than_it(scenario, over):
+    sim = Simulation(_scenario(scenario, over, True), max_ticks=80)
+    w = sim.windows
+    bounds, samples = [], []
+    earliest, fire = w._earliest_cut, w.fire
+
+    def earliest_cut(out_class):
+        cut = earliest(out_class)
+        bounds.append((sim.env.now, float(w.b_lb[w.output.dense[0]])))
+        return cut
+
+    def fire_(g, sets, times):
+        if g is w.output:
+            samples.append(float(times[0]))
+        fire(g, sets, times)
+
+    w._earliest_cut, w.fire = earliest_cut, fire_
+    sim.run()
+    assert len(bounds) >= 70 and len(samples) >= 70
+    for now, bound in bounds:
+        later = [t for t in samples if t >= now]
+        if later:
+            assert bound <= later[0]
+    assert sum(np.isfinite(b) and b > now for now, b in bounds) > 40  # the bound is not trivially −∞
