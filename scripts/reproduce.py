@@ -340,7 +340,7 @@ def _tuned_lines(cells: list, tuned: dict) -> list:
         base, point = tuned[c["key"]]
         base = np.asarray(base)
         rule = by_key.get(_rule_key(c["key"]))
-        digits = 3 if abs(base.mean()) < 10 else 2
+        digits = 3 if max(abs(base.mean()), base.std()) < 10 else 2
         lo, hi = confidence_interval(base)
         rates = "" if point is None else point.replace("actor-x", "actor × ").replace("-critic-x", ", critic × ")
         test = verdict = ours = ""

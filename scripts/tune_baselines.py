@@ -273,7 +273,7 @@ def _places(scale: float) -> int:
 def _text(summary) -> str:
     if summary["status"] == "diverged":
         return f"diverged ({summary.get('message', '')[:80]})"
-    p = _places(summary["mean"])
+    p = _places(max(abs(summary["mean"]), summary["std"]))
     return f"{summary['mean']:.{p}f} ({summary['std']:.{p}f})"
 
 
@@ -525,7 +525,7 @@ def report(out: Path, docs: Path, ledger_path: Path | None = None) -> Path:
         lo, hi = confidence_interval(avgs)
         stacks += [final.get("stack")]
         cost_text = f"{final_cost:.0f} s of wall time" if np.isfinite(final_cost) else "wall time not recorded"
-        p = _places(avgs.mean())
+        p = _places(max(abs(avgs.mean()), avgs.std()))
         lines += ["", f"**10 runs at the chosen rates: {avgs.mean():.{p}f} ({avgs.std():.{p}f})**, 95 % interval "
                   f"[{lo:.{p}f}, {hi:.{p}f}], {cost_text}"
                   + (" (read from the ledger)" if final.get("from_ledger") else "") + ". Per-run averages: "
