@@ -112,3 +112,34 @@ def test_the_queue_follows_a_graph_with_skip_connections_and_missing_synapses(sc
         assert (sim.retro is not None) == windows
         out.append((sim.weights(), rows, ev, _stale(sim)))
     assert out[0] == out[1]
+
+
+def test_signals_of_two_agent_steps_landing_on_a_unit_at_one_instant(scenario, tmp_path):
+    """Steps every 20 ms, the TD error 10 ms late, the output's signals 0.5 ms on: the last
+    hidden layer learns at 20k + 10.5 ms. Half its units reach the first layer in 20 ms, half in
+    40 ms, so step k's slow signals and step k+1's fast ones land on a first-layer unit at the
+    same instant (every time exact in binary), under a learning rate that changes every step."""
+    from asyncneurons.graph import layered, node_name
+    from asyncneurons.graphio import save_graph
+
+    g = layered(4, [10, 6], 1, hidden_kind="bernoulli", output_kind="softmax")
+    for j in range(6):
+        g.edges[node_name(2, j, 3), node_name(3, 0, 3)]["retro_delay"] = 0.5
+        for i in range(10):
+            g.edges[node_name(1, i, 3), node_name(2, j, 3)]["retro_delay"] = 20.0 if j % 2 else 40.0
+    save_graph(g, tmp_path / "collide.json")
+    over = {"learning": {"lr_end": [2e-4, 2e-5, 2e-6], "lr_steps": 400}}
+    out = []
+    for windows in (True, False):
+        s = _scenario(scenario, over, windows, network={"graph": str(tmp_path / "collide.json")})
+        sim, rows, ev = _run(s, 300)
+        assert (sim.retro is not None) == windows
+        out.append((sim.weights(), rows, ev))
+    assert out[0] == out[1]
+    # the collisions happen: a unit records one landing per instant, so a first-layer unit, fed
+    # back twice per step (after 20 and after 40 ms), records about one landing per step, not two
+    def landings(unit):
+        return [t for t, u, kind, _, _ in out[0][2] if kind == "retro" and u == unit]
+    first, last = landings(node_name(1, 0, 3)), landings(node_name(2, 0, 3))
+    assert len(last) > 100 and len(first) <= len(last) + 1
+    assert all((t - 10.5) % 20.0 == 0.0 for t in first)
