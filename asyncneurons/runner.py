@@ -265,7 +265,32 @@ def stop_workers(pool, grace: float = 5.0) -> None:
         _stop(pool, grace)
 
 
+def quiet_pool_thread(args) -> bool:
+    """Whether a thread's failure is a stopped pool's own, not to be printed: an OSError (a broken
+    pipe, a closed handle) in a pool's feeder or manager thread, once its workers were stopped
+    and the pipes they held are gone."""
+    thread = type(args.thread).__name__ if args.thread is not None else ""
+    name = getattr(args.thread, "name", "") or ""
+    return issubclass(args.exc_type, OSError) and (name.startswith("QueueFeederThread")
+                                                  or thread == "_ExecutorManagerThread")
+
+
+def _silence_stopped_pools() -> None:
+    """From now on, :func:`quiet_pool_thread` failures are not printed (the command is stopping;
+    it ends in one line, never a traceback); every other thread failure is, as before."""
+    previous = threading.excepthook
+    if getattr(previous, "quiets_pools", False):
+        return
+
+    def hook(args):
+        if not quiet_pool_thread(args):
+            previous(args)
+    hook.quiets_pools = True
+    threading.excepthook = hook
+
+
 def _stop(pool, grace: float) -> None:
+    _silence_stopped_pools()
     procs = list((getattr(pool, "_processes", None) or {}).values())
     for p in procs:
         with contextlib.suppress(OSError, ValueError, AttributeError):

@@ -194,3 +194,23 @@ def test_an_interrupt_stops_a_simulation_between_two_events_never_inside_one():
 def test_a_second_interrupt_stops_at_once():
     seen, _ = _simulation_interrupted_inside_an_event(2)
     assert seen == []
+
+
+def test_a_stopped_pools_broken_pipes_are_not_printed_other_thread_failures_are():
+    """After its workers are stopped, a pool's feeder thread may fail writing to a pipe a worker
+    held: the command is stopping and ends in one line, so that failure is not printed."""
+    import threading
+    from types import SimpleNamespace
+
+    from asyncneurons.runner import quiet_pool_thread
+
+    def failure(exc_type, thread):
+        return SimpleNamespace(exc_type=exc_type, exc_value=exc_type(), exc_traceback=None, thread=thread)
+
+    feeder = threading.Thread(target=lambda: None, name="QueueFeederThread")
+    other = threading.Thread(target=lambda: None, name="Thread-7 (watch)")
+    assert quiet_pool_thread(failure(BrokenPipeError, feeder))
+    assert quiet_pool_thread(failure(OSError, feeder))
+    assert not quiet_pool_thread(failure(ValueError, feeder))
+    assert not quiet_pool_thread(failure(OSError, other))
+    assert not quiet_pool_thread(failure(OSError, None))
