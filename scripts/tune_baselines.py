@@ -516,7 +516,8 @@ def report(out: Path, docs: Path, ledger_path: Path | None = None) -> Path:
         final, final_cost = found if found is not None else (None, float("nan"))
         edge = [who for who, x in (("actor", actor), ("critic", critic)) if x in (SCALES[0], SCALES[-1])]
         lines += ["", f"Chosen: actor × {actor:g}" + ("" if critic is None else f", critic × {critic:g}") + "."
-                  + (f" The {' and '.join(edge)} scale lies at the edge of the grid: a wider grid may do better."
+                  + (f" The {' and '.join(edge)} scale{'s lie' if len(edge) > 1 else ' lies'} at the edge of the grid: "
+                     "a wider grid may do better."
                      if edge else "")]
         if final is None or final["status"] != "complete":
             lines += ["", "The 10 final runs have not finished." if final is None else f"The final runs: {_text(final)}.", ""]
