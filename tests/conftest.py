@@ -33,16 +33,17 @@ def scenario():
     return make
 
 
-def stop_at_checkpoint(s, folder, episode: int) -> list:
+def stop_at_checkpoint(s, folder, episode: int, **simulation) -> list:
     """Run ``s`` saving a checkpoint into ``folder`` at every episode boundary, and stop it (as a
-    kill would) once episode ``episode`` is due; return the episode rows finished before."""
+    kill would) once episode ``episode`` is due; return the episode rows finished before.
+    ``simulation``: keyword arguments of the :class:`Simulation` (e.g. ``synchronous``)."""
     from asyncneurons import checkpoint
     from asyncneurons.simulation import Simulation
 
     class Stop(Exception):
         pass
 
-    sim, rows = Simulation(s), []
+    sim, rows = Simulation(s, **simulation), []
     sim.on_episode = rows.append
 
     def save(proc):

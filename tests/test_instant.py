@@ -7,6 +7,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import stop_at_checkpoint
 
 from asyncneurons import checkpoint
 from asyncneurons.environment import task_stepper
@@ -102,28 +103,11 @@ def test_where_the_instant_does_not_apply(scenario):
     assert Simulation(s, max_ticks=2).instant is not None
 
 
-def _stop(s, folder, episode, synchronous):
-    class Stop(Exception):
-        pass
-
-    sim, rows = Simulation(s, synchronous=synchronous), []
-    sim.on_episode = rows.append
-
-    def save(proc):
-        checkpoint.save(sim, proc, folder, 0)
-        if proc.episode == episode:
-            raise Stop
-    sim.checkpoint = save
-    with pytest.raises(Stop):
-        sim.run()
-    return rows
-
-
 @pytest.mark.parametrize("saved_by, resumed_by", [(True, False), (False, True)])
 def test_checkpoints_pass_between_the_instant_and_the_event_engine(scenario, tmp_path, saved_by, resumed_by):
     s = scenario(**WEIGHT_MAX, experiment={"episodes": 7})
     whole, whole_rows = _run(s, False)
-    rows_a = _stop(s, tmp_path, 4, saved_by)
+    rows_a = stop_at_checkpoint(s, tmp_path, 4, synchronous=saved_by)
     rows_b = []
     second = Simulation(s, synchronous=resumed_by, on_episode=rows_b.append, resume=checkpoint.load(tmp_path, 0, s))
     assert (second.instant is not None) == resumed_by
