@@ -220,6 +220,8 @@ class HistoryRelaxation:
                             np.array(look, dtype=np.int64), np.array([k[0] for k in looks], dtype=np.int64),
                             np.array([k[1] for k in looks], dtype=float), np.zeros(len(looks)))
             grp.map_plan = self._plan(grp, dense, where) if grp.role != "output" else None
+            if grp.map_plan is not None:
+                grp.map_step = grp.map_plan["step"]
 
     def _plan(self, grp, dense, where) -> dict:
         """What a relaxing group reads from downstream: queries (a sender, or a whole population
@@ -274,6 +276,14 @@ class HistoryRelaxation:
             qs = np.array(qs, dtype=np.int64)
             idx = np.concatenate([np.arange(q_ptr[q], q_ptr[q + 1]) for q in qs])
             plan["classes"].append((kind, lp, qs, idx))
+        q_kind, q_var, q_temp = np.zeros(len(queries), dtype=np.int64), np.ones(len(queries)), np.ones(len(queries))
+        for q, (sg, rows, dr) in enumerate(queries):
+            if sg.kind.name not in kern.KIND_CODES:
+                raise ValueError(f"MAP Propagation has no error term for {sg.kind.name} units")
+            q_kind[q], q_var[q], q_temp[q] = kern.KIND_CODES[sg.kind.name], sg.lp.variance, sg.lp.temperature
+        plan["step"] = ((plan["q_ptr"], plan["q_units"], plan["q_dr"], plan["e_q"], plan["e_qu"], plan["e_col"],
+                         plan["e_zrow"], plan["e_rrow"], plan["x_ptr"], plan["x_col"], plan["x_look"], plan["l_src"],
+                         plan["l_d1"], plan["l_d2"]), q_kind, q_var, q_temp, max(len(senders), 1))
         return plan
 
     # ---------------------------------------------------------------- histories
@@ -377,12 +387,14 @@ class HistoryRelaxation:
         grp, gen, k = event._value
         if gen != grp.relax_gen:
             return  # a newer sample restarted this unit's relaxation
-        pr = _step(k)
-        self._fill(grp, pr)
-        pot = potential(grp.P, grp.H)
-        td = self._topdown(grp, pr)
+        pr, tau = _step(k), self.sim.env.now
         var = grp.lp.variance
-        grp.values = relax_step(grp.values, softplus(pot), var, self.step_size * var, td)
+        new = np.empty(grp.size)
+        kern.relax_group(grp.P, grp.H, grp.values, new, var, self.step_size * var, grp.map_fill[:6], *grp.map_step,
+                         (self.T, self.K, self.S, self.V, self.A, self.head, self.count),
+                         (self.WT, self.WK, self.WS, self.WP, self.whead, self.wcount), self.ncols, tau, pr,
+                         self._wm(tau), kern.EXP, kern.LOG1P)
+        grp.values = new
         self._enter(grp.hist, k, grp.values, 0)
         env = self.sim.env
         if k < self.steps:

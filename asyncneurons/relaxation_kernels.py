@@ -23,6 +23,8 @@ two equal. No transcendental function is computed here: those stay with NumPy, w
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 from numba import njit
 
@@ -266,3 +268,183 @@ def append_weights(WT, WS, WP, whead, wcount, units, t, P, serial, d2, wm):
         if wcount[u] < D:
             wcount[u] += 1
     return True
+
+
+# ---------------------------------------------------------------------- NumPy's exp and log1p
+# A compiled loop calling the C library's exp or log1p gets other last bits than NumPy, whose
+# float64 loops are its own SIMD routines on AVX-512 machines (about 5 % of values differ). The
+# relaxation step calls NumPy's loops themselves: NumPy's C API publishes each ufunc's loops
+# (``PyUFuncObject.functions``, one per type signature), which compiled code can call through their
+# published signature ``loop(char **args, npy_intp *dimensions, npy_intp *steps, void *data)``.
+# Every element is computed alone, whatever the array's length (a test holds the bits to NumPy's).
+
+_LOOP = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+
+
+def numpy_loop(ufunc):
+    """NumPy's float64 → float64 loop of a one-argument ufunc, callable from compiled code."""
+    base, ptr, cint = id(ufunc), ctypes.c_void_p, ctypes.c_int
+    # PyUFuncObject: PyObject_HEAD; int nin, nout, nargs, identity; functions; data; int ntypes, reserved1;
+    # const char *name, *types
+    nargs = cint.from_address(base + 24).value
+    functions, ntypes = ptr.from_address(base + 32).value, cint.from_address(base + 48).value
+    types = ctypes.string_at(ptr.from_address(base + 64).value, ntypes * nargs)
+    double = np.dtype(np.float64).num
+    for i in range(ntypes):
+        if nargs == 2 and types[2 * i] == double and types[2 * i + 1] == double:
+            return _LOOP(ptr.from_address(functions + 8 * i).value)
+    raise RuntimeError(f"NumPy's {ufunc.__name__} has no float64 loop")
+
+
+EXP, LOG1P = numpy_loop(np.exp), numpy_loop(np.log1p)
+
+
+@njit(cache=True)
+def apply_loop(loop, x, out):
+    """``out = f(x)`` elementwise with NumPy's loop ``loop`` (contiguous float64 arrays)."""
+    args = np.empty(2, np.intp)
+    args[0], args[1] = x.ctypes.data, out.ctypes.data
+    dims = np.empty(1, np.intp)
+    dims[0] = x.size
+    steps = np.empty(2, np.intp)
+    steps[0], steps[1] = 8, 8
+    loop(args.ctypes.data, dims.ctypes.data, steps.ctypes.data, 0)
+
+
+@njit(cache=True)
+def _clamp(x, lo, hi):
+    if x != x:
+        return x
+    if x < lo:
+        x = lo
+    if x > hi:
+        x = hi
+    return x
+
+
+@njit(cache=True)
+def softplus_into(x, out, fexp, flog1p):
+    """:func:`asyncneurons.kernels.softplus`: ``log1p(exp(clip(x, −30, 30)))``, x above 30, 0 below −30."""
+    for j in range(x.size):
+        out[j] = _clamp(x[j], -30.0, 30.0)
+    apply_loop(fexp, out, out)
+    apply_loop(flog1p, out, out)
+    for j in range(x.size):
+        if x[j] > 30.0:
+            out[j] = x[j]
+        elif x[j] < -30.0:
+            out[j] = 0.0
+
+
+@njit(cache=True)
+def sigmoid_into(x, out, fexp):
+    """:func:`asyncneurons.kernels.sigmoid`: ``1 / (1 + exp(−clip(x, −20, 20)))``, 1 from 20, 0 to −20."""
+    for j in range(x.size):
+        out[j] = -_clamp(x[j], -20.0, 20.0)
+    apply_loop(fexp, out, out)
+    for j in range(x.size):
+        v = 1.0 / (out[j] + 1.0)
+        if x[j] >= 20.0:
+            v = 1.0
+        elif x[j] <= -20.0:
+            v = 0.0
+        out[j] = v
+
+
+# ---------------------------------------------------------------------- a relaxation step
+GAUSSIAN, LINEAR_GAUSSIAN, CATEGORICAL, SOFTMAX = 0, 1, 2, 3
+KIND_CODES = {"gaussian": GAUSSIAN, "linear_gaussian": LINEAR_GAUSSIAN, "categorical": CATEGORICAL,
+              "softmax": SOFTMAX}
+
+
+@njit(cache=True)
+def _policy_error(pot, val, lo, n, temperature, action, free, e, fexp):
+    """:func:`asyncneurons.rules.map_prop.map_error` of a categorical (``free`` = False) or softmax
+    output (its last logit fixed at 0): ``(onehot(a) − π)/T``, π = softmax(pot/T) with the largest
+    subtracted and clamped at −30, written to ``e[lo : lo + n]``."""
+    m = n + 1 if free else n
+    z = np.empty(m)
+    for i in range(n):
+        z[i] = pot[lo + i] / temperature
+    if free:
+        z[n] = 0.0 / temperature
+    mx = z[0]
+    for i in range(1, m):
+        if z[i] != z[i]:
+            mx = z[i]  # np.max propagates NaN
+            break
+        if z[i] > mx:
+            mx = z[i]
+    for i in range(m):
+        z[i] = z[i] - mx
+        if z[i] < -30.0:
+            z[i] = -30.0
+    apply_loop(fexp, z, z)
+    total = row_potential(z)
+    for i in range(n):
+        onehot = 1.0 if i == action else 0.0
+        e[lo + i] = (onehot - z[i] / total) / temperature
+
+
+@njit(cache=True)
+def error_terms(q_ptr, q_kind, q_var, q_temp, pot, val, act, e, fexp, flog1p):
+    """Each queried unit's error term e (:func:`asyncneurons.rules.map_prop.map_error`): a Gaussian
+    unit's ``(h − softplus(pot)) σ(pot)/σ²``, a linear-Gaussian output's ``(h − pot)/σ²``, a
+    population output's ``(onehot(a) − π)/T``."""
+    sp, sg = np.empty(1), np.empty(1)
+    for q in range(q_ptr.size - 1):
+        lo, hi = q_ptr[q], q_ptr[q + 1]
+        kind = q_kind[q]
+        if kind == CATEGORICAL or kind == SOFTMAX:
+            _policy_error(pot, val, lo, hi - lo, q_temp[q], act[q], kind == SOFTMAX, e, fexp)
+            continue
+        for j in range(lo, hi):
+            if kind == GAUSSIAN:
+                softplus_into(pot[j:j + 1], sp, fexp, flog1p)
+                sigmoid_into(pot[j:j + 1], sg, fexp)
+                e[j] = (val[j] - sp[0]) * sg[0] / q_var[q]
+            else:
+                e[j] = (val[j] - pot[j]) / q_var[q]
+
+
+@njit(cache=True)
+def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, hist, weights, ncols,
+                tau, pr, wm, fexp, flog1p):
+    """One relaxation step of a group at (τ, pr), every unit's new value written to ``out``:
+    ``h + α [(softplus(pot) − h)/σ² + Σ_j W_ij e_j]`` (:func:`asyncneurons.rules.map_prop.relax_step`),
+    with ``pot`` from what the group holds (``fill``: :func:`fill_inputs`) and each downstream error
+    term as it reaches the group (``plan``: :func:`read_senders`), the messages W_ij e_j added per
+    receiving unit in ascending sender id, row after row (:func:`asyncneurons.kernels.sum_rows`)."""
+    T, K, S, V, A, head, count = hist
+    WT, WK, WS, WP, whead, wcount = weights
+    f_row, f_col, f_look, l_src, l_d, l_zero = fill
+    fill_inputs(H, f_row, f_col, f_look, l_src, l_d, l_zero, T, K, S, V, head, count, tau, pr, wm)
+    m, n = P.shape
+    pot = np.empty(m)
+    x = np.empty(n)
+    for r in range(m):
+        for c in range(n):
+            x[c] = P[r, c] * H[r, c]
+        pot[r] = row_potential(x)
+    mu = np.empty(m)
+    softplus_into(pot, mu, fexp, flog1p)
+    td = np.zeros(m)
+    (q_ptr, q_units, q_dr, e_q, e_qu, e_col, e_zrow, e_rrow, x_ptr, x_col, x_look, l_src2, l_d1, l_d2) = plan
+    if e_q.size:
+        nq, nu = q_dr.size, q_units.size
+        qpot, val, e = np.empty(nu), np.empty(nu), np.empty(nu)
+        act, seen, w = np.empty(nq, dtype=np.int64), np.empty(nq, dtype=np.bool_), np.empty(e_q.size)
+        read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src2, l_d1, l_d2, ncols,
+                     T, K, S, V, A, head, count, WT, WK, WS, WP, whead, wcount, tau, pr, wm, qpot, val, act, seen, w)
+        error_terms(q_ptr, q_kind, q_var, q_temp, qpot, val, act, e, fexp, flog1p)
+        Z = np.zeros((n_senders, m))
+        for i in range(e_q.size):
+            if seen[e_q[i]]:
+                Z[e_zrow[i], e_rrow[i]] = w[i] * e[e_qu[i]]
+        for c in range(m):
+            td[c] = Z[0, c]
+        for r in range(1, n_senders):
+            for c in range(m):
+                td[c] += Z[r, c]
+    for r in range(m):
+        out[r] = h[r] + alpha * ((mu[r] - h[r]) / variance + td[r])
