@@ -30,7 +30,7 @@ import numpy as np
 
 from . import events, traces
 from . import relaxation_kernels as kern
-from .kernels import potential, softplus, sum_by_sender, sum_rows
+from .kernels import potential, softplus, sum_by_sender
 from .rules.map_prop import map_error, relax_step, topdown_messages
 
 R0 = 300_000
@@ -204,6 +204,7 @@ class HistoryRelaxation:
         self.T, self.K = np.full((n, D), -math.inf), np.zeros((n, D), dtype=np.int64)
         self.S, self.V = np.zeros((n, D), dtype=np.int64), np.zeros((n, D))
         self.A, self.head, self.count = np.zeros((n, D), dtype=np.int64), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        self.total, self.wtotal = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)  # entries ever made
         self.WT, self.WK = np.full((n, 4), -math.inf), np.zeros((n, 4), dtype=np.int64)
         self.WS, self.WP = np.zeros((n, 4), dtype=np.int64), np.zeros((n, 4, C))
         self.whead, self.wcount = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
@@ -218,7 +219,8 @@ class HistoryRelaxation:
                     look.append(looks.setdefault((int(self.in_src[e]), float(self.in_d[e])), len(looks)))
             grp.map_fill = (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64),
                             np.array(look, dtype=np.int64), np.array([k[0] for k in looks], dtype=np.int64),
-                            np.array([k[1] for k in looks], dtype=float), np.zeros(len(looks)))
+                            np.array([k[1] for k in looks], dtype=float), np.zeros(len(looks)),
+                            kern.lookups(len(looks)))
             grp.map_plan = self._plan(grp, dense, where) if grp.role != "output" else None
             if grp.map_plan is not None:
                 grp.map_step = grp.map_plan["step"]
@@ -248,9 +250,7 @@ class HistoryRelaxation:
             e_zrow.append(zrow[int(sg.uids[sr])])
             e_rrow.append(r)
         q_ptr, q_units, q_dr = [0], [], []
-        classes: dict = {}
         for q, (sg, rows, dr) in enumerate(queries):
-            classes.setdefault((sg.kind.name, sg.lp, len(rows)), (sg.kind, sg.lp, []))[2].append(q)
             q_units.extend(int(sg.hist[r]) for r in rows)
             q_dr.append(dr)
             q_ptr.append(len(q_units))
@@ -268,22 +268,20 @@ class HistoryRelaxation:
         plan = {"q_ptr": q_ptr, "q_units": np.array(q_units, dtype=np.int64), "q_dr": np.array(q_dr, dtype=float),
                 "e_q": e_q, "e_qu": q_ptr[e_q] + np.array(e_pos, dtype=np.int64),
                 "e_col": np.array(e_col, dtype=np.int64), "e_zrow": np.array(e_zrow, dtype=np.int64),
-                "e_rrow": np.array(e_rrow, dtype=np.int64), "n_senders": len(senders), "classes": [],
+                "e_rrow": np.array(e_rrow, dtype=np.int64), "n_senders": len(senders),
                 "x_ptr": np.array(x_ptr, dtype=np.int64), "x_col": np.array(x_col, dtype=np.int64),
                 "x_look": np.array(x_look, dtype=np.int64), "l_src": np.array([k[0] for k in looks], dtype=np.int64),
                 "l_d1": np.array([k[1] for k in looks], dtype=float), "l_d2": np.array([k[2] for k in looks], dtype=float)}
-        for kind, lp, qs in classes.values():
-            qs = np.array(qs, dtype=np.int64)
-            idx = np.concatenate([np.arange(q_ptr[q], q_ptr[q + 1]) for q in qs])
-            plan["classes"].append((kind, lp, qs, idx))
         q_kind, q_var, q_temp = np.zeros(len(queries), dtype=np.int64), np.ones(len(queries)), np.ones(len(queries))
         for q, (sg, rows, dr) in enumerate(queries):
             if sg.kind.name not in kern.KIND_CODES:
                 raise ValueError(f"MAP Propagation has no error term for {sg.kind.name} units")
             q_kind[q], q_var[q], q_temp[q] = kern.KIND_CODES[sg.kind.name], sg.lp.variance, sg.lp.temperature
+        cursors = (kern.lookups(len(looks)), np.zeros(len(q_units), dtype=np.int64),
+                   np.zeros(len(q_units), dtype=np.int64))  # of the lookups, the values, the weights
         plan["step"] = ((plan["q_ptr"], plan["q_units"], plan["q_dr"], plan["e_q"], plan["e_qu"], plan["e_col"],
                          plan["e_zrow"], plan["e_rrow"], plan["x_ptr"], plan["x_col"], plan["x_look"], plan["l_src"],
-                         plan["l_d1"], plan["l_d2"]), q_kind, q_var, q_temp, max(len(senders), 1))
+                         plan["l_d1"], plan["l_d2"]), q_kind, q_var, q_temp, max(len(senders), 1), cursors)
         return plan
 
     # ---------------------------------------------------------------- histories
@@ -311,13 +309,13 @@ class HistoryRelaxation:
     def _enter(self, units, k: int, values, action: int) -> None:
         now = self.sim.env.now
         values = np.ascontiguousarray(values, dtype=np.float64)
-        while not kern.append(self.T, self.K, self.S, self.V, self.A, self.head, self.count, units, now, k,
+        while not kern.append(self.T, self.K, self.S, self.V, self.A, self.head, self.count, self.total, units, now, k,
                               values, action, self.serial, self.max_fwd, self.max_back, self._wm(now)):
             self._grow()
         self.serial += 1
 
     def _snapshot(self, grp, t: float) -> None:
-        while not kern.append_weights(self.WT, self.WS, self.WP, self.whead, self.wcount, grp.hist, t,
+        while not kern.append_weights(self.WT, self.WS, self.WP, self.whead, self.wcount, self.wtotal, grp.hist, t,
                                       np.ascontiguousarray(grp.P), self.serial, self.max_back, self._wm(t)):
             self._grow_weights()
         self.serial += 1
@@ -327,8 +325,8 @@ class HistoryRelaxation:
 
     def _fill(self, grp, pr: int) -> None:
         tau = self.sim.env.now
-        kern.fill_inputs(grp.H, *grp.map_fill, self.T, self.K, self.S, self.V, self.head, self.count, tau, pr,
-                         self._wm(tau))
+        kern.fill_inputs(grp.H, *grp.map_fill, self.T, self.K, self.S, self.V, self.head, self.count, self.total,
+                         tau, pr, self._wm(tau))
 
     # ---------------------------------------------------------------- hooks
     def inputs_sent(self, values) -> None:
@@ -356,33 +354,6 @@ class HistoryRelaxation:
             events.Signal(env, self.period, _step(1), (grp, grp.relax_gen, 1), self._relax)
 
     # ---------------------------------------------------------------- the step
-    def _topdown(self, grp, pr: int) -> np.ndarray:
-        """Σ_j W_ij e_j over the downstream units j, each as its error term reaches the group,
-        added in ascending sender id (as :func:`~asyncneurons.kernels.sum_by_sender` adds them)."""
-        p = grp.map_plan
-        if p is None or not len(p["e_q"]):
-            return np.zeros(grp.size)
-        tau = self.sim.env.now
-        nq, nu = len(p["q_dr"]), len(p["q_units"])
-        pot, val = np.empty(nu), np.empty(nu)
-        act, seen, w = np.empty(nq, dtype=np.int64), np.empty(nq, dtype=np.bool_), np.empty(len(p["e_q"]))
-        kern.read_senders(p["q_ptr"], p["q_units"], p["q_dr"], p["e_qu"], p["e_col"], p["x_ptr"], p["x_col"],
-                          p["x_look"], p["l_src"], p["l_d1"], p["l_d2"], self.ncols, self.T, self.K, self.S, self.V, self.A, self.head,
-                          self.count, self.WT, self.WK, self.WS, self.WP, self.whead, self.wcount, tau, pr,
-                          self._wm(tau), pot, val, act, seen, w)
-        e = np.empty(nu)
-        for kind, lp, qs, idx in p["classes"]:
-            m = len(idx) // len(qs)
-            if kind.population:
-                e[idx] = map_error(kind, val[idx].reshape(len(qs), m), pot[idx].reshape(len(qs), m), lp,
-                                   act[qs]).reshape(-1)
-            else:
-                e[idx] = map_error(kind, val[idx], pot[idx], lp)
-        held = seen[p["e_q"]]
-        Z = np.zeros((p["n_senders"], grp.size))
-        Z[p["e_zrow"][held], p["e_rrow"][held]] = w[held] * e[p["e_qu"][held]]
-        return sum_rows(Z)
-
     def _relax(self, event):
         grp, gen, k = event._value
         if gen != grp.relax_gen:
@@ -390,9 +361,9 @@ class HistoryRelaxation:
         pr, tau = _step(k), self.sim.env.now
         var = grp.lp.variance
         new = np.empty(grp.size)
-        kern.relax_group(grp.P, grp.H, grp.values, new, var, self.step_size * var, grp.map_fill[:6], *grp.map_step,
-                         (self.T, self.K, self.S, self.V, self.A, self.head, self.count),
-                         (self.WT, self.WK, self.WS, self.WP, self.whead, self.wcount), self.ncols, tau, pr,
+        kern.relax_group(grp.P, grp.H, grp.values, new, var, self.step_size * var, grp.map_fill, *grp.map_step,
+                         (self.T, self.K, self.S, self.V, self.A, self.head, self.count, self.total),
+                         (self.WT, self.WK, self.WS, self.WP, self.whead, self.wcount, self.wtotal), self.ncols, tau, pr,
                          self._wm(tau), kern.EXP, kern.LOG1P)
         grp.values = new
         self._enter(grp.hist, k, grp.values, 0)
@@ -411,15 +382,22 @@ class HistoryRelaxation:
         traces.record(grp, e, grp.H, self.sim.env.now)
 
     # ---------------------------------------------------------------- checkpoints
-    _STATE = ("T", "K", "S", "V", "A", "head", "count", "WT", "WK", "WS", "WP", "whead", "wcount")
+    _STATE = ("T", "K", "S", "V", "A", "head", "count", "total", "WT", "WK", "WS", "WP", "whead", "wcount", "wtotal")
 
     def state(self) -> dict:
         return {"serial": self.serial, "wm": list(self.wm), **{a: getattr(self, a) for a in self._STATE}}
 
     def restore(self, state: dict) -> None:
         self.serial, self.wm = state["serial"], tuple(state["wm"])
+        state = {"total": state["count"], "wtotal": state["wcount"], **state}  # saved before entries were counted
         for a in self._STATE:
             setattr(self, a, np.array(state[a]))
+        for grp in self.sim.groups:  # lookups start again from the oldest entry kept
+            grp.map_fill = grp.map_fill[:-1] + (kern.lookups(len(grp.map_fill[3])),)
+            if grp.map_plan is not None:
+                looks, values, weights = grp.map_step[-1]
+                grp.map_step = grp.map_step[:-1] + ((kern.lookups(len(looks[0])), np.zeros_like(values),
+                                                     np.zeros_like(weights)),)
 
 
 def make_relaxation(sim, mode: str, steps: int, step_size: float, period: float):

@@ -148,29 +148,101 @@ def last_held(T, K, S, head, count, u, d1, d2, mode, tau, pr, wm):
 
 
 @njit(cache=True)
-def _held(src, d1, d2, mode, T, K, S, V, head, count, tau, pr, wm):
-    """The value of each lookup i (unit ``src[i]`` after hops ``d1[i]``, ``d2[i]``), 0 before any."""
+def held_from(T, K, S, head, count, total, u, d1, d2, mode, tau, pr, wm, cur, c):
+    """:func:`last_held`, searching forward from a cursor instead of by bisection.
+
+    ``cur[c]`` counts the entries of unit ``u`` (numbered from its first, ever) that had arrived
+    by the time this lookup was last made; a reader's time never decreases, so they have arrived
+    now too, and the search moves on from there (usually by none or one entry). ``total[u]`` is
+    the number of entries ever made; the newest is in slot ``head[u] − 1``. A cursor older than
+    the oldest entry kept (or reset) starts at that entry. Returns the slot found, or −1."""
+    D = T.shape[1]
+    tot = total[u]
+    oldest = tot - count[u]
+    a = cur[c]
+    if a < oldest:
+        a = oldest
+    while a < tot:
+        s = head[u] - (tot - a)
+        if s < 0:
+            s += D
+        if (T[u, s] + d1) + d2 <= tau:
+            a += 1
+        else:
+            break
+    cur[c] = a
+    i = a - 1
+    while i >= oldest:
+        s = head[u] - (tot - i)
+        if s < 0:
+            s += D
+        if (T[u, s] + d1) + d2 < tau:
+            return s
+        if landing_class(K[u, s], mode) < pr or S[u, s] < wm:
+            return s
+        i -= 1
+    return -1
+
+
+def lookups(n: int) -> tuple:
+    """The memory of ``n`` lookups (see :func:`_held`): cursor, next arrival, entries seen, settled, value."""
+    return (np.zeros(n, dtype=np.int64), np.full(n, -np.inf), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.bool_),
+            np.zeros(n))
+
+
+@njit(cache=True)
+def _held(src, d1, d2, mode, T, K, S, V, head, count, total, tau, pr, wm, memory):
+    """The value of each lookup i (unit ``src[i]`` after hops ``d1[i]``, ``d2[i]``), 0 before any.
+
+    A lookup remembers its answer (``last``) and whether it is *settled*: the entry held is the
+    newest that had arrived, strictly before the reader's time (or none had arrived), so that only
+    a new arrival can change it. It also remembers when the next entry arrives (``nxt``), or, when
+    there was none, how many entries its unit had made (``seen``; −1 when a next one existed). A
+    settled lookup whose next entry has not arrived and whose unit has made no new entry answers
+    as before; any other is searched (:func:`held_from`)."""
+    cur, nxt, seen, settled, last = memory
+    D = T.shape[1]
     out = np.empty(src.size)
     for i in range(src.size):
-        s = last_held(T, K, S, head, count, src[i], d1[i], d2[i], mode, tau, pr, wm)
-        out[i] = V[src[i], s] if s >= 0 else 0.0
+        u = src[i]
+        if settled[i] and nxt[i] > tau and (seen[i] < 0 or seen[i] == total[u]):
+            out[i] = last[i]
+            continue
+        s = held_from(T, K, S, head, count, total, u, d1[i], d2[i], mode, tau, pr, wm, cur, i)
+        v = V[u, s] if s >= 0 else 0.0
+        out[i], last[i] = v, v
+        a, tot = cur[i], total[u]
+        newest = head[u] - (tot - a) - 1  # slot of the newest entry arrived
+        if newest < 0:
+            newest += D
+        if s < 0:
+            settled[i] = a == tot - count[u]
+        else:
+            settled[i] = s == newest and (T[u, s] + d1[i]) + d2[i] < tau
+        if a < tot:
+            sa = newest + 1
+            if sa >= D:
+                sa -= D
+            nxt[i], seen[i] = (T[u, sa] + d1[i]) + d2[i], -1
+        else:
+            nxt[i], seen[i] = np.inf, tot
     return out
 
 
 @njit(cache=True)
-def fill_inputs(H, f_row, f_col, f_look, l_src, l_d, l_zero, T, K, S, V, head, count, tau, pr, wm):
+def fill_inputs(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm):
     """Write into ``H`` what a group holds on its synapses at (τ, pr) (0 before any arrival).
     Synapse e (row ``f_row[e]``, column ``f_col[e]``) holds lookup ``f_look[e]``; synapses from
-    one sender with one delay share a lookup."""
-    vals = _held(l_src, l_d, l_zero, FORWARD, T, K, S, V, head, count, tau, pr, wm)
+    one sender with one delay share a lookup (and its memory ``l_mem``, :func:`_held`)."""
+    vals = _held(l_src, l_d, l_zero, FORWARD, T, K, S, V, head, count, total, tau, pr, wm, l_mem)
     for e in range(f_row.size):
         H[f_row[e], f_col[e]] = vals[f_look[e]]
 
 
 @njit(cache=True)
 def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src, l_d1, l_d2, ncols,
-                 T, K, S, V, A, head, count, WT, WK, WS, WP, whead, wcount, tau, pr, wm,
-                 pot, val, act, seen, w):
+                 T, K, S, V, A, head, count, total, WT, WK, WS, WP, whead, wcount, wtotal, tau, pr, wm,
+                 cursors, pot, val, act, seen, w):
     """The state of each queried sender as its error term reaches the reader at (τ, pr).
 
     Query q is a set of units (one unit, or a whole population output) and a retrograde delay
@@ -180,9 +252,11 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
     arrived); ``act`` the action of the population, ``seen`` whether any sample of the sender
     has been answered by an error that has arrived. ``w[e]`` is the weight of edge e's synapse.
     Query unit j's inputs are ``x_ptr[j] … x_ptr[j + 1]``: column ``x_col`` holds lookup ``x_look``
-    (unit ``l_src`` after hops ``l_d1``, ``l_d2``; equal lookups are shared).
+    (unit ``l_src`` after hops ``l_d1``, ``l_d2``; equal lookups are shared). ``cursors`` are
+    those of the lookups, of each query unit's value and of its weights (:func:`held_from`).
     """
-    held = _held(l_src, l_d1, l_d2, ERROR, T, K, S, V, head, count, tau, pr, wm)
+    l_mem, v_cur, w_cur = cursors
+    held = _held(l_src, l_d1, l_d2, ERROR, T, K, S, V, head, count, total, tau, pr, wm, l_mem)
     widx = np.empty(q_units.size, dtype=np.int64)
     x = np.empty(WP.shape[2])
     for q in range(q_ptr.size - 1):
@@ -191,14 +265,14 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
         act[q] = 0
         for j in range(q_ptr[q], q_ptr[q + 1]):
             u = q_units[j]
-            s = last_held(T, K, S, head, count, u, 0.0, dr, ERROR, tau, pr, wm)
+            s = held_from(T, K, S, head, count, total, u, 0.0, dr, ERROR, tau, pr, wm, v_cur, j)
             if s < 0:
                 seen[q] = False
                 val[j] = 0.0
             else:
                 val[j] = V[u, s]
                 act[q] = A[u, s]
-            ws = last_held(WT, WK, WS, whead, wcount, u, 0.0, dr, ERROR, tau, pr, wm)
+            ws = held_from(WT, WK, WS, whead, wcount, wtotal, u, 0.0, dr, ERROR, tau, pr, wm, w_cur, j)
             widx[j] = ws
             nc = ncols[u]
             x[:nc] = 0.0
@@ -222,7 +296,7 @@ def _everywhere(T_next, S_next, d1, d2, t, wm):
 
 
 @njit(cache=True)
-def append(T, K, S, V, A, head, count, units, t, k, values, action, serial, d1, d2, wm):
+def append(T, K, S, V, A, head, count, total, units, t, k, values, action, serial, d1, d2, wm):
     """Append an entry per unit; False (nothing written) when some history is full and its oldest
     entry may still be read: an entry is dropped once the next one is held everywhere, after the
     longest forward and retrograde delays ``d1`` and ``d2`` (``wm``: see :func:`last_held`)."""
@@ -242,13 +316,14 @@ def append(T, K, S, V, A, head, count, units, t, k, values, action, serial, d1, 
         V[u, s] = values[i]
         A[u, s] = action
         head[u] = (s + 1) % D
+        total[u] += 1
         if count[u] < D:
             count[u] += 1
     return True
 
 
 @njit(cache=True)
-def append_weights(WT, WS, WP, whead, wcount, units, t, P, serial, d2, wm):
+def append_weights(WT, WS, WP, whead, wcount, wtotal, units, t, P, serial, d2, wm):
     """Append a snapshot of each unit's weight row (row i of ``P``), as :func:`append` does."""
     D = WT.shape[1]
     for i in range(units.size):
@@ -265,6 +340,7 @@ def append_weights(WT, WS, WP, whead, wcount, units, t, P, serial, d2, wm):
         for c in range(P.shape[1]):
             WP[u, s, c] = P[i, c]
         whead[u] = (s + 1) % D
+        wtotal[u] += 1
         if wcount[u] < D:
             wcount[u] += 1
     return True
@@ -391,7 +467,9 @@ def error_terms(q_ptr, q_kind, q_var, q_temp, pot, val, act, e, fexp, flog1p):
     """Each queried unit's error term e (:func:`asyncneurons.rules.map_prop.map_error`): a Gaussian
     unit's ``(h − softplus(pot)) σ(pot)/σ²``, a linear-Gaussian output's ``(h − pot)/σ²``, a
     population output's ``(onehot(a) − π)/T``."""
-    sp, sg = np.empty(1), np.empty(1)
+    sp, sg = np.empty(pot.size), np.empty(pot.size)  # elementwise: each value as if computed alone
+    softplus_into(pot, sp, fexp, flog1p)
+    sigmoid_into(pot, sg, fexp)
     for q in range(q_ptr.size - 1):
         lo, hi = q_ptr[q], q_ptr[q + 1]
         kind = q_kind[q]
@@ -400,25 +478,23 @@ def error_terms(q_ptr, q_kind, q_var, q_temp, pot, val, act, e, fexp, flog1p):
             continue
         for j in range(lo, hi):
             if kind == GAUSSIAN:
-                softplus_into(pot[j:j + 1], sp, fexp, flog1p)
-                sigmoid_into(pot[j:j + 1], sg, fexp)
-                e[j] = (val[j] - sp[0]) * sg[0] / q_var[q]
+                e[j] = (val[j] - sp[j]) * sg[j] / q_var[q]
             else:
                 e[j] = (val[j] - pot[j]) / q_var[q]
 
 
 @njit(cache=True)
-def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, hist, weights, ncols,
-                tau, pr, wm, fexp, flog1p):
+def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, cursors, hist, weights,
+                ncols, tau, pr, wm, fexp, flog1p):
     """One relaxation step of a group at (τ, pr), every unit's new value written to ``out``:
     ``h + α [(softplus(pot) − h)/σ² + Σ_j W_ij e_j]`` (:func:`asyncneurons.rules.map_prop.relax_step`),
     with ``pot`` from what the group holds (``fill``: :func:`fill_inputs`) and each downstream error
     term as it reaches the group (``plan``: :func:`read_senders`), the messages W_ij e_j added per
     receiving unit in ascending sender id, row after row (:func:`asyncneurons.kernels.sum_rows`)."""
-    T, K, S, V, A, head, count = hist
-    WT, WK, WS, WP, whead, wcount = weights
-    f_row, f_col, f_look, l_src, l_d, l_zero = fill
-    fill_inputs(H, f_row, f_col, f_look, l_src, l_d, l_zero, T, K, S, V, head, count, tau, pr, wm)
+    T, K, S, V, A, head, count, total = hist
+    WT, WK, WS, WP, whead, wcount, wtotal = weights
+    f_row, f_col, f_look, l_src, l_d, l_zero, l_mem = fill
+    fill_inputs(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm)
     m, n = P.shape
     pot = np.empty(m)
     x = np.empty(n)
@@ -435,7 +511,8 @@ def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp
         qpot, val, e = np.empty(nu), np.empty(nu), np.empty(nu)
         act, seen, w = np.empty(nq, dtype=np.int64), np.empty(nq, dtype=np.bool_), np.empty(e_q.size)
         read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src2, l_d1, l_d2, ncols,
-                     T, K, S, V, A, head, count, WT, WK, WS, WP, whead, wcount, tau, pr, wm, qpot, val, act, seen, w)
+                     T, K, S, V, A, head, count, total, WT, WK, WS, WP, whead, wcount, wtotal, tau, pr, wm,
+                     cursors, qpot, val, act, seen, w)
         error_terms(q_ptr, q_kind, q_var, q_temp, qpot, val, act, e, fexp, flog1p)
         Z = np.zeros((n_senders, m))
         for i in range(e_q.size):
