@@ -360,13 +360,16 @@ class HistoryRelaxation:
             return  # a newer sample restarted this unit's relaxation
         pr, tau = _step(k), self.sim.env.now
         var = grp.lp.variance
-        new = np.empty(grp.size)
-        kern.relax_group(grp.P, grp.H, grp.values, new, var, self.step_size * var, grp.map_fill, *grp.map_step,
-                         (self.T, self.K, self.S, self.V, self.A, self.head, self.count, self.total),
-                         (self.WT, self.WK, self.WS, self.WP, self.whead, self.wcount, self.wtotal), self.ncols, tau, pr,
-                         self._wm(tau), kern.EXP, kern.LOG1P)
+        new, wm = np.empty(grp.size), self._wm(tau)
+        while not kern.relax_group(grp.P, grp.H, grp.values, new, var, self.step_size * var, grp.map_fill,
+                                   *grp.map_step, (self.T, self.K, self.S, self.V, self.A, self.head, self.count,
+                                                   self.total),
+                                   (self.WT, self.WK, self.WS, self.WP, self.whead, self.wcount, self.wtotal),
+                                   self.ncols, tau, pr, wm, kern.EXP, kern.LOG1P, grp.hist, k, self.serial,
+                                   self.max_fwd, self.max_back):
+            self._grow()
+        self.serial += 1
         grp.values = new
-        self._enter(grp.hist, k, grp.values, 0)
         env = self.sim.env
         if k < self.steps:
             events.Signal(env, self.period, _step(k + 1), (grp, gen, k + 1), self._relax)

@@ -26,7 +26,9 @@ from __future__ import annotations
 import ctypes
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 DELIVER = 100_000
 R0 = 300_000
@@ -351,14 +353,13 @@ def append_weights(WT, WS, WP, whead, wcount, wtotal, units, t, P, serial, d2, w
 # float64 loops are its own SIMD routines on AVX-512 machines (about 5 % of values differ). The
 # relaxation step calls NumPy's loops themselves: NumPy's C API publishes each ufunc's loops
 # (``PyUFuncObject.functions``, one per type signature), which compiled code can call through their
-# published signature ``loop(char **args, npy_intp *dimensions, npy_intp *steps, void *data)``.
-# Every element is computed alone, whatever the array's length (a test holds the bits to NumPy's).
+# published signature ``loop(char **args, npy_intp *dimensions, npy_intp *steps, void *data)``,
+# passed to compiled code as an address. Every element is computed alone, whatever the array's
+# length (a test holds the bits to NumPy's).
 
-_LOOP = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 
-
-def numpy_loop(ufunc):
-    """NumPy's float64 → float64 loop of a one-argument ufunc, callable from compiled code."""
+def numpy_loop(ufunc) -> int:
+    """The address of NumPy's float64 → float64 loop of a one-argument ufunc."""
     base, ptr, cint = id(ufunc), ctypes.c_void_p, ctypes.c_int
     # PyUFuncObject: PyObject_HEAD; int nin, nout, nargs, identity; functions; data; int ntypes, reserved1;
     # const char *name, *types
@@ -368,23 +369,35 @@ def numpy_loop(ufunc):
     double = np.dtype(np.float64).num
     for i in range(ntypes):
         if nargs == 2 and types[2 * i] == double and types[2 * i + 1] == double:
-            return _LOOP(ptr.from_address(functions + 8 * i).value)
+            return ptr.from_address(functions + 8 * i).value
     raise RuntimeError(f"NumPy's {ufunc.__name__} has no float64 loop")
 
 
 EXP, LOG1P = numpy_loop(np.exp), numpy_loop(np.log1p)
 
 
+@intrinsic
+def _call_loop(typingctx, address, args, dims, steps):
+    """Call the ufunc loop at ``address`` with the addresses of its arguments (no data)."""
+    def codegen(context, builder, signature, a):
+        byte_ptr = ir.IntType(8).as_pointer()
+        loop_type = ir.FunctionType(ir.VoidType(), [byte_ptr] * 4)
+        loop = builder.inttoptr(a[0], loop_type.as_pointer())
+        builder.call(loop, [builder.inttoptr(v, byte_ptr) for v in a[1:]] + [ir.Constant(byte_ptr, None)])
+        return context.get_dummy_value()
+    return types.void(types.intp, types.intp, types.intp, types.intp), codegen
+
+
 @njit(cache=True)
 def apply_loop(loop, x, out):
-    """``out = f(x)`` elementwise with NumPy's loop ``loop`` (contiguous float64 arrays)."""
+    """``out = f(x)`` elementwise with NumPy's loop at address ``loop`` (contiguous float64 arrays)."""
     args = np.empty(2, np.intp)
     args[0], args[1] = x.ctypes.data, out.ctypes.data
     dims = np.empty(1, np.intp)
     dims[0] = x.size
     steps = np.empty(2, np.intp)
     steps[0], steps[1] = 8, 8
-    loop(args.ctypes.data, dims.ctypes.data, steps.ctypes.data, 0)
+    _call_loop(loop, args.ctypes.data, dims.ctypes.data, steps.ctypes.data)
 
 
 @njit(cache=True)
@@ -485,12 +498,14 @@ def error_terms(q_ptr, q_kind, q_var, q_temp, pot, val, act, e, fexp, flog1p):
 
 @njit(cache=True)
 def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, cursors, hist, weights,
-                ncols, tau, pr, wm, fexp, flog1p):
+                ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd, max_back):
     """One relaxation step of a group at (τ, pr), every unit's new value written to ``out``:
     ``h + α [(softplus(pot) − h)/σ² + Σ_j W_ij e_j]`` (:func:`asyncneurons.rules.map_prop.relax_step`),
     with ``pot`` from what the group holds (``fill``: :func:`fill_inputs`) and each downstream error
     term as it reaches the group (``plan``: :func:`read_senders`), the messages W_ij e_j added per
-    receiving unit in ascending sender id, row after row (:func:`asyncneurons.kernels.sum_rows`)."""
+    receiving unit in ascending sender id, row after row (:func:`asyncneurons.kernels.sum_rows`).
+    The new values enter the history as step ``k`` of ``units`` (:func:`append`); False when a
+    history is full (nothing entered: grow it and step again, which reads the same)."""
     T, K, S, V, A, head, count, total = hist
     WT, WK, WS, WP, whead, wcount, wtotal = weights
     f_row, f_col, f_look, l_src, l_d, l_zero, l_mem = fill
@@ -525,3 +540,4 @@ def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp
                 td[c] += Z[r, c]
     for r in range(m):
         out[r] = h[r] + alpha * ((mu[r] - h[r]) / variance + td[r])
+    return append(T, K, S, V, A, head, count, total, units, tau, k, out, 0, serial, max_fwd, max_back, wm)
