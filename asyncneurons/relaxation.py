@@ -208,8 +208,8 @@ class HistoryRelaxation:
         self.WT, self.WK = np.full((n, 4), -math.inf), np.zeros((n, 4), dtype=np.int64)
         self.WS, self.WP = np.zeros((n, 4), dtype=np.int64), np.zeros((n, 4, C))
         self.whead, self.wcount = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-        self.n_read, self.readers = 0, []  # one row of XR per (reading group, downstream unit, retrograde delay)
         for grp in sim.groups:
+            self._snapshot(grp, -math.inf)
             looks: dict = {}
             rows, cols, look = [], [], []
             for r, u in enumerate(grp.hist):
@@ -224,68 +224,6 @@ class HistoryRelaxation:
             grp.map_plan = self._plan(grp, dense, where) if grp.role != "output" else None
             if grp.map_plan is not None:
                 grp.map_step = grp.map_plan["step"]
-        self._build_landing(n, C)
-        for grp in sim.groups:
-            self._snapshot(grp, -math.inf)
-
-    def _build_landing(self, n: int, C: int) -> None:
-        """Pending heaps, arrivals and the readers' rows (:mod:`asyncneurons.relaxation_kernels`):
-        only units someone reads keep them."""
-        readers = np.array(self.readers, dtype=np.int64)
-        order = np.argsort(readers, kind="stable")
-        self.rev_ptr = np.searchsorted(readers[order], np.arange(n + 1)).astype(np.int64)
-        self.rev_idx = order.astype(np.int64)
-        read = np.zeros(n, dtype=bool)
-        read[readers] = True
-        out = [[] for _ in range(n)]
-        for u in range(n):
-            if read[u]:
-                for e in range(self.in_ptr[u], self.in_ptr[u + 1]):
-                    out[self.in_src[e]].append((u, self.in_col[e], self.in_d[e]))
-        self.out_ptr = np.cumsum([0] + [len(o) for o in out]).astype(np.int64)
-        self.out_dst = np.array([u for o in out for u, _, _ in o], dtype=np.int64)
-        self.out_col = np.array([c for o in out for _, c, _ in o], dtype=np.int64)
-        self.out_d = np.array([d for o in out for *_, d in o], dtype=float)
-        H, L = 64, 64
-        self.PA, self.PS, self.PC = np.zeros((n, H)), np.zeros((n, H), dtype=np.int64), np.zeros((n, H), dtype=np.int64)
-        self.PV, self.PK, self.psize = np.zeros((n, H)), np.zeros((n, H), dtype=np.int64), np.zeros(n, dtype=np.int64)
-        self.LA, self.LS, self.LC = np.zeros((n, L)), np.zeros((n, L), dtype=np.int64), np.zeros((n, L), dtype=np.int64)
-        self.LV, self.LK = np.zeros((n, L)), np.zeros((n, L), dtype=np.int64)
-        self.lhead, self.lcount, self.ltotal = (np.zeros(n, dtype=np.int64) for _ in range(3))
-        self.rc, self.XR = np.zeros(self.n_read, dtype=np.int64), np.zeros((self.n_read, C))
-        self._tie()
-
-    def _tie(self) -> None:
-        """The tuples the kernels take (rebuilt when an array is replaced)."""
-        self.hist_arrays = (self.T, self.K, self.S, self.V, self.A, self.head, self.count, self.total)
-        self.weight_arrays = (self.WT, self.WK, self.WS, self.WP, self.whead, self.wcount, self.wtotal)
-        self.pend = (self.PA, self.PS, self.PC, self.PV, self.PK, self.psize)
-        self.outs = (self.out_ptr, self.out_dst, self.out_col, self.out_d)
-        self.landing = (self.pend, (self.LA, self.LS, self.LC, self.LV, self.LK, self.lhead, self.lcount, self.ltotal),
-                        self.rc, self.rev_ptr, self.rev_idx, self.XR, self.outs)
-
-    def _make_room(self, code: int) -> None:
-        """Grow what a kernel found full."""
-        if code == kern.HISTORY_FULL:
-            self._grow()
-        elif code == kern.PENDING_FULL:
-            n, H = self.PA.shape
-            for a in ("PA", "PS", "PC", "PV", "PK"):
-                old = getattr(self, a)
-                new = np.zeros((n, 2 * H), dtype=old.dtype)
-                new[:, :H] = old
-                setattr(self, a, new)
-        else:
-            n, L = self.LA.shape
-            order = (self.lhead[:, None] - self.lcount[:, None] + L + np.arange(L)[None, :]) % L
-            rows = np.arange(n)[:, None]
-            for a in ("LA", "LS", "LC", "LV", "LK"):
-                old = getattr(self, a)
-                new = np.zeros((n, 2 * L), dtype=old.dtype)
-                new[:, :L] = old[rows, order]
-                setattr(self, a, new)
-            self.lhead = self.lcount.copy()
-        self._tie()
 
     def _plan(self, grp, dense, where) -> dict:
         """What a relaxing group reads from downstream: queries (a sender, or a whole population
@@ -316,23 +254,34 @@ class HistoryRelaxation:
             q_units.extend(int(sg.hist[r]) for r in rows)
             q_dr.append(dr)
             q_ptr.append(len(q_units))
-        q_g = np.arange(self.n_read, self.n_read + len(q_units), dtype=np.int64)  # the group's rows of XR
-        self.n_read += len(q_units)
-        self.readers.extend(q_units)
+        looks: dict = {}
+        x_ptr, x_col, x_look = [0], [], []
+        for q, (sg, rows, dr) in enumerate(queries):
+            for r in rows:
+                u = int(sg.hist[r])
+                for e in range(self.in_ptr[u], self.in_ptr[u + 1]):
+                    x_col.append(self.in_col[e])
+                    x_look.append(looks.setdefault((int(self.in_src[e]), float(self.in_d[e]), dr), len(looks)))
+                x_ptr.append(len(x_col))
         q_ptr = np.array(q_ptr, dtype=np.int64)
         e_q = np.array(e_q, dtype=np.int64)
         plan = {"q_ptr": q_ptr, "q_units": np.array(q_units, dtype=np.int64), "q_dr": np.array(q_dr, dtype=float),
                 "e_q": e_q, "e_qu": q_ptr[e_q] + np.array(e_pos, dtype=np.int64),
                 "e_col": np.array(e_col, dtype=np.int64), "e_zrow": np.array(e_zrow, dtype=np.int64),
-                "e_rrow": np.array(e_rrow, dtype=np.int64), "n_senders": len(senders)}
+                "e_rrow": np.array(e_rrow, dtype=np.int64), "n_senders": len(senders),
+                "x_ptr": np.array(x_ptr, dtype=np.int64), "x_col": np.array(x_col, dtype=np.int64),
+                "x_look": np.array(x_look, dtype=np.int64), "l_src": np.array([k[0] for k in looks], dtype=np.int64),
+                "l_d1": np.array([k[1] for k in looks], dtype=float), "l_d2": np.array([k[2] for k in looks], dtype=float)}
         q_kind, q_var, q_temp = np.zeros(len(queries), dtype=np.int64), np.ones(len(queries)), np.ones(len(queries))
         for q, (sg, rows, dr) in enumerate(queries):
             if sg.kind.name not in kern.KIND_CODES:
                 raise ValueError(f"MAP Propagation has no error term for {sg.kind.name} units")
             q_kind[q], q_var[q], q_temp[q] = kern.KIND_CODES[sg.kind.name], sg.lp.variance, sg.lp.temperature
-        cursors = (np.zeros(len(q_units), dtype=np.int64), np.zeros(len(q_units), dtype=np.int64))  # values, weights
-        plan["step"] = ((plan["q_ptr"], plan["q_units"], plan["q_dr"], q_g, plan["e_q"], plan["e_qu"], plan["e_col"],
-                         plan["e_zrow"], plan["e_rrow"]), q_kind, q_var, q_temp, max(len(senders), 1), cursors)
+        cursors = (kern.lookups(len(looks)), np.zeros(len(q_units), dtype=np.int64),
+                   np.zeros(len(q_units), dtype=np.int64))  # of the lookups, the values, the weights
+        plan["step"] = ((plan["q_ptr"], plan["q_units"], plan["q_dr"], plan["e_q"], plan["e_qu"], plan["e_col"],
+                         plan["e_zrow"], plan["e_rrow"], plan["x_ptr"], plan["x_col"], plan["x_look"], plan["l_src"],
+                         plan["l_d1"], plan["l_d2"]), q_kind, q_var, q_temp, max(len(senders), 1), cursors)
         return plan
 
     # ---------------------------------------------------------------- histories
@@ -347,7 +296,6 @@ class HistoryRelaxation:
         self.T, self.K, self.S = pad(self.T, -math.inf), pad(self.K, 0), pad(self.S, 0)
         self.V, self.A = pad(self.V, 0.0), pad(self.A, 0)
         self.head = self.count.copy()
-        self._tie()
 
     def _grow_weights(self) -> None:
         n, D, C = self.WP.shape
@@ -357,14 +305,13 @@ class HistoryRelaxation:
         WT[:, :D], WS[:, :D], WP[:, :D] = self.WT[rows, order], self.WS[rows, order], self.WP[rows, order]
         self.WT, self.WS, self.WP, self.WK = WT, WS, WP, np.zeros((n, 2 * D), dtype=np.int64)
         self.whead = self.wcount.copy()
-        self._tie()
 
     def _enter(self, units, k: int, values, action: int) -> None:
         now = self.sim.env.now
         values = np.ascontiguousarray(values, dtype=np.float64)
-        while (code := kern.append(self.hist_arrays, units, now, k, values, action, self.serial, self.max_fwd,
-                                   self.max_back, self._wm(now), self.pend, self.outs)) != kern.OK:
-            self._make_room(code)
+        while not kern.append(self.T, self.K, self.S, self.V, self.A, self.head, self.count, self.total, units, now, k,
+                              values, action, self.serial, self.max_fwd, self.max_back, self._wm(now)):
+            self._grow()
         self.serial += 1
 
     def _snapshot(self, grp, t: float) -> None:
@@ -378,7 +325,8 @@ class HistoryRelaxation:
 
     def _fill(self, grp, pr: int) -> None:
         tau = self.sim.env.now
-        kern.fill_inputs(grp.H, *grp.map_fill, *self.hist_arrays[:4], *self.hist_arrays[5:], tau, pr, self._wm(tau))
+        kern.fill_inputs(grp.H, *grp.map_fill, self.T, self.K, self.S, self.V, self.head, self.count, self.total,
+                         tau, pr, self._wm(tau))
 
     # ---------------------------------------------------------------- hooks
     def inputs_sent(self, values) -> None:
@@ -413,11 +361,13 @@ class HistoryRelaxation:
         pr, tau = _step(k), self.sim.env.now
         var = grp.lp.variance
         new, wm = np.empty(grp.size), self._wm(tau)
-        while (code := kern.relax_group(grp.P, grp.H, grp.values, new, var, self.step_size * var, grp.map_fill,
-                                        *grp.map_step, self.hist_arrays, self.weight_arrays, self.landing, self.ncols,
-                                        tau, pr, wm, kern.EXP, kern.LOG1P, grp.hist, k, self.serial, self.max_fwd,
-                                        self.max_back)) != kern.OK:
-            self._make_room(code)
+        while not kern.relax_group(grp.P, grp.H, grp.values, new, var, self.step_size * var, grp.map_fill,
+                                   *grp.map_step, (self.T, self.K, self.S, self.V, self.A, self.head, self.count,
+                                                   self.total),
+                                   (self.WT, self.WK, self.WS, self.WP, self.whead, self.wcount, self.wtotal),
+                                   self.ncols, tau, pr, wm, kern.EXP, kern.LOG1P, grp.hist, k, self.serial,
+                                   self.max_fwd, self.max_back):
+            self._grow()
         self.serial += 1
         grp.values = new
         env = self.sim.env
@@ -435,24 +385,22 @@ class HistoryRelaxation:
         traces.record(grp, e, grp.H, self.sim.env.now)
 
     # ---------------------------------------------------------------- checkpoints
-    _STATE = ("T", "K", "S", "V", "A", "head", "count", "total", "WT", "WK", "WS", "WP", "whead", "wcount", "wtotal",
-              "PA", "PS", "PC", "PV", "PK", "psize", "LA", "LS", "LC", "LV", "LK", "lhead", "lcount", "ltotal", "rc", "XR")
+    _STATE = ("T", "K", "S", "V", "A", "head", "count", "total", "WT", "WK", "WS", "WP", "whead", "wcount", "wtotal")
 
     def state(self) -> dict:
         return {"serial": self.serial, "wm": list(self.wm), **{a: getattr(self, a) for a in self._STATE}}
 
     def restore(self, state: dict) -> None:
         self.serial, self.wm = state["serial"], tuple(state["wm"])
-        if "XR" not in state:
-            raise ValueError("checkpoint: its MAP relaxation state predates arrivals (start the run again)")
+        state = {"total": state["count"], "wtotal": state["wcount"], **state}  # saved before entries were counted
         for a in self._STATE:
             setattr(self, a, np.array(state[a]))
-        self._tie()
         for grp in self.sim.groups:  # lookups start again from the oldest entry kept
             grp.map_fill = grp.map_fill[:-1] + (kern.lookups(len(grp.map_fill[3])),)
             if grp.map_plan is not None:
-                values, weights = grp.map_step[-1]
-                grp.map_step = grp.map_step[:-1] + ((np.zeros_like(values), np.zeros_like(weights)),)
+                looks, values, weights = grp.map_step[-1]
+                grp.map_step = grp.map_step[:-1] + ((kern.lookups(len(looks[0])), np.zeros_like(values),
+                                                     np.zeros_like(weights)),)
 
 
 def make_relaxation(sim, mode: str, steps: int, step_size: float, period: float):

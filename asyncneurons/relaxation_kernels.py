@@ -242,21 +242,23 @@ def fill_inputs(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, 
 
 
 @njit(cache=True)
-def read_senders(q_ptr, q_units, q_dr, q_g, e_qu, e_col, ncols, hist, weights, pend, arr, rc, rev_ptr, rev_idx, XR,
-                 tau, pr, wm, v_cur, w_cur, pot, val, act, seen, w):
+def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src, l_d1, l_d2, ncols,
+                 T, K, S, V, A, head, count, total, WT, WK, WS, WP, whead, wcount, wtotal, tau, pr, wm,
+                 cursors, pot, val, act, seen, w):
     """The state of each queried sender as its error term reaches the reader at (τ, pr).
 
     Query q is a set of units (one unit, or a whole population output) and a retrograde delay
     ``q_dr[q]``. For each of its units: the value it holds (``val``), its pre-activation
-    recomputed from the inputs it held (``pot``, :func:`inputs_as_read` with the reader's row
-    ``q_g``) with the weights it had (the last weight change whose error has arrived); ``act``
-    the action of the population, ``seen`` whether any sample of the sender has been answered by
-    an error that has arrived. ``w[e]`` is the weight of edge e's synapse. ``v_cur`` and ``w_cur``
-    are the cursors of the values and weights (:func:`held_from`). Returns :data:`OK`, or
-    :data:`ARRIVALS_FULL` (grow them and read again: what was read stays read).
+    recomputed from the inputs it held (``pot``, every input carried two hops: forward to the
+    sender, back to the reader) with the weights it had (the last weight change whose error has
+    arrived); ``act`` the action of the population, ``seen`` whether any sample of the sender
+    has been answered by an error that has arrived. ``w[e]`` is the weight of edge e's synapse.
+    Query unit j's inputs are ``x_ptr[j] … x_ptr[j + 1]``: column ``x_col`` holds lookup ``x_look``
+    (unit ``l_src`` after hops ``l_d1``, ``l_d2``; equal lookups are shared). ``cursors`` are
+    those of the lookups, of each query unit's value and of its weights (:func:`held_from`).
     """
-    T, K, S, V, A, head, count, total = hist
-    WT, WK, WS, WP, whead, wcount, wtotal = weights
+    l_mem, v_cur, w_cur = cursors
+    held = _held(l_src, l_d1, l_d2, ERROR, T, K, S, V, head, count, total, tau, pr, wm, l_mem)
     widx = np.empty(q_units.size, dtype=np.int64)
     x = np.empty(WP.shape[2])
     for q in range(q_ptr.size - 1):
@@ -274,10 +276,10 @@ def read_senders(q_ptr, q_units, q_dr, q_g, e_qu, e_col, ncols, hist, weights, p
                 act[q] = A[u, s]
             ws = held_from(WT, WK, WS, whead, wcount, wtotal, u, 0.0, dr, ERROR, tau, pr, wm, w_cur, j)
             widx[j] = ws
-            if extend_arrivals(u, tau, pend, arr, rc, rev_ptr, rev_idx) != OK:
-                return ARRIVALS_FULL
             nc = ncols[u]
-            inputs_as_read(u, q_g[j], dr, tau, pr, wm, arr, rc, XR, x, nc)
+            x[:nc] = 0.0
+            for e in range(x_ptr[j], x_ptr[j + 1]):
+                x[x_col[e]] = held[x_look[e]]
             x[nc - 1] = 1.0
             for c in range(nc):
                 x[c] = WP[u, ws, c] * x[c]
@@ -285,7 +287,6 @@ def read_senders(q_ptr, q_units, q_dr, q_g, e_qu, e_col, ncols, hist, weights, p
     for e in range(e_qu.size):
         j = e_qu[e]
         w[e] = WP[q_units[j], widx[j], e_col[e]]
-    return OK
 
 
 @njit(cache=True)
@@ -297,26 +298,17 @@ def _everywhere(T_next, S_next, d1, d2, t, wm):
 
 
 @njit(cache=True)
-def append(hist, units, t, k, values, action, serial, d1, d2, wm, pend, outs):
-    """Append an entry per unit, and put the value in the pending heap of every unit it lands on
-    that someone reads (``outs``: each unit's synapses to them, with the receiver's column and the
-    delay). Returns :data:`OK`; :data:`HISTORY_FULL` (nothing written) when some history is full
-    and its oldest entry may still be read: an entry is dropped once the next one is held
-    everywhere, after the longest forward and retrograde delays ``d1`` and ``d2`` (``wm``: see
-    :func:`last_held`); :data:`PENDING_FULL` when a pending heap may overflow."""
-    T, K, S, V, A, head, count, total = hist
-    out_ptr, out_dst, out_col, out_d = outs
-    psize = pend[5]
+def append(T, K, S, V, A, head, count, total, units, t, k, values, action, serial, d1, d2, wm):
+    """Append an entry per unit; False (nothing written) when some history is full and its oldest
+    entry may still be read: an entry is dropped once the next one is held everywhere, after the
+    longest forward and retrograde delays ``d1`` and ``d2`` (``wm``: see :func:`last_held`)."""
     D = T.shape[1]
     for i in range(units.size):
         u = units[i]
         if count[u] == D:
             nxt = (head[u] + 1) % D
             if not _everywhere(T[u, nxt], S[u, nxt], d1, d2, t, wm):
-                return HISTORY_FULL
-        for e in range(out_ptr[u], out_ptr[u + 1]):
-            if psize[out_dst[e]] + units.size > pend[0].shape[1]:
-                return PENDING_FULL
+                return False
     for i in range(units.size):
         u = units[i]
         s = head[u] % D
@@ -329,9 +321,7 @@ def append(hist, units, t, k, values, action, serial, d1, d2, wm, pend, outs):
         total[u] += 1
         if count[u] < D:
             count[u] += 1
-        for e in range(out_ptr[u], out_ptr[u + 1]):
-            push_pending(pend, out_dst[e], t + out_d[e], serial, out_col[e], values[i], k)
-    return OK
+    return True
 
 
 @njit(cache=True)
@@ -508,15 +498,14 @@ def error_terms(q_ptr, q_kind, q_var, q_temp, pot, val, act, e, fexp, flog1p):
 
 @njit(cache=True)
 def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, cursors, hist, weights,
-                landing, ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd, max_back):
+                ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd, max_back):
     """One relaxation step of a group at (τ, pr), every unit's new value written to ``out``:
     ``h + α [(softplus(pot) − h)/σ² + Σ_j W_ij e_j]`` (:func:`asyncneurons.rules.map_prop.relax_step`),
     with ``pot`` from what the group holds (``fill``: :func:`fill_inputs`) and each downstream error
     term as it reaches the group (``plan``: :func:`read_senders`), the messages W_ij e_j added per
     receiving unit in ascending sender id, row after row (:func:`asyncneurons.kernels.sum_rows`).
-    ``landing`` holds the pending heaps, arrivals and readers' rows (:func:`read_senders`). The new
-    values enter the history as step ``k`` of ``units`` (:func:`append`). Returns :data:`OK`, or
-    what is full (nothing entered: grow it and step again, which reads the same)."""
+    The new values enter the history as step ``k`` of ``units`` (:func:`append`); False when a
+    history is full (nothing entered: grow it and step again, which reads the same)."""
     T, K, S, V, A, head, count, total = hist
     WT, WK, WS, WP, whead, wcount, wtotal = weights
     f_row, f_col, f_look, l_src, l_d, l_zero, l_mem = fill
@@ -531,15 +520,14 @@ def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp
     mu = np.empty(m)
     softplus_into(pot, mu, fexp, flog1p)
     td = np.zeros(m)
-    q_ptr, q_units, q_dr, q_g, e_q, e_qu, e_col, e_zrow, e_rrow = plan
-    pend, arr, rc, rev_ptr, rev_idx, XR, outs = landing
+    (q_ptr, q_units, q_dr, e_q, e_qu, e_col, e_zrow, e_rrow, x_ptr, x_col, x_look, l_src2, l_d1, l_d2) = plan
     if e_q.size:
         nq, nu = q_dr.size, q_units.size
         qpot, val, e = np.empty(nu), np.empty(nu), np.empty(nu)
         act, seen, w = np.empty(nq, dtype=np.int64), np.empty(nq, dtype=np.bool_), np.empty(e_q.size)
-        if read_senders(q_ptr, q_units, q_dr, q_g, e_qu, e_col, ncols, hist, weights, pend, arr, rc, rev_ptr, rev_idx,
-                        XR, tau, pr, wm, cursors[0], cursors[1], qpot, val, act, seen, w) != OK:
-            return ARRIVALS_FULL
+        read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src2, l_d1, l_d2, ncols,
+                     T, K, S, V, A, head, count, total, WT, WK, WS, WP, whead, wcount, wtotal, tau, pr, wm,
+                     cursors, qpot, val, act, seen, w)
         error_terms(q_ptr, q_kind, q_var, q_temp, qpot, val, act, e, fexp, flog1p)
         Z = np.zeros((n_senders, m))
         for i in range(e_q.size):
@@ -552,127 +540,4 @@ def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp
                 td[c] += Z[r, c]
     for r in range(m):
         out[r] = h[r] + alpha * ((mu[r] - h[r]) / variance + td[r])
-    return append(hist, units, tau, k, out, 0, serial, max_fwd, max_back, wm, pend, outs)
-
-
-# ---------------------------------------------------------------------- what lands on each unit
-# A downstream unit's error term, as a reader sees it, depends on the inputs it held as of the
-# retrograde delay. Rather than one lookup per input and reader, every unit keeps the values
-# landing on it in landing order (its *arrivals*): a value sent at t on a synapse of delay d lands
-# at fl(t + d); the sender's append puts it in the receiver's pending heap (ordered by landing
-# time, then by the order entries were made), and the receiver's arrivals take from that heap
-# whatever has landed by the time someone reads them. Each reader keeps, per downstream unit and
-# retrograde delay, the inputs as they stand after the arrivals it has passed (a cursor and a row
-# of ``XR``), so a relaxation step moves over the few values that landed since its last step.
-
-OK, HISTORY_FULL, PENDING_FULL, ARRIVALS_FULL = 0, 1, 2, 3
-
-
-@njit(cache=True)
-def _before(a1, s1, a2, s2):
-    return a1 < a2 or (a1 == a2 and s1 < s2)
-
-
-@njit(cache=True)
-def push_pending(pend, j, a, serial, col, value, k):
-    """Put a landing (time ``a``, serial, column, value, step) in unit j's pending heap."""
-    PA, PS, PC, PV, PK, psize = pend
-    i = psize[j]
-    psize[j] = i + 1
-    while i > 0:
-        parent = (i - 1) >> 1
-        if not _before(a, serial, PA[j, parent], PS[j, parent]):
-            break
-        PA[j, i], PS[j, i], PC[j, i], PV[j, i], PK[j, i] = (PA[j, parent], PS[j, parent], PC[j, parent],
-                                                            PV[j, parent], PK[j, parent])
-        i = parent
-    PA[j, i], PS[j, i], PC[j, i], PV[j, i], PK[j, i] = a, serial, col, value, k
-
-
-@njit(cache=True)
-def _pop_pending(pend, j):
-    """Remove the top of unit j's pending heap (read it first)."""
-    PA, PS, PC, PV, PK, psize = pend
-    n = psize[j] - 1
-    psize[j] = n
-    if n == 0:
-        return
-    a, s, c, v, k = PA[j, n], PS[j, n], PC[j, n], PV[j, n], PK[j, n]
-    i = 0
-    while True:
-        child = 2 * i + 1
-        if child >= n:
-            break
-        if child + 1 < n and _before(PA[j, child + 1], PS[j, child + 1], PA[j, child], PS[j, child]):
-            child += 1
-        if not _before(PA[j, child], PS[j, child], a, s):
-            break
-        PA[j, i], PS[j, i], PC[j, i], PV[j, i], PK[j, i] = PA[j, child], PS[j, child], PC[j, child], PV[j, child], PK[j, child]
-        i = child
-    PA[j, i], PS[j, i], PC[j, i], PV[j, i], PK[j, i] = a, s, c, v, k
-
-
-@njit(cache=True)
-def _slot(head, total, a, D):
-    """Ring slot of entry number ``a`` (newest: ``total − 1`` in slot ``head − 1``)."""
-    s = head - (total - a)
-    if s < 0:
-        s += D
-    return s
-
-
-@njit(cache=True)
-def extend_arrivals(j, tau, pend, arr, rc, rev_ptr, rev_idx):
-    """Move from unit j's pending heap to its arrivals everything landed by τ. An arrival is
-    dropped once every reader has passed it (its cursor in ``rc``: readers ``rev_idx[rev_ptr[j] …]``).
-    Returns :data:`ARRIVALS_FULL` (nothing moved) when they are full."""
-    PA, PS, PC, PV, PK, psize = pend
-    LA, LS, LC, LV, LK, lhead, lcount, ltotal = arr
-    if psize[j] == 0 or PA[j, 0] > tau:
-        return OK
-    DL = LA.shape[1]
-    if lcount[j] == DL:
-        low = ltotal[j]
-        for i in range(rev_ptr[j], rev_ptr[j + 1]):
-            if rc[rev_idx[i]] < low:
-                low = rc[rev_idx[i]]
-        lcount[j] = min(lcount[j], ltotal[j] - low)
-    while psize[j] > 0 and PA[j, 0] <= tau:
-        if lcount[j] == DL:
-            return ARRIVALS_FULL
-        s = lhead[j]
-        LA[j, s], LS[j, s], LC[j, s], LV[j, s], LK[j, s] = PA[j, 0], PS[j, 0], PC[j, 0], PV[j, 0], PK[j, 0]
-        lhead[j] = s + 1 if s + 1 < DL else 0
-        lcount[j] += 1
-        ltotal[j] += 1
-        _pop_pending(pend, j)
-    return OK
-
-
-@njit(cache=True)
-def inputs_as_read(j, g, d2, tau, pr, wm, arr, rc, XR, x, nc):
-    """The inputs unit j held as its error term reaches a reader at (τ, pr) after ``d2``, into
-    ``x[:nc]``: the reader's row ``XR[g]`` moves over the arrivals with fl(landing + d2) < τ; those
-    with fl(landing + d2) = τ count when their error's landing class comes before ``pr`` or they
-    were made before the last environment step of the instant (``wm``), as in :func:`last_held`."""
-    LA, LS, LC, LV, LK, lhead, lcount, ltotal = arr
-    DL = LA.shape[1]
-    tot = ltotal[j]
-    p = rc[g]
-    while p < tot:
-        s = _slot(lhead[j], tot, p, DL)
-        if LA[j, s] + d2 < tau:
-            XR[g, LC[j, s]] = LV[j, s]
-            p += 1
-        else:
-            break
-    rc[g] = p
-    for c in range(nc):
-        x[c] = XR[g, c]
-    while p < tot:
-        s = _slot(lhead[j], tot, p, DL)
-        if LA[j, s] + d2 != tau:
-            break
-        if landing_class(LK[j, s], ERROR) < pr or LS[j, s] < wm:
-            x[LC[j, s]] = LV[j, s]
-        p += 1
+    return append(T, K, S, V, A, head, count, total, units, tau, k, out, 0, serial, max_fwd, max_back, wm)
