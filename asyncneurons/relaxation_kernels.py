@@ -2,8 +2,10 @@
 
 Every unit keeps a short history of what it has sent forward: its samples and relaxed values,
 each with its send time ``t``, its relaxation step ``k`` (0 for a sample or an observation) and
-a serial number (the order in which entries were made). What a reader holds is found by binary
-search in these histories, never by a message per synapse.
+a serial number (the order in which entries were made). What a reader holds is found in these
+histories, never by a message per synapse: each lookup (a unit, after given hops) keeps a cursor
+that moves forward with the reader's time (:func:`held_from`) and remembers its answer while
+nothing new has arrived (:func:`_held`).
 
 An entry sent at ``t`` reaches a reader after one or two hops, arriving at
 ``fl(fl(t + d1) + d2)`` (floating-point sums, exactly as events would be scheduled). At an
@@ -17,8 +19,14 @@ change of step k at ``R0 + 4k + 3``.
 Pre-activations of a sender are recomputed with :func:`row_potential`, which adds the products
 in the order NumPy's row reduction uses (``(P * H).sum(axis=-1)``, pairwise with eight
 accumulators), so they carry the bits of :func:`asyncneurons.kernels.potential`; a test holds the
-two equal. No transcendental function is computed here: those stay with NumPy, whose vectorized
-``exp`` and ``log1p`` give other bits than the C library's.
+two equal.
+
+A relaxation step is compiled whole (:func:`relax_group`: reads, softplus, error terms, the sum
+of the messages, the step, the entry in the history). Its ``exp`` and ``log1p`` are NumPy's own
+float64 loops, called by address (:func:`numpy_loop`), not the C library's, whose last bits differ
+for about 5 % of values on AVX-512 machines: so the step gives the bits of the NumPy functions
+every other path uses (:func:`asyncneurons.kernels.softplus`, :func:`~asyncneurons.kernels.sigmoid`,
+the categorical policy), and a test holds them equal.
 """
 
 from __future__ import annotations
@@ -119,39 +127,9 @@ def row_potential(x):
 
 
 @njit(cache=True)
-def last_held(T, K, S, head, count, u, d1, d2, mode, tau, pr, wm):
-    """Physical slot of the newest entry of unit ``u`` held by a reader at (τ, pr), or −1."""
-    D = T.shape[1]
-    n = count[u]
-    base = head[u] - n  # the oldest entry's slot
-    if base < 0:
-        base += D
-    lo, hi = 0, n  # first logical index whose arrival exceeds τ
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        s = base + mid
-        if s >= D:
-            s -= D
-        if (T[u, s] + d1) + d2 <= tau:
-            lo = mid + 1
-        else:
-            hi = mid
-    i = lo - 1
-    while i >= 0:
-        s = base + i
-        if s >= D:
-            s -= D
-        if (T[u, s] + d1) + d2 < tau:
-            return s
-        if landing_class(K[u, s], mode) < pr or S[u, s] < wm:
-            return s
-        i -= 1
-    return -1
-
-
-@njit(cache=True)
 def held_from(T, K, S, head, count, total, u, d1, d2, mode, tau, pr, wm, cur, c):
-    """:func:`last_held`, searching forward from a cursor instead of by bisection.
+    """Physical slot of the newest entry of unit ``u`` held by a reader at (τ, pr) after hops
+    ``d1`` and ``d2`` (``mode``: the landing class of the last hop), or −1.
 
     ``cur[c]`` counts the entries of unit ``u`` (numbered from its first, ever) that had arrived
     by the time this lookup was last made; a reader's time never decreases, so they have arrived
@@ -301,7 +279,7 @@ def _everywhere(T_next, S_next, d1, d2, t, wm):
 def append(T, K, S, V, A, head, count, total, units, t, k, values, action, serial, d1, d2, wm):
     """Append an entry per unit; False (nothing written) when some history is full and its oldest
     entry may still be read: an entry is dropped once the next one is held everywhere, after the
-    longest forward and retrograde delays ``d1`` and ``d2`` (``wm``: see :func:`last_held`)."""
+    longest forward and retrograde delays ``d1`` and ``d2`` (``wm``: see :func:`held_from`)."""
     D = T.shape[1]
     for i in range(units.size):
         u = units[i]

@@ -8,13 +8,17 @@ its state changes. The two must give the same runs to the last bit.
 """
 
 
+from types import SimpleNamespace
+
 import networkx as nx
 import numpy as np
 import pytest
 
+from asyncneurons import relaxation_kernels as kern
 from asyncneurons.graphio import save_graph
 from asyncneurons.kernels import potential, sigmoid, softplus
 from asyncneurons.relaxation_kernels import row_potential
+from asyncneurons.rules.map_prop import map_error
 from asyncneurons.simulation import Simulation
 
 from conftest import SMALL_CARTPOLE
@@ -82,6 +86,40 @@ def test_row_potential_adds_in_numpys_order():
         P, H = rng.normal(size=(20, n)), rng.normal(size=(20, n)) * 10 ** rng.uniform(-3, 3, size=(20, n))
         got = [row_potential(np.ascontiguousarray(P[i] * H[i])) for i in range(20)]
         np.testing.assert_array_equal(got, potential(P, H))
+
+
+EDGES = [-np.inf, -31.0, -30.0, -20.0, -1e-300, -0.0, 0.0, 1e-300, 20.0, 30.0, 31.0, np.inf, np.nan]
+
+
+def test_the_compiled_step_computes_softplus_and_sigmoid_with_numpys_bits():
+    """NumPy's own exp and log1p loops, called from the compiled relaxation step: every value as
+    NumPy's softplus and sigmoid give it, whether computed in an array or alone."""
+    x = np.concatenate([np.random.default_rng(1).normal(0.0, 12.0, 50_000), EDGES])
+    sp, sg = np.empty_like(x), np.empty_like(x)
+    kern.softplus_into(x, sp, kern.EXP, kern.LOG1P)
+    kern.sigmoid_into(x, sg, kern.EXP)
+    np.testing.assert_array_equal(sp, softplus(x))
+    np.testing.assert_array_equal(sg, sigmoid(x))
+    alone = np.empty(1)
+    for i in range(0, x.size, 97):
+        kern.softplus_into(x[i:i + 1], alone, kern.EXP, kern.LOG1P)
+        np.testing.assert_array_equal(alone, sp[i:i + 1])
+
+
+@pytest.mark.parametrize("name", ["gaussian", "linear_gaussian", "categorical", "softmax"])
+def test_the_compiled_error_terms_are_map_errors(name):
+    rng = np.random.default_rng(2)
+    kind, lp = SimpleNamespace(name=name), SimpleNamespace(variance=0.1, temperature=2.0)
+    population = name in ("categorical", "softmax")
+    q, m = 50, 3 if population else 1
+    pot, val = rng.normal(0.0, 10.0, (q, m)), rng.normal(0.0, 1.0, (q, m))
+    pot[:5] = np.array(EDGES[1:-2] * 3)[:5 * m].reshape(5, m)  # the clamps' edges
+    act = rng.integers(0, m + (name == "softmax"), q)
+    e = np.empty(q * m)
+    kern.error_terms(np.arange(0, q * m + 1, m), np.full(q, kern.KIND_CODES[name]), np.full(q, lp.variance),
+                     np.full(q, lp.temperature), pot.reshape(-1), val.reshape(-1), act, e, kern.EXP, kern.LOG1P)
+    expected = map_error(kind, val, pot, lp, act) if population else map_error(kind, val[:, 0], pot[:, 0], lp)
+    np.testing.assert_array_equal(e, np.reshape(expected, -1))
 
 
 # ------------------------------------------------------------------------------------------------
