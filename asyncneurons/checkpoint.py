@@ -41,7 +41,7 @@ _CALLBACKS = {
     "relax": ("relaxation", "_relax"), "relaxed_value": ("relaxation", "_value_lands"),
     "error": ("relaxation", "_error"), "error_lands": ("relaxation", "_error_lands"),
     "record": ("relaxation", "_record"), "window": ("windows", "_wake"),
-    "retro_wake": ("retro", "_wake"),
+    "retro_wake": ("retro", "_wake"), "relax_wake": ("relaxation", "_wake"),
 }
 _GROUP_ARRAYS = ("P", "H", "E", "M", "V", "T", "counters", "values")
 _GROUP_VALUES = ("t", "last_wave", "last_fire", "relax_gen", "frozen_action", "retro_reset",

@@ -28,6 +28,8 @@ import math
 
 import numpy as np
 
+from numba import typed
+
 from . import events, traces
 from . import relaxation_kernels as kern
 from .kernels import potential, softplus, sum_by_sender
@@ -224,6 +226,16 @@ class HistoryRelaxation:
             grp.map_plan = self._plan(grp, dense, where) if grp.role != "output" else None
             if grp.map_plan is not None:
                 grp.map_step = grp.map_plan["step"]
+        # the steps due: group i of ``relaxing`` makes step next_k[i] at next_t[i] (inf: none)
+        self.relaxing = [grp for grp in sim.groups if grp.map_plan is not None]
+        for i, grp in enumerate(self.relaxing):
+            grp.relax_index = i
+            grp.map_h, grp.map_new = np.zeros(grp.size), np.empty(grp.size)  # its values while it relaxes
+        m = len(self.relaxing)
+        self.next_t, self.next_k = np.full(m, math.inf), np.zeros(m, dtype=np.int64)
+        self.next_seq, self.seq = np.zeros(m, dtype=np.int64), np.zeros(1, dtype=np.int64)
+        self.touched = np.zeros(m, dtype=np.bool_)
+        self.token, self.wake_at, self._groups = 0, None, None
 
     def _plan(self, grp, dense, where) -> dict:
         """What a relaxing group reads from downstream: queries (a sender, or a whole population
@@ -351,30 +363,73 @@ class HistoryRelaxation:
         if grp.role == "output" or self.steps == 0:
             events.Signal(env, self.period * self.steps, _step(self.steps + 1), (grp, grp.relax_gen), self._record)
         else:
-            events.Signal(env, self.period, _step(1), (grp, grp.relax_gen, 1), self._relax)
+            self._due(grp, env.now + self.period, 1)
+
+    def _due(self, grp, t: float, k: int) -> None:
+        """Group ``grp`` makes step k at t (replacing any step of an earlier sample)."""
+        i = grp.relax_index
+        grp.map_h[:] = grp.values
+        self.next_t[i], self.next_k[i], self.next_seq[i] = t, k, self.seq[0]
+        self.seq[0] += 1
+        self._wake_for_next()
+
+    def _wake_for_next(self) -> None:
+        """Make sure an event wakes the relaxation by its next step."""
+        t = self.next_t.min() if len(self.next_t) else math.inf
+        if t == math.inf:
+            return
+        best = min((float(t), _step(int(self.next_k[i]))) for i in np.flatnonzero(self.next_t == t))
+        if self.wake_at is None or best < self.wake_at:
+            self.token += 1
+            self.wake_at = best
+            self.sim.env.schedule_at(events.Signal.__new__(events.Signal), best[1], best[0], self.token, self._wake)
+
+    def _wake(self, event):
+        """Run the relaxation steps due before the next other event (:func:`relax_until`)."""
+        if event._value == self.token:
+            self.wake_at = None
+        self._drive()
 
     # ---------------------------------------------------------------- the step
+    def _drive(self) -> None:
+        """Run every relaxation step due before the next event of the simulation's queue, in time
+        order, in one compiled loop; schedule each trace record where a group's last step was."""
+        env, last = self.sim.env, _step(self.steps)
+        if self._groups is None:
+            self._groups = typed.List([(grp.P, grp.H, grp.map_h, grp.map_new, grp.lp.variance,
+                                        self.step_size * grp.lp.variance, grp.hist, grp.map_fill, *grp.map_step)
+                                       for grp in self.relaxing])
+        while True:
+            t_lim, pr_lim = (env._queue[0][0], env._queue[0][1]) if env._queue else (math.inf, 0)
+            inclusive = R0 <= pr_lim <= last and (pr_lim - R0) % 4 == 0  # a wake of these steps
+            status, self.serial, i, t = kern.relax_until(
+                self._groups, self.next_t, self.next_k, self.next_seq, self.seq, t_lim, pr_lim, inclusive,
+                self.wm[0], self.wm[1], self.serial, self.hist_arrays(), self.weight_arrays(), self.ncols, kern.EXP,
+                kern.LOG1P, self.max_fwd, self.max_back, self.period, self.steps, R0, self.touched)
+            if status == kern.FULL:
+                self._grow()
+            elif status == kern.FINISHED:
+                grp = self.relaxing[i]
+                env.schedule_at(events.Signal.__new__(events.Signal), _step(self.steps + 1), t, (grp, grp.relax_gen),
+                                self._record)
+            else:
+                break
+        for i in np.flatnonzero(self.touched):
+            self.relaxing[i].values = self.relaxing[i].map_h.copy()
+        self.touched[:] = False
+        self._wake_for_next()
+
     def _relax(self, event):
+        """A relaxation step as an earlier version scheduled it (in its checkpoints)."""
         grp, gen, k = event._value
-        if gen != grp.relax_gen:
-            return  # a newer sample restarted this unit's relaxation
-        pr, tau = _step(k), self.sim.env.now
-        var = grp.lp.variance
-        new, wm = np.empty(grp.size), self._wm(tau)
-        while not kern.relax_group(grp.P, grp.H, grp.values, new, var, self.step_size * var, grp.map_fill,
-                                   *grp.map_step, (self.T, self.K, self.S, self.V, self.A, self.head, self.count,
-                                                   self.total),
-                                   (self.WT, self.WK, self.WS, self.WP, self.whead, self.wcount, self.wtotal),
-                                   self.ncols, tau, pr, wm, kern.EXP, kern.LOG1P, grp.hist, k, self.serial,
-                                   self.max_fwd, self.max_back):
-            self._grow()
-        self.serial += 1
-        grp.values = new
-        env = self.sim.env
-        if k < self.steps:
-            events.Signal(env, self.period, _step(k + 1), (grp, gen, k + 1), self._relax)
-        else:
-            events.Signal(env, 0.0, _step(self.steps + 1), (grp, gen), self._record)
+        if gen == grp.relax_gen:
+            self._due(grp, self.sim.env.now, k)
+
+    def hist_arrays(self) -> tuple:
+        return (self.T, self.K, self.S, self.V, self.A, self.head, self.count, self.total)
+
+    def weight_arrays(self) -> tuple:
+        return (self.WT, self.WK, self.WS, self.WP, self.whead, self.wcount, self.wtotal)
 
     def _record(self, event):
         grp, gen = event._value
@@ -387,14 +442,25 @@ class HistoryRelaxation:
     # ---------------------------------------------------------------- checkpoints
     _STATE = ("T", "K", "S", "V", "A", "head", "count", "total", "WT", "WK", "WS", "WP", "whead", "wcount", "wtotal")
 
+    _DUE = ("next_t", "next_k", "next_seq", "seq")
+
     def state(self) -> dict:
-        return {"serial": self.serial, "wm": list(self.wm), **{a: getattr(self, a) for a in self._STATE}}
+        return {"serial": self.serial, "wm": list(self.wm), "token": self.token,
+                "wake_at": None if self.wake_at is None else list(self.wake_at),
+                **{a: getattr(self, a) for a in self._STATE + self._DUE}}
 
     def restore(self, state: dict) -> None:
         self.serial, self.wm = state["serial"], tuple(state["wm"])
         state = {"total": state["count"], "wtotal": state["wcount"], **state}  # saved before entries were counted
         for a in self._STATE:
             setattr(self, a, np.array(state[a]))
+        if "next_t" in state:  # else its pending steps are events of the checkpoint (``_relax``)
+            for a in self._DUE:
+                getattr(self, a)[:] = state[a]
+            self.token, self.wake_at = state["token"], None if state["wake_at"] is None else tuple(state["wake_at"])
+        for grp in self.relaxing:  # the groups' arrays are the checkpoint's
+            grp.map_h[:] = grp.values
+        self._groups = None
         for grp in self.sim.groups:  # lookups start again from the oldest entry kept
             grp.map_fill = grp.map_fill[:-1] + (kern.lookups(len(grp.map_fill[3])),)
             if grp.map_plan is not None:

@@ -519,3 +519,53 @@ def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp
     for r in range(m):
         out[r] = h[r] + alpha * ((mu[r] - h[r]) / variance + td[r])
     return append(T, K, S, V, A, head, count, total, units, tau, k, out, 0, serial, max_fwd, max_back, wm)
+
+
+# ---------------------------------------------------------------------- steps between events
+LIMIT, FINISHED, FULL = 0, 1, 2
+
+
+@njit(cache=True)
+def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive, wm_t, wm_s, serial, hist, weights,
+                ncols, fexp, flog1p, max_fwd, max_back, period, steps, r0, touched):
+    """Run the pending relaxation steps in time order while they come before the next other event.
+
+    Group g's next step is step ``next_k[g]`` at ``next_t[g]`` (inf: none), priority
+    ``r0 + 4k``, ties broken by the order of scheduling (``next_seq``). Steps run while their
+    (time, priority) comes before (``t_lim``, ``pr_lim``), the first event of the simulation's
+    queue (or equals it when ``inclusive``: that event is one that runs these steps). Each step is
+    :func:`relax_group` and schedules the group's next one ``period`` later. Returns
+    (status, serial, group, time): :data:`LIMIT` when the next step is not due before the limit;
+    :data:`FINISHED` when group ``group`` made its last step at ``time`` (its trace records there);
+    :data:`FULL` when a history is full (grow it; the step stays due). ``touched[g]`` is set for
+    every group that stepped.
+    """
+    n = next_t.size
+    while True:
+        g = -1
+        for i in range(n):
+            if next_t[i] == np.inf:
+                continue
+            if g < 0 or next_t[i] < next_t[g] or (next_t[i] == next_t[g] and (
+                    next_k[i] < next_k[g] or (next_k[i] == next_k[g] and next_seq[i] < next_seq[g]))):
+                g = i
+        if g < 0:
+            return LIMIT, serial, -1, 0.0
+        tau, k = next_t[g], next_k[g]
+        pr = r0 + 4 * k
+        if not (tau < t_lim or (tau == t_lim and (pr < pr_lim or (pr == pr_lim and inclusive)))):
+            return LIMIT, serial, -1, 0.0
+        (P, H, h, new, variance, alpha, units, fill, plan, q_kind, q_var, q_temp, n_senders, cursors) = groups[g]
+        wm = wm_s if tau == wm_t else -1
+        if not relax_group(P, H, h, new, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, cursors,
+                           hist, weights, ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd, max_back):
+            return FULL, serial, g, tau
+        serial += 1
+        h[:] = new
+        touched[g] = True
+        if k < steps:
+            next_t[g], next_k[g], next_seq[g] = tau + period, k + 1, seq[0]
+            seq[0] += 1
+        else:
+            next_t[g] = np.inf
+            return FINISHED, serial, g, tau
