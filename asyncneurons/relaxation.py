@@ -236,6 +236,58 @@ class HistoryRelaxation:
         self.next_seq, self.seq = np.zeros(m, dtype=np.int64), np.zeros(1, dtype=np.int64)
         self.touched = np.zeros(m, dtype=np.bool_)
         self.token, self.wake_at, self._groups = 0, None, None
+        self._build_landed(n, C)
+        self._tie()
+
+    def _build_landed(self, n: int, C: int) -> None:
+        """What lands on each unit someone reads (:func:`relaxation_kernels.extend_landed`). With no
+        delay anywhere every landing is at the reader's instant, where order decides: the lookups
+        input by input answer, and nothing is kept."""
+        read = sorted({int(u) for grp in self.relaxing for u in grp.map_step[0][1]})
+        self.rid = np.full(n, -1, dtype=np.int64)
+        self.rid[read] = np.arange(len(read))
+        self.landed_on = bool(read) and (self.max_fwd > 0 or self.max_back > 0)
+        out = [[] for _ in range(n)]
+        for u in read:
+            for e in range(self.in_ptr[u], self.in_ptr[u + 1]):
+                out[self.in_src[e]].append((self.rid[u], self.in_col[e], self.in_d[e]))
+        self.out_ptr = np.cumsum([0] + [len(o) for o in out]).astype(np.int64)
+        self.out_r = np.array([r for o in out for r, _, _ in o], dtype=np.int64)
+        self.out_col = np.array([c for o in out for _, c, _ in o], dtype=np.int64)
+        self.out_d = np.array([d for o in out for *_, d in o], dtype=float)
+        R, H, L = max(len(read), 1), 64, 64
+        self.PA, self.PS = np.zeros((R, H)), np.zeros((R, H), dtype=np.int64)
+        self.PC, self.PV, self.psize = np.zeros((R, H), dtype=np.int64), np.zeros((R, H)), np.zeros(R, dtype=np.int64)
+        self.LA, self.LX = np.zeros((R, L)), np.zeros((R, L, C))
+        self.lhead, self.lcount, self.ltotal = (np.zeros(R, dtype=np.int64) for _ in range(3))
+        self.front = np.zeros((R, C))
+
+    def _tie(self) -> None:
+        """The tuple of what lands that the kernels take (again after an array is replaced)."""
+        self.landed = (self.landed_on, self.rid, (self.PA, self.PS, self.PC, self.PV, self.psize),
+                       (self.LA, self.LX, self.lhead, self.lcount, self.ltotal, self.front),
+                       (self.out_ptr, self.out_r, self.out_col, self.out_d), self.max_back)
+
+    def _make_room(self, code: int) -> None:
+        """Grow what a kernel found full."""
+        if code == kern.HISTORY_FULL:
+            self._grow()
+        elif code == kern.PENDING_FULL:
+            for a in ("PA", "PS", "PC", "PV"):
+                old = getattr(self, a)
+                new = np.zeros((old.shape[0], 2 * old.shape[1]), dtype=old.dtype)
+                new[:, :old.shape[1]] = old
+                setattr(self, a, new)
+        elif code == kern.LANDED_FULL:
+            R, L = self.LA.shape
+            order = (self.lhead[:, None] - self.lcount[:, None] + L + np.arange(L)[None, :]) % L
+            rows = np.arange(R)[:, None]
+            LA, LX = np.zeros((R, 2 * L)), np.zeros((R, 2 * L, self.LX.shape[2]))
+            LA[:, :L], LX[:, :L] = self.LA[rows, order], self.LX[rows, order]
+            self.LA, self.LX, self.lhead = LA, LX, self.lcount.copy()
+        else:
+            raise AssertionError(f"unknown kernel status {code}")
+        self._tie()
 
     def _plan(self, grp, dense, where) -> dict:
         """What a relaxing group reads from downstream: queries (a sender, or a whole population
@@ -290,7 +342,8 @@ class HistoryRelaxation:
                 raise ValueError(f"MAP Propagation has no error term for {sg.kind.name} units")
             q_kind[q], q_var[q], q_temp[q] = kern.KIND_CODES[sg.kind.name], sg.lp.variance, sg.lp.temperature
         cursors = (kern.lookups(len(looks)), np.zeros(len(q_units), dtype=np.int64),
-                   np.zeros(len(q_units), dtype=np.int64))  # of the lookups, the values, the weights
+                   np.zeros(len(q_units), dtype=np.int64),
+                   np.zeros(len(q_units), dtype=np.int64))  # of the lookups, the values, the weights, the landed
         plan["step"] = ((plan["q_ptr"], plan["q_units"], plan["q_dr"], plan["e_q"], plan["e_qu"], plan["e_col"],
                          plan["e_zrow"], plan["e_rrow"], plan["x_ptr"], plan["x_col"], plan["x_look"], plan["l_src"],
                          plan["l_d1"], plan["l_d2"]), q_kind, q_var, q_temp, max(len(senders), 1), cursors)
@@ -321,9 +374,10 @@ class HistoryRelaxation:
     def _enter(self, units, k: int, values, action: int) -> None:
         now = self.sim.env.now
         values = np.ascontiguousarray(values, dtype=np.float64)
-        while not kern.append(self.T, self.K, self.S, self.V, self.A, self.head, self.count, self.total, units, now, k,
-                              values, action, self.serial, self.max_fwd, self.max_back, self._wm(now)):
-            self._grow()
+        while (code := kern.append(self.T, self.K, self.S, self.V, self.A, self.head, self.count, self.total, units,
+                                   now, k, values, action, self.serial, self.max_fwd, self.max_back, self._wm(now),
+                                   self.landed)) != kern.OK:
+            self._make_room(code)
         self.serial += 1
 
     def _snapshot(self, grp, t: float) -> None:
@@ -404,10 +458,10 @@ class HistoryRelaxation:
             inclusive = R0 <= pr_lim <= last and (pr_lim - R0) % 4 == 0  # a wake of these steps
             status, self.serial, i, t = kern.relax_until(
                 self._groups, self.next_t, self.next_k, self.next_seq, self.seq, t_lim, pr_lim, inclusive,
-                self.wm[0], self.wm[1], self.serial, self.hist_arrays(), self.weight_arrays(), self.ncols, kern.EXP,
-                kern.LOG1P, self.max_fwd, self.max_back, self.period, self.steps, R0, self.touched)
-            if status == kern.FULL:
-                self._grow()
+                self.wm[0], self.wm[1], self.serial, self.hist_arrays(), self.weight_arrays(), self.landed, self.ncols,
+                kern.EXP, kern.LOG1P, self.max_fwd, self.max_back, self.period, self.steps, R0, self.touched)
+            if status >= 0:
+                self._make_room(status)
             elif status == kern.FINISHED:
                 grp = self.relaxing[i]
                 env.schedule_at(events.Signal.__new__(events.Signal), _step(self.steps + 1), t, (grp, grp.relax_gen),
@@ -441,13 +495,14 @@ class HistoryRelaxation:
 
     # ---------------------------------------------------------------- checkpoints
     _STATE = ("T", "K", "S", "V", "A", "head", "count", "total", "WT", "WK", "WS", "WP", "whead", "wcount", "wtotal")
+    _LANDED = ("PA", "PS", "PC", "PV", "psize", "LA", "LX", "lhead", "lcount", "ltotal", "front")
 
     _DUE = ("next_t", "next_k", "next_seq", "seq")
 
     def state(self) -> dict:
         return {"serial": self.serial, "wm": list(self.wm), "token": self.token,
                 "wake_at": None if self.wake_at is None else list(self.wake_at),
-                **{a: getattr(self, a) for a in self._STATE + self._DUE}}
+                "landed_on": self.landed_on, **{a: getattr(self, a) for a in self._STATE + self._DUE + self._LANDED}}
 
     def restore(self, state: dict) -> None:
         self.serial, self.wm = state["serial"], tuple(state["wm"])
@@ -458,15 +513,22 @@ class HistoryRelaxation:
             for a in self._DUE:
                 getattr(self, a)[:] = state[a]
             self.token, self.wake_at = state["token"], None if state["wake_at"] is None else tuple(state["wake_at"])
+        if "LX" in state:
+            for a in self._LANDED:
+                setattr(self, a, np.array(state[a]))
+            self.landed_on = bool(state["landed_on"])
+        else:  # saved before units kept what lands on them: read input by input
+            self.landed_on = False
+        self._tie()
         for grp in self.relaxing:  # the groups' arrays are the checkpoint's
             grp.map_h[:] = grp.values
         self._groups = None
         for grp in self.sim.groups:  # lookups start again from the oldest entry kept
             grp.map_fill = grp.map_fill[:-1] + (kern.lookups(len(grp.map_fill[3])),)
             if grp.map_plan is not None:
-                looks, values, weights = grp.map_step[-1]
+                looks, values, weights, landed = grp.map_step[-1]
                 grp.map_step = grp.map_step[:-1] + ((kern.lookups(len(looks[0])), np.zeros_like(values),
-                                                     np.zeros_like(weights)),)
+                                                     np.zeros_like(weights), np.zeros_like(landed)),)
 
 
 def make_relaxation(sim, mode: str, steps: int, step_size: float, period: float):

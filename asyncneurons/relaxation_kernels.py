@@ -222,7 +222,7 @@ def fill_inputs(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, 
 @njit(cache=True)
 def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src, l_d1, l_d2, ncols,
                  T, K, S, V, A, head, count, total, WT, WK, WS, WP, whead, wcount, wtotal, tau, pr, wm,
-                 cursors, pot, val, act, seen, w):
+                 cursors, landed, pot, val, act, seen, w):
     """The state of each queried sender as its error term reaches the reader at (τ, pr).
 
     Query q is a set of units (one unit, or a whole population output) and a retrograde delay
@@ -233,10 +233,15 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
     has been answered by an error that has arrived. ``w[e]`` is the weight of edge e's synapse.
     Query unit j's inputs are ``x_ptr[j] … x_ptr[j + 1]``: column ``x_col`` holds lookup ``x_look``
     (unit ``l_src`` after hops ``l_d1``, ``l_d2``; equal lookups are shared). ``cursors`` are
-    those of the lookups, of each query unit's value and of its weights (:func:`held_from`).
+    those of the lookups, of each query unit's value and of its weights (:func:`held_from`) and
+    of its landed inputs. Those come from what has landed on the unit (``landed``,
+    :func:`landed_inputs`) when that tells, else input by input. Returns :data:`OK`, or what is
+    full (grow it and read again: what was read stays read).
     """
-    l_mem, v_cur, w_cur = cursors
-    held = _held(l_src, l_d1, l_d2, ERROR, T, K, S, V, head, count, total, tau, pr, wm, l_mem)
+    l_mem, v_cur, w_cur, r_cur = cursors
+    on, rid, pend, land, outs, max_back = landed
+    held = np.empty(0)
+    looked = False
     widx = np.empty(q_units.size, dtype=np.int64)
     x = np.empty(WP.shape[2])
     for q in range(q_ptr.size - 1):
@@ -255,9 +260,18 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
             ws = held_from(WT, WK, WS, whead, wcount, wtotal, u, 0.0, dr, ERROR, tau, pr, wm, w_cur, j)
             widx[j] = ws
             nc = ncols[u]
-            x[:nc] = 0.0
-            for e in range(x_ptr[j], x_ptr[j + 1]):
-                x[x_col[e]] = held[x_look[e]]
+            told = False
+            if on:
+                if extend_landed(rid[u], tau, max_back, pend, land) != OK:
+                    return LANDED_FULL
+                told = landed_inputs(rid[u], dr, tau, land, r_cur, j, x, nc)
+            if not told:
+                if not looked:
+                    held = _held(l_src, l_d1, l_d2, ERROR, T, K, S, V, head, count, total, tau, pr, wm, l_mem)
+                    looked = True
+                x[:nc] = 0.0
+                for e in range(x_ptr[j], x_ptr[j + 1]):
+                    x[x_col[e]] = held[x_look[e]]
             x[nc - 1] = 1.0
             for c in range(nc):
                 x[c] = WP[u, ws, c] * x[c]
@@ -265,6 +279,7 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
     for e in range(e_qu.size):
         j = e_qu[e]
         w[e] = WP[q_units[j], widx[j], e_col[e]]
+    return OK
 
 
 @njit(cache=True)
@@ -276,17 +291,27 @@ def _everywhere(T_next, S_next, d1, d2, t, wm):
 
 
 @njit(cache=True)
-def append(T, K, S, V, A, head, count, total, units, t, k, values, action, serial, d1, d2, wm):
-    """Append an entry per unit; False (nothing written) when some history is full and its oldest
-    entry may still be read: an entry is dropped once the next one is held everywhere, after the
-    longest forward and retrograde delays ``d1`` and ``d2`` (``wm``: see :func:`held_from`)."""
+def append(T, K, S, V, A, head, count, total, units, t, k, values, action, serial, d1, d2, wm, landed):
+    """Append an entry per unit, and put each value in the pending landings of every read unit it
+    lands on (``landed``, :func:`extend_landed`). Returns :data:`OK`; :data:`HISTORY_FULL`
+    (nothing written) when some history is full and its oldest entry may still be read: an entry
+    is dropped once the next one is held everywhere, after the longest forward and retrograde
+    delays ``d1`` and ``d2`` (``wm``: see :func:`held_from`); :data:`PENDING_FULL` when pending
+    landings may overflow."""
+    on, rid, pend, land, outs, max_back = landed
+    out_ptr, out_r, out_col, out_d = outs
+    psize = pend[4]
     D = T.shape[1]
     for i in range(units.size):
         u = units[i]
         if count[u] == D:
             nxt = (head[u] + 1) % D
             if not _everywhere(T[u, nxt], S[u, nxt], d1, d2, t, wm):
-                return False
+                return HISTORY_FULL
+        if on:
+            for e in range(out_ptr[u], out_ptr[u + 1]):
+                if psize[out_r[e]] + units.size > pend[0].shape[1]:
+                    return PENDING_FULL
     for i in range(units.size):
         u = units[i]
         s = head[u] % D
@@ -299,7 +324,10 @@ def append(T, K, S, V, A, head, count, total, units, t, k, values, action, seria
         total[u] += 1
         if count[u] < D:
             count[u] += 1
-    return True
+        if on:
+            for e in range(out_ptr[u], out_ptr[u + 1]):
+                push_pending(pend, out_r[e], t + out_d[e], serial, out_col[e], values[i])
+    return OK
 
 
 @njit(cache=True)
@@ -476,14 +504,14 @@ def error_terms(q_ptr, q_kind, q_var, q_temp, pot, val, act, e, fexp, flog1p):
 
 @njit(cache=True)
 def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, cursors, hist, weights,
-                ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd, max_back):
+                landed, ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd, max_back):
     """One relaxation step of a group at (τ, pr), every unit's new value written to ``out``:
     ``h + α [(softplus(pot) − h)/σ² + Σ_j W_ij e_j]`` (:func:`asyncneurons.rules.map_prop.relax_step`),
     with ``pot`` from what the group holds (``fill``: :func:`fill_inputs`) and each downstream error
     term as it reaches the group (``plan``: :func:`read_senders`), the messages W_ij e_j added per
     receiving unit in ascending sender id, row after row (:func:`asyncneurons.kernels.sum_rows`).
-    The new values enter the history as step ``k`` of ``units`` (:func:`append`); False when a
-    history is full (nothing entered: grow it and step again, which reads the same)."""
+    The new values enter the history as step ``k`` of ``units`` (:func:`append`). Returns
+    :data:`OK`, or what is full (nothing entered: grow it and step again, which reads the same)."""
     T, K, S, V, A, head, count, total = hist
     WT, WK, WS, WP, whead, wcount, wtotal = weights
     f_row, f_col, f_look, l_src, l_d, l_zero, l_mem = fill
@@ -503,9 +531,11 @@ def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp
         nq, nu = q_dr.size, q_units.size
         qpot, val, e = np.empty(nu), np.empty(nu), np.empty(nu)
         act, seen, w = np.empty(nq, dtype=np.int64), np.empty(nq, dtype=np.bool_), np.empty(e_q.size)
-        read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src2, l_d1, l_d2, ncols,
-                     T, K, S, V, A, head, count, total, WT, WK, WS, WP, whead, wcount, wtotal, tau, pr, wm,
-                     cursors, qpot, val, act, seen, w)
+        code = read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src2, l_d1, l_d2, ncols,
+                            T, K, S, V, A, head, count, total, WT, WK, WS, WP, whead, wcount, wtotal, tau, pr, wm,
+                            cursors, landed, qpot, val, act, seen, w)
+        if code != OK:
+            return code
         error_terms(q_ptr, q_kind, q_var, q_temp, qpot, val, act, e, fexp, flog1p)
         Z = np.zeros((n_senders, m))
         for i in range(e_q.size):
@@ -518,16 +548,16 @@ def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp
                 td[c] += Z[r, c]
     for r in range(m):
         out[r] = h[r] + alpha * ((mu[r] - h[r]) / variance + td[r])
-    return append(T, K, S, V, A, head, count, total, units, tau, k, out, 0, serial, max_fwd, max_back, wm)
+    return append(T, K, S, V, A, head, count, total, units, tau, k, out, 0, serial, max_fwd, max_back, wm, landed)
 
 
 # ---------------------------------------------------------------------- steps between events
-LIMIT, FINISHED, FULL = 0, 1, 2
+LIMIT, FINISHED = -1, -2  # or what is full
 
 
 @njit(cache=True)
 def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive, wm_t, wm_s, serial, hist, weights,
-                ncols, fexp, flog1p, max_fwd, max_back, period, steps, r0, touched):
+                landed, ncols, fexp, flog1p, max_fwd, max_back, period, steps, r0, touched):
     """Run the pending relaxation steps in time order while they come before the next other event.
 
     Group g's next step is step ``next_k[g]`` at ``next_t[g]`` (inf: none), priority
@@ -537,8 +567,8 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
     :func:`relax_group` and schedules the group's next one ``period`` later. Returns
     (status, serial, group, time): :data:`LIMIT` when the next step is not due before the limit;
     :data:`FINISHED` when group ``group`` made its last step at ``time`` (its trace records there);
-    :data:`FULL` when a history is full (grow it; the step stays due). ``touched[g]`` is set for
-    every group that stepped.
+    or what is full (:data:`HISTORY_FULL` …: grow it; the step stays due, in ``group``).
+    ``touched[g]`` is set for every group that stepped.
     """
     n = next_t.size
     while True:
@@ -557,9 +587,10 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
             return LIMIT, serial, -1, 0.0
         (P, H, h, new, variance, alpha, units, fill, plan, q_kind, q_var, q_temp, n_senders, cursors) = groups[g]
         wm = wm_s if tau == wm_t else -1
-        if not relax_group(P, H, h, new, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, cursors,
-                           hist, weights, ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd, max_back):
-            return FULL, serial, g, tau
+        code = relax_group(P, H, h, new, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, cursors,
+                           hist, weights, landed, ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd, max_back)
+        if code != OK:
+            return code, serial, g, tau
         serial += 1
         h[:] = new
         touched[g] = True
@@ -569,3 +600,131 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
         else:
             next_t[g] = np.inf
             return FINISHED, serial, g, tau
+
+
+# ---------------------------------------------------------------------- what lands on a unit
+# A downstream unit's error term, as a reader sees it, depends on the inputs it held as of the
+# retrograde delay. Rather than look each input up for every reader, each unit that someone reads
+# keeps the values landing on it in landing order, each point with the unit's inputs after it:
+# a value sent at t on a synapse of delay d lands at fl(t + d); the sender's append puts it in the
+# unit's pending landings (a heap ordered by landing time, then by the order the entries were
+# made), and the unit's landed points take from there whatever has landed when it is read.
+
+OK, HISTORY_FULL, PENDING_FULL, LANDED_FULL = 0, 1, 2, 3
+
+
+@njit(cache=True)
+def _before(a1, s1, a2, s2):
+    return a1 < a2 or (a1 == a2 and s1 < s2)
+
+
+@njit(cache=True)
+def push_pending(pend, r, a, serial, col, value):
+    """Put a landing (time ``a``, serial, column, value) in read unit r's pending heap."""
+    PA, PS, PC, PV, psize = pend
+    i = psize[r]
+    psize[r] = i + 1
+    while i > 0:
+        parent = (i - 1) >> 1
+        if not _before(a, serial, PA[r, parent], PS[r, parent]):
+            break
+        PA[r, i], PS[r, i], PC[r, i], PV[r, i] = PA[r, parent], PS[r, parent], PC[r, parent], PV[r, parent]
+        i = parent
+    PA[r, i], PS[r, i], PC[r, i], PV[r, i] = a, serial, col, value
+
+
+@njit(cache=True)
+def _pop_pending(pend, r):
+    """Remove the top of read unit r's pending heap."""
+    PA, PS, PC, PV, psize = pend
+    n = psize[r] - 1
+    psize[r] = n
+    if n == 0:
+        return
+    a, s, c, v = PA[r, n], PS[r, n], PC[r, n], PV[r, n]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        if child + 1 < n and _before(PA[r, child + 1], PS[r, child + 1], PA[r, child], PS[r, child]):
+            child += 1
+        if not _before(PA[r, child], PS[r, child], a, s):
+            break
+        PA[r, i], PS[r, i], PC[r, i], PV[r, i] = PA[r, child], PS[r, child], PC[r, child], PV[r, child]
+        i = child
+    PA[r, i], PS[r, i], PC[r, i], PV[r, i] = a, s, c, v
+
+
+@njit(cache=True)
+def _slot(head, total, a, D):
+    """Ring slot of point number ``a`` (the newest, ``total − 1``, is in slot ``head − 1``)."""
+    s = head - (total - a)
+    if s < 0:
+        s += D
+    return s
+
+
+@njit(cache=True)
+def extend_landed(r, tau, max_back, pend, land):
+    """Move to read unit r's landed points whatever has landed by τ, each point with the unit's
+    inputs after it (a row of ``LX``; ``front`` holds the newest). A point is dropped once the next
+    one is held by every reader for good: fl(its landing + the longest retrograde delay) < τ.
+    Returns :data:`OK`, or :data:`LANDED_FULL` (grow the points and call again)."""
+    PA, PS, PC, PV, psize = pend
+    LA, LX, lhead, lcount, ltotal, front = land
+    if psize[r] == 0 or PA[r, 0] > tau:
+        return OK
+    L = LA.shape[1]
+    while lcount[r] > 1 and LA[r, _slot(lhead[r], ltotal[r], ltotal[r] - lcount[r] + 1, L)] + max_back < tau:
+        lcount[r] -= 1
+    while psize[r] > 0 and PA[r, 0] <= tau:
+        if lcount[r] == L:
+            return LANDED_FULL
+        front[r, PC[r, 0]] = PV[r, 0]
+        s = lhead[r]
+        LA[r, s] = PA[r, 0]
+        LX[r, s, :] = front[r, :]
+        lhead[r] = s + 1 if s + 1 < L else 0
+        lcount[r] += 1
+        ltotal[r] += 1
+        _pop_pending(pend, r)
+    return OK
+
+
+@njit(cache=True)
+def landed_inputs(r, d2, tau, land, r_cur, c, x, nc):
+    """The inputs read unit r held as its error term reaches a reader at τ after ``d2``, into
+    ``x[:nc]``: those of its last point with fl(landing + d2) < τ, found from the reader's cursor
+    ``r_cur[c]`` (galloping forward: a reader's time never decreases). False when the points
+    cannot tell: a point lands at exactly fl(landing + d2) = τ (order within the instant decides,
+    :func:`held_from`), or none is kept before the reader's time."""
+    LA, LX, lhead, lcount, ltotal, front = land
+    L = LA.shape[1]
+    tot = ltotal[r]
+    oldest = tot - lcount[r]
+    lo = r_cur[c]
+    if lo < oldest:
+        lo = oldest
+    if lo < tot and LA[r, _slot(lhead[r], tot, lo, L)] + d2 < tau:
+        step, hi = 1, lo + 1
+        while hi < tot and LA[r, _slot(lhead[r], tot, hi, L)] + d2 < tau:
+            lo = hi
+            step *= 2
+            hi = lo + step
+        if hi > tot:
+            hi = tot
+        lo += 1
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if LA[r, _slot(lhead[r], tot, mid, L)] + d2 < tau:
+                lo = mid + 1
+            else:
+                hi = mid
+    r_cur[c] = lo
+    if lo == oldest or (lo < tot and LA[r, _slot(lhead[r], tot, lo, L)] + d2 == tau):
+        return False
+    s = _slot(lhead[r], tot, lo - 1, L)
+    for i in range(nc):
+        x[i] = LX[r, s, i]
+    return True
