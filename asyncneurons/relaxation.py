@@ -258,14 +258,14 @@ class HistoryRelaxation:
         R, H, L = max(len(read), 1), 64, 64
         self.PA, self.PS = np.zeros((R, H)), np.zeros((R, H), dtype=np.int64)
         self.PC, self.PV, self.psize = np.zeros((R, H), dtype=np.int64), np.zeros((R, H)), np.zeros(R, dtype=np.int64)
-        self.LA, self.LX = np.zeros((R, L)), np.zeros((R, L, C))
-        self.lhead, self.lcount, self.ltotal = (np.zeros(R, dtype=np.int64) for _ in range(3))
-        self.front = np.zeros((R, C))
+        self.LA, self.LC, self.LV = np.zeros((R, L)), np.zeros((R, L), dtype=np.int64), np.zeros((R, L))
+        self.LX = np.zeros((R, L // kern.BLOCK, C))
+        self.lcount, self.ltotal, self.front = np.zeros(R, dtype=np.int64), np.zeros(R, dtype=np.int64), np.zeros((R, C))
 
     def _tie(self) -> None:
         """The tuple of what lands that the kernels take (again after an array is replaced)."""
         self.landed = (self.landed_on, self.rid, (self.PA, self.PS, self.PC, self.PV, self.psize),
-                       (self.LA, self.LX, self.lhead, self.lcount, self.ltotal, self.front),
+                       (self.LA, self.LC, self.LV, self.LX, self.lcount, self.ltotal, self.front),
                        (self.out_ptr, self.out_r, self.out_col, self.out_d), self.max_back)
 
     def _make_room(self, code: int) -> None:
@@ -278,13 +278,18 @@ class HistoryRelaxation:
                 new = np.zeros((old.shape[0], 2 * old.shape[1]), dtype=old.dtype)
                 new[:, :old.shape[1]] = old
                 setattr(self, a, new)
-        elif code == kern.LANDED_FULL:
-            R, L = self.LA.shape
-            order = (self.lhead[:, None] - self.lcount[:, None] + L + np.arange(L)[None, :]) % L
-            rows = np.arange(R)[:, None]
-            LA, LX = np.zeros((R, 2 * L)), np.zeros((R, 2 * L, self.LX.shape[2]))
-            LA[:, :L], LX[:, :L] = self.LA[rows, order], self.LX[rows, order]
-            self.LA, self.LX, self.lhead = LA, LX, self.lcount.copy()
+        elif code == kern.LANDED_FULL:  # point a stays in slot a mod L, its block's copy in a / BLOCK mod L / BLOCK
+            (R, L), B = self.LA.shape, kern.BLOCK
+            old = (self.LA, self.LC, self.LV, self.LX)
+            self.LA, self.LC, self.LV = np.zeros((R, 2 * L)), np.zeros((R, 2 * L), dtype=np.int64), np.zeros((R, 2 * L))
+            self.LX = np.zeros((R, 2 * L // B, self.LX.shape[2]))
+            for r in range(R):
+                first = self.ltotal[r] - self.lcount[r]
+                a = np.arange(first - first % B, self.ltotal[r])
+                for new, was in zip((self.LA, self.LC, self.LV), old):
+                    new[r, a % (2 * L)] = was[r, a % L]
+                blocks = np.unique(a // B)
+                self.LX[r, blocks % (2 * L // B)] = old[3][r, blocks % (L // B)]
         else:
             raise AssertionError(f"unknown kernel status {code}")
         self._tie()
@@ -495,7 +500,7 @@ class HistoryRelaxation:
 
     # ---------------------------------------------------------------- checkpoints
     _STATE = ("T", "K", "S", "V", "A", "head", "count", "total", "WT", "WK", "WS", "WP", "whead", "wcount", "wtotal")
-    _LANDED = ("PA", "PS", "PC", "PV", "psize", "LA", "LX", "lhead", "lcount", "ltotal", "front")
+    _LANDED = ("PA", "PS", "PC", "PV", "psize", "LA", "LC", "LV", "LX", "lcount", "ltotal", "front")
 
     _DUE = ("next_t", "next_k", "next_seq", "seq")
 

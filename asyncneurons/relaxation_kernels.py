@@ -656,36 +656,36 @@ def _pop_pending(pend, r):
     PA[r, i], PS[r, i], PC[r, i], PV[r, i] = a, s, c, v
 
 
-@njit(cache=True)
-def _slot(head, total, a, D):
-    """Ring slot of point number ``a`` (the newest, ``total − 1``, is in slot ``head − 1``)."""
-    s = head - (total - a)
-    if s < 0:
-        s += D
-    return s
+BLOCK = 16  # a read unit's inputs are copied whole before every 16th point landed on it
 
 
 @njit(cache=True)
 def extend_landed(r, tau, max_back, pend, land):
-    """Move to read unit r's landed points whatever has landed by τ, each point with the unit's
-    inputs after it (a row of ``LX``; ``front`` holds the newest). A point is dropped once the next
-    one is held by every reader for good: fl(its landing + the longest retrograde delay) < τ.
-    Returns :data:`OK`, or :data:`LANDED_FULL` (grow the points and call again)."""
+    """Move to read unit r's landed points whatever has landed by τ. Point number a (from the
+    unit's first, ever) is in slot a mod L of ``LA`` (landing time), ``LC`` (column) and ``LV``
+    (value); before every :data:`BLOCK`-th point the unit's inputs are copied whole into ``LX``
+    (block a / BLOCK, mod L / BLOCK); ``front`` holds them after the newest point. A point is
+    dropped once the next one is held by every reader for good: fl(its landing + the longest
+    retrograde delay) < τ; slots stay in use from the start of the oldest point's block. Returns
+    :data:`OK`, or :data:`LANDED_FULL` (grow the points and call again)."""
     PA, PS, PC, PV, psize = pend
-    LA, LX, lhead, lcount, ltotal, front = land
+    LA, LC, LV, LX, lcount, ltotal, front = land
     if psize[r] == 0 or PA[r, 0] > tau:
         return OK
-    L = LA.shape[1]
-    while lcount[r] > 1 and LA[r, _slot(lhead[r], ltotal[r], ltotal[r] - lcount[r] + 1, L)] + max_back < tau:
+    mask, bmask = LA.shape[1] - 1, LX.shape[1] - 1
+    while lcount[r] > 1 and LA[r, (ltotal[r] - lcount[r] + 1) & mask] + max_back < tau:
         lcount[r] -= 1
     while psize[r] > 0 and PA[r, 0] <= tau:
-        if lcount[r] == L:
+        a = ltotal[r]
+        oldest = a - lcount[r]
+        if a - (oldest - oldest % BLOCK) >= LA.shape[1]:
             return LANDED_FULL
-        front[r, PC[r, 0]] = PV[r, 0]
-        s = lhead[r]
-        LA[r, s] = PA[r, 0]
-        LX[r, s, :] = front[r, :]
-        lhead[r] = s + 1 if s + 1 < L else 0
+        if a % BLOCK == 0:
+            LX[r, (a // BLOCK) & bmask, :] = front[r, :]
+        s = a & mask
+        c = PC[r, 0]
+        front[r, c] = PV[r, 0]
+        LA[r, s], LC[r, s], LV[r, s] = PA[r, 0], c, PV[r, 0]
         lcount[r] += 1
         ltotal[r] += 1
         _pop_pending(pend, r)
@@ -695,20 +695,21 @@ def extend_landed(r, tau, max_back, pend, land):
 @njit(cache=True)
 def landed_inputs(r, d2, tau, land, r_cur, c, x, nc):
     """The inputs read unit r held as its error term reaches a reader at τ after ``d2``, into
-    ``x[:nc]``: those of its last point with fl(landing + d2) < τ, found from the reader's cursor
-    ``r_cur[c]`` (galloping forward: a reader's time never decreases). False when the points
-    cannot tell: a point lands at exactly fl(landing + d2) = τ (order within the instant decides,
+    ``x[:nc]``: those after its last point with fl(landing + d2) < τ (the copy before that point's
+    block, then the block's points up to it), found from the reader's cursor ``r_cur[c]``
+    (galloping forward: a reader's time never decreases). False when the points cannot tell: a
+    point lands at exactly fl(landing + d2) = τ (order within the instant decides,
     :func:`held_from`), or none is kept before the reader's time."""
-    LA, LX, lhead, lcount, ltotal, front = land
-    L = LA.shape[1]
+    LA, LC, LV, LX, lcount, ltotal, front = land
+    mask, bmask = LA.shape[1] - 1, LX.shape[1] - 1
     tot = ltotal[r]
     oldest = tot - lcount[r]
     lo = r_cur[c]
     if lo < oldest:
         lo = oldest
-    if lo < tot and LA[r, _slot(lhead[r], tot, lo, L)] + d2 < tau:
+    if lo < tot and LA[r, lo & mask] + d2 < tau:
         step, hi = 1, lo + 1
-        while hi < tot and LA[r, _slot(lhead[r], tot, hi, L)] + d2 < tau:
+        while hi < tot and LA[r, hi & mask] + d2 < tau:
             lo = hi
             step *= 2
             hi = lo + step
@@ -717,14 +718,17 @@ def landed_inputs(r, d2, tau, land, r_cur, c, x, nc):
         lo += 1
         while lo < hi:
             mid = (lo + hi) >> 1
-            if LA[r, _slot(lhead[r], tot, mid, L)] + d2 < tau:
+            if LA[r, mid & mask] + d2 < tau:
                 lo = mid + 1
             else:
                 hi = mid
     r_cur[c] = lo
-    if lo == oldest or (lo < tot and LA[r, _slot(lhead[r], tot, lo, L)] + d2 == tau):
+    if lo == oldest or (lo < tot and LA[r, lo & mask] + d2 == tau):
         return False
-    s = _slot(lhead[r], tot, lo - 1, L)
+    start = (lo - 1) - (lo - 1) % BLOCK
+    b = (start // BLOCK) & bmask
     for i in range(nc):
-        x[i] = LX[r, s, i]
+        x[i] = LX[r, b, i]
+    for a in range(start, lo):
+        x[LC[r, a & mask]] = LV[r, a & mask]
     return True
