@@ -113,6 +113,11 @@ def test_resume_of_a_finished_folder_changes_nothing(reference, tmp_path):
     {"network": {"hidden": [12, 6], "unit": "gaussian", "output": "categorical", "variance": [0.03, 0.1, 0.1]},
      "learning": {"rule": "map_prop", "critic": "map_prop", "map_steps": 5, "critic_variance": [0.03, 0.1, 0.1]},
      "timing": {"relax_period": 0.25, "synapse_delay": 0.5}},
+    {"network": {"hidden": [12, 6], "unit": "gaussian", "output": "categorical", "variance": [0.03, 0.1, 0.1]},
+     "learning": {"rule": "map_prop", "critic": "map_prop", "map_steps": 20, "critic_variance": [0.03, 0.1, 0.1]},
+     "timing": {"relax_period": 0.25, "synapse_delay": {"dist": "uniform", "low": 0.0, "high": 5.0},
+                "retro_delay": {"dist": "uniform", "low": 0.0, "high": 5.0}, "reward_delay": 10.0},
+     "env": {"pacing": "clock", "period": 20.0}},
     {"env": {"id": "asyncneurons/Multiplexer20-v0", "dummy_step": False}, "network": {"output": "bernoulli"},
      "learning": {"critic": "none"}},
 ])
