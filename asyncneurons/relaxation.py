@@ -17,8 +17,8 @@ and zero period, this is exactly the published synchronous (Jacobi) iteration: e
 uses the values and errors of step k − 1.
 
 Two implementations: :class:`HistoryRelaxation`, the engine's, reads everything from histories
-(one event per relaxation step of a group); :class:`EventRelaxation`, the test oracle, sends every
-relaxed value and every error term as an event. They give the same bits
+(the steps due before the next other event run in one compiled loop); :class:`EventRelaxation`,
+the test oracle, sends every relaxed value and every error term as an event. They give the same bits
 (``tests/test_map_delays.py``).
 """
 
@@ -156,14 +156,17 @@ class EventRelaxation:
 
 
 class HistoryRelaxation:
-    """The relaxation read from histories: one event per relaxation step of a group, no messages.
+    """The relaxation read from histories: no messages, and no event per relaxation step.
 
     Every group's samples and relaxed values (and the observations) enter a history with their
-    send time and step; every group's weight rows enter one when it learns. A relaxing group reads
-    what it holds on each synapse, and each downstream unit's error term as it stands when it
-    reaches the group: computed from that unit's value, held inputs and weights as of its
-    retrograde delay earlier (:mod:`asyncneurons.relaxation_kernels`). The numbers are those of
-    :class:`EventRelaxation` (a test holds the two equal).
+    send time and step; every group's weight rows enter one when it learns; every unit that some
+    group reads keeps what lands on it, in landing order. A relaxing group reads what it holds on
+    each synapse, and each downstream unit's error term as it stands when it reaches the group:
+    computed from that unit's value, held inputs and weights as of its retrograde delay earlier
+    (:mod:`asyncneurons.relaxation_kernels`). The steps due before the next other event of the
+    simulation run in one compiled loop, in time order (:meth:`_drive`, woken by an event at the
+    next step due); each group's trace records at an event after its last step. The numbers are
+    those of :class:`EventRelaxation` (a test holds the two equal).
     """
 
     reads_histories = True
