@@ -116,3 +116,92 @@ def record_rows(Z, reset, decay, G):
         if reset[r]:
             Z[r, :] = 0.0
         compiled.decay_add(Z[r], decay, G[r])
+
+
+# ---------------------------------------------------------------------- the chain of layers over replicas
+@njit(cache=_CACHE, error_model="numpy")
+def _hold_rows(x, H):
+    """Every row of replica r's block of H (R·m × (n + 1)) holds ``[x[r], 1]``."""
+    R = x.shape[0]
+    rows, cols = H.shape
+    m = rows // R
+    for r in range(R):
+        for j in range(r * m, (r + 1) * m):
+            for i in range(cols - 1):
+                H[j, i] = x[r, i]
+            H[j, cols - 1] = 1.0
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def deliver_bernoulli_pre_rows(x, P, H, temperature, pot, xs, e):
+    """Each replica's inputs ``x[r]`` held by its rows of H, then
+    :func:`asyncneurons.compiled.bernoulli_pre` on all R·m rows (``exp`` comes next on e)."""
+    _hold_rows(x, H)
+    compiled.bernoulli_pre(P, H, temperature, pot, xs, e)
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def deliver_logits_rows(x, P, H, temperature, n, pot, z):
+    """Each replica's inputs held by its rows of H, then :func:`logits_rows` (``exp`` comes next on z)."""
+    _hold_rows(x, H)
+    logits_rows(P, H, temperature, H.shape[0] // x.shape[0], n, pot, z)
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def weight_max_chain_rows(Ps, Ms, Vs, Es, Cs, Rs, deltas, lrs, b1, c1, b2, c2, bc1s, bc2s, corrects, eps, resets):
+    """:func:`asyncneurons.compiled.weight_max_chain` for R replicas stacked by rows (layer l:
+    R·m_l rows, replica after replica): the top layer's rows of replica r receive ``deltas[r]``;
+    layer l's rewards are, per replica, the ordered sum over its block of layer l+1's signals;
+    each layer learns on all its rows at once (rows are independent: the single run's bits per
+    replica), and replica r's traces are cleared after its layer has learned where ``resets[r]``."""
+    L = len(Ps)
+    NR = deltas.shape[0]
+    for l in range(L - 1, -1, -1):
+        R = Rs[l]
+        m = R.shape[0] // NR
+        if l == L - 1:
+            for r in range(NR):
+                for j in range(r * m, (r + 1) * m):
+                    R[j] = deltas[r]
+        else:
+            C = Cs[l + 1]
+            mu = C.shape[0] // NR
+            for r in range(NR):
+                compiled.sum_rows_ordered(C[r * mu:(r + 1) * mu], R[r * m:(r + 1) * m])
+        if l > 0:
+            compiled.weight_max_rows(Ps[l], Ms[l], Vs[l], Es[l], R, lrs[l], b1, c1, b2, c2, bc1s[l], bc2s[l],
+                                     corrects[l], eps, Cs[l])
+        else:
+            compiled.reinforce_rows(Ps[l], Ms[l], Vs[l], Es[l], R, lrs[l], b1, c1, b2, c2, bc1s[l], bc2s[l],
+                                    corrects[l], eps, Cs[l])
+        E = Es[l]
+        cols = E.shape[1]
+        for r in range(NR):
+            if resets[r]:
+                for j in range(r * m, (r + 1) * m):
+                    for i in range(cols):
+                        E[j, i] = 0.0
+
+
+# ---------------------------------------------------------------------- the critic over replicas
+@njit(cache=_CACHE, error_model="numpy")
+def scaled_outer_rows(dpre, slope, d, x, G):
+    """Per replica r, ``d[r] = dpre[r] · slope[r]`` and ``G[r] = d[r] ⊗ x[r]``
+    (:func:`asyncneurons.compiled.scaled_outer_into`: a critic layer's backward term and gradient)."""
+    for r in range(G.shape[0]):
+        compiled.scaled_outer_into(dpre[r], slope[r], d[r], x[r], G[r].reshape(G.shape[1] * G.shape[2]), 0)
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def adam_record_rows(Ps, Ms, Vs, Zs, Gs, deltas, lrs, b1, c1, b2, c2, bc1, bc2, correct, eps, resets, decay):
+    """The critic's step after a TD error for every replica and layer (arrays R × k_l): Adam on
+    ``Z[r] · deltas[r]`` at ``lrs[l]`` (:func:`adam_scaled_rows`), then ``Z[r] ← 0`` where
+    ``resets[r]`` and ``Z ← decay · Z + G`` (:func:`record_rows`)."""
+    for l in range(len(Ps)):
+        P, M, V, Z, G = Ps[l], Ms[l], Vs[l], Zs[l], Gs[l]
+        for r in range(P.shape[0]):
+            compiled._adam_span(P[r], M[r], V[r], Z[r], deltas[r], lrs[l], b1, c1, b2, c2, bc1, bc2, correct, eps)
+        for r in range(P.shape[0]):
+            if resets[r]:
+                Z[r, :] = 0.0
+            compiled.decay_add(Z[r], decay, G[r])

@@ -29,12 +29,14 @@ import time
 
 import numpy as np
 
-from . import replica_kernels, streams, tasks, traces
+from . import compiled, replica_kernels, streams, tasks, traces
 from .critic import init_layer
+from .environment import task_stepper
 from .errors import DivergenceError, ScenarioError
 from .kernels import NO_DECAYS, potential, sum_rows
 from .rules.map_prop import map_error, relax_layers
 from .optim import AdamConfig, adam_ascent, adam_constants, linear_schedule
+from .rules.weight_max import WeightMax
 from .rules import RULES
 from .rules.base import Rule
 from .reference import SyncRelaxation, synchronous_layers
@@ -113,6 +115,103 @@ def _sample(kind, pot, lp, u1, u2):
     return values, aux, kind.score(values, pot, aux, lp)
 
 
+
+class _Chain:
+    """Replicas on the single run's chain path (:mod:`asyncneurons.chain`): every layer fires in
+    compiled kernels over its R·m rows (the inputs of each replica held by its rows, the
+    pre-activations, NumPy's ``exp``, the keyed sample, score and trace), and under Weight
+    Maximization the TD errors' cascade down the layers is one kernel
+    (:func:`asyncneurons.replica_kernels.weight_max_chain_rows`, the single run's
+    :func:`asyncneurons.compiled.weight_max_chain` on each replica's rows). Built on the
+    layers as they are (:meth:`Replicas._prepare`); :func:`_chain_of` says when it applies."""
+
+    def __init__(self, rep, learns: bool):
+        R = rep.R
+        self.rep, self.R, self.learns = rep, R, learns
+        self.layers = []
+        for lay, rows in zip(rep.layers, rep._rows):
+            m, n = rows.m, lay.P.shape[2]
+            name = lay.kind.name
+            H = getattr(lay, "H", None)
+            if not (isinstance(H, np.ndarray) and H.shape == lay.P.shape and H.dtype == np.float64 and _plain(H)):
+                lay.H = H = np.empty_like(lay.P)
+            self.layers.append((lay, rows, H.reshape(R * m, n), m, float(lay.lp.temperature), name == "bernoulli",
+                                m + 1 if name == "softmax" else m))
+        if learns:
+            gs = rep._rows
+            L = len(gs)
+            self.Ps, self.Ms, self.Vs, self.Es = (tuple(getattr(g, a) for g in gs) for a in ("P", "M", "V", "E"))
+            self.Cs = tuple(np.empty((R * g.m, g.P.shape[1] - (0 if i == 0 else 1))) for i, g in enumerate(gs))
+            self.Rs = tuple(np.empty(R * g.m) for g in gs)
+            self.lrs, self.bc1s, self.bc2s = np.empty(L), np.empty(L), np.empty(L)
+            self.corrects = np.empty(L, dtype=np.bool_)
+            self.lr_steps = rep.scenario.learning.lr_steps
+
+    def fire(self, x: np.ndarray):
+        """Every layer of every replica samples in turn on the observations ``x`` (R × n);
+        returns each replica's action."""
+        R, empty, exp = self.R, np.empty, np.exp
+        for lay, rows, H, m, T, bernoulli, n in self.layers:
+            decay, decays = lay.decay, NO_DECAYS
+            if lay.tau is not None:
+                decays = np.ascontiguousarray(traces.record_decay(lay, Replicas.now), dtype=np.float64).reshape(R * m)
+                decay = 0.0
+            if bernoulli:
+                pot, xs, p, out, g = empty((5, R * m))
+                replica_kernels.deliver_bernoulli_pre_rows(x, rows.P, H, T, pot, xs, p)
+                exp(p, out=p)
+                compiled.bernoulli_post(xs, p, rows.keys1, rows.count, T, float(decay), decays, H, rows.E, out, g)
+                x = out.reshape(R, m)
+                lay.values, lay.aux = x, p.reshape(R, m)
+            else:
+                pot, z = empty(R * m), empty((R, n))
+                replica_kernels.deliver_logits_rows(x, rows.P, H, T, n, pot, z)
+                exp(z, out=z)
+                out, g, actions = empty(R * m), empty(R * m), empty(R, dtype=np.int64)
+                replica_kernels.categorical_rows(z, rows.keys1, rows.count, T, float(decay), decays, H, rows.E, out,
+                                                 g, actions)
+                x = out.reshape(R, m)
+                lay.values, lay.aux = x, (z, actions)
+        if bernoulli:
+            return x[:, 0].astype(int)
+        return actions
+
+    def learn(self, delta: np.ndarray, step: int, reset: np.ndarray) -> None:
+        """Weight Maximization's cascade for every replica (δ per replica; ``reset``: per replica,
+        traces cleared), with the learning rates and Adam constants of each layer's step."""
+        lrs, bc1s, bc2s, corrects, n = self.lrs, self.bc1s, self.bc2s, self.corrects, self.lr_steps
+        adam = self.rep.adam
+        t_prev = consts = None
+        for i, lay in enumerate(self.rep.layers):
+            t = lay.t = lay.t + 1
+            lo, hi = lay.lr
+            lrs[i] = lo + (hi - lo) * min(step, n) / n  # Replicas.lr (optim.linear_schedule)
+            if t != t_prev:
+                consts, t_prev = adam_constants(adam, t), t
+            bc1s[i], bc2s[i], corrects[i] = consts[4], consts[5], consts[6]
+        b1, c1, b2, c2, _, _, _, eps = consts
+        replica_kernels.weight_max_chain_rows(self.Ps, self.Ms, self.Vs, self.Es, self.Cs, self.Rs, delta, lrs,
+                                              b1, c1, b2, c2, bc1s, bc2s, corrects, eps, reset)
+
+
+def _chain_of(rep):
+    """The chain of the replicas ``rep`` (:class:`_Chain`), or None: every layer fires in
+    compiled kernels when sampling records the plain trace and every layer is of a kind the
+    kernels serve (Bernoulli hidden layers; a Bernoulli, softmax or categorical output); the
+    learning cascade is one kernel under first-order Weight Maximization with p = 2 and traces
+    per sample."""
+    if not rep._fused or any(lay.kind.name not in FUSED_KINDS for lay in rep.layers):
+        return None
+    if any(lay.kind.name != "bernoulli" for lay in rep.layers[:-1]):
+        return None
+    for lay in rep.layers:
+        if not _plain(lay.P, lay.E, lay.M, lay.V, lay.keys1, lay.count) or lay.count.shape != lay.keys1.shape:
+            return None
+    rule = rep.rule
+    learns = type(rule) is WeightMax and rule.p == 2.0 and all(getattr(lay, "tau", None) is None for lay in rep.layers)
+    return _Chain(rep, learns)
+
+
 class _BatchCritic:
     """The deterministic critic for R replicas (stacked matrix products, same bits as alone)."""
 
@@ -136,31 +235,46 @@ class _BatchCritic:
         Matrix products are NumPy's, stacked; the softplus, σ and outer products are the single
         critic's kernels per replica (:mod:`asyncneurons.replica_kernels`)."""
         R = S.shape[0]
-        x = np.empty((R, S.shape[1] + 1))
-        x[:, :-1] = S
-        x[:, -1] = 1.0
-        inputs, slopes, last = [], [], len(self.P) - 1
-        for l, P in enumerate(self.P):
-            pot = np.matmul(P, x[..., None])[..., 0]
-            inputs.append(x)
-            if l == last:
-                break
-            m = pot.shape[1]
-            buf = np.empty((R, 2 * m))
-            replica_kernels.critic_hidden_pre_rows(pot, buf)
-            np.exp(buf, out=buf)
-            logs = np.log1p(buf)  # on every entry (contiguous): the first m of each row are kept
-            x = np.empty((R, m + 1))
-            replica_kernels.critic_hidden_post_rows(pot, buf, logs, x)
-            slopes.append(buf[:, m:])
-        d = np.ones((R, 1))
-        grads = [None] * len(self.P)
-        for l in range(last, -1, -1):
-            grads[l] = np.empty(self.P[l].shape)
-            replica_kernels.outer_rows(d, inputs[l], grads[l])
-            if l:
-                d = np.matmul(self.P[l][:, :, :-1].transpose(0, 2, 1), d[..., None])[..., 0] * slopes[l - 1]
-        return pot[:, 0].copy(), grads
+        w = self.__dict__.get("_work")
+        if w is None or w[0] != R or any(a is not b for a, b in zip(w[1], self.P)) or len(w[1]) != len(self.P):
+            w = self._scratch(R)
+        _, Ps, xs, pots, bufs, logs, slopes, backT, ds, ones = w
+        xs[0][:, :-1] = S
+        last = len(Ps) - 1
+        matmul, exp, log1p = np.matmul, np.exp, np.log1p
+        for l in range(last):
+            pot = pots[l]
+            matmul(Ps[l], xs[l][..., None], out=pot[..., None])
+            replica_kernels.critic_hidden_pre_rows(pot, bufs[l])
+            exp(bufs[l], out=bufs[l])
+            log1p(bufs[l], out=logs[l])  # on every entry (contiguous): the first m of each row are kept
+            replica_kernels.critic_hidden_post_rows(pot, bufs[l], logs[l], xs[l + 1])
+        value = matmul(Ps[last], xs[last][..., None])[:, 0, 0].copy()
+        grads = [np.empty(P.shape) for P in Ps]
+        replica_kernels.outer_rows(ones, xs[last], grads[last])
+        d = ones
+        for l in range(last, 0, -1):  # d^{l-1} = (W^l[:, :-1]ᵀ d^l) · σ(pot^{l-1}), then its outer product
+            replica_kernels.scaled_outer_rows(matmul(backT[l], d[..., None])[..., 0], slopes[l - 1], ds[l - 1],
+                                              xs[l - 1], grads[l - 1])
+            d = ds[l - 1]
+        return value, grads
+
+    def _scratch(self, R):
+        """Buffers for :meth:`value_and_grad` with R replicas, tied to the current parameters:
+        each layer's input [x, 1], pre-activations, softplus/σ buffer and its ``log1p``, the
+        transposed weights without bias, the backward terms (the output's ∂V/∂pot = 1)."""
+        Ps = list(self.P)
+        xs = [np.empty((R, P.shape[2])) for P in Ps]
+        for x in xs:
+            x[:, -1] = 1.0
+        pots = [np.empty((R, P.shape[1])) for P in Ps[:-1]]
+        bufs = [np.empty((R, 2 * P.shape[1])) for P in Ps[:-1]]
+        logs = [np.empty_like(b) for b in bufs]
+        slopes = [b[:, b.shape[1] // 2:] for b in bufs]
+        backT = [P[:, :, :-1].transpose(0, 2, 1) for P in Ps]
+        ds = [np.empty((R, P.shape[1])) for P in Ps[:-1]]
+        w = self._work = (R, Ps, xs, pots, bufs, logs, slopes, backT, ds, np.ones((R, 1)))
+        return w
 
     def reevaluate(self, S, rows, value, state):
         """After the replicas in ``rows`` reset their tasks: their V(s) and state evaluated again,
@@ -203,6 +317,25 @@ class _BatchCritic:
             z *= self.decay
             z += g
 
+    def learn_and_record(self, delta, step, reset, grads) -> None:
+        """:meth:`learn`, then :meth:`record` of ``grads`` with the traces of ``reset`` cleared
+        first: one compiled call (:func:`asyncneurons.replica_kernels.adam_record_rows`) when
+        every array is contiguous and ``grads`` has the parameters' shapes."""
+        arrays = (*self.P, *self.M, *self.V, *self.Z, *grads)
+        if len(grads) != len(self.P) or not _plain(*arrays) or any(g.shape != P.shape for g, P in zip(grads, self.P)):
+            self.learn(delta, step)
+            self.record(grads, reset)
+            return
+        self.t += 1
+        R = len(delta)
+        lrs = np.array([self.lr_start[l] + (self.lr_end[l] - self.lr_start[l]) * min(step, self.lr_steps) / self.lr_steps
+                        for l in range(len(self.P))])
+        flat = lambda xs: tuple(x.reshape(R, -1) for x in xs)  # noqa: E731
+        replica_kernels.adam_record_rows(flat(self.P), flat(self.M), flat(self.V), flat(self.Z), flat(grads),
+                                         np.ascontiguousarray(delta, dtype=np.float64), lrs,
+                                         *adam_constants(self.adam, self.t),
+                                         np.ascontiguousarray(reset, dtype=np.bool_), float(self.decay))
+
 
 class _BatchMapCritic(_BatchCritic):
     """The MAP Propagation critic for R replicas (:mod:`asyncneurons.map_critic`, batched)."""
@@ -242,6 +375,10 @@ class _BatchMapCritic(_BatchCritic):
         s[rows] = s_new[rows]
         return s, _BatchCritic._merge(rows, v_old, v_new)
 
+    def learn_and_record(self, delta, step, reset, state) -> None:
+        self.learn(delta, step)
+        self.record(state, reset)
+
     def record(self, state, reset):
         s, values = state
         vals, Hs, pots = relax_layers(self.P, self.kinds, self.lps, s, values, None, self.steps, self.step_size)
@@ -257,11 +394,14 @@ class Replicas:
     """R runs of a synchronous-limit scenario, simulated together; ``run()`` like a Simulation.
 
     ``on_episode(row)`` receives each replica's episodes with ``row["run"]`` its run index.
+    ``chain`` (default) fires and learns on the chain path where it applies (:class:`_Chain`);
+    False keeps every layer's firing and every learning signal on the per-layer path, the
+    oracle the chain is tested against. Neither changes a result.
     """
 
     now = 0.0  # the synchronous limit is one instant: exponential traces never decay (asyncneurons.traces)
 
-    def __init__(self, scenario, runs, *, on_episode=None, max_ticks: int | None = None):
+    def __init__(self, scenario, runs, *, on_episode=None, max_ticks: int | None = None, chain: bool = True):
         if not supports(scenario):
             raise ScenarioError("replicas need the synchronous limit (zero delays, on_all firing, wait pacing, "
                                 f"a layered network) and one of the rules {', '.join(SUPPORTED_RULES)}")
@@ -298,6 +438,11 @@ class Replicas:
         self._action_map = s.env.action_map
         self.checkpoint = None  # called with the step loop's variables at the top of every step
         self.replay: list = [[] for _ in range(R)]
+        self.use_chain, self._chain = chain, None
+        self._steppers = [task_stepper(t) for t in self.tasks]
+        space = self.tasks[0].action_space
+        self._n_discrete = int(space.n) if spec[0] == "discrete" else 0
+        self._discrete_start = int(space.start) if spec[0] == "discrete" else 0
 
     # the interface rules use (as the event engine and the reference offer it)
     def lr(self, layer: int, step: int) -> float:
@@ -323,6 +468,8 @@ class Replicas:
 
     def forward(self, obs: np.ndarray) -> np.ndarray:
         self.obs = x = obs
+        if self._chain is not None:
+            return self._chain.fire(obs)
         for lay, rows in zip(self.layers, self._rows):
             H = np.empty_like(lay.P)
             replica_kernels.hold_inputs(np.ascontiguousarray(x, dtype=np.float64), H)
@@ -374,6 +521,10 @@ class Replicas:
     def learn(self, delta: np.ndarray, step: int, reset: np.ndarray) -> None:
         """Learning, deepest layer first, each layer seen as one group of R·m rows (:class:`_Rows`):
         δ is given to every row of its replica."""
+        if self._chain is not None and self._chain.learns:
+            self._chain.learn(np.ascontiguousarray(delta, dtype=np.float64), step,
+                              np.ascontiguousarray(reset, dtype=np.bool_))
+            return
         self._retro = None
         rows = self._rows
         if self.rule.broadcast_to_hidden:
@@ -397,6 +548,7 @@ class Replicas:
                 if a is not None and not a.flags.c_contiguous:
                     setattr(lay, name, np.ascontiguousarray(a))
         self._rows = [_Rows(lay) for lay in self.layers]
+        self._chain = _chain_of(self) if self.use_chain else None
 
     def _reset(self, r: int, episode: int) -> np.ndarray:
         seed = streams.seed_of(self.seeds[r], "episode", episode) % (2 ** 31)
@@ -405,8 +557,9 @@ class Replicas:
 
     def _step(self, r: int, action):
         self.replay[r].append(action)
-        task = self.tasks[r]
-        return task.step(tasks.to_env_action(task, action, self._action_map))
+        if type(action) is int and 0 <= action < self._n_discrete:  # tasks.to_env_action, at once
+            return self._steppers[r](self._discrete_start + action)
+        return self._steppers[r](tasks.to_env_action(self.tasks[r], action, self._action_map))
 
     def _replay(self, episode: np.ndarray, prev_end: np.ndarray, obs: np.ndarray) -> None:
         """Bring every task back to where a checkpoint left it: reset it as its episode began and
@@ -455,13 +608,15 @@ class Replicas:
             k += 1
             rewards, term, trunc = np.zeros(R), np.zeros(R, dtype=bool), np.zeros(R, dtype=bool)
             masked, new_episode = prev_end.copy(), prev_end.copy()
+            acts = action.tolist() if self._n_discrete else action  # Python ints for discrete tasks
             for r, reset in enumerate(prev_end.tolist()):  # the tasks step one by one; the rest is per array
                 if reset:
                     obs[r] = self._reset(r, episode[r])
                     wall[r] = time.perf_counter()
                 else:
-                    o, rew, term[r], trunc[r], _ = self._step(r, action[r])
-                    obs[r], rewards[r] = np.asarray(o).reshape(-1), float(rew)
+                    o, rew, term[r], trunc[r], _ = self._step(r, acts[r])
+                    obs[r] = o if type(o) is np.ndarray and o.ndim == 1 else np.asarray(o).reshape(-1)
+                    rewards[r] = float(rew)
             ret += rewards  # a task that was reset has the reward 0.0, which leaves its return as it is
             length += ~prev_end
             prev_end[:] = False
@@ -493,8 +648,7 @@ class Replicas:
                 if critic is not None and ended.any():
                     value, grads = critic.reevaluate(obs, ended, value, grads)
             if critic is not None:
-                critic.learn(delta, k)
-                critic.record(grads, new_episode)
+                critic.learn_and_record(delta, k, new_episode, grads)
                 v_prev = value
             self.learn(delta, k, new_episode)
             action = self.forward(obs)
