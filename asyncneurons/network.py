@@ -103,16 +103,30 @@ def init_weights(g, seed: int, unit, sources, uid, layer_size: dict, bias_init: 
     Each weight is keyed by (target unit, source unit): the same whatever the grouping. For a
     softmax output the Glorot fan-out counts the fixed last logit too (algorithms.md §1).
     """
-    a = g.nodes[unit]
-    fan_out = layer_size[a["layer"]] + (1 if a["kind"] == "softmax" else 0)
-    bound = glorot_bound(g.in_degree(unit), fan_out)
+    return init_weight_rows(g, [seed], [unit], sources, uid, layer_size, bias_init)[0, 0]
+
+
+def init_weight_rows(g, seeds, units, sources, uid, layer_size: dict, bias_init: float = 1e-3) -> np.ndarray:
+    """:func:`init_weights` of every unit in ``units`` (all with inputs from ``sources``) for
+    every seed: an array seeds × units × (sources + 1), each entry the bits of that unit's own
+    draw (the same keyed uniforms and the same operations per entry)."""
+    bounds, mask = [], np.zeros((len(units), len(sources)), dtype=bool)
+    for j, unit in enumerate(units):
+        a = g.nodes[unit]
+        bounds.append(glorot_bound(g.in_degree(unit), layer_size[a["layer"]] + (1 if a["kind"] == "softmax" else 0)))
+        preds = set(g.predecessors(unit))
+        mask[j] = [s not in preds for s in sources]
+    bound = np.array(bounds, dtype=np.float64)[:, None]
     cols = np.array([uid[s] for s in sources] + [BIAS_KEY], dtype=np.int64)
-    u = streams.uniforms(streams.unit_keys(seed, streams.INIT, [uid[unit]]), cols)
-    row = (2.0 * u - 1.0) * bound
-    row[-1] = (2.0 * u[-1] - 1.0) * bias_init
-    preds = set(g.predecessors(unit))
-    row[:-1][[s not in preds for s in sources]] = 0.0
-    return row
+    uids = np.array([uid[u] for u in units], dtype=np.int64)
+    out = np.empty((len(seeds), len(units), len(sources) + 1))
+    for i, seed in enumerate(seeds):
+        u = streams.uniforms(streams.unit_keys(seed, streams.INIT, uids)[:, None], cols[None, :])
+        P = (2.0 * u - 1.0) * bound
+        P[:, -1] = (2.0 * u[:, -1] - 1.0) * bias_init
+        P[:, :-1][mask] = 0.0
+        out[i] = P
+    return out
 
 
 def compile_groups(g, *, seed: int, fuse: bool, reward_delays: dict, layer_params, retro: bool = False,

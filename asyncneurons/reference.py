@@ -28,7 +28,7 @@ from . import streams, tasks, traces
 from .critic_choice import make_critic
 from .kernels import potential
 from .rules.map_prop import map_error, relax_layers
-from .network import _unit_ids, init_weights
+from .network import _unit_ids, init_weight_rows
 from .optim import AdamConfig, linear_schedule
 from .rules import RULES
 from .simulation import _per_layer, build_graph, run_seed
@@ -50,8 +50,8 @@ def synchronous_layers(scenario, g, seeds, *, stacked: bool = False) -> list:
     for l in range(1, n_layers + 1):
         names = by_layer[l]
         uids = np.array([uid[n] for n in names])
-        P = join([np.stack([init_weights(g, seed, n, by_layer[l - 1], uid, sizes, s.network.bias_init)
-                            for n in names]) for seed in seeds])
+        P = init_weight_rows(g, seeds, names, by_layer[l - 1], uid, sizes, s.network.bias_init)
+        P = P if stacked else P[0]
         layers.append(SimpleNamespace(
             layer=l, names=names, kind=UNIT_KINDS[g.nodes[names[0]]["kind"]], P=P,
             E=np.zeros_like(P), M=np.zeros_like(P), V=np.zeros_like(P), t=0,
