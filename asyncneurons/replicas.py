@@ -601,52 +601,76 @@ class Replicas:
                                           "action"))
             self._replay(episode, prev_end, obs)
         wall = [time.perf_counter()] * R
+        steppers, replay, task_list = self._steppers, self.replay, self.tasks
+        n_discrete, start, action_map = self._n_discrete, self._discrete_start, self._action_map
+        boot = s.env.bootstrap_truncated
+        perf_counter = time.perf_counter
         while True:
             if self.checkpoint is not None:
                 self.checkpoint({"k": k, "episode": episode, "prev_end": prev_end, "obs": obs, "ret": ret,
                                  "length": length, "v_prev": v_prev, "grads": grads, "action": action})
             k += 1
-            rewards, term, trunc = np.zeros(R), np.zeros(R, dtype=bool), np.zeros(R, dtype=bool)
-            masked, new_episode = prev_end.copy(), prev_end.copy()
-            acts = action.tolist() if self._n_discrete else action  # Python ints for discrete tasks
-            for r, reset in enumerate(prev_end.tolist()):  # the tasks step one by one; the rest is per array
-                if reset:
+            # the tasks step one by one (their flags as Python values); the rest is per array
+            acts = action.tolist() if n_discrete else action  # Python ints for discrete tasks
+            resets = prev_end.tolist()
+            rew, term, trunc = [0.0] * R, [False] * R, [False] * R
+            for r in range(R):
+                if resets[r]:
                     obs[r] = self._reset(r, episode[r])
-                    wall[r] = time.perf_counter()
+                    wall[r] = perf_counter()
+                    continue
+                a = acts[r]
+                replay[r].append(a)
+                if type(a) is int and 0 <= a < n_discrete:  # tasks.to_env_action, at once
+                    o, rw, term[r], trunc[r], _ = steppers[r](start + a)
                 else:
-                    o, rew, term[r], trunc[r], _ = self._step(r, acts[r])
-                    obs[r] = o if type(o) is np.ndarray and o.ndim == 1 else np.asarray(o).reshape(-1)
-                    rewards[r] = float(rew)
+                    o, rw, term[r], trunc[r], _ = steppers[r](tasks.to_env_action(task_list[r], a, action_map))
+                obs[r] = o if type(o) is np.ndarray and o.ndim == 1 else np.asarray(o).reshape(-1)
+                rew[r] = float(rw)
+            rewards = np.array(rew)
             ret += rewards  # a task that was reset has the reward 0.0, which leaves its return as it is
-            length += ~prev_end
+            masked = prev_end.copy()
+            length += ~masked
+            ended = [bool(te or tr) for te, tr in zip(term, trunc)]
+            any_ended, any_masked = True in ended, True in resets
+            new_episode = masked.copy()
             prev_end[:] = False
-            ended = term | trunc
-            if ended.any():
+            if any_ended:
                 self._check_finite(k)
-            for r in np.flatnonzero(ended):
-                if episode[r] < episodes and self.on_episode is not None:
-                    self.on_episode({"run": self.runs[r], "episode": int(episode[r]), "return": float(ret[r]),
-                                     "length": int(length[r]), "sim_time_ms": 0.0,
-                                     "wall_s": time.perf_counter() - wall[r], "stale_actions": 0})
-                episode[r] += 1
-                ret[r], length[r], wall[r] = 0.0, 0, time.perf_counter()
-            if (episode >= episodes).all() or (self.max_ticks is not None and k >= self.max_ticks):
+                for r in range(R):
+                    if not ended[r]:
+                        continue
+                    if episode[r] < episodes and self.on_episode is not None:
+                        self.on_episode({"run": self.runs[r], "episode": int(episode[r]), "return": float(ret[r]),
+                                         "length": int(length[r]), "sim_time_ms": 0.0,
+                                         "wall_s": perf_counter() - wall[r], "stale_actions": 0})
+                    episode[r] += 1
+                    ret[r], length[r], wall[r] = 0.0, 0, perf_counter()
+                if (episode >= episodes).all():
+                    break
+            if self.max_ticks is not None and k >= self.max_ticks:
                 break
             rr = rewards if clip is None else np.clip(rewards, -clip, clip)
             if critic is not None:
                 value, grads = critic.value_and_grad(obs)
-                delta = rr + gamma * value * np.where(term, 0.0, 1.0) - v_prev
+                if True in term:
+                    delta = rr + gamma * value * np.where(term, 0.0, 1.0) - v_prev
+                else:  # value · 1.0 is value, bit for bit
+                    delta = rr + gamma * value - v_prev
             else:
                 delta = rr.copy()
-            delta[masked | (trunc & ~term & (not s.env.bootstrap_truncated))] = 0.0
-            if dummy:
-                prev_end |= ended
-            else:
-                new_episode |= ended
-                for r in np.flatnonzero(ended):
-                    obs[r] = self._reset(r, episode[r])
-                if critic is not None and ended.any():
-                    value, grads = critic.reevaluate(obs, ended, value, grads)
+            if any_masked or (not boot and True in trunc):
+                delta[masked | (np.array(trunc) & ~np.array(term) & (not boot))] = 0.0
+            if any_ended:
+                ended = np.array(ended)
+                if dummy:
+                    prev_end |= ended
+                else:
+                    new_episode |= ended
+                    for r in np.flatnonzero(ended):
+                        obs[r] = self._reset(r, episode[r])
+                    if critic is not None:
+                        value, grads = critic.reevaluate(obs, ended, value, grads)
             if critic is not None:
                 critic.learn_and_record(delta, k, new_episode, grads)
                 v_prev = value
