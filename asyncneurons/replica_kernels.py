@@ -205,3 +205,25 @@ def adam_record_rows(Ps, Ms, Vs, Zs, Gs, deltas, lrs, b1, c1, b2, c2, bc1, bc2, 
             if resets[r]:
                 Z[r, :] = 0.0
             compiled.decay_add(Z[r], decay, G[r])
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def adam_record_outer_rows(Ps, Ms, Vs, Zs, Ds, Xs, deltas, lrs, b1, c1, b2, c2, bc1, bc2, correct, eps, resets, decay):
+    """:func:`adam_record_rows` with each layer's gradient given by its factors: replica r's
+    gradient of layer l is ``Ds[l][r] ⊗ Xs[l][r]`` (the backward term and the layer's input
+    [x, 1]), each entry the one product :func:`asyncneurons.compiled.outer_into` gives it, added
+    to the decayed trace as it is formed (``Z ← decay · Z + d_j x_i``)."""
+    for l in range(len(Ps)):
+        P, M, V, Z, D, X = Ps[l], Ms[l], Vs[l], Zs[l], Ds[l], Xs[l]
+        n = X.shape[1]
+        for r in range(P.shape[0]):
+            compiled._adam_span(P[r], M[r], V[r], Z[r], deltas[r], lrs[l], b1, c1, b2, c2, bc1, bc2, correct, eps)
+        for r in range(P.shape[0]):
+            if resets[r]:
+                Z[r, :] = 0.0
+            z = Z[r]
+            x = X[r]
+            for j in range(D.shape[1]):
+                dj = D[r, j]
+                for i in range(n):
+                    z[j * n + i] = z[j * n + i] * decay + dj * x[i]

@@ -229,62 +229,75 @@ class _BatchCritic:
         self.lr_start *= n if len(self.lr_start) == 1 else 1
         self.lr_end *= n if len(self.lr_end) == 1 else 1
 
-    def value_and_grad(self, S, rows=None):
-        """V(s) and ∇V(s) of every replica (``rows``: which replicas this evaluation is for; a
-        deterministic critic gives the others the same bits again, so it evaluates them all).
-        Matrix products are NumPy's, stacked; the softplus, σ and outer products are the single
-        critic's kernels per replica (:mod:`asyncneurons.replica_kernels`)."""
+    def evaluate(self, S, rows=None):
+        """V(s) of every replica and ∇V(s) as its factors ``(xs, ds)``: per layer l the input
+        [x, 1] and the backward term d (∂V/∂pot), the gradient being ``d ⊗ x`` per replica
+        (``rows``: which replicas this evaluation is for; a deterministic critic gives the others
+        the same bits again, so it evaluates them all). Matrix products are NumPy's, stacked; the
+        softplus and σ are the single critic's kernels per replica
+        (:mod:`asyncneurons.replica_kernels`)."""
         R = S.shape[0]
         w = self.__dict__.get("_work")
-        if w is None or w[0] != R or any(a is not b for a, b in zip(w[1], self.P)) or len(w[1]) != len(self.P):
+        if w is None or w[0] != R or len(w[1]) != len(self.P) or any(a is not b for a, b in zip(w[1], self.P)):
             w = self._scratch(R)
-        _, Ps, xs, pots, bufs, logs, slopes, backT, ds, ones = w
-        xs[0][:, :-1] = S
+        _, Ps, pots, bufs, logs, slopes, backT, ones = w
+        x = np.empty((R, S.shape[1] + 1))
+        x[:, :-1] = S
+        x[:, -1] = 1.0
+        xs = [x]
         last = len(Ps) - 1
-        matmul, exp, log1p = np.matmul, np.exp, np.log1p
+        matmul, exp, log1p, empty = np.matmul, np.exp, np.log1p, np.empty
         for l in range(last):
-            pot = pots[l]
-            matmul(Ps[l], xs[l][..., None], out=pot[..., None])
-            replica_kernels.critic_hidden_pre_rows(pot, bufs[l])
-            exp(bufs[l], out=bufs[l])
-            log1p(bufs[l], out=logs[l])  # on every entry (contiguous): the first m of each row are kept
-            replica_kernels.critic_hidden_post_rows(pot, bufs[l], logs[l], xs[l + 1])
-        value = matmul(Ps[last], xs[last][..., None])[:, 0, 0].copy()
-        grads = [np.empty(P.shape) for P in Ps]
-        replica_kernels.outer_rows(ones, xs[last], grads[last])
-        d = ones
-        for l in range(last, 0, -1):  # d^{l-1} = (W^l[:, :-1]ᵀ d^l) · σ(pot^{l-1}), then its outer product
-            replica_kernels.scaled_outer_rows(matmul(backT[l], d[..., None])[..., 0], slopes[l - 1], ds[l - 1],
-                                              xs[l - 1], grads[l - 1])
-            d = ds[l - 1]
+            pot, buf = pots[l], bufs[l]
+            matmul(Ps[l], x[..., None], out=pot[..., None])
+            replica_kernels.critic_hidden_pre_rows(pot, buf)
+            exp(buf, out=buf)
+            log1p(buf, out=logs[l])  # on every entry (contiguous): the first m of each row are kept
+            x = empty((R, pot.shape[1] + 1))
+            replica_kernels.critic_hidden_post_rows(pot, buf, logs[l], x)
+            xs.append(x)
+        value = matmul(Ps[last], x[..., None])[:, 0, 0].copy()
+        ds = [ones] * len(Ps)
+        for l in range(last, 0, -1):  # d^{l-1} = (W^l[:, :-1]ᵀ d^l) · σ(pot^{l-1})
+            d = empty(slopes[l - 1].shape)
+            np.multiply(matmul(backT[l], ds[l][..., None])[..., 0], slopes[l - 1], out=d)
+            ds[l - 1] = d
+        return value, (xs, ds)
+
+    def value_and_grad(self, S, rows=None):
+        """V(s) and ∇V(s) of every replica, one array per layer (:meth:`evaluate` and the outer
+        products ``d ⊗ x``, the single critic's kernel per replica)."""
+        value, (xs, ds) = self.evaluate(S, rows)
+        grads = [np.empty(P.shape) for P in self.P]
+        for g, d, x in zip(grads, ds, xs):
+            replica_kernels.outer_rows(d, x, g)
         return value, grads
 
     def _scratch(self, R):
-        """Buffers for :meth:`value_and_grad` with R replicas, tied to the current parameters:
-        each layer's input [x, 1], pre-activations, softplus/σ buffer and its ``log1p``, the
-        transposed weights without bias, the backward terms (the output's ∂V/∂pot = 1)."""
+        """Buffers for :meth:`evaluate` with R replicas, tied to the current parameters: each
+        hidden layer's pre-activations, softplus/σ buffer and its ``log1p``, the transposed
+        weights without bias, the output's ∂V/∂pot = 1."""
         Ps = list(self.P)
-        xs = [np.empty((R, P.shape[2])) for P in Ps]
-        for x in xs:
-            x[:, -1] = 1.0
         pots = [np.empty((R, P.shape[1])) for P in Ps[:-1]]
         bufs = [np.empty((R, 2 * P.shape[1])) for P in Ps[:-1]]
         logs = [np.empty_like(b) for b in bufs]
         slopes = [b[:, b.shape[1] // 2:] for b in bufs]
         backT = [P[:, :, :-1].transpose(0, 2, 1) for P in Ps]
-        ds = [np.empty((R, P.shape[1])) for P in Ps[:-1]]
-        w = self._work = (R, Ps, xs, pots, bufs, logs, slopes, backT, ds, np.ones((R, 1)))
+        w = self._work = (R, Ps, pots, bufs, logs, slopes, backT, np.ones((R, 1)))
         return w
 
     def reevaluate(self, S, rows, value, state):
-        """After the replicas in ``rows`` reset their tasks: their V(s) and state evaluated again,
-        the other replicas' kept as they are (each replica sees what its run alone sees)."""
-        v2, state2 = self.value_and_grad(S, rows)
+        """After the replicas in ``rows`` reset their tasks: their V(s) and state evaluated again
+        (:meth:`evaluate`), the other replicas' kept as they are (each replica sees what its run
+        alone sees)."""
+        v2, state2 = self.evaluate(S, rows)
         value = np.where(rows, v2, value)
         return value, self._merge(rows, state, state2)
 
     @staticmethod
     def _merge(rows, old, new):
+        if isinstance(old, tuple):  # gradient factors (xs, ds)
+            return tuple(_BatchCritic._merge(rows, a, b) for a, b in zip(old, new))
         out = []
         for a, b in zip(old, new):
             c = a.copy()
@@ -318,23 +331,43 @@ class _BatchCritic:
             z += g
 
     def learn_and_record(self, delta, step, reset, grads) -> None:
-        """:meth:`learn`, then :meth:`record` of ``grads`` with the traces of ``reset`` cleared
-        first: one compiled call (:func:`asyncneurons.replica_kernels.adam_record_rows`) when
-        every array is contiguous and ``grads`` has the parameters' shapes."""
-        arrays = (*self.P, *self.M, *self.V, *self.Z, *grads)
-        if len(grads) != len(self.P) or not _plain(*arrays) or any(g.shape != P.shape for g, P in zip(grads, self.P)):
+        """:meth:`learn`, then :meth:`record` of ``grads`` (one array per layer, or the factors
+        of :meth:`evaluate`) with the traces of ``reset`` cleared first: one compiled call
+        (:mod:`asyncneurons.replica_kernels`) when every array is contiguous."""
+        R = len(delta)
+        factors = type(grads) is tuple
+        if factors:
+            xs, ds = grads
+            arrays = (*self.P, *self.M, *self.V, *self.Z, *xs, *ds)
+            fits = len(xs) == len(ds) == len(self.P) and all(
+                d.shape == (R, P.shape[1]) and x.shape == (R, P.shape[2]) for P, x, d in zip(self.P, xs, ds))
+        else:
+            arrays = (*self.P, *self.M, *self.V, *self.Z, *grads)
+            fits = len(grads) == len(self.P) and all(g.shape == P.shape for g, P in zip(grads, self.P))
+        if not (fits and _plain(*arrays)):
+            if factors:
+                grads = [d[:, :, None] * x[:, None, :] for x, d in zip(*grads)]  # d ⊗ x: one product per entry
             self.learn(delta, step)
             self.record(grads, reset)
             return
         self.t += 1
-        R = len(delta)
         lrs = np.array([self.lr_start[l] + (self.lr_end[l] - self.lr_start[l]) * min(step, self.lr_steps) / self.lr_steps
                         for l in range(len(self.P))])
-        flat = lambda xs: tuple(x.reshape(R, -1) for x in xs)  # noqa: E731
-        replica_kernels.adam_record_rows(flat(self.P), flat(self.M), flat(self.V), flat(self.Z), flat(grads),
-                                         np.ascontiguousarray(delta, dtype=np.float64), lrs,
-                                         *adam_constants(self.adam, self.t),
-                                         np.ascontiguousarray(reset, dtype=np.bool_), float(self.decay))
+        key = (*self.P, *self.M, *self.V, *self.Z)
+        flats = self.__dict__.get("_flats")
+        if flats is None or len(flats[0]) != len(key) or any(a is not b for a, b in zip(flats[0], key)):
+            flats = self._flats = (key, *(tuple(x.reshape(R, -1) for x in xs_) for xs_ in (self.P, self.M, self.V,
+                                                                                          self.Z)))
+        _, fP, fM, fV, fZ = flats
+        delta = np.ascontiguousarray(delta, dtype=np.float64)
+        reset = np.ascontiguousarray(reset, dtype=np.bool_)
+        consts = adam_constants(self.adam, self.t)
+        if factors:
+            replica_kernels.adam_record_outer_rows(fP, fM, fV, fZ, tuple(ds), tuple(xs), delta, lrs, *consts, reset,
+                                                   float(self.decay))
+        else:
+            replica_kernels.adam_record_rows(fP, fM, fV, fZ, tuple(g.reshape(R, -1) for g in grads), delta, lrs,
+                                             *consts, reset, float(self.decay))
 
 
 class _BatchMapCritic(_BatchCritic):
@@ -374,6 +407,9 @@ class _BatchMapCritic(_BatchCritic):
         s = s_old.copy()
         s[rows] = s_new[rows]
         return s, _BatchCritic._merge(rows, v_old, v_new)
+
+    def evaluate(self, S, rows=None):
+        return self.value_and_grad(S, rows)
 
     def learn_and_record(self, delta, step, reset, state) -> None:
         self.learn(delta, step)
@@ -652,7 +688,7 @@ class Replicas:
                 break
             rr = rewards if clip is None else np.clip(rewards, -clip, clip)
             if critic is not None:
-                value, grads = critic.value_and_grad(obs)
+                value, grads = critic.evaluate(obs)
                 if True in term:
                     delta = rr + gamma * value * np.where(term, 0.0, 1.0) - v_prev
                 else:  # value · 1.0 is value, bit for bit
