@@ -212,6 +212,13 @@ def _chain_of(rep):
     return _Chain(rep, learns)
 
 
+class _Factors(tuple):
+    """∇V of every replica as its factors ``(xs, ds)`` per layer (:meth:`_BatchCritic.evaluate`):
+    the gradient of layer l is ``ds[l][r] ⊗ xs[l][r]`` for replica r."""
+
+    __slots__ = ()
+
+
 class _BatchCritic:
     """The deterministic critic for R replicas (stacked matrix products, same bits as alone)."""
 
@@ -262,7 +269,7 @@ class _BatchCritic:
             d = empty(slopes[l - 1].shape)
             np.multiply(matmul(backT[l], ds[l][..., None])[..., 0], slopes[l - 1], out=d)
             ds[l - 1] = d
-        return value, (xs, ds)
+        return value, _Factors((xs, ds))
 
     def value_and_grad(self, S, rows=None):
         """V(s) and ∇V(s) of every replica, one array per layer (:meth:`evaluate` and the outer
@@ -297,7 +304,7 @@ class _BatchCritic:
     @staticmethod
     def _merge(rows, old, new):
         if isinstance(old, tuple):  # gradient factors (xs, ds)
-            return tuple(_BatchCritic._merge(rows, a, b) for a, b in zip(old, new))
+            return type(new)(_BatchCritic._merge(rows, a, b) for a, b in zip(old, new))
         out = []
         for a, b in zip(old, new):
             c = a.copy()
@@ -335,39 +342,41 @@ class _BatchCritic:
         of :meth:`evaluate`) with the traces of ``reset`` cleared first: one compiled call
         (:mod:`asyncneurons.replica_kernels`) when every array is contiguous."""
         R = len(delta)
-        factors = type(grads) is tuple
-        if factors:
-            xs, ds = grads
-            arrays = (*self.P, *self.M, *self.V, *self.Z, *xs, *ds)
-            fits = len(xs) == len(ds) == len(self.P) and all(
-                d.shape == (R, P.shape[1]) and x.shape == (R, P.shape[2]) for P, x, d in zip(self.P, xs, ds))
-        else:
-            arrays = (*self.P, *self.M, *self.V, *self.Z, *grads)
-            fits = len(grads) == len(self.P) and all(g.shape == P.shape for g, P in zip(grads, self.P))
-        if not (fits and _plain(*arrays)):
-            if factors:
-                grads = [d[:, :, None] * x[:, None, :] for x, d in zip(*grads)]  # d ⊗ x: one product per entry
+        flats = self._flat_views(R)
+        fits = flats is not None and (type(grads) is _Factors or (
+            type(grads) is list and len(grads) == len(self.P) and _plain(*grads)
+            and all(g.shape == P.shape for g, P in zip(grads, self.P))))
+        if not fits:
+            if isinstance(grads, tuple):  # factors: d ⊗ x, one product per entry
+                grads = [d[:, :, None] * x[:, None, :] for x, d in zip(*grads)]
             self.learn(delta, step)
             self.record(grads, reset)
             return
         self.t += 1
         lrs = np.array([self.lr_start[l] + (self.lr_end[l] - self.lr_start[l]) * min(step, self.lr_steps) / self.lr_steps
                         for l in range(len(self.P))])
-        key = (*self.P, *self.M, *self.V, *self.Z)
-        flats = self.__dict__.get("_flats")
-        if flats is None or len(flats[0]) != len(key) or any(a is not b for a, b in zip(flats[0], key)):
-            flats = self._flats = (key, *(tuple(x.reshape(R, -1) for x in xs_) for xs_ in (self.P, self.M, self.V,
-                                                                                          self.Z)))
         _, fP, fM, fV, fZ = flats
         delta = np.ascontiguousarray(delta, dtype=np.float64)
         reset = np.ascontiguousarray(reset, dtype=np.bool_)
         consts = adam_constants(self.adam, self.t)
-        if factors:
+        if type(grads) is _Factors:
+            xs, ds = grads
             replica_kernels.adam_record_outer_rows(fP, fM, fV, fZ, tuple(ds), tuple(xs), delta, lrs, *consts, reset,
                                                    float(self.decay))
         else:
             replica_kernels.adam_record_rows(fP, fM, fV, fZ, tuple(g.reshape(R, -1) for g in grads), delta, lrs,
                                              *consts, reset, float(self.decay))
+
+    def _flat_views(self, R):
+        """The parameters, moments and traces as R × k views per layer, for the lists as they
+        are (a checkpoint's restore gives new ones), or None when an array is not contiguous."""
+        lists = (self.P, self.M, self.V, self.Z)
+        f = self.__dict__.get("_flats")
+        if f is None or f[0][4] != R or any(a is not b for a, b in zip(f[0], lists)):
+            ok = all(len(x) == len(self.P) and _plain(*x) for x in lists)
+            f = self._flats = ((*lists, R), *(tuple(a.reshape(R, -1) for a in x) for x in lists)) if ok else \
+                ((*lists, R), None)
+        return f if f[1] is not None else None
 
 
 class _BatchMapCritic(_BatchCritic):
