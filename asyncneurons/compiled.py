@@ -108,6 +108,13 @@ def potential_rows(P, H, out):
     """``out[j] = Σ_i P[j, i] H[j, i]`` for 2-D C-contiguous P and H: NumPy's
     ``(P * H).sum(axis=-1)`` bit for bit (0 plus the pairwise sum of the row's products)."""
     m, n = P.shape
+    if n < 8:  # fewer than 8 terms: added one by one (pairwise_sum's order), each product rounded first
+        for j in range(m):
+            s = 0.0
+            for i in range(n):
+                s += P[j, i] * H[j, i]
+            out[j] = 0.0 + s
+        return
     t = np.empty(n)
     for j in range(m):
         for i in range(n):
