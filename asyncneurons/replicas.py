@@ -9,9 +9,21 @@ Every operation is arranged so that replica r computes exactly the bits of run r
 replica's episodes and weights equal to the single runs'. For the compiled kernels a layer of R
 replicas of m units is one group of R·m rows (:class:`_Rows`): it fires and learns through the
 single run's kernels, and what the single run computes over a whole group or buffer is its
-kernel once per replica (:mod:`asyncneurons.replica_kernels`). The stochastic (MAP) critic keeps a
-sample index per replica: a replica whose episode ends without the dummy step samples its critic
-again on its new first state, and only its index moves. Replicas serve the layered rules
+kernel once per replica (:mod:`asyncneurons.replica_kernels`).
+
+A layered network in that limit is the single run's *chain* (:mod:`asyncneurons.chain`), and the
+replicas take the chain's path where the single run takes it (:class:`_Chain`): every layer of
+every replica fires in two compiled calls around NumPy's ``exp`` (the inputs held, the
+pre-activations, the keyed sample, score and trace, on all R·m rows), and under Weight
+Maximization the whole learning cascade, output to first layer, is one kernel for all replicas.
+The critic keeps its gradient as its factors (each layer's input and backward term) and learns,
+clears and records its trace in one kernel. ``Replicas(..., chain=False)`` keeps the per-layer
+path (each layer and learning signal through the rule, as the reference does), the oracle the
+chain is tested against; neither changes a result.
+
+The stochastic (MAP) critic keeps a sample index per replica: a replica whose episode ends
+without the dummy step samples its critic again on its new first state, and only its index
+moves. Replicas serve the layered rules
 (``global_reinforce``, ``weight_max``, ``weight_max_exact``, ``backprop``, ``ste_backprop``) and
 MAP Propagation (relaxation period 0), with either critic or none.
 
@@ -353,8 +365,8 @@ class _BatchCritic:
             self.record(grads, reset)
             return
         self.t += 1
-        lrs = np.array([self.lr_start[l] + (self.lr_end[l] - self.lr_start[l]) * min(step, self.lr_steps) / self.lr_steps
-                        for l in range(len(self.P))])
+        n = self.lr_steps
+        lrs = np.array([lo + (hi - lo) * min(step, n) / n for lo, hi in zip(self.lr_start, self.lr_end)])
         _, fP, fM, fV, fZ = flats
         delta = np.ascontiguousarray(delta, dtype=np.float64)
         reset = np.ascontiguousarray(reset, dtype=np.bool_)
@@ -681,7 +693,7 @@ class Replicas:
             new_episode = masked.copy()
             prev_end[:] = False
             if any_ended:
-                self._check_finite(k)
+                self._check_finite(k, [r for r in range(R) if ended[r]])
                 for r in range(R):
                     if not ended[r]:
                         continue
@@ -723,16 +735,19 @@ class Replicas:
             action = self.forward(obs)
         return self
 
-    def _check_finite(self, step: int) -> None:
-        for lay in self.layers:
-            if not _finite(lay.P):
-                r, row = (int(i) for i in np.argwhere(~np.isfinite(lay.P))[0][:2])
-                raise DivergenceError(f"run {self.runs[r]}: a unit of layer {lay.layer} (index {row}) has a "
-                                      f"non-finite weight at agent step {step}; the learning rate learning.lr "
-                                      f"is the most likely cause")
-        if self.critic is not None and not all(_finite(p) for p in self.critic.P):
-            raise DivergenceError(f"the critic of a run has a non-finite weight at agent step {step}; the "
-                                  f"learning rate learning.critic_lr is the most likely cause")
+    def _check_finite(self, step: int, replicas) -> None:
+        """Raise :class:`DivergenceError` when a weight of one of ``replicas`` (those whose episode
+        has just ended: a run alone checks at its episode ends) is not finite."""
+        for r in replicas:
+            for lay in self.layers:
+                if not _finite(lay.P[r]):
+                    row = int(np.argwhere(~np.isfinite(lay.P[r]))[0][0])
+                    raise DivergenceError(f"run {self.runs[r]}: a unit of layer {lay.layer} (index {row}) has a "
+                                          f"non-finite weight at agent step {step}; the learning rate learning.lr "
+                                          f"is the most likely cause")
+            if self.critic is not None and not all(_finite(p[r]) for p in self.critic.P):
+                raise DivergenceError(f"run {self.runs[r]}: the critic has a non-finite weight at agent step {step}; "
+                                      f"the learning rate learning.critic_lr is the most likely cause")
 
     def layer_matrices(self, replica: int) -> dict:
         return {lay.layer: lay.P[replica] for lay in self.layers}

@@ -151,3 +151,23 @@ def test_a_checkpoint_mid_run_resumes_on_the_other_path_to_the_uninterrupted_num
     assert _key(rows) == whole_rows
     for i in range(len(RUNS)):
         _same(_replica_state(resumed, i), _replica_state(whole, i))
+
+
+def test_a_diverging_replica_stops_the_chunk_at_its_episode_end_naming_its_run_as_alone(scenario):
+    """Each replica's weights are checked when its own episode ends, as its run alone checks
+    them: the chunk stops at the agent step at which that run alone stops."""
+    import re
+
+    from asyncneurons.errors import DivergenceError
+
+    s = scenario(experiment={"episodes": 50}, network={"hidden": [8]},
+                 learning={"rule": "weight_max", "lr": [1e308, 1e308], "lr_end": None, "critic_hidden": [8],
+                           "critic_lr": [1e-3, 1e-3], "critic_lr_end": None})
+    with pytest.raises(DivergenceError) as err:
+        Replicas(s, [4, 5]).run()
+    run, step = (int(x) for x in re.match(r"run (\d+): a unit of layer \d+ \(index \d+\) has a non-finite weight "
+                                          r"at agent step (\d+); the learning rate learning.lr", str(err.value)).groups())
+    Replicas(s, [4, 5], max_ticks=step - 1).run()  # no replica's episode ended on non-finite weights before
+    Simulation(s, run, max_ticks=step - 1).run()
+    with pytest.raises(DivergenceError, match="learning.lr"):
+        Simulation(s, run, max_ticks=step).run()
