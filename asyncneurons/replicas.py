@@ -380,15 +380,16 @@ class _BatchCritic:
                                              *consts, reset, float(self.decay))
 
     def _flat_views(self, R):
-        """The parameters, moments and traces as R × k views per layer, for the lists as they
+        """The parameters, moments and traces as R × k views per layer, of the arrays as they
         are (a checkpoint's restore gives new ones), or None when an array is not contiguous."""
         lists = (self.P, self.M, self.V, self.Z)
+        arrays = (*self.P, *self.M, *self.V, *self.Z)
         f = self.__dict__.get("_flats")
-        if f is None or f[0][4] != R or any(a is not b for a, b in zip(f[0], lists)):
+        if f is None or f[0] != R or len(f[1]) != len(arrays) or any(a is not b for a, b in zip(f[1], arrays)):
             ok = all(len(x) == len(self.P) and _plain(*x) for x in lists)
-            f = self._flats = ((*lists, R), *(tuple(a.reshape(R, -1) for a in x) for x in lists)) if ok else \
-                ((*lists, R), None)
-        return f if f[1] is not None else None
+            f = self._flats = (R, arrays, *(tuple(a.reshape(R, -1) for a in x) for x in lists)) if ok else \
+                (R, arrays, None)
+        return f[1:] if f[2] is not None else None
 
 
 class _BatchMapCritic(_BatchCritic):
