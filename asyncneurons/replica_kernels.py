@@ -185,14 +185,6 @@ def weight_max_chain_rows(Ps, Ms, Vs, Es, Cs, Rs, deltas, lrs, b1, c1, b2, c2, b
 
 # ---------------------------------------------------------------------- the critic over replicas
 @njit(cache=_CACHE, error_model="numpy")
-def scaled_outer_rows(dpre, slope, d, x, G):
-    """Per replica r, ``d[r] = dpre[r] · slope[r]`` and ``G[r] = d[r] ⊗ x[r]``
-    (:func:`asyncneurons.compiled.scaled_outer_into`: a critic layer's backward term and gradient)."""
-    for r in range(G.shape[0]):
-        compiled.scaled_outer_into(dpre[r], slope[r], d[r], x[r], G[r].reshape(G.shape[1] * G.shape[2]), 0)
-
-
-@njit(cache=_CACHE, error_model="numpy")
 def adam_record_rows(Ps, Ms, Vs, Zs, Gs, deltas, lrs, b1, c1, b2, c2, bc1, bc2, correct, eps, resets, decay):
     """The critic's step after a TD error for every replica and layer (arrays R × k_l): Adam on
     ``Z[r] · deltas[r]`` at ``lrs[l]`` (:func:`adam_scaled_rows`), then ``Z[r] ← 0`` where
