@@ -52,9 +52,9 @@ def import_graph() -> nx.DiGraph:
 
 def test_the_import_graph_sees_the_package():
     g = import_graph()
-    assert g.has_edge("asyncneurons.simulation", "asyncneurons.windows")
-    assert g.has_edge("asyncneurons.map_critic", "asyncneurons.critic")
-    assert g.has_edge("asyncneurons.raster", "asyncneurons.figure_style")  # imported inside a function
+    assert g.has_edge("asyncneurons.engine.simulation", "asyncneurons.engine.windows")
+    assert g.has_edge("asyncneurons.learning.map_critic", "asyncneurons.learning.critic")
+    assert g.has_edge("asyncneurons.figures.raster", "asyncneurons.figures.figure_style")  # imported inside a function
 
 
 def test_no_module_of_the_package_imports_itself_through_others():

@@ -8,12 +8,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asyncneurons import replica_kernels, streams
-from asyncneurons.critic import Critic
-from asyncneurons.kernels import sum_rows
-from asyncneurons.optim import AdamConfig
-from asyncneurons.replicas import _BatchCritic
-from asyncneurons.units import UNIT_KINDS, LayerParams, sample_and_trace
+from asyncneurons.engine import replica_kernels
+from asyncneurons.learning import streams
+from asyncneurons.learning.critic import Critic
+from asyncneurons.learning.kernels import sum_rows
+from asyncneurons.learning.optim import AdamConfig
+from asyncneurons.engine.replicas import _BatchCritic
+from asyncneurons.learning.units import UNIT_KINDS, LayerParams, sample_and_trace
 
 SETTINGS = settings(max_examples=40, deadline=None)
 
