@@ -275,7 +275,9 @@ FINDINGS = {
         "constant learning rates, Adam ε 1e-9, 20 relaxation steps of 0.5 σ², biases 0, 2,500 episodes). The "
         "task differs: LunarLander-v3 here, v2 published. With the wind off, as here, gymnasium's version "
         "history lists two changes from v2 to v3: wider declared observation bounds (not the observations "
-        "themselves) and a fix of a non-deterministic world reset; what these do to learning was not measured."),
+        "themselves) and a fix of a non-deterministic world reset; what these do to learning was not measured. Backprop on the same network, at the learning rates its "
+        "grid chose (critic × 4), averages 142.55 (31.43) over 10 runs, significantly above this row (Tuned "
+        "baselines above): on LunarLander, MAP Propagation as published trails a tuned backprop."),
 }
 
 

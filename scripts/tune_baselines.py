@@ -552,6 +552,7 @@ def report(out: Path, docs: Path, ledger_path: Path | None = None) -> Path:
         lines.append("")
     known = sorted({provenance.describe(x) for x in stacks if x})
     lines[1:1] = ["", f"Stack: {'; or '.join(known) if known else 'no finished runs'}."]
+    docs.mkdir(parents=True, exist_ok=True)
     target = docs / "baselines.md"
     target.write_text("\n".join(lines) + "\n")
     return target
