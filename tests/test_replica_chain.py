@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from asyncneurons import checkpoint
-from asyncneurons.replicas import Replicas
-from asyncneurons.simulation import Simulation
+from asyncneurons.engine import checkpoint
+from asyncneurons.engine.replicas import Replicas
+from asyncneurons.engine.simulation import Simulation
 
 RUNS = [0, 1, 2]
 TICKS = 240

@@ -8,12 +8,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asyncneurons import replica_kernels, streams
-from asyncneurons.critic import Critic
-from asyncneurons.kernels import sum_rows
-from asyncneurons.optim import AdamConfig
-from asyncneurons.replicas import _BatchCritic
-from asyncneurons.units import UNIT_KINDS, LayerParams, sample_and_trace
+from asyncneurons.engine import replica_kernels
+from asyncneurons.learning import streams
+from asyncneurons.learning.critic import Critic
+from asyncneurons.learning.kernels import sum_rows
+from asyncneurons.learning.optim import AdamConfig
+from asyncneurons.engine.replicas import _BatchCritic
+from asyncneurons.learning.units import UNIT_KINDS, LayerParams, sample_and_trace
 
 SETTINGS = settings(max_examples=40, deadline=None)
 
@@ -127,7 +128,7 @@ def test_the_batch_critic_evaluates_learns_and_records_as_each_critic_alone(R, n
 def test_weight_max_s_cascade_over_replicas_is_each_chain_alone(R, sizes, reset, correct, seed):
     """The output's rows of replica r get δ_r; each replica's layers learn and send on as its
     chain alone (compiled.weight_max_chain), traces cleared only in the replicas that reset."""
-    from asyncneurons import compiled
+    from asyncneurons.learning import compiled
 
     rng = np.random.default_rng(seed)
     shapes = [(sizes[l + 1], sizes[l] + 1) for l in range(len(sizes) - 1)]  # layer l: units × (inputs + 1)
