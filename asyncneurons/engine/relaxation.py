@@ -1,0 +1,547 @@
+"""MAP relaxation, each unit on its own schedule, reading its neighbours as they stand.
+
+After a unit samples, it relaxes ``map_steps`` times, every ``relax_period`` ms. At its k-th step
+a hidden unit computes its feed-forward mean from the values it holds, adds the top-down messages
+W_ij e_j of its downstream units j (summed in the order of their unit ids), and moves its value
+(:func:`~asyncneurons.learning.rules.map_prop.relax_step`). A unit's error term e_j is a function of its
+state (value, held inputs, weights), so it changes whenever that state does (a sample, a step, a
+value landing, a weight change), and unit i reads it as it stands when it reaches i: computed from
+j's state as of the synapse's retrograde delay earlier. After the last step a unit records its
+trace at the relaxed state. The output samples once and holds its value; it records with the
+hidden units. Relaxation never makes a unit sample.
+
+Order within an instant (after all firing, before the environment steps), for step k = 0 … N:
+relaxation steps k, then the landing of the values they sent, then (in the message form) the
+error terms those changes cause, then their landing; the traces are recorded last. At zero delay
+and zero period, this is exactly the published synchronous (Jacobi) iteration: every unit's step k
+uses the values and errors of step k − 1.
+
+Two implementations: :class:`HistoryRelaxation`, the engine's, reads everything from histories
+(the steps due before the next other event run in one compiled loop); :class:`EventRelaxation`,
+the test oracle, sends every relaxed value and every error term as an event. They give the same bits
+(``tests/test_map_delays.py``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from numba import typed
+
+from asyncneurons.engine import events
+from asyncneurons.learning import traces
+from asyncneurons.engine import relaxation_kernels as kern
+from asyncneurons.learning.kernels import potential, softplus, sum_by_sender
+from asyncneurons.learning.rules.map_prop import map_error, relax_step, topdown_messages
+
+R0 = 300_000
+
+
+def _step(k):
+    return R0 + 4 * k
+
+
+def _by_delay(buckets) -> list:
+    plan: dict = {}
+    for b in buckets:
+        plan.setdefault(b.delay, []).append(b)
+    return list(plan.items())
+
+
+class EventRelaxation:
+    """The relaxation as messages: kept as the test oracle of :class:`HistoryRelaxation`.
+
+    Values travel forward and error terms back as events, one per (sender, delay) and step. A
+    unit sends its error term at its sample, after each of its relaxation steps, when a relaxed
+    value lands on it, when a sample lands on it (which needs eager transmission: the simulation
+    chooses it for this path) and after it learns. The last two make it send whenever its state
+    changes, the semantics :class:`HistoryRelaxation` reads from histories.
+    """
+
+    reads_histories = False
+
+    def __init__(self, sim, steps: int, step_size: float, period: float):
+        self.sim, self.steps, self.step_size, self.period = sim, steps, step_size, period
+
+    def start(self, grp) -> None:
+        """A group has just sampled: send its error back and schedule its relaxation."""
+        grp.relax_gen += 1
+        self._send_error(grp, 0)
+        env = self.sim.env
+        if grp.role == "output" or self.steps == 0:
+            events.Signal(env, self.period * self.steps, _step(self.steps + 1), (grp, grp.relax_gen), self._record)
+        else:
+            events.Signal(env, self.period, _step(1), (grp, grp.relax_gen, 1), self._relax)
+
+    def _relax(self, event):
+        grp, gen, k = event._value
+        if gen != grp.relax_gen:
+            return  # a newer sample restarted this unit's relaxation
+        self.sim.transmission.flush(grp)
+        pot = potential(grp.P, grp.H)
+        blocks = list(grp.td_store.values())
+        td = sum_by_sender(blocks, grp.size) if blocks else np.zeros(grp.size)
+        var = grp.lp.variance
+        grp.values = relax_step(grp.values, softplus(pot), var, self.step_size * var, td)
+        env = self.sim.env
+        for delay, buckets in _by_delay(grp.buckets):
+            events.Signal(env, delay, _step(k) + 1, (buckets, grp.values, k), self._value_lands)
+        self._request_error(grp, k)
+        if k < self.steps:
+            events.Signal(env, self.period, _step(k + 1), (grp, gen, k + 1), self._relax)
+        else:
+            events.Signal(env, 0.0, _step(self.steps + 1), (grp, gen), self._record)
+
+    def _value_lands(self, event):
+        buckets, values, k = event._value
+        for b in buckets:
+            tg = b.target
+            self.sim.transmission.flush(tg)
+            if b.pairs is not None:
+                rows, cols, pos = b.pairs
+                tg.H[rows, cols] = values[pos]
+            elif b.rows is None:
+                tg.H[:, b.cols] = values[b.pos]
+            else:
+                tg.H[np.ix_(b.rows, b.cols)] = values[b.pos]
+            self._request_error(tg, k)
+
+    def _request_error(self, grp, k: int) -> None:
+        if not grp.error_pending and grp.retro_buckets:
+            grp.error_pending = True
+            events.Signal(self.sim.env, 0.0, _step(k) + 2, (grp, k), self._error)
+
+    def _error(self, event):
+        grp, k = event._value
+        grp.error_pending = False
+        self._send_error(grp, k)
+
+    def _send_error(self, grp, k: int) -> None:
+        if not grp.retro_buckets or grp.last_fire == -math.inf:
+            return  # nothing to send back, or no sample yet to explain
+        self.sim.transmission.flush(grp)
+        e = map_error(grp.kind, grp.values, potential(grp.P, grp.H), grp.lp, grp.frozen_action)
+        C = topdown_messages(grp.P, e)
+        env = self.sim.env
+        for delay, buckets in _by_delay(grp.retro_buckets):
+            messages = []
+            for b in buckets:
+                if b.rows is None:
+                    messages.append((b.target, id(b), grp.uids, b.pos, C[:, b.span if b.span is not None else b.cols]))
+                else:
+                    messages.append((b.target, id(b), grp.uids[b.rows], b.pos, C[np.ix_(b.rows, b.cols)]))
+            events.Signal(env, delay, _step(k) + 3, messages, self._error_lands)
+
+    def sample_landed(self, grp) -> None:
+        """A sample arrived on one of the group's synapses: its error term changes."""
+        self._request_error(grp, 0)
+
+    def weights_changed(self, grp) -> None:
+        """The group learned: its error term (and the weights it carries back) changed."""
+        self._request_error(grp, 0)
+
+    @staticmethod
+    def _error_lands(event):
+        for target, key, uids, pos, block in event._value:
+            target.td_store[key] = (uids, pos, block)
+
+    def _record(self, event):
+        grp, gen = event._value
+        if gen != grp.relax_gen:
+            return
+        self.sim.transmission.flush(grp)
+        e = map_error(grp.kind, grp.values, potential(grp.P, grp.H), grp.lp, grp.frozen_action)
+        traces.record(grp, e, grp.H, self.sim.env.now)
+
+
+class HistoryRelaxation:
+    """The relaxation read from histories: no messages, and no event per relaxation step.
+
+    Every group's samples and relaxed values (and the observations) enter a history with their
+    send time and step; every group's weight rows enter one when it learns; every unit that some
+    group reads keeps what lands on it, in landing order. A relaxing group reads what it holds on
+    each synapse, and each downstream unit's error term as it stands when it reaches the group:
+    computed from that unit's value, held inputs and weights as of its retrograde delay earlier
+    (:mod:`asyncneurons.engine.relaxation_kernels`). The steps due before the next other event of the
+    simulation run in one compiled loop, in time order (:meth:`_drive`, woken by an event at the
+    next step due); each group's trace records at an event after its last step. The numbers are
+    those of :class:`EventRelaxation` (a test holds the two equal).
+    """
+
+    reads_histories = True
+
+    def __init__(self, sim, steps: int, step_size: float, period: float):
+        self.sim, self.steps, self.step_size, self.period = sim, steps, step_size, period
+        self.serial = 0
+        self.wm = (-math.inf, -1)  # (time, serial) of the last environment step
+        self._build()
+
+    # ---------------------------------------------------------------- layout
+    def _build(self) -> None:
+        sim, g = self.sim, self.sim.graph
+        groups = [sim.input_group, *sim.groups]
+        dense, where = {}, {}
+        for grp in groups:
+            grp.hist = np.arange(len(dense), len(dense) + grp.size)
+            for r, name in enumerate(grp.names):
+                dense[name] = len(dense)
+                where[name] = (grp, r)
+        n = len(dense)
+        self.ncols = np.ones(n, dtype=np.int64)
+        ptr, col, src, dly = [0], [], [], []
+        for name in sorted(dense, key=dense.get):
+            grp, r = where[name]
+            if grp is not sim.input_group:
+                self.ncols[dense[name]] = grp.P.shape[1]
+                for p in sorted(g.predecessors(name), key=lambda p: grp.col[p]):
+                    col.append(grp.col[p])
+                    src.append(dense[p])
+                    dly.append(float(g.edges[p, name]["delay"]))
+            ptr.append(len(col))
+        self.in_ptr = np.array(ptr, dtype=np.int64)
+        self.in_col, self.in_src = np.array(col, dtype=np.int64), np.array(src, dtype=np.int64)
+        self.in_d = np.array(dly, dtype=float)
+        fwd = max([d for *_, d in g.edges(data="delay")] + [0.0])
+        back = max([d for *_, d in g.edges(data="retro_delay")] + [0.0])
+        self.max_fwd, self.max_back = fwd, back  # an entry is dropped once the next one is held everywhere
+        D, C = 16, int(self.ncols.max())
+        self.T, self.K = np.full((n, D), -math.inf), np.zeros((n, D), dtype=np.int64)
+        self.S, self.V = np.zeros((n, D), dtype=np.int64), np.zeros((n, D))
+        self.A, self.head, self.count = np.zeros((n, D), dtype=np.int64), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        self.total, self.wtotal = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)  # entries ever made
+        self.WT, self.WK = np.full((n, 4), -math.inf), np.zeros((n, 4), dtype=np.int64)
+        self.WS, self.WP = np.zeros((n, 4), dtype=np.int64), np.zeros((n, 4, C))
+        self.whead, self.wcount = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        for grp in sim.groups:
+            self._snapshot(grp, -math.inf)
+            looks: dict = {}
+            rows, cols, look = [], [], []
+            for r, u in enumerate(grp.hist):
+                for e in range(self.in_ptr[u], self.in_ptr[u + 1]):
+                    rows.append(r)
+                    cols.append(self.in_col[e])
+                    look.append(looks.setdefault((int(self.in_src[e]), float(self.in_d[e])), len(looks)))
+            grp.map_fill = (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64),
+                            np.array(look, dtype=np.int64), np.array([k[0] for k in looks], dtype=np.int64),
+                            np.array([k[1] for k in looks], dtype=float), np.zeros(len(looks)),
+                            kern.lookups(len(looks)))
+            grp.map_plan = self._plan(grp, dense, where) if grp.role != "output" else None
+            if grp.map_plan is not None:
+                grp.map_step = grp.map_plan["step"]
+        # the steps due: group i of ``relaxing`` makes step next_k[i] at next_t[i] (inf: none)
+        self.relaxing = [grp for grp in sim.groups if grp.map_plan is not None]
+        for i, grp in enumerate(self.relaxing):
+            grp.relax_index = i
+            grp.map_h, grp.map_new = np.zeros(grp.size), np.empty(grp.size)  # its values while it relaxes
+        m = len(self.relaxing)
+        self.next_t, self.next_k = np.full(m, math.inf), np.zeros(m, dtype=np.int64)
+        self.next_seq, self.seq = np.zeros(m, dtype=np.int64), np.zeros(1, dtype=np.int64)
+        self.touched = np.zeros(m, dtype=np.bool_)
+        self.token, self.wake_at, self._groups = 0, None, None
+        self._build_landed(n, C)
+        self._tie()
+
+    def _build_landed(self, n: int, C: int) -> None:
+        """What lands on each unit someone reads (:func:`relaxation_kernels.extend_landed`). With no
+        delay anywhere every landing is at the reader's instant, where order decides: the lookups
+        input by input answer, and nothing is kept."""
+        read = sorted({int(u) for grp in self.relaxing for u in grp.map_step[0][1]})
+        self.rid = np.full(n, -1, dtype=np.int64)
+        self.rid[read] = np.arange(len(read))
+        self.landed_on = bool(read) and (self.max_fwd > 0 or self.max_back > 0)
+        out = [[] for _ in range(n)]
+        for u in read:
+            for e in range(self.in_ptr[u], self.in_ptr[u + 1]):
+                out[self.in_src[e]].append((self.rid[u], self.in_col[e], self.in_d[e]))
+        self.out_ptr = np.cumsum([0] + [len(o) for o in out]).astype(np.int64)
+        self.out_r = np.array([r for o in out for r, _, _ in o], dtype=np.int64)
+        self.out_col = np.array([c for o in out for _, c, _ in o], dtype=np.int64)
+        self.out_d = np.array([d for o in out for *_, d in o], dtype=float)
+        R, H, L = max(len(read), 1), 64, 64
+        self.PA, self.PS = np.zeros((R, H)), np.zeros((R, H), dtype=np.int64)
+        self.PC, self.PV, self.psize = np.zeros((R, H), dtype=np.int64), np.zeros((R, H)), np.zeros(R, dtype=np.int64)
+        self.LA, self.LC, self.LV = np.zeros((R, L)), np.zeros((R, L), dtype=np.int64), np.zeros((R, L))
+        self.LX = np.zeros((R, L // kern.BLOCK, C))
+        self.lcount, self.ltotal, self.front = np.zeros(R, dtype=np.int64), np.zeros(R, dtype=np.int64), np.zeros((R, C))
+
+    def _tie(self) -> None:
+        """The tuple of what lands that the kernels take (again after an array is replaced)."""
+        self.landed = (self.landed_on, self.rid, (self.PA, self.PS, self.PC, self.PV, self.psize),
+                       (self.LA, self.LC, self.LV, self.LX, self.lcount, self.ltotal, self.front),
+                       (self.out_ptr, self.out_r, self.out_col, self.out_d), self.max_back)
+
+    def _make_room(self, code: int) -> None:
+        """Grow what a kernel found full."""
+        if code == kern.HISTORY_FULL:
+            self._grow()
+        elif code == kern.PENDING_FULL:
+            for a in ("PA", "PS", "PC", "PV"):
+                old = getattr(self, a)
+                new = np.zeros((old.shape[0], 2 * old.shape[1]), dtype=old.dtype)
+                new[:, :old.shape[1]] = old
+                setattr(self, a, new)
+        elif code == kern.LANDED_FULL:  # point a stays in slot a mod L, its block's copy in a / BLOCK mod L / BLOCK
+            (R, L), B = self.LA.shape, kern.BLOCK
+            old = (self.LA, self.LC, self.LV, self.LX)
+            self.LA, self.LC, self.LV = np.zeros((R, 2 * L)), np.zeros((R, 2 * L), dtype=np.int64), np.zeros((R, 2 * L))
+            self.LX = np.zeros((R, 2 * L // B, self.LX.shape[2]))
+            for r in range(R):
+                first = self.ltotal[r] - self.lcount[r]
+                a = np.arange(first - first % B, self.ltotal[r])
+                for new, was in zip((self.LA, self.LC, self.LV), old):
+                    new[r, a % (2 * L)] = was[r, a % L]
+                blocks = np.unique(a // B)
+                self.LX[r, blocks % (2 * L // B)] = old[3][r, blocks % (L // B)]
+        else:
+            raise AssertionError(f"unknown kernel status {code}")
+        self._tie()
+
+    def _plan(self, grp, dense, where) -> dict:
+        """What a relaxing group reads from downstream: queries (a sender, or a whole population
+        output, at one retrograde delay) and, per synapse, where its message goes in the sum."""
+        g = self.sim.graph
+        edges = []  # (sender group, sender row, reader row, retrograde delay, column in the sender's P)
+        for r, name in enumerate(grp.names):
+            for j in g.successors(name):
+                sg, sr = where[j]
+                edges.append((sg, sr, r, float(g.edges[name, j]["retro_delay"]), sg.col[name]))
+        senders = sorted({int(sg.uids[sr]) for sg, sr, *_ in edges})
+        zrow = {u: i for i, u in enumerate(senders)}
+        queries, q_index = [], {}
+        e_q, e_pos, e_col, e_zrow, e_rrow = [], [], [], [], []
+        for sg, sr, r, dr, c in edges:
+            rows = tuple(range(sg.size)) if sg.kind.population else (sr,)
+            key = (sg.gid, rows, dr)
+            if key not in q_index:
+                q_index[key] = len(queries)
+                queries.append((sg, rows, dr))
+            e_q.append(q_index[key])
+            e_pos.append(rows.index(sr))
+            e_col.append(c)
+            e_zrow.append(zrow[int(sg.uids[sr])])
+            e_rrow.append(r)
+        q_ptr, q_units, q_dr = [0], [], []
+        for q, (sg, rows, dr) in enumerate(queries):
+            q_units.extend(int(sg.hist[r]) for r in rows)
+            q_dr.append(dr)
+            q_ptr.append(len(q_units))
+        looks: dict = {}
+        x_ptr, x_col, x_look = [0], [], []
+        for q, (sg, rows, dr) in enumerate(queries):
+            for r in rows:
+                u = int(sg.hist[r])
+                for e in range(self.in_ptr[u], self.in_ptr[u + 1]):
+                    x_col.append(self.in_col[e])
+                    x_look.append(looks.setdefault((int(self.in_src[e]), float(self.in_d[e]), dr), len(looks)))
+                x_ptr.append(len(x_col))
+        q_ptr = np.array(q_ptr, dtype=np.int64)
+        e_q = np.array(e_q, dtype=np.int64)
+        plan = {"q_ptr": q_ptr, "q_units": np.array(q_units, dtype=np.int64), "q_dr": np.array(q_dr, dtype=float),
+                "e_q": e_q, "e_qu": q_ptr[e_q] + np.array(e_pos, dtype=np.int64),
+                "e_col": np.array(e_col, dtype=np.int64), "e_zrow": np.array(e_zrow, dtype=np.int64),
+                "e_rrow": np.array(e_rrow, dtype=np.int64), "n_senders": len(senders),
+                "x_ptr": np.array(x_ptr, dtype=np.int64), "x_col": np.array(x_col, dtype=np.int64),
+                "x_look": np.array(x_look, dtype=np.int64), "l_src": np.array([k[0] for k in looks], dtype=np.int64),
+                "l_d1": np.array([k[1] for k in looks], dtype=float), "l_d2": np.array([k[2] for k in looks], dtype=float)}
+        q_kind, q_var, q_temp = np.zeros(len(queries), dtype=np.int64), np.ones(len(queries)), np.ones(len(queries))
+        for q, (sg, rows, dr) in enumerate(queries):
+            if sg.kind.name not in kern.KIND_CODES:
+                raise ValueError(f"MAP Propagation has no error term for {sg.kind.name} units")
+            q_kind[q], q_var[q], q_temp[q] = kern.KIND_CODES[sg.kind.name], sg.lp.variance, sg.lp.temperature
+        cursors = (kern.lookups(len(looks)), np.zeros(len(q_units), dtype=np.int64),
+                   np.zeros(len(q_units), dtype=np.int64),
+                   np.zeros(len(q_units), dtype=np.int64))  # of the lookups, the values, the weights, the landed
+        plan["step"] = ((plan["q_ptr"], plan["q_units"], plan["q_dr"], plan["e_q"], plan["e_qu"], plan["e_col"],
+                         plan["e_zrow"], plan["e_rrow"], plan["x_ptr"], plan["x_col"], plan["x_look"], plan["l_src"],
+                         plan["l_d1"], plan["l_d2"]), q_kind, q_var, q_temp, max(len(senders), 1), cursors)
+        return plan
+
+    # ---------------------------------------------------------------- histories
+    def _grow(self) -> None:
+        n, D = self.T.shape
+        order = (self.head[:, None] - self.count[:, None] + D + np.arange(D)[None, :]) % D
+        rows = np.arange(n)[:, None]
+        def pad(a, fill):  # noqa: E306
+            out = np.full((n, 2 * D), fill, a.dtype)
+            out[:, :D] = a[rows, order]
+            return out
+        self.T, self.K, self.S = pad(self.T, -math.inf), pad(self.K, 0), pad(self.S, 0)
+        self.V, self.A = pad(self.V, 0.0), pad(self.A, 0)
+        self.head = self.count.copy()
+
+    def _grow_weights(self) -> None:
+        n, D, C = self.WP.shape
+        order = (self.whead[:, None] - self.wcount[:, None] + D + np.arange(D)[None, :]) % D
+        rows = np.arange(n)[:, None]
+        WT, WS, WP = np.full((n, 2 * D), -math.inf), np.zeros((n, 2 * D), dtype=np.int64), np.zeros((n, 2 * D, C))
+        WT[:, :D], WS[:, :D], WP[:, :D] = self.WT[rows, order], self.WS[rows, order], self.WP[rows, order]
+        self.WT, self.WS, self.WP, self.WK = WT, WS, WP, np.zeros((n, 2 * D), dtype=np.int64)
+        self.whead = self.wcount.copy()
+
+    def _enter(self, units, k: int, values, action: int) -> None:
+        now = self.sim.env.now
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        while (code := kern.append(self.T, self.K, self.S, self.V, self.A, self.head, self.count, self.total, units,
+                                   now, k, values, action, self.serial, self.max_fwd, self.max_back, self._wm(now),
+                                   self.landed)) != kern.OK:
+            self._make_room(code)
+        self.serial += 1
+
+    def _snapshot(self, grp, t: float) -> None:
+        while not kern.append_weights(self.WT, self.WS, self.WP, self.whead, self.wcount, self.wtotal, grp.hist, t,
+                                      np.ascontiguousarray(grp.P), self.serial, self.max_back, self._wm(t)):
+            self._grow_weights()
+        self.serial += 1
+
+    def _wm(self, tau: float) -> int:
+        return self.wm[1] if self.wm[0] == tau else -1
+
+    def _fill(self, grp, pr: int) -> None:
+        tau = self.sim.env.now
+        kern.fill_inputs(grp.H, *grp.map_fill, self.T, self.K, self.S, self.V, self.head, self.count, self.total,
+                         tau, pr, self._wm(tau))
+
+    # ---------------------------------------------------------------- hooks
+    def inputs_sent(self, values) -> None:
+        """The environment emitted an observation (at its step: everything due at this instant
+        before it has happened)."""
+        self.wm = (self.sim.env.now, self.serial)
+        self._enter(self.sim.input_group.hist, 0, values, 0)
+
+    def before_fire(self, grp) -> None:
+        """A group is about to sample: let it hold the relaxed values that have reached it."""
+        self._fill(grp, events.FIRE + grp.rank)
+
+    def weights_changed(self, grp) -> None:
+        self._snapshot(grp, self.sim.env.now)
+
+    def start(self, grp) -> None:
+        """A group has just sampled: enter the sample and schedule its relaxation."""
+        grp.relax_gen += 1
+        action = int(grp.frozen_action) if grp.frozen_action is not None and np.ndim(grp.frozen_action) == 0 else 0
+        self._enter(grp.hist, 0, grp.values, action)
+        env = self.sim.env
+        if grp.role == "output" or self.steps == 0:
+            events.Signal(env, self.period * self.steps, _step(self.steps + 1), (grp, grp.relax_gen), self._record)
+        else:
+            self._due(grp, env.now + self.period, 1)
+
+    def _due(self, grp, t: float, k: int) -> None:
+        """Group ``grp`` makes step k at t (replacing any step of an earlier sample)."""
+        i = grp.relax_index
+        grp.map_h[:] = grp.values
+        self.next_t[i], self.next_k[i], self.next_seq[i] = t, k, self.seq[0]
+        self.seq[0] += 1
+        self._wake_for_next()
+
+    def _wake_for_next(self) -> None:
+        """Make sure an event wakes the relaxation by its next step."""
+        t = self.next_t.min() if len(self.next_t) else math.inf
+        if t == math.inf:
+            return
+        best = min((float(t), _step(int(self.next_k[i]))) for i in np.flatnonzero(self.next_t == t))
+        if self.wake_at is None or best < self.wake_at:
+            self.token += 1
+            self.wake_at = best
+            self.sim.env.schedule_at(events.Signal.__new__(events.Signal), best[1], best[0], self.token, self._wake)
+
+    def _wake(self, event):
+        """Run the relaxation steps due before the next other event (:func:`relax_until`)."""
+        if event._value == self.token:
+            self.wake_at = None
+        self._drive()
+
+    # ---------------------------------------------------------------- the step
+    def _drive(self) -> None:
+        """Run every relaxation step due before the next event of the simulation's queue, in time
+        order, in one compiled loop; schedule each trace record where a group's last step was."""
+        env, last = self.sim.env, _step(self.steps)
+        if self._groups is None:
+            self._groups = typed.List([(grp.P, grp.H, grp.map_h, grp.map_new, grp.lp.variance,
+                                        self.step_size * grp.lp.variance, grp.hist, grp.map_fill, *grp.map_step)
+                                       for grp in self.relaxing])
+        while True:
+            t_lim, pr_lim = (env._queue[0][0], env._queue[0][1]) if env._queue else (math.inf, 0)
+            inclusive = R0 <= pr_lim <= last and (pr_lim - R0) % 4 == 0  # a wake of these steps
+            status, self.serial, i, t = kern.relax_until(
+                self._groups, self.next_t, self.next_k, self.next_seq, self.seq, t_lim, pr_lim, inclusive,
+                self.wm[0], self.wm[1], self.serial, self.hist_arrays(), self.weight_arrays(), self.landed, self.ncols,
+                kern.EXP, kern.LOG1P, self.max_fwd, self.max_back, self.period, self.steps, R0, self.touched)
+            if status >= 0:
+                self._make_room(status)
+            elif status == kern.FINISHED:
+                grp = self.relaxing[i]
+                env.schedule_at(events.Signal.__new__(events.Signal), _step(self.steps + 1), t, (grp, grp.relax_gen),
+                                self._record)
+            else:
+                break
+        for i in np.flatnonzero(self.touched):
+            self.relaxing[i].values = self.relaxing[i].map_h.copy()
+        self.touched[:] = False
+        self._wake_for_next()
+
+    def _relax(self, event):
+        """A relaxation step as an earlier version scheduled it (in its checkpoints)."""
+        grp, gen, k = event._value
+        if gen == grp.relax_gen:
+            self._due(grp, self.sim.env.now, k)
+
+    def hist_arrays(self) -> tuple:
+        return (self.T, self.K, self.S, self.V, self.A, self.head, self.count, self.total)
+
+    def weight_arrays(self) -> tuple:
+        return (self.WT, self.WK, self.WS, self.WP, self.whead, self.wcount, self.wtotal)
+
+    def _record(self, event):
+        grp, gen = event._value
+        if gen != grp.relax_gen:
+            return
+        self._fill(grp, _step(self.steps + 1))
+        e = map_error(grp.kind, grp.values, potential(grp.P, grp.H), grp.lp, grp.frozen_action)
+        traces.record(grp, e, grp.H, self.sim.env.now)
+
+    # ---------------------------------------------------------------- checkpoints
+    _STATE = ("T", "K", "S", "V", "A", "head", "count", "total", "WT", "WK", "WS", "WP", "whead", "wcount", "wtotal")
+    _LANDED = ("PA", "PS", "PC", "PV", "psize", "LA", "LC", "LV", "LX", "lcount", "ltotal", "front")
+
+    _DUE = ("next_t", "next_k", "next_seq", "seq")
+
+    def state(self) -> dict:
+        return {"serial": self.serial, "wm": list(self.wm), "token": self.token,
+                "wake_at": None if self.wake_at is None else list(self.wake_at),
+                "landed_on": self.landed_on, **{a: getattr(self, a) for a in self._STATE + self._DUE + self._LANDED}}
+
+    def restore(self, state: dict) -> None:
+        self.serial, self.wm = state["serial"], tuple(state["wm"])
+        state = {"total": state["count"], "wtotal": state["wcount"], **state}  # saved before entries were counted
+        for a in self._STATE:
+            setattr(self, a, np.array(state[a]))
+        if "next_t" in state:  # else its pending steps are events of the checkpoint (``_relax``)
+            for a in self._DUE:
+                getattr(self, a)[:] = state[a]
+            self.token, self.wake_at = state["token"], None if state["wake_at"] is None else tuple(state["wake_at"])
+        if "LX" in state:
+            for a in self._LANDED:
+                setattr(self, a, np.array(state[a]))
+            self.landed_on = bool(state["landed_on"])
+        else:  # saved before units kept what lands on them: read input by input
+            self.landed_on = False
+        self._tie()
+        for grp in self.relaxing:  # the groups' arrays are the checkpoint's
+            grp.map_h[:] = grp.values
+        self._groups = None
+        for grp in self.sim.groups:  # lookups start again from the oldest entry kept
+            grp.map_fill = grp.map_fill[:-1] + (kern.lookups(len(grp.map_fill[3])),)
+            if grp.map_plan is not None:
+                looks, values, weights, landed = grp.map_step[-1]
+                grp.map_step = grp.map_step[:-1] + ((kern.lookups(len(looks[0])), np.zeros_like(values),
+                                                     np.zeros_like(weights), np.zeros_like(landed)),)
+
+
+def make_relaxation(sim, mode: str, steps: int, step_size: float, period: float):
+    """The relaxation of a simulation: read from histories (``history``, the engine's) or sent as
+    messages (``events``, the test oracle)."""
+    cls = {"history": HistoryRelaxation, "events": EventRelaxation}[mode]
+    return cls(sim, steps, step_size, period)

@@ -1,0 +1,734 @@
+"""Compiled reads of MAP relaxation histories (:mod:`asyncneurons.engine.relaxation`).
+
+Every unit keeps a short history of what it has sent forward: its samples and relaxed values,
+each with its send time ``t``, its relaxation step ``k`` (0 for a sample or an observation) and
+a serial number (the order in which entries were made). What a reader holds is found in these
+histories, never by a message per synapse: each lookup (a unit, after given hops) keeps a cursor
+that moves forward with the reader's time (:func:`held_from`) and remembers its answer while
+nothing new has arrived (:func:`_held`).
+
+An entry sent at ``t`` reaches a reader after one or two hops, arriving at
+``fl(fl(t + d1) + d2)`` (floating-point sums, exactly as events would be scheduled). At an
+arrival time equal to the reader's time τ, order within the instant decides: the entry is held
+when its landing class comes before the reader's priority, or when it was made before the last
+environment step of that instant (``wm``: the serial counter at that step; −1 if none). Landing
+classes are those of :mod:`asyncneurons.engine.events` and :mod:`asyncneurons.engine.relaxation`: a sample
+lands in the delivery class, relaxed value k at ``R0 + 4k + 1``, the error computed after a
+change of step k at ``R0 + 4k + 3``.
+
+Pre-activations of a sender are recomputed with :func:`row_potential`, which adds the products
+in the order NumPy's row reduction uses (``(P * H).sum(axis=-1)``, pairwise with eight
+accumulators), so they carry the bits of :func:`asyncneurons.learning.kernels.potential`; a test holds the
+two equal.
+
+A relaxation step is compiled whole (:func:`relax_group`: reads, softplus, error terms, the sum
+of the messages, the step, the entry in the history). Its ``exp`` and ``log1p`` are NumPy's own
+float64 loops, called by address (:func:`numpy_loop`), not the C library's, whose last bits differ
+for about 5 % of values on AVX-512 machines: so the step gives the bits of the NumPy functions
+every other path uses (:func:`asyncneurons.learning.kernels.softplus`, :func:`~asyncneurons.learning.kernels.sigmoid`,
+the categorical policy), and a test holds them equal.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+DELIVER = 100_000
+R0 = 300_000
+FORWARD, ERROR = 0, 1  # landing class of a hop: the value itself, or the error term it caused
+
+
+@njit(cache=True)
+def landing_class(k, mode):
+    if mode == ERROR:
+        return R0 + 4 * k + 3
+    if k == 0:
+        return DELIVER
+    return R0 + 4 * k + 1
+
+
+@njit(cache=True)
+def _block(a, lo, n):
+    """NumPy's pairwise sum of a block of at most 128 elements."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    m = n - n % 8
+    i = 8
+    while i < m:
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True)
+def _pairwise(a, lo, n):
+    """NumPy's pairwise sum: blocks of at most 128, halves (rounded down to a multiple of 8)
+    added recursively; written with an explicit stack (post-order)."""
+    if n <= 128:
+        return _block(a, lo, n)
+    stack_lo = np.empty(64, dtype=np.int64)
+    stack_n = np.empty(64, dtype=np.int64)
+    stage = np.zeros(64, dtype=np.int64)
+    partial = np.zeros(64)
+    stack_lo[0], stack_n[0], stage[0] = lo, n, 0
+    top = 0
+    result = 0.0
+    while top >= 0:
+        m = stack_n[top]
+        if m <= 128:
+            result = _block(a, stack_lo[top], m)
+            top -= 1
+        elif stage[top] == 0:
+            n2 = m // 2
+            n2 -= n2 % 8
+            stage[top] = 1
+            stack_lo[top + 1], stack_n[top + 1], stage[top + 1] = stack_lo[top], n2, 0
+            top += 1
+            continue
+        elif stage[top] == 1:
+            partial[top] = result
+            n2 = m // 2
+            n2 -= n2 % 8
+            stage[top] = 2
+            stack_lo[top + 1], stack_n[top + 1], stage[top + 1] = stack_lo[top] + n2, m - n2, 0
+            top += 1
+            continue
+        else:
+            result = partial[top] + result
+            top -= 1
+    return result
+
+
+@njit(cache=True)
+def row_potential(x):
+    """``Σ_i x_i`` in NumPy's order for a contiguous row (x = P_row · H_row)."""
+    return 0.0 + _pairwise(x, 0, x.size)
+
+
+@njit(cache=True)
+def held_from(T, K, S, head, count, total, u, d1, d2, mode, tau, pr, wm, cur, c):
+    """Physical slot of the newest entry of unit ``u`` held by a reader at (τ, pr) after hops
+    ``d1`` and ``d2`` (``mode``: the landing class of the last hop), or −1.
+
+    ``cur[c]`` counts the entries of unit ``u`` (numbered from its first, ever) that had arrived
+    by the time this lookup was last made; a reader's time never decreases, so they have arrived
+    now too, and the search moves on from there (usually by none or one entry). ``total[u]`` is
+    the number of entries ever made; the newest is in slot ``head[u] − 1``. A cursor older than
+    the oldest entry kept (or reset) starts at that entry. Returns the slot found, or −1."""
+    D = T.shape[1]
+    tot = total[u]
+    oldest = tot - count[u]
+    a = cur[c]
+    if a < oldest:
+        a = oldest
+    while a < tot:
+        s = head[u] - (tot - a)
+        if s < 0:
+            s += D
+        if (T[u, s] + d1) + d2 <= tau:
+            a += 1
+        else:
+            break
+    cur[c] = a
+    i = a - 1
+    while i >= oldest:
+        s = head[u] - (tot - i)
+        if s < 0:
+            s += D
+        if (T[u, s] + d1) + d2 < tau:
+            return s
+        if landing_class(K[u, s], mode) < pr or S[u, s] < wm:
+            return s
+        i -= 1
+    return -1
+
+
+def lookups(n: int) -> tuple:
+    """The memory of ``n`` lookups (see :func:`_held`): cursor, next arrival, entries seen, settled, value."""
+    return (np.zeros(n, dtype=np.int64), np.full(n, -np.inf), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.bool_),
+            np.zeros(n))
+
+
+@njit(cache=True)
+def _held(src, d1, d2, mode, T, K, S, V, head, count, total, tau, pr, wm, memory):
+    """The value of each lookup i (unit ``src[i]`` after hops ``d1[i]``, ``d2[i]``), 0 before any.
+
+    A lookup remembers its answer (``last``) and whether it is *settled*: the entry held is the
+    newest that had arrived, strictly before the reader's time (or none had arrived), so that only
+    a new arrival can change it. It also remembers when the next entry arrives (``nxt``), or, when
+    there was none, how many entries its unit had made (``seen``; −1 when a next one existed). A
+    settled lookup whose next entry has not arrived and whose unit has made no new entry answers
+    as before; any other is searched (:func:`held_from`)."""
+    cur, nxt, seen, settled, last = memory
+    D = T.shape[1]
+    out = np.empty(src.size)
+    for i in range(src.size):
+        u = src[i]
+        if settled[i] and nxt[i] > tau and (seen[i] < 0 or seen[i] == total[u]):
+            out[i] = last[i]
+            continue
+        s = held_from(T, K, S, head, count, total, u, d1[i], d2[i], mode, tau, pr, wm, cur, i)
+        v = V[u, s] if s >= 0 else 0.0
+        out[i], last[i] = v, v
+        a, tot = cur[i], total[u]
+        newest = head[u] - (tot - a) - 1  # slot of the newest entry arrived
+        if newest < 0:
+            newest += D
+        if s < 0:
+            settled[i] = a == tot - count[u]
+        else:
+            settled[i] = s == newest and (T[u, s] + d1[i]) + d2[i] < tau
+        if a < tot:
+            sa = newest + 1
+            if sa >= D:
+                sa -= D
+            nxt[i], seen[i] = (T[u, sa] + d1[i]) + d2[i], -1
+        else:
+            nxt[i], seen[i] = np.inf, tot
+    return out
+
+
+@njit(cache=True)
+def fill_inputs(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm):
+    """Write into ``H`` what a group holds on its synapses at (τ, pr) (0 before any arrival).
+    Synapse e (row ``f_row[e]``, column ``f_col[e]``) holds lookup ``f_look[e]``; synapses from
+    one sender with one delay share a lookup (and its memory ``l_mem``, :func:`_held`)."""
+    vals = _held(l_src, l_d, l_zero, FORWARD, T, K, S, V, head, count, total, tau, pr, wm, l_mem)
+    for e in range(f_row.size):
+        H[f_row[e], f_col[e]] = vals[f_look[e]]
+
+
+@njit(cache=True)
+def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src, l_d1, l_d2, ncols,
+                 T, K, S, V, A, head, count, total, WT, WK, WS, WP, whead, wcount, wtotal, tau, pr, wm,
+                 cursors, landed, pot, val, act, seen, w):
+    """The state of each queried sender as its error term reaches the reader at (τ, pr).
+
+    Query q is a set of units (one unit, or a whole population output) and a retrograde delay
+    ``q_dr[q]``. For each of its units: the value it holds (``val``), its pre-activation
+    recomputed from the inputs it held (``pot``, every input carried two hops: forward to the
+    sender, back to the reader) with the weights it had (the last weight change whose error has
+    arrived); ``act`` the action of the population, ``seen`` whether any sample of the sender
+    has been answered by an error that has arrived. ``w[e]`` is the weight of edge e's synapse.
+    Query unit j's inputs are ``x_ptr[j] … x_ptr[j + 1]``: column ``x_col`` holds lookup ``x_look``
+    (unit ``l_src`` after hops ``l_d1``, ``l_d2``; equal lookups are shared). ``cursors`` are
+    those of the lookups, of each query unit's value and of its weights (:func:`held_from`) and
+    of its landed inputs. Those come from what has landed on the unit (``landed``,
+    :func:`landed_inputs`) when that tells, else input by input. Returns :data:`OK`, or what is
+    full (grow it and read again: what was read stays read).
+    """
+    l_mem, v_cur, w_cur, r_cur = cursors
+    on, rid, pend, land, outs, max_back = landed
+    held = np.empty(0)
+    looked = False
+    widx = np.empty(q_units.size, dtype=np.int64)
+    x = np.empty(WP.shape[2])
+    for q in range(q_ptr.size - 1):
+        dr = q_dr[q]
+        seen[q] = True
+        act[q] = 0
+        for j in range(q_ptr[q], q_ptr[q + 1]):
+            u = q_units[j]
+            s = held_from(T, K, S, head, count, total, u, 0.0, dr, ERROR, tau, pr, wm, v_cur, j)
+            if s < 0:
+                seen[q] = False
+                val[j] = 0.0
+            else:
+                val[j] = V[u, s]
+                act[q] = A[u, s]
+            ws = held_from(WT, WK, WS, whead, wcount, wtotal, u, 0.0, dr, ERROR, tau, pr, wm, w_cur, j)
+            widx[j] = ws
+            nc = ncols[u]
+            told = False
+            if on:
+                if extend_landed(rid[u], tau, max_back, pend, land) != OK:
+                    return LANDED_FULL
+                told = landed_inputs(rid[u], dr, tau, land, r_cur, j, x, nc)
+            if not told:
+                if not looked:
+                    held = _held(l_src, l_d1, l_d2, ERROR, T, K, S, V, head, count, total, tau, pr, wm, l_mem)
+                    looked = True
+                x[:nc] = 0.0
+                for e in range(x_ptr[j], x_ptr[j + 1]):
+                    x[x_col[e]] = held[x_look[e]]
+            x[nc - 1] = 1.0
+            for c in range(nc):
+                x[c] = WP[u, ws, c] * x[c]
+            pot[j] = row_potential(x[:nc])
+    for e in range(e_qu.size):
+        j = e_qu[e]
+        w[e] = WP[q_units[j], widx[j], e_col[e]]
+    return OK
+
+
+@njit(cache=True)
+def _everywhere(T_next, S_next, d1, d2, t, wm):
+    """Whether an entry sent at ``T_next`` is held by every reader from now on, after hops of at
+    most ``d1`` and ``d2`` (then every older entry of its unit can be dropped)."""
+    a = (T_next + d1) + d2
+    return a < t or (a == t and S_next < wm)
+
+
+@njit(cache=True)
+def append(T, K, S, V, A, head, count, total, units, t, k, values, action, serial, d1, d2, wm, landed):
+    """Append an entry per unit, and put each value in the pending landings of every read unit it
+    lands on (``landed``, :func:`extend_landed`). Returns :data:`OK`; :data:`HISTORY_FULL`
+    (nothing written) when some history is full and its oldest entry may still be read: an entry
+    is dropped once the next one is held everywhere, after the longest forward and retrograde
+    delays ``d1`` and ``d2`` (``wm``: see :func:`held_from`); :data:`PENDING_FULL` when pending
+    landings may overflow."""
+    on, rid, pend, land, outs, max_back = landed
+    out_ptr, out_r, out_col, out_d = outs
+    psize = pend[4]
+    D = T.shape[1]
+    for i in range(units.size):
+        u = units[i]
+        if count[u] == D:
+            nxt = (head[u] + 1) % D
+            if not _everywhere(T[u, nxt], S[u, nxt], d1, d2, t, wm):
+                return HISTORY_FULL
+        if on:
+            for e in range(out_ptr[u], out_ptr[u + 1]):
+                if psize[out_r[e]] + units.size > pend[0].shape[1]:
+                    return PENDING_FULL
+    for i in range(units.size):
+        u = units[i]
+        s = head[u] % D
+        T[u, s] = t
+        K[u, s] = k
+        S[u, s] = serial
+        V[u, s] = values[i]
+        A[u, s] = action
+        head[u] = (s + 1) % D
+        total[u] += 1
+        if count[u] < D:
+            count[u] += 1
+        if on:
+            for e in range(out_ptr[u], out_ptr[u + 1]):
+                push_pending(pend, out_r[e], t + out_d[e], serial, out_col[e], values[i])
+    return OK
+
+
+@njit(cache=True)
+def append_weights(WT, WS, WP, whead, wcount, wtotal, units, t, P, serial, d2, wm):
+    """Append a snapshot of each unit's weight row (row i of ``P``), as :func:`append` does."""
+    D = WT.shape[1]
+    for i in range(units.size):
+        u = units[i]
+        if wcount[u] == D:
+            nxt = (whead[u] + 1) % D
+            if not _everywhere(WT[u, nxt], WS[u, nxt], 0.0, d2, t, wm):
+                return False
+    for i in range(units.size):
+        u = units[i]
+        s = whead[u] % D
+        WT[u, s] = t
+        WS[u, s] = serial
+        for c in range(P.shape[1]):
+            WP[u, s, c] = P[i, c]
+        whead[u] = (s + 1) % D
+        wtotal[u] += 1
+        if wcount[u] < D:
+            wcount[u] += 1
+    return True
+
+
+# ---------------------------------------------------------------------- NumPy's exp and log1p
+# A compiled loop calling the C library's exp or log1p gets other last bits than NumPy, whose
+# float64 loops are its own SIMD routines on AVX-512 machines (about 5 % of values differ). The
+# relaxation step calls NumPy's loops themselves: NumPy's C API publishes each ufunc's loops
+# (``PyUFuncObject.functions``, one per type signature), which compiled code can call through their
+# published signature ``loop(char **args, npy_intp *dimensions, npy_intp *steps, void *data)``,
+# passed to compiled code as an address. Every element is computed alone, whatever the array's
+# length (a test holds the bits to NumPy's).
+
+
+def numpy_loop(ufunc) -> int:
+    """The address of NumPy's float64 → float64 loop of a one-argument ufunc."""
+    base, ptr, cint = id(ufunc), ctypes.c_void_p, ctypes.c_int
+    # PyUFuncObject: PyObject_HEAD; int nin, nout, nargs, identity; functions; data; int ntypes, reserved1;
+    # const char *name, *types
+    nargs = cint.from_address(base + 24).value
+    functions, ntypes = ptr.from_address(base + 32).value, cint.from_address(base + 48).value
+    types = ctypes.string_at(ptr.from_address(base + 64).value, ntypes * nargs)
+    double = np.dtype(np.float64).num
+    for i in range(ntypes):
+        if nargs == 2 and types[2 * i] == double and types[2 * i + 1] == double:
+            return ptr.from_address(functions + 8 * i).value
+    raise RuntimeError(f"NumPy's {ufunc.__name__} has no float64 loop")
+
+
+EXP, LOG1P = numpy_loop(np.exp), numpy_loop(np.log1p)
+
+
+@intrinsic
+def _call_loop(typingctx, address, args, dims, steps):
+    """Call the ufunc loop at ``address`` with the addresses of its arguments (no data)."""
+    def codegen(context, builder, signature, a):
+        byte_ptr = ir.IntType(8).as_pointer()
+        loop_type = ir.FunctionType(ir.VoidType(), [byte_ptr] * 4)
+        loop = builder.inttoptr(a[0], loop_type.as_pointer())
+        builder.call(loop, [builder.inttoptr(v, byte_ptr) for v in a[1:]] + [ir.Constant(byte_ptr, None)])
+        return context.get_dummy_value()
+    return types.void(types.intp, types.intp, types.intp, types.intp), codegen
+
+
+@njit(cache=True)
+def apply_loop(loop, x, out):
+    """``out = f(x)`` elementwise with NumPy's loop at address ``loop`` (contiguous float64 arrays)."""
+    args = np.empty(2, np.intp)
+    args[0], args[1] = x.ctypes.data, out.ctypes.data
+    dims = np.empty(1, np.intp)
+    dims[0] = x.size
+    steps = np.empty(2, np.intp)
+    steps[0], steps[1] = 8, 8
+    _call_loop(loop, args.ctypes.data, dims.ctypes.data, steps.ctypes.data)
+
+
+@njit(cache=True)
+def _clamp(x, lo, hi):
+    if x != x:
+        return x
+    if x < lo:
+        x = lo
+    if x > hi:
+        x = hi
+    return x
+
+
+@njit(cache=True)
+def softplus_into(x, out, fexp, flog1p):
+    """:func:`asyncneurons.learning.kernels.softplus`: ``log1p(exp(clip(x, −30, 30)))``, x above 30, 0 below −30."""
+    for j in range(x.size):
+        out[j] = _clamp(x[j], -30.0, 30.0)
+    apply_loop(fexp, out, out)
+    apply_loop(flog1p, out, out)
+    for j in range(x.size):
+        if x[j] > 30.0:
+            out[j] = x[j]
+        elif x[j] < -30.0:
+            out[j] = 0.0
+
+
+@njit(cache=True)
+def sigmoid_into(x, out, fexp):
+    """:func:`asyncneurons.learning.kernels.sigmoid`: ``1 / (1 + exp(−clip(x, −20, 20)))``, 1 from 20, 0 to −20."""
+    for j in range(x.size):
+        out[j] = -_clamp(x[j], -20.0, 20.0)
+    apply_loop(fexp, out, out)
+    for j in range(x.size):
+        v = 1.0 / (out[j] + 1.0)
+        if x[j] >= 20.0:
+            v = 1.0
+        elif x[j] <= -20.0:
+            v = 0.0
+        out[j] = v
+
+
+# ---------------------------------------------------------------------- a relaxation step
+GAUSSIAN, LINEAR_GAUSSIAN, CATEGORICAL, SOFTMAX = 0, 1, 2, 3
+KIND_CODES = {"gaussian": GAUSSIAN, "linear_gaussian": LINEAR_GAUSSIAN, "categorical": CATEGORICAL,
+              "softmax": SOFTMAX}
+
+
+@njit(cache=True)
+def _policy_error(pot, val, lo, n, temperature, action, free, e, fexp):
+    """:func:`asyncneurons.learning.rules.map_prop.map_error` of a categorical (``free`` = False) or softmax
+    output (its last logit fixed at 0): ``(onehot(a) − π)/T``, π = softmax(pot/T) with the largest
+    subtracted and clamped at −30, written to ``e[lo : lo + n]``."""
+    m = n + 1 if free else n
+    z = np.empty(m)
+    for i in range(n):
+        z[i] = pot[lo + i] / temperature
+    if free:
+        z[n] = 0.0 / temperature
+    mx = z[0]
+    for i in range(1, m):
+        if z[i] != z[i]:
+            mx = z[i]  # np.max propagates NaN
+            break
+        if z[i] > mx:
+            mx = z[i]
+    for i in range(m):
+        z[i] = z[i] - mx
+        if z[i] < -30.0:
+            z[i] = -30.0
+    apply_loop(fexp, z, z)
+    total = row_potential(z)
+    for i in range(n):
+        onehot = 1.0 if i == action else 0.0
+        e[lo + i] = (onehot - z[i] / total) / temperature
+
+
+@njit(cache=True)
+def error_terms(q_ptr, q_kind, q_var, q_temp, pot, val, act, e, fexp, flog1p):
+    """Each queried unit's error term e (:func:`asyncneurons.learning.rules.map_prop.map_error`): a Gaussian
+    unit's ``(h − softplus(pot)) σ(pot)/σ²``, a linear-Gaussian output's ``(h − pot)/σ²``, a
+    population output's ``(onehot(a) − π)/T``."""
+    sp, sg = np.empty(pot.size), np.empty(pot.size)  # elementwise: each value as if computed alone
+    softplus_into(pot, sp, fexp, flog1p)
+    sigmoid_into(pot, sg, fexp)
+    for q in range(q_ptr.size - 1):
+        lo, hi = q_ptr[q], q_ptr[q + 1]
+        kind = q_kind[q]
+        if kind == CATEGORICAL or kind == SOFTMAX:
+            _policy_error(pot, val, lo, hi - lo, q_temp[q], act[q], kind == SOFTMAX, e, fexp)
+            continue
+        for j in range(lo, hi):
+            if kind == GAUSSIAN:
+                e[j] = (val[j] - sp[j]) * sg[j] / q_var[q]
+            else:
+                e[j] = (val[j] - pot[j]) / q_var[q]
+
+
+@njit(cache=True)
+def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, cursors, hist, weights,
+                landed, ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd, max_back):
+    """One relaxation step of a group at (τ, pr), every unit's new value written to ``out``:
+    ``h + α [(softplus(pot) − h)/σ² + Σ_j W_ij e_j]`` (:func:`asyncneurons.learning.rules.map_prop.relax_step`),
+    with ``pot`` from what the group holds (``fill``: :func:`fill_inputs`) and each downstream error
+    term as it reaches the group (``plan``: :func:`read_senders`), the messages W_ij e_j added per
+    receiving unit in ascending sender id, row after row (:func:`asyncneurons.learning.kernels.sum_rows`).
+    The new values enter the history as step ``k`` of ``units`` (:func:`append`). Returns
+    :data:`OK`, or what is full (nothing entered: grow it and step again, which reads the same)."""
+    T, K, S, V, A, head, count, total = hist
+    WT, WK, WS, WP, whead, wcount, wtotal = weights
+    f_row, f_col, f_look, l_src, l_d, l_zero, l_mem = fill
+    fill_inputs(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm)
+    m, n = P.shape
+    pot = np.empty(m)
+    x = np.empty(n)
+    for r in range(m):
+        for c in range(n):
+            x[c] = P[r, c] * H[r, c]
+        pot[r] = row_potential(x)
+    mu = np.empty(m)
+    softplus_into(pot, mu, fexp, flog1p)
+    td = np.zeros(m)
+    (q_ptr, q_units, q_dr, e_q, e_qu, e_col, e_zrow, e_rrow, x_ptr, x_col, x_look, l_src2, l_d1, l_d2) = plan
+    if e_q.size:
+        nq, nu = q_dr.size, q_units.size
+        qpot, val, e = np.empty(nu), np.empty(nu), np.empty(nu)
+        act, seen, w = np.empty(nq, dtype=np.int64), np.empty(nq, dtype=np.bool_), np.empty(e_q.size)
+        code = read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src2, l_d1, l_d2, ncols,
+                            T, K, S, V, A, head, count, total, WT, WK, WS, WP, whead, wcount, wtotal, tau, pr, wm,
+                            cursors, landed, qpot, val, act, seen, w)
+        if code != OK:
+            return code
+        error_terms(q_ptr, q_kind, q_var, q_temp, qpot, val, act, e, fexp, flog1p)
+        Z = np.zeros((n_senders, m))
+        for i in range(e_q.size):
+            if seen[e_q[i]]:
+                Z[e_zrow[i], e_rrow[i]] = w[i] * e[e_qu[i]]
+        for c in range(m):
+            td[c] = Z[0, c]
+        for r in range(1, n_senders):
+            for c in range(m):
+                td[c] += Z[r, c]
+    for r in range(m):
+        out[r] = h[r] + alpha * ((mu[r] - h[r]) / variance + td[r])
+    return append(T, K, S, V, A, head, count, total, units, tau, k, out, 0, serial, max_fwd, max_back, wm, landed)
+
+
+# ---------------------------------------------------------------------- steps between events
+LIMIT, FINISHED = -1, -2  # or what is full
+
+
+@njit(cache=True)
+def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive, wm_t, wm_s, serial, hist, weights,
+                landed, ncols, fexp, flog1p, max_fwd, max_back, period, steps, r0, touched):
+    """Run the pending relaxation steps in time order while they come before the next other event.
+
+    Group g's next step is step ``next_k[g]`` at ``next_t[g]`` (inf: none), priority
+    ``r0 + 4k``, ties broken by the order of scheduling (``next_seq``). Steps run while their
+    (time, priority) comes before (``t_lim``, ``pr_lim``), the first event of the simulation's
+    queue (or equals it when ``inclusive``: that event is one that runs these steps). Each step is
+    :func:`relax_group` and schedules the group's next one ``period`` later. Returns
+    (status, serial, group, time): :data:`LIMIT` when the next step is not due before the limit;
+    :data:`FINISHED` when group ``group`` made its last step at ``time`` (its trace records there);
+    or what is full (:data:`HISTORY_FULL` …: grow it; the step stays due, in ``group``).
+    ``touched[g]`` is set for every group that stepped.
+    """
+    n = next_t.size
+    while True:
+        g = -1
+        for i in range(n):
+            if next_t[i] == np.inf:
+                continue
+            if g < 0 or next_t[i] < next_t[g] or (next_t[i] == next_t[g] and (
+                    next_k[i] < next_k[g] or (next_k[i] == next_k[g] and next_seq[i] < next_seq[g]))):
+                g = i
+        if g < 0:
+            return LIMIT, serial, -1, 0.0
+        tau, k = next_t[g], next_k[g]
+        pr = r0 + 4 * k
+        if not (tau < t_lim or (tau == t_lim and (pr < pr_lim or (pr == pr_lim and inclusive)))):
+            return LIMIT, serial, -1, 0.0
+        (P, H, h, new, variance, alpha, units, fill, plan, q_kind, q_var, q_temp, n_senders, cursors) = groups[g]
+        wm = wm_s if tau == wm_t else -1
+        code = relax_group(P, H, h, new, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, cursors,
+                           hist, weights, landed, ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd, max_back)
+        if code != OK:
+            return code, serial, g, tau
+        serial += 1
+        h[:] = new
+        touched[g] = True
+        if k < steps:
+            next_t[g], next_k[g], next_seq[g] = tau + period, k + 1, seq[0]
+            seq[0] += 1
+        else:
+            next_t[g] = np.inf
+            return FINISHED, serial, g, tau
+
+
+# ---------------------------------------------------------------------- what lands on a unit
+# A downstream unit's error term, as a reader sees it, depends on the inputs it held as of the
+# retrograde delay. Rather than look each input up for every reader, each unit that someone reads
+# keeps the values landing on it in landing order, each point with the unit's inputs after it:
+# a value sent at t on a synapse of delay d lands at fl(t + d); the sender's append puts it in the
+# unit's pending landings (a heap ordered by landing time, then by the order the entries were
+# made), and the unit's landed points take from there whatever has landed when it is read.
+
+OK, HISTORY_FULL, PENDING_FULL, LANDED_FULL = 0, 1, 2, 3
+
+
+@njit(cache=True)
+def _before(a1, s1, a2, s2):
+    return a1 < a2 or (a1 == a2 and s1 < s2)
+
+
+@njit(cache=True)
+def push_pending(pend, r, a, serial, col, value):
+    """Put a landing (time ``a``, serial, column, value) in read unit r's pending heap."""
+    PA, PS, PC, PV, psize = pend
+    i = psize[r]
+    psize[r] = i + 1
+    while i > 0:
+        parent = (i - 1) >> 1
+        if not _before(a, serial, PA[r, parent], PS[r, parent]):
+            break
+        PA[r, i], PS[r, i], PC[r, i], PV[r, i] = PA[r, parent], PS[r, parent], PC[r, parent], PV[r, parent]
+        i = parent
+    PA[r, i], PS[r, i], PC[r, i], PV[r, i] = a, serial, col, value
+
+
+@njit(cache=True)
+def _pop_pending(pend, r):
+    """Remove the top of read unit r's pending heap."""
+    PA, PS, PC, PV, psize = pend
+    n = psize[r] - 1
+    psize[r] = n
+    if n == 0:
+        return
+    a, s, c, v = PA[r, n], PS[r, n], PC[r, n], PV[r, n]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        if child + 1 < n and _before(PA[r, child + 1], PS[r, child + 1], PA[r, child], PS[r, child]):
+            child += 1
+        if not _before(PA[r, child], PS[r, child], a, s):
+            break
+        PA[r, i], PS[r, i], PC[r, i], PV[r, i] = PA[r, child], PS[r, child], PC[r, child], PV[r, child]
+        i = child
+    PA[r, i], PS[r, i], PC[r, i], PV[r, i] = a, s, c, v
+
+
+BLOCK = 16  # a read unit's inputs are copied whole before every 16th point landed on it
+
+
+@njit(cache=True)
+def extend_landed(r, tau, max_back, pend, land):
+    """Move to read unit r's landed points whatever has landed by τ. Point number a (from the
+    unit's first, ever) is in slot a mod L of ``LA`` (landing time), ``LC`` (column) and ``LV``
+    (value); before every :data:`BLOCK`-th point the unit's inputs are copied whole into ``LX``
+    (block a / BLOCK, mod L / BLOCK); ``front`` holds them after the newest point. A point is
+    dropped once the next one is held by every reader for good: fl(its landing + the longest
+    retrograde delay) < τ; slots stay in use from the start of the oldest point's block. Returns
+    :data:`OK`, or :data:`LANDED_FULL` (grow the points and call again)."""
+    PA, PS, PC, PV, psize = pend
+    LA, LC, LV, LX, lcount, ltotal, front = land
+    if psize[r] == 0 or PA[r, 0] > tau:
+        return OK
+    mask, bmask = LA.shape[1] - 1, LX.shape[1] - 1
+    while lcount[r] > 1 and LA[r, (ltotal[r] - lcount[r] + 1) & mask] + max_back < tau:
+        lcount[r] -= 1
+    while psize[r] > 0 and PA[r, 0] <= tau:
+        a = ltotal[r]
+        oldest = a - lcount[r]
+        if a - (oldest - oldest % BLOCK) >= LA.shape[1]:
+            return LANDED_FULL
+        if a % BLOCK == 0:
+            LX[r, (a // BLOCK) & bmask, :] = front[r, :]
+        s = a & mask
+        c = PC[r, 0]
+        front[r, c] = PV[r, 0]
+        LA[r, s], LC[r, s], LV[r, s] = PA[r, 0], c, PV[r, 0]
+        lcount[r] += 1
+        ltotal[r] += 1
+        _pop_pending(pend, r)
+    return OK
+
+
+@njit(cache=True)
+def landed_inputs(r, d2, tau, land, r_cur, c, x, nc):
+    """The inputs read unit r held as its error term reaches a reader at τ after ``d2``, into
+    ``x[:nc]``: those after its last point with fl(landing + d2) < τ (the copy before that point's
+    block, then the block's points up to it), found from the reader's cursor ``r_cur[c]``
+    (galloping forward: a reader's time never decreases). False when the points cannot tell: a
+    point lands at exactly fl(landing + d2) = τ (order within the instant decides,
+    :func:`held_from`), or none is kept before the reader's time."""
+    LA, LC, LV, LX, lcount, ltotal, front = land
+    mask, bmask = LA.shape[1] - 1, LX.shape[1] - 1
+    tot = ltotal[r]
+    oldest = tot - lcount[r]
+    lo = r_cur[c]
+    if lo < oldest:
+        lo = oldest
+    if lo < tot and LA[r, lo & mask] + d2 < tau:
+        step, hi = 1, lo + 1
+        while hi < tot and LA[r, hi & mask] + d2 < tau:
+            lo = hi
+            step *= 2
+            hi = lo + step
+        if hi > tot:
+            hi = tot
+        lo += 1
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if LA[r, mid & mask] + d2 < tau:
+                lo = mid + 1
+            else:
+                hi = mid
+    r_cur[c] = lo
+    if lo == oldest or (lo < tot and LA[r, lo & mask] + d2 == tau):
+        return False
+    start = (lo - 1) - (lo - 1) % BLOCK
+    b = (start // BLOCK) & bmask
+    for i in range(nc):
+        x[i] = LX[r, b, i]
+    for a in range(start, lo):
+        x[LC[r, a & mask]] = LV[r, a & mask]
+    return True
