@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
 
 DELIVER = 100_000
 R0 = 300_000
