@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 
 import numba
+from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
 import numpy as np
 
 from asyncneurons.learning.compiled import _uniform

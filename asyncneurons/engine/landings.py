@@ -29,6 +29,7 @@ import heapq
 
 import numpy as np
 from numba import njit
+from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
 
 from asyncneurons.learning.compiled import _adam_span
 from asyncneurons.learning.optim import adam_constants

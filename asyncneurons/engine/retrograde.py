@@ -48,6 +48,7 @@ import math
 import networkx as nx
 import numpy as np
 from numba import njit
+from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
 
 from asyncneurons.model import delays
 from asyncneurons.engine import events, jitter
