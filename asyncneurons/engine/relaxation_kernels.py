@@ -370,12 +370,18 @@ def numpy_loop(ufunc) -> int:
     base, ptr, cint = id(ufunc), ctypes.c_void_p, ctypes.c_int
     # PyUFuncObject: PyObject_HEAD; int nin, nout, nargs, identity; functions; data; int ntypes, reserved1;
     # const char *name, *types
+    # The offsets hold for 64-bit CPython builds whose object header is two words; each read is
+    # checked against what the ufunc publishes before a loop is taken from it.
     nargs = cint.from_address(base + 24).value
     functions, ntypes = ptr.from_address(base + 32).value, cint.from_address(base + 48).value
+    if ctypes.sizeof(ptr) != 8 or nargs != ufunc.nargs or ntypes != ufunc.ntypes:
+        raise RuntimeError(f"NumPy's {ufunc.__name__} is not laid out as this module reads it")
     types = ctypes.string_at(ptr.from_address(base + 64).value, ntypes * nargs)
     double = np.dtype(np.float64).num
     for i in range(ntypes):
         if nargs == 2 and types[2 * i] == double and types[2 * i + 1] == double:
+            if ufunc.types[i] != "d->d":
+                raise RuntimeError(f"NumPy's {ufunc.__name__} is not laid out as this module reads it")
             return ptr.from_address(functions + 8 * i).value
     raise RuntimeError(f"NumPy's {ufunc.__name__} has no float64 loop")
 
