@@ -58,17 +58,40 @@ def make_chain(sim):
     return Chain(sim, _learns(sim, groups))
 
 
+def make_cascade(sim):
+    """On firing windows (:mod:`asyncneurons.windows`), the chain whose :meth:`Chain.learn` serves
+    the TD error landing on the output, or None.
+
+    When δ reaches the output alone, after one reward delay d, and every retrograde delay is
+    zero, the cascade down the layers happens at the instant of the landing, in the learning
+    classes of that instant, exactly as in the synchronous limit: one kernel runs it. Firing
+    plays no part, so the groups need not form a chain for :meth:`Chain.fire`. Whether another
+    learning signal shares the instant is checked at each landing
+    (``Simulation._reward_lands``)."""
+    groups = sim.groups
+    if not groups or groups[-1] is not sim.output or sim.retro is not None or sim.retro_jitter is not None:
+        return None
+    if sim.on_event is not None or sim.landings is not None or sim.relaxation is not None:
+        return None
+    return Chain(sim, True) if _learns(sim, groups) else None
+
+
 def _learns(sim, groups) -> bool:
     """Whether the TD error's cascade down the chain is Weight Maximization's, as one kernel."""
     rule = sim.rule
-    if type(rule) is not WeightMax or rule.p != 2.0 or sim._broadcast_batches != [(0.0, [groups[-1]])]:
+    batches = sim._broadcast_batches
+    if type(rule) is not WeightMax or rule.p != 2.0 or len(batches) != 1 or batches[0][1] != [groups[-1]]:
+        return False
+    if sim.instant is not None and batches[0][0] != 0.0:
         return False
     if groups[0].retro_buckets:
         return False
     for below, grp in zip(groups, groups[1:]):
         if getattr(grp, "tau", None) is not None or len(grp.retro_plan) != 1:
             return False
-        _, _, buckets = grp.retro_plan[0]
+        delay, _, buckets = grp.retro_plan[0]
+        if delay != 0.0:
+            return False
         b = buckets[0] if len(buckets) == 1 else None
         if (b is None or b.target is not below or b.rows is not None or b.span != slice(0, below.size)
                 or not compiled.is_identity_block(np.asarray(grp.uids, dtype=np.int64),
@@ -145,4 +168,4 @@ class Chain:
                                   tuple([g.E for g in gs]), self.Cs, self.Rs, float(delta), lrs, b1, c1, b2, c2,
                                   bc1s, bc2s, corrects, eps, bool(reset))
 
-__all__ = ["Chain", "make_chain"]
+__all__ = ["Chain", "make_cascade", "make_chain"]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import clocks, delays, events, interrupts, jitter, streams, tasks, traces
-from .chain import make_chain
+from .chain import make_cascade, make_chain
 from .critic_choice import make_critic
 from .errors import DivergenceError, GraphError, ScenarioError
 from .graph import layered, validate
@@ -223,6 +223,8 @@ class Simulation:
             for grp in self.groups:
                 grp.missing = grp.senders
         self.chain = make_chain(self) if self.instant is not None else None
+        # on windows, Weight Max's cascade after the TD error lands, when it takes no time (asyncneurons.chain)
+        self.cascade = make_cascade(self) if use_windows and self.instant is None else None
         for grp in self.groups:
             grp.process = None if use_windows or self.instant is not None else self.env.process(self._unit_process(
                 grp, getattr(grp, "restored_first", None), getattr(grp, "restored_phase", None)))
@@ -478,6 +480,15 @@ class Simulation:
             self.landings.broadcast(delta, step, reset)
 
     def _reward_lands(self, event):
+        cascade = self.cascade
+        if cascade is not None:
+            queue = self.env._queue
+            if not queue or queue[0][0] != self.env.now or queue[0][1] >= events.DELIVER:
+                # no other learning signal in this instant: the cascade as one kernel (asyncneurons.chain)
+                delta, step, reset, _ = event._value
+                self.output.reward_held = step
+                cascade.learn((delta, step, reset))
+                return
         self._reward_landing(event._value)
 
     def _reward_landing(self, payload) -> None:
