@@ -38,7 +38,7 @@ import math
 import numba
 import numpy as np
 
-from .compiled import _uniform
+from .compiled import _clamp, _uniform, categorical_sample, logistic_finish, logits_shifted, pairwise_sum
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -371,3 +371,119 @@ def jitter_uniforms(idx, src_ptr, by_src, sent, e_key, ahead):  # pragma: no cov
                 sends[r, c] = sent[i] + c
             r += 1
     return qs, u, sends
+
+
+# ---------------------------------------------------------------- a layer's firing in two calls
+# Without synaptic jitter, a window fires a layer of a kind the engine samples in compiled kernels
+# (Bernoulli units, a softmax or categorical population) in two calls around NumPy's ``exp``:
+# what the due sets read and their pre-activations; then the sample, the trace, the answered waves,
+# the samples into the senders' rings and the synapses they complete. Each is the sequence of the
+# kernels above and of :mod:`asyncneurons.compiled`, with the same operations on the same values.
+
+@numba.njit(cache=True, nogil=True)
+def _read_and_potentials(HT, HN, HV, HW, head, EJ, sets, times, ptr, edges, src, delay, erows, ecols, H, T, P,
+                         rows, pot):  # pragma: no cover - compiled
+    """:func:`read_sets` (without jitter), then ``pot[i] = Σ_q P[r, q] H[r, q]`` for each row
+    r = ``rows[i]`` (:func:`asyncneurons.compiled.potential_rows` of the rows)."""
+    read_sets(HT, HN, HV, HW, head, EJ, False, sets, times, ptr, edges, src, delay, erows, ecols, H, T)
+    n = P.shape[1]
+    t = np.empty(n)
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        for q in range(n):
+            t[q] = P[r, q] * H[r, q]
+        pot[i] = 0.0 + pairwise_sum(t, 0, n)
+
+
+@numba.njit(cache=True, nogil=True)
+def read_bernoulli_pre(HT, HN, HV, HW, head, EJ, sets, times, ptr, edges, src, delay, erows, ecols, H, T, P, rows,
+                       temperature, pot, x, e):  # pragma: no cover - compiled
+    """:func:`_read_and_potentials`, then ``x = pot / T`` and ``e = −clamp(x, ±20)``
+    (:func:`asyncneurons.compiled.bernoulli_pre` of the rows; ``exp`` comes next)."""
+    _read_and_potentials(HT, HN, HV, HW, head, EJ, sets, times, ptr, edges, src, delay, erows, ecols, H, T, P, rows,
+                         pot)
+    for j in range(pot.shape[0]):
+        x[j] = pot[j] / temperature
+        e[j] = -_clamp(x[j], -20.0, 20.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def read_categorical_pre(HT, HN, HV, HW, head, EJ, sets, times, ptr, edges, src, delay, erows, ecols, H, T, P, rows,
+                         temperature, n, pot, z):  # pragma: no cover - compiled
+    """:func:`_read_and_potentials` of a whole population, then its ``n`` logits
+    (:func:`asyncneurons.compiled.logits_shifted`; ``exp`` comes next)."""
+    _read_and_potentials(HT, HN, HV, HW, head, EJ, sets, times, ptr, edges, src, delay, erows, ecols, H, T, P, rows,
+                         pot)
+    logits_shifted(pot, temperature, n, z)
+
+
+@numba.njit(cache=True, nogil=True)
+def _room(HT, head, max_delay, idx, horizon):  # pragma: no cover - compiled
+    """Whether :func:`append` can write a sample of each sender ``idx[j]`` without growing."""
+    depth = HT.shape[1]
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        if HT[i, (head[i] + 1) % depth] + max_delay[i] > horizon:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _answer_and_send(T, rows, population, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN,
+                     head, EJ, ptr, edges, src, delay, first, max_delay, idx, values, horizon, serial, out_ptr,
+                     out_sorted, edge_set, e_delay, e_src, marks):  # pragma: no cover - compiled
+    """:func:`answered`, :func:`append` (room already checked) and, when ``marks``, :func:`mark_sent`."""
+    answered(T, rows, population, sets, times, base, set_wave, last, waves, on_all, HT, HW, head, EJ, False, ptr,
+             edges, src, delay, first)
+    append(HT, HV, HW, HN, head, max_delay, idx, row_t, values, waves, horizon, serial)
+    if marks:
+        mark_sent(first, out_ptr, out_sorted, rows, row_t, waves, set_wave, edge_set, e_delay, EJ, False, head, e_src)
+
+
+@numba.njit(cache=True, nogil=True)
+def bernoulli_fire_post(x, p, keys, counters, temperature, decay, decays, H, E, rows, values, gv, gaux,
+                        T, sets, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ, ptr, edges, src,
+                        delay, first, max_delay, idx, horizon, serial, out_ptr, out_sorted, edge_set, e_delay, e_src,
+                        marks):  # pragma: no cover - compiled
+    """From ``p = exp(−clamp(x))`` for rows ``rows`` of a Bernoulli layer sampling at ``times``:
+    :func:`asyncneurons.compiled.bernoulli_post` on those rows (values into ``values`` and
+    ``gv[rows]``, σ into ``p`` and ``gaux[rows]``), then :func:`_answer_and_send`. Returns False,
+    having changed nothing, when the rings must grow first."""
+    if not _room(HT, head, max_delay, idx, horizon):
+        return False
+    logistic_finish(x, p, 20.0)
+    n = H.shape[1]
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        u = _uniform(keys[r], counters[r])
+        h = 1.0 if u < p[i] else 0.0
+        values[i] = h
+        gi = (h - p[i]) / temperature
+        counters[r] += 1
+        di = decays[i] if decays.shape[0] > 0 else decay
+        for q in range(n):
+            E[r, q] = E[r, q] * di + gi * H[r, q]
+        gv[r] = h
+        gaux[r] = p[i]
+    _answer_and_send(T, rows, False, sets, times, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
+                     ptr, edges, src, delay, first, max_delay, idx, values, horizon, serial, out_ptr, out_sorted,
+                     edge_set, e_delay, e_src, marks)
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def categorical_fire_post(z, keys, counters, temperature, decay, decays, H, E, rows, values, g,
+                          T, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ, ptr,
+                          edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr, out_sorted, edge_set,
+                          e_delay, e_src, marks):  # pragma: no cover - compiled
+    """From ``z = exp(logits)``: :func:`asyncneurons.compiled.categorical_sample` for a whole
+    population sampling at ``times[0]`` (``row_t``: that time for each row), then
+    :func:`_answer_and_send`. Returns the action, or −1, having changed nothing, when the rings
+    must grow first."""
+    if not _room(HT, head, max_delay, idx, horizon):
+        return -1
+    a = categorical_sample(z, keys, counters, temperature, decay, decays, H, E, values, g)
+    _answer_and_send(T, rows, True, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
+                     ptr, edges, src, delay, first, max_delay, idx, values, horizon, serial, out_ptr, out_sorted,
+                     edge_set, e_delay, e_src, marks)
+    return a

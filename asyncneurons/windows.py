@@ -80,8 +80,9 @@ import numpy as np
 
 from . import delays, events, streams, traces
 from .clocks import Clocks
-from .history_kernels import answered, due_clock, due_on_all, due_on_input, earliest_next, mark_sent, read_sets
-from .kernels import potential
+from .history_kernels import (answered, bernoulli_fire_post, categorical_fire_post, due_clock, due_on_all, due_on_input,
+                              earliest_next, mark_sent, read_bernoulli_pre, read_categorical_pre, read_sets)
+from .kernels import NO_DECAYS, potential
 from .rules.base import Rule
 from .units import FUSED_KINDS, sample_and_trace
 
@@ -187,6 +188,12 @@ class Windows:
         self.plain_trace = rule.on_sample is Rule.on_sample and rule.on_sample_rows is Rule.on_sample_rows
         self.cut = sim.rule.output_sends or self.wait  # an output's sample may cut the window (advance)
         self.jittered = tr.jitter is not None
+        for g in sim.groups:  # fired by two compiled calls (_fire_compiled)
+            g.compiled_fire = (self.plain_trace and not self.jittered and g.kind.name in FUSED_KINDS
+                               and all(a.flags.c_contiguous for a in (g.P, g.H, g.E, g.T)))
+            g.temperature = float(g.lp.temperature)
+            g.n_logits = g.size + 1 if g.kind.name == "softmax" else g.size
+            g.marks = bool(len(g.out_edges)) and self.on_all
         self.no_jitter = np.zeros((1, 1))  # stands for the per-send jitters when there are none
         self.saved = None  # inside a window an output's sample may cut: what it changed (_save)
         self.kept = ("H", "T", "E", "trace_time", "counters", "values")  # a group's arrays a firing changes
@@ -434,6 +441,9 @@ class Windows:
     def fire(self, g, sets, times) -> None:
         """Sets ``sets`` of ``g`` sample, each at its own time ``times`` (see the module docstring)."""
         tr, sim, kind = self.tr, self.sim, g.kind
+        if g.compiled_fire:
+            self._fire_compiled(g, sets, times)
+            return
         if kind.population:  # one set: every row at its time
             rows, row_t = g.all_rows, times[g.set_of_row]
         else:
@@ -502,6 +512,74 @@ class Windows:
         if g is self.output:
             # under clock pacing the action is held until the next step, which the window never
             # passes; under wait pacing a current action makes the environment step at t_out
+            sim.environment.receive_action(kind.action(values, aux), int(waves[0]), float(row_t[0]))
+
+    def _fire_compiled(self, g, sets, times) -> None:
+        """:meth:`fire` in two compiled calls around NumPy's ``exp``
+        (:func:`~asyncneurons.history_kernels.read_bernoulli_pre` and the like), without synaptic
+        jitter, for a rule whose sampling records the plain trace and a kind sampled in compiled
+        kernels: the same operations on the same values."""
+        tr, sim, kind = self.tr, self.sim, g.kind
+        population = kind.population
+        if population:  # one set: every row at its time
+            rows, row_t = g.all_rows, times[g.set_of_row]
+        else:
+            rows, row_t = sets, times
+        m = len(rows)
+        whole = m == g.n_rows
+        if sim.landings is not None:  # δ landed on each unit by its own time
+            sim.landings.land(g, rows, row_t)
+        decay = traces.record_decay(g, row_t) if whole else traces.record_decay(g, row_t, rows)
+        if isinstance(decay, np.ndarray):
+            decays, decay = np.ascontiguousarray(decay, dtype=np.float64).reshape(m), 0.0
+        else:
+            decays, decay = NO_DECAYS, float(decay)
+        T = g.temperature
+        now = sim.env.now
+        marks = g.marks
+        waves = np.empty(m, dtype=np.int64)
+        idx = g.dense if whole else g.dense[rows]
+        if population:
+            n = g.n_logits
+            pot, z, values, score = np.empty(m), np.empty(n), np.empty(m), np.empty(m)
+            read_categorical_pre(tr.HT, tr.HN, tr.HV, tr.HW, tr.head, self.no_jitter, sets, times, g.w_ptr, g.w_edges,
+                                 g.w_src, g.w_delay, g.w_row, g.w_col, g.H, g.T, g.P, rows, T, n, pot, z)
+            np.exp(z, out=z)
+            while True:
+                a = categorical_fire_post(z, g.keys1, g.counters, T, decay, decays, g.H, g.E, rows, values, score, g.T,
+                                          sets, times, row_t, g.set_base, self.set_wave, self.last, waves, self.on_all,
+                                          tr.HT, tr.HV, tr.HW, tr.HN, tr.head, self.no_jitter, g.w_ptr, g.w_edges,
+                                          g.w_src, g.w_delay, self.first, tr.max_delay, idx, now, tr.serial,
+                                          g.out_ptr, g.out_sorted, self.e_tset, tr.e_delay, tr.e_src, marks)
+                if a >= 0:
+                    break
+                tr._grow()  # the oldest sample may still be on its way somewhere: keep more
+            aux = (z, int(a))
+            g.values[:] = values
+            g.aux = aux
+        else:
+            if not (isinstance(g.aux, np.ndarray) and g.aux.dtype == np.float64 and g.aux.flags.c_contiguous):
+                g.aux = np.zeros(g.n_rows) if g.aux is None else np.array(g.aux, dtype=np.float64)
+            pot, x, p, values = np.empty((4, m))
+            read_bernoulli_pre(tr.HT, tr.HN, tr.HV, tr.HW, tr.head, self.no_jitter, sets, times, g.w_ptr, g.w_edges,
+                               g.w_src, g.w_delay, g.w_row, g.w_col, g.H, g.T, g.P, rows, T, pot, x, p)
+            np.exp(p, out=p)
+            while not bernoulli_fire_post(x, p, g.keys1, g.counters, T, decay, decays, g.H, g.E, rows, values,
+                                          g.values, g.aux, g.T, sets, times, g.set_base, self.set_wave, self.last,
+                                          waves, self.on_all, tr.HT, tr.HV, tr.HW, tr.HN, tr.head, self.no_jitter,
+                                          g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first, tr.max_delay, idx, now,
+                                          tr.serial, g.out_ptr, g.out_sorted, self.e_tset, tr.e_delay, tr.e_src, marks):
+                tr._grow()
+            aux = p
+        tr.serial += 1
+        for tg in g.target_groups:
+            tg.stale = True
+        if self.cut and g is not self.output:
+            self.latest = max(self.latest, (float(row_t.max()), events.FIRE + g.rank))
+        if sim.on_event is not None:
+            for r, t, v, w in zip(rows.tolist(), row_t.tolist(), values.tolist(), waves.tolist()):
+                self.recorded.append((t, g.rank, int(g.uids[r]), g.names[r], float(v), int(w)))
+        if g is self.output:
             sim.environment.receive_action(kind.action(values, aux), int(waves[0]), float(row_t[0]))
 
     # ------------------------------------------------------------------ checkpoints
