@@ -86,8 +86,10 @@ def _learns(sim, groups) -> bool:
         return False
     if groups[0].retro_buckets:
         return False
+    # exponential traces: on windows only, each layer's trace decayed to the landing (Chain.learn)
+    timed_traces = sim.instant is None
     for below, grp in zip(groups, groups[1:]):
-        if getattr(grp, "tau", None) is not None or len(grp.retro_plan) != 1:
+        if (getattr(grp, "tau", None) is not None and not timed_traces) or len(grp.retro_plan) != 1:
             return False
         delay, _, buckets = grp.retro_plan[0]
         if delay != 0.0:
@@ -99,7 +101,7 @@ def _learns(sim, groups) -> bool:
             return False
         if not _plain(grp.M, grp.V):
             return False
-    return getattr(groups[0], "tau", None) is None and _plain(groups[0].M, groups[0].V)
+    return (getattr(groups[0], "tau", None) is None or timed_traces) and _plain(groups[0].M, groups[0].V)
 
 
 class Chain:
@@ -109,6 +111,7 @@ class Chain:
         self.sim = sim
         self.groups = sim.groups
         self.learns = learns
+        self.timed_traces = any(getattr(g, "tau", None) is not None for g in self.groups)
         L = len(self.groups)
         self.Cs = tuple(np.empty((g.size, g.P.shape[1] - (0 if i == 0 else 1))) for i, g in enumerate(self.groups))
         self.Rs = tuple(np.empty(g.size) for g in self.groups)
@@ -164,6 +167,15 @@ class Chain:
                 consts, t_prev = optim.adam_constants(adam, t), t
             bc1s[i], bc2s[i], corrects[i] = consts[4], consts[5], consts[6]
         b1, c1, b2, c2, _, _, _, eps = consts
+        if self.timed_traces:  # each trace decayed to the landing (traces.at_landing), cleared after
+            Es = tuple([traces.at_landing(g, self.sim) for g in gs])
+            compiled.weight_max_chain(tuple([g.P for g in gs]), tuple([g.M for g in gs]), tuple([g.V for g in gs]),
+                                      Es, self.Cs, self.Rs, float(delta), lrs, b1, c1, b2, c2, bc1s, bc2s, corrects,
+                                      eps, False)
+            if reset:
+                for g in gs:
+                    g.E[...] = 0.0
+            return
         compiled.weight_max_chain(tuple([g.P for g in gs]), tuple([g.M for g in gs]), tuple([g.V for g in gs]),
                                   tuple([g.E for g in gs]), self.Cs, self.Rs, float(delta), lrs, b1, c1, b2, c2,
                                   bc1s, bc2s, corrects, eps, bool(reset))

@@ -194,6 +194,8 @@ class Windows:
             g.temperature = float(g.lp.temperature)
             g.n_logits = g.size + 1 if g.kind.name == "softmax" else g.size
             g.marks = bool(len(g.out_edges)) and self.on_all
+            g.per_sample = getattr(g, "tau", None) is None
+            g.decay_value = float(g.decay) if g.per_sample else 0.0
         self.no_jitter = np.zeros((1, 1))  # stands for the per-send jitters when there are none
         self.saved = None  # inside a window an output's sample may cut: what it changed (_save)
         self.kept = ("H", "T", "E", "trace_time", "counters", "values")  # a group's arrays a firing changes
@@ -529,11 +531,11 @@ class Windows:
         whole = m == g.n_rows
         if sim.landings is not None:  # δ landed on each unit by its own time
             sim.landings.land(g, rows, row_t)
-        decay = traces.record_decay(g, row_t) if whole else traces.record_decay(g, row_t, rows)
-        if isinstance(decay, np.ndarray):
-            decays, decay = np.ascontiguousarray(decay, dtype=np.float64).reshape(m), 0.0
+        if g.per_sample:  # λγ (asyncneurons.traces.record_decay)
+            decays, decay = NO_DECAYS, g.decay_value
         else:
-            decays, decay = NO_DECAYS, float(decay)
+            decay = traces.record_decay(g, row_t) if whole else traces.record_decay(g, row_t, rows)
+            decays, decay = np.ascontiguousarray(decay, dtype=np.float64).reshape(m), 0.0
         T = g.temperature
         now = sim.env.now
         marks = g.marks
