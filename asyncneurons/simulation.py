@@ -486,7 +486,11 @@ class Simulation:
             if not queue or queue[0][0] != self.env.now or queue[0][1] >= events.DELIVER:
                 # no other learning signal in this instant: the cascade as one kernel (asyncneurons.chain)
                 delta, step, reset, _ = event._value
-                self.output.reward_held = step
+                out = self.output
+                if step < out.reward_held:  # a newer TD error landed first: newest wins (asyncneurons.jitter)
+                    out.reward_stale += 1
+                    return
+                out.reward_held = step
                 cascade.learn((delta, step, reset))
                 return
         self._reward_landing(event._value)
