@@ -441,16 +441,30 @@ def _answer_and_send(T, rows, population, sets, times, row_t, base, set_wave, la
 
 
 @numba.njit(cache=True, nogil=True)
+def _select_next(mode, first, edges, ptr, last, base, refractory, lt, inclusive, due_sets, due_times, HT, HN, head,
+                 src, delay):  # pragma: no cover - compiled
+    """The layer's sets due next, as the window's :meth:`~asyncneurons.windows.Windows.select`
+    finds them after the firing: ``mode`` 1 :func:`due_on_all`, 2 :func:`due_on_input`, 0 none
+    (clock firing: the caller selects)."""
+    if mode == 1:
+        return due_on_all(first, edges, ptr, last, base, refractory, lt, inclusive, due_sets, due_times)
+    if mode == 2:
+        return due_on_input(HT, HN, head, src, delay, ptr, last, base, refractory, lt, inclusive, due_sets, due_times)
+    return 0, math.inf
+
+
+@numba.njit(cache=True, nogil=True)
 def bernoulli_fire_post(x, p, keys, counters, temperature, decay, decays, H, E, rows, values, gv, gaux,
                         T, sets, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ, ptr, edges, src,
                         delay, first, max_delay, idx, horizon, serial, out_ptr, out_sorted, edge_set, e_delay, e_src,
-                        marks):  # pragma: no cover - compiled
+                        marks, mode, refractory, lt, inclusive, due_sets, due_times):  # pragma: no cover - compiled
     """From ``p = exp(−clamp(x))`` for rows ``rows`` of a Bernoulli layer sampling at ``times``:
     :func:`asyncneurons.compiled.bernoulli_post` on those rows (values into ``values`` and
-    ``gv[rows]``, σ into ``p`` and ``gaux[rows]``), then :func:`_answer_and_send`. Returns False,
-    having changed nothing, when the rings must grow first."""
+    ``gv[rows]``, σ into ``p`` and ``gaux[rows]``), then :func:`_answer_and_send` and the layer's
+    next selection (:func:`_select_next`). Returns (False, 0, 0), having changed nothing, when the
+    rings must grow first; else (True, the number of sets due, the earliest due time)."""
     if not _room(HT, head, max_delay, idx, horizon):
-        return False
+        return False, 0, 0.0
     logistic_finish(x, p, 20.0)
     n = H.shape[1]
     for i in range(rows.shape[0]):
@@ -468,22 +482,28 @@ def bernoulli_fire_post(x, p, keys, counters, temperature, decay, decays, H, E, 
     _answer_and_send(T, rows, False, sets, times, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
                      ptr, edges, src, delay, first, max_delay, idx, values, horizon, serial, out_ptr, out_sorted,
                      edge_set, e_delay, e_src, marks)
-    return True
+    n, lowest = _select_next(mode, first, edges, ptr, last, base, refractory, lt, inclusive, due_sets, due_times,
+                             HT, HN, head, src, delay)
+    return True, n, lowest
 
 
 @numba.njit(cache=True, nogil=True)
 def categorical_fire_post(z, keys, counters, temperature, decay, decays, H, E, rows, values, g,
                           T, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ, ptr,
                           edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr, out_sorted, edge_set,
-                          e_delay, e_src, marks):  # pragma: no cover - compiled
+                          e_delay, e_src, marks, mode, refractory, lt, inclusive, due_sets,
+                          due_times):  # pragma: no cover - compiled
     """From ``z = exp(logits)``: :func:`asyncneurons.compiled.categorical_sample` for a whole
     population sampling at ``times[0]`` (``row_t``: that time for each row), then
-    :func:`_answer_and_send`. Returns the action, or −1, having changed nothing, when the rings
-    must grow first."""
+    :func:`_answer_and_send` and the next selection (:func:`_select_next`). Returns (the action,
+    the number of sets due, the earliest due time), or (−1, 0, 0), having changed nothing, when
+    the rings must grow first."""
     if not _room(HT, head, max_delay, idx, horizon):
-        return -1
+        return -1, 0, 0.0
     a = categorical_sample(z, keys, counters, temperature, decay, decays, H, E, values, g)
     _answer_and_send(T, rows, True, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
                      ptr, edges, src, delay, first, max_delay, idx, values, horizon, serial, out_ptr, out_sorted,
                      edge_set, e_delay, e_src, marks)
-    return a
+    n, lowest = _select_next(mode, first, edges, ptr, last, base, refractory, lt, inclusive, due_sets, due_times,
+                             HT, HN, head, src, delay)
+    return a, n, lowest

@@ -140,6 +140,7 @@ class Windows:
         self.policy = t.firing
         self.timed = self.policy in ("clock", "poisson")
         self.on_all = self.policy == "on_all"
+        self.select_mode = 0 if self.timed else (1 if self.on_all else 2)  # the selection a firing ends with
         self.wait = sim.scenario.env.pacing == "wait"
         self.last = np.full(base, -math.inf)  # the time each set last sampled
         # clock and Poisson firing: each set's next tick, on the clock of its (first) unit, advanced
@@ -380,12 +381,8 @@ class Windows:
         if not g.stale and not (g.next_due, events.FIRE + g.rank) < limit:
             return  # nothing it reads has changed since its next firing was found to lie beyond the limit
         inclusive = events.FIRE + g.rank < lp  # a firing at the limit's instant precedes it
-        while True:
-            n = self.select(g, lt, inclusive)
-            if not n:
-                g.next_due = float(g.lowest)
-                g.stale = False
-                return
+        n = self.select(g, lt, inclusive)
+        while n:
             sets, times = g.due_sets[:n].copy(), g.due_times[:n].copy()
             if self.saved is not None:
                 self._keep(g)
@@ -395,8 +392,15 @@ class Windows:
                     awake = times - self.last[g.set_base + sets] >= g.refractory
                     sets, times = sets[awake], times[awake]
                     if not len(sets):
+                        n = self.select(g, lt, inclusive)
                         continue
-            self.fire(g, sets, times)
+            if g.compiled_fire and not self.timed:  # the next selection comes with the firing
+                n = self._fire_compiled(g, sets, times, lt, inclusive)
+            else:
+                self.fire(g, sets, times)
+                n = self.select(g, lt, inclusive)
+        g.next_due = float(g.lowest)
+        g.stale = False
 
     def _save(self) -> dict:
         """What a window changes before its output samples, kept as it changes: each hidden
@@ -444,7 +448,7 @@ class Windows:
         """Sets ``sets`` of ``g`` sample, each at its own time ``times`` (see the module docstring)."""
         tr, sim, kind = self.tr, self.sim, g.kind
         if g.compiled_fire:
-            self._fire_compiled(g, sets, times)
+            self._fire_compiled(g, sets, times, -math.inf, False)
             return
         if kind.population:  # one set: every row at its time
             rows, row_t = g.all_rows, times[g.set_of_row]
@@ -516,11 +520,13 @@ class Windows:
             # passes; under wait pacing a current action makes the environment step at t_out
             sim.environment.receive_action(kind.action(values, aux), int(waves[0]), float(row_t[0]))
 
-    def _fire_compiled(self, g, sets, times) -> None:
+    def _fire_compiled(self, g, sets, times, lt: float, inclusive: bool) -> int:
         """:meth:`fire` in two compiled calls around NumPy's ``exp``
         (:func:`~asyncneurons.history_kernels.read_bernoulli_pre` and the like), without synaptic
         jitter, for a rule whose sampling records the plain trace and a kind sampled in compiled
-        kernels: the same operations on the same values."""
+        kernels: the same operations on the same values. The second call also does the layer's
+        next :meth:`select` up to ``lt`` (``inclusive``) under ``on_all`` and ``on_input``: returns
+        the number of sets it found due."""
         tr, sim, kind = self.tr, self.sim, g.kind
         population = kind.population
         if population:  # one set: every row at its time
@@ -548,11 +554,12 @@ class Windows:
                                  g.w_src, g.w_delay, g.w_row, g.w_col, g.H, g.T, g.P, rows, T, n, pot, z)
             np.exp(z, out=z)
             while True:
-                a = categorical_fire_post(z, g.keys1, g.counters, T, decay, decays, g.H, g.E, rows, values, score, g.T,
-                                          sets, times, row_t, g.set_base, self.set_wave, self.last, waves, self.on_all,
-                                          tr.HT, tr.HV, tr.HW, tr.HN, tr.head, self.no_jitter, g.w_ptr, g.w_edges,
-                                          g.w_src, g.w_delay, self.first, tr.max_delay, idx, now, tr.serial,
-                                          g.out_ptr, g.out_sorted, self.e_tset, tr.e_delay, tr.e_src, marks)
+                a, n_next, lowest = categorical_fire_post(
+                    z, g.keys1, g.counters, T, decay, decays, g.H, g.E, rows, values, score, g.T, sets, times, row_t,
+                    g.set_base, self.set_wave, self.last, waves, self.on_all, tr.HT, tr.HV, tr.HW, tr.HN, tr.head,
+                    self.no_jitter, g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first, tr.max_delay, idx, now,
+                    tr.serial, g.out_ptr, g.out_sorted, self.e_tset, tr.e_delay, tr.e_src, marks, self.select_mode,
+                    g.refractory, lt, inclusive, g.due_sets, g.due_times)
                 if a >= 0:
                     break
                 tr._grow()  # the oldest sample may still be on its way somewhere: keep more
@@ -566,11 +573,15 @@ class Windows:
             read_bernoulli_pre(tr.HT, tr.HN, tr.HV, tr.HW, tr.head, self.no_jitter, sets, times, g.w_ptr, g.w_edges,
                                g.w_src, g.w_delay, g.w_row, g.w_col, g.H, g.T, g.P, rows, T, pot, x, p)
             np.exp(p, out=p)
-            while not bernoulli_fire_post(x, p, g.keys1, g.counters, T, decay, decays, g.H, g.E, rows, values,
-                                          g.values, g.aux, g.T, sets, times, g.set_base, self.set_wave, self.last,
-                                          waves, self.on_all, tr.HT, tr.HV, tr.HW, tr.HN, tr.head, self.no_jitter,
-                                          g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first, tr.max_delay, idx, now,
-                                          tr.serial, g.out_ptr, g.out_sorted, self.e_tset, tr.e_delay, tr.e_src, marks):
+            while True:
+                done, n_next, lowest = bernoulli_fire_post(
+                    x, p, g.keys1, g.counters, T, decay, decays, g.H, g.E, rows, values, g.values, g.aux, g.T, sets,
+                    times, g.set_base, self.set_wave, self.last, waves, self.on_all, tr.HT, tr.HV, tr.HW, tr.HN,
+                    tr.head, self.no_jitter, g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first, tr.max_delay, idx,
+                    now, tr.serial, g.out_ptr, g.out_sorted, self.e_tset, tr.e_delay, tr.e_src, marks, self.select_mode,
+                    g.refractory, lt, inclusive, g.due_sets, g.due_times)
+                if done:
+                    break
                 tr._grow()
             aux = p
         tr.serial += 1
@@ -583,6 +594,8 @@ class Windows:
                 self.recorded.append((t, g.rank, int(g.uids[r]), g.names[r], float(v), int(w)))
         if g is self.output:
             sim.environment.receive_action(kind.action(values, aux), int(waves[0]), float(row_t[0]))
+        g.lowest = lowest
+        return n_next
 
     # ------------------------------------------------------------------ checkpoints
     def _clock_state(self):
