@@ -189,8 +189,10 @@ class Windows:
         self.plain_trace = rule.on_sample is Rule.on_sample and rule.on_sample_rows is Rule.on_sample_rows
         self.cut = sim.rule.output_sends or self.wait  # an output's sample may cut the window (advance)
         self.jittered = tr.jitter is not None
+        z2, i1 = np.zeros((1, 1)), np.zeros(1, dtype=np.int64)
+        self.no_jitter_arrays = (z2, np.zeros((1, 1), dtype=np.bool_), i1, i1, i1, z2, i1, i1)
         for g in sim.groups:  # fired by two compiled calls (_fire_compiled)
-            g.compiled_fire = (self.plain_trace and not self.jittered and g.kind.name in FUSED_KINDS
+            g.compiled_fire = (self.plain_trace and g.kind.name in FUSED_KINDS
                                and all(a.flags.c_contiguous for a in (g.P, g.H, g.E, g.T)))
             g.temperature = float(g.lp.temperature)
             g.n_logits = g.size + 1 if g.kind.name == "softmax" else g.size
@@ -394,10 +396,8 @@ class Windows:
                     if not len(sets):
                         n = self.select(g, lt, inclusive)
                         continue
-            if g.compiled_fire and not self.timed:  # the next selection comes with the firing
-                n = self._fire_compiled(g, sets, times, lt, inclusive)
-            else:
-                self.fire(g, sets, times)
+            n = self.fire(g, sets, times, lt, inclusive)
+            if n is None:
                 n = self.select(g, lt, inclusive)
         g.next_due = float(g.lowest)
         g.stale = False
@@ -444,12 +444,14 @@ class Windows:
         for a, v in saved["tr"].items():
             setattr(self.tr, a, v)
 
-    def fire(self, g, sets, times) -> None:
-        """Sets ``sets`` of ``g`` sample, each at its own time ``times`` (see the module docstring)."""
+    def fire(self, g, sets, times, lt: float = -math.inf, inclusive: bool = False):
+        """Sets ``sets`` of ``g`` sample, each at its own time ``times`` (see the module docstring).
+        A compiled firing (:meth:`_fire_compiled`) under ``on_all`` or ``on_input`` returns the
+        number of sets then due before ``lt`` (:meth:`select`); otherwise None."""
         tr, sim, kind = self.tr, self.sim, g.kind
         if g.compiled_fire:
-            self._fire_compiled(g, sets, times, -math.inf, False)
-            return
+            n = self._fire_compiled(g, sets, times, lt, inclusive)
+            return None if self.timed else n
         if kind.population:  # one set: every row at its time
             rows, row_t = g.all_rows, times[g.set_of_row]
         else:
@@ -522,9 +524,9 @@ class Windows:
 
     def _fire_compiled(self, g, sets, times, lt: float, inclusive: bool) -> int:
         """:meth:`fire` in two compiled calls around NumPy's ``exp``
-        (:func:`~asyncneurons.history_kernels.read_bernoulli_pre` and the like), without synaptic
-        jitter, for a rule whose sampling records the plain trace and a kind sampled in compiled
-        kernels: the same operations on the same values. The second call also does the layer's
+        (:func:`~asyncneurons.history_kernels.read_bernoulli_pre` and the like), for a rule whose
+        sampling records the plain trace and a kind sampled in compiled kernels: the same
+        operations on the same values. The second call also does the layer's
         next :meth:`select` up to ``lt`` (``inclusive``) under ``on_all`` and ``on_input``: returns
         the number of sets it found due."""
         tr, sim, kind = self.tr, self.sim, g.kind
@@ -544,25 +546,27 @@ class Windows:
             decays, decay = np.ascontiguousarray(decay, dtype=np.float64).reshape(m), 0.0
         T = g.temperature
         now = sim.env.now
+        jittered = self.jittered
+        EJ = tr.EJ if jittered else self.no_jitter
         marks = g.marks
         waves = np.empty(m, dtype=np.int64)
         idx = g.dense if whole else g.dense[rows]
         if population:
             n = g.n_logits
             pot, z, values, score = np.empty(m), np.empty(n), np.empty(m), np.empty(m)
-            read_categorical_pre(tr.HT, tr.HN, tr.HV, tr.HW, tr.head, self.no_jitter, sets, times, g.w_ptr, g.w_edges,
+            read_categorical_pre(tr.HT, tr.HN, tr.HV, tr.HW, tr.head, EJ, jittered, sets, times, g.w_ptr, g.w_edges,
                                  g.w_src, g.w_delay, g.w_row, g.w_col, g.H, g.T, g.P, rows, T, n, pot, z)
             np.exp(z, out=z)
             while True:
                 a, n_next, lowest = categorical_fire_post(
                     z, g.keys1, g.counters, T, decay, decays, g.H, g.E, rows, values, score, g.T, sets, times, row_t,
                     g.set_base, self.set_wave, self.last, waves, self.on_all, tr.HT, tr.HV, tr.HW, tr.HN, tr.head,
-                    self.no_jitter, g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first, tr.max_delay, idx, now,
+                    tr.EJ if jittered else EJ, jittered, self._jitter_arrays(), g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first, tr.max_delay, idx, now,
                     tr.serial, g.out_ptr, g.out_sorted, self.e_tset, tr.e_delay, tr.e_src, marks, self.select_mode,
                     g.refractory, lt, inclusive, g.due_sets, g.due_times)
                 if a >= 0:
                     break
-                tr._grow()  # the oldest sample may still be on its way somewhere: keep more
+                self._make_room(-a, idx)
             aux = (z, int(a))
             g.values[:] = values
             g.aux = aux
@@ -570,19 +574,19 @@ class Windows:
             if not (isinstance(g.aux, np.ndarray) and g.aux.dtype == np.float64 and g.aux.flags.c_contiguous):
                 g.aux = np.zeros(g.n_rows) if g.aux is None else np.array(g.aux, dtype=np.float64)
             pot, x, p, values = np.empty((4, m))
-            read_bernoulli_pre(tr.HT, tr.HN, tr.HV, tr.HW, tr.head, self.no_jitter, sets, times, g.w_ptr, g.w_edges,
+            read_bernoulli_pre(tr.HT, tr.HN, tr.HV, tr.HW, tr.head, EJ, jittered, sets, times, g.w_ptr, g.w_edges,
                                g.w_src, g.w_delay, g.w_row, g.w_col, g.H, g.T, g.P, rows, T, pot, x, p)
             np.exp(p, out=p)
             while True:
-                done, n_next, lowest = bernoulli_fire_post(
+                code, n_next, lowest = bernoulli_fire_post(
                     x, p, g.keys1, g.counters, T, decay, decays, g.H, g.E, rows, values, g.values, g.aux, g.T, sets,
                     times, g.set_base, self.set_wave, self.last, waves, self.on_all, tr.HT, tr.HV, tr.HW, tr.HN,
-                    tr.head, self.no_jitter, g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first, tr.max_delay, idx,
+                    tr.head, tr.EJ if jittered else EJ, jittered, self._jitter_arrays(), g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first, tr.max_delay, idx,
                     now, tr.serial, g.out_ptr, g.out_sorted, self.e_tset, tr.e_delay, tr.e_src, marks, self.select_mode,
                     g.refractory, lt, inclusive, g.due_sets, g.due_times)
-                if done:
+                if not code:
                     break
-                tr._grow()
+                self._make_room(code, idx)
             aux = p
         tr.serial += 1
         for tg in g.target_groups:
@@ -596,6 +600,20 @@ class Windows:
             sim.environment.receive_action(kind.action(values, aux), int(waves[0]), float(row_t[0]))
         g.lowest = lowest
         return n_next
+
+    def _jitter_arrays(self) -> tuple:
+        """What a compiled firing's sends need under synaptic jitter (stand-ins without it)."""
+        tr = self.tr
+        if not self.jittered:
+            return self.no_jitter_arrays
+        return (tr.HA, tr.ES, tr.stale, tr.src_ptr, tr.by_src, tr.JT, tr.jt_base, tr.sent)
+
+    def _make_room(self, code: int, idx) -> None:
+        """Before a compiled firing's sends: deeper rings (``code`` 1) or the senders' next jitters drawn (2)."""
+        if code == 1:
+            self.tr._grow()  # the oldest sample may still be on its way somewhere: keep more
+        else:
+            self.tr._draw_ahead(idx)
 
     # ------------------------------------------------------------------ checkpoints
     def _clock_state(self):

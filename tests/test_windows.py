@@ -299,10 +299,10 @@ def test_the_bound_on_the_outputs_next_sample_is_never_later_than_it(scenario, o
         bounds.append((sim.env.now, float(w.b_lb[w.output.dense[0]])))
         return cut
 
-    def fire_(g, sets, times):
+    def fire_(g, sets, times, *limit):
         if g is w.output:
             samples.append(float(times[0]))
-        fire(g, sets, times)
+        return fire(g, sets, times, *limit)
 
     w._earliest_cut, w.fire = earliest_cut, fire_
     sim.run()
