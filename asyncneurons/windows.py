@@ -176,8 +176,7 @@ class Windows:
             g.out_sorted = g.out_edges[srt].astype(np.int64)
             g.out_ptr = np.concatenate([[0], np.cumsum(np.bincount(out_row, minlength=g.size))]).astype(np.int64)
         self.fed_by_input = [by_gid[t] for t in sorted({int(t) for t in tr.e_tgt[sim.input_group.out_edges]})]
-        self.token = 0
-        self.armed = None  # (time, priority) of the wake-up in the queue
+        self.wakeup = events.WakeUp(sim.env, self._wake)  # at the earliest due firing
         self.recorded: list = []
         self.now = None  # inside a window: the time of the firing being computed
         self.row_times = None  # and the time of each row that samples (what its trace records at)
@@ -272,16 +271,11 @@ class Windows:
     def rearm(self) -> None:
         """Schedule the wake-up at the earliest due firing, unless one as early is armed."""
         best = min(((g.next_due, events.FIRE + g.rank) for g in self.order), default=(math.inf, 0))
-        if math.isinf(best[0]) or (self.armed is not None and self.armed <= best):
-            return
-        self.token += 1
-        self.armed = best
-        self.sim.env.schedule_at(events.Signal.__new__(events.Signal), best[1], best[0], self.token, self._wake)
+        self.wakeup.arm(*best)
 
     def _wake(self, event):
-        if event._value != self.token:
+        if not self.wakeup.current(event):
             return  # superseded by an earlier wake-up
-        self.armed = None
         queue = self.sim.env._queue
         while queue and self._superseded(queue[0][3]):  # a no-op: it would only cut the window
             heapq.heappop(queue)
@@ -292,7 +286,7 @@ class Windows:
     def _superseded(self, event) -> bool:
         """Whether a queued event is a wake-up of this window that an earlier one replaced."""
         cb = event.callbacks
-        return cb is not None and len(cb) == 1 and cb[0] == self._wake and event._value != self.token
+        return cb is not None and len(cb) == 1 and cb[0] == self._wake and event._value != self.wakeup.token
 
     def advance(self, limit) -> None:
         """Fire, layer by layer, every set due before ``limit`` = (time, priority class).
@@ -620,15 +614,14 @@ class Windows:
         return None if self.clocks is None else {k: v.copy() for k, v in self.clocks.state().items()}
 
     def state(self) -> dict:
-        return {"set_wave": self.set_wave, "first": self.first, "token": self.token,
+        return {"set_wave": self.set_wave, "first": self.first, **self.wakeup.state(),
                 "last": self.last, "clock": self._clock_state(),
-                "armed": list(self.armed) if self.armed is not None else None,
                 "next_due": [g.next_due for g in self.sim.groups]}
 
     def restore(self, state: dict) -> None:
         self.set_wave = np.array(state["set_wave"], dtype=np.int64)
         self.first = np.array(state["first"], dtype=float)
-        self.token = state["token"]
+        self.wakeup.restore(state)
         if "last" in state:  # checkpoints written before every firing policy had windows: on_all only
             self.last = np.array(state["last"], dtype=float)
         if state.get("clock") is not None:
@@ -636,6 +629,5 @@ class Windows:
         elif self.timed and "tick" in state:  # written before units had their own clocks: a fixed period
             self.clocks.c = np.array(state["tick"], dtype=float)
             self.clocks.at = self.clocks.c.copy()
-        self.armed = tuple(state["armed"]) if state["armed"] is not None else None
         for g, d in zip(self.sim.groups, state["next_due"]):
             g.next_due = d
