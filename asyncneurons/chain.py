@@ -22,6 +22,11 @@ order, :meth:`Chain.learn` does that cascade as one entry at the TD error's prio
 (:func:`asyncneurons.compiled.weight_max_chain`) running the rule's own kernels
 (``weight_max_rows``, ``reinforce_rows``) in the order of the events, with the learning rates
 and Adam constants each group's event would have used. Other rules keep their events.
+
+On firing windows the same cascade follows a TD error that lands after a reward delay, when it
+reaches the output alone and every retrograde delay is zero: :func:`make_cascade` gives the
+chain whose :meth:`Chain.learn` the landing event calls (under exponential traces with each
+layer's trace decayed to the landing, :func:`asyncneurons.traces.at_landing`).
 """
 
 from __future__ import annotations

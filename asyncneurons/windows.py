@@ -67,6 +67,10 @@ delays, so learning signals that land together are applied to a layer in one cal
 synchronous limit. Under Global REINFORCE and backprop the TD error is not an event at all: it
 lands on each unit's row at the unit's own time, inside the layer pass, so units are grouped
 whatever their reward delays (:mod:`asyncneurons.landings`).
+A layer of Bernoulli units or a softmax or categorical population, under a rule whose sampling
+records only the plain trace, fires in two compiled calls around NumPy's ``exp``
+(:meth:`Windows._fire_compiled`); Weight Maximization's learning after the TD error lands is one
+call when it takes no time (:func:`asyncneurons.chain.make_cascade`).
 ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
 """
 
