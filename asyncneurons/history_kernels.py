@@ -474,7 +474,7 @@ def _select_next(mode, first, edges, ptr, last, base, refractory, lt, inclusive,
 
 
 @numba.njit(cache=True, nogil=True)
-def bernoulli_fire_post(x, p, keys, counters, temperature, decay, decays, H, E, rows, values, gv, gaux,
+def bernoulli_fire_post_any(x, p, keys, counters, temperature, decay, decays, H, E, rows, values, gv, gaux,
                         T, sets, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ, jittered, J, ptr,
                         edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr, out_sorted, edge_set,
                         e_delay, e_src, marks, mode, refractory, lt, inclusive, due_sets,
@@ -511,7 +511,7 @@ def bernoulli_fire_post(x, p, keys, counters, temperature, decay, decays, H, E, 
 
 
 @numba.njit(cache=True, nogil=True)
-def categorical_fire_post(z, keys, counters, temperature, decay, decays, H, E, rows, values, g,
+def categorical_fire_post_any(z, keys, counters, temperature, decay, decays, H, E, rows, values, g,
                           T, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
                           jittered, J, ptr, edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr,
                           out_sorted, edge_set, e_delay, e_src, marks, mode, refractory, lt, inclusive, due_sets,
@@ -531,3 +531,38 @@ def categorical_fire_post(z, keys, counters, temperature, decay, decays, H, E, r
     n, lowest = _select_next(mode, first, edges, ptr, last, base, refractory, lt, inclusive, due_sets, due_times,
                              HT, HN, head, src, delay)
     return a, n, lowest
+
+
+@numba.njit(cache=True, nogil=True)
+def _no_jitter():  # pragma: no cover - compiled
+    """Stand-ins for the arrays of synaptic jitter (:func:`_room`, :func:`_answer_and_send`)."""
+    z, i = np.zeros((1, 1)), np.zeros(1, dtype=np.int64)
+    return (z, np.zeros((1, 1), dtype=np.bool_), i, i, i, z, i, i)
+
+
+@numba.njit(cache=True, nogil=True)
+def bernoulli_fire_post(x, p, keys, counters, temperature, decay, decays, H, E, rows, values, gv, gaux,
+                        T, sets, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ, ptr,
+                        edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr, out_sorted, edge_set,
+                        e_delay, e_src, marks, mode, refractory, lt, inclusive, due_sets,
+                        due_times):  # pragma: no cover - compiled
+    """:func:`bernoulli_fire_post_any` without synaptic jitter (fewer arguments to pass)."""
+    return bernoulli_fire_post_any(x, p, keys, counters, temperature, decay, decays, H, E, rows, values, gv, gaux, T,
+                                   sets, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ, False,
+                                   _no_jitter(), ptr, edges, src, delay, first, max_delay, idx, horizon, serial,
+                                   out_ptr, out_sorted, edge_set, e_delay, e_src, marks, mode, refractory, lt,
+                                   inclusive, due_sets, due_times)
+
+
+@numba.njit(cache=True, nogil=True)
+def categorical_fire_post(z, keys, counters, temperature, decay, decays, H, E, rows, values, g,
+                          T, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
+                          ptr, edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr,
+                          out_sorted, edge_set, e_delay, e_src, marks, mode, refractory, lt, inclusive, due_sets,
+                          due_times):  # pragma: no cover - compiled
+    """:func:`categorical_fire_post_any` without synaptic jitter (fewer arguments to pass)."""
+    return categorical_fire_post_any(z, keys, counters, temperature, decay, decays, H, E, rows, values, g, T, sets,
+                                     times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
+                                     False, _no_jitter(), ptr, edges, src, delay, first, max_delay, idx, horizon,
+                                     serial, out_ptr, out_sorted, edge_set, e_delay, e_src, marks, mode, refractory,
+                                     lt, inclusive, due_sets, due_times)

@@ -84,7 +84,8 @@ import numpy as np
 
 from . import delays, events, streams, traces
 from .clocks import Clocks
-from .history_kernels import (answered, bernoulli_fire_post, categorical_fire_post, due_clock, due_on_all, due_on_input,
+from .history_kernels import (answered, bernoulli_fire_post, bernoulli_fire_post_any, categorical_fire_post,
+                              categorical_fire_post_any, due_clock, due_on_all, due_on_input,
                               earliest_next, mark_sent, read_bernoulli_pre, read_categorical_pre, read_sets)
 from .kernels import NO_DECAYS, potential
 from .rules.base import Rule
@@ -192,8 +193,6 @@ class Windows:
         self.plain_trace = rule.on_sample is Rule.on_sample and rule.on_sample_rows is Rule.on_sample_rows
         self.cut = sim.rule.output_sends or self.wait  # an output's sample may cut the window (advance)
         self.jittered = tr.jitter is not None
-        z2, i1 = np.zeros((1, 1)), np.zeros(1, dtype=np.int64)
-        self.no_jitter_arrays = (z2, np.zeros((1, 1), dtype=np.bool_), i1, i1, i1, z2, i1, i1)
         for g in sim.groups:  # fired by two compiled calls (_fire_compiled)
             g.compiled_fire = (self.plain_trace and g.kind.name in FUSED_KINDS
                                and all(a.flags.c_contiguous for a in (g.P, g.H, g.E, g.T)))
@@ -556,12 +555,16 @@ class Windows:
                                  g.w_src, g.w_delay, g.w_row, g.w_col, g.H, g.T, g.P, rows, T, n, pot, z)
             np.exp(z, out=z)
             while True:
-                a, n_next, lowest = categorical_fire_post(
-                    z, g.keys1, g.counters, T, decay, decays, g.H, g.E, rows, values, score, g.T, sets, times, row_t,
-                    g.set_base, self.set_wave, self.last, waves, self.on_all, tr.HT, tr.HV, tr.HW, tr.HN, tr.head,
-                    tr.EJ if jittered else EJ, jittered, self._jitter_arrays(), g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first, tr.max_delay, idx, now,
-                    tr.serial, g.out_ptr, g.out_sorted, self.e_tset, tr.e_delay, tr.e_src, marks, self.select_mode,
-                    g.refractory, lt, inclusive, g.due_sets, g.due_times)
+                head = (z, g.keys1, g.counters, T, decay, decays, g.H, g.E, rows, values, score, g.T, sets, times,
+                        row_t, g.set_base, self.set_wave, self.last, waves, self.on_all, tr.HT, tr.HV, tr.HW, tr.HN,
+                        tr.head)
+                tail = (g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first, tr.max_delay, idx, now, tr.serial,
+                        g.out_ptr, g.out_sorted, self.e_tset, tr.e_delay, tr.e_src, marks, self.select_mode,
+                        g.refractory, lt, inclusive, g.due_sets, g.due_times)
+                if jittered:
+                    a, n_next, lowest = categorical_fire_post_any(*head, tr.EJ, True, self._jitter_arrays(), *tail)
+                else:
+                    a, n_next, lowest = categorical_fire_post(*head, EJ, *tail)
                 if a >= 0:
                     break
                 self._make_room(-a, idx)
@@ -576,12 +579,16 @@ class Windows:
                                g.w_src, g.w_delay, g.w_row, g.w_col, g.H, g.T, g.P, rows, T, pot, x, p)
             np.exp(p, out=p)
             while True:
-                code, n_next, lowest = bernoulli_fire_post(
-                    x, p, g.keys1, g.counters, T, decay, decays, g.H, g.E, rows, values, g.values, g.aux, g.T, sets,
-                    times, g.set_base, self.set_wave, self.last, waves, self.on_all, tr.HT, tr.HV, tr.HW, tr.HN,
-                    tr.head, tr.EJ if jittered else EJ, jittered, self._jitter_arrays(), g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first, tr.max_delay, idx,
-                    now, tr.serial, g.out_ptr, g.out_sorted, self.e_tset, tr.e_delay, tr.e_src, marks, self.select_mode,
-                    g.refractory, lt, inclusive, g.due_sets, g.due_times)
+                head = (x, p, g.keys1, g.counters, T, decay, decays, g.H, g.E, rows, values, g.values, g.aux, g.T,
+                        sets, times, g.set_base, self.set_wave, self.last, waves, self.on_all, tr.HT, tr.HV, tr.HW,
+                        tr.HN, tr.head)
+                tail = (g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first, tr.max_delay, idx, now, tr.serial,
+                        g.out_ptr, g.out_sorted, self.e_tset, tr.e_delay, tr.e_src, marks, self.select_mode,
+                        g.refractory, lt, inclusive, g.due_sets, g.due_times)
+                if jittered:
+                    code, n_next, lowest = bernoulli_fire_post_any(*head, tr.EJ, True, self._jitter_arrays(), *tail)
+                else:
+                    code, n_next, lowest = bernoulli_fire_post(*head, EJ, *tail)
                 if not code:
                     break
                 self._make_room(code, idx)
@@ -600,10 +607,8 @@ class Windows:
         return n_next
 
     def _jitter_arrays(self) -> tuple:
-        """What a compiled firing's sends need under synaptic jitter (stand-ins without it)."""
+        """What a compiled firing's sends need under synaptic jitter."""
         tr = self.tr
-        if not self.jittered:
-            return self.no_jitter_arrays
         return (tr.HA, tr.ES, tr.stale, tr.src_ptr, tr.by_src, tr.JT, tr.jt_base, tr.sent)
 
     def _make_room(self, code: int, idx) -> None:
