@@ -11,11 +11,11 @@ The Python API speaks the same vocabulary as the scenario files::
 against, ``run_experiment`` writes a run folder for all the runs of a scenario.
 """
 
-from .errors import DivergenceError, GraphError, ScenarioError, UserInputError
-from .scenario import load_scenario, parse_scenario, to_toml
-from .simulation import Simulation
-from .reference import Reference
-from .runner import run_experiment
+from asyncneurons.errors import DivergenceError, GraphError, ScenarioError, UserInputError
+from asyncneurons.model.scenario import load_scenario, parse_scenario, to_toml
+from asyncneurons.engine.simulation import Simulation
+from asyncneurons.engine.reference import Reference
+from asyncneurons.study.runner import run_experiment
 
 __all__ = ["DivergenceError", "GraphError", "ScenarioError", "UserInputError", "load_scenario",
            "parse_scenario", "to_toml", "Simulation", "Reference", "run_experiment"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from .errors import UserInputError
+from asyncneurons.errors import UserInputError
 
 
 def _fail(message: str, code: int) -> None:
@@ -24,7 +24,7 @@ def _fail(message: str, code: int) -> None:
 
 
 def _load(scenario: str, overrides):
-    from .scenario import load_scenario
+    from asyncneurons.model.scenario import load_scenario
     return load_scenario(scenario, overrides)
 
 
@@ -42,17 +42,17 @@ def _note(texts) -> None:
 
 def _describe(s) -> str:
     """One line on the scenario; builds its graph (so graph errors surface) and prints any advice."""
-    from . import tasks
-    from .advice import advice
-    from .simulation import build_graph, run_seed
+    from asyncneurons import tasks
+    from asyncneurons.model.advice import advice
+    from asyncneurons.engine.simulation import build_graph, run_seed
     import numpy as np
     env = tasks.make_env(s.env.id, s.env.max_episode_steps)
     g = build_graph(s, int(np.prod(env.observation_space.shape)), tasks.action_spec(env),
                     run_seed(s.experiment.seed, 0))
     if s.network.graph:  # what a run would refuse later, found now
-        from .graph import check_task
+        from asyncneurons.model.graph import check_task
         check_task(g, s, int(np.prod(env.observation_space.shape)), tasks.action_spec(env))
-    from .limits import check_scenario
+    from asyncneurons.model.limits import check_scenario
     check_scenario(s, g.number_of_edges(), int(np.prod(env.observation_space.shape)))
     _note(advice(s, g))
     units = sum(1 for _, r in g.nodes(data="role") if r != "input")
@@ -66,7 +66,7 @@ class _Guarded(click.Group):
     (exit 1), memory running out says so (exit 1), an interrupt exits 130."""
 
     def invoke(self, ctx):
-        from .folders import describe
+        from asyncneurons.study.folders import describe
         try:
             return super().invoke(ctx)
         except OSError as e:
@@ -150,7 +150,7 @@ def run(scenario, out, overrides, workers, resume, checkpoint_seconds, quiet):
     return."""
     from tqdm import tqdm
 
-    from .runner import run_experiment
+    from asyncneurons.study.runner import run_experiment
     _no_empty_paths(out=out, resume=resume)
     if (scenario is None) == (resume is None):
         _fail("give a SCENARIO to run, or --resume DIR to continue a run folder (not both)", 2)
@@ -166,7 +166,7 @@ def run(scenario, out, overrides, workers, resume, checkpoint_seconds, quiet):
     except UserInputError as e:
         _fail(str(e), 2)
     if out is None:
-        from .folders import safe_name
+        from asyncneurons.study.folders import safe_name
         out = Path("runs") / f"{safe_name(s.experiment.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
     click.echo(f"{'continuing' if resume else 'writing'} {out}", err=True)  # before the bar: a line of its own
     total = s.experiment.runs * s.experiment.episodes
@@ -236,10 +236,10 @@ def sweep(scenario, grid, seeds, out, overrides, workers, scheduler, dask_local,
     cluster; write each run's folder under runs/ and the tables sweep.csv (every episode) and
     summary.csv (each point's mean and std across seeds) as runs finish. An interrupted sweep
     resumes when the command is run again with the same --out."""
-    from .sweep import plan, run_sweep
+    from asyncneurons.study.sweep import plan, run_sweep
     _no_empty_paths(out=out)
     if out is None:
-        from .folders import safe_name
+        from asyncneurons.study.folders import safe_name
         out = str(Path("runs") / f"{safe_name(_experiment_name(scenario, overrides))}-sweep-"
                                  f"{time.strftime('%Y%m%d-%H%M%S')}")
     chosen = [name for name, v in (("--workers", workers), ("--scheduler", scheduler),
@@ -248,7 +248,7 @@ def sweep(scenario, grid, seeds, out, overrides, workers, scheduler, dask_local,
         _fail(f"{' and '.join(chosen)}: choose one way to run the sweep", 2)
     try:
         if scheduler is not None:
-            from .sweep import check_scheduler
+            from asyncneurons.study.sweep import check_scheduler
             check_scheduler(scheduler)
         plan_ = plan(scenario, grid, seeds, overrides, out)
     except UserInputError as e:
@@ -273,7 +273,7 @@ def _experiment_name(scenario, overrides) -> str:
     file is reported by the sweep's own checks); ``experiment`` when unreadable."""
     import tomllib
 
-    from .scenario import apply_override
+    from asyncneurons.model.scenario import apply_override
     try:
         data = tomllib.loads(Path(scenario).read_text(encoding="utf-8-sig"))
         for o in overrides:
@@ -337,7 +337,7 @@ def plot(paths, out, smooth, x_key, line_key, window, where, band, overlay):
     that need different scenarios, or a study's axes, meet in one figure. Several run folders
     are drawn in one panel, one line per folder, labelled by the keys their scenarios differ
     in."""
-    from .plots import plot_folder
+    from asyncneurons.figures.plots import plot_folder
     _no_empty_paths(out=out)
     try:
         files = plot_folder(list(paths), out, smooth=smooth, x_key=x_key, line_key=line_key,

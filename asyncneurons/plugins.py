@@ -8,9 +8,9 @@ A package declares, in its ``pyproject.toml``::
     [project.entry-points."asyncneurons.units"]
     spin = "mypackage.units:SPIN"
 
-An ``asyncneurons.rules`` entry point names a :class:`~asyncneurons.rules.base.Rule` subclass
+An ``asyncneurons.rules`` entry point names a :class:`~asyncneurons.learning.rules.base.Rule` subclass
 whose ``name`` is the entry point's name; an ``asyncneurons.units`` entry point names a
-:class:`~asyncneurons.units.UnitKind` whose ``name`` is the entry point's name and whose roles
+:class:`~asyncneurons.learning.units.UnitKind` whose ``name`` is the entry point's name and whose roles
 are ``("hidden",)`` (output kinds are chosen from the action space among the built-in ones).
 :func:`load` adds them to the registries (``RULES``, ``UNIT_KINDS``) the first time a scenario
 or a graph looks a name up, so a scenario names them like any built-in one. A plug-in that
@@ -25,7 +25,7 @@ from __future__ import annotations
 import inspect
 from importlib import metadata
 
-from .errors import UserInputError
+from asyncneurons.errors import UserInputError
 
 RULE_GROUP = "asyncneurons.rules"
 UNIT_GROUP = "asyncneurons.units"
@@ -44,20 +44,20 @@ def _where(ep) -> str:
 
 
 def _rule(ep, obj, registry: dict) -> None:
-    from .rules.base import Rule
+    from asyncneurons.learning.rules.base import Rule
 
     if not (inspect.isclass(obj) and issubclass(obj, Rule)):
-        raise PluginError(f"{_where(ep)}: not a subclass of asyncneurons.rules.base.Rule")
+        raise PluginError(f"{_where(ep)}: not a subclass of asyncneurons.learning.rules.base.Rule")
     if obj.name != ep.name:
         raise PluginError(f'{_where(ep)}: the class\'s name is "{obj.name}"; it must be the entry point\'s name')
     registry[obj.name] = obj
 
 
 def _unit(ep, obj, registry: dict) -> None:
-    from .units import UnitKind
+    from asyncneurons.learning.units import UnitKind
 
     if not isinstance(obj, UnitKind):
-        raise PluginError(f"{_where(ep)}: not an asyncneurons.units.UnitKind")
+        raise PluginError(f"{_where(ep)}: not an asyncneurons.learning.units.UnitKind")
     if obj.name != ep.name:
         raise PluginError(f'{_where(ep)}: the kind\'s name is "{obj.name}"; it must be the entry point\'s name')
     if tuple(obj.roles) != ("hidden",) or obj.sample is None or obj.score is None:
@@ -71,8 +71,8 @@ def load(force: bool = False) -> None:
     global _loaded
     if _loaded and not force:
         return
-    from .rules import RULES
-    from .units import UNIT_KINDS
+    from asyncneurons.learning.rules import RULES
+    from asyncneurons.learning.units import UNIT_KINDS
 
     for group, registry, add in ((RULE_GROUP, RULES, _rule), (UNIT_GROUP, UNIT_KINDS, _unit)):
         for ep in sorted(metadata.entry_points(group=group), key=lambda e: e.name):

@@ -17,9 +17,9 @@ import statistics
 import time
 from pathlib import Path
 
-from asyncneurons.reference import Reference
-from asyncneurons.scenario import load_scenario
-from asyncneurons.simulation import Simulation
+from asyncneurons.engine.reference import Reference
+from asyncneurons.model.scenario import load_scenario
+from asyncneurons.engine.simulation import Simulation
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from asyncneurons.scenario import load_scenario
-from asyncneurons.simulation import Simulation
+from asyncneurons.model.scenario import load_scenario
+from asyncneurons.engine.simulation import Simulation
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios/paper/weight-max/cartpole-traces.toml"

@@ -16,9 +16,9 @@ import statistics
 import time
 from pathlib import Path
 
-from asyncneurons.replicas import Replicas
-from asyncneurons.scenario import load_scenario
-from asyncneurons.simulation import Simulation
+from asyncneurons.engine.replicas import Replicas
+from asyncneurons.model.scenario import load_scenario
+from asyncneurons.engine.simulation import Simulation
 
 ROOT = Path(__file__).resolve().parents[1]
 

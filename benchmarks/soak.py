@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from asyncneurons import load_scenario
-from asyncneurons.simulation import Simulation
+from asyncneurons.engine.simulation import Simulation
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -29,8 +29,8 @@ import statistics
 import time
 from pathlib import Path
 
-from asyncneurons.scenario import load_scenario
-from asyncneurons.simulation import Simulation
+from asyncneurons.model.scenario import load_scenario
+from asyncneurons.engine.simulation import Simulation
 
 ROOT = Path(__file__).resolve().parents[1]
 HETEROGENEOUS = ['timing.synapse_delay={dist="uniform", low=0.0, high=5.0}', "timing.reward_delay=10.0",

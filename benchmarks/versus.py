@@ -30,8 +30,8 @@ DEFAULT = "scenarios/paper/weight-max/cartpole-traces.toml"
 # Run inside each subprocess: only the public Simulation API, which every revision offers.
 CHILD = r"""
 import json, sys, time
-from asyncneurons.scenario import load_scenario
-from asyncneurons.simulation import Simulation
+from asyncneurons.model.scenario import load_scenario
+from asyncneurons.engine.simulation import Simulation
 scenario, steps, overrides = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 s = load_scenario(scenario, ["experiment.episodes=1000000", *overrides])
 Simulation(s, max_ticks=2).run()  # warm-up: imports, caches and compiled kernels loaded

@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from asyncneurons.graph import layered  # noqa: E402
-from asyncneurons.graphio import save_graph  # noqa: E402
+from asyncneurons.model.graph import layered  # noqa: E402
+from asyncneurons.model.graphio import save_graph  # noqa: E402
 
 DEPTHS = {2: [64, 32], 4: [64, 32, 32, 32]}
 

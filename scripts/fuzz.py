@@ -73,8 +73,8 @@ JUNK = ["", " ", "abc", "-1", "0", "1e999", "nan", "/", "..", "\x7f", "ü", "a" 
 
 
 def make_assets(root: Path) -> dict:
-    from asyncneurons.runner import run_experiment
-    from asyncneurons.scenario import load_scenario
+    from asyncneurons.study.runner import run_experiment
+    from asyncneurons.model.scenario import load_scenario
 
     assets = {}
     for name, runs in (("finished", 1), ("interrupted", 2)):

@@ -8,7 +8,7 @@ One row per value of ``--rows`` (default: the first swept key), one column per c
 across seeds, with the number of seeds when it differs from the most common one. Below the table:
 the share of stale environment steps per row (mean over its columns), and the CPU time the runs took (the sum of their
 wall times, each run on one core). Several sweep folders and ``--where`` work as for
-``asyncneurons plot`` (:func:`asyncneurons.plots.read_sweeps`): the points of one study's axis that
+``asyncneurons plot`` (:func:`asyncneurons.figures.plots.read_sweeps`): the points of one study's axis that
 live in another sweep join its table.
 """
 
@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from asyncneurons.errors import UserInputError  # noqa: E402
-from asyncneurons.plots import canonical_value, numeric_axis, read_sweeps, shared_value, value_text  # noqa: E402
+from asyncneurons.figures.plots import (canonical_value, numeric_axis, read_sweeps,  # noqa: E402
+                                        shared_value, value_text)
 
 
 def main(argv=None):

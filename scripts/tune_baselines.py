@@ -66,11 +66,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from asyncneurons import provenance, tasks  # noqa: E402
-from asyncneurons.claims import confidence_interval  # noqa: E402
-from asyncneurons.folders import write_atomic  # noqa: E402
-from asyncneurons.runner import run_experiment  # noqa: E402
-from asyncneurons.scenario import load_scenario, to_toml  # noqa: E402
+from asyncneurons.study import provenance  # noqa: E402
+from asyncneurons import tasks  # noqa: E402
+from asyncneurons.study.claims import confidence_interval  # noqa: E402
+from asyncneurons.study.folders import write_atomic  # noqa: E402
+from asyncneurons.study.runner import run_experiment  # noqa: E402
+from asyncneurons.model.scenario import load_scenario, to_toml  # noqa: E402
 
 SCALES = (0.25, 1.0, 4.0)
 RULE_OF = {"map-prop": "MAP Propagation", "weight-max": "Weight Max (no traces)"}
@@ -551,6 +552,7 @@ def report(out: Path, docs: Path, ledger_path: Path | None = None) -> Path:
         lines.append("")
     known = sorted({provenance.describe(x) for x in stacks if x})
     lines[1:1] = ["", f"Stack: {'; or '.join(known) if known else 'no finished runs'}."]
+    docs.mkdir(parents=True, exist_ok=True)
     target = docs / "baselines.md"
     target.write_text("\n".join(lines) + "\n")
     return target

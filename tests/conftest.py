@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from asyncneurons.scenario import parse_scenario
+from asyncneurons.model.scenario import parse_scenario
 
 SMALL_CARTPOLE = {
     "experiment": {"name": "test", "episodes": 5, "seed": 7},
@@ -37,8 +37,8 @@ def stop_at_checkpoint(s, folder, episode: int, **simulation) -> list:
     """Run ``s`` saving a checkpoint into ``folder`` at every episode boundary, and stop it (as a
     kill would) once episode ``episode`` is due; return the episode rows finished before.
     ``simulation``: keyword arguments of the :class:`Simulation` (e.g. ``synchronous``)."""
-    from asyncneurons import checkpoint
-    from asyncneurons.simulation import Simulation
+    from asyncneurons.engine import checkpoint
+    from asyncneurons.engine.simulation import Simulation
 
     class Stop(Exception):
         pass
@@ -61,8 +61,8 @@ def resumed_equals_whole(s, folder, episode: int):
     ``folder``: the two give the same episodes and the same final weights. Return (whole, resumed)."""
     import numpy as np
 
-    from asyncneurons import checkpoint
-    from asyncneurons.simulation import Simulation
+    from asyncneurons.engine import checkpoint
+    from asyncneurons.engine.simulation import Simulation
 
     whole_rows, rows_b = [], []
     whole = Simulation(s, on_episode=whole_rows.append).run()

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from asyncneurons.errors import ScenarioError
-from asyncneurons.scenario import parse_scenario
-from asyncneurons.simulation import Simulation
+from asyncneurons.model.scenario import parse_scenario
+from asyncneurons.engine.simulation import Simulation
 from asyncneurons.tasks import action_spec, make_env, to_env_action
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +79,7 @@ def test_own_task_learns(tmp_path, monkeypatch):
     """The cue task of the docs: 100 episodes lift the return well above chance (20/3)."""
     scenario = _own_task(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    from asyncneurons.scenario import load_scenario
+    from asyncneurons.model.scenario import load_scenario
     rows = _episodes(load_scenario(scenario))
     first = np.mean([r["return"] for r in rows[:10]])
     last = np.mean([r["return"] for r in rows[-10:]])

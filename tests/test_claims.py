@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from asyncneurons.claims import confidence_interval, judge, sample_std, welch
+from asyncneurons.study.claims import confidence_interval, judge, sample_std, welch
 
 
 @pytest.mark.parametrize("m1,s1,n1,m2,s2,n2", [

@@ -8,10 +8,10 @@ import pytest
 from conftest import resumed_equals_whole
 from test_windows import _run, _scenario, assert_modes_agree
 
-from asyncneurons import streams
-from asyncneurons.clocks import Clocks
-from asyncneurons.delays import node_key
-from asyncneurons.simulation import Simulation, run_seed
+from asyncneurons.learning import streams
+from asyncneurons.engine.clocks import Clocks
+from asyncneurons.model.delays import node_key
+from asyncneurons.engine.simulation import Simulation, run_seed
 
 END = 95.0  # compare ticks before the environment's last step (5 steps of 20 ms)
 
@@ -195,7 +195,7 @@ def test_a_run_on_own_clocks_continues_from_a_checkpoint(scenario, tmp_path, win
 
 
 def test_validate_notes_jitter_that_reorders_ticks_and_phases_beyond_the_period(scenario):
-    from asyncneurons.advice import advice
+    from asyncneurons.model.advice import advice
 
     def notes(**timing):
         return advice(scenario(timing={"firing": "clock", "firing_period": 2.0} | timing), None)

@@ -11,12 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asyncneurons import compiled, streams
-from asyncneurons.critic import Critic
-from asyncneurons.kernels import accumulate_trace, potential, sigmoid, softplus, sum_by_sender, sum_rows
-from asyncneurons.optim import AdamConfig, adam_ascent
-from asyncneurons.rules.base import reinforce_update
-from asyncneurons.units import UNIT_KINDS, LayerParams, sample_and_trace
+from asyncneurons.learning import compiled, streams
+from asyncneurons.learning.critic import Critic
+from asyncneurons.learning.kernels import (accumulate_trace, potential, sigmoid, softplus, sum_by_sender,
+                                           sum_rows)
+from asyncneurons.learning.optim import AdamConfig, adam_ascent
+from asyncneurons.learning.rules.base import reinforce_update
+from asyncneurons.learning.units import UNIT_KINDS, LayerParams, sample_and_trace
 
 SETTINGS = settings(max_examples=60, deadline=None)
 sizes = st.integers(1, 1025)
@@ -205,7 +206,7 @@ def test_a_compiled_firing_equals_sample_score_and_trace(m, n, kind, temperature
 @SETTINGS
 @given(m=st.integers(1, 1024), n=st.integers(2, 1025), scalar=st.booleans(), seed=st.integers(0, 2**32 - 1))
 def test_weight_max_learning_step_matches_numpy(m, n, scalar, seed):
-    from asyncneurons.rules.weight_max import WeightMax
+    from asyncneurons.learning.rules.weight_max import WeightMax
     rng = np.random.default_rng(seed)
     if m * n > 100_000:
         n = max(2, 100_000 // m)

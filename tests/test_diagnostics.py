@@ -13,11 +13,11 @@ import tomllib
 import numpy as np
 import pytest
 
-from asyncneurons.diagnostics import Writer, columns, layer_totals
+from asyncneurons.study.diagnostics import Writer, columns, layer_totals
 from asyncneurons.errors import ScenarioError
-from asyncneurons.runner import run_experiment
-from asyncneurons.scenario import parse_scenario
-from asyncneurons.simulation import Simulation
+from asyncneurons.study.runner import run_experiment
+from asyncneurons.model.scenario import parse_scenario
+from asyncneurons.engine.simulation import Simulation
 
 SCENARIO = """
 [experiment]

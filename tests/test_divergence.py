@@ -3,7 +3,7 @@
 import pytest
 
 from asyncneurons.errors import DivergenceError
-from asyncneurons.simulation import Simulation
+from asyncneurons.engine.simulation import Simulation
 
 
 def test_an_exploding_actor_names_the_unit_the_time_and_the_learning_rate(scenario):

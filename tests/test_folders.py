@@ -92,7 +92,7 @@ def test_a_second_command_writing_the_same_folder_is_refused(tmp_path):
         first.send_signal(signal.SIGKILL)
         first.wait()
     # the lock dies with its holder, even killed
-    from asyncneurons.folders import FolderLock
+    from asyncneurons.study.folders import FolderLock
     FolderLock(out).release()
 
 
@@ -227,7 +227,7 @@ def test_a_full_disk_is_one_line_naming_the_path(tmp_path, workers):
 
 
 def test_a_run_is_complete_only_with_every_episode_row_in_place(tmp_path):
-    from asyncneurons.runner import incomplete_runs
+    from asyncneurons.study.runner import incomplete_runs
     rows = [{"run": r, "episode": e} for r in range(2) for e in range(3)]
     assert incomplete_runs(rows, 2, 3) == []
     assert incomplete_runs(rows[:-1], 2, 3) == [1]

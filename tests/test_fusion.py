@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from asyncneurons import kernels, streams
-from asyncneurons.simulation import Simulation
+from asyncneurons.learning import kernels, streams
+from asyncneurons.engine.simulation import Simulation
 
 
 def _run(s, fuse, ticks):

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from asyncneurons.delays import assign_delays
+from asyncneurons.model.delays import assign_delays
 from asyncneurons.errors import GraphError
-from asyncneurons.graph import layered, ranks, validate
-from asyncneurons.graphio import graph_from_bytes, load_graph, save_graph
+from asyncneurons.model.graph import layered, ranks, validate
+from asyncneurons.model.graphio import graph_from_bytes, load_graph, save_graph
 
 try:
-    from asyncneurons.units import UNIT_KINDS
+    from asyncneurons.learning.units import UNIT_KINDS
 except ImportError:  # units.py not written yet: a stand-in with the same kinds and roles
     from types import SimpleNamespace
 

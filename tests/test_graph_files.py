@@ -9,7 +9,7 @@ import networkx as nx
 import pytest
 
 from asyncneurons.errors import GraphError
-from asyncneurons.graphio import load_graph
+from asyncneurons.model.graphio import load_graph
 
 # CartPole: 4 observation components, 2 actions (one softmax output unit).
 UNITS = [("in0", "input", "input", 0, 0), ("in1", "input", "input", 0, 1),
@@ -236,9 +236,9 @@ def test_load_graph_names_the_file_and_the_key(tmp_path):
 
 
 def test_a_graph_file_edited_between_a_kill_and_resume_is_refused(tmp_path):
-    from asyncneurons.checkpoint import CheckpointError
-    from asyncneurons.runner import resume_experiment, run_experiment
-    from asyncneurons.scenario import load_scenario
+    from asyncneurons.engine.checkpoint import CheckpointError
+    from asyncneurons.study.runner import resume_experiment, run_experiment
+    from asyncneurons.model.scenario import load_scenario
 
     f = tmp_path / "nx.graphml"
     nx.write_graphml(networkx_graph(), f)

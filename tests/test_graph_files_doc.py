@@ -4,8 +4,8 @@ import json
 import re
 from pathlib import Path
 
-from asyncneurons.graphio import graph_from_bytes
-from asyncneurons.units import UNIT_KINDS
+from asyncneurons.model.graphio import graph_from_bytes
+from asyncneurons.learning.units import UNIT_KINDS
 
 PAGE = (Path(__file__).resolve().parents[1] / "docs" / "graph-files.md").read_text()
 

@@ -1,4 +1,4 @@
-"""The synchronous limit served without SimPy (asyncneurons.instant, asyncneurons.chain) gives the
+"""The synchronous limit served without SimPy (asyncneurons.engine.instant, asyncneurons.engine.chain) gives the
 event engine's numbers bit for bit: episodes, every group's weights, traces and moments, the
 critic; checkpoints pass between the two."""
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import stop_at_checkpoint
 
-from asyncneurons import checkpoint
-from asyncneurons.environment import task_stepper
-from asyncneurons.simulation import Simulation
+from asyncneurons.engine import checkpoint
+from asyncneurons.engine.environment import task_stepper
+from asyncneurons.engine.simulation import Simulation
 from asyncneurons.tasks import make_env
 
 WEIGHT_MAX = {"learning": {"rule": "weight_max", "norm_power": 2.0}}
@@ -158,7 +158,7 @@ def test_an_interrupt_stops_a_synchronous_run_between_two_steps(scenario, monkey
     import signal
     import os
 
-    from asyncneurons import interrupts
+    from asyncneurons.engine import interrupts
 
     sim = Simulation(scenario(**WEIGHT_MAX, experiment={"episodes": 1000}))
     assert sim.instant is not None

@@ -160,11 +160,11 @@ def test_an_interrupted_sweep_stops_and_leaves_no_worker(tmp_path, sig, whole_gr
 def _simulation_interrupted_inside_an_event(times: int):
     """A small run in which one event sends SIGINT to this process ``times`` times and then
     marks that it ran to its end; a later event marks that the run went on."""
-    from asyncneurons import events, interrupts
+    from asyncneurons.engine import events, interrupts
     import tomllib
 
-    from asyncneurons.scenario import parse_scenario
-    from asyncneurons.simulation import Simulation
+    from asyncneurons.model.scenario import parse_scenario
+    from asyncneurons.engine.simulation import Simulation
 
     text = SCENARIO.format(episodes=50) + '\n[env]\npacing = "clock"\nperiod = 20.0\n'
     sim = Simulation(parse_scenario(tomllib.loads(text)), 0)
@@ -202,7 +202,7 @@ def test_a_stopped_pools_broken_pipes_are_not_printed_other_thread_failures_are(
     import threading
     from types import SimpleNamespace
 
-    from asyncneurons.runner import quiet_pool_thread
+    from asyncneurons.study.runner import quiet_pool_thread
 
     def failure(exc_type, thread):
         return SimpleNamespace(exc_type=exc_type, exc_value=exc_type(), exc_traceback=None, thread=thread)

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 from test_windows import _run, _scenario
 
-from asyncneurons import advice, jitter
+from asyncneurons.model import advice
+from asyncneurons.engine import jitter
 from asyncneurons.errors import ScenarioError
-from asyncneurons.simulation import Simulation
+from asyncneurons.engine.simulation import Simulation
 
 DIRECT = {"network": {"hidden": []}, "learning": {"lr": 0.01, "lr_end": None},
           "timing": {"synapse_delay": 2.0, "synapse_jitter": {"dist": "uniform", "low": 0.5, "high": 3.0}},
@@ -176,7 +177,7 @@ def test_a_note_when_jitter_spreads_wider_than_the_gap_between_sends(scenario):
 
 
 def test_diagnostics_count_stale_arrivals_per_episode(scenario, tmp_path):
-    from asyncneurons.diagnostics import Writer, _read
+    from asyncneurons.study.diagnostics import Writer, _read
     s = _scenario(scenario, {"timing": {"synapse_jitter": {"dist": "exponential", "mean": 4.0}}}, True)
     sim = Simulation(s, max_ticks=300)
     writer = Writer(tmp_path, 0, sim.n_layers)

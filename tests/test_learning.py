@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from asyncneurons.scenario import load_scenario
-from asyncneurons.simulation import Simulation
+from asyncneurons.model.scenario import load_scenario
+from asyncneurons.engine.simulation import Simulation
 
 from pathlib import Path
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from asyncneurons import limits
+from asyncneurons.model import limits
 from asyncneurons.errors import ScenarioError, UserInputError
 
 
@@ -44,8 +44,8 @@ def test_the_bytes_per_synapse_assumed_are_those_measured():
     1.5 of the measured ones (the difference of the peaks over the difference of synapses)."""
     import tracemalloc
 
-    from asyncneurons.scenario import parse_scenario
-    from asyncneurons.simulation import Simulation
+    from asyncneurons.model.scenario import parse_scenario
+    from asyncneurons.engine.simulation import Simulation
     peaks = []
     for hidden in ([16, 8], [256, 128]):
         s = parse_scenario({"experiment": {"name": "m", "episodes": 1, "seed": 1},
@@ -61,7 +61,7 @@ def test_the_bytes_per_synapse_assumed_are_those_measured():
 
 
 def _scenario(**over):
-    from asyncneurons.scenario import parse_scenario
+    from asyncneurons.model.scenario import parse_scenario
     d = {"experiment": {"name": "m", "episodes": 1}, "network": {"hidden": [64, 32]},
          "learning": {"lambda": 0.8, "lr": 0.01}}
     for section, values in over.items():

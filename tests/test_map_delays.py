@@ -1,8 +1,8 @@
 """MAP Propagation under delays: the relaxation read from histories equals the message engine.
 
 The engine relaxes each group with one event per step and reads what it holds, and each
-downstream unit's error term, from histories (:class:`~asyncneurons.relaxation.HistoryRelaxation`).
-The message engine (:class:`~asyncneurons.relaxation.EventRelaxation`, ``relaxation="events"``)
+downstream unit's error term, from histories (:class:`~asyncneurons.engine.relaxation.HistoryRelaxation`).
+The message engine (:class:`~asyncneurons.engine.relaxation.EventRelaxation`, ``relaxation="events"``)
 sends every relaxed value and every error term as events; a unit sends its error term whenever
 its state changes. The two must give the same runs to the last bit.
 """
@@ -12,10 +12,10 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from asyncneurons.graphio import save_graph
-from asyncneurons.kernels import potential, sigmoid, softplus
-from asyncneurons.relaxation_kernels import row_potential
-from asyncneurons.simulation import Simulation
+from asyncneurons.model.graphio import save_graph
+from asyncneurons.learning.kernels import potential, sigmoid, softplus
+from asyncneurons.engine.relaxation_kernels import row_potential
+from asyncneurons.engine.simulation import Simulation
 
 from conftest import SMALL_CARTPOLE
 

@@ -4,8 +4,8 @@ reproduces the plain layer-synchronous algorithm exactly, sample for sample."""
 import numpy as np
 import pytest
 
-from asyncneurons.reference import Reference
-from asyncneurons.simulation import Simulation
+from asyncneurons.engine.reference import Reference
+from asyncneurons.engine.simulation import Simulation
 
 
 def _both(s, ticks):
@@ -102,7 +102,7 @@ def test_ste_backprop_matches_the_reference(scenario, lambda_):
 
 def test_ste_backprop_trace_term_is_the_straight_through_gradient(scenario):
     """One forward pass: each hidden term equals backprop through p = σ(u) in place of h."""
-    from asyncneurons.kernels import potential
+    from asyncneurons.learning.kernels import potential
     s = scenario(experiment={"episodes": 1000}, learning={"rule": "ste_backprop", "lambda": 0.0})
     ref = Reference(s, max_ticks=1)
     obs = ref._reset(0)
@@ -121,8 +121,8 @@ def test_ste_backprop_trace_term_is_the_straight_through_gradient(scenario):
 def test_backprop_traces_are_the_exact_gradient_of_log_pi(scenario):
     """Deterministic softplus units, zero delay: the trace after one step is ∇_W log π(a | s),
     checked against finite differences."""
-    from asyncneurons.kernels import softplus
-    from asyncneurons.units import softmax_policy
+    from asyncneurons.learning.kernels import softplus
+    from asyncneurons.learning.units import softmax_policy
     s = scenario(experiment={"episodes": 1000}, network={"hidden": [5, 4], "unit": "softplus"},
                  learning={"rule": "backprop", "lambda": 0.0})
     ref = Reference(s, max_ticks=1)
@@ -184,8 +184,8 @@ def test_map_prop_continuous_actions_match_the_reference(scenario):
 
 def test_relaxation_moves_hidden_values_toward_the_map_state(scenario):
     """The relaxed state is more probable given (s, a) than the sampled one."""
-    from asyncneurons.kernels import potential, softplus
-    from asyncneurons.rules.map_prop import relax_layers
+    from asyncneurons.learning.kernels import potential, softplus
+    from asyncneurons.learning.rules.map_prop import relax_layers
     s = scenario(experiment={"episodes": 1000}, **MAP_CARTPOLE)
     ref = Reference(s, max_ticks=1)
     obs = ref._reset(0)

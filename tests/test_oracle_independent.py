@@ -12,8 +12,8 @@ magnifies rounding most, to about 1e-11 of a layer's scale here.
 import numpy as np
 import pytest
 
-from asyncneurons.scenario import load_scenario
-from asyncneurons.simulation import Simulation
+from asyncneurons.model.scenario import load_scenario
+from asyncneurons.engine.simulation import Simulation
 from oracle import Oracle, SupervisedOracle, engine_initial_state
 
 RTOL = 1e-9
@@ -112,17 +112,17 @@ def test_a_mistake_the_engine_shares_with_its_reference_is_caught(monkeypatch):
     reference (which shares the engine's optimizer) still agree, the oracle does not."""
     import importlib
 
-    from asyncneurons import optim
-    from asyncneurons.reference import Reference
+    from asyncneurons.learning import optim
+    from asyncneurons.engine.reference import Reference
 
     right = optim.adam_constants
 
     def always_corrected(cfg, t):
         return right(optim.AdamConfig(cfg.beta1, cfg.beta2, cfg.eps, 10 ** 9), t)
     patched = 0
-    for name in ("asyncneurons.optim", "asyncneurons.rules.base", "asyncneurons.rules.weight_max", "asyncneurons.critic",
-                 "asyncneurons.replicas",
-                 "asyncneurons.reference", "asyncneurons.simulation", "asyncneurons.map_critic"):
+    for name in ("asyncneurons.learning.optim", "asyncneurons.learning.rules.base", "asyncneurons.learning.rules.weight_max", "asyncneurons.learning.critic",
+                 "asyncneurons.engine.replicas",
+                 "asyncneurons.engine.reference", "asyncneurons.engine.simulation", "asyncneurons.learning.map_critic"):
         module = importlib.import_module(name)
         if hasattr(module, "adam_constants"):
             monkeypatch.setattr(module, "adam_constants", always_corrected)
@@ -164,7 +164,7 @@ def test_the_oracles_multiplexer_reward_is_the_published_one():
 def test_the_batched_supervised_tasks_agree_with_the_oracle(name):
     """MAP Propagation's 37-bit multiplexer (δ = r) and regression (δ = y − μ_MAP with the gate),
     batches of 128: four updates, 512 samples."""
-    from asyncneurons.supervised import SupervisedRun
+    from asyncneurons.engine.supervised import SupervisedRun
 
     s = load_scenario(f"scenarios/paper/{name}.toml")
     init = engine_initial_state(s)

@@ -10,10 +10,10 @@ import pytest
 import pandas as pd
 
 from asyncneurons.errors import UserInputError
-from asyncneurons.plots import DPI, WIDTH, numeric_axis, read_sweeps, value_text
-from asyncneurons.runner import run_experiment
-from asyncneurons.scenario import parse_scenario
-from asyncneurons.sweep import plan, run_sweep
+from asyncneurons.figures.plots import DPI, WIDTH, numeric_axis, read_sweeps, value_text
+from asyncneurons.study.runner import run_experiment
+from asyncneurons.model.scenario import parse_scenario
+from asyncneurons.study.sweep import plan, run_sweep
 
 SMALL = """
 [experiment]
@@ -198,7 +198,7 @@ def test_a_delay_family_is_plotted_against_the_parameter_that_varies():
 def test_the_bootstrap_interval_is_deterministic_and_has_the_textbook_width():
     import numpy as np
 
-    from asyncneurons.plots import bootstrap_ci
+    from asyncneurons.figures.plots import bootstrap_ci
 
     x = np.random.default_rng(1).normal(10.0, 2.0, size=60)
     lo, hi = bootstrap_ci(x)
@@ -243,7 +243,7 @@ def test_a_sweep_of_one_numeric_key_gets_its_tolerance_curve(one_key_sweep, tmp_
 def test_error_bars_are_the_bootstrap_interval_of_the_seeds_averages(one_key_sweep):
     import numpy as np
 
-    from asyncneurons.plots import bootstrap_ci, tolerance_curve, _per_seed
+    from asyncneurons.figures.plots import bootstrap_ci, tolerance_curve, _per_seed
 
     _, keys, tidy, summary = read_sweeps([one_key_sweep])
     per_seed = _per_seed(tidy, keys)
@@ -295,7 +295,7 @@ def test_several_run_folders_are_overlaid_with_their_differences_as_labels(tmp_p
 def test_a_per_layer_list_of_distributions_reads_as_one_value_per_layer_and_long_titles_wrap():
     import pandas as pd
 
-    from asyncneurons.plots import TITLE_WIDTH, _titles, value_text
+    from asyncneurons.figures.plots import TITLE_WIDTH, _titles, value_text
 
     text = value_text("timing.firing_phase", '[{dist="uniform",low=0.0,high=10.0}, 15.0]')
     assert text == "timing.firing_phase = [uniform(low 0, high 10), 15] ms"

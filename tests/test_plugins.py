@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asyncneurons.units import LayerParams
+from asyncneurons.learning.units import LayerParams
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = (ROOT / "docs" / "extending.md").read_text()
@@ -141,4 +141,4 @@ def test_a_broken_plugin_is_one_line(tmp_path):
     assert len(r.stderr.splitlines()) == 1
     wrong = _package(tmp_path / "wrong", entry_points="[asyncneurons.rules]\nspin = myplugins.units:SPIN\n")
     r = _cli(wrong, "validate", "small.toml")
-    assert r.returncode == 2 and r.stderr.endswith(": not a subclass of asyncneurons.rules.base.Rule\n")
+    assert r.returncode == 2 and r.stderr.endswith(": not a subclass of asyncneurons.learning.rules.base.Rule\n")

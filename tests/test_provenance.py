@@ -5,8 +5,8 @@ import platform
 import subprocess
 from importlib import metadata
 
-from asyncneurons import provenance
-from asyncneurons.runner import run_experiment
+from asyncneurons.study import provenance
+from asyncneurons.study.runner import run_experiment
 
 KEYS = {"python", "asyncneurons", "git_commit", "git_dirty", "numpy", "gymnasium", "simpy", "box2d", "networkx",
         "numba", "platform"}

@@ -8,12 +8,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asyncneurons import replica_kernels, streams
-from asyncneurons.critic import Critic
-from asyncneurons.kernels import sum_rows
-from asyncneurons.optim import AdamConfig
-from asyncneurons.replicas import _BatchCritic
-from asyncneurons.units import UNIT_KINDS, LayerParams, sample_and_trace
+from asyncneurons.engine import replica_kernels
+from asyncneurons.learning import streams
+from asyncneurons.learning.critic import Critic
+from asyncneurons.learning.kernels import sum_rows
+from asyncneurons.learning.optim import AdamConfig
+from asyncneurons.engine.replicas import _BatchCritic
+from asyncneurons.learning.units import UNIT_KINDS, LayerParams, sample_and_trace
 
 SETTINGS = settings(max_examples=40, deadline=None)
 
@@ -115,6 +116,64 @@ def test_the_batch_critic_evaluates_learns_and_records_as_each_critic_alone(R, n
                 c.reset_traces()
             c.record(gr)
             c.learn(float(delta[r]), step)
+    for r, c in enumerate(alone):
+        for l in range(len(c.P)):
+            assert same(batch.P[l][r], c.P[l]) and same(batch.Z[l][r], c.Z[l])
+            assert same(batch.M[l][r], c.M[l]) and same(batch.V[l][r], c.V[l])
+
+
+@SETTINGS
+@given(R=st.integers(1, 4), sizes=st.lists(st.integers(1, 12), min_size=2, max_size=4), reset=st.booleans(),
+       correct=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_weight_max_s_cascade_over_replicas_is_each_chain_alone(R, sizes, reset, correct, seed):
+    """The output's rows of replica r get δ_r; each replica's layers learn and send on as its
+    chain alone (compiled.weight_max_chain), traces cleared only in the replicas that reset."""
+    from asyncneurons.learning import compiled
+
+    rng = np.random.default_rng(seed)
+    shapes = [(sizes[l + 1], sizes[l] + 1) for l in range(len(sizes) - 1)]  # layer l: units × (inputs + 1)
+    P, M, E = ([spread(rng, (R, *s), 1.0) for s in shapes] for _ in range(3))
+    V = [np.abs(spread(rng, (R, *s), 1.0)) for s in shapes]
+    deltas, resets = spread(rng, R, 1.0), rng.random(R) < 0.5 if reset else np.zeros(R, dtype=bool)
+    L = len(shapes)
+    lrs, bc1s, bc2s = rng.uniform(1e-4, 1e-1, L), rng.uniform(0.1, 1.0, L), rng.uniform(0.001, 1.0, L)
+    corrects = np.full(L, correct)
+    consts = (0.9, 0.1, 0.999, 0.001)
+
+    alone = []
+    for r in range(R):
+        Ps, Ms, Vs, Es = ([a[r].copy() for a in arrays] for arrays in (P, M, V, E))
+        Cs = tuple(np.empty((m, n - (0 if l == 0 else 1))) for l, (m, n) in enumerate(shapes))
+        compiled.weight_max_chain(tuple(Ps), tuple(Ms), tuple(Vs), tuple(Es), Cs, tuple(np.empty(m) for m, _ in shapes),
+                                  float(deltas[r]), lrs, *consts, bc1s, bc2s, corrects, 1e-8, bool(resets[r]))
+        alone.append((Ps, Ms, Vs, Es))
+
+    rows = lambda arrays: tuple(a.reshape(R * a.shape[1], a.shape[2]) for a in arrays)  # noqa: E731
+    Cs = tuple(np.empty((R * m, n - (0 if l == 0 else 1))) for l, (m, n) in enumerate(shapes))
+    replica_kernels.weight_max_chain_rows(rows(P), rows(M), rows(V), rows(E), Cs, tuple(np.empty(R * m) for m, _ in shapes),
+                                          deltas, lrs, *consts, bc1s, bc2s, corrects, 1e-8, resets)
+    for r, (Ps, Ms, Vs, Es) in enumerate(alone):
+        for l in range(L):
+            assert same(P[l][r], Ps[l]) and same(M[l][r], Ms[l]) and same(V[l][r], Vs[l]) and same(E[l][r], Es[l])
+
+
+@settings(max_examples=15, deadline=None)
+@given(R=st.integers(1, 4), n_obs=st.integers(1, 8), seed=st.integers(0, 2**31))
+def test_the_batch_critic_learns_from_its_gradient_factors_as_each_critic_alone(R, n_obs, seed):
+    """evaluate's factors (input and backward term per layer) give V and the learning step with
+    the trace recorded, cleared where a replica's episode began, as each critic alone."""
+    rng = np.random.default_rng(seed)
+    batch, alone = _critics(R, n_obs, [12, 6], seed)
+    for step in range(1, 6):
+        S = rng.standard_normal((R, n_obs)) * 3.0
+        reset = rng.random(R) < 0.3
+        delta = rng.standard_normal(R)
+        value, factors = batch.evaluate(S)
+        batch.learn_and_record(delta, step, reset, factors)
+        for r, c in enumerate(alone):
+            v, gr = c.value_and_grad(S[r])
+            assert same(value[r], v)
+            c.learn_and_record(float(delta[r]), step, bool(reset[r]), gr)
     for r, c in enumerate(alone):
         for l in range(len(c.P)):
             assert same(batch.P[l][r], c.P[l]) and same(batch.Z[l][r], c.Z[l])

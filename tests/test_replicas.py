@@ -5,8 +5,8 @@ import contextlib
 import numpy as np
 import pytest
 
-from asyncneurons.reference import Reference
-from asyncneurons.replicas import Replicas, supports
+from asyncneurons.engine.reference import Reference
+from asyncneurons.engine.replicas import Replicas, supports
 
 
 def _key(rows):
@@ -63,7 +63,7 @@ def test_replicas_hold_each_runs_weights_step_for_step(scenario):
 def test_run_with_replicas_writes_the_same_folder_as_separate_runs(scenario, tmp_path, workers):
     import csv
 
-    from asyncneurons.runner import run_experiment
+    from asyncneurons.study.runner import run_experiment
 
     def table(folder):
         with open(folder / "metrics.csv") as f:
@@ -132,7 +132,7 @@ class _Killed(Exception):
 @contextlib.contextmanager
 def _killed_at_step(k: int, monkeypatch):
     """Replicas save a checkpoint, then die as a kill would, at the top of step ``k``."""
-    from asyncneurons import checkpoint
+    from asyncneurons.engine import checkpoint
 
     save = checkpoint.save_replicas
 
@@ -164,8 +164,8 @@ def test_an_interrupted_replica_chunk_resumes_to_the_numbers_of_an_uninterrupted
     every task is replayed to where it was, and every episode and weight equals the whole run's."""
     import csv
 
-    from asyncneurons import checkpoint
-    from asyncneurons.runner import simulate_replicas
+    from asyncneurons.engine import checkpoint
+    from asyncneurons.study.runner import simulate_replicas
 
     base = {"experiment": {"episodes": 5}, "learning": {"rule": "weight_max", "lambda": 0.8}}
     for k, v in over.items():
@@ -192,8 +192,8 @@ def test_an_interrupted_replica_chunk_resumes_to_the_numbers_of_an_uninterrupted
 
 
 def test_a_replica_checkpoint_of_other_runs_or_another_scenario_is_refused(scenario, tmp_path):
-    from asyncneurons import checkpoint
-    from asyncneurons.runner import simulate_replicas
+    from asyncneurons.engine import checkpoint
+    from asyncneurons.study.runner import simulate_replicas
 
     s = scenario(experiment={"episodes": 2}, learning={"rule": "weight_max", "lambda": 0.8})
     simulate_replicas(s, [0, 1], folder=tmp_path, checkpoint_seconds=0.0)
@@ -210,8 +210,8 @@ def test_a_resumed_experiment_keeps_a_chunk_whose_replica_had_finished(scenario,
     import csv
     import shutil
 
-    from asyncneurons import checkpoint
-    from asyncneurons.runner import run_experiment
+    from asyncneurons.engine import checkpoint
+    from asyncneurons.study.runner import run_experiment
 
     s = scenario(experiment={"runs": 3, "episodes": 5}, learning={"rule": "weight_max", "lambda": 0.8},
                  engine={"replicas": 3})
@@ -238,8 +238,8 @@ def test_a_checkpoint_with_one_sample_counter_per_unit_resumes_to_the_same_numbe
     (every replica's counters move in lockstep): resumed, each replica counts on from it."""
     import csv
 
-    from asyncneurons import checkpoint
-    from asyncneurons.runner import simulate_replicas
+    from asyncneurons.engine import checkpoint
+    from asyncneurons.study.runner import simulate_replicas
 
     s = scenario(experiment={"episodes": 4}, learning={"rule": "weight_max", "lambda": 0.8})
     whole = simulate_replicas(s, [0, 1, 2], folder=tmp_path / "whole")

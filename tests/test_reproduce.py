@@ -8,7 +8,7 @@ from pathlib import Path
 
 import matplotlib.image as mpimg
 
-from asyncneurons import provenance
+from asyncneurons.study import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 

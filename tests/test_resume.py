@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from conftest import stop_at_checkpoint
 
-from asyncneurons import checkpoint
-from asyncneurons.simulation import Simulation
+from asyncneurons.engine import checkpoint
+from asyncneurons.engine.simulation import Simulation
 
 SCENARIO = """
 [experiment]

@@ -1,13 +1,13 @@
 """Retrograde signals landing one synapse at a time, drained from a queue of arrays by one compiled
-loop (asyncneurons/retrograde.py): the same runs as the event engine, landing for landing."""
+loop (asyncneurons/engine/retrograde.py): the same runs as the event engine, landing for landing."""
 
 import numpy as np
 import pytest
 from conftest import resumed_equals_whole
 from test_windows import _run, _scenario, assert_modes_agree
 
-from asyncneurons.retrograde import RetroQueue
-from asyncneurons.simulation import Simulation
+from asyncneurons.engine.retrograde import RetroQueue
+from asyncneurons.engine.simulation import Simulation
 
 PER_SYNAPSE = {"dist": "uniform", "low": 0.0, "high": 1.0}
 
@@ -96,8 +96,8 @@ def test_other_runs_keep_the_event_engines_retrograde_signals(scenario, over):
 
 def test_the_queue_follows_a_graph_with_skip_connections_and_missing_synapses(scenario, tmp_path):
     """Units fed back from several layers, and units whose signals reach only some units below."""
-    from asyncneurons.graph import layered, node_name
-    from asyncneurons.graphio import save_graph
+    from asyncneurons.model.graph import layered, node_name
+    from asyncneurons.model.graphio import save_graph
 
     g = layered(4, [10, 6], 1, hidden_kind="bernoulli", output_kind="softmax")
     for i in range(0, 10, 3):  # the first layer reaches the output
@@ -119,8 +119,8 @@ def test_signals_of_two_agent_steps_landing_on_a_unit_at_one_instant(scenario, t
     hidden layer learns at 20k + 10.5 ms. Half its units reach the first layer in 20 ms, half in
     40 ms, so step k's slow signals and step k+1's fast ones land on a first-layer unit at the
     same instant (every time exact in binary), under a learning rate that changes every step."""
-    from asyncneurons.graph import layered, node_name
-    from asyncneurons.graphio import save_graph
+    from asyncneurons.model.graph import layered, node_name
+    from asyncneurons.model.graphio import save_graph
 
     g = layered(4, [10, 6], 1, hidden_kind="bernoulli", output_kind="softmax")
     for j in range(6):

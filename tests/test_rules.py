@@ -4,8 +4,8 @@ registering it): same seed → same run; zero reward → no change; finite value
 import numpy as np
 import pytest
 
-from asyncneurons.rules import RULES
-from asyncneurons.simulation import Simulation
+from asyncneurons.learning.rules import RULES
+from asyncneurons.engine.simulation import Simulation
 
 
 def _small(scenario, rule, learning=(), **over):

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asyncneurons import scenario as sc
+from asyncneurons.model import scenario as sc
 from asyncneurons.errors import ScenarioError
-from asyncneurons.scenario import (Scenario, apply_override, layer_values, load_scenario,
-                                   parse_scenario, to_toml)
-from asyncneurons.scenario_docs import _EXAMPLE, schema_markdown
+from asyncneurons.model.scenario import (Scenario, apply_override, layer_values, load_scenario,
+                                         parse_scenario, to_toml)
+from asyncneurons.model.scenario_docs import _EXAMPLE, schema_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).parent / "bad_scenarios"
@@ -318,7 +318,7 @@ def test_random_overrides_load_or_fail_cleanly(overrides):
 def test_docs_are_generated_from_the_models():
     docs = ROOT / "docs" / "scenarios.md"
     assert docs.read_text(encoding="utf-8") == schema_markdown(), (
-        "docs/scenarios.md is stale: python -m asyncneurons.scenario_docs --docs > docs/scenarios.md")
+        "docs/scenarios.md is stale: python -m asyncneurons.model.scenario_docs --docs > docs/scenarios.md")
 
 
 def test_docs_name_every_key_and_the_example_loads():
@@ -332,6 +332,6 @@ def test_docs_name_every_key_and_the_example_loads():
 
 
 def test_docs_command_prints_the_docs():
-    out = subprocess.run([sys.executable, "-m", "asyncneurons.scenario_docs", "--docs"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "asyncneurons.model.scenario_docs", "--docs"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     assert out == schema_markdown()

@@ -7,8 +7,8 @@ import pytest
 
 from asyncneurons import load_scenario
 from asyncneurons.errors import ScenarioError
-from asyncneurons.scenario import parse_scenario
-from asyncneurons.supervised import SupervisedRun
+from asyncneurons.model.scenario import parse_scenario
+from asyncneurons.engine.supervised import SupervisedRun
 
 PAPER = Path(__file__).resolve().parents[1] / "scenarios" / "paper" / "map-prop"
 

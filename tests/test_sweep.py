@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from asyncneurons.errors import UserInputError
-from asyncneurons.identity import parse_grid, split_top_level
-from asyncneurons.sweep import plan, run_sweep
+from asyncneurons.study.identity import parse_grid, split_top_level
+from asyncneurons.study.sweep import plan, run_sweep
 
 SMALL = """
 [experiment]
@@ -174,7 +174,7 @@ def test_a_killed_sweep_resumes_without_redoing_finished_runs(small, reference, 
 def test_the_tables_hold_every_finished_run_while_the_sweep_goes_on(small, tmp_path, monkeypatch):
     """Killed after its third run, a sweep leaves tables with those three runs: a partial sweep
     can be plotted without running the command again."""
-    import asyncneurons.sweep as sweep_mod
+    import asyncneurons.study.sweep as sweep_mod
 
     class Killed(Exception):
         pass

@@ -4,8 +4,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from asyncneurons.graphio import save_graph
-from asyncneurons.simulation import Simulation
+from asyncneurons.model.graphio import save_graph
+from asyncneurons.engine.simulation import Simulation
 
 from conftest import SMALL_CARTPOLE
 

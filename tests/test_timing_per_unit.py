@@ -12,12 +12,12 @@ import pytest
 from conftest import SMALL_CARTPOLE
 from test_windows import _run, _scenario, assert_modes_agree
 
-from asyncneurons import advice, delays
+from asyncneurons.model import advice, delays
 from asyncneurons.errors import GraphError
-from asyncneurons.graphio import save_graph
-from asyncneurons.simulation import Simulation, build_graph, run_seed
-from asyncneurons.windows import applies
-from asyncneurons.rules import RULES
+from asyncneurons.model.graphio import save_graph
+from asyncneurons.engine.simulation import Simulation, build_graph, run_seed
+from asyncneurons.engine.windows import applies
+from asyncneurons.learning.rules import RULES
 
 SMALL = {"network": {"hidden": [3, 2]}, "learning": {"lr": [0.02, 2e-3, 2e-4], "lr_end": None}}
 UNIFORM = {"dist": "uniform", "low": 0.0, "high": 4.0}
@@ -41,7 +41,7 @@ def _edges_into(g, layer, key="delay"):
 
 def test_single_values_draw_the_delays_they_drew_before_timing_per_layer():
     """Numbers drawn by the code before per-layer timing existed, written down to the last bit."""
-    from asyncneurons.graph import layered
+    from asyncneurons.model.graph import layered
     g = layered(4, [3, 2], 1)
     delays.assign_delays(g, {"dist": "lognormal", "mu": 0.5, "sigma": 1.0},
                          {"dist": "truncnormal", "mean": 1.0, "std": 2.0}, seed=11)
@@ -94,7 +94,7 @@ def test_reward_delays_and_refractory_periods_per_layer_land_on_their_units(scen
             assert sim.reward_delays[n] == {1: 4.0, 3: 6.0}[layer]
     for grp in sim.groups:
         assert grp.refractory == {1: 0.5, 2: 1.0, 3: 2.0}[grp.layer]
-        # on windows the TD error lands on each unit's row after its own delay (asyncneurons.landings)
+        # on windows the TD error lands on each unit's row after its own delay (asyncneurons.engine.landings)
         held = grp.row_delay.tolist() if sim.landings is not None else [grp.reward_delay] * grp.size
         assert [sim.reward_delays[n] for n in grp.names] == held
 

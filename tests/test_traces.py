@@ -11,14 +11,14 @@ import pytest
 from conftest import resumed_equals_whole
 from test_windows import assert_modes_agree
 
-from asyncneurons import traces
+from asyncneurons.learning import traces
 from asyncneurons.errors import ScenarioError
-from asyncneurons.optim import AdamConfig
-from asyncneurons.reference import Reference
-from asyncneurons.replicas import Replicas, supports
-from asyncneurons.rules.global_reinforce import GlobalReinforce
-from asyncneurons.scenario import parse_scenario
-from asyncneurons.simulation import Simulation
+from asyncneurons.learning.optim import AdamConfig
+from asyncneurons.engine.reference import Reference
+from asyncneurons.engine.replicas import Replicas, supports
+from asyncneurons.learning.rules.global_reinforce import GlobalReinforce
+from asyncneurons.model.scenario import parse_scenario
+from asyncneurons.engine.simulation import Simulation
 
 EXPONENTIAL = {"trace": "exponential", "trace_tau": 6.0}
 
@@ -283,8 +283,8 @@ def test_per_sample_is_the_default_and_keeps_no_time_stamps(scenario):
 
 # ------------------------------------------------------------------ advice
 def test_validate_notes_lambda_given_with_exponential_traces_and_traces_that_never_decay():
-    from asyncneurons.advice import advice
-    from asyncneurons.simulation import build_graph
+    from asyncneurons.model.advice import advice
+    from asyncneurons.engine.simulation import build_graph
 
     def notes(**over):
         s = parse_scenario(over)  # from the defaults, where λ is not given

@@ -23,7 +23,7 @@ def tune():
 
 
 def test_a_grid_point_scales_the_actor_and_the_critic_rates_at_both_ends(tune):
-    from asyncneurons.scenario import load_scenario
+    from asyncneurons.model.scenario import load_scenario
 
     path = ROOT / "scenarios" / "paper" / "baselines" / "backprop-acrobot.toml"
     s = load_scenario(path)
@@ -85,7 +85,7 @@ def _folder_summary(folder: Path, averages, episodes, status="complete", wall=12
 
 def _record_grid(tune, name, out, ledger, means):
     """Every grid point of ``name`` finished with the given means, each recorded in the ledger."""
-    from asyncneurons.scenario import load_scenario
+    from asyncneurons.model.scenario import load_scenario
 
     s = load_scenario(tune.scenario_path(name))
     short = tune.BASELINES[name][2]
@@ -160,7 +160,7 @@ def test_a_ledger_entry_of_a_changed_scenario_is_stale_and_ignored(tune, tmp_pat
 
 
 def test_a_baseline_without_a_critic_tunes_the_actor_alone_on_three_points(tune, tmp_path):
-    from asyncneurons.scenario import load_scenario
+    from asyncneurons.model.scenario import load_scenario
 
     path = tune.scenario_path("global-reinforce-multiplexer")
     s = load_scenario(path)
@@ -201,7 +201,7 @@ def test_every_baseline_scenario_validates_and_is_tuned(tune, name):
 
 
 def test_the_weight_max_baselines_are_derived_from_the_rules_scenarios(tune):
-    from asyncneurons.scenario import load_scenario
+    from asyncneurons.model.scenario import load_scenario
 
     for name, (table, _, short) in tune.BASELINES.items():
         s = load_scenario(tune.scenario_path(name))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from asyncneurons.units import UNIT_KINDS, LayerParams, categorical_policy, softmax_policy
+from asyncneurons.learning.units import UNIT_KINDS, LayerParams, categorical_policy, softmax_policy
 
 LP = LayerParams(temperature=1.5, variance=0.3)
 

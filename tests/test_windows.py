@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from conftest import resumed_equals_whole, stop_at_checkpoint
 
-from asyncneurons import checkpoint
-from asyncneurons.diagnostics import layer_totals
-from asyncneurons.simulation import Simulation
+from asyncneurons.engine import checkpoint
+from asyncneurons.study.diagnostics import layer_totals
+from asyncneurons.engine.simulation import Simulation
 
 HETEROGENEOUS = {"timing": {"synapse_delay": {"dist": "uniform", "low": 0.0, "high": 5.0}, "reward_delay": 10.0},
                  "env": {"pacing": "clock", "period": 20.0}}
@@ -115,8 +115,8 @@ def test_a_run_saved_with_windows_continues_with_windows(scenario, tmp_path):
 def test_windows_follow_a_graph_with_skip_connections_and_missing_synapses(scenario, tmp_path):
     """Layers fed from several layers back, units with different sources: served in topological
     order, each unit on its own synapses."""
-    from asyncneurons.graph import layered, node_name
-    from asyncneurons.graphio import save_graph
+    from asyncneurons.model.graph import layered, node_name
+    from asyncneurons.model.graphio import save_graph
 
     g = layered(4, [10, 6], 1, hidden_kind="bernoulli", output_kind="softmax")
     for i in range(4):  # the inputs reach half of the second layer directly
@@ -173,7 +173,7 @@ def test_every_firing_policy_and_pacing_on_windows_equals_the_event_engine(scena
     assert_modes_agree(scenario, over, 60, 60 * 5)
 
 
-# δ landing on each hidden unit at its own time (asyncneurons.landings): one group per layer on
+# δ landing on each hidden unit at its own time (asyncneurons.engine.landings): one group per layer on
 # windows, one group per unit on the event engine
 PER_UNIT_REWARD_DELAY = {"reward_delay": {"dist": "uniform", "low": 5.0, "high": 15.0}}
 LANDINGS = {
@@ -246,7 +246,7 @@ def test_a_checkpoint_without_landings_per_unit_is_refused_in_one_line(scenario,
         Simulation(s, resume=(state, arrays))
 
 
-# What the compiled layer pass relies on (asyncneurons.history_kernels): a sender's ring, read
+# What the compiled layer pass relies on (asyncneurons.engine.history_kernels): a sender's ring, read
 # newest first, never goes up in time or wave, and the bound on the output's next sample
 # (earliest_next) is never later than that sample.
 ORDERED = {
@@ -334,7 +334,7 @@ def _learning_state(sim):
 ])
 def test_weight_max_cascade_after_the_td_error_is_one_kernel_and_the_event_engines_run(scenario, over):
     """Without recorded events, Weight Max's learning after the TD error lands (every retrograde
-    delay zero) is one kernel on windows (asyncneurons.chain): the same learning as the event engine's
+    delay zero) is one kernel on windows (asyncneurons.engine.chain): the same learning as the event engine's
     events, step for step."""
     rows_on, rows_off = [], []
     on = Simulation(_scenario(scenario, over, True), on_episode=rows_on.append, max_ticks=400).run()

@@ -32,9 +32,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..errors import ScenarioError, did_you_mean
-from .multiplexer import Multiplexer
-from .regression import Regression
+from asyncneurons.errors import ScenarioError, did_you_mean
+from asyncneurons.tasks.multiplexer import Multiplexer
+from asyncneurons.tasks.regression import Regression
 
 # Our own environments: id -> (entry point, kwargs).
 OWN_ENVS = {

@@ -23,9 +23,9 @@ import matplotlib.pyplot as plt
 import networkx as nx
 from matplotlib.lines import Line2D
 
-from asyncneurons.graphio import save_graph
-from asyncneurons.scenario import parse_scenario
-from asyncneurons.simulation import Simulation
+from asyncneurons.model.graphio import save_graph
+from asyncneurons.model.scenario import parse_scenario
+from asyncneurons.engine.simulation import Simulation
 
 HERE = Path(__file__).resolve().parent
 INPUT_DELAYS = [1.5, 0.5, 2.0, 1.0]  # in_i → h1_0

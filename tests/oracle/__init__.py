@@ -1,7 +1,7 @@
 """An independent oracle: the published algorithms in plain NumPy, from algorithms.md alone.
 
 Nothing here comes from the engine's code but what a run is keyed by: the keyed uniforms
-(:mod:`asyncneurons.streams`) and the initial weights (read from the engine's own objects before
+(:mod:`asyncneurons.learning.streams`) and the initial weights (read from the engine's own objects before
 they run). The tasks are the environments both run: gymnasium's, and the project's multiplexer
 and regression, registered under gymnasium (a test checks the multiplexer's rewards against
 algorithms.md §5.1). Units, sampling, scores, eligibility traces, Weight Maximization's retrograde

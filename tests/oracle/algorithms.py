@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
-from asyncneurons import streams
+from asyncneurons.learning import streams
 
 # ---------------------------------------------------------------------------------------------
 # numerics (algorithms.md §2.1, §2.2: clamps as published)
@@ -312,10 +312,10 @@ def engine_initial_state(scenario, run: int = 0) -> dict:
     """The initial weights the engine starts run ``run`` with (actor layers, critic layers), as
     (units × (inputs + 1)) arrays with the bias last: the one thing taken from the engine."""
     if scenario.learning.batch > 1:
-        from asyncneurons.supervised import SupervisedRun
+        from asyncneurons.engine.supervised import SupervisedRun
         run_ = SupervisedRun(scenario, run)
         return {"actor": [lay["P"].copy() for lay in run_.layers], "critic": None}
-    from asyncneurons.simulation import Simulation
+    from asyncneurons.engine.simulation import Simulation
     sim = Simulation(scenario, run)
     return {"actor": [m.copy() for _, m in sorted(sim.layer_matrices().items())],
             "critic": None if sim.critic is None else [p.copy() for p in sim.critic.P]}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from asyncneurons import streams
+from asyncneurons.learning import streams
 
 from .algorithms import Adam, Layer, _per_layer, map_relax, schedule
 

@@ -1,0 +1,569 @@
+"""Compiled reads of the senders' sample histories and a firing window's layer pass.
+
+Every sender keeps its recent samples in a ring (:class:`~asyncneurons.engine.transmission.Transmission`):
+times ``HT``, values ``HV``, wave tags ``HW`` and serial numbers ``HN`` (sending order), one row
+per sender, written at ``head``. A synapse e from sender s with delay d_e sees sample k of s from
+``HT[s, k] + d_e`` on (plus the jitter ``EJ[e, k]`` of that send on e, :mod:`asyncneurons.engine.jitter`).
+The questions a firing window asks of a synapse are answered here with the same floating-point
+additions as an event's arrival time, so the answers are those of the event engine to the last bit:
+
+* the latest sample that has arrived by the receiver's time t (largest serial among arrivals
+  ``≤ t``); the synapse keeps what it held if nothing has arrived yet;
+* the arrival of the first sample of a wave newer than the receiver's (``min {arrival : HW > wave}``,
+  ∞ if none is on its way), which makes an ``on_all`` unit due;
+* the first arrival after the receiver's last sample (``min {HT + d : HT + d > last}``), which
+  makes an ``on_input`` unit due.
+
+**Newest first.** A ring is written in sending order, so its slots read backwards from ``head``
+run from the newest sample to the oldest, with the unwritten slots (serial −1) last. Along that
+order a sender's times never increase (a unit samples forward in time) and neither do its wave
+tags (a unit's wave is the oldest wave it holds, and what it holds only gets newer), so each
+question stops at the first slot that settles it instead of scanning the whole ring: the newest
+arrival; the last slot of a newer wave; the last arrival after ``last``.
+
+A window's layer pass is a few calls here (:mod:`asyncneurons.engine.windows`): which units are due
+(:func:`due_on_all`, :func:`due_on_input`, :func:`due_clock`), what they read (:func:`read_sets`),
+their answered waves and the synapses that then wait for a newer one (:func:`answered`), and the
+synapses their samples complete (:func:`mark_sent`); between them NumPy's ``exp`` and the
+compiled sampling (:mod:`asyncneurons.learning.units`).
+
+Compiled with numba (cached on disk): a window reads thousands of synapses per layer pass, and
+the NumPy form of these reads (gathering whole rings, masking, reducing) was most of its cost.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from asyncneurons.learning.compiled import (_clamp, _uniform, categorical_sample, logistic_finish, logits_shifted,
+                                           pairwise_sum)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _older(k, depth):  # pragma: no cover - compiled
+    """The slot written before slot k."""
+    return depth - 1 if k == 0 else k - 1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _arrival(HT, EJ, jittered, s, k, e, d):  # pragma: no cover - compiled
+    """When sample k of sender s arrives on synapse e of delay d: ``HT + d`` (``+ EJ[e, k]``)."""
+    t = HT[s, k] + d
+    if jittered:
+        t = t + EJ[e, k]
+    return t
+
+
+@numba.njit(cache=True, nogil=True)
+def read_sets(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, rows, cols,
+              H, T):  # pragma: no cover - compiled
+    """For each set ``sets[i]`` sampling at ``times[i]`` and each of its synapses j
+    (``ptr[set] ≤ j < ptr[set + 1]``): ``H[rows[j], cols[j]], T[…] ←`` value and wave of the
+    latest sample of ``src[j]`` that has arrived by then (the newest send that has, under jitter);
+    nothing if none has."""
+    depth = HT.shape[1]
+    for i in range(sets.shape[0]):
+        st = sets[i]
+        t = times[i]
+        for j in range(ptr[st], ptr[st + 1]):
+            s, d, e = src[j], delay[j], edges[j]
+            k = head[s]
+            for _ in range(depth):
+                k = _older(k, depth)
+                if HN[s, k] < 0:
+                    break
+                if _arrival(HT, EJ, jittered, s, k, e, d) <= t:
+                    H[rows[j], cols[j]] = HV[s, k]
+                    T[rows[j], cols[j]] = HW[s, k]
+                    break
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pick(d, lt, inclusive, c, sets, times, st):  # pragma: no cover - compiled
+    """Keep set ``st`` due at ``d`` when it is due before the limit ``lt`` (at it, ``inclusive``)."""
+    if d < math.inf and (d <= lt if inclusive else d < lt):
+        sets[c] = st
+        times[c] = d
+        return c + 1
+    return c
+
+
+@numba.njit(cache=True, nogil=True)
+def due_on_all(first, edges, ptr, last, base, refractory, lt, inclusive, sets, times):  # pragma: no cover
+    """``on_all``: set st is due at ``max_j first[edges[j]]`` over its synapses (∞ without any),
+    and not before ``last[base + st] + refractory``. The sets due before ``lt`` (at it when
+    ``inclusive``) go to ``sets`` and ``times``; returns their number and the earliest due time."""
+    c = 0
+    lowest = math.inf
+    for st in range(ptr.shape[0] - 1):
+        d = math.inf
+        if ptr[st + 1] > ptr[st]:
+            d = -math.inf
+            for j in range(ptr[st], ptr[st + 1]):
+                a = first[edges[j]]
+                if a > d:
+                    d = a
+        if refractory > 0.0:
+            d = max(d, last[base + st] + refractory)
+        if d < lowest:
+            lowest = d
+        c = _pick(d, lt, inclusive, c, sets, times, st)
+    return c, lowest
+
+
+@numba.njit(cache=True, nogil=True)
+def due_on_input(HT, HN, head, src, delay, ptr, last, base, refractory, lt, inclusive, sets,
+                 times):  # pragma: no cover - compiled
+    """``on_input``: set st is due at the first arrival on any synapse after its last sample
+    ``last[base + st]`` (``min_j min {HT + d_j : > last}``, ∞ if none), and not before
+    ``last + refractory``; selected as in :func:`due_on_all`."""
+    depth = HT.shape[1]
+    c = 0
+    lowest = math.inf
+    for st in range(ptr.shape[0] - 1):
+        after = last[base + st]
+        d = math.inf
+        for j in range(ptr[st], ptr[st + 1]):
+            s, dj = src[j], delay[j]
+            k = head[s]
+            for _ in range(depth):
+                k = _older(k, depth)
+                if HN[s, k] < 0:
+                    break
+                a = HT[s, k] + dj
+                if a <= after:
+                    break
+                if a < d:
+                    d = a
+        if refractory > 0.0:
+            d = max(d, after + refractory)
+        if d < lowest:
+            lowest = d
+        c = _pick(d, lt, inclusive, c, sets, times, st)
+    return c, lowest
+
+
+@numba.njit(cache=True, nogil=True)
+def due_clock(at, base, n, lt, inclusive, sets, times):  # pragma: no cover - compiled
+    """``clock`` and ``poisson``: set st is due at its next tick ``at[base + st]``; selected as in
+    :func:`due_on_all` (a tick inside the refractory period is skipped by the caller)."""
+    c = 0
+    lowest = math.inf
+    for st in range(n):
+        d = at[base + st]
+        if d < lowest:
+            lowest = d
+        c = _pick(d, lt, inclusive, c, sets, times, st)
+    return c, lowest
+
+
+@numba.njit(cache=True, nogil=True)
+def earliest_next(first, ptr, edges, src, delay, set_index, refractory, last, rptr, rows, lb, which):  # pragma: no cover
+    """A lower bound on when ``on_all`` set ``which`` next samples (without jitter), from what the
+    window holds now. Sets are visited in topological order (set i's synapses are
+    ``edges[ptr[i]:ptr[i + 1]]`` from units ``src`` with delays ``delay`` at the same places, its
+    units ``rows[rptr[i]:rptr[i + 1]]``); ``lb`` holds, per
+    unit, a bound on its next sample (the inputs' already set: their next observation):
+
+        lb(set) = max( max_e  first[e] if finite, else lb(sender of e) + d_e ,  last + refractory )
+
+    A finite ``first[e]`` stays until the set samples, and a value still missing on e can only
+    come from a later sample of its sender, which arrives no earlier than ``lb(sender) + d_e``
+    (rounding is monotone, so the bound holds to the last bit). ∞ for a set without synapses."""
+    out = -math.inf
+    for i in range(ptr.shape[0] - 1):
+        m = math.inf if ptr[i + 1] == ptr[i] else -math.inf
+        for j in range(ptr[i], ptr[i + 1]):
+            a = first[edges[j]]
+            if a == math.inf:
+                a = lb[src[j]] + delay[j]
+            if a > m:
+                m = a
+        if refractory[i] > 0.0:
+            m = max(m, last[set_index[i]] + refractory[i])
+        for q in range(rptr[i], rptr[i + 1]):
+            lb[rows[q]] = m
+        if set_index[i] == which:
+            out = m
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def answered(T, rows, population, sets, times, base, set_wave, last, waves, on_all, HT, HW, head, EJ,
+             jittered, ptr, edges, src, delay, first):  # pragma: no cover - compiled
+    """Rows ``rows`` (sets ``sets``, at ``times``) sampled: each answered the oldest wave it
+    holds, ``waves[r] = min T[r]`` (a population the oldest of all its rows), which becomes its
+    set's ``set_wave``, and its ``last`` sample time. Under ``on_all`` each of their synapses j
+    then waits for the first arrival of a newer wave:
+    ``first[edges[j]] = min {arrival : HW > set_wave}`` (∞ if none is on its way)."""
+    depth = HT.shape[1]
+    if population:
+        w = T[0, 0]
+        for r in range(T.shape[0]):
+            for q in range(T.shape[1]):
+                if T[r, q] < w:
+                    w = T[r, q]
+        for i in range(rows.shape[0]):
+            waves[i] = w
+    else:
+        for i in range(rows.shape[0]):
+            r = rows[i]
+            w = T[r, 0]
+            for q in range(1, T.shape[1]):
+                if T[r, q] < w:
+                    w = T[r, q]
+            waves[i] = w
+    for i in range(sets.shape[0]):
+        st = sets[i]
+        wave = waves[i]
+        set_wave[base + st] = wave
+        last[base + st] = times[i]
+        if not on_all:
+            continue
+        for j in range(ptr[st], ptr[st + 1]):
+            s, d, e = src[j], delay[j], edges[j]
+            a = math.inf
+            k = head[s]
+            for _ in range(depth):
+                k = _older(k, depth)
+                if HW[s, k] <= wave:
+                    break
+                t = _arrival(HT, EJ, jittered, s, k, e, d)
+                if t < a:
+                    a = t
+            first[e] = a
+
+
+@numba.njit(cache=True, nogil=True)
+def mark_sent(first, out_ptr, out_edges, rows, times, waves, set_wave, edge_set, delay, EJ, jittered,
+              head, e_src):  # pragma: no cover - compiled
+    """Rows ``rows`` of a sender sampled at ``times`` with ``waves`` (row r's synapses are
+    ``out_edges[out_ptr[r]:out_ptr[r + 1]]``). On each synapse e whose receiver's wave is older,
+    the first arrival of a newer wave becomes ``at + d_e`` if e was waiting for one (``first = ∞``);
+    under jitter a later send may overtake, so ``min(first, at + d_e + EJ[e, slot just written])``."""
+    depth = EJ.shape[1]
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        for q in range(out_ptr[r], out_ptr[r + 1]):
+            e = out_edges[q]
+            if waves[i] <= set_wave[edge_set[e]]:
+                continue
+            if jittered:
+                a = (times[i] + delay[e]) + EJ[e, _older(head[e_src[e]], depth)]
+                if a < first[e]:
+                    first[e] = a
+            elif first[e] == math.inf:
+                first[e] = times[i] + delay[e]
+
+
+@numba.njit(cache=True, nogil=True)
+def append(HT, HV, HW, HN, head, max_delay, idx, times, values, waves, horizon, serial):  # pragma: no cover
+    """Write one sample of each sender ``idx[j]`` into its ring at ``head``, all with the serial
+    number ``serial``, and return True; or write nothing and return False when the slot after a
+    sender's oldest may still be read at a time ≥ ``horizon`` (its successor has not arrived
+    everywhere: ``HT + max_delay > horizon``), so that the caller makes the rings deeper first."""
+    depth = HT.shape[1]
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        if HT[i, (head[i] + 1) % depth] + max_delay[i] > horizon:
+            return False
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        slot = head[i]
+        HT[i, slot] = times[j]
+        HV[i, slot] = values[j]
+        HW[i, slot] = waves[j]
+        HN[i, slot] = serial
+        head[i] = (slot + 1) % depth
+    return True
+
+
+# ---------------------------------------------------------------- jitter per event
+# With ``[timing] synapse_jitter`` (:mod:`asyncneurons.engine.jitter`) each synapse e also keeps, per
+# slot k of its sender's ring, the jitter ``EJ[e, k]`` of that sample on e: the sample arrives at
+# ``(HT + d_e) + EJ[e, k]`` (what the reads above use when ``jittered``).
+
+
+@numba.njit(cache=True, nogil=True)
+def append_jittered(HT, HV, HW, HN, head, HA, EJ, ES, stale, idx, times, values, waves, horizon, serial,
+                    src_ptr, by_src, JT, jt_base, sent, delay):  # pragma: no cover - compiled
+    """:func:`append` when every synapse draws its own jitter per send. Returns 0 when written.
+
+    The out-synapses of sender i are ``by_src[src_ptr[i]:src_ptr[i+1]]``; the jitter of its send
+    n on the one at position q is ``JT[q, n − jt_base[i]]`` (drawn ahead, :func:`jitter_uniforms`),
+    and ``sent[i]`` is its next send index, which moves on. ``HA[i, k]`` is the last arrival of
+    slot k over the sender's synapses (its send time if it has none): a slot is overwritten only
+    once its successor's ``HA`` has passed. Nothing is written, and 1 returned, when that is not
+    so (the caller makes the rings deeper first), or 2 when a sender's jitters for this send are
+    not drawn yet. Each earlier sample still on its way on e that the new one overtakes (arrival
+    strictly later) is marked stale in ``ES`` and counted in ``stale[0]``.
+    """
+    depth = HT.shape[1]
+    ahead = JT.shape[1]
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        c = sent[i] - jt_base[i]
+        if c < 0 or c >= ahead:
+            return 2
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        if HA[i, (head[i] + 1) % depth] > horizon:
+            return 1
+    live = np.empty(depth, dtype=np.int64)
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        slot = head[i]
+        t = times[j]
+        last = t
+        c = sent[i] - jt_base[i]
+        # the earlier samples still on their way somewhere: a slot whose last arrival HA is not
+        # after this send (a ≥ t on every synapse) cannot be overtaken
+        n_live = 0
+        for k in range(depth):
+            if k != slot and HN[i, k] >= 0 and HA[i, k] > t:
+                live[n_live] = k
+                n_live += 1
+        for q in range(src_ptr[i], src_ptr[i + 1]):
+            e = by_src[q]
+            jq = JT[q, c]
+            a = (t + delay[e]) + jq
+            for x in range(n_live):
+                k = live[x]
+                if not ES[e, k] and (HT[i, k] + delay[e]) + EJ[e, k] > a:
+                    ES[e, k] = True
+                    stale[0] += 1
+            EJ[e, slot] = jq
+            ES[e, slot] = False
+            if a > last:
+                last = a
+        HT[i, slot] = t
+        HV[i, slot] = values[j]
+        HW[i, slot] = waves[j]
+        HN[i, slot] = serial
+        HA[i, slot] = last
+        head[i] = (slot + 1) % depth
+        sent[i] += 1
+    return 0
+
+
+@numba.njit(cache=True, nogil=True)
+def jitter_uniforms(idx, src_ptr, by_src, sent, e_key, ahead):  # pragma: no cover - compiled
+    """The keyed uniforms of the next ``ahead`` sends of senders ``idx`` on each of their
+    out-synapses: for sender i (synapses at positions ``src_ptr[i] ≤ q < src_ptr[i+1]`` of
+    ``by_src``) and send n = ``sent[i]`` + c, ``U(e_key[by_src[q]], n)`` at row q, column c.
+    Returns the positions q, and the uniforms and send indices (one row per position)."""
+    m = 0
+    for j in range(idx.shape[0]):
+        m += src_ptr[idx[j] + 1] - src_ptr[idx[j]]
+    qs = np.empty(m, dtype=np.int64)
+    u = np.empty((m, ahead))
+    sends = np.empty((m, ahead), dtype=np.int64)
+    r = 0
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        for q in range(src_ptr[i], src_ptr[i + 1]):
+            qs[r] = q
+            e = by_src[q]
+            for c in range(ahead):
+                u[r, c] = _uniform(e_key[e], sent[i] + c)
+                sends[r, c] = sent[i] + c
+            r += 1
+    return qs, u, sends
+
+
+# ---------------------------------------------------------------- a layer's firing in two calls
+# A window fires a layer of a kind the engine samples in compiled kernels (Bernoulli units, a
+# softmax or categorical population) in two calls around NumPy's ``exp``:
+# what the due sets read and their pre-activations; then the sample, the trace, the answered waves,
+# the samples into the senders' rings and the synapses they complete. Each is the sequence of the
+# kernels above and of :mod:`asyncneurons.learning.compiled`, with the same operations on the same values.
+
+@numba.njit(cache=True, nogil=True)
+def _read_and_potentials(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T, P,
+                         rows, pot):  # pragma: no cover - compiled
+    """:func:`read_sets`, then ``pot[i] = Σ_q P[r, q] H[r, q]`` for each row r = ``rows[i]``
+    (:func:`asyncneurons.learning.compiled.potential_rows` of the rows)."""
+    read_sets(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T)
+    n = P.shape[1]
+    t = np.empty(n)
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        for q in range(n):
+            t[q] = P[r, q] * H[r, q]
+        pot[i] = 0.0 + pairwise_sum(t, 0, n)
+
+
+@numba.njit(cache=True, nogil=True)
+def read_bernoulli_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T, P,
+                       rows, temperature, pot, x, e):  # pragma: no cover - compiled
+    """:func:`_read_and_potentials`, then ``x = pot / T`` and ``e = −clamp(x, ±20)``
+    (:func:`asyncneurons.learning.compiled.bernoulli_pre` of the rows; ``exp`` comes next)."""
+    _read_and_potentials(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T,
+                         P, rows, pot)
+    for j in range(pot.shape[0]):
+        x[j] = pot[j] / temperature
+        e[j] = -_clamp(x[j], -20.0, 20.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def read_categorical_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T,
+                         P, rows, temperature, n, pot, z):  # pragma: no cover - compiled
+    """:func:`_read_and_potentials` of a whole population, then its ``n`` logits
+    (:func:`asyncneurons.learning.compiled.logits_shifted`; ``exp`` comes next)."""
+    _read_and_potentials(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T,
+                         P, rows, pot)
+    logits_shifted(pot, temperature, n, z)
+
+
+@numba.njit(cache=True, nogil=True)
+def _room(HT, head, max_delay, idx, horizon, jittered, J):  # pragma: no cover - compiled
+    """0 when the samples of the senders ``idx`` can be written (:func:`append`, or with jitter
+    :func:`append_jittered`, whose checks these are); else 1 (the rings must grow) or 2 (a
+    sender's jitters for this send are not drawn yet)."""
+    depth = HT.shape[1]
+    if jittered:
+        HA, sent, jt_base, JT = J[0], J[7], J[6], J[5]
+        for j in range(idx.shape[0]):
+            i = idx[j]
+            c = sent[i] - jt_base[i]
+            if c < 0 or c >= JT.shape[1]:
+                return 2
+        for j in range(idx.shape[0]):
+            i = idx[j]
+            if HA[i, (head[i] + 1) % depth] > horizon:
+                return 1
+        return 0
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        if HT[i, (head[i] + 1) % depth] + max_delay[i] > horizon:
+            return 1
+    return 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _answer_and_send(T, rows, population, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN,
+                     head, EJ, jittered, J, ptr, edges, src, delay, first, max_delay, idx, values, horizon, serial,
+                     out_ptr, out_sorted, edge_set, e_delay, e_src, marks):  # pragma: no cover - compiled
+    """:func:`answered`, :func:`append` or :func:`append_jittered` (room already checked) and,
+    when ``marks``, :func:`mark_sent`."""
+    answered(T, rows, population, sets, times, base, set_wave, last, waves, on_all, HT, HW, head, EJ, jittered, ptr,
+             edges, src, delay, first)
+    if jittered:
+        append_jittered(HT, HV, HW, HN, head, J[0], EJ, J[1], J[2], idx, row_t, values, waves, horizon, serial, J[3],
+                        J[4], J[5], J[6], J[7], e_delay)
+    else:
+        append(HT, HV, HW, HN, head, max_delay, idx, row_t, values, waves, horizon, serial)
+    if marks:
+        mark_sent(first, out_ptr, out_sorted, rows, row_t, waves, set_wave, edge_set, e_delay, EJ, jittered, head,
+                  e_src)
+
+
+@numba.njit(cache=True, nogil=True)
+def _select_next(mode, first, edges, ptr, last, base, refractory, lt, inclusive, due_sets, due_times, HT, HN, head,
+                 src, delay):  # pragma: no cover - compiled
+    """The layer's sets due next, as the window's :meth:`~asyncneurons.engine.windows.Windows.select`
+    finds them after the firing: ``mode`` 1 :func:`due_on_all`, 2 :func:`due_on_input`, 0 none
+    (clock firing: the caller selects)."""
+    if mode == 1:
+        return due_on_all(first, edges, ptr, last, base, refractory, lt, inclusive, due_sets, due_times)
+    if mode == 2:
+        return due_on_input(HT, HN, head, src, delay, ptr, last, base, refractory, lt, inclusive, due_sets, due_times)
+    return 0, math.inf
+
+
+@numba.njit(cache=True, nogil=True)
+def bernoulli_fire_post_any(x, p, keys, counters, temperature, decay, decays, H, E, rows, values, gv, gaux,
+                        T, sets, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ, jittered, J, ptr,
+                        edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr, out_sorted, edge_set,
+                        e_delay, e_src, marks, mode, refractory, lt, inclusive, due_sets,
+                        due_times):  # pragma: no cover - compiled
+    """From ``p = exp(−clamp(x))`` for rows ``rows`` of a Bernoulli layer sampling at ``times``:
+    :func:`asyncneurons.learning.compiled.bernoulli_post` on those rows (values into ``values`` and
+    ``gv[rows]``, σ into ``p`` and ``gaux[rows]``), then :func:`_answer_and_send` and the layer's
+    next selection (:func:`_select_next`). Returns (the code of :func:`_room`, 0, 0), having
+    changed nothing, when the rings must grow or jitters be drawn first; else (0, the number of
+    sets due, the earliest due time)."""
+    code = _room(HT, head, max_delay, idx, horizon, jittered, J)
+    if code:
+        return code, 0, 0.0
+    logistic_finish(x, p, 20.0)
+    n = H.shape[1]
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        u = _uniform(keys[r], counters[r])
+        h = 1.0 if u < p[i] else 0.0
+        values[i] = h
+        gi = (h - p[i]) / temperature
+        counters[r] += 1
+        di = decays[i] if decays.shape[0] > 0 else decay
+        for q in range(n):
+            E[r, q] = E[r, q] * di + gi * H[r, q]
+        gv[r] = h
+        gaux[r] = p[i]
+    _answer_and_send(T, rows, False, sets, times, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
+                     jittered, J, ptr, edges, src, delay, first, max_delay, idx, values, horizon, serial, out_ptr,
+                     out_sorted, edge_set, e_delay, e_src, marks)
+    n, lowest = _select_next(mode, first, edges, ptr, last, base, refractory, lt, inclusive, due_sets, due_times,
+                             HT, HN, head, src, delay)
+    return 0, n, lowest
+
+
+@numba.njit(cache=True, nogil=True)
+def categorical_fire_post_any(z, keys, counters, temperature, decay, decays, H, E, rows, values, g,
+                          T, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
+                          jittered, J, ptr, edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr,
+                          out_sorted, edge_set, e_delay, e_src, marks, mode, refractory, lt, inclusive, due_sets,
+                          due_times):  # pragma: no cover - compiled
+    """From ``z = exp(logits)``: :func:`asyncneurons.learning.compiled.categorical_sample` for a whole
+    population sampling at ``times[0]`` (``row_t``: that time for each row), then
+    :func:`_answer_and_send` and the next selection (:func:`_select_next`). Returns (the action,
+    the number of sets due, the earliest due time), or (−code, 0, 0) with the code of
+    :func:`_room`, having changed nothing, when the rings must grow or jitters be drawn first."""
+    code = _room(HT, head, max_delay, idx, horizon, jittered, J)
+    if code:
+        return -code, 0, 0.0
+    a = categorical_sample(z, keys, counters, temperature, decay, decays, H, E, values, g)
+    _answer_and_send(T, rows, True, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
+                     jittered, J, ptr, edges, src, delay, first, max_delay, idx, values, horizon, serial, out_ptr,
+                     out_sorted, edge_set, e_delay, e_src, marks)
+    n, lowest = _select_next(mode, first, edges, ptr, last, base, refractory, lt, inclusive, due_sets, due_times,
+                             HT, HN, head, src, delay)
+    return a, n, lowest
+
+
+@numba.njit(cache=True, nogil=True)
+def _no_jitter():  # pragma: no cover - compiled
+    """Stand-ins for the arrays of synaptic jitter (:func:`_room`, :func:`_answer_and_send`)."""
+    z, i = np.zeros((1, 1)), np.zeros(1, dtype=np.int64)
+    return (z, np.zeros((1, 1), dtype=np.bool_), i, i, i, z, i, i)
+
+
+@numba.njit(cache=True, nogil=True)
+def bernoulli_fire_post(x, p, keys, counters, temperature, decay, decays, H, E, rows, values, gv, gaux,
+                        T, sets, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ, ptr,
+                        edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr, out_sorted, edge_set,
+                        e_delay, e_src, marks, mode, refractory, lt, inclusive, due_sets,
+                        due_times):  # pragma: no cover - compiled
+    """:func:`bernoulli_fire_post_any` without synaptic jitter (fewer arguments to pass)."""
+    return bernoulli_fire_post_any(x, p, keys, counters, temperature, decay, decays, H, E, rows, values, gv, gaux, T,
+                                   sets, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ, False,
+                                   _no_jitter(), ptr, edges, src, delay, first, max_delay, idx, horizon, serial,
+                                   out_ptr, out_sorted, edge_set, e_delay, e_src, marks, mode, refractory, lt,
+                                   inclusive, due_sets, due_times)
+
+
+@numba.njit(cache=True, nogil=True)
+def categorical_fire_post(z, keys, counters, temperature, decay, decays, H, E, rows, values, g,
+                          T, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
+                          ptr, edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr,
+                          out_sorted, edge_set, e_delay, e_src, marks, mode, refractory, lt, inclusive, due_sets,
+                          due_times):  # pragma: no cover - compiled
+    """:func:`categorical_fire_post_any` without synaptic jitter (fewer arguments to pass)."""
+    return categorical_fire_post_any(z, keys, counters, temperature, decay, decays, H, E, rows, values, g, T, sets,
+                                     times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
+                                     False, _no_jitter(), ptr, edges, src, delay, first, max_delay, idx, horizon,
+                                     serial, out_ptr, out_sorted, edge_set, e_delay, e_src, marks, mode, refractory,
+                                     lt, inclusive, due_sets, due_times)

@@ -1,0 +1,264 @@
+"""The broadcast TD error landing on each unit at its own time, inside firing windows.
+
+Under Global REINFORCE (and the backprop baselines, whose units learn from δ the same way) every
+unit that hears δ_k learns when it lands, after the unit's own reward delay d_i::
+
+    t_i ← t_i + 1        W_i ← W_i + Adam_{t_i}(E_i · δ_k)        at  t_k + d_i
+
+(E_i the unit's trace — under exponential traces decayed to the landing time,
+exp(−(t_k + d_i − t_E)/τ) E_i, :mod:`asyncneurons.learning.traces` — W_i its row of weights and bias, t_i
+its own count of optimizer steps; the trace is cleared after learning when δ_k opens an episode). A landing changes that unit's
+row only, and nothing outside the row reads it before the unit samples again. So a landing
+need not be an event: no landing cuts a firing window, and a layer whose units have different
+reward delays stays one group instead of splitting into one group per unit. δ_k is kept with the
+time it was broadcast, and the landings on a unit are applied, in time order, when something
+reads its row — just before
+the unit samples at t (every landing with t_k + d_i ≤ t: learning signals of an instant come
+before its firings), before retrograde signals reach it, and whenever the state is observed
+(an episode's end, a checkpoint, the end of the run). Adam's step count is kept per unit, so
+each row takes exactly the steps the unit would take as a group of its own: the same bits as the
+event engine.
+
+Records of the landings (``on_event(t, unit, "reward", δ, k)``) are passed on in the event
+engine's order: each waits until the next record that comes after it.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+from numba import njit
+
+from asyncneurons.learning.compiled import _adam_span
+from asyncneurons.learning.optim import adam_constants
+from asyncneurons.learning.traces import decay_factors
+
+_CAPACITY = 64
+
+
+@njit(cache=True, error_model="numpy")
+def due_landings(rows, times, delay, landed, bt, n, out_row, out_k, out_t):
+    """For each row r = ``rows[i]``, the broadcasts k ≥ ``landed[r]`` (of the ``n`` kept) that have
+    landed by ``times[i]`` (``bt[k] + delay[r] ≤ times[i]``), in order: written to ``out_row``,
+    ``out_k`` and their landing times to ``out_t``; ``landed`` moves past them. Returns their number."""
+    c = 0
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        until = times[i]
+        d = delay[r]
+        k = landed[r]
+        while k < n and bt[k] + d <= until:
+            out_row[c], out_k[c], out_t[c] = r, k, bt[k] + d
+            c += 1
+            k += 1
+        landed[r] = k
+    return c
+
+
+@njit(cache=True, error_model="numpy")
+def apply_landings(P, M, V, E, t, rows, ks, factor, scaled, bdelta, blr, breset, bc1, bc2, T, b1, c1, b2, c2, eps,
+                   X):
+    """Landing j on row r = ``rows[j]`` of broadcast k = ``ks[j]``, in order: ``t[r] += 1``,
+    ``P[r] ← P[r] + Adam_{t[r]}(X · bdelta[k])`` at rate ``blr[k]`` with ``X = E[r]`` (or
+    ``E[r] · factor[j]`` when ``scaled``: the trace decayed to the landing time), then ``E[r] ← 0``
+    when ``breset[k]``; bias corrections ``bc1[t]``, ``bc2[t]`` while t < T."""
+    m, w = P.shape
+    Pf, Mf, Vf, Ef = P.reshape(m * w), M.reshape(m * w), V.reshape(m * w), E.reshape(m * w)
+    for j in range(rows.shape[0]):
+        r = rows[j]
+        k = ks[j]
+        a, b = r * w, r * w + w
+        if scaled:
+            f = factor[j]
+            for q in range(w):
+                X[q] = Ef[a + q] * f
+        else:
+            for q in range(w):
+                X[q] = Ef[a + q]
+        tt = t[r] + 1
+        t[r] = tt
+        if tt < T:
+            _adam_span(Pf[a:b], Mf[a:b], Vf[a:b], X, bdelta[k], blr[k], b1, c1, b2, c2, bc1[tt], bc2[tt], True, eps)
+        else:
+            _adam_span(Pf[a:b], Mf[a:b], Vf[a:b], X, bdelta[k], blr[k], b1, c1, b2, c2, 1.0, 1.0, False, eps)
+        if breset[k]:
+            for q in range(a, b):
+                Ef[q] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def land_rows(rows, times, delay, landed, bt, n, P, M, V, E, t, bdelta, blr, breset, bc1, bc2, T, b1, c1, b2, c2, eps,
+              X):
+    """:func:`due_landings` and :func:`apply_landings` in one pass, per-sample traces: each row
+    r = ``rows[i]`` takes, in order, every broadcast k ≥ ``landed[r]`` that has landed by
+    ``times[i]``. Returns the number of landings applied."""
+    m, w = P.shape
+    Pf, Mf, Vf, Ef = P.reshape(m * w), M.reshape(m * w), V.reshape(m * w), E.reshape(m * w)
+    c = 0
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        until = times[i]
+        d = delay[r]
+        k = landed[r]
+        a, b = r * w, r * w + w
+        while k < n and bt[k] + d <= until:
+            for q in range(w):
+                X[q] = Ef[a + q]
+            tt = t[r] + 1
+            t[r] = tt
+            if tt < T:
+                _adam_span(Pf[a:b], Mf[a:b], Vf[a:b], X, bdelta[k], blr[k], b1, c1, b2, c2, bc1[tt], bc2[tt], True,
+                           eps)
+            else:
+                _adam_span(Pf[a:b], Mf[a:b], Vf[a:b], X, bdelta[k], blr[k], b1, c1, b2, c2, 1.0, 1.0, False, eps)
+            if breset[k]:
+                for q in range(a, b):
+                    Ef[q] = 0.0
+            k += 1
+            c += 1
+        landed[r] = k
+    return c
+
+
+class Landings:
+    """The broadcasts not yet landed on every unit of ``groups`` (one reward delay per unit in
+    ``delays``), applied row by row (see the module docstring)."""
+
+    def __init__(self, sim, groups, delays: dict):
+        self.sim = sim
+        self.groups = list(groups)
+        self.adam = sim.adam
+        self.n = 0
+        self.bt = np.empty(_CAPACITY)
+        self.bdelta = np.empty(_CAPACITY)
+        self.breset = np.zeros(_CAPACITY, dtype=np.bool_)
+        for g in self.groups:
+            # a population hears δ as one, after its first unit's reward delay (asyncneurons.engine.network)
+            g.row_delay = np.array([float(delays[g.names[0] if g.kind.population else n]) for n in g.names])
+            g.landed = np.zeros(g.size, dtype=np.int64)  # per unit: broadcasts applied (index into the kept ones)
+            g.t = np.zeros(g.size, dtype=np.int64)  # Adam's step count, per unit
+            g.blr = np.empty(_CAPACITY)  # the layer's learning rate at each kept broadcast's step
+            g.every_row = np.arange(g.size)
+            g.land_X = np.empty(g.P.shape[-1])  # one row's update, scratch
+        self.bc1 = self.bc2 = np.zeros(1)
+        T = self.adam.bias_correction_steps
+        b1, c1, b2, c2, _, _, _, eps = adam_constants(self.adam, T)
+        self.constants = (T, b1, c1, b2, c2, eps)
+        self.total = 0  # broadcasts so far: no unit has taken more optimizer steps
+        self.records: list = []  # heap of landings not yet recorded
+
+    # ------------------------------------------------------------------ broadcasts
+    def broadcast(self, delta: float, step: int, reset: bool) -> None:
+        """δ of agent step ``step`` leaves now; it lands on each unit after its reward delay."""
+        if self.n == len(self.bt):
+            self._make_room()
+        now = self.sim.env.now
+        k = self.n
+        self.bt[k], self.bdelta[k], self.breset[k] = now, delta, reset
+        for g in self.groups:
+            g.blr[k] = self.sim.lr(g.layer, step)
+        self.n += 1
+        self.total += 1
+        if self.sim.on_event is not None:
+            for g in self.groups:
+                for name, uid, d in zip(g.names, g.uids.tolist(), g.row_delay.tolist()):
+                    heapq.heappush(self.records, (now + d, step, d, -g.rank, uid, name, float(delta)))
+
+    def _make_room(self) -> None:
+        lo = min(int(g.landed.min()) for g in self.groups)
+        keep = self.n - lo
+        cap = len(self.bt) if keep < len(self.bt) // 2 else 2 * len(self.bt)
+        def moved(a):
+            out = np.zeros(cap, dtype=a.dtype)
+            out[:keep] = a[lo:self.n]
+            return out
+        self.bt, self.bdelta, self.breset = moved(self.bt), moved(self.bdelta), moved(self.breset)
+        for g in self.groups:
+            g.blr = moved(g.blr)
+            g.landed -= lo
+        self.n = keep
+
+    # ------------------------------------------------------------------ applying them
+    def land(self, g, rows, times) -> None:
+        """Apply to rows ``rows`` of ``g`` every landing up to their times ``times`` (inclusive)."""
+        T, b1, c1, b2, c2, eps = self.constants
+        need = min(self.total + 1, T)  # the bias corrections of every step count a unit can reach
+        if need > len(self.bc1):
+            size = min(max(need, 2 * len(self.bc1)), T)
+            consts = [adam_constants(self.adam, t) for t in range(size)]
+            self.bc1 = np.array([c[4] for c in consts])
+            self.bc2 = np.array([c[5] for c in consts])
+        rows = np.asarray(rows, dtype=np.int64)
+        times = np.asarray(times, dtype=np.float64)
+        tau = getattr(g, "tau", None)
+        if tau is None:  # per-sample traces: found and applied in one pass
+            land_rows(rows, times, g.row_delay, g.landed, self.bt, self.n, g.P, g.M, g.V, g.E, g.t, self.bdelta, g.blr,
+                      self.breset, self.bc1, self.bc2, T, b1, c1, b2, c2, eps, g.land_X)
+            return
+        most = len(rows) * self.n  # at most every kept broadcast on every row
+        pr, pk, pt = np.empty(most, dtype=np.int64), np.empty(most, dtype=np.int64), np.empty(most)
+        c = due_landings(rows, times, g.row_delay, g.landed, self.bt, self.n, pr, pk, pt)
+        if c == 0:
+            return
+        pr, pk, pt = pr[:c], pk[:c], pt[:c]
+        # exponential traces: the trace decayed to each landing's time (asyncneurons.learning.traces.at_landing)
+        factor = decay_factors(g.trace_time[pr], pt, tau)
+        apply_landings(g.P, g.M, g.V, g.E, g.t, pr, pk, factor, True, self.bdelta, g.blr, self.breset,
+                       self.bc1, self.bc2, T, b1, c1, b2, c2, eps, g.land_X)
+
+    def settle(self, g=None) -> None:
+        """Apply every landing up to now (inclusive) to group ``g``, or to every group."""
+        now = self.sim.env.now
+        for grp in self.groups if g is None else [g]:
+            if int(grp.landed.min()) < self.n:
+                times = np.empty(grp.size)
+                times.fill(now)
+                self.land(grp, grp.every_row, times)
+
+    # ------------------------------------------------------------------ records
+    def ordered(self, on_event):
+        """``on_event`` with the records of landings put in their places (see the module docstring)."""
+        def record(t, name, kind, value, wave):
+            if self.records:
+                if kind in ("observation", "env_step"):  # a landing at this instant lands first, unless sent now
+                    self.emit(lambda r: r[0] < t or (r[0] == t and r[2] > 0.0))
+                else:  # retrograde signals and samples come after every landing of their instant
+                    self.emit(lambda r: r[0] <= t)
+            on_event(t, name, kind, value, wave)
+        self._on_event = on_event
+        return record
+
+    def emit(self, before=None) -> None:
+        """Pass on the records of landings for which ``before`` holds (all that landed by now if None)."""
+        if before is None:
+            now = self.sim.env.now
+            before = lambda r: r[0] <= now  # noqa: E731
+        while self.records and before(self.records[0]):
+            t, step, _, _, _, name, delta = heapq.heappop(self.records)
+            self._on_event(t, name, "reward", delta, step)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> dict:
+        return {"n": self.n, "total": self.total, "bt": self.bt[:self.n].copy(), "bdelta": self.bdelta[:self.n].copy(),
+                "breset": self.breset[:self.n].copy(), "landed": [g.landed.copy() for g in self.groups],
+                "blr": [g.blr[:self.n].copy() for g in self.groups], "records": [list(r) for r in self.records]}
+
+    def restore(self, state: dict) -> None:
+        n = self.n = int(state["n"])
+        self.total = int(state["total"])
+        cap = max(_CAPACITY, 2 * n)
+        def filled(a, dtype):
+            out = np.zeros(cap, dtype=dtype)
+            out[:n] = a
+            return out
+        self.bt, self.bdelta = filled(state["bt"], np.float64), filled(state["bdelta"], np.float64)
+        self.breset = filled(state["breset"], np.bool_)
+        for g, landed, blr in zip(self.groups, state["landed"], state["blr"]):
+            g.landed = np.array(landed, dtype=np.int64)
+            g.blr = filled(blr, np.float64)
+        self.records = [tuple(r) for r in state["records"]]
+        heapq.heapify(self.records)
+
+
+__all__ = ["Landings", "apply_landings", "due_landings", "land_rows"]

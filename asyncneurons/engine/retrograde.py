@@ -1,0 +1,777 @@
+"""Retrograde signals landing one synapse at a time: a queue of arrays drained by one compiled loop.
+
+Under Weight Maximization every synapse i → j sends unit i the signal ``C_ij = 2 W_ij U_ij`` when
+unit j learns (:mod:`asyncneurons.learning.rules.weight_max`). With a retrograde delay per synapse
+(``timing.retro_delay`` a distribution) or jitter per retrograde send (``timing.retro_jitter``)
+each signal lands at an instant of its own, and each landing instant is a learning step of the
+receiving unit: ``t_i ← t_i + 1``, ``W_i ← W_i + Adam_{t_i}(E_i · R_i)`` with R_i the sum of the
+signals landing on i at that instant (added in the order of their senders' unit ids), after
+which unit i sends its own signals on, each at (t + d_e) (+ j(e, n) with jitter, newest wins:
+:mod:`asyncneurons.engine.jitter`), and clears its trace if a signal carried the new-episode mark.
+
+The event engine makes every landing a SimPy event and every learning step another. Here the
+signals are entries of one queue of arrays, ordered as the engine orders its events: by time,
+then priority class (deeper receivers first, :func:`asyncneurons.engine.events.retro_arrival`), then
+the order in which they were sent. One SimPy event, armed at the earliest entry, wakes the queue;
+it then applies, in one compiled loop (:func:`drain`), every landing that precedes the next
+event in SimPy's queue, cascades included. Nothing else can happen in between: every firing is
+an event of SimPy's queue (firing windows arm one at their next due firing,
+:mod:`asyncneurons.engine.windows`, and are cut at the queue's wake-up), the broadcast TD error too,
+and landings change only the receiving unit's row and the queue. Each landing does the
+arithmetic of the engine's one-row update with the same compiled Adam step
+(:func:`asyncneurons.learning.compiled._adam_span`), so the numbers are the engine's bit for bit.
+
+Entries on rows that send signals on are ordered by a heap. Entries on the *last* rows (units
+whose presynaptic units are all inputs) cause nothing further, so they are only listed, and at
+the end of each drain grouped by row and applied row by row, each row in its own time order.
+
+Since landings are no longer events of their own group, a layer need not split into one group per
+unit: units are grouped as if every retrograde delay were the same, and each row keeps its own
+count of optimizer steps (``g.t``, one per unit) and learns alone. The signals the output sends
+when the TD error lands on it enter the queue from :meth:`RetroQueue.send`.
+
+Ties are broken as the engine breaks them: signals landing on one unit at one instant are added
+in ascending sender id (one synapse's sends in sending order), the unit learns at the rate of the
+agent step its first signal carries (first in sending order, which follows the engine's order
+of sending: a sender's synapses receiver by receiver, by rank then unit id), and units learning
+at one instant learn in the order of their first signal.
+
+Used on firing windows, for Weight Maximization with p = 2 and per-sample traces, when
+retrograde signals reach units at instants of their own (:func:`applies`); elsewhere the engine's
+events serve them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+from numba import njit
+
+from asyncneurons.model import delays
+from asyncneurons.engine import events, jitter
+from asyncneurons.learning.compiled import _adam_span
+from asyncneurons.model.graph import ranks
+from asyncneurons.learning.optim import adam_constants
+
+_BLOCK = 256  # jitter draws kept per retrograde synapse ahead of its sender's sends
+_DRAWS = 1 << 19  # and at most this many in all
+DONE, GROW, REFILL, RECORDS = 0, 1, 2, 3
+
+
+def applies(scenario, graph, rule_cls, use_windows: bool) -> bool:
+    """Whether a run's retrograde signals go through the queue (see the module docstring)."""
+    from asyncneurons.learning.rules.weight_max import WeightMax
+    if not use_windows or rule_cls is not WeightMax or float(scenario.learning.norm_power) != 2.0:
+        return False
+    if scenario.learning.trace != "per_sample":
+        return False
+    roles = dict(graph.nodes(data="role"))
+    back = [(u, v, d) for u, v, d in graph.edges(data="retro_delay") if roles[u] != "input"]
+    if not back:
+        return False
+    rank = ranks(graph)
+    if any(rank[v] <= rank[u] or roles[u] == "output" for u, v, _ in back):
+        return False  # signals must flow to strictly lower ranks, onto units the TD error never reaches
+    from asyncneurons.learning.units import UNIT_KINDS
+    if any(UNIT_KINDS[graph.nodes[u]["kind"]].population for u, _, _ in back):
+        return False
+    return len({d for _, _, d in back}) > 1 or not delays.is_zero(scenario.timing.retro_jitter)
+
+
+def fusing_graph(graph):
+    """The graph with every retrograde delay set to 0: units are grouped as if their retrograde
+    signals landed together (each row then learns at its own instants)."""
+    g = graph.copy()
+    nx.set_edge_attributes(g, 0.0, "retro_delay")
+    return g
+
+
+# ---------------------------------------------------------------------- the queue in arrays
+# An entry is a signal in flight: (time, priority, sending order, receiving row, sender's unit id,
+# send index, value, agent step, new-episode mark, synapse), kept in a slot of the arrays of
+# Q = (heap, free, last, st, qt, qp, qs, qrow, qsuid, qn, qval, qstep, qreset, qsyn): entries on rows
+#     that send signals on are ordered by the heap; entries on *last* rows (rows that send nothing
+#     on: their landings cause nothing) are listed in ``last``, in the order they were sent;
+#     st = [heap size, free slots, entries so far, row to refill, records, entries in ``last``].
+# U = (FP, FM, FV, FE, off, width, T, layer, uid, prio, out_ptr, held, stale, sent, base, late,
+#      e_dst, e_col, e_delay, e_syn): the rows and their retrograde synapses.
+# A = (lr0, lr1, lr_steps, bc1, bc2, Tbc, b1, c1, b2, c2, eps), REC = (time, row, R, step, first entry).
+_INLINE = {"cache": True, "error_model": "numpy", "inline": "always"}
+
+
+@njit(**_INLINE)
+def _before(qt, qp, qs, a, b):
+    """Entry a precedes entry b: (time, priority, sending order)."""
+    if qt[a] != qt[b]:
+        return qt[a] < qt[b]
+    if qp[a] != qp[b]:
+        return qp[a] < qp[b]
+    return qs[a] < qs[b]
+
+
+@njit(**_INLINE)
+def _after_on_row(qt, qsuid, qn, qs, a, b):
+    """On one row, entry a comes after entry b: (time, sender's unit id, send index, sending order)."""
+    if qt[a] != qt[b]:
+        return qt[a] > qt[b]
+    if qsuid[a] != qsuid[b]:
+        return qsuid[a] > qsuid[b]
+    if qn[a] != qn[b]:
+        return qn[a] > qn[b]
+    return qs[a] > qs[b]
+
+
+@njit(**_INLINE)
+def _push(heap, st, qt, qp, qs, slot):
+    i = st[0]
+    st[0] = i + 1
+    heap[i] = slot
+    while i > 0:
+        parent = (i - 1) // 2
+        if _before(qt, qp, qs, heap[i], heap[parent]):
+            heap[i], heap[parent] = heap[parent], heap[i]
+            i = parent
+        else:
+            break
+
+
+@njit(**_INLINE)
+def _pop(heap, st, qt, qp, qs):
+    top = heap[0]
+    n = st[0] - 1
+    st[0] = n
+    if n > 0:
+        heap[0] = heap[n]
+        i = 0
+        while True:
+            left = 2 * i + 1
+            if left >= n:
+                break
+            best = left
+            if left + 1 < n and _before(qt, qp, qs, heap[left + 1], heap[left]):
+                best = left + 1
+            if _before(qt, qp, qs, heap[best], heap[i]):
+                heap[i], heap[best] = heap[best], heap[i]
+                i = best
+            else:
+                break
+    return top
+
+
+@njit(**_INLINE)
+def _place(Q, out_ptr, t, p, seq, row, suid, n, val, step, reset, syn):
+    """An entry into a free slot (the caller has made sure there is one): onto the heap, or, on a
+    last row, the list of the last rows' entries."""
+    free, st = Q[1], Q[3]
+    nf = st[1] - 1
+    st[1] = nf
+    slot = free[nf]
+    Q[4][slot], Q[5][slot], Q[6][slot] = t, p, seq
+    Q[7][slot], Q[8][slot], Q[9][slot], Q[10][slot] = row, suid, n, val
+    Q[11][slot], Q[12][slot], Q[13][slot] = step, reset, syn
+    if out_ptr[row + 1] > out_ptr[row]:
+        _push(Q[0], st, Q[4], Q[5], Q[6], slot)
+    else:
+        Q[2][st[5]] = slot
+        st[5] += 1
+
+
+@njit(**_INLINE)
+def _enqueue(Q, out_ptr, t, p, row, suid, n, val, step, reset, syn):
+    """One entry, its sending order the count of entries so far."""
+    st = Q[3]
+    seq = st[2]
+    st[2] = seq + 1
+    _place(Q, out_ptr, t, p, seq, row, suid, n, val, step, reset, syn)
+
+
+@njit(**_INLINE)
+def _earliest(Q, nxt):
+    """``nxt`` = (time, priority) of the earliest entry in flight (time ∞ if none)."""
+    heap, last, st, qt, qp = Q[0], Q[2], Q[3], Q[4], Q[5]
+    bt, bp = math.inf, np.int64(0)
+    if st[0] > 0:
+        bt, bp = qt[heap[0]], qp[heap[0]]
+    for k in range(st[5]):
+        x = last[k]
+        if qt[x] < bt or (qt[x] == bt and qp[x] < bp):
+            bt, bp = qt[x], qp[x]
+    nxt[0], nxt[1] = bt, np.float64(bp)
+
+
+@njit(cache=True, error_model="numpy")
+def enqueue_many(Q, out_ptr, t, p, row, suid, n, val, step, reset, syn, nxt):
+    """Entries k = 0, 1, … in that sending order (signals a group sends from outside the loop);
+    ``nxt`` = the earliest entry in flight then."""
+    for k in range(t.shape[0]):
+        _enqueue(Q, out_ptr, t[k], p[k], row[k], suid[k], n[k], val[k], step, reset, syn[k])
+    _earliest(Q, nxt)
+
+
+@njit(cache=True, error_model="numpy")
+def place_many(Q, out_ptr, t, p, seq, row, suid, n, val, step, reset, syn, nxt):
+    """Entries given with their sending order (a checkpoint's); ``nxt`` as :func:`enqueue_many`."""
+    for k in range(t.shape[0]):
+        _place(Q, out_ptr, t[k], p[k], seq[k], row[k], suid[k], n[k], val[k], step[k], reset[k], syn[k])
+    _earliest(Q, nxt)
+
+
+@njit(**_INLINE)
+def _learn(FP, FM, FV, FE, o, w, T, r, lr, R, bc1, bc2, Tbc, b1, c1, b2, c2, eps):
+    """Row r (entries ``[o, o + w)`` of the flat arrays) learns from R at rate ``lr``:
+    ``t_r += 1``, ``P_r ← P_r + Adam_{t_r}(E_r · R)``."""
+    tt = T[r] + 1
+    T[r] = tt
+    if tt < Tbc:
+        _adam_span(FP[o:o + w], FM[o:o + w], FV[o:o + w], FE[o:o + w], R, lr, b1, c1, b2, c2,
+                   bc1[tt], bc2[tt], True, eps)
+    else:
+        _adam_span(FP[o:o + w], FM[o:o + w], FV[o:o + w], FE[o:o + w], R, lr, b1, c1, b2, c2,
+                   1.0, 1.0, False, eps)
+
+
+@njit(**_INLINE)
+def _rate(lr0, lr1, lr_steps, layer, step):
+    """The layer's learning rate at agent step ``step``: ``lr0 + (lr1 − lr0)·min(k, lr_steps)/lr_steps``."""
+    return lr0[layer] + ((lr1[layer] - lr0[layer]) * np.float64(min(step, lr_steps))) / np.float64(lr_steps)
+
+
+@njit(**_INLINE)
+def _record(REC, st, tau, r, R, step, first):
+    k = st[4]
+    REC[0][k], REC[1][k], REC[2][k], REC[3][k], REC[4][k] = tau, r, R, step, first
+    st[4] = k + 1
+
+
+@njit(**_INLINE)
+def _instant(qs, qrow, qn, qval, qreset, qsyn, held, stale, jittered, order, a, b):
+    """The entries ``order[a:b]`` land on one row at one instant, in the row's order: drop (and
+    count) those older than a send already landed on their synapse; return (R, slot of the first
+    kept entry in sending order, new-episode mark), R the kept values added one after another."""
+    R = 0.0
+    first = -1
+    reset = False
+    for k in range(a, b):
+        x = order[k]
+        if jittered:
+            if qn[x] < held[qsyn[x]]:
+                stale[qrow[x]] += 1
+                continue
+            held[qsyn[x]] = qn[x]
+        if first < 0:
+            R = qval[x]
+        else:
+            R += qval[x]
+        if first < 0 or qs[x] < qs[first]:
+            first = x
+        reset = reset or qreset[x]
+    return R, first, reset
+
+
+@njit(**_INLINE)
+def _clear(FE, o, w):
+    for q in range(o, o + w):
+        FE[q] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def drain(lim_t, lim_p, need, Q, U, A, REC, batch, idx, tkey, rcount, keep, keep_r, jittered, recording, nxt):
+    """Apply, in the event engine's order, every landing that precedes (``lim_t``, ``lim_p``).
+
+    Entries landing at one (time, priority) are the signals reaching units of one rank at one
+    instant. For each receiving row, in the order of its first signal: with jitter, a signal older
+    (send index) than one already landed on its synapse is dropped and counted (newest wins); R
+    is the sum of the kept signals in the order of their senders' unit ids (a synapse's sends in
+    sending order); the row learns (:func:`_learn`), sends ``(2 P_ri) · (E_ri R)`` along each of its
+    retrograde synapses e, landing at ``t + d_e`` (+ the jitter of its n-th send), and clears its
+    trace when a signal carried the new-episode mark. The last rows (rows that send nothing on)
+    learn at the end, row by row, each in its own time order: nothing they do reaches another row.
+
+    Then ``nxt`` = the earliest entry still in flight. Returns DONE, or, before changing anything:
+    GROW (fewer than ``need`` free slots), REFILL (row ``st[3]`` has used its jitter draws) or
+    RECORDS (the record buffer may overflow).
+    """
+    heap, free, last, st, qt, qp, qs, qrow, qsuid, qn = Q[0], Q[1], Q[2], Q[3], Q[4], Q[5], Q[6], Q[7], Q[8], Q[9]
+    qval, qstep, qreset, qsyn = Q[10], Q[11], Q[12], Q[13]
+    FP, FM, FV, FE, off, width, T, layer, uid, prio, out_ptr = U[:11]
+    held, stale = U[11], U[12]
+    sent, base, late, e_dst, e_col, e_delay, e_syn = U[13], U[14], U[15], U[16], U[17], U[18], U[19]
+    lr0, lr1, lr_steps, bc1, bc2, Tbc, b1, c1, b2, c2, eps = A
+    nrec = REC[0].shape[0]
+    lr_layer, lr_step, lr = np.int64(-1), np.int64(-1), 0.0
+    while st[0] > 0:
+        s = heap[0]
+        if qt[s] > lim_t or (qt[s] == lim_t and qp[s] >= lim_p):
+            break
+        if st[1] < need:
+            return GROW
+        tau, pr = qt[s], qp[s]
+        nb = 0
+        while st[0] > 0 and nb < batch.shape[0]:
+            h = heap[0]
+            if qt[h] != tau or qp[h] != pr:
+                break
+            batch[nb] = _pop(heap, st, qt, qp, qs)
+            nb += 1
+        problem = DONE
+        if recording and st[4] + nb > nrec:
+            problem = RECORDS
+        if jittered and problem == DONE:
+            for k in range(nb):
+                r = qrow[batch[k]]
+                if sent[r] - base[r] >= late.shape[0]:
+                    st[3] = r
+                    problem = REFILL
+                    break
+        if problem != DONE:
+            for k in range(nb):
+                _push(heap, st, qt, qp, qs, batch[k])
+            return problem
+        # by row, then in the row's order (sender, send index)
+        for i in range(1, nb):
+            x = batch[i]
+            j = i - 1
+            while j >= 0 and (qrow[batch[j]] > qrow[x] or (qrow[batch[j]] == qrow[x] and
+                                                           _after_on_row(qt, qsuid, qn, qs, batch[j], x))):
+                batch[j + 1] = batch[j]
+                j -= 1
+            batch[j + 1] = x
+        # the signals each row keeps; the rows learn in the order of their first kept signal
+        nrows = 0
+        a = 0
+        while a < nb:
+            r = qrow[batch[a]]
+            b = a
+            while b < nb and qrow[batch[b]] == r:
+                b += 1
+            R, first, reset = _instant(qs, qrow, qn, qval, qreset, qsyn, held, stale, jittered, batch, a, b)
+            if first >= 0:
+                i = nrows
+                while i > 0 and qs[keep[2 * (i - 1)]] > qs[first]:
+                    keep[2 * i], keep[2 * i + 1], keep_r[i] = keep[2 * (i - 1)], keep[2 * (i - 1) + 1], keep_r[i - 1]
+                    i -= 1
+                keep[2 * i], keep[2 * i + 1], keep_r[i] = first, np.int64(reset), R
+                nrows += 1
+            a = b
+        for i in range(nrows):
+            first, reset, R = keep[2 * i], keep[2 * i + 1] != 0, keep_r[i]
+            r = qrow[first]
+            step = qstep[first]
+            o = off[r]
+            if layer[r] != lr_layer or step != lr_step:  # (the rate of the last landing, mostly)
+                lr_layer, lr_step = layer[r], step
+                lr = _rate(lr0, lr1, lr_steps, lr_layer, lr_step)
+            _learn(FP, FM, FV, FE, o, width[r], T, r, lr, R, bc1, bc2, Tbc, b1, c1, b2, c2, eps)
+            if recording:
+                _record(REC, st, tau, r, R, step, qs[first])
+            n = sent[r]
+            u = uid[r]
+            for e in range(out_ptr[r], out_ptr[r + 1]):
+                c = o + e_col[e]
+                val = (2.0 * FP[c]) * (FE[c] * R)
+                at = tau + e_delay[e]
+                if jittered:
+                    at = at + late[n - base[r], e]
+                d = e_dst[e]
+                seq = st[2]  # (an entry, as _enqueue makes it, written out: the hot path)
+                st[2] = seq + 1
+                nf = st[1] - 1
+                st[1] = nf
+                x = free[nf]
+                qt[x], qp[x], qs[x], qrow[x], qsuid[x], qn[x] = at, prio[d], seq, d, u, n
+                qval[x], qstep[x], qreset[x], qsyn[x] = val, step, reset, e_syn[e]
+                if out_ptr[d + 1] > out_ptr[d]:
+                    _push(heap, st, qt, qp, qs, x)
+                else:
+                    last[st[5]] = x
+                    st[5] += 1
+            if jittered:
+                sent[r] = n + 1
+            if reset:
+                _clear(FE, o, width[r])
+        for k in range(nb):  # the batch's slots are free again
+            free[st[1]] = batch[k]
+            st[1] += 1
+    # the last rows, each in its own time order: the due entries grouped by row, then sorted
+    m = st[5]
+    nd = 0
+    for k in range(m):
+        x = last[k]
+        if qt[x] < lim_t or (qt[x] == lim_t and qp[x] < lim_p):
+            nd += 1
+    if nd == 0:
+        _earliest(Q, nxt)
+        return DONE
+    if recording and st[4] + nd > nrec:
+        return RECORDS
+    nr = rcount.shape[0] - 1
+    rcount[:] = 0
+    nd = 0
+    kept = 0
+    for k in range(m):
+        x = last[k]
+        if qt[x] < lim_t or (qt[x] == lim_t and qp[x] < lim_p):
+            batch[nd] = x
+            nd += 1
+            rcount[qrow[x] + 1] += 1
+        else:
+            last[kept] = x
+            kept += 1
+    st[5] = kept
+    for r in range(nr):
+        rcount[r + 1] += rcount[r]
+        keep[r] = rcount[r]  # (a cursor per row)
+    for k in range(nd):
+        x = batch[k]
+        r = qrow[x]
+        idx[keep[r]] = x
+        tkey[keep[r]] = qt[x]
+        keep[r] += 1
+    for r in range(nr):
+        a, b = rcount[r], rcount[r + 1]
+        if b == a:
+            continue
+        for i in range(a + 1, b):  # (time, sender's unit id, send index, sending order)
+            x, tx = idx[i], tkey[i]
+            j = i - 1
+            while j >= a and (tkey[j] > tx or (tkey[j] == tx and _after_on_row(qt, qsuid, qn, qs, idx[j], x))):
+                idx[j + 1], tkey[j + 1] = idx[j], tkey[j]
+                j -= 1
+            idx[j + 1], tkey[j + 1] = x, tx
+        k = a
+        while k < b:
+            tau = tkey[k]
+            j = k + 1
+            while j < b and tkey[j] == tau:
+                j += 1
+            R, first, reset = _instant(qs, qrow, qn, qval, qreset, qsyn, held, stale, jittered, idx, k, j)
+            if first >= 0:
+                step = qstep[first]
+                if layer[r] != lr_layer or step != lr_step:
+                    lr_layer, lr_step = layer[r], step
+                    lr = _rate(lr0, lr1, lr_steps, lr_layer, lr_step)
+                _learn(FP, FM, FV, FE, off[r], width[r], T, r, lr, R, bc1, bc2, Tbc, b1, c1, b2, c2, eps)
+                if recording:
+                    _record(REC, st, tau, r, R, step, qs[first])
+                if reset:
+                    _clear(FE, off[r], width[r])
+            k = j
+    for k in range(nd):
+        free[st[1]] = batch[k]
+        st[1] += 1
+    _earliest(Q, nxt)
+    return DONE
+
+
+class RetroQueue:
+    """The retrograde signals of one simulation in flight, and the rows they land on."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        graph, groups = sim.graph, sim.groups
+        roles = dict(graph.nodes(data="role"))
+        rank = ranks(graph)
+        self.max_rank = sim.max_rank
+        where = {}
+        for g in groups:
+            for r, n in enumerate(g.names):
+                where[n] = g
+        # the rows that receive signals, numbered across their groups
+        self.recv = [g for g in groups if any(graph.out_degree(u) > 0 for u in g.names)]
+        recv_ids = {id(g) for g in self.recv}
+        self.row_of = {}
+        names, offs, widths, layers, uids, prios = [], [], [], [], [], []
+        o = 0
+        for g in self.recv:
+            g.row_base = len(names)
+            w = g.P.shape[1]
+            for r, n in enumerate(g.names):
+                self.row_of[n] = len(names)
+                names.append(n)
+                offs.append(o)
+                widths.append(w)
+                layers.append(g.layer - 1)
+                uids.append(int(g.uids[r]))
+                prios.append(events.retro_arrival(rank[n], self.max_rank))
+                o += w
+        self.names = names
+        nr = len(names)
+        self.off, self.width = np.array(offs, dtype=np.int64), np.array(widths, dtype=np.int64)
+        self.layer, self.uid = np.array(layers, dtype=np.int64), np.array(uids, dtype=np.int64)
+        self.prio = np.array(prios, dtype=np.int64)
+        self.FP, self.FM, self.FV, self.FE = (np.zeros(o) for _ in range(4))
+        self.T = np.zeros(nr, dtype=np.int64)
+        self.views = [None] * len(self.recv)
+        self._adopt(force=True)
+        # every retrograde synapse, numbered; those sent by receiving rows grouped by sender row, in
+        # the order the event engine sends them (receivers by rank, then unit id)
+        spec = self.spec = sim.retro_jitter
+        self.jittered = spec is not None
+        key_of = lambda u, v: jitter.edge_keys(sim.seed, [delays.node_key(u)], [delays.node_key(v)],  # noqa: E731
+                                               jitter.RETRO_JITTER)[0]
+        order = lambda v: sorted((u for u in graph.predecessors(v) if roles[u] != "input"),  # noqa: E731
+                                 key=lambda u: (rank[u], uids[self.row_of[u]]))
+        n_syn = 0
+        ptr, dst, col, dly, syn, keys = [0], [], [], [], [], []
+        for n in names:
+            g = where[n]
+            for u in order(n):
+                dst.append(self.row_of[u])
+                col.append(g.col[u])
+                dly.append(float(graph.edges[u, n]["retro_delay"]))
+                syn.append(n_syn)
+                keys.append(key_of(u, n) if self.jittered else np.uint64(0))
+                n_syn += 1
+            ptr.append(len(dst))
+        self.out_ptr = np.array(ptr, dtype=np.int64)
+        self.e_dst, self.e_col = np.array(dst, dtype=np.int64), np.array(col, dtype=np.int64)
+        self.e_delay, self.e_syn = np.array(dly, dtype=float), np.array(syn, dtype=np.int64)
+        self.e_key = np.array(keys, dtype=np.uint64)
+        # groups that send from outside the loop (the output, when the TD error lands on it)
+        self.senders = {}
+        for g in groups:
+            if id(g) in recv_ids:
+                continue
+            rows, cols, dst, dly, syn, keys = [], [], [], [], [], []
+            # as the engine sends a group's signals: receiver by receiver, then the group's rows
+            pairs = sorted(((u, r, n) for r, n in enumerate(g.names) for u in order(n)),
+                           key=lambda p: (rank[p[0]], uids[self.row_of[p[0]]], p[1]))
+            for u, r, n in pairs:
+                rows.append(r), cols.append(g.col[u]), dst.append(self.row_of[u])
+                dly.append(float(graph.edges[u, n]["retro_delay"])), syn.append(n_syn)
+                keys.append(key_of(u, n) if self.jittered else np.uint64(0))
+                n_syn += 1
+            if rows:
+                self.senders[g.gid] = {"rows": np.array(rows, dtype=np.int64), "cols": np.array(cols, dtype=np.int64),
+                                       "dst": np.array(dst, dtype=np.int64), "delay": np.array(dly, dtype=float),
+                                       "syn": np.array(syn, dtype=np.int64), "keys": np.array(keys, dtype=np.uint64),
+                                       "sent": np.zeros(g.size, dtype=np.int64),
+                                       "suid": g.uids[np.array(rows, dtype=np.int64)].astype(np.int64),
+                                       "prio": self.prio[np.array(dst, dtype=np.int64)]}
+        indeg = np.bincount(np.concatenate([self.e_dst, *[s["dst"] for s in self.senders.values()]]), minlength=nr)
+        self.indeg = int(indeg.max()) if nr else 0
+        self.held = np.full(n_syn, -1, dtype=np.int64)  # the newest send landed on each synapse (jitter)
+        self.stale = np.zeros(nr, dtype=np.int64)
+        self.sent = np.zeros(nr, dtype=np.int64)  # retrograde sends per row (the jitter's send index)
+        self.base = np.zeros(nr, dtype=np.int64)
+        # [send − base, synapse]: up to _BLOCK sends ahead, in at most _DRAWS numbers
+        block = max(2, min(_BLOCK, _DRAWS // max(1, len(self.e_dst)))) if self.jittered else 1
+        self.late = np.zeros((block, len(self.e_dst)))
+        if self.jittered:
+            self._refill(np.arange(nr))
+        # Adam and the learning rates
+        Tbc = sim.adam.bias_correction_steps
+        b1, c1, b2, c2, _, _, _, eps = adam_constants(sim.adam, Tbc)
+        consts = [adam_constants(sim.adam, t) for t in range(max(Tbc, 1))]
+        self.A = (np.array([lr[0] for lr in sim._lr]), np.array([lr[1] for lr in sim._lr]),
+                  int(sim.scenario.learning.lr_steps), np.array([c[4] for c in consts]),
+                  np.array([c[5] for c in consts]), int(Tbc), b1, c1, b2, c2, eps)
+        # the queue
+        self.need = len(self.e_dst) + 1
+        self._allocate(4 * self.need + 64)
+        self.rcount = np.zeros(nr + 1, dtype=np.int64)
+        self.keep = np.zeros(2 * (nr + 1), dtype=np.int64)
+        self.keep_r = np.zeros(nr + 1)
+        self.recording = sim.on_event is not None
+        self._records(4 * nr + 16 if self.recording else 1)
+        self.nxt = np.array([math.inf, 0.0])  # (time, priority) of the earliest entry in flight
+        self.wakeup = events.WakeUp(sim.env, self._wake)  # at the earliest entry
+        self._sync_stale()
+
+    # ------------------------------------------------------------------ arrays
+    def _allocate(self, cap: int, old=None) -> None:
+        """Room for ``cap`` entries, keeping those of ``old`` (heap, free, last, st, q) in their slots."""
+        q = (np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
+             np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
+             np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.bool_), np.zeros(cap, dtype=np.int64))
+        heap, free, last = (np.zeros(cap, dtype=np.int64) for _ in range(3))
+        if old is None:
+            st = np.zeros(6, dtype=np.int64)
+            free[:] = np.arange(cap - 1, -1, -1)
+            st[1] = cap
+        else:
+            oheap, ofree, olast, st, oq = old
+            oc = len(oheap)
+            for x, y in zip(q, oq):
+                x[:oc] = y
+            heap[:st[0]] = oheap[:st[0]]
+            last[:st[5]] = olast[:st[5]]
+            nf = int(st[1])
+            free[:nf] = ofree[:nf]
+            free[nf:nf + cap - oc] = np.arange(cap - 1, oc - 1, -1)
+            st[1] = nf + cap - oc
+        self.heap, self.free, self.last, self.st, self.q = heap, free, last, st, q
+        self.batch = np.zeros(cap, dtype=np.int64)
+        self.idx = np.zeros(cap, dtype=np.int64)
+        self.tkey = np.zeros(cap)
+        self._pack()
+
+    def _pack(self) -> None:
+        self.Q = (self.heap, self.free, self.last, self.st, *self.q)
+        self.U = (self.FP, self.FM, self.FV, self.FE, self.off, self.width, self.T, self.layer, self.uid, self.prio,
+                  self.out_ptr, self.held, self.stale, self.sent, self.base, self.late,
+                  self.e_dst, self.e_col, self.e_delay, self.e_syn)
+
+    def _records(self, cap: int) -> None:
+        self.REC = (np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap), np.zeros(cap, dtype=np.int64),
+                    np.zeros(cap, dtype=np.int64))
+
+    def _grow(self) -> None:
+        """Twice the slots."""
+        self._allocate(2 * len(self.heap), (self.heap, self.free, self.last, self.st, self.q))
+
+    def _refill(self, rows) -> None:
+        """The jitter draws j(e, n) of the next ``_BLOCK`` sends of each row in ``rows`` (and of
+        every row past half of its draws), along its synapses."""
+        B = self.late.shape[0]
+        rows = set(np.atleast_1d(rows).tolist()) | set(np.flatnonzero(self.sent - self.base >= B // 2).tolist())
+        rows = [r for r in sorted(rows) if self.out_ptr[r + 1] > self.out_ptr[r]]
+        if not rows:
+            return
+        rows = np.array(rows, dtype=np.int64)
+        self.base[rows] = self.sent[rows]
+        starts, ends = self.out_ptr[rows], self.out_ptr[rows + 1]
+        edges = np.concatenate([np.arange(a, b) for a, b in zip(starts.tolist(), ends.tolist())])
+        sends = (np.repeat(self.base[rows], ends - starts)[:, None] + np.arange(B, dtype=np.int64)).ravel()
+        drawn = jitter.draw(self.spec, np.repeat(self.e_key[edges], B), sends).reshape(len(edges), B)
+        cut = np.flatnonzero(np.diff(edges) != 1) + 1  # runs of consecutive synapses
+        for i, j in zip([0, *cut.tolist()], [*cut.tolist(), len(edges)]):
+            self.late[:, edges[i]:edges[j - 1] + 1] = drawn[i:j].T
+
+    def _adopt(self, force: bool = False) -> None:
+        """Make every receiving group's P, M, V, E and step counts t views of the queue's arrays
+        (copying in what a group holds, when something gave it fresh arrays: a checkpoint, a
+        firing window computed again)."""
+        for i, g in enumerate(self.recv):
+            v = self.views[i]
+            if not force and v is not None and g.P is v[0] and g.M is v[1] and g.V is v[2] and g.E is v[3] \
+                    and g.t is v[4]:
+                continue
+            m, w = g.P.shape
+            o = int(self.off[g.row_base])
+            arrays = []
+            for flat, a in ((self.FP, g.P), (self.FM, g.M), (self.FV, g.V), (self.FE, g.E)):
+                view = flat[o:o + m * w].reshape(m, w)
+                if a is not view:
+                    view[...] = a
+                arrays.append(view)
+            t = self.T[g.row_base:g.row_base + m]
+            t[...] = g.t
+            g.P, g.M, g.V, g.E = arrays
+            g.t = t
+            self.views[i] = (*arrays, t)
+
+    def _sync_stale(self) -> None:
+        if not self.jittered:
+            return
+        for g in self.recv:
+            g.retro_stale = int(self.stale[g.row_base:g.row_base + g.size].sum())
+
+    # ------------------------------------------------------------------ signals in
+    def send(self, grp, C: np.ndarray, step: int, reset: bool, t0: float) -> None:
+        """A group that learns outside the loop (the output) sends ``C`` (units × sources) at ``t0``."""
+        s = self.senders.get(grp.gid)
+        if s is None:
+            return
+        rows = s["rows"]
+        if self.jittered:
+            n = s["sent"][rows]
+            at = (t0 + s["delay"]) + jitter.draw(self.spec, s["keys"], n)
+            s["sent"] += 1
+        else:
+            n = np.zeros(len(rows), dtype=np.int64)
+            at = t0 + s["delay"]
+        while self.st[1] < len(rows) + self.need:
+            self._grow()
+        enqueue_many(self.Q, self.out_ptr, at, s["prio"], s["dst"], s["suid"], n,
+                     np.ascontiguousarray(C[rows, s["cols"]], dtype=np.float64), int(step), bool(reset), s["syn"],
+                     self.nxt)
+        self._arm()
+
+    def _arm(self) -> None:
+        """One wake-up in SimPy's queue, at the earliest entry (a later one, if armed, is superseded)."""
+        t, p = self.nxt.tolist()  # (as the last drain or send left it)
+        self.wakeup.arm(t, int(p))
+
+    # ------------------------------------------------------------------ landings
+    def _wake(self, event):
+        if not self.wakeup.current(event):
+            return  # superseded by an earlier wake-up
+        queue = self.sim.env._queue
+        self.run(queue[0][:2] if queue else None)
+        self._arm()
+
+    def run(self, limit) -> None:
+        """Apply every landing that precedes ``limit`` = (time, priority) (None: every landing)."""
+        self._adopt()
+        lim_t, lim_p = (math.inf, np.iinfo(np.int64).max) if limit is None else (float(limit[0]), int(limit[1]))
+        while True:
+            status = drain(lim_t, lim_p, self.need, self.Q, self.U, self.A, self.REC, self.batch, self.idx, self.tkey,
+                           self.rcount, self.keep, self.keep_r, self.jittered, self.recording, self.nxt)
+            if status == DONE:
+                break
+            if status == GROW:
+                self._grow()
+            elif status == REFILL:
+                self._refill(int(self.st[3]))
+            elif status == RECORDS:  # the records of one drain are passed on together, in order
+                k = int(self.st[4])
+                rec = self.REC
+                self._records(2 * len(rec[0]) + len(self.heap))
+                for a, b in zip(self.REC, rec):
+                    a[:k] = b[:k]
+        self._emit()
+
+    def _emit(self) -> None:
+        """Pass on the records of the landings applied, in the engine's order."""
+        k = int(self.st[4])
+        if not k:
+            return
+        self.st[4] = 0
+        t, row, val, step, first = (a[:k] for a in self.REC)
+        on_event = self.sim.on_event
+        for i in np.lexsort((first, self.prio[row], t)).tolist():
+            on_event(float(t[i]), self.names[row[i]], "retro", float(val[i]), int(step[i]))
+
+    def settle(self) -> None:
+        """The state is observed now: counters as groups keep them."""
+        self._adopt()
+        self._sync_stale()
+
+    # ------------------------------------------------------------------ checkpoints
+    def _entries(self) -> list:
+        """Every entry in flight, as columns (time, priority, sending order, row, sender's unit id,
+        send index, value, agent step, new-episode mark, synapse)."""
+        live = np.concatenate([self.heap[:self.st[0]], self.last[:self.st[5]]])
+        return [a[live] for a in self.q]
+
+    def state(self) -> dict:
+        return {"entries": self._entries(), "sent_entries": int(self.st[2]), "held": self.held.copy(),
+                "stale": self.stale.copy(), "sent": self.sent.copy(),
+                "out_sent": {gid: s["sent"].copy() for gid, s in self.senders.items()},
+                **self.wakeup.state()}
+
+    def restore(self, state: dict) -> None:
+        self._adopt(force=True)
+        q = [np.asarray(x) for x in state["entries"]]
+        n = len(q[0])
+        self._allocate(max(4 * self.need + 64, 2 * n + self.need))
+        kinds = (float, np.int64, np.int64, np.int64, np.int64, np.int64, float, np.int64, np.bool_, np.int64)
+        q = [np.ascontiguousarray(x, dtype=k) for x, k in zip(q, kinds)]
+        order = np.argsort(q[2], kind="stable")  # in sending order, as they were sent
+        place_many(self.Q, self.out_ptr, *(x[order] for x in q), self.nxt)
+        self.st[2] = int(state["sent_entries"])
+        self.held[:] = state["held"]
+        self.stale[:] = state["stale"]
+        self.sent[:] = state["sent"]
+        for gid, sent in state["out_sent"].items():
+            self.senders[int(gid)]["sent"][:] = sent
+        if self.jittered:
+            self._refill(np.arange(len(self.names)))
+        self.wakeup.restore(state)
+        self._sync_stale()
+
+
+__all__ = ["RetroQueue", "applies", "drain", "enqueue_many", "fusing_graph", "place_many"]

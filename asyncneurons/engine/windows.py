@@ -1,0 +1,645 @@
+"""Firing windows: units that fire at different instants, served by one pass per layer.
+
+With every synapse on its own continuous delay no two units fire at the same instant, so fusion
+(:mod:`asyncneurons.engine.network`) cannot serve a layer by one process: the event engine would fire
+the units one by one, a few dozen small NumPy calls each. Yet between two events that can
+change what a unit computes, the network's firing is a pure function of what it holds. This
+module uses that, conservatively, so that the results stay those of the event engine bit for
+bit.
+
+**The window.** When a firing is due, let (t_q, p_q) be the time and priority class of the next
+event in SimPy's queue. Under the conditions below, no event inside [now, t_q) can change a
+weight, a trace other than by sampling, or an observation: every learning signal and every
+environment step that lands before t_q is already in the queue, and a sample creates no event
+(the output's action is only held until the environment steps). So every firing due before
+(t_q, p_q) is computed at once, layer by layer in topological order, each unit at its own time.
+
+**When a unit is due** (``on_all``). Every incoming synapse e must carry a value of a wave newer
+than the last one the unit answered. With a_e the arrival time on e of the first such value, the
+unit is due at ``max_e a_e``. It samples from the latest value that has arrived on each synapse by
+then (values travel in order along a synapse, whose delay is fixed; with ``synapse_jitter`` the
+latest *send* that has arrived, :mod:`asyncneurons.engine.jitter`), with its keyed uniforms at
+its own counter; its trace records; its sample joins its sender history (:mod:`asyncneurons.engine.transmission`)
+stamped with its own time. a_e is kept per synapse exactly as the event engine keeps it: set when
+a sender's newer value is sent, recomputed from the sender's history when the unit samples. A
+population (softmax, categorical or linear-Gaussian output) is due and samples as one.
+
+**Order.** A firing at (t, FIRE + rank) happens inside the window when it precedes (t_q, p_q) in
+SimPy's order, so learning signals at the same instant still come first, and the environment's
+step after. Units of one layer never read each other, and a layer is computed after every layer
+that feeds it, so computing a layer's firings together in one call changes nothing they see.
+Recorded events (``on_event``) are emitted in time order at the end of each window.
+
+**Backprop.** Its output sends its error back when it samples, at t_out; the error lands at
+t_out + r (r the smallest retrograde delay) and changes hidden traces from then on. So the
+window is cut there: every hidden firing and every further output firing must precede the
+landing. When a hidden firing computed in the window does not, the window is computed again
+from a copy of its state with that limit (the output's time depends on hidden firing times
+only, so it does not move). Under ``on_all`` without jitter a lower bound on the output's time
+is known before anything fires (:func:`~asyncneurons.engine.history_kernels.earliest_next`): the hidden
+firings before the cut it implies are computed first and never undone, and only the rest is
+computed from a copy, taken as each group first fires.
+
+**Firing policies.** ``on_all``: due at max_e a_e (above), and not before the end of the
+refractory period after its last sample. ``on_input``: due at the first arrival on any synapse
+after its last sample, and not before the refractory period's end (arrivals during it are
+answered at its end, as the event engine's unit process does). ``clock`` and ``poisson``: due
+at its next tick (below); a tick inside the refractory period is skipped. A synapse on which
+nothing has arrived yet keeps what it held. (``on_input`` without a refractory period stays with
+the event engine: each arrival instant is a sample, and one layer pass per sample costs more
+than one event per arrival.)
+
+**Clocks.** Under ``clock`` and ``poisson`` firing each unit (or population) is due at its next
+tick, kept per set in one :class:`~asyncneurons.engine.clocks.Clocks` and moved on as a unit process
+moves its own, so units of one layer on different phases, periods or jitters fire at their own
+ticks within one pass.
+
+**Wait pacing.** The output's current action makes the environment step at the output's own
+time; nothing may fire later in the window, which is cut there as for backprop.
+
+**Conditions** (:func:`applies`): an acyclic graph, one output group that samples as one, forward
+delays that differ or jitter per send (otherwise fusion serves each layer already), and a rule whose sampling only
+records the unit's own trace (Global REINFORCE, Weight Maximization) or whose output alone sends
+signals when it samples (backprop, STE backprop); MAP Propagation relaxes after every sample and
+stays with the event engine. Every firing policy, refractory period and pacing is served. Units
+are grouped by layer, kind, rank, reward delay, refractory period and retrograde delays, whatever their forward
+delays, so learning signals that land together are applied to a layer in one call as in the
+synchronous limit. Under Global REINFORCE and backprop the TD error is not an event at all: it
+lands on each unit's row at the unit's own time, inside the layer pass, so units are grouped
+whatever their reward delays (:mod:`asyncneurons.engine.landings`).
+A layer of Bernoulli units or a softmax or categorical population, under a rule whose sampling
+records only the plain trace, fires in two compiled calls around NumPy's ``exp``
+(:meth:`Windows._fire_compiled`); Weight Maximization's learning after the TD error lands is one
+call when it takes no time (:func:`asyncneurons.engine.chain.make_cascade`).
+``[engine] windows = false`` turns the mode off; tests hold both modes equal.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import networkx as nx
+import numpy as np
+
+from asyncneurons.model import delays
+from asyncneurons.engine import events
+from asyncneurons.learning import streams, traces
+from asyncneurons.engine.clocks import Clocks
+from asyncneurons.engine.history_kernels import (answered, bernoulli_fire_post, bernoulli_fire_post_any,
+                                                 categorical_fire_post, categorical_fire_post_any, due_clock,
+                                                 due_on_all, due_on_input, earliest_next, mark_sent,
+                                                 read_bernoulli_pre, read_categorical_pre, read_sets)
+from asyncneurons.learning.kernels import NO_DECAYS, potential
+from asyncneurons.learning.rules.base import Rule
+from asyncneurons.learning.units import FUSED_KINDS, sample_and_trace
+
+
+def applies(scenario, graph, rule) -> bool:
+    """Whether a scenario's runs can be served by firing windows (see the module docstring)."""
+    if not scenario.engine.windows:
+        return False
+    from asyncneurons.model.delays import refractory_periods
+    t = scenario.timing
+    if t.firing == "on_input" and min(refractory_periods(graph, t.refractory).values()) == 0:
+        # every arrival is a sample: a unit answers thousands of arrivals per step, one layer pass
+        # each, and the event engine's one event per arrival instant is cheaper (performance.md)
+        return False
+    if not (rule.samples_locally or rule.output_sends) or not nx.is_directed_acyclic_graph(graph):
+        return False
+    outputs = [a["kind"] for _, a in graph.nodes(data=True) if a["role"] == "output"]
+    from asyncneurons.learning.units import UNIT_KINDS
+    if len(outputs) > 1 and not UNIT_KINDS[outputs[0]].population:
+        return False
+    # worth it only when forward arrivals differ: otherwise fusion serves each layer already
+    return (len({d for _, _, d in graph.edges(data="delay")}) > 1
+            or not delays.is_zero(scenario.timing.synapse_jitter))
+
+
+def _copy(v):
+    return v.copy() if isinstance(v, np.ndarray) else v
+
+
+class Windows:
+    """Serves every group of a simulation by firing windows instead of one process per group."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        tr = self.tr = sim.transmission
+        order = nx.DiGraph()
+        order.add_nodes_from(g.gid for g in sim.groups)
+        by_gid = {g.gid: g for g in sim.groups}
+        for g in sim.groups:
+            for b in g.buckets:
+                order.add_edge(g.gid, b.target.gid)
+        self.order = [by_gid[i] for i in nx.lexicographical_topological_sort(order)]
+        for g in sim.groups:  # a group's due times change only when it or a group feeding it fires
+            g.targets = sorted({b.target.gid for b in g.buckets})
+            g.stale = True
+        self.by_gid = by_gid
+        base = 0
+        for g in sim.groups:
+            g.n_sets = 1 if g.kind.population else g.size
+            g.set_of_row = np.zeros(g.size, dtype=np.int64) if g.kind.population else np.arange(g.size)
+            g.set_base = base
+            base += g.n_sets
+        self.set_wave = np.full(base, -1, dtype=np.int64)  # the wave each unit (or population) last answered
+        t = sim.scenario.timing
+        self.policy = t.firing
+        self.timed = self.policy in ("clock", "poisson")
+        self.on_all = self.policy == "on_all"
+        self.select_mode = 0 if self.timed else (1 if self.on_all else 2)  # the selection a firing ends with
+        self.wait = sim.scenario.env.pacing == "wait"
+        self.last = np.full(base, -math.inf)  # the time each set last sampled
+        # clock and Poisson firing: each set's next tick, on the clock of its (first) unit, advanced
+        # as a unit process's clock is (asyncneurons.engine.clocks)
+        self.clocks = Clocks(t, sim.seed, [n for g in sim.groups for n in (g.names[:1] if g.kind.population else g.names)],
+                             sim.clocks, sim.layer_of, sim.graph) if self.timed else None
+        self.first = np.full(len(tr.e_src), math.inf)  # a_e: arrival of the first newer-wave value on e
+        tset = np.zeros(len(tr.e_src), dtype=np.int64)
+        for g in sim.groups:
+            e = g.in_edges
+            tset[e] = g.set_base + g.set_of_row[tr.e_row[e]]
+        self.e_tset = tset
+        for g in sim.groups:
+            local = tset[g.in_edges] - g.set_base
+            srt = np.argsort(local, kind="stable")
+            g.w_edges = g.in_edges[srt]
+            g.w_src, g.w_delay = tr.e_src[g.w_edges], np.ascontiguousarray(tr.e_delay[g.w_edges])
+            g.w_row, g.w_col, g.w_set = tr.e_row[g.w_edges], tr.e_col[g.w_edges], local[srt]
+            # set st's synapses are w_*[w_ptr[st]:w_ptr[st + 1]]
+            g.w_ptr = np.concatenate([[0], np.cumsum(np.bincount(g.w_set, minlength=g.n_sets))]).astype(np.int64)
+            g.next_due = float(self.clocks.at[g.set_base:g.set_base + g.n_sets].min()) if self.timed else math.inf
+            g.aux = None
+            g.due_sets, g.due_times = np.empty(g.n_sets, dtype=np.int64), np.empty(g.n_sets)  # a pass's scratch
+            g.scratch = np.zeros_like(g.E)  # the trace the compiled sampling computes when the rule keeps its own
+        for g in sim.groups:
+            g.target_groups = [by_gid[t] for t in g.targets]
+        for g in [sim.input_group, *sim.groups]:
+            g.n_rows = g.size
+            g.all_rows = np.arange(g.size)
+            out_row = tr.e_src[g.out_edges] - g.dense[0]  # dense indices of a group are consecutive
+            srt = np.argsort(out_row, kind="stable")
+            # row r's outgoing synapses are out_sorted[out_ptr[r]:out_ptr[r + 1]]
+            g.out_sorted = g.out_edges[srt].astype(np.int64)
+            g.out_ptr = np.concatenate([[0], np.cumsum(np.bincount(out_row, minlength=g.size))]).astype(np.int64)
+        self.fed_by_input = [by_gid[t] for t in sorted({int(t) for t in tr.e_tgt[sim.input_group.out_edges]})]
+        self.wakeup = events.WakeUp(sim.env, self._wake)  # at the earliest due firing
+        self.recorded: list = []
+        self.now = None  # inside a window: the time of the firing being computed
+        self.row_times = None  # and the time of each row that samples (what its trace records at)
+        self.output = next(g for g in sim.groups if g.role == "output")
+        self.hidden = [g for g in self.order if g is not self.output]
+        self.retro_min = min((d for _, _, d in sim.graph.edges(data="retro_delay")), default=0.0)
+        self.latest = (-math.inf, 0)  # (time, class) of the latest hidden firing in the current window
+        rule = type(sim.rule)
+        self.plain_trace = rule.on_sample is Rule.on_sample and rule.on_sample_rows is Rule.on_sample_rows
+        self.cut = sim.rule.output_sends or self.wait  # an output's sample may cut the window (advance)
+        self.jittered = tr.jitter is not None
+        for g in sim.groups:  # fired by two compiled calls (_fire_compiled)
+            g.compiled_fire = (self.plain_trace and g.kind.name in FUSED_KINDS
+                               and all(a.flags.c_contiguous for a in (g.P, g.H, g.E, g.T)))
+            g.temperature = float(g.lp.temperature)
+            g.n_logits = g.size + 1 if g.kind.name == "softmax" else g.size
+            g.marks = bool(len(g.out_edges)) and self.on_all
+            g.per_sample = getattr(g, "tau", None) is None
+            g.decay_value = float(g.decay) if g.per_sample else 0.0
+        self.no_jitter = np.zeros((1, 1))  # stands for the per-send jitters when there are none
+        self.saved = None  # inside a window an output's sample may cut: what it changed (_save)
+        self.kept = ("H", "T", "E", "trace_time", "counters", "values")  # a group's arrays a firing changes
+        if sim.landings is not None:  # the TD error lands on rows as they fire (asyncneurons.engine.landings)
+            self.kept += ("P", "M", "V", "t", "landed")
+        # on_all without jitter: every set's synapses and units in topological order, for a lower
+        # bound on the output's next sample (earliest_next)
+        self.bounded = self.cut and self.on_all and not self.jittered
+        if self.bounded:
+            sets = [(g, st) for g in self.order for st in range(g.n_sets)]
+            self.b_ptr = np.concatenate([[0], np.cumsum([g.w_ptr[st + 1] - g.w_ptr[st] for g, st in sets])]).astype(np.int64)
+            self.b_edges = np.concatenate([g.w_edges for g in self.order]).astype(np.int64)
+            self.b_src, self.b_delay = tr.e_src[self.b_edges], tr.e_delay[self.b_edges]
+            self.b_set = np.array([g.set_base + st for g, st in sets], dtype=np.int64)
+            self.b_refractory = np.array([g.refractory for g, _ in sets], dtype=np.float64)
+            members = [g.dense[g.set_of_row == st] for g, st in sets]
+            self.b_rptr = np.concatenate([[0], np.cumsum([len(m) for m in members])]).astype(np.int64)
+            self.b_rows = np.concatenate(members).astype(np.int64)
+            self.b_lb = np.full(len(tr.HT), -math.inf)
+            self.b_inputs = sim.input_group.dense
+
+    # ------------------------------------------------------------------ state of the synapses
+    def select(self, g, lt: float, inclusive: bool) -> int:
+        """The sets of group ``g`` due before ``lt`` (at ``lt`` too when ``inclusive``), written to
+        ``g.due_sets`` and ``g.due_times``; returns their number, and sets ``g.lowest`` to the
+        earliest due time (∞ if none is due, as things stand). A set is due:
+
+        ``on_all``    at max_e a_e over its synapses, and not before the refractory period's end;
+        ``on_input``  at the first arrival on any synapse after its last sample, and not before the
+                      refractory period's end (arrivals during it are answered at its end);
+        ``clock``     at its next tick (a tick inside the refractory period is skipped by the caller).
+        """
+        if self.timed:
+            n, g.lowest = due_clock(self.clocks.at, g.set_base, g.n_sets, lt, inclusive, g.due_sets, g.due_times)
+        elif self.on_all:
+            n, g.lowest = due_on_all(self.first, g.w_edges, g.w_ptr, self.last, g.set_base, g.refractory, lt,
+                                     inclusive, g.due_sets, g.due_times)
+        else:
+            tr = self.tr
+            n, g.lowest = due_on_input(tr.HT, tr.HN, tr.head, g.w_src, g.w_delay, g.w_ptr, self.last, g.set_base,
+                                       g.refractory, lt, inclusive, g.due_sets, g.due_times)
+        return n
+
+    def next_due(self, g) -> float:
+        """When the first set of group ``g`` is next due (∞ if never, as things stand)."""
+        self.select(g, -math.inf, False)
+        return g.lowest
+
+    def _post(self, g, rows, times, values, waves, whole: bool) -> None:
+        """Rows ``rows`` of ``g`` (``whole``: all of them) sampled at ``times``: record them; mark
+        the synapses they complete."""
+        tr = self.tr
+        tr.record(g.dense if whole else g.dense[rows], times, values, waves, self.sim.env.now)
+        if len(g.out_edges) and self.on_all:
+            mark_sent(self.first, g.out_ptr, g.out_sorted, rows, times, waves, self.set_wave, self.e_tset, tr.e_delay,
+                      tr.EJ if self.jittered else self.no_jitter, self.jittered, tr.head, tr.e_src)
+
+    def post_input(self, values, wave: int) -> None:
+        """The environment emitted an observation (wave ``wave``) now."""
+        g = self.sim.input_group
+        times, waves = np.empty(g.size), np.empty(g.size, dtype=np.int64)
+        times.fill(self.sim.env.now)
+        waves.fill(wave)
+        self._post(g, g.all_rows, times, np.asarray(values, dtype=np.float64), waves, True)
+        for tg in self.fed_by_input:
+            tg.next_due = self.next_due(tg)
+            tg.stale = True
+        self.rearm()
+
+    # ------------------------------------------------------------------ the window
+    def rearm(self) -> None:
+        """Schedule the wake-up at the earliest due firing, unless one as early is armed."""
+        best = min(((g.next_due, events.FIRE + g.rank) for g in self.order), default=(math.inf, 0))
+        self.wakeup.arm(*best)
+
+    def _wake(self, event):
+        if not self.wakeup.current(event):
+            return  # superseded by an earlier wake-up
+        queue = self.sim.env._queue
+        while queue and self._superseded(queue[0][3]):  # a no-op: it would only cut the window
+            heapq.heappop(queue)
+        limit = queue[0][:2] if queue else (math.inf, math.inf)
+        self.advance(limit)
+        self.rearm()
+
+    def _superseded(self, event) -> bool:
+        """Whether a queued event is a wake-up of this window that an earlier one replaced."""
+        cb = event.callbacks
+        return cb is not None and len(cb) == 1 and cb[0] == self._wake and event._value != self.wakeup.token
+
+    def advance(self, limit) -> None:
+        """Fire, layer by layer, every set due before ``limit`` = (time, priority class).
+
+        Two things an output's sample can cause cut the window where they happen. Under a rule
+        whose output sends retrograde signals when it samples (backprop), those signals land at
+        t_out + retrograde delay, where t_out is the output's first firing in the window: every
+        hidden firing must precede that instant, and the output's own firings too (except the
+        first). Under ``wait`` pacing the environment steps at t_out, after every firing of that
+        instant: nothing may fire later. When some hidden firing computed in the window lies
+        beyond the cut, the window is computed again up to it from a copy of its state (the
+        output's time depends on hidden firing times before it only, so it does not move). The
+        hidden firings before a lower bound of the cut (:meth:`_earliest_cut`) come first and
+        need no copy; the copy is taken as each group first fires after them (:meth:`_keep`).
+        """
+        rule = self.sim.rule
+        if not (rule.output_sends or self.wait):
+            for g in self.order:
+                self._layer(g, limit)
+        else:
+            self.latest = (-math.inf, 0)
+            out_class = events.FIRE + self.output.rank
+            if self.timed:
+                # the output's next tick is known before anything fires: cut there at once (with
+                # nothing queued, hidden clocks would otherwise tick forever)
+                due = self.next_due(self.output)
+                limit = min(limit, (due, events.ENV) if self.wait else self._landing(due, out_class))
+            # hidden firings before the earliest possible cut are never undone: computed first,
+            # with nothing kept; the rest from a copy kept as they fire (_keep)
+            bound = limit if self.timed else min(limit, self._earliest_cut(out_class))
+            for g in self.hidden:
+                self._layer(g, bound)
+            saved = None
+            if bound < limit:
+                self.saved = self._save()
+                for g in self.hidden:
+                    self._layer(g, limit)
+                saved, self.saved = self.saved, None
+            due = self.next_due(self.output)
+            if (due, out_class) < limit:
+                cut, out_limit = limit, limit
+                if rule.output_sends:
+                    cut = min(cut, self._landing(due, out_class))
+                    out_limit = min(out_limit, self._landing(due, out_class))
+                if self.wait:
+                    cut = min(cut, (due, events.ENV))
+                    out_limit = min(out_limit, (due, events.ENV))
+                if self.latest >= cut:
+                    self._load(saved)
+                    for g in self.hidden:
+                        self._layer(g, min(limit, cut))
+                limit = min(limit, out_limit)
+            self._layer(self.output, limit)
+        if self.recorded:
+            rec, self.recorded = sorted(self.recorded, key=lambda r: r[:3]), []
+            for t, _, _, name, v, w in rec:
+                self.sim.on_event(t, name, "sample", v, w)
+
+    def _earliest_cut(self, out_class: int):
+        """A lower bound on where an output's sample may cut the window (see :meth:`advance`),
+        as (time, priority): from a lower bound on the output's next sample under ``on_all``
+        without jitter (:func:`~asyncneurons.engine.history_kernels.earliest_next`), else (−∞, 0). Under
+        ``clock`` and ``poisson`` firing the cut is placed before anything fires."""
+        if not self.bounded:
+            return (-math.inf, 0)
+        self.b_lb[self.b_inputs] = self.sim.env.now  # the next observation
+        lb = earliest_next(self.first, self.b_ptr, self.b_edges, self.b_src, self.b_delay, self.b_set,
+                           self.b_refractory, self.last, self.b_rptr, self.b_rows, self.b_lb, self.output.set_base)
+        cuts = []
+        if self.sim.rule.output_sends:
+            cuts.append(self._landing(lb, out_class))
+        if self.wait:
+            cuts.append((lb, events.ENV))
+        return min(cuts)
+
+    def _landing(self, due: float, out_class: int):
+        """Where the retrograde signals of an output firing at ``due`` land, as (time, priority).
+
+        After a positive delay they land at ``due + d`` before anything fires there. Without
+        delay they land within the output's own instant, right after its firing: every hidden
+        firing of that instant (a lower rank) precedes them, and so does the output's.
+        """
+        landing = due + self.retro_min
+        return (landing, events.LEARN) if landing > due else (due, out_class + 1)
+
+    def _layer(self, g, limit) -> None:
+        lt, lp = limit
+        if not g.stale and not (g.next_due, events.FIRE + g.rank) < limit:
+            return  # nothing it reads has changed since its next firing was found to lie beyond the limit
+        inclusive = events.FIRE + g.rank < lp  # a firing at the limit's instant precedes it
+        n = self.select(g, lt, inclusive)
+        while n:
+            sets, times = g.due_sets[:n].copy(), g.due_times[:n].copy()
+            if self.saved is not None:
+                self._keep(g)
+            if self.timed:
+                self.clocks.advance(g.set_base + sets)
+                if g.refractory > 0.0:
+                    awake = times - self.last[g.set_base + sets] >= g.refractory
+                    sets, times = sets[awake], times[awake]
+                    if not len(sets):
+                        n = self.select(g, lt, inclusive)
+                        continue
+            n = self.fire(g, sets, times, lt, inclusive)
+            if n is None:
+                n = self.select(g, lt, inclusive)
+        g.next_due = float(g.lowest)
+        g.stale = False
+
+    def _save(self) -> dict:
+        """What a window changes before its output samples, kept as it changes: each hidden
+        group's due state now, and at the first firing of the window (:meth:`_keep`) a copy of
+        the window's arrays and of each group that fires, before it does."""
+        return {"due": [(g, g.next_due, g.stale) for g in self.hidden], "groups": {}}
+
+    def _keep(self, g) -> None:
+        """Copy, into the window's saved state, what firing group ``g`` is about to change."""
+        saved = self.saved
+        if "tr" not in saved:
+            tr = self.tr
+            saved.update({"first": self.first.copy(), "set_wave": self.set_wave.copy(), "last": self.last.copy(),
+                          "clock": self._clock_state(), "recorded": len(self.recorded),
+                          "tr": {a: getattr(tr, a).copy() for a in ("HT", "HV", "HW", "HN", "head", *tr.jitter_arrays)}
+                          | {"depth": tr.depth, "serial": tr.serial}})
+        if g.gid not in saved["groups"]:
+            saved["groups"][g.gid] = (g, {a: getattr(g, a).copy() for a in self.kept if hasattr(g, a)},
+                                      {a: _copy(getattr(g, a, None)) for a in ("aux", "sample_H", "sample_slope")})
+
+    def _load(self, saved: dict) -> None:
+        for g, next_due, stale in saved["due"]:
+            g.next_due, g.stale = next_due, stale
+        for g, arrays, extra in saved["groups"].values():
+            for a, v in arrays.items():
+                setattr(g, a, v)
+            for a, v in extra.items():
+                if v is not None:
+                    setattr(g, a, v)
+                elif hasattr(g, a) and a != "aux":
+                    delattr(g, a)
+            g.aux = extra["aux"]
+        self.output.stale = True
+        if "tr" not in saved:
+            return  # nothing fired
+        self.first, self.set_wave = saved["first"], saved["set_wave"]
+        self.last = saved["last"]
+        if self.timed:
+            self.clocks.restore(saved["clock"])
+        del self.recorded[saved["recorded"]:]
+        for a, v in saved["tr"].items():
+            setattr(self.tr, a, v)
+
+    def fire(self, g, sets, times, lt: float = -math.inf, inclusive: bool = False):
+        """Sets ``sets`` of ``g`` sample, each at its own time ``times`` (see the module docstring).
+        A compiled firing (:meth:`_fire_compiled`) under ``on_all`` or ``on_input`` returns the
+        number of sets then due before ``lt`` (:meth:`select`); otherwise None."""
+        tr, sim, kind = self.tr, self.sim, g.kind
+        if g.compiled_fire:
+            n = self._fire_compiled(g, sets, times, lt, inclusive)
+            return None if self.timed else n
+        if kind.population:  # one set: every row at its time
+            rows, row_t = g.all_rows, times[g.set_of_row]
+        else:
+            rows, row_t = sets, times
+        whole = len(rows) == g.n_rows
+        if sim.landings is not None:  # δ landed on each unit by its own time
+            sim.landings.land(g, rows, row_t)
+        # the latest value that has arrived on each incoming synapse at the unit's time (under
+        # jitter the newest send that has, asyncneurons.engine.jitter)
+        EJ = tr.EJ if self.jittered else self.no_jitter
+        read_sets(tr.HT, tr.HN, tr.HV, tr.HW, tr.head, EJ, self.jittered, sets, times, g.w_ptr, g.w_edges, g.w_src,
+                  g.w_delay, g.w_row, g.w_col, g.H, g.T)
+        if whole:
+            P, H, keys, counters = g.P, g.H, g.keys1, g.counters
+        else:
+            P, H, keys, counters = g.P[rows], g.H[rows], g.keys1[rows], g.counters[rows]
+        if self.plain_trace and kind.name in FUSED_KINDS:  # the compiled firing (same bits)
+            if whole:
+                decay = traces.record_decay(g, row_t)
+                values, aux, score = sample_and_trace(kind, P, H, g.E, keys, counters, g.lp, decay)
+            else:
+                decay = traces.record_decay(g, row_t, rows)
+                E = g.E[rows]
+                values, aux, score = sample_and_trace(kind, P, H, E, keys, counters, g.lp, decay)
+                g.E[rows], g.counters[rows] = E, counters
+        else:
+            if kind.name in FUSED_KINDS:  # the compiled sampling (same bits); its trace goes to scratch
+                values, aux, score = sample_and_trace(kind, P, H, g.scratch[:len(rows)], keys, counters.copy(), g.lp,
+                                                      0.0)
+            else:
+                pot = potential(P, H)
+                u1 = streams.uniforms(keys, counters)
+                u2 = streams.uniforms(g.keys2[rows], counters) if kind.gaussian else None
+                values, aux = kind.sample(pot, g.lp, u1, u2)
+                score = kind.score(values, pot, aux, g.lp)
+            self.now = float(row_t[0])  # a rule that sends signals when sampling sends them from here
+            self.row_times = row_t
+            sim.rule.on_sample_rows(sim, g, rows, values, aux, score, H)
+            self.now = self.row_times = None
+            g.counters[rows] += 1
+        if kind.population:
+            g.values[:] = values
+            g.aux = aux
+        else:
+            if g.aux is None:
+                g.aux = np.zeros(g.n_rows)
+            if whole:
+                g.values[:] = values
+                g.aux[:] = aux
+            else:
+                g.values[rows] = values
+                g.aux[rows] = aux
+        # the waves answered, the sample times, and (on_all) the first arrival of a newer wave on
+        # each synapse of the sets that sampled
+        waves = np.empty(len(rows), dtype=np.int64)
+        answered(g.T, rows, kind.population, sets, times, g.set_base, self.set_wave, self.last, waves, self.on_all,
+                 tr.HT, tr.HW, tr.head, EJ, self.jittered, g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first)
+        self._post(g, rows, row_t, values, waves, whole)
+        for tg in g.target_groups:
+            tg.stale = True
+        if self.cut and g is not self.output:
+            self.latest = max(self.latest, (float(row_t.max()), events.FIRE + g.rank))
+        if sim.on_event is not None:
+            for r, t, v, w in zip(rows.tolist(), row_t.tolist(), values.tolist(), waves.tolist()):
+                self.recorded.append((t, g.rank, int(g.uids[r]), g.names[r], float(v), int(w)))
+        if g is self.output:
+            # under clock pacing the action is held until the next step, which the window never
+            # passes; under wait pacing a current action makes the environment step at t_out
+            sim.environment.receive_action(kind.action(values, aux), int(waves[0]), float(row_t[0]))
+
+    def _fire_compiled(self, g, sets, times, lt: float, inclusive: bool) -> int:
+        """:meth:`fire` in two compiled calls around NumPy's ``exp``
+        (:func:`~asyncneurons.engine.history_kernels.read_bernoulli_pre` and the like), for a rule whose
+        sampling records the plain trace and a kind sampled in compiled kernels: the same
+        operations on the same values. The second call also does the layer's
+        next :meth:`select` up to ``lt`` (``inclusive``) under ``on_all`` and ``on_input``: returns
+        the number of sets it found due."""
+        tr, sim, kind = self.tr, self.sim, g.kind
+        population = kind.population
+        if population:  # one set: every row at its time
+            rows, row_t = g.all_rows, times[g.set_of_row]
+        else:
+            rows, row_t = sets, times
+        m = len(rows)
+        whole = m == g.n_rows
+        if sim.landings is not None:  # δ landed on each unit by its own time
+            sim.landings.land(g, rows, row_t)
+        if g.per_sample:  # λγ (asyncneurons.learning.traces.record_decay)
+            decays, decay = NO_DECAYS, g.decay_value
+        else:
+            decay = traces.record_decay(g, row_t) if whole else traces.record_decay(g, row_t, rows)
+            decays, decay = np.ascontiguousarray(decay, dtype=np.float64).reshape(m), 0.0
+        T = g.temperature
+        now = sim.env.now
+        jittered = self.jittered
+        EJ = tr.EJ if jittered else self.no_jitter
+        marks = g.marks
+        waves = np.empty(m, dtype=np.int64)
+        idx = g.dense if whole else g.dense[rows]
+        if population:
+            n = g.n_logits
+            pot, z, values, score = np.empty(m), np.empty(n), np.empty(m), np.empty(m)
+            read_categorical_pre(tr.HT, tr.HN, tr.HV, tr.HW, tr.head, EJ, jittered, sets, times, g.w_ptr, g.w_edges,
+                                 g.w_src, g.w_delay, g.w_row, g.w_col, g.H, g.T, g.P, rows, T, n, pot, z)
+            np.exp(z, out=z)
+            while True:
+                head = (z, g.keys1, g.counters, T, decay, decays, g.H, g.E, rows, values, score, g.T, sets, times,
+                        row_t, g.set_base, self.set_wave, self.last, waves, self.on_all, tr.HT, tr.HV, tr.HW, tr.HN,
+                        tr.head)
+                tail = (g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first, tr.max_delay, idx, now, tr.serial,
+                        g.out_ptr, g.out_sorted, self.e_tset, tr.e_delay, tr.e_src, marks, self.select_mode,
+                        g.refractory, lt, inclusive, g.due_sets, g.due_times)
+                if jittered:
+                    a, n_next, lowest = categorical_fire_post_any(*head, tr.EJ, True, self._jitter_arrays(), *tail)
+                else:
+                    a, n_next, lowest = categorical_fire_post(*head, EJ, *tail)
+                if a >= 0:
+                    break
+                self._make_room(-a, idx)
+            aux = (z, int(a))
+            g.values[:] = values
+            g.aux = aux
+        else:
+            if not (isinstance(g.aux, np.ndarray) and g.aux.dtype == np.float64 and g.aux.flags.c_contiguous):
+                g.aux = np.zeros(g.n_rows) if g.aux is None else np.array(g.aux, dtype=np.float64)
+            pot, x, p, values = np.empty((4, m))
+            read_bernoulli_pre(tr.HT, tr.HN, tr.HV, tr.HW, tr.head, EJ, jittered, sets, times, g.w_ptr, g.w_edges,
+                               g.w_src, g.w_delay, g.w_row, g.w_col, g.H, g.T, g.P, rows, T, pot, x, p)
+            np.exp(p, out=p)
+            while True:
+                head = (x, p, g.keys1, g.counters, T, decay, decays, g.H, g.E, rows, values, g.values, g.aux, g.T,
+                        sets, times, g.set_base, self.set_wave, self.last, waves, self.on_all, tr.HT, tr.HV, tr.HW,
+                        tr.HN, tr.head)
+                tail = (g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first, tr.max_delay, idx, now, tr.serial,
+                        g.out_ptr, g.out_sorted, self.e_tset, tr.e_delay, tr.e_src, marks, self.select_mode,
+                        g.refractory, lt, inclusive, g.due_sets, g.due_times)
+                if jittered:
+                    code, n_next, lowest = bernoulli_fire_post_any(*head, tr.EJ, True, self._jitter_arrays(), *tail)
+                else:
+                    code, n_next, lowest = bernoulli_fire_post(*head, EJ, *tail)
+                if not code:
+                    break
+                self._make_room(code, idx)
+            aux = p
+        tr.serial += 1
+        for tg in g.target_groups:
+            tg.stale = True
+        if self.cut and g is not self.output:
+            self.latest = max(self.latest, (float(row_t.max()), events.FIRE + g.rank))
+        if sim.on_event is not None:
+            for r, t, v, w in zip(rows.tolist(), row_t.tolist(), values.tolist(), waves.tolist()):
+                self.recorded.append((t, g.rank, int(g.uids[r]), g.names[r], float(v), int(w)))
+        if g is self.output:
+            sim.environment.receive_action(kind.action(values, aux), int(waves[0]), float(row_t[0]))
+        g.lowest = lowest
+        return n_next
+
+    def _jitter_arrays(self) -> tuple:
+        """What a compiled firing's sends need under synaptic jitter."""
+        tr = self.tr
+        return (tr.HA, tr.ES, tr.stale, tr.src_ptr, tr.by_src, tr.JT, tr.jt_base, tr.sent)
+
+    def _make_room(self, code: int, idx) -> None:
+        """Before a compiled firing's sends: deeper rings (``code`` 1) or the senders' next jitters drawn (2)."""
+        if code == 1:
+            self.tr._grow()  # the oldest sample may still be on its way somewhere: keep more
+        else:
+            self.tr._draw_ahead(idx)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _clock_state(self):
+        return None if self.clocks is None else {k: v.copy() for k, v in self.clocks.state().items()}
+
+    def state(self) -> dict:
+        return {"set_wave": self.set_wave, "first": self.first, **self.wakeup.state(),
+                "last": self.last, "clock": self._clock_state(),
+                "next_due": [g.next_due for g in self.sim.groups]}
+
+    def restore(self, state: dict) -> None:
+        self.set_wave = np.array(state["set_wave"], dtype=np.int64)
+        self.first = np.array(state["first"], dtype=float)
+        self.wakeup.restore(state)
+        if "last" in state:  # checkpoints written before every firing policy had windows: on_all only
+            self.last = np.array(state["last"], dtype=float)
+        if state.get("clock") is not None:
+            self.clocks.restore(state["clock"])
+        elif self.timed and "tick" in state:  # written before units had their own clocks: a fixed period
+            self.clocks.c = np.array(state["tick"], dtype=float)
+            self.clocks.at = self.clocks.c.copy()
+        for g, d in zip(self.sim.groups, state["next_due"]):
+            g.next_due = d
