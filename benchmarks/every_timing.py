@@ -7,7 +7,11 @@ the common point; each row changes one thing from it. The zero-delay run (every 
 and the row's cost per unit sample (CPU time / samples drawn by all units) is printed as a
 multiple of the zero-delay cost per unit sample. Target: every row ≤ 2×.
 
-    python benchmarks/every_timing.py [--steps 300] [--repeats 3] [--only NAME ...]
+    python benchmarks/every_timing.py [--steps 300] [--repeats 3] [--only NAME ...] [--against REV]
+
+With ``--against REV`` each row is measured by this tree and by git revision REV (exported with
+``git archive`` into a temporary folder), each in its own subprocess, alternately, and both
+ratios are printed side by side.
 
 Columns: env-steps/s of the row, unit samples per env-step, µs per unit sample, the ratio, and
 whether the row ran on firing windows (``W``) or on the unit-by-unit event engine (``E``).
@@ -16,7 +20,11 @@ whether the row ran on firing windows (``W``) or on the unit-by-unit event engin
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -77,7 +85,11 @@ def main(argv=None):
     ap.add_argument("--scenario", default=str(SCENARIO))
     ap.add_argument("--only", nargs="*", help="rows whose name contains one of these words")
     ap.add_argument("--skip", nargs="*", default=[], help="rows whose name contains one of these words")
+    ap.add_argument("--against", metavar="REV", help="also measure each row with git revision REV, alternately")
     args = ap.parse_args(argv)
+    if args.against:
+        against(args)
+        return
     path = Path(args.scenario)
     zero = load_scenario(path, BASE)
     cost(zero, 50)  # warm up (compiled kernels, imports)
@@ -98,6 +110,35 @@ def main(argv=None):
         print(f"{name:42s} {statistics.median(rates):9.0f} {statistics.median(spp):12.1f} "
               f"{statistics.median(per):10.2f} {statistics.median(ratios):7.2f}  {'W' if windowed else 'E'}",
               flush=True)
+
+
+def _row_in(tree: Path, name: str, args) -> tuple:
+    """(µs per unit sample, ratio) of row ``name`` measured by this script of ``tree`` in a subprocess."""
+    cmd = [sys.executable, str(tree / "benchmarks/every_timing.py"), "--steps", str(args.steps), "--repeats",
+           str(args.repeats), "--scenario", str(args.scenario), "--only", name]
+    out = subprocess.run(cmd, env=dict(os.environ, PYTHONPATH=str(tree)), cwd=tree, capture_output=True, text=True,
+                         check=True).stdout
+    fields = [line for line in out.splitlines() if line.startswith(name)][-1][len(name):].split()
+    return float(fields[2]), float(fields[3])
+
+
+def against(args) -> None:
+    """Every row by revision ``args.against`` and by this tree, alternately, side by side."""
+    rows = [n for n in ROWS if not ((args.only and not any(w in n for w in args.only))
+                                    or any(w in n for w in args.skip))]
+    with tempfile.TemporaryDirectory() as tmp:
+        other = Path(tmp)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.against], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(other)], input=archive.stdout, check=True)
+        warm = argparse.Namespace(**{**vars(args), "steps": 20, "repeats": 1})
+        for name in rows:  # compile (and cache) the kernels each row uses, in both trees
+            _row_in(other, name, warm), _row_in(ROOT, name, warm)
+        print(f"{args.steps} env-steps × {args.repeats} per row, each tree in its own subprocess, alternately")
+        print(f"{'row':50s} {args.against[:10]:>10s} {'÷ zero':>7s} {'this tree':>10s} {'÷ zero':>7s}"
+              "  (µs per unit sample)")
+        for name in rows:
+            (pb, rb), (pa, ra) = _row_in(other, name, args), _row_in(ROOT, name, args)
+            print(f"{name:50s} {pb:10.2f} {rb:7.2f} {pa:10.2f} {ra:7.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -120,6 +120,24 @@ def test_a_jittered_tick_is_never_earlier_than_the_one_before():
     assert np.all(np.diff(ticks) >= 0) and np.sum(np.diff(ticks) == 0) > 20  # many ticks coincide
 
 
+@pytest.mark.parametrize("firing, jitter", [("clock", 0.0), ("clock", {"dist": "uniform", "low": 0.0, "high": 3.0}),
+                                             ("poisson", 0.0)])
+def test_clocks_move_on_in_one_compiled_pass_as_in_numpy(firing, jitter):
+    """Clocks advanced in subsets, past several blocks of draws, tick exactly as NumPy's definition."""
+    from types import SimpleNamespace
+
+    timing = SimpleNamespace(firing=firing, firing_rate=0.7, firing_jitter=jitter)
+    names = [f"u{i}" for i in range(5)]
+    own = {n: (0.5 * i, 1.0 + 0.25 * i) for i, n in enumerate(names)}
+    compiled_, numpy_ = (Clocks(timing, 11, names, own, {n: 1 for n in names}) for _ in range(2))
+    rng = np.random.default_rng(0)
+    for _ in range(400):
+        idx = np.flatnonzero(rng.random(5) < 0.6)
+        assert compiled_.advance(idx).tolist() == numpy_.advance_numpy(idx).tolist()
+    assert compiled_.at.tolist() == numpy_.at.tolist() and compiled_.k.tolist() == numpy_.k.tolist()
+    assert int(compiled_.k.max()) > 2 * 64  # past two blocks of draws
+
+
 def test_units_on_different_clocks_do_not_share_a_process(scenario):
     """Fusion groups units whose events coincide: one clock for all keeps a layer in one group; a
     phase per unit or jitter per tick gives each unit its own process, and the same samples."""

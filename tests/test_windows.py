@@ -299,10 +299,10 @@ def test_the_bound_on_the_outputs_next_sample_is_never_later_than_it(scenario, o
         bounds.append((sim.env.now, float(w.b_lb[w.output.dense[0]])))
         return cut
 
-    def fire_(g, sets, times):
+    def fire_(g, sets, times, *limit):
         if g is w.output:
             samples.append(float(times[0]))
-        fire(g, sets, times)
+        return fire(g, sets, times, *limit)
 
     w._earliest_cut, w.fire = earliest_cut, fire_
     sim.run()
@@ -312,3 +312,41 @@ def test_the_bound_on_the_outputs_next_sample_is_never_later_than_it(scenario, o
         if later:
             assert bound <= later[0]
     assert sum(np.isfinite(b) and b > now for now, b in bounds) > 40  # the bound is not trivially −∞
+
+
+def _learning_state(sim):
+    """Every group's weights, moments, traces, counters and step counts, and the stale TD errors."""
+    out = {}
+    for g in sim.groups:
+        for r, name in enumerate(g.names):
+            out[name] = (g.P[r].tolist(), g.M[r].tolist(), g.V[r].tolist(), g.E[r].tolist(), int(g.counters[r]))
+    return out, sum(g.reward_stale for g in sim.groups), sim.env.now
+
+
+@pytest.mark.parametrize("over", [
+    {},
+    {"env": {"pacing": "wait"}},
+    {"learning": {"trace": "exponential", "trace_tau": 20.0}},
+    # TD errors overtaking each other: the older one is dropped and counted
+    {"timing": {"reward_jitter": {"dist": "uniform", "low": 0.0, "high": 45.0}}},
+    {"timing": {"firing": "poisson", "firing_rate": 0.2}},
+    {"timing": {"firing": "on_input", "refractory": 2.0}},
+])
+def test_weight_max_cascade_after_the_td_error_is_one_kernel_and_the_event_engines_run(scenario, over):
+    """Without recorded events, Weight Max's learning after the TD error lands (every retrograde
+    delay zero) is one kernel on windows (asyncneurons.engine.chain): the same learning as the event engine's
+    events, step for step."""
+    rows_on, rows_off = [], []
+    on = Simulation(_scenario(scenario, over, True), on_episode=rows_on.append, max_ticks=400).run()
+    off = Simulation(_scenario(scenario, over, False), on_episode=rows_off.append, max_ticks=400).run()
+    assert on.cascade is not None and on.windows is not None and off.windows is None
+    key = lambda r: (r["return"], r["length"], r["sim_time_ms"], r["stale_actions"])  # noqa: E731
+    assert [key(r) for r in rows_on] == [key(r) for r in rows_off] and rows_on
+    assert _learning_state(on) == _learning_state(off)
+    if "reward_jitter" in over.get("timing", {}):
+        assert _learning_state(on)[1] > 0
+
+
+def test_the_cascade_stays_off_where_a_retrograde_signal_takes_time(scenario):
+    sim = Simulation(_scenario(scenario, {"timing": {"retro_delay": 0.75}}, True), max_ticks=5)
+    assert sim.windows is not None and sim.cascade is None

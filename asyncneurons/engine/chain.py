@@ -22,6 +22,11 @@ order, :meth:`Chain.learn` does that cascade as one entry at the TD error's prio
 (:func:`asyncneurons.learning.compiled.weight_max_chain`) running the rule's own kernels
 (``weight_max_rows``, ``reinforce_rows``) in the order of the events, with the learning rates
 and Adam constants each group's event would have used. Other rules keep their events.
+
+On firing windows the same cascade follows a TD error that lands after a reward delay, when it
+reaches the output alone and every retrograde delay is zero: :func:`make_cascade` gives the
+chain whose :meth:`Chain.learn` the landing event calls (under exponential traces with each
+layer's trace decayed to the landing, :func:`asyncneurons.learning.traces.at_landing`).
 """
 
 from __future__ import annotations
@@ -58,17 +63,42 @@ def make_chain(sim):
     return Chain(sim, _learns(sim, groups))
 
 
+def make_cascade(sim):
+    """On firing windows (:mod:`asyncneurons.engine.windows`), the chain whose :meth:`Chain.learn` serves
+    the TD error landing on the output, or None.
+
+    When δ reaches the output alone, after one reward delay d, and every retrograde delay is
+    zero, the cascade down the layers happens at the instant of the landing, in the learning
+    classes of that instant, exactly as in the synchronous limit: one kernel runs it. Firing
+    plays no part, so the groups need not form a chain for :meth:`Chain.fire`. Whether another
+    learning signal shares the instant is checked at each landing
+    (``Simulation._reward_lands``)."""
+    groups = sim.groups
+    if not groups or groups[-1] is not sim.output or sim.retro is not None or sim.retro_jitter is not None:
+        return None
+    if sim.on_event is not None or sim.landings is not None or sim.relaxation is not None:
+        return None
+    return Chain(sim, True) if _learns(sim, groups) else None
+
+
 def _learns(sim, groups) -> bool:
     """Whether the TD error's cascade down the chain is Weight Maximization's, as one kernel."""
     rule = sim.rule
-    if type(rule) is not WeightMax or rule.p != 2.0 or sim._broadcast_batches != [(0.0, [groups[-1]])]:
+    batches = sim._broadcast_batches
+    if type(rule) is not WeightMax or rule.p != 2.0 or len(batches) != 1 or batches[0][1] != [groups[-1]]:
+        return False
+    if sim.instant is not None and batches[0][0] != 0.0:
         return False
     if groups[0].retro_buckets:
         return False
+    # exponential traces: on windows only, each layer's trace decayed to the landing (Chain.learn)
+    timed_traces = sim.instant is None
     for below, grp in zip(groups, groups[1:]):
-        if getattr(grp, "tau", None) is not None or len(grp.retro_plan) != 1:
+        if (getattr(grp, "tau", None) is not None and not timed_traces) or len(grp.retro_plan) != 1:
             return False
-        _, _, buckets = grp.retro_plan[0]
+        delay, _, buckets = grp.retro_plan[0]
+        if delay != 0.0:
+            return False
         b = buckets[0] if len(buckets) == 1 else None
         if (b is None or b.target is not below or b.rows is not None or b.span != slice(0, below.size)
                 or not compiled.is_identity_block(np.asarray(grp.uids, dtype=np.int64),
@@ -76,7 +106,7 @@ def _learns(sim, groups) -> bool:
             return False
         if not _plain(grp.M, grp.V):
             return False
-    return getattr(groups[0], "tau", None) is None and _plain(groups[0].M, groups[0].V)
+    return (getattr(groups[0], "tau", None) is None or timed_traces) and _plain(groups[0].M, groups[0].V)
 
 
 class Chain:
@@ -86,6 +116,7 @@ class Chain:
         self.sim = sim
         self.groups = sim.groups
         self.learns = learns
+        self.timed_traces = any(getattr(g, "tau", None) is not None for g in self.groups)
         L = len(self.groups)
         self.Cs = tuple(np.empty((g.size, g.P.shape[1] - (0 if i == 0 else 1))) for i, g in enumerate(self.groups))
         self.Rs = tuple(np.empty(g.size) for g in self.groups)
@@ -141,8 +172,17 @@ class Chain:
                 consts, t_prev = optim.adam_constants(adam, t), t
             bc1s[i], bc2s[i], corrects[i] = consts[4], consts[5], consts[6]
         b1, c1, b2, c2, _, _, _, eps = consts
+        if self.timed_traces:  # each trace decayed to the landing (traces.at_landing), cleared after
+            Es = tuple([traces.at_landing(g, self.sim) for g in gs])
+            compiled.weight_max_chain(tuple([g.P for g in gs]), tuple([g.M for g in gs]), tuple([g.V for g in gs]),
+                                      Es, self.Cs, self.Rs, float(delta), lrs, b1, c1, b2, c2, bc1s, bc2s, corrects,
+                                      eps, False)
+            if reset:
+                for g in gs:
+                    g.E[...] = 0.0
+            return
         compiled.weight_max_chain(tuple([g.P for g in gs]), tuple([g.M for g in gs]), tuple([g.V for g in gs]),
                                   tuple([g.E for g in gs]), self.Cs, self.Rs, float(delta), lrs, b1, c1, b2, c2,
                                   bc1s, bc2s, corrects, eps, bool(reset))
 
-__all__ = ["Chain", "make_chain"]
+__all__ = ["Chain", "make_cascade", "make_chain"]

@@ -32,6 +32,7 @@ depending on the length of the array they work on; a fixed block length rules th
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from asyncneurons.model import delays
@@ -113,6 +114,23 @@ class Clocks:
 
     def advance(self, idx: np.ndarray) -> np.ndarray:
         """Move clocks ``idx`` to their next tick; return the new tick times."""
+        idx = np.asarray(idx, dtype=np.int64)
+        while True:  # in one compiled pass once every clock's draw is at hand (the same operations)
+            missing = _advance(idx, self.k, self.c, self.at, self.period if not self.poisson else self.c,
+                               self.block, self.block_of, self.poisson, self.spec is not None)
+            if missing < 0:
+                return self.at[idx]
+            self._fill(missing, int(self.k[missing]) + 1)
+
+    def _fill(self, i: int, k: int) -> None:
+        """Clock i's block of draws holding tick k."""
+        first = k // BLOCK * BLOCK
+        u = streams.uniforms(self.ukeys[i:i + 1], np.arange(first, first + BLOCK, dtype=np.int64))
+        self.block[i] = delays.draw(self.specs[i], u)
+        self.block_of[i] = first // BLOCK
+
+    def advance_numpy(self, idx: np.ndarray) -> np.ndarray:
+        """:meth:`advance` in NumPy (the definition the compiled pass follows)."""
         self.k[idx] += 1
         if self.poisson:
             self.at[idx] = self.at[idx] + self._draws(idx)
@@ -128,3 +146,29 @@ class Clocks:
         self.c = np.array(state["c"], dtype=float)
         self.k = np.array(state["k"], dtype=np.int64)
         self.at = np.array(state["at"], dtype=float)  # the cached draws depend on (unit, k) alone: kept
+
+
+@numba.njit(cache=True, nogil=True)
+def _advance(idx, k, c, at, period, block, block_of, poisson, drawn):  # pragma: no cover - compiled
+    """:meth:`Clocks.advance_numpy` of clocks ``idx``: each moves to tick k + 1, Poisson
+    ``at ← at + I_k``, clock ``c ← c + T``, ``at ← c`` (``max(c + j_k, at)`` with jitter). Returns
+    −1; or, having changed nothing, a clock whose block of draws does not hold its next tick."""
+    if poisson or drawn:
+        for q in range(idx.shape[0]):
+            i = idx[q]
+            if (k[i] + 1) // BLOCK != block_of[i]:
+                return i
+    for q in range(idx.shape[0]):
+        i = idx[q]
+        kk = k[i] + 1
+        k[i] = kk
+        if poisson:
+            at[i] = at[i] + block[i, kk % BLOCK]
+        else:
+            c[i] = c[i] + period[i]
+            if drawn:
+                a = c[i] + block[i, kk % BLOCK]
+                at[i] = a if a > at[i] or a != a else at[i]
+            else:
+                at[i] = c[i]
+    return -1

@@ -22,6 +22,7 @@ action → step) unfolds inside one instant, in exactly the order of the layer-s
 from __future__ import annotations
 
 import heapq
+import math
 
 import simpy
 from simpy.events import PENDING
@@ -55,6 +56,45 @@ class Environment(simpy.Environment):
         event._ok = True
         heapq.heappush(self._queue, (time, priority, next(self._eid), event))
         return event
+
+
+class WakeUp:
+    """One wake-up of an owner in the queue, at the earliest (time, priority) asked for.
+
+    :meth:`arm` schedules an event calling ``callback`` unless one as early is armed already; an
+    earlier one supersedes it, and the superseded event, when it comes, is not :meth:`current`.
+    Firing windows (:mod:`asyncneurons.engine.windows`) and the queue of retrograde signals
+    (:mod:`asyncneurons.engine.retrograde`) each keep one; ``token`` and ``armed`` are part of their
+    checkpoints."""
+
+    __slots__ = ("env", "callback", "token", "armed")
+
+    def __init__(self, env, callback):
+        self.env, self.callback = env, callback
+        self.token = 0
+        self.armed = None  # (time, priority) of the wake-up in the queue
+
+    def arm(self, time: float, priority: int) -> None:
+        best = (time, priority)
+        if math.isinf(time) or (self.armed is not None and self.armed <= best):
+            return
+        self.token += 1
+        self.armed = best
+        self.env.schedule_at(Signal.__new__(Signal), priority, time, self.token, self.callback)
+
+    def current(self, event) -> bool:
+        """Whether ``event`` is the armed wake-up (no longer armed once it has come)."""
+        if event._value != self.token:
+            return False  # superseded by an earlier wake-up
+        self.armed = None
+        return True
+
+    def state(self) -> dict:
+        return {"token": self.token, "armed": list(self.armed) if self.armed is not None else None}
+
+    def restore(self, state: dict) -> None:
+        self.token = int(state["token"])
+        self.armed = tuple(state["armed"]) if state["armed"] is not None else None
 
 
 def run_until(env: simpy.Environment, until: simpy.events.Event, stop=None) -> None:

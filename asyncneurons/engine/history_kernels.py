@@ -39,7 +39,8 @@ import numba
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
 import numpy as np
 
-from asyncneurons.learning.compiled import _uniform
+from asyncneurons.learning.compiled import (_clamp, _uniform, categorical_sample, logistic_finish, logits_shifted,
+                                           pairwise_sum)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -372,3 +373,198 @@ def jitter_uniforms(idx, src_ptr, by_src, sent, e_key, ahead):  # pragma: no cov
                 sends[r, c] = sent[i] + c
             r += 1
     return qs, u, sends
+
+
+# ---------------------------------------------------------------- a layer's firing in two calls
+# A window fires a layer of a kind the engine samples in compiled kernels (Bernoulli units, a
+# softmax or categorical population) in two calls around NumPy's ``exp``:
+# what the due sets read and their pre-activations; then the sample, the trace, the answered waves,
+# the samples into the senders' rings and the synapses they complete. Each is the sequence of the
+# kernels above and of :mod:`asyncneurons.learning.compiled`, with the same operations on the same values.
+
+@numba.njit(cache=True, nogil=True)
+def _read_and_potentials(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T, P,
+                         rows, pot):  # pragma: no cover - compiled
+    """:func:`read_sets`, then ``pot[i] = Σ_q P[r, q] H[r, q]`` for each row r = ``rows[i]``
+    (:func:`asyncneurons.learning.compiled.potential_rows` of the rows)."""
+    read_sets(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T)
+    n = P.shape[1]
+    t = np.empty(n)
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        for q in range(n):
+            t[q] = P[r, q] * H[r, q]
+        pot[i] = 0.0 + pairwise_sum(t, 0, n)
+
+
+@numba.njit(cache=True, nogil=True)
+def read_bernoulli_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T, P,
+                       rows, temperature, pot, x, e):  # pragma: no cover - compiled
+    """:func:`_read_and_potentials`, then ``x = pot / T`` and ``e = −clamp(x, ±20)``
+    (:func:`asyncneurons.learning.compiled.bernoulli_pre` of the rows; ``exp`` comes next)."""
+    _read_and_potentials(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T,
+                         P, rows, pot)
+    for j in range(pot.shape[0]):
+        x[j] = pot[j] / temperature
+        e[j] = -_clamp(x[j], -20.0, 20.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def read_categorical_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T,
+                         P, rows, temperature, n, pot, z):  # pragma: no cover - compiled
+    """:func:`_read_and_potentials` of a whole population, then its ``n`` logits
+    (:func:`asyncneurons.learning.compiled.logits_shifted`; ``exp`` comes next)."""
+    _read_and_potentials(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T,
+                         P, rows, pot)
+    logits_shifted(pot, temperature, n, z)
+
+
+@numba.njit(cache=True, nogil=True)
+def _room(HT, head, max_delay, idx, horizon, jittered, J):  # pragma: no cover - compiled
+    """0 when the samples of the senders ``idx`` can be written (:func:`append`, or with jitter
+    :func:`append_jittered`, whose checks these are); else 1 (the rings must grow) or 2 (a
+    sender's jitters for this send are not drawn yet)."""
+    depth = HT.shape[1]
+    if jittered:
+        HA, sent, jt_base, JT = J[0], J[7], J[6], J[5]
+        for j in range(idx.shape[0]):
+            i = idx[j]
+            c = sent[i] - jt_base[i]
+            if c < 0 or c >= JT.shape[1]:
+                return 2
+        for j in range(idx.shape[0]):
+            i = idx[j]
+            if HA[i, (head[i] + 1) % depth] > horizon:
+                return 1
+        return 0
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        if HT[i, (head[i] + 1) % depth] + max_delay[i] > horizon:
+            return 1
+    return 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _answer_and_send(T, rows, population, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN,
+                     head, EJ, jittered, J, ptr, edges, src, delay, first, max_delay, idx, values, horizon, serial,
+                     out_ptr, out_sorted, edge_set, e_delay, e_src, marks):  # pragma: no cover - compiled
+    """:func:`answered`, :func:`append` or :func:`append_jittered` (room already checked) and,
+    when ``marks``, :func:`mark_sent`."""
+    answered(T, rows, population, sets, times, base, set_wave, last, waves, on_all, HT, HW, head, EJ, jittered, ptr,
+             edges, src, delay, first)
+    if jittered:
+        append_jittered(HT, HV, HW, HN, head, J[0], EJ, J[1], J[2], idx, row_t, values, waves, horizon, serial, J[3],
+                        J[4], J[5], J[6], J[7], e_delay)
+    else:
+        append(HT, HV, HW, HN, head, max_delay, idx, row_t, values, waves, horizon, serial)
+    if marks:
+        mark_sent(first, out_ptr, out_sorted, rows, row_t, waves, set_wave, edge_set, e_delay, EJ, jittered, head,
+                  e_src)
+
+
+@numba.njit(cache=True, nogil=True)
+def _select_next(mode, first, edges, ptr, last, base, refractory, lt, inclusive, due_sets, due_times, HT, HN, head,
+                 src, delay):  # pragma: no cover - compiled
+    """The layer's sets due next, as the window's :meth:`~asyncneurons.engine.windows.Windows.select`
+    finds them after the firing: ``mode`` 1 :func:`due_on_all`, 2 :func:`due_on_input`, 0 none
+    (clock firing: the caller selects)."""
+    if mode == 1:
+        return due_on_all(first, edges, ptr, last, base, refractory, lt, inclusive, due_sets, due_times)
+    if mode == 2:
+        return due_on_input(HT, HN, head, src, delay, ptr, last, base, refractory, lt, inclusive, due_sets, due_times)
+    return 0, math.inf
+
+
+@numba.njit(cache=True, nogil=True)
+def bernoulli_fire_post_any(x, p, keys, counters, temperature, decay, decays, H, E, rows, values, gv, gaux,
+                        T, sets, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ, jittered, J, ptr,
+                        edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr, out_sorted, edge_set,
+                        e_delay, e_src, marks, mode, refractory, lt, inclusive, due_sets,
+                        due_times):  # pragma: no cover - compiled
+    """From ``p = exp(−clamp(x))`` for rows ``rows`` of a Bernoulli layer sampling at ``times``:
+    :func:`asyncneurons.learning.compiled.bernoulli_post` on those rows (values into ``values`` and
+    ``gv[rows]``, σ into ``p`` and ``gaux[rows]``), then :func:`_answer_and_send` and the layer's
+    next selection (:func:`_select_next`). Returns (the code of :func:`_room`, 0, 0), having
+    changed nothing, when the rings must grow or jitters be drawn first; else (0, the number of
+    sets due, the earliest due time)."""
+    code = _room(HT, head, max_delay, idx, horizon, jittered, J)
+    if code:
+        return code, 0, 0.0
+    logistic_finish(x, p, 20.0)
+    n = H.shape[1]
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        u = _uniform(keys[r], counters[r])
+        h = 1.0 if u < p[i] else 0.0
+        values[i] = h
+        gi = (h - p[i]) / temperature
+        counters[r] += 1
+        di = decays[i] if decays.shape[0] > 0 else decay
+        for q in range(n):
+            E[r, q] = E[r, q] * di + gi * H[r, q]
+        gv[r] = h
+        gaux[r] = p[i]
+    _answer_and_send(T, rows, False, sets, times, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
+                     jittered, J, ptr, edges, src, delay, first, max_delay, idx, values, horizon, serial, out_ptr,
+                     out_sorted, edge_set, e_delay, e_src, marks)
+    n, lowest = _select_next(mode, first, edges, ptr, last, base, refractory, lt, inclusive, due_sets, due_times,
+                             HT, HN, head, src, delay)
+    return 0, n, lowest
+
+
+@numba.njit(cache=True, nogil=True)
+def categorical_fire_post_any(z, keys, counters, temperature, decay, decays, H, E, rows, values, g,
+                          T, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
+                          jittered, J, ptr, edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr,
+                          out_sorted, edge_set, e_delay, e_src, marks, mode, refractory, lt, inclusive, due_sets,
+                          due_times):  # pragma: no cover - compiled
+    """From ``z = exp(logits)``: :func:`asyncneurons.learning.compiled.categorical_sample` for a whole
+    population sampling at ``times[0]`` (``row_t``: that time for each row), then
+    :func:`_answer_and_send` and the next selection (:func:`_select_next`). Returns (the action,
+    the number of sets due, the earliest due time), or (−code, 0, 0) with the code of
+    :func:`_room`, having changed nothing, when the rings must grow or jitters be drawn first."""
+    code = _room(HT, head, max_delay, idx, horizon, jittered, J)
+    if code:
+        return -code, 0, 0.0
+    a = categorical_sample(z, keys, counters, temperature, decay, decays, H, E, values, g)
+    _answer_and_send(T, rows, True, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
+                     jittered, J, ptr, edges, src, delay, first, max_delay, idx, values, horizon, serial, out_ptr,
+                     out_sorted, edge_set, e_delay, e_src, marks)
+    n, lowest = _select_next(mode, first, edges, ptr, last, base, refractory, lt, inclusive, due_sets, due_times,
+                             HT, HN, head, src, delay)
+    return a, n, lowest
+
+
+@numba.njit(cache=True, nogil=True)
+def _no_jitter():  # pragma: no cover - compiled
+    """Stand-ins for the arrays of synaptic jitter (:func:`_room`, :func:`_answer_and_send`)."""
+    z, i = np.zeros((1, 1)), np.zeros(1, dtype=np.int64)
+    return (z, np.zeros((1, 1), dtype=np.bool_), i, i, i, z, i, i)
+
+
+@numba.njit(cache=True, nogil=True)
+def bernoulli_fire_post(x, p, keys, counters, temperature, decay, decays, H, E, rows, values, gv, gaux,
+                        T, sets, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ, ptr,
+                        edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr, out_sorted, edge_set,
+                        e_delay, e_src, marks, mode, refractory, lt, inclusive, due_sets,
+                        due_times):  # pragma: no cover - compiled
+    """:func:`bernoulli_fire_post_any` without synaptic jitter (fewer arguments to pass)."""
+    return bernoulli_fire_post_any(x, p, keys, counters, temperature, decay, decays, H, E, rows, values, gv, gaux, T,
+                                   sets, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ, False,
+                                   _no_jitter(), ptr, edges, src, delay, first, max_delay, idx, horizon, serial,
+                                   out_ptr, out_sorted, edge_set, e_delay, e_src, marks, mode, refractory, lt,
+                                   inclusive, due_sets, due_times)
+
+
+@numba.njit(cache=True, nogil=True)
+def categorical_fire_post(z, keys, counters, temperature, decay, decays, H, E, rows, values, g,
+                          T, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
+                          ptr, edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr,
+                          out_sorted, edge_set, e_delay, e_src, marks, mode, refractory, lt, inclusive, due_sets,
+                          due_times):  # pragma: no cover - compiled
+    """:func:`categorical_fire_post_any` without synaptic jitter (fewer arguments to pass)."""
+    return categorical_fire_post_any(z, keys, counters, temperature, decay, decays, H, E, rows, values, g, T, sets,
+                                     times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
+                                     False, _no_jitter(), ptr, edges, src, delay, first, max_delay, idx, horizon,
+                                     serial, out_ptr, out_sorted, edge_set, e_delay, e_src, marks, mode, refractory,
+                                     lt, inclusive, due_sets, due_times)

@@ -578,8 +578,7 @@ class RetroQueue:
         self.recording = sim.on_event is not None
         self._records(4 * nr + 16 if self.recording else 1)
         self.nxt = np.array([math.inf, 0.0])  # (time, priority) of the earliest entry in flight
-        self.token = 0
-        self.armed = None
+        self.wakeup = events.WakeUp(sim.env, self._wake)  # at the earliest entry
         self._sync_stale()
 
     # ------------------------------------------------------------------ arrays
@@ -695,20 +694,12 @@ class RetroQueue:
     def _arm(self) -> None:
         """One wake-up in SimPy's queue, at the earliest entry (a later one, if armed, is superseded)."""
         t, p = self.nxt.tolist()  # (as the last drain or send left it)
-        if math.isinf(t):
-            return
-        best = (t, int(p))
-        if self.armed is not None and self.armed <= best:
-            return
-        self.token += 1
-        self.armed = best
-        self.sim.env.schedule_at(events.Signal.__new__(events.Signal), best[1], best[0], self.token, self._wake)
+        self.wakeup.arm(t, int(p))
 
     # ------------------------------------------------------------------ landings
     def _wake(self, event):
-        if event._value != self.token:
+        if not self.wakeup.current(event):
             return  # superseded by an earlier wake-up
-        self.armed = None
         queue = self.sim.env._queue
         self.run(queue[0][:2] if queue else None)
         self._arm()
@@ -761,7 +752,7 @@ class RetroQueue:
         return {"entries": self._entries(), "sent_entries": int(self.st[2]), "held": self.held.copy(),
                 "stale": self.stale.copy(), "sent": self.sent.copy(),
                 "out_sent": {gid: s["sent"].copy() for gid, s in self.senders.items()},
-                "token": self.token, "armed": list(self.armed) if self.armed is not None else None}
+                **self.wakeup.state()}
 
     def restore(self, state: dict) -> None:
         self._adopt(force=True)
@@ -780,8 +771,7 @@ class RetroQueue:
             self.senders[int(gid)]["sent"][:] = sent
         if self.jittered:
             self._refill(np.arange(len(self.names)))
-        self.token = int(state["token"])
-        self.armed = tuple(state["armed"]) if state["armed"] is not None else None
+        self.wakeup.restore(state)
         self._sync_stale()
 
 

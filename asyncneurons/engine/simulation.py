@@ -25,7 +25,7 @@ from asyncneurons.engine import clocks, events, interrupts, jitter
 from asyncneurons.model import delays
 from asyncneurons.learning import streams, traces
 from asyncneurons import tasks
-from asyncneurons.engine.chain import make_chain
+from asyncneurons.engine.chain import make_cascade, make_chain
 from asyncneurons.learning.critic_choice import make_critic
 from asyncneurons.errors import DivergenceError, GraphError, ScenarioError
 from asyncneurons.model.graph import layered, validate
@@ -226,6 +226,8 @@ class Simulation:
             for grp in self.groups:
                 grp.missing = grp.senders
         self.chain = make_chain(self) if self.instant is not None else None
+        # on windows, Weight Max's cascade after the TD error lands, when it takes no time (asyncneurons.engine.chain)
+        self.cascade = make_cascade(self) if use_windows and self.instant is None else None
         for grp in self.groups:
             grp.process = None if use_windows or self.instant is not None else self.env.process(self._unit_process(
                 grp, getattr(grp, "restored_first", None), getattr(grp, "restored_phase", None)))
@@ -481,6 +483,19 @@ class Simulation:
             self.landings.broadcast(delta, step, reset)
 
     def _reward_lands(self, event):
+        cascade = self.cascade
+        if cascade is not None:
+            queue = self.env._queue
+            if not queue or queue[0][0] != self.env.now or queue[0][1] >= events.DELIVER:
+                # no other learning signal in this instant: the cascade as one kernel (asyncneurons.engine.chain)
+                delta, step, reset, _ = event._value
+                out = self.output
+                if step < out.reward_held:  # a newer TD error landed first: newest wins (asyncneurons.engine.jitter)
+                    out.reward_stale += 1
+                    return
+                out.reward_held = step
+                cascade.learn((delta, step, reset))
+                return
         self._reward_landing(event._value)
 
     def _reward_landing(self, payload) -> None:

@@ -67,6 +67,10 @@ delays, so learning signals that land together are applied to a layer in one cal
 synchronous limit. Under Global REINFORCE and backprop the TD error is not an event at all: it
 lands on each unit's row at the unit's own time, inside the layer pass, so units are grouped
 whatever their reward delays (:mod:`asyncneurons.engine.landings`).
+A layer of Bernoulli units or a softmax or categorical population, under a rule whose sampling
+records only the plain trace, fires in two compiled calls around NumPy's ``exp``
+(:meth:`Windows._fire_compiled`); Weight Maximization's learning after the TD error lands is one
+call when it takes no time (:func:`asyncneurons.engine.chain.make_cascade`).
 ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
 """
 
@@ -82,9 +86,11 @@ from asyncneurons.model import delays
 from asyncneurons.engine import events
 from asyncneurons.learning import streams, traces
 from asyncneurons.engine.clocks import Clocks
-from asyncneurons.engine.history_kernels import (answered, due_clock, due_on_all, due_on_input, earliest_next,
-                                                 mark_sent, read_sets)
-from asyncneurons.learning.kernels import potential
+from asyncneurons.engine.history_kernels import (answered, bernoulli_fire_post, bernoulli_fire_post_any,
+                                                 categorical_fire_post, categorical_fire_post_any, due_clock,
+                                                 due_on_all, due_on_input, earliest_next, mark_sent,
+                                                 read_bernoulli_pre, read_categorical_pre, read_sets)
+from asyncneurons.learning.kernels import NO_DECAYS, potential
 from asyncneurons.learning.rules.base import Rule
 from asyncneurons.learning.units import FUSED_KINDS, sample_and_trace
 
@@ -142,6 +148,7 @@ class Windows:
         self.policy = t.firing
         self.timed = self.policy in ("clock", "poisson")
         self.on_all = self.policy == "on_all"
+        self.select_mode = 0 if self.timed else (1 if self.on_all else 2)  # the selection a firing ends with
         self.wait = sim.scenario.env.pacing == "wait"
         self.last = np.full(base, -math.inf)  # the time each set last sampled
         # clock and Poisson firing: each set's next tick, on the clock of its (first) unit, advanced
@@ -177,8 +184,7 @@ class Windows:
             g.out_sorted = g.out_edges[srt].astype(np.int64)
             g.out_ptr = np.concatenate([[0], np.cumsum(np.bincount(out_row, minlength=g.size))]).astype(np.int64)
         self.fed_by_input = [by_gid[t] for t in sorted({int(t) for t in tr.e_tgt[sim.input_group.out_edges]})]
-        self.token = 0
-        self.armed = None  # (time, priority) of the wake-up in the queue
+        self.wakeup = events.WakeUp(sim.env, self._wake)  # at the earliest due firing
         self.recorded: list = []
         self.now = None  # inside a window: the time of the firing being computed
         self.row_times = None  # and the time of each row that samples (what its trace records at)
@@ -190,6 +196,14 @@ class Windows:
         self.plain_trace = rule.on_sample is Rule.on_sample and rule.on_sample_rows is Rule.on_sample_rows
         self.cut = sim.rule.output_sends or self.wait  # an output's sample may cut the window (advance)
         self.jittered = tr.jitter is not None
+        for g in sim.groups:  # fired by two compiled calls (_fire_compiled)
+            g.compiled_fire = (self.plain_trace and g.kind.name in FUSED_KINDS
+                               and all(a.flags.c_contiguous for a in (g.P, g.H, g.E, g.T)))
+            g.temperature = float(g.lp.temperature)
+            g.n_logits = g.size + 1 if g.kind.name == "softmax" else g.size
+            g.marks = bool(len(g.out_edges)) and self.on_all
+            g.per_sample = getattr(g, "tau", None) is None
+            g.decay_value = float(g.decay) if g.per_sample else 0.0
         self.no_jitter = np.zeros((1, 1))  # stands for the per-send jitters when there are none
         self.saved = None  # inside a window an output's sample may cut: what it changed (_save)
         self.kept = ("H", "T", "E", "trace_time", "counters", "values")  # a group's arrays a firing changes
@@ -263,16 +277,11 @@ class Windows:
     def rearm(self) -> None:
         """Schedule the wake-up at the earliest due firing, unless one as early is armed."""
         best = min(((g.next_due, events.FIRE + g.rank) for g in self.order), default=(math.inf, 0))
-        if math.isinf(best[0]) or (self.armed is not None and self.armed <= best):
-            return
-        self.token += 1
-        self.armed = best
-        self.sim.env.schedule_at(events.Signal.__new__(events.Signal), best[1], best[0], self.token, self._wake)
+        self.wakeup.arm(*best)
 
     def _wake(self, event):
-        if event._value != self.token:
+        if not self.wakeup.current(event):
             return  # superseded by an earlier wake-up
-        self.armed = None
         queue = self.sim.env._queue
         while queue and self._superseded(queue[0][3]):  # a no-op: it would only cut the window
             heapq.heappop(queue)
@@ -283,7 +292,7 @@ class Windows:
     def _superseded(self, event) -> bool:
         """Whether a queued event is a wake-up of this window that an earlier one replaced."""
         cb = event.callbacks
-        return cb is not None and len(cb) == 1 and cb[0] == self._wake and event._value != self.token
+        return cb is not None and len(cb) == 1 and cb[0] == self._wake and event._value != self.wakeup.token
 
     def advance(self, limit) -> None:
         """Fire, layer by layer, every set due before ``limit`` = (time, priority class).
@@ -374,12 +383,8 @@ class Windows:
         if not g.stale and not (g.next_due, events.FIRE + g.rank) < limit:
             return  # nothing it reads has changed since its next firing was found to lie beyond the limit
         inclusive = events.FIRE + g.rank < lp  # a firing at the limit's instant precedes it
-        while True:
-            n = self.select(g, lt, inclusive)
-            if not n:
-                g.next_due = float(g.lowest)
-                g.stale = False
-                return
+        n = self.select(g, lt, inclusive)
+        while n:
             sets, times = g.due_sets[:n].copy(), g.due_times[:n].copy()
             if self.saved is not None:
                 self._keep(g)
@@ -389,8 +394,13 @@ class Windows:
                     awake = times - self.last[g.set_base + sets] >= g.refractory
                     sets, times = sets[awake], times[awake]
                     if not len(sets):
+                        n = self.select(g, lt, inclusive)
                         continue
-            self.fire(g, sets, times)
+            n = self.fire(g, sets, times, lt, inclusive)
+            if n is None:
+                n = self.select(g, lt, inclusive)
+        g.next_due = float(g.lowest)
+        g.stale = False
 
     def _save(self) -> dict:
         """What a window changes before its output samples, kept as it changes: each hidden
@@ -434,9 +444,14 @@ class Windows:
         for a, v in saved["tr"].items():
             setattr(self.tr, a, v)
 
-    def fire(self, g, sets, times) -> None:
-        """Sets ``sets`` of ``g`` sample, each at its own time ``times`` (see the module docstring)."""
+    def fire(self, g, sets, times, lt: float = -math.inf, inclusive: bool = False):
+        """Sets ``sets`` of ``g`` sample, each at its own time ``times`` (see the module docstring).
+        A compiled firing (:meth:`_fire_compiled`) under ``on_all`` or ``on_input`` returns the
+        number of sets then due before ``lt`` (:meth:`select`); otherwise None."""
         tr, sim, kind = self.tr, self.sim, g.kind
+        if g.compiled_fire:
+            n = self._fire_compiled(g, sets, times, lt, inclusive)
+            return None if self.timed else n
         if kind.population:  # one set: every row at its time
             rows, row_t = g.all_rows, times[g.set_of_row]
         else:
@@ -507,20 +522,118 @@ class Windows:
             # passes; under wait pacing a current action makes the environment step at t_out
             sim.environment.receive_action(kind.action(values, aux), int(waves[0]), float(row_t[0]))
 
+    def _fire_compiled(self, g, sets, times, lt: float, inclusive: bool) -> int:
+        """:meth:`fire` in two compiled calls around NumPy's ``exp``
+        (:func:`~asyncneurons.engine.history_kernels.read_bernoulli_pre` and the like), for a rule whose
+        sampling records the plain trace and a kind sampled in compiled kernels: the same
+        operations on the same values. The second call also does the layer's
+        next :meth:`select` up to ``lt`` (``inclusive``) under ``on_all`` and ``on_input``: returns
+        the number of sets it found due."""
+        tr, sim, kind = self.tr, self.sim, g.kind
+        population = kind.population
+        if population:  # one set: every row at its time
+            rows, row_t = g.all_rows, times[g.set_of_row]
+        else:
+            rows, row_t = sets, times
+        m = len(rows)
+        whole = m == g.n_rows
+        if sim.landings is not None:  # δ landed on each unit by its own time
+            sim.landings.land(g, rows, row_t)
+        if g.per_sample:  # λγ (asyncneurons.learning.traces.record_decay)
+            decays, decay = NO_DECAYS, g.decay_value
+        else:
+            decay = traces.record_decay(g, row_t) if whole else traces.record_decay(g, row_t, rows)
+            decays, decay = np.ascontiguousarray(decay, dtype=np.float64).reshape(m), 0.0
+        T = g.temperature
+        now = sim.env.now
+        jittered = self.jittered
+        EJ = tr.EJ if jittered else self.no_jitter
+        marks = g.marks
+        waves = np.empty(m, dtype=np.int64)
+        idx = g.dense if whole else g.dense[rows]
+        if population:
+            n = g.n_logits
+            pot, z, values, score = np.empty(m), np.empty(n), np.empty(m), np.empty(m)
+            read_categorical_pre(tr.HT, tr.HN, tr.HV, tr.HW, tr.head, EJ, jittered, sets, times, g.w_ptr, g.w_edges,
+                                 g.w_src, g.w_delay, g.w_row, g.w_col, g.H, g.T, g.P, rows, T, n, pot, z)
+            np.exp(z, out=z)
+            while True:
+                head = (z, g.keys1, g.counters, T, decay, decays, g.H, g.E, rows, values, score, g.T, sets, times,
+                        row_t, g.set_base, self.set_wave, self.last, waves, self.on_all, tr.HT, tr.HV, tr.HW, tr.HN,
+                        tr.head)
+                tail = (g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first, tr.max_delay, idx, now, tr.serial,
+                        g.out_ptr, g.out_sorted, self.e_tset, tr.e_delay, tr.e_src, marks, self.select_mode,
+                        g.refractory, lt, inclusive, g.due_sets, g.due_times)
+                if jittered:
+                    a, n_next, lowest = categorical_fire_post_any(*head, tr.EJ, True, self._jitter_arrays(), *tail)
+                else:
+                    a, n_next, lowest = categorical_fire_post(*head, EJ, *tail)
+                if a >= 0:
+                    break
+                self._make_room(-a, idx)
+            aux = (z, int(a))
+            g.values[:] = values
+            g.aux = aux
+        else:
+            if not (isinstance(g.aux, np.ndarray) and g.aux.dtype == np.float64 and g.aux.flags.c_contiguous):
+                g.aux = np.zeros(g.n_rows) if g.aux is None else np.array(g.aux, dtype=np.float64)
+            pot, x, p, values = np.empty((4, m))
+            read_bernoulli_pre(tr.HT, tr.HN, tr.HV, tr.HW, tr.head, EJ, jittered, sets, times, g.w_ptr, g.w_edges,
+                               g.w_src, g.w_delay, g.w_row, g.w_col, g.H, g.T, g.P, rows, T, pot, x, p)
+            np.exp(p, out=p)
+            while True:
+                head = (x, p, g.keys1, g.counters, T, decay, decays, g.H, g.E, rows, values, g.values, g.aux, g.T,
+                        sets, times, g.set_base, self.set_wave, self.last, waves, self.on_all, tr.HT, tr.HV, tr.HW,
+                        tr.HN, tr.head)
+                tail = (g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first, tr.max_delay, idx, now, tr.serial,
+                        g.out_ptr, g.out_sorted, self.e_tset, tr.e_delay, tr.e_src, marks, self.select_mode,
+                        g.refractory, lt, inclusive, g.due_sets, g.due_times)
+                if jittered:
+                    code, n_next, lowest = bernoulli_fire_post_any(*head, tr.EJ, True, self._jitter_arrays(), *tail)
+                else:
+                    code, n_next, lowest = bernoulli_fire_post(*head, EJ, *tail)
+                if not code:
+                    break
+                self._make_room(code, idx)
+            aux = p
+        tr.serial += 1
+        for tg in g.target_groups:
+            tg.stale = True
+        if self.cut and g is not self.output:
+            self.latest = max(self.latest, (float(row_t.max()), events.FIRE + g.rank))
+        if sim.on_event is not None:
+            for r, t, v, w in zip(rows.tolist(), row_t.tolist(), values.tolist(), waves.tolist()):
+                self.recorded.append((t, g.rank, int(g.uids[r]), g.names[r], float(v), int(w)))
+        if g is self.output:
+            sim.environment.receive_action(kind.action(values, aux), int(waves[0]), float(row_t[0]))
+        g.lowest = lowest
+        return n_next
+
+    def _jitter_arrays(self) -> tuple:
+        """What a compiled firing's sends need under synaptic jitter."""
+        tr = self.tr
+        return (tr.HA, tr.ES, tr.stale, tr.src_ptr, tr.by_src, tr.JT, tr.jt_base, tr.sent)
+
+    def _make_room(self, code: int, idx) -> None:
+        """Before a compiled firing's sends: deeper rings (``code`` 1) or the senders' next jitters drawn (2)."""
+        if code == 1:
+            self.tr._grow()  # the oldest sample may still be on its way somewhere: keep more
+        else:
+            self.tr._draw_ahead(idx)
+
     # ------------------------------------------------------------------ checkpoints
     def _clock_state(self):
         return None if self.clocks is None else {k: v.copy() for k, v in self.clocks.state().items()}
 
     def state(self) -> dict:
-        return {"set_wave": self.set_wave, "first": self.first, "token": self.token,
+        return {"set_wave": self.set_wave, "first": self.first, **self.wakeup.state(),
                 "last": self.last, "clock": self._clock_state(),
-                "armed": list(self.armed) if self.armed is not None else None,
                 "next_due": [g.next_due for g in self.sim.groups]}
 
     def restore(self, state: dict) -> None:
         self.set_wave = np.array(state["set_wave"], dtype=np.int64)
         self.first = np.array(state["first"], dtype=float)
-        self.token = state["token"]
+        self.wakeup.restore(state)
         if "last" in state:  # checkpoints written before every firing policy had windows: on_all only
             self.last = np.array(state["last"], dtype=float)
         if state.get("clock") is not None:
@@ -528,6 +641,5 @@ class Windows:
         elif self.timed and "tick" in state:  # written before units had their own clocks: a fixed period
             self.clocks.c = np.array(state["tick"], dtype=float)
             self.clocks.at = self.clocks.c.copy()
-        self.armed = tuple(state["armed"]) if state["armed"] is not None else None
         for g, d in zip(self.sim.groups, state["next_due"]):
             g.next_due = d
