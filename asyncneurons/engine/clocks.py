@@ -37,6 +37,7 @@ import numpy as np
 
 from asyncneurons.model import delays
 from asyncneurons.learning import streams
+from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
 from asyncneurons.model.delays import of_layer
 
 BLOCK = 64  # draws per unit computed together

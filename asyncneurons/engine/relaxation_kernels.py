@@ -38,6 +38,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
+from asyncneurons.learning.compiled import _clamp
 
 DELIVER = 100_000
 R0 = 300_000
@@ -411,17 +412,6 @@ def apply_loop(loop, x, out):
     steps = np.empty(2, np.intp)
     steps[0], steps[1] = 8, 8
     _call_loop(loop, args.ctypes.data, dims.ctypes.data, steps.ctypes.data)
-
-
-@njit(cache=True)
-def _clamp(x, lo, hi):
-    if x != x:
-        return x
-    if x < lo:
-        x = lo
-    if x > hi:
-        x = hi
-    return x
 
 
 @njit(cache=True)

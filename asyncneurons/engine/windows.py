@@ -510,6 +510,12 @@ class Windows:
         answered(g.T, rows, kind.population, sets, times, g.set_base, self.set_wave, self.last, waves, self.on_all,
                  tr.HT, tr.HW, tr.head, EJ, self.jittered, g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first)
         self._post(g, rows, row_t, values, waves, whole)
+        self._fired(g, kind, rows, row_t, values, aux, waves)
+
+    def _fired(self, g, kind, rows, row_t, values, aux, waves) -> None:
+        """What follows a layer's samples: its targets must read again, the window's cut moves
+        on, recorded events are kept, and the output's samples are the action."""
+        sim = self.sim
         for tg in g.target_groups:
             tg.stale = True
         if self.cut and g is not self.output:
@@ -597,15 +603,7 @@ class Windows:
                 self._make_room(code, idx)
             aux = p
         tr.serial += 1
-        for tg in g.target_groups:
-            tg.stale = True
-        if self.cut and g is not self.output:
-            self.latest = max(self.latest, (float(row_t.max()), events.FIRE + g.rank))
-        if sim.on_event is not None:
-            for r, t, v, w in zip(rows.tolist(), row_t.tolist(), values.tolist(), waves.tolist()):
-                self.recorded.append((t, g.rank, int(g.uids[r]), g.names[r], float(v), int(w)))
-        if g is self.output:
-            sim.environment.receive_action(kind.action(values, aux), int(waves[0]), float(row_t[0]))
+        self._fired(g, kind, rows, row_t, values, aux, waves)
         g.lowest = lowest
         return n_next
 
