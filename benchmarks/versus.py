@@ -27,11 +27,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = "scenarios/paper/weight-max/cartpole-traces.toml"
 
-# Run inside each subprocess: only the public Simulation API, which every revision offers.
+# Run inside each subprocess: only the public Simulation API, which every revision offers (from
+# the package's folders, or from its flat modules in revisions before them).
 CHILD = r"""
 import json, sys, time
-from asyncneurons.model.scenario import load_scenario
-from asyncneurons.engine.simulation import Simulation
+import os
+import asyncneurons
+# asked by folder, not by trying an import: an installed editable asyncneurons elsewhere would
+# answer for a module this revision lacks
+if os.path.isdir(os.path.join(os.path.dirname(asyncneurons.__file__), "model")):
+    from asyncneurons.model.scenario import load_scenario
+    from asyncneurons.engine.simulation import Simulation
+else:
+    from asyncneurons.scenario import load_scenario
+    from asyncneurons.simulation import Simulation
 scenario, steps, overrides = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 s = load_scenario(scenario, ["experiment.episodes=1000000", *overrides])
 Simulation(s, max_ticks=2).run()  # warm-up: imports, caches and compiled kernels loaded
