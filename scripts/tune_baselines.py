@@ -96,6 +96,20 @@ BASELINES = {
     "ste-backprop-lunarlander": ("weight-max", "LunarLander-v3", 1200),
 }
 
+# name -> what was found on tracing why its final runs at the scenario as it stands do not give the
+# per-run averages its table's row records (replaces "has not been traced" in the report)
+TRACED = {
+    "backprop-cartpole": (
+        "Traced: neither script nor the engine. The scenario resolves to the same bits through both "
+        "scripts, and commit 1e4afa2, which wrote the row, gives run 0 431.26 today, alone or as replicas "
+        "(so do 2e903b1, c36c7bb, d548a38 and a00c166, episode by episode over the first 280 episodes); the "
+        "row's learning curve leaves these runs' near episode 160. The CPU does change these numbers: NumPy's "
+        "exp, log and log1p and OpenBLAS's matrix products round differently on AVX2 and AVX-512 code, and run "
+        "0 averages 431.26 with AVX-512 code (this machine), 408.71 with NumPy's AVX2 code (at 0328829) and "
+        "439.25 with it and OpenBLAS's Haswell kernels (at 1e4afa2); the row's runs were made on 30 November on a machine whose CPU was not "
+        "recorded (run folders now record it: numpy_simd, blas_core)."),
+}
+
 
 def _scaled(value, factor):
     if value is None:
@@ -547,8 +561,8 @@ def report(out: Path, docs: Path, ledger_path: Path | None = None) -> Path:
                           + ("they give its per-run averages exactly." if same else
                              "they do **not** give the per-run averages it records (" + ", ".join(
                                  f"run {r}: {a:.2f} here, {b:.2f} there" for r, (a, b) in enumerate(zip(avgs, page_runs))
-                                 if f"{a:.2f}" != f"{b:.2f}")[:400] + "). Those runs record no stack or "
-                             "commit; what changed between them and these has not been traced.")]
+                                 if f"{a:.2f}" != f"{b:.2f}")[:400] + "). " + TRACED.get(name, "Those runs record no stack or commit; what changed between "
+                                                 "them and these has not been traced."))]
         lines.append("")
     known = sorted({provenance.describe(x) for x in stacks if x})
     lines[1:1] = ["", f"Stack: {'; or '.join(known) if known else 'no finished runs'}."]
