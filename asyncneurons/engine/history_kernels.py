@@ -416,9 +416,9 @@ def jitter_uniforms(idx, src_ptr, by_src, sent, e_key, ahead):  # pragma: no cov
     return qs, u, sends
 
 
-# ---------------------------------------------------------------- a layer's firing in two calls
+# ---------------------------------------------------------------- a layer's firing, in two parts
 # A window fires a layer of a kind the engine samples in compiled kernels (Bernoulli units, a
-# softmax or categorical population) in two calls around NumPy's ``exp``:
+# softmax or categorical population) in two parts around NumPy's ``exp`` (one call, below):
 # what the due sets read and their pre-activations; then the sample, the trace, the answered waves,
 # the samples into the senders' rings and the synapses they complete. Each is the sequence of the
 # kernels above and of :mod:`asyncneurons.learning.compiled`, with the same operations on the same values.

@@ -68,7 +68,7 @@ synchronous limit. Under Global REINFORCE and backprop the TD error is not an ev
 lands on each unit's row at the unit's own time, inside the layer pass, so units are grouped
 whatever their reward delays (:mod:`asyncneurons.engine.landings`).
 A layer of Bernoulli units or a softmax or categorical population, under a rule whose sampling
-records only the plain trace, fires in two compiled calls around NumPy's ``exp``
+records only the plain trace, fires in one compiled call, NumPy's own ``exp`` loop inside
 (:meth:`Windows._fire_compiled`); Weight Maximization's learning after the TD error lands is one
 call when it takes no time (:func:`asyncneurons.engine.chain.make_cascade`).
 ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
@@ -197,7 +197,7 @@ class Windows:
         self.plain_trace = rule.on_sample is Rule.on_sample and rule.on_sample_rows is Rule.on_sample_rows
         self.cut = sim.rule.output_sends or self.wait  # an output's sample may cut the window (advance)
         self.jittered = tr.jitter is not None
-        for g in sim.groups:  # fired by two compiled calls (_fire_compiled)
+        for g in sim.groups:  # fired by one compiled call (_fire_compiled)
             g.compiled_fire = (self.plain_trace and g.kind.name in FUSED_KINDS
                                and all(a.flags.c_contiguous for a in (g.P, g.H, g.E, g.T)))
             g.temperature = float(g.lp.temperature)
