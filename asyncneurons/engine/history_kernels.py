@@ -61,20 +61,38 @@ def _arrival(HT, EJ, jittered, s, k, e, d):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def newest(HT, HN, HV, HW, head):  # pragma: no cover - compiled
-    """Each sender's newest slot ``k`` (−1 if it has sent nothing yet) and that slot's time,
-    value and wave tag: most reads settle there (the newest sample has arrived, or it is not of a newer
-    wave), and a sender's slot read once serves its synapses (a synapse's own slot was an
-    indexed read of a two-dimensional ring, a few times dearer)."""
+    """Each sender's newest slot ``k`` (−1 if it has sent nothing yet) and that slot's time (∞
+    if nothing was sent), value and wave tag: most reads settle there (the newest sample has
+    arrived, or it is not of a newer wave), and a sender's slot read once serves its synapses
+    (a synapse's own slot was an indexed read of a two-dimensional ring, a few times dearer)."""
     depth = HT.shape[1]
     n = HT.shape[0]
     k_new, t_new, v_new, w_new = np.empty(n, dtype=np.int64), np.empty(n), np.empty(n), np.empty(n, dtype=np.int64)
     for s in range(n):
         k = _older(head[s], depth)
-        k_new[s] = k if HN[s, k] >= 0 else -1
-        t_new[s] = HT[s, k]
+        written = HN[s, k] >= 0
+        k_new[s] = k if written else -1
+        t_new[s] = HT[s, k] if written else math.inf
         v_new[s] = HV[s, k]
         w_new[s] = HW[s, k]
     return k_new, t_new, v_new, w_new
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _read_older(HT, HN, HV, HW, EJ, jittered, s, k, e, d, t, H, T, r, c):  # pragma: no cover - compiled
+    """The rest of a synapse's read when its sender's newest sample (slot ``k``, −1 if none) has
+    not arrived by ``t``: the older slots, newest first, until one has (or none is left)."""
+    if k < 0:
+        return  # nothing sent yet
+    depth = HT.shape[1]
+    for _ in range(depth - 1):
+        k = _older(k, depth)
+        if HN[s, k] < 0:
+            break
+        if _arrival(HT, EJ, jittered, s, k, e, d) <= t:
+            H[r, c] = HV[s, k]
+            T[r, c] = HW[s, k]
+            break
 
 
 @numba.njit(cache=True, nogil=True)
@@ -83,34 +101,33 @@ def read_sets(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, 
     """For each set ``sets[i]`` sampling at ``times[i]`` and each of its synapses j
     (``ptr[set] ≤ j < ptr[set + 1]``): ``H[rows[j], cols[j]], T[…] ←`` value and wave of the
     latest sample of ``src[j]`` that has arrived by then (the newest send that has, under jitter);
-    nothing if none has. The newest slot is read from :func:`newest`, the older ones from the ring."""
-    depth = HT.shape[1]
+    nothing if none has. The newest slot is read from :func:`newest`, the older ones from the
+    ring (:func:`_read_older`); the loop without jitter is apart, free of its test."""
     k_new, t_new, v_new, w_new = newest(HT, HN, HV, HW, head)
+    if jittered:
+        for i in range(sets.shape[0]):
+            st = sets[i]
+            t = times[i]
+            for j in range(ptr[st], ptr[st + 1]):
+                s, e, k = src[j], edges[j], k_new[src[j]]
+                r, c = rows[j], cols[j]
+                if k >= 0 and (t_new[s] + delay[j]) + EJ[e, k] <= t:
+                    H[r, c] = v_new[s]
+                    T[r, c] = w_new[s]
+                else:
+                    _read_older(HT, HN, HV, HW, EJ, True, s, k, e, delay[j], t, H, T, r, c)
+        return
     for i in range(sets.shape[0]):
         st = sets[i]
         t = times[i]
         for j in range(ptr[st], ptr[st + 1]):
             s = src[j]
-            k = k_new[s]
-            if k < 0:
-                continue  # nothing sent yet
-            d = delay[j]
-            a = t_new[s] + d
-            if jittered:
-                a = a + EJ[edges[j], k]
-            if a <= t:
-                H[rows[j], cols[j]] = v_new[s]
-                T[rows[j], cols[j]] = w_new[s]
-                continue
-            e = edges[j]
-            for _ in range(depth - 1):
-                k = _older(k, depth)
-                if HN[s, k] < 0:
-                    break
-                if _arrival(HT, EJ, jittered, s, k, e, d) <= t:
-                    H[rows[j], cols[j]] = HV[s, k]
-                    T[rows[j], cols[j]] = HW[s, k]
-                    break
+            r, c = rows[j], cols[j]
+            if t_new[s] + delay[j] <= t:  # ∞ when nothing was sent
+                H[r, c] = v_new[s]
+                T[r, c] = w_new[s]
+            else:
+                _read_older(HT, HN, HV, HW, EJ, False, s, k_new[s], edges[j], delay[j], t, H, T, r, c)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
