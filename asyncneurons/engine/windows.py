@@ -282,8 +282,13 @@ class Windows:
     # ------------------------------------------------------------------ the window
     def rearm(self) -> None:
         """Schedule the wake-up at the earliest due firing, unless one as early is armed."""
-        best = min(((g.next_due, events.FIRE + g.rank) for g in self.order), default=(math.inf, 0))
-        self.wakeup.arm(*best)
+        best, cls = math.inf, 0
+        for g in self.order:  # the least (time, class), as min over the pairs finds it
+            t = g.next_due
+            if t < best or (t == best and events.FIRE + g.rank < cls):
+                best, cls = t, events.FIRE + g.rank
+        if best < math.inf:
+            self.wakeup.arm(best, cls)
 
     def _wake(self, event):
         if not self.wakeup.current(event):
@@ -596,7 +601,10 @@ class Windows:
                 self._make_room(code, g.dense[rows])
             aux = None  # σ of each row is in g.aux; only an output's aux is read (_fired)
         tr.serial += 1
-        self._fired(g, g.kind, rows, row_t, g.fire_values[:m], aux, g.fire_waves[:m])
+        if g is self.output or sim.on_event is not None:  # what _fired reads of the samples
+            self._fired(g, g.kind, rows, row_t, g.fire_values[:m], aux, g.fire_waves[:m])
+        else:
+            self._fired(g, g.kind, rows, row_t, None, aux, None)
         g.lowest = lowest
         return n_next
 
