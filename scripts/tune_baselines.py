@@ -100,14 +100,15 @@ BASELINES = {
 # per-run averages its table's row records (replaces "has not been traced" in the report)
 TRACED = {
     "backprop-cartpole": (
-        "Traced: neither script nor the engine. The scenario resolves to the same bits through both "
-        "scripts, and commit 1e4afa2, which wrote the row, gives run 0 431.26 today, alone or as replicas "
-        "(so do 2e903b1, c36c7bb, d548a38 and a00c166, episode by episode over the first 280 episodes); the "
-        "row's learning curve leaves these runs' near episode 160. The CPU does change these numbers: NumPy's "
-        "exp, log and log1p and OpenBLAS's matrix products round differently on AVX2 and AVX-512 code, and run "
-        "0 averages 431.26 with AVX-512 code (this machine), 408.71 with NumPy's AVX2 code (at 0328829) and "
-        "439.25 with it and OpenBLAS's Haswell kernels (at 1e4afa2); the row's runs were made on 30 November on a machine whose CPU was not "
-        "recorded (run folders now record it: numpy_simd, blas_core)."),
+        "Traced: the matrix-product kernels. NumPy's OpenBLAS picks its kernels by CPU, and those of the "
+        "row's runs (made on 30 November, stack not recorded) were its Haswell kernels, where this "
+        "machine gets SkylakeX ones that add the critic's products in another order: with "
+        "OPENBLAS_CORETYPE=Haswell, commit 1e4afa2, which wrote the row, gives run 0 443.07 here, as the "
+        "row records, and 431.26 without. Neither script nor the engine changed the numbers: the scenario "
+        "resolves to the same bits through both scripts, and commits 2e903b1 to 1e4afa2 give today's runs "
+        "episode by episode on this machine, alone, as replicas or resumed. Run folders now record the "
+        "kernel set (blas_core) and NumPy's CPU features (numpy_simd), which change a run's bits as well "
+        "(run 0: 408.71 with NumPy's AVX2 code)."),
 }
 
 

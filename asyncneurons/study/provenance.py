@@ -23,7 +23,9 @@ bit. The same versions on a CPU with other features therefore give other numbers
 with ``NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL"``, on one machine, commit and stack.
 ``blas_core`` is the kernel set NumPy's OpenBLAS chose for this CPU (``OPENBLAS_CORETYPE``
 overrides it; null when NumPy does not ship OpenBLAS): its matrix products (the critic's, for
-one) add in another order on ``Haswell`` than on ``SkylakeX``.
+one) add in another order on ``Haswell`` than on ``SkylakeX``. Run 0 of that scenario at commit
+1e4afa2 averages 431.26 with ``SkylakeX`` kernels and 443.07 with ``Haswell`` ones, the figure
+``docs/results/map-prop.md`` records from a machine whose CPU was not recorded.
 """
 
 from __future__ import annotations
