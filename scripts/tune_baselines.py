@@ -103,7 +103,7 @@ TRACED = {
         "Traced: the matrix-product kernels. NumPy's OpenBLAS picks its kernels by CPU, and those of the "
         "row's runs (made on 30 November, stack not recorded) were its Haswell kernels, where this "
         "machine gets SkylakeX ones that add the critic's products in another order: with "
-        "OPENBLAS_CORETYPE=Haswell, commit 1e4afa2, which wrote the row, gives run 0 443.07 here, as the "
+        "OPENBLAS_CORETYPE=Haswell, commit 1e4afa2, which wrote the row, and today's tree give run 0 443.07 here, as the "
         "row records, and 431.26 without. Neither script nor the engine changed the numbers: the scenario "
         "resolves to the same bits through both scripts, and commits 2e903b1 to 1e4afa2 give today's runs "
         "episode by episode on this machine, alone, as replicas or resumed. Run folders now record the "
