@@ -52,7 +52,7 @@ from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel
 
 from asyncneurons.model import delays
 from asyncneurons.engine import events, jitter
-from asyncneurons.learning.compiled import _adam_span
+from asyncneurons.learning.compiled import _adam_span, adam_landings
 from asyncneurons.model.graph import ranks
 from asyncneurons.learning.optim import adam_constants
 
@@ -421,9 +421,17 @@ def drain(lim_t, lim_p, need, Q, U, A, REC, batch, idx, tkey, rcount, keep, keep
             last[kept] = x
             kept += 1
     st[5] = kept
+    kmax, wmax = np.int64(0), np.int64(0)
     for r in range(nr):
+        if rcount[r + 1] > kmax:
+            kmax = rcount[r + 1]
+        if rcount[r + 1] > 0 and width[r] > wmax:
+            wmax = width[r]
         rcount[r + 1] += rcount[r]
         keep[r] = rcount[r]  # (a cursor per row)
+    # each row's landings (R, rate, new-episode mark), then its learning steps in one pass
+    Rk, Lk, Ck = np.empty(kmax), np.empty(kmax), np.empty(kmax, dtype=np.bool_)
+    MS, VS, LS = np.empty(kmax * wmax), np.empty(kmax * wmax), np.empty(kmax * wmax)
     for k in range(nd):
         x = batch[k]
         r = qrow[x]
@@ -442,6 +450,7 @@ def drain(lim_t, lim_p, need, Q, U, A, REC, batch, idx, tkey, rcount, keep, keep
                 j -= 1
             idx[j + 1], tkey[j + 1] = x, tx
         k = a
+        K = 0
         while k < b:
             tau = tkey[k]
             j = k + 1
@@ -453,12 +462,17 @@ def drain(lim_t, lim_p, need, Q, U, A, REC, batch, idx, tkey, rcount, keep, keep
                 if layer[r] != lr_layer or step != lr_step:
                     lr_layer, lr_step = layer[r], step
                     lr = _rate(lr0, lr1, lr_steps, lr_layer, lr_step)
-                _learn(FP, FM, FV, FE, off[r], width[r], T, r, lr, R, bc1, bc2, Tbc, b1, c1, b2, c2, eps)
+                Rk[K], Lk[K], Ck[K] = R, lr, reset
+                K += 1
                 if recording:
                     _record(REC, st, tau, r, R, step, qs[first])
-                if reset:
-                    _clear(FE, off[r], width[r])
             k = j
+        if K > 0:
+            o, w = off[r], width[r]
+            t0 = T[r]
+            T[r] = t0 + K
+            adam_landings(FP[o:o + w], FM[o:o + w], FV[o:o + w], FE[o:o + w], Rk[:K], Lk[:K], Ck[:K], t0,
+                          bc1, bc2, Tbc, b1, c1, b2, c2, eps, MS, VS, LS)
     for k in range(nd):
         free[st[1]] = batch[k]
         st[1] += 1
