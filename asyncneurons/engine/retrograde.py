@@ -56,8 +56,8 @@ from asyncneurons.learning.compiled import _adam_span, adam_landings
 from asyncneurons.model.graph import ranks
 from asyncneurons.learning.optim import adam_constants
 
-_BLOCK = 256  # jitter draws kept per retrograde synapse ahead of its sender's sends
-_DRAWS = 1 << 19  # and at most this many in all
+_BLOCK = 64  # jitter draws kept per retrograde synapse ahead of its sender's sends
+_DRAWS = 1 << 17  # and at most this many in all
 DONE, GROW, REFILL, RECORDS = 0, 1, 2, 3
 
 
