@@ -56,8 +56,8 @@ from asyncneurons.learning.compiled import _adam_span, adam_landings
 from asyncneurons.model.graph import ranks
 from asyncneurons.learning.optim import adam_constants
 
-_BLOCK = 64  # jitter draws kept per retrograde synapse ahead of its sender's sends
-_DRAWS = 1 << 17  # and at most this many in all
+_BLOCK = 32  # jitter draws kept per retrograde synapse ahead of its sender's sends
+_DRAWS = 1 << 16  # and at most this many in all
 DONE, GROW, REFILL, RECORDS = 0, 1, 2, 3
 
 
@@ -203,17 +203,22 @@ def _earliest(Q, nxt):
 
 
 @njit(cache=True, error_model="numpy")
-def enqueue_many(Q, out_ptr, t, p, row, suid, n, val, step, reset, syn, nxt):
-    """Entries k = 0, 1, … in that sending order (signals a group sends from outside the loop);
-    ``nxt`` = the earliest entry in flight then."""
-    for k in range(t.shape[0]):
-        _enqueue(Q, out_ptr, t[k], p[k], row[k], suid[k], n[k], val[k], step, reset, syn[k])
+def send_many(Q, out_ptr, t0, delay, late, jittered, p, row, suid, n, C, rows, cols, step, reset, syn, nxt):
+    """The signals ``C[rows[k], cols[k]]`` a group sends from outside the loop at ``t0`` (the output,
+    when the TD error lands on it), as entries k = 0, 1, … in that sending order, entry k landing at
+    ``t0 + delay[k]`` (``(t0 + delay[k]) + late[k]`` with jitter); ``nxt`` = the earliest entry in
+    flight then."""
+    for k in range(rows.shape[0]):
+        at = t0 + delay[k]
+        if jittered:
+            at = at + late[k]
+        _enqueue(Q, out_ptr, at, p[k], row[k], suid[k], n[k], C[rows[k], cols[k]], step, reset, syn[k])
     _earliest(Q, nxt)
 
 
 @njit(cache=True, error_model="numpy")
 def place_many(Q, out_ptr, t, p, seq, row, suid, n, val, step, reset, syn, nxt):
-    """Entries given with their sending order (a checkpoint's); ``nxt`` as :func:`enqueue_many`."""
+    """Entries given with their sending order (a checkpoint's); ``nxt`` as :func:`send_many`."""
     for k in range(t.shape[0]):
         _place(Q, out_ptr, t[k], p[k], seq[k], row[k], suid[k], n[k], val[k], step[k], reset[k], syn[k])
     _earliest(Q, nxt)
@@ -564,7 +569,9 @@ class RetroQueue:
                                        "syn": np.array(syn, dtype=np.int64), "keys": np.array(keys, dtype=np.uint64),
                                        "sent": np.zeros(g.size, dtype=np.int64),
                                        "suid": g.uids[np.array(rows, dtype=np.int64)].astype(np.int64),
-                                       "prio": self.prio[np.array(dst, dtype=np.int64)]}
+                                       "prio": self.prio[np.array(dst, dtype=np.int64)],
+                                       "first": np.zeros(len(rows), dtype=np.int64), "count": len(rows),
+                                       "late_base": None}
         indeg = np.bincount(np.concatenate([self.e_dst, *[s["dst"] for s in self.senders.values()]]), minlength=nr)
         self.indeg = int(indeg.max()) if nr else 0
         self.held = np.full(n_syn, -1, dtype=np.int64)  # the newest send landed on each synapse (jitter)
@@ -693,17 +700,30 @@ class RetroQueue:
         rows = s["rows"]
         if self.jittered:
             n = s["sent"][rows]
-            at = (t0 + s["delay"]) + jitter.draw(self.spec, s["keys"], n)
+            late = self._lateness(s, n)
             s["sent"] += 1
         else:
-            n = np.zeros(len(rows), dtype=np.int64)
-            at = t0 + s["delay"]
-        while self.st[1] < len(rows) + self.need:
+            n, late = s["first"], s["delay"]  # (no jitter: every send index 0, and no lateness read)
+        while self.st[1] < s["count"] + self.need:
             self._grow()
-        enqueue_many(self.Q, self.out_ptr, at, s["prio"], s["dst"], s["suid"], n,
-                     np.ascontiguousarray(C[rows, s["cols"]], dtype=np.float64), int(step), bool(reset), s["syn"],
-                     self.nxt)
+        send_many(self.Q, self.out_ptr, float(t0), s["delay"], late, self.jittered, s["prio"], s["dst"], s["suid"], n,
+                  np.ascontiguousarray(C, dtype=np.float64), rows, s["cols"], int(step), bool(reset), s["syn"],
+                  self.nxt)
         self._arm()
+
+    def _lateness(self, s: dict, n: np.ndarray) -> np.ndarray:
+        """The jitters j(e, n_e) of a sending group's synapses at their send indices ``n``. The group's
+        units send together, so every synapse is at one send index: the draws of a block of sends
+        are kept ahead (keyed by synapse and send, so the same numbers as drawn one send at a time)."""
+        B = self.late.shape[0]
+        b = s["late_base"]
+        if b is None or not b <= int(n[0]) < b + B:
+            if n.min() != n.max():
+                return jitter.draw(self.spec, s["keys"], n)
+            b = s["late_base"] = int(n[0])
+            sends = np.repeat(np.arange(b, b + B, dtype=np.int64), len(n))
+            s["late"] = jitter.draw(self.spec, np.tile(s["keys"], B), sends).reshape(B, len(n))
+        return s["late"][int(n[0]) - b]
 
     def _arm(self) -> None:
         """One wake-up in SimPy's queue, at the earliest entry (a later one, if armed, is superseded)."""
@@ -783,10 +803,11 @@ class RetroQueue:
         self.sent[:] = state["sent"]
         for gid, sent in state["out_sent"].items():
             self.senders[int(gid)]["sent"][:] = sent
+            self.senders[int(gid)]["late_base"] = None
         if self.jittered:
             self._refill(np.arange(len(self.names)))
         self.wakeup.restore(state)
         self._sync_stale()
 
 
-__all__ = ["RetroQueue", "applies", "drain", "enqueue_many", "fusing_graph", "place_many"]
+__all__ = ["RetroQueue", "applies", "drain", "fusing_graph", "place_many", "send_many"]
