@@ -402,16 +402,14 @@ def drain(lim_t, lim_p, need, Q, U, A, REC, batch, idx, tkey, rcount, keep, keep
             st[1] += 1
     # the last rows, each in its own time order: the due entries grouped by row, then sorted
     m = st[5]
-    nd = 0
-    for k in range(m):
-        x = last[k]
-        if qt[x] < lim_t or (qt[x] == lim_t and qp[x] < lim_p):
-            nd += 1
-    if nd == 0:
-        _earliest(Q, nxt)
-        return DONE
-    if recording and st[4] + nd > nrec:
-        return RECORDS
+    if recording:  # (room for their records first)
+        nd = 0
+        for k in range(m):
+            x = last[k]
+            if qt[x] < lim_t or (qt[x] == lim_t and qp[x] < lim_p):
+                nd += 1
+        if st[4] + nd > nrec:
+            return RECORDS
     nr = rcount.shape[0] - 1
     rcount[:] = 0
     nd = 0
@@ -426,6 +424,9 @@ def drain(lim_t, lim_p, need, Q, U, A, REC, batch, idx, tkey, rcount, keep, keep
             last[kept] = x
             kept += 1
     st[5] = kept
+    if nd == 0:
+        _earliest(Q, nxt)
+        return DONE
     kmax, wmax = np.int64(0), np.int64(0)
     for r in range(nr):
         if rcount[r + 1] > kmax:
