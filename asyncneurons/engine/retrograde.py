@@ -23,7 +23,9 @@ arithmetic of the engine's one-row update with the same compiled Adam step
 
 Entries on rows that send signals on are ordered by a heap. Entries on the *last* rows (units
 whose presynaptic units are all inputs) cause nothing further, so they are only listed, and at
-the end of each drain grouped by row and applied row by row, each row in its own time order.
+the end of each drain grouped by row and applied row by row, each row in its own time order:
+a row's learning steps of one drain are one call (:func:`asyncneurons.learning.compiled.adam_landings`,
+the same operations as one :func:`~asyncneurons.learning.compiled._adam_span` per landing).
 
 Since landings are no longer events of their own group, a layer need not split into one group per
 unit: units are grouped as if every retrograde delay were the same, and each row keeps its own
