@@ -54,7 +54,7 @@ from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel
 
 from asyncneurons.model import delays
 from asyncneurons.engine import events, jitter
-from asyncneurons.learning.compiled import _adam_span, adam_landings
+from asyncneurons.learning.compiled import _adam_span, _uniform, adam_landings
 from asyncneurons.model.graph import ranks
 from asyncneurons.learning.optim import adam_constants
 
@@ -216,6 +216,17 @@ def send_many(Q, out_ptr, t0, delay, late, jittered, p, row, suid, n, C, rows, c
             at = at + late[k]
         _enqueue(Q, out_ptr, at, p[k], row[k], suid[k], n[k], C[rows[k], cols[k]], step, reset, syn[k])
     _earliest(Q, nxt)
+
+
+@njit(cache=True, error_model="numpy")
+def keyed_block(keys, base, U, S):
+    """``S[k, j] = base[j] + k`` and ``U[k, j]`` its keyed uniform ``U(keys[j], S[k, j])`` (the send
+    indices of a block of sends along each synapse j, and their uniforms: :mod:`asyncneurons.learning.streams`)."""
+    for k in range(U.shape[0]):
+        for j in range(keys.shape[0]):
+            n = base[j] + k
+            S[k, j] = n
+            U[k, j] = _uniform(keys[j], n)
 
 
 @njit(cache=True, error_model="numpy")
@@ -659,11 +670,13 @@ class RetroQueue:
         self.base[rows] = self.sent[rows]
         starts, ends = self.out_ptr[rows], self.out_ptr[rows + 1]
         edges = np.concatenate([np.arange(a, b) for a, b in zip(starts.tolist(), ends.tolist())])
-        sends = (np.repeat(self.base[rows], ends - starts)[:, None] + np.arange(B, dtype=np.int64)).ravel()
-        drawn = jitter.draw(self.spec, np.repeat(self.e_key[edges], B), sends).reshape(len(edges), B)
-        cut = np.flatnonzero(np.diff(edges) != 1) + 1  # runs of consecutive synapses
-        for i, j in zip([0, *cut.tolist()], [*cut.tolist(), len(edges)]):
-            self.late[:, edges[i]:edges[j - 1] + 1] = drawn[i:j].T
+        U, S = np.empty((B, len(edges))), np.empty((B, len(edges)), dtype=np.int64)
+        keyed_block(self.e_key[edges], np.repeat(self.base[rows], ends - starts), U, S)
+        drawn = jitter.late(self.spec, U, S)  # j(e, n) = F⁻¹(U(e, n))
+        if len(edges) == self.late.shape[1]:  # (every synapse, in order)
+            self.late[...] = drawn
+        else:
+            self.late[:, edges] = drawn
 
     def _adopt(self, force: bool = False) -> None:
         """Make every receiving group's P, M, V, E and step counts t views of the queue's arrays
@@ -813,4 +826,4 @@ class RetroQueue:
         self._sync_stale()
 
 
-__all__ = ["RetroQueue", "applies", "drain", "fusing_graph", "place_many", "send_many"]
+__all__ = ["RetroQueue", "applies", "drain", "fusing_graph", "keyed_block", "place_many", "send_many"]
