@@ -39,6 +39,7 @@ import numba
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
 import numpy as np
 
+from asyncneurons.engine.relaxation_kernels import apply_loop
 from asyncneurons.learning.compiled import (_clamp, _uniform, categorical_sample, logistic_finish, logits_shifted,
                                            pairwise_sum)
 
@@ -59,27 +60,74 @@ def _arrival(HT, EJ, jittered, s, k, e, d):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def newest(HT, HN, HV, HW, head):  # pragma: no cover - compiled
+    """Each sender's newest slot ``k`` (−1 if it has sent nothing yet) and that slot's time (∞
+    if nothing was sent), value and wave tag: most reads settle there (the newest sample has
+    arrived, or it is not of a newer wave), and a sender's slot read once serves its synapses
+    (a synapse's own slot was an indexed read of a two-dimensional ring, a few times dearer)."""
+    depth = HT.shape[1]
+    n = HT.shape[0]
+    k_new, t_new, v_new, w_new = np.empty(n, dtype=np.int64), np.empty(n), np.empty(n), np.empty(n, dtype=np.int64)
+    for s in range(n):
+        k = _older(head[s], depth)
+        written = HN[s, k] >= 0
+        k_new[s] = k if written else -1
+        t_new[s] = HT[s, k] if written else math.inf
+        v_new[s] = HV[s, k]
+        w_new[s] = HW[s, k]
+    return k_new, t_new, v_new, w_new
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _read_older(HT, HN, HV, HW, EJ, jittered, s, k, e, d, t, H, T, r, c):  # pragma: no cover - compiled
+    """The rest of a synapse's read when its sender's newest sample (slot ``k``, −1 if none) has
+    not arrived by ``t``: the older slots, newest first, until one has (or none is left)."""
+    if k < 0:
+        return  # nothing sent yet
+    depth = HT.shape[1]
+    for _ in range(depth - 1):
+        k = _older(k, depth)
+        if HN[s, k] < 0:
+            break
+        if _arrival(HT, EJ, jittered, s, k, e, d) <= t:
+            H[r, c] = HV[s, k]
+            T[r, c] = HW[s, k]
+            break
+
+
+@numba.njit(cache=True, nogil=True)
 def read_sets(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, rows, cols,
               H, T):  # pragma: no cover - compiled
     """For each set ``sets[i]`` sampling at ``times[i]`` and each of its synapses j
     (``ptr[set] ≤ j < ptr[set + 1]``): ``H[rows[j], cols[j]], T[…] ←`` value and wave of the
     latest sample of ``src[j]`` that has arrived by then (the newest send that has, under jitter);
-    nothing if none has."""
-    depth = HT.shape[1]
+    nothing if none has. The newest slot is read from :func:`newest`, the older ones from the
+    ring (:func:`_read_older`); the loop without jitter is apart, free of its test."""
+    k_new, t_new, v_new, w_new = newest(HT, HN, HV, HW, head)
+    if jittered:
+        for i in range(sets.shape[0]):
+            st = sets[i]
+            t = times[i]
+            for j in range(ptr[st], ptr[st + 1]):
+                s, e, k = src[j], edges[j], k_new[src[j]]
+                r, c = rows[j], cols[j]
+                if k >= 0 and (t_new[s] + delay[j]) + EJ[e, k] <= t:
+                    H[r, c] = v_new[s]
+                    T[r, c] = w_new[s]
+                else:
+                    _read_older(HT, HN, HV, HW, EJ, True, s, k, e, delay[j], t, H, T, r, c)
+        return
     for i in range(sets.shape[0]):
         st = sets[i]
         t = times[i]
         for j in range(ptr[st], ptr[st + 1]):
-            s, d, e = src[j], delay[j], edges[j]
-            k = head[s]
-            for _ in range(depth):
-                k = _older(k, depth)
-                if HN[s, k] < 0:
-                    break
-                if _arrival(HT, EJ, jittered, s, k, e, d) <= t:
-                    H[rows[j], cols[j]] = HV[s, k]
-                    T[rows[j], cols[j]] = HW[s, k]
-                    break
+            s = src[j]
+            r, c = rows[j], cols[j]
+            if t_new[s] + delay[j] <= t:  # ∞ when nothing was sent
+                H[r, c] = v_new[s]
+                T[r, c] = w_new[s]
+            else:
+                _read_older(HT, HN, HV, HW, EJ, False, s, k_new[s], edges[j], delay[j], t, H, T, r, c)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -222,10 +270,20 @@ def answered(T, rows, population, sets, times, base, set_wave, last, waves, on_a
         wave = waves[i]
         set_wave[base + st] = wave
         last[base + st] = times[i]
-        if not on_all:
-            continue
+    if not on_all:
+        return
+    w_new = np.empty(HT.shape[0], dtype=np.int64)  # each sender's newest wave tag
+    for s in range(HT.shape[0]):
+        w_new[s] = HW[s, _older(head[s], depth)]
+    for i in range(sets.shape[0]):
+        st = sets[i]
+        wave = waves[i]
         for j in range(ptr[st], ptr[st + 1]):
-            s, d, e = src[j], delay[j], edges[j]
+            s, e = src[j], edges[j]
+            if w_new[s] <= wave:
+                first[e] = math.inf  # not even the newest sample is of a newer wave
+                continue
+            d = delay[j]
             a = math.inf
             k = head[s]
             for _ in range(depth):
@@ -375,9 +433,9 @@ def jitter_uniforms(idx, src_ptr, by_src, sent, e_key, ahead):  # pragma: no cov
     return qs, u, sends
 
 
-# ---------------------------------------------------------------- a layer's firing in two calls
+# ---------------------------------------------------------------- a layer's firing, in two parts
 # A window fires a layer of a kind the engine samples in compiled kernels (Bernoulli units, a
-# softmax or categorical population) in two calls around NumPy's ``exp``:
+# softmax or categorical population) in two parts around NumPy's ``exp`` (one call, below):
 # what the due sets read and their pre-activations; then the sample, the trace, the answered waves,
 # the samples into the senders' rings and the synapses they complete. Each is the sequence of the
 # kernels above and of :mod:`asyncneurons.learning.compiled`, with the same operations on the same values.
@@ -542,29 +600,121 @@ def _no_jitter():  # pragma: no cover - compiled
     return (z, np.zeros((1, 1), dtype=np.bool_), i, i, i, z, i, i)
 
 
-@numba.njit(cache=True, nogil=True)
-def bernoulli_fire_post(x, p, keys, counters, temperature, decay, decays, H, E, rows, values, gv, gaux,
-                        T, sets, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ, ptr,
-                        edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr, out_sorted, edge_set,
-                        e_delay, e_src, marks, mode, refractory, lt, inclusive, due_sets,
-                        due_times):  # pragma: no cover - compiled
-    """:func:`bernoulli_fire_post_any` without synaptic jitter (fewer arguments to pass)."""
-    return bernoulli_fire_post_any(x, p, keys, counters, temperature, decay, decays, H, E, rows, values, gv, gaux, T,
-                                   sets, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ, False,
-                                   _no_jitter(), ptr, edges, src, delay, first, max_delay, idx, horizon, serial,
-                                   out_ptr, out_sorted, edge_set, e_delay, e_src, marks, mode, refractory, lt,
-                                   inclusive, due_sets, due_times)
+# ---------------------------------------------------------------- a layer's firing in one call
+# The two calls above and NumPy's ``exp`` between them, as one call: ``exp`` is NumPy's own float64
+# loop, called by address (:func:`asyncneurons.engine.relaxation_kernels.apply_loop`), so every bit
+# stays. A compiled call costs about 0.2 µs per argument it is passed, and a layer's firing
+# needed about seventy, so what never changes is passed packed: a group's synapse and sender
+# indices and its fixed integers in one array (:func:`layer_topology`), its fixed reals with its
+# synapses' delays in another (:func:`layer_constants`).
+
+W_PTR, W_EDGES, W_SRC, W_ROW, W_COL, OUT_PTR, OUT_SORTED, DENSE = range(8)  # parts of a layer's topology
+SET_BASE, MARKS, MODE, ON_ALL = range(9, 13)  # its fixed integers, after the nine part bounds
+TEMPERATURE, REFRACTORY, DECAY = range(3)  # a layer's fixed reals, before its synapses' delays
+
+
+def layer_topology(parts, set_base: int, marks: bool, mode: int, on_all: bool) -> np.ndarray:
+    """One int64 array: the bounds of the eight ``parts`` (:data:`W_PTR` … :data:`DENSE`), the
+    fixed integers (:data:`SET_BASE` … :data:`ON_ALL`), then the parts themselves."""
+    head = 13
+    sizes = np.cumsum([0] + [len(a) for a in parts]) + head
+    return np.concatenate([sizes, [set_base, int(marks), mode, int(on_all)], *parts]).astype(np.int64)
+
+
+def layer_constants(temperature: float, refractory: float, decay: float, delay) -> np.ndarray:
+    """One float64 array: the layer's temperature, refractory period and per-sample trace
+    decay (:data:`TEMPERATURE`, :data:`REFRACTORY`, :data:`DECAY`), then its synapses' delays."""
+    return np.concatenate([[temperature, refractory, decay], delay]).astype(np.float64)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _part(topo, i):  # pragma: no cover - compiled
+    """Part ``i`` of a layer's topology (:func:`layer_topology`)."""
+    return topo[topo[i]:topo[i + 1]]
 
 
 @numba.njit(cache=True, nogil=True)
-def categorical_fire_post(z, keys, counters, temperature, decay, decays, H, E, rows, values, g,
-                          T, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
-                          ptr, edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr,
-                          out_sorted, edge_set, e_delay, e_src, marks, mode, refractory, lt, inclusive, due_sets,
-                          due_times):  # pragma: no cover - compiled
-    """:func:`categorical_fire_post_any` without synaptic jitter (fewer arguments to pass)."""
-    return categorical_fire_post_any(z, keys, counters, temperature, decay, decays, H, E, rows, values, g, T, sets,
-                                     times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
-                                     False, _no_jitter(), ptr, edges, src, delay, first, max_delay, idx, horizon,
-                                     serial, out_ptr, out_sorted, edge_set, e_delay, e_src, marks, mode, refractory,
-                                     lt, inclusive, due_sets, due_times)
+def bernoulli_fire_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, topo,
+                       consts, P, H, E, T, keys, counters, gv, gaux, decays, sets, times, values, waves, lt, inclusive,
+                       horizon, serial, fexp, due_sets, due_times):  # pragma: no cover - compiled
+    """Sets ``sets`` of a Bernoulli layer sample at ``times`` (one unit each):
+    :func:`read_bernoulli_pre`, NumPy's ``exp`` (at address ``fexp``) and
+    :func:`bernoulli_fire_post_any` on the layer's packed ``topo`` and ``consts``; ``e_int`` holds
+    each synapse's receiving set and its sender. Its samples and waves go to ``values`` and
+    ``waves`` (scratch of the layer's size). Returns what :func:`bernoulli_fire_post_any` returns,
+    having changed nothing when the rings must grow or jitters be drawn first."""
+    m = sets.shape[0]
+    dense = _part(topo, DENSE)
+    idx = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        idx[i] = dense[sets[i]]
+    code = _room(HT, head, max_delay, idx, horizon, jittered, J)
+    if code:
+        return code, 0, 0.0
+    ptr, edges, src = _part(topo, W_PTR), _part(topo, W_EDGES), _part(topo, W_SRC)
+    delay = consts[3:]
+    temperature = consts[TEMPERATURE]
+    pot, x, p = np.empty(m), np.empty(m), np.empty(m)
+    read_bernoulli_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, _part(topo, W_ROW),
+                       _part(topo, W_COL), H, T, P, sets, temperature, pot, x, p)
+    apply_loop(fexp, p, p)
+    return bernoulli_fire_post_any(x, p, keys, counters, temperature, consts[DECAY], decays, H, E, sets, values[:m], gv,
+                                   gaux, T, sets, times, topo[SET_BASE], set_wave, last, waves[:m], topo[ON_ALL] != 0,
+                                   HT, HV, HW, HN, head, EJ, jittered, J, ptr, edges, src, delay, first, max_delay, idx,
+                                   horizon, serial, _part(topo, OUT_PTR), _part(topo, OUT_SORTED), e_int[0], e_delay,
+                                   e_int[1], topo[MARKS] != 0, topo[MODE], consts[REFRACTORY], lt, inclusive,
+                                   due_sets, due_times)
+
+
+@numba.njit(cache=True, nogil=True)
+def bernoulli_fire(HT, HV, HW, HN, head, EJ, first, set_wave, last, max_delay, e_int, e_delay, topo, consts, P, H, E, T,
+                   keys, counters, gv, gaux, decays, sets, times, values, waves, lt, inclusive, horizon, serial, fexp,
+                   due_sets, due_times):  # pragma: no cover - compiled
+    """:func:`bernoulli_fire_any` without synaptic jitter (fewer arguments to pass)."""
+    return bernoulli_fire_any(HT, HV, HW, HN, head, EJ, False, _no_jitter(), first, set_wave, last, max_delay, e_int,
+                              e_delay, topo, consts, P, H, E, T, keys, counters, gv, gaux, decays, sets, times, values,
+                              waves, lt, inclusive, horizon, serial, fexp, due_sets, due_times)
+
+
+@numba.njit(cache=True, nogil=True)
+def categorical_fire_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, topo,
+                         consts, P, H, E, T, keys, counters, gv, z, decays, sets, times, row_t, values, waves, lt,
+                         inclusive, horizon, serial, fexp, due_sets, due_times):  # pragma: no cover - compiled
+    """A softmax or categorical population (one set) samples at ``times[0]`` (``row_t``: that
+    time per row): :func:`read_categorical_pre` into its ``z.shape[0]`` logits ``z``, NumPy's
+    ``exp`` (at address ``fexp``) and :func:`categorical_fire_post_any`; its samples go to
+    ``values`` (scratch) and ``gv``. Returns what :func:`categorical_fire_post_any` returns,
+    having changed nothing when the rings must grow or jitters be drawn first."""
+    dense = _part(topo, DENSE)
+    m = dense.shape[0]
+    code = _room(HT, head, max_delay, dense, horizon, jittered, J)
+    if code:
+        return -code, 0, 0.0
+    rows = np.arange(m)
+    ptr, edges, src = _part(topo, W_PTR), _part(topo, W_EDGES), _part(topo, W_SRC)
+    delay = consts[3:]
+    temperature = consts[TEMPERATURE]
+    pot = np.empty(m)
+    read_categorical_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, _part(topo, W_ROW),
+                         _part(topo, W_COL), H, T, P, rows, temperature, z.shape[0], pot, z)
+    apply_loop(fexp, z, z)
+    out = values[:m]
+    res = categorical_fire_post_any(z, keys, counters, temperature, consts[DECAY], decays, H, E, rows, out,
+                                    np.empty(m), T, sets, times, row_t, topo[SET_BASE], set_wave, last, waves[:m],
+                                    topo[ON_ALL] != 0, HT, HV, HW, HN, head, EJ, jittered, J, ptr, edges, src, delay,
+                                    first, max_delay, dense, horizon, serial, _part(topo, OUT_PTR),
+                                    _part(topo, OUT_SORTED), e_int[0], e_delay, e_int[1], topo[MARKS] != 0,
+                                    topo[MODE], consts[REFRACTORY], lt, inclusive, due_sets, due_times)
+    for i in range(m):
+        gv[i] = out[i]
+    return res
+
+
+@numba.njit(cache=True, nogil=True)
+def categorical_fire(HT, HV, HW, HN, head, EJ, first, set_wave, last, max_delay, e_int, e_delay, topo, consts, P, H, E,
+                     T, keys, counters, gv, z, decays, sets, times, row_t, values, waves, lt, inclusive, horizon, serial,
+                     fexp, due_sets, due_times):  # pragma: no cover - compiled
+    """:func:`categorical_fire_any` without synaptic jitter (fewer arguments to pass)."""
+    return categorical_fire_any(HT, HV, HW, HN, head, EJ, False, _no_jitter(), first, set_wave, last, max_delay, e_int,
+                                e_delay, topo, consts, P, H, E, T, keys, counters, gv, z, decays, sets, times, row_t,
+                                values, waves, lt, inclusive, horizon, serial, fexp, due_sets, due_times)

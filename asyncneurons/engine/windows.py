@@ -68,7 +68,7 @@ synchronous limit. Under Global REINFORCE and backprop the TD error is not an ev
 lands on each unit's row at the unit's own time, inside the layer pass, so units are grouped
 whatever their reward delays (:mod:`asyncneurons.engine.landings`).
 A layer of Bernoulli units or a softmax or categorical population, under a rule whose sampling
-records only the plain trace, fires in two compiled calls around NumPy's ``exp``
+records only the plain trace, fires in one compiled call, NumPy's own ``exp`` loop inside
 (:meth:`Windows._fire_compiled`); Weight Maximization's learning after the TD error lands is one
 call when it takes no time (:func:`asyncneurons.engine.chain.make_cascade`).
 ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
@@ -86,10 +86,10 @@ from asyncneurons.model import delays
 from asyncneurons.engine import events
 from asyncneurons.learning import streams, traces
 from asyncneurons.engine.clocks import Clocks
-from asyncneurons.engine.history_kernels import (answered, bernoulli_fire_post, bernoulli_fire_post_any,
-                                                 categorical_fire_post, categorical_fire_post_any, due_clock,
-                                                 due_on_all, due_on_input, earliest_next, mark_sent,
-                                                 read_bernoulli_pre, read_categorical_pre, read_sets)
+from asyncneurons.engine.history_kernels import (answered, bernoulli_fire, bernoulli_fire_any, categorical_fire,
+                                                 categorical_fire_any, due_clock, due_on_all, due_on_input,
+                                                 earliest_next, layer_constants, layer_topology, mark_sent, read_sets)
+from asyncneurons.engine.relaxation_kernels import EXP
 from asyncneurons.learning.kernels import NO_DECAYS, potential
 from asyncneurons.learning.rules.base import Rule
 from asyncneurons.learning.units import FUSED_KINDS, sample_and_trace
@@ -161,6 +161,7 @@ class Windows:
             e = g.in_edges
             tset[e] = g.set_base + g.set_of_row[tr.e_row[e]]
         self.e_tset = tset
+        self.e_int = np.ascontiguousarray(np.stack([tset, tr.e_src]).astype(np.int64))  # packed for compiled firings
         for g in sim.groups:
             local = tset[g.in_edges] - g.set_base
             srt = np.argsort(local, kind="stable")
@@ -196,7 +197,7 @@ class Windows:
         self.plain_trace = rule.on_sample is Rule.on_sample and rule.on_sample_rows is Rule.on_sample_rows
         self.cut = sim.rule.output_sends or self.wait  # an output's sample may cut the window (advance)
         self.jittered = tr.jitter is not None
-        for g in sim.groups:  # fired by two compiled calls (_fire_compiled)
+        for g in sim.groups:  # fired by one compiled call (_fire_compiled)
             g.compiled_fire = (self.plain_trace and g.kind.name in FUSED_KINDS
                                and all(a.flags.c_contiguous for a in (g.P, g.H, g.E, g.T)))
             g.temperature = float(g.lp.temperature)
@@ -204,6 +205,11 @@ class Windows:
             g.marks = bool(len(g.out_edges)) and self.on_all
             g.per_sample = getattr(g, "tau", None) is None
             g.decay_value = float(g.decay) if g.per_sample else 0.0
+            # what a compiled firing needs that never changes, packed (history_kernels.layer_topology)
+            g.topo = layer_topology((g.w_ptr, g.w_edges, g.w_src, g.w_row, g.w_col, g.out_ptr, g.out_sorted, g.dense),
+                                    g.set_base, g.marks, self.select_mode, self.on_all)
+            g.consts = layer_constants(g.temperature, g.refractory, g.decay_value, g.w_delay)
+            g.fire_values, g.fire_waves = np.empty(g.size), np.empty(g.size, dtype=np.int64)  # a firing's scratch
         self.no_jitter = np.zeros((1, 1))  # stands for the per-send jitters when there are none
         self.saved = None  # inside a window an output's sample may cut: what it changed (_save)
         self.kept = ("H", "T", "E", "trace_time", "counters", "values")  # a group's arrays a firing changes
@@ -276,8 +282,13 @@ class Windows:
     # ------------------------------------------------------------------ the window
     def rearm(self) -> None:
         """Schedule the wake-up at the earliest due firing, unless one as early is armed."""
-        best = min(((g.next_due, events.FIRE + g.rank) for g in self.order), default=(math.inf, 0))
-        self.wakeup.arm(*best)
+        best, cls = math.inf, 0
+        for g in self.order:  # the least (time, class), as min over the pairs finds it
+            t = g.next_due
+            if t < best or (t == best and events.FIRE + g.rank < cls):
+                best, cls = t, events.FIRE + g.rank
+        if best < math.inf:
+            self.wakeup.arm(best, cls)
 
     def _wake(self, event):
         if not self.wakeup.current(event):
@@ -529,81 +540,71 @@ class Windows:
             sim.environment.receive_action(kind.action(values, aux), int(waves[0]), float(row_t[0]))
 
     def _fire_compiled(self, g, sets, times, lt: float, inclusive: bool) -> int:
-        """:meth:`fire` in two compiled calls around NumPy's ``exp``
-        (:func:`~asyncneurons.engine.history_kernels.read_bernoulli_pre` and the like), for a rule whose
-        sampling records the plain trace and a kind sampled in compiled kernels: the same
-        operations on the same values. The second call also does the layer's
-        next :meth:`select` up to ``lt`` (``inclusive``) under ``on_all`` and ``on_input``: returns
-        the number of sets it found due."""
-        tr, sim, kind = self.tr, self.sim, g.kind
-        population = kind.population
+        """:meth:`fire` in one compiled call (:func:`~asyncneurons.engine.history_kernels.bernoulli_fire`
+        or :func:`~asyncneurons.engine.history_kernels.categorical_fire`), for a rule whose sampling
+        records the plain trace and a kind sampled in compiled kernels: the same operations on the
+        same values. The call also does the layer's next :meth:`select` up to ``lt``
+        (``inclusive``) under ``on_all`` and ``on_input``: returns the number of sets it found due."""
+        tr, sim = self.tr, self.sim
+        population = g.kind.population
         if population:  # one set: every row at its time
             rows, row_t = g.all_rows, times[g.set_of_row]
         else:
             rows, row_t = sets, times
         m = len(rows)
-        whole = m == g.n_rows
         if sim.landings is not None:  # δ landed on each unit by its own time
             sim.landings.land(g, rows, row_t)
-        if g.per_sample:  # λγ (asyncneurons.learning.traces.record_decay)
-            decays, decay = NO_DECAYS, g.decay_value
+        if g.per_sample:  # λγ (asyncneurons.learning.traces.record_decay), in g.consts
+            decays = NO_DECAYS
         else:
-            decay = traces.record_decay(g, row_t) if whole else traces.record_decay(g, row_t, rows)
-            decays, decay = np.ascontiguousarray(decay, dtype=np.float64).reshape(m), 0.0
-        T = g.temperature
+            decay = traces.record_decay(g, row_t) if m == g.n_rows else traces.record_decay(g, row_t, rows)
+            decays = np.ascontiguousarray(decay, dtype=np.float64).reshape(m)
         now = sim.env.now
         jittered = self.jittered
-        EJ = tr.EJ if jittered else self.no_jitter
-        marks = g.marks
-        waves = np.empty(m, dtype=np.int64)
-        idx = g.dense if whole else g.dense[rows]
         if population:
-            n = g.n_logits
-            pot, z, values, score = np.empty(m), np.empty(n), np.empty(m), np.empty(m)
-            read_categorical_pre(tr.HT, tr.HN, tr.HV, tr.HW, tr.head, EJ, jittered, sets, times, g.w_ptr, g.w_edges,
-                                 g.w_src, g.w_delay, g.w_row, g.w_col, g.H, g.T, g.P, rows, T, n, pot, z)
-            np.exp(z, out=z)
+            z = np.empty(g.n_logits)
             while True:
-                head = (z, g.keys1, g.counters, T, decay, decays, g.H, g.E, rows, values, score, g.T, sets, times,
-                        row_t, g.set_base, self.set_wave, self.last, waves, self.on_all, tr.HT, tr.HV, tr.HW, tr.HN,
-                        tr.head)
-                tail = (g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first, tr.max_delay, idx, now, tr.serial,
-                        g.out_ptr, g.out_sorted, self.e_tset, tr.e_delay, tr.e_src, marks, self.select_mode,
-                        g.refractory, lt, inclusive, g.due_sets, g.due_times)
                 if jittered:
-                    a, n_next, lowest = categorical_fire_post_any(*head, tr.EJ, True, self._jitter_arrays(), *tail)
+                    a, n_next, lowest = categorical_fire_any(
+                        tr.HT, tr.HV, tr.HW, tr.HN, tr.head, tr.EJ, True, self._jitter_arrays(), self.first,
+                        self.set_wave, self.last, tr.max_delay, self.e_int, tr.e_delay, g.topo, g.consts, g.P, g.H,
+                        g.E, g.T, g.keys1, g.counters, g.values, z, decays, sets, times, row_t, g.fire_values,
+                        g.fire_waves, lt, inclusive, now, tr.serial, EXP, g.due_sets, g.due_times)
                 else:
-                    a, n_next, lowest = categorical_fire_post(*head, EJ, *tail)
+                    a, n_next, lowest = categorical_fire(
+                        tr.HT, tr.HV, tr.HW, tr.HN, tr.head, self.no_jitter, self.first, self.set_wave, self.last,
+                        tr.max_delay, self.e_int, tr.e_delay, g.topo, g.consts, g.P, g.H, g.E, g.T, g.keys1,
+                        g.counters, g.values, z, decays, sets, times, row_t, g.fire_values, g.fire_waves, lt,
+                        inclusive, now, tr.serial, EXP, g.due_sets, g.due_times)
                 if a >= 0:
                     break
-                self._make_room(-a, idx)
-            aux = (z, int(a))
-            g.values[:] = values
-            g.aux = aux
+                self._make_room(-a, g.dense)
+            aux = g.aux = (z, int(a))
         else:
             if not (isinstance(g.aux, np.ndarray) and g.aux.dtype == np.float64 and g.aux.flags.c_contiguous):
                 g.aux = np.zeros(g.n_rows) if g.aux is None else np.array(g.aux, dtype=np.float64)
-            pot, x, p, values = np.empty((4, m))
-            read_bernoulli_pre(tr.HT, tr.HN, tr.HV, tr.HW, tr.head, EJ, jittered, sets, times, g.w_ptr, g.w_edges,
-                               g.w_src, g.w_delay, g.w_row, g.w_col, g.H, g.T, g.P, rows, T, pot, x, p)
-            np.exp(p, out=p)
             while True:
-                head = (x, p, g.keys1, g.counters, T, decay, decays, g.H, g.E, rows, values, g.values, g.aux, g.T,
-                        sets, times, g.set_base, self.set_wave, self.last, waves, self.on_all, tr.HT, tr.HV, tr.HW,
-                        tr.HN, tr.head)
-                tail = (g.w_ptr, g.w_edges, g.w_src, g.w_delay, self.first, tr.max_delay, idx, now, tr.serial,
-                        g.out_ptr, g.out_sorted, self.e_tset, tr.e_delay, tr.e_src, marks, self.select_mode,
-                        g.refractory, lt, inclusive, g.due_sets, g.due_times)
                 if jittered:
-                    code, n_next, lowest = bernoulli_fire_post_any(*head, tr.EJ, True, self._jitter_arrays(), *tail)
+                    code, n_next, lowest = bernoulli_fire_any(
+                        tr.HT, tr.HV, tr.HW, tr.HN, tr.head, tr.EJ, True, self._jitter_arrays(), self.first,
+                        self.set_wave, self.last, tr.max_delay, self.e_int, tr.e_delay, g.topo, g.consts, g.P, g.H,
+                        g.E, g.T, g.keys1, g.counters, g.values, g.aux, decays, sets, times, g.fire_values,
+                        g.fire_waves, lt, inclusive, now, tr.serial, EXP, g.due_sets, g.due_times)
                 else:
-                    code, n_next, lowest = bernoulli_fire_post(*head, EJ, *tail)
+                    code, n_next, lowest = bernoulli_fire(
+                        tr.HT, tr.HV, tr.HW, tr.HN, tr.head, self.no_jitter, self.first, self.set_wave, self.last,
+                        tr.max_delay, self.e_int, tr.e_delay, g.topo, g.consts, g.P, g.H, g.E, g.T, g.keys1,
+                        g.counters, g.values, g.aux, decays, sets, times, g.fire_values, g.fire_waves, lt, inclusive,
+                        now, tr.serial, EXP, g.due_sets, g.due_times)
                 if not code:
                     break
-                self._make_room(code, idx)
-            aux = p
+                self._make_room(code, g.dense[rows])
+            aux = None  # σ of each row is in g.aux; only an output's aux is read (_fired)
         tr.serial += 1
-        self._fired(g, kind, rows, row_t, values, aux, waves)
+        if g is self.output or sim.on_event is not None:  # what _fired reads of the samples
+            self._fired(g, g.kind, rows, row_t, g.fire_values[:m], aux, g.fire_waves[:m])
+        else:
+            self._fired(g, g.kind, rows, row_t, None, aux, None)
         g.lowest = lowest
         return n_next
 
