@@ -277,7 +277,7 @@ class HistoryRelaxation:
         self.landed = (self.landed_on, self.rid,
                        (self.QA, self.QS, self.QE, self.qsize, self.nxt, self.in_src, self.in_col, self.in_d),
                        (self.LA, self.LC, self.LV, self.LX, self.lcount, self.ltotal, self.front, self.LP, self.LW,
-                        self.XP, self.xw),
+                        self.XP, self.xw, np.zeros((3, 64), dtype=np.int64), np.zeros(64)),  # the last two: scratch
                        (self.out_ptr, self.out_r, self.out_e, self.out_d), self.max_back)
 
     def _make_room(self, code: int) -> None:

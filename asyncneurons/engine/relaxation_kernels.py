@@ -45,7 +45,7 @@ R0 = 300_000
 FORWARD, ERROR = 0, 1  # landing class of a hop: the value itself, or the error term it caused
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def landing_class(k, mode):
     if mode == ERROR:
         return R0 + 4 * k + 3
@@ -54,7 +54,7 @@ def landing_class(k, mode):
     return R0 + 4 * k + 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _block(a, lo, n):
     """NumPy's pairwise sum of a block of at most 128 elements."""
     if n < 8:
@@ -83,16 +83,14 @@ def _block(a, lo, n):
     return res
 
 
-@njit(cache=True)
-def _pairwise(a, lo, n):
+@njit(cache=True, _nrt=False)
+def pairwise_with(a, lo, n, stack, partial):
     """NumPy's pairwise sum: blocks of at most 128, halves (rounded down to a multiple of 8)
-    added recursively; written with an explicit stack (post-order)."""
+    added recursively; written with an explicit stack (post-order) in ``stack`` (3 × 64 integers:
+    start, length, stage) and ``partial`` (64 floats), so that it makes no array."""
     if n <= 128:
         return _block(a, lo, n)
-    stack_lo = np.empty(64, dtype=np.int64)
-    stack_n = np.empty(64, dtype=np.int64)
-    stage = np.zeros(64, dtype=np.int64)
-    partial = np.zeros(64)
+    stack_lo, stack_n, stage = stack[0], stack[1], stack[2]
     stack_lo[0], stack_n[0], stage[0] = lo, n, 0
     top = 0
     result = 0.0
@@ -123,12 +121,20 @@ def _pairwise(a, lo, n):
 
 
 @njit(cache=True)
+def _pairwise(a, lo, n):
+    """:func:`pairwise_with`, with a stack of its own."""
+    if n <= 128:
+        return _block(a, lo, n)
+    return pairwise_with(a, lo, n, np.zeros((3, 64), dtype=np.int64), np.zeros(64))
+
+
+@njit(cache=True)
 def row_potential(x):
     """``Σ_i x_i`` in NumPy's order for a contiguous row (x = P_row · H_row)."""
     return 0.0 + _pairwise(x, 0, x.size)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def held_from(T, K, S, head, count, total, u, d1, d2, mode, tau, pr, wm, cur, c):
     """Physical slot of the newest entry of unit ``u`` held by a reader at (τ, pr) after hops
     ``d1`` and ``d2`` (``mode``: the landing class of the last hop), or −1.
@@ -294,7 +300,7 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
     return OK
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _everywhere(T_next, S_next, d1, d2, t, wm):
     """Whether an entry sent at ``T_next`` is held by every reader from now on, after hops of at
     most ``d1`` and ``d2`` (then every older entry of its unit can be dropped)."""
@@ -302,7 +308,7 @@ def _everywhere(T_next, S_next, d1, d2, t, wm):
     return a < t or (a == t and S_next < wm)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def append(T, K, S, V, A, head, count, total, units, t, k, values, action, serial, d1, d2, wm, landed):
     """Append an entry per unit. Returns :data:`OK`, or :data:`HISTORY_FULL` (nothing written)
     when some history is full and its oldest entry may still be read: an entry is dropped once
@@ -338,7 +344,7 @@ def append(T, K, S, V, A, head, count, total, units, t, k, values, action, seria
     return OK
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def append_weights(WT, WS, WP, whead, wcount, wtotal, units, t, P, serial, d2, wm):
     """Append a snapshot of each unit's weight row (row i of ``P``), as :func:`append` does."""
     D = WT.shape[1]
@@ -620,12 +626,12 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
 OK, HISTORY_FULL, LANDED_FULL = 0, 1, 3
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _before(a1, s1, a2, s2):
     return a1 < a2 or (a1 == a2 and s1 < s2)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def push_synapse(queue, r, a, serial, e):
     """Put synapse e, whose oldest value in flight lands at ``a`` (made as entry ``serial``), in
     read unit r's heap."""
@@ -641,7 +647,7 @@ def push_synapse(queue, r, a, serial, e):
     QA[r, i], QS[r, i], QE[r, i] = a, serial, e
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _sift_down(QA, QS, QE, r, n, a, s, e):
     """Put (a, s, e) at the top of read unit r's heap of n synapses and sift it down."""
     i = 0
@@ -661,7 +667,7 @@ def _sift_down(QA, QS, QE, r, n, a, s, e):
 BLOCK = 16  # a read unit's inputs are copied whole before every 16th point landed on it
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total, u_r, nc, WP, whead, wtotal):
     """Move to read unit r's landed points whatever has landed by τ. Point number a (from the
     unit's first, ever) is in slot a mod L of ``LA`` (landing time), ``LC`` (column) and ``LV``
@@ -682,7 +688,7 @@ def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total, u_
     landing changes one: the bits a reader computes from the same inputs and weights. Returns
     :data:`OK`, or :data:`LANDED_FULL` (grow the points and call again)."""
     QA, QS, QE, qsize, nxt, e_src, e_col, e_d = queue
-    LA, LC, LV, LX, lcount, ltotal, front, LP, LW, XP, xw = land
+    LA, LC, LV, LX, lcount, ltotal, front, LP, LW, XP, xw, stack, partial = land
     if qsize[r] == 0 or QA[r, 0] > tau:
         return OK
     mask, bmask = LA.shape[1] - 1, LX.shape[1] - 1
@@ -717,7 +723,9 @@ def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total, u_
         if a - (first - first % BLOCK) >= LA.shape[1]:
             return LANDED_FULL
         if a % BLOCK == 0:
-            LX[r, (a // BLOCK) & bmask, :] = front[r, :]
+            b = (a // BLOCK) & bmask
+            for c in range(front.shape[1]):
+                LX[r, b, c] = front[r, c]
         s = head[u] - (tot - i)
         if s < 0:
             s += D
@@ -727,7 +735,7 @@ def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total, u_
         sl = a & mask
         LA[r, sl], LC[r, sl], LV[r, sl] = QA[r, 0], c, v
         xp[c] = WP[u_r, ws, c] * v
-        LP[r, sl] = 0.0 + _pairwise(xp, 0, nc)
+        LP[r, sl] = 0.0 + pairwise_with(xp, 0, nc, stack, partial)
         LW[r, sl] = wn
         lcount[r] += 1
         ltotal[r] += 1
@@ -746,7 +754,7 @@ def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total, u_
     return OK
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def weight_number(whead, wtotal, D, u, s):
     """The number (from the unit's first, ever) of unit u's weight snapshot in slot s of D."""
     back = whead[u] - 1 - s  # snapshots made after it
@@ -755,7 +763,7 @@ def weight_number(whead, wtotal, D, u, s):
     return wtotal[u] - 1 - back
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def landed_prefix(r, d2, tau, land, r_cur, c):
     """How many of read unit r's points (from its first, ever) it held as its error term reaches
     a reader at τ after ``d2``: those with fl(landing + d2) < τ, found from the reader's cursor
@@ -790,7 +798,7 @@ def landed_prefix(r, d2, tau, land, r_cur, c):
     return lo
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def landed_copy(r, lo, land, x, nc):
     """The inputs read unit r held after its first ``lo`` points, into ``x[:nc]``: the copy before
     the last one's block, then the block's points up to it."""
