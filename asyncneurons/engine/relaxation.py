@@ -269,15 +269,12 @@ class HistoryRelaxation:
         self.LA, self.LC, self.LV = np.zeros((R, L)), np.zeros((R, L), dtype=np.int64), np.zeros((R, L))
         self.LX = np.zeros((R, L // kern.BLOCK, C))
         self.lcount, self.ltotal, self.front = np.zeros(R, dtype=np.int64), np.zeros(R, dtype=np.int64), np.zeros((R, C))
-        self.LP, self.LW = np.zeros((R, L)), np.full((R, L), -1, dtype=np.int64)  # pre-activation after each point
-        self.XP, self.xw = np.zeros((R, C)), np.full(R, -1, dtype=np.int64)  # weights × inputs, with weights xw
 
     def _tie(self) -> None:
         """The tuple of what lands that the kernels take (again after an array is replaced)."""
         self.landed = (self.landed_on, self.rid,
                        (self.QA, self.QS, self.QE, self.qsize, self.nxt, self.in_src, self.in_col, self.in_d),
-                       (self.LA, self.LC, self.LV, self.LX, self.lcount, self.ltotal, self.front, self.LP, self.LW,
-                        self.XP, self.xw, np.zeros((3, 64), dtype=np.int64), np.zeros(64)),  # the last two: scratch
+                       (self.LA, self.LC, self.LV, self.LX, self.lcount, self.ltotal, self.front),
                        (self.out_ptr, self.out_r, self.out_e, self.out_d), self.max_back)
 
     def _make_room(self, code: int) -> None:
@@ -286,14 +283,13 @@ class HistoryRelaxation:
             self._grow()
         elif code == kern.LANDED_FULL:  # point a stays in slot a mod L, its block's copy in a / BLOCK mod L / BLOCK
             (R, L), B = self.LA.shape, kern.BLOCK
-            old = (self.LA, self.LC, self.LV, self.LX, self.LP, self.LW)
+            old = (self.LA, self.LC, self.LV, self.LX)
             self.LA, self.LC, self.LV = np.zeros((R, 2 * L)), np.zeros((R, 2 * L), dtype=np.int64), np.zeros((R, 2 * L))
-            self.LP, self.LW = np.zeros((R, 2 * L)), np.full((R, 2 * L), -1, dtype=np.int64)
             self.LX = np.zeros((R, 2 * L // B, self.LX.shape[2]))
             for r in range(R):
                 first = self.ltotal[r] - self.lcount[r]
                 a = np.arange(first - first % B, self.ltotal[r])
-                for new, was in zip((self.LA, self.LC, self.LV, self.LP, self.LW), old[:3] + old[4:]):
+                for new, was in zip((self.LA, self.LC, self.LV), old):
                     new[r, a % (2 * L)] = was[r, a % L]
                 blocks = np.unique(a // B)
                 self.LX[r, blocks % (2 * L // B)] = old[3][r, blocks % (L // B)]
@@ -507,8 +503,7 @@ class HistoryRelaxation:
 
     # ---------------------------------------------------------------- checkpoints
     _STATE = ("T", "K", "S", "V", "A", "head", "count", "total", "WT", "WK", "WS", "WP", "whead", "wcount", "wtotal")
-    _LANDED = ("QA", "QS", "QE", "qsize", "nxt", "LA", "LC", "LV", "LX", "lcount", "ltotal", "front",
-               "LP", "LW", "XP", "xw")
+    _LANDED = ("QA", "QS", "QE", "qsize", "nxt", "LA", "LC", "LV", "LX", "lcount", "ltotal", "front")
 
     _DUE = ("next_t", "next_k", "next_seq", "seq")
 
@@ -556,10 +551,8 @@ class HistoryRelaxation:
                 setattr(self, a, np.array(state[a]))
             self.landed_on = bool(state["landed_on"])
         elif "LX" in state:  # saved while landings waited as copies in a heap per read unit
-            for a in self._LANDED[5:12]:
+            for a in self._LANDED[5:]:
                 setattr(self, a, np.array(state[a]))
-            self.LP, self.LW = np.zeros(self.LA.shape), np.full(self.LA.shape, -1, dtype=np.int64)  # none computed
-            self.xw[:] = -1
             self.landed_on = bool(state["landed_on"])
             self._queue_from_pending(state)
         else:  # saved before units kept what lands on them: read input by input

@@ -27,6 +27,12 @@ float64 loops, called by address (:func:`numpy_loop`), not the C library's, whos
 for about 5 % of values on AVX-512 machines: so the step gives the bits of the NumPy functions
 every other path uses (:func:`asyncneurons.learning.kernels.softplus`, :func:`~asyncneurons.learning.kernels.sigmoid`,
 the categorical policy), and a test holds them equal.
+
+The kernels that only read and write arrays they are given (the lookups, the histories' entries,
+the heaps of what lands) are compiled without numba's reference counting (``_nrt=False``): with
+it, every array a call receives costs two atomic calls (a count taken on entry, given back on
+exit), and these kernels are called per read unit and per step with tens of arrays each. They make
+no array (NumPy's pairwise sum keeps its stack in arrays given to it, :func:`pairwise_with`).
 """
 
 from __future__ import annotations
@@ -243,8 +249,7 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
     (unit ``l_src`` after hops ``l_d1``, ``l_d2``; equal lookups are shared). ``cursors`` are
     those of the lookups, of each query unit's value and of its weights (:func:`held_from`) and
     of its landed inputs. Those come from what has landed on the unit (``landed``,
-    :func:`landed_prefix`) when that tells, else input by input; the pre-activation itself, when
-    the point held was computed with the weights held (:func:`extend_landed`). Returns :data:`OK`, or what is
+    :func:`landed_inputs`) when that tells, else input by input. Returns :data:`OK`, or what is
     full (grow it and read again: what was read stays read).
     """
     l_mem, v_cur, w_cur, r_cur = cursors
@@ -271,18 +276,9 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
             nc = ncols[u]
             told = False
             if on:
-                r = rid[u]
-                if extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total, u, nc, WP, whead,
-                                 wtotal) != OK:
+                if extend_landed(rid[u], tau, max_back, queue, land, T, S, V, head, count, total) != OK:
                     return LANDED_FULL
-                lo = landed_prefix(r, dr, tau, land, r_cur, j)
-                if lo >= 0:
-                    last = (lo - 1) & (land[0].shape[1] - 1)
-                    if ws >= 0 and land[8][r, last] == weight_number(whead, wtotal, WP.shape[1], u, ws):
-                        pot[j] = land[7][r, last]  # computed as the point landed, with these weights
-                        continue
-                    landed_copy(r, lo, land, x, nc)
-                    told = True
+                told = landed_inputs(rid[u], dr, tau, land, r_cur, j, x, nc)
             if not told:
                 if not looked:
                     held = _held(l_src, l_d1, l_d2, ERROR, T, K, S, V, head, count, total, tau, pr, wm, l_mem)
@@ -668,7 +664,7 @@ BLOCK = 16  # a read unit's inputs are copied whole before every 16th point land
 
 
 @njit(cache=True, _nrt=False)
-def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total, u_r, nc, WP, whead, wtotal):
+def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total):
     """Move to read unit r's landed points whatever has landed by τ. Point number a (from the
     unit's first, ever) is in slot a mod L of ``LA`` (landing time), ``LC`` (column) and ``LV``
     (value); before every :data:`BLOCK`-th point the unit's inputs are copied whole into ``LX``
@@ -680,29 +676,14 @@ def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total, u_
     each one's oldest value in flight; the synapses' cursors ``nxt``, their senders, columns and
     delays), each value read from its sender's history at the synapse's cursor. A value its
     sender's history has dropped before r was read is one whose successor on the synapse was
-    already held by every reader for good: no read can hold it, and it is passed over.
-
-    Each point also keeps r's pre-activation after it (``LP``; r is unit ``u_r`` of ``nc``
-    columns, the last its bias), computed with r's newest weights (their number in ``LW``), in
-    NumPy's order (:func:`row_potential`) from the products ``XP`` = weights × inputs, of which a
-    landing changes one: the bits a reader computes from the same inputs and weights. Returns
+    already held by every reader for good: no read can hold it, and it is passed over. Returns
     :data:`OK`, or :data:`LANDED_FULL` (grow the points and call again)."""
     QA, QS, QE, qsize, nxt, e_src, e_col, e_d = queue
-    LA, LC, LV, LX, lcount, ltotal, front, LP, LW, XP, xw, stack, partial = land
+    LA, LC, LV, LX, lcount, ltotal, front = land
     if qsize[r] == 0 or QA[r, 0] > tau:
         return OK
     mask, bmask = LA.shape[1] - 1, LX.shape[1] - 1
     D = T.shape[1]
-    wn = wtotal[u_r] - 1  # r's newest weights, in slot ws
-    ws = whead[u_r] - 1
-    if ws < 0:
-        ws += WP.shape[1]
-    if xw[r] != wn:
-        for c in range(nc - 1):
-            XP[r, c] = WP[u_r, ws, c] * front[r, c]
-        XP[r, nc - 1] = WP[u_r, ws, nc - 1] * 1.0
-        xw[r] = wn
-    xp = XP[r]
     while lcount[r] > 1 and LA[r, (ltotal[r] - lcount[r] + 1) & mask] + max_back < tau:
         lcount[r] -= 1
     while qsize[r] > 0 and QA[r, 0] <= tau:
@@ -734,9 +715,6 @@ def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total, u_
         front[r, c] = v
         sl = a & mask
         LA[r, sl], LC[r, sl], LV[r, sl] = QA[r, 0], c, v
-        xp[c] = WP[u_r, ws, c] * v
-        LP[r, sl] = 0.0 + pairwise_with(xp, 0, nc, stack, partial)
-        LW[r, sl] = wn
         lcount[r] += 1
         ltotal[r] += 1
         i += 1
@@ -755,23 +733,15 @@ def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total, u_
 
 
 @njit(cache=True, _nrt=False)
-def weight_number(whead, wtotal, D, u, s):
-    """The number (from the unit's first, ever) of unit u's weight snapshot in slot s of D."""
-    back = whead[u] - 1 - s  # snapshots made after it
-    if back < 0:
-        back += D
-    return wtotal[u] - 1 - back
-
-
-@njit(cache=True, _nrt=False)
-def landed_prefix(r, d2, tau, land, r_cur, c):
-    """How many of read unit r's points (from its first, ever) it held as its error term reaches
-    a reader at τ after ``d2``: those with fl(landing + d2) < τ, found from the reader's cursor
-    ``r_cur[c]`` (galloping forward: a reader's time never decreases). −1 when the points cannot
-    tell: a point lands at exactly fl(landing + d2) = τ (order within the instant decides,
+def landed_inputs(r, d2, tau, land, r_cur, c, x, nc):
+    """The inputs read unit r held as its error term reaches a reader at τ after ``d2``, into
+    ``x[:nc]``: those after its last point with fl(landing + d2) < τ (the copy before that point's
+    block, then the block's points up to it), found from the reader's cursor ``r_cur[c]``
+    (galloping forward: a reader's time never decreases). False when the points cannot tell: a
+    point lands at exactly fl(landing + d2) = τ (order within the instant decides,
     :func:`held_from`), or none is kept before the reader's time."""
-    LA, lcount, ltotal = land[0], land[4], land[5]
-    mask = LA.shape[1] - 1
+    LA, LC, LV, LX, lcount, ltotal, front = land
+    mask, bmask = LA.shape[1] - 1, LX.shape[1] - 1
     tot = ltotal[r]
     oldest = tot - lcount[r]
     lo = r_cur[c]
@@ -794,19 +764,11 @@ def landed_prefix(r, d2, tau, land, r_cur, c):
                 hi = mid
     r_cur[c] = lo
     if lo == oldest or (lo < tot and LA[r, lo & mask] + d2 == tau):
-        return -1
-    return lo
-
-
-@njit(cache=True, _nrt=False)
-def landed_copy(r, lo, land, x, nc):
-    """The inputs read unit r held after its first ``lo`` points, into ``x[:nc]``: the copy before
-    the last one's block, then the block's points up to it."""
-    LA, LC, LV, LX = land[0], land[1], land[2], land[3]
-    mask, bmask = LA.shape[1] - 1, LX.shape[1] - 1
+        return False
     start = (lo - 1) - (lo - 1) % BLOCK
     b = (start // BLOCK) & bmask
     for i in range(nc):
         x[i] = LX[r, b, i]
     for a in range(start, lo):
         x[LC[r, a & mask]] = LV[r, a & mask]
+    return True
