@@ -1,0 +1,61 @@
+"""Checkpoints written by earlier trees resume to the numbers of an uninterrupted run today.
+
+tests/data/map-checkpoint-0328829 holds a checkpoint of a small MAP Propagation run under
+per-synapse delays, saved at episode 3 by commit 0328829, when landings pending waited as copies
+in a heap per read unit. Today each read unit keeps a heap of its synapses with values in flight
+and each synapse's cursor in its sender's history; the copies are turned into cursors when the
+checkpoint is restored (:meth:`HistoryRelaxation._queue_from_pending`).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from asyncneurons.engine import checkpoint
+from asyncneurons.engine.simulation import Simulation
+from asyncneurons.model.scenario import load_scenario
+
+OLD_MAP = Path(__file__).resolve().parent / "data" / "map-checkpoint-0328829"
+# what commit 0328829 printed for the episodes before its checkpoint (write.py)
+OLD_EPISODES = [(0, 37.0, 37, 740.0), (1, 33.0, 33, 660.0), (2, 14.0, 14, 280.0)]
+
+
+def _key(row):
+    return row["episode"], row["return"], row["length"], row["sim_time_ms"]
+
+
+def _relaxation(state, arrays) -> dict:
+    """The relaxation's arrays in a loaded checkpoint, by name."""
+    return {k: arrays[v["array"]] for k, v in state["relaxation"]["dict"] if isinstance(v, dict) and "array" in v}
+
+
+@pytest.fixture(scope="module")
+def old_map():
+    s = load_scenario(OLD_MAP / "scenario.toml")
+    rows = []
+    whole = Simulation(s, on_episode=rows.append).run()
+    return s, whole, rows
+
+
+def test_the_old_checkpoint_holds_landings_pending_as_copies(old_map):
+    s, _, _ = old_map
+    relax = _relaxation(*checkpoint.load(OLD_MAP, 0, s))
+    assert "QA" not in relax and "nxt" not in relax
+    assert relax["psize"].tolist() == [18, 18, 18, 20, 10, 5]
+
+
+def test_todays_tree_gives_the_old_trees_episodes_before_the_checkpoint(old_map):
+    _, _, rows = old_map
+    assert [_key(r) for r in rows[:3]] == OLD_EPISODES
+
+
+def test_a_checkpoint_with_copies_pending_resumes_to_the_uninterrupted_run(old_map):
+    s, whole, rows = old_map
+    resumed_rows = []
+    resumed = Simulation(s, on_episode=resumed_rows.append, resume=checkpoint.load(OLD_MAP, 0, s))
+    resumed.run()
+    assert [r["episode"] for r in resumed_rows] == [3, 4, 5]
+    assert [_key(r) for r in resumed_rows] == [_key(r) for r in rows[3:]]
+    for layer, m in whole.layer_matrices().items():
+        np.testing.assert_array_equal(resumed.layer_matrices()[layer], m, err_msg=layer)
