@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import stop_at_checkpoint
 
 from asyncneurons.engine import checkpoint
 from asyncneurons.engine.simulation import Simulation
@@ -59,3 +60,23 @@ def test_a_checkpoint_with_copies_pending_resumes_to_the_uninterrupted_run(old_m
     assert [_key(r) for r in resumed_rows] == [_key(r) for r in rows[3:]]
     for layer, m in whole.layer_matrices().items():
         np.testing.assert_array_equal(resumed.layer_matrices()[layer], m, err_msg=layer)
+    for layer, (a, b) in enumerate(zip(resumed.critic.P, whole.critic.P)):
+        np.testing.assert_array_equal(a, b, err_msg=f"critic layer {layer}")
+
+
+def _queued(relax, r):
+    """Read unit r's heap as a set of (landing time, serial, synapse): its layout follows the
+    order of the pushes, what it pops does not."""
+    n = relax.qsize[r]
+    return sorted(zip(relax.QA[r, :n].tolist(), relax.QS[r, :n].tolist(), relax.QE[r, :n].tolist()))
+
+
+def test_the_copies_become_the_cursors_and_heaps_todays_tree_holds_at_that_moment(old_map, tmp_path):
+    s, _, _ = old_map
+    stop_at_checkpoint(s, tmp_path, 3)
+    today = Simulation(s, resume=checkpoint.load(tmp_path, 0, s)).relaxation
+    converted = Simulation(s, resume=checkpoint.load(OLD_MAP, 0, s)).relaxation
+    assert converted.qsize.tolist() == today.qsize.tolist() and converted.qsize.sum() > 0
+    np.testing.assert_array_equal(converted.nxt, today.nxt)
+    for r in range(len(today.qsize)):
+        assert _queued(converted, r) == _queued(today, r)
