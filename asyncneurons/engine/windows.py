@@ -69,8 +69,11 @@ lands on each unit's row at the unit's own time, inside the layer pass, so units
 whatever their reward delays (:mod:`asyncneurons.engine.landings`).
 A layer of Bernoulli units or a softmax or categorical population, under a rule whose sampling
 records only the plain trace, fires in one compiled call, NumPy's own ``exp`` loop inside
-(:meth:`Windows._fire_compiled`); Weight Maximization's learning after the TD error lands is one
-call when it takes no time (:func:`asyncneurons.engine.chain.make_cascade`).
+(:meth:`Windows._fire_compiled`); so does it under a rule that says what its sampling does
+besides (``Rule.records_at_sample``, ``Rule.sampled``, called on the call's samples: STE
+backprop's hidden units keep their inputs and slope, its output records its trace and sends its
+error). Weight Maximization's learning after the TD error lands is one call when it takes no
+time (:func:`asyncneurons.engine.chain.make_cascade`).
 ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
 """
 
