@@ -96,6 +96,21 @@ BASELINES = {
     "ste-backprop-lunarlander": ("weight-max", "LunarLander-v3", 1200),
 }
 
+# name -> what was found on tracing why its final runs at the scenario as it stands do not give the
+# per-run averages its table's row records (replaces "has not been traced" in the report)
+TRACED = {
+    "backprop-cartpole": (
+        "Traced: the matrix-product kernels. NumPy's OpenBLAS picks its kernels by CPU, and those of the "
+        "row's runs (made on 30 November, stack not recorded) were its Haswell kernels, where this "
+        "machine gets SkylakeX ones that add the critic's products in another order: with "
+        "OPENBLAS_CORETYPE=Haswell, commit 1e4afa2, which wrote the row, and today's tree give run 0 443.07 here, as the "
+        "row records, and 431.26 without. Neither script nor the engine changed the numbers: the scenario "
+        "resolves to the same bits through both scripts, and commits 2e903b1 to 1e4afa2 give today's runs "
+        "episode by episode on this machine, alone, as replicas or resumed. Run folders now record the "
+        "kernel set (blas_core) and NumPy's CPU features (numpy_simd), which change a run's bits as well "
+        "(run 0: 408.71 with NumPy's AVX2 code)."),
+}
+
 
 def _scaled(value, factor):
     if value is None:
@@ -547,8 +562,8 @@ def report(out: Path, docs: Path, ledger_path: Path | None = None) -> Path:
                           + ("they give its per-run averages exactly." if same else
                              "they do **not** give the per-run averages it records (" + ", ".join(
                                  f"run {r}: {a:.2f} here, {b:.2f} there" for r, (a, b) in enumerate(zip(avgs, page_runs))
-                                 if f"{a:.2f}" != f"{b:.2f}")[:400] + "). Those runs record no stack or "
-                             "commit; what changed between them and these has not been traced.")]
+                                 if f"{a:.2f}" != f"{b:.2f}")[:400] + "). " + TRACED.get(name, "Those runs record no stack or commit; what changed between "
+                                                 "them and these has not been traced."))]
         lines.append("")
     known = sorted({provenance.describe(x) for x in stacks if x})
     lines[1:1] = ["", f"Stack: {'; or '.join(known) if known else 'no finished runs'}."]

@@ -15,7 +15,7 @@ from asyncneurons.learning import compiled, streams
 from asyncneurons.learning.critic import Critic
 from asyncneurons.learning.kernels import (accumulate_trace, potential, sigmoid, softplus, sum_by_sender,
                                            sum_rows)
-from asyncneurons.learning.optim import AdamConfig, adam_ascent
+from asyncneurons.learning.optim import AdamConfig, adam_ascent, adam_constants
 from asyncneurons.learning.rules.base import reinforce_update
 from asyncneurons.learning.units import UNIT_KINDS, LayerParams, sample_and_trace
 
@@ -142,6 +142,30 @@ def test_adam_matches_numpy(m, n, t, seed):
     adam_ascent(P, M, V, G, t, 0.02, cfg)
     np_adam(P2, M2, V2, G, t, 0.02, cfg)
     assert same(P, P2) and same(M, M2) and same(V, V2)
+
+
+@SETTINGS
+@given(w=small, landings=st.integers(1, 70), t0=st.sampled_from([0, 1, 980, 999, 1000, 5000]),
+       seed=st.integers(0, 2**32 - 1))
+def test_a_row_learning_at_successive_landings_in_one_call_matches_numpy_step_by_step(w, landings, t0, seed):
+    """Landing k: U = E·R_k, Adam step t0 + 1 + k at rate lr_k, then the trace cleared where marked."""
+    rng = np.random.default_rng(seed)
+    cfg = AdamConfig(0.9, 0.999, 1e-8, 1000)
+    P, M, E = values(rng, w), values(rng, w), values(rng, w)
+    V = np.abs(values(rng, w))
+    R, lr = values(rng, landings), rng.uniform(1e-5, 0.1, landings)
+    clear = rng.random(landings) < 0.1
+    P2, M2, V2, E2 = P.copy(), M.copy(), V.copy(), E.copy()
+    for k in range(landings):
+        np_adam(P2, M2, V2, E2 * R[k], t0 + 1 + k, lr[k], cfg)
+        if clear[k]:
+            E2[:] = 0.0
+    consts = [adam_constants(cfg, t) for t in range(cfg.bias_correction_steps)]
+    bc1, bc2 = np.array([c[4] for c in consts]), np.array([c[5] for c in consts])
+    scratch = [np.empty(landings * w) for _ in range(3)]
+    compiled.adam_landings(P, M, V, E, R, lr, clear, t0, bc1, bc2, cfg.bias_correction_steps, cfg.beta1,
+                           1.0 - cfg.beta1, cfg.beta2, 1.0 - cfg.beta2, cfg.eps, *scratch)
+    assert same(P, P2) and same(M, M2) and same(V, V2) and same(E, E2)
 
 
 @SETTINGS

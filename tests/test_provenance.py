@@ -1,15 +1,19 @@
 """The recorded stack: every run folder's summary names the versions and platform that made it."""
 
 import json
+import os
 import platform
 import subprocess
+import sys
 from importlib import metadata
+
+import pytest
 
 from asyncneurons.study import provenance
 from asyncneurons.study.runner import run_experiment
 
 KEYS = {"python", "asyncneurons", "git_commit", "git_dirty", "numpy", "gymnasium", "simpy", "box2d", "networkx",
-        "numba", "platform"}
+        "numba", "platform", "numpy_simd", "blas_core"}
 
 
 def test_the_stack_names_the_installed_versions():
@@ -18,6 +22,35 @@ def test_the_stack_names_the_installed_versions():
     assert s["python"] == platform.python_version() and s["platform"] == platform.platform()
     assert s["numpy"] == metadata.version("numpy") and s["gymnasium"] == metadata.version("gymnasium")
     assert s["numba"] == metadata.version("numba") and s["box2d"] is not None
+
+
+def test_the_stack_names_the_cpu_features_numpy_computes_with():
+    """NumPy's exp, log and log1p round differently on AVX2 and AVX-512 code, so the record names
+    the dispatched features in use, as NPY_DISABLE_CPU_FEATURES leaves them."""
+    import numpy as np
+
+    assert f"NumPy CPU features {provenance.stack()['numpy_simd']}" in provenance.describe(provenance.stack())
+    baseline, dispatched = provenance.stack()["numpy_simd"].split(" + ")
+    assert baseline.split() == list(np._core._multiarray_umath.__cpu_baseline__)
+    if "X86_V4" not in dispatched.split():
+        return  # the AVX-512 code is not on this machine: nothing to switch off
+    code = "from asyncneurons.study import provenance; print(provenance.numpy_simd())"
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert "X86_V4" not in out.stdout.split(" + ")[1].split()
+
+
+def test_the_stack_names_the_kernels_numpys_openblas_chose():
+    """OpenBLAS picks its matrix-product kernels by CPU (OPENBLAS_CORETYPE overrides the choice),
+    and they add in different orders: the record names the ones in use."""
+    core = provenance.stack()["blas_core"]
+    if core is None:
+        pytest.skip("NumPy does not ship OpenBLAS here")
+    code = "from asyncneurons.study import provenance; print(provenance.blas_core())"
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "Haswell"
+    assert f"OpenBLAS {core} kernels" in provenance.describe(provenance.stack())
 
 
 def test_a_missing_library_is_null():

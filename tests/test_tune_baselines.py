@@ -189,6 +189,19 @@ def test_a_tie_without_a_critic_keeps_the_published_rates(tune, tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "scenarios" / "paper" / "baselines").glob("*.toml")))
+def test_the_published_point_is_the_scenario_as_it_stands(tune, name):
+    """Scaling every rate by 1 leaves each bit of the resolved scenario as it is, so the final runs
+    at the published rates are the runs the runner and reproduce.py make of the scenario alone."""
+    from asyncneurons.model.scenario import load_scenario, to_toml
+
+    s = load_scenario(tune.scenario_path(name))
+    point = (1.0, 1.0 if tune.has_critic(s) else None)
+    scaled = load_scenario(tune.scenario_path(name), tune.point_overrides(s, *point))
+    assert to_toml(scaled) == to_toml(s)
+    assert scaled.experiment.seed == 0 and scaled.experiment.runs == 10
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "scenarios" / "paper" / "baselines").glob("*.toml")))
 def test_every_baseline_scenario_validates_and_is_tuned(tune, name):
     from click.testing import CliRunner
 

@@ -23,7 +23,9 @@ arithmetic of the engine's one-row update with the same compiled Adam step
 
 Entries on rows that send signals on are ordered by a heap. Entries on the *last* rows (units
 whose presynaptic units are all inputs) cause nothing further, so they are only listed, and at
-the end of each drain grouped by row and applied row by row, each row in its own time order.
+the end of each drain grouped by row and applied row by row, each row in its own time order:
+a row's learning steps of one drain are one call (:func:`asyncneurons.learning.compiled.adam_landings`,
+the same operations as one :func:`~asyncneurons.learning.compiled._adam_span` per landing).
 
 Since landings are no longer events of their own group, a layer need not split into one group per
 unit: units are grouped as if every retrograde delay were the same, and each row keeps its own
@@ -52,12 +54,12 @@ from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel
 
 from asyncneurons.model import delays
 from asyncneurons.engine import events, jitter
-from asyncneurons.learning.compiled import _adam_span
+from asyncneurons.learning.compiled import _adam_span, _uniform, adam_landings
 from asyncneurons.model.graph import ranks
 from asyncneurons.learning.optim import adam_constants
 
-_BLOCK = 256  # jitter draws kept per retrograde synapse ahead of its sender's sends
-_DRAWS = 1 << 19  # and at most this many in all
+_BLOCK = 32  # jitter draws kept per retrograde synapse ahead of its sender's sends
+_DRAWS = 1 << 16  # and at most this many in all
 DONE, GROW, REFILL, RECORDS = 0, 1, 2, 3
 
 
@@ -203,17 +205,33 @@ def _earliest(Q, nxt):
 
 
 @njit(cache=True, error_model="numpy")
-def enqueue_many(Q, out_ptr, t, p, row, suid, n, val, step, reset, syn, nxt):
-    """Entries k = 0, 1, … in that sending order (signals a group sends from outside the loop);
-    ``nxt`` = the earliest entry in flight then."""
-    for k in range(t.shape[0]):
-        _enqueue(Q, out_ptr, t[k], p[k], row[k], suid[k], n[k], val[k], step, reset, syn[k])
+def send_many(Q, out_ptr, t0, delay, late, jittered, p, row, suid, n, C, rows, cols, step, reset, syn, nxt):
+    """The signals ``C[rows[k], cols[k]]`` a group sends from outside the loop at ``t0`` (the output,
+    when the TD error lands on it), as entries k = 0, 1, … in that sending order, entry k landing at
+    ``t0 + delay[k]`` (``(t0 + delay[k]) + late[k]`` with jitter); ``nxt`` = the earliest entry in
+    flight then."""
+    for k in range(rows.shape[0]):
+        at = t0 + delay[k]
+        if jittered:
+            at = at + late[k]
+        _enqueue(Q, out_ptr, at, p[k], row[k], suid[k], n[k], C[rows[k], cols[k]], step, reset, syn[k])
     _earliest(Q, nxt)
 
 
 @njit(cache=True, error_model="numpy")
+def keyed_block(keys, base, U, S):
+    """``S[k, j] = base[j] + k`` and ``U[k, j]`` its keyed uniform ``U(keys[j], S[k, j])`` (the send
+    indices of a block of sends along each synapse j, and their uniforms: :mod:`asyncneurons.learning.streams`)."""
+    for k in range(U.shape[0]):
+        for j in range(keys.shape[0]):
+            n = base[j] + k
+            S[k, j] = n
+            U[k, j] = _uniform(keys[j], n)
+
+
+@njit(cache=True, error_model="numpy")
 def place_many(Q, out_ptr, t, p, seq, row, suid, n, val, step, reset, syn, nxt):
-    """Entries given with their sending order (a checkpoint's); ``nxt`` as :func:`enqueue_many`."""
+    """Entries given with their sending order (a checkpoint's); ``nxt`` as :func:`send_many`."""
     for k in range(t.shape[0]):
         _place(Q, out_ptr, t[k], p[k], seq[k], row[k], suid[k], n[k], val[k], step[k], reset[k], syn[k])
     _earliest(Q, nxt)
@@ -397,16 +415,14 @@ def drain(lim_t, lim_p, need, Q, U, A, REC, batch, idx, tkey, rcount, keep, keep
             st[1] += 1
     # the last rows, each in its own time order: the due entries grouped by row, then sorted
     m = st[5]
-    nd = 0
-    for k in range(m):
-        x = last[k]
-        if qt[x] < lim_t or (qt[x] == lim_t and qp[x] < lim_p):
-            nd += 1
-    if nd == 0:
-        _earliest(Q, nxt)
-        return DONE
-    if recording and st[4] + nd > nrec:
-        return RECORDS
+    if recording:  # (room for their records first)
+        nd = 0
+        for k in range(m):
+            x = last[k]
+            if qt[x] < lim_t or (qt[x] == lim_t and qp[x] < lim_p):
+                nd += 1
+        if st[4] + nd > nrec:
+            return RECORDS
     nr = rcount.shape[0] - 1
     rcount[:] = 0
     nd = 0
@@ -421,9 +437,20 @@ def drain(lim_t, lim_p, need, Q, U, A, REC, batch, idx, tkey, rcount, keep, keep
             last[kept] = x
             kept += 1
     st[5] = kept
+    if nd == 0:
+        _earliest(Q, nxt)
+        return DONE
+    kmax, wmax = np.int64(0), np.int64(0)
     for r in range(nr):
+        if rcount[r + 1] > kmax:
+            kmax = rcount[r + 1]
+        if rcount[r + 1] > 0 and width[r] > wmax:
+            wmax = width[r]
         rcount[r + 1] += rcount[r]
         keep[r] = rcount[r]  # (a cursor per row)
+    # each row's landings (R, rate, new-episode mark), then its learning steps in one pass
+    Rk, Lk, Ck = np.empty(kmax), np.empty(kmax), np.empty(kmax, dtype=np.bool_)
+    MS, VS, LS = np.empty(kmax * wmax), np.empty(kmax * wmax), np.empty(kmax * wmax)
     for k in range(nd):
         x = batch[k]
         r = qrow[x]
@@ -442,6 +469,7 @@ def drain(lim_t, lim_p, need, Q, U, A, REC, batch, idx, tkey, rcount, keep, keep
                 j -= 1
             idx[j + 1], tkey[j + 1] = x, tx
         k = a
+        K = 0
         while k < b:
             tau = tkey[k]
             j = k + 1
@@ -453,12 +481,17 @@ def drain(lim_t, lim_p, need, Q, U, A, REC, batch, idx, tkey, rcount, keep, keep
                 if layer[r] != lr_layer or step != lr_step:
                     lr_layer, lr_step = layer[r], step
                     lr = _rate(lr0, lr1, lr_steps, lr_layer, lr_step)
-                _learn(FP, FM, FV, FE, off[r], width[r], T, r, lr, R, bc1, bc2, Tbc, b1, c1, b2, c2, eps)
+                Rk[K], Lk[K], Ck[K] = R, lr, reset
+                K += 1
                 if recording:
                     _record(REC, st, tau, r, R, step, qs[first])
-                if reset:
-                    _clear(FE, off[r], width[r])
             k = j
+        if K > 0:
+            o, w = off[r], width[r]
+            t0 = T[r]
+            T[r] = t0 + K
+            adam_landings(FP[o:o + w], FM[o:o + w], FV[o:o + w], FE[o:o + w], Rk[:K], Lk[:K], Ck[:K], t0,
+                          bc1, bc2, Tbc, b1, c1, b2, c2, eps, MS, VS, LS)
     for k in range(nd):
         free[st[1]] = batch[k]
         st[1] += 1
@@ -550,7 +583,9 @@ class RetroQueue:
                                        "syn": np.array(syn, dtype=np.int64), "keys": np.array(keys, dtype=np.uint64),
                                        "sent": np.zeros(g.size, dtype=np.int64),
                                        "suid": g.uids[np.array(rows, dtype=np.int64)].astype(np.int64),
-                                       "prio": self.prio[np.array(dst, dtype=np.int64)]}
+                                       "prio": self.prio[np.array(dst, dtype=np.int64)],
+                                       "first": np.zeros(len(rows), dtype=np.int64), "count": len(rows),
+                                       "late_base": None}
         indeg = np.bincount(np.concatenate([self.e_dst, *[s["dst"] for s in self.senders.values()]]), minlength=nr)
         self.indeg = int(indeg.max()) if nr else 0
         self.held = np.full(n_syn, -1, dtype=np.int64)  # the newest send landed on each synapse (jitter)
@@ -635,11 +670,13 @@ class RetroQueue:
         self.base[rows] = self.sent[rows]
         starts, ends = self.out_ptr[rows], self.out_ptr[rows + 1]
         edges = np.concatenate([np.arange(a, b) for a, b in zip(starts.tolist(), ends.tolist())])
-        sends = (np.repeat(self.base[rows], ends - starts)[:, None] + np.arange(B, dtype=np.int64)).ravel()
-        drawn = jitter.draw(self.spec, np.repeat(self.e_key[edges], B), sends).reshape(len(edges), B)
-        cut = np.flatnonzero(np.diff(edges) != 1) + 1  # runs of consecutive synapses
-        for i, j in zip([0, *cut.tolist()], [*cut.tolist(), len(edges)]):
-            self.late[:, edges[i]:edges[j - 1] + 1] = drawn[i:j].T
+        U, S = np.empty((B, len(edges))), np.empty((B, len(edges)), dtype=np.int64)
+        keyed_block(self.e_key[edges], np.repeat(self.base[rows], ends - starts), U, S)
+        drawn = jitter.late(self.spec, U, S)  # j(e, n) = F⁻¹(U(e, n))
+        if len(edges) == self.late.shape[1]:  # (every synapse, in order)
+            self.late[...] = drawn
+        else:
+            self.late[:, edges] = drawn
 
     def _adopt(self, force: bool = False) -> None:
         """Make every receiving group's P, M, V, E and step counts t views of the queue's arrays
@@ -679,17 +716,30 @@ class RetroQueue:
         rows = s["rows"]
         if self.jittered:
             n = s["sent"][rows]
-            at = (t0 + s["delay"]) + jitter.draw(self.spec, s["keys"], n)
+            late = self._lateness(s, n)
             s["sent"] += 1
         else:
-            n = np.zeros(len(rows), dtype=np.int64)
-            at = t0 + s["delay"]
-        while self.st[1] < len(rows) + self.need:
+            n, late = s["first"], s["delay"]  # (no jitter: every send index 0, and no lateness read)
+        while self.st[1] < s["count"] + self.need:
             self._grow()
-        enqueue_many(self.Q, self.out_ptr, at, s["prio"], s["dst"], s["suid"], n,
-                     np.ascontiguousarray(C[rows, s["cols"]], dtype=np.float64), int(step), bool(reset), s["syn"],
-                     self.nxt)
+        send_many(self.Q, self.out_ptr, float(t0), s["delay"], late, self.jittered, s["prio"], s["dst"], s["suid"], n,
+                  np.ascontiguousarray(C, dtype=np.float64), rows, s["cols"], int(step), bool(reset), s["syn"],
+                  self.nxt)
         self._arm()
+
+    def _lateness(self, s: dict, n: np.ndarray) -> np.ndarray:
+        """The jitters j(e, n_e) of a sending group's synapses at their send indices ``n``. The group's
+        units send together, so every synapse is at one send index: the draws of a block of sends
+        are kept ahead (keyed by synapse and send, so the same numbers as drawn one send at a time)."""
+        B = self.late.shape[0]
+        b = s["late_base"]
+        if b is None or not b <= int(n[0]) < b + B:
+            if n.min() != n.max():
+                return jitter.draw(self.spec, s["keys"], n)
+            b = s["late_base"] = int(n[0])
+            sends = np.repeat(np.arange(b, b + B, dtype=np.int64), len(n))
+            s["late"] = jitter.draw(self.spec, np.tile(s["keys"], B), sends).reshape(B, len(n))
+        return s["late"][int(n[0]) - b]
 
     def _arm(self) -> None:
         """One wake-up in SimPy's queue, at the earliest entry (a later one, if armed, is superseded)."""
@@ -769,10 +819,11 @@ class RetroQueue:
         self.sent[:] = state["sent"]
         for gid, sent in state["out_sent"].items():
             self.senders[int(gid)]["sent"][:] = sent
+            self.senders[int(gid)]["late_base"] = None
         if self.jittered:
             self._refill(np.arange(len(self.names)))
         self.wakeup.restore(state)
         self._sync_stale()
 
 
-__all__ = ["RetroQueue", "applies", "drain", "enqueue_many", "fusing_graph", "place_many"]
+__all__ = ["RetroQueue", "applies", "drain", "fusing_graph", "keyed_block", "place_many", "send_many"]

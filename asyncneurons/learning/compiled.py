@@ -295,6 +295,54 @@ def _adam_span(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
 
 
 @njit(cache=_CACHE, error_model="numpy")
+def adam_landings(P, M, V, E, R, lr, clear, t0, bc1, bc2, Tbc, b1, c1, b2, c2, eps, MS, VS, LS):
+    """K = ``R.shape[0]`` successive learning steps of one row (flat P, M, V, E of one length w):
+    step k is :func:`_adam_span` with ``g = E · R[k]`` at rate ``lr[k]`` and step count
+    ``t = t0 + 1 + k`` (moments corrected by ``bc1[t]``, ``bc2[t]`` while ``t < Tbc``), after
+    which E is cleared where ``clear[k]``. The same operations on the same numbers as K calls,
+    so the same bits; arranged so that the costly part vectorizes: the moments m_k, v_k run
+    through the K steps first (into MS, VS, each at least K·w long, with the rates in LS), then
+    every step's ``(m̂ · lr) / (√v̂ + ε)`` at once, then the K increments are added to P in order."""
+    w = P.shape[0]
+    K = R.shape[0]
+    for k in range(K):
+        r = R[k]
+        rate = lr[k]
+        base = k * w
+        for q in range(w):
+            g = E[q] * r
+            m = M[q] * b1 + g * c1
+            v = V[q] * b2 + (g * g) * c2
+            M[q] = m
+            V[q] = v
+            MS[base + q] = m
+            VS[base + q] = v
+            LS[base + q] = rate
+        if clear[k]:
+            for q in range(w):
+                E[q] = 0.0
+    if t0 + 1 < Tbc:  # some steps correct the moments
+        for k in range(K):
+            t = t0 + 1 + k
+            base = k * w
+            if t < Tbc:
+                a1, a2 = bc1[t], bc2[t]
+                for q in range(base, base + w):
+                    MS[q] = ((MS[q] / a1) * LS[q]) / (np.sqrt(VS[q] / a2) + eps)
+            else:
+                for q in range(base, base + w):
+                    MS[q] = (MS[q] * LS[q]) / (np.sqrt(VS[q]) + eps)
+    else:
+        for q in range(K * w):
+            MS[q] = (MS[q] * LS[q]) / (np.sqrt(VS[q]) + eps)
+    for q in range(w):
+        p = P[q]
+        for k in range(K):
+            p = p + MS[k * w + q]
+        P[q] = p
+
+
+@njit(cache=_CACHE, error_model="numpy")
 def adam_flat(P, M, V, G, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
     """One Adam ascent step on flat arrays (optim.py's formula, same order of operations)."""
     _adam_span(P, M, V, G, 1.0, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
