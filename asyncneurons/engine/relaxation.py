@@ -244,9 +244,11 @@ class HistoryRelaxation:
         self._tie()
 
     def _build_landed(self, n: int, C: int) -> None:
-        """What lands on each unit someone reads (:func:`relaxation_kernels.extend_landed`). With no
-        delay anywhere every landing is at the reader's instant, where order decides: the lookups
-        input by input answer, and nothing is kept."""
+        """What lands on each unit someone reads (:func:`relaxation_kernels.extend_landed`): a heap
+        per read unit over its synapses with values in flight, each synapse's cursor in its
+        sender's history, and the landed points. With no delay anywhere every landing is at the
+        reader's instant, where order decides: the lookups input by input answer, and nothing is
+        kept."""
         read = sorted({int(u) for grp in self.relaxing for u in grp.map_step[0][1]})
         self.rid = np.full(n, -1, dtype=np.int64)
         self.rid[read] = np.arange(len(read))
@@ -254,34 +256,31 @@ class HistoryRelaxation:
         out = [[] for _ in range(n)]
         for u in read:
             for e in range(self.in_ptr[u], self.in_ptr[u + 1]):
-                out[self.in_src[e]].append((self.rid[u], self.in_col[e], self.in_d[e]))
+                out[self.in_src[e]].append((self.rid[u], e, self.in_d[e]))
         self.out_ptr = np.cumsum([0] + [len(o) for o in out]).astype(np.int64)
         self.out_r = np.array([r for o in out for r, _, _ in o], dtype=np.int64)
-        self.out_col = np.array([c for o in out for _, c, _ in o], dtype=np.int64)
+        self.out_e = np.array([e for o in out for _, e, _ in o], dtype=np.int64)
         self.out_d = np.array([d for o in out for *_, d in o], dtype=float)
-        R, H, L = max(len(read), 1), 64, 64
-        self.PA, self.PS = np.zeros((R, H)), np.zeros((R, H), dtype=np.int64)
-        self.PC, self.PV, self.psize = np.zeros((R, H), dtype=np.int64), np.zeros((R, H)), np.zeros(R, dtype=np.int64)
+        R, L = max(len(read), 1), 64
+        Q = max([int(self.in_ptr[u + 1] - self.in_ptr[u]) for u in read] + [1])  # a heap holds each synapse once
+        self.QA, self.QS = np.zeros((R, Q)), np.zeros((R, Q), dtype=np.int64)
+        self.QE, self.qsize = np.zeros((R, Q), dtype=np.int64), np.zeros(R, dtype=np.int64)
+        self.nxt = np.zeros(len(self.in_src), dtype=np.int64)
         self.LA, self.LC, self.LV = np.zeros((R, L)), np.zeros((R, L), dtype=np.int64), np.zeros((R, L))
         self.LX = np.zeros((R, L // kern.BLOCK, C))
         self.lcount, self.ltotal, self.front = np.zeros(R, dtype=np.int64), np.zeros(R, dtype=np.int64), np.zeros((R, C))
 
     def _tie(self) -> None:
         """The tuple of what lands that the kernels take (again after an array is replaced)."""
-        self.landed = (self.landed_on, self.rid, (self.PA, self.PS, self.PC, self.PV, self.psize),
+        self.landed = (self.landed_on, self.rid,
+                       (self.QA, self.QS, self.QE, self.qsize, self.nxt, self.in_src, self.in_col, self.in_d),
                        (self.LA, self.LC, self.LV, self.LX, self.lcount, self.ltotal, self.front),
-                       (self.out_ptr, self.out_r, self.out_col, self.out_d), self.max_back)
+                       (self.out_ptr, self.out_r, self.out_e, self.out_d), self.max_back)
 
     def _make_room(self, code: int) -> None:
         """Grow what a kernel found full."""
         if code == kern.HISTORY_FULL:
             self._grow()
-        elif code == kern.PENDING_FULL:
-            for a in ("PA", "PS", "PC", "PV"):
-                old = getattr(self, a)
-                new = np.zeros((old.shape[0], 2 * old.shape[1]), dtype=old.dtype)
-                new[:, :old.shape[1]] = old
-                setattr(self, a, new)
         elif code == kern.LANDED_FULL:  # point a stays in slot a mod L, its block's copy in a / BLOCK mod L / BLOCK
             (R, L), B = self.LA.shape, kern.BLOCK
             old = (self.LA, self.LC, self.LV, self.LX)
@@ -504,9 +503,34 @@ class HistoryRelaxation:
 
     # ---------------------------------------------------------------- checkpoints
     _STATE = ("T", "K", "S", "V", "A", "head", "count", "total", "WT", "WK", "WS", "WP", "whead", "wcount", "wtotal")
-    _LANDED = ("PA", "PS", "PC", "PV", "psize", "LA", "LC", "LV", "LX", "lcount", "ltotal", "front")
+    _LANDED = ("QA", "QS", "QE", "qsize", "nxt", "LA", "LC", "LV", "LX", "lcount", "ltotal", "front")
 
     _DUE = ("next_t", "next_k", "next_seq", "seq")
+
+    def _queue_from_pending(self, state: dict) -> None:
+        """Each synapse's cursor and each read unit's heap of synapses from the pending landings of
+        a checkpoint that kept them as copies: a synapse's cursor is at its oldest value pending
+        (at the oldest entry its sender keeps, if that one was dropped: see
+        :func:`relaxation_kernels.extend_landed`), or after its sender's newest entry if none is."""
+        PS, PC, psize = np.asarray(state["PS"]), np.asarray(state["PC"]), np.asarray(state["psize"])
+        self.qsize[:] = 0
+        D = self.T.shape[1]
+        for u in np.flatnonzero(self.rid >= 0):
+            r = int(self.rid[u])
+            cols, serials = PC[r, :psize[r]], PS[r, :psize[r]]
+            for e in range(self.in_ptr[u], self.in_ptr[u + 1]):
+                src, tot = int(self.in_src[e]), int(self.total[self.in_src[e]])
+                oldest = tot - int(self.count[src])
+                pending = serials[cols == self.in_col[e]]
+                if pending.size == 0:
+                    self.nxt[e] = tot
+                    continue
+                kept = [i for i in range(oldest, tot) if self.S[src, (self.head[src] - (tot - i)) % D] == pending.min()]
+                i = kept[0] if kept else oldest
+                self.nxt[e] = i
+                slot = (self.head[src] - (tot - i)) % D
+                kern.push_synapse((self.QA, self.QS, self.QE, self.qsize), r, self.T[src, slot] + self.in_d[e],
+                                  self.S[src, slot], e)
 
     def state(self) -> dict:
         return {"serial": self.serial, "wm": list(self.wm), "token": self.token,
@@ -522,10 +546,15 @@ class HistoryRelaxation:
             for a in self._DUE:
                 getattr(self, a)[:] = state[a]
             self.token, self.wake_at = state["token"], None if state["wake_at"] is None else tuple(state["wake_at"])
-        if "LX" in state:
+        if "QA" in state:
             for a in self._LANDED:
                 setattr(self, a, np.array(state[a]))
             self.landed_on = bool(state["landed_on"])
+        elif "LX" in state:  # saved while landings waited as copies in a heap per read unit
+            for a in self._LANDED[5:]:
+                setattr(self, a, np.array(state[a]))
+            self.landed_on = bool(state["landed_on"])
+            self._queue_from_pending(state)
         else:  # saved before units kept what lands on them: read input by input
             self.landed_on = False
         self._tie()

@@ -27,6 +27,12 @@ float64 loops, called by address (:func:`numpy_loop`), not the C library's, whos
 for about 5 % of values on AVX-512 machines: so the step gives the bits of the NumPy functions
 every other path uses (:func:`asyncneurons.learning.kernels.softplus`, :func:`~asyncneurons.learning.kernels.sigmoid`,
 the categorical policy), and a test holds them equal.
+
+The kernels that only read and write arrays they are given (the lookups, the histories' entries,
+the heaps of what lands) are compiled without numba's reference counting (``_nrt=False``, :data:`NO_REFCOUNTS`): with
+it, every array a call receives costs two atomic calls (a count taken on entry, given back on
+exit), and these kernels are called per read unit and per step with tens of arrays each. They make
+no array (NumPy's pairwise sum keeps its stack in arrays given to it, :func:`pairwise_with`).
 """
 
 from __future__ import annotations
@@ -39,13 +45,18 @@ from numba import njit, types
 from numba.extending import intrinsic
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
 from asyncneurons.learning.compiled import _clamp
+from numba.core import cpu as _cpu
+
+# ``_nrt`` is an option numba's CPU target declares but does not document: ask for it only where
+# the installed numba declares it (elsewhere the kernels keep their reference counts: slower, same bits).
+NO_REFCOUNTS = {"_nrt": False} if hasattr(_cpu.CPUTargetOptions, "_nrt") else {}
 
 DELIVER = 100_000
 R0 = 300_000
 FORWARD, ERROR = 0, 1  # landing class of a hop: the value itself, or the error term it caused
 
 
-@njit(cache=True)
+@njit(cache=True, **NO_REFCOUNTS)
 def landing_class(k, mode):
     if mode == ERROR:
         return R0 + 4 * k + 3
@@ -54,7 +65,7 @@ def landing_class(k, mode):
     return R0 + 4 * k + 1
 
 
-@njit(cache=True)
+@njit(cache=True, **NO_REFCOUNTS)
 def _block(a, lo, n):
     """NumPy's pairwise sum of a block of at most 128 elements."""
     if n < 8:
@@ -83,16 +94,14 @@ def _block(a, lo, n):
     return res
 
 
-@njit(cache=True)
-def _pairwise(a, lo, n):
+@njit(cache=True, **NO_REFCOUNTS)
+def pairwise_with(a, lo, n, stack, partial):
     """NumPy's pairwise sum: blocks of at most 128, halves (rounded down to a multiple of 8)
-    added recursively; written with an explicit stack (post-order)."""
+    added recursively; written with an explicit stack (post-order) in ``stack`` (3 × 64 integers:
+    start, length, stage) and ``partial`` (64 floats), so that it makes no array."""
     if n <= 128:
         return _block(a, lo, n)
-    stack_lo = np.empty(64, dtype=np.int64)
-    stack_n = np.empty(64, dtype=np.int64)
-    stage = np.zeros(64, dtype=np.int64)
-    partial = np.zeros(64)
+    stack_lo, stack_n, stage = stack[0], stack[1], stack[2]
     stack_lo[0], stack_n[0], stage[0] = lo, n, 0
     top = 0
     result = 0.0
@@ -123,12 +132,20 @@ def _pairwise(a, lo, n):
 
 
 @njit(cache=True)
+def _pairwise(a, lo, n):
+    """:func:`pairwise_with`, with a stack of its own."""
+    if n <= 128:
+        return _block(a, lo, n)
+    return pairwise_with(a, lo, n, np.zeros((3, 64), dtype=np.int64), np.zeros(64))
+
+
+@njit(cache=True)
 def row_potential(x):
     """``Σ_i x_i`` in NumPy's order for a contiguous row (x = P_row · H_row)."""
     return 0.0 + _pairwise(x, 0, x.size)
 
 
-@njit(cache=True)
+@njit(cache=True, **NO_REFCOUNTS)
 def held_from(T, K, S, head, count, total, u, d1, d2, mode, tau, pr, wm, cur, c):
     """Physical slot of the newest entry of unit ``u`` held by a reader at (τ, pr) after hops
     ``d1`` and ``d2`` (``mode``: the landing class of the last hop), or −1.
@@ -241,7 +258,7 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
     full (grow it and read again: what was read stays read).
     """
     l_mem, v_cur, w_cur, r_cur = cursors
-    on, rid, pend, land, outs, max_back = landed
+    on, rid, queue, land, outs, max_back = landed
     held = np.empty(0)
     looked = False
     widx = np.empty(q_units.size, dtype=np.int64)
@@ -264,7 +281,7 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
             nc = ncols[u]
             told = False
             if on:
-                if extend_landed(rid[u], tau, max_back, pend, land) != OK:
+                if extend_landed(rid[u], tau, max_back, queue, land, T, S, V, head, count, total) != OK:
                     return LANDED_FULL
                 told = landed_inputs(rid[u], dr, tau, land, r_cur, j, x, nc)
             if not told:
@@ -284,7 +301,7 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
     return OK
 
 
-@njit(cache=True)
+@njit(cache=True, **NO_REFCOUNTS)
 def _everywhere(T_next, S_next, d1, d2, t, wm):
     """Whether an entry sent at ``T_next`` is held by every reader from now on, after hops of at
     most ``d1`` and ``d2`` (then every older entry of its unit can be dropped)."""
@@ -292,30 +309,29 @@ def _everywhere(T_next, S_next, d1, d2, t, wm):
     return a < t or (a == t and S_next < wm)
 
 
-@njit(cache=True)
+@njit(cache=True, **NO_REFCOUNTS)
 def append(T, K, S, V, A, head, count, total, units, t, k, values, action, serial, d1, d2, wm, landed):
-    """Append an entry per unit, and put each value in the pending landings of every read unit it
-    lands on (``landed``, :func:`extend_landed`). Returns :data:`OK`; :data:`HISTORY_FULL`
-    (nothing written) when some history is full and its oldest entry may still be read: an entry
-    is dropped once the next one is held everywhere, after the longest forward and retrograde
-    delays ``d1`` and ``d2`` (``wm``: see :func:`held_from`); :data:`PENDING_FULL` when pending
-    landings may overflow."""
-    on, rid, pend, land, outs, max_back = landed
-    out_ptr, out_r, out_col, out_d = outs
-    psize = pend[4]
+    """Append an entry per unit. Returns :data:`OK`, or :data:`HISTORY_FULL` (nothing written)
+    when some history is full and its oldest entry may still be read: an entry is dropped once
+    the next one is held everywhere, after the longest forward and retrograde delays ``d1`` and
+    ``d2`` (``wm``: see :func:`held_from`). A synapse to a read unit (``landed``,
+    :func:`extend_landed`) that had nothing in flight enters that unit's queue of synapses."""
+    on, rid, queue, land, outs, max_back = landed
+    out_ptr, out_r, out_e, out_d = outs
+    nxt = queue[4]
     D = T.shape[1]
     for i in range(units.size):
         u = units[i]
         if count[u] == D:
-            nxt = (head[u] + 1) % D
-            if not _everywhere(T[u, nxt], S[u, nxt], d1, d2, t, wm):
+            nx = (head[u] + 1) % D
+            if not _everywhere(T[u, nx], S[u, nx], d1, d2, t, wm):
                 return HISTORY_FULL
-        if on:
-            for e in range(out_ptr[u], out_ptr[u + 1]):
-                if psize[out_r[e]] + units.size > pend[0].shape[1]:
-                    return PENDING_FULL
     for i in range(units.size):
         u = units[i]
+        if on:
+            for e in range(out_ptr[u], out_ptr[u + 1]):
+                if nxt[out_e[e]] == total[u]:  # nothing of u in flight on this synapse
+                    push_synapse(queue, out_r[e], t + out_d[e], serial, out_e[e])
         s = head[u] % D
         T[u, s] = t
         K[u, s] = k
@@ -326,13 +342,10 @@ def append(T, K, S, V, A, head, count, total, units, t, k, values, action, seria
         total[u] += 1
         if count[u] < D:
             count[u] += 1
-        if on:
-            for e in range(out_ptr[u], out_ptr[u + 1]):
-                push_pending(pend, out_r[e], t + out_d[e], serial, out_col[e], values[i])
     return OK
 
 
-@njit(cache=True)
+@njit(cache=True, **NO_REFCOUNTS)
 def append_weights(WT, WS, WP, whead, wcount, wtotal, units, t, P, serial, d2, wm):
     """Append a snapshot of each unit's weight row (row i of ``P``), as :func:`append` does."""
     D = WT.shape[1]
@@ -603,93 +616,128 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
 # A downstream unit's error term, as a reader sees it, depends on the inputs it held as of the
 # retrograde delay. Rather than look each input up for every reader, each unit that someone reads
 # keeps the values landing on it in landing order, each point with the unit's inputs after it:
-# a value sent at t on a synapse of delay d lands at fl(t + d); the sender's append puts it in the
-# unit's pending landings (a heap ordered by landing time, then by the order the entries were
-# made), and the unit's landed points take from there whatever has landed when it is read.
+# a value sent at t on a synapse of delay d lands at fl(t + d). One synapse's delay is fixed, so
+# what it carries lands in the order it was sent: the entries of the sender's history from the
+# synapse's cursor on (the oldest not landed yet) are that synapse's landings, in order, and a
+# read unit merges its synapses' streams with a heap over the synapses that have something in
+# flight, keyed by the landing of each one's oldest (landing time, then the order the entries were
+# made). Nothing is copied before it lands, and a landing costs a sift in a heap of at most as
+# many synapses as the unit has.
 
-OK, HISTORY_FULL, PENDING_FULL, LANDED_FULL = 0, 1, 2, 3
+OK, HISTORY_FULL, LANDED_FULL = 0, 1, 3
 
 
-@njit(cache=True)
+@njit(cache=True, **NO_REFCOUNTS)
 def _before(a1, s1, a2, s2):
     return a1 < a2 or (a1 == a2 and s1 < s2)
 
 
-@njit(cache=True)
-def push_pending(pend, r, a, serial, col, value):
-    """Put a landing (time ``a``, serial, column, value) in read unit r's pending heap."""
-    PA, PS, PC, PV, psize = pend
-    i = psize[r]
-    psize[r] = i + 1
+@njit(cache=True, **NO_REFCOUNTS)
+def push_synapse(queue, r, a, serial, e):
+    """Put synapse e, whose oldest value in flight lands at ``a`` (made as entry ``serial``), in
+    read unit r's heap."""
+    QA, QS, QE, qsize = queue[0], queue[1], queue[2], queue[3]
+    i = qsize[r]
+    qsize[r] = i + 1
     while i > 0:
         parent = (i - 1) >> 1
-        if not _before(a, serial, PA[r, parent], PS[r, parent]):
+        if not _before(a, serial, QA[r, parent], QS[r, parent]):
             break
-        PA[r, i], PS[r, i], PC[r, i], PV[r, i] = PA[r, parent], PS[r, parent], PC[r, parent], PV[r, parent]
+        QA[r, i], QS[r, i], QE[r, i] = QA[r, parent], QS[r, parent], QE[r, parent]
         i = parent
-    PA[r, i], PS[r, i], PC[r, i], PV[r, i] = a, serial, col, value
+    QA[r, i], QS[r, i], QE[r, i] = a, serial, e
 
 
-@njit(cache=True)
-def _pop_pending(pend, r):
-    """Remove the top of read unit r's pending heap."""
-    PA, PS, PC, PV, psize = pend
-    n = psize[r] - 1
-    psize[r] = n
-    if n == 0:
-        return
-    a, s, c, v = PA[r, n], PS[r, n], PC[r, n], PV[r, n]
+@njit(cache=True, **NO_REFCOUNTS)
+def _sift_down(QA, QS, QE, r, n, a, s, e):
+    """Put (a, s, e) at the top of read unit r's heap of n synapses and sift it down."""
     i = 0
     while True:
         child = 2 * i + 1
         if child >= n:
             break
-        if child + 1 < n and _before(PA[r, child + 1], PS[r, child + 1], PA[r, child], PS[r, child]):
+        if child + 1 < n and _before(QA[r, child + 1], QS[r, child + 1], QA[r, child], QS[r, child]):
             child += 1
-        if not _before(PA[r, child], PS[r, child], a, s):
+        if not _before(QA[r, child], QS[r, child], a, s):
             break
-        PA[r, i], PS[r, i], PC[r, i], PV[r, i] = PA[r, child], PS[r, child], PC[r, child], PV[r, child]
+        QA[r, i], QS[r, i], QE[r, i] = QA[r, child], QS[r, child], QE[r, child]
         i = child
-    PA[r, i], PS[r, i], PC[r, i], PV[r, i] = a, s, c, v
+    QA[r, i], QS[r, i], QE[r, i] = a, s, e
 
 
 BLOCK = 16  # a read unit's inputs are copied whole before every 16th point landed on it
 
 
-@njit(cache=True)
-def extend_landed(r, tau, max_back, pend, land):
+@njit(cache=True, **NO_REFCOUNTS)
+def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total):
     """Move to read unit r's landed points whatever has landed by τ. Point number a (from the
     unit's first, ever) is in slot a mod L of ``LA`` (landing time), ``LC`` (column) and ``LV``
     (value); before every :data:`BLOCK`-th point the unit's inputs are copied whole into ``LX``
     (block a / BLOCK, mod L / BLOCK); ``front`` holds them after the newest point. A point is
     dropped once the next one is held by every reader for good: fl(its landing + the longest
-    retrograde delay) < τ; slots stay in use from the start of the oldest point's block. Returns
+    retrograde delay) < τ; slots stay in use from the start of the oldest point's block.
+
+    The landings come from the heap of r's synapses (``queue``: landing, serial and synapse of
+    each one's oldest value in flight; the synapses' cursors ``nxt``, their senders, columns and
+    delays), each value read from its sender's history at the synapse's cursor. A value its
+    sender's history has dropped before r was read is one whose successor on the synapse was
+    already held by every reader for good: no read can hold it, and it is passed over. Returns
     :data:`OK`, or :data:`LANDED_FULL` (grow the points and call again)."""
-    PA, PS, PC, PV, psize = pend
+    QA, QS, QE, qsize, nxt, e_src, e_col, e_d = queue
     LA, LC, LV, LX, lcount, ltotal, front = land
-    if psize[r] == 0 or PA[r, 0] > tau:
+    if qsize[r] == 0 or QA[r, 0] > tau:
         return OK
     mask, bmask = LA.shape[1] - 1, LX.shape[1] - 1
+    D = T.shape[1]
     while lcount[r] > 1 and LA[r, (ltotal[r] - lcount[r] + 1) & mask] + max_back < tau:
         lcount[r] -= 1
-    while psize[r] > 0 and PA[r, 0] <= tau:
+    while qsize[r] > 0 and QA[r, 0] <= tau:
+        e = QE[r, 0]
+        u = e_src[e]
+        i = nxt[e]
+        tot = total[u]
+        oldest = tot - count[u]
+        if i < oldest:  # passed over: its successor lands in its place
+            nxt[e] = oldest
+            s = head[u] - (tot - oldest)
+            if s < 0:
+                s += D
+            _sift_down(QA, QS, QE, r, qsize[r], T[u, s] + e_d[e], S[u, s], e)
+            continue
         a = ltotal[r]
-        oldest = a - lcount[r]
-        if a - (oldest - oldest % BLOCK) >= LA.shape[1]:
+        first = a - lcount[r]
+        if a - (first - first % BLOCK) >= LA.shape[1]:
             return LANDED_FULL
         if a % BLOCK == 0:
-            LX[r, (a // BLOCK) & bmask, :] = front[r, :]
-        s = a & mask
-        c = PC[r, 0]
-        front[r, c] = PV[r, 0]
-        LA[r, s], LC[r, s], LV[r, s] = PA[r, 0], c, PV[r, 0]
+            b = (a // BLOCK) & bmask
+            for c in range(front.shape[1]):
+                LX[r, b, c] = front[r, c]
+        s = head[u] - (tot - i)
+        if s < 0:
+            s += D
+        c = e_col[e]
+        v = V[u, s]
+        front[r, c] = v
+        sl = a & mask
+        LA[r, sl], LC[r, sl], LV[r, sl] = QA[r, 0], c, v
         lcount[r] += 1
         ltotal[r] += 1
-        _pop_pending(pend, r)
+        i += 1
+        nxt[e] = i
+        if i < tot:
+            s += 1
+            if s >= D:
+                s -= D
+            _sift_down(QA, QS, QE, r, qsize[r], T[u, s] + e_d[e], S[u, s], e)
+        else:
+            n = qsize[r] - 1
+            qsize[r] = n
+            if n > 0:
+                _sift_down(QA, QS, QE, r, n, QA[r, n], QS[r, n], QE[r, n])
     return OK
 
 
-@njit(cache=True)
+@njit(cache=True, **NO_REFCOUNTS)
 def landed_inputs(r, d2, tau, land, r_cur, c, x, nc):
     """The inputs read unit r held as its error term reaches a reader at τ after ``d2``, into
     ``x[:nc]``: those after its last point with fl(landing + d2) < τ (the copy before that point's
