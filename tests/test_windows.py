@@ -229,6 +229,14 @@ def test_delta_landing_on_each_unit_at_its_own_time_keeps_a_layer_one_group(scen
     assert np.array_equal(layer_totals(on.groups, 3)["steps"], layer_totals(off.groups, 3)["steps"])
 
 
+def test_ste_backprop_layers_fire_in_one_compiled_call_as_the_event_engine_fires_them(scenario):
+    over = {"learning": {"rule": "ste_backprop"}, "timing": {"retro_delay": 1.0, **PER_UNIT_REWARD_DELAY}}
+    on, _ = assert_modes_agree(scenario, over, 120, 120 * 5)
+    assert all(g.compiled_fire for g in on.groups)
+    # the output's firing records its trace; a hidden unit's trace records when the error lands
+    assert [g.keeps_trace for g in on.groups] == [g.role == "output" for g in on.groups]
+
+
 def test_a_run_with_delta_landing_per_unit_continues_from_a_checkpoint(scenario, tmp_path):
     over = {"experiment": {"episodes": 10}, **LANDINGS["global_reinforce"]}
     s = _scenario(scenario, over, True)

@@ -69,8 +69,11 @@ lands on each unit's row at the unit's own time, inside the layer pass, so units
 whatever their reward delays (:mod:`asyncneurons.engine.landings`).
 A layer of Bernoulli units or a softmax or categorical population, under a rule whose sampling
 records only the plain trace, fires in one compiled call, NumPy's own ``exp`` loop inside
-(:meth:`Windows._fire_compiled`); Weight Maximization's learning after the TD error lands is one
-call when it takes no time (:func:`asyncneurons.engine.chain.make_cascade`).
+(:meth:`Windows._fire_compiled`); so does it under a rule that says what its sampling does
+besides (``Rule.records_at_sample``, ``Rule.sampled``, called on the call's samples: STE
+backprop's hidden units keep their inputs and slope, its output records its trace and sends its
+error). Weight Maximization's learning after the TD error lands is one call when it takes no
+time (:func:`asyncneurons.engine.chain.make_cascade`).
 ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
 """
 
@@ -195,11 +198,13 @@ class Windows:
         self.latest = (-math.inf, 0)  # (time, class) of the latest hidden firing in the current window
         rule = type(sim.rule)
         self.plain_trace = rule.on_sample is Rule.on_sample and rule.on_sample_rows is Rule.on_sample_rows
+        self.rule_sampled = rule.sampled is not Rule.sampled  # the rule's part of a compiled firing (_sampled)
         self.cut = sim.rule.output_sends or self.wait  # an output's sample may cut the window (advance)
         self.jittered = tr.jitter is not None
         for g in sim.groups:  # fired by one compiled call (_fire_compiled)
-            g.compiled_fire = (self.plain_trace and g.kind.name in FUSED_KINDS
+            g.compiled_fire = ((self.plain_trace or self.rule_sampled) and g.kind.name in FUSED_KINDS
                                and all(a.flags.c_contiguous for a in (g.P, g.H, g.E, g.T)))
+            g.keeps_trace = sim.rule.records_at_sample(g)  # else a compiled firing's trace goes to g.scratch
             g.temperature = float(g.lp.temperature)
             g.n_logits = g.size + 1 if g.kind.name == "softmax" else g.size
             g.marks = bool(len(g.out_edges)) and self.on_all
@@ -208,7 +213,7 @@ class Windows:
             # what a compiled firing needs that never changes, packed (history_kernels.layer_topology)
             g.topo = layer_topology((g.w_ptr, g.w_edges, g.w_src, g.w_row, g.w_col, g.out_ptr, g.out_sorted, g.dense),
                                     g.set_base, g.marks, self.select_mode, self.on_all)
-            g.consts = layer_constants(g.temperature, g.refractory, g.decay_value, g.w_delay)
+            g.consts = layer_constants(g.temperature, g.refractory, g.decay_value if g.keeps_trace else 0.0, g.w_delay)
             g.fire_values, g.fire_waves = np.empty(g.size), np.empty(g.size, dtype=np.int64)  # a firing's scratch
         self.no_jitter = np.zeros((1, 1))  # stands for the per-send jitters when there are none
         self.saved = None  # inside a window an output's sample may cut: what it changed (_save)
@@ -554,7 +559,8 @@ class Windows:
         m = len(rows)
         if sim.landings is not None:  # δ landed on each unit by its own time
             sim.landings.land(g, rows, row_t)
-        if g.per_sample:  # λγ (asyncneurons.learning.traces.record_decay), in g.consts
+        E = g.E if g.keeps_trace else g.scratch  # a trace the rule does not record at sampling is dropped
+        if g.per_sample or not g.keeps_trace:  # λγ (asyncneurons.learning.traces.record_decay), in g.consts
             decays = NO_DECAYS
         else:
             decay = traces.record_decay(g, row_t) if m == g.n_rows else traces.record_decay(g, row_t, rows)
@@ -568,12 +574,12 @@ class Windows:
                     a, n_next, lowest = categorical_fire_any(
                         tr.HT, tr.HV, tr.HW, tr.HN, tr.head, tr.EJ, True, self._jitter_arrays(), self.first,
                         self.set_wave, self.last, tr.max_delay, self.e_int, tr.e_delay, g.topo, g.consts, g.P, g.H,
-                        g.E, g.T, g.keys1, g.counters, g.values, z, decays, sets, times, row_t, g.fire_values,
+                        E, g.T, g.keys1, g.counters, g.values, z, decays, sets, times, row_t, g.fire_values,
                         g.fire_waves, lt, inclusive, now, tr.serial, EXP, g.due_sets, g.due_times)
                 else:
                     a, n_next, lowest = categorical_fire(
                         tr.HT, tr.HV, tr.HW, tr.HN, tr.head, self.no_jitter, self.first, self.set_wave, self.last,
-                        tr.max_delay, self.e_int, tr.e_delay, g.topo, g.consts, g.P, g.H, g.E, g.T, g.keys1,
+                        tr.max_delay, self.e_int, tr.e_delay, g.topo, g.consts, g.P, g.H, E, g.T, g.keys1,
                         g.counters, g.values, z, decays, sets, times, row_t, g.fire_values, g.fire_waves, lt,
                         inclusive, now, tr.serial, EXP, g.due_sets, g.due_times)
                 if a >= 0:
@@ -588,12 +594,12 @@ class Windows:
                     code, n_next, lowest = bernoulli_fire_any(
                         tr.HT, tr.HV, tr.HW, tr.HN, tr.head, tr.EJ, True, self._jitter_arrays(), self.first,
                         self.set_wave, self.last, tr.max_delay, self.e_int, tr.e_delay, g.topo, g.consts, g.P, g.H,
-                        g.E, g.T, g.keys1, g.counters, g.values, g.aux, decays, sets, times, g.fire_values,
+                        E, g.T, g.keys1, g.counters, g.values, g.aux, decays, sets, times, g.fire_values,
                         g.fire_waves, lt, inclusive, now, tr.serial, EXP, g.due_sets, g.due_times)
                 else:
                     code, n_next, lowest = bernoulli_fire(
                         tr.HT, tr.HV, tr.HW, tr.HN, tr.head, self.no_jitter, self.first, self.set_wave, self.last,
-                        tr.max_delay, self.e_int, tr.e_delay, g.topo, g.consts, g.P, g.H, g.E, g.T, g.keys1,
+                        tr.max_delay, self.e_int, tr.e_delay, g.topo, g.consts, g.P, g.H, E, g.T, g.keys1,
                         g.counters, g.values, g.aux, decays, sets, times, g.fire_values, g.fire_waves, lt, inclusive,
                         now, tr.serial, EXP, g.due_sets, g.due_times)
                 if not code:
@@ -601,12 +607,31 @@ class Windows:
                 self._make_room(code, g.dense[rows])
             aux = None  # σ of each row is in g.aux; only an output's aux is read (_fired)
         tr.serial += 1
+        if self.rule_sampled:
+            self._sampled(g, rows, row_t, aux, m)
         if g is self.output or sim.on_event is not None:  # what _fired reads of the samples
             self._fired(g, g.kind, rows, row_t, g.fire_values[:m], aux, g.fire_waves[:m])
         else:
             self._fired(g, g.kind, rows, row_t, None, aux, None)
         g.lowest = lowest
         return n_next
+
+    def _sampled(self, g, rows, row_t, aux, m: int) -> None:
+        """The rule's part of a compiled firing of ``m`` rows ``rows`` (:meth:`Rule.sampled
+        <asyncneurons.learning.rules.base.Rule.sampled>`), given what :meth:`fire` gives
+        ``on_sample_rows``: the samples, σ per row (or the population's (π, a)), the scores
+        ``(h − σ)/T`` or ``(onehot − π)/T`` with the operations of the compiled sampling, and the
+        inputs the rows read."""
+        values = g.fire_values[:m].copy()
+        if g.kind.population:
+            probs = aux[0][:m]
+        else:
+            aux = probs = g.aux[rows]
+        score = (values - probs) / g.temperature
+        H = g.H if m == g.n_rows else g.H[rows]
+        self.now, self.row_times = float(row_t[0]), row_t  # a signal sent now leaves at the unit's own time
+        self.sim.rule.sampled(self.sim, g, rows, values, aux, score, H)
+        self.now = self.row_times = None
 
     def _jitter_arrays(self) -> tuple:
         """What a compiled firing's sends need under synaptic jitter."""

@@ -53,6 +53,15 @@ class Backprop(GlobalReinforce):
         group.sample_H[rows] = H
         group.sample_slope[rows] = group.kind.derivative(aux)
 
+    def records_at_sample(self, group) -> bool:
+        return group.role == "output"  # a hidden unit's trace records when the error lands (on_retro)
+
+    def sampled(self, sim, group, rows, values, aux, g, H):
+        if group.role == "output":
+            self._send_error(sim, group, g)
+        else:
+            self.on_sample_rows(sim, group, rows, values, aux, g, H)
+
     def on_retro(self, sim, group, signal, step, reset):
         if not hasattr(group, "sample_slope"):  # an error reaching units that have not sampled yet
             group.sample_H, group.sample_slope = np.zeros_like(group.H), np.zeros(group.size)  # credits nothing

@@ -107,6 +107,17 @@ class Rule:
             return
         traces.record(group, g, H, sim.now, rows)
 
+    def records_at_sample(self, group) -> bool:
+        """Whether a sample of ``group`` records the plain trace ``E ← λγ E + g ⊗ h`` (what a
+        compiled layer firing computes, :mod:`asyncneurons.engine.windows`). Default: yes."""
+        return True
+
+    def sampled(self, sim, group, rows, values, aux, g, H) -> None:
+        """After a compiled firing of rows ``rows`` (firing windows): what :meth:`on_sample_rows`
+        does besides recording the plain trace, which the firing has recorded when
+        :meth:`records_at_sample` says so. A rule that overrides its sampling and this method
+        has its layers fired by one compiled call; the default (nothing) is the plain trace's."""
+
     def on_reward(self, sim, group, delta: float, step: int, reset: bool) -> None:
         raise NotImplementedError
 
