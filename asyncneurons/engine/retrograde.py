@@ -22,8 +22,9 @@ arithmetic of the engine's one-row update with the same compiled Adam step
 (:func:`asyncneurons.learning.compiled._adam_span`), so the numbers are the engine's bit for bit.
 
 Entries on rows that send signals on are ordered by a heap. Entries on the *last* rows (units
-whose presynaptic units are all inputs) cause nothing further, so they are only listed, and at
-the end of each drain grouped by row and applied row by row, each row in its own time order:
+whose presynaptic units are all inputs) cause nothing further, so each such row only keeps them,
+in the order they were sent, and at the end of each drain the rows learn one after another, each
+in its own time order (an entry's place found by counting the entries that land before it):
 a row's learning steps of one drain are one call (:func:`asyncneurons.learning.compiled.adam_landings`,
 the same operations as one :func:`~asyncneurons.learning.compiled._adam_span` per landing).
 
@@ -93,14 +94,18 @@ def fusing_graph(graph):
 
 # ---------------------------------------------------------------------- the queue in arrays
 # An entry is a signal in flight: (time, priority, sending order, receiving row, sender's unit id,
-# send index, value, agent step, new-episode mark, synapse), kept in a slot of the arrays of
-# Q = (heap, free, last, st, qt, qp, qs, qrow, qsuid, qn, qval, qstep, qreset, qsyn): entries on rows
-#     that send signals on are ordered by the heap; entries on *last* rows (rows that send nothing
-#     on: their landings cause nothing) are listed in ``last``, in the order they were sent;
-#     st = [heap size, free slots, entries so far, row to refill, records, entries in ``last``].
+# send index, value, agent step, new-episode mark, synapse).
+# Q = (heap, free, st, qt, qp, qs, qrow, qsuid, qn, qval, qstep, qreset, qsyn): the entries on rows
+#     that send signals on, each in a slot of the arrays, ordered by the heap;
+#     st = [heap size, free slots, entries so far, row to refill, records, most entries on one last row].
+# L = (count, lt, ls, lsuid, ln, lval, lstep, lreset, lsyn): the entries on *last* rows (rows that
+#     send nothing on: their landings cause nothing), kept per row in the order they were sent:
+#     entry k of last row j is [k, j] of each array, ``count[j]`` of them (no priority, no heap).
 # U = (FP, FM, FV, FE, off, width, T, layer, uid, prio, out_ptr, held, stale, sent, base, late,
-#      e_dst, e_col, e_delay, e_syn): the rows and their retrograde synapses.
-# A = (lr0, lr1, lr_steps, bc1, bc2, Tbc, b1, c1, b2, c2, eps), REC = (time, row, R, step, first entry).
+#      e_dst, e_col, e_delay, e_syn, lslot, lrow, lprio): the rows and their retrograde synapses;
+#      lslot[r] the column j of row r among the last rows (−1: a row that sends on), lrow[j] its row.
+# A = (lr0, lr1, lr_steps, bc1, bc2, Tbc, b1, c1, b2, c2, eps), REC = (time, row, R, step, first entry),
+# S = (key, order, index, R, rate, mark, MS, VS, LS): a last row's scratch in a drain.
 _INLINE = {"cache": True, "error_model": "numpy", "inline": "always"}
 
 
@@ -124,6 +129,18 @@ def _after_on_row(qt, qsuid, qn, qs, a, b):
     if qn[a] != qn[b]:
         return qn[a] > qn[b]
     return qs[a] > qs[b]
+
+
+@njit(**_INLINE)
+def _after_on_last_row(lt, lsuid, ln, ls, j, a, b):
+    """On last row j, entry a comes after entry b: (time, sender's unit id, send index, sending order)."""
+    if lt[a, j] != lt[b, j]:
+        return lt[a, j] > lt[b, j]
+    if lsuid[a, j] != lsuid[b, j]:
+        return lsuid[a, j] > lsuid[b, j]
+    if ln[a, j] != ln[b, j]:
+        return ln[a, j] > ln[b, j]
+    return ls[a, j] > ls[b, j]
 
 
 @njit(**_INLINE)
@@ -164,48 +181,64 @@ def _pop(heap, st, qt, qp, qs):
 
 
 @njit(**_INLINE)
-def _place(Q, out_ptr, t, p, seq, row, suid, n, val, step, reset, syn):
-    """An entry into a free slot (the caller has made sure there is one): onto the heap, or, on a
-    last row, the list of the last rows' entries."""
-    free, st = Q[1], Q[3]
+def _keep(L, st, j, t, seq, suid, n, val, step, reset, syn):
+    """An entry onto last row j (the caller has made sure there is room)."""
+    count = L[0]
+    k = count[j]
+    L[1][k, j], L[2][k, j], L[3][k, j], L[4][k, j] = t, seq, suid, n
+    L[5][k, j], L[6][k, j], L[7][k, j], L[8][k, j] = val, step, reset, syn
+    count[j] = k + 1
+    if k + 1 > st[5]:
+        st[5] = k + 1
+
+
+@njit(**_INLINE)
+def _place(Q, L, lslot, t, p, seq, row, suid, n, val, step, reset, syn):
+    """An entry onto the heap, in a free slot, or onto its last row (the caller has made sure there
+    is room)."""
+    st = Q[2]
+    j = lslot[row]
+    if j >= 0:
+        _keep(L, st, j, t, seq, suid, n, val, step, reset, syn)
+        return
+    free = Q[1]
     nf = st[1] - 1
     st[1] = nf
     slot = free[nf]
-    Q[4][slot], Q[5][slot], Q[6][slot] = t, p, seq
-    Q[7][slot], Q[8][slot], Q[9][slot], Q[10][slot] = row, suid, n, val
-    Q[11][slot], Q[12][slot], Q[13][slot] = step, reset, syn
-    if out_ptr[row + 1] > out_ptr[row]:
-        _push(Q[0], st, Q[4], Q[5], Q[6], slot)
-    else:
-        Q[2][st[5]] = slot
-        st[5] += 1
+    Q[3][slot], Q[4][slot], Q[5][slot] = t, p, seq
+    Q[6][slot], Q[7][slot], Q[8][slot], Q[9][slot] = row, suid, n, val
+    Q[10][slot], Q[11][slot], Q[12][slot] = step, reset, syn
+    _push(Q[0], st, Q[3], Q[4], Q[5], slot)
 
 
 @njit(**_INLINE)
-def _enqueue(Q, out_ptr, t, p, row, suid, n, val, step, reset, syn):
+def _enqueue(Q, L, lslot, t, p, row, suid, n, val, step, reset, syn):
     """One entry, its sending order the count of entries so far."""
-    st = Q[3]
+    st = Q[2]
     seq = st[2]
     st[2] = seq + 1
-    _place(Q, out_ptr, t, p, seq, row, suid, n, val, step, reset, syn)
+    _place(Q, L, lslot, t, p, seq, row, suid, n, val, step, reset, syn)
 
 
 @njit(**_INLINE)
-def _earliest(Q, nxt):
+def _earliest(Q, L, lprio, nxt):
     """``nxt`` = (time, priority) of the earliest entry in flight (time ∞ if none)."""
-    heap, last, st, qt, qp = Q[0], Q[2], Q[3], Q[4], Q[5]
+    heap, st, qt, qp = Q[0], Q[2], Q[3], Q[4]
+    count, lt = L[0], L[1]
     bt, bp = math.inf, np.int64(0)
     if st[0] > 0:
         bt, bp = qt[heap[0]], qp[heap[0]]
-    for k in range(st[5]):
-        x = last[k]
-        if qt[x] < bt or (qt[x] == bt and qp[x] < bp):
-            bt, bp = qt[x], qp[x]
+    for j in range(count.shape[0]):
+        p = lprio[j]
+        for k in range(count[j]):
+            t = lt[k, j]
+            if t < bt or (t == bt and p < bp):
+                bt, bp = t, p
     nxt[0], nxt[1] = bt, np.float64(bp)
 
 
 @njit(cache=True, error_model="numpy")
-def send_many(Q, out_ptr, t0, delay, late, jittered, p, row, suid, n, C, rows, cols, step, reset, syn, nxt):
+def send_many(Q, L, lslot, lprio, t0, delay, late, jittered, p, row, suid, n, C, rows, cols, step, reset, syn, nxt):
     """The signals ``C[rows[k], cols[k]]`` a group sends from outside the loop at ``t0`` (the output,
     when the TD error lands on it), as entries k = 0, 1, … in that sending order, entry k landing at
     ``t0 + delay[k]`` (``(t0 + delay[k]) + late[k]`` with jitter); ``nxt`` = the earliest entry in
@@ -214,8 +247,8 @@ def send_many(Q, out_ptr, t0, delay, late, jittered, p, row, suid, n, C, rows, c
         at = t0 + delay[k]
         if jittered:
             at = at + late[k]
-        _enqueue(Q, out_ptr, at, p[k], row[k], suid[k], n[k], C[rows[k], cols[k]], step, reset, syn[k])
-    _earliest(Q, nxt)
+        _enqueue(Q, L, lslot, at, p[k], row[k], suid[k], n[k], C[rows[k], cols[k]], step, reset, syn[k])
+    _earliest(Q, L, lprio, nxt)
 
 
 @njit(cache=True, error_model="numpy")
@@ -230,11 +263,11 @@ def keyed_block(keys, base, U, S):
 
 
 @njit(cache=True, error_model="numpy")
-def place_many(Q, out_ptr, t, p, seq, row, suid, n, val, step, reset, syn, nxt):
+def place_many(Q, L, lslot, lprio, t, p, seq, row, suid, n, val, step, reset, syn, nxt):
     """Entries given with their sending order (a checkpoint's); ``nxt`` as :func:`send_many`."""
     for k in range(t.shape[0]):
-        _place(Q, out_ptr, t[k], p[k], seq[k], row[k], suid[k], n[k], val[k], step[k], reset[k], syn[k])
-    _earliest(Q, nxt)
+        _place(Q, L, lslot, t[k], p[k], seq[k], row[k], suid[k], n[k], val[k], step[k], reset[k], syn[k])
+    _earliest(Q, L, lprio, nxt)
 
 
 @njit(**_INLINE)
@@ -295,8 +328,36 @@ def _clear(FE, o, w):
         FE[q] = 0.0
 
 
+@njit(**_INLINE)
+def _in_time_order(lt, lsuid, ln, ls, j, idx, key, order, nd):
+    """``order[:nd]`` = the positions ``0 … nd−1`` of the entries ``idx[:nd]`` of last row j (their
+    times in ``key``) in the row's order: time, then sender's unit id, send index, sending order.
+    Each entry's place is the count of entries landing before it (a loop the compiler vectorizes);
+    a row where two entries land at one instant is put in order one entry at a time."""
+    tie = False
+    for i in range(nd):
+        ki = key[i]
+        below = 0
+        same = 0
+        for q in range(nd):
+            below += key[q] < ki
+            same += key[q] == ki
+        order[below] = i
+        tie = tie or same > 1
+    if tie:
+        for i in range(nd):
+            order[i] = i
+        for i in range(1, nd):
+            x = order[i]
+            q = i - 1
+            while q >= 0 and _after_on_last_row(lt, lsuid, ln, ls, j, idx[order[q]], idx[x]):
+                order[q + 1] = order[q]
+                q -= 1
+            order[q + 1] = x
+
+
 @njit(cache=True, error_model="numpy")
-def drain(lim_t, lim_p, need, Q, U, A, REC, batch, idx, tkey, rcount, keep, keep_r, jittered, recording, nxt):
+def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, jittered, recording, nxt):
     """Apply, in the event engine's order, every landing that precedes (``lim_t``, ``lim_p``).
 
     Entries landing at one (time, priority) are the signals reaching units of one rank at one
@@ -309,22 +370,26 @@ def drain(lim_t, lim_p, need, Q, U, A, REC, batch, idx, tkey, rcount, keep, keep
     learn at the end, row by row, each in its own time order: nothing they do reaches another row.
 
     Then ``nxt`` = the earliest entry still in flight. Returns DONE, or, before changing anything:
-    GROW (fewer than ``need`` free slots), REFILL (row ``st[3]`` has used its jitter draws) or
-    RECORDS (the record buffer may overflow).
+    GROW (fewer than ``need`` free slots, or no room for ``lneed`` more entries on a last row),
+    REFILL (row ``st[3]`` has used its jitter draws) or RECORDS (the record buffer may overflow).
     """
-    heap, free, last, st, qt, qp, qs, qrow, qsuid, qn = Q[0], Q[1], Q[2], Q[3], Q[4], Q[5], Q[6], Q[7], Q[8], Q[9]
-    qval, qstep, qreset, qsyn = Q[10], Q[11], Q[12], Q[13]
+    heap, free, st, qt, qp, qs, qrow, qsuid, qn = Q[0], Q[1], Q[2], Q[3], Q[4], Q[5], Q[6], Q[7], Q[8]
+    qval, qstep, qreset, qsyn = Q[9], Q[10], Q[11], Q[12]
+    lc, lt, ls, lsuid, ln, lval, lstep, lreset, lsyn = L
     FP, FM, FV, FE, off, width, T, layer, uid, prio, out_ptr = U[:11]
     held, stale = U[11], U[12]
     sent, base, late, e_dst, e_col, e_delay, e_syn = U[13], U[14], U[15], U[16], U[17], U[18], U[19]
+    lslot, lrow, lprio = U[20], U[21], U[22]
+    key, order, idx, Rk, Lk, Ck, MS, VS, LS = S
     lr0, lr1, lr_steps, bc1, bc2, Tbc, b1, c1, b2, c2, eps = A
     nrec = REC[0].shape[0]
+    cap = lt.shape[0]
     lr_layer, lr_step, lr = np.int64(-1), np.int64(-1), 0.0
     while st[0] > 0:
         s = heap[0]
         if qt[s] > lim_t or (qt[s] == lim_t and qp[s] >= lim_p):
             break
-        if st[1] < need:
+        if st[1] < need or st[5] + lneed > cap:
             return GROW
         tau, pr = qt[s], qp[s]
         nb = 0
@@ -396,16 +461,22 @@ def drain(lim_t, lim_p, need, Q, U, A, REC, batch, idx, tkey, rcount, keep, keep
                 d = e_dst[e]
                 seq = st[2]  # (an entry, as _enqueue makes it, written out: the hot path)
                 st[2] = seq + 1
-                nf = st[1] - 1
-                st[1] = nf
-                x = free[nf]
-                qt[x], qp[x], qs[x], qrow[x], qsuid[x], qn[x] = at, prio[d], seq, d, u, n
-                qval[x], qstep[x], qreset[x], qsyn[x] = val, step, reset, e_syn[e]
-                if out_ptr[d + 1] > out_ptr[d]:
-                    _push(heap, st, qt, qp, qs, x)
+                j = lslot[d]
+                if j >= 0:
+                    k = lc[j]
+                    lt[k, j], ls[k, j], lsuid[k, j], ln[k, j] = at, seq, u, n
+                    lval[k, j], lstep[k, j], lreset[k, j], lsyn[k, j] = val, step, reset, e_syn[e]
+                    k += 1
+                    lc[j] = k
+                    if k > st[5]:
+                        st[5] = k
                 else:
-                    last[st[5]] = x
-                    st[5] += 1
+                    nf = st[1] - 1
+                    st[1] = nf
+                    x = free[nf]
+                    qt[x], qp[x], qs[x], qrow[x], qsuid[x], qn[x] = at, prio[d], seq, d, u, n
+                    qval[x], qstep[x], qreset[x], qsyn[x] = val, step, reset, e_syn[e]
+                    _push(heap, st, qt, qp, qs, x)
             if jittered:
                 sent[r] = n + 1
             if reset:
@@ -413,89 +484,94 @@ def drain(lim_t, lim_p, need, Q, U, A, REC, batch, idx, tkey, rcount, keep, keep
         for k in range(nb):  # the batch's slots are free again
             free[st[1]] = batch[k]
             st[1] += 1
-    # the last rows, each in its own time order: the due entries grouped by row, then sorted
-    m = st[5]
+    # the last rows, each in its own time order
+    nl = lc.shape[0]
     if recording:  # (room for their records first)
         nd = 0
-        for k in range(m):
-            x = last[k]
-            if qt[x] < lim_t or (qt[x] == lim_t and qp[x] < lim_p):
-                nd += 1
+        for j in range(nl):
+            for k in range(lc[j]):
+                if lt[k, j] < lim_t or (lt[k, j] == lim_t and lprio[j] < lim_p):
+                    nd += 1
         if st[4] + nd > nrec:
             return RECORDS
-    nr = rcount.shape[0] - 1
-    rcount[:] = 0
-    nd = 0
-    kept = 0
-    for k in range(m):
-        x = last[k]
-        if qt[x] < lim_t or (qt[x] == lim_t and qp[x] < lim_p):
-            batch[nd] = x
-            nd += 1
-            rcount[qrow[x] + 1] += 1
-        else:
-            last[kept] = x
-            kept += 1
-    st[5] = kept
-    if nd == 0:
-        _earliest(Q, nxt)
-        return DONE
-    kmax, wmax = np.int64(0), np.int64(0)
-    for r in range(nr):
-        if rcount[r + 1] > kmax:
-            kmax = rcount[r + 1]
-        if rcount[r + 1] > 0 and width[r] > wmax:
-            wmax = width[r]
-        rcount[r + 1] += rcount[r]
-        keep[r] = rcount[r]  # (a cursor per row)
-    # each row's landings (R, rate, new-episode mark), then its learning steps in one pass
-    Rk, Lk, Ck = np.empty(kmax), np.empty(kmax), np.empty(kmax, dtype=np.bool_)
-    MS, VS, LS = np.empty(kmax * wmax), np.empty(kmax * wmax), np.empty(kmax * wmax)
-    for k in range(nd):
-        x = batch[k]
-        r = qrow[x]
-        idx[keep[r]] = x
-        tkey[keep[r]] = qt[x]
-        keep[r] += 1
-    for r in range(nr):
-        a, b = rcount[r], rcount[r + 1]
-        if b == a:
+    most = 0
+    for j in range(nl):
+        c = lc[j]
+        if c == 0:
             continue
-        for i in range(a + 1, b):  # (time, sender's unit id, send index, sending order)
-            x, tx = idx[i], tkey[i]
-            j = i - 1
-            while j >= a and (tkey[j] > tx or (tkey[j] == tx and _after_on_row(qt, qsuid, qn, qs, idx[j], x))):
-                idx[j + 1], tkey[j + 1] = idx[j], tkey[j]
-                j -= 1
-            idx[j + 1], tkey[j + 1] = x, tx
-        k = a
-        K = 0
-        while k < b:
-            tau = tkey[k]
-            j = k + 1
-            while j < b and tkey[j] == tau:
-                j += 1
-            R, first, reset = _instant(qs, qrow, qn, qval, qreset, qsyn, held, stale, jittered, idx, k, j)
-            if first >= 0:
-                step = qstep[first]
-                if layer[r] != lr_layer or step != lr_step:
-                    lr_layer, lr_step = layer[r], step
-                    lr = _rate(lr0, lr1, lr_steps, lr_layer, lr_step)
-                Rk[K], Lk[K], Ck[K] = R, lr, reset
-                K += 1
-                if recording:
-                    _record(REC, st, tau, r, R, step, qs[first])
-            k = j
-        if K > 0:
-            o, w = off[r], width[r]
-            t0 = T[r]
-            T[r] = t0 + K
-            adam_landings(FP[o:o + w], FM[o:o + w], FV[o:o + w], FE[o:o + w], Rk[:K], Lk[:K], Ck[:K], t0,
-                          bc1, bc2, Tbc, b1, c1, b2, c2, eps, MS, VS, LS)
-    for k in range(nd):
-        free[st[1]] = batch[k]
-        st[1] += 1
-    _earliest(Q, nxt)
+        pj = lprio[j]
+        nd = 0  # the due entries, in the order they were sent
+        for k in range(c):
+            t = lt[k, j]
+            if t < lim_t or (t == lim_t and pj < lim_p):
+                idx[nd] = k
+                key[nd] = t
+                nd += 1
+        if nd > 0:
+            r = lrow[j]
+            _in_time_order(lt, lsuid, ln, ls, j, idx, key, order, nd)
+            # each instant: the kept signals summed (R, rate, new-episode mark), then the row's
+            # learning steps in one pass
+            K = 0
+            i = 0
+            while i < nd:
+                tau = key[order[i]]
+                i2 = i + 1
+                while i2 < nd and key[order[i2]] == tau:
+                    i2 += 1
+                R = 0.0
+                first = np.int64(-1)
+                step = np.int64(0)
+                reset = False
+                for q in range(i, i2):
+                    k = idx[order[q]]
+                    if jittered:
+                        e = lsyn[k, j]
+                        if ln[k, j] < held[e]:
+                            stale[r] += 1
+                            continue
+                        held[e] = ln[k, j]
+                    if first < 0:
+                        R = lval[k, j]
+                    else:
+                        R += lval[k, j]
+                    if first < 0 or ls[k, j] < first:
+                        first, step = ls[k, j], lstep[k, j]
+                    reset = reset or lreset[k, j]
+                if first >= 0:
+                    if layer[r] != lr_layer or step != lr_step:
+                        lr_layer, lr_step = layer[r], step
+                        lr = _rate(lr0, lr1, lr_steps, lr_layer, lr_step)
+                    Rk[K], Lk[K], Ck[K] = R, lr, reset
+                    K += 1
+                    if recording:
+                        _record(REC, st, tau, r, R, step, first)
+                i = i2
+            if K > 0:
+                o, w = off[r], width[r]
+                t0 = T[r]
+                T[r] = t0 + K
+                adam_landings(FP[o:o + w], FM[o:o + w], FV[o:o + w], FE[o:o + w], Rk[:K], Lk[:K], Ck[:K], t0,
+                              bc1, bc2, Tbc, b1, c1, b2, c2, eps, MS, VS, LS)
+            if nd < c:  # the entries not yet due move up, in the order they were sent
+                kept = 0
+                q = 0
+                for k in range(c):
+                    if q < nd and idx[q] == k:
+                        q += 1
+                        continue
+                    lt[kept, j], ls[kept, j], lsuid[kept, j], ln[kept, j] = lt[k, j], ls[k, j], lsuid[k, j], ln[k, j]
+                    lval[kept, j], lstep[kept, j] = lval[k, j], lstep[k, j]
+                    lreset[kept, j], lsyn[kept, j] = lreset[k, j], lsyn[k, j]
+                    kept += 1
+                c = kept
+            else:
+                c = 0
+            lc[j] = c
+        if c > most:
+            most = c
+    st[5] = most
+    _earliest(Q, L, lprio, nxt)
     return DONE
 
 
@@ -588,6 +664,15 @@ class RetroQueue:
                                        "late_base": None}
         indeg = np.bincount(np.concatenate([self.e_dst, *[s["dst"] for s in self.senders.values()]]), minlength=nr)
         self.indeg = int(indeg.max()) if nr else 0
+        # the last rows (rows that send nothing on), each keeping its entries in a column of its own
+        self.lrow = np.flatnonzero(self.out_ptr[1:] == self.out_ptr[:-1]).astype(np.int64)
+        self.lslot = np.full(nr, -1, dtype=np.int64)
+        self.lslot[self.lrow] = np.arange(len(self.lrow))
+        self.lprio = self.prio[self.lrow]
+        # entries one drain's batch can add to one last row: one per synapse onto it from rows that send on
+        self.lneed = int(np.bincount(self.e_dst, minlength=nr)[self.lrow].max()) if len(self.lrow) and len(self.e_dst) \
+            else 0
+        self.lwidth = int(self.width[self.lrow].max()) if len(self.lrow) else 1
         self.held = np.full(n_syn, -1, dtype=np.int64)  # the newest send landed on each synapse (jitter)
         self.stale = np.zeros(nr, dtype=np.int64)
         self.sent = np.zeros(nr, dtype=np.int64)  # retrograde sends per row (the jitter's send index)
@@ -607,7 +692,7 @@ class RetroQueue:
         # the queue
         self.need = len(self.e_dst) + 1
         self._allocate(4 * self.need + 64)
-        self.rcount = np.zeros(nr + 1, dtype=np.int64)
+        self._columns(max(16, 2 * self.indeg + self.lneed))
         self.keep = np.zeros(2 * (nr + 1), dtype=np.int64)
         self.keep_r = np.zeros(nr + 1)
         self.recording = sim.on_event is not None
@@ -618,45 +703,58 @@ class RetroQueue:
 
     # ------------------------------------------------------------------ arrays
     def _allocate(self, cap: int, old=None) -> None:
-        """Room for ``cap`` entries, keeping those of ``old`` (heap, free, last, st, q) in their slots."""
+        """Room for ``cap`` entries on the heap, keeping those of ``old`` (heap, free, st, q) in their slots."""
         q = (np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
              np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
              np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.bool_), np.zeros(cap, dtype=np.int64))
-        heap, free, last = (np.zeros(cap, dtype=np.int64) for _ in range(3))
+        heap, free = (np.zeros(cap, dtype=np.int64) for _ in range(2))
         if old is None:
             st = np.zeros(6, dtype=np.int64)
             free[:] = np.arange(cap - 1, -1, -1)
             st[1] = cap
         else:
-            oheap, ofree, olast, st, oq = old
+            oheap, ofree, st, oq = old
             oc = len(oheap)
             for x, y in zip(q, oq):
                 x[:oc] = y
             heap[:st[0]] = oheap[:st[0]]
-            last[:st[5]] = olast[:st[5]]
             nf = int(st[1])
             free[:nf] = ofree[:nf]
             free[nf:nf + cap - oc] = np.arange(cap - 1, oc - 1, -1)
             st[1] = nf + cap - oc
-        self.heap, self.free, self.last, self.st, self.q = heap, free, last, st, q
+        self.heap, self.free, self.st, self.q = heap, free, st, q
         self.batch = np.zeros(cap, dtype=np.int64)
-        self.idx = np.zeros(cap, dtype=np.int64)
-        self.tkey = np.zeros(cap)
         self._pack()
 
+    def _columns(self, cap: int) -> None:
+        """Room for ``cap`` entries on each last row, keeping those it holds, and the scratch of one row."""
+        nl = len(self.lrow)
+        kinds = (float, np.int64, np.int64, np.int64, float, np.int64, np.bool_, np.int64)
+        cols = [np.zeros((cap, nl), dtype=k) for k in kinds]
+        old = getattr(self, "L", None)
+        if old is not None:
+            for x, y in zip(cols, old[1:]):
+                x[:len(y)] = y
+        self.L = (old[0] if old is not None else np.zeros(nl, dtype=np.int64), *cols)
+        self.S = (np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64), np.zeros(cap),
+                  np.zeros(cap), np.zeros(cap, dtype=np.bool_), *(np.zeros(cap * self.lwidth) for _ in range(3)))
+
     def _pack(self) -> None:
-        self.Q = (self.heap, self.free, self.last, self.st, *self.q)
+        self.Q = (self.heap, self.free, self.st, *self.q)
         self.U = (self.FP, self.FM, self.FV, self.FE, self.off, self.width, self.T, self.layer, self.uid, self.prio,
                   self.out_ptr, self.held, self.stale, self.sent, self.base, self.late,
-                  self.e_dst, self.e_col, self.e_delay, self.e_syn)
+                  self.e_dst, self.e_col, self.e_delay, self.e_syn, self.lslot, self.lrow, self.lprio)
 
     def _records(self, cap: int) -> None:
         self.REC = (np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap), np.zeros(cap, dtype=np.int64),
                     np.zeros(cap, dtype=np.int64))
 
     def _grow(self) -> None:
-        """Twice the slots."""
-        self._allocate(2 * len(self.heap), (self.heap, self.free, self.last, self.st, self.q))
+        """Twice the slots, or twice the room on each last row, whichever is short."""
+        if self.st[1] < self.need:
+            self._allocate(2 * len(self.heap), (self.heap, self.free, self.st, self.q))
+        if self.st[5] + self.lneed > len(self.L[1]):
+            self._columns(2 * len(self.L[1]))
 
     def _refill(self, rows) -> None:
         """The jitter draws j(e, n) of the next ``_BLOCK`` sends of each row in ``rows`` (and of
@@ -721,8 +819,10 @@ class RetroQueue:
         else:
             n, late = s["first"], s["delay"]  # (no jitter: every send index 0, and no lateness read)
         while self.st[1] < s["count"] + self.need:
-            self._grow()
-        send_many(self.Q, self.out_ptr, float(t0), s["delay"], late, self.jittered, s["prio"], s["dst"], s["suid"], n,
+            self._allocate(2 * len(self.heap), (self.heap, self.free, self.st, self.q))
+        while self.st[5] + s["count"] + self.lneed > len(self.L[1]):
+            self._columns(2 * len(self.L[1]))
+        send_many(self.Q, self.L, self.lslot, self.lprio, float(t0), s["delay"], late, self.jittered, s["prio"], s["dst"], s["suid"], n,
                   np.ascontiguousarray(C, dtype=np.float64), rows, s["cols"], int(step), bool(reset), s["syn"],
                   self.nxt)
         self._arm()
@@ -759,8 +859,8 @@ class RetroQueue:
         self._adopt()
         lim_t, lim_p = (math.inf, np.iinfo(np.int64).max) if limit is None else (float(limit[0]), int(limit[1]))
         while True:
-            status = drain(lim_t, lim_p, self.need, self.Q, self.U, self.A, self.REC, self.batch, self.idx, self.tkey,
-                           self.rcount, self.keep, self.keep_r, self.jittered, self.recording, self.nxt)
+            status = drain(lim_t, lim_p, self.need, self.lneed, self.Q, self.L, self.U, self.A, self.REC, self.S,
+                           self.batch, self.keep, self.keep_r, self.jittered, self.recording, self.nxt)
             if status == DONE:
                 break
             if status == GROW:
@@ -794,9 +894,16 @@ class RetroQueue:
     # ------------------------------------------------------------------ checkpoints
     def _entries(self) -> list:
         """Every entry in flight, as columns (time, priority, sending order, row, sender's unit id,
-        send index, value, agent step, new-episode mark, synapse)."""
-        live = np.concatenate([self.heap[:self.st[0]], self.last[:self.st[5]]])
-        return [a[live] for a in self.q]
+        send index, value, agent step, new-episode mark, synapse): those on the heap, then those on
+        the last rows in the order they were sent."""
+        heaped = [a[self.heap[:self.st[0]]] for a in self.q]
+        count, lt, ls, lsuid, ln, lval, lstep, lreset, lsyn = self.L
+        held = np.arange(len(lt))[:, None] < count[None, :]  # [k, j]: entry k of last row j is in flight
+        rows = np.broadcast_to(self.lrow, lt.shape)
+        kept = [lt[held], self.prio[rows[held]], ls[held], rows[held], lsuid[held], ln[held], lval[held],
+                lstep[held], lreset[held], lsyn[held]]
+        order = np.argsort(kept[2], kind="stable")
+        return [np.concatenate([a, b[order]]) for a, b in zip(heaped, kept)]
 
     def state(self) -> dict:
         return {"entries": self._entries(), "sent_entries": int(self.st[2]), "held": self.held.copy(),
@@ -811,8 +918,14 @@ class RetroQueue:
         self._allocate(max(4 * self.need + 64, 2 * n + self.need))
         kinds = (float, np.int64, np.int64, np.int64, np.int64, np.int64, float, np.int64, np.bool_, np.int64)
         q = [np.ascontiguousarray(x, dtype=k) for x, k in zip(q, kinds)]
+        self.L[0][:] = 0
+        self.st[5] = 0
+        on_last = self.lslot[q[3]] >= 0
+        most = int(np.bincount(q[3][on_last], minlength=len(self.names)).max()) if on_last.any() else 0
+        if most + self.lneed > len(self.L[1]):
+            self._columns(2 * (most + self.lneed))
         order = np.argsort(q[2], kind="stable")  # in sending order, as they were sent
-        place_many(self.Q, self.out_ptr, *(x[order] for x in q), self.nxt)
+        place_many(self.Q, self.L, self.lslot, self.lprio, *(x[order] for x in q), self.nxt)
         self.st[2] = int(state["sent_entries"])
         self.held[:] = state["held"]
         self.stale[:] = state["stale"]
