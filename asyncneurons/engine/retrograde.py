@@ -376,6 +376,10 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
     heap, free, st, qt, qp, qs, qrow, qsuid, qn = Q[0], Q[1], Q[2], Q[3], Q[4], Q[5], Q[6], Q[7], Q[8]
     qval, qstep, qreset, qsyn = Q[9], Q[10], Q[11], Q[12]
     lc, lt, ls, lsuid, ln, lval, lstep, lreset, lsyn = L
+    nl = lc.shape[0]  # (the columns written flat, entry k of last row j at k·nl + j: the hot path)
+    ft, fs, fsuid, fn = lt.reshape(lt.size), ls.reshape(ls.size), lsuid.reshape(lsuid.size), ln.reshape(ln.size)
+    fval, fstep, freset, fsyn = lval.reshape(lval.size), lstep.reshape(lstep.size), lreset.reshape(lreset.size), \
+        lsyn.reshape(lsyn.size)
     FP, FM, FV, FE, off, width, T, layer, uid, prio, out_ptr = U[:11]
     held, stale = U[11], U[12]
     sent, base, late, e_dst, e_col, e_delay, e_syn = U[13], U[14], U[15], U[16], U[17], U[18], U[19]
@@ -452,6 +456,8 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
                 _record(REC, st, tau, r, R, step, qs[first])
             n = sent[r]
             u = uid[r]
+            seq = st[2]  # (entries, as _enqueue and _keep make them, written out: the hot path)
+            most = st[5]
             for e in range(out_ptr[r], out_ptr[r + 1]):
                 c = o + e_col[e]
                 val = (2.0 * FP[c]) * (FE[c] * R)
@@ -459,17 +465,16 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
                 if jittered:
                     at = at + late[n - base[r], e]
                 d = e_dst[e]
-                seq = st[2]  # (an entry, as _enqueue makes it, written out: the hot path)
-                st[2] = seq + 1
                 j = lslot[d]
                 if j >= 0:
                     k = lc[j]
-                    lt[k, j], ls[k, j], lsuid[k, j], ln[k, j] = at, seq, u, n
-                    lval[k, j], lstep[k, j], lreset[k, j], lsyn[k, j] = val, step, reset, e_syn[e]
+                    x = k * nl + j
+                    ft[x], fs[x], fsuid[x], fn[x] = at, seq, u, n
+                    fval[x], fstep[x], freset[x], fsyn[x] = val, step, reset, e_syn[e]
                     k += 1
                     lc[j] = k
-                    if k > st[5]:
-                        st[5] = k
+                    if k > most:
+                        most = k
                 else:
                     nf = st[1] - 1
                     st[1] = nf
@@ -477,6 +482,9 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
                     qt[x], qp[x], qs[x], qrow[x], qsuid[x], qn[x] = at, prio[d], seq, d, u, n
                     qval[x], qstep[x], qreset[x], qsyn[x] = val, step, reset, e_syn[e]
                     _push(heap, st, qt, qp, qs, x)
+                seq += 1
+            st[2] = seq
+            st[5] = most
             if jittered:
                 sent[r] = n + 1
             if reset:
@@ -485,7 +493,6 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
             free[st[1]] = batch[k]
             st[1] += 1
     # the last rows, each in its own time order
-    nl = lc.shape[0]
     if recording:  # (room for their records first)
         nd = 0
         for j in range(nl):

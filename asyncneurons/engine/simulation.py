@@ -200,6 +200,7 @@ class Simulation:
         if self.landings is not None and on_event is not None:
             self.on_event = self.landings.ordered(on_event)
         self.retro = RetroQueue(self) if retro_queue else None
+        self._landing_now = None  # while a group learns from retrograde signals, the signals it sends on at once
         self.max_ticks = max_ticks
         self.output = next(g for g in self.groups if g.role == "output")
         self._broadcast_batches = self._batch_by_reward_delay()
@@ -537,6 +538,8 @@ class Simulation:
                     blocks.append((b.target, grp.uids[b.rows], b.pos, C[np.ix_(b.rows, b.cols)]))
             if self.instant is not None:  # every delay 0
                 self.instant.at(priority, self._retro_landing, (blocks, step, reset))
+            elif at is None and delay == 0.0 and self._landing_now is not None:  # sent while a group learns from
+                self._landing_now.append((priority, (blocks, step, reset)))  # retrograde signals: see _retro_applying
             elif at is None:
                 events.Signal(env, delay, priority, (blocks, step, reset), self._retro_lands)
             else:
@@ -563,6 +566,7 @@ class Simulation:
 
     def _retro_landing(self, payload) -> None:
         blocks, step, reset = payload
+        applying = []  # groups whose learning from this instant's signals is due next, in order
         for item in blocks:
             sg, uids, pos, block = item[:4]
             if len(item) > 4:  # jitter per retrograde send: newest wins on each synapse
@@ -575,10 +579,25 @@ class Simulation:
                 if self.instant is not None:
                     self.instant.at(events.retro_apply(sg.rank, self.max_rank), self._retro_applying, (sg, step))
                 else:
-                    events.Signal(self.env, 0.0, events.retro_apply(sg.rank, self.max_rank), (sg, step),
-                                  self._retro_apply)
+                    applying.append(sg)
             sg.retro_in.append((uids, pos, block))
             sg.retro_reset = sg.retro_reset or reset
+        for sg in applying:
+            priority = events.retro_apply(sg.rank, self.max_rank)
+            if len(applying) == 1 and self._comes_next(priority):  # the event would be the next one: no event
+                self._retro_applying((sg, step))
+            else:
+                events.Signal(self.env, 0.0, priority, (sg, step), self._retro_apply)
+
+    def _comes_next(self, priority: int) -> bool:
+        """Whether an event scheduled now with ``priority`` would be the next one SimPy processes
+        (everything in its queue comes later), so that calling its callback at once is the same run."""
+        queue = self.env._queue
+        if not queue:
+            return True
+        t, p = queue[0][0], queue[0][1]
+        now = self.env.now
+        return t > now or (t == now and p > priority)
 
     def _retro_apply(self, event):
         self._retro_applying(event._value)
@@ -587,15 +606,25 @@ class Simulation:
         sg, step = payload
         blocks, sg.retro_in = sg.retro_in, []
         reset, sg.retro_reset = sg.retro_reset, False
-        R = sum_by_sender(blocks, sg.size)
         if self.landings is not None:  # δ that has landed on the units first (landings are LEARN's first class)
             self.landings.settle(sg)
-        if self.on_event is not None:
-            for name, r in zip(sg.names, R):
-                self.on_event(self.env.now, name, "retro", float(r), step)
-        self.rule.on_retro(self, sg, R, step, reset)
+        self._landing_now, landing = [], self._landing_now
+        # the rule applies the blocks itself in one compiled call when it can (the same bits), else
+        # they are summed by sender (the sum reads only the blocks: it may come after the landings)
+        if self.on_event is not None or not self.rule.on_retro_blocks(self, sg, blocks, step, reset):
+            R = sum_by_sender(blocks, sg.size)
+            if self.on_event is not None:
+                for name, r in zip(sg.names, R):
+                    self.on_event(self.env.now, name, "retro", float(r), step)
+            self.rule.on_retro(self, sg, R, step, reset)
         if reset:
             sg.E[...] = 0.0
+        self._landing_now, now = landing, self._landing_now
+        for priority, payload in now:  # the signals sent on with no delay: they land at once when theirs
+            if len(now) == 1 and self._comes_next(priority):  # is the one event that would come next
+                self._retro_landing(payload)
+            else:
+                events.Signal(self.env, 0.0, priority, payload, self._retro_lands)
 
     # ------------------------------------------------------------------ checks and state
     def check_finite(self, step: int) -> None:

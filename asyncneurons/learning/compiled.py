@@ -268,6 +268,28 @@ def trace_rows(E, decay, decays, g, H):
             E[j, i] = E[j, i] * dj + gj * H[j, i]
 
 
+@njit(cache=_CACHE, error_model="numpy")
+def error_lands(block, slope, H, E, decay, P, R, g, C):
+    """The backprop baselines' errors of one instant landing on a layer as one block (one row per
+    sender, senders ascending, columns the layer's units in order): ``R = Σ_s block[s, :]`` added
+    row after row (:func:`sum_rows_ordered`), ``g = R · f'`` (``slope``), the trace
+    ``E ← decay · E + g ⊗ H`` (:func:`trace_rows`) and the error sent on, ``C[i, j] = P[i, j] · g[i]``
+    for the ``C.shape[1]`` first columns (none when C has no rows): the operations of
+    :func:`asyncneurons.learning.kernels.sum_by_sender` and the rule's ``on_retro``, one after another."""
+    sum_rows_ordered(block, R)
+    m, n = E.shape
+    for j in range(m):
+        g[j] = R[j] * slope[j]
+    for j in range(m):
+        gj = g[j]
+        for i in range(n):
+            E[j, i] = E[j, i] * decay + gj * H[j, i]
+    for j in range(C.shape[0]):
+        gj = g[j]
+        for i in range(C.shape[1]):
+            C[j, i] = P[j, i] * gj
+
+
 # ---------------------------------------------------------------------- Adam and Weight Max
 @njit(cache=_CACHE, error_model="numpy")
 def _adam_span(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):

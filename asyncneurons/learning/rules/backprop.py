@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from asyncneurons.learning import traces
+from asyncneurons.learning import compiled, traces
+from asyncneurons.learning.kernels import _plain
 from asyncneurons.learning.rules.base import register
 from asyncneurons.learning.rules.global_reinforce import GlobalReinforce
 
@@ -68,6 +69,27 @@ class Backprop(GlobalReinforce):
         g = signal * group.sample_slope
         traces.record(group, g, group.sample_H, sim.now)  # recorded when the error lands
         self._send_error(sim, group, g)
+
+    def on_retro_blocks(self, sim, group, blocks, step, reset) -> bool:
+        """One block covering the group's units in order, per-sample traces, a unit that has sampled:
+        the sum by sender, g, the trace and the error sent on in one compiled call
+        (:func:`asyncneurons.learning.compiled.error_lands`, the same bits as :meth:`on_retro`)."""
+        if len(blocks) != 1 or getattr(group, "tau", None) is not None or not hasattr(group, "sample_slope"):
+            return False
+        uids, pos, block = blocks[0]
+        E, H, slope, P = group.E, group.sample_H, group.sample_slope, group.P
+        m = group.size
+        if not (block.ndim == 2 and block.shape[0] > 0 and E.shape == H.shape == P.shape and E.ndim == 2
+                and slope.shape == (m,) and _plain(block, E, H, slope, P)
+                and compiled.is_identity_block(np.asarray(uids, dtype=np.int64), np.asarray(pos, dtype=np.int64),
+                                               block.shape[1], m)):
+            return False
+        R, g = np.empty(m), np.empty(m)
+        C = np.empty((m, P.shape[-1] - 1) if group.retro_buckets else (0, 0))
+        compiled.error_lands(block, slope, H, E, float(group.decay), P, R, g, C)
+        if group.retro_buckets:
+            sim.send_retro(group, C, -1, False)
+        return True
 
     @staticmethod
     def _send_error(sim, group, g):

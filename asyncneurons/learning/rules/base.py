@@ -121,5 +121,12 @@ class Rule:
     def on_reward(self, sim, group, delta: float, step: int, reset: bool) -> None:
         raise NotImplementedError
 
+    def on_retro_blocks(self, sim, group, blocks: list, step: int, reset: bool) -> bool:
+        """The retrograde ``blocks`` (sender uids, receiver positions, block) of one instant have landed
+        on ``group``: a rule may apply them itself, in one compiled call, with the bits of
+        :meth:`on_retro` after :func:`asyncneurons.learning.kernels.sum_by_sender`; it returns whether it
+        did. Default: no (the engine sums them and calls :meth:`on_retro`)."""
+        return False
+
     def on_retro(self, sim, group, signal: np.ndarray, step: int, reset: bool) -> None:  # pragma: no cover
         raise NotImplementedError(f"rule {self.name} sends no retrograde signals")
