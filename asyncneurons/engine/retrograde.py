@@ -333,17 +333,19 @@ def _in_time_order(lt, lsuid, ln, ls, j, idx, key, order, nd):
     """``order[:nd]`` = the positions ``0 … nd−1`` of the entries ``idx[:nd]`` of last row j (their
     times in ``key``) in the row's order: time, then sender's unit id, send index, sending order.
     Each entry's place is the count of entries landing before it (a loop the compiler vectorizes);
-    a row where two entries land at one instant is put in order one entry at a time."""
+    a row where two entries land at one instant (two entries counting the same place) is put in
+    order one entry at a time."""
+    for i in range(nd):
+        order[i] = -1
     tie = False
     for i in range(nd):
         ki = key[i]
         below = 0
-        same = 0
         for q in range(nd):
             below += key[q] < ki
-            same += key[q] == ki
+        if order[below] >= 0:
+            tie = True
         order[below] = i
-        tie = tie or same > 1
     if tie:
         for i in range(nd):
             order[i] = i
