@@ -169,6 +169,27 @@ def test_a_row_learning_at_successive_landings_in_one_call_matches_numpy_step_by
 
 
 @SETTINGS
+@given(senders=st.integers(1, 40), m=st.integers(1, 70), n=st.integers(2, 70), sends=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_errors_landing_in_one_call_match_the_sum_by_sender_and_the_rules_numpy(senders, m, n, sends, seed):
+    """R = the block summed in sender order, g = R·f', E ← λγE + g⊗H, the error sent on P[:, :-1]·g."""
+    rng = np.random.default_rng(seed)
+    block, slope = values(rng, (senders, m)), np.abs(values(rng, m))
+    P, H, E = values(rng, (m, n)), values(rng, (m, n)), values(rng, (m, n))
+    E2 = E.copy()
+    R2 = sum_by_sender([(np.arange(senders), np.arange(m), block)], m)
+    g2 = R2 * slope
+    E2 *= 0.72
+    E2 += g2[:, None] * H
+    R, g = np.empty(m), np.empty(m)
+    C = np.empty((m, n - 1) if sends else (0, 0))
+    compiled.error_lands(block, slope, H, E, 0.72, P, R, g, C)
+    assert same(R, R2) and same(g, g2) and same(E, E2)
+    if sends:
+        assert same(C, P[:, :-1] * g2[:, None])
+
+
+@SETTINGS
 @given(rows=st.integers(1, 300), cols=sizes, seed=st.integers(0, 2**32 - 1))
 def test_ordered_row_sums_add_rows_in_order(rows, cols, seed):
     rng = np.random.default_rng(seed)

@@ -61,6 +61,21 @@ def test_the_queue_without_records_is_the_same_run(scenario):
     assert plain.weights() == recorded.weights()
 
 
+def test_ste_errors_applied_in_one_call_without_events_are_the_recorded_runs(scenario):
+    """Under STE backprop a run without records applies each instant's errors in one compiled call,
+    and with no SimPy event when theirs would come next: the same weights, traces and moments as
+    the run with records (the errors summed, recorded and applied step by step, each an event)."""
+    s = _scenario(scenario, {"learning": {"rule": "ste_backprop"},
+                             "timing": {"reward_delay": {"dist": "uniform", "low": 5.0, "high": 15.0}}}, True)
+    recorded, _, samples = _run(s, 200)
+    plain = Simulation(s, max_ticks=200).run()
+    assert any(kind == "retro" for _, _, kind, _, _ in samples)
+    assert plain.windows is not None and plain.weights() == recorded.weights()
+    for a, b in zip(plain.groups, recorded.groups):
+        for x, y in ((a.E, b.E), (a.M, b.M), (a.V, b.V)):
+            np.testing.assert_array_equal(x, y)
+
+
 @pytest.mark.parametrize("timing", [
     {"retro_delay": {"dist": "uniform", "low": 0.0, "high": 6.0}},
     {"retro_jitter": {"dist": "exponential", "mean": 3.0}, "retro_delay": 2.0},
