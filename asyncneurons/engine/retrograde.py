@@ -831,9 +831,9 @@ class RetroQueue:
             self._allocate(2 * len(self.heap), (self.heap, self.free, self.st, self.q))
         while self.st[5] + s["count"] + self.lneed > len(self.L[1]):
             self._columns(2 * len(self.L[1]))
-        send_many(self.Q, self.L, self.lslot, self.lprio, float(t0), s["delay"], late, self.jittered, s["prio"], s["dst"], s["suid"], n,
-                  np.ascontiguousarray(C, dtype=np.float64), rows, s["cols"], int(step), bool(reset), s["syn"],
-                  self.nxt)
+        send_many(self.Q, self.L, self.lslot, self.lprio, float(t0), s["delay"], late, self.jittered, s["prio"],
+                  s["dst"], s["suid"], n, np.ascontiguousarray(C, dtype=np.float64), rows, s["cols"], int(step),
+                  bool(reset), s["syn"], self.nxt)
         self._arm()
 
     def _lateness(self, s: dict, n: np.ndarray) -> np.ndarray:
