@@ -458,28 +458,41 @@ class HistoryRelaxation:
         order, in one compiled loop; schedule each trace record where a group's last step was."""
         env, last = self.sim.env, _step(self.steps)
         if self._groups is None:
+            C = self.WP.shape[2]
             self._groups = typed.List([(grp.P, grp.H, grp.map_h, grp.map_new, grp.lp.variance,
-                                        self.step_size * grp.lp.variance, grp.hist, grp.map_fill, *grp.map_step)
+                                        self.step_size * grp.lp.variance, grp.hist, grp.map_fill, *grp.map_step,
+                                        kern.relax_scratch(*grp.P.shape, grp.map_step[0], grp.map_step[4], C,
+                                                           len(grp.map_fill[3])))
                                        for grp in self.relaxing])
+            self._finished = np.zeros(len(self.relaxing), dtype=np.int64), np.zeros(len(self.relaxing))
+        queue, record = env._queue, _step(self.steps + 1)
         while True:
-            t_lim, pr_lim = (env._queue[0][0], env._queue[0][1]) if env._queue else (math.inf, 0)
+            t_lim, pr_lim = (queue[0][0], queue[0][1]) if queue else (math.inf, 0)
             inclusive = R0 <= pr_lim <= last and (pr_lim - R0) % 4 == 0  # a wake of these steps
-            status, self.serial, i, t = kern.relax_until(
+            status, self.serial, i, t, done = kern.relax_until(
                 self._groups, self.next_t, self.next_k, self.next_seq, self.seq, t_lim, pr_lim, inclusive,
-                self.wm[0], self.wm[1], self.serial, self.hist_arrays(), self.weight_arrays(), self.landed, self.ncols,
-                kern.EXP, kern.LOG1P, self.max_fwd, self.max_back, self.period, self.steps, R0, self.touched)
-            if status >= 0:
-                self._make_room(status)
-            elif status == kern.FINISHED:
-                grp = self.relaxing[i]
-                env.schedule_at(events.Signal.__new__(events.Signal), _step(self.steps + 1), t, (grp, grp.relax_gen),
-                                self._record)
-            else:
+                self.wm[0], self.wm[1], self.serial, self.hist_arrays(), self.weight_arrays(), self.landed,
+                self.ncols, kern.EXP, kern.LOG1P, self.max_fwd, self.max_back, self.period, self.steps, R0,
+                self.touched, *self._finished)
+            if done:  # the records of the groups that made their last step, in that order
+                fin, fin_t = self._finished
+                for j in range(done):
+                    grp = self.relaxing[fin[j]]
+                    env.schedule_at(events.Signal.__new__(events.Signal), record, float(fin_t[j]),
+                                    (grp, grp.relax_gen), self._record)
+            if status == kern.LIMIT:
                 break
-        for i in np.flatnonzero(self.touched):
-            self.relaxing[i].values = self.relaxing[i].map_h.copy()
-        self.touched[:] = False
-        self._wake_for_next()
+            self._make_room(status)
+        touched = self.touched
+        for j in np.flatnonzero(touched):
+            self.relaxing[j].values = self.relaxing[j].map_h.copy()
+        touched[:] = False
+        if i >= 0:  # the next step due: wake for it unless a wake comes first (:meth:`_wake_for_next`)
+            best = (float(t), _step(int(self.next_k[i])))
+            if self.wake_at is None or best < self.wake_at:
+                self.token += 1
+                self.wake_at = best
+                env.schedule_at(events.Signal.__new__(events.Signal), best[1], best[0], self.token, self._wake)
 
     def _relax(self, event):
         """A relaxation step as an earlier version scheduled it (in its checkpoints)."""
