@@ -277,6 +277,7 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
     """
     l_mem, v_cur, w_cur, r_cur = cursors
     on, rid, queue, land, outs, max_back = landed
+    QA, qsize = queue[0], queue[3]
     looked = False
     for q in range(q_ptr.size - 1):
         dr = q_dr[q]
@@ -296,9 +297,11 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
             nc = ncols[u]
             told = False
             if on:
-                if extend_landed(rid[u], tau, max_back, queue, land, T, S, V, head, count, total) != OK:
-                    return LANDED_FULL
-                told = landed_inputs(rid[u], dr, tau, land, r_cur, j, x, nc)
+                r = rid[u]
+                if qsize[r] > 0 and QA[r, 0] <= tau:  # something has landed since (else the call returns at once)
+                    if extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total) != OK:
+                        return LANDED_FULL
+                told = landed_inputs(r, dr, tau, land, r_cur, j, x, nc)
             if not told:
                 if not looked:
                     held_into(l_src, l_d1, l_d2, ERROR, T, K, S, V, head, count, total, tau, pr, wm, l_mem, held)
@@ -822,7 +825,7 @@ def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total):
     return OK
 
 
-@njit(cache=True, **NO_REFCOUNTS)
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
 def landed_inputs(r, d2, tau, land, r_cur, c, x, nc):
     """The inputs read unit r held as its error term reaches a reader at τ after ``d2``, into
     ``x[:nc]``: those after its last point with fl(landing + d2) < τ (the copy before that point's
