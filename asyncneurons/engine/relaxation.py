@@ -433,7 +433,16 @@ class HistoryRelaxation:
         grp.map_h[:] = grp.values
         self.next_t[i], self.next_k[i], self.next_seq[i] = t, k, self.seq[0]
         self.seq[0] += 1
-        self._wake_for_next()
+        if self.wake_at is None:
+            self._wake_for_next()
+        elif (t, _step(k)) < self.wake_at:  # every other step due comes at or after the wake (:meth:`_drive`)
+            self._wake_at(t, _step(k))
+
+    def _wake_at(self, t: float, priority: int) -> None:
+        """Schedule the wake of the relaxation at (t, priority), replacing the one pending."""
+        self.token += 1
+        self.wake_at = (t, priority)
+        self.sim.env.schedule_at(events.Signal.__new__(events.Signal), priority, t, self.token, self._wake)
 
     def _wake_for_next(self) -> None:
         """Make sure an event wakes the relaxation by its next step."""
@@ -442,9 +451,7 @@ class HistoryRelaxation:
             return
         best = min((float(t), _step(int(self.next_k[i]))) for i in np.flatnonzero(self.next_t == t))
         if self.wake_at is None or best < self.wake_at:
-            self.token += 1
-            self.wake_at = best
-            self.sim.env.schedule_at(events.Signal.__new__(events.Signal), best[1], best[0], self.token, self._wake)
+            self._wake_at(*best)
 
     def _wake(self, event):
         """Run the relaxation steps due before the next other event (:func:`relax_until`)."""
@@ -490,9 +497,7 @@ class HistoryRelaxation:
         if i >= 0:  # the next step due: wake for it unless a wake comes first (:meth:`_wake_for_next`)
             best = (float(t), _step(int(self.next_k[i])))
             if self.wake_at is None or best < self.wake_at:
-                self.token += 1
-                self.wake_at = best
-                env.schedule_at(events.Signal.__new__(events.Signal), best[1], best[0], self.token, self._wake)
+                self._wake_at(*best)
 
     def _relax(self, event):
         """A relaxation step as an earlier version scheduled it (in its checkpoints)."""
