@@ -460,18 +460,25 @@ class HistoryRelaxation:
         self._drive()
 
     # ---------------------------------------------------------------- the step
+    def _build_groups(self) -> None:
+        """What the compiled loop takes of each relaxing group (:func:`relaxation_kernels.relax_until`),
+        with the arrays its steps work in."""
+        C = self.WP.shape[2]
+        for grp in self.relaxing:
+            grp.map_scratch = kern.relax_scratch(*grp.P.shape, grp.map_step[0], grp.map_step[4], C,
+                                                 len(grp.map_fill[3]))
+        self._groups = typed.List([(grp.P, grp.H, grp.map_h, grp.map_new, grp.lp.variance,
+                                    self.step_size * grp.lp.variance, grp.hist, grp.map_fill, *grp.map_step,
+                                    grp.map_scratch)
+                                   for grp in self.relaxing])
+        self._finished = np.zeros(len(self.relaxing), dtype=np.int64), np.zeros(len(self.relaxing))
+
     def _drive(self) -> None:
         """Run every relaxation step due before the next event of the simulation's queue, in time
         order, in one compiled loop; schedule each trace record where a group's last step was."""
         env, last = self.sim.env, _step(self.steps)
         if self._groups is None:
-            C = self.WP.shape[2]
-            self._groups = typed.List([(grp.P, grp.H, grp.map_h, grp.map_new, grp.lp.variance,
-                                        self.step_size * grp.lp.variance, grp.hist, grp.map_fill, *grp.map_step,
-                                        kern.relax_scratch(*grp.P.shape, grp.map_step[0], grp.map_step[4], C,
-                                                           len(grp.map_fill[3])))
-                                       for grp in self.relaxing])
-            self._finished = np.zeros(len(self.relaxing), dtype=np.int64), np.zeros(len(self.relaxing))
+            self._build_groups()
         queue, record = env._queue, _step(self.steps + 1)
         while True:
             t_lim, pr_lim = (queue[0][0], queue[0][1]) if queue else (math.inf, 0)
@@ -515,9 +522,19 @@ class HistoryRelaxation:
         grp, gen = event._value
         if gen != grp.relax_gen:
             return
-        self._fill(grp, _step(self.steps + 1))
-        e = map_error(grp.kind, grp.values, potential(grp.P, grp.H), grp.lp, grp.frozen_action)
-        traces.record(grp, e, grp.H, self.sim.env.now)
+        tau = self.sim.env.now
+        if grp.map_plan is not None and grp.kind.name == "gaussian":  # fill and error term in one compiled call
+            if self._groups is None:
+                self._build_groups()
+            e = np.empty(grp.size)
+            kern.gaussian_record_error(grp.P, grp.H, np.ascontiguousarray(grp.values, dtype=np.float64),
+                                       grp.lp.variance, grp.map_fill, self.hist_arrays(), tau,
+                                       _step(self.steps + 1), self._wm(tau), kern.EXP, kern.LOG1P,
+                                       grp.map_scratch, e)
+        else:
+            self._fill(grp, _step(self.steps + 1))
+            e = map_error(grp.kind, grp.values, potential(grp.P, grp.H), grp.lp, grp.frozen_action)
+        traces.record(grp, e, grp.H, tau)
 
     # ---------------------------------------------------------------- checkpoints
     _STATE = ("T", "K", "S", "V", "A", "head", "count", "total", "WT", "WK", "WS", "WP", "whead", "wcount", "wtotal")

@@ -638,6 +638,31 @@ def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp
     return append(T, K, S, V, A, head, count, total, units, tau, k, out, 0, serial, max_fwd, max_back, wm, landed)
 
 
+@njit(cache=True, **NO_REFCOUNTS)
+def gaussian_record_error(P, H, h, variance, fill, hist, tau, pr, wm, fexp, flog1p, scratch, e):
+    """The error term a group of Gaussian units records its trace with at (τ, pr), into ``e``:
+    what it holds is filled in first (:func:`fill_inputs`), then
+    ``(h − softplus(pot)) σ(pot)/σ²`` with ``pot`` its pre-activations
+    (:func:`asyncneurons.learning.rules.map_prop.map_error` and
+    :func:`asyncneurons.learning.kernels.potential`, the same bits), in the scratch of
+    :func:`relax_scratch`."""
+    T, K, S, V, A, head, count, total = hist
+    f_row, f_col, f_look, l_src, l_d, l_zero, l_mem = fill
+    (pot, x, sp, sg, qpot, val, qe, act, seen, w, Z, widx, xq, held, fvals, qsp, qsg, z, la, stack,
+     partial) = scratch
+    fill_inputs_with(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm,
+                     fvals)
+    m, n = P.shape
+    for r in range(m):
+        for c in range(n):
+            x[c] = P[r, c] * H[r, c]
+        pot[r] = 0.0 + pairwise_with(x, 0, n, stack, partial)
+    softplus_with(pot, sp, fexp, flog1p, la)
+    sigmoid_with(pot, sg, fexp, la)
+    for r in range(m):
+        e[r] = (h[r] - sp[r]) * sg[r] / variance
+
+
 # ---------------------------------------------------------------------- steps between events
 LIMIT = -1  # or what is full
 
