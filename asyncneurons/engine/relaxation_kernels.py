@@ -740,7 +740,7 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
 OK, HISTORY_FULL, LANDED_FULL = 0, 1, 3
 
 
-@njit(cache=True, **NO_REFCOUNTS)
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
 def _before(a1, s1, a2, s2):
     return a1 < a2 or (a1 == a2 and s1 < s2)
 
@@ -761,7 +761,7 @@ def push_synapse(queue, r, a, serial, e):
     QA[r, i], QS[r, i], QE[r, i] = a, serial, e
 
 
-@njit(cache=True, **NO_REFCOUNTS)
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
 def _sift_down(QA, QS, QE, r, n, a, s, e):
     """Put (a, s, e) at the top of read unit r's heap of n synapses and sift it down."""
     i = 0
