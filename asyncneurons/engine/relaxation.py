@@ -464,12 +464,11 @@ class HistoryRelaxation:
         """What the compiled loop takes of each relaxing group (:func:`relaxation_kernels.relax_until`),
         with the arrays its steps work in."""
         C = self.WP.shape[2]
-        for grp in self.relaxing:
-            grp.map_scratch = kern.relax_scratch(*grp.P.shape, grp.map_step[0], grp.map_step[4], C,
-                                                 len(grp.map_fill[3]))
+        sizes = [kern.scratch_sizes(*grp.P.shape, grp.map_step[0], grp.map_step[4], C, len(grp.map_fill[3]))
+                 for grp in self.relaxing]
+        self._scratch = kern.relax_scratch(*(max(column) for column in zip(*sizes or [(0,) * 9])))
         self._groups = typed.List([(grp.P, grp.H, grp.map_h, grp.map_new, grp.lp.variance,
-                                    self.step_size * grp.lp.variance, grp.hist, grp.map_fill, *grp.map_step,
-                                    grp.map_scratch)
+                                    self.step_size * grp.lp.variance, grp.hist, grp.map_fill, *grp.map_step)
                                    for grp in self.relaxing])
         self._finished = np.zeros(len(self.relaxing), dtype=np.int64), np.zeros(len(self.relaxing))
 
@@ -487,7 +486,7 @@ class HistoryRelaxation:
                 self._groups, self.next_t, self.next_k, self.next_seq, self.seq, t_lim, pr_lim, inclusive,
                 self.wm[0], self.wm[1], self.serial, self.hist_arrays(), self.weight_arrays(), self.landed,
                 self.ncols, kern.EXP, kern.LOG1P, self.max_fwd, self.max_back, self.period, self.steps, R0,
-                self.touched, *self._finished)
+                self.touched, *self._finished, self._scratch)
             if done:  # the records of the groups that made their last step, in that order
                 fin, fin_t = self._finished
                 for j in range(done):
@@ -530,7 +529,7 @@ class HistoryRelaxation:
             kern.gaussian_record_error(grp.P, grp.H, np.ascontiguousarray(grp.values, dtype=np.float64),
                                        grp.lp.variance, grp.map_fill, self.hist_arrays(), tau,
                                        _step(self.steps + 1), self._wm(tau), kern.EXP, kern.LOG1P,
-                                       grp.map_scratch, e)
+                                       self._scratch, e)
         else:
             self._fill(grp, _step(self.steps + 1))
             e = map_error(grp.kind, grp.values, potential(grp.P, grp.H), grp.lp, grp.frozen_action)

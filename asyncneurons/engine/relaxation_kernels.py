@@ -575,16 +575,23 @@ def error_terms_with(q_ptr, q_kind, q_var, q_temp, pot, val, act, e, fexp, flog1
                 e[j] = (val[j] - pot[j]) / q_var[q]
 
 
-def relax_scratch(m: int, n: int, plan: tuple, n_senders: int, C: int, n_fill: int) -> tuple:
-    """The working arrays of :func:`relax_group` for a group of ``m`` units with ``n`` inputs each
+def scratch_sizes(m: int, n: int, plan: tuple, n_senders: int, C: int, n_fill: int) -> tuple:
+    """What :func:`relax_scratch` needs for a group of ``m`` units with ``n`` inputs each
     (``plan``: what it reads from downstream; ``C``: the widest weight row; ``n_fill``: its
-    lookups), made once so that a step makes no array."""
-    q_dr, q_units, e_q, l_src = plan[2], plan[1], plan[3], plan[11]
-    nu, nq = q_units.size, q_dr.size
+    lookups)."""
+    return (m, n, plan[1].size, plan[2].size, plan[3].size, n_senders, C, plan[11].size, n_fill)
+
+
+def relax_scratch(m: int, n: int, nu: int, nq: int, ne: int, ns: int, C: int, nl: int, nf: int) -> tuple:
+    """The working arrays of :func:`relax_group`, made once and shared by every group (the steps run
+    one after the other), so that a step makes no array: sized for the largest group, of ``m``
+    units with ``n`` inputs each, ``nu`` downstream units in ``nq`` queries over ``ne`` synapses
+    from ``ns`` senders, weight rows of at most ``C``, ``nl`` lookups of what the downstream units
+    hold and ``nf`` of what the group holds (:func:`scratch_sizes`)."""
     return (np.empty(m), np.empty(n), np.empty(m), np.empty(m), np.empty(nu), np.empty(nu), np.empty(nu),
-            np.empty(nq, dtype=np.int64), np.empty(nq, dtype=np.bool_), np.empty(e_q.size),
-            np.empty((n_senders, m)), np.empty(nu, dtype=np.int64), np.empty(C), np.empty(l_src.size),
-            np.empty(n_fill), np.empty(nu), np.empty(nu), np.empty(nu + 1), np.empty(5, dtype=np.intp),
+            np.empty(nq, dtype=np.int64), np.empty(nq, dtype=np.bool_), np.empty(ne),
+            np.empty((ns, m)), np.empty(nu, dtype=np.int64), np.empty(C), np.empty(nl),
+            np.empty(nf), np.empty(nu), np.empty(nu), np.empty(nu + 1), np.empty(5, dtype=np.intp),
             np.empty((3, 64), dtype=np.int64), np.empty(64))
 
 
@@ -607,6 +614,7 @@ def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp
     fill_inputs_with(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm,
                      fvals)
     m, n = P.shape
+    pot, mu = pot[:m], mu[:m]  # the scratch is sized for the largest group
     for r in range(m):
         for c in range(n):
             x[c] = P[r, c] * H[r, c]
@@ -616,6 +624,8 @@ def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp
         td[c] = 0.0
     (q_ptr, q_units, q_dr, e_q, e_qu, e_col, e_zrow, e_rrow, x_ptr, x_col, x_look, l_src2, l_d1, l_d2) = plan
     if e_q.size:
+        nu = q_units.size
+        qpot, sp, sg = qpot[:nu], sp[:nu], sg[:nu]
         code = read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src2, l_d1, l_d2, ncols,
                             T, K, S, V, A, head, count, total, WT, WK, WS, WP, whead, wcount, wtotal, tau, pr, wm,
                             cursors, landed, qpot, val, act, seen, w, held, widx, xq, stack, partial)
@@ -653,6 +663,7 @@ def gaussian_record_error(P, H, h, variance, fill, hist, tau, pr, wm, fexp, flog
     fill_inputs_with(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm,
                      fvals)
     m, n = P.shape
+    pot, sp, sg = pot[:m], sp[:m], sg[:m]
     for r in range(m):
         for c in range(n):
             x[c] = P[r, c] * H[r, c]
@@ -669,7 +680,8 @@ LIMIT = -1  # or what is full
 
 @njit(cache=True)
 def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive, wm_t, wm_s, serial, hist, weights,
-                landed, ncols, fexp, flog1p, max_fwd, max_back, period, steps, r0, touched, finished, finished_t):
+                landed, ncols, fexp, flog1p, max_fwd, max_back, period, steps, r0, touched, finished, finished_t,
+                scratch):
     """Run the pending relaxation steps in time order while they come before the next other event.
 
     Group g's next step is step ``next_k[g]`` at ``next_t[g]`` (inf: none), priority
@@ -683,7 +695,7 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
     Returns (status, serial, group, time, finished count): :data:`LIMIT` when the next step is not
     due before the limit (``group`` and ``time``: that next step, −1 if none); or what is full
     (:data:`HISTORY_FULL` …: grow it; the step stays due, in ``group``). ``touched[g]`` is set for
-    every group that stepped.
+    every group that stepped. ``scratch``: the working arrays of the steps (:func:`relax_scratch`).
     """
     n = next_t.size
     done = 0
@@ -702,8 +714,7 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
         pr = r0 + 4 * k
         if not (tau < t_lim or (tau == t_lim and (pr < pr_lim or (pr == pr_lim and inclusive)))):
             return LIMIT, serial, g, tau, done
-        (P, H, h, new, variance, alpha, units, fill, plan, q_kind, q_var, q_temp, n_senders, cursors,
-         scratch) = groups[g]
+        (P, H, h, new, variance, alpha, units, fill, plan, q_kind, q_var, q_temp, n_senders, cursors) = groups[g]
         wm = wm_s if tau == wm_t else -1
         code = relax_group(P, H, h, new, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, cursors,
                            hist, weights, landed, ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd,
