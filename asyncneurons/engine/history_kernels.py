@@ -409,6 +409,42 @@ def append_jittered(HT, HV, HW, HN, head, HA, EJ, ES, stale, idx, times, values,
 
 
 @numba.njit(cache=True, nogil=True)
+def due_on_input_jittered(HT, HN, head, EJ, ES, src, edges, delay, ptr, last, base, refractory, lt, inclusive, sets,
+                          times):  # pragma: no cover - compiled
+    """:func:`due_on_input` under jitter per send: set st is due at the first arrival after its
+    last sample ``last[base + st]`` that is not stale, ``min_j min {(HT + d_j) + EJ : > last, not
+    ES}`` (∞ if none), and not before ``last + refractory``. A stale arrival (``ES``: a later send
+    arrived first) changes nothing the unit holds and makes it due at no time. Slots are read
+    newest first down to the first that arrived by ``last``: an older send arriving after it was
+    overtaken by it, so stale. ``ES`` is exact for every arrival before ``lt``: a send that could
+    still overtake one leaves after ``lt``, and arrives after it."""
+    depth = HT.shape[1]
+    c = 0
+    lowest = math.inf
+    for st in range(ptr.shape[0] - 1):
+        after = last[base + st]
+        d = math.inf
+        for j in range(ptr[st], ptr[st + 1]):
+            s, e, dj = src[j], edges[j], delay[j]
+            k = head[s]
+            for _ in range(depth):
+                k = _older(k, depth)
+                if HN[s, k] < 0:
+                    break
+                a = (HT[s, k] + dj) + EJ[e, k]
+                if a <= after:
+                    break
+                if a < d and not ES[e, k]:
+                    d = a
+        if refractory > 0.0:
+            d = max(d, after + refractory)
+        if d < lowest:
+            lowest = d
+        c = _pick(d, lt, inclusive, c, sets, times, st)
+    return c, lowest
+
+
+@numba.njit(cache=True, nogil=True)
 def jitter_uniforms(idx, src_ptr, by_src, sent, e_key, ahead):  # pragma: no cover - compiled
     """The keyed uniforms of the next ``ahead`` sends of senders ``idx`` on each of their
     out-synapses: for sender i (synapses at positions ``src_ptr[i] ≤ q < src_ptr[i+1]`` of

@@ -91,6 +91,7 @@ from asyncneurons.learning import streams, traces
 from asyncneurons.engine.clocks import Clocks
 from asyncneurons.engine.history_kernels import (answered, bernoulli_fire, bernoulli_fire_any, categorical_fire,
                                                  categorical_fire_any, due_clock, due_on_all, due_on_input,
+                                                 due_on_input_jittered,
                                                  earliest_next, layer_constants, layer_topology, mark_sent, read_sets)
 from asyncneurons.engine.relaxation_kernels import EXP
 from asyncneurons.learning.kernels import NO_DECAYS, potential
@@ -151,7 +152,8 @@ class Windows:
         self.policy = t.firing
         self.timed = self.policy in ("clock", "poisson")
         self.on_all = self.policy == "on_all"
-        self.select_mode = 0 if self.timed else (1 if self.on_all else 2)  # the selection a firing ends with
+        # the selection a compiled firing ends with (0: the caller's, as under jitter with on_input)
+        self.select_mode = 0 if self.timed else (1 if self.on_all else 2)
         self.wait = sim.scenario.env.pacing == "wait"
         self.last = np.full(base, -math.inf)  # the time each set last sampled
         # clock and Poisson firing: each set's next tick, on the clock of its (first) unit, advanced
@@ -201,6 +203,8 @@ class Windows:
         self.rule_sampled = rule.sampled is not Rule.sampled  # the rule's part of a compiled firing (_sampled)
         self.cut = sim.rule.output_sends or self.wait  # an output's sample may cut the window (advance)
         self.jittered = tr.jitter is not None
+        if self.jittered and self.policy == "on_input":
+            self.select_mode = 0  # the first arrival that is not stale (due_on_input_jittered)
         for g in sim.groups:  # fired by one compiled call (_fire_compiled)
             g.compiled_fire = ((self.plain_trace or self.rule_sampled) and g.kind.name in FUSED_KINDS
                                and all(a.flags.c_contiguous for a in (g.P, g.H, g.E, g.T)))
@@ -252,6 +256,11 @@ class Windows:
         elif self.on_all:
             n, g.lowest = due_on_all(self.first, g.w_edges, g.w_ptr, self.last, g.set_base, g.refractory, lt,
                                      inclusive, g.due_sets, g.due_times)
+        elif self.jittered:
+            tr = self.tr
+            n, g.lowest = due_on_input_jittered(tr.HT, tr.HN, tr.head, tr.EJ, tr.ES, g.w_src, g.w_edges, g.w_delay,
+                                                g.w_ptr, self.last, g.set_base, g.refractory, lt, inclusive,
+                                                g.due_sets, g.due_times)
         else:
             tr = self.tr
             n, g.lowest = due_on_input(tr.HT, tr.HN, tr.head, g.w_src, g.w_delay, g.w_ptr, self.last, g.set_base,
@@ -467,7 +476,7 @@ class Windows:
         tr, sim, kind = self.tr, self.sim, g.kind
         if g.compiled_fire:
             n = self._fire_compiled(g, sets, times, lt, inclusive)
-            return None if self.timed else n
+            return None if self.select_mode == 0 else n
         if kind.population:  # one set: every row at its time
             rows, row_t = g.all_rows, times[g.set_of_row]
         else:
