@@ -240,6 +240,15 @@ def test_a_note_when_jitter_spreads_wider_than_the_gap_between_sends(scenario):
     assert "stale_reward" in advice.overtaking_sends(reward, None)
     assert advice.overtaking_sends(narrow, None) is None
     assert advice.overtaking_sends(scenario(), None) is None
+    # under on_input a unit sends at every arrival it answers: the gap is its refractory period
+    spread = {"dist": "uniform", "low": 0.0, "high": 1.0}
+    note = advice.overtaking_sends(scenario(timing={"firing": "on_input", "synapse_jitter": spread}), None)
+    assert "timing.refractory, the least time between an on_input unit's sends: 0 ms" in note
+    note = advice.overtaking_sends(scenario(timing={"firing": "on_input", "synapse_jitter": spread,
+                                                    "refractory": [2.0, 0.5, 3.0]}), None)
+    assert "unit's sends: 0.5 ms" in note
+    assert advice.overtaking_sends(scenario(timing={"firing": "on_input", "synapse_jitter": spread,
+                                                    "refractory": 2.0}), None) is None
     unused = scenario(timing={"retro_jitter": 2.0}, learning={"rule": "global_reinforce"})
     assert "timing.retro_jitter has no effect" in advice.unused_clock_keys(unused, None)
 

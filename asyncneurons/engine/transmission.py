@@ -17,7 +17,9 @@ Semantically every value lands at t + d, in the delivery class of that instant
 With ``[timing] synapse_jitter`` (:mod:`asyncneurons.engine.jitter`) every receiver is lazy: each
 synapse keeps, per slot of its sender's history, the jitter of that sample on it (``EJ``), a
 sample arrives at ``HT + d + EJ``, and the latest *send* that has arrived is applied (newest
-wins); the sends a later one overtakes are counted as stale (``stale_synaptic``).
+wins); the sends a later one overtakes are counted as stale (``stale_synaptic``). An ``on_input``
+receiver then gets one event per instant at which a send arrives on one of its synapses, and
+samples there when a newer send than it held has arrived (a stale arrival is no sample).
 """
 
 from __future__ import annotations

@@ -42,8 +42,8 @@ computed from a copy, taken as each group first fires.
 
 **Firing policies.** ``on_all``: due at max_e a_e (above), and not before the end of the
 refractory period after its last sample. ``on_input``: due at the first arrival on any synapse
-after its last sample, and not before the refractory period's end (arrivals during it are
-answered at its end, as the event engine's unit process does). ``clock`` and ``poisson``: due
+after its last sample (under jitter the first that is not stale), and not before the refractory
+period's end (arrivals during it are answered at its end, as the event engine's unit process does). ``clock`` and ``poisson``: due
 at its next tick (below); a tick inside the refractory period is skipped. A synapse on which
 nothing has arrived yet keeps what it held. (``on_input`` without a refractory period stays with
 the event engine: each arrival instant is a sample, and one layer pass per sample costs more
