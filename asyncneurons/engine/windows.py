@@ -91,7 +91,7 @@ from asyncneurons.learning import streams, traces
 from asyncneurons.engine.clocks import Clocks
 from asyncneurons.engine.history_kernels import (answered, bernoulli_fire, bernoulli_fire_any, categorical_fire,
                                                  categorical_fire_any, due_clock, due_on_all, due_on_input,
-                                                 due_on_input_jittered,
+                                                 due_on_input_jittered, on_input_layer,
                                                  earliest_next, layer_constants, layer_topology, mark_sent, read_sets)
 from asyncneurons.engine.relaxation_kernels import EXP
 from asyncneurons.learning.kernels import NO_DECAYS, potential
@@ -105,9 +105,11 @@ def applies(scenario, graph, rule) -> bool:
         return False
     from asyncneurons.model.delays import refractory_periods
     t = scenario.timing
-    if t.firing == "on_input" and min(refractory_periods(graph, t.refractory).values()) == 0:
-        # every arrival is a sample: a unit answers thousands of arrivals per step, one layer pass
-        # each, and the event engine's one event per arrival instant is cheaper (performance.md)
+    if t.firing == "on_input" and min(refractory_periods(graph, t.refractory).values()) == 0 \
+            and not _answers_every_arrival(scenario, graph, rule):
+        # every arrival is a sample: a unit answers thousands of arrivals per step, and outside the
+        # compiled pass through them one layer pass each costs more than the event engine's one
+        # event per arrival instant (performance.md)
         return False
     if not (rule.samples_locally or rule.output_sends) or not nx.is_directed_acyclic_graph(graph):
         return False
@@ -118,6 +120,19 @@ def applies(scenario, graph, rule) -> bool:
     # worth it only when forward arrivals differ: otherwise fusion serves each layer already
     return (len({d for _, _, d in graph.edges(data="delay")}) > 1
             or not delays.is_zero(scenario.timing.synapse_jitter))
+
+
+def _answers_every_arrival(scenario, graph, rule) -> bool:
+    """Whether ``on_input`` units without a refractory period can be served by the compiled pass
+    through their arrivals (:func:`~asyncneurons.engine.history_kernels.on_input_layer`): fixed delays,
+    clock pacing, a rule whose sampling records only the plain per-sample trace and whose TD error
+    reaches the output alone (Weight Maximization), units the engine samples in compiled kernels."""
+    from asyncneurons.learning.units import FUSED_KINDS
+    kinds = {a["kind"] for _, a in graph.nodes(data=True) if a["role"] != "input"}
+    return (delays.is_zero(scenario.timing.synapse_jitter) and scenario.env.pacing == "clock"
+            and scenario.learning.trace == "per_sample" and kinds <= set(FUSED_KINDS)
+            and rule.samples_locally and not rule.output_sends and not rule.broadcast_to_hidden
+            and rule.on_sample is Rule.on_sample and rule.on_sample_rows is Rule.on_sample_rows)
 
 
 def _copy(v):
@@ -219,6 +234,14 @@ class Windows:
                                     g.set_base, g.marks, self.select_mode, self.on_all)
             g.consts = layer_constants(g.temperature, g.refractory, g.decay_value if g.keeps_trace else 0.0, g.w_delay)
             g.fire_values, g.fire_waves = np.empty(g.size), np.empty(g.size, dtype=np.int64)  # a firing's scratch
+            # on_input without refractory period: the compiled pass through each unit's arrivals
+            g.every_arrival = (self.policy == "on_input" and g.refractory == 0.0 and not self.jittered
+                               and g.compiled_fire and g.per_sample and g.keeps_trace and sim.landings is None)
+            if g.every_arrival:
+                m = g.size if g.kind.population else 1
+                g.arrival_z = np.empty(g.n_logits if g.kind.population else 0)
+                g.arrival_rec = (np.empty(4096), np.empty(4096, dtype=np.int64), np.empty(4096, dtype=np.int64),
+                                 np.empty((4096, m)), np.empty(4096, dtype=np.int64))
         self.no_jitter = np.zeros((1, 1))  # stands for the per-send jitters when there are none
         self.saved = None  # inside a window an output's sample may cut: what it changed (_save)
         self.kept = ("H", "T", "E", "trace_time", "counters", "values")  # a group's arrays a firing changes
@@ -408,6 +431,9 @@ class Windows:
         if not g.stale and not (g.next_due, events.FIRE + g.rank) < limit:
             return  # nothing it reads has changed since its next firing was found to lie beyond the limit
         inclusive = events.FIRE + g.rank < lp  # a firing at the limit's instant precedes it
+        if g.every_arrival:
+            self._every_arrival(g, lt, inclusive)
+            return
         n = self.select(g, lt, inclusive)
         while n:
             sets, times = g.due_sets[:n].copy(), g.due_times[:n].copy()
@@ -424,6 +450,46 @@ class Windows:
             n = self.fire(g, sets, times, lt, inclusive)
             if n is None:
                 n = self.select(g, lt, inclusive)
+        g.next_due = float(g.lowest)
+        g.stale = False
+
+    def _every_arrival(self, g, lt: float, inclusive: bool) -> None:
+        """The layer pass of ``on_input`` units without refractory period: every sample before
+        ``lt`` (at it, ``inclusive``), unit by unit in time order, in compiled calls
+        (:func:`~asyncneurons.engine.history_kernels.on_input_layer`); then what :meth:`_fired` does."""
+        tr, sim = self.tr, self.sim
+        population = g.kind.population
+        if population:
+            aux = np.zeros(0)  # σ per row is a Bernoulli layer's; a population's aux is (π, action)
+        else:
+            if not (isinstance(g.aux, np.ndarray) and g.aux.dtype == np.float64 and g.aux.flags.c_contiguous):
+                g.aux = np.zeros(g.n_rows) if g.aux is None else np.array(g.aux, dtype=np.float64)
+            aux = g.aux
+        rec_t, rec_set, rec_wave, rec_v, rec_action = g.arrival_rec
+        while True:
+            code, n, tr.serial = on_input_layer(
+                tr.HT, tr.HV, tr.HW, tr.HN, tr.head, tr.max_delay, g.topo, g.consts, g.P, g.H, g.E, g.T, g.keys1,
+                g.counters, g.values, aux, g.arrival_z, self.last, self.set_wave, lt, inclusive, sim.env.now,
+                tr.serial, EXP, rec_t, rec_set, rec_wave, rec_v, rec_action)
+            if n:
+                for tg in g.target_groups:
+                    tg.stale = True
+                if sim.on_event is not None:
+                    for i in range(n):
+                        t, w = float(rec_t[i]), int(rec_wave[i])
+                        rows = g.all_rows if g.kind.population else (int(rec_set[i]),)
+                        for q, r in enumerate(rows):
+                            self.recorded.append((t, g.rank, int(g.uids[r]), g.names[r], float(rec_v[i, q]), w))
+                if population:
+                    g.aux = (g.arrival_z.copy(), int(rec_action[n - 1]))
+                if g is self.output:  # held until the environment's next step (clock pacing)
+                    sim.environment.receive_action(g.kind.action(g.values, g.aux), int(rec_wave[n - 1]),
+                                                   float(rec_t[n - 1]))
+            if code == 0:
+                break
+            if code == 1:
+                tr._grow()
+        self.select(g, lt, inclusive)
         g.next_due = float(g.lowest)
         g.stale = False
 
