@@ -142,6 +142,8 @@ def _copy(v):
 class Windows:
     """Serves every group of a simulation by firing windows instead of one process per group."""
 
+    arrival_buffer = 4096  # samples an on_input layer pass without refractory period hands back per call
+
     def __init__(self, sim):
         self.sim = sim
         tr = self.tr = sim.transmission
@@ -240,8 +242,9 @@ class Windows:
             if g.every_arrival:
                 m = g.size if g.kind.population else 1
                 g.arrival_z = np.empty(g.n_logits if g.kind.population else 0)
-                g.arrival_rec = (np.empty(4096), np.empty(4096, dtype=np.int64), np.empty(4096, dtype=np.int64),
-                                 np.empty((4096, m)), np.empty(4096, dtype=np.int64))
+                cap = self.arrival_buffer
+                g.arrival_rec = (np.empty(cap), np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int64),
+                                 np.empty((cap, m)), np.empty(cap, dtype=np.int64))
         self.no_jitter = np.zeros((1, 1))  # stands for the per-send jitters when there are none
         self.saved = None  # inside a window an output's sample may cut: what it changed (_save)
         self.kept = ("H", "T", "E", "trace_time", "counters", "values")  # a group's arrays a firing changes
