@@ -45,9 +45,11 @@ refractory period after its last sample. ``on_input``: due at the first arrival 
 after its last sample (under jitter the first that is not stale), and not before the refractory
 period's end (arrivals during it are answered at its end, as the event engine's unit process does). ``clock`` and ``poisson``: due
 at its next tick (below); a tick inside the refractory period is skipped. A synapse on which
-nothing has arrived yet keeps what it held. (``on_input`` without a refractory period stays with
-the event engine: each arrival instant is a sample, and one layer pass per sample costs more
-than one event per arrival.)
+nothing has arrived yet keeps what it held. ``on_input`` without a refractory period: each
+arrival instant is a sample, so a layer's pass walks each unit's arrivals in time order in one
+compiled call (:meth:`Windows._every_arrival`), where :func:`_answers_every_arrival` says so;
+otherwise it stays with the event engine (one layer pass per sample costs more than one event
+per arrival).
 
 **Clocks.** Under ``clock`` and ``poisson`` firing each unit (or population) is due at its next
 tick, kept per set in one :class:`~asyncneurons.engine.clocks.Clocks` and moved on as a unit process

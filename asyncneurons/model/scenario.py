@@ -636,7 +636,8 @@ class EngineConfig(_Table):
                       "process (never changes results)")
     windows: bool = _key(True, "when synapses have different delays, fire every unit due before the next "
                          "learning signal or environment step in one pass per layer, each at its own time "
-                         "(every firing policy and pacing, on_input with a refractory period; Global "
+                         "(every firing policy and pacing; on_input without a refractory period only "
+                         "under Weight Max with fixed delays and clock pacing; Global "
                          "REINFORCE, Weight Max and backprop; "
                          "never changes results)")
     replicas: Annotated[int, Int64] = _key(
