@@ -300,19 +300,18 @@ def test_the_bound_on_the_outputs_next_sample_is_never_later_than_it(scenario, o
     sim = Simulation(_scenario(scenario, over, True), max_ticks=80)
     w = sim.windows
     bounds, samples = [], []
-    earliest, fire = w._earliest_cut, w.fire
+    earliest, receive = w._earliest_cut, sim.environment.receive_action
 
     def earliest_cut(out_class):
         cut = earliest(out_class)
         bounds.append((sim.env.now, float(w.b_lb[w.output.dense[0]])))
         return cut
 
-    def fire_(g, sets, times, *limit):
-        if g is w.output:
-            samples.append(float(times[0]))
-        return fire(g, sets, times, *limit)
+    def receive_action(action, wave, at=None):  # the output sampled at ``at``
+        samples.append(float(at))
+        return receive(action, wave, at)
 
-    w._earliest_cut, w.fire = earliest_cut, fire_
+    w._earliest_cut, sim.environment.receive_action = earliest_cut, receive_action
     sim.run()
     assert len(bounds) >= 70 and len(samples) >= 70
     for now, bound in bounds:
