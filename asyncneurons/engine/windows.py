@@ -199,6 +199,7 @@ class Windows:
             g.out_sorted = g.out_edges[srt].astype(np.int64)
             g.out_ptr = np.concatenate([[0], np.cumsum(np.bincount(out_row, minlength=g.size))]).astype(np.int64)
         self.fed_by_input = [by_gid[t] for t in sorted({int(t) for t in tr.e_tgt[sim.input_group.out_edges]})]
+        self.input_times, self.input_waves = np.empty(sim.input_group.size), np.empty(sim.input_group.size, dtype=np.int64)
         self.wakeup = events.WakeUp(sim.env, self._wake)  # at the earliest due firing
         self.recorded: list = []
         self.now = None  # inside a window: the time of the firing being computed
@@ -315,7 +316,7 @@ class Windows:
         wstate = np.full(len(self.order) + 2, math.inf)
         wstate[:len(self.order)] = self.due_at
         self.wstate, self.due_at = wstate, wstate[:len(self.order)]
-        self.aux_ok = [()] * len(self.order)  # the Bernoulli aux arrays found fit to pass (none yet)
+        self.groups = self._group_arrays()
 
     # ------------------------------------------------------------------ state of the synapses
     def select(self, g, lt: float, inclusive: bool) -> int:
@@ -356,7 +357,7 @@ class Windows:
     def post_input(self, values, wave: int) -> None:
         """The environment emitted an observation (wave ``wave``) now."""
         g = self.sim.input_group
-        times, waves = np.empty(g.size), np.empty(g.size, dtype=np.int64)
+        times, waves = self.input_times, self.input_waves
         times.fill(self.sim.env.now)
         waves.fill(wave)
         self._post(g, g.all_rows, times, np.asarray(values, dtype=np.float64), waves, True)
@@ -523,18 +524,12 @@ class Windows:
             wstate[n_groups], wstate[n_groups + 1] = self.latest
         start, stop = self.seqs[which]
         pending = -1
-        groups = []
-        aux_ok = self.aux_ok
-        for g in self.order:
-            aux = g.aux
-            if g.kind.population:
-                aux = g.z_buf
-            elif aux is not aux_ok[g.oi]:
-                if not (isinstance(aux, np.ndarray) and aux.dtype == np.float64 and aux.flags.c_contiguous):
-                    aux = g.aux = np.zeros(g.n_rows) if aux is None else np.array(aux, dtype=np.float64)
-                aux_ok[g.oi] = aux
-            groups.append((g.P, g.H, g.E if g.keeps_trace else g.scratch, g.T, g.keys1, g.counters, g.values, aux))
-        groups = tuple(groups)
+        groups = self.groups
+        for g, a in zip(self.order, groups):  # the arrays a run may have replaced since the last call
+            if not (g.P is a[0] and g.H is a[1] and g.T is a[3] and g.counters is a[5] and g.values is a[6]
+                    and (g.E is a[2] or not g.keeps_trace) and (g.aux is a[7] or g.kind.population)):
+                groups = self.groups = self._group_arrays()
+                break
         while True:
             if self.jittered:
                 status, start, pending, serial, action, m = window_layers_any(
@@ -565,6 +560,18 @@ class Windows:
                 self._make_room(status, g.dense if g.kind.population else g.dense[g.due_sets[:pending]])
         if self.cut:
             self.latest = (float(wstate[n_groups]), int(wstate[n_groups + 1]))
+
+    def _group_arrays(self) -> tuple:
+        """What :meth:`_pass` passes of each group: the arrays a run may replace."""
+        groups = []
+        for g in self.order:
+            aux = g.aux
+            if g.kind.population:
+                aux = g.z_buf
+            elif not (isinstance(aux, np.ndarray) and aux.dtype == np.float64 and aux.flags.c_contiguous):
+                aux = g.aux = np.zeros(g.n_rows) if aux is None else np.array(aux, dtype=np.float64)
+            groups.append((g.P, g.H, g.E if g.keeps_trace else g.scratch, g.T, g.keys1, g.counters, g.values, aux))
+        return tuple(groups)
 
     def _save(self) -> dict:
         """What a window changes before its output samples, kept as it changes: each hidden
