@@ -73,7 +73,13 @@ records only the plain trace, fires in one compiled call, NumPy's own ``exp`` lo
 besides (``Rule.records_at_sample``, ``Rule.sampled``, called on the call's samples: STE
 backprop's hidden units keep their inputs and slope, its output records its trace and sends its
 error). Weight Maximization's learning after the TD error lands is one call when it takes no
-time (:func:`asyncneurons.engine.chain.make_cascade`).
+time (:func:`asyncneurons.engine.chain.make_cascade`). Where every layer fires by such a call and
+needs no Python of its own (no clocks, no landings, no rule's part, no recorded events, every
+population an output), a window's layers are one call too
+(:func:`~asyncneurons.engine.history_kernels.window_layers_any`, :meth:`Windows._pass`), back in
+Python only for deeper rings, jitters drawn ahead and the output's action. An ``on_all`` set's due
+time is kept as its synapses change: how many still wait for a newer wave, and the latest
+arrival of the others (:func:`~asyncneurons.engine.history_kernels.due_on_all`).
 ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
 """
 
@@ -312,6 +318,8 @@ class Windows:
         self.info = np.array(rows, dtype=np.int64)
         self.links = np.array(links, dtype=np.int64)
         self.seqs = seqs
+        self.seq_classes = {name: [(i, events.FIRE + self.order[i].rank) for i in links[a:b]]
+                            for name, (a, b) in seqs.items()}
         # each group's next due time, then (time, class) of the latest hidden firing in the window
         wstate = np.full(len(self.order) + 2, math.inf)
         wstate[:len(self.order)] = self.due_at
@@ -516,6 +524,12 @@ class Windows:
         and the output's action (:meth:`_fired`). The same operations in the same order, so the
         same bits."""
         tr, sim = self.tr, self.sim
+        stale, due = self.stale.tolist(), self.due_at.tolist()
+        for i, cls in self.seq_classes[which]:
+            if stale[i] or (due[i], cls) < limit:
+                break
+        else:
+            return  # nothing any of them reads has changed, and nothing is due before the limit
         lt, lp = limit
         lt, lp = float(lt), float(lp)
         n_groups = len(self.order)
