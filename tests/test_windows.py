@@ -367,12 +367,11 @@ def _window_state(sim):
 
 @pytest.mark.parametrize("over", [
     {},
-    {"env": {"pacing": "wait"}},
     {"timing": {"firing": "on_input", "refractory": 2.0}},
     {"timing": {"refractory": 1.5}},
     {"timing": {"synapse_jitter": {"dist": "uniform", "low": 0.0, "high": 5.0}}},
     {"timing": {"reward_delay": {"dist": "uniform", "low": 5.0, "high": 15.0}}},
-], ids=["on_all", "wait pacing", "on_input, refractory", "refractory", "synaptic jitter", "reward delay per unit"])
+], ids=["on_all", "on_input, refractory", "refractory", "synaptic jitter", "reward delay per unit"])
 def test_a_windows_layers_fired_in_one_call_are_those_fired_layer_by_layer(scenario, over):
     """Where every layer fires by a compiled call, a window's layers are one call
     (Windows._pass); the run is the one the layer-by-layer passes (Windows._layer) compute."""
@@ -383,7 +382,7 @@ def test_a_windows_layers_fired_in_one_call_are_those_fired_layer_by_layer(scena
     each.windows.one_call = False
     calls = []
     one_pass = one.windows._pass
-    one.windows._pass = lambda which, limit: calls.append(which) or one_pass(which, limit)
+    one.windows._pass = lambda limit: calls.append(limit) or one_pass(limit)
     one.run(), each.run()
     key = lambda rows: [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]  # noqa: E731
     assert len(calls) > 300 and key(rows_one) == key(rows_each) and rows_one

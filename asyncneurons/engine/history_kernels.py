@@ -780,24 +780,23 @@ def categorical_fire(HT, HV, HW, HN, head, EJ, first, set_wave, last, max_delay,
 # tuple each (:data:`G_P` … :data:`G_AUX`).
 
 G_P, G_H, G_E, G_T, G_KEYS, G_COUNTERS, G_VALUES, G_AUX = range(8)  # a group's arrays, in the tuple passed
-(I_CLASS, I_POPULATION, I_OUTPUT, I_CUT, I_TOPO, I_CONSTS, I_DUE_SETS, I_FIRE_WAVES, I_SETS, I_DUE_TIMES,
+(I_CLASS, I_POPULATION, I_OUTPUT, I_TOPO, I_CONSTS, I_DUE_SETS, I_FIRE_WAVES, I_SETS, I_DUE_TIMES,
  I_FIRE_VALUES, I_TIMES, I_ROW_T, I_Z, I_N_SETS, I_SIZE, I_N_LOGITS, I_TARGETS, I_N_TARGETS,
- I_TOPO_END, I_CONSTS_END) = range(21)  # a row of ``info``: a group's fixed integers and places
+ I_TOPO_END, I_CONSTS_END) = range(20)  # a row of ``info``: a group's fixed integers and places
 
 
 @numba.njit(cache=True, nogil=True)
 def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, groups,
-                      wi, wf, info, links, stale, wstate, start, stop, pending, lt, lp, horizon, serial,
+                      wi, wf, info, links, stale, due_at, start, stop, pending, lt, lp, horizon, serial,
                       fexp):  # pragma: no cover - compiled
     """Groups ``links[start:stop]`` (indices into ``groups`` and the rows of ``info``, in
     topological order) fire, each every set due before the limit (``lt``, ``lp``), as
     :meth:`~asyncneurons.engine.windows.Windows._layer` fires them: a group whose inputs have not
-    changed (``stale`` 0) and whose next due time ``wstate[gi]`` lies beyond the limit is passed
+    changed (``stale`` 0) and whose next due time ``due_at[gi]`` lies beyond the limit is passed
     over; else its due sets are selected (:func:`_select_next`) and fire by
     :func:`bernoulli_fire_any` or :func:`categorical_fire_any` (priority class ``I_CLASS``, so
     ``inclusive`` when it precedes ``lp``) until none is due, each firing marking the groups it
-    feeds (``I_N_TARGETS`` of ``links`` from ``I_TARGETS``) stale and, for a group with ``I_CUT``,
-    moving ``wstate[G:G + 2]`` = (time, class) of the latest firing on (G groups).
+    feeds (``I_N_TARGETS`` of ``links`` from ``I_TARGETS``) stale.
     ``pending`` ≥ 0: the group at ``start`` has that many sets selected already. Returns
     (status, position, pending, serial, action, m): status 0 when every group is done; 1 or 2
     when a firing needs deeper rings or jitters drawn first (:func:`_room`: nothing changed, call
@@ -805,7 +804,6 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
     fired ``m`` rows (``action``: a population's sampled index), for Python to hand its action on
     before calling again at the position and pending number returned (past the output when
     nothing more of it is due)."""
-    n_groups = info.shape[0]
     decays = np.empty(0)  # every layer decays its trace by its one per-sample factor
     for pos in range(start, stop):
         gi = links[pos]
@@ -813,20 +811,22 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
         row = info[gi]
         topo, consts = wi[row[I_TOPO]:row[I_TOPO_END]], wf[row[I_CONSTS]:row[I_CONSTS_END]]
         n_sets, size = row[I_N_SETS], row[I_SIZE]
-        due_sets, due_times = wi[row[I_DUE_SETS]:row[I_DUE_SETS] + n_sets], wf[row[I_DUE_TIMES]:row[I_DUE_TIMES] + n_sets]
-        fire_values, fire_waves = wf[row[I_FIRE_VALUES]:row[I_FIRE_VALUES] + size], wi[row[I_FIRE_WAVES]:row[I_FIRE_WAVES] + size]
+        due_sets = wi[row[I_DUE_SETS]:row[I_DUE_SETS] + n_sets]
+        due_times = wf[row[I_DUE_TIMES]:row[I_DUE_TIMES] + n_sets]
+        fire_values = wf[row[I_FIRE_VALUES]:row[I_FIRE_VALUES] + size]
+        fire_waves = wi[row[I_FIRE_WAVES]:row[I_FIRE_WAVES] + size]
         cls = row[I_CLASS]
         inclusive = cls < lp
         if pos == start and pending >= 0:
             n = pending
         else:
-            d = wstate[gi]
+            d = due_at[gi]
             if stale[gi] == 0 and not (d < lt or (d == lt and cls < lp)):
                 continue
             n, low = _select_next(topo[MODE], first, _part(topo, W_EDGES), _part(topo, W_PTR), last, topo[SET_BASE],
                                   consts[REFRACTORY], lt, inclusive, due_sets, due_times, HT, HN, head,
                                   _part(topo, W_SRC), consts[3:])
-            wstate[gi] = low
+            due_at[gi] = low
         while n > 0:
             sets, times = wi[row[I_SETS]:row[I_SETS] + n], wf[row[I_TIMES]:row[I_TIMES] + n]
             sets[:] = due_sets[:n]
@@ -844,7 +844,6 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
                 if a < 0:
                     return -a, pos, n, serial, 0, 0
                 action = a
-                t_max = times[0]
             else:
                 m = n
                 code, n_next, low = bernoulli_fire_any(
@@ -854,17 +853,10 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
                     due_sets, due_times)
                 if code:
                     return code, pos, n, serial, 0, 0
-                t_max = times[0]
-                for i in range(1, n):
-                    if times[i] > t_max:
-                        t_max = times[i]
             serial += 1
             for q in range(row[I_TARGETS], row[I_TARGETS] + row[I_N_TARGETS]):
                 stale[links[q]] = 1
-            if row[I_CUT] and (t_max > wstate[n_groups] or (t_max == wstate[n_groups] and cls > wstate[n_groups + 1])):
-                wstate[n_groups] = t_max
-                wstate[n_groups + 1] = cls
-            wstate[gi] = low
+            due_at[gi] = low
             n = n_next
             if row[I_OUTPUT]:
                 if n > 0:
@@ -877,8 +869,8 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
 
 @numba.njit(cache=True, nogil=True)
 def window_layers(HT, HV, HW, HN, head, first, set_wave, last, max_delay, e_int, e_delay, groups, wi, wf, info, links,
-                  stale, wstate, start, stop, pending, lt, lp, horizon, serial, fexp):  # pragma: no cover - compiled
+                  stale, due_at, start, stop, pending, lt, lp, horizon, serial, fexp):  # pragma: no cover - compiled
     """:func:`window_layers_any` without synaptic jitter (fewer arrays to pass)."""
     return window_layers_any(HT, HV, HW, HN, head, np.zeros((1, 1)), False, _no_jitter(), first, set_wave, last,
-                             max_delay, e_int, e_delay, groups, wi, wf, info, links, stale, wstate, start, stop,
+                             max_delay, e_int, e_delay, groups, wi, wf, info, links, stale, due_at, start, stop,
                              pending, lt, lp, horizon, serial, fexp)

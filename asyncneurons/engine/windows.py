@@ -75,7 +75,7 @@ backprop's hidden units keep their inputs and slope, its output records its trac
 error). Weight Maximization's learning after the TD error lands is one call when it takes no
 time (:func:`asyncneurons.engine.chain.make_cascade`). Where every layer fires by such a call and
 needs no Python of its own (no clocks, no landings, no rule's part, no recorded events, every
-population an output), a window's layers are one call too
+population an output, no cut by the output's sample), a window's layers are one call too
 (:func:`~asyncneurons.engine.history_kernels.window_layers_any`, :meth:`Windows._pass`), back in
 Python only for deeper rings, jitters drawn ahead and the output's action. An ``on_all`` set's due
 time is kept as its synapses change: how many still wait for a newer wave, and the latest
@@ -205,7 +205,8 @@ class Windows:
             g.out_sorted = g.out_edges[srt].astype(np.int64)
             g.out_ptr = np.concatenate([[0], np.cumsum(np.bincount(out_row, minlength=g.size))]).astype(np.int64)
         self.fed_by_input = [by_gid[t] for t in sorted({int(t) for t in tr.e_tgt[sim.input_group.out_edges]})]
-        self.input_times, self.input_waves = np.empty(sim.input_group.size), np.empty(sim.input_group.size, dtype=np.int64)
+        n_in = sim.input_group.size
+        self.input_times, self.input_waves = np.empty(n_in), np.empty(n_in, dtype=np.int64)  # an observation's
         self.wakeup = events.WakeUp(sim.env, self._wake)  # at the earliest due firing
         self.recorded: list = []
         self.now = None  # inside a window: the time of the firing being computed
@@ -254,8 +255,9 @@ class Windows:
             self.b_lb = np.full(len(tr.HT), -math.inf)
             self.b_inputs = sim.input_group.dense
         # every layer fires by a compiled call and needs no Python of its own: a window's layers in
-        # one call (window_layers, _pass)
-        self.one_call = (not self.timed and sim.landings is None and not self.rule_sampled
+        # one call (window_layers, _pass); a window the output's sample may cut keeps its layer
+        # passes (one call there measured no faster)
+        self.one_call = (not self.timed and not self.cut and sim.landings is None and not self.rule_sampled
                          and all(g.compiled_fire and (g.per_sample or not g.keeps_trace)
                                  and (g is self.output or not g.kind.population) for g in sim.groups))
         if self.one_call:
@@ -287,11 +289,8 @@ class Windows:
             tg = [self.by_gid[t].oi for t in g.targets]
             targets.append((len(links), len(tg)))
             links.extend(tg)
-        seqs = {}
-        for name, seq in (("all", [g.oi for g in self.order]), ("hidden", [g.oi for g in self.hidden]),
-                          ("output", [self.output.oi])):
-            seqs[name] = (len(links), len(links) + len(seq))
-            links.extend(seq)
+        self.every = (len(links), len(links) + len(self.order))  # every group, in order
+        links.extend(g.oi for g in self.order)
         spans = []
         for g in self.order:
             parts = []
@@ -302,8 +301,8 @@ class Windows:
                                (np.empty(g.size), np.float64), (np.empty(g.n_logits), np.float64)):
                 place(parts, np.zeros(len(arr)), dtype)
             spans.append(parts)
-            rows.append([events.FIRE + g.rank, int(g.kind.population), int(g is self.output),
-                         int(self.cut and g is not self.output), *parts, g.n_sets, g.size, g.n_logits,
+            rows.append([events.FIRE + g.rank, int(g.kind.population), int(g is self.output), *parts, g.n_sets,
+                         g.size, g.n_logits,
                          *targets[g.oi], parts[0] + len(g.topo), parts[1] + len(g.consts)])
         wi, wf = np.concatenate(ints), np.concatenate(reals)
         for g, parts in zip(self.order, spans):
@@ -317,13 +316,6 @@ class Windows:
         self.wi, self.wf = wi, wf
         self.info = np.array(rows, dtype=np.int64)
         self.links = np.array(links, dtype=np.int64)
-        self.seqs = seqs
-        self.seq_classes = {name: [(i, events.FIRE + self.order[i].rank) for i in links[a:b]]
-                            for name, (a, b) in seqs.items()}
-        # each group's next due time, then (time, class) of the latest hidden firing in the window
-        wstate = np.full(len(self.order) + 2, math.inf)
-        wstate[:len(self.order)] = self.due_at
-        self.wstate, self.due_at = wstate, wstate[:len(self.order)]
         self.groups = self._group_arrays()
 
     # ------------------------------------------------------------------ state of the synapses
@@ -416,7 +408,7 @@ class Windows:
         rule = self.sim.rule
         if not (rule.output_sends or self.wait):
             if self.one_call and self.sim.on_event is None:
-                self._pass("all", limit)
+                self._pass(limit)
             else:
                 for g in self.order:
                     self._layer(g, limit)
@@ -431,12 +423,8 @@ class Windows:
             # hidden firings before the earliest possible cut are never undone: computed first,
             # with nothing kept; the rest from a copy kept as they fire (_keep)
             bound = limit if self.timed else min(limit, self._earliest_cut(out_class))
-            one_call = self.one_call and self.sim.on_event is None
-            if one_call:
-                self._pass("hidden", bound)
-            else:
-                for g in self.hidden:
-                    self._layer(g, bound)
+            for g in self.hidden:
+                self._layer(g, bound)
             saved = None
             if bound < limit:
                 self.saved = self._save()
@@ -457,10 +445,7 @@ class Windows:
                     for g in self.hidden:
                         self._layer(g, min(limit, cut))
                 limit = min(limit, out_limit)
-            if one_call:
-                self._pass("output", limit)
-            else:
-                self._layer(self.output, limit)
+            self._layer(self.output, limit)
         if self.recorded:
             rec, self.recorded = sorted(self.recorded, key=lambda r: r[:3]), []
             for t, _, _, name, v, w in rec:
@@ -517,26 +502,23 @@ class Windows:
         self.due_at[g.oi] = g.lowest
         self.stale[g.oi] = 0
 
-    def _pass(self, which: str, limit) -> None:
-        """:meth:`_layer` for the groups ``which`` ("all", "hidden" or "output"), in order, in one
-        compiled call (:func:`~asyncneurons.engine.history_kernels.window_layers_any`) that comes
-        back only for what Python does: deeper rings or jitters drawn ahead (:meth:`_make_room`),
-        and the output's action (:meth:`_fired`). The same operations in the same order, so the
-        same bits."""
+    def _pass(self, limit) -> None:
+        """:meth:`_layer` for every group in order, in one compiled call
+        (:func:`~asyncneurons.engine.history_kernels.window_layers_any`) that comes back only for
+        what Python does: deeper rings or jitters drawn ahead (:meth:`_make_room`), and the
+        output's action (:meth:`_fired`). The same operations in the same order, so the same
+        bits. (A window an output's sample may cut keeps the layer passes: measured, one call
+        there was no faster.)"""
         tr, sim = self.tr, self.sim
         stale, due = self.stale.tolist(), self.due_at.tolist()
-        for i, cls in self.seq_classes[which]:
+        for i, cls in enumerate(self.classes):
             if stale[i] or (due[i], cls) < limit:
                 break
         else:
-            return  # nothing any of them reads has changed, and nothing is due before the limit
+            return  # nothing any group reads has changed, and nothing is due before the limit
         lt, lp = limit
         lt, lp = float(lt), float(lp)
-        n_groups = len(self.order)
-        wstate = self.wstate
-        if self.cut:
-            wstate[n_groups], wstate[n_groups + 1] = self.latest
-        start, stop = self.seqs[which]
+        start, stop = self.every
         pending = -1
         groups = self.groups
         for g, a in zip(self.order, groups):  # the arrays a run may have replaced since the last call
@@ -549,12 +531,12 @@ class Windows:
                 status, start, pending, serial, action, m = window_layers_any(
                     tr.HT, tr.HV, tr.HW, tr.HN, tr.head, tr.EJ, True, self._jitter_arrays(), self.first,
                     self.set_wave, self.last, tr.max_delay, self.e_int, tr.e_delay, groups, self.wi, self.wf,
-                    self.info, self.links, self.stale, wstate, start, stop, pending, lt, lp, sim.env.now, tr.serial,
-                    EXP)
+                    self.info, self.links, self.stale, self.due_at, start, stop, pending, lt, lp, sim.env.now,
+                    tr.serial, EXP)
             else:
                 status, start, pending, serial, action, m = window_layers(
                     tr.HT, tr.HV, tr.HW, tr.HN, tr.head, self.first, self.set_wave, self.last, tr.max_delay,
-                    self.e_int, tr.e_delay, groups, self.wi, self.wf, self.info, self.links, self.stale, wstate,
+                    self.e_int, tr.e_delay, groups, self.wi, self.wf, self.info, self.links, self.stale, self.due_at,
                     start, stop, pending, lt, lp, sim.env.now, tr.serial, EXP)
             tr.serial = serial
             if status == 0:
@@ -572,8 +554,6 @@ class Windows:
             else:
                 g = self.order[self.links[start]]
                 self._make_room(status, g.dense if g.kind.population else g.dense[g.due_sets[:pending]])
-        if self.cut:
-            self.latest = (float(wstate[n_groups]), int(wstate[n_groups + 1]))
 
     def _group_arrays(self) -> tuple:
         """What :meth:`_pass` passes of each group: the arrays a run may replace."""
