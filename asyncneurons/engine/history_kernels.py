@@ -25,7 +25,9 @@ A window's layer pass is a few calls here (:mod:`asyncneurons.engine.windows`): 
 (:func:`due_on_all`, :func:`due_on_input`, :func:`due_clock`), what they read (:func:`read_sets`),
 their answered waves and the synapses that then wait for a newer one (:func:`answered`), and the
 synapses their samples complete (:func:`mark_sent`); between them NumPy's ``exp`` and the
-compiled sampling (:mod:`asyncneurons.learning.units`).
+compiled sampling (:mod:`asyncneurons.learning.units`). Where no layer needs Python of its own, a
+window's layers are one call (:func:`window_layers_any`). An ``on_all`` set's due time is kept
+as its synapses change (:func:`_waiting`), so a selection reads two numbers per set.
 
 Compiled with numba (cached on disk): a window reads thousands of synapses per layer pass, and
 the NumPy form of these reads (gathering whole rings, masking, reducing) was most of its cost.
