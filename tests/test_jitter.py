@@ -1,11 +1,14 @@
 """Jitter per event: a fresh draw per (synapse, send); the newest send is held, older arrivals are
 dropped and counted (docs/model-of-time.md, "Jitter per event")."""
 
+import networkx as nx
 import numpy as np
 import pytest
+from conftest import SMALL_CARTPOLE
 from test_windows import _run, _scenario
 
 from asyncneurons.model import advice
+from asyncneurons.model.graphio import save_graph
 from asyncneurons.engine import jitter
 from asyncneurons.errors import ScenarioError
 from asyncneurons.engine.simulation import Simulation
@@ -42,6 +45,44 @@ def test_the_hand_computed_timeline_of_the_documentation(scenario, monkeypatch, 
     assert sim.transmission.stale_count == 4 * 4  # sends 0, 2, 4, 6 on each of the four synapses
 
 
+def _two_delays(path):
+    """CartPole's four inputs straight into one softmax logit: in0 and in2 by 2 ms, in1 and in3 by 0.5 ms."""
+    g = nx.DiGraph()
+    for i in range(4):
+        g.add_node(f"in{i}", role="input", kind="input", layer=0, index=i)
+    g.add_node("out0", role="output", kind="softmax", layer=1, index=0)
+    for i, d in enumerate([2.0, 0.5, 2.0, 0.5]):
+        g.add_edge(f"in{i}", "out0", delay=d, retro_delay=0.0)
+    save_graph(g, path)
+    return str(path)
+
+
+@pytest.mark.parametrize("refractory, windows, expected", [
+    # send n leaves at n ms and arrives at n + 5 or n + 2.5 (even or odd n) on the long synapses,
+    # at n + 3.5 or n + 1 on the short ones; the even sends arrive after the next odd one: stale
+    # at 3.5 and 5.5 and 7.5 (short, under a held arrival), at 5 and 7 (long, alone: no sample)
+    (0.0, False, [(2.0, -1), (3.5, 1), (4.0, 1), (5.5, 3), (6.0, 3), (7.5, 5), (8.0, 5)]),
+    # 0.75 ms refractory: 4.0 and 6.0 are answered at 4.25 and 6.25; the stale arrivals at 5.0
+    # (just as the period after 4.25 ends) and 7.0 wake nothing, so the next samples wait for 5.5 and 7.5
+    (0.75, False, [(2.0, -1), (3.5, 1), (4.25, 1), (5.5, 3), (6.25, 3), (7.5, 5)]),
+    (0.75, True, [(2.0, -1), (3.5, 1), (4.25, 1), (5.5, 3), (6.25, 3), (7.5, 5)]),
+])
+def test_an_on_input_unit_samples_at_each_arrival_that_is_not_stale(scenario, monkeypatch, tmp_path, refractory,
+                                                                   windows, expected):
+    monkeypatch.setattr(jitter, "late", _by_hand)
+    s = scenario(base={k: v for k, v in SMALL_CARTPOLE.items() if k != "network"},
+                 network={"graph": _two_delays(tmp_path / "two.json")}, learning={"lr": 0.01, "lr_end": None},
+                 timing={"firing": "on_input", "refractory": refractory,
+                         "synapse_jitter": {"dist": "uniform", "low": 0.5, "high": 3.0}},
+                 env={"pacing": "clock", "period": 1.0}, engine={"windows": windows})
+    samples = []
+    sim = Simulation(s, max_ticks=8, on_event=lambda t, u, k, v, w: samples.append((t, w)) if k == "sample" else None)
+    sim.run()
+    assert (sim.windows is not None) == windows
+    assert samples == expected
+    assert sim.transmission.stale_count == 4 * 4  # sends 0, 2, 4, 6 on each synapse
+
+
 JITTERED = [
     {"timing": {"synapse_jitter": {"dist": "exponential", "mean": 3.0}}, "env": {"period": 7.0}},
     {"timing": {"synapse_jitter": {"dist": "uniform", "low": 0.0, "high": 8.0}, "firing": "clock",
@@ -51,6 +92,16 @@ JITTERED = [
     {"timing": {"synapse_jitter": 1.5, "synapse_delay": 1.0}, "learning": {"rule": "ste_backprop"}},
     {"timing": {"synapse_jitter": {"dist": "uniform", "low": 0.0, "high": 4.0}, "refractory": 1.0},
      "env": {"pacing": "wait"}},
+    # units with the same senders and delays: under jitter each hears its own arrivals
+    {"timing": {"synapse_delay": 2.0, "synapse_jitter": {"dist": "uniform", "low": 0.0, "high": 3.0}},
+     "env": {"period": 5.0}},
+    # on_input with a refractory period: each unit at its first arrival that is not stale
+    {"timing": {"firing": "on_input", "refractory": 0.5, "synapse_jitter": {"dist": "exponential", "mean": 2.0}}},
+    {"timing": {"firing": "on_input", "refractory": [0.3, 0.6, 1.0],
+                "synapse_jitter": {"dist": "uniform", "low": 0.0, "high": 6.0}},
+     "env": {"pacing": "wait"}, "learning": {"rule": "global_reinforce"}},
+    {"timing": {"firing": "on_input", "refractory": 0.4, "retro_delay": 0.3,
+                "synapse_jitter": {"dist": "lognormal", "mu": 0.0, "sigma": 1.0}}, "learning": {"rule": "ste_backprop"}},
     # the TD error and retrograde signals, each with its own jitter per send
     {"timing": {"reward_jitter": {"dist": "exponential", "mean": 30.0}}},
     {"timing": {"reward_jitter": {"dist": "uniform", "low": 0.0, "high": 50.0}}, "learning": {"rule": "global_reinforce"}},
@@ -82,6 +133,21 @@ def test_jittered_runs_are_the_same_with_or_without_windows_and_fusion(scenario,
         assert run == first, key
 
 
+@pytest.mark.parametrize("over", [
+    {"timing": {"firing": "on_input", "synapse_jitter": {"dist": "exponential", "mean": 2.0}}},
+    {"timing": {"firing": "on_input", "synapse_delay": 1.0, "synapse_jitter": {"dist": "uniform", "low": 0.0, "high": 2.0}},
+     "env": {"pacing": "wait"}},
+])
+def test_on_input_without_refractory_answers_every_arrival_the_same_whatever_the_grouping(scenario, over):
+    runs = {}
+    for fuse in (True, False):
+        sim, rows, events = _run(_scenario(scenario, over, True), 120, fuse=fuse)
+        assert sim.windows is None  # every arrival instant is a sample: the event engine serves it
+        runs[fuse] = (rows, events, _stale(sim), {l: m.tolist() for l, m in sim.layer_matrices().items()})
+    assert runs[True] == runs[False]
+    assert runs[True][2][0] > 0 and len(runs[True][1]) > 120 * 5
+
+
 def test_stale_retrograde_signals_are_counted_only_with_jitter(scenario):
     counts = []
     for mean in (0.0, 5.0, 50.0):
@@ -101,12 +167,15 @@ def test_stale_arrivals_are_counted_only_with_jitter_and_more_with_more_jitter(s
     assert counts[0] == 0 < counts[1] < counts[2]
 
 
-@pytest.mark.parametrize("zero", [0.0, {"dist": "constant", "value": 0.0}])
-def test_zero_jitter_is_the_run_without_it_bit_for_bit(scenario, zero):
+@pytest.mark.parametrize("zero, firing", [
+    (0.0, {}), ({"dist": "constant", "value": 0.0}, {}),
+    (0.0, {"firing": "on_input"}), ({"dist": "constant", "value": 0.0}, {"firing": "on_input", "refractory": 0.5}),
+])
+def test_zero_jitter_is_the_run_without_it_bit_for_bit(scenario, zero, firing):
     every = {"synapse_jitter": zero, "reward_jitter": zero, "retro_jitter": zero}
     for windows in (True, False):
-        plain = _run(_scenario(scenario, {"timing": {"retro_delay": 0.5}}, windows), 150)
-        jittered = _run(_scenario(scenario, {"timing": {"retro_delay": 0.5, **every}}, windows), 150)
+        plain = _run(_scenario(scenario, {"timing": {"retro_delay": 0.5, **firing}}, windows), 150)
+        jittered = _run(_scenario(scenario, {"timing": {"retro_delay": 0.5, **firing, **every}}, windows), 150)
         assert plain[1:] == jittered[1:]
         sim = jittered[0]
         assert sim.transmission.jitter is sim.reward_jitter is sim.retro_jitter is None
@@ -144,7 +213,6 @@ def test_draws_are_keyed_by_synapse_and_send_alone():
 @pytest.mark.parametrize("over, message", [
     ({"timing": {"synapse_jitter": -1.0}}, "timing.synapse_jitter"),
     ({"timing": {"synapse_jitter": {"dist": "uniform", "low": 2.0, "high": 1.0}}}, "timing.synapse_jitter.high"),
-    ({"timing": {"synapse_jitter": 1.0, "firing": "on_input", "refractory": 1.0}}, "timing.synapse_jitter: needs firing"),
     ({"timing": {"synapse_jitter": 1.0}, "learning": {"rule": "map_prop"},
       "network": {"unit": "gaussian", "output": "categorical"}}, "timing.synapse_jitter: is not available"),
     ({"timing": {"retro_jitter": 1.0}, "learning": {"rule": "map_prop"},
@@ -172,6 +240,15 @@ def test_a_note_when_jitter_spreads_wider_than_the_gap_between_sends(scenario):
     assert "stale_reward" in advice.overtaking_sends(reward, None)
     assert advice.overtaking_sends(narrow, None) is None
     assert advice.overtaking_sends(scenario(), None) is None
+    # under on_input a unit sends at every arrival it answers: the gap is its refractory period
+    spread = {"dist": "uniform", "low": 0.0, "high": 1.0}
+    note = advice.overtaking_sends(scenario(timing={"firing": "on_input", "synapse_jitter": spread}), None)
+    assert "timing.refractory, the least time between an on_input unit's sends: 0 ms" in note
+    note = advice.overtaking_sends(scenario(timing={"firing": "on_input", "synapse_jitter": spread,
+                                                    "refractory": [2.0, 0.5, 3.0]}), None)
+    assert "unit's sends: 0.5 ms" in note
+    assert advice.overtaking_sends(scenario(timing={"firing": "on_input", "synapse_jitter": spread,
+                                                    "refractory": 2.0}), None) is None
     unused = scenario(timing={"retro_jitter": 2.0}, learning={"rule": "global_reinforce"})
     assert "timing.retro_jitter has no effect" in advice.unused_clock_keys(unused, None)
 
@@ -190,6 +267,21 @@ def test_diagnostics_count_stale_arrivals_per_episode(scenario, tmp_path):
     assert all(n > 0 for n in per_episode)
     assert sum(per_episode) <= sim.transmission.stale_count
     assert {r["stale_reward"] for r in rows} == {r["stale_retrograde"] for r in rows} == {"0"}
+
+
+@pytest.mark.parametrize("windows, refractory", [(True, 0.5), (False, 0.5), (False, 2.0), (False, 0.0)])
+def test_a_jittered_on_input_run_saved_at_a_checkpoint_continues_as_the_whole_run(scenario, tmp_path, windows,
+                                                                                 refractory):
+    """Arrivals still to come are events (the event engine) or read from the histories (windows)."""
+    from conftest import resumed_equals_whole
+
+    over = {"experiment": {"episodes": 10},
+            "timing": {"firing": "on_input", "refractory": refractory,
+                       "synapse_jitter": {"dist": "exponential", "mean": 8.0}}}
+    s = _scenario(scenario, over, windows)
+    whole, second = resumed_equals_whole(s, tmp_path, 4)
+    assert (whole.windows is not None) == (windows and refractory > 0)
+    assert _stale(second) == _stale(whole) and _stale(whole)[0] > 0
 
 
 @pytest.mark.parametrize("windows", [True, False])

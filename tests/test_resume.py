@@ -110,6 +110,11 @@ def test_resume_of_a_finished_folder_changes_nothing(reference, tmp_path):
     {"timing": {"firing": "clock", "firing_period": 1.0, "synapse_delay": {"dist": "exponential", "mean": 1.0},
                 "refractory": 1.5}, "env": {"pacing": "clock", "period": 10.0}},
     {"timing": {"firing": "on_input", "refractory": 0.25, "synapse_delay": 1.5, "retro_delay": 0.5}},
+    # units inside their refractory period at the checkpoint, some already woken by an arrival
+    {"timing": {"firing": "on_input", "refractory": 2.0, "synapse_delay": {"dist": "uniform", "low": 0.0, "high": 5.0}},
+     "env": {"pacing": "clock", "period": 3.0}, "engine": {"windows": False}},
+    {"timing": {"firing": "on_all", "refractory": 4.0, "synapse_delay": {"dist": "uniform", "low": 0.0, "high": 5.0}},
+     "env": {"pacing": "clock", "period": 3.0}, "engine": {"windows": False}},
     {"network": {"hidden": [12, 6], "unit": "gaussian", "output": "categorical", "variance": [0.03, 0.1, 0.1]},
      "learning": {"rule": "map_prop", "critic": "map_prop", "map_steps": 5, "critic_variance": [0.03, 0.1, 0.1]},
      "timing": {"relax_period": 0.25, "synapse_delay": 0.5}},

@@ -85,7 +85,10 @@ def test_windows_without_fusion_and_with_fusion_agree(scenario):
 
 
 @pytest.mark.parametrize("over", [
-    {"timing": {"firing": "on_input"}},  # every arrival a sample: one event each is cheaper
+    # every arrival a sample, outside the compiled pass through them: one event each is cheaper
+    {"timing": {"firing": "on_input"}, "learning": {"rule": "global_reinforce"}},
+    {"timing": {"firing": "on_input"}, "env": {"pacing": "wait"}},
+    {"timing": {"firing": "on_input", "synapse_jitter": 1.0}},
     {"learning": {"rule": "map_prop", "lambda": 0.9, "lr": [0.01, 1e-3, 1e-4], "map_steps": 4},
      "network": {"unit": "gaussian", "output": "categorical", "variance": [0.03, 0.1, 0.1]}},
     {"timing": {"synapse_delay": 2.0}},  # one delay everywhere: fusion serves each layer already
@@ -165,12 +168,35 @@ EVERY_TIMING = {
                                               "env": {"pacing": "wait"}},
     "on_input, Acrobot softmax": {"timing": {"firing": "on_input", "refractory": 1.0}, "env": {"id": "Acrobot-v1"},
                                   "learning": {"rule": "global_reinforce"}},
+    # every arrival instant a sample: the compiled pass through each unit's arrivals
+    "on_input without refractory": {"timing": {"firing": "on_input"}},
+    "on_input without refractory, Acrobot softmax": {"timing": {"firing": "on_input"}, "env": {"id": "Acrobot-v1"}},
+    "on_input without refractory, categorical output, retrograde delay": {
+        "timing": {"firing": "on_input", "retro_delay": 0.5}, "network": {"output": "categorical"}},
+    "on_input without refractory, Bernoulli output": {
+        "timing": {"firing": "on_input", "synapse_delay": {"dist": "exponential", "mean": 1.0}},
+        "network": {"output": "bernoulli"}},
+    "on_input, refractory in the second layer only": {"timing": {"firing": "on_input", "refractory": [0.0, 0.5, 0.0]}},
 }
 
 
 @pytest.mark.parametrize("over", list(EVERY_TIMING.values()), ids=list(EVERY_TIMING))
 def test_every_firing_policy_and_pacing_on_windows_equals_the_event_engine(scenario, over):
     assert_modes_agree(scenario, over, 60, 60 * 5)
+
+
+def test_on_input_samples_handed_back_a_few_at_a_time_are_the_same_run(scenario, monkeypatch):
+    from asyncneurons.engine.windows import Windows
+
+    monkeypatch.setattr(Windows, "arrival_buffer", 5)  # a layer pass in many calls, each going on from the last
+    on, _ = assert_modes_agree(scenario, {"timing": {"firing": "on_input"}}, 40, 40 * 5)
+    assert all(g.every_arrival and len(g.arrival_rec[0]) == 5 for g in on.groups)
+
+
+def test_an_on_input_run_without_refractory_saved_at_a_checkpoint_continues_as_the_whole_run(scenario, tmp_path):
+    s = _scenario(scenario, {"experiment": {"episodes": 10}, "timing": {"firing": "on_input"}}, True)
+    whole, second = resumed_equals_whole(s, tmp_path, 4)
+    assert whole.windows is not None and second.windows is not None
 
 
 # δ landing on each hidden unit at its own time (asyncneurons.engine.landings): one group per layer on

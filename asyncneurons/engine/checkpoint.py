@@ -38,6 +38,7 @@ FORMAT = 1
 _CALLBACKS = {
     "deliver": ("sim", "_deliver"), "reward": ("sim", "_reward_lands"), "retro": ("sim", "_retro_lands"),
     "retro_apply": ("sim", "_retro_apply"), "timer": ("transmission", "_timer"),
+    "arrival": ("transmission", "_arrival"),
     "relax": ("relaxation", "_relax"), "relaxed_value": ("relaxation", "_value_lands"),
     "error": ("relaxation", "_error"), "error_lands": ("relaxation", "_error_lands"),
     "record": ("relaxation", "_record"), "window": ("windows", "_wake"),
@@ -178,6 +179,8 @@ def save(sim, env_proc, folder: Path, run: int) -> None:
                 state[extra] = enc(getattr(g, extra))
         proc = g.process
         state["phase"] = "none" if proc is None else ("wake" if proc._target is g.wake else "event")
+        if state["phase"] == "event" and g.wake is not None and g.wake.triggered:
+            state["phase"] = "woken"  # inside a refractory period, woken by an arrival: samples at its end
         groups[str(g.gid)] = state
     tr = sim.transmission
     transmission = {a: enc(getattr(tr, a)) for a in (*_TRANSMISSION, *tr.jitter_arrays)}

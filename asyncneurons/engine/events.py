@@ -134,6 +134,14 @@ def pending(env: simpy.Environment) -> simpy.events.Event:
     return simpy.events.Event(env)
 
 
+def done(env: simpy.Environment) -> simpy.events.Event:
+    """An event already triggered and processed: a process yielding it goes on at once, as one
+    does after a wake-up that came while it was busy (a restored process, :mod:`asyncneurons.engine.checkpoint`)."""
+    event = simpy.events.Event(env)
+    event._ok, event._value, event.callbacks = True, None, None
+    return event
+
+
 def trigger(event: simpy.events.Event, priority: int, value=None) -> None:
     """Schedule an untriggered event now with ``priority``; no-op if it is already triggered."""
     if event._value is PENDING:

@@ -459,6 +459,42 @@ def append_jittered(HT, HV, HW, HN, head, HA, EJ, ES, stale, idx, times, values,
 
 
 @numba.njit(cache=True, nogil=True)
+def due_on_input_jittered(HT, HN, head, EJ, ES, src, edges, delay, ptr, last, base, refractory, lt, inclusive, sets,
+                          times):  # pragma: no cover - compiled
+    """:func:`due_on_input` under jitter per send: set st is due at the first arrival after its
+    last sample ``last[base + st]`` that is not stale, ``min_j min {(HT + d_j) + EJ : > last, not
+    ES}`` (∞ if none), and not before ``last + refractory``. A stale arrival (``ES``: a later send
+    arrived first) changes nothing the unit holds and makes it due at no time. Slots are read
+    newest first down to the first that arrived by ``last``: an older send arriving after it was
+    overtaken by it, so stale. ``ES`` is exact for every arrival before ``lt``: a send that could
+    still overtake one leaves after ``lt``, and arrives after it."""
+    depth = HT.shape[1]
+    c = 0
+    lowest = math.inf
+    for st in range(ptr.shape[0] - 1):
+        after = last[base + st]
+        d = math.inf
+        for j in range(ptr[st], ptr[st + 1]):
+            s, e, dj = src[j], edges[j], delay[j]
+            k = head[s]
+            for _ in range(depth):
+                k = _older(k, depth)
+                if HN[s, k] < 0:
+                    break
+                a = (HT[s, k] + dj) + EJ[e, k]
+                if a <= after:
+                    break
+                if a < d and not ES[e, k]:
+                    d = a
+        if refractory > 0.0:
+            d = max(d, after + refractory)
+        if d < lowest:
+            lowest = d
+        c = _pick(d, lt, inclusive, c, sets, times, st)
+    return c, lowest
+
+
+@numba.njit(cache=True, nogil=True)
 def jitter_uniforms(idx, src_ptr, by_src, sent, e_key, ahead):  # pragma: no cover - compiled
     """The keyed uniforms of the next ``ahead`` sends of senders ``idx`` on each of their
     out-synapses: for sender i (synapses at positions ``src_ptr[i] ≤ q < src_ptr[i+1]`` of
@@ -768,6 +804,147 @@ def categorical_fire(HT, HV, HW, HN, head, EJ, first, set_wave, last, max_delay,
     return categorical_fire_any(HT, HV, HW, HN, head, EJ, False, _no_jitter(), first, set_wave, last, max_delay, e_int,
                                 e_delay, topo, consts, P, H, E, T, keys, counters, gv, z, decays, sets, times, row_t,
                                 values, waves, lt, inclusive, horizon, serial, fexp, due_sets, due_times)
+
+
+# ---------------------------------------------------------------- on_input without refractory period
+# Every arrival instant of an ``on_input`` unit is a sample: a unit of the CartPole network's second
+# hidden layer answers each of the 256 arrivals of a wave, the output each of 8,192. A layer pass
+# then walks each unit's arrivals before the window's limit in time order, applying them and
+# sampling at each instant in one compiled loop (:func:`on_input_layer`), instead of one selection
+# and one firing per instant.
+
+
+@numba.njit(cache=True, nogil=True)
+def _arrivals_between(HT, HN, head, ptr, src, delay, st, after, lt, inclusive):  # pragma: no cover - compiled
+    """The arrivals on set ``st``'s synapses after ``after`` and before ``lt`` (at it, ``inclusive``),
+    in order of time, then of sending (serial): (times, synapse positions j, ring slots k). Each
+    sender's ring is read newest first down to the first sample that arrived by ``after``."""
+    depth = HT.shape[1]
+    m = 0
+    for j in range(ptr[st], ptr[st + 1]):
+        s, k = src[j], head[src[j]]
+        for _ in range(depth):
+            k = _older(k, depth)
+            if HN[s, k] < 0 or HT[s, k] + delay[j] <= after:
+                break
+            m += 1
+    at, ser = np.empty(m), np.empty(m, dtype=np.int64)
+    js, ks = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    c = 0
+    for j in range(ptr[st], ptr[st + 1]):
+        s, k = src[j], head[src[j]]
+        for _ in range(depth):
+            k = _older(k, depth)
+            if HN[s, k] < 0:
+                break
+            a = HT[s, k] + delay[j]
+            if a <= after:
+                break
+            if a < lt or (inclusive and a == lt):
+                at[c], ser[c], js[c], ks[c] = a, HN[s, k], j, k
+                c += 1
+    order = np.argsort(ser[:c], kind="mergesort")
+    order = order[np.argsort(at[:c][order], kind="mergesort")]
+    return at[:c][order], js[:c][order], ks[:c][order]
+
+
+@numba.njit(cache=True, nogil=True)
+def on_input_layer(HT, HV, HW, HN, head, max_delay, topo, consts, P, H, E, T, keys, counters, gv, gaux, z, last,
+                   set_wave, lt, inclusive, horizon, serial, fexp, rec_t, rec_set, rec_wave, rec_v,
+                   rec_action):  # pragma: no cover - compiled
+    """Every sample of an ``on_input`` layer without refractory period before ``lt`` (at it,
+    ``inclusive``), set by set (units of a layer never read each other): at each instant at which
+    something arrives on a set's synapses after its last sample, the arrivals of that instant are
+    applied (in sending order) and the set samples, as :func:`bernoulli_fire_any` or
+    :func:`categorical_fire_any` would fire it there (one serial number per sample). A Bernoulli
+    layer's sets are its units; a population (``z`` holds its logits) is one set.
+
+    Each sample is written to ``rec_*`` (time, set, wave, the set's values, a population's
+    action). Returns (code, samples written, next serial): code 0 when the layer is done, 1 when
+    a sender's ring must grow first, 2 when ``rec_t`` is full; the samples written are then
+    complete, and a second call goes on from there. A unit without outgoing synapses, whose
+    samples nobody reads, keeps only its latest ones in its ring."""
+    ptr, src, dense = _part(topo, W_PTR), _part(topo, W_SRC), _part(topo, DENSE)
+    rows, cols, out_ptr = _part(topo, W_ROW), _part(topo, W_COL), _part(topo, OUT_PTR)
+    base = topo[SET_BASE]
+    delay = consts[3:]
+    temperature, decay = consts[TEMPERATURE], consts[DECAY]
+    depth = HT.shape[1]
+    population = z.shape[0] > 0
+    m = dense.shape[0] if population else 1
+    n_sets = ptr.shape[0] - 1
+    width = P.shape[1]
+    prod = np.empty(width)
+    x1, p1 = np.empty(1), np.empty(1)
+    pot = np.empty(m)
+    scratch = np.empty(m)
+    no_decays = np.empty(0)
+    cap = rec_t.shape[0]
+    c = 0
+    for st in range(n_sets):
+        after = last[base + st]
+        at, js, ks = _arrivals_between(HT, HN, head, ptr, src, delay, st, after, lt, inclusive)
+        i = 0
+        r0 = 0 if population else st
+        read = False
+        for q in range(m):
+            if out_ptr[r0 + q + 1] > out_ptr[r0 + q]:
+                read = True
+        while i < at.shape[0]:
+            if c == cap:
+                return 2, c, serial
+            if read:
+                for q in range(m):
+                    d = dense[r0 + q]
+                    if HT[d, (head[d] + 1) % depth] + max_delay[d] > horizon:
+                        return 1, c, serial
+            t = at[i]
+            while i < at.shape[0] and at[i] == t:
+                j, k, s = js[i], ks[i], src[js[i]]
+                H[rows[j], cols[j]] = HV[s, k]
+                T[rows[j], cols[j]] = HW[s, k]
+                i += 1
+            for q in range(m):  # the pre-activations, as _read_and_potentials
+                r = r0 + q
+                for w in range(width):
+                    prod[w] = P[r, w] * H[r, w]
+                pot[q] = 0.0 + pairwise_sum(prod, 0, width)
+            action = -1
+            if population:
+                logits_shifted(pot, temperature, z.shape[0], z)
+                apply_loop(fexp, z, z)
+                action = categorical_sample(z, keys, counters, temperature, decay, no_decays, H, E, gv, scratch)
+            else:  # bernoulli_fire_post_any on one row
+                x1[0] = pot[0] / temperature
+                p1[0] = -_clamp(x1[0], -20.0, 20.0)
+                apply_loop(fexp, p1, p1)
+                logistic_finish(x1, p1, 20.0)
+                u = _uniform(keys[st], counters[st])
+                h = 1.0 if u < p1[0] else 0.0
+                gi = (h - p1[0]) / temperature
+                counters[st] += 1
+                for w in range(width):
+                    E[st, w] = E[st, w] * decay + gi * H[st, w]
+                gv[st] = h
+                gaux[st] = p1[0]
+            wave = T[r0, 0]  # the oldest wave held (answered)
+            for q in range(m):
+                for w in range(T.shape[1]):
+                    if T[r0 + q, w] < wave:
+                        wave = T[r0 + q, w]
+            set_wave[base + st] = wave
+            last[base + st] = t
+            for q in range(m):  # append
+                d = dense[r0 + q]
+                slot = head[d]
+                HT[d, slot], HV[d, slot], HW[d, slot], HN[d, slot] = t, gv[r0 + q], wave, serial
+                head[d] = (slot + 1) % depth
+            serial += 1
+            rec_t[c], rec_set[c], rec_wave[c], rec_action[c] = t, st, wave, action
+            for q in range(m):
+                rec_v[c, q] = gv[r0 + q]
+            c += 1
+    return 0, c, serial
 
 
 # ---------------------------------------------------------------- a window's layers in one call

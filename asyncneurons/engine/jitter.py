@@ -16,8 +16,9 @@ arrival older than the value already held (a(e, m) > a(e, n) for some later send
 *stale*: it is dropped and counted. Two sends arriving at the same instant are not stale: the
 later send is held. Each stale arrival is counted once, when the send that overtakes it
 leaves, so the count is a function of the sends alone (``stale_synaptic`` in diagnostics).
-Jitter needs receivers that read their senders' histories: ``on_all``, ``clock`` or ``poisson``
-firing, and not MAP Propagation (:mod:`asyncneurons.model.scenario` says so in one line).
+A stale arrival changes nothing the receiver holds, so under ``on_input`` it is no arrival: the
+unit samples at the arrivals that are not stale (and a refractory period defers only those).
+Jitter is not available with MAP Propagation (:mod:`asyncneurons.model.scenario` says so in one line).
 
 :func:`hold` is the definition written out for one synapse; the engine computes the same thing
 from the senders' histories (:mod:`asyncneurons.engine.transmission`, :mod:`asyncneurons.engine.history_kernels`).

@@ -433,7 +433,16 @@ class HistoryRelaxation:
         grp.map_h[:] = grp.values
         self.next_t[i], self.next_k[i], self.next_seq[i] = t, k, self.seq[0]
         self.seq[0] += 1
-        self._wake_for_next()
+        if self.wake_at is None:
+            self._wake_for_next()
+        elif (t, _step(k)) < self.wake_at:  # every other step due comes at or after the wake (:meth:`_drive`)
+            self._wake_at(t, _step(k))
+
+    def _wake_at(self, t: float, priority: int) -> None:
+        """Schedule the wake of the relaxation at (t, priority), replacing the one pending."""
+        self.token += 1
+        self.wake_at = (t, priority)
+        self.sim.env.schedule_at(events.Signal.__new__(events.Signal), priority, t, self.token, self._wake)
 
     def _wake_for_next(self) -> None:
         """Make sure an event wakes the relaxation by its next step."""
@@ -442,9 +451,7 @@ class HistoryRelaxation:
             return
         best = min((float(t), _step(int(self.next_k[i]))) for i in np.flatnonzero(self.next_t == t))
         if self.wake_at is None or best < self.wake_at:
-            self.token += 1
-            self.wake_at = best
-            self.sim.env.schedule_at(events.Signal.__new__(events.Signal), best[1], best[0], self.token, self._wake)
+            self._wake_at(*best)
 
     def _wake(self, event):
         """Run the relaxation steps due before the next other event (:func:`relax_until`)."""
@@ -453,33 +460,50 @@ class HistoryRelaxation:
         self._drive()
 
     # ---------------------------------------------------------------- the step
+    def _build_groups(self) -> None:
+        """What the compiled loop takes of each relaxing group (:func:`relaxation_kernels.relax_until`),
+        with the arrays its steps work in."""
+        C = self.WP.shape[2]
+        sizes = [kern.scratch_sizes(*grp.P.shape, grp.map_step[0], grp.map_step[4], C, len(grp.map_fill[3]))
+                 for grp in self.relaxing]
+        self._scratch = kern.relax_scratch(*(max(column) for column in zip(*sizes or [(0,) * 9])))
+        self._groups = typed.List([(grp.P, grp.H, grp.map_h, grp.map_new, grp.lp.variance,
+                                    self.step_size * grp.lp.variance, grp.hist, grp.map_fill, *grp.map_step)
+                                   for grp in self.relaxing])
+        self._finished = np.zeros(len(self.relaxing), dtype=np.int64), np.zeros(len(self.relaxing))
+
     def _drive(self) -> None:
         """Run every relaxation step due before the next event of the simulation's queue, in time
         order, in one compiled loop; schedule each trace record where a group's last step was."""
         env, last = self.sim.env, _step(self.steps)
         if self._groups is None:
-            self._groups = typed.List([(grp.P, grp.H, grp.map_h, grp.map_new, grp.lp.variance,
-                                        self.step_size * grp.lp.variance, grp.hist, grp.map_fill, *grp.map_step)
-                                       for grp in self.relaxing])
+            self._build_groups()
+        queue, record = env._queue, _step(self.steps + 1)
         while True:
-            t_lim, pr_lim = (env._queue[0][0], env._queue[0][1]) if env._queue else (math.inf, 0)
+            t_lim, pr_lim = (queue[0][0], queue[0][1]) if queue else (math.inf, 0)
             inclusive = R0 <= pr_lim <= last and (pr_lim - R0) % 4 == 0  # a wake of these steps
-            status, self.serial, i, t = kern.relax_until(
+            status, self.serial, i, t, done = kern.relax_until(
                 self._groups, self.next_t, self.next_k, self.next_seq, self.seq, t_lim, pr_lim, inclusive,
-                self.wm[0], self.wm[1], self.serial, self.hist_arrays(), self.weight_arrays(), self.landed, self.ncols,
-                kern.EXP, kern.LOG1P, self.max_fwd, self.max_back, self.period, self.steps, R0, self.touched)
-            if status >= 0:
-                self._make_room(status)
-            elif status == kern.FINISHED:
-                grp = self.relaxing[i]
-                env.schedule_at(events.Signal.__new__(events.Signal), _step(self.steps + 1), t, (grp, grp.relax_gen),
-                                self._record)
-            else:
+                self.wm[0], self.wm[1], self.serial, self.hist_arrays(), self.weight_arrays(), self.landed,
+                self.ncols, kern.EXP, kern.LOG1P, self.max_fwd, self.max_back, self.period, self.steps, R0,
+                self.touched, *self._finished, self._scratch)
+            if done:  # the records of the groups that made their last step, in that order
+                fin, fin_t = self._finished
+                for j in range(done):
+                    grp = self.relaxing[fin[j]]
+                    env.schedule_at(events.Signal.__new__(events.Signal), record, float(fin_t[j]),
+                                    (grp, grp.relax_gen), self._record)
+            if status == kern.LIMIT:
                 break
-        for i in np.flatnonzero(self.touched):
-            self.relaxing[i].values = self.relaxing[i].map_h.copy()
-        self.touched[:] = False
-        self._wake_for_next()
+            self._make_room(status)
+        touched = self.touched
+        for j in np.flatnonzero(touched):
+            self.relaxing[j].values = self.relaxing[j].map_h.copy()
+        touched[:] = False
+        if i >= 0:  # the next step due: wake for it unless a wake comes first (:meth:`_wake_for_next`)
+            best = (float(t), _step(int(self.next_k[i])))
+            if self.wake_at is None or best < self.wake_at:
+                self._wake_at(*best)
 
     def _relax(self, event):
         """A relaxation step as an earlier version scheduled it (in its checkpoints)."""
@@ -497,9 +521,19 @@ class HistoryRelaxation:
         grp, gen = event._value
         if gen != grp.relax_gen:
             return
-        self._fill(grp, _step(self.steps + 1))
-        e = map_error(grp.kind, grp.values, potential(grp.P, grp.H), grp.lp, grp.frozen_action)
-        traces.record(grp, e, grp.H, self.sim.env.now)
+        tau = self.sim.env.now
+        if grp.map_plan is not None and grp.kind.name == "gaussian":  # fill and error term in one compiled call
+            if self._groups is None:
+                self._build_groups()
+            e = np.empty(grp.size)
+            kern.gaussian_record_error(grp.P, grp.H, np.ascontiguousarray(grp.values, dtype=np.float64),
+                                       grp.lp.variance, grp.map_fill, self.hist_arrays(), tau,
+                                       _step(self.steps + 1), self._wm(tau), kern.EXP, kern.LOG1P,
+                                       self._scratch, e)
+        else:
+            self._fill(grp, _step(self.steps + 1))
+            e = map_error(grp.kind, grp.values, potential(grp.P, grp.H), grp.lp, grp.frozen_action)
+        traces.record(grp, e, grp.H, tau)
 
     # ---------------------------------------------------------------- checkpoints
     _STATE = ("T", "K", "S", "V", "A", "head", "count", "total", "WT", "WK", "WS", "WP", "whead", "wcount", "wtotal")

@@ -191,7 +191,17 @@ def lookups(n: int) -> tuple:
 
 @njit(cache=True)
 def _held(src, d1, d2, mode, T, K, S, V, head, count, total, tau, pr, wm, memory):
-    """The value of each lookup i (unit ``src[i]`` after hops ``d1[i]``, ``d2[i]``), 0 before any.
+    """The value of each lookup i (unit ``src[i]`` after hops ``d1[i]``, ``d2[i]``), 0 before any
+    (:func:`held_into`, into a new array)."""
+    out = np.empty(src.size)
+    held_into(src, d1, d2, mode, T, K, S, V, head, count, total, tau, pr, wm, memory, out)
+    return out
+
+
+@njit(cache=True, **NO_REFCOUNTS)
+def held_into(src, d1, d2, mode, T, K, S, V, head, count, total, tau, pr, wm, memory, out):
+    """The value of each lookup i (unit ``src[i]`` after hops ``d1[i]``, ``d2[i]``), 0 before any,
+    into ``out``.
 
     A lookup remembers its answer (``last``) and whether it is *settled*: the entry held is the
     newest that had arrived, strictly before the reader's time (or none had arrived), so that only
@@ -201,7 +211,6 @@ def _held(src, d1, d2, mode, T, K, S, V, head, count, total, tau, pr, wm, memory
     as before; any other is searched (:func:`held_from`)."""
     cur, nxt, seen, settled, last = memory
     D = T.shape[1]
-    out = np.empty(src.size)
     for i in range(src.size):
         u = src[i]
         if settled[i] and nxt[i] > tau and (seen[i] < 0 or seen[i] == total[u]):
@@ -225,7 +234,6 @@ def _held(src, d1, d2, mode, T, K, S, V, head, count, total, tau, pr, wm, memory
             nxt[i], seen[i] = (T[u, sa] + d1[i]) + d2[i], -1
         else:
             nxt[i], seen[i] = np.inf, tot
-    return out
 
 
 @njit(cache=True)
@@ -233,15 +241,23 @@ def fill_inputs(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, 
     """Write into ``H`` what a group holds on its synapses at (τ, pr) (0 before any arrival).
     Synapse e (row ``f_row[e]``, column ``f_col[e]``) holds lookup ``f_look[e]``; synapses from
     one sender with one delay share a lookup (and its memory ``l_mem``, :func:`_held`)."""
-    vals = _held(l_src, l_d, l_zero, FORWARD, T, K, S, V, head, count, total, tau, pr, wm, l_mem)
+    fill_inputs_with(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm,
+                     np.empty(l_src.size))
+
+
+@njit(cache=True, **NO_REFCOUNTS)
+def fill_inputs_with(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm,
+                     vals):
+    """:func:`fill_inputs`, the lookups' values kept in ``vals`` (one per lookup)."""
+    held_into(l_src, l_d, l_zero, FORWARD, T, K, S, V, head, count, total, tau, pr, wm, l_mem, vals)
     for e in range(f_row.size):
         H[f_row[e], f_col[e]] = vals[f_look[e]]
 
 
-@njit(cache=True)
+@njit(cache=True, **NO_REFCOUNTS)
 def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src, l_d1, l_d2, ncols,
                  T, K, S, V, A, head, count, total, WT, WK, WS, WP, whead, wcount, wtotal, tau, pr, wm,
-                 cursors, landed, pot, val, act, seen, w):
+                 cursors, landed, pot, val, act, seen, w, held, widx, x, stack, partial):
     """The state of each queried sender as its error term reaches the reader at (τ, pr).
 
     Query q is a set of units (one unit, or a whole population output) and a retrograde delay
@@ -255,14 +271,14 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
     those of the lookups, of each query unit's value and of its weights (:func:`held_from`) and
     of its landed inputs. Those come from what has landed on the unit (``landed``,
     :func:`landed_inputs`) when that tells, else input by input. Returns :data:`OK`, or what is
-    full (grow it and read again: what was read stays read).
+    full (grow it and read again: what was read stays read). Scratch: ``held`` (one per lookup),
+    ``widx`` (one per query unit), ``x`` (a row of ``WP``), ``stack`` and ``partial``
+    (:func:`pairwise_with`).
     """
     l_mem, v_cur, w_cur, r_cur = cursors
     on, rid, queue, land, outs, max_back = landed
-    held = np.empty(0)
+    QA, qsize = queue[0], queue[3]
     looked = False
-    widx = np.empty(q_units.size, dtype=np.int64)
-    x = np.empty(WP.shape[2])
     for q in range(q_ptr.size - 1):
         dr = q_dr[q]
         seen[q] = True
@@ -281,12 +297,14 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
             nc = ncols[u]
             told = False
             if on:
-                if extend_landed(rid[u], tau, max_back, queue, land, T, S, V, head, count, total) != OK:
-                    return LANDED_FULL
-                told = landed_inputs(rid[u], dr, tau, land, r_cur, j, x, nc)
+                r = rid[u]
+                if qsize[r] > 0 and QA[r, 0] <= tau:  # something has landed since (else the call returns at once)
+                    if extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total) != OK:
+                        return LANDED_FULL
+                told = landed_inputs(r, dr, tau, land, r_cur, j, x, nc)
             if not told:
                 if not looked:
-                    held = _held(l_src, l_d1, l_d2, ERROR, T, K, S, V, head, count, total, tau, pr, wm, l_mem)
+                    held_into(l_src, l_d1, l_d2, ERROR, T, K, S, V, head, count, total, tau, pr, wm, l_mem, held)
                     looked = True
                 x[:nc] = 0.0
                 for e in range(x_ptr[j], x_ptr[j + 1]):
@@ -294,7 +312,7 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
             x[nc - 1] = 1.0
             for c in range(nc):
                 x[c] = WP[u, ws, c] * x[c]
-            pot[j] = row_potential(x[:nc])
+            pot[j] = 0.0 + pairwise_with(x, 0, nc, stack, partial)  # row_potential(x[:nc])
     for e in range(e_qu.size):
         j = e_qu[e]
         w[e] = WP[q_units[j], widx[j], e_col[e]]
@@ -427,6 +445,43 @@ def apply_loop(loop, x, out):
     _call_loop(loop, args.ctypes.data, dims.ctypes.data, steps.ctypes.data)
 
 
+@njit(cache=True, **NO_REFCOUNTS)
+def apply_loop_with(loop, x, out, la):
+    """:func:`apply_loop` with its arguments, length and strides written to ``la`` (5 intp)."""
+    la[0], la[1], la[2], la[3], la[4] = x.ctypes.data, out.ctypes.data, x.size, 8, 8
+    base = la.ctypes.data
+    _call_loop(loop, base, base + 16, base + 24)
+
+
+@njit(cache=True, **NO_REFCOUNTS)
+def softplus_with(x, out, fexp, flog1p, la):
+    """:func:`softplus_into` with the loop's arguments in ``la`` (:func:`apply_loop_with`)."""
+    for j in range(x.size):
+        out[j] = _clamp(x[j], -30.0, 30.0)
+    apply_loop_with(fexp, out, out, la)
+    apply_loop_with(flog1p, out, out, la)
+    for j in range(x.size):
+        if x[j] > 30.0:
+            out[j] = x[j]
+        elif x[j] < -30.0:
+            out[j] = 0.0
+
+
+@njit(cache=True, **NO_REFCOUNTS)
+def sigmoid_with(x, out, fexp, la):
+    """:func:`sigmoid_into` with the loop's arguments in ``la`` (:func:`apply_loop_with`)."""
+    for j in range(x.size):
+        out[j] = -_clamp(x[j], -20.0, 20.0)
+    apply_loop_with(fexp, out, out, la)
+    for j in range(x.size):
+        v = 1.0 / (out[j] + 1.0)
+        if x[j] >= 20.0:
+            v = 1.0
+        elif x[j] <= -20.0:
+            v = 0.0
+        out[j] = v
+
+
 @njit(cache=True)
 def softplus_into(x, out, fexp, flog1p):
     """:func:`asyncneurons.learning.kernels.softplus`: ``log1p(exp(clip(x, −30, 30)))``, x above 30, 0 below −30."""
@@ -462,13 +517,13 @@ KIND_CODES = {"gaussian": GAUSSIAN, "linear_gaussian": LINEAR_GAUSSIAN, "categor
               "softmax": SOFTMAX}
 
 
-@njit(cache=True)
-def _policy_error(pot, val, lo, n, temperature, action, free, e, fexp):
+@njit(cache=True, **NO_REFCOUNTS)
+def _policy_error(pot, val, lo, n, temperature, action, free, e, fexp, scratch, la, stack, partial):
     """:func:`asyncneurons.learning.rules.map_prop.map_error` of a categorical (``free`` = False) or softmax
     output (its last logit fixed at 0): ``(onehot(a) − π)/T``, π = softmax(pot/T) with the largest
-    subtracted and clamped at −30, written to ``e[lo : lo + n]``."""
+    subtracted and clamped at −30, written to ``e[lo : lo + n]`` (the logits in ``scratch``)."""
     m = n + 1 if free else n
-    z = np.empty(m)
+    z = scratch[:m]
     for i in range(n):
         z[i] = pot[lo + i] / temperature
     if free:
@@ -484,8 +539,8 @@ def _policy_error(pot, val, lo, n, temperature, action, free, e, fexp):
         z[i] = z[i] - mx
         if z[i] < -30.0:
             z[i] = -30.0
-    apply_loop(fexp, z, z)
-    total = row_potential(z)
+    apply_loop_with(fexp, z, z, la)
+    total = 0.0 + pairwise_with(z, 0, m, stack, partial)  # row_potential(z)
     for i in range(n):
         onehot = 1.0 if i == action else 0.0
         e[lo + i] = (onehot - z[i] / total) / temperature
@@ -496,14 +551,22 @@ def error_terms(q_ptr, q_kind, q_var, q_temp, pot, val, act, e, fexp, flog1p):
     """Each queried unit's error term e (:func:`asyncneurons.learning.rules.map_prop.map_error`): a Gaussian
     unit's ``(h − softplus(pot)) σ(pot)/σ²``, a linear-Gaussian output's ``(h − pot)/σ²``, a
     population output's ``(onehot(a) − π)/T``."""
-    sp, sg = np.empty(pot.size), np.empty(pot.size)  # elementwise: each value as if computed alone
-    softplus_into(pot, sp, fexp, flog1p)
-    sigmoid_into(pot, sg, fexp)
+    n = pot.size
+    error_terms_with(q_ptr, q_kind, q_var, q_temp, pot, val, act, e, fexp, flog1p, np.empty(n), np.empty(n),
+                     np.empty(n + 1), np.empty(5, np.intp), np.empty((3, 64), np.int64), np.empty(64))
+
+
+@njit(cache=True, **NO_REFCOUNTS)
+def error_terms_with(q_ptr, q_kind, q_var, q_temp, pot, val, act, e, fexp, flog1p, sp, sg, z, la, stack, partial):
+    """:func:`error_terms` in scratch arrays: ``sp``, ``sg`` (as long as ``pot``), ``z`` (one more),
+    ``la`` (:func:`apply_loop_with`), ``stack`` and ``partial`` (:func:`pairwise_with`)."""
+    softplus_with(pot, sp, fexp, flog1p, la)  # elementwise: each value as if computed alone
+    sigmoid_with(pot, sg, fexp, la)
     for q in range(q_ptr.size - 1):
         lo, hi = q_ptr[q], q_ptr[q + 1]
         kind = q_kind[q]
         if kind == CATEGORICAL or kind == SOFTMAX:
-            _policy_error(pot, val, lo, hi - lo, q_temp[q], act[q], kind == SOFTMAX, e, fexp)
+            _policy_error(pot, val, lo, hi - lo, q_temp[q], act[q], kind == SOFTMAX, e, fexp, z, la, stack, partial)
             continue
         for j in range(lo, hi):
             if kind == GAUSSIAN:
@@ -512,42 +575,66 @@ def error_terms(q_ptr, q_kind, q_var, q_temp, pot, val, act, e, fexp, flog1p):
                 e[j] = (val[j] - pot[j]) / q_var[q]
 
 
-@njit(cache=True)
+def scratch_sizes(m: int, n: int, plan: tuple, n_senders: int, C: int, n_fill: int) -> tuple:
+    """What :func:`relax_scratch` needs for a group of ``m`` units with ``n`` inputs each
+    (``plan``: what it reads from downstream; ``C``: the widest weight row; ``n_fill``: its
+    lookups)."""
+    return (m, n, plan[1].size, plan[2].size, plan[3].size, n_senders, C, plan[11].size, n_fill)
+
+
+def relax_scratch(m: int, n: int, nu: int, nq: int, ne: int, ns: int, C: int, nl: int, nf: int) -> tuple:
+    """The working arrays of :func:`relax_group`, made once and shared by every group (the steps run
+    one after the other), so that a step makes no array: sized for the largest group, of ``m``
+    units with ``n`` inputs each, ``nu`` downstream units in ``nq`` queries over ``ne`` synapses
+    from ``ns`` senders, weight rows of at most ``C``, ``nl`` lookups of what the downstream units
+    hold and ``nf`` of what the group holds (:func:`scratch_sizes`)."""
+    return (np.empty(m), np.empty(n), np.empty(m), np.empty(m), np.empty(nu), np.empty(nu), np.empty(nu),
+            np.empty(nq, dtype=np.int64), np.empty(nq, dtype=np.bool_), np.empty(ne),
+            np.empty((ns, m)), np.empty(nu, dtype=np.int64), np.empty(C), np.empty(nl),
+            np.empty(nf), np.empty(nu), np.empty(nu), np.empty(nu + 1), np.empty(5, dtype=np.intp),
+            np.empty((3, 64), dtype=np.int64), np.empty(64))
+
+
+@njit(cache=True, **NO_REFCOUNTS)
 def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, cursors, hist, weights,
-                landed, ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd, max_back):
+                landed, ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd, max_back, scratch):
     """One relaxation step of a group at (τ, pr), every unit's new value written to ``out``:
     ``h + α [(softplus(pot) − h)/σ² + Σ_j W_ij e_j]`` (:func:`asyncneurons.learning.rules.map_prop.relax_step`),
     with ``pot`` from what the group holds (``fill``: :func:`fill_inputs`) and each downstream error
     term as it reaches the group (``plan``: :func:`read_senders`), the messages W_ij e_j added per
     receiving unit in ascending sender id, row after row (:func:`asyncneurons.learning.kernels.sum_rows`).
     The new values enter the history as step ``k`` of ``units`` (:func:`append`). Returns
-    :data:`OK`, or what is full (nothing entered: grow it and step again, which reads the same)."""
+    :data:`OK`, or what is full (nothing entered: grow it and step again, which reads the same).
+    Every array it works in is in ``scratch`` (:func:`relax_scratch`)."""
     T, K, S, V, A, head, count, total = hist
     WT, WK, WS, WP, whead, wcount, wtotal = weights
     f_row, f_col, f_look, l_src, l_d, l_zero, l_mem = fill
-    fill_inputs(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm)
+    (pot, x, mu, td, qpot, val, e, act, seen, w, Z, widx, xq, held, fvals, sp, sg, z, la, stack,
+     partial) = scratch
+    fill_inputs_with(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm,
+                     fvals)
     m, n = P.shape
-    pot = np.empty(m)
-    x = np.empty(n)
+    pot, mu = pot[:m], mu[:m]  # the scratch is sized for the largest group
     for r in range(m):
         for c in range(n):
             x[c] = P[r, c] * H[r, c]
-        pot[r] = row_potential(x)
-    mu = np.empty(m)
-    softplus_into(pot, mu, fexp, flog1p)
-    td = np.zeros(m)
+        pot[r] = 0.0 + pairwise_with(x, 0, n, stack, partial)  # row_potential(x)
+    softplus_with(pot, mu, fexp, flog1p, la)
+    for c in range(m):
+        td[c] = 0.0
     (q_ptr, q_units, q_dr, e_q, e_qu, e_col, e_zrow, e_rrow, x_ptr, x_col, x_look, l_src2, l_d1, l_d2) = plan
     if e_q.size:
-        nq, nu = q_dr.size, q_units.size
-        qpot, val, e = np.empty(nu), np.empty(nu), np.empty(nu)
-        act, seen, w = np.empty(nq, dtype=np.int64), np.empty(nq, dtype=np.bool_), np.empty(e_q.size)
+        nu = q_units.size
+        qpot, sp, sg = qpot[:nu], sp[:nu], sg[:nu]
         code = read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src2, l_d1, l_d2, ncols,
                             T, K, S, V, A, head, count, total, WT, WK, WS, WP, whead, wcount, wtotal, tau, pr, wm,
-                            cursors, landed, qpot, val, act, seen, w)
+                            cursors, landed, qpot, val, act, seen, w, held, widx, xq, stack, partial)
         if code != OK:
             return code
-        error_terms(q_ptr, q_kind, q_var, q_temp, qpot, val, act, e, fexp, flog1p)
-        Z = np.zeros((n_senders, m))
+        error_terms_with(q_ptr, q_kind, q_var, q_temp, qpot, val, act, e, fexp, flog1p, sp, sg, z, la, stack, partial)
+        for r in range(n_senders):
+            for c in range(m):
+                Z[r, c] = 0.0
         for i in range(e_q.size):
             if seen[e_q[i]]:
                 Z[e_zrow[i], e_rrow[i]] = w[i] * e[e_qu[i]]
@@ -561,26 +648,58 @@ def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp
     return append(T, K, S, V, A, head, count, total, units, tau, k, out, 0, serial, max_fwd, max_back, wm, landed)
 
 
+@njit(cache=True, **NO_REFCOUNTS)
+def gaussian_record_error(P, H, h, variance, fill, hist, tau, pr, wm, fexp, flog1p, scratch, e):
+    """The error term a group of Gaussian units records its trace with at (τ, pr), into ``e``:
+    what it holds is filled in first (:func:`fill_inputs`), then
+    ``(h − softplus(pot)) σ(pot)/σ²`` with ``pot`` its pre-activations
+    (:func:`asyncneurons.learning.rules.map_prop.map_error` and
+    :func:`asyncneurons.learning.kernels.potential`, the same bits), in the scratch of
+    :func:`relax_scratch`."""
+    T, K, S, V, A, head, count, total = hist
+    f_row, f_col, f_look, l_src, l_d, l_zero, l_mem = fill
+    (pot, x, sp, sg, qpot, val, qe, act, seen, w, Z, widx, xq, held, fvals, qsp, qsg, z, la, stack,
+     partial) = scratch
+    fill_inputs_with(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm,
+                     fvals)
+    m, n = P.shape
+    pot, sp, sg = pot[:m], sp[:m], sg[:m]
+    for r in range(m):
+        for c in range(n):
+            x[c] = P[r, c] * H[r, c]
+        pot[r] = 0.0 + pairwise_with(x, 0, n, stack, partial)
+    softplus_with(pot, sp, fexp, flog1p, la)
+    sigmoid_with(pot, sg, fexp, la)
+    for r in range(m):
+        e[r] = (h[r] - sp[r]) * sg[r] / variance
+
+
 # ---------------------------------------------------------------------- steps between events
-LIMIT, FINISHED = -1, -2  # or what is full
+LIMIT = -1  # or what is full
 
 
 @njit(cache=True)
 def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive, wm_t, wm_s, serial, hist, weights,
-                landed, ncols, fexp, flog1p, max_fwd, max_back, period, steps, r0, touched):
+                landed, ncols, fexp, flog1p, max_fwd, max_back, period, steps, r0, touched, finished, finished_t,
+                scratch):
     """Run the pending relaxation steps in time order while they come before the next other event.
 
     Group g's next step is step ``next_k[g]`` at ``next_t[g]`` (inf: none), priority
     ``r0 + 4k``, ties broken by the order of scheduling (``next_seq``). Steps run while their
     (time, priority) comes before (``t_lim``, ``pr_lim``), the first event of the simulation's
     queue (or equals it when ``inclusive``: that event is one that runs these steps). Each step is
-    :func:`relax_group` and schedules the group's next one ``period`` later. Returns
-    (status, serial, group, time): :data:`LIMIT` when the next step is not due before the limit;
-    :data:`FINISHED` when group ``group`` made its last step at ``time`` (its trace records there);
-    or what is full (:data:`HISTORY_FULL` …: grow it; the step stays due, in ``group``).
-    ``touched[g]`` is set for every group that stepped.
+    :func:`relax_group` and schedules the group's next one ``period`` later. A group that made
+    its last step at τ records its trace there, at priority ``r0 + 4 (steps + 1)``: it is written
+    to ``finished`` (its time to ``finished_t``), in order, and that record becomes the limit
+    when it comes first (the caller schedules it as an event, after every event already queued).
+    Returns (status, serial, group, time, finished count): :data:`LIMIT` when the next step is not
+    due before the limit (``group`` and ``time``: that next step, −1 if none); or what is full
+    (:data:`HISTORY_FULL` …: grow it; the step stays due, in ``group``). ``touched[g]`` is set for
+    every group that stepped. ``scratch``: the working arrays of the steps (:func:`relax_scratch`).
     """
     n = next_t.size
+    done = 0
+    pr_record = r0 + 4 * (steps + 1)
     while True:
         g = -1
         for i in range(n):
@@ -590,26 +709,31 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
                     next_k[i] < next_k[g] or (next_k[i] == next_k[g] and next_seq[i] < next_seq[g]))):
                 g = i
         if g < 0:
-            return LIMIT, serial, -1, 0.0
+            return LIMIT, serial, -1, 0.0, done
         tau, k = next_t[g], next_k[g]
         pr = r0 + 4 * k
         if not (tau < t_lim or (tau == t_lim and (pr < pr_lim or (pr == pr_lim and inclusive)))):
-            return LIMIT, serial, -1, 0.0
+            return LIMIT, serial, g, tau, done
         (P, H, h, new, variance, alpha, units, fill, plan, q_kind, q_var, q_temp, n_senders, cursors) = groups[g]
         wm = wm_s if tau == wm_t else -1
         code = relax_group(P, H, h, new, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, cursors,
-                           hist, weights, landed, ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd, max_back)
+                           hist, weights, landed, ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd,
+                           max_back, scratch)
         if code != OK:
-            return code, serial, g, tau
+            return code, serial, g, tau, done
         serial += 1
-        h[:] = new
+        for i in range(h.size):
+            h[i] = new[i]
         touched[g] = True
         if k < steps:
             next_t[g], next_k[g], next_seq[g] = tau + period, k + 1, seq[0]
             seq[0] += 1
         else:
             next_t[g] = np.inf
-            return FINISHED, serial, g, tau
+            finished[done], finished_t[done] = g, tau
+            done += 1
+            if tau < t_lim or (tau == t_lim and pr_record < pr_lim):
+                t_lim, pr_lim, inclusive = tau, pr_record, False
 
 
 # ---------------------------------------------------------------------- what lands on a unit
@@ -627,7 +751,7 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
 OK, HISTORY_FULL, LANDED_FULL = 0, 1, 3
 
 
-@njit(cache=True, **NO_REFCOUNTS)
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
 def _before(a1, s1, a2, s2):
     return a1 < a2 or (a1 == a2 and s1 < s2)
 
@@ -648,7 +772,7 @@ def push_synapse(queue, r, a, serial, e):
     QA[r, i], QS[r, i], QE[r, i] = a, serial, e
 
 
-@njit(cache=True, **NO_REFCOUNTS)
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
 def _sift_down(QA, QS, QE, r, n, a, s, e):
     """Put (a, s, e) at the top of read unit r's heap of n synapses and sift it down."""
     i = 0
@@ -737,7 +861,7 @@ def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total):
     return OK
 
 
-@njit(cache=True, **NO_REFCOUNTS)
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
 def landed_inputs(r, d2, tau, land, r_cur, c, x, nc):
     """The inputs read unit r held as its error term reaches a reader at τ after ``d2``, into
     ``x[:nc]``: those after its last point with fl(landing + d2) < τ (the copy before that point's

@@ -167,6 +167,11 @@ class Simulation:
             retro_queue = resume[0].get("retrograde") is not None
         if self.retro_jitter is not None and not retro_queue:
             alone = alone | {u for u, v in self.graph.edges if roles[u] != "input"}
+        if not delays.is_zero(s.timing.synapse_jitter) and not use_windows:
+            # jitter per send: each unit's synapses deliver at instants of their own, so units
+            # with the same senders and delays no longer fire together (firing windows time
+            # each unit on its own whatever its group)
+            alone = alone | frozenset(hidden_and_out)
         self.input_group, self.groups = compile_groups(
             fusing_graph(self.graph) if retro_queue else self.graph,
             seed=self.seed, fuse=s.engine.fuse if fuse is None else fuse, across_delays=use_windows,
@@ -327,7 +332,8 @@ class Simulation:
     # ------------------------------------------------------------------ unit processes
     def _unit_process(self, grp, first=None, phase=None):
         """A group's process. ``first`` and ``phase`` place a restored process where it was: waiting
-        on a clock tick or the end of a refractory period (``first``), or on its wake-up."""
+        on a clock tick or the end of a refractory period (``first``; ``phase`` "woken" when an
+        arrival during that period has already woken it), or on its wake-up."""
         policy = self.scenario.timing.firing
         refractory = grp.refractory
         prio = events.FIRE + grp.rank
@@ -344,9 +350,10 @@ class Simulation:
                 if env.now - grp.last_fire >= refractory:
                     self.fire(grp)
         else:
+            # (set before a restored refractory period ends: an arrival during it wakes the unit)
+            grp.wake = events.done(env) if phase == "woken" else events.pending(env)
             if first is not None:
                 yield first  # the end of a refractory period
-            grp.wake = events.pending(env)
             while True:
                 yield grp.wake
                 grp.wake = events.pending(env)

@@ -17,7 +17,9 @@ Semantically every value lands at t + d, in the delivery class of that instant
 With ``[timing] synapse_jitter`` (:mod:`asyncneurons.engine.jitter`) every receiver is lazy: each
 synapse keeps, per slot of its sender's history, the jitter of that sample on it (``EJ``), a
 sample arrives at ``HT + d + EJ``, and the latest *send* that has arrived is applied (newest
-wins); the sends a later one overtakes are counted as stale (``stale_synaptic``).
+wins); the sends a later one overtakes are counted as stale (``stale_synaptic``). An ``on_input``
+receiver then gets one event per instant at which a send arrives on one of its synapses, and
+samples there when a newer send than it held has arrived (a stale arrival is no sample).
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ class Transmission:
         self.missing = np.zeros(n_gid, dtype=np.int64)
         self.latest = np.full(n_gid, -math.inf)
         self.waits = np.zeros(n_gid, dtype=bool)  # on_all receivers wait for complete waves
+        self.answers = sim.scenario.timing.firing == "on_input"  # receivers answer each arrival (jitter)
         for g in lazy:
             g.in_edges = np.flatnonzero(self.e_tgt == g.gid)
             g.in_src, g.in_delay = self.e_src[g.in_edges], self.e_delay[g.in_edges][:, None]
@@ -163,6 +166,8 @@ class Transmission:
         if self.jitter is not None:
             self.record(grp.dense, now, values, wave, now)
             self._mark_jittered(grp, wave, now)
+            if self.answers:
+                self._announce(grp, now)
             return
         if grp.size == 1:  # one unit: plain indices are much cheaper than index arrays
             i = int(grp.dense[0])
@@ -214,6 +219,33 @@ class Transmission:
                 if newly[tgt == gid].any() or latest != self.latest[gid]:
                     self.latest[gid] = latest
                     self._arm(tg)
+
+    def _announce(self, grp, now: float) -> None:
+        """Jittered :meth:`post` to ``on_input`` receivers: every arrival instant may be a sample,
+        so each receiving group gets one event per instant at which the send just recorded
+        arrives on one of its synapses (:meth:`_arrival`), in order of time, then of group."""
+        e = grp.out_edges
+        if not len(e):
+            return
+        slot = (self.head[self.e_src[e]] - 1) % self.depth
+        at = (now + self.e_delay[e]) + self.EJ[e, slot]  # the arrival flush and the windows compute
+        tgt = grp.out_tgt
+        env, seen = self.sim.env, None
+        for i in np.lexsort((tgt, at)).tolist():
+            key = (float(at[i]), int(tgt[i]))
+            if key != seen:
+                seen = key
+                env.schedule_at(events.Signal.__new__(events.Signal), events.DELIVER, key[0],
+                                self.by_gid[key[1]], self._arrival)
+
+    def _arrival(self, event) -> None:
+        """A jittered send arrives on a synapse of an ``on_input`` group: the group samples at this
+        instant when a newer send than it held has arrived on some synapse. A stale arrival
+        (a later send arrived first, :mod:`asyncneurons.engine.jitter`) changes nothing it holds
+        and is no sample."""
+        tg = event._value
+        if self.flush(tg) and tg.wake is not None:
+            events.trigger(tg.wake, events.FIRE + tg.rank)
 
     def record(self, idx, times, values, waves, horizon: float) -> None:
         """Append samples of the units ``idx`` (dense indices) taken at ``times`` (now, or each
@@ -286,13 +318,14 @@ class Transmission:
         if tg.T.min() > tg.last_wave:
             events.trigger(tg.wake, events.FIRE + tg.rank)
 
-    def flush(self, tg) -> None:
-        """Apply to a lazy group the latest sample of each sender that has arrived by now."""
+    def flush(self, tg) -> bool:
+        """Apply to a lazy group the latest sample of each sender that has arrived by now; return
+        whether some synapse now holds a newer sample than before (False when nothing was applied)."""
         if not tg.lazy:
-            return
+            return False
         now = self.sim.env.now
         if tg.flushed[0] == now and (tg.flushed[1] == self.serial or tg.min_delay > 0.0):
-            return  # already looked at this instant, and nothing sent since can have arrived yet
+            return False  # already looked at this instant, and nothing sent since can have arrived yet
         tg.flushed = (now, self.serial)
         e, src = tg.in_edges, tg.in_src
         if self.jitter is not None:
@@ -309,6 +342,8 @@ class Transmission:
             tg.H[rows, cols] = self.HV[src, k]
             tg.T[rows, cols] = self.HW[src, k]
             self.e_done[e[fresh]] = n_k[fresh]
+            return True
+        return False
 
     def after_fire(self, tg) -> None:
         """The group sampled (wave tag ``tg.last_wave``): look for its next complete wave."""

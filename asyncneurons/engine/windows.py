@@ -42,12 +42,14 @@ computed from a copy, taken as each group first fires.
 
 **Firing policies.** ``on_all``: due at max_e a_e (above), and not before the end of the
 refractory period after its last sample. ``on_input``: due at the first arrival on any synapse
-after its last sample, and not before the refractory period's end (arrivals during it are
-answered at its end, as the event engine's unit process does). ``clock`` and ``poisson``: due
+after its last sample (under jitter the first that is not stale), and not before the refractory
+period's end (arrivals during it are answered at its end, as the event engine's unit process does). ``clock`` and ``poisson``: due
 at its next tick (below); a tick inside the refractory period is skipped. A synapse on which
-nothing has arrived yet keeps what it held. (``on_input`` without a refractory period stays with
-the event engine: each arrival instant is a sample, and one layer pass per sample costs more
-than one event per arrival.)
+nothing has arrived yet keeps what it held. ``on_input`` without a refractory period: each
+arrival instant is a sample, so a layer's pass walks each unit's arrivals in time order in one
+compiled call (:meth:`Windows._every_arrival`), where :func:`_answers_every_arrival` says so;
+otherwise it stays with the event engine (one layer pass per sample costs more than one event
+per arrival).
 
 **Clocks.** Under ``clock`` and ``poisson`` firing each unit (or population) is due at its next
 tick, kept per set in one :class:`~asyncneurons.engine.clocks.Clocks` and moved on as a unit process
@@ -95,10 +97,11 @@ from asyncneurons.model import delays
 from asyncneurons.engine import events
 from asyncneurons.learning import streams, traces
 from asyncneurons.engine.clocks import Clocks
-from asyncneurons.engine.history_kernels import (answered, bernoulli_fire, bernoulli_fire_any,
-                                                 categorical_fire, categorical_fire_any, due_clock, due_on_all,
-                                                 due_on_input, earliest_next, layer_constants, layer_topology,
-                                                 mark_sent, read_sets, window_layers, window_layers_any)
+from asyncneurons.engine.history_kernels import (answered, bernoulli_fire, bernoulli_fire_any, categorical_fire,
+                                                 categorical_fire_any, due_clock, due_on_all, due_on_input,
+                                                 due_on_input_jittered, earliest_next, layer_constants,
+                                                 layer_topology, mark_sent, on_input_layer, read_sets, window_layers,
+                                                 window_layers_any)
 from asyncneurons.engine.relaxation_kernels import EXP
 from asyncneurons.learning.kernels import NO_DECAYS, potential
 from asyncneurons.learning.rules.base import Rule
@@ -111,9 +114,11 @@ def applies(scenario, graph, rule) -> bool:
         return False
     from asyncneurons.model.delays import refractory_periods
     t = scenario.timing
-    if t.firing == "on_input" and min(refractory_periods(graph, t.refractory).values()) == 0:
-        # every arrival is a sample: a unit answers thousands of arrivals per step, one layer pass
-        # each, and the event engine's one event per arrival instant is cheaper (performance.md)
+    if t.firing == "on_input" and min(refractory_periods(graph, t.refractory).values()) == 0 \
+            and not _answers_every_arrival(scenario, graph, rule):
+        # every arrival is a sample: a unit answers thousands of arrivals per step, and outside the
+        # compiled pass through them one layer pass each costs more than the event engine's one
+        # event per arrival instant (performance.md)
         return False
     if not (rule.samples_locally or rule.output_sends) or not nx.is_directed_acyclic_graph(graph):
         return False
@@ -126,12 +131,27 @@ def applies(scenario, graph, rule) -> bool:
             or not delays.is_zero(scenario.timing.synapse_jitter))
 
 
+def _answers_every_arrival(scenario, graph, rule) -> bool:
+    """Whether ``on_input`` units without a refractory period can be served by the compiled pass
+    through their arrivals (:func:`~asyncneurons.engine.history_kernels.on_input_layer`): fixed delays,
+    clock pacing, a rule whose sampling records only the plain per-sample trace and whose TD error
+    reaches the output alone (Weight Maximization), units the engine samples in compiled kernels."""
+    from asyncneurons.learning.units import FUSED_KINDS
+    kinds = {a["kind"] for _, a in graph.nodes(data=True) if a["role"] != "input"}
+    return (delays.is_zero(scenario.timing.synapse_jitter) and scenario.env.pacing == "clock"
+            and scenario.learning.trace == "per_sample" and kinds <= set(FUSED_KINDS)
+            and rule.samples_locally and not rule.output_sends and not rule.broadcast_to_hidden
+            and rule.on_sample is Rule.on_sample and rule.on_sample_rows is Rule.on_sample_rows)
+
+
 def _copy(v):
     return v.copy() if isinstance(v, np.ndarray) else v
 
 
 class Windows:
     """Serves every group of a simulation by firing windows instead of one process per group."""
+
+    arrival_buffer = 4096  # samples an on_input layer pass without refractory period hands back per call
 
     def __init__(self, sim):
         self.sim = sim
@@ -164,7 +184,8 @@ class Windows:
         self.policy = t.firing
         self.timed = self.policy in ("clock", "poisson")
         self.on_all = self.policy == "on_all"
-        self.select_mode = 0 if self.timed else (1 if self.on_all else 2)  # the selection a firing ends with
+        # the selection a compiled firing ends with (0: the caller's, as under jitter with on_input)
+        self.select_mode = 0 if self.timed else (1 if self.on_all else 2)
         self.wait = sim.scenario.env.pacing == "wait"
         self.last = np.full(base, -math.inf)  # the time each set last sampled
         # clock and Poisson firing: each set's next tick, on the clock of its (first) unit, advanced
@@ -220,6 +241,8 @@ class Windows:
         self.rule_sampled = rule.sampled is not Rule.sampled  # the rule's part of a compiled firing (_sampled)
         self.cut = sim.rule.output_sends or self.wait  # an output's sample may cut the window (advance)
         self.jittered = tr.jitter is not None
+        if self.jittered and self.policy == "on_input":
+            self.select_mode = 0  # the first arrival that is not stale (due_on_input_jittered)
         for g in sim.groups:  # fired by one compiled call (_fire_compiled)
             g.compiled_fire = ((self.plain_trace or self.rule_sampled) and g.kind.name in FUSED_KINDS
                                and all(a.flags.c_contiguous for a in (g.P, g.H, g.E, g.T)))
@@ -234,6 +257,15 @@ class Windows:
                                     g.set_base, g.marks, self.select_mode, self.on_all)
             g.consts = layer_constants(g.temperature, g.refractory, g.decay_value if g.keeps_trace else 0.0, g.w_delay)
             g.fire_values, g.fire_waves = np.empty(g.size), np.empty(g.size, dtype=np.int64)  # a firing's scratch
+            # on_input without refractory period: the compiled pass through each unit's arrivals
+            g.every_arrival = (self.policy == "on_input" and g.refractory == 0.0 and not self.jittered
+                               and g.compiled_fire and g.per_sample and g.keeps_trace and sim.landings is None)
+            if g.every_arrival:
+                m = g.size if g.kind.population else 1
+                g.arrival_z = np.empty(g.n_logits if g.kind.population else 0)
+                cap = self.arrival_buffer
+                g.arrival_rec = (np.empty(cap), np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int64),
+                                 np.empty((cap, m)), np.empty(cap, dtype=np.int64))
         self.no_jitter = np.zeros((1, 1))  # stands for the per-send jitters when there are none
         self.saved = None  # inside a window an output's sample may cut: what it changed (_save)
         self.kept = ("H", "T", "E", "trace_time", "counters", "values")  # a group's arrays a firing changes
@@ -257,7 +289,8 @@ class Windows:
         # every layer fires by a compiled call and needs no Python of its own: a window's layers in
         # one call (window_layers, _pass); a window the output's sample may cut keeps its layer
         # passes (one call there measured no faster)
-        self.one_call = (not self.timed and not self.cut and sim.landings is None and not self.rule_sampled
+        self.one_call = (not self.timed and not self.cut and self.select_mode != 0 and sim.landings is None
+                         and not self.rule_sampled and not any(g.every_arrival for g in sim.groups)
                          and all(g.compiled_fire and (g.per_sample or not g.keeps_trace)
                                  and (g is self.output or not g.kind.population) for g in sim.groups))
         if self.one_call:
@@ -334,6 +367,11 @@ class Windows:
         elif self.on_all:
             n, g.lowest = due_on_all(self.first, g.w_edges, g.w_ptr, self.last, g.set_base, g.refractory, lt,
                                      inclusive, g.due_sets, g.due_times)
+        elif self.jittered:
+            tr = self.tr
+            n, g.lowest = due_on_input_jittered(tr.HT, tr.HN, tr.head, tr.EJ, tr.ES, g.w_src, g.w_edges, g.w_delay,
+                                                g.w_ptr, self.last, g.set_base, g.refractory, lt, inclusive,
+                                                g.due_sets, g.due_times)
         else:
             tr = self.tr
             n, g.lowest = due_on_input(tr.HT, tr.HN, tr.head, g.w_src, g.w_delay, g.w_ptr, self.last, g.set_base,
@@ -483,6 +521,9 @@ class Windows:
         if not self.stale[g.oi] and not (float(self.due_at[g.oi]), events.FIRE + g.rank) < limit:
             return  # nothing it reads has changed since its next firing was found to lie beyond the limit
         inclusive = events.FIRE + g.rank < lp  # a firing at the limit's instant precedes it
+        if g.every_arrival:
+            self._every_arrival(g, lt, inclusive)
+            return
         n = self.select(g, lt, inclusive)
         while n:
             sets, times = g.due_sets[:n].copy(), g.due_times[:n].copy()
@@ -567,6 +608,46 @@ class Windows:
             groups.append((g.P, g.H, g.E if g.keeps_trace else g.scratch, g.T, g.keys1, g.counters, g.values, aux))
         return tuple(groups)
 
+    def _every_arrival(self, g, lt: float, inclusive: bool) -> None:
+        """The layer pass of ``on_input`` units without refractory period: every sample before
+        ``lt`` (at it, ``inclusive``), unit by unit in time order, in compiled calls
+        (:func:`~asyncneurons.engine.history_kernels.on_input_layer`); then what :meth:`_fired` does."""
+        tr, sim = self.tr, self.sim
+        population = g.kind.population
+        if population:
+            aux = np.zeros(0)  # σ per row is a Bernoulli layer's; a population's aux is (π, action)
+        else:
+            if not (isinstance(g.aux, np.ndarray) and g.aux.dtype == np.float64 and g.aux.flags.c_contiguous):
+                g.aux = np.zeros(g.n_rows) if g.aux is None else np.array(g.aux, dtype=np.float64)
+            aux = g.aux
+        rec_t, rec_set, rec_wave, rec_v, rec_action = g.arrival_rec
+        while True:
+            code, n, tr.serial = on_input_layer(
+                tr.HT, tr.HV, tr.HW, tr.HN, tr.head, tr.max_delay, g.topo, g.consts, g.P, g.H, g.E, g.T, g.keys1,
+                g.counters, g.values, aux, g.arrival_z, self.last, self.set_wave, lt, inclusive, sim.env.now,
+                tr.serial, EXP, rec_t, rec_set, rec_wave, rec_v, rec_action)
+            if n:
+                for tg in g.target_groups:
+                    self.stale[tg.oi] = 1
+                if sim.on_event is not None:
+                    for i in range(n):
+                        t, w = float(rec_t[i]), int(rec_wave[i])
+                        rows = g.all_rows if g.kind.population else (int(rec_set[i]),)
+                        for q, r in enumerate(rows):
+                            self.recorded.append((t, g.rank, int(g.uids[r]), g.names[r], float(rec_v[i, q]), w))
+                if population:
+                    g.aux = (g.arrival_z.copy(), int(rec_action[n - 1]))
+                if g is self.output:  # held until the environment's next step (clock pacing)
+                    sim.environment.receive_action(g.kind.action(g.values, g.aux), int(rec_wave[n - 1]),
+                                                   float(rec_t[n - 1]))
+            if code == 0:
+                break
+            if code == 1:
+                tr._grow()
+        self.select(g, lt, inclusive)
+        self.due_at[g.oi] = g.lowest
+        self.stale[g.oi] = 0
+
     def _save(self) -> dict:
         """What a window changes before its output samples, kept as it changes: each hidden
         group's due state now, and at the first firing of the window (:meth:`_keep`) a copy of
@@ -616,7 +697,7 @@ class Windows:
         tr, sim, kind = self.tr, self.sim, g.kind
         if g.compiled_fire:
             n = self._fire_compiled(g, sets, times, lt, inclusive)
-            return None if self.timed else n
+            return None if self.select_mode == 0 else n
         if kind.population:  # one set: every row at its time
             rows, row_t = g.all_rows, times[g.set_of_row]
         else:

@@ -152,7 +152,9 @@ def overtaking_sends(scenario, graph) -> str | None:
 
     For ``synapse_jitter`` the gap is the smallest firing period under ``clock`` firing, the mean
     interval 1 / rate under ``poisson``, and the environment's period under ``on_all`` with
-    ``clock`` pacing (a unit sends once per wave, and a wave leaves per step). For
+    ``clock`` pacing (a unit sends once per wave, and a wave leaves per step), and the smallest
+    refractory period under ``on_input`` (a unit sends at every arrival it answers, so without a
+    refractory period its sends may follow each other as closely as its arrivals). For
     ``reward_jitter`` and ``retro_jitter`` it is the environment's period under ``clock`` pacing
     (one TD error per step; retrograde signals leave when a learning signal lands)."""
     from asyncneurons.model.delays import is_zero, smallest
@@ -169,6 +171,9 @@ def overtaking_sends(scenario, graph) -> str | None:
             gap = (min(smallest(p) for (p,) in _by_layer(t.firing_period)), "timing.firing_period")
         elif key == "synapse_jitter" and t.firing == "poisson":
             gap = (min(1.0 / float(r) for (r,) in _by_layer(t.firing_rate)), "1 / timing.firing_rate")
+        elif key == "synapse_jitter" and t.firing == "on_input":
+            gap = (min(float(r) for (r,) in _by_layer(t.refractory)),
+                   "timing.refractory, the least time between an on_input unit's sends")
         spread = _largest(spec) - smallest(spec)
         if gap is None or spread <= gap[0]:
             continue

@@ -603,7 +603,7 @@ class TimingConfig(_Table):
     synaptic_offset: float = _key(0.0, "ms added to every delay computed from conduction_velocity", ge=0)
     synapse_jitter: Delay = _key(0.0, "lateness added to synapse_delay on every send (ms), drawn per synapse "
                                  "and send; a later send may arrive first: the newest is held, an older "
-                                 "arrival is dropped and counted (on_all, clock or poisson firing)",
+                                 "arrival is dropped and counted (under on_input it is no sample)",
                                  _DELAY_EXPECT)
     reward_jitter: Delay = _key(0.0, "lateness added to reward_delay on every broadcast (ms), drawn per unit "
                                 "and agent step; a unit learns from the newest TD error that reached it, an "
@@ -636,7 +636,8 @@ class EngineConfig(_Table):
                       "process (never changes results)")
     windows: bool = _key(True, "when synapses have different delays, fire every unit due before the next "
                          "learning signal or environment step in one pass per layer, each at its own time "
-                         "(every firing policy and pacing, on_input with a refractory period; Global "
+                         "(every firing policy and pacing; on_input without a refractory period only "
+                         "under Weight Max with fixed delays and clock pacing; Global "
                          "REINFORCE, Weight Max and backprop; "
                          "never changes results)")
     replicas: Annotated[int, Int64] = _key(
@@ -678,9 +679,6 @@ class Scenario(_Table):
                   "timing", "retro_jitter")
         if delays.is_zero(self.timing.synapse_jitter):
             return self
-        if self.timing.firing == "on_input":
-            _fail('needs firing = "on_all", "clock" or "poisson" (under on_input every arrival is a '
-                  'sample, and jittered arrivals are read from histories)', "timing", "synapse_jitter")
         if self.learning.rule == "map_prop":
             _fail("is not available with MAP Propagation (its relaxation reads fixed-delay histories)",
                   "timing", "synapse_jitter")
