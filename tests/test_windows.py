@@ -326,19 +326,18 @@ def test_the_bound_on_the_outputs_next_sample_is_never_later_than_it(scenario, o
     sim = Simulation(_scenario(scenario, over, True), max_ticks=80)
     w = sim.windows
     bounds, samples = [], []
-    earliest, fire = w._earliest_cut, w.fire
+    earliest, receive = w._earliest_cut, sim.environment.receive_action
 
     def earliest_cut(out_class):
         cut = earliest(out_class)
         bounds.append((sim.env.now, float(w.b_lb[w.output.dense[0]])))
         return cut
 
-    def fire_(g, sets, times, *limit):
-        if g is w.output:
-            samples.append(float(times[0]))
-        return fire(g, sets, times, *limit)
+    def receive_action(action, wave, at=None):  # the output sampled at ``at``
+        samples.append(float(at))
+        return receive(action, wave, at)
 
-    w._earliest_cut, w.fire = earliest_cut, fire_
+    w._earliest_cut, sim.environment.receive_action = earliest_cut, receive_action
     sim.run()
     assert len(bounds) >= 70 and len(samples) >= 70
     for now, bound in bounds:
@@ -384,3 +383,67 @@ def test_weight_max_cascade_after_the_td_error_is_one_kernel_and_the_event_engin
 def test_the_cascade_stays_off_where_a_retrograde_signal_takes_time(scenario):
     sim = Simulation(_scenario(scenario, {"timing": {"retro_delay": 0.75}}, True), max_ticks=5)
     assert sim.windows is not None and sim.cascade is None
+
+
+def _window_state(sim):
+    w, tr = sim.windows, sim.transmission
+    return (_learning_state(sim), tr.HT.tolist(), tr.HV.tolist(), tr.HW.tolist(), w.first.tolist(),
+            w.last.tolist(), w.set_wave.tolist(), w.due_at.tolist(), w.stale.tolist(), tr.serial)
+
+
+@pytest.mark.parametrize("over", [
+    {},
+    {"timing": {"firing": "on_input", "refractory": 2.0}},
+    {"timing": {"refractory": 1.5}},
+    {"timing": {"synapse_jitter": {"dist": "uniform", "low": 0.0, "high": 5.0}}},
+    {"timing": {"reward_delay": {"dist": "uniform", "low": 5.0, "high": 15.0}}},
+], ids=["on_all", "on_input, refractory", "refractory", "synaptic jitter", "reward delay per unit"])
+def test_a_windows_layers_fired_in_one_call_are_those_fired_layer_by_layer(scenario, over):
+    """Where every layer fires by a compiled call, a window's layers are one call
+    (Windows._pass); the run is the one the layer-by-layer passes (Windows._layer) compute."""
+    rows_one, rows_each = [], []
+    one = Simulation(_scenario(scenario, over, True), on_episode=rows_one.append, max_ticks=300)
+    each = Simulation(_scenario(scenario, over, True), on_episode=rows_each.append, max_ticks=300)
+    assert one.windows.one_call
+    each.windows.one_call = False
+    calls = []
+    one_pass = one.windows._pass
+    one.windows._pass = lambda limit: calls.append(limit) or one_pass(limit)
+    one.run(), each.run()
+    key = lambda rows: [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]  # noqa: E731
+    assert len(calls) > 300 and key(rows_one) == key(rows_each) and rows_one
+    assert _window_state(one) == _window_state(each)
+
+
+@pytest.mark.parametrize("over", [{}, {"timing": {"synapse_jitter": {"dist": "uniform", "low": 0.0, "high": 5.0}}},
+                                  {"env": {"pacing": "wait"}, "timing": {"refractory": 2.5}}],
+                         ids=["on_all", "synaptic jitter", "wait pacing, refractory"])
+def test_each_sets_due_time_kept_as_its_synapses_change_is_the_latest_of_their_arrivals(scenario, over):
+    """An on_all set is due at the latest first arrival of a newer wave over its synapses; the
+    count of those still at ∞ and the latest of the others, kept per set as the synapses change,
+    say the same after every window (or are marked to be counted again)."""
+    sim = Simulation(_scenario(scenario, over, True), max_ticks=150)
+    w = sim.windows
+    n_edges, n_sets = w.n_edges, len(w.set_wave)
+    wake = w._wake
+    checked = []
+
+    def wake_and_check(event):
+        wake(event)
+        first = w.first
+        arrivals, latest, count = first[:n_edges], first[n_edges:n_edges + n_sets], first[n_edges + n_sets:]
+        for g in w.order:
+            for st in range(g.n_sets):
+                gs = g.set_base + st
+                if count[gs] < 0:
+                    continue
+                a = arrivals[g.w_edges[g.w_ptr[st]:g.w_ptr[st + 1]]]
+                assert count[gs] == np.sum(a == np.inf)
+                if count[gs] == 0:
+                    assert latest[gs] == a.max()
+                checked.append(count[gs] == 0)
+
+    w._wake = wake_and_check
+    w.wakeup.callback = wake_and_check
+    sim.run()
+    assert sum(checked) > 100 and len(checked) > sum(checked)  # sets due and sets waiting were both seen

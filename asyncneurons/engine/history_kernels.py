@@ -25,7 +25,9 @@ A window's layer pass is a few calls here (:mod:`asyncneurons.engine.windows`): 
 (:func:`due_on_all`, :func:`due_on_input`, :func:`due_clock`), what they read (:func:`read_sets`),
 their answered waves and the synapses that then wait for a newer one (:func:`answered`), and the
 synapses their samples complete (:func:`mark_sent`); between them NumPy's ``exp`` and the
-compiled sampling (:mod:`asyncneurons.learning.units`).
+compiled sampling (:mod:`asyncneurons.learning.units`). Where no layer needs Python of its own, a
+window's layers are one call (:func:`window_layers_any`). An ``on_all`` set's due time is kept
+as its synapses change (:func:`_waiting`), so a selection reads two numbers per set.
 
 Compiled with numba (cached on disk): a window reads thousands of synapses per layer pass, and
 the NumPy form of these reads (gathering whole rings, masking, reducing) was most of its cost.
@@ -140,21 +142,43 @@ def _pick(d, lt, inclusive, c, sets, times, st):  # pragma: no cover - compiled
     return c
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _waiting(first, n_sets):  # pragma: no cover - compiled
+    """Where, in ``first``, the number of synapses of each set still waiting (``first = ∞``) and
+    the latest of the others are kept: ``first`` holds the E synapses' arrivals, then S maxima,
+    then S counts (−1: not known, to be counted again), S = ``n_sets``. Returns (E, E + S)."""
+    e = first.shape[0] - 2 * n_sets
+    return e, e + n_sets
+
+
 @numba.njit(cache=True, nogil=True)
 def due_on_all(first, edges, ptr, last, base, refractory, lt, inclusive, sets, times):  # pragma: no cover
     """``on_all``: set st is due at ``max_j first[edges[j]]`` over its synapses (∞ without any),
     and not before ``last[base + st] + refractory``. The sets due before ``lt`` (at it when
-    ``inclusive``) go to ``sets`` and ``times``; returns their number and the earliest due time."""
+    ``inclusive``) go to ``sets`` and ``times``; returns their number and the earliest due time.
+
+    The max is kept per set as the synapses change (:func:`answered`, :func:`mark_sent`): the
+    number still at ∞ and the max of the others (:func:`_waiting`); a set whose count is not
+    known (−1) is counted again here, over its synapses. A max is exact, so the bits are those
+    of the max taken over the synapses each time."""
+    at_max, at_count = _waiting(first, last.shape[0])
     c = 0
     lowest = math.inf
     for st in range(ptr.shape[0] - 1):
         d = math.inf
         if ptr[st + 1] > ptr[st]:
-            d = -math.inf
-            for j in range(ptr[st], ptr[st + 1]):
-                a = first[edges[j]]
-                if a > d:
-                    d = a
+            gs = base + st
+            if first[at_count + gs] < 0.0:
+                count, mx = 0.0, -math.inf
+                for j in range(ptr[st], ptr[st + 1]):
+                    a = first[edges[j]]
+                    if a == math.inf:
+                        count += 1.0
+                    elif a > mx:
+                        mx = a
+                first[at_count + gs] = count
+                first[at_max + gs] = mx
+            d = math.inf if first[at_count + gs] > 0.0 else first[at_max + gs]
         if refractory > 0.0:
             d = max(d, last[base + st] + refractory)
         if d < lowest:
@@ -275,13 +299,16 @@ def answered(T, rows, population, sets, times, base, set_wave, last, waves, on_a
     w_new = np.empty(HT.shape[0], dtype=np.int64)  # each sender's newest wave tag
     for s in range(HT.shape[0]):
         w_new[s] = HW[s, _older(head[s], depth)]
+    at_max, at_count = _waiting(first, set_wave.shape[0])
     for i in range(sets.shape[0]):
         st = sets[i]
         wave = waves[i]
+        count, mx = 0.0, -math.inf  # the set's synapses still waiting, the latest of the others
         for j in range(ptr[st], ptr[st + 1]):
             s, e = src[j], edges[j]
             if w_new[s] <= wave:
                 first[e] = math.inf  # not even the newest sample is of a newer wave
+                count += 1.0
                 continue
             d = delay[j]
             a = math.inf
@@ -294,6 +321,12 @@ def answered(T, rows, population, sets, times, base, set_wave, last, waves, on_a
                 if t < a:
                     a = t
             first[e] = a
+            if a == math.inf:
+                count += 1.0
+            elif a > mx:
+                mx = a
+        first[at_count + base + st] = count
+        first[at_max + base + st] = mx
 
 
 @numba.njit(cache=True, nogil=True)
@@ -302,20 +335,37 @@ def mark_sent(first, out_ptr, out_edges, rows, times, waves, set_wave, edge_set,
     """Rows ``rows`` of a sender sampled at ``times`` with ``waves`` (row r's synapses are
     ``out_edges[out_ptr[r]:out_ptr[r + 1]]``). On each synapse e whose receiver's wave is older,
     the first arrival of a newer wave becomes ``at + d_e`` if e was waiting for one (``first = ∞``);
-    under jitter a later send may overtake, so ``min(first, at + d_e + EJ[e, slot just written])``."""
+    under jitter a later send may overtake, so ``min(first, at + d_e + EJ[e, slot just written])``.
+    The receiving set's count of waiting synapses and max (:func:`due_on_all`) follow; a max
+    lowered under jitter is left to be counted again."""
     depth = EJ.shape[1]
+    at_max, at_count = _waiting(first, set_wave.shape[0])
     for i in range(rows.shape[0]):
         r = rows[i]
         for q in range(out_ptr[r], out_ptr[r + 1]):
             e = out_edges[q]
-            if waves[i] <= set_wave[edge_set[e]]:
+            gs = edge_set[e]
+            if waves[i] <= set_wave[gs]:
                 continue
             if jittered:
                 a = (times[i] + delay[e]) + EJ[e, _older(head[e_src[e]], depth)]
-                if a < first[e]:
+                old = first[e]
+                if a < old:
                     first[e] = a
+                    if first[at_count + gs] >= 0.0:
+                        if old == math.inf:
+                            first[at_count + gs] -= 1.0
+                            if a > first[at_max + gs]:
+                                first[at_max + gs] = a
+                        elif old == first[at_max + gs]:
+                            first[at_count + gs] = -1.0  # the max may have been this one: count again
             elif first[e] == math.inf:
-                first[e] = times[i] + delay[e]
+                a = times[i] + delay[e]
+                first[e] = a
+                if first[at_count + gs] >= 0.0:
+                    first[at_count + gs] -= 1.0
+                    if a > first[at_max + gs]:
+                        first[at_max + gs] = a
 
 
 @numba.njit(cache=True, nogil=True)
@@ -895,3 +945,111 @@ def on_input_layer(HT, HV, HW, HN, head, max_delay, topo, consts, P, H, E, T, ke
                 rec_v[c, q] = gv[r0 + q]
             c += 1
     return 0, c, serial
+
+
+# ---------------------------------------------------------------- a window's layers in one call
+# A window fires its layers in topological order, each until nothing more of it is due before the
+# window's limit (:meth:`asyncneurons.engine.windows.Windows._layer`). Where every layer fires by
+# one of the calls above and nothing but the output's action needs Python, the whole sequence is
+# one call that comes back to Python only for what Python does (deeper rings, jitters drawn ahead,
+# the output's action), to be called again where it stopped. A compiled call costs about 0.12 µs
+# per array it is passed, so the window's fixed integers and reals and every group's scratch live
+# in two arrays (``wi``, ``wf``; the groups' own names for them are views), a group's place in
+# them in a row of ``info``, and only the arrays a run may replace are passed per group, as one
+# tuple each (:data:`G_P` … :data:`G_AUX`).
+
+G_P, G_H, G_E, G_T, G_KEYS, G_COUNTERS, G_VALUES, G_AUX = range(8)  # a group's arrays, in the tuple passed
+(I_CLASS, I_POPULATION, I_OUTPUT, I_TOPO, I_CONSTS, I_DUE_SETS, I_FIRE_WAVES, I_SETS, I_DUE_TIMES,
+ I_FIRE_VALUES, I_TIMES, I_ROW_T, I_Z, I_N_SETS, I_SIZE, I_N_LOGITS, I_TARGETS, I_N_TARGETS,
+ I_TOPO_END, I_CONSTS_END) = range(20)  # a row of ``info``: a group's fixed integers and places
+
+
+@numba.njit(cache=True, nogil=True)
+def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, groups,
+                      wi, wf, info, links, stale, due_at, start, stop, pending, lt, lp, horizon, serial,
+                      fexp):  # pragma: no cover - compiled
+    """Groups ``links[start:stop]`` (indices into ``groups`` and the rows of ``info``, in
+    topological order) fire, each every set due before the limit (``lt``, ``lp``), as
+    :meth:`~asyncneurons.engine.windows.Windows._layer` fires them: a group whose inputs have not
+    changed (``stale`` 0) and whose next due time ``due_at[gi]`` lies beyond the limit is passed
+    over; else its due sets are selected (:func:`_select_next`) and fire by
+    :func:`bernoulli_fire_any` or :func:`categorical_fire_any` (priority class ``I_CLASS``, so
+    ``inclusive`` when it precedes ``lp``) until none is due, each firing marking the groups it
+    feeds (``I_N_TARGETS`` of ``links`` from ``I_TARGETS``) stale.
+    ``pending`` ≥ 0: the group at ``start`` has that many sets selected already. Returns
+    (status, position, pending, serial, action, m): status 0 when every group is done; 1 or 2
+    when a firing needs deeper rings or jitters drawn first (:func:`_room`: nothing changed, call
+    again at that position with that pending number); 3 right after the output (``I_OUTPUT``)
+    fired ``m`` rows (``action``: a population's sampled index), for Python to hand its action on
+    before calling again at the position and pending number returned (past the output when
+    nothing more of it is due)."""
+    decays = np.empty(0)  # every layer decays its trace by its one per-sample factor
+    for pos in range(start, stop):
+        gi = links[pos]
+        grp = groups[gi]
+        row = info[gi]
+        topo, consts = wi[row[I_TOPO]:row[I_TOPO_END]], wf[row[I_CONSTS]:row[I_CONSTS_END]]
+        n_sets, size = row[I_N_SETS], row[I_SIZE]
+        due_sets = wi[row[I_DUE_SETS]:row[I_DUE_SETS] + n_sets]
+        due_times = wf[row[I_DUE_TIMES]:row[I_DUE_TIMES] + n_sets]
+        fire_values = wf[row[I_FIRE_VALUES]:row[I_FIRE_VALUES] + size]
+        fire_waves = wi[row[I_FIRE_WAVES]:row[I_FIRE_WAVES] + size]
+        cls = row[I_CLASS]
+        inclusive = cls < lp
+        if pos == start and pending >= 0:
+            n = pending
+        else:
+            d = due_at[gi]
+            if stale[gi] == 0 and not (d < lt or (d == lt and cls < lp)):
+                continue
+            n, low = _select_next(topo[MODE], first, _part(topo, W_EDGES), _part(topo, W_PTR), last, topo[SET_BASE],
+                                  consts[REFRACTORY], lt, inclusive, due_sets, due_times, HT, HN, head,
+                                  _part(topo, W_SRC), consts[3:])
+            due_at[gi] = low
+        while n > 0:
+            sets, times = wi[row[I_SETS]:row[I_SETS] + n], wf[row[I_TIMES]:row[I_TIMES] + n]
+            sets[:] = due_sets[:n]
+            times[:] = due_times[:n]
+            action = 0
+            if row[I_POPULATION]:
+                row_t = wf[row[I_ROW_T]:row[I_ROW_T] + size]
+                row_t[:] = times[0]  # one set: every row at its time
+                m = size
+                a, n_next, low = categorical_fire_any(
+                    HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, topo,
+                    consts, grp[G_P], grp[G_H], grp[G_E], grp[G_T], grp[G_KEYS], grp[G_COUNTERS], grp[G_VALUES],
+                    wf[row[I_Z]:row[I_Z] + row[I_N_LOGITS]], decays, sets, times, row_t, fire_values, fire_waves, lt,
+                    inclusive, horizon, serial, fexp, due_sets, due_times)
+                if a < 0:
+                    return -a, pos, n, serial, 0, 0
+                action = a
+            else:
+                m = n
+                code, n_next, low = bernoulli_fire_any(
+                    HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, topo,
+                    consts, grp[G_P], grp[G_H], grp[G_E], grp[G_T], grp[G_KEYS], grp[G_COUNTERS], grp[G_VALUES],
+                    grp[G_AUX], decays, sets, times, fire_values, fire_waves, lt, inclusive, horizon, serial, fexp,
+                    due_sets, due_times)
+                if code:
+                    return code, pos, n, serial, 0, 0
+            serial += 1
+            for q in range(row[I_TARGETS], row[I_TARGETS] + row[I_N_TARGETS]):
+                stale[links[q]] = 1
+            due_at[gi] = low
+            n = n_next
+            if row[I_OUTPUT]:
+                if n > 0:
+                    return 3, pos, n, serial, action, m
+                stale[gi] = 0
+                return 3, pos + 1, -1, serial, action, m
+        stale[gi] = 0
+    return 0, stop, 0, serial, 0, 0
+
+
+@numba.njit(cache=True, nogil=True)
+def window_layers(HT, HV, HW, HN, head, first, set_wave, last, max_delay, e_int, e_delay, groups, wi, wf, info, links,
+                  stale, due_at, start, stop, pending, lt, lp, horizon, serial, fexp):  # pragma: no cover - compiled
+    """:func:`window_layers_any` without synaptic jitter (fewer arrays to pass)."""
+    return window_layers_any(HT, HV, HW, HN, head, np.zeros((1, 1)), False, _no_jitter(), first, set_wave, last,
+                             max_delay, e_int, e_delay, groups, wi, wf, info, links, stale, due_at, start, stop,
+                             pending, lt, lp, horizon, serial, fexp)

@@ -75,7 +75,13 @@ records only the plain trace, fires in one compiled call, NumPy's own ``exp`` lo
 besides (``Rule.records_at_sample``, ``Rule.sampled``, called on the call's samples: STE
 backprop's hidden units keep their inputs and slope, its output records its trace and sends its
 error). Weight Maximization's learning after the TD error lands is one call when it takes no
-time (:func:`asyncneurons.engine.chain.make_cascade`).
+time (:func:`asyncneurons.engine.chain.make_cascade`). Where every layer fires by such a call and
+needs no Python of its own (no clocks, no landings, no rule's part, no recorded events, every
+population an output, no cut by the output's sample), a window's layers are one call too
+(:func:`~asyncneurons.engine.history_kernels.window_layers_any`, :meth:`Windows._pass`), back in
+Python only for deeper rings, jitters drawn ahead and the output's action. An ``on_all`` set's due
+time is kept as its synapses change: how many still wait for a newer wave, and the latest
+arrival of the others (:func:`~asyncneurons.engine.history_kernels.due_on_all`).
 ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
 """
 
@@ -93,8 +99,9 @@ from asyncneurons.learning import streams, traces
 from asyncneurons.engine.clocks import Clocks
 from asyncneurons.engine.history_kernels import (answered, bernoulli_fire, bernoulli_fire_any, categorical_fire,
                                                  categorical_fire_any, due_clock, due_on_all, due_on_input,
-                                                 due_on_input_jittered, on_input_layer,
-                                                 earliest_next, layer_constants, layer_topology, mark_sent, read_sets)
+                                                 due_on_input_jittered, earliest_next, layer_constants,
+                                                 layer_topology, mark_sent, on_input_layer, read_sets, window_layers,
+                                                 window_layers_any)
 from asyncneurons.engine.relaxation_kernels import EXP
 from asyncneurons.learning.kernels import NO_DECAYS, potential
 from asyncneurons.learning.rules.base import Rule
@@ -156,9 +163,15 @@ class Windows:
             for b in g.buckets:
                 order.add_edge(g.gid, b.target.gid)
         self.order = [by_gid[i] for i in nx.lexicographical_topological_sort(order)]
-        for g in sim.groups:  # a group's due times change only when it or a group feeding it fires
+        for i, g in enumerate(self.order):
+            g.oi = i  # its place in the order, and in due_at and stale
+        # each group's next due time (∞ if never, as things stand), and whether it must select again
+        # because it or a group feeding it fired since (a group's due times change only then)
+        self.due_at = np.full(len(self.order), math.inf)
+        self.stale = np.ones(len(self.order), dtype=np.int64)
+        self.classes = [events.FIRE + g.rank for g in self.order]
+        for g in sim.groups:
             g.targets = sorted({b.target.gid for b in g.buckets})
-            g.stale = True
         self.by_gid = by_gid
         base = 0
         for g in sim.groups:
@@ -179,7 +192,10 @@ class Windows:
         # as a unit process's clock is (asyncneurons.engine.clocks)
         self.clocks = Clocks(t, sim.seed, [n for g in sim.groups for n in (g.names[:1] if g.kind.population else g.names)],
                              sim.clocks, sim.layer_of, sim.graph) if self.timed else None
-        self.first = np.full(len(tr.e_src), math.inf)  # a_e: arrival of the first newer-wave value on e
+        # a_e: arrival of the first newer-wave value on e; then, per set, the latest of them and how
+        # many are still ∞, −1 until counted (history_kernels.due_on_all)
+        self.n_edges = len(tr.e_src)
+        self.first = self._first(np.full(self.n_edges, math.inf), base)
         tset = np.zeros(len(tr.e_src), dtype=np.int64)
         for g in sim.groups:
             e = g.in_edges
@@ -194,7 +210,8 @@ class Windows:
             g.w_row, g.w_col, g.w_set = tr.e_row[g.w_edges], tr.e_col[g.w_edges], local[srt]
             # set st's synapses are w_*[w_ptr[st]:w_ptr[st + 1]]
             g.w_ptr = np.concatenate([[0], np.cumsum(np.bincount(g.w_set, minlength=g.n_sets))]).astype(np.int64)
-            g.next_due = float(self.clocks.at[g.set_base:g.set_base + g.n_sets].min()) if self.timed else math.inf
+            if self.timed:
+                self.due_at[g.oi] = float(self.clocks.at[g.set_base:g.set_base + g.n_sets].min())
             g.aux = None
             g.due_sets, g.due_times = np.empty(g.n_sets, dtype=np.int64), np.empty(g.n_sets)  # a pass's scratch
             g.scratch = np.zeros_like(g.E)  # the trace the compiled sampling computes when the rule keeps its own
@@ -209,6 +226,8 @@ class Windows:
             g.out_sorted = g.out_edges[srt].astype(np.int64)
             g.out_ptr = np.concatenate([[0], np.cumsum(np.bincount(out_row, minlength=g.size))]).astype(np.int64)
         self.fed_by_input = [by_gid[t] for t in sorted({int(t) for t in tr.e_tgt[sim.input_group.out_edges]})]
+        n_in = sim.input_group.size
+        self.input_times, self.input_waves = np.empty(n_in), np.empty(n_in, dtype=np.int64)  # an observation's
         self.wakeup = events.WakeUp(sim.env, self._wake)  # at the earliest due firing
         self.recorded: list = []
         self.now = None  # inside a window: the time of the firing being computed
@@ -267,6 +286,70 @@ class Windows:
             self.b_rows = np.concatenate(members).astype(np.int64)
             self.b_lb = np.full(len(tr.HT), -math.inf)
             self.b_inputs = sim.input_group.dense
+        # every layer fires by a compiled call and needs no Python of its own: a window's layers in
+        # one call (window_layers, _pass); a window the output's sample may cut keeps its layer
+        # passes (one call there measured no faster)
+        self.one_call = (not self.timed and not self.cut and self.select_mode != 0 and sim.landings is None
+                         and not self.rule_sampled and not any(g.every_arrival for g in sim.groups)
+                         and all(g.compiled_fire and (g.per_sample or not g.keeps_trace)
+                                 and (g is self.output or not g.kind.population) for g in sim.groups))
+        if self.one_call:
+            self._one_call_layout()
+
+    def _one_call_layout(self) -> None:
+        """The window's fixed integers and reals and every group's scratch in two arrays ``wi`` and
+        ``wf`` (the groups' ``topo``, ``consts``, ``due_sets`` … become views of them), each
+        group's place in them a row of ``info``, and ``links``: the groups each feeds, then the
+        orders :meth:`_pass` takes (all groups, the hidden ones, the output)
+        (:func:`~asyncneurons.engine.history_kernels.window_layers_any`)."""
+        ints, reals, rows = [], [], []
+        n_int = n_real = 0
+
+        def place(parts, arr, dtype):
+            nonlocal n_int, n_real
+            if dtype is np.int64:
+                at, n_int = n_int, n_int + len(arr)
+                ints.append(np.asarray(arr, dtype=np.int64))
+            else:
+                at, n_real = n_real, n_real + len(arr)
+                reals.append(np.asarray(arr, dtype=np.float64))
+            parts.append(at)
+            return at
+
+        links = []
+        targets = []
+        for g in self.order:
+            tg = [self.by_gid[t].oi for t in g.targets]
+            targets.append((len(links), len(tg)))
+            links.extend(tg)
+        self.every = (len(links), len(links) + len(self.order))  # every group, in order
+        links.extend(g.oi for g in self.order)
+        spans = []
+        for g in self.order:
+            parts = []
+            place(parts, g.topo, np.int64)
+            place(parts, g.consts, np.float64)
+            for arr, dtype in ((g.due_sets, np.int64), (g.fire_waves, np.int64), (np.empty(g.n_sets), np.int64),
+                               (g.due_times, np.float64), (g.fire_values, np.float64), (np.empty(g.n_sets), np.float64),
+                               (np.empty(g.size), np.float64), (np.empty(g.n_logits), np.float64)):
+                place(parts, np.zeros(len(arr)), dtype)
+            spans.append(parts)
+            rows.append([events.FIRE + g.rank, int(g.kind.population), int(g is self.output), *parts, g.n_sets,
+                         g.size, g.n_logits,
+                         *targets[g.oi], parts[0] + len(g.topo), parts[1] + len(g.consts)])
+        wi, wf = np.concatenate(ints), np.concatenate(reals)
+        for g, parts in zip(self.order, spans):
+            wi[parts[0]:parts[0] + len(g.topo)] = g.topo
+            wf[parts[1]:parts[1] + len(g.consts)] = g.consts
+            g.topo, g.consts = wi[parts[0]:parts[0] + len(g.topo)], wf[parts[1]:parts[1] + len(g.consts)]
+            g.due_sets, g.fire_waves = wi[parts[2]:parts[2] + g.n_sets], wi[parts[3]:parts[3] + g.size]
+            g.sets_buf = wi[parts[4]:parts[4] + g.n_sets]
+            g.due_times, g.fire_values = wf[parts[5]:parts[5] + g.n_sets], wf[parts[6]:parts[6] + g.size]
+            g.times_buf, g.z_buf = wf[parts[7]:parts[7] + g.n_sets], wf[parts[9]:parts[9] + g.n_logits]
+        self.wi, self.wf = wi, wf
+        self.info = np.array(rows, dtype=np.int64)
+        self.links = np.array(links, dtype=np.int64)
+        self.groups = self._group_arrays()
 
     # ------------------------------------------------------------------ state of the synapses
     def select(self, g, lt: float, inclusive: bool) -> int:
@@ -312,23 +395,22 @@ class Windows:
     def post_input(self, values, wave: int) -> None:
         """The environment emitted an observation (wave ``wave``) now."""
         g = self.sim.input_group
-        times, waves = np.empty(g.size), np.empty(g.size, dtype=np.int64)
+        times, waves = self.input_times, self.input_waves
         times.fill(self.sim.env.now)
         waves.fill(wave)
         self._post(g, g.all_rows, times, np.asarray(values, dtype=np.float64), waves, True)
         for tg in self.fed_by_input:
-            tg.next_due = self.next_due(tg)
-            tg.stale = True
+            self.due_at[tg.oi] = self.next_due(tg)
+            self.stale[tg.oi] = 1
         self.rearm()
 
     # ------------------------------------------------------------------ the window
     def rearm(self) -> None:
         """Schedule the wake-up at the earliest due firing, unless one as early is armed."""
         best, cls = math.inf, 0
-        for g in self.order:  # the least (time, class), as min over the pairs finds it
-            t = g.next_due
-            if t < best or (t == best and events.FIRE + g.rank < cls):
-                best, cls = t, events.FIRE + g.rank
+        for t, c in zip(self.due_at.tolist(), self.classes):  # the least (time, class), as min over the pairs finds it
+            if t < best or (t == best and c < cls):
+                best, cls = t, c
         if best < math.inf:
             self.wakeup.arm(best, cls)
 
@@ -363,8 +445,11 @@ class Windows:
         """
         rule = self.sim.rule
         if not (rule.output_sends or self.wait):
-            for g in self.order:
-                self._layer(g, limit)
+            if self.one_call and self.sim.on_event is None:
+                self._pass(limit)
+            else:
+                for g in self.order:
+                    self._layer(g, limit)
         else:
             self.latest = (-math.inf, 0)
             out_class = events.FIRE + self.output.rank
@@ -433,7 +518,7 @@ class Windows:
 
     def _layer(self, g, limit) -> None:
         lt, lp = limit
-        if not g.stale and not (g.next_due, events.FIRE + g.rank) < limit:
+        if not self.stale[g.oi] and not (float(self.due_at[g.oi]), events.FIRE + g.rank) < limit:
             return  # nothing it reads has changed since its next firing was found to lie beyond the limit
         inclusive = events.FIRE + g.rank < lp  # a firing at the limit's instant precedes it
         if g.every_arrival:
@@ -455,8 +540,73 @@ class Windows:
             n = self.fire(g, sets, times, lt, inclusive)
             if n is None:
                 n = self.select(g, lt, inclusive)
-        g.next_due = float(g.lowest)
-        g.stale = False
+        self.due_at[g.oi] = g.lowest
+        self.stale[g.oi] = 0
+
+    def _pass(self, limit) -> None:
+        """:meth:`_layer` for every group in order, in one compiled call
+        (:func:`~asyncneurons.engine.history_kernels.window_layers_any`) that comes back only for
+        what Python does: deeper rings or jitters drawn ahead (:meth:`_make_room`), and the
+        output's action (:meth:`_fired`). The same operations in the same order, so the same
+        bits. (A window an output's sample may cut keeps the layer passes: measured, one call
+        there was no faster.)"""
+        tr, sim = self.tr, self.sim
+        stale, due = self.stale.tolist(), self.due_at.tolist()
+        for i, cls in enumerate(self.classes):
+            if stale[i] or (due[i], cls) < limit:
+                break
+        else:
+            return  # nothing any group reads has changed, and nothing is due before the limit
+        lt, lp = limit
+        lt, lp = float(lt), float(lp)
+        start, stop = self.every
+        pending = -1
+        groups = self.groups
+        for g, a in zip(self.order, groups):  # the arrays a run may have replaced since the last call
+            if not (g.P is a[0] and g.H is a[1] and g.T is a[3] and g.counters is a[5] and g.values is a[6]
+                    and (g.E is a[2] or not g.keeps_trace) and (g.aux is a[7] or g.kind.population)):
+                groups = self.groups = self._group_arrays()
+                break
+        while True:
+            if self.jittered:
+                status, start, pending, serial, action, m = window_layers_any(
+                    tr.HT, tr.HV, tr.HW, tr.HN, tr.head, tr.EJ, True, self._jitter_arrays(), self.first,
+                    self.set_wave, self.last, tr.max_delay, self.e_int, tr.e_delay, groups, self.wi, self.wf,
+                    self.info, self.links, self.stale, self.due_at, start, stop, pending, lt, lp, sim.env.now,
+                    tr.serial, EXP)
+            else:
+                status, start, pending, serial, action, m = window_layers(
+                    tr.HT, tr.HV, tr.HW, tr.HN, tr.head, self.first, self.set_wave, self.last, tr.max_delay,
+                    self.e_int, tr.e_delay, groups, self.wi, self.wf, self.info, self.links, self.stale, self.due_at,
+                    start, stop, pending, lt, lp, sim.env.now, tr.serial, EXP)
+            tr.serial = serial
+            if status == 0:
+                break
+            if status == 3:  # the output fired m rows: its action
+                g = self.output
+                if g.kind.population:
+                    aux = g.aux = (g.z_buf.copy(), int(action))
+                else:
+                    aux = None
+                sim.environment.receive_action(g.kind.action(g.fire_values[:m], aux), int(g.fire_waves[0]),
+                                               float(g.times_buf[0]))
+                if start == stop:
+                    break
+            else:
+                g = self.order[self.links[start]]
+                self._make_room(status, g.dense if g.kind.population else g.dense[g.due_sets[:pending]])
+
+    def _group_arrays(self) -> tuple:
+        """What :meth:`_pass` passes of each group: the arrays a run may replace."""
+        groups = []
+        for g in self.order:
+            aux = g.aux
+            if g.kind.population:
+                aux = g.z_buf
+            elif not (isinstance(aux, np.ndarray) and aux.dtype == np.float64 and aux.flags.c_contiguous):
+                aux = g.aux = np.zeros(g.n_rows) if aux is None else np.array(aux, dtype=np.float64)
+            groups.append((g.P, g.H, g.E if g.keeps_trace else g.scratch, g.T, g.keys1, g.counters, g.values, aux))
+        return tuple(groups)
 
     def _every_arrival(self, g, lt: float, inclusive: bool) -> None:
         """The layer pass of ``on_input`` units without refractory period: every sample before
@@ -478,7 +628,7 @@ class Windows:
                 tr.serial, EXP, rec_t, rec_set, rec_wave, rec_v, rec_action)
             if n:
                 for tg in g.target_groups:
-                    tg.stale = True
+                    self.stale[tg.oi] = 1
                 if sim.on_event is not None:
                     for i in range(n):
                         t, w = float(rec_t[i]), int(rec_wave[i])
@@ -495,14 +645,14 @@ class Windows:
             if code == 1:
                 tr._grow()
         self.select(g, lt, inclusive)
-        g.next_due = float(g.lowest)
-        g.stale = False
+        self.due_at[g.oi] = g.lowest
+        self.stale[g.oi] = 0
 
     def _save(self) -> dict:
         """What a window changes before its output samples, kept as it changes: each hidden
         group's due state now, and at the first firing of the window (:meth:`_keep`) a copy of
         the window's arrays and of each group that fires, before it does."""
-        return {"due": [(g, g.next_due, g.stale) for g in self.hidden], "groups": {}}
+        return {"due": (self.due_at.copy(), self.stale.copy()), "groups": {}}
 
     def _keep(self, g) -> None:
         """Copy, into the window's saved state, what firing group ``g`` is about to change."""
@@ -518,8 +668,8 @@ class Windows:
                                       {a: _copy(getattr(g, a, None)) for a in ("aux", "sample_H", "sample_slope")})
 
     def _load(self, saved: dict) -> None:
-        for g, next_due, stale in saved["due"]:
-            g.next_due, g.stale = next_due, stale
+        hidden = [g.oi for g in self.hidden]
+        self.due_at[hidden], self.stale[hidden] = saved["due"][0][hidden], saved["due"][1][hidden]
         for g, arrays, extra in saved["groups"].values():
             for a, v in arrays.items():
                 setattr(g, a, v)
@@ -529,7 +679,7 @@ class Windows:
                 elif hasattr(g, a) and a != "aux":
                     delattr(g, a)
             g.aux = extra["aux"]
-        self.output.stale = True
+        self.stale[self.output.oi] = 1
         if "tr" not in saved:
             return  # nothing fired
         self.first, self.set_wave = saved["first"], saved["set_wave"]
@@ -613,7 +763,7 @@ class Windows:
         on, recorded events are kept, and the output's samples are the action."""
         sim = self.sim
         for tg in g.target_groups:
-            tg.stale = True
+            self.stale[tg.oi] = 1
         if self.cut and g is not self.output:
             self.latest = max(self.latest, (float(row_t.max()), events.FIRE + g.rank))
         if sim.on_event is not None:
@@ -729,14 +879,20 @@ class Windows:
     def _clock_state(self):
         return None if self.clocks is None else {k: v.copy() for k, v in self.clocks.state().items()}
 
+    @staticmethod
+    def _first(arrivals, n_sets: int):
+        """``first``: the synapses' ``arrivals``, then per set a max and a count not known yet
+        (:func:`~asyncneurons.engine.history_kernels.due_on_all`)."""
+        return np.concatenate([arrivals, np.full(n_sets, math.inf), np.full(n_sets, -1.0)])
+
     def state(self) -> dict:
-        return {"set_wave": self.set_wave, "first": self.first, **self.wakeup.state(),
+        return {"set_wave": self.set_wave, "first": self.first[:self.n_edges], **self.wakeup.state(),
                 "last": self.last, "clock": self._clock_state(),
-                "next_due": [g.next_due for g in self.sim.groups]}
+                "next_due": [float(self.due_at[g.oi]) for g in self.sim.groups]}
 
     def restore(self, state: dict) -> None:
         self.set_wave = np.array(state["set_wave"], dtype=np.int64)
-        self.first = np.array(state["first"], dtype=float)
+        self.first = self._first(np.array(state["first"], dtype=float), len(self.set_wave))
         self.wakeup.restore(state)
         if "last" in state:  # checkpoints written before every firing policy had windows: on_all only
             self.last = np.array(state["last"], dtype=float)
@@ -746,4 +902,4 @@ class Windows:
             self.clocks.c = np.array(state["tick"], dtype=float)
             self.clocks.at = self.clocks.c.copy()
         for g, d in zip(self.sim.groups, state["next_due"]):
-            g.next_due = d
+            self.due_at[g.oi] = d
