@@ -455,7 +455,8 @@ def apply_loop_with(loop, x, out, la):
 
 @njit(cache=True, **NO_REFCOUNTS)
 def softplus_with(x, out, fexp, flog1p, la):
-    """:func:`softplus_into` with the loop's arguments in ``la`` (:func:`apply_loop_with`)."""
+    """:func:`asyncneurons.learning.kernels.softplus`: ``log1p(exp(clip(x, −30, 30)))``, x above 30, 0
+    below −30, with NumPy's loops by address; their arguments go in ``la`` (:func:`apply_loop_with`)."""
     for j in range(x.size):
         out[j] = _clamp(x[j], -30.0, 30.0)
     apply_loop_with(fexp, out, out, la)
@@ -469,7 +470,8 @@ def softplus_with(x, out, fexp, flog1p, la):
 
 @njit(cache=True, **NO_REFCOUNTS)
 def sigmoid_with(x, out, fexp, la):
-    """:func:`sigmoid_into` with the loop's arguments in ``la`` (:func:`apply_loop_with`)."""
+    """:func:`asyncneurons.learning.kernels.sigmoid`: ``1 / (1 + exp(−clip(x, −20, 20)))``, 1 from 20, 0
+    to −20, with NumPy's loop by address; its arguments go in ``la`` (:func:`apply_loop_with`)."""
     for j in range(x.size):
         out[j] = -_clamp(x[j], -20.0, 20.0)
     apply_loop_with(fexp, out, out, la)
@@ -484,31 +486,14 @@ def sigmoid_with(x, out, fexp, la):
 
 @njit(cache=True)
 def softplus_into(x, out, fexp, flog1p):
-    """:func:`asyncneurons.learning.kernels.softplus`: ``log1p(exp(clip(x, −30, 30)))``, x above 30, 0 below −30."""
-    for j in range(x.size):
-        out[j] = _clamp(x[j], -30.0, 30.0)
-    apply_loop(fexp, out, out)
-    apply_loop(flog1p, out, out)
-    for j in range(x.size):
-        if x[j] > 30.0:
-            out[j] = x[j]
-        elif x[j] < -30.0:
-            out[j] = 0.0
+    """:func:`softplus_with` with an argument array of its own."""
+    softplus_with(x, out, fexp, flog1p, np.empty(5, np.intp))
 
 
 @njit(cache=True)
 def sigmoid_into(x, out, fexp):
-    """:func:`asyncneurons.learning.kernels.sigmoid`: ``1 / (1 + exp(−clip(x, −20, 20)))``, 1 from 20, 0 to −20."""
-    for j in range(x.size):
-        out[j] = -_clamp(x[j], -20.0, 20.0)
-    apply_loop(fexp, out, out)
-    for j in range(x.size):
-        v = 1.0 / (out[j] + 1.0)
-        if x[j] >= 20.0:
-            v = 1.0
-        elif x[j] <= -20.0:
-            v = 0.0
-        out[j] = v
+    """:func:`sigmoid_with` with an argument array of its own."""
+    sigmoid_with(x, out, fexp, np.empty(5, np.intp))
 
 
 # ---------------------------------------------------------------------- a relaxation step
