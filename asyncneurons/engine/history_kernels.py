@@ -97,6 +97,28 @@ def _read_older(HT, HN, HV, HW, EJ, jittered, s, k, e, d, t, H, T, r, c):  # pra
             break
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _newest_arrived(t_new, k_new, EJ, jittered, src, edges, delay, a, b, t):  # pragma: no cover - compiled
+    """Whether on every synapse j of ``a ≤ j < b`` the newest sample of its sender has arrived by
+    ``t`` (the first test of :func:`read_sets`, the same additions; false when a sender has sent
+    nothing, ``t_new = ∞``)."""
+    for j in range(a, b):
+        s = src[j]
+        x = t_new[s] + delay[j]
+        if jittered:
+            x = x + EJ[edges[j], k_new[s]]
+        if not x <= t:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _one_run(rows, cols, a, b):  # pragma: no cover - compiled
+    """Whether synapses ``a ≤ j < b`` (sorted by row, then column; no two on one input) feed one
+    row's consecutive inputs: the same row first and last, and as many columns as synapses."""
+    return b > a and rows[a] == rows[b - 1] and cols[b - 1] - cols[a] == b - 1 - a
+
+
 @numba.njit(cache=True, nogil=True)
 def read_sets(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, rows, cols,
               H, T):  # pragma: no cover - compiled
@@ -104,13 +126,25 @@ def read_sets(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, 
     (``ptr[set] ≤ j < ptr[set + 1]``): ``H[rows[j], cols[j]], T[…] ←`` value and wave of the
     latest sample of ``src[j]`` that has arrived by then (the newest send that has, under jitter);
     nothing if none has. The newest slot is read from :func:`newest`, the older ones from the
-    ring (:func:`_read_older`); the loop without jitter is apart, free of its test."""
+    ring (:func:`_read_older`); the loop without jitter is apart, free of its test.
+
+    A set whose synapses fill one row's consecutive inputs (:func:`_one_run`; the windows sort a
+    set's synapses by row and column) and on all of which the newest sample has arrived
+    (:func:`_newest_arrived`, the usual case under ``on_all``) is read as one gather of the
+    senders' newest values into that run: what the synapse-by-synapse read writes there."""
     k_new, t_new, v_new, w_new = newest(HT, HN, HV, HW, head)
-    if jittered:
-        for i in range(sets.shape[0]):
-            st = sets[i]
-            t = times[i]
-            for j in range(ptr[st], ptr[st + 1]):
+    for i in range(sets.shape[0]):
+        st = sets[i]
+        t = times[i]
+        a, b = ptr[st], ptr[st + 1]
+        if _one_run(rows, cols, a, b) and _newest_arrived(t_new, k_new, EJ, jittered, src, edges, delay, a, b, t):
+            Hr, Tr, c0 = H[rows[a]], T[rows[a]], cols[a] - a
+            for j in range(a, b):
+                s = src[j]
+                Hr[c0 + j] = v_new[s]
+                Tr[c0 + j] = w_new[s]
+        elif jittered:
+            for j in range(a, b):
                 s, e, k = src[j], edges[j], k_new[src[j]]
                 r, c = rows[j], cols[j]
                 if k >= 0 and (t_new[s] + delay[j]) + EJ[e, k] <= t:
@@ -118,18 +152,15 @@ def read_sets(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, 
                     T[r, c] = w_new[s]
                 else:
                     _read_older(HT, HN, HV, HW, EJ, True, s, k, e, delay[j], t, H, T, r, c)
-        return
-    for i in range(sets.shape[0]):
-        st = sets[i]
-        t = times[i]
-        for j in range(ptr[st], ptr[st + 1]):
-            s = src[j]
-            r, c = rows[j], cols[j]
-            if t_new[s] + delay[j] <= t:  # ∞ when nothing was sent
-                H[r, c] = v_new[s]
-                T[r, c] = w_new[s]
-            else:
-                _read_older(HT, HN, HV, HW, EJ, False, s, k_new[s], edges[j], delay[j], t, H, T, r, c)
+        else:
+            for j in range(a, b):
+                s = src[j]
+                r, c = rows[j], cols[j]
+                if t_new[s] + delay[j] <= t:  # ∞ when nothing was sent
+                    H[r, c] = v_new[s]
+                    T[r, c] = w_new[s]
+                else:
+                    _read_older(HT, HN, HV, HW, EJ, False, s, k_new[s], edges[j], delay[j], t, H, T, r, c)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
