@@ -295,12 +295,11 @@ ORDERED = {
 @pytest.mark.parametrize("over", list(ORDERED.values()), ids=list(ORDERED))
 def test_each_senders_history_read_newest_first_never_goes_up_in_time_or_wave(scenario, over):
     sim = Simulation(_scenario(scenario, over, True), max_ticks=80)
-    tr, seen = sim.transmission, 0
-    original = tr.record
+    tr, w, seen = sim.transmission, sim.windows, 0
 
-    def record(*args):
+    def check():
+        """After every observation taken in and every window (the rings change nowhere else)."""
         nonlocal seen
-        original(*args)
         depth = tr.HT.shape[1]
         order = (tr.head[:, None] - 1 - np.arange(depth)[None, :]) % depth  # newest first
         rows = np.arange(len(tr.head))[:, None]
@@ -312,7 +311,9 @@ def test_each_senders_history_read_newest_first_never_goes_up_in_time_or_wave(sc
         assert np.all((HT[:, :-1] >= HT[:, 1:])[both]) and np.all((HW[:, :-1] >= HW[:, 1:])[both])
         seen += int(both.sum())
 
-    tr.record = record
+    post_input, advance = w.post_input, w.advance
+    w.post_input = lambda *a: (post_input(*a), check())
+    w.advance = lambda *a: (advance(*a), check())
     sim.run()
     assert sim.windows is not None and seen > 1000
 

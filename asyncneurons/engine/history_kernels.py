@@ -126,41 +126,62 @@ def read_sets(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, 
     (``ptr[set] ≤ j < ptr[set + 1]``): ``H[rows[j], cols[j]], T[…] ←`` value and wave of the
     latest sample of ``src[j]`` that has arrived by then (the newest send that has, under jitter);
     nothing if none has. The newest slot is read from :func:`newest`, the older ones from the
-    ring (:func:`_read_older`); the loop without jitter is apart, free of its test.
+    ring (:func:`_read_older`); the loop under jitter is apart (:func:`_read_sets_jittered`).
 
     A set whose synapses fill one row's consecutive inputs (:func:`_one_run`; the windows sort a
     set's synapses by row and column) and on all of which the newest sample has arrived
     (:func:`_newest_arrived`, the usual case under ``on_all``) is read as one gather of the
     senders' newest values into that run: what the synapse-by-synapse read writes there."""
     k_new, t_new, v_new, w_new = newest(HT, HN, HV, HW, head)
+    if jittered:
+        _read_sets_jittered(HT, HN, HV, HW, EJ, sets, times, ptr, edges, src, delay, rows, cols, H, T, k_new, t_new,
+                            v_new, w_new)
+        return
     for i in range(sets.shape[0]):
         st = sets[i]
         t = times[i]
         a, b = ptr[st], ptr[st + 1]
-        if _one_run(rows, cols, a, b) and _newest_arrived(t_new, k_new, EJ, jittered, src, edges, delay, a, b, t):
-            Hr, Tr, c0 = H[rows[a]], T[rows[a]], cols[a] - a
+        if _one_run(rows, cols, a, b) and _newest_arrived(t_new, k_new, EJ, False, src, edges, delay, a, b, t):
+            r, c0 = rows[a], cols[a] - a
             for j in range(a, b):
                 s = src[j]
-                Hr[c0 + j] = v_new[s]
-                Tr[c0 + j] = w_new[s]
-        elif jittered:
-            for j in range(a, b):
-                s, e, k = src[j], edges[j], k_new[src[j]]
-                r, c = rows[j], cols[j]
-                if k >= 0 and (t_new[s] + delay[j]) + EJ[e, k] <= t:
-                    H[r, c] = v_new[s]
-                    T[r, c] = w_new[s]
-                else:
-                    _read_older(HT, HN, HV, HW, EJ, True, s, k, e, delay[j], t, H, T, r, c)
-        else:
+                H[r, c0 + j] = v_new[s]
+                T[r, c0 + j] = w_new[s]
+            continue
+        for j in range(a, b):
+            s = src[j]
+            r, c = rows[j], cols[j]
+            if t_new[s] + delay[j] <= t:  # ∞ when nothing was sent
+                H[r, c] = v_new[s]
+                T[r, c] = w_new[s]
+            else:
+                _read_older(HT, HN, HV, HW, EJ, False, s, k_new[s], edges[j], delay[j], t, H, T, r, c)
+
+
+@numba.njit(cache=True, nogil=True)
+def _read_sets_jittered(HT, HN, HV, HW, EJ, sets, times, ptr, edges, src, delay, rows, cols, H, T, k_new, t_new, v_new,
+                        w_new):  # pragma: no cover - compiled
+    """:func:`read_sets` under jitter per send: the newest send on synapse e arrives at
+    ``(t_new + d_e) + EJ[e, k_new]``."""
+    for i in range(sets.shape[0]):
+        st = sets[i]
+        t = times[i]
+        a, b = ptr[st], ptr[st + 1]
+        if _one_run(rows, cols, a, b) and _newest_arrived(t_new, k_new, EJ, True, src, edges, delay, a, b, t):
+            r, c0 = rows[a], cols[a] - a
             for j in range(a, b):
                 s = src[j]
-                r, c = rows[j], cols[j]
-                if t_new[s] + delay[j] <= t:  # ∞ when nothing was sent
-                    H[r, c] = v_new[s]
-                    T[r, c] = w_new[s]
-                else:
-                    _read_older(HT, HN, HV, HW, EJ, False, s, k_new[s], edges[j], delay[j], t, H, T, r, c)
+                H[r, c0 + j] = v_new[s]
+                T[r, c0 + j] = w_new[s]
+            continue
+        for j in range(a, b):
+            s, e, k = src[j], edges[j], k_new[src[j]]
+            r, c = rows[j], cols[j]
+            if k >= 0 and (t_new[s] + delay[j]) + EJ[e, k] <= t:
+                H[r, c] = v_new[s]
+                T[r, c] = w_new[s]
+            else:
+                _read_older(HT, HN, HV, HW, EJ, True, s, k, e, delay[j], t, H, T, r, c)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -993,6 +1014,36 @@ G_P, G_H, G_E, G_T, G_KEYS, G_COUNTERS, G_VALUES, G_AUX = range(8)  # a group's 
 (I_CLASS, I_POPULATION, I_OUTPUT, I_TOPO, I_CONSTS, I_DUE_SETS, I_FIRE_WAVES, I_SETS, I_DUE_TIMES,
  I_FIRE_VALUES, I_TIMES, I_ROW_T, I_Z, I_N_SETS, I_SIZE, I_N_LOGITS, I_TARGETS, I_N_TARGETS,
  I_TOPO_END, I_CONSTS_END) = range(20)  # a row of ``info``: a group's fixed integers and places
+
+
+@numba.njit(cache=True, nogil=True)
+def observation_sent(HT, HV, HW, HN, head, max_delay, first, set_wave, last, e_int, e_delay, dense, out_ptr, out_sorted,
+                     values, now, wave, serial, marks, wi, wf, info, fed, stale, due_at):  # pragma: no cover - compiled
+    """The input units ``dense`` emitted ``values`` of wave ``wave`` at ``now``, outside any window,
+    as :meth:`~asyncneurons.engine.windows.Windows.post_input` takes them in Python: into their rings
+    (:func:`append`, each at ``now`` with serial number ``serial``), the synapses they complete
+    (:func:`mark_sent`, when ``marks``), then each group ``fed`` (rows of ``info``) due next
+    (:func:`_select_next`, nothing selected) and marked stale. Returns False, having changed
+    nothing, when the rings must grow first."""
+    n = dense.shape[0]
+    times = np.full(n, now)
+    waves = np.full(n, wave)
+    if not append(HT, HV, HW, HN, head, max_delay, dense, times, values, waves, now, serial):
+        return False
+    if marks:
+        mark_sent(first, out_ptr, out_sorted, np.arange(n), times, waves, set_wave, e_int[0], e_delay, np.zeros((1, 1)),
+                  False, head, e_int[1])
+    for gi in fed:
+        row = info[gi]
+        topo, consts = wi[row[I_TOPO]:row[I_TOPO_END]], wf[row[I_CONSTS]:row[I_CONSTS_END]]
+        n_sets = row[I_N_SETS]
+        _, low = _select_next(topo[MODE], first, _part(topo, W_EDGES), _part(topo, W_PTR), last, topo[SET_BASE],
+                              consts[REFRACTORY], -math.inf, False, wi[row[I_DUE_SETS]:row[I_DUE_SETS] + n_sets],
+                              wf[row[I_DUE_TIMES]:row[I_DUE_TIMES] + n_sets], HT, HN, head, _part(topo, W_SRC),
+                              consts[3:])
+        due_at[gi] = low
+        stale[gi] = 1
+    return True
 
 
 @numba.njit(cache=True, nogil=True)

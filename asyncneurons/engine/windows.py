@@ -100,8 +100,8 @@ from asyncneurons.engine.clocks import Clocks
 from asyncneurons.engine.history_kernels import (answered, bernoulli_fire, bernoulli_fire_any, categorical_fire,
                                                  categorical_fire_any, due_clock, due_on_all, due_on_input,
                                                  due_on_input_jittered, earliest_next, layer_constants,
-                                                 layer_topology, mark_sent, on_input_layer, read_sets, window_layers,
-                                                 window_layers_any)
+                                                 layer_topology, mark_sent, observation_sent, on_input_layer,
+                                                 read_sets, window_layers, window_layers_any)
 from asyncneurons.engine.relaxation_kernels import EXP
 from asyncneurons.learning.kernels import NO_DECAYS, potential
 from asyncneurons.learning.rules.base import Rule
@@ -297,6 +297,10 @@ class Windows:
                                  and (g is self.output or not g.kind.population) for g in sim.groups))
         if self.one_call:
             self._one_call_layout()
+        # an observation taken in by one call (post_input)
+        self.input_call = self.one_call and not self.jittered
+        self.input_marks = bool(len(sim.input_group.out_edges)) and self.on_all
+        self.fed_oi = np.array([g.oi for g in self.fed_by_input], dtype=np.int64)
 
     def _one_call_layout(self) -> None:
         """The window's fixed integers and reals and every group's scratch in two arrays ``wi`` and
@@ -395,8 +399,21 @@ class Windows:
                       tr.EJ if self.jittered else self.no_jitter, self.jittered, tr.head, tr.e_src)
 
     def post_input(self, values, wave: int) -> None:
-        """The environment emitted an observation (wave ``wave``) now."""
+        """The environment emitted an observation (wave ``wave``) now. Where a window's layers
+        are one call and no synapse jitters, in one call too
+        (:func:`~asyncneurons.engine.history_kernels.observation_sent`)."""
         g = self.sim.input_group
+        if self.input_call:
+            tr = self.tr
+            values = np.asarray(values, dtype=np.float64)
+            while not observation_sent(tr.HT, tr.HV, tr.HW, tr.HN, tr.head, tr.max_delay, self.first, self.set_wave,
+                                       self.last, self.e_int, tr.e_delay, g.dense, g.out_ptr, g.out_sorted, values,
+                                       float(self.sim.env.now), int(wave), tr.serial, self.input_marks, self.wi,
+                                       self.wf, self.info, self.fed_oi, self.stale, self.due_at):
+                tr._grow()  # the oldest sample may still be on its way somewhere: keep more
+            tr.serial += 1
+            self.rearm()
+            return
         times, waves = self.input_times, self.input_waves
         times.fill(self.sim.env.now)
         waves.fill(wave)
