@@ -42,8 +42,8 @@ from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel
 import numpy as np
 
 from asyncneurons.engine.relaxation_kernels import apply_loop
-from asyncneurons.learning.compiled import (_clamp, _uniform, categorical_sample, logistic_finish, logits_shifted,
-                                           pairwise_sum)
+from asyncneurons.learning.compiled import (_block_sum, _clamp, _uniform, categorical_sample, logistic_finish,
+                                           logits_shifted, pairwise_sum)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -578,6 +578,14 @@ def jitter_uniforms(idx, src_ptr, by_src, sent, e_key, ahead):  # pragma: no cov
 # the samples into the senders' rings and the synapses they complete. Each is the sequence of the
 # kernels above and of :mod:`asyncneurons.learning.compiled`, with the same operations on the same values.
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _row_sum(t):  # pragma: no cover - compiled
+    """``Σ t`` in NumPy's pairwise order (:func:`asyncneurons.learning.compiled.pairwise_sum` of the
+    whole array; up to 128 terms its one block, taken without a slice of ``t``)."""
+    n = t.shape[0]
+    return _block_sum(t) if n <= 128 else pairwise_sum(t, 0, n)
+
+
 @numba.njit(cache=True, nogil=True)
 def _read_and_potentials(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T, P,
                          rows, pot):  # pragma: no cover - compiled
@@ -590,7 +598,7 @@ def _read_and_potentials(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, e
         r = rows[i]
         for q in range(n):
             t[q] = P[r, q] * H[r, q]
-        pot[i] = 0.0 + pairwise_sum(t, 0, n)
+        pot[i] = 0.0 + _row_sum(t)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -960,7 +968,7 @@ def on_input_layer(HT, HV, HW, HN, head, max_delay, topo, consts, P, H, E, T, ke
                 r = r0 + q
                 for w in range(width):
                     prod[w] = P[r, w] * H[r, w]
-                pot[q] = 0.0 + pairwise_sum(prod, 0, width)
+                pot[q] = 0.0 + _row_sum(prod)
             action = -1
             if population:
                 logits_shifted(pot, temperature, z.shape[0], z)

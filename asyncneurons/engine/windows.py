@@ -295,10 +295,11 @@ class Windows:
                          and not self.rule_sampled and not any(g.every_arrival for g in sim.groups)
                          and all(g.compiled_fire and (g.per_sample or not g.keeps_trace)
                                  and (g is self.output or not g.kind.population) for g in sim.groups))
-        if self.one_call:
+        # an observation taken in by one call (post_input): without jitter, where the groups it
+        # feeds are due by what arrives (on_all, on_input)
+        self.input_call = not self.jittered and self.select_mode != 0
+        if self.one_call or self.input_call:
             self._one_call_layout()
-        # an observation taken in by one call (post_input)
-        self.input_call = self.one_call and not self.jittered
         self.input_marks = bool(len(sim.input_group.out_edges)) and self.on_all
         self.fed_oi = np.array([g.oi for g in self.fed_by_input], dtype=np.int64)
 
@@ -307,7 +308,9 @@ class Windows:
         ``wf`` (the groups' ``topo``, ``consts``, ``due_sets`` … become views of them), each
         group's place in them a row of ``info``, and ``links``: the groups each feeds, then the
         orders :meth:`_pass` takes (all groups, the hidden ones, the output)
-        (:func:`~asyncneurons.engine.history_kernels.window_layers_any`)."""
+        (:func:`~asyncneurons.engine.history_kernels.window_layers_any`). :meth:`post_input`
+        reads the groups an observation feeds there too
+        (:func:`~asyncneurons.engine.history_kernels.observation_sent`)."""
         ints, reals, rows = [], [], []
         n_int = n_real = 0
 
@@ -355,7 +358,8 @@ class Windows:
         self.wi, self.wf = wi, wf
         self.info = np.array(rows, dtype=np.int64)
         self.links = np.array(links, dtype=np.int64)
-        self.groups = self._group_arrays()
+        if self.one_call:
+            self.groups = self._group_arrays()
 
     # ------------------------------------------------------------------ state of the synapses
     def select(self, g, lt: float, inclusive: bool) -> int:
@@ -399,8 +403,8 @@ class Windows:
                       tr.EJ if self.jittered else self.no_jitter, self.jittered, tr.head, tr.e_src)
 
     def post_input(self, values, wave: int) -> None:
-        """The environment emitted an observation (wave ``wave``) now. Where a window's layers
-        are one call and no synapse jitters, in one call too
+        """The environment emitted an observation (wave ``wave``) now. Without synaptic jitter,
+        under ``on_all`` and ``on_input``, in one compiled call
         (:func:`~asyncneurons.engine.history_kernels.observation_sent`)."""
         g = self.sim.input_group
         if self.input_call:
