@@ -756,7 +756,8 @@ def _no_jitter():  # pragma: no cover - compiled
 
 W_PTR, W_EDGES, W_SRC, W_ROW, W_COL, OUT_PTR, OUT_SORTED, DENSE = range(8)  # parts of a layer's topology
 SET_BASE, MARKS, MODE, ON_ALL = range(9, 13)  # its fixed integers, after the nine part bounds
-TEMPERATURE, REFRACTORY, DECAY = range(3)  # a layer's fixed reals, before its synapses' delays
+TEMPERATURE, REFRACTORY, DECAY, TAU = range(4)  # a layer's fixed reals, before its synapses' delays
+DELAYS = 4  # where its synapses' delays begin
 
 
 def layer_topology(parts, set_base: int, marks: bool, mode: int, on_all: bool) -> np.ndarray:
@@ -767,10 +768,11 @@ def layer_topology(parts, set_base: int, marks: bool, mode: int, on_all: bool) -
     return np.concatenate([sizes, [set_base, int(marks), mode, int(on_all)], *parts]).astype(np.int64)
 
 
-def layer_constants(temperature: float, refractory: float, decay: float, delay) -> np.ndarray:
-    """One float64 array: the layer's temperature, refractory period and per-sample trace
-    decay (:data:`TEMPERATURE`, :data:`REFRACTORY`, :data:`DECAY`), then its synapses' delays."""
-    return np.concatenate([[temperature, refractory, decay], delay]).astype(np.float64)
+def layer_constants(temperature: float, refractory: float, decay: float, delay, tau: float = 0.0) -> np.ndarray:
+    """One float64 array: the layer's temperature, refractory period, per-sample trace decay and
+    the time constant τ of exponential traces (0 for per-sample traces) (:data:`TEMPERATURE`,
+    :data:`REFRACTORY`, :data:`DECAY`, :data:`TAU`), then its synapses' delays (from :data:`DELAYS`)."""
+    return np.concatenate([[temperature, refractory, decay, tau], delay]).astype(np.float64)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -798,7 +800,7 @@ def bernoulli_fire_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, l
     if code:
         return code, 0, 0.0
     ptr, edges, src = _part(topo, W_PTR), _part(topo, W_EDGES), _part(topo, W_SRC)
-    delay = consts[3:]
+    delay = consts[DELAYS:]
     temperature = consts[TEMPERATURE]
     pot, x, p = np.empty(m), np.empty(m), np.empty(m)
     read_bernoulli_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, _part(topo, W_ROW),
@@ -838,7 +840,7 @@ def categorical_fire_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave,
         return -code, 0, 0.0
     rows = np.arange(m)
     ptr, edges, src = _part(topo, W_PTR), _part(topo, W_EDGES), _part(topo, W_SRC)
-    delay = consts[3:]
+    delay = consts[DELAYS:]
     temperature = consts[TEMPERATURE]
     pot = np.empty(m)
     read_categorical_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, _part(topo, W_ROW),
@@ -927,7 +929,7 @@ def on_input_layer(HT, HV, HW, HN, head, max_delay, topo, consts, P, H, E, T, ke
     ptr, src, dense = _part(topo, W_PTR), _part(topo, W_SRC), _part(topo, DENSE)
     rows, cols, out_ptr = _part(topo, W_ROW), _part(topo, W_COL), _part(topo, OUT_PTR)
     base = topo[SET_BASE]
-    delay = consts[3:]
+    delay = consts[DELAYS:]
     temperature, decay = consts[TEMPERATURE], consts[DECAY]
     depth = HT.shape[1]
     population = z.shape[0] > 0
@@ -1018,7 +1020,8 @@ def on_input_layer(HT, HV, HW, HN, head, max_delay, topo, consts, P, H, E, T, ke
 # them in a row of ``info``, and only the arrays a run may replace are passed per group, as one
 # tuple each (:data:`G_P` … :data:`G_AUX`).
 
-G_P, G_H, G_E, G_T, G_KEYS, G_COUNTERS, G_VALUES, G_AUX = range(8)  # a group's arrays, in the tuple passed
+G_P, G_H, G_E, G_T, G_KEYS, G_COUNTERS, G_VALUES, G_AUX, G_STAMPS = range(9)  # a group's arrays, in the tuple
+# passed (G_STAMPS: the time stamps t_E of exponential traces, empty for per-sample ones)
 (I_CLASS, I_POPULATION, I_OUTPUT, I_TOPO, I_CONSTS, I_DUE_SETS, I_FIRE_WAVES, I_SETS, I_DUE_TIMES,
  I_FIRE_VALUES, I_TIMES, I_ROW_T, I_Z, I_N_SETS, I_SIZE, I_N_LOGITS, I_TARGETS, I_N_TARGETS,
  I_TOPO_END, I_CONSTS_END) = range(20)  # a row of ``info``: a group's fixed integers and places
@@ -1048,10 +1051,39 @@ def observation_sent(HT, HV, HW, HN, head, max_delay, first, set_wave, last, e_i
         _, low = _select_next(topo[MODE], first, _part(topo, W_EDGES), _part(topo, W_PTR), last, topo[SET_BASE],
                               consts[REFRACTORY], -math.inf, False, wi[row[I_DUE_SETS]:row[I_DUE_SETS] + n_sets],
                               wf[row[I_DUE_TIMES]:row[I_DUE_TIMES] + n_sets], HT, HN, head, _part(topo, W_SRC),
-                              consts[3:])
+                              consts[DELAYS:])
         due_at[gi] = low
         stale[gi] = 1
     return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _stamped_decays(stamps, population, sets, times, m, tau, fexp):  # pragma: no cover - compiled
+    """The factors by which the exponential traces of the ``m`` rows firing (the units ``sets``
+    at ``times``, or a whole population at ``times[0]``) decay when they record:
+    ``exp((t_E − t)/τ)`` with NumPy's ``exp`` at address ``fexp`` on a fresh contiguous array,
+    the operations of :func:`asyncneurons.learning.traces.decay_factors` (the stamps move on
+    only once the firing is done, :func:`_restamp`)."""
+    x = np.empty(m)
+    for i in range(m):
+        if population:
+            x[i] = stamps[i] - times[0]
+        else:
+            x[i] = stamps[sets[i]] - times[i]
+    for i in range(m):
+        x[i] = x[i] / tau
+    apply_loop(fexp, x, x)
+    return x
+
+
+@numba.njit(cache=True, nogil=True)
+def _restamp(stamps, population, sets, times, m):  # pragma: no cover - compiled
+    """The rows that recorded: their traces' time stamps t_E become their times."""
+    for i in range(m):
+        if population:
+            stamps[i] = times[0]
+        else:
+            stamps[sets[i]] = times[i]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1073,7 +1105,7 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
     fired ``m`` rows (``action``: a population's sampled index), for Python to hand its action on
     before calling again at the position and pending number returned (past the output when
     nothing more of it is due)."""
-    decays = np.empty(0)  # every layer decays its trace by its one per-sample factor
+    no_decays = np.empty(0)  # a layer of per-sample traces decays them by its one factor
     for pos in range(start, stop):
         gi = links[pos]
         grp = groups[gi]
@@ -1094,17 +1126,20 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
                 continue
             n, low = _select_next(topo[MODE], first, _part(topo, W_EDGES), _part(topo, W_PTR), last, topo[SET_BASE],
                                   consts[REFRACTORY], lt, inclusive, due_sets, due_times, HT, HN, head,
-                                  _part(topo, W_SRC), consts[3:])
+                                  _part(topo, W_SRC), consts[DELAYS:])
             due_at[gi] = low
         while n > 0:
             sets, times = wi[row[I_SETS]:row[I_SETS] + n], wf[row[I_TIMES]:row[I_TIMES] + n]
             sets[:] = due_sets[:n]
             times[:] = due_times[:n]
             action = 0
-            if row[I_POPULATION]:
+            population = row[I_POPULATION] != 0
+            m = size if population else n
+            tau = consts[TAU]
+            decays = _stamped_decays(grp[G_STAMPS], population, sets, times, m, tau, fexp) if tau > 0.0 else no_decays
+            if population:
                 row_t = wf[row[I_ROW_T]:row[I_ROW_T] + size]
                 row_t[:] = times[0]  # one set: every row at its time
-                m = size
                 a, n_next, low = categorical_fire_any(
                     HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, topo,
                     consts, grp[G_P], grp[G_H], grp[G_E], grp[G_T], grp[G_KEYS], grp[G_COUNTERS], grp[G_VALUES],
@@ -1114,7 +1149,6 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
                     return -a, pos, n, serial, 0, 0
                 action = a
             else:
-                m = n
                 code, n_next, low = bernoulli_fire_any(
                     HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, topo,
                     consts, grp[G_P], grp[G_H], grp[G_E], grp[G_T], grp[G_KEYS], grp[G_COUNTERS], grp[G_VALUES],
@@ -1122,6 +1156,8 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
                     due_sets, due_times)
                 if code:
                     return code, pos, n, serial, 0, 0
+            if tau > 0.0:  # the stamps move to the rows' times once they have recorded
+                _restamp(grp[G_STAMPS], population, sets, times, m)
             serial += 1
             for q in range(row[I_TARGETS], row[I_TARGETS] + row[I_N_TARGETS]):
                 stale[links[q]] = 1

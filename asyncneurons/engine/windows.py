@@ -78,8 +78,9 @@ error). Weight Maximization's learning after the TD error lands is one call when
 time (:func:`asyncneurons.engine.chain.make_cascade`). Where every layer fires by such a call and
 needs no Python of its own (no clocks, no landings, no rule's part, no recorded events, every
 population an output, no cut by the output's sample), a window's layers are one call too
-(:func:`~asyncneurons.engine.history_kernels.window_layers_any`, :meth:`Windows._pass`), back in
-Python only for deeper rings, jitters drawn ahead and the output's action. An ``on_all`` set's due
+(:func:`~asyncneurons.engine.history_kernels.window_layers_any`, :meth:`Windows._pass`; under
+exponential traces each firing's decay factors there too, NumPy's ``exp``), back in Python only
+for deeper rings, jitters drawn ahead and the output's action. An ``on_all`` set's due
 time is kept as its synapses change: how many still wait for a newer wave, and the latest
 arrival of the others (:func:`~asyncneurons.engine.history_kernels.due_on_all`).
 ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
@@ -257,7 +258,9 @@ class Windows:
             # what a compiled firing needs that never changes, packed (history_kernels.layer_topology)
             g.topo = layer_topology((g.w_ptr, g.w_edges, g.w_src, g.w_row, g.w_col, g.out_ptr, g.out_sorted, g.dense),
                                     g.set_base, g.marks, self.select_mode, self.on_all)
-            g.consts = layer_constants(g.temperature, g.refractory, g.decay_value if g.keeps_trace else 0.0, g.w_delay)
+            g.exponential = not g.per_sample and g.keeps_trace  # its trace's own factor per record, at its time
+            g.consts = layer_constants(g.temperature, g.refractory, g.decay_value if g.keeps_trace else 0.0, g.w_delay,
+                                       g.tau if g.exponential else 0.0)
             g.fire_values, g.fire_waves = np.empty(g.size), np.empty(g.size, dtype=np.int64)  # a firing's scratch
             # on_input without refractory period: the compiled pass through each unit's arrivals
             g.every_arrival = (self.policy == "on_input" and g.refractory == 0.0 and not self.jittered
@@ -269,6 +272,7 @@ class Windows:
                 g.arrival_rec = (np.empty(cap), np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int64),
                                  np.empty((cap, m)), np.empty(cap, dtype=np.int64))
         self.no_jitter = np.zeros((1, 1))  # stands for the per-send jitters when there are none
+        self.no_stamps = np.zeros(0)  # stands for the time stamps of per-sample traces (window_layers)
         self.saved = None  # inside a window an output's sample may cut: what it changed (_save)
         self.kept = ("H", "T", "E", "trace_time", "counters", "values")  # a group's arrays a firing changes
         if sim.landings is not None:  # the TD error lands on rows as they fire (asyncneurons.engine.landings)
@@ -293,8 +297,7 @@ class Windows:
         # passes (one call there measured no faster)
         self.one_call = (not self.timed and not self.cut and self.select_mode != 0 and sim.landings is None
                          and not self.rule_sampled and not any(g.every_arrival for g in sim.groups)
-                         and all(g.compiled_fire and (g.per_sample or not g.keeps_trace)
-                                 and (g is self.output or not g.kind.population) for g in sim.groups))
+                         and all(g.compiled_fire and (g is self.output or not g.kind.population) for g in sim.groups))
         # an observation taken in by one call (post_input): without jitter, where the groups it
         # feeds are due by what arrives (on_all, on_input)
         self.input_call = not self.jittered and self.select_mode != 0
@@ -587,7 +590,8 @@ class Windows:
         groups = self.groups
         for g, a in zip(self.order, groups):  # the arrays a run may have replaced since the last call
             if not (g.P is a[0] and g.H is a[1] and g.T is a[3] and g.counters is a[5] and g.values is a[6]
-                    and (g.E is a[2] or not g.keeps_trace) and (g.aux is a[7] or g.kind.population)):
+                    and (g.E is a[2] or not g.keeps_trace) and (g.aux is a[7] or g.kind.population)
+                    and (not g.exponential or g.trace_time is a[8])):
                 groups = self.groups = self._group_arrays()
                 break
         while True:
@@ -628,7 +632,8 @@ class Windows:
                 aux = g.z_buf
             elif not (isinstance(aux, np.ndarray) and aux.dtype == np.float64 and aux.flags.c_contiguous):
                 aux = g.aux = np.zeros(g.n_rows) if aux is None else np.array(aux, dtype=np.float64)
-            groups.append((g.P, g.H, g.E if g.keeps_trace else g.scratch, g.T, g.keys1, g.counters, g.values, aux))
+            groups.append((g.P, g.H, g.E if g.keeps_trace else g.scratch, g.T, g.keys1, g.counters, g.values, aux,
+                           g.trace_time if g.exponential else self.no_stamps))
         return tuple(groups)
 
     def _every_arrival(self, g, lt: float, inclusive: bool) -> None:
