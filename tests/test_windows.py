@@ -389,7 +389,8 @@ def test_the_cascade_stays_off_where_a_retrograde_signal_takes_time(scenario):
 def _window_state(sim):
     w, tr = sim.windows, sim.transmission
     return (_learning_state(sim), tr.HT.tolist(), tr.HV.tolist(), tr.HW.tolist(), w.first.tolist(),
-            w.last.tolist(), w.set_wave.tolist(), w.due_at.tolist(), w.stale.tolist(), tr.serial)
+            w.last.tolist(), w.set_wave.tolist(), w.due_at.tolist(), w.stale.tolist(), tr.serial,
+            [getattr(g, "trace_time", np.zeros(0)).tolist() for g in sim.groups])
 
 
 @pytest.mark.parametrize("over", [
@@ -398,7 +399,10 @@ def _window_state(sim):
     {"timing": {"refractory": 1.5}},
     {"timing": {"synapse_jitter": {"dist": "uniform", "low": 0.0, "high": 5.0}}},
     {"timing": {"reward_delay": {"dist": "uniform", "low": 5.0, "high": 15.0}}},
-], ids=["on_all", "on_input, refractory", "refractory", "synaptic jitter", "reward delay per unit"])
+    {"learning": {"trace": "exponential", "trace_tau": 20.0}},
+    {"learning": {"trace": "exponential", "trace_tau": 5.0}, "network": {"output": "softmax"}},
+], ids=["on_all", "on_input, refractory", "refractory", "synaptic jitter", "reward delay per unit",
+        "exponential traces", "exponential traces, a softmax population"])
 def test_a_windows_layers_fired_in_one_call_are_those_fired_layer_by_layer(scenario, over):
     """Where every layer fires by a compiled call, a window's layers are one call
     (Windows._pass); the run is the one the layer-by-layer passes (Windows._layer) compute."""
@@ -448,3 +452,22 @@ def test_each_sets_due_time_kept_as_its_synapses_change_is_the_latest_of_their_a
     w.wakeup.callback = wake_and_check
     sim.run()
     assert sum(checked) > 100 and len(checked) > sum(checked)  # sets due and sets waiting were both seen
+
+
+@pytest.mark.parametrize("over", [{}, {"timing": {"firing": "on_input", "refractory": 2.0}}, {"env": {"pacing": "wait"}},
+                                  {"learning": {"rule": "global_reinforce"},
+                                   "timing": {"reward_delay": {"dist": "uniform", "low": 5.0, "high": 15.0}}}],
+                         ids=["on_all", "on_input, refractory", "wait pacing", "delta landing per unit"])
+def test_an_observation_taken_in_by_one_call_is_the_one_taken_in_step_by_step(scenario, over):
+    """Without jitter an observation goes into the input units' rings, completes their synapses
+    and makes the groups it feeds due in one compiled call (history_kernels.observation_sent):
+    the run is the one the separate steps (record, mark_sent, select) give."""
+    rows_one, rows_steps = [], []
+    one = Simulation(_scenario(scenario, over, True), on_episode=rows_one.append, max_ticks=250)
+    steps = Simulation(_scenario(scenario, over, True), on_episode=rows_steps.append, max_ticks=250)
+    assert one.windows.input_call
+    steps.windows.input_call = False
+    one.run(), steps.run()
+    key = lambda rows: [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]  # noqa: E731
+    assert key(rows_one) == key(rows_steps) and rows_one
+    assert _window_state(one) == _window_state(steps)
