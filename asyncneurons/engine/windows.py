@@ -90,6 +90,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import operator
 
 import networkx as nx
 import numpy as np
@@ -433,12 +434,10 @@ class Windows:
     # ------------------------------------------------------------------ the window
     def rearm(self) -> None:
         """Schedule the wake-up at the earliest due firing, unless one as early is armed."""
-        best, cls = math.inf, 0
-        for t, c in zip(self.due_at.tolist(), self.classes):  # the least (time, class), as min over the pairs finds it
-            if t < best or (t == best and c < cls):
-                best, cls = t, c
-        if best < math.inf:
-            self.wakeup.arm(best, cls)
+        due = self.due_at.tolist()
+        best = min(due)
+        if best < math.inf:  # the least (time, class), as min over the pairs finds it
+            self.wakeup.arm(best, min(c for t, c in zip(due, self.classes) if t == best))
 
     def _wake(self, event):
         if not self.wakeup.current(event):
@@ -588,10 +587,8 @@ class Windows:
         start, stop = self.every
         pending = -1
         groups = self.groups
-        for g, a in zip(self.order, groups):  # the arrays a run may have replaced since the last call
-            if not (g.P is a[0] and g.H is a[1] and g.T is a[3] and g.counters is a[5] and g.values is a[6]
-                    and (g.E is a[2] or not g.keeps_trace) and (g.aux is a[7] or g.kind.population)
-                    and (not g.exponential or g.trace_time is a[8])):
+        for g, held, passed in self.held:  # the arrays a run may have replaced since the last call
+            if not all(map(operator.is_, held(g), passed)):
                 groups = self.groups = self._group_arrays()
                 break
         while True:
@@ -624,8 +621,9 @@ class Windows:
                 self._make_room(status, g.dense if g.kind.population else g.dense[g.due_sets[:pending]])
 
     def _group_arrays(self) -> tuple:
-        """What :meth:`_pass` passes of each group: the arrays a run may replace."""
-        groups = []
+        """What :meth:`_pass` passes of each group: the arrays a run may replace; and in ``held``,
+        per group, the attributes that hold them and what they held."""
+        groups, self.held = [], []
         for g in self.order:
             aux = g.aux
             if g.kind.population:
@@ -634,6 +632,10 @@ class Windows:
                 aux = g.aux = np.zeros(g.n_rows) if aux is None else np.array(aux, dtype=np.float64)
             groups.append((g.P, g.H, g.E if g.keeps_trace else g.scratch, g.T, g.keys1, g.counters, g.values, aux,
                            g.trace_time if g.exponential else self.no_stamps))
+            names = ("P", "H", "T", "counters", "values", *(("E",) if g.keeps_trace else ()),
+                     *(() if g.kind.population else ("aux",)), *(("trace_time",) if g.exponential else ()))
+            held = operator.attrgetter(*names)
+            self.held.append((g, held, held(g)))
         return tuple(groups)
 
     def _every_arrival(self, g, lt: float, inclusive: bool) -> None:
