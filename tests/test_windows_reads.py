@@ -51,8 +51,9 @@ def _reference(HT, HV, HW, HN, EJ, jittered, src, edges, delay, rows, cols, t, H
 def test_a_unit_whose_senders_newest_samples_have_all_arrived_reads_them_as_one_gather(jittered):
     """Synapses sorted by input fill one row's inputs in order: when every sender's newest
     sample has arrived the read is one gather of the newest values; when one has not (or a sender
-    has sent nothing) each synapse is read on its own. Both give what a synapse-by-synapse read
-    of the history gives, and what the same synapses read in another order give."""
+    has sent nothing), and under jitter, each synapse is read on its own. Both give what a
+    synapse-by-synapse read of the history gives, and what the same synapses read in another
+    order give."""
     rng = np.random.default_rng(7)
     n_senders, depth, width = 9, 3, 8
     HT, HV, HW, HN, head = _rings(rng, n_senders, depth)

@@ -126,12 +126,13 @@ def read_sets(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, 
     (``ptr[set] ≤ j < ptr[set + 1]``): ``H[rows[j], cols[j]], T[…] ←`` value and wave of the
     latest sample of ``src[j]`` that has arrived by then (the newest send that has, under jitter);
     nothing if none has. The newest slot is read from :func:`newest`, the older ones from the
-    ring (:func:`_read_older`); the loop under jitter is apart (:func:`_read_sets_jittered`).
+    ring (:func:`_read_older`); the read under jitter is apart (:func:`_read_sets_jittered`).
 
     A set whose synapses fill one row's consecutive inputs (:func:`_one_run`; the windows sort a
     set's synapses by row and column) and on all of which the newest sample has arrived
     (:func:`_newest_arrived`, the usual case under ``on_all``) is read as one gather of the
-    senders' newest values into that run: what the synapse-by-synapse read writes there."""
+    senders' newest values into that run: what the synapse-by-synapse read writes there
+    (without jitter)."""
     k_new, t_new, v_new, w_new = newest(HT, HN, HV, HW, head)
     if jittered:
         _read_sets_jittered(HT, HN, HV, HW, EJ, sets, times, ptr, edges, src, delay, rows, cols, H, T, k_new, t_new,
@@ -162,19 +163,13 @@ def read_sets(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, 
 def _read_sets_jittered(HT, HN, HV, HW, EJ, sets, times, ptr, edges, src, delay, rows, cols, H, T, k_new, t_new, v_new,
                         w_new):  # pragma: no cover - compiled
     """:func:`read_sets` under jitter per send: the newest send on synapse e arrives at
-    ``(t_new + d_e) + EJ[e, k_new]``."""
+    ``(t_new + d_e) + EJ[e, k_new]``. Synapse by synapse: a test that every newest send has
+    arrived reads the per-send jitters as the read itself does (the jitter rows measured slower
+    with it)."""
     for i in range(sets.shape[0]):
         st = sets[i]
         t = times[i]
-        a, b = ptr[st], ptr[st + 1]
-        if _one_run(rows, cols, a, b) and _newest_arrived(t_new, k_new, EJ, True, src, edges, delay, a, b, t):
-            r, c0 = rows[a], cols[a] - a
-            for j in range(a, b):
-                s = src[j]
-                H[r, c0 + j] = v_new[s]
-                T[r, c0 + j] = w_new[s]
-            continue
-        for j in range(a, b):
+        for j in range(ptr[st], ptr[st + 1]):
             s, e, k = src[j], edges[j], k_new[src[j]]
             r, c = rows[j], cols[j]
             if k >= 0 and (t_new[s] + delay[j]) + EJ[e, k] <= t:
