@@ -164,8 +164,7 @@ def _read_sets_jittered(HT, HN, HV, HW, EJ, sets, times, ptr, edges, src, delay,
                         w_new):  # pragma: no cover - compiled
     """:func:`read_sets` under jitter per send: the newest send on synapse e arrives at
     ``(t_new + d_e) + EJ[e, k_new]``. Synapse by synapse: a test that every newest send has
-    arrived reads the per-send jitters as the read itself does (the jitter rows measured slower
-    with it)."""
+    arrived would read each synapse's jitter, as the read itself does."""
     for i in range(sets.shape[0]):
         st = sets[i]
         t = times[i]
