@@ -9,9 +9,12 @@ multiple of the zero-delay cost per unit sample. Target: every row ≤ 2×.
 
     python benchmarks/every_timing.py [--steps 300] [--repeats 3] [--only NAME ...] [--against REV]
 
-With ``--against REV`` each row is measured by this tree and by git revision REV (exported with
-``git archive`` into a temporary folder), each in its own subprocess, alternately, and both
-ratios are printed side by side.
+With ``--against REV`` each row is run on this tree's package and on git revision REV's (exported
+with ``git archive`` into a temporary folder), each in its own subprocess, alternately, both timed
+by this script, and both ratios are printed side by side. Each row's compiled kernels are loaded
+by a short untimed run before it is timed (before 1de0ad2 a row's first timed pass also loaded
+them, tens of ms against about 0.1 s of simulation at 600 steps, and ``--against`` timed REV with
+REV's own copy of this script).
 
 Columns: env-steps/s of the row, unit samples per env-step, µs per unit sample, the ratio, and
 whether the row ran on firing windows (``W``) or on the unit-by-unit event engine (``E``).
@@ -20,6 +23,7 @@ whether the row ran on firing windows (``W``) or on the unit-by-unit event engin
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import subprocess
@@ -117,12 +121,15 @@ def main(argv=None):
 
 
 def _row_in(tree: Path, name: str, args) -> tuple:
-    """(µs per unit sample, ratio) of row ``name`` measured by this script of ``tree`` in a subprocess."""
-    cmd = [sys.executable, str(tree / "benchmarks/every_timing.py"), "--steps", str(args.steps), "--repeats",
+    """(µs per unit sample, ratio) of row ``name`` run on the package of ``tree``, measured by this
+    script in a subprocess: both trees are timed by the same measurement (the row's kernels loaded
+    before it is timed), whatever the revision's own copy of this script did."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--steps", str(args.steps), "--repeats",
            str(args.repeats), "--scenario", str(args.scenario), "--only", name]
-    out = subprocess.run(cmd, env=dict(os.environ, PYTHONPATH=str(tree)), cwd=tree, capture_output=True, text=True,
-                         check=True).stdout
-    fields = [line for line in out.splitlines() if line.startswith(name)][-1][len(name):].split()
+    run = subprocess.run(cmd, env=dict(os.environ, PYTHONPATH=str(tree)), cwd=tree, capture_output=True, text=True)
+    if run.returncode != 0:  # a row whose keys the revision does not know
+        return math.nan, math.nan
+    fields = [line for line in run.stdout.splitlines() if line.startswith(name)][-1][len(name):].split()
     return float(fields[2]), float(fields[3])
 
 
