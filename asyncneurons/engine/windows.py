@@ -207,8 +207,11 @@ class Windows:
         for g in sim.groups:
             local = tset[g.in_edges] - g.set_base
             # by set, then input row and column: a unit's synapses then fill a run of its inputs
-            # in order, which a read takes as one gather (history_kernels.read_sets)
-            srt = np.lexsort((tr.e_col[g.in_edges], tr.e_row[g.in_edges], local))
+            # in order, which a read takes as one gather (history_kernels.read_sets); under jitter,
+            # which reads synapse by synapse, by set in the synapses' own order (their per-send
+            # jitters, rows of EJ by synapse, are then read in order)
+            srt = (np.argsort(local, kind="stable") if tr.jitter is not None
+                   else np.lexsort((tr.e_col[g.in_edges], tr.e_row[g.in_edges], local)))
             g.w_edges = g.in_edges[srt]
             g.w_src, g.w_delay = tr.e_src[g.w_edges], np.ascontiguousarray(tr.e_delay[g.w_edges])
             g.w_row, g.w_col, g.w_set = tr.e_row[g.w_edges], tr.e_col[g.w_edges], local[srt]
