@@ -301,7 +301,7 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
                 if qsize[r] > 0 and QA[r, 0] <= tau:  # something has landed since (else the call returns at once)
                     if extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total) != OK:
                         return LANDED_FULL
-                told = landed_inputs(r, dr, tau, land, r_cur, j, x, nc)
+                told = landed_products(r, dr, tau, land, r_cur, j, x, nc, WP[u, ws])
             if not told:
                 if not looked:
                     held_into(l_src, l_d1, l_d2, ERROR, T, K, S, V, head, count, total, tau, pr, wm, l_mem, held)
@@ -309,9 +309,9 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
                 x[:nc] = 0.0
                 for e in range(x_ptr[j], x_ptr[j + 1]):
                     x[x_col[e]] = held[x_look[e]]
-            x[nc - 1] = 1.0
-            for c in range(nc):
-                x[c] = WP[u, ws, c] * x[c]
+                x[nc - 1] = 1.0
+                for c in range(nc):
+                    x[c] = WP[u, ws, c] * x[c]
             pot[j] = 0.0 + pairwise_with(x, 0, nc, stack, partial)  # row_potential(x[:nc])
     for e in range(e_qu.size):
         j = e_qu[e]
@@ -847,15 +847,12 @@ def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total):
 
 
 @njit(cache=True, inline="always", **NO_REFCOUNTS)
-def landed_inputs(r, d2, tau, land, r_cur, c, x, nc):
-    """The inputs read unit r held as its error term reaches a reader at τ after ``d2``, into
-    ``x[:nc]``: those after its last point with fl(landing + d2) < τ (the copy before that point's
-    block, then the block's points up to it), found from the reader's cursor ``r_cur[c]``
-    (galloping forward: a reader's time never decreases). False when the points cannot tell: a
-    point lands at exactly fl(landing + d2) = τ (order within the instant decides,
-    :func:`held_from`), or none is kept before the reader's time."""
-    LA, LC, LV, LX, lcount, ltotal, front = land
-    mask, bmask = LA.shape[1] - 1, LX.shape[1] - 1
+def _landed_until(r, d2, tau, LA, lcount, ltotal, r_cur, c):
+    """The number (from the first, ever) of read unit r's points after its last with
+    fl(landing + d2) < τ, found from the reader's cursor ``r_cur[c]`` (galloping forward: a
+    reader's time never decreases), or −1 when the points cannot tell: a point lands at exactly
+    fl(landing + d2) = τ, or none is kept before the reader's time (:func:`landed_inputs`)."""
+    mask = LA.shape[1] - 1
     tot = ltotal[r]
     oldest = tot - lcount[r]
     lo = r_cur[c]
@@ -878,11 +875,48 @@ def landed_inputs(r, d2, tau, land, r_cur, c, x, nc):
                 hi = mid
     r_cur[c] = lo
     if lo == oldest or (lo < tot and LA[r, lo & mask] + d2 == tau):
+        return -1
+    return lo
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def landed_inputs(r, d2, tau, land, r_cur, c, x, nc):
+    """The inputs read unit r held as its error term reaches a reader at τ after ``d2``, into
+    ``x[:nc]``: those after its last point with fl(landing + d2) < τ (the copy before that point's
+    block, then the block's points up to it), found from the reader's cursor ``r_cur[c]``
+    (galloping forward: a reader's time never decreases). False when the points cannot tell: a
+    point lands at exactly fl(landing + d2) = τ (order within the instant decides,
+    :func:`held_from`), or none is kept before the reader's time."""
+    LA, LC, LV, LX, lcount, ltotal, front = land
+    lo = _landed_until(r, d2, tau, LA, lcount, ltotal, r_cur, c)
+    if lo < 0:
         return False
+    mask, bmask = LA.shape[1] - 1, LX.shape[1] - 1
     start = (lo - 1) - (lo - 1) % BLOCK
     b = (start // BLOCK) & bmask
     for i in range(nc):
         x[i] = LX[r, b, i]
     for a in range(start, lo):
         x[LC[r, a & mask]] = LV[r, a & mask]
+    return True
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def landed_products(r, d2, tau, land, r_cur, c, x, nc, w):
+    """:func:`landed_inputs` times the weights: ``x[i] = w[i] · input i`` for i < ``nc``, the last
+    (the bias) ``w[nc − 1] · 1``, the same products in one pass over the copy. False (and ``x``
+    untouched) when the points cannot tell."""
+    LA, LC, LV, LX, lcount, ltotal, front = land
+    lo = _landed_until(r, d2, tau, LA, lcount, ltotal, r_cur, c)
+    if lo < 0:
+        return False
+    mask, bmask = LA.shape[1] - 1, LX.shape[1] - 1
+    start = (lo - 1) - (lo - 1) % BLOCK
+    b = (start // BLOCK) & bmask
+    for i in range(nc):
+        x[i] = w[i] * LX[r, b, i]
+    for a in range(start, lo):
+        col = LC[r, a & mask]
+        x[col] = w[col] * LV[r, a & mask]
+    x[nc - 1] = w[nc - 1] * 1.0
     return True
