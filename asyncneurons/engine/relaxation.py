@@ -468,9 +468,19 @@ class HistoryRelaxation:
                  for grp in self.relaxing]
         self._scratch = kern.relax_scratch(*(max(column) for column in zip(*sizes or [(0,) * 9])))
         self._groups = typed.List([(grp.P, grp.H, grp.map_h, grp.map_new, grp.lp.variance,
-                                    self.step_size * grp.lp.variance, grp.hist, grp.map_fill, *grp.map_step)
+                                    self.step_size * grp.lp.variance, grp.hist, grp.map_fill, *grp.map_step,
+                                    grp.E, float(grp.decay), self._records_in_loop(grp), np.empty(grp.size))
                                    for grp in self.relaxing])
         self._finished = np.zeros(len(self.relaxing), dtype=np.int64), np.zeros(len(self.relaxing))
+
+    @staticmethod
+    def _records_in_loop(grp) -> bool:
+        """Whether the compiled loop records the group's trace itself (:func:`relaxation_kernels.record_trace`):
+        Gaussian units whose traces decay by λγ per record, in the arrays the compiled
+        :func:`asyncneurons.learning.traces.record` takes; any other records at an event (:meth:`_record`)."""
+        arrays = (grp.P, grp.H, grp.E)
+        return (grp.kind.name == "gaussian" and getattr(grp, "tau", None) is None and grp.E.shape == grp.H.shape
+                and all(a.dtype == np.float64 and a.flags.c_contiguous for a in arrays))
 
     def _drive(self) -> None:
         """Run every relaxation step due before the next event of the simulation's queue, in time
@@ -482,14 +492,14 @@ class HistoryRelaxation:
         while True:
             t_lim, pr_lim = (queue[0][0], queue[0][1]) if queue else (math.inf, 0)
             inclusive = R0 <= pr_lim <= last and (pr_lim - R0) % 4 == 0  # a wake of these steps
-            status, self.serial, i, t, done = kern.relax_until(
+            status, self.serial, i, t, first, done = kern.relax_until(
                 self._groups, self.next_t, self.next_k, self.next_seq, self.seq, t_lim, pr_lim, inclusive,
                 self.wm[0], self.wm[1], self.serial, self.hist_arrays(), self.weight_arrays(), self.landed,
                 self.ncols, kern.EXP, kern.LOG1P, self.max_fwd, self.max_back, self.period, self.steps, R0,
                 self.touched, *self._finished, self._scratch)
-            if done:  # the records of the groups that made their last step, in that order
+            if done > first:  # the records left of the groups that made their last step, in that order
                 fin, fin_t = self._finished
-                for j in range(done):
+                for j in range(first, done):
                     grp = self.relaxing[fin[j]]
                     env.schedule_at(events.Signal.__new__(events.Signal), record, float(fin_t[j]),
                                     (grp, grp.relax_gen), self._record)

@@ -44,7 +44,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
-from asyncneurons.learning.compiled import _clamp
+from asyncneurons.learning.compiled import _clamp, trace_rows
 from numba.core import cpu as _cpu
 
 # ``_nrt`` is an option numba's CPU target declares but does not document: ask for it only where
@@ -674,16 +674,19 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
     (time, priority) comes before (``t_lim``, ``pr_lim``), the first event of the simulation's
     queue (or equals it when ``inclusive``: that event is one that runs these steps). Each step is
     :func:`relax_group` and schedules the group's next one ``period`` later. A group that made
-    its last step at τ records its trace there, at priority ``r0 + 4 (steps + 1)``: it is written
-    to ``finished`` (its time to ``finished_t``), in order, and that record becomes the limit
-    when it comes first (the caller schedules it as an event, after every event already queued).
-    Returns (status, serial, group, time, finished count): :data:`LIMIT` when the next step is not
+    its last step at τ records its trace there, at priority ``r0 + 4 (steps + 1)``, after every
+    step at τ: here (:func:`record_trace`) when the group records in the loop and that record
+    comes before the first event of the queue, else the loop stops before it and it is left in
+    ``finished`` (its time in ``finished_t``) for the caller to schedule as an event, after every
+    event already queued, as are the records after it.
+    Returns (status, serial, group, time, first, count): :data:`LIMIT` when the next step is not
     due before the limit (``group`` and ``time``: that next step, −1 if none); or what is full
-    (:data:`HISTORY_FULL` …: grow it; the step stays due, in ``group``). ``touched[g]`` is set for
-    every group that stepped. ``scratch``: the working arrays of the steps (:func:`relax_scratch`).
+    (:data:`HISTORY_FULL` …: grow it; the step stays due, in ``group``); ``finished[first:count]``
+    the records left. ``touched[g]`` is set for every group that stepped. ``scratch``: the
+    working arrays of the steps (:func:`relax_scratch`).
     """
     n = next_t.size
-    done = 0
+    done, first = 0, 0
     pr_record = r0 + 4 * (steps + 1)
     while True:
         g = -1
@@ -693,19 +696,29 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
             if g < 0 or next_t[i] < next_t[g] or (next_t[i] == next_t[g] and (
                     next_k[i] < next_k[g] or (next_k[i] == next_k[g] and next_seq[i] < next_seq[g]))):
                 g = i
+        while first < done and (g < 0 or finished_t[first] < next_t[g]):  # a record due before that step
+            f, tr = finished[first], finished_t[first]
+            (P, H, h, new, variance, alpha, units, fill, plan, q_kind, q_var, q_temp, n_senders, cursors, E, decay,
+             here, e) = groups[f]
+            if not here or not (tr < t_lim or (tr == t_lim and pr_record < pr_lim)):
+                return LIMIT, serial, g, next_t[g] if g >= 0 else 0.0, first, done
+            record_trace(P, H, h, variance, fill, hist, tr, pr_record, wm_s if tr == wm_t else -1, fexp, flog1p,
+                         scratch, e, E, decay)
+            first += 1
         if g < 0:
-            return LIMIT, serial, -1, 0.0, done
+            return LIMIT, serial, -1, 0.0, first, done
         tau, k = next_t[g], next_k[g]
         pr = r0 + 4 * k
         if not (tau < t_lim or (tau == t_lim and (pr < pr_lim or (pr == pr_lim and inclusive)))):
-            return LIMIT, serial, g, tau, done
-        (P, H, h, new, variance, alpha, units, fill, plan, q_kind, q_var, q_temp, n_senders, cursors) = groups[g]
+            return LIMIT, serial, g, tau, first, done
+        (P, H, h, new, variance, alpha, units, fill, plan, q_kind, q_var, q_temp, n_senders, cursors, E, decay,
+         here, e) = groups[g]
         wm = wm_s if tau == wm_t else -1
         code = relax_group(P, H, h, new, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, cursors,
                            hist, weights, landed, ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd,
                            max_back, scratch)
         if code != OK:
-            return code, serial, g, tau, done
+            return code, serial, g, tau, first, done
         serial += 1
         for i in range(h.size):
             h[i] = new[i]
@@ -717,8 +730,18 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
             next_t[g] = np.inf
             finished[done], finished_t[done] = g, tau
             done += 1
-            if tau < t_lim or (tau == t_lim and pr_record < pr_lim):
-                t_lim, pr_lim, inclusive = tau, pr_record, False
+
+
+NO_DECAYS = np.empty(0)
+
+
+@njit(cache=True, **NO_REFCOUNTS)
+def record_trace(P, H, h, variance, fill, hist, tau, pr, wm, fexp, flog1p, scratch, e, E, decay):
+    """A relaxed group of Gaussian units records its trace at (τ, pr): ``E ← λγ · E + e ⊗ h`` with
+    its error term e (:func:`gaussian_record_error`, which fills in what it holds first) and the
+    decay λγ of every row (:func:`asyncneurons.learning.traces.record`, the same operations)."""
+    gaussian_record_error(P, H, h, variance, fill, hist, tau, pr, wm, fexp, flog1p, scratch, e)
+    trace_rows(E, decay, NO_DECAYS, e, H)
 
 
 # ---------------------------------------------------------------------- what lands on a unit
