@@ -255,3 +255,27 @@ def test_the_landed_products_are_the_weights_times_the_landed_inputs():
                 x_in[nc - 1] = 1.0
                 np.testing.assert_array_equal(x_prod[:nc], w * x_in[:nc])
     assert told_some
+
+
+def test_pre_activations_known_from_earlier_reads_are_those_computed_again(scenario, monkeypatch):
+    """A reader takes a downstream unit's pre-activation after a landed point from an earlier
+    reader's computation when the weights are the same; forgetting them all before every pass of
+    the loop (each computed again from the point's inputs) gives the same run to the last bit."""
+    s = scenario(**MAP, timing={"reward_delay": 10.0, "synapse_delay": UNIFORM, "retro_delay": UNIFORM,
+                                "relax_period": 0.25}, env=CLOCK)
+    from asyncneurons.engine.relaxation import HistoryRelaxation
+    kept, rows_kept = _run(s, "history", 40)
+    assert (kept.relaxation.k_point >= 0).any()
+    drive = HistoryRelaxation._drive
+
+    def forgetting(self):
+        self._forget_known()
+        self._tie()
+        drive(self)
+
+    monkeypatch.setattr(HistoryRelaxation, "_drive", forgetting)
+    forgot, rows_forgot = _run(s, "history", 40)
+    assert rows_kept == rows_forgot
+    for a, b in zip(_runs_state(kept), _runs_state(forgot)):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)

@@ -269,13 +269,24 @@ class HistoryRelaxation:
         self.LA, self.LC, self.LV = np.zeros((R, L)), np.zeros((R, L), dtype=np.int64), np.zeros((R, L))
         self.LX = np.zeros((R, L // kern.BLOCK, C))
         self.lcount, self.ltotal, self.front = np.zeros(R, dtype=np.int64), np.zeros(R, dtype=np.int64), np.zeros((R, C))
+        self._forget_known()
+
+    def _forget_known(self) -> None:
+        """The pre-activations read units had after their landed points, as readers computed them
+        (:func:`relaxation_kernels.read_senders`): per slot of ``LA``, the point's number, the
+        serial of the weights and the pre-activation (none yet: a pure function of the two,
+        computed again when needed)."""
+        R, L = self.LA.shape
+        self.k_point, self.k_weights = np.full((R, L), -1, dtype=np.int64), np.full((R, L), -1, dtype=np.int64)
+        self.k_pot = np.zeros((R, L))
 
     def _tie(self) -> None:
         """The tuple of what lands that the kernels take (again after an array is replaced)."""
         self.landed = (self.landed_on, self.rid,
                        (self.QA, self.QS, self.QE, self.qsize, self.nxt, self.in_src, self.in_col, self.in_d),
                        (self.LA, self.LC, self.LV, self.LX, self.lcount, self.ltotal, self.front),
-                       (self.out_ptr, self.out_r, self.out_e, self.out_d), self.max_back)
+                       (self.out_ptr, self.out_r, self.out_e, self.out_d), self.max_back,
+                       (self.k_point, self.k_weights, self.k_pot))
 
     def _make_room(self, code: int) -> None:
         """Grow what a kernel found full."""
@@ -293,6 +304,7 @@ class HistoryRelaxation:
                     new[r, a % (2 * L)] = was[r, a % L]
                 blocks = np.unique(a // B)
                 self.LX[r, blocks % (2 * L // B)] = old[3][r, blocks % (L // B)]
+            self._forget_known()
         else:
             raise AssertionError(f"unknown kernel status {code}")
         self._tie()
@@ -601,6 +613,7 @@ class HistoryRelaxation:
             self._queue_from_pending(state)
         else:  # saved before units kept what lands on them: read input by input
             self.landed_on = False
+        self._forget_known()
         self._tie()
         for grp in self.relaxing:  # the groups' arrays are the checkpoint's
             grp.map_h[:] = grp.values

@@ -276,8 +276,11 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
     (:func:`pairwise_with`).
     """
     l_mem, v_cur, w_cur, r_cur = cursors
-    on, rid, queue, land, outs, max_back = landed
+    on, rid, queue, land, outs, max_back, known = landed
     QA, qsize = queue[0], queue[3]
+    LA, lcount, ltotal = land[0], land[4], land[5]
+    k_point, k_weights, k_pot = known
+    mask = LA.shape[1] - 1
     looked = False
     for q in range(q_ptr.size - 1):
         dr = q_dr[q]
@@ -301,7 +304,15 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
                 if qsize[r] > 0 and QA[r, 0] <= tau:  # something has landed since (else the call returns at once)
                     if extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total) != OK:
                         return LANDED_FULL
-                told = landed_products(r, dr, tau, land, r_cur, j, x, nc, WP[u, ws])
+                lo = _landed_until(r, dr, tau, LA, lcount, ltotal, r_cur, j)
+                if lo >= 0:  # the pre-activation after point lo, with these weights: computed once
+                    told = True
+                    slot, wid = lo & mask, WS[u, ws]
+                    if k_point[r, slot] != lo or k_weights[r, slot] != wid:
+                        products_at(r, lo, land, x, nc, WP[u, ws])
+                        k_point[r, slot], k_weights[r, slot] = lo, wid
+                        k_pot[r, slot] = 0.0 + pairwise_with(x, 0, nc, stack, partial)  # row_potential(x[:nc])
+                    pot[j] = k_pot[r, slot]
             if not told:
                 if not looked:
                     held_into(l_src, l_d1, l_d2, ERROR, T, K, S, V, head, count, total, tau, pr, wm, l_mem, held)
@@ -312,7 +323,7 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
                 x[nc - 1] = 1.0
                 for c in range(nc):
                     x[c] = WP[u, ws, c] * x[c]
-            pot[j] = 0.0 + pairwise_with(x, 0, nc, stack, partial)  # row_potential(x[:nc])
+                pot[j] = 0.0 + pairwise_with(x, 0, nc, stack, partial)  # row_potential(x[:nc])
     for e in range(e_qu.size):
         j = e_qu[e]
         w[e] = WP[q_units[j], widx[j], e_col[e]]
@@ -334,7 +345,7 @@ def append(T, K, S, V, A, head, count, total, units, t, k, values, action, seria
     the next one is held everywhere, after the longest forward and retrograde delays ``d1`` and
     ``d2`` (``wm``: see :func:`held_from`). A synapse to a read unit (``landed``,
     :func:`extend_landed`) that had nothing in flight enters that unit's queue of synapses."""
-    on, rid, queue, land, outs, max_back = landed
+    on, rid, queue, land, outs, max_back, known = landed
     out_ptr, out_r, out_e, out_d = outs
     nxt = queue[4]
     D = T.shape[1]
@@ -926,13 +937,22 @@ def landed_inputs(r, d2, tau, land, r_cur, c, x, nc):
 
 @njit(cache=True, inline="always", **NO_REFCOUNTS)
 def landed_products(r, d2, tau, land, r_cur, c, x, nc, w):
-    """:func:`landed_inputs` times the weights: ``x[i] = w[i] · input i`` for i < ``nc``, the last
-    (the bias) ``w[nc − 1] · 1``, the same products in one pass over the copy. False (and ``x``
-    untouched) when the points cannot tell."""
+    """:func:`landed_inputs` times the weights (:func:`products_at`). False (and ``x`` untouched)
+    when the points cannot tell."""
     LA, LC, LV, LX, lcount, ltotal, front = land
     lo = _landed_until(r, d2, tau, LA, lcount, ltotal, r_cur, c)
     if lo < 0:
         return False
+    products_at(r, lo, land, x, nc, w)
+    return True
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def products_at(r, lo, land, x, nc, w):
+    """``x[i] = w[i] · input i`` for i < ``nc`` of read unit r after its points before number ``lo``
+    (:func:`landed_inputs`), the last (the bias) ``w[nc − 1] · 1``: the same products in one pass
+    over the copy."""
+    LA, LC, LV, LX, lcount, ltotal, front = land
     mask, bmask = LA.shape[1] - 1, LX.shape[1] - 1
     start = (lo - 1) - (lo - 1) % BLOCK
     b = (start // BLOCK) & bmask
@@ -942,4 +962,3 @@ def landed_products(r, d2, tau, land, r_cur, c, x, nc, w):
         col = LC[r, a & mask]
         x[col] = w[col] * LV[r, a & mask]
     x[nc - 1] = w[nc - 1] * 1.0
-    return True
