@@ -6,8 +6,10 @@ import pytest
 from conftest import resumed_equals_whole
 from test_windows import _run, _scenario, assert_modes_agree
 
+from asyncneurons.engine import jitter
 from asyncneurons.engine.retrograde import RetroQueue
 from asyncneurons.engine.simulation import Simulation
+from asyncneurons.model import delays
 
 PER_SYNAPSE = {"dist": "uniform", "low": 0.0, "high": 1.0}
 
@@ -43,6 +45,31 @@ def test_the_queue_gives_the_event_engines_run_landing_for_landing(scenario, ove
         for r, name in enumerate(g_on.names):
             g_off = next(g for g in off.groups if name in g.names)
             assert int(np.atleast_1d(g_on.t)[r if np.ndim(g_on.t) else 0]) == int(np.atleast_1d(g_off.t)[0])
+
+
+@pytest.mark.parametrize("over", [{}, {"network": {"hidden": [8]}, "learning": {"lr": [0.02, 2e-3]}}])
+def test_each_retrograde_synapse_keeps_its_own_jitter_key(scenario, over):
+    """The keys of the jitter draws, found for every synapse in one call, are each synapse's own:
+    the key of its (receiving unit, sending unit) pair found alone, for the synapses of rows that
+    send on and for those of the output (which, with one hidden layer, reach the last rows)."""
+    s = _scenario(scenario, {"timing": {"retro_jitter": PER_SYNAPSE}, **over}, True)
+    sim = Simulation(s, max_ticks=1)
+    q = sim.retro
+
+    def own(receiver, sender):
+        return int(jitter.edge_keys(sim.seed, [delays.node_key(receiver)], [delays.node_key(sender)],
+                                    jitter.RETRO_JITTER)[0])
+
+    inside = [own(q.names[q.e_dst[e]], q.names[r]) for r in range(len(q.names))
+              for e in range(q.out_ptr[r], q.out_ptr[r + 1])]
+    assert q.e_key.tolist() == inside and len(inside) == len(q.e_dst)
+    outside = 0
+    for gid, sending in q.senders.items():
+        grp = next(g for g in sim.groups if g.gid == gid)
+        keys = [own(q.names[d], grp.names[r]) for d, r in zip(sending["dst"].tolist(), sending["rows"].tolist())]
+        assert sending["keys"].tolist() == keys
+        outside += len(keys)
+    assert outside > 0 and len(set(inside) | set(q.e_key.tolist())) == len(inside)
 
 
 def test_stale_retrograde_signals_are_counted_as_the_event_engine_counts_them(scenario):

@@ -584,6 +584,14 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
     return DONE
 
 
+def _node_key(known: dict, node) -> int:
+    """``delays.node_key(node)``, kept in ``known``."""
+    key = known.get(node)
+    if key is None:
+        key = known[node] = delays.node_key(node)
+    return key
+
+
 class RetroQueue:
     """The retrograde signals of one simulation in flight, and the rows they land on."""
 
@@ -628,8 +636,8 @@ class RetroQueue:
         # the order the event engine sends them (receivers by rank, then unit id)
         spec = self.spec = sim.retro_jitter
         self.jittered = spec is not None
-        key_of = lambda u, v: jitter.edge_keys(sim.seed, [delays.node_key(u)], [delays.node_key(v)],  # noqa: E731
-                                               jitter.RETRO_JITTER)[0]
+        node_keys: dict = {}  # (each node's key computed once; the synapses' keys in one call per list)
+        key_of = lambda u, v: (_node_key(node_keys, u), _node_key(node_keys, v))  # noqa: E731
         order = lambda v: sorted((u for u in graph.predecessors(v) if roles[u] != "input"),  # noqa: E731
                                  key=lambda u: (rank[u], uids[self.row_of[u]]))
         n_syn = 0
@@ -641,13 +649,13 @@ class RetroQueue:
                 col.append(g.col[u])
                 dly.append(float(graph.edges[u, n]["retro_delay"]))
                 syn.append(n_syn)
-                keys.append(key_of(u, n) if self.jittered else np.uint64(0))
+                keys.append(key_of(u, n) if self.jittered else None)
                 n_syn += 1
             ptr.append(len(dst))
         self.out_ptr = np.array(ptr, dtype=np.int64)
         self.e_dst, self.e_col = np.array(dst, dtype=np.int64), np.array(col, dtype=np.int64)
         self.e_delay, self.e_syn = np.array(dly, dtype=float), np.array(syn, dtype=np.int64)
-        self.e_key = np.array(keys, dtype=np.uint64)
+        self.e_key = self._keys(keys)
         # groups that send from outside the loop (the output, when the TD error lands on it)
         self.senders = {}
         for g in groups:
@@ -660,12 +668,12 @@ class RetroQueue:
             for u, r, n in pairs:
                 rows.append(r), cols.append(g.col[u]), dst.append(self.row_of[u])
                 dly.append(float(graph.edges[u, n]["retro_delay"])), syn.append(n_syn)
-                keys.append(key_of(u, n) if self.jittered else np.uint64(0))
+                keys.append(key_of(u, n) if self.jittered else None)
                 n_syn += 1
             if rows:
                 self.senders[g.gid] = {"rows": np.array(rows, dtype=np.int64), "cols": np.array(cols, dtype=np.int64),
                                        "dst": np.array(dst, dtype=np.int64), "delay": np.array(dly, dtype=float),
-                                       "syn": np.array(syn, dtype=np.int64), "keys": np.array(keys, dtype=np.uint64),
+                                       "syn": np.array(syn, dtype=np.int64), "keys": self._keys(keys),
                                        "sent": np.zeros(g.size, dtype=np.int64),
                                        "suid": g.uids[np.array(rows, dtype=np.int64)].astype(np.int64),
                                        "prio": self.prio[np.array(dst, dtype=np.int64)],
@@ -709,6 +717,15 @@ class RetroQueue:
         self.nxt = np.array([math.inf, 0.0])  # (time, priority) of the earliest entry in flight
         self.wakeup = events.WakeUp(sim.env, self._wake)  # at the earliest entry
         self._sync_stale()
+
+    def _keys(self, pairs: list) -> np.ndarray:
+        """The fixed keys of retrograde synapses given as (node key of the receiving unit, node key of
+        the sending unit) pairs (:func:`asyncneurons.engine.jitter.edge_keys`, one call for all; zeros
+        without jitter, where no key is read)."""
+        if not self.jittered or not pairs:
+            return np.zeros(len(pairs), dtype=np.uint64)
+        receivers, senders = zip(*pairs)
+        return jitter.edge_keys(self.sim.seed, list(receivers), list(senders), jitter.RETRO_JITTER)
 
     # ------------------------------------------------------------------ arrays
     def _allocate(self, cap: int, old=None) -> None:
