@@ -166,8 +166,9 @@ class HistoryRelaxation:
     computed from that unit's value, held inputs and weights as of its retrograde delay earlier
     (:mod:`asyncneurons.engine.relaxation_kernels`). The steps due before the next other event of the
     simulation run in one compiled loop, in time order (:meth:`_drive`, woken by an event at the
-    next step due); each group's trace records at an event after its last step. The numbers are
-    those of :class:`EventRelaxation` (a test holds the two equal).
+    next step due); each group's trace records after its last step, in that loop when nothing
+    queued comes first (a Gaussian group, :meth:`_records_in_loop`), else at an event. The numbers
+    are those of :class:`EventRelaxation` (a test holds the two equal).
     """
 
     reads_histories = True

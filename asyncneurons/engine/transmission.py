@@ -12,7 +12,8 @@ Semantically every value lands at t + d, in the delivery class of that instant
   whose arrival time t + d has come. For ``on_all`` receivers, each synapse is marked when a
   value of the receiver's next wave is on its way; when none is missing, one timer event at the
   latest of those arrivals wakes the unit. The unit sees exactly the values eager events would
-  have given it (a test holds the two equal), at a cost that is vectorized over synapses.
+  have given it (a test holds the two equal), in compiled loops over its synapses
+  (:mod:`asyncneurons.engine.transmission_kernels`; with jitter, NumPy calls over them).
 
 With ``[timing] synapse_jitter`` (:mod:`asyncneurons.engine.jitter`) every receiver is lazy: each
 synapse keeps, per slot of its sender's history, the jitter of that sample on it (``EJ``), a

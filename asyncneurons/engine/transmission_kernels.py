@@ -3,8 +3,8 @@
 Each function does, synapse by synapse in a compiled loop, what the NumPy form of its caller
 does over all of a group's synapses at once: the same comparisons, the same floating-point sums
 (``HT + d``, one rounding each), the same order of writes, so the results are the same bits
-(``tests/test_jitter.py`` and ``tests/test_map_delays.py`` hold the lazy receivers to the eager
-ones; ``tests/test_transmission_kernels.py`` holds each function to its NumPy form).
+(``tests/test_fusion.py`` holds the lazy receivers to the eager ones;
+``tests/test_transmission_kernels.py`` holds each function to its NumPy form).
 """
 
 from __future__ import annotations
