@@ -197,3 +197,85 @@ def test_a_sample_landing_changes_the_error_read_below_at_once(scenario, tmp_pat
     # the error term j sent after a's old value landed (at 5 ms) would have moved a elsewhere
     stale = before + 0.5 * var * ((mu - before) / var + P[col["a"]] * error_j(a_old))
     assert stale != expected
+
+
+def _runs_state(sim):
+    return [(g.P.copy(), g.E.copy(), g.M.copy(), g.V.copy(), np.array(g.values, float)) for g in sim.groups]
+
+
+@pytest.mark.parametrize("timing", [
+    pytest.param({"synapse_delay": UNIFORM, "retro_delay": UNIFORM, "relax_period": 0.25}, id="uniform"),
+    pytest.param({"synapse_delay": 0.5, "retro_delay": 0.25, "relax_period": 0.25, "reward_delay": 0.5},
+                 id="constant"),
+])
+def test_traces_recorded_in_the_loop_equal_traces_recorded_at_events(scenario, monkeypatch, timing):
+    """A relaxed Gaussian group records its trace inside the compiled loop when nothing queued
+    comes before the record; with every record an event instead (as before), the run is the same
+    to the last bit, and the loop did record most of them."""
+    s = scenario(**MAP, timing={"reward_delay": 10.0, **timing}, env=CLOCK)
+    from asyncneurons.engine.relaxation import HistoryRelaxation
+    recorded = []
+    at_event = HistoryRelaxation._record
+    monkeypatch.setattr(HistoryRelaxation, "_record", lambda self, ev: recorded.append(1) or at_event(self, ev))
+    in_loop, rows_loop = _run(s, "history", 40)
+    n_in_loop = len(recorded)
+    monkeypatch.setattr(HistoryRelaxation, "_records_in_loop", staticmethod(lambda grp: False))
+    recorded.clear()
+    events, rows_events = _run(s, "history", 40)
+    assert rows_loop == rows_events
+    for a, b in zip(_runs_state(in_loop), _runs_state(events)):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    assert len(recorded) > 2 * n_in_loop  # only the output's records stay events, and a few others
+    assert any(g.E.any() for g in in_loop.groups if g.role != "output")
+
+
+def test_the_landed_products_are_the_weights_times_the_landed_inputs():
+    """One pass over a read unit's copy and points gives w_i · x_i for every input, and w · 1 for
+    the bias, x being what :func:`landed_inputs` reads (the same bits)."""
+    rng = np.random.default_rng(3)
+    R, L, C, nc = 2, 64, 9, 9
+    B = kern.BLOCK
+    LA = np.sort(rng.uniform(0.0, 10.0, (R, L)), axis=1)
+    LC, LV = rng.integers(0, nc - 1, (R, L)), rng.normal(size=(R, L))
+    LX, front = rng.normal(size=(R, L // B, C)), rng.normal(size=(R, C))
+    lcount, ltotal = np.array([L - 5, L]), np.array([L, L])
+    land = (LA, LC, LV, LX, lcount, ltotal, front)
+    w = rng.normal(size=nc)
+    told_some = False
+    for tau in (0.5, 3.0, 7.25, 9.9, 12.0):
+        for r in range(R):
+            x_in, x_prod = np.full(C, np.nan), np.full(C, np.nan)
+            c_in, c_prod = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
+            told = kern.landed_inputs(r, 0.25, tau, land, c_in, 0, x_in, nc)
+            assert kern.landed_products(r, 0.25, tau, land, c_prod, 0, x_prod, nc, w) == told
+            assert c_in[0] == c_prod[0]
+            if told:
+                told_some = True
+                x_in[nc - 1] = 1.0
+                np.testing.assert_array_equal(x_prod[:nc], w * x_in[:nc])
+    assert told_some
+
+
+def test_pre_activations_known_from_earlier_reads_are_those_computed_again(scenario, monkeypatch):
+    """A reader takes a downstream unit's pre-activation after a landed point from an earlier
+    reader's computation when the weights are the same; forgetting them all before every pass of
+    the loop (each computed again from the point's inputs) gives the same run to the last bit."""
+    s = scenario(**MAP, timing={"reward_delay": 10.0, "synapse_delay": UNIFORM, "retro_delay": UNIFORM,
+                                "relax_period": 0.25}, env=CLOCK)
+    from asyncneurons.engine.relaxation import HistoryRelaxation
+    kept, rows_kept = _run(s, "history", 40)
+    assert (kept.relaxation.k_point >= 0).any()
+    drive = HistoryRelaxation._drive
+
+    def forgetting(self):
+        self._forget_known()
+        self._tie()
+        drive(self)
+
+    monkeypatch.setattr(HistoryRelaxation, "_drive", forgetting)
+    forgot, rows_forgot = _run(s, "history", 40)
+    assert rows_kept == rows_forgot
+    for a, b in zip(_runs_state(kept), _runs_state(forgot)):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)

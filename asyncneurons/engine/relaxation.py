@@ -166,8 +166,9 @@ class HistoryRelaxation:
     computed from that unit's value, held inputs and weights as of its retrograde delay earlier
     (:mod:`asyncneurons.engine.relaxation_kernels`). The steps due before the next other event of the
     simulation run in one compiled loop, in time order (:meth:`_drive`, woken by an event at the
-    next step due); each group's trace records at an event after its last step. The numbers are
-    those of :class:`EventRelaxation` (a test holds the two equal).
+    next step due); each group's trace records after its last step, in that loop when nothing
+    queued comes first (a Gaussian group, :meth:`_records_in_loop`), else at an event. The numbers
+    are those of :class:`EventRelaxation` (a test holds the two equal).
     """
 
     reads_histories = True
@@ -269,13 +270,24 @@ class HistoryRelaxation:
         self.LA, self.LC, self.LV = np.zeros((R, L)), np.zeros((R, L), dtype=np.int64), np.zeros((R, L))
         self.LX = np.zeros((R, L // kern.BLOCK, C))
         self.lcount, self.ltotal, self.front = np.zeros(R, dtype=np.int64), np.zeros(R, dtype=np.int64), np.zeros((R, C))
+        self._forget_known()
+
+    def _forget_known(self) -> None:
+        """The pre-activations read units had after their landed points, as readers computed them
+        (:func:`relaxation_kernels.read_senders`): per slot of ``LA``, the point's number, the
+        serial of the weights and the pre-activation (none yet: a pure function of the two,
+        computed again when needed)."""
+        R, L = self.LA.shape
+        self.k_point, self.k_weights = np.full((R, L), -1, dtype=np.int64), np.full((R, L), -1, dtype=np.int64)
+        self.k_pot = np.zeros((R, L))
 
     def _tie(self) -> None:
         """The tuple of what lands that the kernels take (again after an array is replaced)."""
         self.landed = (self.landed_on, self.rid,
                        (self.QA, self.QS, self.QE, self.qsize, self.nxt, self.in_src, self.in_col, self.in_d),
                        (self.LA, self.LC, self.LV, self.LX, self.lcount, self.ltotal, self.front),
-                       (self.out_ptr, self.out_r, self.out_e, self.out_d), self.max_back)
+                       (self.out_ptr, self.out_r, self.out_e, self.out_d), self.max_back,
+                       (self.k_point, self.k_weights, self.k_pot))
 
     def _make_room(self, code: int) -> None:
         """Grow what a kernel found full."""
@@ -293,6 +305,7 @@ class HistoryRelaxation:
                     new[r, a % (2 * L)] = was[r, a % L]
                 blocks = np.unique(a // B)
                 self.LX[r, blocks % (2 * L // B)] = old[3][r, blocks % (L // B)]
+            self._forget_known()
         else:
             raise AssertionError(f"unknown kernel status {code}")
         self._tie()
@@ -468,9 +481,19 @@ class HistoryRelaxation:
                  for grp in self.relaxing]
         self._scratch = kern.relax_scratch(*(max(column) for column in zip(*sizes or [(0,) * 9])))
         self._groups = typed.List([(grp.P, grp.H, grp.map_h, grp.map_new, grp.lp.variance,
-                                    self.step_size * grp.lp.variance, grp.hist, grp.map_fill, *grp.map_step)
+                                    self.step_size * grp.lp.variance, grp.hist, grp.map_fill, *grp.map_step,
+                                    grp.E, float(grp.decay), self._records_in_loop(grp), np.empty(grp.size))
                                    for grp in self.relaxing])
         self._finished = np.zeros(len(self.relaxing), dtype=np.int64), np.zeros(len(self.relaxing))
+
+    @staticmethod
+    def _records_in_loop(grp) -> bool:
+        """Whether the compiled loop records the group's trace itself (:func:`relaxation_kernels.record_trace`):
+        Gaussian units whose traces decay by λγ per record, in the arrays the compiled
+        :func:`asyncneurons.learning.traces.record` takes; any other records at an event (:meth:`_record`)."""
+        arrays = (grp.P, grp.H, grp.E)
+        return (grp.kind.name == "gaussian" and getattr(grp, "tau", None) is None and grp.E.shape == grp.H.shape
+                and all(a.dtype == np.float64 and a.flags.c_contiguous for a in arrays))
 
     def _drive(self) -> None:
         """Run every relaxation step due before the next event of the simulation's queue, in time
@@ -482,14 +505,14 @@ class HistoryRelaxation:
         while True:
             t_lim, pr_lim = (queue[0][0], queue[0][1]) if queue else (math.inf, 0)
             inclusive = R0 <= pr_lim <= last and (pr_lim - R0) % 4 == 0  # a wake of these steps
-            status, self.serial, i, t, done = kern.relax_until(
+            status, self.serial, i, t, first, done = kern.relax_until(
                 self._groups, self.next_t, self.next_k, self.next_seq, self.seq, t_lim, pr_lim, inclusive,
                 self.wm[0], self.wm[1], self.serial, self.hist_arrays(), self.weight_arrays(), self.landed,
                 self.ncols, kern.EXP, kern.LOG1P, self.max_fwd, self.max_back, self.period, self.steps, R0,
                 self.touched, *self._finished, self._scratch)
-            if done:  # the records of the groups that made their last step, in that order
+            if done > first:  # the records left of the groups that made their last step, in that order
                 fin, fin_t = self._finished
-                for j in range(done):
+                for j in range(first, done):
                     grp = self.relaxing[fin[j]]
                     env.schedule_at(events.Signal.__new__(events.Signal), record, float(fin_t[j]),
                                     (grp, grp.relax_gen), self._record)
@@ -591,6 +614,7 @@ class HistoryRelaxation:
             self._queue_from_pending(state)
         else:  # saved before units kept what lands on them: read input by input
             self.landed_on = False
+        self._forget_known()
         self._tie()
         for grp in self.relaxing:  # the groups' arrays are the checkpoint's
             grp.map_h[:] = grp.values

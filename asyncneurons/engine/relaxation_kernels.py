@@ -44,7 +44,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
-from asyncneurons.learning.compiled import _clamp
+from asyncneurons.learning.compiled import _clamp, trace_rows
 from numba.core import cpu as _cpu
 
 # ``_nrt`` is an option numba's CPU target declares but does not document: ask for it only where
@@ -276,8 +276,11 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
     (:func:`pairwise_with`).
     """
     l_mem, v_cur, w_cur, r_cur = cursors
-    on, rid, queue, land, outs, max_back = landed
+    on, rid, queue, land, outs, max_back, known = landed
     QA, qsize = queue[0], queue[3]
+    LA, lcount, ltotal = land[0], land[4], land[5]
+    k_point, k_weights, k_pot = known
+    mask = LA.shape[1] - 1
     looked = False
     for q in range(q_ptr.size - 1):
         dr = q_dr[q]
@@ -301,7 +304,15 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
                 if qsize[r] > 0 and QA[r, 0] <= tau:  # something has landed since (else the call returns at once)
                     if extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total) != OK:
                         return LANDED_FULL
-                told = landed_inputs(r, dr, tau, land, r_cur, j, x, nc)
+                lo = _landed_until(r, dr, tau, LA, lcount, ltotal, r_cur, j)
+                if lo >= 0:  # the pre-activation after point lo, with these weights: computed once
+                    told = True
+                    slot, wid = lo & mask, WS[u, ws]
+                    if k_point[r, slot] != lo or k_weights[r, slot] != wid:
+                        products_at(r, lo, land, x, nc, WP[u, ws])
+                        k_point[r, slot], k_weights[r, slot] = lo, wid
+                        k_pot[r, slot] = 0.0 + pairwise_with(x, 0, nc, stack, partial)  # row_potential(x[:nc])
+                    pot[j] = k_pot[r, slot]
             if not told:
                 if not looked:
                     held_into(l_src, l_d1, l_d2, ERROR, T, K, S, V, head, count, total, tau, pr, wm, l_mem, held)
@@ -309,10 +320,10 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
                 x[:nc] = 0.0
                 for e in range(x_ptr[j], x_ptr[j + 1]):
                     x[x_col[e]] = held[x_look[e]]
-            x[nc - 1] = 1.0
-            for c in range(nc):
-                x[c] = WP[u, ws, c] * x[c]
-            pot[j] = 0.0 + pairwise_with(x, 0, nc, stack, partial)  # row_potential(x[:nc])
+                x[nc - 1] = 1.0
+                for c in range(nc):
+                    x[c] = WP[u, ws, c] * x[c]
+                pot[j] = 0.0 + pairwise_with(x, 0, nc, stack, partial)  # row_potential(x[:nc])
     for e in range(e_qu.size):
         j = e_qu[e]
         w[e] = WP[q_units[j], widx[j], e_col[e]]
@@ -334,7 +345,7 @@ def append(T, K, S, V, A, head, count, total, units, t, k, values, action, seria
     the next one is held everywhere, after the longest forward and retrograde delays ``d1`` and
     ``d2`` (``wm``: see :func:`held_from`). A synapse to a read unit (``landed``,
     :func:`extend_landed`) that had nothing in flight enters that unit's queue of synapses."""
-    on, rid, queue, land, outs, max_back = landed
+    on, rid, queue, land, outs, max_back, known = landed
     out_ptr, out_r, out_e, out_d = outs
     nxt = queue[4]
     D = T.shape[1]
@@ -674,16 +685,19 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
     (time, priority) comes before (``t_lim``, ``pr_lim``), the first event of the simulation's
     queue (or equals it when ``inclusive``: that event is one that runs these steps). Each step is
     :func:`relax_group` and schedules the group's next one ``period`` later. A group that made
-    its last step at τ records its trace there, at priority ``r0 + 4 (steps + 1)``: it is written
-    to ``finished`` (its time to ``finished_t``), in order, and that record becomes the limit
-    when it comes first (the caller schedules it as an event, after every event already queued).
-    Returns (status, serial, group, time, finished count): :data:`LIMIT` when the next step is not
+    its last step at τ records its trace there, at priority ``r0 + 4 (steps + 1)``, after every
+    step at τ: here (:func:`record_trace`) when the group records in the loop and that record
+    comes before the first event of the queue, else the loop stops before it and it is left in
+    ``finished`` (its time in ``finished_t``) for the caller to schedule as an event, after every
+    event already queued, as are the records after it.
+    Returns (status, serial, group, time, first, count): :data:`LIMIT` when the next step is not
     due before the limit (``group`` and ``time``: that next step, −1 if none); or what is full
-    (:data:`HISTORY_FULL` …: grow it; the step stays due, in ``group``). ``touched[g]`` is set for
-    every group that stepped. ``scratch``: the working arrays of the steps (:func:`relax_scratch`).
+    (:data:`HISTORY_FULL` …: grow it; the step stays due, in ``group``); ``finished[first:count]``
+    the records left. ``touched[g]`` is set for every group that stepped. ``scratch``: the
+    working arrays of the steps (:func:`relax_scratch`).
     """
     n = next_t.size
-    done = 0
+    done, first = 0, 0
     pr_record = r0 + 4 * (steps + 1)
     while True:
         g = -1
@@ -693,19 +707,29 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
             if g < 0 or next_t[i] < next_t[g] or (next_t[i] == next_t[g] and (
                     next_k[i] < next_k[g] or (next_k[i] == next_k[g] and next_seq[i] < next_seq[g]))):
                 g = i
+        while first < done and (g < 0 or finished_t[first] < next_t[g]):  # a record due before that step
+            f, tr = finished[first], finished_t[first]
+            (P, H, h, new, variance, alpha, units, fill, plan, q_kind, q_var, q_temp, n_senders, cursors, E, decay,
+             here, e) = groups[f]
+            if not here or not (tr < t_lim or (tr == t_lim and pr_record < pr_lim)):
+                return LIMIT, serial, g, next_t[g] if g >= 0 else 0.0, first, done
+            record_trace(P, H, h, variance, fill, hist, tr, pr_record, wm_s if tr == wm_t else -1, fexp, flog1p,
+                         scratch, e, E, decay)
+            first += 1
         if g < 0:
-            return LIMIT, serial, -1, 0.0, done
+            return LIMIT, serial, -1, 0.0, first, done
         tau, k = next_t[g], next_k[g]
         pr = r0 + 4 * k
         if not (tau < t_lim or (tau == t_lim and (pr < pr_lim or (pr == pr_lim and inclusive)))):
-            return LIMIT, serial, g, tau, done
-        (P, H, h, new, variance, alpha, units, fill, plan, q_kind, q_var, q_temp, n_senders, cursors) = groups[g]
+            return LIMIT, serial, g, tau, first, done
+        (P, H, h, new, variance, alpha, units, fill, plan, q_kind, q_var, q_temp, n_senders, cursors, E, decay,
+         here, e) = groups[g]
         wm = wm_s if tau == wm_t else -1
         code = relax_group(P, H, h, new, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, cursors,
                            hist, weights, landed, ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd,
                            max_back, scratch)
         if code != OK:
-            return code, serial, g, tau, done
+            return code, serial, g, tau, first, done
         serial += 1
         for i in range(h.size):
             h[i] = new[i]
@@ -717,8 +741,18 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
             next_t[g] = np.inf
             finished[done], finished_t[done] = g, tau
             done += 1
-            if tau < t_lim or (tau == t_lim and pr_record < pr_lim):
-                t_lim, pr_lim, inclusive = tau, pr_record, False
+
+
+NO_DECAYS = np.empty(0)
+
+
+@njit(cache=True, **NO_REFCOUNTS)
+def record_trace(P, H, h, variance, fill, hist, tau, pr, wm, fexp, flog1p, scratch, e, E, decay):
+    """A relaxed group of Gaussian units records its trace at (τ, pr): ``E ← λγ · E + e ⊗ h`` with
+    its error term e (:func:`gaussian_record_error`, which fills in what it holds first) and the
+    decay λγ of every row (:func:`asyncneurons.learning.traces.record`, the same operations)."""
+    gaussian_record_error(P, H, h, variance, fill, hist, tau, pr, wm, fexp, flog1p, scratch, e)
+    trace_rows(E, decay, NO_DECAYS, e, H)
 
 
 # ---------------------------------------------------------------------- what lands on a unit
@@ -847,15 +881,12 @@ def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total):
 
 
 @njit(cache=True, inline="always", **NO_REFCOUNTS)
-def landed_inputs(r, d2, tau, land, r_cur, c, x, nc):
-    """The inputs read unit r held as its error term reaches a reader at τ after ``d2``, into
-    ``x[:nc]``: those after its last point with fl(landing + d2) < τ (the copy before that point's
-    block, then the block's points up to it), found from the reader's cursor ``r_cur[c]``
-    (galloping forward: a reader's time never decreases). False when the points cannot tell: a
-    point lands at exactly fl(landing + d2) = τ (order within the instant decides,
-    :func:`held_from`), or none is kept before the reader's time."""
-    LA, LC, LV, LX, lcount, ltotal, front = land
-    mask, bmask = LA.shape[1] - 1, LX.shape[1] - 1
+def _landed_until(r, d2, tau, LA, lcount, ltotal, r_cur, c):
+    """The number (from the first, ever) of read unit r's points after its last with
+    fl(landing + d2) < τ, found from the reader's cursor ``r_cur[c]`` (galloping forward: a
+    reader's time never decreases), or −1 when the points cannot tell: a point lands at exactly
+    fl(landing + d2) = τ, or none is kept before the reader's time (:func:`landed_inputs`)."""
+    mask = LA.shape[1] - 1
     tot = ltotal[r]
     oldest = tot - lcount[r]
     lo = r_cur[c]
@@ -878,7 +909,23 @@ def landed_inputs(r, d2, tau, land, r_cur, c, x, nc):
                 hi = mid
     r_cur[c] = lo
     if lo == oldest or (lo < tot and LA[r, lo & mask] + d2 == tau):
+        return -1
+    return lo
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def landed_inputs(r, d2, tau, land, r_cur, c, x, nc):
+    """The inputs read unit r held as its error term reaches a reader at τ after ``d2``, into
+    ``x[:nc]``: those after its last point with fl(landing + d2) < τ (the copy before that point's
+    block, then the block's points up to it), found from the reader's cursor ``r_cur[c]``
+    (galloping forward: a reader's time never decreases). False when the points cannot tell: a
+    point lands at exactly fl(landing + d2) = τ (order within the instant decides,
+    :func:`held_from`), or none is kept before the reader's time."""
+    LA, LC, LV, LX, lcount, ltotal, front = land
+    lo = _landed_until(r, d2, tau, LA, lcount, ltotal, r_cur, c)
+    if lo < 0:
         return False
+    mask, bmask = LA.shape[1] - 1, LX.shape[1] - 1
     start = (lo - 1) - (lo - 1) % BLOCK
     b = (start // BLOCK) & bmask
     for i in range(nc):
@@ -886,3 +933,32 @@ def landed_inputs(r, d2, tau, land, r_cur, c, x, nc):
     for a in range(start, lo):
         x[LC[r, a & mask]] = LV[r, a & mask]
     return True
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def landed_products(r, d2, tau, land, r_cur, c, x, nc, w):
+    """:func:`landed_inputs` times the weights (:func:`products_at`). False (and ``x`` untouched)
+    when the points cannot tell."""
+    LA, LC, LV, LX, lcount, ltotal, front = land
+    lo = _landed_until(r, d2, tau, LA, lcount, ltotal, r_cur, c)
+    if lo < 0:
+        return False
+    products_at(r, lo, land, x, nc, w)
+    return True
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def products_at(r, lo, land, x, nc, w):
+    """``x[i] = w[i] · input i`` for i < ``nc`` of read unit r after its points before number ``lo``
+    (:func:`landed_inputs`), the last (the bias) ``w[nc − 1] · 1``: the same products in one pass
+    over the copy."""
+    LA, LC, LV, LX, lcount, ltotal, front = land
+    mask, bmask = LA.shape[1] - 1, LX.shape[1] - 1
+    start = (lo - 1) - (lo - 1) % BLOCK
+    b = (start // BLOCK) & bmask
+    for i in range(nc):
+        x[i] = w[i] * LX[r, b, i]
+    for a in range(start, lo):
+        col = LC[r, a & mask]
+        x[col] = w[col] * LV[r, a & mask]
+    x[nc - 1] = w[nc - 1] * 1.0

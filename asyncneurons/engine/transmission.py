@@ -12,7 +12,8 @@ Semantically every value lands at t + d, in the delivery class of that instant
   whose arrival time t + d has come. For ``on_all`` receivers, each synapse is marked when a
   value of the receiver's next wave is on its way; when none is missing, one timer event at the
   latest of those arrivals wakes the unit. The unit sees exactly the values eager events would
-  have given it (a test holds the two equal), at a cost that is vectorized over synapses.
+  have given it (a test holds the two equal), in compiled loops over its synapses
+  (:mod:`asyncneurons.engine.transmission_kernels`; with jitter, NumPy calls over them).
 
 With ``[timing] synapse_jitter`` (:mod:`asyncneurons.engine.jitter`) every receiver is lazy: each
 synapse keeps, per slot of its sender's history, the jitter of that sample on it (``EJ``), a
@@ -31,6 +32,7 @@ import numpy as np
 from asyncneurons.model import delays
 from asyncneurons.engine import events, jitter
 from asyncneurons.engine.history_kernels import append, append_jittered, jitter_uniforms
+from asyncneurons.engine import transmission_kernels as tk
 
 
 def write(tg, b, values, wave: int) -> None:
@@ -118,6 +120,7 @@ class Transmission:
             g.in_edges = np.flatnonzero(self.e_tgt == g.gid)
             g.in_src, g.in_delay = self.e_src[g.in_edges], self.e_delay[g.in_edges][:, None]
             g.in_rows, g.in_cols = self.e_row[g.in_edges], self.e_col[g.in_edges]
+            g.in_d = np.ascontiguousarray(g.in_delay[:, 0])  # the same delays, one axis (transmission_kernels)
             g.in_index = np.arange(len(g.in_edges))
             g.flushed = (None, -1)  # (time, serial) of the last flush
             g.min_delay = float(g.in_delay.min()) if len(g.in_delay) else 0.0
@@ -125,8 +128,9 @@ class Transmission:
             self.missing[g.gid] = len(g.in_edges)
             self.waits[g.gid] = sim.scenario.timing.firing == "on_all"
         for grp in groups:
-            grp.out_edges = np.flatnonzero(np.isin(self.e_src, grp.dense))
+            grp.out_edges = np.flatnonzero(np.isin(self.e_src, grp.dense)).astype(np.int64)
             grp.out_tgt, grp.out_delay = self.e_tgt[grp.out_edges], self.e_delay[grp.out_edges]
+        self.armed = np.zeros(n_gid, dtype=np.bool_)  # receivers a send completes (transmission_kernels.mark_sent)
         self.by_gid = by_gid
         spec = sim.scenario.timing.synapse_jitter
         self.jitter = None if delays.is_zero(spec) else spec
@@ -183,16 +187,12 @@ class Transmission:
         e = grp.out_edges
         if not len(e):
             return
-        tgt = grp.out_tgt
-        new = ~self.e_sat[e] & (wave > self.last_wave[tgt]) & self.waits[tgt]
-        if not new.any():
-            return
-        e, tgt, delay = e[new], tgt[new], grp.out_delay[new]
-        self.e_sat[e] = True
-        np.subtract.at(self.missing, tgt, 1)
-        np.maximum.at(self.latest, tgt, now + delay)
-        for gid in sorted(set(tgt[self.missing[tgt] == 0].tolist())):
-            self._arm(self.by_gid[gid])
+        if tk.mark_sent(e, grp.out_tgt, grp.out_delay, self.e_sat, self.last_wave, self.waits, self.missing,
+                        self.latest, wave, now, self.armed):
+            gids = np.flatnonzero(self.armed)  # in order of group id
+            self.armed[gids] = False
+            for gid in gids.tolist():
+                self._arm(self.by_gid[gid])
 
     def _mark_jittered(self, grp, wave: int, now: float) -> None:
         """Jittered :meth:`post`: the sample just recorded may overtake one still on its way, so
@@ -328,10 +328,10 @@ class Transmission:
             return False  # already looked at this instant, and nothing sent since can have arrived yet
         tg.flushed = (now, self.serial)
         e, src = tg.in_edges, tg.in_src
-        if self.jitter is not None:
-            arrived = self.HT[src] + tg.in_delay + self.EJ[e] <= now
-        else:
-            arrived = self.HT[src] + tg.in_delay <= now
+        if self.jitter is None:
+            return tk.apply_arrived(self.HT, self.HV, self.HW, self.HN, src, tg.in_d, e, tg.in_rows, tg.in_cols,
+                                    self.e_done, tg.H, tg.T, now)
+        arrived = self.HT[src] + tg.in_delay + self.EJ[e] <= now
         serials = np.where(arrived, self.HN[src], -1)
         k = np.argmax(serials, axis=1)  # the latest sample that has arrived
         n_k = serials[tg.in_index, k]
@@ -351,6 +351,13 @@ class Transmission:
             return
         self.last_wave[tg.gid] = tg.last_wave
         e, src = tg.in_edges, tg.in_src
+        if self.jitter is None:
+            missing, latest = tk.next_wave(self.HT, self.HW, src, tg.in_d, e, int(tg.last_wave), self.e_sat)
+            self.missing[tg.gid], self.latest[tg.gid] = missing, latest
+            tg.wake_token += 1  # any armed timer belongs to the wave just served
+            if missing == 0:
+                self._arm(tg)
+            return
         newer = self.HW[src] > tg.last_wave
         at = self.HT[src] + tg.in_delay
         if self.jitter is not None:
