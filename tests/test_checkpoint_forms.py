@@ -80,3 +80,52 @@ def test_the_copies_become_the_cursors_and_heaps_todays_tree_holds_at_that_momen
     np.testing.assert_array_equal(converted.nxt, today.nxt)
     for r in range(len(today.qsize)):
         assert _queued(converted, r) == _queued(today, r)
+
+
+# Between commits 0df523e and 8eccf60 a read unit kept its whole inputs after every landing, in a
+# ring with its own head (``lhead``), and landings pending waited as copies. At zero delay nothing
+# was kept (``landed_on`` false); such a checkpoint resumes, one under delays is refused in a line.
+ZERO_DELAY_MAP = ["experiment.episodes=4", "timing.synapse_delay=0.0", "timing.reward_delay=0.0",
+                  "network.hidden=[8, 4]", "learning.critic_hidden=[8, 4]"]
+
+
+def _as_whole_inputs_form(state, arrays, landed_on: bool):
+    """``state`` rewritten in the form of 0df523e–8eccf60: no heap of synapses or cursors, no
+    landings by column and value; copies pending (none) and a ring head per read unit."""
+    relax = dict(state["relaxation"]["dict"])
+    rows = arrays[relax["lcount"]["array"]].shape[0]
+    for k in ("QA", "QS", "QE", "qsize", "nxt", "LC", "LV"):
+        del relax[k]
+    extra = {"PA": np.zeros((rows, 1)), "PS": np.zeros((rows, 1), dtype=np.int64),
+             "PC": np.zeros((rows, 1), dtype=np.int64), "PV": np.zeros((rows, 1)),
+             "psize": np.zeros(rows, dtype=np.int64), "lhead": np.zeros(rows, dtype=np.int64)}
+    arrays = dict(arrays)
+    for k, a in extra.items():
+        arrays[f"old-{k}"] = a
+        relax[k] = {"array": f"old-{k}"}
+    relax["landed_on"] = landed_on
+    return {**state, "relaxation": {"dict": [[k, v] for k, v in relax.items()]}}, arrays
+
+
+def test_a_zero_delay_checkpoint_of_whole_inputs_resumes_to_the_uninterrupted_run(tmp_path):
+    s = load_scenario(Path(__file__).resolve().parents[1] / "scenarios/studies/map-delays.toml", ZERO_DELAY_MAP)
+    whole_rows = []
+    whole = Simulation(s, on_episode=whole_rows.append).run()
+    stop_at_checkpoint(s, tmp_path, 2)
+    state, arrays = checkpoint.load(tmp_path, 0, s)
+    assert dict(state["relaxation"]["dict"])["landed_on"] is False
+    resumed_rows = []
+    resumed = Simulation(s, on_episode=resumed_rows.append, resume=_as_whole_inputs_form(state, arrays, False))
+    resumed.run()
+    assert [r["episode"] for r in resumed_rows] == [2, 3]
+    assert [_key(r) for r in resumed_rows] == [_key(r) for r in whole_rows[2:]]
+    for layer, m in whole.layer_matrices().items():
+        np.testing.assert_array_equal(resumed.layer_matrices()[layer], m, err_msg=layer)
+
+
+def test_a_checkpoint_of_whole_inputs_under_delays_is_refused_in_one_line(tmp_path):
+    s = load_scenario(Path(__file__).resolve().parents[1] / "scenarios/studies/map-delays.toml", ZERO_DELAY_MAP)
+    stop_at_checkpoint(s, tmp_path, 2)
+    old = _as_whole_inputs_form(*checkpoint.load(tmp_path, 0, s), landed_on=True)
+    with pytest.raises(checkpoint.CheckpointError, match="whole inputs after every landing"):
+        checkpoint.restoring(lambda: Simulation(s, resume=old), old, tmp_path)

@@ -607,6 +607,12 @@ class HistoryRelaxation:
             for a in self._LANDED:
                 setattr(self, a, np.array(state[a]))
             self.landed_on = bool(state["landed_on"])
+        elif "lhead" in state:  # saved while read units kept their whole inputs after every landing
+            if state["landed_on"]:
+                raise ValueError("its read units kept their whole inputs after every landing, under delays; "
+                                 "this tree keeps landings by column and value and cannot rebuild them")
+            self.landed_on = False  # no delay anywhere: nothing was kept, the lookups answer input by input
+            self._queue_from_pending(state)
         elif "LX" in state:  # saved while landings waited as copies in a heap per read unit
             for a in self._LANDED[5:]:
                 setattr(self, a, np.array(state[a]))
