@@ -165,3 +165,21 @@ def test_sweep_has_a_default_folder_like_run(small, tmp_path):
     (folder,) = (tmp_path / "runs").iterdir()
     assert folder.name.startswith("small-sweep-") and (folder / "summary.csv").exists()
     assert f"writing {Path('runs') / folder.name}" in r.stderr
+
+
+@pytest.mark.parametrize("over", [[], ['learning.trace="exponential"', "learning.trace_tau=20.0",
+                                       'env.pacing="clock"', "env.period=20.0", "timing.synapse_delay=1.0"]],
+                         ids=["on_all", "exponential traces"])
+def test_a_run_folders_scenario_has_no_notes_on_keys_its_author_never_set(tmp_path, over):
+    from asyncneurons.model.scenario import load_scenario, to_toml
+
+    plain = tmp_path / "plain.toml"
+    plain.write_text(SMALL.replace("lambda = 0.8\n", ""))
+    resolved = tmp_path / "scenario.toml"  # as a run folder holds it: every key, defaults included
+    resolved.write_text(to_toml(load_scenario(plain, over)))
+    assert "firing_rate = " in resolved.read_text() and "lambda = " in resolved.read_text()
+    r = cli("validate", str(resolved))
+    assert r.returncode == 0, r.stderr
+    assert "note:" not in r.stdout + r.stderr
+    noted = cli("validate", str(resolved), "--set", "timing.firing_rate=2.0")
+    assert 'timing.firing_rate has no effect under timing.firing = "on_all"' in noted.stdout + noted.stderr

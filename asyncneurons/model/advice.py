@@ -128,13 +128,21 @@ def phase_beyond_period(scenario, graph) -> str | None:
     return None
 
 
+def _given(table) -> set:
+    """The keys of a scenario table given with a value other than their default: a run folder's
+    ``scenario.toml`` writes every key, defaults included, and validating or resuming it should
+    not note keys its author never set."""
+    fields = type(table).model_fields
+    return {k for k in table.model_fields_set if getattr(table, k) != fields[k].default}
+
+
 def unused_clock_keys(scenario, graph) -> str | None:
     """Clock or Poisson keys given under a firing policy that ignores them (and retrograde jitter
     under a rule that sends no retrograde signals)."""
     from asyncneurons.model.delays import is_zero
 
     t = scenario.timing
-    given = t.model_fields_set
+    given = _given(t)
     if "retro_jitter" in given and not is_zero(t.retro_jitter) and scenario.learning.rule == "global_reinforce":
         return ('timing.retro_jitter has no effect under learning.rule = "global_reinforce" '
                 "(it sends no retrograde signals)")
@@ -189,7 +197,7 @@ def distance_and_drawn_delays(scenario, graph) -> str | None:
     without a delay its delay from distance, so ``synapse_delay`` and ``retro_delay`` are then
     never drawn; and ``synaptic_offset`` without a velocity is added to nothing."""
     t = scenario.timing
-    given = t.model_fields_set
+    given = _given(t)
     if t.conduction_velocity is None:
         if "synaptic_offset" in given and t.synaptic_offset > 0:
             return "timing.synaptic_offset has no effect without timing.conduction_velocity"
@@ -224,7 +232,7 @@ def unused_node_timing(scenario, graph) -> str | None:
 def lambda_with_exponential_traces(scenario, graph) -> str | None:
     """``learning.lambda`` given with exponential traces, which decay by exp(−Δt/τ) and never by λγ."""
     L = scenario.learning
-    if L.trace != "exponential" or "lambda_" not in L.model_fields_set:
+    if L.trace != "exponential" or "lambda_" not in _given(L):
         return None
     return (f"learning.lambda has no effect under learning.trace = \"exponential\": the actor's traces decay by "
             f"exp(−Δt/τ) with τ = learning.trace_tau = {L.trace_tau:g} ms. Units sampling every T ms decay as "
