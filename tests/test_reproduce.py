@@ -109,7 +109,8 @@ def test_tuned_baselines_stand_beside_the_rule_with_a_welch_test(tmp_path):
     page = (docs / "weight-max.md").read_text()
     tuned = page.split("## Tuned baselines")[1].split("## Learning curves")[0]
     rows = [line for line in tuned.splitlines() if line.startswith("| CartPole")]
-    # the rule's CartPole row (376.25 (22.23), ten runs) against a baseline of 300 (7.07; sample std
-    # 7.45, half-width 2.262 · 7.45 / √10 = 5.33): clearly above; the unfinished one is not listed
+    # the rule's CartPole row (378.57 (25.84), ten runs; sample std 27.24) against a baseline of 300
+    # (7.07; sample std 7.45, half-width 2.262 · 7.45 / √10 = 5.33): t = 78.57 / √(27.24² / 10 +
+    # 7.45² / 10) = 8.80 on 10.3 degrees of freedom, clearly above; the unfinished one is not listed
     assert rows == ["| CartPole-v1, Global REINFORCE baseline | actor × 4, critic × 1 | 300.00 (7.07) | "
-                    "[294.67, 305.33] | 376.25 (22.23) | 9.80 (10.8), < 0.001 | **significantly above** |"]
+                    "[294.67, 305.33] | 378.57 (25.84) | 8.80 (10.3), < 0.001 | **significantly above** |"]
