@@ -97,7 +97,8 @@ def main(argv=None):
         a = statistics.median(x[clock] for x in here)
         b = statistics.median(x[clock] for x in there)
         print(f"{clock:>4}: this tree {a:8.0f} env-steps/s ({1e6 / a:6.1f} µs/step)   "
-              f"{args.rev} {b:8.0f} ({1e6 / b:6.1f} µs/step)   ratio {a / b:.2f}")
+              f"{args.rev} {b:8.0f} ({1e6 / b:6.1f} µs/step)   ratio {a / b:.2f}"
+              + ("  (target ≥ 4 against bbc214d)" if args.rev.startswith("bbc214d") else ""))
 
 
 if __name__ == "__main__":
