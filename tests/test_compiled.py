@@ -169,6 +169,34 @@ def test_a_row_learning_at_successive_landings_in_one_call_matches_numpy_step_by
 
 
 @SETTINGS
+@given(rows=st.integers(1, 70), w=small, most=st.integers(1, 40), seed=st.integers(0, 2**32 - 1))
+def test_rows_learning_at_their_own_landings_side_by_side_match_numpy_row_by_row_step_by_step(rows, w, most, seed):
+    """Row j takes K_j steps: step k is U = E_j·R[k, j], Adam step t0_j + 1 + k at rate lr[k, j], then
+    E_j cleared where marked; rows with different counts, some correcting their moments, some not."""
+    rng = np.random.default_rng(seed)
+    cfg = AdamConfig(0.9, 0.999, 1e-8, 1000)
+    P, M, E = values(rng, (rows, w)), values(rng, (rows, w)), values(rng, (rows, w))
+    V = np.abs(values(rng, (rows, w)))
+    R, lr = values(rng, (most, rows)), rng.uniform(1e-5, 0.1, (most, rows))
+    clear = rng.random((most, rows)) < 0.1
+    K = rng.integers(0, most + 1, rows)
+    t0 = rng.choice([0, 1, 980, 999, 1000, 5000], rows)
+    P2, M2, V2, E2 = P.copy(), M.copy(), V.copy(), E.copy()
+    for j in range(rows):
+        for k in range(K[j]):
+            np_adam(P2[j], M2[j], V2[j], E2[j] * R[k, j], int(t0[j]) + 1 + k, lr[k, j], cfg)
+            if clear[k, j]:
+                E2[j] = 0.0
+    consts = [adam_constants(cfg, t) for t in range(cfg.bias_correction_steps)]
+    bc1, bc2 = np.array([c[4] for c in consts]), np.array([c[5] for c in consts])
+    scratch = [np.empty(rows * w) for _ in range(4)] + [np.empty(most * rows) for _ in range(2)]
+    compiled.adam_landings_rows(P.reshape(-1), M.reshape(-1), V.reshape(-1), E.reshape(-1), R, lr, clear, K, t0,
+                                bc1, bc2, cfg.bias_correction_steps, cfg.beta1, 1.0 - cfg.beta1, cfg.beta2,
+                                1.0 - cfg.beta2, cfg.eps, *scratch)
+    assert same(P, P2) and same(M, M2) and same(V, V2) and same(E, E2)
+
+
+@SETTINGS
 @given(senders=st.integers(1, 40), m=st.integers(1, 70), n=st.integers(2, 70), sends=st.booleans(),
        seed=st.integers(0, 2**32 - 1))
 def test_errors_landing_in_one_call_match_the_sum_by_sender_and_the_rules_numpy(senders, m, n, sends, seed):

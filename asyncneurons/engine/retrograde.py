@@ -55,7 +55,7 @@ from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel
 
 from asyncneurons.model import delays
 from asyncneurons.engine import events, jitter
-from asyncneurons.learning.compiled import _adam_span, _uniform, adam_landings
+from asyncneurons.learning.compiled import _adam_span, _uniform, adam_landings, adam_landings_rows
 from asyncneurons.model.graph import ranks
 from asyncneurons.learning.optim import adam_constants
 
@@ -386,7 +386,9 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
     held, stale = U[11], U[12]
     sent, base, late, e_dst, e_col, e_delay, e_syn = U[13], U[14], U[15], U[16], U[17], U[18], U[19]
     lslot, lrow, lprio = U[20], U[21], U[22]
-    key, order, idx, Rk, Lk, Ck, MS, VS, LS = S
+    key, order, idx, Rk, Lk, Ck, MS, VS, LS = S[:9]
+    block, R2, L2, C2, KJ, T0J, PT, MT, VT, ET, A1, A2 = S[9:]
+    together = block[1] > 0  # the last rows are one block of one width: they learn in one call
     lr0, lr1, lr_steps, bc1, bc2, Tbc, b1, c1, b2, c2, eps = A
     nrec = REC[0].shape[0]
     cap = lt.shape[0]
@@ -506,6 +508,8 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
     most = 0
     for j in range(nl):
         c = lc[j]
+        if together:
+            KJ[j] = 0
         if c == 0:
             continue
         pj = lprio[j]
@@ -551,12 +555,18 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
                     if layer[r] != lr_layer or step != lr_step:
                         lr_layer, lr_step = layer[r], step
                         lr = _rate(lr0, lr1, lr_steps, lr_layer, lr_step)
-                    Rk[K], Lk[K], Ck[K] = R, lr, reset
+                    if together:
+                        R2[K, j], L2[K, j], C2[K, j] = R, lr, reset
+                    else:
+                        Rk[K], Lk[K], Ck[K] = R, lr, reset
                     K += 1
                     if recording:
                         _record(REC, st, tau, r, R, step, first)
                 i = i2
-            if K > 0:
+            if together:
+                KJ[j], T0J[j] = K, T[r]
+                T[r] += K
+            elif K > 0:
                 o, w = off[r], width[r]
                 t0 = T[r]
                 T[r] = t0 + K
@@ -579,6 +589,10 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
             lc[j] = c
         if c > most:
             most = c
+    if together:  # every last row's steps of this drain, side by side
+        o, w = block[0], block[1]
+        adam_landings_rows(FP[o:o + nl * w], FM[o:o + nl * w], FV[o:o + nl * w], FE[o:o + nl * w], R2, L2, C2, KJ, T0J,
+                           bc1, bc2, Tbc, b1, c1, b2, c2, eps, PT, MT, VT, ET, A1, A2)
     st[5] = most
     _earliest(Q, L, lprio, nxt)
     return DONE
@@ -690,6 +704,11 @@ class RetroQueue:
         self.lneed = int(np.bincount(self.e_dst, minlength=nr)[self.lrow].max()) if len(self.lrow) and len(self.e_dst) \
             else 0
         self.lwidth = int(self.width[self.lrow].max()) if len(self.lrow) else 1
+        # (offset, width) of the last rows when they lie one after another, all of one width (else width 0)
+        lo, lw = self.off[self.lrow], self.width[self.lrow]
+        side_by_side = len(self.lrow) > 0 and bool(np.all(lw == lw[0])) and \
+            bool(np.all(lo == lo[0] + lw[0] * np.arange(len(lo))))
+        self.lblock = np.array([int(lo[0]), int(lw[0])] if side_by_side else [0, 0], dtype=np.int64)
         self.held = np.full(n_syn, -1, dtype=np.int64)  # the newest send landed on each synapse (jitter)
         self.stale = np.zeros(nr, dtype=np.int64)
         self.sent = np.zeros(nr, dtype=np.int64)  # retrograde sends per row (the jitter's send index)
@@ -763,7 +782,10 @@ class RetroQueue:
                 x[:len(y)] = y
         self.L = (old[0] if old is not None else np.zeros(nl, dtype=np.int64), *cols)
         self.S = (np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64), np.zeros(cap),
-                  np.zeros(cap), np.zeros(cap, dtype=np.bool_), *(np.zeros(cap * self.lwidth) for _ in range(3)))
+                  np.zeros(cap), np.zeros(cap, dtype=np.bool_), *(np.zeros(cap * self.lwidth) for _ in range(3)),
+                  self.lblock, np.zeros((cap, nl)), np.zeros((cap, nl)), np.zeros((cap, nl), dtype=np.bool_),
+                  np.zeros(nl, dtype=np.int64), np.zeros(nl, dtype=np.int64),
+                  *(np.zeros(nl * self.lwidth) for _ in range(4)), np.zeros(cap * nl), np.zeros(cap * nl))
 
     def _pack(self) -> None:
         self.Q = (self.heap, self.free, self.st, *self.q)

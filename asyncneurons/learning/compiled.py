@@ -365,6 +365,83 @@ def adam_landings(P, M, V, E, R, lr, clear, t0, bc1, bc2, Tbc, b1, c1, b2, c2, e
 
 
 @njit(cache=_CACHE, error_model="numpy")
+def adam_landings_rows(P, M, V, E, R, lr, clear, K, t0, bc1, bc2, Tbc, b1, c1, b2, c2, eps, PT, MT, VT, ET, A1, A2):
+    """The successive learning steps of n rows of one width w at once (P, M, V, E flat, row j at
+    ``[j·w, j·w + w)``): row j takes ``K[j]`` steps, its step k being :func:`_adam_span` with
+    ``g = E_j · R[k, j]`` at rate ``lr[k, j]`` and step count ``t = t0[j] + 1 + k`` (moments
+    corrected by ``bc1[t]``, ``bc2[t]`` while ``t < Tbc``), after which ``E_j`` is cleared where
+    ``clear[k, j]``.
+
+    Every weight goes through its row's steps in their order with the operations of
+    :func:`_adam_span`, so the bits are those of one call per step; what changes is only which
+    weights are computed side by side. The rows are turned into columns (``PT[q, j]`` = weight q
+    of row j, each of PT, MT, VT, ET at least w·n long), and step k of every row is one loop over
+    the n rows for each q: contiguous, independent, so the compiler vectorizes the square roots
+    and divisions as well (a row that has taken all its steps keeps its numbers: the select is
+    branch-free). A step that does not correct its moments divides by 1.0, exact (A1, A2: the
+    corrections of each [k, j], at least ``max K``·n long)."""
+    n = K.shape[0]
+    w = P.shape[0] // n if n > 0 else 0
+    kmax = 0
+    correcting = False
+    for j in range(n):
+        if K[j] > kmax:
+            kmax = K[j]
+        if K[j] > 0 and t0[j] + 1 < Tbc:
+            correcting = True
+    if kmax == 0:
+        return
+    for j in range(n):
+        for q in range(w):
+            x = j * w + q
+            y = q * n + j
+            PT[y], MT[y], VT[y], ET[y] = P[x], M[x], V[x], E[x]
+    if correcting:
+        for k in range(kmax):
+            for j in range(n):
+                t = t0[j] + 1 + k
+                if t < Tbc:
+                    A1[k * n + j], A2[k * n + j] = bc1[t], bc2[t]
+                else:
+                    A1[k * n + j], A2[k * n + j] = 1.0, 1.0
+    for k in range(kmax):
+        Rk = R[k]
+        Lk = lr[k]
+        for q in range(w):
+            Pq, Mq, Vq, Eq = PT[q * n:q * n + n], MT[q * n:q * n + n], VT[q * n:q * n + n], ET[q * n:q * n + n]
+            if correcting:
+                a1, a2 = A1[k * n:k * n + n], A2[k * n:k * n + n]
+                for j in range(n):
+                    g = Eq[j] * Rk[j]
+                    m = Mq[j] * b1 + g * c1
+                    v = Vq[j] * b2 + (g * g) * c2
+                    p = Pq[j] + ((m / a1[j]) * Lk[j]) / (np.sqrt(v / a2[j]) + eps)
+                    act = k < K[j]
+                    Mq[j] = m if act else Mq[j]
+                    Vq[j] = v if act else Vq[j]
+                    Pq[j] = p if act else Pq[j]
+            else:
+                for j in range(n):
+                    g = Eq[j] * Rk[j]
+                    m = Mq[j] * b1 + g * c1
+                    v = Vq[j] * b2 + (g * g) * c2
+                    p = Pq[j] + (m * Lk[j]) / (np.sqrt(v) + eps)
+                    act = k < K[j]
+                    Mq[j] = m if act else Mq[j]
+                    Vq[j] = v if act else Vq[j]
+                    Pq[j] = p if act else Pq[j]
+        for j in range(n):
+            if k < K[j] and clear[k, j]:
+                for q in range(w):
+                    ET[q * n + j] = 0.0
+    for j in range(n):
+        for q in range(w):
+            x = j * w + q
+            y = q * n + j
+            P[x], M[x], V[x], E[x] = PT[y], MT[y], VT[y], ET[y]
+
+
+@njit(cache=_CACHE, error_model="numpy")
 def adam_flat(P, M, V, G, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
     """One Adam ascent step on flat arrays (optim.py's formula, same order of operations)."""
     _adam_span(P, M, V, G, 1.0, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
