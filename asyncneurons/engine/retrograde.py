@@ -358,6 +358,91 @@ def _in_time_order(lt, lsuid, ln, ls, j, idx, key, order, nd):
             order[q + 1] = x
 
 
+@njit(**_INLINE)
+def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lim_t, lim_p, lprio, lrow, layer, T, held, stale,
+                       jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, stamp):
+    """The last rows' landings of a drain sorted into their learning steps in one pass, when every
+    row holds ``c = lc[0]`` entries (entry k of row j at ``k·nl + j``), all due, no two kept
+    entries of a row at one instant and, with jitter, no synapse twice on a row: then each kept
+    entry is an instant of its own (R its value, the rate of its agent step, its mark), and its
+    step's place in its row is the count of the row's kept entries landing before it (the rows'
+    times copied row after row, so that each count is a loop the compiler vectorizes). With jitter
+    an entry is kept when its send index is not older than the newest landed on its synapse: with
+    each synapse once on a row, the order does not matter. Returns False, changing nothing, when
+    these do not hold (the caller then takes the rows one by one)."""
+    c = lc[0]
+    for j in range(1, nl):
+        if lc[j] != c:
+            return False
+    n = c * nl
+    if c == 0 or n > POS.shape[0]:
+        return False
+    for k in range(c):  # due, each row's times copied into TT[j·c + k]
+        for j in range(nl):
+            t = ft[k * nl + j]
+            if not (t < lim_t or (t == lim_t and lprio[j] < lim_p)):
+                return False
+            TT[j * c + k] = t
+    if jittered:
+        for x in range(n):  # each synapse once (SEEN[e] = stamp: met in this pass; a stamp left by an
+            e = fsyn[x]     # earlier pass with the same stamp only sends the rows one by one)
+            if SEEN[e] == stamp:
+                return False
+            SEEN[e] = stamp
+        for k in range(c):
+            for j in range(nl):
+                x = k * nl + j
+                KEPT[j * c + k] = fn[x] >= held[fsyn[x]]
+    else:
+        for x in range(n):
+            KEPT[x] = True
+    for x in range(n):
+        POS[x] = -1  # (POS[j·c + p]: the entry at place p of row j)
+    for j in range(nl):
+        key = TT[j * c:j * c + c]
+        kept = KEPT[j * c:j * c + c]
+        for i in range(c):
+            if not kept[i]:
+                continue
+            ki = key[i]
+            below = 0
+            if jittered:
+                for q in range(c):
+                    below += kept[q] & (key[q] < ki)
+            else:
+                for q in range(c):
+                    below += key[q] < ki
+            if POS[j * c + below] >= 0:
+                return False  # two kept entries at one instant
+            POS[j * c + below] = i
+    lr_layer, lr_step, lr = np.int64(-1), np.int64(-1), 0.0
+    for j in range(nl):
+        r = lrow[j]
+        K = 0
+        for p in range(c):
+            i = POS[j * c + p]
+            if i < 0:
+                break
+            x = i * nl + j
+            step = fstep[x]
+            if layer[r] != lr_layer or step != lr_step:
+                lr_layer, lr_step = layer[r], step
+                lr = _rate(lr0, lr1, lr_steps, lr_layer, lr_step)
+            R2[p, j], L2[p, j], C2[p, j] = fval[x], lr, freset[x]
+            K += 1
+        if jittered:
+            for i in range(c):
+                x = i * nl + j
+                if KEPT[j * c + i]:
+                    held[fsyn[x]] = fn[x]
+                else:
+                    stale[r] += 1
+        KJ[j], T0J[j] = K, T[r]
+        T[r] += K
+        lc[j] = 0
+    return True
+
+
 @njit(cache=True, error_model="numpy")
 def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, jittered, recording, nxt):
     """Apply, in the event engine's order, every landing that precedes (``lim_t``, ``lim_p``).
@@ -385,9 +470,13 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
     FP, FM, FV, FE, off, width, T, layer, uid, prio, out_ptr = U[:11]
     held, stale = U[11], U[12]
     sent, base, late, e_dst, e_col, e_delay, e_syn = U[13], U[14], U[15], U[16], U[17], U[18], U[19]
-    lslot, lrow, lprio = U[20], U[21], U[22]
+    lslot, lrow, lprio, full = U[20], U[21], U[22], U[23]
+    even = nl > 0  # every last row holds as many entries as the others
+    for j in range(1, nl):
+        if lc[j] != lc[0]:
+            even = False
     key, order, idx, Rk, Lk, Ck, MS, VS, LS = S[:9]
-    block, R2, L2, C2, KJ, T0J, PT, MT, VT, ET, A1, A2 = S[9:]
+    block, R2, L2, C2, KJ, T0J, PT, MT, VT, ET, A1, A2, POS, TT, KEPT, SEEN = S[9:]
     together = block[1] > 0  # the last rows are one block of one width: they learn in one call
     lr0, lr1, lr_steps, bc1, bc2, Tbc, b1, c1, b2, c2, eps = A
     nrec = REC[0].shape[0]
@@ -462,7 +551,40 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
             u = uid[r]
             seq = st[2]  # (entries, as _enqueue and _keep make them, written out: the hot path)
             most = st[5]
-            for e in range(out_ptr[r], out_ptr[r + 1]):
+            e0 = out_ptr[r]
+            if even and full[r]:  # one entry onto every last row, each at the same place of its column
+                x0 = lc[0] * nl
+                # (one array per loop: loops the compiler vectorizes)
+                if jittered:
+                    lateness = late[n - base[r]]
+                    for i in range(nl):
+                        ft[x0 + i] = (tau + e_delay[e0 + i]) + lateness[e0 + i]
+                else:
+                    for i in range(nl):
+                        ft[x0 + i] = tau + e_delay[e0 + i]
+                for i in range(nl):
+                    fs[x0 + i] = seq + i
+                for i in range(nl):
+                    fsuid[x0 + i] = u
+                for i in range(nl):
+                    fn[x0 + i] = n
+                for i in range(nl):
+                    c = o + e_col[e0 + i]
+                    fval[x0 + i] = (2.0 * FP[c]) * (FE[c] * R)
+                for i in range(nl):
+                    fstep[x0 + i] = step
+                for i in range(nl):
+                    freset[x0 + i] = reset
+                for i in range(nl):
+                    fsyn[x0 + i] = e_syn[e0 + i]
+                k = lc[0] + 1
+                for i in range(nl):
+                    lc[i] = k
+                if k > most:
+                    most = k
+                e0 = out_ptr[r + 1]
+                seq += nl
+            for e in range(e0, out_ptr[r + 1]):
                 c = o + e_col[e]
                 val = (2.0 * FP[c]) * (FE[c] * R)
                 at = tau + e_delay[e]
@@ -471,6 +593,7 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
                 d = e_dst[e]
                 j = lslot[d]
                 if j >= 0:
+                    even = False
                     k = lc[j]
                     x = k * nl + j
                     ft[x], fs[x], fsuid[x], fn[x] = at, seq, u, n
@@ -506,7 +629,13 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
         if st[4] + nd > nrec:
             return RECORDS
     most = 0
-    for j in range(nl):
+    if together and not recording and _last_rows_at_once(
+            lc, nl, ft, fsyn, fn, fval, fstep, freset, lim_t, lim_p, lprio, lrow, layer, T, held, stale, jittered,
+            lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, st[2]):
+        nl_rows = 0  # (every row done)
+    else:
+        nl_rows = nl
+    for j in range(nl_rows):
         c = lc[j]
         if together:
             KJ[j] = 0
@@ -704,6 +833,11 @@ class RetroQueue:
         self.lneed = int(np.bincount(self.e_dst, minlength=nr)[self.lrow].max()) if len(self.lrow) and len(self.e_dst) \
             else 0
         self.lwidth = int(self.width[self.lrow].max()) if len(self.lrow) else 1
+        # the rows whose synapses reach every last row, one each, in the last rows' order
+        nl = len(self.lrow)
+        self.full = np.array([nl > 0 and self.out_ptr[r + 1] - self.out_ptr[r] == nl and
+                              bool(np.all(self.lslot[self.e_dst[self.out_ptr[r]:self.out_ptr[r + 1]]] == np.arange(nl)))
+                              for r in range(nr)], dtype=np.bool_)
         # (offset, width) of the last rows when they lie one after another, all of one width (else width 0)
         lo, lw = self.off[self.lrow], self.width[self.lrow]
         side_by_side = len(self.lrow) > 0 and bool(np.all(lw == lw[0])) and \
@@ -785,13 +919,15 @@ class RetroQueue:
                   np.zeros(cap), np.zeros(cap, dtype=np.bool_), *(np.zeros(cap * self.lwidth) for _ in range(3)),
                   self.lblock, np.zeros((cap, nl)), np.zeros((cap, nl)), np.zeros((cap, nl), dtype=np.bool_),
                   np.zeros(nl, dtype=np.int64), np.zeros(nl, dtype=np.int64),
-                  *(np.zeros(nl * self.lwidth) for _ in range(4)), np.zeros(cap * nl), np.zeros(cap * nl))
+                  *(np.zeros(nl * self.lwidth) for _ in range(4)), np.zeros(cap * nl), np.zeros(cap * nl),
+                  np.zeros(cap * nl, dtype=np.int64), np.zeros(cap * nl), np.zeros(cap * nl, dtype=np.bool_),
+                  np.full(len(self.held), -1, dtype=np.int64))
 
     def _pack(self) -> None:
         self.Q = (self.heap, self.free, self.st, *self.q)
         self.U = (self.FP, self.FM, self.FV, self.FE, self.off, self.width, self.T, self.layer, self.uid, self.prio,
                   self.out_ptr, self.held, self.stale, self.sent, self.base, self.late,
-                  self.e_dst, self.e_col, self.e_delay, self.e_syn, self.lslot, self.lrow, self.lprio)
+                  self.e_dst, self.e_col, self.e_delay, self.e_syn, self.lslot, self.lrow, self.lprio, self.full)
 
     def _records(self, cap: int) -> None:
         self.REC = (np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap), np.zeros(cap, dtype=np.int64),
