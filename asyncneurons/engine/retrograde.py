@@ -23,10 +23,18 @@ arithmetic of the engine's one-row update with the same compiled Adam step
 
 Entries on rows that send signals on are ordered by a heap. Entries on the *last* rows (units
 whose presynaptic units are all inputs) cause nothing further, so each such row only keeps them,
-in the order they were sent, and at the end of each drain the rows learn one after another, each
-in its own time order (an entry's place found by counting the entries that land before it):
-a row's learning steps of one drain are one call (:func:`asyncneurons.learning.compiled.adam_landings`,
-the same operations as one :func:`~asyncneurons.learning.compiled._adam_span` per landing).
+in the order they were sent, and at the end of each drain the rows learn, each in its own time
+order (an entry's place found by counting the entries that land before it). When the last rows
+lie one after another in the flat arrays, all of one width, every row's learning steps of one
+drain are one call with the rows side by side (:func:`asyncneurons.learning.compiled.adam_landings_rows`:
+each weight takes its row's steps in order with the operations of one
+:func:`~asyncneurons.learning.compiled._adam_span` per landing, and step k of every row is one
+loop over the rows, which the compiler vectorizes, square roots and divisions included); else a
+row's steps are one call (:func:`asyncneurons.learning.compiled.adam_landings`). A row that sends
+along a synapse to every last row, in their order, writes its entries as one row of the columns
+when every last row holds as many entries as the others; and when every entry is due, each is
+an instant of its own and no synapse comes twice on a row, the places of all rows are counted in
+one pass (:func:`_last_rows_at_once`; otherwise row by row, as when events are recorded).
 
 Since landings are no longer events of their own group, a layer need not split into one group per
 unit: units are grouped as if every retrograde delay were the same, and each row keeps its own
@@ -454,7 +462,7 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
     sending order); the row learns (:func:`_learn`), sends ``(2 P_ri) · (E_ri R)`` along each of its
     retrograde synapses e, landing at ``t + d_e`` (+ the jitter of its n-th send), and clears its
     trace when a signal carried the new-episode mark. The last rows (rows that send nothing on)
-    learn at the end, row by row, each in its own time order: nothing they do reaches another row.
+    learn at the end, each in its own time order: nothing they do reaches another row.
 
     Then ``nxt`` = the earliest entry still in flight. Returns DONE, or, before changing anything:
     GROW (fewer than ``need`` free slots, or no room for ``lneed`` more entries on a last row),
