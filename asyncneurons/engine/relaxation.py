@@ -422,9 +422,18 @@ class HistoryRelaxation:
         self.wm = (self.sim.env.now, self.serial)
         self._enter(self.sim.input_group.hist, 0, values, 0)
 
-    def before_fire(self, grp) -> None:
-        """A group is about to sample: let it hold the relaxed values that have reached it."""
-        self._fill(grp, events.FIRE + grp.rank)
+    def before_fire(self, grp):
+        """A group is about to sample: let it hold the relaxed values that have reached it. A group
+        of Gaussian units draws its sample in the same compiled call (:func:`relaxation_kernels.gaussian_draw`):
+        returned as (values, means, pre-activations); any other group samples in the engine (None)."""
+        tau, pr = self.sim.env.now, events.FIRE + grp.rank
+        if (grp.kind.name == "gaussian" and grp.P.ndim == 2 and grp.P.flags.c_contiguous and grp.H.flags.c_contiguous
+                and grp.counters.dtype == np.int64 and grp.counters.shape == (grp.size,)):
+            return kern.gaussian_draw(grp.P, grp.H, grp.keys1, grp.keys2, grp.counters, float(np.sqrt(grp.lp.variance)),
+                                      grp.map_fill, self.hist_arrays(), tau, pr, self._wm(tau), kern.EXP, kern.LOG1P,
+                                      kern.COS)
+        self._fill(grp, pr)
+        return None
 
     def weights_changed(self, grp) -> None:
         self._snapshot(grp, self.sim.env.now)

@@ -44,7 +44,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
-from asyncneurons.learning.compiled import _clamp, trace_rows
+from asyncneurons.learning.compiled import _clamp, trace_rows, uniforms_into
 from numba.core import cpu as _cpu
 
 # ``_nrt`` is an option numba's CPU target declares but does not document: ask for it only where
@@ -429,7 +429,7 @@ def numpy_loop(ufunc) -> int:
     raise RuntimeError(f"NumPy's {ufunc.__name__} has no float64 loop")
 
 
-EXP, LOG1P = numpy_loop(np.exp), numpy_loop(np.log1p)
+EXP, LOG1P, COS = numpy_loop(np.exp), numpy_loop(np.log1p), numpy_loop(np.cos)
 
 
 @intrinsic
@@ -505,6 +505,41 @@ def softplus_into(x, out, fexp, flog1p):
 def sigmoid_into(x, out, fexp):
     """:func:`sigmoid_with` with an argument array of its own."""
     sigmoid_with(x, out, fexp, np.empty(5, np.intp))
+
+
+@njit(cache=True)
+def gaussian_draw(P, H, keys1, keys2, counters, sd, fill, hist, tau, pr, wm, fexp, flog1p, fcos):
+    """A group of Gaussian units about to sample at (τ, pr): what it holds filled in first
+    (:func:`fill_inputs`), then each unit's sample ``μ + sd · sqrt(−2 log1p(−u₁)) cos(2π u₂)``,
+    μ = softplus(pot), u₁ and u₂ its keyed uniforms at its counter
+    (:func:`asyncneurons.learning.units._gaussian_sample`, :func:`asyncneurons.learning.kernels.potential`,
+    the same bits: NumPy's ``log1p``, ``cos`` and ``exp`` by address). Returns (values, μ, pot)."""
+    T, K, S, V, A, head, count, total = hist
+    f_row, f_col, f_look, l_src, l_d, l_zero, l_mem = fill
+    fill_inputs_with(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm,
+                     np.empty(l_src.size))
+    m, n = P.shape
+    pot, x = np.empty(m), np.empty(n)
+    stack, partial = np.zeros((3, 64), dtype=np.int64), np.zeros(64)
+    for r in range(m):
+        for c in range(n):
+            x[c] = P[r, c] * H[r, c]
+        pot[r] = 0.0 + pairwise_with(x, 0, n, stack, partial)  # row_potential(x)
+    la = np.empty(5, np.intp)
+    mu = np.empty(m)
+    softplus_with(pot, mu, fexp, flog1p, la)
+    u1, u2 = np.empty(m), np.empty(m)
+    uniforms_into(keys1, counters, u1)
+    uniforms_into(keys2, counters, u2)
+    for r in range(m):
+        u1[r] = -u1[r]
+        u2[r] = (2.0 * np.pi) * u2[r]
+    apply_loop_with(flog1p, u1, u1, la)
+    apply_loop_with(fcos, u2, u2, la)
+    values = np.empty(m)
+    for r in range(m):
+        values[r] = mu[r] + sd * (np.sqrt(-2.0 * u1[r]) * u2[r])
+    return values, mu, pot
 
 
 # ---------------------------------------------------------------------- a relaxation step
