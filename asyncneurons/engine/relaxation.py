@@ -239,7 +239,6 @@ class HistoryRelaxation:
         m = len(self.relaxing)
         self.next_t, self.next_k = np.full(m, math.inf), np.zeros(m, dtype=np.int64)
         self.next_seq, self.seq = np.zeros(m, dtype=np.int64), np.zeros(1, dtype=np.int64)
-        self.touched = np.zeros(m, dtype=np.bool_)
         self.token, self.wake_at, self._groups = 0, None, None
         self._build_landed(n, C)
         self._tie()
@@ -453,6 +452,7 @@ class HistoryRelaxation:
         """Group ``grp`` makes step k at t (replacing any step of an earlier sample)."""
         i = grp.relax_index
         grp.map_h[:] = grp.values
+        grp.values = grp.map_h  # its steps write there: its values are always the relaxed ones
         self.next_t[i], self.next_k[i], self.next_seq[i] = t, k, self.seq[0]
         self.seq[0] += 1
         if self.wake_at is None:
@@ -518,7 +518,7 @@ class HistoryRelaxation:
                 self._groups, self.next_t, self.next_k, self.next_seq, self.seq, t_lim, pr_lim, inclusive,
                 self.wm[0], self.wm[1], self.serial, self.hist_arrays(), self.weight_arrays(), self.landed,
                 self.ncols, kern.EXP, kern.LOG1P, self.max_fwd, self.max_back, self.period, self.steps, R0,
-                self.touched, *self._finished, self._scratch)
+                *self._finished, self._scratch)
             if done > first:  # the records left of the groups that made their last step, in that order
                 fin, fin_t = self._finished
                 for j in range(first, done):
@@ -528,10 +528,6 @@ class HistoryRelaxation:
             if status == kern.LIMIT:
                 break
             self._make_room(status)
-        touched = self.touched
-        for j in np.flatnonzero(touched):
-            self.relaxing[j].values = self.relaxing[j].map_h.copy()
-        touched[:] = False
         if i >= 0:  # the next step due: wake for it unless a wake comes first (:meth:`_wake_for_next`)
             best = (float(t), _step(int(self.next_k[i])))
             if self.wake_at is None or best < self.wake_at:
@@ -633,6 +629,7 @@ class HistoryRelaxation:
         self._tie()
         for grp in self.relaxing:  # the groups' arrays are the checkpoint's
             grp.map_h[:] = grp.values
+            grp.values = grp.map_h
         self._groups = None
         for grp in self.sim.groups:  # lookups start again from the oldest entry kept
             grp.map_fill = grp.map_fill[:-1] + (kern.lookups(len(grp.map_fill[3])),)

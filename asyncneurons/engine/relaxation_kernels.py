@@ -711,8 +711,7 @@ LIMIT = -1  # or what is full
 
 @njit(cache=True)
 def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive, wm_t, wm_s, serial, hist, weights,
-                landed, ncols, fexp, flog1p, max_fwd, max_back, period, steps, r0, touched, finished, finished_t,
-                scratch):
+                landed, ncols, fexp, flog1p, max_fwd, max_back, period, steps, r0, finished, finished_t, scratch):
     """Run the pending relaxation steps in time order while they come before the next other event.
 
     Group g's next step is step ``next_k[g]`` at ``next_t[g]`` (inf: none), priority
@@ -728,7 +727,7 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
     Returns (status, serial, group, time, first, count): :data:`LIMIT` when the next step is not
     due before the limit (``group`` and ``time``: that next step, −1 if none); or what is full
     (:data:`HISTORY_FULL` …: grow it; the step stays due, in ``group``); ``finished[first:count]``
-    the records left. ``touched[g]`` is set for every group that stepped. ``scratch``: the
+    the records left. Group g's values are ``h``, written in place at each of its steps. ``scratch``: the
     working arrays of the steps (:func:`relax_scratch`).
     """
     n = next_t.size
@@ -768,7 +767,6 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
         serial += 1
         for i in range(h.size):
             h[i] = new[i]
-        touched[g] = True
         if k < steps:
             next_t[g], next_k[g], next_seq[g] = tau + period, k + 1, seq[0]
             seq[0] += 1
