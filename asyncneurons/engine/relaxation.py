@@ -423,14 +423,23 @@ class HistoryRelaxation:
 
     def before_fire(self, grp):
         """A group is about to sample: let it hold the relaxed values that have reached it. A group
-        of Gaussian units draws its sample in the same compiled call (:func:`relaxation_kernels.gaussian_draw`):
-        returned as (values, means, pre-activations); any other group samples in the engine (None)."""
+        of Gaussian units samples in the same compiled call, and its sample enters the history
+        there (:func:`relaxation_kernels.gaussian_draw`): returned as (values, means,
+        pre-activations, the oldest wave it holds); any other group samples in the engine (None)."""
         tau, pr = self.sim.env.now, events.FIRE + grp.rank
         if (grp.kind.name == "gaussian" and grp.P.ndim == 2 and grp.P.flags.c_contiguous and grp.H.flags.c_contiguous
                 and grp.counters.dtype == np.int64 and grp.counters.shape == (grp.size,)):
-            return kern.gaussian_draw(grp.P, grp.H, grp.keys1, grp.keys2, grp.counters, float(np.sqrt(grp.lp.variance)),
-                                      grp.map_fill, self.hist_arrays(), tau, pr, self._wm(tau), kern.EXP, kern.LOG1P,
-                                      kern.COS)
+            values, mu, pot, wave, code = kern.gaussian_draw(
+                grp.P, grp.H, grp.T, grp.keys1, grp.keys2, grp.counters, float(np.sqrt(grp.lp.variance)), grp.map_fill,
+                self.hist_arrays(), tau, pr, self._wm(tau), kern.EXP, kern.LOG1P, kern.COS, grp.hist, self.serial,
+                self.max_fwd, self.max_back, self.landed)
+            if code == kern.OK:
+                self.serial += 1
+            else:  # drawn, not entered: grow the history and enter it
+                self._make_room(code)
+                self._enter(grp.hist, 0, values, 0)
+            grp.map_entered = True  # (:meth:`start`)
+            return values, mu, pot, int(wave)
         self._fill(grp, pr)
         return None
 
@@ -440,8 +449,11 @@ class HistoryRelaxation:
     def start(self, grp) -> None:
         """A group has just sampled: enter the sample and schedule its relaxation."""
         grp.relax_gen += 1
-        action = int(grp.frozen_action) if grp.frozen_action is not None and np.ndim(grp.frozen_action) == 0 else 0
-        self._enter(grp.hist, 0, grp.values, action)
+        if getattr(grp, "map_entered", False):  # entered as it was drawn (:meth:`before_fire`)
+            grp.map_entered = False
+        else:
+            action = int(grp.frozen_action) if grp.frozen_action is not None and np.ndim(grp.frozen_action) == 0 else 0
+            self._enter(grp.hist, 0, grp.values, action)
         env = self.sim.env
         if grp.role == "output" or self.steps == 0:
             events.Signal(env, self.period * self.steps, _step(self.steps + 1), (grp, grp.relax_gen), self._record)

@@ -508,12 +508,15 @@ def sigmoid_into(x, out, fexp):
 
 
 @njit(cache=True)
-def gaussian_draw(P, H, keys1, keys2, counters, sd, fill, hist, tau, pr, wm, fexp, flog1p, fcos):
-    """A group of Gaussian units about to sample at (τ, pr): what it holds filled in first
-    (:func:`fill_inputs`), then each unit's sample ``μ + sd · sqrt(−2 log1p(−u₁)) cos(2π u₂)``,
+def gaussian_draw(P, H, W, keys1, keys2, counters, sd, fill, hist, tau, pr, wm, fexp, flog1p, fcos, units, serial,
+                  max_fwd, max_back, landed):
+    """A group of Gaussian units samples at (τ, pr): what it holds is filled in first
+    (:func:`fill_inputs`), then each unit draws ``μ + sd · sqrt(−2 log1p(−u₁)) cos(2π u₂)``,
     μ = softplus(pot), u₁ and u₂ its keyed uniforms at its counter
     (:func:`asyncneurons.learning.units._gaussian_sample`, :func:`asyncneurons.learning.kernels.potential`,
-    the same bits: NumPy's ``log1p``, ``cos`` and ``exp`` by address). Returns (values, μ, pot)."""
+    the same bits: NumPy's ``log1p``, ``cos`` and ``exp`` by address), and the sample enters the
+    history as entry ``serial`` of ``units`` (:func:`append`). Returns (values, μ, pot, the oldest
+    wave it holds (the least of ``W``), what :func:`append` returned)."""
     T, K, S, V, A, head, count, total = hist
     f_row, f_col, f_look, l_src, l_d, l_zero, l_mem = fill
     fill_inputs_with(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm,
@@ -539,7 +542,8 @@ def gaussian_draw(P, H, keys1, keys2, counters, sd, fill, hist, tau, pr, wm, fex
     values = np.empty(m)
     for r in range(m):
         values[r] = mu[r] + sd * (np.sqrt(-2.0 * u1[r]) * u2[r])
-    return values, mu, pot
+    code = append(T, K, S, V, A, head, count, total, units, tau, 0, values, 0, serial, max_fwd, max_back, wm, landed)
+    return values, mu, pot, W.min(), code
 
 
 # ---------------------------------------------------------------------- a relaxation step

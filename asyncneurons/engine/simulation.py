@@ -379,7 +379,8 @@ class Simulation:
             grp.values, grp.aux, grp.last_fire = values, aux, now
         else:
             if drawn is not None:  # drawn with what it holds, in one compiled call
-                values, aux, pot = drawn
+                values, aux, pot, held_wave = drawn
+                wave = held_wave if wave is None else wave
             else:
                 pot = potential(grp.P, grp.H)
                 u1 = streams.uniforms(grp.keys1, grp.counters)
