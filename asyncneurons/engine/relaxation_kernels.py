@@ -917,19 +917,26 @@ def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total):
     return OK
 
 
+SCAN = 24  # points a reader's cursor moves one by one before it gallops (:func:`_landed_until`)
+
+
 @njit(cache=True, inline="always", **NO_REFCOUNTS)
 def _landed_until(r, d2, tau, LA, lcount, ltotal, r_cur, c):
     """The number (from the first, ever) of read unit r's points after its last with
-    fl(landing + d2) < τ, found from the reader's cursor ``r_cur[c]`` (galloping forward: a
-    reader's time never decreases), or −1 when the points cannot tell: a point lands at exactly
-    fl(landing + d2) = τ, or none is kept before the reader's time (:func:`landed_inputs`)."""
+    fl(landing + d2) < τ, found from the reader's cursor ``r_cur[c]`` (a reader's time never
+    decreases: point by point over the next :data:`SCAN` points, where a reader that read a
+    moment ago finds it, then galloping), or −1 when the points cannot tell: a point lands at
+    exactly fl(landing + d2) = τ, or none is kept before the reader's time (:func:`landed_inputs`)."""
     mask = LA.shape[1] - 1
     tot = ltotal[r]
     oldest = tot - lcount[r]
     lo = r_cur[c]
     if lo < oldest:
         lo = oldest
-    if lo < tot and LA[r, lo & mask] + d2 < tau:
+    end = lo + SCAN if lo + SCAN < tot else tot
+    while lo < end and LA[r, lo & mask] + d2 < tau:
+        lo += 1
+    if lo == end and lo < tot and LA[r, lo & mask] + d2 < tau:
         step, hi = 1, lo + 1
         while hi < tot and LA[r, hi & mask] + d2 < tau:
             lo = hi
