@@ -28,8 +28,6 @@ import math
 
 import numpy as np
 
-from numba import typed
-
 from asyncneurons.engine import events
 from asyncneurons.learning import traces
 from asyncneurons.engine import relaxation_kernels as kern
@@ -496,16 +494,61 @@ class HistoryRelaxation:
     # ---------------------------------------------------------------- the step
     def _build_groups(self) -> None:
         """What the compiled loop takes of each relaxing group (:func:`relaxation_kernels.relax_until`),
-        with the arrays its steps work in."""
+        with the arrays its steps work in: every group's parts in three buffers, one per type
+        (:func:`relaxation_kernels.group_at`), group after group. The group's own arrays become
+        views of the buffers (its weights, inputs, trace, values and the cursors of its reads),
+        so that what the engine writes there the loop reads, and the other way round."""
         C = self.WP.shape[2]
         sizes = [kern.scratch_sizes(*grp.P.shape, grp.map_step[0], grp.map_step[4], C, len(grp.map_fill[3]))
                  for grp in self.relaxing]
         self._scratch = kern.relax_scratch(*(max(column) for column in zip(*sizes or [(0,) * 9])))
-        self._groups = typed.List([(grp.P, grp.H, grp.map_h, grp.map_new, grp.lp.variance,
-                                    self.step_size * grp.lp.variance, grp.hist, grp.map_fill, *grp.map_step,
-                                    grp.E, float(grp.decay), self._records_in_loop(grp), np.empty(grp.size))
-                                   for grp in self.relaxing])
+        parts = [self._parts(grp) for grp in self.relaxing]
+        G, K = len(parts), len(kern.GROUP_PARTS)
+        SE = np.zeros((2, K, max(G, 1)), dtype=np.int64)
+        pieces = {"f": [], "i": [], "b": []}
+        ends = {"f": 0, "i": 0, "b": 0}
+        for g, group_parts in enumerate(parts):
+            for k, (kind, a) in enumerate(zip(kern.GROUP_PARTS, group_parts)):
+                a = np.ravel(a)
+                if a.dtype != {"f": np.float64, "i": np.int64, "b": np.bool_}[kind]:
+                    raise AssertionError(f"part {k} of a relaxing group is {a.dtype}, not {kind}")
+                SE[0, k, g], SE[1, k, g] = ends[kind], ends[kind] + a.size
+                ends[kind] += a.size
+                pieces[kind].append(a)
+        F, I, B = (np.concatenate(pieces[kind]) if pieces[kind] else np.zeros(0, dtype)
+                   for kind, dtype in (("f", np.float64), ("i", np.int64), ("b", np.bool_)))
+        D = np.zeros((max(G, 1), 4), dtype=np.int64)
+        for g, grp in enumerate(self.relaxing):
+            D[g, :2] = grp.P.shape
+            D[g, 2:] = grp.E.shape if self._records_in_loop(grp) else (0, 0)
+            self._rebind(grp, [{"f": F, "i": I, "b": B}[kind][SE[0, k, g]:SE[1, k, g]]
+                               for k, kind in enumerate(kern.GROUP_PARTS)])
+        self._groups = (F, I, B, SE, D)
         self._finished = np.zeros(len(self.relaxing), dtype=np.int64), np.zeros(len(self.relaxing))
+
+    def _parts(self, grp) -> list:
+        """A relaxing group's parts, in the order of :data:`relaxation_kernels.GROUP_PARTS`."""
+        plan, q_kind, q_var, q_temp, n_senders, (looks, v_cur, w_cur, r_cur) = grp.map_step
+        here = self._records_in_loop(grp)
+        return [grp.P, grp.H, grp.map_h, grp.map_new, np.array([grp.lp.variance], dtype=float),
+                np.array([self.step_size * grp.lp.variance], dtype=float), grp.hist, *grp.map_fill[:6],
+                *grp.map_fill[6], *plan, q_kind, q_var, q_temp, np.array([n_senders], dtype=np.int64), *looks, v_cur,
+                w_cur, r_cur, grp.E if here else np.zeros(0), np.array([float(grp.decay)]), np.array([here]),
+                np.empty(grp.size)]
+
+    @staticmethod
+    def _rebind(grp, views: list) -> None:
+        """Make the group's arrays the views ``views`` of the loop's buffers (:meth:`_build_groups`)."""
+        m, n = grp.P.shape
+        if grp.values is grp.map_h:  # its values are the array its steps write (:meth:`_due`)
+            grp.values = views[2]
+        grp.P, grp.H, grp.map_h, grp.map_new = views[0].reshape(m, n), views[1].reshape(m, n), views[2], views[3]
+        grp.map_fill = (*views[7:13], tuple(views[13:18]))
+        plan, q_kind, q_var, q_temp, n_senders, _ = grp.map_step
+        grp.map_step = (tuple(views[18:32]), views[32], views[33], views[34], n_senders,
+                        (tuple(views[36:41]), views[41], views[42], views[43]))
+        if views[44].size:
+            grp.E = views[44].reshape(grp.E.shape)
 
     @staticmethod
     def _records_in_loop(grp) -> bool:

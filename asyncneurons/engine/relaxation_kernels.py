@@ -712,12 +712,46 @@ def gaussian_record_error(P, H, h, variance, fill, hist, tau, pr, wm, fexp, flog
 # ---------------------------------------------------------------------- steps between events
 LIMIT = -1  # or what is full
 
+# What the loop takes of each relaxing group, in order, and in which buffer each part lives (f: float64,
+# i: int64, b: bool): its weights P, held inputs H, values h, next values, variance σ², step α, units;
+# its fill (:func:`fill_inputs`: rows, columns, lookups, their senders, delays, zeros, memory), its
+# plan (:func:`read_senders`), the kinds, variances and temperatures of its queries, its number of
+# senders, the cursors of its reads; its trace E, decay λγ, whether it records in the loop, and a
+# scratch row of error terms (:func:`group_at`).
+GROUP_PARTS = "ffff" "ff" "i" "iiiiff" "ifibf" "iifiiiiiiiiiff" "iff" "i" "ifibf" "iii" "ffbf"
 
-@njit(cache=True)
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def group_at(F, I, B, SE, D, g):
+    """Group g's parts (:data:`GROUP_PARTS`) as views of the three buffers: part k is
+    ``buffer[SE[0, k, g] : SE[1, k, g]]``, its weights, inputs and trace of shapes ``D[g]``
+    (m, n, rows and columns of E)."""
+    s, t = SE[0], SE[1]
+    m, n = D[g, 0], D[g, 1]
+    P = F[s[0, g]:t[0, g]].reshape((m, n))
+    H = F[s[1, g]:t[1, g]].reshape((m, n))
+    fill = (I[s[7, g]:t[7, g]], I[s[8, g]:t[8, g]], I[s[9, g]:t[9, g]], I[s[10, g]:t[10, g]],
+            F[s[11, g]:t[11, g]], F[s[12, g]:t[12, g]],
+            (I[s[13, g]:t[13, g]], F[s[14, g]:t[14, g]], I[s[15, g]:t[15, g]], B[s[16, g]:t[16, g]],
+             F[s[17, g]:t[17, g]]))
+    plan = (I[s[18, g]:t[18, g]], I[s[19, g]:t[19, g]], F[s[20, g]:t[20, g]], I[s[21, g]:t[21, g]],
+            I[s[22, g]:t[22, g]], I[s[23, g]:t[23, g]], I[s[24, g]:t[24, g]], I[s[25, g]:t[25, g]],
+            I[s[26, g]:t[26, g]], I[s[27, g]:t[27, g]], I[s[28, g]:t[28, g]], I[s[29, g]:t[29, g]],
+            F[s[30, g]:t[30, g]], F[s[31, g]:t[31, g]])
+    cursors = ((I[s[36, g]:t[36, g]], F[s[37, g]:t[37, g]], I[s[38, g]:t[38, g]], B[s[39, g]:t[39, g]],
+                F[s[40, g]:t[40, g]]), I[s[41, g]:t[41, g]], I[s[42, g]:t[42, g]], I[s[43, g]:t[43, g]])
+    E = F[s[44, g]:t[44, g]].reshape((D[g, 2], D[g, 3]))
+    return (P, H, F[s[2, g]:t[2, g]], F[s[3, g]:t[3, g]], F[s[4, g]], F[s[5, g]], I[s[6, g]:t[6, g]], fill, plan,
+            I[s[32, g]:t[32, g]], F[s[33, g]:t[33, g]], F[s[34, g]:t[34, g]], I[s[35, g]], cursors, E, F[s[45, g]],
+            B[s[46, g]], F[s[47, g]:t[47, g]])
+
+
+@njit(cache=True, **NO_REFCOUNTS)
 def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive, wm_t, wm_s, serial, hist, weights,
                 landed, ncols, fexp, flog1p, max_fwd, max_back, period, steps, r0, finished, finished_t, scratch):
     """Run the pending relaxation steps in time order while they come before the next other event.
 
+    ``groups``: the relaxing groups' parts in three buffers (:func:`group_at`).
     Group g's next step is step ``next_k[g]`` at ``next_t[g]`` (inf: none), priority
     ``r0 + 4k``, ties broken by the order of scheduling (``next_seq``). Steps run while their
     (time, priority) comes before (``t_lim``, ``pr_lim``), the first event of the simulation's
@@ -735,6 +769,7 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
     working arrays of the steps (:func:`relax_scratch`).
     """
     n = next_t.size
+    GF, GI, GB, GSE, GD = groups
     done, first = 0, 0
     pr_record = r0 + 4 * (steps + 1)
     while True:
@@ -748,7 +783,7 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
         while first < done and (g < 0 or finished_t[first] < next_t[g]):  # a record due before that step
             f, tr = finished[first], finished_t[first]
             (P, H, h, new, variance, alpha, units, fill, plan, q_kind, q_var, q_temp, n_senders, cursors, E, decay,
-             here, e) = groups[f]
+             here, e) = group_at(GF, GI, GB, GSE, GD, f)
             if not here or not (tr < t_lim or (tr == t_lim and pr_record < pr_lim)):
                 return LIMIT, serial, g, next_t[g] if g >= 0 else 0.0, first, done
             record_trace(P, H, h, variance, fill, hist, tr, pr_record, wm_s if tr == wm_t else -1, fexp, flog1p,
@@ -761,7 +796,7 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
         if not (tau < t_lim or (tau == t_lim and (pr < pr_lim or (pr == pr_lim and inclusive)))):
             return LIMIT, serial, g, tau, first, done
         (P, H, h, new, variance, alpha, units, fill, plan, q_kind, q_var, q_temp, n_senders, cursors, E, decay,
-         here, e) = groups[g]
+         here, e) = group_at(GF, GI, GB, GSE, GD, g)
         wm = wm_s if tau == wm_t else -1
         code = relax_group(P, H, h, new, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, cursors,
                            hist, weights, landed, ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd,
