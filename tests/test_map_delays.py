@@ -279,3 +279,26 @@ def test_pre_activations_known_from_earlier_reads_are_those_computed_again(scena
     for a, b in zip(_runs_state(kept), _runs_state(forgot)):
         for x, y in zip(a, b):
             np.testing.assert_array_equal(x, y)
+
+
+def test_a_gaussian_sample_drawn_with_the_fill_is_the_engines_own_sample(scenario, monkeypatch):
+    """A group of Gaussian units samples in the compiled call that fills in what it holds, and its
+    sample enters the history there; with every group filled in alone and sampled by the engine
+    (NumPy, the sample entered when the relaxation starts), the run is the same to the last bit."""
+    s = scenario(**MAP, timing={"reward_delay": 10.0, "synapse_delay": UNIFORM, "retro_delay": UNIFORM,
+                                "relax_period": 0.25}, env=CLOCK)
+    from asyncneurons.engine import events
+    from asyncneurons.engine.relaxation import HistoryRelaxation
+    draws = []
+    before_fire = HistoryRelaxation.before_fire
+    monkeypatch.setattr(HistoryRelaxation, "before_fire",
+                        lambda self, grp: (lambda d: draws.append(d is not None) or d)(before_fire(self, grp)))
+    drawn, rows_drawn = _run(s, "history", 40)
+    assert sum(draws) > len(draws) // 2  # the hidden groups drew; the output sampled in the engine
+    monkeypatch.setattr(HistoryRelaxation, "before_fire",
+                        lambda self, grp: self._fill(grp, events.FIRE + grp.rank))
+    engine, rows_engine = _run(s, "history", 40)
+    assert rows_drawn == rows_engine
+    for a, b in zip(_runs_state(drawn), _runs_state(engine)):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)

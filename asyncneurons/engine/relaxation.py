@@ -28,8 +28,6 @@ import math
 
 import numpy as np
 
-from numba import typed
-
 from asyncneurons.engine import events
 from asyncneurons.learning import traces
 from asyncneurons.engine import relaxation_kernels as kern
@@ -239,7 +237,6 @@ class HistoryRelaxation:
         m = len(self.relaxing)
         self.next_t, self.next_k = np.full(m, math.inf), np.zeros(m, dtype=np.int64)
         self.next_seq, self.seq = np.zeros(m, dtype=np.int64), np.zeros(1, dtype=np.int64)
-        self.touched = np.zeros(m, dtype=np.bool_)
         self.token, self.wake_at, self._groups = 0, None, None
         self._build_landed(n, C)
         self._tie()
@@ -422,9 +419,27 @@ class HistoryRelaxation:
         self.wm = (self.sim.env.now, self.serial)
         self._enter(self.sim.input_group.hist, 0, values, 0)
 
-    def before_fire(self, grp) -> None:
-        """A group is about to sample: let it hold the relaxed values that have reached it."""
-        self._fill(grp, events.FIRE + grp.rank)
+    def before_fire(self, grp):
+        """A group is about to sample: let it hold the relaxed values that have reached it. A group
+        of Gaussian units samples in the same compiled call, and its sample enters the history
+        there (:func:`relaxation_kernels.gaussian_draw`): returned as (values, means,
+        pre-activations, the oldest wave it holds); any other group samples in the engine (None)."""
+        tau, pr = self.sim.env.now, events.FIRE + grp.rank
+        if (grp.kind.name == "gaussian" and grp.P.ndim == 2 and grp.P.flags.c_contiguous and grp.H.flags.c_contiguous
+                and grp.counters.dtype == np.int64 and grp.counters.shape == (grp.size,)):
+            values, mu, pot, wave, code = kern.gaussian_draw(
+                grp.P, grp.H, grp.T, grp.keys1, grp.keys2, grp.counters, float(np.sqrt(grp.lp.variance)), grp.map_fill,
+                self.hist_arrays(), tau, pr, self._wm(tau), kern.EXP, kern.LOG1P, kern.COS, grp.hist, self.serial,
+                self.max_fwd, self.max_back, self.landed)
+            if code == kern.OK:
+                self.serial += 1
+            else:  # drawn, not entered: grow the history and enter it
+                self._make_room(code)
+                self._enter(grp.hist, 0, values, 0)
+            grp.map_entered = True  # (:meth:`start`)
+            return values, mu, pot, int(wave)
+        self._fill(grp, pr)
+        return None
 
     def weights_changed(self, grp) -> None:
         self._snapshot(grp, self.sim.env.now)
@@ -432,8 +447,11 @@ class HistoryRelaxation:
     def start(self, grp) -> None:
         """A group has just sampled: enter the sample and schedule its relaxation."""
         grp.relax_gen += 1
-        action = int(grp.frozen_action) if grp.frozen_action is not None and np.ndim(grp.frozen_action) == 0 else 0
-        self._enter(grp.hist, 0, grp.values, action)
+        if getattr(grp, "map_entered", False):  # entered as it was drawn (:meth:`before_fire`)
+            grp.map_entered = False
+        else:
+            action = int(grp.frozen_action) if grp.frozen_action is not None and np.ndim(grp.frozen_action) == 0 else 0
+            self._enter(grp.hist, 0, grp.values, action)
         env = self.sim.env
         if grp.role == "output" or self.steps == 0:
             events.Signal(env, self.period * self.steps, _step(self.steps + 1), (grp, grp.relax_gen), self._record)
@@ -444,6 +462,7 @@ class HistoryRelaxation:
         """Group ``grp`` makes step k at t (replacing any step of an earlier sample)."""
         i = grp.relax_index
         grp.map_h[:] = grp.values
+        grp.values = grp.map_h  # its steps write there: its values are always the relaxed ones
         self.next_t[i], self.next_k[i], self.next_seq[i] = t, k, self.seq[0]
         self.seq[0] += 1
         if self.wake_at is None:
@@ -475,16 +494,61 @@ class HistoryRelaxation:
     # ---------------------------------------------------------------- the step
     def _build_groups(self) -> None:
         """What the compiled loop takes of each relaxing group (:func:`relaxation_kernels.relax_until`),
-        with the arrays its steps work in."""
+        with the arrays its steps work in: every group's parts in three buffers, one per type
+        (:func:`relaxation_kernels.group_at`), group after group. The group's own arrays become
+        views of the buffers (its weights, inputs, trace, values and the cursors of its reads),
+        so that what the engine writes there the loop reads, and the other way round."""
         C = self.WP.shape[2]
         sizes = [kern.scratch_sizes(*grp.P.shape, grp.map_step[0], grp.map_step[4], C, len(grp.map_fill[3]))
                  for grp in self.relaxing]
         self._scratch = kern.relax_scratch(*(max(column) for column in zip(*sizes or [(0,) * 9])))
-        self._groups = typed.List([(grp.P, grp.H, grp.map_h, grp.map_new, grp.lp.variance,
-                                    self.step_size * grp.lp.variance, grp.hist, grp.map_fill, *grp.map_step,
-                                    grp.E, float(grp.decay), self._records_in_loop(grp), np.empty(grp.size))
-                                   for grp in self.relaxing])
+        parts = [self._parts(grp) for grp in self.relaxing]
+        G, K = len(parts), len(kern.GROUP_PARTS)
+        SE = np.zeros((2, K, max(G, 1)), dtype=np.int64)
+        pieces = {"f": [], "i": [], "b": []}
+        ends = {"f": 0, "i": 0, "b": 0}
+        for g, group_parts in enumerate(parts):
+            for k, (kind, a) in enumerate(zip(kern.GROUP_PARTS, group_parts)):
+                a = np.ravel(a)
+                if a.dtype != {"f": np.float64, "i": np.int64, "b": np.bool_}[kind]:
+                    raise AssertionError(f"part {k} of a relaxing group is {a.dtype}, not {kind}")
+                SE[0, k, g], SE[1, k, g] = ends[kind], ends[kind] + a.size
+                ends[kind] += a.size
+                pieces[kind].append(a)
+        F, I, B = (np.concatenate(pieces[kind]) if pieces[kind] else np.zeros(0, dtype)
+                   for kind, dtype in (("f", np.float64), ("i", np.int64), ("b", np.bool_)))
+        D = np.zeros((max(G, 1), 4), dtype=np.int64)
+        for g, grp in enumerate(self.relaxing):
+            D[g, :2] = grp.P.shape
+            D[g, 2:] = grp.E.shape if self._records_in_loop(grp) else (0, 0)
+            self._rebind(grp, [{"f": F, "i": I, "b": B}[kind][SE[0, k, g]:SE[1, k, g]]
+                               for k, kind in enumerate(kern.GROUP_PARTS)])
+        self._groups = (F, I, B, SE, D)
         self._finished = np.zeros(len(self.relaxing), dtype=np.int64), np.zeros(len(self.relaxing))
+
+    def _parts(self, grp) -> list:
+        """A relaxing group's parts, in the order of :data:`relaxation_kernels.GROUP_PARTS`."""
+        plan, q_kind, q_var, q_temp, n_senders, (looks, v_cur, w_cur, r_cur) = grp.map_step
+        here = self._records_in_loop(grp)
+        return [grp.P, grp.H, grp.map_h, grp.map_new, np.array([grp.lp.variance], dtype=float),
+                np.array([self.step_size * grp.lp.variance], dtype=float), grp.hist, *grp.map_fill[:6],
+                *grp.map_fill[6], *plan, q_kind, q_var, q_temp, np.array([n_senders], dtype=np.int64), *looks, v_cur,
+                w_cur, r_cur, grp.E if here else np.zeros(0), np.array([float(grp.decay)]), np.array([here]),
+                np.empty(grp.size)]
+
+    @staticmethod
+    def _rebind(grp, views: list) -> None:
+        """Make the group's arrays the views ``views`` of the loop's buffers (:meth:`_build_groups`)."""
+        m, n = grp.P.shape
+        if grp.values is grp.map_h:  # its values are the array its steps write (:meth:`_due`)
+            grp.values = views[2]
+        grp.P, grp.H, grp.map_h, grp.map_new = views[0].reshape(m, n), views[1].reshape(m, n), views[2], views[3]
+        grp.map_fill = (*views[7:13], tuple(views[13:18]))
+        plan, q_kind, q_var, q_temp, n_senders, _ = grp.map_step
+        grp.map_step = (tuple(views[18:32]), views[32], views[33], views[34], n_senders,
+                        (tuple(views[36:41]), views[41], views[42], views[43]))
+        if views[44].size:
+            grp.E = views[44].reshape(grp.E.shape)
 
     @staticmethod
     def _records_in_loop(grp) -> bool:
@@ -509,7 +573,7 @@ class HistoryRelaxation:
                 self._groups, self.next_t, self.next_k, self.next_seq, self.seq, t_lim, pr_lim, inclusive,
                 self.wm[0], self.wm[1], self.serial, self.hist_arrays(), self.weight_arrays(), self.landed,
                 self.ncols, kern.EXP, kern.LOG1P, self.max_fwd, self.max_back, self.period, self.steps, R0,
-                self.touched, *self._finished, self._scratch)
+                *self._finished, self._scratch)
             if done > first:  # the records left of the groups that made their last step, in that order
                 fin, fin_t = self._finished
                 for j in range(first, done):
@@ -519,10 +583,6 @@ class HistoryRelaxation:
             if status == kern.LIMIT:
                 break
             self._make_room(status)
-        touched = self.touched
-        for j in np.flatnonzero(touched):
-            self.relaxing[j].values = self.relaxing[j].map_h.copy()
-        touched[:] = False
         if i >= 0:  # the next step due: wake for it unless a wake comes first (:meth:`_wake_for_next`)
             best = (float(t), _step(int(self.next_k[i])))
             if self.wake_at is None or best < self.wake_at:
@@ -624,6 +684,7 @@ class HistoryRelaxation:
         self._tie()
         for grp in self.relaxing:  # the groups' arrays are the checkpoint's
             grp.map_h[:] = grp.values
+            grp.values = grp.map_h
         self._groups = None
         for grp in self.sim.groups:  # lookups start again from the oldest entry kept
             grp.map_fill = grp.map_fill[:-1] + (kern.lookups(len(grp.map_fill[3])),)

@@ -44,7 +44,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
-from asyncneurons.learning.compiled import _clamp, trace_rows
+from asyncneurons.learning.compiled import _clamp, trace_rows, uniforms_into
 from numba.core import cpu as _cpu
 
 # ``_nrt`` is an option numba's CPU target declares but does not document: ask for it only where
@@ -429,7 +429,7 @@ def numpy_loop(ufunc) -> int:
     raise RuntimeError(f"NumPy's {ufunc.__name__} has no float64 loop")
 
 
-EXP, LOG1P = numpy_loop(np.exp), numpy_loop(np.log1p)
+EXP, LOG1P, COS = numpy_loop(np.exp), numpy_loop(np.log1p), numpy_loop(np.cos)
 
 
 @intrinsic
@@ -505,6 +505,45 @@ def softplus_into(x, out, fexp, flog1p):
 def sigmoid_into(x, out, fexp):
     """:func:`sigmoid_with` with an argument array of its own."""
     sigmoid_with(x, out, fexp, np.empty(5, np.intp))
+
+
+@njit(cache=True)
+def gaussian_draw(P, H, W, keys1, keys2, counters, sd, fill, hist, tau, pr, wm, fexp, flog1p, fcos, units, serial,
+                  max_fwd, max_back, landed):
+    """A group of Gaussian units samples at (τ, pr): what it holds is filled in first
+    (:func:`fill_inputs`), then each unit draws ``μ + sd · sqrt(−2 log1p(−u₁)) cos(2π u₂)``,
+    μ = softplus(pot), u₁ and u₂ its keyed uniforms at its counter
+    (:func:`asyncneurons.learning.units._gaussian_sample`, :func:`asyncneurons.learning.kernels.potential`,
+    the same bits: NumPy's ``log1p``, ``cos`` and ``exp`` by address), and the sample enters the
+    history as entry ``serial`` of ``units`` (:func:`append`). Returns (values, μ, pot, the oldest
+    wave it holds (the least of ``W``), what :func:`append` returned)."""
+    T, K, S, V, A, head, count, total = hist
+    f_row, f_col, f_look, l_src, l_d, l_zero, l_mem = fill
+    fill_inputs_with(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm,
+                     np.empty(l_src.size))
+    m, n = P.shape
+    pot, x = np.empty(m), np.empty(n)
+    stack, partial = np.zeros((3, 64), dtype=np.int64), np.zeros(64)
+    for r in range(m):
+        for c in range(n):
+            x[c] = P[r, c] * H[r, c]
+        pot[r] = 0.0 + pairwise_with(x, 0, n, stack, partial)  # row_potential(x)
+    la = np.empty(5, np.intp)
+    mu = np.empty(m)
+    softplus_with(pot, mu, fexp, flog1p, la)
+    u1, u2 = np.empty(m), np.empty(m)
+    uniforms_into(keys1, counters, u1)
+    uniforms_into(keys2, counters, u2)
+    for r in range(m):
+        u1[r] = -u1[r]
+        u2[r] = (2.0 * np.pi) * u2[r]
+    apply_loop_with(flog1p, u1, u1, la)
+    apply_loop_with(fcos, u2, u2, la)
+    values = np.empty(m)
+    for r in range(m):
+        values[r] = mu[r] + sd * (np.sqrt(-2.0 * u1[r]) * u2[r])
+    code = append(T, K, S, V, A, head, count, total, units, tau, 0, values, 0, serial, max_fwd, max_back, wm, landed)
+    return values, mu, pot, W.min(), code
 
 
 # ---------------------------------------------------------------------- a relaxation step
@@ -673,13 +712,46 @@ def gaussian_record_error(P, H, h, variance, fill, hist, tau, pr, wm, fexp, flog
 # ---------------------------------------------------------------------- steps between events
 LIMIT = -1  # or what is full
 
+# What the loop takes of each relaxing group, in order, and in which buffer each part lives (f: float64,
+# i: int64, b: bool): its weights P, held inputs H, values h, next values, variance σ², step α, units;
+# its fill (:func:`fill_inputs`: rows, columns, lookups, their senders, delays, zeros, memory), its
+# plan (:func:`read_senders`), the kinds, variances and temperatures of its queries, its number of
+# senders, the cursors of its reads; its trace E, decay λγ, whether it records in the loop, and a
+# scratch row of error terms (:func:`group_at`).
+GROUP_PARTS = "ffff" "ff" "i" "iiiiff" "ifibf" "iifiiiiiiiiiff" "iff" "i" "ifibf" "iii" "ffbf"
 
-@njit(cache=True)
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def group_at(F, I, B, SE, D, g):
+    """Group g's parts (:data:`GROUP_PARTS`) as views of the three buffers: part k is
+    ``buffer[SE[0, k, g] : SE[1, k, g]]``, its weights, inputs and trace of shapes ``D[g]``
+    (m, n, rows and columns of E)."""
+    s, t = SE[0], SE[1]
+    m, n = D[g, 0], D[g, 1]
+    P = F[s[0, g]:t[0, g]].reshape((m, n))
+    H = F[s[1, g]:t[1, g]].reshape((m, n))
+    fill = (I[s[7, g]:t[7, g]], I[s[8, g]:t[8, g]], I[s[9, g]:t[9, g]], I[s[10, g]:t[10, g]],
+            F[s[11, g]:t[11, g]], F[s[12, g]:t[12, g]],
+            (I[s[13, g]:t[13, g]], F[s[14, g]:t[14, g]], I[s[15, g]:t[15, g]], B[s[16, g]:t[16, g]],
+             F[s[17, g]:t[17, g]]))
+    plan = (I[s[18, g]:t[18, g]], I[s[19, g]:t[19, g]], F[s[20, g]:t[20, g]], I[s[21, g]:t[21, g]],
+            I[s[22, g]:t[22, g]], I[s[23, g]:t[23, g]], I[s[24, g]:t[24, g]], I[s[25, g]:t[25, g]],
+            I[s[26, g]:t[26, g]], I[s[27, g]:t[27, g]], I[s[28, g]:t[28, g]], I[s[29, g]:t[29, g]],
+            F[s[30, g]:t[30, g]], F[s[31, g]:t[31, g]])
+    cursors = ((I[s[36, g]:t[36, g]], F[s[37, g]:t[37, g]], I[s[38, g]:t[38, g]], B[s[39, g]:t[39, g]],
+                F[s[40, g]:t[40, g]]), I[s[41, g]:t[41, g]], I[s[42, g]:t[42, g]], I[s[43, g]:t[43, g]])
+    E = F[s[44, g]:t[44, g]].reshape((D[g, 2], D[g, 3]))
+    return (P, H, F[s[2, g]:t[2, g]], F[s[3, g]:t[3, g]], F[s[4, g]], F[s[5, g]], I[s[6, g]:t[6, g]], fill, plan,
+            I[s[32, g]:t[32, g]], F[s[33, g]:t[33, g]], F[s[34, g]:t[34, g]], I[s[35, g]], cursors, E, F[s[45, g]],
+            B[s[46, g]], F[s[47, g]:t[47, g]])
+
+
+@njit(cache=True, **NO_REFCOUNTS)
 def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive, wm_t, wm_s, serial, hist, weights,
-                landed, ncols, fexp, flog1p, max_fwd, max_back, period, steps, r0, touched, finished, finished_t,
-                scratch):
+                landed, ncols, fexp, flog1p, max_fwd, max_back, period, steps, r0, finished, finished_t, scratch):
     """Run the pending relaxation steps in time order while they come before the next other event.
 
+    ``groups``: the relaxing groups' parts in three buffers (:func:`group_at`).
     Group g's next step is step ``next_k[g]`` at ``next_t[g]`` (inf: none), priority
     ``r0 + 4k``, ties broken by the order of scheduling (``next_seq``). Steps run while their
     (time, priority) comes before (``t_lim``, ``pr_lim``), the first event of the simulation's
@@ -693,10 +765,11 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
     Returns (status, serial, group, time, first, count): :data:`LIMIT` when the next step is not
     due before the limit (``group`` and ``time``: that next step, −1 if none); or what is full
     (:data:`HISTORY_FULL` …: grow it; the step stays due, in ``group``); ``finished[first:count]``
-    the records left. ``touched[g]`` is set for every group that stepped. ``scratch``: the
+    the records left. Group g's values are ``h``, written in place at each of its steps. ``scratch``: the
     working arrays of the steps (:func:`relax_scratch`).
     """
     n = next_t.size
+    GF, GI, GB, GSE, GD = groups
     done, first = 0, 0
     pr_record = r0 + 4 * (steps + 1)
     while True:
@@ -710,7 +783,7 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
         while first < done and (g < 0 or finished_t[first] < next_t[g]):  # a record due before that step
             f, tr = finished[first], finished_t[first]
             (P, H, h, new, variance, alpha, units, fill, plan, q_kind, q_var, q_temp, n_senders, cursors, E, decay,
-             here, e) = groups[f]
+             here, e) = group_at(GF, GI, GB, GSE, GD, f)
             if not here or not (tr < t_lim or (tr == t_lim and pr_record < pr_lim)):
                 return LIMIT, serial, g, next_t[g] if g >= 0 else 0.0, first, done
             record_trace(P, H, h, variance, fill, hist, tr, pr_record, wm_s if tr == wm_t else -1, fexp, flog1p,
@@ -723,7 +796,7 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
         if not (tau < t_lim or (tau == t_lim and (pr < pr_lim or (pr == pr_lim and inclusive)))):
             return LIMIT, serial, g, tau, first, done
         (P, H, h, new, variance, alpha, units, fill, plan, q_kind, q_var, q_temp, n_senders, cursors, E, decay,
-         here, e) = groups[g]
+         here, e) = group_at(GF, GI, GB, GSE, GD, g)
         wm = wm_s if tau == wm_t else -1
         code = relax_group(P, H, h, new, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, cursors,
                            hist, weights, landed, ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd,
@@ -733,7 +806,6 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
         serial += 1
         for i in range(h.size):
             h[i] = new[i]
-        touched[g] = True
         if k < steps:
             next_t[g], next_k[g], next_seq[g] = tau + period, k + 1, seq[0]
             seq[0] += 1
@@ -880,19 +952,26 @@ def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total):
     return OK
 
 
+SCAN = 24  # points a reader's cursor moves one by one before it gallops (:func:`_landed_until`)
+
+
 @njit(cache=True, inline="always", **NO_REFCOUNTS)
 def _landed_until(r, d2, tau, LA, lcount, ltotal, r_cur, c):
     """The number (from the first, ever) of read unit r's points after its last with
-    fl(landing + d2) < τ, found from the reader's cursor ``r_cur[c]`` (galloping forward: a
-    reader's time never decreases), or −1 when the points cannot tell: a point lands at exactly
-    fl(landing + d2) = τ, or none is kept before the reader's time (:func:`landed_inputs`)."""
+    fl(landing + d2) < τ, found from the reader's cursor ``r_cur[c]`` (a reader's time never
+    decreases: point by point over the next :data:`SCAN` points, where a reader that read a
+    moment ago finds it, then galloping), or −1 when the points cannot tell: a point lands at
+    exactly fl(landing + d2) = τ, or none is kept before the reader's time (:func:`landed_inputs`)."""
     mask = LA.shape[1] - 1
     tot = ltotal[r]
     oldest = tot - lcount[r]
     lo = r_cur[c]
     if lo < oldest:
         lo = oldest
-    if lo < tot and LA[r, lo & mask] + d2 < tau:
+    end = lo + SCAN if lo + SCAN < tot else tot
+    while lo < end and LA[r, lo & mask] + d2 < tau:
+        lo += 1
+    if lo == end and lo < tot and LA[r, lo & mask] + d2 < tau:
         step, hi = 1, lo + 1
         while hi < tot and LA[r, hi & mask] + d2 < tau:
             lo = hi

@@ -368,8 +368,7 @@ class Simulation:
         now = self.env.now
         if grp.lazy:
             self.transmission.flush(grp)
-        if self._map_hist:
-            self.relaxation.before_fire(grp)
+        drawn = self.relaxation.before_fire(grp) if self._map_hist else None
         kind = grp.kind
         plain = self.__dict__.get("_plain_trace_rule")
         if plain is None:
@@ -379,11 +378,15 @@ class Simulation:
                                               traces.record_decay(grp, now))
             grp.values, grp.aux, grp.last_fire = values, aux, now
         else:
-            pot = potential(grp.P, grp.H)
-            u1 = streams.uniforms(grp.keys1, grp.counters)
-            u2 = streams.uniforms(grp.keys2, grp.counters) if kind.gaussian else None
-            values, aux = kind.sample(pot, grp.lp, u1, u2)
-            g = kind.score(values, pot, aux, grp.lp)
+            if drawn is not None:  # drawn with what it holds, in one compiled call
+                values, aux, pot, held_wave = drawn
+                wave = held_wave if wave is None else wave
+            else:
+                pot = potential(grp.P, grp.H)
+                u1 = streams.uniforms(grp.keys1, grp.counters)
+                u2 = streams.uniforms(grp.keys2, grp.counters) if kind.gaussian else None
+                values, aux = kind.sample(pot, grp.lp, u1, u2)
+            g = kind.score(values, pot, aux, grp.lp) if self.rule.scores_samples else None
             grp.values, grp.aux, grp.last_fire = values, aux, now
             self.rule.on_sample(self, grp, values, aux, g)
             grp.counters += 1

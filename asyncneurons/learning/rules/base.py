@@ -77,6 +77,7 @@ class Rule:
     hidden_kinds: tuple | None = None  # unit kinds the rule can train as hidden units (None: any)
     output_kinds: tuple | None = None
     samples_locally = True  # sampling only records the unit's own trace (firing windows apply)
+    scores_samples = True  # on_sample reads the score g of the sample (else it is not computed)
     output_sends = False  # the output's sample sends retrograde signals (firing windows cut there)
 
     @classmethod

@@ -108,6 +108,7 @@ class MapProp(GlobalReinforce):
     hidden_kinds = ("gaussian",)
     output_kinds = ("categorical", "softmax", "linear_gaussian")
     samples_locally = False  # sampling starts the relaxation
+    scores_samples = False  # the trace records the score at the relaxed state, not at the sample
 
     def on_sample(self, sim, group, values, aux, g):
         """The trace is recorded at the relaxed state, not now: start relaxing."""
