@@ -40,8 +40,10 @@ import math
 import numba
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
 import numpy as np
+from numba import types
+from numba.extending import intrinsic
 
-from asyncneurons.engine.relaxation_kernels import apply_loop
+from asyncneurons.engine.relaxation_kernels import apply_loop, apply_loop_with
 from asyncneurons.learning.compiled import (_block_sum, _clamp, _uniform, categorical_sample, logistic_finish,
                                            logits_shifted, pairwise_sum)
 
@@ -67,17 +69,23 @@ def newest(HT, HN, HV, HW, head):  # pragma: no cover - compiled
     if nothing was sent), value and wave tag: most reads settle there (the newest sample has
     arrived, or it is not of a newer wave), and a sender's slot read once serves its synapses
     (a synapse's own slot was an indexed read of a two-dimensional ring, a few times dearer)."""
-    depth = HT.shape[1]
     n = HT.shape[0]
     k_new, t_new, v_new, w_new = np.empty(n, dtype=np.int64), np.empty(n), np.empty(n), np.empty(n, dtype=np.int64)
-    for s in range(n):
+    newest_into(HT, HN, HV, HW, head, k_new, t_new, v_new, w_new)
+    return k_new, t_new, v_new, w_new
+
+
+@numba.njit(cache=True, nogil=True)
+def newest_into(HT, HN, HV, HW, head, k_new, t_new, v_new, w_new):  # pragma: no cover - compiled
+    """:func:`newest` into arrays given, one entry per sender (a firing's scratch)."""
+    depth = HT.shape[1]
+    for s in range(HT.shape[0]):
         k = _older(head[s], depth)
         written = HN[s, k] >= 0
         k_new[s] = k if written else -1
         t_new[s] = HT[s, k] if written else math.inf
         v_new[s] = HV[s, k]
         w_new[s] = HW[s, k]
-    return k_new, t_new, v_new, w_new
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -134,6 +142,14 @@ def read_sets(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, 
     senders' newest values into that run: what the synapse-by-synapse read writes there
     (without jitter)."""
     k_new, t_new, v_new, w_new = newest(HT, HN, HV, HW, head)
+    read_from_newest(HT, HN, HV, HW, EJ, jittered, sets, times, ptr, edges, src, delay, rows, cols, H, T, k_new, t_new,
+                     v_new, w_new)
+
+
+@numba.njit(cache=True, nogil=True)
+def read_from_newest(HT, HN, HV, HW, EJ, jittered, sets, times, ptr, edges, src, delay, rows, cols, H, T, k_new, t_new,
+                     v_new, w_new):  # pragma: no cover - compiled
+    """:func:`read_sets` given each sender's newest slot (:func:`newest_into`)."""
     if jittered:
         _read_sets_jittered(HT, HN, HV, HW, EJ, sets, times, ptr, edges, src, delay, rows, cols, H, T, k_new, t_new,
                             v_new, w_new)
@@ -319,6 +335,19 @@ def answered(T, rows, population, sets, times, base, set_wave, last, waves, on_a
     then waits for the first arrival of a newer wave:
     ``first[edges[j]] = min {arrival : HW > set_wave}`` (∞ if none is on its way)."""
     depth = HT.shape[1]
+    w_new = np.empty(HT.shape[0] if on_all else 0, dtype=np.int64)  # each sender's newest wave tag
+    for s in range(w_new.shape[0]):
+        w_new[s] = HW[s, _older(head[s], depth)]
+    answered_from(T, rows, population, sets, times, base, set_wave, last, waves, on_all, HT, HW, head, EJ, jittered,
+                  ptr, edges, src, delay, first, w_new)
+
+
+@numba.njit(cache=True, nogil=True)
+def answered_from(T, rows, population, sets, times, base, set_wave, last, waves, on_all, HT, HW, head, EJ, jittered,
+                  ptr, edges, src, delay, first, w_new):  # pragma: no cover - compiled
+    """:func:`answered` given each sender's newest wave tag ``w_new`` (``HW`` at its newest slot,
+    as :func:`newest_into` leaves it; a firing's read and its answer see the same rings)."""
+    depth = HT.shape[1]
     if population:
         w = T[0, 0]
         for r in range(T.shape[0]):
@@ -342,9 +371,6 @@ def answered(T, rows, population, sets, times, base, set_wave, last, waves, on_a
         last[base + st] = times[i]
     if not on_all:
         return
-    w_new = np.empty(HT.shape[0], dtype=np.int64)  # each sender's newest wave tag
-    for s in range(HT.shape[0]):
-        w_new[s] = HW[s, _older(head[s], depth)]
     at_max, at_count = _waiting(first, set_wave.shape[0])
     for i in range(sets.shape[0]):
         st = sets[i]
@@ -582,12 +608,16 @@ def _row_sum(t):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def _read_and_potentials(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T, P,
-                         rows, pot):  # pragma: no cover - compiled
+                         rows, pot, sc):  # pragma: no cover - compiled
     """:func:`read_sets`, then ``pot[i] = Σ_q P[r, q] H[r, q]`` for each row r = ``rows[i]``
-    (:func:`asyncneurons.learning.compiled.potential_rows` of the rows)."""
-    read_sets(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T)
+    (:func:`asyncneurons.learning.compiled.potential_rows` of the rows); the senders' newest
+    slots and the products in the firing's scratch ``sc`` (:func:`_scratch`)."""
+    k_new, t_new, v_new, w_new = sc[1], sc[4], sc[5], sc[2]
+    newest_into(HT, HN, HV, HW, head, k_new, t_new, v_new, w_new)
+    read_from_newest(HT, HN, HV, HW, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T, k_new, t_new,
+                     v_new, w_new)
     n = P.shape[1]
-    t = np.empty(n)
+    t = sc[6][:n]
     for i in range(rows.shape[0]):
         r = rows[i]
         for q in range(n):
@@ -597,11 +627,11 @@ def _read_and_potentials(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, e
 
 @numba.njit(cache=True, nogil=True)
 def read_bernoulli_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T, P,
-                       rows, temperature, pot, x, e):  # pragma: no cover - compiled
+                       rows, temperature, pot, x, e, sc):  # pragma: no cover - compiled
     """:func:`_read_and_potentials`, then ``x = pot / T`` and ``e = −clamp(x, ±20)``
     (:func:`asyncneurons.learning.compiled.bernoulli_pre` of the rows; ``exp`` comes next)."""
     _read_and_potentials(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T,
-                         P, rows, pot)
+                         P, rows, pot, sc)
     for j in range(pot.shape[0]):
         x[j] = pot[j] / temperature
         e[j] = -_clamp(x[j], -20.0, 20.0)
@@ -609,11 +639,11 @@ def read_bernoulli_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edg
 
 @numba.njit(cache=True, nogil=True)
 def read_categorical_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T,
-                         P, rows, temperature, n, pot, z):  # pragma: no cover - compiled
+                         P, rows, temperature, n, pot, z, sc):  # pragma: no cover - compiled
     """:func:`_read_and_potentials` of a whole population, then its ``n`` logits
     (:func:`asyncneurons.learning.compiled.logits_shifted`; ``exp`` comes next)."""
     _read_and_potentials(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T,
-                         P, rows, pot)
+                         P, rows, pot, sc)
     logits_shifted(pot, temperature, n, z)
 
 
@@ -645,11 +675,12 @@ def _room(HT, head, max_delay, idx, horizon, jittered, J):  # pragma: no cover -
 @numba.njit(cache=True, nogil=True)
 def _answer_and_send(T, rows, population, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN,
                      head, EJ, jittered, J, ptr, edges, src, delay, first, max_delay, idx, values, horizon, serial,
-                     out_ptr, out_sorted, edge_set, e_delay, e_src, marks):  # pragma: no cover - compiled
-    """:func:`answered`, :func:`append` or :func:`append_jittered` (room already checked) and,
-    when ``marks``, :func:`mark_sent`."""
-    answered(T, rows, population, sets, times, base, set_wave, last, waves, on_all, HT, HW, head, EJ, jittered, ptr,
-             edges, src, delay, first)
+                     out_ptr, out_sorted, edge_set, e_delay, e_src, marks, w_new):  # pragma: no cover - compiled
+    """:func:`answered` (``w_new``: each sender's newest wave tag, :func:`answered_from`),
+    :func:`append` or :func:`append_jittered` (room already checked) and, when ``marks``,
+    :func:`mark_sent`."""
+    answered_from(T, rows, population, sets, times, base, set_wave, last, waves, on_all, HT, HW, head, EJ, jittered,
+                  ptr, edges, src, delay, first, w_new)
     if jittered:
         append_jittered(HT, HV, HW, HN, head, J[0], EJ, J[1], J[2], idx, row_t, values, waves, horizon, serial, J[3],
                         J[4], J[5], J[6], J[7], e_delay)
@@ -678,7 +709,7 @@ def bernoulli_fire_post_any(x, p, keys, counters, temperature, decay, decays, H,
                         T, sets, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ, jittered, J, ptr,
                         edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr, out_sorted, edge_set,
                         e_delay, e_src, marks, mode, refractory, lt, inclusive, due_sets,
-                        due_times):  # pragma: no cover - compiled
+                        due_times, w_new):  # pragma: no cover - compiled
     """From ``p = exp(−clamp(x))`` for rows ``rows`` of a Bernoulli layer sampling at ``times``:
     :func:`asyncneurons.learning.compiled.bernoulli_post` on those rows (values into ``values`` and
     ``gv[rows]``, σ into ``p`` and ``gaux[rows]``), then :func:`_answer_and_send` and the layer's
@@ -704,7 +735,7 @@ def bernoulli_fire_post_any(x, p, keys, counters, temperature, decay, decays, H,
         gaux[r] = p[i]
     _answer_and_send(T, rows, False, sets, times, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
                      jittered, J, ptr, edges, src, delay, first, max_delay, idx, values, horizon, serial, out_ptr,
-                     out_sorted, edge_set, e_delay, e_src, marks)
+                     out_sorted, edge_set, e_delay, e_src, marks, w_new)
     n, lowest = _select_next(mode, first, edges, ptr, last, base, refractory, lt, inclusive, due_sets, due_times,
                              HT, HN, head, src, delay)
     return 0, n, lowest
@@ -715,7 +746,7 @@ def categorical_fire_post_any(z, keys, counters, temperature, decay, decays, H, 
                           T, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
                           jittered, J, ptr, edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr,
                           out_sorted, edge_set, e_delay, e_src, marks, mode, refractory, lt, inclusive, due_sets,
-                          due_times):  # pragma: no cover - compiled
+                          due_times, w_new):  # pragma: no cover - compiled
     """From ``z = exp(logits)``: :func:`asyncneurons.learning.compiled.categorical_sample` for a whole
     population sampling at ``times[0]`` (``row_t``: that time for each row), then
     :func:`_answer_and_send` and the next selection (:func:`_select_next`). Returns (the action,
@@ -727,7 +758,7 @@ def categorical_fire_post_any(z, keys, counters, temperature, decay, decays, H, 
     a = categorical_sample(z, keys, counters, temperature, decay, decays, H, E, values, g)
     _answer_and_send(T, rows, True, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
                      jittered, J, ptr, edges, src, delay, first, max_delay, idx, values, horizon, serial, out_ptr,
-                     out_sorted, edge_set, e_delay, e_src, marks)
+                     out_sorted, edge_set, e_delay, e_src, marks, w_new)
     n, lowest = _select_next(mode, first, edges, ptr, last, base, refractory, lt, inclusive, due_sets, due_times,
                              HT, HN, head, src, delay)
     return a, n, lowest
@@ -769,6 +800,20 @@ def layer_constants(temperature: float, refractory: float, decay: float, delay, 
     return np.concatenate([[temperature, refractory, decay, tau], delay]).astype(np.float64)
 
 
+@numba.njit(cache=True, nogil=True)
+def _scratch(m, n, width):  # pragma: no cover - compiled
+    """A firing's scratch, for up to ``m`` rows, ``n`` senders and inputs ``width`` wide, in two
+    arrays: (rows or senders fired [m], each sender's newest slot [n] and wave tag [n], the
+    arguments of NumPy's loop [5] (:func:`~asyncneurons.engine.relaxation_kernels.apply_loop_with`),
+    each sender's newest time [n] and value [n], products [width], pre-activations [m], x [m],
+    σ or scores [m], decay factors [m])."""
+    ints = np.empty(m + 2 * n + 5, dtype=np.int64)
+    reals = np.empty(2 * n + width + 4 * m)
+    a, b = m + 2 * n, 2 * n + width
+    return (ints[:m], ints[m:m + n], ints[m + n:a], ints[a:a + 5], reals[:n], reals[n:2 * n], reals[2 * n:b],
+            reals[b:b + m], reals[b + m:b + 2 * m], reals[b + 2 * m:b + 3 * m], reals[b + 3 * m:b + 4 * m])
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def _part(topo, i):  # pragma: no cover - compiled
     """Part ``i`` of a layer's topology (:func:`layer_topology`)."""
@@ -785,9 +830,20 @@ def bernoulli_fire_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, l
     each synapse's receiving set and its sender. Its samples and waves go to ``values`` and
     ``waves`` (scratch of the layer's size). Returns what :func:`bernoulli_fire_post_any` returns,
     having changed nothing when the rings must grow or jitters be drawn first."""
+    return _bernoulli_fire_in(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay,
+                              topo, consts, P, H, E, T, keys, counters, gv, gaux, decays, sets, times, values, waves, lt,
+                              inclusive, horizon, serial, fexp, due_sets, due_times,
+                              _scratch(sets.shape[0], HT.shape[0], P.shape[1]))
+
+
+@numba.njit(cache=True, nogil=True)
+def _bernoulli_fire_in(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, topo,
+                       consts, P, H, E, T, keys, counters, gv, gaux, decays, sets, times, values, waves, lt, inclusive,
+                       horizon, serial, fexp, due_sets, due_times, sc):  # pragma: no cover - compiled
+    """:func:`bernoulli_fire_any` in the scratch ``sc`` (:func:`_scratch`, for at least as many sets)."""
     m = sets.shape[0]
     dense = _part(topo, DENSE)
-    idx = np.empty(m, dtype=np.int64)
+    idx = sc[0][:m]
     for i in range(m):
         idx[i] = dense[sets[i]]
     code = _room(HT, head, max_delay, idx, horizon, jittered, J)
@@ -796,16 +852,16 @@ def bernoulli_fire_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, l
     ptr, edges, src = _part(topo, W_PTR), _part(topo, W_EDGES), _part(topo, W_SRC)
     delay = consts[DELAYS:]
     temperature = consts[TEMPERATURE]
-    pot, x, p = np.empty(m), np.empty(m), np.empty(m)
+    pot, x, p = sc[7][:m], sc[8][:m], sc[9][:m]
     read_bernoulli_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, _part(topo, W_ROW),
-                       _part(topo, W_COL), H, T, P, sets, temperature, pot, x, p)
-    apply_loop(fexp, p, p)
+                       _part(topo, W_COL), H, T, P, sets, temperature, pot, x, p, sc)
+    apply_loop_with(fexp, p, p, sc[3])
     return bernoulli_fire_post_any(x, p, keys, counters, temperature, consts[DECAY], decays, H, E, sets, values[:m], gv,
                                    gaux, T, sets, times, topo[SET_BASE], set_wave, last, waves[:m], topo[ON_ALL] != 0,
                                    HT, HV, HW, HN, head, EJ, jittered, J, ptr, edges, src, delay, first, max_delay, idx,
                                    horizon, serial, _part(topo, OUT_PTR), _part(topo, OUT_SORTED), e_int[0], e_delay,
                                    e_int[1], topo[MARKS] != 0, topo[MODE], consts[REFRACTORY], lt, inclusive,
-                                   due_sets, due_times)
+                                   due_sets, due_times, sc[2])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -827,26 +883,40 @@ def categorical_fire_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave,
     ``exp`` (at address ``fexp``) and :func:`categorical_fire_post_any`; its samples go to
     ``values`` (scratch) and ``gv``. Returns what :func:`categorical_fire_post_any` returns,
     having changed nothing when the rings must grow or jitters be drawn first."""
+    return _categorical_fire_in(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay,
+                                topo, consts, P, H, E, T, keys, counters, gv, z, decays, sets, times, row_t, values,
+                                waves, lt, inclusive, horizon, serial, fexp, due_sets, due_times,
+                                _scratch(P.shape[0], HT.shape[0], P.shape[1]))
+
+
+@numba.njit(cache=True, nogil=True)
+def _categorical_fire_in(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, topo,
+                         consts, P, H, E, T, keys, counters, gv, z, decays, sets, times, row_t, values, waves, lt,
+                         inclusive, horizon, serial, fexp, due_sets, due_times, sc):  # pragma: no cover - compiled
+    """:func:`categorical_fire_any` in the scratch ``sc`` (:func:`_scratch`, for at least the
+    population's rows)."""
     dense = _part(topo, DENSE)
     m = dense.shape[0]
     code = _room(HT, head, max_delay, dense, horizon, jittered, J)
     if code:
         return -code, 0, 0.0
-    rows = np.arange(m)
+    rows = sc[0][:m]
+    for i in range(m):
+        rows[i] = i
     ptr, edges, src = _part(topo, W_PTR), _part(topo, W_EDGES), _part(topo, W_SRC)
     delay = consts[DELAYS:]
     temperature = consts[TEMPERATURE]
-    pot = np.empty(m)
+    pot = sc[7][:m]
     read_categorical_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, _part(topo, W_ROW),
-                         _part(topo, W_COL), H, T, P, rows, temperature, z.shape[0], pot, z)
-    apply_loop(fexp, z, z)
+                         _part(topo, W_COL), H, T, P, rows, temperature, z.shape[0], pot, z, sc)
+    apply_loop_with(fexp, z, z, sc[3])
     out = values[:m]
     res = categorical_fire_post_any(z, keys, counters, temperature, consts[DECAY], decays, H, E, rows, out,
-                                    np.empty(m), T, sets, times, row_t, topo[SET_BASE], set_wave, last, waves[:m],
+                                    sc[8][:m], T, sets, times, row_t, topo[SET_BASE], set_wave, last, waves[:m],
                                     topo[ON_ALL] != 0, HT, HV, HW, HN, head, EJ, jittered, J, ptr, edges, src, delay,
                                     first, max_delay, dense, horizon, serial, _part(topo, OUT_PTR),
                                     _part(topo, OUT_SORTED), e_int[0], e_delay, e_int[1], topo[MARKS] != 0,
-                                    topo[MODE], consts[REFRACTORY], lt, inclusive, due_sets, due_times)
+                                    topo[MODE], consts[REFRACTORY], lt, inclusive, due_sets, due_times, sc[2])
     for i in range(m):
         gv[i] = out[i]
     return res
@@ -1016,6 +1086,64 @@ def on_input_layer(HT, HV, HW, HN, head, max_delay, topo, consts, P, H, E, T, ke
 
 G_P, G_H, G_E, G_T, G_KEYS, G_COUNTERS, G_VALUES, G_AUX, G_STAMPS = range(9)  # a group's arrays, in the tuple
 # passed (G_STAMPS: the time stamps t_E of exponential traces, empty for per-sample ones)
+GP_ROWS, GP_WIDTH, GP_AUX, GP_STAMPS = range(9, 13)  # after their addresses, in a row of ``gp`` (group_addresses)
+
+
+def group_addresses(groups) -> np.ndarray:
+    """Per group (a row each), the addresses of its arrays ``groups[i]`` (:data:`G_P` …
+    :data:`G_STAMPS`), its number of rows and inputs, and the lengths of its ``aux`` and stamps
+    (:data:`GP_ROWS` … :data:`GP_STAMPS`): what :func:`window_layers_any` reads them from,
+    instead of a tuple of 27 arrays, each of which a call would unpack (about 0.07 µs each). The
+    caller keeps the arrays alive and unchanged in place (a replaced one needs a new row)."""
+    gp = np.zeros((len(groups), 13), dtype=np.int64)
+    for i, arrays in enumerate(groups):
+        P = arrays[G_P]
+        for k, a in enumerate(arrays):
+            want = (np.uint64 if k == G_KEYS else np.int64 if k in (G_T, G_COUNTERS) else np.float64)
+            if a.dtype != want or not a.flags.c_contiguous or (a.ndim == 2 and a.shape != P.shape):
+                raise ValueError(f"array {k} of group {i}: {a.dtype}, {a.shape}, not as a window reads it")
+            gp[i, k] = a.ctypes.data
+        gp[i, GP_ROWS], gp[i, GP_WIDTH] = P.shape
+        gp[i, GP_AUX], gp[i, GP_STAMPS] = len(arrays[G_AUX]), len(arrays[G_STAMPS])
+    return gp
+
+
+@intrinsic
+def _f8_at(typingctx, address):
+    """The int64 ``address`` as a pointer to float64 (of an array :func:`group_addresses` saw)."""
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+    return types.CPointer(types.float64)(types.int64), codegen
+
+
+@intrinsic
+def _i8_at(typingctx, address):
+    """The int64 ``address`` as a pointer to int64."""
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+    return types.CPointer(types.int64)(types.int64), codegen
+
+
+@intrinsic
+def _u8_at(typingctx, address):
+    """The int64 ``address`` as a pointer to uint64."""
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+    return types.CPointer(types.uint64)(types.int64), codegen
+
+
+@numba.njit(cache=True, nogil=True)
+def _group_views(gp, gi):  # pragma: no cover - compiled
+    """Group ``gi``'s arrays, (P, H, E, T, keys, counters, values, aux, stamps), from row ``gi`` of
+    ``gp`` (:func:`group_addresses`)."""
+    row = gp[gi]
+    shape = (row[GP_ROWS], row[GP_WIDTH])
+    m = row[GP_ROWS]
+    return (numba.carray(_f8_at(row[G_P]), shape), numba.carray(_f8_at(row[G_H]), shape),
+            numba.carray(_f8_at(row[G_E]), shape), numba.carray(_i8_at(row[G_T]), shape),
+            numba.carray(_u8_at(row[G_KEYS]), m), numba.carray(_i8_at(row[G_COUNTERS]), m),
+            numba.carray(_f8_at(row[G_VALUES]), m), numba.carray(_f8_at(row[G_AUX]), row[GP_AUX]),
+            numba.carray(_f8_at(row[G_STAMPS]), row[GP_STAMPS]))
 (I_CLASS, I_POPULATION, I_OUTPUT, I_TOPO, I_CONSTS, I_DUE_SETS, I_FIRE_WAVES, I_SETS, I_DUE_TIMES,
  I_FIRE_VALUES, I_TIMES, I_ROW_T, I_Z, I_N_SETS, I_SIZE, I_N_LOGITS, I_TARGETS, I_N_TARGETS,
  I_TOPO_END, I_CONSTS_END) = range(20)  # a row of ``info``: a group's fixed integers and places
@@ -1052,13 +1180,13 @@ def observation_sent(HT, HV, HW, HN, head, max_delay, first, set_wave, last, e_i
 
 
 @numba.njit(cache=True, nogil=True)
-def _stamped_decays(stamps, population, sets, times, m, tau, fexp):  # pragma: no cover - compiled
+def _stamped_decays(stamps, population, sets, times, m, tau, fexp, sc):  # pragma: no cover - compiled
     """The factors by which the exponential traces of the ``m`` rows firing (the units ``sets``
     at ``times``, or a whole population at ``times[0]``) decay when they record:
     ``exp((t_E − t)/τ)`` with NumPy's ``exp`` at address ``fexp`` on a fresh contiguous array,
     the operations of :func:`asyncneurons.learning.traces.decay_factors` (the stamps move on
-    only once the firing is done, :func:`_restamp`)."""
-    x = np.empty(m)
+    only once the firing is done, :func:`_restamp`); in the scratch ``sc`` (:func:`_scratch`)."""
+    x = sc[10][:m]
     for i in range(m):
         if population:
             x[i] = stamps[i] - times[0]
@@ -1066,7 +1194,7 @@ def _stamped_decays(stamps, population, sets, times, m, tau, fexp):  # pragma: n
             x[i] = stamps[sets[i]] - times[i]
     for i in range(m):
         x[i] = x[i] / tau
-    apply_loop(fexp, x, x)
+    apply_loop_with(fexp, x, x, sc[3])
     return x
 
 
@@ -1081,7 +1209,7 @@ def _restamp(stamps, population, sets, times, m):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, groups,
+def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, gp,
                       wi, wf, info, links, stale, due_at, start, stop, pending, lt, lp, horizon, serial,
                       fexp):  # pragma: no cover - compiled
     """Groups ``links[start:stop]`` (indices into ``groups`` and the rows of ``info``, in
@@ -1100,9 +1228,14 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
     before calling again at the position and pending number returned (past the output when
     nothing more of it is due)."""
     no_decays = np.empty(0)  # a layer of per-sample traces decays them by its one factor
+    m_max, width = 1, 1  # the firings' scratch, made once (_scratch)
+    for gi in range(info.shape[0]):
+        m_max = max(m_max, info[gi, I_SIZE])
+        width = max(width, gp[gi, GP_WIDTH])
+    sc = _scratch(m_max, HT.shape[0], width)
     for pos in range(start, stop):
         gi = links[pos]
-        grp = groups[gi]
+        grp = _group_views(gp, gi)
         row = info[gi]
         topo, consts = wi[row[I_TOPO]:row[I_TOPO_END]], wf[row[I_CONSTS]:row[I_CONSTS_END]]
         n_sets, size = row[I_N_SETS], row[I_SIZE]
@@ -1130,24 +1263,25 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
             population = row[I_POPULATION] != 0
             m = size if population else n
             tau = consts[TAU]
-            decays = _stamped_decays(grp[G_STAMPS], population, sets, times, m, tau, fexp) if tau > 0.0 else no_decays
+            decays = _stamped_decays(grp[G_STAMPS], population, sets, times, m, tau, fexp, sc) if tau > 0.0 \
+                else no_decays
             if population:
                 row_t = wf[row[I_ROW_T]:row[I_ROW_T] + size]
                 row_t[:] = times[0]  # one set: every row at its time
-                a, n_next, low = categorical_fire_any(
+                a, n_next, low = _categorical_fire_in(
                     HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, topo,
                     consts, grp[G_P], grp[G_H], grp[G_E], grp[G_T], grp[G_KEYS], grp[G_COUNTERS], grp[G_VALUES],
                     wf[row[I_Z]:row[I_Z] + row[I_N_LOGITS]], decays, sets, times, row_t, fire_values, fire_waves, lt,
-                    inclusive, horizon, serial, fexp, due_sets, due_times)
+                    inclusive, horizon, serial, fexp, due_sets, due_times, sc)
                 if a < 0:
                     return -a, pos, n, serial, 0, 0
                 action = a
             else:
-                code, n_next, low = bernoulli_fire_any(
+                code, n_next, low = _bernoulli_fire_in(
                     HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, topo,
                     consts, grp[G_P], grp[G_H], grp[G_E], grp[G_T], grp[G_KEYS], grp[G_COUNTERS], grp[G_VALUES],
                     grp[G_AUX], decays, sets, times, fire_values, fire_waves, lt, inclusive, horizon, serial, fexp,
-                    due_sets, due_times)
+                    due_sets, due_times, sc)
                 if code:
                     return code, pos, n, serial, 0, 0
             if tau > 0.0:  # the stamps move to the rows' times once they have recorded
@@ -1167,9 +1301,9 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
 
 
 @numba.njit(cache=True, nogil=True)
-def window_layers(HT, HV, HW, HN, head, first, set_wave, last, max_delay, e_int, e_delay, groups, wi, wf, info, links,
+def window_layers(HT, HV, HW, HN, head, first, set_wave, last, max_delay, e_int, e_delay, gp, wi, wf, info, links,
                   stale, due_at, start, stop, pending, lt, lp, horizon, serial, fexp):  # pragma: no cover - compiled
     """:func:`window_layers_any` without synaptic jitter (fewer arrays to pass)."""
     return window_layers_any(HT, HV, HW, HN, head, np.zeros((1, 1)), False, _no_jitter(), first, set_wave, last,
-                             max_delay, e_int, e_delay, groups, wi, wf, info, links, stale, due_at, start, stop,
+                             max_delay, e_int, e_delay, gp, wi, wf, info, links, stale, due_at, start, stop,
                              pending, lt, lp, horizon, serial, fexp)

@@ -90,7 +90,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import operator
 
 import networkx as nx
 import numpy as np
@@ -101,7 +100,8 @@ from asyncneurons.learning import streams, traces
 from asyncneurons.engine.clocks import Clocks
 from asyncneurons.engine.history_kernels import (answered, bernoulli_fire, bernoulli_fire_any, categorical_fire,
                                                  categorical_fire_any, due_clock, due_on_all, due_on_input,
-                                                 due_on_input_jittered, earliest_next, layer_constants,
+                                                 due_on_input_jittered, earliest_next, group_addresses,
+                                                 layer_constants,
                                                  layer_topology, mark_sent, observation_sent, on_input_layer,
                                                  read_sets, window_layers, window_layers_any)
 from asyncneurons.engine.relaxation_kernels import EXP
@@ -148,6 +148,21 @@ def _answers_every_arrival(scenario, graph, rule) -> bool:
 
 def _copy(v):
     return v.copy() if isinstance(v, np.ndarray) else v
+
+
+def _holds(held):
+    """A function of no argument telling whether some ``obj.name`` of ``held`` (obj, name, value)
+    no longer holds its ``value`` (the same object): one expression, ``o0.P is not v0 or …``,
+    a third of the time of a loop over the attributes, asked once per window."""
+    names = {}
+    terms = []
+    for i, (obj, name, value) in enumerate(held):
+        if not name.isidentifier():
+            raise ValueError(f"not an attribute name: {name!r}")
+        names[f"o{i}"], names[f"v{i}"] = obj, value
+        terms.append(f"o{i}.{name} is not v{i}")
+    exec(f"def replaced():\n    return {' or '.join(terms) or 'False'}\n", names)
+    return names["replaced"]
 
 
 class Windows:
@@ -579,21 +594,13 @@ class Windows:
         bits. (A window an output's sample may cut keeps the layer passes: measured, one call
         there was no faster.)"""
         tr, sim = self.tr, self.sim
-        stale, due = self.stale.tolist(), self.due_at.tolist()
-        for i, cls in enumerate(self.classes):
-            if stale[i] or (due[i], cls) < limit:
-                break
-        else:
-            return  # nothing any group reads has changed, and nothing is due before the limit
         lt, lp = limit
         lt, lp = float(lt), float(lp)
         start, stop = self.every
         pending = -1
+        if self.replaced():  # the arrays a run may have replaced since the last call
+            self.groups = self._group_arrays()
         groups = self.groups
-        for g, held, passed in self.held:  # the arrays a run may have replaced since the last call
-            if not all(map(operator.is_, held(g), passed)):
-                groups = self.groups = self._group_arrays()
-                break
         while True:
             if self.jittered:
                 status, start, pending, serial, action, m = window_layers_any(
@@ -624,9 +631,11 @@ class Windows:
                 self._make_room(status, g.dense if g.kind.population else g.dense[g.due_sets[:pending]])
 
     def _group_arrays(self) -> tuple:
-        """What :meth:`_pass` passes of each group: the arrays a run may replace; and in ``held``,
-        per group, the attributes that hold them and what they held."""
-        groups, self.held = [], []
+        """What :meth:`_pass` passes of each group: the addresses of the arrays a run may replace
+        (:func:`~asyncneurons.engine.history_kernels.group_addresses`; the arrays kept alive in
+        ``group_arrays``); and :meth:`replaced`, whether the attributes that hold them still hold
+        what they held (:func:`_holds`)."""
+        groups, held = [], []
         for g in self.order:
             aux = g.aux
             if g.kind.population:
@@ -637,9 +646,10 @@ class Windows:
                            g.trace_time if g.exponential else self.no_stamps))
             names = ("P", "H", "T", "counters", "values", *(("E",) if g.keeps_trace else ()),
                      *(() if g.kind.population else ("aux",)), *(("trace_time",) if g.exponential else ()))
-            held = operator.attrgetter(*names)
-            self.held.append((g, held, held(g)))
-        return tuple(groups)
+            held.extend((g, name, getattr(g, name)) for name in names)
+        self.replaced = _holds(held)
+        self.group_arrays = tuple(groups)
+        return group_addresses(self.group_arrays)
 
     def _every_arrival(self, g, lt: float, inclusive: bool) -> None:
         """The layer pass of ``on_input`` units without refractory period: every sample before
