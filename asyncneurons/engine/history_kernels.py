@@ -1132,6 +1132,48 @@ def _u8_at(typingctx, address):
     return types.CPointer(types.uint64)(types.int64), codegen
 
 
+# the arrays of a window's pass, by address (window_layers): rows of ``tab``
+(A_HT, A_HV, A_HW, A_HN, A_HEAD, A_FIRST, A_SET_WAVE, A_LAST, A_MAX_DELAY, A_E_INT, A_E_DELAY, A_WI, A_WF, A_INFO,
+ A_LINKS, A_STALE, A_DUE_AT) = range(17)
+
+
+def array_addresses(arrays) -> np.ndarray:
+    """One row per array of ``arrays`` (C-contiguous, float64 or int64, one or two axes): its
+    address and shape, as :func:`window_layers` reads them. The caller keeps the arrays alive
+    and in place (a replaced one needs a new table)."""
+    tab = np.zeros((len(arrays), 3), dtype=np.int64)
+    for k, a in enumerate(arrays):
+        if a.dtype not in (np.float64, np.int64) or not a.flags.c_contiguous or a.ndim not in (1, 2):
+            raise ValueError(f"array {k}: {a.dtype}, {a.shape}, not as a window reads it")
+        tab[k, 0] = a.ctypes.data
+        tab[k, 1], tab[k, 2] = a.shape if a.ndim == 2 else (a.shape[0], 1)
+    return tab
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _f8_1(tab, k):  # pragma: no cover - compiled
+    """Array ``k`` of ``tab`` (:func:`array_addresses`): float64, one axis."""
+    return numba.carray(_f8_at(tab[k, 0]), tab[k, 1])
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _f8_2(tab, k):  # pragma: no cover - compiled
+    """Array ``k`` of ``tab``: float64, two axes."""
+    return numba.carray(_f8_at(tab[k, 0]), (tab[k, 1], tab[k, 2]))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _i8_1(tab, k):  # pragma: no cover - compiled
+    """Array ``k`` of ``tab``: int64, one axis."""
+    return numba.carray(_i8_at(tab[k, 0]), tab[k, 1])
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _i8_2(tab, k):  # pragma: no cover - compiled
+    """Array ``k`` of ``tab``: int64, two axes."""
+    return numba.carray(_i8_at(tab[k, 0]), (tab[k, 1], tab[k, 2]))
+
+
 @numba.njit(cache=True, nogil=True)
 def _group_views(gp, gi):  # pragma: no cover - compiled
     """Group ``gi``'s arrays, (P, H, E, T, keys, counters, values, aux, stamps), from row ``gi`` of
@@ -1301,9 +1343,13 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
 
 
 @numba.njit(cache=True, nogil=True)
-def window_layers(HT, HV, HW, HN, head, first, set_wave, last, max_delay, e_int, e_delay, gp, wi, wf, info, links,
-                  stale, due_at, start, stop, pending, lt, lp, horizon, serial, fexp):  # pragma: no cover - compiled
-    """:func:`window_layers_any` without synaptic jitter (fewer arrays to pass)."""
-    return window_layers_any(HT, HV, HW, HN, head, np.zeros((1, 1)), False, _no_jitter(), first, set_wave, last,
-                             max_delay, e_int, e_delay, gp, wi, wf, info, links, stale, due_at, start, stop,
-                             pending, lt, lp, horizon, serial, fexp)
+def window_layers(tab, gp, start, stop, pending, lt, lp, horizon, serial, fexp):  # pragma: no cover - compiled
+    """:func:`window_layers_any` without synaptic jitter, its arrays read from their addresses:
+    ``tab`` (:func:`array_addresses`, rows :data:`A_HT` … :data:`A_DUE_AT`) and ``gp``
+    (:func:`group_addresses`). Two arrays to pass, and arrays without reference counts inside."""
+    return window_layers_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
+                             _i8_1(tab, A_HEAD), np.zeros((1, 1)), False, _no_jitter(), _f8_1(tab, A_FIRST),
+                             _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY),
+                             _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), gp, _i8_1(tab, A_WI), _f8_1(tab, A_WF),
+                             _i8_2(tab, A_INFO), _i8_1(tab, A_LINKS), _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT),
+                             start, stop, pending, lt, lp, horizon, serial, fexp)

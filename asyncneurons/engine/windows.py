@@ -100,7 +100,8 @@ from asyncneurons.learning import streams, traces
 from asyncneurons.engine.clocks import Clocks
 from asyncneurons.engine.history_kernels import (answered, bernoulli_fire, bernoulli_fire_any, categorical_fire,
                                                  categorical_fire_any, due_clock, due_on_all, due_on_input,
-                                                 due_on_input_jittered, earliest_next, group_addresses,
+                                                 array_addresses, due_on_input_jittered, earliest_next,
+                                                 group_addresses,
                                                  layer_constants,
                                                  layer_topology, mark_sent, observation_sent, on_input_layer,
                                                  read_sets, window_layers, window_layers_any)
@@ -381,7 +382,7 @@ class Windows:
         self.info = np.array(rows, dtype=np.int64)
         self.links = np.array(links, dtype=np.int64)
         if self.one_call:
-            self.groups = self._group_arrays()
+            self._addresses()
 
     # ------------------------------------------------------------------ state of the synapses
     def select(self, g, lt: float, inclusive: bool) -> int:
@@ -599,20 +600,17 @@ class Windows:
         start, stop = self.every
         pending = -1
         if self.replaced():  # the arrays a run may have replaced since the last call
-            self.groups = self._group_arrays()
-        groups = self.groups
+            self._addresses()
         while True:
             if self.jittered:
                 status, start, pending, serial, action, m = window_layers_any(
                     tr.HT, tr.HV, tr.HW, tr.HN, tr.head, tr.EJ, True, self._jitter_arrays(), self.first,
-                    self.set_wave, self.last, tr.max_delay, self.e_int, tr.e_delay, groups, self.wi, self.wf,
+                    self.set_wave, self.last, tr.max_delay, self.e_int, tr.e_delay, self.groups, self.wi, self.wf,
                     self.info, self.links, self.stale, self.due_at, start, stop, pending, lt, lp, sim.env.now,
                     tr.serial, EXP)
             else:
                 status, start, pending, serial, action, m = window_layers(
-                    tr.HT, tr.HV, tr.HW, tr.HN, tr.head, self.first, self.set_wave, self.last, tr.max_delay,
-                    self.e_int, tr.e_delay, groups, self.wi, self.wf, self.info, self.links, self.stale, self.due_at,
-                    start, stop, pending, lt, lp, sim.env.now, tr.serial, EXP)
+                    self.tab, self.groups, start, stop, pending, lt, lp, sim.env.now, tr.serial, EXP)
             tr.serial = serial
             if status == 0:
                 break
@@ -629,13 +627,24 @@ class Windows:
             else:
                 g = self.order[self.links[start]]
                 self._make_room(status, g.dense if g.kind.population else g.dense[g.due_sets[:pending]])
+                if self.replaced():  # deeper rings
+                    self._addresses()
 
-    def _group_arrays(self) -> tuple:
-        """What :meth:`_pass` passes of each group: the addresses of the arrays a run may replace
-        (:func:`~asyncneurons.engine.history_kernels.group_addresses`; the arrays kept alive in
-        ``group_arrays``); and :meth:`replaced`, whether the attributes that hold them still hold
-        what they held (:func:`_holds`)."""
-        groups, held = [], []
+    def _addresses(self) -> None:
+        """What :meth:`_pass` passes: the addresses of the window's arrays in ``tab``
+        (:func:`~asyncneurons.engine.history_kernels.array_addresses`) and of each group's in
+        ``groups`` (:func:`~asyncneurons.engine.history_kernels.group_addresses`), the arrays
+        kept alive in ``held_arrays``; and :meth:`replaced`, whether the attributes that hold them
+        still hold what they held (:func:`_holds`): a run replaces some (deeper rings, a restored
+        state)."""
+        tr = self.tr
+        held = [(tr, "HT"), (tr, "HV"), (tr, "HW"), (tr, "HN"), (tr, "head"), (self, "first"), (self, "set_wave"),
+                (self, "last"), (tr, "max_delay"), (self, "e_int"), (tr, "e_delay"), (self, "wi"), (self, "wf"),
+                (self, "info"), (self, "links"), (self, "stale"), (self, "due_at")]
+        arrays = [getattr(o, name) for o, name in held]
+        self.tab = array_addresses(arrays)
+        held = [(o, name, a) for (o, name), a in zip(held, arrays)]
+        groups = []
         for g in self.order:
             aux = g.aux
             if g.kind.population:
@@ -648,8 +657,8 @@ class Windows:
                      *(() if g.kind.population else ("aux",)), *(("trace_time",) if g.exponential else ()))
             held.extend((g, name, getattr(g, name)) for name in names)
         self.replaced = _holds(held)
-        self.group_arrays = tuple(groups)
-        return group_addresses(self.group_arrays)
+        self.held_arrays = (arrays, groups)
+        self.groups = group_addresses(groups)
 
     def _every_arrival(self, g, lt: float, inclusive: bool) -> None:
         """The layer pass of ``on_input`` units without refractory period: every sample before
