@@ -1134,7 +1134,8 @@ def _u8_at(typingctx, address):
 
 # the arrays of a window's pass, by address (window_layers): rows of ``tab``
 (A_HT, A_HV, A_HW, A_HN, A_HEAD, A_FIRST, A_SET_WAVE, A_LAST, A_MAX_DELAY, A_E_INT, A_E_DELAY, A_WI, A_WF, A_INFO,
- A_LINKS, A_STALE, A_DUE_AT) = range(17)
+ A_LINKS, A_STALE, A_DUE_AT, A_IN_DENSE, A_IN_OUT_PTR, A_IN_OUT_SORTED, A_FED) = range(21)  # (observation_sent_at:
+# the input units, their synapses by unit, the groups they feed)
 
 
 def array_addresses(arrays) -> np.ndarray:
@@ -1219,6 +1220,18 @@ def observation_sent(HT, HV, HW, HN, head, max_delay, first, set_wave, last, e_i
         due_at[gi] = low
         stale[gi] = 1
     return True
+
+
+@numba.njit(cache=True, nogil=True)
+def observation_sent_at(tab, values, now, wave, serial, marks):  # pragma: no cover - compiled
+    """:func:`observation_sent` with its arrays read from their addresses in ``tab``
+    (:func:`array_addresses`, rows :data:`A_HT` … :data:`A_FED`)."""
+    return observation_sent(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN), _i8_1(tab, A_HEAD),
+                            _f8_1(tab, A_MAX_DELAY), _f8_1(tab, A_FIRST), _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST),
+                            _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), _i8_1(tab, A_IN_DENSE),
+                            _i8_1(tab, A_IN_OUT_PTR), _i8_1(tab, A_IN_OUT_SORTED), values, now, wave, serial, marks,
+                            _i8_1(tab, A_WI), _f8_1(tab, A_WF), _i8_2(tab, A_INFO), _i8_1(tab, A_FED),
+                            _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT))
 
 
 @numba.njit(cache=True, nogil=True)

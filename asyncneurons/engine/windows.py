@@ -103,7 +103,7 @@ from asyncneurons.engine.history_kernels import (answered, bernoulli_fire, berno
                                                  array_addresses, due_on_input_jittered, earliest_next,
                                                  group_addresses,
                                                  layer_constants,
-                                                 layer_topology, mark_sent, observation_sent, on_input_layer,
+                                                 layer_topology, mark_sent, observation_sent_at, on_input_layer,
                                                  read_sets, window_layers, window_layers_any)
 from asyncneurons.engine.relaxation_kernels import EXP
 from asyncneurons.learning.kernels import NO_DECAYS, potential
@@ -325,6 +325,8 @@ class Windows:
             self._one_call_layout()
         self.input_marks = bool(len(sim.input_group.out_edges)) and self.on_all
         self.fed_oi = np.array([g.oi for g in self.fed_by_input], dtype=np.int64)
+        if self.one_call or self.input_call:
+            self._addresses()
 
     def _one_call_layout(self) -> None:
         """The window's fixed integers and reals and every group's scratch in two arrays ``wi`` and
@@ -382,7 +384,7 @@ class Windows:
         self.info = np.array(rows, dtype=np.int64)
         self.links = np.array(links, dtype=np.int64)
         if self.one_call:
-            self._addresses()
+            self.groups = None  # the groups' arrays by address (_addresses)
 
     # ------------------------------------------------------------------ state of the synapses
     def select(self, g, lt: float, inclusive: bool) -> int:
@@ -432,12 +434,13 @@ class Windows:
         g = self.sim.input_group
         if self.input_call:
             tr = self.tr
-            values = np.asarray(values, dtype=np.float64)
-            while not observation_sent(tr.HT, tr.HV, tr.HW, tr.HN, tr.head, tr.max_delay, self.first, self.set_wave,
-                                       self.last, self.e_int, tr.e_delay, g.dense, g.out_ptr, g.out_sorted, values,
-                                       float(self.sim.env.now), int(wave), tr.serial, self.input_marks, self.wi,
-                                       self.wf, self.info, self.fed_oi, self.stale, self.due_at):
+            values = np.ascontiguousarray(values, dtype=np.float64)
+            if self.replaced():  # the arrays a run may have replaced since the last call
+                self._addresses()
+            while not observation_sent_at(self.tab, values, float(self.sim.env.now), int(wave), tr.serial,
+                                          self.input_marks):
                 tr._grow()  # the oldest sample may still be on its way somewhere: keep more
+                self._addresses()
             tr.serial += 1
             self.rearm()
             return
@@ -638,13 +641,19 @@ class Windows:
         still hold what they held (:func:`_holds`): a run replaces some (deeper rings, a restored
         state)."""
         tr = self.tr
+        g = self.sim.input_group
         held = [(tr, "HT"), (tr, "HV"), (tr, "HW"), (tr, "HN"), (tr, "head"), (self, "first"), (self, "set_wave"),
                 (self, "last"), (tr, "max_delay"), (self, "e_int"), (tr, "e_delay"), (self, "wi"), (self, "wf"),
-                (self, "info"), (self, "links"), (self, "stale"), (self, "due_at")]
+                (self, "info"), (self, "links"), (self, "stale"), (self, "due_at"), (g, "dense"), (g, "out_ptr"),
+                (g, "out_sorted"), (self, "fed_oi")]
         arrays = [getattr(o, name) for o, name in held]
         self.tab = array_addresses(arrays)
         held = [(o, name, a) for (o, name), a in zip(held, arrays)]
         groups = []
+        if not self.one_call:
+            self.replaced = _holds(held)
+            self.held_arrays = (arrays, groups)
+            return
         for g in self.order:
             aux = g.aux
             if g.kind.population:
