@@ -1087,16 +1087,34 @@ def on_input_layer(HT, HV, HW, HN, head, max_delay, topo, consts, P, H, E, T, ke
 G_P, G_H, G_E, G_T, G_KEYS, G_COUNTERS, G_VALUES, G_AUX, G_STAMPS = range(9)  # a group's arrays, in the tuple
 # passed (G_STAMPS: the time stamps t_E of exponential traces, empty for per-sample ones)
 GP_ROWS, GP_WIDTH, GP_AUX, GP_STAMPS = range(9, 13)  # after their addresses, in a row of ``gp`` (group_addresses)
+# then the layer's fixed parts (bernoulli_fire_at): its topology and constants (address, length), the
+# addresses of its firing's values and waves (its size) and of its selection's sets and times, and its number of sets
+GP_TOPO, GP_TOPO_N, GP_CONSTS, GP_CONSTS_N, GP_FIRE_VALUES, GP_FIRE_WAVES, GP_DUE_SETS, GP_DUE_TIMES, GP_N_SETS = \
+    range(13, 22)
 
 
-def group_addresses(groups) -> np.ndarray:
+def group_addresses(groups, parts=None) -> np.ndarray:
     """Per group (a row each), the addresses of its arrays ``groups[i]`` (:data:`G_P` …
     :data:`G_STAMPS`), its number of rows and inputs, and the lengths of its ``aux`` and stamps
     (:data:`GP_ROWS` … :data:`GP_STAMPS`): what :func:`window_layers_any` reads them from,
-    instead of a tuple of 27 arrays, each of which a call would unpack (about 0.07 µs each). The
-    caller keeps the arrays alive and unchanged in place (a replaced one needs a new row)."""
-    gp = np.zeros((len(groups), 13), dtype=np.int64)
+    instead of a tuple of 27 arrays, each of which a call would unpack (about 0.07 µs each). With
+    ``parts``, per group its (topology, constants, firing values, firing waves, due sets, due
+    times) too (:data:`GP_TOPO` …). A group given as None has a row of zeros. The caller keeps
+    the arrays alive and unchanged in place (a replaced one needs a new row)."""
+    gp = np.zeros((len(groups), 22), dtype=np.int64)
     for i, arrays in enumerate(groups):
+        if arrays is None:
+            continue
+        if parts is not None:
+            topo, consts, fv, fw, ds, dt = parts[i]
+            for a, want in ((topo, np.int64), (consts, np.float64), (fv, np.float64), (fw, np.int64),
+                            (ds, np.int64), (dt, np.float64)):
+                if a.dtype != want or not a.flags.c_contiguous:
+                    raise ValueError(f"a part of group {i}: {a.dtype}, not as a window reads it")
+            gp[i, GP_TOPO], gp[i, GP_TOPO_N] = topo.ctypes.data, len(topo)
+            gp[i, GP_CONSTS], gp[i, GP_CONSTS_N] = consts.ctypes.data, len(consts)
+            gp[i, GP_FIRE_VALUES], gp[i, GP_FIRE_WAVES] = fv.ctypes.data, fw.ctypes.data
+            gp[i, GP_DUE_SETS], gp[i, GP_DUE_TIMES], gp[i, GP_N_SETS] = ds.ctypes.data, dt.ctypes.data, len(ds)
         P = arrays[G_P]
         for k, a in enumerate(arrays):
             want = (np.uint64 if k == G_KEYS else np.int64 if k in (G_T, G_COUNTERS) else np.float64)
@@ -1130,6 +1148,45 @@ def _u8_at(typingctx, address):
     def codegen(context, builder, signature, args):
         return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
     return types.CPointer(types.uint64)(types.int64), codegen
+
+
+@numba.njit(cache=True, nogil=True)
+def _group_parts(gp, gi):  # pragma: no cover - compiled
+    """Group ``gi``'s fixed parts, (topology, constants, firing values, firing waves, due sets, due
+    times), from row ``gi`` of ``gp`` (:func:`group_addresses` with ``parts``)."""
+    row = gp[gi]
+    size, n_sets = row[GP_ROWS], row[GP_N_SETS]
+    return (numba.carray(_i8_at(row[GP_TOPO]), row[GP_TOPO_N]), numba.carray(_f8_at(row[GP_CONSTS]), row[GP_CONSTS_N]),
+            numba.carray(_f8_at(row[GP_FIRE_VALUES]), size), numba.carray(_i8_at(row[GP_FIRE_WAVES]), size),
+            numba.carray(_i8_at(row[GP_DUE_SETS]), n_sets), numba.carray(_f8_at(row[GP_DUE_TIMES]), n_sets))
+
+
+@numba.njit(cache=True, nogil=True)
+def bernoulli_fire_at(tab, gp, gi, decays, sets, times, lt, inclusive, horizon, serial, fexp):  # pragma: no cover
+    """:func:`bernoulli_fire` of group ``gi``, its arrays read from their addresses: the window's
+    in ``tab`` (:func:`array_addresses`), the group's in ``gp`` (:func:`group_addresses` with parts)."""
+    P, H, E, T, keys, counters, gv, gaux, _ = _group_views(gp, gi)
+    topo, consts, values, waves, due_sets, due_times = _group_parts(gp, gi)
+    return bernoulli_fire_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
+                              _i8_1(tab, A_HEAD), np.zeros((1, 1)), False, _no_jitter(), _f8_1(tab, A_FIRST),
+                              _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY), _i8_2(tab, A_E_INT),
+                              _f8_1(tab, A_E_DELAY), topo, consts, P, H, E, T, keys, counters, gv, gaux, decays, sets,
+                              times, values, waves, lt, inclusive, horizon, serial, fexp, due_sets, due_times)
+
+
+@numba.njit(cache=True, nogil=True)
+def categorical_fire_at(tab, gp, gi, z, decays, sets, times, row_t, lt, inclusive, horizon, serial,
+                        fexp):  # pragma: no cover - compiled
+    """:func:`categorical_fire` of group ``gi`` (its logits in ``z``), its arrays read from their
+    addresses as in :func:`bernoulli_fire_at`."""
+    P, H, E, T, keys, counters, gv, _, _ = _group_views(gp, gi)
+    topo, consts, values, waves, due_sets, due_times = _group_parts(gp, gi)
+    return categorical_fire_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
+                                _i8_1(tab, A_HEAD), np.zeros((1, 1)), False, _no_jitter(), _f8_1(tab, A_FIRST),
+                                _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY),
+                                _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), topo, consts, P, H, E, T, keys, counters, gv,
+                                z, decays, sets, times, row_t, values, waves, lt, inclusive, horizon, serial, fexp,
+                                due_sets, due_times)
 
 
 # the arrays of a window's pass, by address (window_layers): rows of ``tab``

@@ -98,8 +98,8 @@ from asyncneurons.model import delays
 from asyncneurons.engine import events
 from asyncneurons.learning import streams, traces
 from asyncneurons.engine.clocks import Clocks
-from asyncneurons.engine.history_kernels import (answered, bernoulli_fire, bernoulli_fire_any, categorical_fire,
-                                                 categorical_fire_any, due_clock, due_on_all, due_on_input,
+from asyncneurons.engine.history_kernels import (answered, bernoulli_fire_any, bernoulli_fire_at, categorical_fire_any,
+                                                 categorical_fire_at, due_clock, due_on_all, due_on_input,
                                                  array_addresses, due_on_input_jittered, earliest_next,
                                                  group_addresses,
                                                  layer_constants,
@@ -321,12 +321,10 @@ class Windows:
         # an observation taken in by one call (post_input): without jitter, where the groups it
         # feeds are due by what arrives (on_all, on_input)
         self.input_call = not self.jittered and self.select_mode != 0
-        if self.one_call or self.input_call:
-            self._one_call_layout()
+        self._one_call_layout()
         self.input_marks = bool(len(sim.input_group.out_edges)) and self.on_all
         self.fed_oi = np.array([g.oi for g in self.fed_by_input], dtype=np.int64)
-        if self.one_call or self.input_call:
-            self._addresses()
+        self._addresses()
 
     def _one_call_layout(self) -> None:
         """The window's fixed integers and reals and every group's scratch in two arrays ``wi`` and
@@ -383,8 +381,7 @@ class Windows:
         self.wi, self.wf = wi, wf
         self.info = np.array(rows, dtype=np.int64)
         self.links = np.array(links, dtype=np.int64)
-        if self.one_call:
-            self.groups = None  # the groups' arrays by address (_addresses)
+        self.groups = None  # the groups' arrays by address (_addresses)
 
     # ------------------------------------------------------------------ state of the synapses
     def select(self, g, lt: float, inclusive: bool) -> int:
@@ -649,12 +646,12 @@ class Windows:
         arrays = [getattr(o, name) for o, name in held]
         self.tab = array_addresses(arrays)
         held = [(o, name, a) for (o, name), a in zip(held, arrays)]
-        groups = []
-        if not self.one_call:
-            self.replaced = _holds(held)
-            self.held_arrays = (arrays, groups)
-            return
+        groups, parts = [], []
         for g in self.order:
+            if not g.compiled_fire:
+                groups.append(None)
+                parts.append(None)
+                continue
             aux = g.aux
             if g.kind.population:
                 aux = g.z_buf
@@ -662,12 +659,13 @@ class Windows:
                 aux = g.aux = np.zeros(g.n_rows) if aux is None else np.array(aux, dtype=np.float64)
             groups.append((g.P, g.H, g.E if g.keeps_trace else g.scratch, g.T, g.keys1, g.counters, g.values, aux,
                            g.trace_time if g.exponential else self.no_stamps))
+            parts.append((g.topo, g.consts, g.fire_values, g.fire_waves, g.due_sets, g.due_times))
             names = ("P", "H", "T", "counters", "values", *(("E",) if g.keeps_trace else ()),
                      *(() if g.kind.population else ("aux",)), *(("trace_time",) if g.exponential else ()))
             held.extend((g, name, getattr(g, name)) for name in names)
         self.replaced = _holds(held)
-        self.held_arrays = (arrays, groups)
-        self.groups = group_addresses(groups)
+        self.held_arrays = (arrays, groups, parts)
+        self.groups = group_addresses(groups, parts)
 
     def _every_arrival(self, g, lt: float, inclusive: bool) -> None:
         """The layer pass of ``on_input`` units without refractory period: every sample before
@@ -868,11 +866,10 @@ class Windows:
                         E, g.T, g.keys1, g.counters, g.values, z, decays, sets, times, row_t, g.fire_values,
                         g.fire_waves, lt, inclusive, now, tr.serial, EXP, g.due_sets, g.due_times)
                 else:
-                    a, n_next, lowest = categorical_fire(
-                        tr.HT, tr.HV, tr.HW, tr.HN, tr.head, self.no_jitter, self.first, self.set_wave, self.last,
-                        tr.max_delay, self.e_int, tr.e_delay, g.topo, g.consts, g.P, g.H, E, g.T, g.keys1,
-                        g.counters, g.values, z, decays, sets, times, row_t, g.fire_values, g.fire_waves, lt,
-                        inclusive, now, tr.serial, EXP, g.due_sets, g.due_times)
+                    if self.replaced():  # the arrays a run may have replaced since the last call
+                        self._addresses()
+                    a, n_next, lowest = categorical_fire_at(self.tab, self.groups, g.oi, z, decays, sets, times, row_t,
+                                                            lt, inclusive, now, tr.serial, EXP)
                 if a >= 0:
                     break
                 self._make_room(-a, g.dense)
@@ -888,11 +885,10 @@ class Windows:
                         E, g.T, g.keys1, g.counters, g.values, g.aux, decays, sets, times, g.fire_values,
                         g.fire_waves, lt, inclusive, now, tr.serial, EXP, g.due_sets, g.due_times)
                 else:
-                    code, n_next, lowest = bernoulli_fire(
-                        tr.HT, tr.HV, tr.HW, tr.HN, tr.head, self.no_jitter, self.first, self.set_wave, self.last,
-                        tr.max_delay, self.e_int, tr.e_delay, g.topo, g.consts, g.P, g.H, E, g.T, g.keys1,
-                        g.counters, g.values, g.aux, decays, sets, times, g.fire_values, g.fire_waves, lt, inclusive,
-                        now, tr.serial, EXP, g.due_sets, g.due_times)
+                    if self.replaced():  # the arrays a run may have replaced since the last call
+                        self._addresses()
+                    code, n_next, lowest = bernoulli_fire_at(self.tab, self.groups, g.oi, decays, sets, times, lt,
+                                                             inclusive, now, tr.serial, EXP)
                 if not code:
                     break
                 self._make_room(code, g.dense[rows])
