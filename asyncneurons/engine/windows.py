@@ -98,13 +98,12 @@ from asyncneurons.model import delays
 from asyncneurons.engine import events
 from asyncneurons.learning import streams, traces
 from asyncneurons.engine.clocks import Clocks
-from asyncneurons.engine.history_kernels import (answered, bernoulli_fire_any, bernoulli_fire_at, categorical_fire_any,
-                                                 categorical_fire_at, due_clock, due_on_all, due_on_input,
-                                                 array_addresses, due_on_input_jittered, earliest_next,
-                                                 group_addresses,
-                                                 layer_constants,
-                                                 layer_topology, mark_sent, observation_sent_at, on_input_layer,
-                                                 read_sets, window_layers, window_layers_any)
+from asyncneurons.engine.history_kernels import (A_MAX_DELAY, answered, array_addresses, bernoulli_fire_any,
+                                                 bernoulli_fire_at, categorical_fire_any, categorical_fire_at,
+                                                 due_clock, due_on_all, due_on_input, due_on_input_jittered,
+                                                 earliest_next, group_addresses, layer_constants, layer_topology,
+                                                 mark_sent, observation_sent_at, on_input_layer, read_sets,
+                                                 window_layers, window_layers_any)
 from asyncneurons.engine.relaxation_kernels import EXP
 from asyncneurons.learning.kernels import NO_DECAYS, potential
 from asyncneurons.learning.rules.base import Rule
@@ -432,7 +431,7 @@ class Windows:
         if self.input_call:
             tr = self.tr
             values = np.ascontiguousarray(values, dtype=np.float64)
-            if self.replaced():  # the arrays a run may have replaced since the last call
+            if self.replaced_input():  # the arrays a run may have replaced since the last call
                 self._addresses()
             while not observation_sent_at(self.tab, values, float(self.sim.env.now), int(wave), tr.serial,
                                           self.input_marks):
@@ -645,12 +644,15 @@ class Windows:
                 (g, "out_sorted"), (self, "fed_oi")]
         arrays = [getattr(o, name) for o, name in held]
         self.tab = array_addresses(arrays)
-        held = [(o, name, a) for (o, name), a in zip(held, arrays)]
-        groups, parts = [], []
+        # the arrays a run may replace (the others are made once, with the window)
+        held = [(o, name, a) for (o, name), a in list(zip(held, arrays))[:A_MAX_DELAY]]
+        self.replaced_input = _holds(held)
+        groups, parts, by_group = [], [], []
         for g in self.order:
             if not g.compiled_fire:
                 groups.append(None)
                 parts.append(None)
+                by_group.append(self.replaced_input)
                 continue
             aux = g.aux
             if g.kind.population:
@@ -662,8 +664,11 @@ class Windows:
             parts.append((g.topo, g.consts, g.fire_values, g.fire_waves, g.due_sets, g.due_times))
             names = ("P", "H", "T", "counters", "values", *(("E",) if g.keeps_trace else ()),
                      *(() if g.kind.population else ("aux",)), *(("trace_time",) if g.exponential else ()))
-            held.extend((g, name, getattr(g, name)) for name in names)
+            own = [(g, name, getattr(g, name)) for name in names]
+            by_group.append(_holds(held[:A_MAX_DELAY] + own))
+            held.extend(own)
         self.replaced = _holds(held)
+        self.replaced_in = by_group  # per group: the window's arrays and the group's
         self.held_arrays = (arrays, groups, parts)
         self.groups = group_addresses(groups, parts)
 
@@ -866,7 +871,7 @@ class Windows:
                         E, g.T, g.keys1, g.counters, g.values, z, decays, sets, times, row_t, g.fire_values,
                         g.fire_waves, lt, inclusive, now, tr.serial, EXP, g.due_sets, g.due_times)
                 else:
-                    if self.replaced():  # the arrays a run may have replaced since the last call
+                    if self.replaced_in[g.oi]():  # the arrays a run may have replaced since the last call
                         self._addresses()
                     a, n_next, lowest = categorical_fire_at(self.tab, self.groups, g.oi, z, decays, sets, times, row_t,
                                                             lt, inclusive, now, tr.serial, EXP)
@@ -885,7 +890,7 @@ class Windows:
                         E, g.T, g.keys1, g.counters, g.values, g.aux, decays, sets, times, g.fire_values,
                         g.fire_waves, lt, inclusive, now, tr.serial, EXP, g.due_sets, g.due_times)
                 else:
-                    if self.replaced():  # the arrays a run may have replaced since the last call
+                    if self.replaced_in[g.oi]():  # the arrays a run may have replaced since the last call
                         self._addresses()
                     code, n_next, lowest = bernoulli_fire_at(self.tab, self.groups, g.oi, decays, sets, times, lt,
                                                              inclusive, now, tr.serial, EXP)
