@@ -312,11 +312,13 @@ class Windows:
             self.b_lb = np.full(len(tr.HT), -math.inf)
             self.b_inputs = sim.input_group.dense
         # every layer fires by a compiled call and needs no Python of its own: a window's layers in
-        # one call (window_layers, _pass); a window the output's sample may cut keeps its layer
-        # passes (one call there measured no faster)
-        self.one_call = (not self.timed and not self.cut and self.select_mode != 0 and sim.landings is None
-                         and not self.rule_sampled and not any(g.every_arrival for g in sim.groups)
-                         and all(g.compiled_fire and (g is self.output or not g.kind.population) for g in sim.groups))
+        # one call (window_layers, _pass); in a window the output's sample may cut (wait pacing), the
+        # hidden layers up to the earliest cut in one call and the output in another (advance)
+        compiled = (not self.timed and self.select_mode != 0 and sim.landings is None
+                    and not self.rule_sampled and not any(g.every_arrival for g in sim.groups)
+                    and all(g.compiled_fire and (g is self.output or not g.kind.population) for g in sim.groups))
+        self.one_call = compiled and not self.cut
+        self.cut_calls = compiled and self.cut
         # an observation taken in by one call (post_input): without jitter, where the groups it
         # feeds are due by what arrives (on_all, on_input)
         self.input_call = not self.jittered and self.select_mode != 0
@@ -355,6 +357,10 @@ class Windows:
             links.extend(tg)
         self.every = (len(links), len(links) + len(self.order))  # every group, in order
         links.extend(g.oi for g in self.order)
+        self.hidden_span = (len(links), len(links) + len(self.hidden))  # the hidden ones, in order
+        links.extend(g.oi for g in self.hidden)
+        self.output_span = (len(links), len(links) + 1)  # the output
+        links.append(self.output.oi)
         spans = []
         for g in self.order:
             parts = []
@@ -504,8 +510,12 @@ class Windows:
             # hidden firings before the earliest possible cut are never undone: computed first,
             # with nothing kept; the rest from a copy kept as they fire (_keep)
             bound = limit if self.timed else min(limit, self._earliest_cut(out_class))
-            for g in self.hidden:
-                self._layer(g, bound)
+            calls = self.cut_calls and self.sim.on_event is None
+            if calls:
+                self._pass(bound, self.hidden_span)
+            else:
+                for g in self.hidden:
+                    self._layer(g, bound)
             saved = None
             if bound < limit:
                 self.saved = self._save()
@@ -526,7 +536,10 @@ class Windows:
                     for g in self.hidden:
                         self._layer(g, min(limit, cut))
                 limit = min(limit, out_limit)
-            self._layer(self.output, limit)
+            if calls:
+                self._pass(limit, self.output_span)
+            else:
+                self._layer(self.output, limit)
         if self.recorded:
             rec, self.recorded = sorted(self.recorded, key=lambda r: r[:3]), []
             for t, _, _, name, v, w in rec:
@@ -586,7 +599,7 @@ class Windows:
         self.due_at[g.oi] = g.lowest
         self.stale[g.oi] = 0
 
-    def _pass(self, limit) -> None:
+    def _pass(self, limit, span=None) -> None:
         """:meth:`_layer` for every group in order, in one compiled call
         (:func:`~asyncneurons.engine.history_kernels.window_layers_any`) that comes back only for
         what Python does: deeper rings or jitters drawn ahead (:meth:`_make_room`), and the
@@ -596,7 +609,7 @@ class Windows:
         tr, sim = self.tr, self.sim
         lt, lp = limit
         lt, lp = float(lt), float(lp)
-        start, stop = self.every
+        start, stop = self.every if span is None else span
         pending = -1
         if self.replaced():  # the arrays a run may have replaced since the last call
             self._addresses()
