@@ -1280,6 +1280,19 @@ def observation_sent(HT, HV, HW, HN, head, max_delay, first, set_wave, last, e_i
 
 
 @numba.njit(cache=True, nogil=True)
+def earliest_next_at(tab, btab, which, now):  # pragma: no cover - compiled
+    """:func:`earliest_next` of set ``which``, the inputs' bound their next observation ``now``:
+    ``first`` and ``last`` read from their addresses in ``tab`` (:func:`array_addresses`), the
+    sets' synapses, units and bounds in ``btab`` (ptr, edges, src, delay, set_index, refractory,
+    rptr, rows, lb, the inputs)."""
+    lb, inputs = _f8_1(btab, 8), _i8_1(btab, 9)
+    for i in range(inputs.shape[0]):
+        lb[inputs[i]] = now
+    return earliest_next(_f8_1(tab, A_FIRST), _i8_1(btab, 0), _i8_1(btab, 1), _i8_1(btab, 2), _f8_1(btab, 3),
+                         _i8_1(btab, 4), _f8_1(btab, 5), _f8_1(tab, A_LAST), _i8_1(btab, 6), _i8_1(btab, 7), lb, which)
+
+
+@numba.njit(cache=True, nogil=True)
 def observation_sent_at(tab, values, now, wave, serial, marks):  # pragma: no cover - compiled
     """:func:`observation_sent` with its arrays read from their addresses in ``tab``
     (:func:`array_addresses`, rows :data:`A_HT` … :data:`A_FED`)."""

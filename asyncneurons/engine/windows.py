@@ -101,7 +101,7 @@ from asyncneurons.engine.clocks import Clocks
 from asyncneurons.engine.history_kernels import (A_MAX_DELAY, answered, array_addresses, bernoulli_fire_any,
                                                  bernoulli_fire_at, categorical_fire_any, categorical_fire_at,
                                                  due_clock, due_on_all, due_on_input, due_on_input_jittered,
-                                                 earliest_next, group_addresses, layer_constants, layer_topology,
+                                                 earliest_next_at, group_addresses, layer_constants, layer_topology,
                                                  mark_sent, observation_sent_at, on_input_layer, read_sets,
                                                  window_layers, window_layers_any)
 from asyncneurons.engine.relaxation_kernels import EXP
@@ -517,7 +517,7 @@ class Windows:
                 for g in self.hidden:
                     self._layer(g, bound)
             saved = None
-            if bound < limit:
+            if bound < limit and self._due_before(self.hidden, limit):  # else nothing more fires, nothing to keep
                 self.saved = self._save()
                 for g in self.hidden:
                     self._layer(g, limit)
@@ -545,6 +545,12 @@ class Windows:
             for t, _, _, name, v, w in rec:
                 self.sim.on_event(t, name, "sample", v, w)
 
+    def _due_before(self, groups, limit) -> bool:
+        """Whether some group of ``groups`` may fire before ``limit``: it must select again, or its
+        next firing precedes the limit (what :meth:`_layer` asks first)."""
+        stale, due = self.stale, self.due_at
+        return any(stale[g.oi] or (float(due[g.oi]), events.FIRE + g.rank) < limit for g in groups)
+
     def _earliest_cut(self, out_class: int):
         """A lower bound on where an output's sample may cut the window (see :meth:`advance`),
         as (time, priority): from a lower bound on the output's next sample under ``on_all``
@@ -552,9 +558,9 @@ class Windows:
         ``clock`` and ``poisson`` firing the cut is placed before anything fires."""
         if not self.bounded:
             return (-math.inf, 0)
-        self.b_lb[self.b_inputs] = self.sim.env.now  # the next observation
-        lb = earliest_next(self.first, self.b_ptr, self.b_edges, self.b_src, self.b_delay, self.b_set,
-                           self.b_refractory, self.last, self.b_rptr, self.b_rows, self.b_lb, self.output.set_base)
+        if self.replaced_input():  # the arrays a run may have replaced since the last call
+            self._addresses()
+        lb = earliest_next_at(self.tab, self.b_tab, self.output.set_base, float(self.sim.env.now))
         cuts = []
         if self.sim.rule.output_sends:
             cuts.append(self._landing(lb, out_class))
@@ -657,6 +663,9 @@ class Windows:
                 (g, "out_sorted"), (self, "fed_oi")]
         arrays = [getattr(o, name) for o, name in held]
         self.tab = array_addresses(arrays)
+        if self.bounded:  # earliest_next's, made once
+            self.b_tab = array_addresses([self.b_ptr, self.b_edges, self.b_src, self.b_delay, self.b_set,
+                                          self.b_refractory, self.b_rptr, self.b_rows, self.b_lb, self.b_inputs])
         # the arrays a run may replace (the others are made once, with the window)
         held = [(o, name, a) for (o, name), a in list(zip(held, arrays))[:A_MAX_DELAY]]
         self.replaced_input = _holds(held)
