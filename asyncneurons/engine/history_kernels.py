@@ -1143,6 +1143,14 @@ def _i8_at(typingctx, address):
 
 
 @intrinsic
+def _b1_at(typingctx, address):
+    """The int64 ``address`` as a pointer to booleans (one byte each, as NumPy's)."""
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+    return types.CPointer(types.boolean)(types.int64), codegen
+
+
+@intrinsic
 def _u8_at(typingctx, address):
     """The int64 ``address`` as a pointer to uint64."""
     def codegen(context, builder, signature, args):
@@ -1196,12 +1204,12 @@ def categorical_fire_at(tab, gp, gi, z, decays, sets, times, row_t, lt, inclusiv
 
 
 def array_addresses(arrays) -> np.ndarray:
-    """One row per array of ``arrays`` (C-contiguous, float64 or int64, one or two axes): its
-    address and shape, as :func:`window_layers` reads them. The caller keeps the arrays alive
+    """One row per array of ``arrays`` (C-contiguous, float64, int64 or bool, one or two axes):
+    its address and shape, as :func:`window_layers` reads them. The caller keeps the arrays alive
     and in place (a replaced one needs a new table)."""
     tab = np.zeros((len(arrays), 3), dtype=np.int64)
     for k, a in enumerate(arrays):
-        if a.dtype not in (np.float64, np.int64) or not a.flags.c_contiguous or a.ndim not in (1, 2):
+        if a.dtype not in (np.float64, np.int64, np.bool_) or not a.flags.c_contiguous or a.ndim not in (1, 2):
             raise ValueError(f"array {k}: {a.dtype}, {a.shape}, not as a window reads it")
         tab[k, 0] = a.ctypes.data
         tab[k, 1], tab[k, 2] = a.shape if a.ndim == 2 else (a.shape[0], 1)
@@ -1230,6 +1238,16 @@ def _i8_1(tab, k):  # pragma: no cover - compiled
 def _i8_2(tab, k):  # pragma: no cover - compiled
     """Array ``k`` of ``tab``: int64, two axes."""
     return numba.carray(_i8_at(tab[k, 0]), (tab[k, 1], tab[k, 2]))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _b1_2(tab, k):  # pragma: no cover - compiled
+    """Array ``k`` of ``tab``: bool, two axes."""
+    return numba.carray(_b1_at(tab[k, 0]), (tab[k, 1], tab[k, 2]))
+
+
+# the per-send jitters of a window's pass, by address (window_layers_jittered): rows of ``jtab``
+J_EJ, J_HA, J_ES, J_STALE, J_SRC_PTR, J_BY_SRC, J_JT, J_JT_BASE, J_SENT = range(9)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1423,6 +1441,22 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
                 return 3, pos + 1, -1, serial, action, m
         stale[gi] = 0
     return 0, stop, 0, serial, 0, 0
+
+
+@numba.njit(cache=True, nogil=True)
+def window_layers_jittered(tab, jtab, gp, start, stop, pending, lt, lp, horizon, serial,
+                           fexp):  # pragma: no cover - compiled
+    """:func:`window_layers_any` under synaptic jitter, its arrays read from their addresses:
+    ``tab`` and ``gp`` as for :func:`window_layers`, the jitters and their bookkeeping in ``jtab``
+    (rows :data:`J_EJ` … :data:`J_SENT`, :func:`array_addresses`)."""
+    J = (_f8_2(jtab, J_HA), _b1_2(jtab, J_ES), _i8_1(jtab, J_STALE), _i8_1(jtab, J_SRC_PTR), _i8_1(jtab, J_BY_SRC),
+         _f8_2(jtab, J_JT), _i8_1(jtab, J_JT_BASE), _i8_1(jtab, J_SENT))
+    return window_layers_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
+                             _i8_1(tab, A_HEAD), _f8_2(jtab, J_EJ), True, J, _f8_1(tab, A_FIRST),
+                             _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY),
+                             _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), gp, _i8_1(tab, A_WI), _f8_1(tab, A_WF),
+                             _i8_2(tab, A_INFO), _i8_1(tab, A_LINKS), _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT),
+                             start, stop, pending, lt, lp, horizon, serial, fexp)
 
 
 @numba.njit(cache=True, nogil=True)

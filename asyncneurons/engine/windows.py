@@ -103,7 +103,7 @@ from asyncneurons.engine.history_kernels import (A_MAX_DELAY, answered, array_ad
                                                  due_clock, due_on_all, due_on_input, due_on_input_jittered,
                                                  earliest_next_at, group_addresses, layer_constants, layer_topology,
                                                  mark_sent, observation_sent_at, on_input_layer, read_sets,
-                                                 window_layers, window_layers_any)
+                                                 window_layers, window_layers_jittered)
 from asyncneurons.engine.relaxation_kernels import EXP
 from asyncneurons.learning.kernels import NO_DECAYS, potential
 from asyncneurons.learning.rules.base import Rule
@@ -621,11 +621,8 @@ class Windows:
             self._addresses()
         while True:
             if self.jittered:
-                status, start, pending, serial, action, m = window_layers_any(
-                    tr.HT, tr.HV, tr.HW, tr.HN, tr.head, tr.EJ, True, self._jitter_arrays(), self.first,
-                    self.set_wave, self.last, tr.max_delay, self.e_int, tr.e_delay, self.groups, self.wi, self.wf,
-                    self.info, self.links, self.stale, self.due_at, start, stop, pending, lt, lp, sim.env.now,
-                    tr.serial, EXP)
+                status, start, pending, serial, action, m = window_layers_jittered(
+                    self.tab, self.jtab, self.groups, start, stop, pending, lt, lp, sim.env.now, tr.serial, EXP)
             else:
                 status, start, pending, serial, action, m = window_layers(
                     self.tab, self.groups, start, stop, pending, lt, lp, sim.env.now, tr.serial, EXP)
@@ -689,6 +686,12 @@ class Windows:
             own = [(g, name, getattr(g, name)) for name in names]
             by_group.append(_holds(held[:A_MAX_DELAY] + own))
             held.extend(own)
+        if self.jittered:  # window_layers_jittered's
+            jitters = [(tr, "EJ"), *((tr, name) for name in ("HA", "ES", "stale", "src_ptr", "by_src", "JT", "jt_base",
+                                                            "sent"))]
+            self.jtab = array_addresses([getattr(o, name) for o, name in jitters])
+            held.extend((o, name, getattr(o, name)) for o, name in jitters)
+            arrays = arrays + [getattr(o, name) for o, name in jitters]
         self.replaced = _holds(held)
         self.replaced_in = by_group  # per group: the window's arrays and the group's
         self.held_arrays = (arrays, groups, parts)
