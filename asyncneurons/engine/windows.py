@@ -77,10 +77,13 @@ backprop's hidden units keep their inputs and slope, its output records its trac
 error). Weight Maximization's learning after the TD error lands is one call when it takes no
 time (:func:`asyncneurons.engine.chain.make_cascade`). Where every layer fires by such a call and
 needs no Python of its own (no clocks, no landings, no rule's part, no recorded events, every
-population an output, no cut by the output's sample), a window's layers are one call too
+population an output), a window's layers are one call too
 (:func:`~asyncneurons.engine.history_kernels.window_layers_any`, :meth:`Windows._pass`; under
 exponential traces each firing's decay factors there too, NumPy's ``exp``), back in Python only
-for deeper rings, jitters drawn ahead and the output's action. An ``on_all`` set's due
+for deeper rings, jitters drawn ahead and the output's action; where the output's sample may cut
+the window (wait pacing), the hidden layers up to the earliest cut are one call and the output
+another. Those calls read the arrays from a table of their addresses (the window keeps them,
+:meth:`Windows._addresses`). An ``on_all`` set's due
 time is kept as its synapses change: how many still wait for a newer wave, and the latest
 arrival of the others (:func:`~asyncneurons.engine.history_kernels.due_on_all`).
 ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
@@ -610,8 +613,9 @@ class Windows:
         (:func:`~asyncneurons.engine.history_kernels.window_layers_any`) that comes back only for
         what Python does: deeper rings or jitters drawn ahead (:meth:`_make_room`), and the
         output's action (:meth:`_fired`). The same operations in the same order, so the same
-        bits. (A window an output's sample may cut keeps the layer passes: measured, one call
-        there was no faster.)"""
+        bits. ``span``: the groups to take (positions in ``links``), every group by default; in a
+        window an output's sample may cut, :meth:`advance` takes the hidden ones up to the
+        earliest cut, then the output.)"""
         tr, sim = self.tr, self.sim
         lt, lp = limit
         lt, lp = float(lt), float(lp)
@@ -646,12 +650,14 @@ class Windows:
                     self._addresses()
 
     def _addresses(self) -> None:
-        """What :meth:`_pass` passes: the addresses of the window's arrays in ``tab``
-        (:func:`~asyncneurons.engine.history_kernels.array_addresses`) and of each group's in
-        ``groups`` (:func:`~asyncneurons.engine.history_kernels.group_addresses`), the arrays
-        kept alive in ``held_arrays``; and :meth:`replaced`, whether the attributes that hold them
-        still hold what they held (:func:`_holds`): a run replaces some (deeper rings, a restored
-        state)."""
+        """What the compiled calls are passed: the addresses of the window's arrays in ``tab``
+        (:func:`~asyncneurons.engine.history_kernels.array_addresses`; under synaptic jitter the
+        jitters' in ``jtab``) and of each group's arrays and fixed parts in ``groups``
+        (:func:`~asyncneurons.engine.history_kernels.group_addresses`), the arrays kept alive in
+        ``held_arrays``; and whether the attributes that hold them still hold what they held
+        (:func:`_holds`), asked before each call: :meth:`replaced` (all), ``replaced_input`` (the
+        window's), ``replaced_in[g.oi]`` (the window's and group g's). A run replaces some
+        (deeper rings, a restored state, a cut window's copy loaded)."""
         tr = self.tr
         g = self.sim.input_group
         held = [(tr, "HT"), (tr, "HV"), (tr, "HW"), (tr, "HN"), (tr, "head"), (self, "first"), (self, "set_wave"),
