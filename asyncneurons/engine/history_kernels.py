@@ -1179,37 +1179,49 @@ def _group_parts(gp, gi):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def bernoulli_fire_at(tab, gp, gi, decays, sets, times, lt, inclusive, horizon, serial, fexp):  # pragma: no cover
+def bernoulli_fire_at(tab, gp, gi, decays, sets, times, lt, inclusive, horizon, serial, fexp,
+                      clock):  # pragma: no cover - compiled
     """:func:`bernoulli_fire` of group ``gi``, its arrays read from their addresses: the window's
-    in ``tab`` (:func:`array_addresses`), the group's in ``gp`` (:func:`group_addresses` with parts)."""
+    in ``tab`` (:func:`array_addresses`), the group's in ``gp`` (:func:`group_addresses` with parts).
+    With ``clock`` (clock and Poisson firing, whose firing selects nothing) the layer's next
+    selection after it, :func:`due_clock` on each set's next tick (row :data:`A_CLOCK_AT`)."""
     P, H, E, T, keys, counters, gv, gaux, _ = _group_views(gp, gi)
     topo, consts, values, waves, due_sets, due_times = _group_parts(gp, gi)
-    return bernoulli_fire_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
+    code, n, lowest = bernoulli_fire_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
                               _i8_1(tab, A_HEAD), np.zeros((1, 1)), False, _no_jitter(), _f8_1(tab, A_FIRST),
                               _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY), _i8_2(tab, A_E_INT),
                               _f8_1(tab, A_E_DELAY), topo, consts, P, H, E, T, keys, counters, gv, gaux, decays, sets,
                               times, values, waves, lt, inclusive, horizon, serial, fexp, due_sets, due_times)
+    if clock and code == 0:
+        n, lowest = due_clock(_f8_1(tab, A_CLOCK_AT), topo[SET_BASE], gp[gi, GP_N_SETS], lt, inclusive, due_sets,
+                              due_times)
+    return code, n, lowest
 
 
 @numba.njit(cache=True, nogil=True)
-def categorical_fire_at(tab, gp, gi, z, decays, sets, times, row_t, lt, inclusive, horizon, serial,
-                        fexp):  # pragma: no cover - compiled
+def categorical_fire_at(tab, gp, gi, z, decays, sets, times, row_t, lt, inclusive, horizon, serial, fexp,
+                        clock):  # pragma: no cover - compiled
     """:func:`categorical_fire` of group ``gi`` (its logits in ``z``), its arrays read from their
-    addresses as in :func:`bernoulli_fire_at`."""
+    addresses, and with ``clock`` its next selection, as in :func:`bernoulli_fire_at`."""
     P, H, E, T, keys, counters, gv, _, _ = _group_views(gp, gi)
     topo, consts, values, waves, due_sets, due_times = _group_parts(gp, gi)
-    return categorical_fire_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
+    a, n, lowest = categorical_fire_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
                                 _i8_1(tab, A_HEAD), np.zeros((1, 1)), False, _no_jitter(), _f8_1(tab, A_FIRST),
                                 _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY),
                                 _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), topo, consts, P, H, E, T, keys, counters, gv,
                                 z, decays, sets, times, row_t, values, waves, lt, inclusive, horizon, serial, fexp,
                                 due_sets, due_times)
+    if clock and a >= 0:
+        n, lowest = due_clock(_f8_1(tab, A_CLOCK_AT), topo[SET_BASE], gp[gi, GP_N_SETS], lt, inclusive, due_sets,
+                              due_times)
+    return a, n, lowest
 
 
 # the arrays of a window's pass, by address (window_layers): rows of ``tab``
 (A_HT, A_HV, A_HW, A_HN, A_HEAD, A_FIRST, A_SET_WAVE, A_LAST, A_MAX_DELAY, A_E_INT, A_E_DELAY, A_WI, A_WF, A_INFO,
- A_LINKS, A_STALE, A_DUE_AT, A_IN_DENSE, A_IN_OUT_PTR, A_IN_OUT_SORTED, A_FED) = range(21)  # (observation_sent_at:
-# the input units, their synapses by unit, the groups they feed)
+ A_LINKS, A_STALE, A_DUE_AT, A_IN_DENSE, A_IN_OUT_PTR, A_IN_OUT_SORTED, A_FED, A_CLOCK_AT) = range(22)
+# (observation_sent_at: the input units, their synapses by unit, the groups they feed; bernoulli_fire_at under
+# clock and Poisson firing: each set's next tick)
 
 
 def array_addresses(arrays) -> np.ndarray:

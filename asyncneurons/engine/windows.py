@@ -101,7 +101,7 @@ from asyncneurons.model import delays
 from asyncneurons.engine import events
 from asyncneurons.learning import streams, traces
 from asyncneurons.engine.clocks import Clocks
-from asyncneurons.engine.history_kernels import (A_MAX_DELAY, answered, array_addresses, bernoulli_fire_any,
+from asyncneurons.engine.history_kernels import (A_CLOCK_AT, A_MAX_DELAY, answered, array_addresses, bernoulli_fire_any,
                                                  bernoulli_fire_at, categorical_fire_any, categorical_fire_at,
                                                  due_clock, due_on_all, due_on_input, due_on_input_jittered,
                                                  earliest_next_at, group_addresses, layer_constants, layer_topology,
@@ -663,14 +663,15 @@ class Windows:
         held = [(tr, "HT"), (tr, "HV"), (tr, "HW"), (tr, "HN"), (tr, "head"), (self, "first"), (self, "set_wave"),
                 (self, "last"), (tr, "max_delay"), (self, "e_int"), (tr, "e_delay"), (self, "wi"), (self, "wf"),
                 (self, "info"), (self, "links"), (self, "stale"), (self, "due_at"), (g, "dense"), (g, "out_ptr"),
-                (g, "out_sorted"), (self, "fed_oi")]
+                (g, "out_sorted"), (self, "fed_oi"), (self.clocks, "at") if self.timed else (self, "no_stamps")]
         arrays = [getattr(o, name) for o, name in held]
         self.tab = array_addresses(arrays)
         if self.bounded:  # earliest_next's, made once
             self.b_tab = array_addresses([self.b_ptr, self.b_edges, self.b_src, self.b_delay, self.b_set,
                                           self.b_refractory, self.b_rptr, self.b_rows, self.b_lb, self.b_inputs])
         # the arrays a run may replace (the others are made once, with the window)
-        held = [(o, name, a) for (o, name), a in list(zip(held, arrays))[:A_MAX_DELAY]]
+        held = [(o, name, a) for (o, name), a in zip(held, arrays)]
+        held = held[:A_MAX_DELAY] + held[A_CLOCK_AT:]
         self.replaced_input = _holds(held)
         groups, parts, by_group = [], [], []
         for g in self.order:
@@ -690,7 +691,7 @@ class Windows:
             names = ("P", "H", "T", "counters", "values", *(("E",) if g.keeps_trace else ()),
                      *(() if g.kind.population else ("aux",)), *(("trace_time",) if g.exponential else ()))
             own = [(g, name, getattr(g, name)) for name in names]
-            by_group.append(_holds(held[:A_MAX_DELAY] + own))
+            by_group.append(_holds(held[:A_MAX_DELAY + 1] + own))
             held.extend(own)
         if self.jittered:  # window_layers_jittered's
             jitters = [(tr, "EJ"), *((tr, name) for name in ("HA", "ES", "stale", "src_ptr", "by_src", "JT", "jt_base",
@@ -787,12 +788,13 @@ class Windows:
 
     def fire(self, g, sets, times, lt: float = -math.inf, inclusive: bool = False):
         """Sets ``sets`` of ``g`` sample, each at its own time ``times`` (see the module docstring).
-        A compiled firing (:meth:`_fire_compiled`) under ``on_all`` or ``on_input`` returns the
-        number of sets then due before ``lt`` (:meth:`select`); otherwise None."""
+        A compiled firing (:meth:`_fire_compiled`) under ``on_all`` or ``on_input``, or on clocks
+        without synaptic jitter, returns the number of sets then due before ``lt`` (:meth:`select`);
+        otherwise None."""
         tr, sim, kind = self.tr, self.sim, g.kind
         if g.compiled_fire:
             n = self._fire_compiled(g, sets, times, lt, inclusive)
-            return None if self.select_mode == 0 else n
+            return None if self.select_mode == 0 and not (self.timed and not self.jittered) else n
         if kind.population:  # one set: every row at its time
             rows, row_t = g.all_rows, times[g.set_of_row]
         else:
@@ -905,7 +907,7 @@ class Windows:
                     if self.replaced_in[g.oi]():  # the arrays a run may have replaced since the last call
                         self._addresses()
                     a, n_next, lowest = categorical_fire_at(self.tab, self.groups, g.oi, z, decays, sets, times, row_t,
-                                                            lt, inclusive, now, tr.serial, EXP)
+                                                            lt, inclusive, now, tr.serial, EXP, self.timed)
                 if a >= 0:
                     break
                 self._make_room(-a, g.dense)
@@ -924,7 +926,7 @@ class Windows:
                     if self.replaced_in[g.oi]():  # the arrays a run may have replaced since the last call
                         self._addresses()
                     code, n_next, lowest = bernoulli_fire_at(self.tab, self.groups, g.oi, decays, sets, times, lt,
-                                                             inclusive, now, tr.serial, EXP)
+                                                             inclusive, now, tr.serial, EXP, self.timed)
                 if not code:
                     break
                 self._make_room(code, g.dense[rows])
