@@ -40,7 +40,7 @@ from asyncneurons.learning import streams
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
 from asyncneurons.model.delays import of_layer
 
-BLOCK = 64  # draws per unit computed together
+BLOCK = 256  # draws per unit computed together
 
 
 def _own(g, name, layer: int, timing, key: str):

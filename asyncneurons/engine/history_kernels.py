@@ -40,8 +40,10 @@ import math
 import numba
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
 import numpy as np
+from numba import types
+from numba.extending import intrinsic
 
-from asyncneurons.engine.relaxation_kernels import apply_loop
+from asyncneurons.engine.relaxation_kernels import apply_loop, apply_loop_with
 from asyncneurons.learning.compiled import (_block_sum, _clamp, _uniform, categorical_sample, logistic_finish,
                                            logits_shifted, pairwise_sum)
 
@@ -67,17 +69,23 @@ def newest(HT, HN, HV, HW, head):  # pragma: no cover - compiled
     if nothing was sent), value and wave tag: most reads settle there (the newest sample has
     arrived, or it is not of a newer wave), and a sender's slot read once serves its synapses
     (a synapse's own slot was an indexed read of a two-dimensional ring, a few times dearer)."""
-    depth = HT.shape[1]
     n = HT.shape[0]
     k_new, t_new, v_new, w_new = np.empty(n, dtype=np.int64), np.empty(n), np.empty(n), np.empty(n, dtype=np.int64)
-    for s in range(n):
+    newest_into(HT, HN, HV, HW, head, k_new, t_new, v_new, w_new)
+    return k_new, t_new, v_new, w_new
+
+
+@numba.njit(cache=True, nogil=True)
+def newest_into(HT, HN, HV, HW, head, k_new, t_new, v_new, w_new):  # pragma: no cover - compiled
+    """:func:`newest` into arrays given, one entry per sender (a firing's scratch)."""
+    depth = HT.shape[1]
+    for s in range(HT.shape[0]):
         k = _older(head[s], depth)
         written = HN[s, k] >= 0
         k_new[s] = k if written else -1
         t_new[s] = HT[s, k] if written else math.inf
         v_new[s] = HV[s, k]
         w_new[s] = HW[s, k]
-    return k_new, t_new, v_new, w_new
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -134,6 +142,14 @@ def read_sets(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, 
     senders' newest values into that run: what the synapse-by-synapse read writes there
     (without jitter)."""
     k_new, t_new, v_new, w_new = newest(HT, HN, HV, HW, head)
+    read_from_newest(HT, HN, HV, HW, EJ, jittered, sets, times, ptr, edges, src, delay, rows, cols, H, T, k_new, t_new,
+                     v_new, w_new)
+
+
+@numba.njit(cache=True, nogil=True)
+def read_from_newest(HT, HN, HV, HW, EJ, jittered, sets, times, ptr, edges, src, delay, rows, cols, H, T, k_new, t_new,
+                     v_new, w_new):  # pragma: no cover - compiled
+    """:func:`read_sets` given each sender's newest slot (:func:`newest_into`)."""
     if jittered:
         _read_sets_jittered(HT, HN, HV, HW, EJ, sets, times, ptr, edges, src, delay, rows, cols, H, T, k_new, t_new,
                             v_new, w_new)
@@ -319,6 +335,19 @@ def answered(T, rows, population, sets, times, base, set_wave, last, waves, on_a
     then waits for the first arrival of a newer wave:
     ``first[edges[j]] = min {arrival : HW > set_wave}`` (∞ if none is on its way)."""
     depth = HT.shape[1]
+    w_new = np.empty(HT.shape[0] if on_all else 0, dtype=np.int64)  # each sender's newest wave tag
+    for s in range(w_new.shape[0]):
+        w_new[s] = HW[s, _older(head[s], depth)]
+    answered_from(T, rows, population, sets, times, base, set_wave, last, waves, on_all, HT, HW, head, EJ, jittered,
+                  ptr, edges, src, delay, first, w_new)
+
+
+@numba.njit(cache=True, nogil=True)
+def answered_from(T, rows, population, sets, times, base, set_wave, last, waves, on_all, HT, HW, head, EJ, jittered,
+                  ptr, edges, src, delay, first, w_new):  # pragma: no cover - compiled
+    """:func:`answered` given each sender's newest wave tag ``w_new`` (``HW`` at its newest slot,
+    as :func:`newest_into` leaves it; a firing's read and its answer see the same rings)."""
+    depth = HT.shape[1]
     if population:
         w = T[0, 0]
         for r in range(T.shape[0]):
@@ -342,9 +371,6 @@ def answered(T, rows, population, sets, times, base, set_wave, last, waves, on_a
         last[base + st] = times[i]
     if not on_all:
         return
-    w_new = np.empty(HT.shape[0], dtype=np.int64)  # each sender's newest wave tag
-    for s in range(HT.shape[0]):
-        w_new[s] = HW[s, _older(head[s], depth)]
     at_max, at_count = _waiting(first, set_wave.shape[0])
     for i in range(sets.shape[0]):
         st = sets[i]
@@ -582,12 +608,16 @@ def _row_sum(t):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def _read_and_potentials(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T, P,
-                         rows, pot):  # pragma: no cover - compiled
+                         rows, pot, sc):  # pragma: no cover - compiled
     """:func:`read_sets`, then ``pot[i] = Σ_q P[r, q] H[r, q]`` for each row r = ``rows[i]``
-    (:func:`asyncneurons.learning.compiled.potential_rows` of the rows)."""
-    read_sets(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T)
+    (:func:`asyncneurons.learning.compiled.potential_rows` of the rows); the senders' newest
+    slots and the products in the firing's scratch ``sc`` (:func:`_scratch`)."""
+    k_new, t_new, v_new, w_new = sc[1], sc[4], sc[5], sc[2]
+    newest_into(HT, HN, HV, HW, head, k_new, t_new, v_new, w_new)
+    read_from_newest(HT, HN, HV, HW, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T, k_new, t_new,
+                     v_new, w_new)
     n = P.shape[1]
-    t = np.empty(n)
+    t = sc[6][:n]
     for i in range(rows.shape[0]):
         r = rows[i]
         for q in range(n):
@@ -597,11 +627,11 @@ def _read_and_potentials(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, e
 
 @numba.njit(cache=True, nogil=True)
 def read_bernoulli_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T, P,
-                       rows, temperature, pot, x, e):  # pragma: no cover - compiled
+                       rows, temperature, pot, x, e, sc):  # pragma: no cover - compiled
     """:func:`_read_and_potentials`, then ``x = pot / T`` and ``e = −clamp(x, ±20)``
     (:func:`asyncneurons.learning.compiled.bernoulli_pre` of the rows; ``exp`` comes next)."""
     _read_and_potentials(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T,
-                         P, rows, pot)
+                         P, rows, pot, sc)
     for j in range(pot.shape[0]):
         x[j] = pot[j] / temperature
         e[j] = -_clamp(x[j], -20.0, 20.0)
@@ -609,11 +639,11 @@ def read_bernoulli_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edg
 
 @numba.njit(cache=True, nogil=True)
 def read_categorical_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T,
-                         P, rows, temperature, n, pot, z):  # pragma: no cover - compiled
+                         P, rows, temperature, n, pot, z, sc):  # pragma: no cover - compiled
     """:func:`_read_and_potentials` of a whole population, then its ``n`` logits
     (:func:`asyncneurons.learning.compiled.logits_shifted`; ``exp`` comes next)."""
     _read_and_potentials(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, erows, ecols, H, T,
-                         P, rows, pot)
+                         P, rows, pot, sc)
     logits_shifted(pot, temperature, n, z)
 
 
@@ -645,11 +675,12 @@ def _room(HT, head, max_delay, idx, horizon, jittered, J):  # pragma: no cover -
 @numba.njit(cache=True, nogil=True)
 def _answer_and_send(T, rows, population, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN,
                      head, EJ, jittered, J, ptr, edges, src, delay, first, max_delay, idx, values, horizon, serial,
-                     out_ptr, out_sorted, edge_set, e_delay, e_src, marks):  # pragma: no cover - compiled
-    """:func:`answered`, :func:`append` or :func:`append_jittered` (room already checked) and,
-    when ``marks``, :func:`mark_sent`."""
-    answered(T, rows, population, sets, times, base, set_wave, last, waves, on_all, HT, HW, head, EJ, jittered, ptr,
-             edges, src, delay, first)
+                     out_ptr, out_sorted, edge_set, e_delay, e_src, marks, w_new):  # pragma: no cover - compiled
+    """:func:`answered` (``w_new``: each sender's newest wave tag, :func:`answered_from`),
+    :func:`append` or :func:`append_jittered` (room already checked) and, when ``marks``,
+    :func:`mark_sent`."""
+    answered_from(T, rows, population, sets, times, base, set_wave, last, waves, on_all, HT, HW, head, EJ, jittered,
+                  ptr, edges, src, delay, first, w_new)
     if jittered:
         append_jittered(HT, HV, HW, HN, head, J[0], EJ, J[1], J[2], idx, row_t, values, waves, horizon, serial, J[3],
                         J[4], J[5], J[6], J[7], e_delay)
@@ -678,7 +709,7 @@ def bernoulli_fire_post_any(x, p, keys, counters, temperature, decay, decays, H,
                         T, sets, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ, jittered, J, ptr,
                         edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr, out_sorted, edge_set,
                         e_delay, e_src, marks, mode, refractory, lt, inclusive, due_sets,
-                        due_times):  # pragma: no cover - compiled
+                        due_times, w_new):  # pragma: no cover - compiled
     """From ``p = exp(−clamp(x))`` for rows ``rows`` of a Bernoulli layer sampling at ``times``:
     :func:`asyncneurons.learning.compiled.bernoulli_post` on those rows (values into ``values`` and
     ``gv[rows]``, σ into ``p`` and ``gaux[rows]``), then :func:`_answer_and_send` and the layer's
@@ -704,7 +735,7 @@ def bernoulli_fire_post_any(x, p, keys, counters, temperature, decay, decays, H,
         gaux[r] = p[i]
     _answer_and_send(T, rows, False, sets, times, times, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
                      jittered, J, ptr, edges, src, delay, first, max_delay, idx, values, horizon, serial, out_ptr,
-                     out_sorted, edge_set, e_delay, e_src, marks)
+                     out_sorted, edge_set, e_delay, e_src, marks, w_new)
     n, lowest = _select_next(mode, first, edges, ptr, last, base, refractory, lt, inclusive, due_sets, due_times,
                              HT, HN, head, src, delay)
     return 0, n, lowest
@@ -715,7 +746,7 @@ def categorical_fire_post_any(z, keys, counters, temperature, decay, decays, H, 
                           T, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
                           jittered, J, ptr, edges, src, delay, first, max_delay, idx, horizon, serial, out_ptr,
                           out_sorted, edge_set, e_delay, e_src, marks, mode, refractory, lt, inclusive, due_sets,
-                          due_times):  # pragma: no cover - compiled
+                          due_times, w_new):  # pragma: no cover - compiled
     """From ``z = exp(logits)``: :func:`asyncneurons.learning.compiled.categorical_sample` for a whole
     population sampling at ``times[0]`` (``row_t``: that time for each row), then
     :func:`_answer_and_send` and the next selection (:func:`_select_next`). Returns (the action,
@@ -727,7 +758,7 @@ def categorical_fire_post_any(z, keys, counters, temperature, decay, decays, H, 
     a = categorical_sample(z, keys, counters, temperature, decay, decays, H, E, values, g)
     _answer_and_send(T, rows, True, sets, times, row_t, base, set_wave, last, waves, on_all, HT, HV, HW, HN, head, EJ,
                      jittered, J, ptr, edges, src, delay, first, max_delay, idx, values, horizon, serial, out_ptr,
-                     out_sorted, edge_set, e_delay, e_src, marks)
+                     out_sorted, edge_set, e_delay, e_src, marks, w_new)
     n, lowest = _select_next(mode, first, edges, ptr, last, base, refractory, lt, inclusive, due_sets, due_times,
                              HT, HN, head, src, delay)
     return a, n, lowest
@@ -769,6 +800,20 @@ def layer_constants(temperature: float, refractory: float, decay: float, delay, 
     return np.concatenate([[temperature, refractory, decay, tau], delay]).astype(np.float64)
 
 
+@numba.njit(cache=True, nogil=True)
+def _scratch(m, n, width):  # pragma: no cover - compiled
+    """A firing's scratch, for up to ``m`` rows, ``n`` senders and inputs ``width`` wide, in two
+    arrays: (rows or senders fired [m], each sender's newest slot [n] and wave tag [n], the
+    arguments of NumPy's loop [5] (:func:`~asyncneurons.engine.relaxation_kernels.apply_loop_with`),
+    each sender's newest time [n] and value [n], products [width], pre-activations [m], x [m],
+    σ or scores [m], decay factors [m])."""
+    ints = np.empty(m + 2 * n + 5, dtype=np.int64)
+    reals = np.empty(2 * n + width + 4 * m)
+    a, b = m + 2 * n, 2 * n + width
+    return (ints[:m], ints[m:m + n], ints[m + n:a], ints[a:a + 5], reals[:n], reals[n:2 * n], reals[2 * n:b],
+            reals[b:b + m], reals[b + m:b + 2 * m], reals[b + 2 * m:b + 3 * m], reals[b + 3 * m:b + 4 * m])
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def _part(topo, i):  # pragma: no cover - compiled
     """Part ``i`` of a layer's topology (:func:`layer_topology`)."""
@@ -785,9 +830,20 @@ def bernoulli_fire_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, l
     each synapse's receiving set and its sender. Its samples and waves go to ``values`` and
     ``waves`` (scratch of the layer's size). Returns what :func:`bernoulli_fire_post_any` returns,
     having changed nothing when the rings must grow or jitters be drawn first."""
+    return _bernoulli_fire_in(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay,
+                              topo, consts, P, H, E, T, keys, counters, gv, gaux, decays, sets, times, values, waves, lt,
+                              inclusive, horizon, serial, fexp, due_sets, due_times,
+                              _scratch(sets.shape[0], HT.shape[0], P.shape[1]))
+
+
+@numba.njit(cache=True, nogil=True)
+def _bernoulli_fire_in(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, topo,
+                       consts, P, H, E, T, keys, counters, gv, gaux, decays, sets, times, values, waves, lt, inclusive,
+                       horizon, serial, fexp, due_sets, due_times, sc):  # pragma: no cover - compiled
+    """:func:`bernoulli_fire_any` in the scratch ``sc`` (:func:`_scratch`, for at least as many sets)."""
     m = sets.shape[0]
     dense = _part(topo, DENSE)
-    idx = np.empty(m, dtype=np.int64)
+    idx = sc[0][:m]
     for i in range(m):
         idx[i] = dense[sets[i]]
     code = _room(HT, head, max_delay, idx, horizon, jittered, J)
@@ -796,16 +852,16 @@ def bernoulli_fire_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, l
     ptr, edges, src = _part(topo, W_PTR), _part(topo, W_EDGES), _part(topo, W_SRC)
     delay = consts[DELAYS:]
     temperature = consts[TEMPERATURE]
-    pot, x, p = np.empty(m), np.empty(m), np.empty(m)
+    pot, x, p = sc[7][:m], sc[8][:m], sc[9][:m]
     read_bernoulli_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, _part(topo, W_ROW),
-                       _part(topo, W_COL), H, T, P, sets, temperature, pot, x, p)
-    apply_loop(fexp, p, p)
+                       _part(topo, W_COL), H, T, P, sets, temperature, pot, x, p, sc)
+    apply_loop_with(fexp, p, p, sc[3])
     return bernoulli_fire_post_any(x, p, keys, counters, temperature, consts[DECAY], decays, H, E, sets, values[:m], gv,
                                    gaux, T, sets, times, topo[SET_BASE], set_wave, last, waves[:m], topo[ON_ALL] != 0,
                                    HT, HV, HW, HN, head, EJ, jittered, J, ptr, edges, src, delay, first, max_delay, idx,
                                    horizon, serial, _part(topo, OUT_PTR), _part(topo, OUT_SORTED), e_int[0], e_delay,
                                    e_int[1], topo[MARKS] != 0, topo[MODE], consts[REFRACTORY], lt, inclusive,
-                                   due_sets, due_times)
+                                   due_sets, due_times, sc[2])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -827,26 +883,40 @@ def categorical_fire_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave,
     ``exp`` (at address ``fexp``) and :func:`categorical_fire_post_any`; its samples go to
     ``values`` (scratch) and ``gv``. Returns what :func:`categorical_fire_post_any` returns,
     having changed nothing when the rings must grow or jitters be drawn first."""
+    return _categorical_fire_in(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay,
+                                topo, consts, P, H, E, T, keys, counters, gv, z, decays, sets, times, row_t, values,
+                                waves, lt, inclusive, horizon, serial, fexp, due_sets, due_times,
+                                _scratch(P.shape[0], HT.shape[0], P.shape[1]))
+
+
+@numba.njit(cache=True, nogil=True)
+def _categorical_fire_in(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, topo,
+                         consts, P, H, E, T, keys, counters, gv, z, decays, sets, times, row_t, values, waves, lt,
+                         inclusive, horizon, serial, fexp, due_sets, due_times, sc):  # pragma: no cover - compiled
+    """:func:`categorical_fire_any` in the scratch ``sc`` (:func:`_scratch`, for at least the
+    population's rows)."""
     dense = _part(topo, DENSE)
     m = dense.shape[0]
     code = _room(HT, head, max_delay, dense, horizon, jittered, J)
     if code:
         return -code, 0, 0.0
-    rows = np.arange(m)
+    rows = sc[0][:m]
+    for i in range(m):
+        rows[i] = i
     ptr, edges, src = _part(topo, W_PTR), _part(topo, W_EDGES), _part(topo, W_SRC)
     delay = consts[DELAYS:]
     temperature = consts[TEMPERATURE]
-    pot = np.empty(m)
+    pot = sc[7][:m]
     read_categorical_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, edges, src, delay, _part(topo, W_ROW),
-                         _part(topo, W_COL), H, T, P, rows, temperature, z.shape[0], pot, z)
-    apply_loop(fexp, z, z)
+                         _part(topo, W_COL), H, T, P, rows, temperature, z.shape[0], pot, z, sc)
+    apply_loop_with(fexp, z, z, sc[3])
     out = values[:m]
     res = categorical_fire_post_any(z, keys, counters, temperature, consts[DECAY], decays, H, E, rows, out,
-                                    np.empty(m), T, sets, times, row_t, topo[SET_BASE], set_wave, last, waves[:m],
+                                    sc[8][:m], T, sets, times, row_t, topo[SET_BASE], set_wave, last, waves[:m],
                                     topo[ON_ALL] != 0, HT, HV, HW, HN, head, EJ, jittered, J, ptr, edges, src, delay,
                                     first, max_delay, dense, horizon, serial, _part(topo, OUT_PTR),
                                     _part(topo, OUT_SORTED), e_int[0], e_delay, e_int[1], topo[MARKS] != 0,
-                                    topo[MODE], consts[REFRACTORY], lt, inclusive, due_sets, due_times)
+                                    topo[MODE], consts[REFRACTORY], lt, inclusive, due_sets, due_times, sc[2])
     for i in range(m):
         gv[i] = out[i]
     return res
@@ -1008,14 +1078,211 @@ def on_input_layer(HT, HV, HW, HN, head, max_delay, topo, consts, P, H, E, T, ke
 # window's limit (:meth:`asyncneurons.engine.windows.Windows._layer`). Where every layer fires by
 # one of the calls above and nothing but the output's action needs Python, the whole sequence is
 # one call that comes back to Python only for what Python does (deeper rings, jitters drawn ahead,
-# the output's action), to be called again where it stopped. A compiled call costs about 0.12 µs
+# the output's action), to be called again where it stopped. A compiled call costs about 0.07 µs
 # per array it is passed, so the window's fixed integers and reals and every group's scratch live
 # in two arrays (``wi``, ``wf``; the groups' own names for them are views), a group's place in
-# them in a row of ``info``, and only the arrays a run may replace are passed per group, as one
-# tuple each (:data:`G_P` … :data:`G_AUX`).
+# them in a row of ``info``. The calls Python makes per window or firing (:func:`window_layers`,
+# :func:`window_layers_jittered`, :func:`observation_sent_at`, :func:`bernoulli_fire_at`,
+# :func:`categorical_fire_at`, :func:`earliest_next_at`) are passed no array but two tables of
+# addresses: the window's arrays and each group's (:func:`array_addresses`,
+# :func:`group_addresses`), read back as arrays without a reference count
+# (``numba.carray``): the unpacking of some forty arrays per call is gone, and so are the counts
+# taken and given back on them by every compiled function they pass through (measured on the
+# common point of ``benchmarks/every_timing.py``, 1,500 steps alternately: about 151 → 136 µs per
+# environment step). The caller (the window) keeps
+# the arrays alive, and builds the tables again when a run has replaced one (deeper rings, a
+# restored state), which it asks before each call.
 
 G_P, G_H, G_E, G_T, G_KEYS, G_COUNTERS, G_VALUES, G_AUX, G_STAMPS = range(9)  # a group's arrays, in the tuple
 # passed (G_STAMPS: the time stamps t_E of exponential traces, empty for per-sample ones)
+GP_ROWS, GP_WIDTH, GP_AUX, GP_STAMPS = range(9, 13)  # after their addresses, in a row of ``gp`` (group_addresses)
+# then the layer's fixed parts (bernoulli_fire_at): its topology and constants (address, length), the
+# addresses of its firing's values and waves (its size) and of its selection's sets and times, and its number of sets
+GP_TOPO, GP_TOPO_N, GP_CONSTS, GP_CONSTS_N, GP_FIRE_VALUES, GP_FIRE_WAVES, GP_DUE_SETS, GP_DUE_TIMES, GP_N_SETS = \
+    range(13, 22)
+
+
+def group_addresses(groups, parts=None) -> np.ndarray:
+    """Per group (a row each), the addresses of its arrays ``groups[i]`` (:data:`G_P` …
+    :data:`G_STAMPS`), its number of rows and inputs, and the lengths of its ``aux`` and stamps
+    (:data:`GP_ROWS` … :data:`GP_STAMPS`): what :func:`window_layers_any` reads them from,
+    instead of a tuple of 27 arrays, each of which a call would unpack (about 0.07 µs each). With
+    ``parts``, per group its (topology, constants, firing values, firing waves, due sets, due
+    times) too (:data:`GP_TOPO` …). A group given as None has a row of zeros. The caller keeps
+    the arrays alive and unchanged in place (a replaced one needs a new row)."""
+    gp = np.zeros((len(groups), 22), dtype=np.int64)
+    for i, arrays in enumerate(groups):
+        if arrays is None:
+            continue
+        if parts is not None:
+            topo, consts, fv, fw, ds, dt = parts[i]
+            for a, want in ((topo, np.int64), (consts, np.float64), (fv, np.float64), (fw, np.int64),
+                            (ds, np.int64), (dt, np.float64)):
+                if a.dtype != want or not a.flags.c_contiguous:
+                    raise ValueError(f"a part of group {i}: {a.dtype}, not as a window reads it")
+            gp[i, GP_TOPO], gp[i, GP_TOPO_N] = topo.ctypes.data, len(topo)
+            gp[i, GP_CONSTS], gp[i, GP_CONSTS_N] = consts.ctypes.data, len(consts)
+            gp[i, GP_FIRE_VALUES], gp[i, GP_FIRE_WAVES] = fv.ctypes.data, fw.ctypes.data
+            gp[i, GP_DUE_SETS], gp[i, GP_DUE_TIMES], gp[i, GP_N_SETS] = ds.ctypes.data, dt.ctypes.data, len(ds)
+        P = arrays[G_P]
+        for k, a in enumerate(arrays):
+            want = (np.uint64 if k == G_KEYS else np.int64 if k in (G_T, G_COUNTERS) else np.float64)
+            if a.dtype != want or not a.flags.c_contiguous or (a.ndim == 2 and a.shape != P.shape):
+                raise ValueError(f"array {k} of group {i}: {a.dtype}, {a.shape}, not as a window reads it")
+            gp[i, k] = a.ctypes.data
+        gp[i, GP_ROWS], gp[i, GP_WIDTH] = P.shape
+        gp[i, GP_AUX], gp[i, GP_STAMPS] = len(arrays[G_AUX]), len(arrays[G_STAMPS])
+    return gp
+
+
+@intrinsic
+def _f8_at(typingctx, address):
+    """The int64 ``address`` as a pointer to float64 (of an array :func:`group_addresses` saw)."""
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+    return types.CPointer(types.float64)(types.int64), codegen
+
+
+@intrinsic
+def _i8_at(typingctx, address):
+    """The int64 ``address`` as a pointer to int64."""
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+    return types.CPointer(types.int64)(types.int64), codegen
+
+
+@intrinsic
+def _b1_at(typingctx, address):
+    """The int64 ``address`` as a pointer to booleans (one byte each, as NumPy's)."""
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+    return types.CPointer(types.boolean)(types.int64), codegen
+
+
+@intrinsic
+def _u8_at(typingctx, address):
+    """The int64 ``address`` as a pointer to uint64."""
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+    return types.CPointer(types.uint64)(types.int64), codegen
+
+
+@numba.njit(cache=True, nogil=True)
+def _group_parts(gp, gi):  # pragma: no cover - compiled
+    """Group ``gi``'s fixed parts, (topology, constants, firing values, firing waves, due sets, due
+    times), from row ``gi`` of ``gp`` (:func:`group_addresses` with ``parts``)."""
+    row = gp[gi]
+    size, n_sets = row[GP_ROWS], row[GP_N_SETS]
+    return (numba.carray(_i8_at(row[GP_TOPO]), row[GP_TOPO_N]), numba.carray(_f8_at(row[GP_CONSTS]), row[GP_CONSTS_N]),
+            numba.carray(_f8_at(row[GP_FIRE_VALUES]), size), numba.carray(_i8_at(row[GP_FIRE_WAVES]), size),
+            numba.carray(_i8_at(row[GP_DUE_SETS]), n_sets), numba.carray(_f8_at(row[GP_DUE_TIMES]), n_sets))
+
+
+@numba.njit(cache=True, nogil=True)
+def bernoulli_fire_at(tab, gp, gi, decays, sets, times, lt, inclusive, horizon, serial, fexp,
+                      clock):  # pragma: no cover - compiled
+    """:func:`bernoulli_fire` of group ``gi``, its arrays read from their addresses: the window's
+    in ``tab`` (:func:`array_addresses`), the group's in ``gp`` (:func:`group_addresses` with parts).
+    With ``clock`` (clock and Poisson firing, whose firing selects nothing) the layer's next
+    selection after it, :func:`due_clock` on each set's next tick (row :data:`A_CLOCK_AT`)."""
+    P, H, E, T, keys, counters, gv, gaux, _ = _group_views(gp, gi)
+    topo, consts, values, waves, due_sets, due_times = _group_parts(gp, gi)
+    code, n, lowest = bernoulli_fire_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
+                              _i8_1(tab, A_HEAD), np.zeros((1, 1)), False, _no_jitter(), _f8_1(tab, A_FIRST),
+                              _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY), _i8_2(tab, A_E_INT),
+                              _f8_1(tab, A_E_DELAY), topo, consts, P, H, E, T, keys, counters, gv, gaux, decays, sets,
+                              times, values, waves, lt, inclusive, horizon, serial, fexp, due_sets, due_times)
+    if clock and code == 0:
+        n, lowest = due_clock(_f8_1(tab, A_CLOCK_AT), topo[SET_BASE], gp[gi, GP_N_SETS], lt, inclusive, due_sets,
+                              due_times)
+    return code, n, lowest
+
+
+@numba.njit(cache=True, nogil=True)
+def categorical_fire_at(tab, gp, gi, z, decays, sets, times, row_t, lt, inclusive, horizon, serial, fexp,
+                        clock):  # pragma: no cover - compiled
+    """:func:`categorical_fire` of group ``gi`` (its logits in ``z``), its arrays read from their
+    addresses, and with ``clock`` its next selection, as in :func:`bernoulli_fire_at`."""
+    P, H, E, T, keys, counters, gv, _, _ = _group_views(gp, gi)
+    topo, consts, values, waves, due_sets, due_times = _group_parts(gp, gi)
+    a, n, lowest = categorical_fire_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
+                                _i8_1(tab, A_HEAD), np.zeros((1, 1)), False, _no_jitter(), _f8_1(tab, A_FIRST),
+                                _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY),
+                                _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), topo, consts, P, H, E, T, keys, counters, gv,
+                                z, decays, sets, times, row_t, values, waves, lt, inclusive, horizon, serial, fexp,
+                                due_sets, due_times)
+    if clock and a >= 0:
+        n, lowest = due_clock(_f8_1(tab, A_CLOCK_AT), topo[SET_BASE], gp[gi, GP_N_SETS], lt, inclusive, due_sets,
+                              due_times)
+    return a, n, lowest
+
+
+# the arrays of a window's pass, by address (window_layers): rows of ``tab``
+(A_HT, A_HV, A_HW, A_HN, A_HEAD, A_FIRST, A_SET_WAVE, A_LAST, A_MAX_DELAY, A_E_INT, A_E_DELAY, A_WI, A_WF, A_INFO,
+ A_LINKS, A_STALE, A_DUE_AT, A_IN_DENSE, A_IN_OUT_PTR, A_IN_OUT_SORTED, A_FED, A_CLOCK_AT) = range(22)
+# (observation_sent_at: the input units, their synapses by unit, the groups they feed; bernoulli_fire_at under
+# clock and Poisson firing: each set's next tick)
+
+
+def array_addresses(arrays) -> np.ndarray:
+    """One row per array of ``arrays`` (C-contiguous, float64, int64 or bool, one or two axes):
+    its address and shape, as :func:`window_layers` reads them. The caller keeps the arrays alive
+    and in place (a replaced one needs a new table)."""
+    tab = np.zeros((len(arrays), 3), dtype=np.int64)
+    for k, a in enumerate(arrays):
+        if a.dtype not in (np.float64, np.int64, np.bool_) or not a.flags.c_contiguous or a.ndim not in (1, 2):
+            raise ValueError(f"array {k}: {a.dtype}, {a.shape}, not as a window reads it")
+        tab[k, 0] = a.ctypes.data
+        tab[k, 1], tab[k, 2] = a.shape if a.ndim == 2 else (a.shape[0], 1)
+    return tab
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _f8_1(tab, k):  # pragma: no cover - compiled
+    """Array ``k`` of ``tab`` (:func:`array_addresses`): float64, one axis."""
+    return numba.carray(_f8_at(tab[k, 0]), tab[k, 1])
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _f8_2(tab, k):  # pragma: no cover - compiled
+    """Array ``k`` of ``tab``: float64, two axes."""
+    return numba.carray(_f8_at(tab[k, 0]), (tab[k, 1], tab[k, 2]))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _i8_1(tab, k):  # pragma: no cover - compiled
+    """Array ``k`` of ``tab``: int64, one axis."""
+    return numba.carray(_i8_at(tab[k, 0]), tab[k, 1])
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _i8_2(tab, k):  # pragma: no cover - compiled
+    """Array ``k`` of ``tab``: int64, two axes."""
+    return numba.carray(_i8_at(tab[k, 0]), (tab[k, 1], tab[k, 2]))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _b1_2(tab, k):  # pragma: no cover - compiled
+    """Array ``k`` of ``tab``: bool, two axes."""
+    return numba.carray(_b1_at(tab[k, 0]), (tab[k, 1], tab[k, 2]))
+
+
+# the per-send jitters of a window's pass, by address (window_layers_jittered): rows of ``jtab``
+J_EJ, J_HA, J_ES, J_STALE, J_SRC_PTR, J_BY_SRC, J_JT, J_JT_BASE, J_SENT = range(9)
+
+
+@numba.njit(cache=True, nogil=True)
+def _group_views(gp, gi):  # pragma: no cover - compiled
+    """Group ``gi``'s arrays, (P, H, E, T, keys, counters, values, aux, stamps), from row ``gi`` of
+    ``gp`` (:func:`group_addresses`)."""
+    row = gp[gi]
+    shape = (row[GP_ROWS], row[GP_WIDTH])
+    m = row[GP_ROWS]
+    return (numba.carray(_f8_at(row[G_P]), shape), numba.carray(_f8_at(row[G_H]), shape),
+            numba.carray(_f8_at(row[G_E]), shape), numba.carray(_i8_at(row[G_T]), shape),
+            numba.carray(_u8_at(row[G_KEYS]), m), numba.carray(_i8_at(row[G_COUNTERS]), m),
+            numba.carray(_f8_at(row[G_VALUES]), m), numba.carray(_f8_at(row[G_AUX]), row[GP_AUX]),
+            numba.carray(_f8_at(row[G_STAMPS]), row[GP_STAMPS]))
 (I_CLASS, I_POPULATION, I_OUTPUT, I_TOPO, I_CONSTS, I_DUE_SETS, I_FIRE_WAVES, I_SETS, I_DUE_TIMES,
  I_FIRE_VALUES, I_TIMES, I_ROW_T, I_Z, I_N_SETS, I_SIZE, I_N_LOGITS, I_TARGETS, I_N_TARGETS,
  I_TOPO_END, I_CONSTS_END) = range(20)  # a row of ``info``: a group's fixed integers and places
@@ -1052,13 +1319,38 @@ def observation_sent(HT, HV, HW, HN, head, max_delay, first, set_wave, last, e_i
 
 
 @numba.njit(cache=True, nogil=True)
-def _stamped_decays(stamps, population, sets, times, m, tau, fexp):  # pragma: no cover - compiled
+def earliest_next_at(tab, btab, which, now):  # pragma: no cover - compiled
+    """:func:`earliest_next` of set ``which``, the inputs' bound their next observation ``now``:
+    ``first`` and ``last`` read from their addresses in ``tab`` (:func:`array_addresses`), the
+    sets' synapses, units and bounds in ``btab`` (ptr, edges, src, delay, set_index, refractory,
+    rptr, rows, lb, the inputs)."""
+    lb, inputs = _f8_1(btab, 8), _i8_1(btab, 9)
+    for i in range(inputs.shape[0]):
+        lb[inputs[i]] = now
+    return earliest_next(_f8_1(tab, A_FIRST), _i8_1(btab, 0), _i8_1(btab, 1), _i8_1(btab, 2), _f8_1(btab, 3),
+                         _i8_1(btab, 4), _f8_1(btab, 5), _f8_1(tab, A_LAST), _i8_1(btab, 6), _i8_1(btab, 7), lb, which)
+
+
+@numba.njit(cache=True, nogil=True)
+def observation_sent_at(tab, values, now, wave, serial, marks):  # pragma: no cover - compiled
+    """:func:`observation_sent` with its arrays read from their addresses in ``tab``
+    (:func:`array_addresses`, rows :data:`A_HT` … :data:`A_FED`)."""
+    return observation_sent(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN), _i8_1(tab, A_HEAD),
+                            _f8_1(tab, A_MAX_DELAY), _f8_1(tab, A_FIRST), _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST),
+                            _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), _i8_1(tab, A_IN_DENSE),
+                            _i8_1(tab, A_IN_OUT_PTR), _i8_1(tab, A_IN_OUT_SORTED), values, now, wave, serial, marks,
+                            _i8_1(tab, A_WI), _f8_1(tab, A_WF), _i8_2(tab, A_INFO), _i8_1(tab, A_FED),
+                            _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT))
+
+
+@numba.njit(cache=True, nogil=True)
+def _stamped_decays(stamps, population, sets, times, m, tau, fexp, sc):  # pragma: no cover - compiled
     """The factors by which the exponential traces of the ``m`` rows firing (the units ``sets``
     at ``times``, or a whole population at ``times[0]``) decay when they record:
     ``exp((t_E − t)/τ)`` with NumPy's ``exp`` at address ``fexp`` on a fresh contiguous array,
     the operations of :func:`asyncneurons.learning.traces.decay_factors` (the stamps move on
-    only once the firing is done, :func:`_restamp`)."""
-    x = np.empty(m)
+    only once the firing is done, :func:`_restamp`); in the scratch ``sc`` (:func:`_scratch`)."""
+    x = sc[10][:m]
     for i in range(m):
         if population:
             x[i] = stamps[i] - times[0]
@@ -1066,7 +1358,7 @@ def _stamped_decays(stamps, population, sets, times, m, tau, fexp):  # pragma: n
             x[i] = stamps[sets[i]] - times[i]
     for i in range(m):
         x[i] = x[i] / tau
-    apply_loop(fexp, x, x)
+    apply_loop_with(fexp, x, x, sc[3])
     return x
 
 
@@ -1081,7 +1373,7 @@ def _restamp(stamps, population, sets, times, m):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, groups,
+def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, gp,
                       wi, wf, info, links, stale, due_at, start, stop, pending, lt, lp, horizon, serial,
                       fexp):  # pragma: no cover - compiled
     """Groups ``links[start:stop]`` (indices into ``groups`` and the rows of ``info``, in
@@ -1100,9 +1392,14 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
     before calling again at the position and pending number returned (past the output when
     nothing more of it is due)."""
     no_decays = np.empty(0)  # a layer of per-sample traces decays them by its one factor
+    m_max, width = 1, 1  # the firings' scratch, made once (_scratch)
+    for gi in range(info.shape[0]):
+        m_max = max(m_max, info[gi, I_SIZE])
+        width = max(width, gp[gi, GP_WIDTH])
+    sc = _scratch(m_max, HT.shape[0], width)
     for pos in range(start, stop):
         gi = links[pos]
-        grp = groups[gi]
+        grp = _group_views(gp, gi)
         row = info[gi]
         topo, consts = wi[row[I_TOPO]:row[I_TOPO_END]], wf[row[I_CONSTS]:row[I_CONSTS_END]]
         n_sets, size = row[I_N_SETS], row[I_SIZE]
@@ -1130,24 +1427,25 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
             population = row[I_POPULATION] != 0
             m = size if population else n
             tau = consts[TAU]
-            decays = _stamped_decays(grp[G_STAMPS], population, sets, times, m, tau, fexp) if tau > 0.0 else no_decays
+            decays = _stamped_decays(grp[G_STAMPS], population, sets, times, m, tau, fexp, sc) if tau > 0.0 \
+                else no_decays
             if population:
                 row_t = wf[row[I_ROW_T]:row[I_ROW_T] + size]
                 row_t[:] = times[0]  # one set: every row at its time
-                a, n_next, low = categorical_fire_any(
+                a, n_next, low = _categorical_fire_in(
                     HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, topo,
                     consts, grp[G_P], grp[G_H], grp[G_E], grp[G_T], grp[G_KEYS], grp[G_COUNTERS], grp[G_VALUES],
                     wf[row[I_Z]:row[I_Z] + row[I_N_LOGITS]], decays, sets, times, row_t, fire_values, fire_waves, lt,
-                    inclusive, horizon, serial, fexp, due_sets, due_times)
+                    inclusive, horizon, serial, fexp, due_sets, due_times, sc)
                 if a < 0:
                     return -a, pos, n, serial, 0, 0
                 action = a
             else:
-                code, n_next, low = bernoulli_fire_any(
+                code, n_next, low = _bernoulli_fire_in(
                     HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, topo,
                     consts, grp[G_P], grp[G_H], grp[G_E], grp[G_T], grp[G_KEYS], grp[G_COUNTERS], grp[G_VALUES],
                     grp[G_AUX], decays, sets, times, fire_values, fire_waves, lt, inclusive, horizon, serial, fexp,
-                    due_sets, due_times)
+                    due_sets, due_times, sc)
                 if code:
                     return code, pos, n, serial, 0, 0
             if tau > 0.0:  # the stamps move to the rows' times once they have recorded
@@ -1167,9 +1465,29 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
 
 
 @numba.njit(cache=True, nogil=True)
-def window_layers(HT, HV, HW, HN, head, first, set_wave, last, max_delay, e_int, e_delay, groups, wi, wf, info, links,
-                  stale, due_at, start, stop, pending, lt, lp, horizon, serial, fexp):  # pragma: no cover - compiled
-    """:func:`window_layers_any` without synaptic jitter (fewer arrays to pass)."""
-    return window_layers_any(HT, HV, HW, HN, head, np.zeros((1, 1)), False, _no_jitter(), first, set_wave, last,
-                             max_delay, e_int, e_delay, groups, wi, wf, info, links, stale, due_at, start, stop,
-                             pending, lt, lp, horizon, serial, fexp)
+def window_layers_jittered(tab, jtab, gp, start, stop, pending, lt, lp, horizon, serial,
+                           fexp):  # pragma: no cover - compiled
+    """:func:`window_layers_any` under synaptic jitter, its arrays read from their addresses:
+    ``tab`` and ``gp`` as for :func:`window_layers`, the jitters and their bookkeeping in ``jtab``
+    (rows :data:`J_EJ` … :data:`J_SENT`, :func:`array_addresses`)."""
+    J = (_f8_2(jtab, J_HA), _b1_2(jtab, J_ES), _i8_1(jtab, J_STALE), _i8_1(jtab, J_SRC_PTR), _i8_1(jtab, J_BY_SRC),
+         _f8_2(jtab, J_JT), _i8_1(jtab, J_JT_BASE), _i8_1(jtab, J_SENT))
+    return window_layers_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
+                             _i8_1(tab, A_HEAD), _f8_2(jtab, J_EJ), True, J, _f8_1(tab, A_FIRST),
+                             _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY),
+                             _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), gp, _i8_1(tab, A_WI), _f8_1(tab, A_WF),
+                             _i8_2(tab, A_INFO), _i8_1(tab, A_LINKS), _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT),
+                             start, stop, pending, lt, lp, horizon, serial, fexp)
+
+
+@numba.njit(cache=True, nogil=True)
+def window_layers(tab, gp, start, stop, pending, lt, lp, horizon, serial, fexp):  # pragma: no cover - compiled
+    """:func:`window_layers_any` without synaptic jitter, its arrays read from their addresses:
+    ``tab`` (:func:`array_addresses`, rows :data:`A_HT` … :data:`A_DUE_AT`) and ``gp``
+    (:func:`group_addresses`). Two arrays to pass, and arrays without reference counts inside."""
+    return window_layers_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
+                             _i8_1(tab, A_HEAD), np.zeros((1, 1)), False, _no_jitter(), _f8_1(tab, A_FIRST),
+                             _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY),
+                             _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), gp, _i8_1(tab, A_WI), _f8_1(tab, A_WF),
+                             _i8_2(tab, A_INFO), _i8_1(tab, A_LINKS), _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT),
+                             start, stop, pending, lt, lp, horizon, serial, fexp)

@@ -77,10 +77,13 @@ backprop's hidden units keep their inputs and slope, its output records its trac
 error). Weight Maximization's learning after the TD error lands is one call when it takes no
 time (:func:`asyncneurons.engine.chain.make_cascade`). Where every layer fires by such a call and
 needs no Python of its own (no clocks, no landings, no rule's part, no recorded events, every
-population an output, no cut by the output's sample), a window's layers are one call too
+population an output), a window's layers are one call too
 (:func:`~asyncneurons.engine.history_kernels.window_layers_any`, :meth:`Windows._pass`; under
 exponential traces each firing's decay factors there too, NumPy's ``exp``), back in Python only
-for deeper rings, jitters drawn ahead and the output's action. An ``on_all`` set's due
+for deeper rings, jitters drawn ahead and the output's action; where the output's sample may cut
+the window (wait pacing), the hidden layers up to the earliest cut are one call and the output
+another. Those calls read the arrays from a table of their addresses (the window keeps them,
+:meth:`Windows._addresses`). An ``on_all`` set's due
 time is kept as its synapses change: how many still wait for a newer wave, and the latest
 arrival of the others (:func:`~asyncneurons.engine.history_kernels.due_on_all`).
 ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
@@ -90,7 +93,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import operator
 
 import networkx as nx
 import numpy as np
@@ -99,11 +101,12 @@ from asyncneurons.model import delays
 from asyncneurons.engine import events
 from asyncneurons.learning import streams, traces
 from asyncneurons.engine.clocks import Clocks
-from asyncneurons.engine.history_kernels import (answered, bernoulli_fire, bernoulli_fire_any, categorical_fire,
-                                                 categorical_fire_any, due_clock, due_on_all, due_on_input,
-                                                 due_on_input_jittered, earliest_next, layer_constants,
-                                                 layer_topology, mark_sent, observation_sent, on_input_layer,
-                                                 read_sets, window_layers, window_layers_any)
+from asyncneurons.engine.history_kernels import (A_CLOCK_AT, A_MAX_DELAY, answered, array_addresses, bernoulli_fire_any,
+                                                 bernoulli_fire_at, categorical_fire_any, categorical_fire_at,
+                                                 due_clock, due_on_all, due_on_input, due_on_input_jittered,
+                                                 earliest_next_at, group_addresses, layer_constants, layer_topology,
+                                                 mark_sent, observation_sent_at, on_input_layer, read_sets,
+                                                 window_layers, window_layers_jittered)
 from asyncneurons.engine.relaxation_kernels import EXP
 from asyncneurons.learning.kernels import NO_DECAYS, potential
 from asyncneurons.learning.rules.base import Rule
@@ -148,6 +151,21 @@ def _answers_every_arrival(scenario, graph, rule) -> bool:
 
 def _copy(v):
     return v.copy() if isinstance(v, np.ndarray) else v
+
+
+def _holds(held):
+    """A function of no argument telling whether some ``obj.name`` of ``held`` (obj, name, value)
+    no longer holds its ``value`` (the same object): one expression, ``o0.P is not v0 or …``,
+    a third of the time of a loop over the attributes, asked once per window."""
+    names = {}
+    terms = []
+    for i, (obj, name, value) in enumerate(held):
+        if not name.isidentifier():
+            raise ValueError(f"not an attribute name: {name!r}")
+        names[f"o{i}"], names[f"v{i}"] = obj, value
+        terms.append(f"o{i}.{name} is not v{i}")
+    exec(f"def replaced():\n    return {' or '.join(terms) or 'False'}\n", names)
+    return names["replaced"]
 
 
 class Windows:
@@ -297,18 +315,20 @@ class Windows:
             self.b_lb = np.full(len(tr.HT), -math.inf)
             self.b_inputs = sim.input_group.dense
         # every layer fires by a compiled call and needs no Python of its own: a window's layers in
-        # one call (window_layers, _pass); a window the output's sample may cut keeps its layer
-        # passes (one call there measured no faster)
-        self.one_call = (not self.timed and not self.cut and self.select_mode != 0 and sim.landings is None
-                         and not self.rule_sampled and not any(g.every_arrival for g in sim.groups)
-                         and all(g.compiled_fire and (g is self.output or not g.kind.population) for g in sim.groups))
+        # one call (window_layers, _pass); in a window the output's sample may cut (wait pacing), the
+        # hidden layers up to the earliest cut in one call and the output in another (advance)
+        compiled = (not self.timed and self.select_mode != 0 and sim.landings is None
+                    and not self.rule_sampled and not any(g.every_arrival for g in sim.groups)
+                    and all(g.compiled_fire and (g is self.output or not g.kind.population) for g in sim.groups))
+        self.one_call = compiled and not self.cut
+        self.cut_calls = compiled and self.cut
         # an observation taken in by one call (post_input): without jitter, where the groups it
         # feeds are due by what arrives (on_all, on_input)
         self.input_call = not self.jittered and self.select_mode != 0
-        if self.one_call or self.input_call:
-            self._one_call_layout()
+        self._one_call_layout()
         self.input_marks = bool(len(sim.input_group.out_edges)) and self.on_all
         self.fed_oi = np.array([g.oi for g in self.fed_by_input], dtype=np.int64)
+        self._addresses()
 
     def _one_call_layout(self) -> None:
         """The window's fixed integers and reals and every group's scratch in two arrays ``wi`` and
@@ -340,6 +360,10 @@ class Windows:
             links.extend(tg)
         self.every = (len(links), len(links) + len(self.order))  # every group, in order
         links.extend(g.oi for g in self.order)
+        self.hidden_span = (len(links), len(links) + len(self.hidden))  # the hidden ones, in order
+        links.extend(g.oi for g in self.hidden)
+        self.output_span = (len(links), len(links) + 1)  # the output
+        links.append(self.output.oi)
         spans = []
         for g in self.order:
             parts = []
@@ -365,8 +389,7 @@ class Windows:
         self.wi, self.wf = wi, wf
         self.info = np.array(rows, dtype=np.int64)
         self.links = np.array(links, dtype=np.int64)
-        if self.one_call:
-            self.groups = self._group_arrays()
+        self.groups = None  # the groups' arrays by address (_addresses)
 
     # ------------------------------------------------------------------ state of the synapses
     def select(self, g, lt: float, inclusive: bool) -> int:
@@ -416,12 +439,13 @@ class Windows:
         g = self.sim.input_group
         if self.input_call:
             tr = self.tr
-            values = np.asarray(values, dtype=np.float64)
-            while not observation_sent(tr.HT, tr.HV, tr.HW, tr.HN, tr.head, tr.max_delay, self.first, self.set_wave,
-                                       self.last, self.e_int, tr.e_delay, g.dense, g.out_ptr, g.out_sorted, values,
-                                       float(self.sim.env.now), int(wave), tr.serial, self.input_marks, self.wi,
-                                       self.wf, self.info, self.fed_oi, self.stale, self.due_at):
+            values = np.ascontiguousarray(values, dtype=np.float64)
+            if self.replaced_input():  # the arrays a run may have replaced since the last call
+                self._addresses()
+            while not observation_sent_at(self.tab, values, float(self.sim.env.now), int(wave), tr.serial,
+                                          self.input_marks):
                 tr._grow()  # the oldest sample may still be on its way somewhere: keep more
+                self._addresses()
             tr.serial += 1
             self.rearm()
             return
@@ -489,10 +513,14 @@ class Windows:
             # hidden firings before the earliest possible cut are never undone: computed first,
             # with nothing kept; the rest from a copy kept as they fire (_keep)
             bound = limit if self.timed else min(limit, self._earliest_cut(out_class))
-            for g in self.hidden:
-                self._layer(g, bound)
+            calls = self.cut_calls and self.sim.on_event is None
+            if calls:
+                self._pass(bound, self.hidden_span)
+            else:
+                for g in self.hidden:
+                    self._layer(g, bound)
             saved = None
-            if bound < limit:
+            if bound < limit and self._due_before(self.hidden, limit):  # else nothing more fires, nothing to keep
                 self.saved = self._save()
                 for g in self.hidden:
                     self._layer(g, limit)
@@ -511,11 +539,20 @@ class Windows:
                     for g in self.hidden:
                         self._layer(g, min(limit, cut))
                 limit = min(limit, out_limit)
-            self._layer(self.output, limit)
+            if calls:
+                self._pass(limit, self.output_span)
+            else:
+                self._layer(self.output, limit)
         if self.recorded:
             rec, self.recorded = sorted(self.recorded, key=lambda r: r[:3]), []
             for t, _, _, name, v, w in rec:
                 self.sim.on_event(t, name, "sample", v, w)
+
+    def _due_before(self, groups, limit) -> bool:
+        """Whether some group of ``groups`` may fire before ``limit``: it must select again, or its
+        next firing precedes the limit (what :meth:`_layer` asks first)."""
+        stale, due = self.stale, self.due_at
+        return any(stale[g.oi] or (float(due[g.oi]), events.FIRE + g.rank) < limit for g in groups)
 
     def _earliest_cut(self, out_class: int):
         """A lower bound on where an output's sample may cut the window (see :meth:`advance`),
@@ -524,9 +561,9 @@ class Windows:
         ``clock`` and ``poisson`` firing the cut is placed before anything fires."""
         if not self.bounded:
             return (-math.inf, 0)
-        self.b_lb[self.b_inputs] = self.sim.env.now  # the next observation
-        lb = earliest_next(self.first, self.b_ptr, self.b_edges, self.b_src, self.b_delay, self.b_set,
-                           self.b_refractory, self.last, self.b_rptr, self.b_rows, self.b_lb, self.output.set_base)
+        if self.replaced_input():  # the arrays a run may have replaced since the last call
+            self._addresses()
+        lb = earliest_next_at(self.tab, self.b_tab, self.output.set_base, float(self.sim.env.now))
         cuts = []
         if self.sim.rule.output_sends:
             cuts.append(self._landing(lb, out_class))
@@ -571,41 +608,28 @@ class Windows:
         self.due_at[g.oi] = g.lowest
         self.stale[g.oi] = 0
 
-    def _pass(self, limit) -> None:
+    def _pass(self, limit, span=None) -> None:
         """:meth:`_layer` for every group in order, in one compiled call
         (:func:`~asyncneurons.engine.history_kernels.window_layers_any`) that comes back only for
         what Python does: deeper rings or jitters drawn ahead (:meth:`_make_room`), and the
         output's action (:meth:`_fired`). The same operations in the same order, so the same
-        bits. (A window an output's sample may cut keeps the layer passes: measured, one call
-        there was no faster.)"""
+        bits. ``span``: the groups to take (positions in ``links``), every group by default; in a
+        window an output's sample may cut, :meth:`advance` takes the hidden ones up to the
+        earliest cut, then the output.)"""
         tr, sim = self.tr, self.sim
-        stale, due = self.stale.tolist(), self.due_at.tolist()
-        for i, cls in enumerate(self.classes):
-            if stale[i] or (due[i], cls) < limit:
-                break
-        else:
-            return  # nothing any group reads has changed, and nothing is due before the limit
         lt, lp = limit
         lt, lp = float(lt), float(lp)
-        start, stop = self.every
+        start, stop = self.every if span is None else span
         pending = -1
-        groups = self.groups
-        for g, held, passed in self.held:  # the arrays a run may have replaced since the last call
-            if not all(map(operator.is_, held(g), passed)):
-                groups = self.groups = self._group_arrays()
-                break
+        if self.replaced():  # the arrays a run may have replaced since the last call
+            self._addresses()
         while True:
             if self.jittered:
-                status, start, pending, serial, action, m = window_layers_any(
-                    tr.HT, tr.HV, tr.HW, tr.HN, tr.head, tr.EJ, True, self._jitter_arrays(), self.first,
-                    self.set_wave, self.last, tr.max_delay, self.e_int, tr.e_delay, groups, self.wi, self.wf,
-                    self.info, self.links, self.stale, self.due_at, start, stop, pending, lt, lp, sim.env.now,
-                    tr.serial, EXP)
+                status, start, pending, serial, action, m = window_layers_jittered(
+                    self.tab, self.jtab, self.groups, start, stop, pending, lt, lp, sim.env.now, tr.serial, EXP)
             else:
                 status, start, pending, serial, action, m = window_layers(
-                    tr.HT, tr.HV, tr.HW, tr.HN, tr.head, self.first, self.set_wave, self.last, tr.max_delay,
-                    self.e_int, tr.e_delay, groups, self.wi, self.wf, self.info, self.links, self.stale, self.due_at,
-                    start, stop, pending, lt, lp, sim.env.now, tr.serial, EXP)
+                    self.tab, self.groups, start, stop, pending, lt, lp, sim.env.now, tr.serial, EXP)
             tr.serial = serial
             if status == 0:
                 break
@@ -622,12 +646,40 @@ class Windows:
             else:
                 g = self.order[self.links[start]]
                 self._make_room(status, g.dense if g.kind.population else g.dense[g.due_sets[:pending]])
+                if self.replaced():  # deeper rings
+                    self._addresses()
 
-    def _group_arrays(self) -> tuple:
-        """What :meth:`_pass` passes of each group: the arrays a run may replace; and in ``held``,
-        per group, the attributes that hold them and what they held."""
-        groups, self.held = [], []
+    def _addresses(self) -> None:
+        """What the compiled calls are passed: the addresses of the window's arrays in ``tab``
+        (:func:`~asyncneurons.engine.history_kernels.array_addresses`; under synaptic jitter the
+        jitters' in ``jtab``) and of each group's arrays and fixed parts in ``groups``
+        (:func:`~asyncneurons.engine.history_kernels.group_addresses`), the arrays kept alive in
+        ``held_arrays``; and whether the attributes that hold them still hold what they held
+        (:func:`_holds`), asked before each call: :meth:`replaced` (all), ``replaced_input`` (the
+        window's), ``replaced_in[g.oi]`` (the window's and group g's). A run replaces some
+        (deeper rings, a restored state, a cut window's copy loaded)."""
+        tr = self.tr
+        g = self.sim.input_group
+        held = [(tr, "HT"), (tr, "HV"), (tr, "HW"), (tr, "HN"), (tr, "head"), (self, "first"), (self, "set_wave"),
+                (self, "last"), (tr, "max_delay"), (self, "e_int"), (tr, "e_delay"), (self, "wi"), (self, "wf"),
+                (self, "info"), (self, "links"), (self, "stale"), (self, "due_at"), (g, "dense"), (g, "out_ptr"),
+                (g, "out_sorted"), (self, "fed_oi"), (self.clocks, "at") if self.timed else (self, "no_stamps")]
+        arrays = [getattr(o, name) for o, name in held]
+        self.tab = array_addresses(arrays)
+        if self.bounded:  # earliest_next's, made once
+            self.b_tab = array_addresses([self.b_ptr, self.b_edges, self.b_src, self.b_delay, self.b_set,
+                                          self.b_refractory, self.b_rptr, self.b_rows, self.b_lb, self.b_inputs])
+        # the arrays a run may replace (the others are made once, with the window)
+        held = [(o, name, a) for (o, name), a in zip(held, arrays)]
+        held = held[:A_MAX_DELAY] + held[A_CLOCK_AT:]
+        self.replaced_input = _holds(held)
+        groups, parts, by_group = [], [], []
         for g in self.order:
+            if not g.compiled_fire:
+                groups.append(None)
+                parts.append(None)
+                by_group.append(self.replaced_input)
+                continue
             aux = g.aux
             if g.kind.population:
                 aux = g.z_buf
@@ -635,11 +687,22 @@ class Windows:
                 aux = g.aux = np.zeros(g.n_rows) if aux is None else np.array(aux, dtype=np.float64)
             groups.append((g.P, g.H, g.E if g.keeps_trace else g.scratch, g.T, g.keys1, g.counters, g.values, aux,
                            g.trace_time if g.exponential else self.no_stamps))
+            parts.append((g.topo, g.consts, g.fire_values, g.fire_waves, g.due_sets, g.due_times))
             names = ("P", "H", "T", "counters", "values", *(("E",) if g.keeps_trace else ()),
                      *(() if g.kind.population else ("aux",)), *(("trace_time",) if g.exponential else ()))
-            held = operator.attrgetter(*names)
-            self.held.append((g, held, held(g)))
-        return tuple(groups)
+            own = [(g, name, getattr(g, name)) for name in names]
+            by_group.append(_holds(held[:A_MAX_DELAY + 1] + own))
+            held.extend(own)
+        if self.jittered:  # window_layers_jittered's
+            jitters = [(tr, "EJ"), *((tr, name) for name in ("HA", "ES", "stale", "src_ptr", "by_src", "JT", "jt_base",
+                                                            "sent"))]
+            self.jtab = array_addresses([getattr(o, name) for o, name in jitters])
+            held.extend((o, name, getattr(o, name)) for o, name in jitters)
+            arrays = arrays + [getattr(o, name) for o, name in jitters]
+        self.replaced = _holds(held)
+        self.replaced_in = by_group  # per group: the window's arrays and the group's
+        self.held_arrays = (arrays, groups, parts)
+        self.groups = group_addresses(groups, parts)
 
     def _every_arrival(self, g, lt: float, inclusive: bool) -> None:
         """The layer pass of ``on_input`` units without refractory period: every sample before
@@ -725,12 +788,13 @@ class Windows:
 
     def fire(self, g, sets, times, lt: float = -math.inf, inclusive: bool = False):
         """Sets ``sets`` of ``g`` sample, each at its own time ``times`` (see the module docstring).
-        A compiled firing (:meth:`_fire_compiled`) under ``on_all`` or ``on_input`` returns the
-        number of sets then due before ``lt`` (:meth:`select`); otherwise None."""
+        A compiled firing (:meth:`_fire_compiled`) under ``on_all`` or ``on_input``, or on clocks
+        without synaptic jitter, returns the number of sets then due before ``lt`` (:meth:`select`);
+        otherwise None."""
         tr, sim, kind = self.tr, self.sim, g.kind
         if g.compiled_fire:
             n = self._fire_compiled(g, sets, times, lt, inclusive)
-            return None if self.select_mode == 0 else n
+            return None if self.select_mode == 0 and not (self.timed and not self.jittered) else n
         if kind.population:  # one set: every row at its time
             rows, row_t = g.all_rows, times[g.set_of_row]
         else:
@@ -840,11 +904,10 @@ class Windows:
                         E, g.T, g.keys1, g.counters, g.values, z, decays, sets, times, row_t, g.fire_values,
                         g.fire_waves, lt, inclusive, now, tr.serial, EXP, g.due_sets, g.due_times)
                 else:
-                    a, n_next, lowest = categorical_fire(
-                        tr.HT, tr.HV, tr.HW, tr.HN, tr.head, self.no_jitter, self.first, self.set_wave, self.last,
-                        tr.max_delay, self.e_int, tr.e_delay, g.topo, g.consts, g.P, g.H, E, g.T, g.keys1,
-                        g.counters, g.values, z, decays, sets, times, row_t, g.fire_values, g.fire_waves, lt,
-                        inclusive, now, tr.serial, EXP, g.due_sets, g.due_times)
+                    if self.replaced_in[g.oi]():  # the arrays a run may have replaced since the last call
+                        self._addresses()
+                    a, n_next, lowest = categorical_fire_at(self.tab, self.groups, g.oi, z, decays, sets, times, row_t,
+                                                            lt, inclusive, now, tr.serial, EXP, self.timed)
                 if a >= 0:
                     break
                 self._make_room(-a, g.dense)
@@ -860,11 +923,10 @@ class Windows:
                         E, g.T, g.keys1, g.counters, g.values, g.aux, decays, sets, times, g.fire_values,
                         g.fire_waves, lt, inclusive, now, tr.serial, EXP, g.due_sets, g.due_times)
                 else:
-                    code, n_next, lowest = bernoulli_fire(
-                        tr.HT, tr.HV, tr.HW, tr.HN, tr.head, self.no_jitter, self.first, self.set_wave, self.last,
-                        tr.max_delay, self.e_int, tr.e_delay, g.topo, g.consts, g.P, g.H, E, g.T, g.keys1,
-                        g.counters, g.values, g.aux, decays, sets, times, g.fire_values, g.fire_waves, lt, inclusive,
-                        now, tr.serial, EXP, g.due_sets, g.due_times)
+                    if self.replaced_in[g.oi]():  # the arrays a run may have replaced since the last call
+                        self._addresses()
+                    code, n_next, lowest = bernoulli_fire_at(self.tab, self.groups, g.oi, decays, sets, times, lt,
+                                                             inclusive, now, tr.serial, EXP, self.timed)
                 if not code:
                     break
                 self._make_room(code, g.dense[rows])
