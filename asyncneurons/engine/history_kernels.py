@@ -1491,3 +1491,26 @@ def window_layers(tab, gp, start, stop, pending, lt, lp, horizon, serial, fexp):
                              _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), gp, _i8_1(tab, A_WI), _f8_1(tab, A_WF),
                              _i8_2(tab, A_INFO), _i8_1(tab, A_LINKS), _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT),
                              start, stop, pending, lt, lp, horizon, serial, fexp)
+
+
+@numba.njit(cache=True, nogil=True)
+def trace_at_landing(E, stamps, now, tau, fexp):  # pragma: no cover - compiled
+    """``exp(−(now − t_E)/τ) · E`` per unit (rows of ``E``, stamps ``t_E``; C-contiguous), the
+    trace a learning signal landing at ``now`` uses: the operations of
+    :func:`asyncneurons.learning.traces.at_landing`, ``exp`` NumPy's at address ``fexp`` on a
+    fresh contiguous array, so the same bits."""
+    m = stamps.size
+    x = np.empty(m)
+    for i in range(m):
+        x[i] = stamps[i] - now
+    for i in range(m):
+        x[i] = x[i] / tau
+    la = np.empty(5, np.intp)
+    apply_loop_with(fexp, x, x, la)
+    out = np.empty_like(E)
+    n = E.shape[1]
+    for i in range(m):
+        f = x[i]
+        for j in range(n):
+            out[i, j] = E[i, j] * f
+    return out

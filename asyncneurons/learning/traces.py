@@ -73,11 +73,20 @@ def record(group, g: np.ndarray, H: np.ndarray, now, rows=None) -> None:
 
 def at_landing(group, sim) -> np.ndarray:
     """The trace a learning signal landing now (``sim.now``) uses: E itself per sample;
-    ``exp(−(now − t_E)/τ) · E`` (one rounding per entry), exponential."""
+    ``exp(−(now − t_E)/τ) · E`` (one rounding per entry), exponential. A simulation may offer
+    ``decayed_trace(E, stamps, now, τ)``, the same operations in one compiled call (NumPy's ``exp``
+    by address, :func:`asyncneurons.engine.history_kernels.trace_at_landing`), answering None
+    where it does not apply."""
     tau = getattr(group, "tau", None)
     if tau is None:
         return group.E
-    return group.E * decay_factors(group.trace_time, sim.now, tau)[..., None]
+    now = sim.now
+    compiled = getattr(sim, "decayed_trace", None)  # the engine's one compiled call, the same operations
+    if compiled is not None:
+        E = compiled(group.E, group.trace_time, now, tau)
+        if E is not None:
+            return E
+    return group.E * decay_factors(group.trace_time, now, tau)[..., None]
 
 
 def configure(group, learning, gamma: float, shape=None) -> None:
