@@ -301,3 +301,22 @@ def test_validate_notes_lambda_given_with_exponential_traces_and_traces_that_nev
     assert notes(timing={"synapse_delay": 0.5}, learning=EXPONENTIAL) == []
     assert notes(timing={"refractory": [0.0, 0.0, 1.0]}, learning=EXPONENTIAL) == []  # the output waits
     assert notes(learning={"lambda": 0.8}) == []  # per-sample traces: λ is what they use
+
+
+@pytest.mark.parametrize("shape", [(64, 5), (32, 65), (1, 33), (7, 3)])
+def test_the_compiled_decay_at_a_landing_gives_the_numpy_trace_to_the_last_bit(shape):
+    rng = np.random.default_rng(shape[0] * 100 + shape[1])
+    for _ in range(50):
+        E = rng.normal(size=shape)
+        stamps = rng.uniform(0.0, 500.0, size=shape[0])
+        now, tau = float(rng.uniform(500.0, 900.0)), float(rng.uniform(1.0, 80.0))
+        compiled = Simulation.decayed_trace(E, stamps, now, tau)
+        expected = E * traces.decay_factors(stamps, now, tau)[..., None]
+        assert compiled.tobytes() == expected.tobytes()
+
+
+def test_the_compiled_decay_leaves_to_numpy_what_it_does_not_serve():
+    E, stamps = np.ones((4, 3)), np.zeros(4)
+    assert Simulation.decayed_trace(E, stamps, np.full(4, 2.0), 20.0) is None  # one time per row
+    assert Simulation.decayed_trace(np.ones((2, 4, 3)), np.zeros((2, 4)), 2.0, 20.0) is None  # replicas
+    assert Simulation.decayed_trace(np.ones((3, 4)).T, stamps, 2.0, 20.0) is None  # not contiguous
