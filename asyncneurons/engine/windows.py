@@ -82,7 +82,10 @@ population an output), a window's layers are one call too
 exponential traces each firing's decay factors there too, NumPy's ``exp``), back in Python only
 for deeper rings, jitters drawn ahead and the output's action; where the output's sample may cut
 the window (wait pacing), the hidden layers up to the earliest cut are one call and the output
-another. Those calls read the arrays from a table of their addresses (the window keeps them,
+another; under ``on_all`` without jitter the whole window is one call
+(:func:`~asyncneurons.engine.history_kernels.wait_window_at`): the lower bound on the output's
+next sample is taken again after the hidden layers have fired up to it, until no hidden group may
+fire before the limit or the bound no longer moves (then the rest from a copy, in Python). Those calls read the arrays from a table of their addresses (the window keeps them,
 :meth:`Windows._addresses`). An ``on_all`` set's due
 time is kept as its synapses change: how many still wait for a newer wave, and the latest
 arrival of the others (:func:`~asyncneurons.engine.history_kernels.due_on_all`).
