@@ -1504,18 +1504,29 @@ def wait_window_at(tab, btab, gp, hidden0, hidden1, out0, out1, lt, lp, which, h
                    env_class):  # pragma: no cover - compiled
     """A window under ``wait`` pacing (``on_all``, no jitter, no retrograde signals), as
     :meth:`~asyncneurons.engine.windows.Windows.advance` computes it, in one call where nothing
-    needs Python: the output's next sample bounded below (:func:`earliest_next_at`, ``which`` its
-    set), the cut (t_lb, ENV) this implies, the hidden groups ``links[hidden0:hidden1]`` up to the
-    earlier of it and the limit (:func:`window_layers`); then, when no hidden group may fire
-    before the limit any more (or the bound was the limit), the output's due time t_out
+    needs Python: while some hidden group may fire before the limit, the output's next sample
+    bounded below (:func:`earliest_next_at`, ``which`` its set) from what has fired, the cut
+    (t_lb, ENV) this implies, and the hidden groups ``links[hidden0:hidden1]`` up to the earlier
+    of it and the limit (:func:`window_layers`); every such firing precedes the output's sample,
+    so none is undone. Then, once no hidden group may fire before the limit (or the bound was the
+    limit), the output's due time t_out
     (:func:`_select_next`), the limit moved to (t_out, ENV) when the output is due before it, and
     the output ``links[out0:out1]`` up to it. Returns window_layers's six numbers, then the phase
     and its limit: 0 in the hidden groups (status ≠ 0: resume them up to that limit; status 0:
-    some hidden group may still fire before the window's limit, which Python computes from a copy),
+    the bound stopped moving and some hidden group may still fire before the window's limit,
+    which Python computes from a copy),
     1 in the output (resume it up to that limit while status ≠ 0)."""
     info, links, stale, due_at = _i8_2(tab, A_INFO), _i8_1(tab, A_LINKS), _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT)
     bt, bp = -math.inf, env_class
     while True:
+        more = False  # some hidden group may fire before the limit (else no bound is needed)
+        for pos in range(hidden0, hidden1):
+            gi = links[pos]  # (one not stale and never due, as things stand, fires nowhere)
+            if stale[gi] != 0 or (due_at[gi] < math.inf and _precedes(due_at[gi], info[gi, I_CLASS], lt, lp)):
+                more = True
+                break
+        if not more:
+            break
         lb = earliest_next_at(tab, btab, which, horizon)
         if lb == bt:  # no firing moved the bound: the rest from a copy (Python)
             return 0, hidden1, -1, serial, 0, 0, 0, bt, bp
@@ -1527,14 +1538,6 @@ def wait_window_at(tab, btab, gp, hidden0, hidden1, out0, out1, lt, lp, which, h
         if status != 0:
             return status, pos, pending, serial, action, m, 0, bt, bp
         if not _precedes(bt, bp, lt, lp):
-            break
-        more = False  # some hidden group may still fire before the limit: bound again, from what fired
-        for pos in range(hidden0, hidden1):
-            gi = links[pos]  # (one not stale and never due, as things stand, fires nowhere)
-            if stale[gi] != 0 or (due_at[gi] < math.inf and _precedes(due_at[gi], info[gi, I_CLASS], lt, lp)):
-                more = True
-                break
-        if not more:
             break
     gi = links[out0]
     row = info[gi]
