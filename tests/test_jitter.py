@@ -7,7 +7,7 @@ import pytest
 from conftest import SMALL_CARTPOLE
 from test_windows import _run, _scenario
 
-from asyncneurons.model import advice
+from asyncneurons.model import advice, delays
 from asyncneurons.model.graphio import save_graph
 from asyncneurons.engine import jitter
 from asyncneurons.errors import ScenarioError
@@ -208,6 +208,22 @@ def test_draws_are_keyed_by_synapse_and_send_alone():
     again = jitter.draw(spec, keys[::-1].copy(), np.array([7, 5, 0]))
     np.testing.assert_array_equal(one, again[::-1])
     assert jitter.draw(spec, keys[:1], np.array([1]))[0] != one[0]
+
+
+@pytest.mark.parametrize("spec", [2.5, {"dist": "constant", "value": 1.5}, {"dist": "uniform", "low": 0.5, "high": 3.0},
+                                  {"dist": "truncnormal", "mean": 2.0, "std": 1.0, "low": 0.5},
+                                  {"dist": "exponential", "mean": 2.0, "shift": 0.25},
+                                  {"dist": "lognormal", "mu": 0.5, "sigma": 0.3}])
+def test_a_broadcast_draws_the_jitters_of_its_units_with_the_distribution_read_once(spec):
+    keys = jitter.unit_keys(3, ["out0", "out1", "h1_0"])
+    late = jitter.Broadcast(spec, keys)
+    for step in (0, 1, 17, 4096):
+        expected = jitter.draw(spec, keys, np.full(len(keys), step, dtype=np.int64))
+        assert late(step) == expected.tolist()  # the same draws, to the last bit
+    u = np.linspace(0.0, 0.999, 7)
+    by_table = np.full(7, spec) if not isinstance(spec, dict) else delays.DISTRIBUTIONS[spec["dist"]].inverse_cdf(
+        u, **{k: v for k, v in spec.items() if k != "dist"})  # the table of asyncneurons.model.delays
+    np.testing.assert_array_equal(jitter.late(delays.law(spec), u, np.arange(7)), by_table)
 
 
 @pytest.mark.parametrize("over, message", [

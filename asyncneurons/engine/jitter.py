@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from asyncneurons.model import delays
-from asyncneurons.learning import streams
+from asyncneurons.learning import compiled, streams
 
 SYNAPSE_JITTER = 15  # purpose of the per-send synaptic jitter, keyed by (edge, send index)
 REWARD_JITTER = 16  # purpose of the per-broadcast reward jitter, keyed by (unit, agent step)
@@ -63,8 +63,28 @@ def draw(spec, keys: np.ndarray, sends: np.ndarray) -> np.ndarray:
 
 def late(spec, u: np.ndarray, sends: np.ndarray) -> np.ndarray:
     """The jitters F⁻¹(u) of sends ``sends`` from their keyed uniforms ``u`` (every draw passes
-    here; the jitter depends on u alone, and the tests set jitters by hand per send through it)."""
-    return np.asarray(delays.draw(spec, u), dtype=np.float64)
+    here; the jitter depends on u alone, and the tests set jitters by hand per send through it).
+    ``spec`` is a jitter spec or its inverse CDF prepared once (:func:`delays.law`)."""
+    inverse_cdf = spec if callable(spec) else delays.law(spec)
+    return np.asarray(inverse_cdf(u), dtype=np.float64)
+
+
+class Broadcast:
+    """The jitters j(i, k) = F⁻¹(U(seed, REWARD_JITTER, i, k)) of the units ``keys`` receiving
+    the TD error of agent step k, the distribution parsed and the buffers made once."""
+
+    def __init__(self, spec, keys: np.ndarray):
+        self.law = delays.law(spec)
+        self.keys = keys
+        self.steps = np.empty(len(keys), dtype=np.int64)
+        self.u = np.empty(len(keys))
+
+    def __call__(self, step: int) -> list:
+        """j(i, step) for every receiving unit i, in the order of ``keys``."""
+        steps, u = self.steps, self.u
+        steps.fill(step)
+        compiled.uniforms_into(self.keys, steps, u)  # U(key, step), as streams.uniforms gives it
+        return late(self.law, u, steps).tolist()
 
 
 def hold(sends, delay: float):

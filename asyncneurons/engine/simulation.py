@@ -218,8 +218,8 @@ class Simulation:
         self.instant = Instant() if synchronous and instant_applies(
             self, on_event=on_event, windows=use_windows, resume=resume) else None
         receivers = [grp for _, gs in self._broadcast_batches for grp in gs]
-        self._reward_keys = (receivers, jitter.unit_keys(self.seed, [grp.names[0] for grp in receivers])) \
-            if self.reward_jitter is not None else None
+        self._reward_late = (receivers, jitter.Broadcast(self.reward_jitter, jitter.unit_keys(
+            self.seed, [grp.names[0] for grp in receivers]))) if self.reward_jitter is not None else None
         self.done = self.env.event()
         from asyncneurons.engine.environment import EnvironmentProcess
         self.environment = EnvironmentProcess(self)
@@ -490,10 +490,9 @@ class Simulation:
         """Send the TD error of agent step ``step`` to every group, after its reward delay."""
         env = self.env
         if self.reward_jitter is not None:  # each unit at its own (now + delay) + j(unit, step)
-            receivers, keys = self._reward_keys
-            late = jitter.draw(self.reward_jitter, keys, np.full(len(keys), step, dtype=np.int64))
+            receivers, late = self._reward_late
             now = env.now
-            for grp, j in zip(receivers, late.tolist()):
+            for grp, j in zip(receivers, late(step)):
                 env.schedule_at(events.Signal.__new__(events.Signal), events.LEARN, (now + grp.reward_delay) + j,
                                 (delta, step, reset, [grp]), self._reward_lands)
             return

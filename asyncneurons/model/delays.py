@@ -84,12 +84,23 @@ DISTRIBUTIONS = {
 }
 
 
+def law(spec):
+    """The inverse CDF u ↦ F⁻¹(u) of ``spec`` (a number, or a dict with ``dist``), its parameters
+    read once: a function of an array of uniforms, for a spec drawn from again and again."""
+    if not isinstance(spec, dict):
+        value = float(spec)
+        return lambda u: np.full(np.shape(u), value)
+    params = {k: float(v) for k, v in spec.items() if k != "dist"}
+    if spec["dist"] == "uniform" and params.keys() == {"low", "high"}:
+        low, span = params["low"], params["high"] - params["low"]
+        return lambda u: low + np.asarray(u, dtype=float) * span  # _uniform: low + u (high − low)
+    inverse_cdf = DISTRIBUTIONS[spec["dist"]].inverse_cdf
+    return lambda u: inverse_cdf(np.asarray(u, dtype=float), **params)
+
+
 def draw(spec, u: np.ndarray) -> np.ndarray:
     """Delays for the uniforms ``u`` under ``spec`` (a number, or a dict with ``dist``)."""
-    if not isinstance(spec, dict):
-        return np.full(np.shape(u), float(spec))
-    params = {k: float(v) for k, v in spec.items() if k != "dist"}
-    return DISTRIBUTIONS[spec["dist"]].inverse_cdf(np.asarray(u, dtype=float), **params)
+    return law(spec)(u)
 
 
 def is_zero(spec) -> bool:
