@@ -1493,6 +1493,67 @@ def window_layers(tab, gp, start, stop, pending, lt, lp, horizon, serial, fexp):
                              start, stop, pending, lt, lp, horizon, serial, fexp)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _precedes(t1, p1, t2, p2):  # pragma: no cover - compiled
+    """Whether (t1, p1) comes before (t2, p2) in SimPy's order (time, then priority class)."""
+    return t1 < t2 or (t1 == t2 and p1 < p2)
+
+
+@numba.njit(cache=True, nogil=True)
+def wait_window_at(tab, btab, gp, hidden0, hidden1, out0, out1, lt, lp, which, horizon, serial, fexp,
+                   env_class):  # pragma: no cover - compiled
+    """A window under ``wait`` pacing (``on_all``, no jitter, no retrograde signals), as
+    :meth:`~asyncneurons.engine.windows.Windows.advance` computes it, in one call where nothing
+    needs Python: while some hidden group may fire before the limit, the output's next sample
+    bounded below (:func:`earliest_next_at`, ``which`` its set) from what has fired, the cut
+    (t_lb, ENV) this implies, and the hidden groups ``links[hidden0:hidden1]`` up to the earlier
+    of it and the limit (:func:`window_layers`); every such firing precedes the output's sample,
+    so none is undone. Then, once no hidden group may fire before the limit (or the bound was the
+    limit), the output's due time t_out
+    (:func:`_select_next`), the limit moved to (t_out, ENV) when the output is due before it, and
+    the output ``links[out0:out1]`` up to it. Returns window_layers's six numbers, then the phase
+    and its limit: 0 in the hidden groups (status ≠ 0: resume them up to that limit; status 0:
+    the bound stopped moving and some hidden group may still fire before the window's limit,
+    which Python computes from a copy),
+    1 in the output (resume it up to that limit while status ≠ 0)."""
+    info, links, stale, due_at = _i8_2(tab, A_INFO), _i8_1(tab, A_LINKS), _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT)
+    bt, bp = -math.inf, env_class
+    while True:
+        more = False  # some hidden group may fire before the limit (else no bound is needed)
+        for pos in range(hidden0, hidden1):
+            gi = links[pos]  # (one not stale and never due, as things stand, fires nowhere)
+            if stale[gi] != 0 or (due_at[gi] < math.inf and _precedes(due_at[gi], info[gi, I_CLASS], lt, lp)):
+                more = True
+                break
+        if not more:
+            break
+        lb = earliest_next_at(tab, btab, which, horizon)
+        if lb == bt:  # no firing moved the bound: the rest from a copy (Python)
+            return 0, hidden1, -1, serial, 0, 0, 0, bt, bp
+        bt, bp = lb, env_class
+        if not _precedes(bt, bp, lt, lp):
+            bt, bp = lt, lp
+        status, pos, pending, serial, action, m = window_layers(tab, gp, hidden0, hidden1, -1, bt, bp, horizon,
+                                                                serial, fexp)
+        if status != 0:
+            return status, pos, pending, serial, action, m, 0, bt, bp
+        if not _precedes(bt, bp, lt, lp):
+            break
+    gi = links[out0]
+    row = info[gi]
+    wi, wf = _i8_1(tab, A_WI), _f8_1(tab, A_WF)
+    topo, consts = wi[row[I_TOPO]:row[I_TOPO_END]], wf[row[I_CONSTS]:row[I_CONSTS_END]]
+    n_sets = row[I_N_SETS]
+    _, due = _select_next(topo[MODE], _f8_1(tab, A_FIRST), _part(topo, W_EDGES), _part(topo, W_PTR),
+                          _f8_1(tab, A_LAST), topo[SET_BASE], consts[REFRACTORY], -math.inf, False,
+                          wi[row[I_DUE_SETS]:row[I_DUE_SETS] + n_sets], wf[row[I_DUE_TIMES]:row[I_DUE_TIMES] + n_sets],
+                          _f8_2(tab, A_HT), _i8_2(tab, A_HN), _i8_1(tab, A_HEAD), _part(topo, W_SRC), consts[DELAYS:])
+    if _precedes(due, row[I_CLASS], lt, lp) and _precedes(due, env_class, lt, lp):
+        lt, lp = due, env_class
+    status, pos, pending, serial, action, m = window_layers(tab, gp, out0, out1, -1, lt, lp, horizon, serial, fexp)
+    return status, pos, pending, serial, action, m, 1, lt, lp
+
+
 @numba.njit(cache=True, nogil=True)
 def trace_at_landing(E, stamps, now, tau, fexp):  # pragma: no cover - compiled
     """``exp(−(now − t_E)/τ) · E`` per unit (rows of ``E``, stamps ``t_E``; C-contiguous), the

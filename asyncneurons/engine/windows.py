@@ -82,7 +82,10 @@ population an output), a window's layers are one call too
 exponential traces each firing's decay factors there too, NumPy's ``exp``), back in Python only
 for deeper rings, jitters drawn ahead and the output's action; where the output's sample may cut
 the window (wait pacing), the hidden layers up to the earliest cut are one call and the output
-another. Those calls read the arrays from a table of their addresses (the window keeps them,
+another; under ``on_all`` without jitter the whole window is one call
+(:func:`~asyncneurons.engine.history_kernels.wait_window_at`): the lower bound on the output's
+next sample is taken again after the hidden layers have fired up to it, until no hidden group may
+fire before the limit or the bound no longer moves (then the rest from a copy, in Python). Those calls read the arrays from a table of their addresses (the window keeps them,
 :meth:`Windows._addresses`). An ``on_all`` set's due
 time is kept as its synapses change: how many still wait for a newer wave, and the latest
 arrival of the others (:func:`~asyncneurons.engine.history_kernels.due_on_all`).
@@ -106,7 +109,7 @@ from asyncneurons.engine.history_kernels import (A_CLOCK_AT, A_MAX_DELAY, answer
                                                  due_clock, due_on_all, due_on_input, due_on_input_jittered,
                                                  earliest_next_at, group_addresses, layer_constants, layer_topology,
                                                  mark_sent, observation_sent_at, on_input_layer, read_sets,
-                                                 window_layers, window_layers_jittered)
+                                                 wait_window_at, window_layers, window_layers_jittered)
 from asyncneurons.engine.relaxation_kernels import EXP
 from asyncneurons.learning.kernels import NO_DECAYS, potential
 from asyncneurons.learning.rules.base import Rule
@@ -322,6 +325,8 @@ class Windows:
                     and all(g.compiled_fire and (g is self.output or not g.kind.population) for g in sim.groups))
         self.one_call = compiled and not self.cut
         self.cut_calls = compiled and self.cut
+        # wait pacing alone, with the output's next sample bounded: a window in one call where it can (_wait_window)
+        self.wait_call = self.cut_calls and self.wait and self.bounded and not sim.rule.output_sends
         # an observation taken in by one call (post_input): without jitter, where the groups it
         # feeds are due by what arrives (on_all, on_input)
         self.input_call = not self.jittered and self.select_mode != 0
@@ -510,43 +515,77 @@ class Windows:
                 # nothing queued, hidden clocks would otherwise tick forever)
                 due = self.next_due(self.output)
                 limit = min(limit, (due, events.ENV) if self.wait else self._landing(due, out_class))
-            # hidden firings before the earliest possible cut are never undone: computed first,
-            # with nothing kept; the rest from a copy kept as they fire (_keep)
-            bound = limit if self.timed else min(limit, self._earliest_cut(out_class))
             calls = self.cut_calls and self.sim.on_event is None
-            if calls:
-                self._pass(bound, self.hidden_span)
+            if calls and self.wait_call:
+                self._wait_window(limit)
             else:
-                for g in self.hidden:
-                    self._layer(g, bound)
-            saved = None
-            if bound < limit and self._due_before(self.hidden, limit):  # else nothing more fires, nothing to keep
-                self.saved = self._save()
-                for g in self.hidden:
-                    self._layer(g, limit)
-                saved, self.saved = self.saved, None
-            due = self.next_due(self.output)
-            if (due, out_class) < limit:
-                cut, out_limit = limit, limit
-                if rule.output_sends:
-                    cut = min(cut, self._landing(due, out_class))
-                    out_limit = min(out_limit, self._landing(due, out_class))
-                if self.wait:
-                    cut = min(cut, (due, events.ENV))
-                    out_limit = min(out_limit, (due, events.ENV))
-                if self.latest >= cut:
-                    self._load(saved)
+                # hidden firings before the earliest possible cut are never undone: computed first,
+                # with nothing kept; the rest from a copy kept as they fire (_keep)
+                bound = limit if self.timed else min(limit, self._earliest_cut(out_class))
+                if calls:
+                    self._pass(bound, self.hidden_span)
+                else:
                     for g in self.hidden:
-                        self._layer(g, min(limit, cut))
-                limit = min(limit, out_limit)
-            if calls:
-                self._pass(limit, self.output_span)
-            else:
-                self._layer(self.output, limit)
+                        self._layer(g, bound)
+                self._after_hidden(limit, bound, out_class, calls)
         if self.recorded:
             rec, self.recorded = sorted(self.recorded, key=lambda r: r[:3]), []
             for t, _, _, name, v, w in rec:
                 self.sim.on_event(t, name, "sample", v, w)
+
+    def _wait_window(self, limit) -> None:
+        """:meth:`advance` under ``wait`` pacing where every layer fires by a compiled call and a
+        lower bound on the output's next sample is known: the bound, the hidden groups up to it,
+        the cut and the output in one compiled call
+        (:func:`~asyncneurons.engine.history_kernels.wait_window_at`), back in Python for deeper
+        rings, the output's action, and hidden groups that may still fire beyond the bound
+        (:meth:`_after_hidden`, from a copy)."""
+        tr, sim = self.tr, self.sim
+        if self.replaced():  # the arrays a run may have replaced since the last call
+            self._addresses()
+        status, pos, pending, serial, action, m, phase, ct, cp = wait_window_at(
+            self.tab, self.b_tab, self.groups, *self.hidden_span, *self.output_span, float(limit[0]), float(limit[1]),
+            self.output.set_base, float(sim.env.now), tr.serial, EXP, float(events.ENV))
+        tr.serial = serial
+        if phase == 1:
+            if status == 3 and pos == self.output_span[1]:  # the output fired once: its action, and done
+                self._act(m, action)
+            elif status:
+                self._pass((ct, cp), (pos, self.output_span[1]), (status, pos, pending, serial, action, m))
+            return
+        bound = (ct, cp)
+        if status:
+            self._pass(bound, (pos, self.hidden_span[1]), (status, pos, pending, serial, action, m))
+        self._after_hidden(limit, bound, events.FIRE + self.output.rank, True)
+
+    def _after_hidden(self, limit, bound, out_class: int, calls: bool) -> None:
+        """The rest of a window an output's sample may cut (:meth:`advance`), once the hidden groups
+        have fired up to ``bound``: those that may fire beyond it, from a copy; the cut; the output."""
+        rule = self.sim.rule
+        saved = None
+        if bound < limit and self._due_before(self.hidden, limit):  # else nothing more fires, nothing to keep
+            self.saved = self._save()
+            for g in self.hidden:
+                self._layer(g, limit)
+            saved, self.saved = self.saved, None
+        due = self.next_due(self.output)
+        if (due, out_class) < limit:
+            cut, out_limit = limit, limit
+            if rule.output_sends:
+                cut = min(cut, self._landing(due, out_class))
+                out_limit = min(out_limit, self._landing(due, out_class))
+            if self.wait:
+                cut = min(cut, (due, events.ENV))
+                out_limit = min(out_limit, (due, events.ENV))
+            if self.latest >= cut:
+                self._load(saved)
+                for g in self.hidden:
+                    self._layer(g, min(limit, cut))
+            limit = min(limit, out_limit)
+        if calls:
+            self._pass(limit, self.output_span)
+        else:
+            self._layer(self.output, limit)
 
     def _due_before(self, groups, limit) -> bool:
         """Whether some group of ``groups`` may fire before ``limit``: it must select again, or its
@@ -608,14 +647,15 @@ class Windows:
         self.due_at[g.oi] = g.lowest
         self.stale[g.oi] = 0
 
-    def _pass(self, limit, span=None) -> None:
+    def _pass(self, limit, span=None, result=None) -> None:
         """:meth:`_layer` for every group in order, in one compiled call
         (:func:`~asyncneurons.engine.history_kernels.window_layers_any`) that comes back only for
         what Python does: deeper rings or jitters drawn ahead (:meth:`_make_room`), and the
         output's action (:meth:`_fired`). The same operations in the same order, so the same
         bits. ``span``: the groups to take (positions in ``links``), every group by default; in a
         window an output's sample may cut, :meth:`advance` takes the hidden ones up to the
-        earliest cut, then the output.)"""
+        earliest cut, then the output.) ``result``: what such a call at ``span``'s start returned
+        already (:meth:`_wait_window`), taken first."""
         tr, sim = self.tr, self.sim
         lt, lp = limit
         lt, lp = float(lt), float(lp)
@@ -624,7 +664,10 @@ class Windows:
         if self.replaced():  # the arrays a run may have replaced since the last call
             self._addresses()
         while True:
-            if self.jittered:
+            if result is not None:
+                status, start, pending, serial, action, m = result
+                result = None
+            elif self.jittered:
                 status, start, pending, serial, action, m = window_layers_jittered(
                     self.tab, self.jtab, self.groups, start, stop, pending, lt, lp, sim.env.now, tr.serial, EXP)
             else:
@@ -634,13 +677,7 @@ class Windows:
             if status == 0:
                 break
             if status == 3:  # the output fired m rows: its action
-                g = self.output
-                if g.kind.population:
-                    aux = g.aux = (g.z_buf.copy(), int(action))
-                else:
-                    aux = None
-                sim.environment.receive_action(g.kind.action(g.fire_values[:m], aux), int(g.fire_waves[0]),
-                                               float(g.times_buf[0]))
+                self._act(m, action)
                 if start == stop:
                     break
             else:
@@ -648,6 +685,17 @@ class Windows:
                 self._make_room(status, g.dense if g.kind.population else g.dense[g.due_sets[:pending]])
                 if self.replaced():  # deeper rings
                     self._addresses()
+
+    def _act(self, m: int, action: int) -> None:
+        """The output's compiled firing of ``m`` rows (``action``: a population's sampled index)
+        handed to the environment as its action."""
+        g = self.output
+        if g.kind.population:
+            aux = g.aux = (g.z_buf.copy(), int(action))
+        else:
+            aux = None
+        self.sim.environment.receive_action(g.kind.action(g.fire_values[:m], aux), int(g.fire_waves[0]),
+                                            float(g.times_buf[0]))
 
     def _addresses(self) -> None:
         """What the compiled calls are passed: the addresses of the window's arrays in ``tab``
