@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from asyncneurons.engine import clocks, events, interrupts, jitter
+from asyncneurons.engine import clocks, error_landing, events, interrupts, jitter
 from asyncneurons.model import delays
 from asyncneurons.learning import streams, traces
 from asyncneurons import tasks
@@ -238,6 +238,8 @@ class Simulation:
         self.chain = make_chain(self) if self.instant is not None else None
         # on windows, Weight Max's cascade after the TD error lands, when it takes no time (asyncneurons.engine.chain)
         self.cascade = make_cascade(self) if use_windows and self.instant is None else None
+        # with δ landing per unit, backprop's errors of an instant in one call (asyncneurons.engine.error_landing)
+        self.error_landing = error_landing.plan(self)
         for grp in self.groups:
             grp.process = None if use_windows or self.instant is not None else self.env.process(self._unit_process(
                 grp, getattr(grp, "restored_first", None), getattr(grp, "restored_phase", None)))
@@ -629,6 +631,8 @@ class Simulation:
 
     def _retro_applying(self, payload) -> None:
         sg, step = payload
+        if sg.errors_at_once is not None and self.on_event is None and sg.errors_at_once.lands(sg):
+            return  # δ settled and the errors applied, here and below, in one call (the same bits)
         blocks, sg.retro_in = sg.retro_in, []
         reset, sg.retro_reset = sg.retro_reset, False
         if self.landings is not None:  # δ that has landed on the units first (landings are LEARN's first class)

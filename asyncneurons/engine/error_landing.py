@@ -1,0 +1,156 @@
+"""The backprop baselines' errors of one instant, with the TD error's landings settled, in one call.
+
+Under ``backprop`` and ``ste_backprop`` on firing windows, with δ landing on each unit at its own
+time (:mod:`asyncneurons.engine.landings`), the output's error e^L lands on the last hidden layer,
+which first takes every δ that has landed on its units by then, then turns the error into its
+own term and trace and sends its error on (the rule's ``on_retro_blocks``,
+:func:`asyncneurons.learning.compiled.error_lands`)::
+
+    R_i = Σ_s block[s, i]     g_i = R_i · f'_i     E_i ← λγ E_i + g_i h_i     C_ij = W_ij g_i
+
+With no retrograde delay the layer below hears C at the same instant and does the same. When
+each of these applications would be the very next event processed (``Simulation._comes_next``),
+each block covers its receiving layer's units in order, the traces are per sample and every unit
+has sampled, the whole sequence — δ settled on the upper layer, its error, δ settled on the
+lower layer, its error — is one compiled call (:func:`errors_land`): the same operations on the
+same numbers in the same order, so the same bits, without the events, blocks and checks between
+them. Otherwise, and whenever events are recorded, the engine takes its general path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
+
+from asyncneurons.engine import events
+from asyncneurons.engine.landings import land_rows
+from asyncneurons.learning import compiled
+from asyncneurons.learning.rules.backprop import Backprop
+
+
+@njit(cache=True, error_model="numpy")
+def _settled(now, n, bt, bdelta, breset, bc, T, ab, P, M, V, E, t, landed, delay, blr):
+    """Every δ landed on the group's units by ``now`` (inclusive), applied
+    (:meth:`~asyncneurons.engine.landings.Landings.settle`)."""
+    m = P.shape[0]
+    rows = np.arange(m)
+    times = np.full(m, now)
+    land_rows(rows, times, delay, landed, bt, n, P, M, V, E, t, bdelta, blr, breset, bc, T, ab)
+
+
+@njit(cache=True, error_model="numpy")
+def errors_land(block, now, n, bt, bdelta, breset, bc, T, ab, a, decay_a, b, decay_b, two):
+    """Group ``a`` = (P, M, V, E, t, landed, delay, blr, H, slope) settles its δ landings up to
+    ``now`` and takes the error ``block`` (:func:`~asyncneurons.learning.compiled.error_lands`,
+    trace decay ``decay_a``); with ``two`` the error it sends on, ``C = W[:, :-1] · g``, lands on
+    group ``b`` the same way (decay ``decay_b``) after ``b`` settles its own. The broadcasts
+    kept (``n``, ``bt``, ``bdelta``, ``breset``) and Adam's corrections and constants (``bc``,
+    ``T``, ``ab``) as :func:`~asyncneurons.engine.landings.land_rows` reads them."""
+    P, M, V, E, t, landed, delay, blr, H, slope = a
+    _settled(now, n, bt, bdelta, breset, bc, T, ab, P, M, V, E, t, landed, delay, blr)
+    m = P.shape[0]
+    R, g = np.empty(m), np.empty(m)
+    C = np.empty((m, P.shape[1] - 1)) if two else np.empty((0, 0))
+    compiled.error_lands(block, slope, H, E, decay_a, P, R, g, C)
+    if two:
+        P, M, V, E, t, landed, delay, blr, H, slope = b
+        _settled(now, n, bt, bdelta, breset, bc, T, ab, P, M, V, E, t, landed, delay, blr)
+        m = P.shape[0]
+        R, g = np.empty(m), np.empty(m)
+        compiled.error_lands(C, slope, H, E, decay_b, P, R, g, np.empty((0, 0)))
+
+
+class ErrorLanding:
+    """Which groups' errors may land in one call (:func:`plan`), and the call (:meth:`lands`)."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        self.landings = sim.landings
+
+    def lands(self, sg) -> bool:
+        """Apply the retrograde blocks waiting on ``sg`` (and what it sends on at once) in one call,
+        when that is the engine's own sequence (see the module docstring); False if it is not."""
+        sim = self.sim
+        blocks = sg.retro_in
+        if len(blocks) != 1 or sg.retro_reset or not hasattr(sg, "sample_slope"):
+            return False
+        _, pos, block = blocks[0]
+        if id(pos) not in sg.identity_in or not block.flags.c_contiguous:
+            return False
+        nxt = sg.errors_next
+        if nxt is not None:
+            nb, arrival, apply = nxt
+            if nb.retro_in or nb.retro_reset or not hasattr(nb, "sample_slope") or not (
+                    sim._comes_next(arrival) and sim._comes_next(apply)):
+                return False
+        L = self.landings
+        a = (sg.P, sg.M, sg.V, sg.E, sg.t, sg.landed, sg.row_delay, sg.blr, sg.sample_H, sg.sample_slope)
+        if nxt is None:
+            errors_land(block, float(sim.env.now), L.n, L.bt, L.bdelta, L.breset, L.bc, L.constants[0], L.ab, a,
+                        sg.decay_value, a, 0.0, False)
+        else:
+            b = (nb.P, nb.M, nb.V, nb.E, nb.t, nb.landed, nb.row_delay, nb.blr, nb.sample_H, nb.sample_slope)
+            errors_land(block, float(sim.env.now), L.n, L.bt, L.bdelta, L.breset, L.bc, L.constants[0], L.ab, a,
+                        sg.decay_value, b, nb.decay_value, True)
+        sg.retro_in = []
+        return True
+
+
+def _whole(grp, b) -> bool:
+    """Whether bucket ``b`` of ``grp`` sends the whole of ``grp``'s signals ``C`` to its target's
+    units in order, from senders in ascending order (a block :func:`errors_land` reads as it is)."""
+    tg = b.target
+    n_in = grp.P.shape[-1] - 1
+    return (b.rows is None and b.span == slice(0, n_in) and n_in == tg.size
+            and compiled.is_identity_block(np.asarray(grp.uids, dtype=np.int64), np.asarray(b.pos, dtype=np.int64),
+                                           tg.size, tg.size))
+
+
+def plan(sim):
+    """An :class:`ErrorLanding` for ``sim`` when its errors may land in one call somewhere, else
+    None; per group, ``identity_in`` (the blocks that cover it in order, by their positions'
+    ids) and ``errors_next`` (the group it sends on to at once, with the two priorities of that
+    landing and its application, or None when it sends nothing), and ``errors_at_once``."""
+    rule = type(sim.rule)
+    applies = (issubclass(rule, Backprop) and rule.on_retro_blocks is Backprop.on_retro_blocks
+               and rule.on_retro is Backprop.on_retro and sim.landings is not None and sim.windows is not None
+               and sim.retro is None and sim.retro_jitter is None and sim.instant is None)
+    for grp in sim.groups:
+        grp.errors_at_once = None
+    if not applies:
+        return None
+    landing = ErrorLanding(sim)
+
+    def plain(g) -> bool:
+        return (getattr(g, "tau", None) is None and g.P.ndim == 2 and g.E.shape == g.P.shape
+                and g in sim.landings.groups)
+
+    for grp in sim.groups:
+        grp.identity_in = set()
+    for grp in sim.groups:
+        for b in grp.retro_buckets:
+            if b.rows is None and b.span is not None and b.span.stop - b.span.start == b.target.size and \
+                    compiled.is_identity_block(np.asarray(grp.uids, dtype=np.int64),
+                                               np.asarray(b.pos, dtype=np.int64), b.target.size, b.target.size):
+                b.target.identity_in.add(id(b.pos))
+    for grp in sim.groups:
+        if not plain(grp) or grp.role == "output":
+            continue
+        if not grp.retro_buckets:
+            grp.errors_next = None
+        else:
+            if len(grp.retro_plan) != 1:
+                continue
+            delay, priority, buckets = grp.retro_plan[0]
+            if delay != 0.0 or len(buckets) != 1 or not _whole(grp, buckets[0]):
+                continue
+            nb = buckets[0].target
+            if not plain(nb) or nb.retro_buckets or nb.role == "output":
+                continue
+            grp.errors_next = (nb, priority, events.retro_apply(nb.rank, sim.max_rank))
+        grp.errors_at_once = landing
+    return landing
+
+
+__all__ = ["ErrorLanding", "errors_land", "plan"]
