@@ -290,6 +290,20 @@ def error_lands(block, slope, H, E, decay, P, R, g, C):
             C[j, i] = P[j, i] * gj
 
 
+@njit(cache=_CACHE, error_model="numpy")
+def keep_inputs(rows, H, sigma, sample_H, slope):
+    """What a hidden Bernoulli unit of the backprop baselines keeps when it samples, for each row
+    r of ``rows``: the inputs it read, ``sample_H[r] = H[r]``, and its straight-through slope
+    ``slope[r] = σ_r · (1 − σ_r)``."""
+    n = H.shape[1]
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        for q in range(n):
+            sample_H[r, q] = H[r, q]
+        p = sigma[r]
+        slope[r] = p * (1.0 - p)
+
+
 # ---------------------------------------------------------------------- Adam and Weight Max
 @njit(cache=_CACHE, error_model="numpy")
 def _adam_span(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):

@@ -63,6 +63,16 @@ class Backprop(GlobalReinforce):
         else:
             self.on_sample_rows(sim, group, rows, values, aux, g, H)
 
+    def sampled_in_place(self, sim, group, rows) -> bool:
+        """A hidden Bernoulli layer's rows keep their inputs and slope σ(1 − σ) in one compiled call
+        (:func:`asyncneurons.learning.compiled.keep_inputs`, the bits of :meth:`on_sample_rows`)."""
+        if group.role == "output" or group.kind.name != "bernoulli":
+            return False
+        if not hasattr(group, "sample_H"):
+            group.sample_H, group.sample_slope = np.zeros_like(group.H), np.zeros(group.size)
+        compiled.keep_inputs(rows, group.H, group.aux, group.sample_H, group.sample_slope)
+        return True
+
     def on_retro(self, sim, group, signal, step, reset):
         if not hasattr(group, "sample_slope"):  # an error reaching units that have not sampled yet
             group.sample_H, group.sample_slope = np.zeros_like(group.H), np.zeros(group.size)  # credits nothing
