@@ -24,41 +24,40 @@ from numba import njit
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
 
 from asyncneurons.engine import events
-from asyncneurons.engine.landings import land_rows
+from asyncneurons.engine.landings import LT_P, group_arrays, land_rows_at
 from asyncneurons.learning import compiled
 from asyncneurons.learning.rules.backprop import Backprop
 
 
 @njit(cache=True, error_model="numpy")
-def _settled(now, n, bt, bdelta, breset, bc, T, ab, P, M, V, E, t, landed, delay, blr):
+def _settled(now, n, T, gtab, ltab):
     """Every δ landed on the group's units by ``now`` (inclusive), applied
-    (:meth:`~asyncneurons.engine.landings.Landings.settle`)."""
-    m = P.shape[0]
-    rows = np.arange(m)
-    times = np.full(m, now)
-    land_rows(rows, times, delay, landed, bt, n, P, M, V, E, t, bdelta, blr, breset, bc, T, ab)
+    (:meth:`~asyncneurons.engine.landings.Landings.settle`); returns the group's P and E."""
+    m = gtab[LT_P, 1]
+    land_rows_at(np.arange(m), np.full(m, now), gtab, ltab, n, T)
+    (P, _, _, E, _, _, _, _), _ = group_arrays(gtab, ltab)
+    return P, E
 
 
 @njit(cache=True, error_model="numpy")
-def errors_land(block, now, n, bt, bdelta, breset, bc, T, ab, a, decay_a, b, decay_b, two):
-    """Group ``a`` = (P, M, V, E, t, landed, delay, blr, H, slope) settles its δ landings up to
-    ``now`` and takes the error ``block`` (:func:`~asyncneurons.learning.compiled.error_lands`,
-    trace decay ``decay_a``); with ``two`` the error it sends on, ``C = W[:, :-1] · g``, lands on
-    group ``b`` the same way (decay ``decay_b``) after ``b`` settles its own. The broadcasts
-    kept (``n``, ``bt``, ``bdelta``, ``breset``) and Adam's corrections and constants (``bc``,
-    ``T``, ``ab``) as :func:`~asyncneurons.engine.landings.land_rows` reads them."""
-    P, M, V, E, t, landed, delay, blr, H, slope = a
-    _settled(now, n, bt, bdelta, breset, bc, T, ab, P, M, V, E, t, landed, delay, blr)
+def errors_land(block, now, n, T, ltab, ga, Ha, slope_a, decay_a, gb, Hb, slope_b, decay_b, two):
+    """Group ``a`` (its landing arrays' addresses ``ga``, :data:`~asyncneurons.engine.landings.LAND_ARRAYS`)
+    settles its δ landings up to ``now`` and takes the error ``block``
+    (:func:`~asyncneurons.learning.compiled.error_lands` with its inputs ``Ha``, slopes
+    ``slope_a`` and trace decay ``decay_a``); with ``two`` the error it sends on,
+    ``C = W[:, :-1] · g``, lands on group ``b`` the same way after ``b`` settles its own. The
+    broadcasts kept (``n``) and Adam's corrections (``T``, ``ltab``) as
+    :func:`~asyncneurons.engine.landings.land_rows_at` reads them."""
+    P, E = _settled(now, n, T, ga, ltab)
     m = P.shape[0]
     R, g = np.empty(m), np.empty(m)
     C = np.empty((m, P.shape[1] - 1)) if two else np.empty((0, 0))
-    compiled.error_lands(block, slope, H, E, decay_a, P, R, g, C)
+    compiled.error_lands(block, slope_a, Ha, E, decay_a, P, R, g, C)
     if two:
-        P, M, V, E, t, landed, delay, blr, H, slope = b
-        _settled(now, n, bt, bdelta, breset, bc, T, ab, P, M, V, E, t, landed, delay, blr)
+        P, E = _settled(now, n, T, gb, ltab)
         m = P.shape[0]
         R, g = np.empty(m), np.empty(m)
-        compiled.error_lands(C, slope, H, E, decay_b, P, R, g, np.empty((0, 0)))
+        compiled.error_lands(C, slope_b, Hb, E, decay_b, P, R, g, np.empty((0, 0)))
 
 
 class ErrorLanding:
@@ -85,14 +84,17 @@ class ErrorLanding:
                     sim._comes_next(arrival) and sim._comes_next(apply)):
                 return False
         L = self.landings
-        a = (sg.P, sg.M, sg.V, sg.E, sg.t, sg.landed, sg.row_delay, sg.blr, sg.sample_H, sg.sample_slope)
+        if sg.land_replaced() or (nxt is not None and nb.land_replaced()):
+            L._tables()
+            if sg.land_tab is None or (nxt is not None and nb.land_tab is None):
+                return False
         if nxt is None:
-            errors_land(block, float(sim.env.now), L.n, L.bt, L.bdelta, L.breset, L.bc, L.constants[0], L.ab, a,
-                        sg.decay_value, a, 0.0, False)
+            errors_land(block, float(sim.env.now), L.n, L.constants[0], L.ltab, sg.land_tab, sg.sample_H,
+                        sg.sample_slope, sg.decay_value, sg.land_tab, sg.sample_H, sg.sample_slope, 0.0, False)
         else:
-            b = (nb.P, nb.M, nb.V, nb.E, nb.t, nb.landed, nb.row_delay, nb.blr, nb.sample_H, nb.sample_slope)
-            errors_land(block, float(sim.env.now), L.n, L.bt, L.bdelta, L.breset, L.bc, L.constants[0], L.ab, a,
-                        sg.decay_value, b, nb.decay_value, True)
+            errors_land(block, float(sim.env.now), L.n, L.constants[0], L.ltab, sg.land_tab, sg.sample_H,
+                        sg.sample_slope, sg.decay_value, nb.land_tab, nb.sample_H, nb.sample_slope, nb.decay_value,
+                        True)
         sg.retro_in = []
         return True
 
@@ -124,7 +126,7 @@ def plan(sim):
 
     def plain(g) -> bool:
         return (getattr(g, "tau", None) is None and g.P.ndim == 2 and g.E.shape == g.P.shape
-                and g in sim.landings.groups)
+                and g in sim.landings.groups and g.land_tab is not None)
 
     for grp in sim.groups:
         grp.identity_in = set()

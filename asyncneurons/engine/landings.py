@@ -31,6 +31,7 @@ import numpy as np
 from numba import njit
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
 
+from asyncneurons.engine.history_kernels import _b1_2, _f8_1, _f8_2, _i8_1, array_addresses
 from asyncneurons.learning.compiled import _adam_span
 from asyncneurons.learning.optim import adam_constants
 from asyncneurons.learning.traces import decay_factors
@@ -148,6 +149,32 @@ def land_rows(rows, times, delay, landed, bt, n, P, M, V, E, t, bdelta, blr, bre
     return c
 
 
+# a group's arrays, by address (land_rows_at): rows of its ``land_tab``
+LT_P, LT_M, LT_V, LT_E, LT_T, LT_LANDED, LT_DELAY, LT_BLR = range(8)
+LAND_ARRAYS = ("P", "M", "V", "E", "t", "landed", "row_delay", "blr")
+# the broadcasts kept and Adam's corrections and constants: rows of ``Landings.ltab``
+LB_BT, LB_BDELTA, LB_BRESET, LB_BC, LB_AB = range(5)
+KEPT_ARRAYS = ("bt", "bdelta", "breset", "bc", "ab")
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def group_arrays(gtab, ltab):
+    """(P, M, V, E, t, landed, delay, blr) of a group and (bt, bdelta, breset, bc, ab), from their
+    addresses (``land_tab`` and ``Landings.ltab``, :func:`~asyncneurons.engine.history_kernels.array_addresses`)."""
+    return ((_f8_2(gtab, LT_P), _f8_2(gtab, LT_M), _f8_2(gtab, LT_V), _f8_2(gtab, LT_E), _i8_1(gtab, LT_T),
+             _i8_1(gtab, LT_LANDED), _f8_1(gtab, LT_DELAY), _f8_1(gtab, LT_BLR)),
+            (_f8_1(ltab, LB_BT), _f8_1(ltab, LB_BDELTA), _b1_2(ltab, LB_BRESET)[:, 0], _f8_2(ltab, LB_BC),
+             _f8_1(ltab, LB_AB)))
+
+
+@njit(cache=True, error_model="numpy")
+def land_rows_at(rows, times, gtab, ltab, n, T):
+    """:func:`land_rows`, the group's arrays and the broadcasts' read from their addresses
+    (:func:`group_arrays`): a call passed four arrays instead of fifteen."""
+    (P, M, V, E, t, landed, delay, blr), (bt, bdelta, breset, bc, ab) = group_arrays(gtab, ltab)
+    return land_rows(rows, times, delay, landed, bt, n, P, M, V, E, t, bdelta, blr, breset, bc, T, ab)
+
+
 class Landings:
     """The broadcasts not yet landed on every unit of ``groups`` (one reward delay per unit in
     ``delays``), applied row by row (see the module docstring)."""
@@ -177,6 +204,26 @@ class Landings:
         self.bc1, self.bc2 = self.bc[0], self.bc[1]
         self.total = 0  # broadcasts so far: no unit has taken more optimizer steps
         self.records: list = []  # heap of landings not yet recorded
+        self._tables()
+
+    def _tables(self) -> None:
+        """The addresses :func:`land_rows_at` reads (``ltab``, and each group's ``land_tab``), and
+        per group ``land_replaced``: whether an array they hold has been replaced since (broadcasts
+        kept anew, a restored state, a cut window's copy loaded), asked before each call. A group
+        whose arrays a table cannot hold has ``land_tab`` None (and :func:`land_rows` is called)."""
+        from asyncneurons.engine.windows import _holds
+        kept = [getattr(self, name) for name in KEPT_ARRAYS]
+        self.ltab = array_addresses(kept)
+        held = [(self, name, a) for name, a in zip(KEPT_ARRAYS, kept)]
+        self.held_arrays = [kept]
+        for g in self.groups:
+            arrays = [getattr(g, name) for name in LAND_ARRAYS]
+            try:
+                g.land_tab = array_addresses(arrays) if g.P.ndim == 2 else None
+            except ValueError:
+                g.land_tab = None
+            g.land_replaced = _holds(held + [(g, name, a) for name, a in zip(LAND_ARRAYS, arrays)])
+            self.held_arrays.append(arrays)
 
     # ------------------------------------------------------------------ broadcasts
     def broadcast(self, delta: float, step: int, reset: bool) -> None:
@@ -227,6 +274,11 @@ class Landings:
         (float64, inclusive)."""
         tau = g.land_traces
         if tau is None:  # per-sample traces: found and applied in one pass
+            if g.land_replaced():
+                self._tables()
+            if g.land_tab is not None:
+                land_rows_at(rows, times, g.land_tab, self.ltab, self.n, self.constants[0])
+                return
             land_rows(rows, times, g.row_delay, g.landed, self.bt, self.n, g.P, g.M, g.V, g.E, g.t, self.bdelta, g.blr,
                       self.breset, self.bc, self.constants[0], self.ab)
             return
@@ -299,4 +351,4 @@ class Landings:
         self._corrections()
 
 
-__all__ = ["Landings", "apply_landings", "due_landings", "land_rows"]
+__all__ = ["Landings", "apply_landings", "due_landings", "land_rows", "land_rows_at"]
