@@ -175,6 +175,26 @@ def land_rows_at(rows, times, gtab, ltab, n, T):
     return land_rows(rows, times, delay, landed, bt, n, P, M, V, E, t, bdelta, blr, breset, bc, T, ab)
 
 
+def _watch(attrs):
+    """For attributes ``attrs`` (object, name): a function of no argument telling whether some
+    ``object.name`` is no longer the object last given to the second function returned (one
+    expression, ``o0.bt is not v0 or …``, made once: asked before every call, given anew only
+    when something was replaced)."""
+    names = {}
+    terms = []
+    for i, (obj, name) in enumerate(attrs):
+        if not name.isidentifier():
+            raise ValueError(f"not an attribute name: {name!r}")
+        names[f"o{i}"], names[f"v{i}"] = obj, None
+        terms.append(f"o{i}.{name} is not v{i}")
+    exec(f"def replaced():\n    return {' or '.join(terms) or 'False'}\n", names)
+
+    def held(values):
+        for i, v in enumerate(values):
+            names[f"v{i}"] = v
+    return names["replaced"], held
+
+
 class Landings:
     """The broadcasts not yet landed on every unit of ``groups`` (one reward delay per unit in
     ``delays``), applied row by row (see the module docstring)."""
@@ -204,17 +224,19 @@ class Landings:
         self.bc1, self.bc2 = self.bc[0], self.bc[1]
         self.total = 0  # broadcasts so far: no unit has taken more optimizer steps
         self.records: list = []  # heap of landings not yet recorded
+        for g in self.groups:  # whether an array land_rows_at reads has been replaced (_tables)
+            g.land_replaced, g.land_held = _watch([(self, name) for name in KEPT_ARRAYS] +
+                                                  [(g, name) for name in LAND_ARRAYS])
         self._tables()
 
     def _tables(self) -> None:
         """The addresses :func:`land_rows_at` reads (``ltab``, and each group's ``land_tab``), and
-        per group ``land_replaced``: whether an array they hold has been replaced since (broadcasts
-        kept anew, a restored state, a cut window's copy loaded), asked before each call. A group
-        whose arrays a table cannot hold has ``land_tab`` None (and :func:`land_rows` is called)."""
-        from asyncneurons.engine.windows import _holds
+        what each group's ``land_replaced`` compares with: whether an array they hold has been
+        replaced since (broadcasts kept in larger arrays, a restored state, a cut window's copy
+        loaded), asked before each call. A group whose arrays a table cannot hold has
+        ``land_tab`` None (and :func:`land_rows` is called)."""
         kept = [getattr(self, name) for name in KEPT_ARRAYS]
         self.ltab = array_addresses(kept)
-        held = [(self, name, a) for name, a in zip(KEPT_ARRAYS, kept)]
         self.held_arrays = [kept]
         for g in self.groups:
             arrays = [getattr(g, name) for name in LAND_ARRAYS]
@@ -222,7 +244,7 @@ class Landings:
                 g.land_tab = array_addresses(arrays) if g.P.ndim == 2 else None
             except ValueError:
                 g.land_tab = None
-            g.land_replaced = _holds(held + [(g, name, a) for name, a in zip(LAND_ARRAYS, arrays)])
+            g.land_held(kept + arrays)
             self.held_arrays.append(arrays)
 
     # ------------------------------------------------------------------ broadcasts
@@ -258,9 +280,10 @@ class Landings:
         lo = min(int(g.landed.min()) for g in self.groups)
         keep = self.n - lo
         cap = len(self.bt) if keep < len(self.bt) // 2 else 2 * len(self.bt)
-        def moved(a):
-            out = np.zeros(cap, dtype=a.dtype)
+        def moved(a):  # in place while the capacity is kept (the arrays' addresses stay: _tables)
+            out = a if cap == len(a) else np.zeros(cap, dtype=a.dtype)
             out[:keep] = a[lo:self.n]
+            out[keep:] = 0
             return out
         self.bt, self.bdelta, self.breset = moved(self.bt), moved(self.bdelta), moved(self.breset)
         for g in self.groups:
