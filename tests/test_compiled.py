@@ -218,6 +218,23 @@ def test_errors_landing_in_one_call_match_the_sum_by_sender_and_the_rules_numpy(
 
 
 @SETTINGS
+@given(m=st.integers(1, 70), n=st.integers(1, 70), seed=st.integers(0, 2**32 - 1))
+def test_a_hidden_unit_keeps_its_inputs_and_slope_as_the_rules_numpy_keeps_them(m, n, seed):
+    """sample_H[rows] = H[rows] and slope[rows] = σ(1 − σ) (the Bernoulli kind's derivative), the
+    other rows untouched."""
+    from asyncneurons.learning.units import UNIT_KINDS
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(m, size=rng.integers(1, m + 1), replace=False)).astype(np.int64)
+    H, sigma = values(rng, (m, n)), rng.random(m)
+    sample_H, slope = values(rng, (m, n)), values(rng, m)
+    H2, slope2 = sample_H.copy(), slope.copy()
+    H2[rows] = H[rows]
+    slope2[rows] = UNIT_KINDS["bernoulli"].derivative(sigma[rows])
+    compiled.keep_inputs(rows, H, sigma, sample_H, slope)
+    assert same(sample_H, H2) and same(slope, slope2)
+
+
+@SETTINGS
 @given(rows=st.integers(1, 300), cols=sizes, seed=st.integers(0, 2**32 - 1))
 def test_ordered_row_sums_add_rows_in_order(rows, cols, seed):
     rng = np.random.default_rng(seed)

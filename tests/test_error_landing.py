@@ -1,0 +1,74 @@
+"""Backprop's errors of one instant, with the TD error's landings settled, in one compiled call
+(asyncneurons.engine.error_landing): the same run as the event engine, weight for weight."""
+
+import numpy as np
+import pytest
+
+from asyncneurons.engine.simulation import Simulation
+
+PER_UNIT = {"synapse_delay": {"dist": "uniform", "low": 0.0, "high": 5.0},
+            "reward_delay": {"dist": "uniform", "low": 5.0, "high": 15.0}}
+
+
+def _scenario(scenario, windows, over=None):
+    base = {"experiment": {"episodes": 1000}, "network": {"hidden": [12, 6]},
+            "learning": {"rule": "ste_backprop", "lambda": 0.8, "lr": [0.02, 2e-3, 2e-4], "lr_end": None},
+            "timing": dict(PER_UNIT), "env": {"pacing": "clock", "period": 20.0}, "engine": {"windows": windows}}
+    for k, v in (over or {}).items():
+        base.setdefault(k, {}).update(v)
+    return scenario(**base)
+
+
+def _run(s, ticks, count=None):
+    rows = []
+    sim = Simulation(s, on_episode=rows.append, max_ticks=ticks)
+    if count is not None and sim.error_landing is not None:
+        lands = sim.error_landing.lands
+
+        def counted(sg):
+            done = lands(sg)
+            count.append(done)
+            return done
+        sim.error_landing.lands = counted
+    sim.run()
+    return sim, [(r["return"], r["length"], r["sim_time_ms"]) for r in rows]
+
+
+@pytest.mark.parametrize("over", [{}, {"network": {"hidden": [12]}, "learning": {"lr": [0.02, 2e-4]}},
+                                  {"learning": {"lambda": 0.0}}, {"env": {"period": 7.0}},
+                                  {"timing": {"retro_delay": 1.5}}],
+                         ids=["two hidden layers", "one hidden layer", "lambda 0", "waves overlapping",
+                              "retrograde delay: each layer alone"])
+def test_errors_landing_in_one_call_give_the_event_engines_run(scenario, over):
+    count = []
+    on, rows_on = _run(_scenario(scenario, True, over), 300, count)
+    off, rows_off = _run(_scenario(scenario, False, over), 300)
+    assert on.landings is not None and off.windows is None
+    assert sum(count) > 100  # the one call took most instants' errors
+    assert rows_on == rows_off
+    for layer, m in off.layer_matrices().items():
+        np.testing.assert_array_equal(on.layer_matrices()[layer], m)
+    steps = {n: int(g.t) for g in off.groups if g.role != "output" for n in g.names}
+    assert {n: int(g.t[r]) for g in on.groups if g.role != "output" for r, n in enumerate(g.names)} == steps
+
+
+def test_the_last_hidden_layer_sends_its_error_on_within_the_call_and_the_first_sends_nothing(scenario):
+    sim = Simulation(_scenario(scenario, True), max_ticks=1)
+    first, second, out = sorted(sim.groups, key=lambda g: g.rank)
+    assert second.errors_next[0] is first and first.errors_next is None
+    assert first.errors_at_once is second.errors_at_once is sim.error_landing and out.errors_at_once is None
+
+
+def test_a_layer_whose_error_goes_on_after_a_delay_takes_its_own_alone(scenario):
+    sim = Simulation(_scenario(scenario, True, {"timing": {"retro_delay": 1.5}}), max_ticks=1)
+    first, second, _ = sorted(sim.groups, key=lambda g: g.rank)
+    assert first.errors_at_once is sim.error_landing and first.errors_next is None
+    assert second.errors_at_once is None  # it sends on after 1.5 ms: an event of its own
+
+
+@pytest.mark.parametrize("over", [{"learning": {"rule": "global_reinforce"}}, {"engine": {"windows": False}},
+                                  {"timing": {"reward_jitter": {"dist": "uniform", "low": 0.0, "high": 2.0}}}],
+                         ids=["another rule", "the event engine", "reward jitter: the TD error lands as events"])
+def test_without_backprop_on_windows_and_landings_per_unit_nothing_lands_in_one_call(scenario, over):
+    sim = Simulation(_scenario(scenario, True, over), max_ticks=1)
+    assert sim.error_landing is None and all(g.errors_at_once is None for g in sim.groups)
