@@ -591,6 +591,24 @@ def jitter_uniforms(idx, src_ptr, by_src, sent, e_key, ahead):  # pragma: no cov
     return qs, u, sends
 
 
+@numba.njit(cache=True, nogil=True)
+def draw_ahead(idx, src_ptr, by_src, sent, e_key, JT, jt_base, low, span):  # pragma: no cover - compiled
+    """:func:`jitter_uniforms` and the jitters of a uniform law, ``F⁻¹(u) = low + u · span``
+    (:func:`asyncneurons.model.delays.law`'s two operations, so the same bits), written in place:
+    ``JT[q, c] = low + U(e_key[by_src[q]], sent[i] + c) · span`` for each out-synapse q of each
+    sender i of ``idx`` and c < ``JT.shape[1]``; then ``jt_base[i] = sent[i]``."""
+    ahead = JT.shape[1]
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        n = sent[i]
+        for q in range(src_ptr[i], src_ptr[i + 1]):
+            key = e_key[by_src[q]]
+            for c in range(ahead):
+                JT[q, c] = low + _uniform(key, n + c) * span
+    for j in range(idx.shape[0]):
+        jt_base[idx[j]] = sent[idx[j]]
+
+
 # ---------------------------------------------------------------- a layer's firing, in two parts
 # A window fires a layer of a kind the engine samples in compiled kernels (Bernoulli units, a
 # softmax or categorical population) in two parts around NumPy's ``exp`` (one call, below):
@@ -651,15 +669,19 @@ def read_categorical_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, e
 def _room(HT, head, max_delay, idx, horizon, jittered, J):  # pragma: no cover - compiled
     """0 when the samples of the senders ``idx`` can be written (:func:`append`, or with jitter
     :func:`append_jittered`, whose checks these are); else 1 (the rings must grow) or 2 (a
-    sender's jitters for this send are not drawn yet)."""
+    sender's jitters for this send are not drawn yet and the law, ``J[9]``, is not one drawn
+    here: under a uniform law they are drawn here, :func:`draw_ahead`)."""
     depth = HT.shape[1]
     if jittered:
-        HA, sent, jt_base, JT = J[0], J[7], J[6], J[5]
+        HA, sent, jt_base, JT, law = J[0], J[7], J[6], J[5], J[9]
         for j in range(idx.shape[0]):
             i = idx[j]
             c = sent[i] - jt_base[i]
             if c < 0 or c >= JT.shape[1]:
-                return 2
+                if law[0] == 0.0:
+                    return 2
+                draw_ahead(idx, J[3], J[4], sent, J[8], JT, jt_base, law[1], law[2])
+                break
         for j in range(idx.shape[0]):
             i = idx[j]
             if HA[i, (head[i] + 1) % depth] > horizon:
@@ -768,7 +790,7 @@ def categorical_fire_post_any(z, keys, counters, temperature, decay, decays, H, 
 def _no_jitter():  # pragma: no cover - compiled
     """Stand-ins for the arrays of synaptic jitter (:func:`_room`, :func:`_answer_and_send`)."""
     z, i = np.zeros((1, 1)), np.zeros(1, dtype=np.int64)
-    return (z, np.zeros((1, 1), dtype=np.bool_), i, i, i, z, i, i)
+    return (z, np.zeros((1, 1), dtype=np.bool_), i, i, i, z, i, i, np.zeros(1, dtype=np.uint64), np.zeros(3))
 
 
 # ---------------------------------------------------------------- a layer's firing in one call
@@ -1225,12 +1247,12 @@ def categorical_fire_at(tab, gp, gi, z, decays, sets, times, row_t, lt, inclusiv
 
 
 def array_addresses(arrays) -> np.ndarray:
-    """One row per array of ``arrays`` (C-contiguous, float64, int64 or bool, one or two axes):
+    """One row per array of ``arrays`` (C-contiguous, float64, int64, uint64 or bool, one or two axes):
     its address and shape, as :func:`window_layers` reads them. The caller keeps the arrays alive
     and in place (a replaced one needs a new table)."""
     tab = np.zeros((len(arrays), 3), dtype=np.int64)
     for k, a in enumerate(arrays):
-        if a.dtype not in (np.float64, np.int64, np.bool_) or not a.flags.c_contiguous or a.ndim not in (1, 2):
+        if a.dtype not in (np.float64, np.int64, np.uint64, np.bool_) or not a.flags.c_contiguous or a.ndim not in (1, 2):
             raise ValueError(f"array {k}: {a.dtype}, {a.shape}, not as a window reads it")
         tab[k, 0] = a.ctypes.data
         tab[k, 1], tab[k, 2] = a.shape if a.ndim == 2 else (a.shape[0], 1)
@@ -1262,13 +1284,19 @@ def _i8_2(tab, k):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _u8_1(tab, k):  # pragma: no cover - compiled
+    """Array ``k`` of ``tab``: uint64, one axis."""
+    return numba.carray(_u8_at(tab[k, 0]), tab[k, 1])
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _b1_2(tab, k):  # pragma: no cover - compiled
     """Array ``k`` of ``tab``: bool, two axes."""
     return numba.carray(_b1_at(tab[k, 0]), (tab[k, 1], tab[k, 2]))
 
 
 # the per-send jitters of a window's pass, by address (window_layers_jittered): rows of ``jtab``
-J_EJ, J_HA, J_ES, J_STALE, J_SRC_PTR, J_BY_SRC, J_JT, J_JT_BASE, J_SENT = range(9)
+J_EJ, J_HA, J_ES, J_STALE, J_SRC_PTR, J_BY_SRC, J_JT, J_JT_BASE, J_SENT, J_E_KEY, J_LAW = range(11)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1469,9 +1497,9 @@ def window_layers_jittered(tab, jtab, gp, start, stop, pending, lt, lp, horizon,
                            fexp):  # pragma: no cover - compiled
     """:func:`window_layers_any` under synaptic jitter, its arrays read from their addresses:
     ``tab`` and ``gp`` as for :func:`window_layers`, the jitters and their bookkeeping in ``jtab``
-    (rows :data:`J_EJ` … :data:`J_SENT`, :func:`array_addresses`)."""
+    (rows :data:`J_EJ` … :data:`J_LAW`, :func:`array_addresses`)."""
     J = (_f8_2(jtab, J_HA), _b1_2(jtab, J_ES), _i8_1(jtab, J_STALE), _i8_1(jtab, J_SRC_PTR), _i8_1(jtab, J_BY_SRC),
-         _f8_2(jtab, J_JT), _i8_1(jtab, J_JT_BASE), _i8_1(jtab, J_SENT))
+         _f8_2(jtab, J_JT), _i8_1(jtab, J_JT_BASE), _i8_1(jtab, J_SENT), _u8_1(jtab, J_E_KEY), _f8_1(jtab, J_LAW))
     return window_layers_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
                              _i8_1(tab, A_HEAD), _f8_2(jtab, J_EJ), True, J, _f8_1(tab, A_FIRST),
                              _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY),

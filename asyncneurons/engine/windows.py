@@ -743,7 +743,7 @@ class Windows:
             held.extend(own)
         if self.jittered:  # window_layers_jittered's
             jitters = [(tr, "EJ"), *((tr, name) for name in ("HA", "ES", "stale", "src_ptr", "by_src", "JT", "jt_base",
-                                                            "sent"))]
+                                                            "sent", "e_key", "jt_law"))]
             self.jtab = array_addresses([getattr(o, name) for o, name in jitters])
             held.extend((o, name, getattr(o, name)) for o, name in jitters)
             arrays = arrays + [getattr(o, name) for o, name in jitters]
@@ -1009,7 +1009,7 @@ class Windows:
     def _jitter_arrays(self) -> tuple:
         """What a compiled firing's sends need under synaptic jitter."""
         tr = self.tr
-        return (tr.HA, tr.ES, tr.stale, tr.src_ptr, tr.by_src, tr.JT, tr.jt_base, tr.sent)
+        return (tr.HA, tr.ES, tr.stale, tr.src_ptr, tr.by_src, tr.JT, tr.jt_base, tr.sent, tr.e_key, tr.jt_law)
 
     def _make_room(self, code: int, idx) -> None:
         """Before a compiled firing's sends: deeper rings (``code`` 1) or the senders' next jitters drawn (2)."""
