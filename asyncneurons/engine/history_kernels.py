@@ -1317,33 +1317,50 @@ def _group_views(gp, gi):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def observation_sent(HT, HV, HW, HN, head, max_delay, first, set_wave, last, e_int, e_delay, dense, out_ptr, out_sorted,
-                     values, now, wave, serial, marks, wi, wf, info, fed, stale, due_at):  # pragma: no cover - compiled
+def observation_sent(HT, HV, HW, HN, head, max_delay, EJ, jittered, J, first, set_wave, last, e_int, e_delay, dense,
+                     out_ptr, out_sorted, values, now, wave, serial, marks, wi, wf, info, fed, stale, due_at, clock_at,
+                     timed):  # pragma: no cover - compiled
     """The input units ``dense`` emitted ``values`` of wave ``wave`` at ``now``, outside any window,
     as :meth:`~asyncneurons.engine.windows.Windows.post_input` takes them in Python: into their rings
-    (:func:`append`, each at ``now`` with serial number ``serial``), the synapses they complete
-    (:func:`mark_sent`, when ``marks``), then each group ``fed`` (rows of ``info``) due next
-    (:func:`_select_next`, nothing selected) and marked stale. Returns False, having changed
-    nothing, when the rings must grow first."""
+    (:func:`append`, under synaptic jitter :func:`append_jittered`, each at ``now`` with serial
+    number ``serial``), the synapses they complete (:func:`mark_sent`, when ``marks``), then each
+    group ``fed`` (rows of ``info``) due next, nothing selected, and marked stale: on the sets'
+    next ticks ``clock_at`` when ``timed`` (:func:`due_clock`), under jitter at the first arrival
+    that is not stale when the group fires ``on_input`` (:func:`due_on_input_jittered`), else
+    :func:`_select_next`. Returns 0; or, having changed nothing, the code of :func:`_room` (1:
+    the rings must grow first; 2: the inputs' jitters must be drawn first)."""
     n = dense.shape[0]
     times = np.full(n, now)
     waves = np.full(n, wave)
-    if not append(HT, HV, HW, HN, head, max_delay, dense, times, values, waves, now, serial):
-        return False
+    code = _room(HT, head, max_delay, dense, now, jittered, J)
+    if code:
+        return code
+    if jittered:
+        append_jittered(HT, HV, HW, HN, head, J[0], EJ, J[1], J[2], dense, times, values, waves, now, serial, J[3],
+                        J[4], J[5], J[6], J[7], e_delay)
+    else:
+        append(HT, HV, HW, HN, head, max_delay, dense, times, values, waves, now, serial)
     if marks:
-        mark_sent(first, out_ptr, out_sorted, np.arange(n), times, waves, set_wave, e_int[0], e_delay, np.zeros((1, 1)),
-                  False, head, e_int[1])
+        mark_sent(first, out_ptr, out_sorted, np.arange(n), times, waves, set_wave, e_int[0], e_delay, EJ, jittered,
+                  head, e_int[1])
     for gi in fed:
         row = info[gi]
         topo, consts = wi[row[I_TOPO]:row[I_TOPO_END]], wf[row[I_CONSTS]:row[I_CONSTS_END]]
         n_sets = row[I_N_SETS]
-        _, low = _select_next(topo[MODE], first, _part(topo, W_EDGES), _part(topo, W_PTR), last, topo[SET_BASE],
-                              consts[REFRACTORY], -math.inf, False, wi[row[I_DUE_SETS]:row[I_DUE_SETS] + n_sets],
-                              wf[row[I_DUE_TIMES]:row[I_DUE_TIMES] + n_sets], HT, HN, head, _part(topo, W_SRC),
-                              consts[DELAYS:])
+        due_sets, due_times = wi[row[I_DUE_SETS]:row[I_DUE_SETS] + n_sets], wf[row[I_DUE_TIMES]:row[I_DUE_TIMES] + n_sets]
+        if timed:
+            _, low = due_clock(clock_at, topo[SET_BASE], n_sets, -math.inf, False, due_sets, due_times)
+        elif jittered and topo[MODE] == 0:
+            _, low = due_on_input_jittered(HT, HN, head, EJ, J[1], _part(topo, W_SRC), _part(topo, W_EDGES),
+                                           consts[DELAYS:], _part(topo, W_PTR), last, topo[SET_BASE],
+                                           consts[REFRACTORY], -math.inf, False, due_sets, due_times)
+        else:
+            _, low = _select_next(topo[MODE], first, _part(topo, W_EDGES), _part(topo, W_PTR), last, topo[SET_BASE],
+                                  consts[REFRACTORY], -math.inf, False, due_sets, due_times, HT, HN, head,
+                                  _part(topo, W_SRC), consts[DELAYS:])
         due_at[gi] = low
         stale[gi] = 1
-    return True
+    return 0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1360,15 +1377,29 @@ def earliest_next_at(tab, btab, which, now):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def observation_sent_at(tab, values, now, wave, serial, marks):  # pragma: no cover - compiled
-    """:func:`observation_sent` with its arrays read from their addresses in ``tab``
-    (:func:`array_addresses`, rows :data:`A_HT` … :data:`A_FED`)."""
+def observation_sent_at(tab, values, now, wave, serial, marks, timed):  # pragma: no cover - compiled
+    """:func:`observation_sent` without synaptic jitter, its arrays read from their addresses in
+    ``tab`` (:func:`array_addresses`, rows :data:`A_HT` … :data:`A_CLOCK_AT`)."""
     return observation_sent(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN), _i8_1(tab, A_HEAD),
-                            _f8_1(tab, A_MAX_DELAY), _f8_1(tab, A_FIRST), _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST),
-                            _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), _i8_1(tab, A_IN_DENSE),
-                            _i8_1(tab, A_IN_OUT_PTR), _i8_1(tab, A_IN_OUT_SORTED), values, now, wave, serial, marks,
-                            _i8_1(tab, A_WI), _f8_1(tab, A_WF), _i8_2(tab, A_INFO), _i8_1(tab, A_FED),
-                            _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT))
+                            _f8_1(tab, A_MAX_DELAY), np.zeros((1, 1)), False, _no_jitter(), _f8_1(tab, A_FIRST),
+                            _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY),
+                            _i8_1(tab, A_IN_DENSE), _i8_1(tab, A_IN_OUT_PTR), _i8_1(tab, A_IN_OUT_SORTED), values, now,
+                            wave, serial, marks, _i8_1(tab, A_WI), _f8_1(tab, A_WF), _i8_2(tab, A_INFO),
+                            _i8_1(tab, A_FED), _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT), _f8_1(tab, A_CLOCK_AT), timed)
+
+
+@numba.njit(cache=True, nogil=True)
+def observation_sent_jittered(tab, jtab, values, now, wave, serial, marks, timed):  # pragma: no cover - compiled
+    """:func:`observation_sent` under synaptic jitter, its arrays read from their addresses in
+    ``tab`` and ``jtab`` (as :func:`window_layers_jittered` reads them)."""
+    J = (_f8_2(jtab, J_HA), _b1_2(jtab, J_ES), _i8_1(jtab, J_STALE), _i8_1(jtab, J_SRC_PTR), _i8_1(jtab, J_BY_SRC),
+         _f8_2(jtab, J_JT), _i8_1(jtab, J_JT_BASE), _i8_1(jtab, J_SENT), _u8_1(jtab, J_E_KEY), _f8_1(jtab, J_LAW))
+    return observation_sent(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN), _i8_1(tab, A_HEAD),
+                            _f8_1(tab, A_MAX_DELAY), _f8_2(jtab, J_EJ), True, J, _f8_1(tab, A_FIRST),
+                            _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY),
+                            _i8_1(tab, A_IN_DENSE), _i8_1(tab, A_IN_OUT_PTR), _i8_1(tab, A_IN_OUT_SORTED), values, now,
+                            wave, serial, marks, _i8_1(tab, A_WI), _f8_1(tab, A_WF), _i8_2(tab, A_INFO),
+                            _i8_1(tab, A_FED), _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT), _f8_1(tab, A_CLOCK_AT), timed)
 
 
 @numba.njit(cache=True, nogil=True)

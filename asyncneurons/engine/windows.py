@@ -108,7 +108,7 @@ from asyncneurons.engine.history_kernels import (A_CLOCK_AT, A_MAX_DELAY, answer
                                                  bernoulli_fire_at, categorical_fire_any, categorical_fire_at,
                                                  due_clock, due_on_all, due_on_input, due_on_input_jittered,
                                                  earliest_next_at, group_addresses, layer_constants, layer_topology,
-                                                 mark_sent, observation_sent_at, on_input_layer, read_sets,
+                                                 mark_sent, observation_sent_at, observation_sent_jittered, on_input_layer, read_sets,
                                                  wait_window_at, window_layers, window_layers_jittered)
 from asyncneurons.engine.relaxation_kernels import EXP
 from asyncneurons.learning.kernels import NO_DECAYS, potential
@@ -327,9 +327,8 @@ class Windows:
         self.cut_calls = compiled and self.cut
         # wait pacing alone, with the output's next sample bounded: a window in one call where it can (_wait_window)
         self.wait_call = self.cut_calls and self.wait and self.bounded and not sim.rule.output_sends
-        # an observation taken in by one call (post_input): without jitter, where the groups it
-        # feeds are due by what arrives (on_all, on_input)
-        self.input_call = not self.jittered and self.select_mode != 0
+        # an observation taken in by one call (post_input; False: in Python, step by step)
+        self.input_call = True
         self._one_call_layout()
         self.input_marks = bool(len(sim.input_group.out_edges)) and self.on_all
         self.fed_oi = np.array([g.oi for g in self.fed_by_input], dtype=np.int64)
@@ -447,9 +446,17 @@ class Windows:
             values = np.ascontiguousarray(values, dtype=np.float64)
             if self.replaced_input():  # the arrays a run may have replaced since the last call
                 self._addresses()
-            while not observation_sent_at(self.tab, values, float(self.sim.env.now), int(wave), tr.serial,
-                                          self.input_marks):
-                tr._grow()  # the oldest sample may still be on its way somewhere: keep more
+            now = float(self.sim.env.now)
+            while True:
+                if self.jittered:
+                    code = observation_sent_jittered(self.tab, self.jtab, values, now, int(wave), tr.serial,
+                                                     self.input_marks, self.timed)
+                else:
+                    code = observation_sent_at(self.tab, values, now, int(wave), tr.serial, self.input_marks,
+                                               self.timed)
+                if not code:
+                    break
+                self._make_room(code, g.dense)
                 self._addresses()
             tr.serial += 1
             self.rearm()
@@ -720,7 +727,14 @@ class Windows:
         # the arrays a run may replace (the others are made once, with the window)
         held = [(o, name, a) for (o, name), a in zip(held, arrays)]
         held = held[:A_MAX_DELAY] + held[A_CLOCK_AT:]
-        self.replaced_input = _holds(held)
+        jittered = []
+        if self.jittered:  # window_layers_jittered's and observation_sent_jittered's
+            jitters = [(tr, "EJ"), *((tr, name) for name in ("HA", "ES", "stale", "src_ptr", "by_src", "JT", "jt_base",
+                                                            "sent", "e_key", "jt_law"))]
+            self.jtab = array_addresses([getattr(o, name) for o, name in jitters])
+            jittered = [(o, name, getattr(o, name)) for o, name in jitters]
+            arrays = arrays + [getattr(o, name) for o, name in jitters]
+        self.replaced_input = _holds(held + jittered)
         groups, parts, by_group = [], [], []
         for g in self.order:
             if not g.compiled_fire:
@@ -741,12 +755,7 @@ class Windows:
             own = [(g, name, getattr(g, name)) for name in names]
             by_group.append(_holds(held[:A_MAX_DELAY + 1] + own))
             held.extend(own)
-        if self.jittered:  # window_layers_jittered's
-            jitters = [(tr, "EJ"), *((tr, name) for name in ("HA", "ES", "stale", "src_ptr", "by_src", "JT", "jt_base",
-                                                            "sent", "e_key", "jt_law"))]
-            self.jtab = array_addresses([getattr(o, name) for o, name in jitters])
-            held.extend((o, name, getattr(o, name)) for o, name in jitters)
-            arrays = arrays + [getattr(o, name) for o, name in jitters]
+        held.extend(jittered)
         self.replaced = _holds(held)
         self.replaced_in = by_group  # per group: the window's arrays and the group's
         self.held_arrays = (arrays, groups, parts)
