@@ -405,11 +405,22 @@ def _window_state(sim):
     {"timing": {"reward_delay": {"dist": "uniform", "low": 5.0, "high": 15.0}}},
     {"learning": {"trace": "exponential", "trace_tau": 20.0}},
     {"learning": {"trace": "exponential", "trace_tau": 5.0}, "network": {"output": "softmax"}},
+    {"timing": {"firing": "clock", "firing_period": 5.0}},
+    {"timing": {"firing": "clock", "firing_period": 5.0, "refractory": 7.0,
+                "firing_jitter": {"dist": "uniform", "low": 0.0, "high": 1.0}}},
+    {"timing": {"firing": "clock", "firing_period": 5.0,
+                "synapse_jitter": {"dist": "uniform", "low": 0.0, "high": 5.0}}},
+    {"timing": {"firing": "poisson", "firing_rate": 0.2}},
+    {"timing": {"firing": "poisson", "firing_rate": 0.5, "refractory": 1.5}, "network": {"output": "softmax"}},
 ], ids=["on_all", "on_input, refractory", "refractory", "synaptic jitter", "reward delay per unit",
-        "exponential traces", "exponential traces, a softmax population"])
+        "exponential traces", "exponential traces, a softmax population", "clock firing",
+        "clock firing, jitter and refractory period", "clock firing, synaptic jitter", "poisson firing",
+        "poisson firing, refractory, a softmax population"])
 def test_a_windows_layers_fired_in_one_call_are_those_fired_layer_by_layer(scenario, over):
     """Where every layer fires by a compiled call, a window's layers are one call
-    (Windows._pass); the run is the one the layer-by-layer passes (Windows._layer) compute."""
+    (Windows._pass; under clock and Poisson firing each set's clock moved on in it, ticks inside
+    the refractory period dropped); the run is the one the layer-by-layer passes
+    (Windows._layer) compute."""
     rows_one, rows_each = [], []
     one = Simulation(_scenario(scenario, over, True), on_episode=rows_one.append, max_ticks=300)
     each = Simulation(_scenario(scenario, over, True), on_episode=rows_each.append, max_ticks=300)

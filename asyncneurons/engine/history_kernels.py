@@ -43,6 +43,7 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
+from asyncneurons.engine.clocks import _advance
 from asyncneurons.engine.relaxation_kernels import apply_loop, apply_loop_with
 from asyncneurons.learning.compiled import (_block_sum, _clamp, _uniform, categorical_sample, logistic_finish,
                                            logits_shifted, pairwise_sum)
@@ -1241,9 +1242,12 @@ def categorical_fire_at(tab, gp, gi, z, decays, sets, times, row_t, lt, inclusiv
 
 # the arrays of a window's pass, by address (window_layers): rows of ``tab``
 (A_HT, A_HV, A_HW, A_HN, A_HEAD, A_FIRST, A_SET_WAVE, A_LAST, A_MAX_DELAY, A_E_INT, A_E_DELAY, A_WI, A_WF, A_INFO,
- A_LINKS, A_STALE, A_DUE_AT, A_IN_DENSE, A_IN_OUT_PTR, A_IN_OUT_SORTED, A_FED, A_CLOCK_AT) = range(22)
+ A_LINKS, A_STALE, A_DUE_AT, A_IN_DENSE, A_IN_OUT_PTR, A_IN_OUT_SORTED, A_FED, A_CLOCK_AT, A_CLOCK_K, A_CLOCK_C,
+ A_CLOCK_PERIOD, A_CLOCK_BLOCK, A_CLOCK_BLOCK_OF, A_CLOCK_FLAGS) = range(28)
 # (observation_sent_at: the input units, their synapses by unit, the groups they feed; bernoulli_fire_at under
-# clock and Poisson firing: each set's next tick)
+# clock and Poisson firing: each set's next tick; window_layers under them: the clocks' state
+# (asyncneurons.engine.clocks.Clocks: k, c, the period (c under Poisson firing), the blocks of draws and
+# their indices) and flags (clock or Poisson firing, Poisson, drawn))
 
 
 def array_addresses(arrays) -> np.ndarray:
@@ -1431,10 +1435,42 @@ def _restamp(stamps, population, sets, times, m):  # pragma: no cover - compiled
             stamps[sets[i]] = times[i]
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _clock_views(tab):  # pragma: no cover - compiled
+    """The clocks' arrays (each set's next tick, then rows :data:`A_CLOCK_K` … :data:`A_CLOCK_FLAGS`)."""
+    return (_f8_1(tab, A_CLOCK_AT), _i8_1(tab, A_CLOCK_K), _f8_1(tab, A_CLOCK_C), _f8_1(tab, A_CLOCK_PERIOD),
+            _f8_2(tab, A_CLOCK_BLOCK), _i8_1(tab, A_CLOCK_BLOCK_OF), _i8_1(tab, A_CLOCK_FLAGS))
+
+
+@numba.njit(cache=True, nogil=True)
+def _ticked(C, base, sets, times, n, last, refractory, sc):  # pragma: no cover - compiled
+    """Sets ``sets`` (``n``, due at their ticks ``times``) of the layer at ``base`` move their
+    clocks on (:func:`asyncneurons.engine.clocks._advance`, the idx in the scratch ``sc``); those
+    whose tick falls inside their refractory period are dropped, in place, the others kept in
+    order (:meth:`~asyncneurons.engine.windows.Windows._layer`). Returns the number kept, or
+    −2 − i, having changed nothing, when clock i's block of draws does not hold its next tick."""
+    clock_at, k, c, period, block, block_of, flags = C
+    idx = sc[0][:n]
+    for i in range(n):
+        idx[i] = base + sets[i]
+    missing = _advance(idx, k, c, clock_at, period, block, block_of, flags[1] != 0, flags[2] != 0)
+    if missing >= 0:
+        return -2 - missing
+    if refractory <= 0.0:
+        return n
+    kept = 0
+    for i in range(n):
+        if times[i] - last[base + sets[i]] >= refractory:
+            sets[kept] = sets[i]
+            times[kept] = times[i]
+            kept += 1
+    return kept
+
+
 @numba.njit(cache=True, nogil=True)
 def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, gp,
                       wi, wf, info, links, stale, due_at, start, stop, pending, lt, lp, horizon, serial,
-                      fexp):  # pragma: no cover - compiled
+                      fexp, C):  # pragma: no cover - compiled
     """Groups ``links[start:stop]`` (indices into ``groups`` and the rows of ``info``, in
     topological order) fire, each every set due before the limit (``lt``, ``lp``), as
     :meth:`~asyncneurons.engine.windows.Windows._layer` fires them: a group whose inputs have not
@@ -1449,8 +1485,16 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
     again at that position with that pending number); 3 right after the output (``I_OUTPUT``)
     fired ``m`` rows (``action``: a population's sampled index), for Python to hand its action on
     before calling again at the position and pending number returned (past the output when
-    nothing more of it is due)."""
+    nothing more of it is due).
+
+    Under clock and Poisson firing (``C``: :func:`_clock_views`, its flags' first) a group's
+    sets are due at their ticks (:func:`due_clock`), and before they fire their clocks move on
+    and those inside their refractory period drop out (:func:`_ticked`); status 4 when a clock's
+    draws must be filled first (``action``: the clock; nothing changed), and a pending number
+    −2 − n says that the group's n sets have moved their clocks on already (in ``I_SETS`` and
+    ``I_TIMES``) and now fire."""
     no_decays = np.empty(0)  # a layer of per-sample traces decays them by its one factor
+    timed = C[6][0] != 0
     m_max, width = 1, 1  # the firings' scratch, made once (_scratch)
     for gi in range(info.shape[0]):
         m_max = max(m_max, info[gi, I_SIZE])
@@ -1468,20 +1512,40 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
         fire_waves = wi[row[I_FIRE_WAVES]:row[I_FIRE_WAVES] + size]
         cls = row[I_CLASS]
         inclusive = cls < lp
+        ticked = -1  # sets whose clocks have moved on already (pending −2 − n)
         if pos == start and pending >= 0:
             n = pending
+        elif pos == start and pending <= -2:
+            n = ticked = -2 - pending
         else:
             d = due_at[gi]
             if stale[gi] == 0 and not (d < lt or (d == lt and cls < lp)):
                 continue
-            n, low = _select_next(topo[MODE], first, _part(topo, W_EDGES), _part(topo, W_PTR), last, topo[SET_BASE],
-                                  consts[REFRACTORY], lt, inclusive, due_sets, due_times, HT, HN, head,
-                                  _part(topo, W_SRC), consts[DELAYS:])
+            if timed:
+                n, low = due_clock(C[0], topo[SET_BASE], n_sets, lt, inclusive, due_sets, due_times)
+            else:
+                n, low = _select_next(topo[MODE], first, _part(topo, W_EDGES), _part(topo, W_PTR), last,
+                                      topo[SET_BASE], consts[REFRACTORY], lt, inclusive, due_sets, due_times, HT, HN,
+                                      head, _part(topo, W_SRC), consts[DELAYS:])
             due_at[gi] = low
         while n > 0:
-            sets, times = wi[row[I_SETS]:row[I_SETS] + n], wf[row[I_TIMES]:row[I_TIMES] + n]
-            sets[:] = due_sets[:n]
-            times[:] = due_times[:n]
+            if ticked >= 0:
+                n, ticked = ticked, -1
+                sets, times = wi[row[I_SETS]:row[I_SETS] + n], wf[row[I_TIMES]:row[I_TIMES] + n]
+            else:
+                sets, times = wi[row[I_SETS]:row[I_SETS] + n], wf[row[I_TIMES]:row[I_TIMES] + n]
+                sets[:] = due_sets[:n]
+                times[:] = due_times[:n]
+                if timed:
+                    kept = _ticked(C, topo[SET_BASE], sets, times, n, last, consts[REFRACTORY], sc)
+                    if kept < -1:
+                        return 4, pos, n, serial, -2 - kept, 0
+                    if kept == 0:
+                        n, low = due_clock(C[0], topo[SET_BASE], n_sets, lt, inclusive, due_sets, due_times)
+                        due_at[gi] = low
+                        continue
+                    n = kept
+                    sets, times = sets[:n], times[:n]
             action = 0
             population = row[I_POPULATION] != 0
             m = size if population else n
@@ -1497,7 +1561,7 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
                     wf[row[I_Z]:row[I_Z] + row[I_N_LOGITS]], decays, sets, times, row_t, fire_values, fire_waves, lt,
                     inclusive, horizon, serial, fexp, due_sets, due_times, sc)
                 if a < 0:
-                    return -a, pos, n, serial, 0, 0
+                    return -a, pos, -2 - n if timed else n, serial, 0, 0
                 action = a
             else:
                 code, n_next, low = _bernoulli_fire_in(
@@ -1506,12 +1570,14 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
                     grp[G_AUX], decays, sets, times, fire_values, fire_waves, lt, inclusive, horizon, serial, fexp,
                     due_sets, due_times, sc)
                 if code:
-                    return code, pos, n, serial, 0, 0
+                    return code, pos, -2 - n if timed else n, serial, 0, 0
             if tau > 0.0:  # the stamps move to the rows' times once they have recorded
                 _restamp(grp[G_STAMPS], population, sets, times, m)
             serial += 1
             for q in range(row[I_TARGETS], row[I_TARGETS] + row[I_N_TARGETS]):
                 stale[links[q]] = 1
+            if timed:  # the sets due next, at their ticks
+                n_next, low = due_clock(C[0], topo[SET_BASE], n_sets, lt, inclusive, due_sets, due_times)
             due_at[gi] = low
             n = n_next
             if row[I_OUTPUT]:
@@ -1536,7 +1602,7 @@ def window_layers_jittered(tab, jtab, gp, start, stop, pending, lt, lp, horizon,
                              _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY),
                              _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), gp, _i8_1(tab, A_WI), _f8_1(tab, A_WF),
                              _i8_2(tab, A_INFO), _i8_1(tab, A_LINKS), _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT),
-                             start, stop, pending, lt, lp, horizon, serial, fexp)
+                             start, stop, pending, lt, lp, horizon, serial, fexp, _clock_views(tab))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1549,7 +1615,7 @@ def window_layers(tab, gp, start, stop, pending, lt, lp, horizon, serial, fexp):
                              _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY),
                              _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), gp, _i8_1(tab, A_WI), _f8_1(tab, A_WF),
                              _i8_2(tab, A_INFO), _i8_1(tab, A_LINKS), _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT),
-                             start, stop, pending, lt, lp, horizon, serial, fexp)
+                             start, stop, pending, lt, lp, horizon, serial, fexp, _clock_views(tab))
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

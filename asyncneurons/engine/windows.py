@@ -298,6 +298,10 @@ class Windows:
                                  np.empty((cap, m)), np.empty(cap, dtype=np.int64))
         self.no_jitter = np.zeros((1, 1))  # stands for the per-send jitters when there are none
         self.no_stamps = np.zeros(0)  # stands for the time stamps of per-sample traces (window_layers)
+        self.no_ints = np.zeros(1, dtype=np.int64)  # and for the clocks' integers when firing is not on clocks
+        # clock or Poisson firing, Poisson, with draws (history_kernels._clock_views)
+        self.clock_flags = np.array([self.timed, self.timed and self.clocks.poisson,
+                                     self.timed and self.clocks.spec is not None], dtype=np.int64)
         self.saved = None  # inside a window an output's sample may cut: what it changed (_save)
         self.kept = ("H", "T", "E", "trace_time", "counters", "values")  # a group's arrays a firing changes
         if sim.landings is not None:  # the TD error lands on rows as they fire (asyncneurons.engine.landings)
@@ -320,11 +324,11 @@ class Windows:
         # every layer fires by a compiled call and needs no Python of its own: a window's layers in
         # one call (window_layers, _pass); in a window the output's sample may cut (wait pacing), the
         # hidden layers up to the earliest cut in one call and the output in another (advance)
-        compiled = (not self.timed and self.select_mode != 0 and sim.landings is None
+        compiled = ((self.timed or self.select_mode != 0) and sim.landings is None
                     and not self.rule_sampled and not any(g.every_arrival for g in sim.groups)
                     and all(g.compiled_fire and (g is self.output or not g.kind.population) for g in sim.groups))
         self.one_call = compiled and not self.cut
-        self.cut_calls = compiled and self.cut
+        self.cut_calls = compiled and self.cut and not self.timed
         # wait pacing alone, with the output's next sample bounded: a window in one call where it can (_wait_window)
         self.wait_call = self.cut_calls and self.wait and self.bounded and not sim.rule.output_sends
         # an observation taken in by one call (post_input; False: in Python, step by step)
@@ -687,9 +691,12 @@ class Windows:
                 self._act(m, action)
                 if start == stop:
                     break
+            elif status == 4:  # a clock's next draws (action: the clock)
+                self.clocks._fill(action, int(self.clocks.k[action]) + 1)
             else:
                 g = self.order[self.links[start]]
-                self._make_room(status, g.dense if g.kind.population else g.dense[g.due_sets[:pending]])
+                sets = g.due_sets[:pending] if pending >= 0 else g.sets_buf[:-2 - pending]  # ticked already
+                self._make_room(status, g.dense if g.kind.population else g.dense[sets])
                 if self.replaced():  # deeper rings
                     self._addresses()
 
@@ -718,7 +725,7 @@ class Windows:
         held = [(tr, "HT"), (tr, "HV"), (tr, "HW"), (tr, "HN"), (tr, "head"), (self, "first"), (self, "set_wave"),
                 (self, "last"), (tr, "max_delay"), (self, "e_int"), (tr, "e_delay"), (self, "wi"), (self, "wf"),
                 (self, "info"), (self, "links"), (self, "stale"), (self, "due_at"), (g, "dense"), (g, "out_ptr"),
-                (g, "out_sorted"), (self, "fed_oi"), (self.clocks, "at") if self.timed else (self, "no_stamps")]
+                (g, "out_sorted"), (self, "fed_oi"), *self._clock_rows()]
         arrays = [getattr(o, name) for o, name in held]
         self.tab = array_addresses(arrays)
         if self.bounded:  # earliest_next's, made once
@@ -760,6 +767,18 @@ class Windows:
         self.replaced_in = by_group  # per group: the window's arrays and the group's
         self.held_arrays = (arrays, groups, parts)
         self.groups = group_addresses(groups, parts)
+
+    def _clock_rows(self) -> list:
+        """Where the clocks' arrays are (rows :data:`~asyncneurons.engine.history_kernels.A_CLOCK_AT`
+        … ``A_CLOCK_FLAGS`` of the window's table): each set's next tick, k, c, the period (c
+        under Poisson firing), the blocks of draws and their indices, and the flags; stand-ins
+        when firing is not on clocks."""
+        if not self.timed:
+            return [(self, "no_stamps"), (self, "no_ints"), (self, "no_stamps"), (self, "no_stamps"),
+                    (self, "no_jitter"), (self, "no_ints"), (self, "clock_flags")]
+        ck = self.clocks
+        return [(ck, "at"), (ck, "k"), (ck, "c"), (ck, "c" if ck.poisson else "period"), (ck, "block"),
+                (ck, "block_of"), (self, "clock_flags")]
 
     def _every_arrival(self, g, lt: float, inclusive: bool) -> None:
         """The layer pass of ``on_input`` units without refractory period: every sample before
