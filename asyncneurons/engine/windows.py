@@ -691,8 +691,8 @@ class Windows:
                 self._act(m, action)
                 if start == stop:
                     break
-            elif status == 4:  # a clock's next draws (action: the clock)
-                self.clocks._fill(action, int(self.clocks.k[action]) + 1)
+            elif status == 4:  # a clock's next draws (action: the clock): every clock's that needs them
+                self.clocks.fill_due()
             else:
                 g = self.order[self.links[start]]
                 sets = g.due_sets[:pending] if pending >= 0 else g.sets_buf[:-2 - pending]  # ticked already
