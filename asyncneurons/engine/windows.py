@@ -76,17 +76,21 @@ besides (``Rule.records_at_sample``, ``Rule.sampled``, called on the call's samp
 backprop's hidden units keep their inputs and slope, its output records its trace and sends its
 error). Weight Maximization's learning after the TD error lands is one call when it takes no
 time (:func:`asyncneurons.engine.chain.make_cascade`). Where every layer fires by such a call and
-needs no Python of its own (no clocks, no landings, no rule's part, no recorded events, every
+needs no Python of its own (no landings, no rule's part, no recorded events, every
 population an output), a window's layers are one call too
 (:func:`~asyncneurons.engine.history_kernels.window_layers_any`, :meth:`Windows._pass`; under
-exponential traces each firing's decay factors there too, NumPy's ``exp``), back in Python only
-for deeper rings, jitters drawn ahead and the output's action; where the output's sample may cut
+exponential traces each firing's decay factors there too, NumPy's ``exp``; under clock and
+Poisson firing each set's clock moved on there, ticks inside the refractory period dropped),
+back in Python only for deeper rings, jitters of a law other than the uniform one drawn ahead,
+the clocks' blocks of draws and the output's action; where the output's sample may cut
 the window (wait pacing), the hidden layers up to the earliest cut are one call and the output
 another; under ``on_all`` without jitter the whole window is one call
 (:func:`~asyncneurons.engine.history_kernels.wait_window_at`): the lower bound on the output's
 next sample is taken again after the hidden layers have fired up to it, until no hidden group may
 fire before the limit or the bound no longer moves (then the rest from a copy, in Python). Those calls read the arrays from a table of their addresses (the window keeps them,
-:meth:`Windows._addresses`). An ``on_all`` set's due
+:meth:`Windows._addresses`). An observation is taken in by one call too
+(:func:`~asyncneurons.engine.history_kernels.observation_sent`), under every firing policy and
+with synaptic jitter. An ``on_all`` set's due
 time is kept as its synapses change: how many still wait for a newer wave, and the latest
 arrival of the others (:func:`~asyncneurons.engine.history_kernels.due_on_all`).
 ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
