@@ -30,6 +30,7 @@ import numpy as np
 
 from asyncneurons.engine import events
 from asyncneurons.learning import traces
+from asyncneurons.learning.optim import adam_constants
 from asyncneurons.engine import relaxation_kernels as kern
 from asyncneurons.learning.kernels import potential, softplus, sum_by_sender
 from asyncneurons.learning.rules.map_prop import map_error, relax_step, topdown_messages
@@ -238,6 +239,7 @@ class HistoryRelaxation:
         self.next_t, self.next_k = np.full(m, math.inf), np.zeros(m, dtype=np.int64)
         self.next_seq, self.seq = np.zeros(m, dtype=np.int64), np.zeros(1, dtype=np.int64)
         self.token, self.wake_at, self._groups = 0, None, None
+        self._learning = {}  # the arrays of groups that learn together (:meth:`_learners`)
         self._build_landed(n, C)
         self._tie()
 
@@ -444,6 +446,64 @@ class HistoryRelaxation:
     def weights_changed(self, grp) -> None:
         self._snapshot(grp, self.sim.env.now)
 
+    def reinforce_groups(self, groups, delta: float, step: int, reset: bool) -> bool:
+        """Groups on which one TD error lands, in this order, learn as
+        :meth:`~asyncneurons.learning.rules.map_prop.MapProp.on_reward` has each learn (REINFORCE
+        with Adam, then :meth:`weights_changed`) and clear their traces when ``reset``, in one
+        compiled call (:func:`relaxation_kernels.reinforce_and_snapshot`: the same bits). False,
+        and nothing done, when some group's arrays are not single 2-D C-contiguous float64 ones
+        or its trace is exponential: then each learns alone."""
+        if not groups:
+            return True
+        arrays = self._learners(groups)
+        if arrays is None:
+            return False
+        sim, n = self.sim, len(groups)
+        rates, scalars, lrs, adam = {}, {}, [], []
+        for grp in groups:
+            grp.t = t = grp.t + 1
+            lr = rates.get(grp.layer)
+            if lr is None:
+                lr = rates[grp.layer] = sim.lr(grp.layer, step)
+            c = scalars.get(t)
+            if c is None:
+                c = scalars[t] = adam_constants(sim.adam, t)
+            lrs.append(lr)
+            adam.append(c)
+        lrs, adam = np.array(lrs, dtype=np.float64), np.array(adam, dtype=np.float64)  # ``correct`` as 1.0 or 0.0
+        now = sim.env.now
+        start, reinforced = 0, False
+        while True:
+            weights = (self.WT, self.WS, self.WP, self.whead, self.wcount, self.wtotal)
+            done = kern.reinforce_and_snapshot(*arrays[:5], float(delta), lrs, adam, bool(reset), start, reinforced,
+                                               weights, now, self.serial, self.max_back, self._wm(now), *arrays[5:])
+            self.serial += done
+            start += done
+            if start == n:
+                return True
+            self._grow_weights()
+            reinforced = True
+
+    def _learners(self, groups):
+        """The arrays :meth:`reinforce_groups` passes for ``groups`` (their weights, Adam moments,
+        traces and units, and scratch), kept while the groups keep those arrays; None when some
+        group cannot learn in that call."""
+        key = tuple(groups)
+        kept = self._learning.get(key)
+        if kept is not None and all(P is grp.P and M is grp.M and V is grp.V and E is grp.E
+                                    for grp, P, M, V, E in zip(groups, *kept[:4])):
+            return kept
+        for grp in groups:
+            P = grp.P
+            if (P.ndim != 2 or getattr(grp, "tau", None) is not None
+                    or not all(a.dtype == np.float64 and a.flags.c_contiguous and a.shape == P.shape
+                               for a in (P, grp.M, grp.V, grp.E))):
+                return None
+        kept = (tuple(grp.P for grp in groups), tuple(grp.M for grp in groups), tuple(grp.V for grp in groups),
+                tuple(grp.E for grp in groups), tuple(grp.hist for grp in groups),
+                np.empty(max(grp.P.shape[0] for grp in groups)), np.empty(max(grp.P.size for grp in groups)))
+        self._learning[key] = kept
+        return kept
     def start(self, grp) -> None:
         """A group has just sampled: enter the sample and schedule its relaxation."""
         grp.relax_gen += 1

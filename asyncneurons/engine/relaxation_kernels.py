@@ -44,7 +44,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
-from asyncneurons.learning.compiled import _clamp, trace_rows, uniforms_into
+from asyncneurons.learning.compiled import _clamp, reinforce_rows, trace_rows, uniforms_into
 from numba.core import cpu as _cpu
 
 # ``_nrt`` is an option numba's CPU target declares but does not document: ask for it only where
@@ -396,6 +396,39 @@ def append_weights(WT, WS, WP, whead, wcount, wtotal, units, t, P, serial, d2, w
         if wcount[u] < D:
             wcount[u] += 1
     return True
+
+
+@njit(cache=True)
+def reinforce_and_snapshot(Ps, Ms, Vs, Es, units, delta, lrs, adam, reset, start, reinforced, weights, t, serial, d2,
+                           wm, R, U):
+    """Groups ``start``, ``start + 1`` … learn from one TD error and enter their new weights in the
+    weights' history, each in turn as :func:`asyncneurons.learning.rules.base.reinforce_update` and
+    :func:`append_weights` do one group (the same kernels: the same bits): ``P ← P + Adam(E · R)``
+    at rate ``lrs[g]`` with Adam's scalars ``adam[g]`` (:func:`asyncneurons.learning.optim.adam_constants`,
+    ``correct`` as 1.0 or 0.0), then the snapshot as entry ``serial + g − start`` (``t``, ``d2``,
+    ``wm``: :func:`append_weights`), then the trace cleared when ``reset``; every row's reward is
+    ``delta``. ``reinforced``: group ``start`` has learned already (a call stopped at its
+    snapshot). Returns the number of groups done from ``start``; fewer than all when the weights'
+    history is full (grow it and call again from the group returned, ``reinforced``). ``R`` and
+    ``U``: scratch (as long as the most rows, and the most weights, of a group)."""
+    WT, WS, WP, whead, wcount, wtotal = weights
+    for g in range(start, len(Ps)):
+        P = Ps[g]
+        m, n = P.shape
+        if not (g == start and reinforced):
+            for j in range(m):
+                R[j] = delta
+            c = adam[g]
+            reinforce_rows(P, Ms[g], Vs[g], Es[g], R[:m], lrs[g], c[0], c[1], c[2], c[3], c[4], c[5], c[6] != 0.0,
+                           c[7], U[:m * n].reshape((m, n)))
+        if not append_weights(WT, WS, WP, whead, wcount, wtotal, units[g], t, P, serial + g - start, d2, wm):
+            return g - start
+        if reset:
+            E = Es[g]
+            for j in range(m):
+                for k in range(n):
+                    E[j, k] = 0.0
+    return len(Ps) - start
 
 
 # ---------------------------------------------------------------------- NumPy's exp and log1p
