@@ -240,6 +240,7 @@ class HistoryRelaxation:
         self.next_seq, self.seq = np.zeros(m, dtype=np.int64), np.zeros(1, dtype=np.int64)
         self.token, self.wake_at, self._groups = 0, None, None
         self._learning = {}  # the arrays of groups that learn together (:meth:`_learners`)
+        self._draw_scratch = None  # the working arrays of the draws (:meth:`before_fire`)
         self._build_landed(n, C)
         self._tie()
 
@@ -424,15 +425,26 @@ class HistoryRelaxation:
     def before_fire(self, grp):
         """A group is about to sample: let it hold the relaxed values that have reached it. A group
         of Gaussian units samples in the same compiled call, and its sample enters the history
-        there (:func:`relaxation_kernels.gaussian_draw`): returned as (values, means,
+        there (:func:`relaxation_kernels.gaussian_draw_into`, into arrays the group keeps, its
+        ``map_drawn``: a draw overwrites the one before): returned as (values, means,
         pre-activations, the oldest wave it holds); any other group samples in the engine (None)."""
         tau, pr = self.sim.env.now, events.FIRE + grp.rank
         if (grp.kind.name == "gaussian" and grp.P.ndim == 2 and grp.P.flags.c_contiguous and grp.H.flags.c_contiguous
                 and grp.counters.dtype == np.int64 and grp.counters.shape == (grp.size,)):
-            values, mu, pot, wave, code = kern.gaussian_draw(
-                grp.P, grp.H, grp.T, grp.keys1, grp.keys2, grp.counters, float(np.sqrt(grp.lp.variance)), grp.map_fill,
-                self.hist_arrays(), tau, pr, self._wm(tau), kern.EXP, kern.LOG1P, kern.COS, grp.hist, self.serial,
-                self.max_fwd, self.max_back, self.landed)
+            drawn = grp.__dict__.get("map_drawn")
+            if drawn is None:  # where its draws are written (:func:`relaxation_kernels.gaussian_draw_into`)
+                drawn = grp.map_drawn = (np.empty(grp.size), np.empty(grp.size), np.empty(grp.size),
+                                         float(np.sqrt(grp.lp.variance)))
+            if self._draw_scratch is None:
+                shapes = [(*g.P.shape, len(g.map_fill[3])) for g in self.sim.groups]
+                self._draw_scratch = kern.draw_scratch(*(max(column) for column in zip(*shapes)))
+            values, mu, pot, sd = drawn
+            wave, code = kern.gaussian_draw_into(
+                grp.P, grp.H, grp.T, grp.keys1, grp.keys2, grp.counters, sd, grp.map_fill, self.hist_arrays(), tau,
+                pr, self._wm(tau), kern.EXP, kern.LOG1P, kern.COS, grp.hist, self.serial, self.max_fwd,
+                self.max_back, self.landed, values, mu, pot, self._draw_scratch)
+            if grp.plan:  # eager receivers hold the values sent until they land: a copy of their own
+                values = values.copy()
             if code == kern.OK:
                 self.serial += 1
             else:  # drawn, not entered: grow the history and enter it

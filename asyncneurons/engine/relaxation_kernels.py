@@ -540,31 +540,37 @@ def sigmoid_into(x, out, fexp):
     sigmoid_with(x, out, fexp, np.empty(5, np.intp))
 
 
-@njit(cache=True)
-def gaussian_draw(P, H, W, keys1, keys2, counters, sd, fill, hist, tau, pr, wm, fexp, flog1p, fcos, units, serial,
-                  max_fwd, max_back, landed):
+def draw_scratch(m: int, n: int, n_fill: int) -> tuple:
+    """The working arrays of :func:`gaussian_draw_into` for groups of at most ``m`` units with ``n``
+    inputs each and ``n_fill`` lookups of what they hold."""
+    return (np.empty(n_fill), np.empty(n), np.empty(m), np.empty(m), np.empty(5, dtype=np.intp),
+            np.zeros((3, 64), dtype=np.int64), np.zeros(64))
+
+
+@njit(cache=True, **NO_REFCOUNTS)
+def gaussian_draw_into(P, H, W, keys1, keys2, counters, sd, fill, hist, tau, pr, wm, fexp, flog1p, fcos, units,
+                       serial, max_fwd, max_back, landed, values, mu, pot, scratch):
     """A group of Gaussian units samples at (τ, pr): what it holds is filled in first
     (:func:`fill_inputs`), then each unit draws ``μ + sd · sqrt(−2 log1p(−u₁)) cos(2π u₂)``,
     μ = softplus(pot), u₁ and u₂ its keyed uniforms at its counter
     (:func:`asyncneurons.learning.units._gaussian_sample`, :func:`asyncneurons.learning.kernels.potential`,
     the same bits: NumPy's ``log1p``, ``cos`` and ``exp`` by address), and the sample enters the
-    history as entry ``serial`` of ``units`` (:func:`append`). Returns (values, μ, pot, the oldest
-    wave it holds (the least of ``W``), what :func:`append` returned)."""
+    history as entry ``serial`` of ``units`` (:func:`append`). The values, μ and pre-activations
+    are written to ``values``, ``mu`` and ``pot`` (one per unit), the working arrays are those of
+    ``scratch`` (:func:`draw_scratch`): no array is made. Returns (the oldest wave it holds, the
+    least of ``W``; what :func:`append` returned)."""
     T, K, S, V, A, head, count, total = hist
     f_row, f_col, f_look, l_src, l_d, l_zero, l_mem = fill
+    vals, x, u1, u2, la, stack, partial = scratch
     fill_inputs_with(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm,
-                     np.empty(l_src.size))
+                     vals[:l_src.size])
     m, n = P.shape
-    pot, x = np.empty(m), np.empty(n)
-    stack, partial = np.zeros((3, 64), dtype=np.int64), np.zeros(64)
+    x, u1, u2 = x[:n], u1[:m], u2[:m]
     for r in range(m):
         for c in range(n):
             x[c] = P[r, c] * H[r, c]
         pot[r] = 0.0 + pairwise_with(x, 0, n, stack, partial)  # row_potential(x)
-    la = np.empty(5, np.intp)
-    mu = np.empty(m)
     softplus_with(pot, mu, fexp, flog1p, la)
-    u1, u2 = np.empty(m), np.empty(m)
     uniforms_into(keys1, counters, u1)
     uniforms_into(keys2, counters, u2)
     for r in range(m):
@@ -572,11 +578,15 @@ def gaussian_draw(P, H, W, keys1, keys2, counters, sd, fill, hist, tau, pr, wm, 
         u2[r] = (2.0 * np.pi) * u2[r]
     apply_loop_with(flog1p, u1, u1, la)
     apply_loop_with(fcos, u2, u2, la)
-    values = np.empty(m)
     for r in range(m):
         values[r] = mu[r] + sd * (np.sqrt(-2.0 * u1[r]) * u2[r])
+    wave = W[0, 0]
+    for r in range(W.shape[0]):
+        for c in range(W.shape[1]):
+            if W[r, c] < wave:
+                wave = W[r, c]
     code = append(T, K, S, V, A, head, count, total, units, tau, 0, values, 0, serial, max_fwd, max_back, wm, landed)
-    return values, mu, pot, W.min(), code
+    return wave, code
 
 
 # ---------------------------------------------------------------------- a relaxation step
