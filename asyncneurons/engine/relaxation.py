@@ -514,8 +514,11 @@ class HistoryRelaxation:
         kept = (tuple(grp.P for grp in groups), tuple(grp.M for grp in groups), tuple(grp.V for grp in groups),
                 tuple(grp.E for grp in groups), tuple(grp.hist for grp in groups),
                 np.empty(max(grp.P.shape[0] for grp in groups)), np.empty(max(grp.P.size for grp in groups)))
+        if len(self._learning) >= 8:  # sets left by stale signals (a group skipped) are not kept for long
+            self._learning.clear()
         self._learning[key] = kept
         return kept
+
     def start(self, grp) -> None:
         """A group has just sampled: enter the sample and schedule its relaxation."""
         grp.relax_gen += 1
