@@ -57,12 +57,14 @@ from __future__ import annotations
 import math
 
 import networkx as nx
+import numba
 import numpy as np
 from numba import njit
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
 
 from asyncneurons.model import delays
 from asyncneurons.engine import events, jitter
+from asyncneurons.engine.history_kernels import _b1_at, _f8_at, _i8_at, array_addresses
 from asyncneurons.learning.compiled import _adam_span, _uniform, adam_landings, adam_landings_rows
 from asyncneurons.model.graph import ranks
 from asyncneurons.learning.optim import adam_constants
@@ -735,6 +737,102 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
     return DONE
 
 
+# ---------------------------------------------------------------------- the queue by address
+# The queue's arrays (Q, L, U, REC, S, the batch, the rows kept, nxt) and the constants of Adam and
+# of the learning rates, one row each of a table of addresses (``array_addresses``), in this
+# order and of these kinds (f float64, i int64, b bool; 1 or 2 axes): a call is passed the table,
+# not some ninety arrays in tuples (each about 0.07 µs to pass), and reads them back as arrays
+# (``numba.carray``). The queue keeps the arrays alive and builds the table again when it
+# replaces one (:meth:`RetroQueue._table`).
+_TAB = ("i1 i1 i1 f1 i1 i1 i1 i1 i1 f1 i1 b1 i1"  # Q
+        " i1 f2 i2 i2 i2 f2 i2 b2 i2"  # L
+        " f1 f1 f1 f1 i1 i1 i1 i1 i1 i1 i1 i1 i1 i1 i1 f2 i1 i1 f1 i1 i1 i1 i1 b1"  # U
+        " f1 i1 f1 i1 i1"  # REC
+        " f1 i1 i1 f1 f1 b1 f1 f1 f1 i1 f2 f2 b2 i1 i1 f1 f1 f1 f1 f1 f1 i1 f1 b1 i1"  # S
+        " i1 i1 f1 f1"  # batch, keep, keep_r, nxt
+        " f1 f1 i1 f1 f1 f1").split()  # A: lr0, lr1, (lr_steps, Tbc), bc1, bc2, (b1, c1, b2, c2, eps)
+T_Q, T_L, T_U, T_REC, T_S, T_BATCH, T_A = 0, 13, 22, 46, 51, 76, 80
+
+
+@njit(**_INLINE)
+def _f1(tab, k):
+    return numba.carray(_f8_at(tab[k, 0]), tab[k, 1])
+
+
+@njit(**_INLINE)
+def _i1(tab, k):
+    return numba.carray(_i8_at(tab[k, 0]), tab[k, 1])
+
+
+@njit(**_INLINE)
+def _b1(tab, k):
+    return numba.carray(_b1_at(tab[k, 0]), tab[k, 1])
+
+
+@njit(**_INLINE)
+def _f2(tab, k):
+    return numba.carray(_f8_at(tab[k, 0]), (tab[k, 1], tab[k, 2]))
+
+
+@njit(**_INLINE)
+def _i2(tab, k):
+    return numba.carray(_i8_at(tab[k, 0]), (tab[k, 1], tab[k, 2]))
+
+
+@njit(**_INLINE)
+def _b2(tab, k):
+    return numba.carray(_b1_at(tab[k, 0]), (tab[k, 1], tab[k, 2]))
+
+
+@njit(**_INLINE)
+def _queue_at(tab):
+    """(Q, L) read from ``tab``."""
+    q = T_Q
+    Q = (_i1(tab, q), _i1(tab, q + 1), _i1(tab, q + 2), _f1(tab, q + 3), _i1(tab, q + 4), _i1(tab, q + 5),
+         _i1(tab, q + 6), _i1(tab, q + 7), _i1(tab, q + 8), _f1(tab, q + 9), _i1(tab, q + 10), _b1(tab, q + 11),
+         _i1(tab, q + 12))
+    q = T_L
+    L = (_i1(tab, q), _f2(tab, q + 1), _i2(tab, q + 2), _i2(tab, q + 3), _i2(tab, q + 4), _f2(tab, q + 5),
+         _i2(tab, q + 6), _b2(tab, q + 7), _i2(tab, q + 8))
+    return Q, L
+
+
+@njit(cache=True, error_model="numpy")
+def drain_at(tab, lim_t, lim_p, need, lneed, jittered, recording):
+    """:func:`drain`, its arrays read from their addresses in ``tab`` (:data:`_TAB`)."""
+    Q, L = _queue_at(tab)
+    u = T_U
+    U = (_f1(tab, u), _f1(tab, u + 1), _f1(tab, u + 2), _f1(tab, u + 3), _i1(tab, u + 4), _i1(tab, u + 5),
+         _i1(tab, u + 6), _i1(tab, u + 7), _i1(tab, u + 8), _i1(tab, u + 9), _i1(tab, u + 10), _i1(tab, u + 11),
+         _i1(tab, u + 12), _i1(tab, u + 13), _i1(tab, u + 14), _f2(tab, u + 15), _i1(tab, u + 16), _i1(tab, u + 17),
+         _f1(tab, u + 18), _i1(tab, u + 19), _i1(tab, u + 20), _i1(tab, u + 21), _i1(tab, u + 22), _b1(tab, u + 23))
+    r = T_REC
+    REC = (_f1(tab, r), _i1(tab, r + 1), _f1(tab, r + 2), _i1(tab, r + 3), _i1(tab, r + 4))
+    s = T_S
+    S = (_f1(tab, s), _i1(tab, s + 1), _i1(tab, s + 2), _f1(tab, s + 3), _f1(tab, s + 4), _b1(tab, s + 5),
+         _f1(tab, s + 6), _f1(tab, s + 7), _f1(tab, s + 8), _i1(tab, s + 9), _f2(tab, s + 10), _f2(tab, s + 11),
+         _b2(tab, s + 12), _i1(tab, s + 13), _i1(tab, s + 14), _f1(tab, s + 15), _f1(tab, s + 16), _f1(tab, s + 17),
+         _f1(tab, s + 18), _f1(tab, s + 19), _f1(tab, s + 20), _i1(tab, s + 21), _f1(tab, s + 22), _b1(tab, s + 23),
+         _i1(tab, s + 24))
+    b = T_BATCH
+    a = T_A
+    ai, af = _i1(tab, a + 2), _f1(tab, a + 5)
+    A = (_f1(tab, a), _f1(tab, a + 1), ai[0], _f1(tab, a + 3), _f1(tab, a + 4), ai[1], af[0], af[1], af[2], af[3],
+         af[4])
+    return drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, _i1(tab, b), _i1(tab, b + 1), _f1(tab, b + 2),
+                 jittered, recording, _f1(tab, b + 3))
+
+
+@njit(cache=True, error_model="numpy")
+def send_many_at(tab, stab, t0, late, jittered, n, C, step, reset):
+    """:func:`send_many` of one sending group, the queue's arrays read from ``tab`` and the group's
+    (delay, priority, receiving row, sender's unit id, row of C, column of C, synapse) from ``stab``."""
+    Q, L = _queue_at(tab)
+    send_many(Q, L, _i1(tab, T_U + 20), _i1(tab, T_U + 22), t0, _f1(stab, 0), late, jittered, _i1(stab, 1),
+              _i1(stab, 2), _i1(stab, 3), n, C, _i1(stab, 4), _i1(stab, 5), step, reset, _i1(stab, 6),
+              _f1(tab, T_BATCH + 3))
+
+
 def _node_key(known: dict, node) -> int:
     """``delays.node_key(node)``, kept in ``known``."""
     key = known.get(node)
@@ -864,9 +962,10 @@ class RetroQueue:
         Tbc = sim.adam.bias_correction_steps
         b1, c1, b2, c2, _, _, _, eps = adam_constants(sim.adam, Tbc)
         consts = [adam_constants(sim.adam, t) for t in range(max(Tbc, 1))]
-        self.A = (np.array([lr[0] for lr in sim._lr]), np.array([lr[1] for lr in sim._lr]),
-                  int(sim.scenario.learning.lr_steps), np.array([c[4] for c in consts]),
-                  np.array([c[5] for c in consts]), int(Tbc), b1, c1, b2, c2, eps)
+        self.A = (np.array([lr[0] for lr in sim._lr], dtype=np.float64), np.array([lr[1] for lr in sim._lr], dtype=np.float64),
+                  np.array([int(sim.scenario.learning.lr_steps), int(Tbc)], dtype=np.int64),
+                  np.array([c[4] for c in consts], dtype=np.float64), np.array([c[5] for c in consts], dtype=np.float64),
+                  np.array([b1, c1, b2, c2, eps], dtype=np.float64))
         # the queue
         self.need = len(self.e_dst) + 1
         self._allocate(4 * self.need + 64)
@@ -877,6 +976,9 @@ class RetroQueue:
         self._records(4 * nr + 16 if self.recording else 1)
         self.nxt = np.array([math.inf, 0.0])  # (time, priority) of the earliest entry in flight
         self.wakeup = events.WakeUp(sim.env, self._wake)  # at the earliest entry
+        self.tab = None  # the arrays' addresses (_table), built again when one is replaced
+        for s in self.senders.values():
+            s["tab"] = array_addresses([s["delay"], s["prio"], s["dst"], s["suid"], s["rows"], s["cols"], s["syn"]])
         self._sync_stale()
 
     def _keys(self, pairs: list) -> np.ndarray:
@@ -923,6 +1025,7 @@ class RetroQueue:
             for x, y in zip(cols, old[1:]):
                 x[:len(y)] = y
         self.L = (old[0] if old is not None else np.zeros(nl, dtype=np.int64), *cols)
+        self.tab = None
         self.S = (np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64), np.zeros(cap),
                   np.zeros(cap), np.zeros(cap, dtype=np.bool_), *(np.zeros(cap * self.lwidth) for _ in range(3)),
                   self.lblock, np.zeros((cap, nl)), np.zeros((cap, nl)), np.zeros((cap, nl), dtype=np.bool_),
@@ -932,12 +1035,25 @@ class RetroQueue:
                   np.full(len(self.held), -1, dtype=np.int64))
 
     def _pack(self) -> None:
+        self.tab = None
         self.Q = (self.heap, self.free, self.st, *self.q)
         self.U = (self.FP, self.FM, self.FV, self.FE, self.off, self.width, self.T, self.layer, self.uid, self.prio,
                   self.out_ptr, self.held, self.stale, self.sent, self.base, self.late,
                   self.e_dst, self.e_col, self.e_delay, self.e_syn, self.lslot, self.lrow, self.lprio, self.full)
 
+    def _table(self) -> np.ndarray:
+        """The table of the queue's arrays' addresses (:data:`_TAB`), built when one was replaced."""
+        if self.tab is None:
+            arrays = [*self.Q, *self.L, *self.U, *self.REC, *self.S, self.batch, self.keep, self.keep_r, self.nxt,
+                      *self.A]
+            for k, (a, kind) in enumerate(zip(arrays, _TAB)):
+                if a.dtype != {"f": np.float64, "i": np.int64, "b": np.bool_}[kind[0]] or a.ndim != int(kind[1]):
+                    raise ValueError(f"array {k} of the retrograde queue: {a.dtype}, {a.shape}, not {kind}")
+            self.tab = array_addresses(arrays)
+        return self.tab
+
     def _records(self, cap: int) -> None:
+        self.tab = None
         self.REC = (np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap), np.zeros(cap, dtype=np.int64),
                     np.zeros(cap, dtype=np.int64))
 
@@ -1014,9 +1130,8 @@ class RetroQueue:
             self._allocate(2 * len(self.heap), (self.heap, self.free, self.st, self.q))
         while self.st[5] + s["count"] + self.lneed > len(self.L[1]):
             self._columns(2 * len(self.L[1]))
-        send_many(self.Q, self.L, self.lslot, self.lprio, float(t0), s["delay"], late, self.jittered, s["prio"],
-                  s["dst"], s["suid"], n, np.ascontiguousarray(C, dtype=np.float64), rows, s["cols"], int(step),
-                  bool(reset), s["syn"], self.nxt)
+        send_many_at(self.tab if self.tab is not None else self._table(), s["tab"], float(t0), late, self.jittered, n,
+                     np.ascontiguousarray(C, dtype=np.float64), int(step), bool(reset))
         self._arm()
 
     def _lateness(self, s: dict, n: np.ndarray) -> np.ndarray:
@@ -1051,8 +1166,8 @@ class RetroQueue:
         self._adopt()
         lim_t, lim_p = (math.inf, np.iinfo(np.int64).max) if limit is None else (float(limit[0]), int(limit[1]))
         while True:
-            status = drain(lim_t, lim_p, self.need, self.lneed, self.Q, self.L, self.U, self.A, self.REC, self.S,
-                           self.batch, self.keep, self.keep_r, self.jittered, self.recording, self.nxt)
+            status = drain_at(self.tab if self.tab is not None else self._table(), lim_t, lim_p, self.need,
+                              self.lneed, self.jittered, self.recording)
             if status == DONE:
                 break
             if status == GROW:
@@ -1131,4 +1246,5 @@ class RetroQueue:
         self._sync_stale()
 
 
-__all__ = ["RetroQueue", "applies", "drain", "fusing_graph", "keyed_block", "place_many", "send_many"]
+__all__ = ["RetroQueue", "applies", "drain", "drain_at", "fusing_graph", "keyed_block", "place_many", "send_many",
+           "send_many_at"]
