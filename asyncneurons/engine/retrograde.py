@@ -108,9 +108,15 @@ def fusing_graph(graph):
 # Q = (heap, free, st, qt, qp, qs, qrow, qsuid, qn, qval, qstep, qreset, qsyn): the entries on rows
 #     that send signals on, each in a slot of the arrays, ordered by the heap;
 #     st = [heap size, free slots, entries so far, row to refill, records, most entries on one last row].
-# L = (count, lt, ls, lsuid, ln, lval, lstep, lreset, lsyn): the entries on *last* rows (rows that
+# L = (count, lt, ls, lsuid, ln, lval, lstep, lreset, lsyn, lz): the entries on *last* rows (rows that
 #     send nothing on: their landings cause nothing), kept per row in the order they were sent:
 #     entry k of last row j is [k, j] of each array, ``count[j]`` of them (no priority, no heap).
+#     lz[k] = (1, sending order, sender's unit id, send index, first synapse, agent step, mark): entry k
+#     of every last row was sent by one landing onto every last row in their order (the last rows'
+#     order = the synapses' order), and only its time and value are written: its sending order,
+#     sender, send index, step, mark and synapse are those of lz[k] (sending order and synapse
+#     counted up along the row); written out (:func:`_written_out`) before the rows are taken one
+#     by one. Only within a drain (and the calls that continue it): between drains no entry is kept so.
 # U = (FP, FM, FV, FE, off, width, T, layer, uid, prio, out_ptr, held, stale, sent, base, late,
 #      e_dst, e_col, e_delay, e_syn, lslot, lrow, lprio): the rows and their retrograde synapses;
 #      lslot[r] the column j of row r among the last rows (−1: a row that sends on), lrow[j] its row.
@@ -368,9 +374,9 @@ def _in_time_order(lt, lsuid, ln, ls, j, idx, key, order, nd):
             order[q + 1] = x
 
 
-@njit(**_INLINE)
-def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lim_t, lim_p, lprio, lrow, layer, T, held, stale,
-                       jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, stamp):
+@njit(cache=True, error_model="numpy")
+def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim_t, lim_p, lprio, lrow, layer, T, held,
+                       stale, jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, stamp):
     """The last rows' landings of a drain sorted into their learning steps in one pass, when every
     row holds ``c = lc[0]`` entries (entry k of row j at ``k·nl + j``), all due, no two kept
     entries of a row at one instant and, with jitter, no synapse twice on a row: then each kept
@@ -394,15 +400,19 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lim_t, lim_p, 
                 return False
             TT[j * c + k] = t
     if jittered:
-        for x in range(n):  # each synapse once (SEEN[e] = stamp: met in this pass; a stamp left by an
-            e = fsyn[x]     # earlier pass with the same stamp only sends the rows one by one)
-            if SEEN[e] == stamp:
-                return False
-            SEEN[e] = stamp
+        for k in range(c):  # each synapse once (SEEN[e] = stamp: met in this pass; a stamp left by an
+            for j in range(nl):  # earlier pass with the same stamp only sends the rows one by one)
+                e = e_syn[lz[k, 4] + j] if lz[k, 0] else fsyn[k * nl + j]
+                if SEEN[e] == stamp:
+                    return False
+                SEEN[e] = stamp
         for k in range(c):
             for j in range(nl):
                 x = k * nl + j
-                KEPT[j * c + k] = fn[x] >= held[fsyn[x]]
+                if lz[k, 0]:
+                    KEPT[j * c + k] = lz[k, 3] >= held[e_syn[lz[k, 4] + j]]
+                else:
+                    KEPT[j * c + k] = fn[x] >= held[fsyn[x]]
     else:
         for x in range(n):
             KEPT[x] = True
@@ -434,23 +444,45 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lim_t, lim_p, 
             if i < 0:
                 break
             x = i * nl + j
-            step = fstep[x]
+            if lz[i, 0]:
+                step, reset = lz[i, 5], lz[i, 6] != 0
+            else:
+                step, reset = fstep[x], freset[x]
             if layer[r] != lr_layer or step != lr_step:
                 lr_layer, lr_step = layer[r], step
                 lr = _rate(lr0, lr1, lr_steps, lr_layer, lr_step)
-            R2[p, j], L2[p, j], C2[p, j] = fval[x], lr, freset[x]
+            R2[p, j], L2[p, j], C2[p, j] = fval[x], lr, reset
             K += 1
         if jittered:
             for i in range(c):
                 x = i * nl + j
                 if KEPT[j * c + i]:
-                    held[fsyn[x]] = fn[x]
+                    if lz[i, 0]:
+                        held[e_syn[lz[i, 4] + j]] = lz[i, 3]
+                    else:
+                        held[fsyn[x]] = fn[x]
                 else:
                     stale[r] += 1
         KJ[j], T0J[j] = K, T[r]
         T[r] += K
         lc[j] = 0
+    for k in range(c):
+        lz[k, 0] = 0
     return True
+
+
+@njit(**_INLINE)
+def _written_out(L, e_syn):
+    """Every entry kept as a record of ``lz`` written out into the columns (see L above)."""
+    lc, ls, lsuid, ln, lstep, lreset, lsyn, lz = L[0], L[2], L[3], L[4], L[6], L[7], L[8], L[9]
+    nl = lc.shape[0]
+    for k in range(lz.shape[0]):
+        if lz[k, 0]:
+            seq, u, n, e0, step, reset = lz[k, 1], lz[k, 2], lz[k, 3], lz[k, 4], lz[k, 5], lz[k, 6] != 0
+            for j in range(nl):
+                ls[k, j], lsuid[k, j], ln[k, j], lstep[k, j], lreset[k, j] = seq + j, u, n, step, reset
+                lsyn[k, j] = e_syn[e0 + j]
+            lz[k, 0] = 0
 
 
 @njit(cache=True, error_model="numpy")
@@ -472,7 +504,7 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
     """
     heap, free, st, qt, qp, qs, qrow, qsuid, qn = Q[0], Q[1], Q[2], Q[3], Q[4], Q[5], Q[6], Q[7], Q[8]
     qval, qstep, qreset, qsyn = Q[9], Q[10], Q[11], Q[12]
-    lc, lt, ls, lsuid, ln, lval, lstep, lreset, lsyn = L
+    lc, lt, ls, lsuid, ln, lval, lstep, lreset, lsyn, lz = L
     nl = lc.shape[0]  # (the columns written flat, entry k of last row j at k·nl + j: the hot path)
     ft, fs, fsuid, fn = lt.reshape(lt.size), ls.reshape(ls.size), lsuid.reshape(lsuid.size), ln.reshape(ln.size)
     fval, fstep, freset, fsyn = lval.reshape(lval.size), lstep.reshape(lstep.size), lreset.reshape(lreset.size), \
@@ -573,21 +605,11 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
                     for i in range(nl):
                         ft[x0 + i] = tau + e_delay[e0 + i]
                 for i in range(nl):
-                    fs[x0 + i] = seq + i
-                for i in range(nl):
-                    fsuid[x0 + i] = u
-                for i in range(nl):
-                    fn[x0 + i] = n
-                for i in range(nl):
                     c = o + e_col[e0 + i]
                     fval[x0 + i] = (2.0 * FP[c]) * (FE[c] * R)
-                for i in range(nl):
-                    fstep[x0 + i] = step
-                for i in range(nl):
-                    freset[x0 + i] = reset
-                for i in range(nl):
-                    fsyn[x0 + i] = e_syn[e0 + i]
-                k = lc[0] + 1
+                k = lc[0]  # the rest in one record (lz)
+                lz[k, 0], lz[k, 1], lz[k, 2], lz[k, 3], lz[k, 4], lz[k, 5], lz[k, 6] = 1, seq, u, n, e0, step, np.int64(reset)
+                k += 1
                 for i in range(nl):
                     lc[i] = k
                 if k > most:
@@ -640,11 +662,12 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
             return RECORDS
     most = 0
     if together and not recording and _last_rows_at_once(
-            lc, nl, ft, fsyn, fn, fval, fstep, freset, lim_t, lim_p, lprio, lrow, layer, T, held, stale, jittered,
-            lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, st[2]):
+            lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim_t, lim_p, lprio, lrow, layer, T, held, stale,
+            jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, st[2]):
         nl_rows = 0  # (every row done)
     else:
         nl_rows = nl
+        _written_out(L, e_syn)
     for j in range(nl_rows):
         c = lc[j]
         if together:
@@ -745,13 +768,13 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
 # (``numba.carray``). The queue keeps the arrays alive and builds the table again when it
 # replaces one (:meth:`RetroQueue._table`).
 _TAB = ("i1 i1 i1 f1 i1 i1 i1 i1 i1 f1 i1 b1 i1"  # Q
-        " i1 f2 i2 i2 i2 f2 i2 b2 i2"  # L
+        " i1 f2 i2 i2 i2 f2 i2 b2 i2 i2"  # L
         " f1 f1 f1 f1 i1 i1 i1 i1 i1 i1 i1 i1 i1 i1 i1 f2 i1 i1 f1 i1 i1 i1 i1 b1"  # U
         " f1 i1 f1 i1 i1"  # REC
         " f1 i1 i1 f1 f1 b1 f1 f1 f1 i1 f2 f2 b2 i1 i1 f1 f1 f1 f1 f1 f1 i1 f1 b1 i1"  # S
         " i1 i1 f1 f1"  # batch, keep, keep_r, nxt
         " f1 f1 i1 f1 f1 f1").split()  # A: lr0, lr1, (lr_steps, Tbc), bc1, bc2, (b1, c1, b2, c2, eps)
-T_Q, T_L, T_U, T_REC, T_S, T_BATCH, T_A = 0, 13, 22, 46, 51, 76, 80
+T_Q, T_L, T_U, T_REC, T_S, T_BATCH, T_A = 0, 13, 23, 47, 52, 77, 81
 
 
 @njit(**_INLINE)
@@ -793,7 +816,7 @@ def _queue_at(tab):
          _i1(tab, q + 12))
     q = T_L
     L = (_i1(tab, q), _f2(tab, q + 1), _i2(tab, q + 2), _i2(tab, q + 3), _i2(tab, q + 4), _f2(tab, q + 5),
-         _i2(tab, q + 6), _b2(tab, q + 7), _i2(tab, q + 8))
+         _i2(tab, q + 6), _b2(tab, q + 7), _i2(tab, q + 8), _i2(tab, q + 9))
     return Q, L
 
 
@@ -1019,7 +1042,7 @@ class RetroQueue:
         """Room for ``cap`` entries on each last row, keeping those it holds, and the scratch of one row."""
         nl = len(self.lrow)
         kinds = (float, np.int64, np.int64, np.int64, float, np.int64, np.bool_, np.int64)
-        cols = [np.zeros((cap, nl), dtype=k) for k in kinds]
+        cols = [np.zeros((cap, nl), dtype=k) for k in kinds] + [np.zeros((cap, 7), dtype=np.int64)]
         old = getattr(self, "L", None)
         if old is not None:
             for x, y in zip(cols, old[1:]):
@@ -1204,7 +1227,7 @@ class RetroQueue:
         send index, value, agent step, new-episode mark, synapse): those on the heap, then those on
         the last rows in the order they were sent."""
         heaped = [a[self.heap[:self.st[0]]] for a in self.q]
-        count, lt, ls, lsuid, ln, lval, lstep, lreset, lsyn = self.L
+        count, lt, ls, lsuid, ln, lval, lstep, lreset, lsyn = self.L[:9]  # (between drains no entry is in lz)
         held = np.arange(len(lt))[:, None] < count[None, :]  # [k, j]: entry k of last row j is in flight
         rows = np.broadcast_to(self.lrow, lt.shape)
         kept = [lt[held], self.prio[rows[held]], ls[held], rows[held], lsuid[held], ln[held], lval[held],
@@ -1226,6 +1249,7 @@ class RetroQueue:
         kinds = (float, np.int64, np.int64, np.int64, np.int64, np.int64, float, np.int64, np.bool_, np.int64)
         q = [np.ascontiguousarray(x, dtype=k) for x, k in zip(q, kinds)]
         self.L[0][:] = 0
+        self.L[9][:] = 0
         self.st[5] = 0
         on_last = self.lslot[q[3]] >= 0
         most = int(np.bincount(q[3][on_last], minlength=len(self.names)).max()) if on_last.any() else 0
