@@ -399,20 +399,29 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
             if not (t < lim_t or (t == lim_t and lprio[j] < lim_p)):
                 return False
             TT[j * c + k] = t
+    every = True  # every entry kept
     if jittered:
         for k in range(c):  # each synapse once (SEEN[e] = stamp: met in this pass; a stamp left by an
-            for j in range(nl):  # earlier pass with the same stamp only sends the rows one by one)
-                e = e_syn[lz[k, 4] + j] if lz[k, 0] else fsyn[k * nl + j]
-                if SEEN[e] == stamp:
-                    return False
-                SEEN[e] = stamp
-        for k in range(c):
-            for j in range(nl):
-                x = k * nl + j
-                if lz[k, 0]:
-                    KEPT[j * c + k] = lz[k, 3] >= held[e_syn[lz[k, 4] + j]]
-                else:
-                    KEPT[j * c + k] = fn[x] >= held[fsyn[x]]
+            if lz[k, 0]:    # earlier pass with the same stamp only sends the rows one by one)
+                e0, nk = lz[k, 4], lz[k, 3]
+                for j in range(nl):
+                    e = e_syn[e0 + j]
+                    if SEEN[e] == stamp:
+                        return False
+                    SEEN[e] = stamp
+                    kept = nk >= held[e]
+                    KEPT[j * c + k] = kept
+                    every = every and kept
+            else:
+                for j in range(nl):
+                    x = k * nl + j
+                    e = fsyn[x]
+                    if SEEN[e] == stamp:
+                        return False
+                    SEEN[e] = stamp
+                    kept = fn[x] >= held[e]
+                    KEPT[j * c + k] = kept
+                    every = every and kept
     else:
         for x in range(n):
             KEPT[x] = True
@@ -426,7 +435,7 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
                 continue
             ki = key[i]
             below = 0
-            if jittered:
+            if not every:
                 for q in range(c):
                     below += kept[q] & (key[q] < ki)
             else:
