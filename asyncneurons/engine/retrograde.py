@@ -430,20 +430,36 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
     for j in range(nl):
         key = TT[j * c:j * c + c]
         kept = KEPT[j * c:j * c + c]
-        for i in range(c):
-            if not kept[i]:
-                continue
-            ki = key[i]
-            below = 0
-            if not every:
+        i = 0
+        if every:  # four entries' counts in one pass over the row
+            while i + 4 <= c:
+                k0, k1, k2, k3 = key[i], key[i + 1], key[i + 2], key[i + 3]
+                b0 = b1 = b2 = b3 = 0
                 for q in range(c):
-                    below += kept[q] & (key[q] < ki)
-            else:
-                for q in range(c):
-                    below += key[q] < ki
-            if POS[j * c + below] >= 0:
-                return False  # two kept entries at one instant
-            POS[j * c + below] = i
+                    kq = key[q]
+                    b0 += kq < k0
+                    b1 += kq < k1
+                    b2 += kq < k2
+                    b3 += kq < k3
+                for below, x in ((b0, i), (b1, i + 1), (b2, i + 2), (b3, i + 3)):
+                    if POS[j * c + below] >= 0:
+                        return False  # two kept entries at one instant
+                    POS[j * c + below] = x
+                i += 4
+        while i < c:
+            if kept[i]:
+                ki = key[i]
+                below = 0
+                if not every:
+                    for q in range(c):
+                        below += kept[q] & (key[q] < ki)
+                else:
+                    for q in range(c):
+                        below += key[q] < ki
+                if POS[j * c + below] >= 0:
+                    return False  # two kept entries at one instant
+                POS[j * c + below] = i
+            i += 1
     lr_layer, lr_step, lr = np.int64(-1), np.int64(-1), 0.0
     for j in range(nl):
         r = lrow[j]
