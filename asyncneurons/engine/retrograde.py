@@ -32,9 +32,13 @@ each weight takes its row's steps in order with the operations of one
 loop over the rows, which the compiler vectorizes, square roots and divisions included); else a
 row's steps are one call (:func:`asyncneurons.learning.compiled.adam_landings`). A row that sends
 along a synapse to every last row, in their order, writes its entries as one row of the columns
-when every last row holds as many entries as the others; and when every entry is due, each is
-an instant of its own and no synapse comes twice on a row, the places of all rows are counted in
-one pass (:func:`_last_rows_at_once`; otherwise row by row, as when events are recorded).
+when every last row holds as many entries as the others: their times and values, the rest
+(sending order, sender, send index, step, mark, synapse) once, as one record of that row of the
+columns, written out only if the rows are then taken one by one; and when every entry is due,
+each is an instant of its own and no synapse comes twice on a row, the places of all rows are
+counted in one pass (:func:`_last_rows_at_once`; otherwise row by row, as when events are
+recorded). The compiled calls Python makes per environment step (:func:`drain_at`,
+:func:`send_many_at`) are passed a table of the queue's arrays' addresses, not the arrays.
 
 Since landings are no longer events of their own group, a layer need not split into one group per
 unit: units are grouped as if every retrograde delay were the same, and each row keeps its own
@@ -1004,7 +1008,11 @@ class RetroQueue:
         # [send − base, synapse]: up to _BLOCK sends ahead, in at most _DRAWS numbers
         block = max(2, min(_BLOCK, _DRAWS // max(1, len(self.e_dst)))) if self.jittered else 1
         self.late = np.zeros((block, len(self.e_dst)))
-        if self.jittered:
+        self.e_row = np.repeat(np.arange(nr), np.diff(self.out_ptr)).astype(np.int64)  # each synapse's sending row
+        self.sends_on = self.out_ptr[1:] > self.out_ptr[:-1]
+        if self.jittered:  # (a refill of every synapse writes its keyed uniforms and send indices here)
+            self.law = delays.law(spec)
+            self.U_all, self.S_all = np.empty(self.late.shape), np.empty(self.late.shape, dtype=np.int64)
             self._refill(np.arange(nr))
         # Adam and the learning rates
         Tbc = sim.adam.bias_correction_steps
@@ -1116,21 +1124,20 @@ class RetroQueue:
         """The jitter draws j(e, n) of the next ``_BLOCK`` sends of each row in ``rows`` (and of
         every row past half of its draws), along its synapses."""
         B = self.late.shape[0]
-        rows = set(np.atleast_1d(rows).tolist()) | set(np.flatnonzero(self.sent - self.base >= B // 2).tolist())
-        rows = [r for r in sorted(rows) if self.out_ptr[r + 1] > self.out_ptr[r]]
-        if not rows:
+        due = self.sent - self.base >= B // 2
+        due[np.atleast_1d(rows)] = True
+        due &= self.sends_on
+        if not due.any():
             return
-        rows = np.array(rows, dtype=np.int64)
-        self.base[rows] = self.sent[rows]
-        starts, ends = self.out_ptr[rows], self.out_ptr[rows + 1]
-        edges = np.concatenate([np.arange(a, b) for a, b in zip(starts.tolist(), ends.tolist())])
+        self.base[due] = self.sent[due]
+        if bool(due[self.e_row].all()):  # every synapse, in order
+            keyed_block(self.e_key, self.base[self.e_row], self.U_all, self.S_all)
+            self.late[...] = jitter.late(self.law, self.U_all, self.S_all)  # j(e, n) = F⁻¹(U(e, n))
+            return
+        edges = np.flatnonzero(due[self.e_row])  # the synapses of the rows refilled, in order
         U, S = np.empty((B, len(edges))), np.empty((B, len(edges)), dtype=np.int64)
-        keyed_block(self.e_key[edges], np.repeat(self.base[rows], ends - starts), U, S)
-        drawn = jitter.late(self.spec, U, S)  # j(e, n) = F⁻¹(U(e, n))
-        if len(edges) == self.late.shape[1]:  # (every synapse, in order)
-            self.late[...] = drawn
-        else:
-            self.late[:, edges] = drawn
+        keyed_block(self.e_key[edges], self.base[self.e_row[edges]], U, S)
+        self.late[:, edges] = jitter.late(self.law, U, S)
 
     def _adopt(self, force: bool = False) -> None:
         """Make every receiving group's P, M, V, E and step counts t views of the queue's arrays
