@@ -378,7 +378,7 @@ def _in_time_order(lt, lsuid, ln, ls, j, idx, key, order, nd):
             order[q + 1] = x
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")  # (a call of its own: numba does not inline it with its 32 arguments)
 def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim_t, lim_p, lprio, lrow, layer, T, held,
                        stale, jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, stamp):
     """The last rows' landings of a drain sorted into their learning steps in one pass, when every
