@@ -320,3 +320,49 @@ def test_the_compiled_decay_leaves_to_numpy_what_it_does_not_serve():
     assert Simulation.decayed_trace(E, stamps, np.full(4, 2.0), 20.0) is None  # one time per row
     assert Simulation.decayed_trace(np.ones((2, 4, 3)), np.zeros((2, 4)), 2.0, 20.0) is None  # replicas
     assert Simulation.decayed_trace(np.ones((3, 4)).T, stamps, 2.0, 20.0) is None  # not contiguous
+
+
+@pytest.mark.parametrize("reset", [False, True])
+def test_the_chain_cascade_decays_each_trace_in_its_call_to_the_same_bits(reset):
+    """Weight Max's cascade down a chain under exponential traces, in one call
+    (``weight_max_chain_at_landing``), equals each layer's ``traces.at_landing`` then the cascade."""
+    from asyncneurons.engine.history_kernels import weight_max_chain_at_landing
+    from asyncneurons.engine.relaxation_kernels import EXP
+    from asyncneurons.learning import compiled
+    from asyncneurons.learning.optim import adam_constants
+
+    rng = np.random.default_rng(7)
+    shapes = [(8, 5), (6, 9), (2, 7)]  # a 4-8-6-2 chain, bias column last
+    tau, now, delta = 20.0, 130.0, -0.37
+
+    def state():
+        r = np.random.default_rng(11)
+        return [tuple(r.normal(size=s) for s in shapes) for _ in range(3)] + \
+            [tuple(np.abs(r.normal(size=s)) for s in shapes)]
+
+    stamps = tuple(rng.uniform(90.0, 130.0, size=s[0]) for s in shapes)
+    lrs, corrects = np.array([0.01, 0.02, 0.03]), np.ones(3, dtype=np.bool_)
+    b1, c1, b2, c2, bc1, bc2, _, eps = adam_constants(AdamConfig(), 3)
+    bc1s, bc2s = np.full(3, bc1), np.full(3, bc2)
+
+    def scratch():
+        return (tuple(np.empty((s[0], s[1])) for s in shapes),
+                tuple(np.empty((s[0], s[1] - (0 if i == 0 else 1))) for i, s in enumerate(shapes)),
+                tuple(np.empty(s[0]) for s in shapes))
+
+    P1, E1, M1, V1 = state()
+    Ds, Cs1, Rs1 = scratch()
+    weight_max_chain_at_landing(P1, M1, V1, E1, stamps, Ds, now, tau, EXP, Cs1, Rs1, delta, lrs, b1, c1, b2, c2,
+                                bc1s, bc2s, corrects, eps, reset)
+    P2, E2, M2, V2 = state()
+    _, Cs2, Rs2 = scratch()
+    decayed = tuple(traces.at_landing(SimpleNamespace(E=E, tau=tau, trace_time=t), SimpleNamespace(now=now))
+                    for E, t in zip(E2, stamps))
+    compiled.weight_max_chain(P2, M2, V2, decayed, Cs2, Rs2, delta, lrs, b1, c1, b2, c2, bc1s, bc2s, corrects, eps,
+                              False)
+    if reset:
+        for E in E2:
+            E[...] = 0.0
+    for a, b in zip(P1 + M1 + V1 + E1 + Cs1, P2 + M2 + V2 + E2 + Cs2):
+        assert a.tobytes() == b.tobytes()
+    assert not any(E.any() for E in E1) if reset else all(E.any() for E in E1)

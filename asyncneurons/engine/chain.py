@@ -26,18 +26,23 @@ and Adam constants each group's event would have used. Other rules keep their ev
 On firing windows the same cascade follows a TD error that lands after a reward delay, when it
 reaches the output alone and every retrograde delay is zero: :func:`make_cascade` gives the
 chain whose :meth:`Chain.learn` the landing event calls (under exponential traces with each
-layer's trace decayed to the landing, :func:`asyncneurons.learning.traces.at_landing`).
+layer's trace decayed to the landing, :func:`asyncneurons.learning.traces.at_landing`, inside the
+cascade's call: :func:`asyncneurons.engine.history_kernels.weight_max_chain_at_landing`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from asyncneurons.engine.history_kernels import weight_max_chain_at_landing
+from asyncneurons.engine.relaxation_kernels import EXP
 from asyncneurons.learning import compiled, optim, traces
 from asyncneurons.learning.rules.base import Rule
 from asyncneurons.learning.rules.weight_max import WeightMax
 from asyncneurons.learning.kernels import NO_DECAYS
 from asyncneurons.learning.units import FUSED_KINDS
+
+_F8 = np.dtype(np.float64)
 
 
 def _whole_to(grp, target) -> bool:
@@ -117,6 +122,9 @@ class Chain:
         self.groups = sim.groups
         self.learns = learns
         self.timed_traces = any(getattr(g, "tau", None) is not None for g in self.groups)
+        taus = {getattr(g, "tau", None) for g in self.groups}
+        self.tau = float(next(iter(taus))) if self.timed_traces and len(taus) == 1 else None
+        self.Ds = tuple(np.empty_like(g.E) for g in self.groups)  # each trace decayed to a landing
         L = len(self.groups)
         self.Cs = tuple(np.empty((g.size, g.P.shape[1] - (0 if i == 0 else 1))) for i, g in enumerate(self.groups))
         self.Rs = tuple(np.empty(g.size) for g in self.groups)
@@ -173,6 +181,14 @@ class Chain:
             bc1s[i], bc2s[i], corrects[i] = consts[4], consts[5], consts[6]
         b1, c1, b2, c2, _, _, _, eps = consts
         if self.timed_traces:  # each trace decayed to the landing (traces.at_landing), cleared after
+            now = self.sim.now
+            if self._decay_in_call(now):  # the same operations in one call
+                weight_max_chain_at_landing(tuple([g.P for g in gs]), tuple([g.M for g in gs]),
+                                            tuple([g.V for g in gs]), tuple([g.E for g in gs]),
+                                            tuple([g.trace_time for g in gs]), self.Ds, float(now), self.tau, EXP,
+                                            self.Cs, self.Rs, float(delta), lrs, b1, c1, b2, c2, bc1s, bc2s,
+                                            corrects, eps, bool(reset))
+                return
             Es = tuple([traces.at_landing(g, self.sim) for g in gs])
             compiled.weight_max_chain(tuple([g.P for g in gs]), tuple([g.M for g in gs]), tuple([g.V for g in gs]),
                                       Es, self.Cs, self.Rs, float(delta), lrs, b1, c1, b2, c2, bc1s, bc2s, corrects,
@@ -184,5 +200,20 @@ class Chain:
         compiled.weight_max_chain(tuple([g.P for g in gs]), tuple([g.M for g in gs]), tuple([g.V for g in gs]),
                                   tuple([g.E for g in gs]), self.Cs, self.Rs, float(delta), lrs, b1, c1, b2, c2,
                                   bc1s, bc2s, corrects, eps, bool(reset))
+
+    def _decay_in_call(self, now) -> bool:
+        """Whether the landing at ``now`` may decay the traces inside the cascade's call
+        (:func:`~asyncneurons.engine.history_kernels.weight_max_chain_at_landing`): one time for
+        every row, every group on one exponential τ, traces and stamps contiguous float64 of the
+        shapes the buffers ``Ds`` were made for (a restore may replace the arrays)."""
+        if isinstance(now, np.ndarray) or self.tau is None:
+            return False
+        for g, D in zip(self.groups, self.Ds):
+            E, t = g.E, g.trace_time
+            if (E.dtype != _F8 or t.dtype != _F8 or E.shape != D.shape or t.shape != E.shape[:1]
+                    or not E.flags.c_contiguous or not t.flags.c_contiguous or g.tau != self.tau):
+                return False
+        return True
+
 
 __all__ = ["Chain", "make_cascade", "make_chain"]

@@ -45,7 +45,7 @@ from numba.extending import intrinsic
 
 from asyncneurons.engine.relaxation_kernels import apply_loop, apply_loop_with
 from asyncneurons.learning.compiled import (_block_sum, _clamp, _uniform, categorical_sample, logistic_finish,
-                                           logits_shifted, pairwise_sum)
+                                           logits_shifted, pairwise_sum, weight_max_chain)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -1560,6 +1560,14 @@ def trace_at_landing(E, stamps, now, tau, fexp):  # pragma: no cover - compiled
     trace a learning signal landing at ``now`` uses: the operations of
     :func:`asyncneurons.learning.traces.at_landing`, ``exp`` NumPy's at address ``fexp`` on a
     fresh contiguous array, so the same bits."""
+    out = np.empty_like(E)
+    trace_at_landing_into(E, stamps, now, tau, fexp, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def trace_at_landing_into(E, stamps, now, tau, fexp, out):  # pragma: no cover - compiled
+    """:func:`trace_at_landing` written into ``out`` (E's shape)."""
     m = stamps.size
     x = np.empty(m)
     for i in range(m):
@@ -1568,10 +1576,28 @@ def trace_at_landing(E, stamps, now, tau, fexp):  # pragma: no cover - compiled
         x[i] = x[i] / tau
     la = np.empty(5, np.intp)
     apply_loop_with(fexp, x, x, la)
-    out = np.empty_like(E)
     n = E.shape[1]
     for i in range(m):
         f = x[i]
         for j in range(n):
             out[i, j] = E[i, j] * f
-    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def weight_max_chain_at_landing(Ps, Ms, Vs, Es, stamps, Ds, now, tau, fexp, Cs, Rs, delta, lrs, b1, c1, b2, c2,
+                                bc1s, bc2s, corrects, eps, reset):  # pragma: no cover - compiled
+    """Weight Maximization's cascade down a chain (:func:`asyncneurons.learning.compiled.weight_max_chain`)
+    under exponential traces: each layer's trace ``Es[l]`` decayed to the landing at ``now``
+    (:func:`trace_at_landing_into`, into ``Ds[l]``) is the trace it learns with; with ``reset`` the
+    traces themselves are cleared after. One call for what ``traces.at_landing`` per layer and the
+    cascade did in turn, the same operations."""
+    for l in range(len(Es)):
+        trace_at_landing_into(Es[l], stamps[l], now, tau, fexp, Ds[l])
+    weight_max_chain(Ps, Ms, Vs, Ds, Cs, Rs, delta, lrs, b1, c1, b2, c2, bc1s, bc2s, corrects, eps, False)
+    if reset:
+        for l in range(len(Es)):
+            E = Es[l]
+            m, n = E.shape
+            for j in range(m):
+                for i in range(n):
+                    E[j, i] = 0.0

@@ -30,6 +30,46 @@ def blind_relaxation(scenario, graph) -> str | None:
             f"(docs/model-of-time.md)")
 
 
+
+def relaxation_cut_short(scenario, graph) -> str | None:
+    """MAP Propagation whose relaxation window, ``map_steps × relax_period``, is not shorter than
+    the time between a hidden unit's samples. A new sample restarts a unit's relaxation, and a unit
+    records its trace only after its last step (docs/model-of-time.md), so a relaxation longer than
+    that is always cut, and one exactly as long is cut where the rounding of the step times puts
+    the last step after the sample: the actor learns little or nothing.
+
+    The time between samples is the environment's period under ``clock`` pacing with ``on_all``
+    or ``on_input`` firing (at most that under ``on_input``), the smallest ``firing_period`` under
+    ``clock`` firing and the mean interval 1 / rate under ``poisson``; under ``wait`` pacing it is
+    the network's own answer time, and nothing is said. A window exactly one period long still
+    completes when every synaptic delay is zero under ``on_all`` or ``on_input`` firing: the
+    last step and the trace come before the environment steps at that instant, and the next wave
+    after it."""
+    from asyncneurons.model.delays import smallest
+
+    t, L = scenario.timing, scenario.learning
+    if L.rule != "map_prop" or L.map_steps == 0 or t.relax_period <= 0:
+        return None
+    window = L.map_steps * float(t.relax_period)
+    if t.firing == "clock":
+        gap, name = min(smallest(p) for (p,) in _by_layer(t.firing_period)), "timing.firing_period"
+    elif t.firing == "poisson":
+        gap, name = min(1.0 / float(r) for (r,) in _by_layer(t.firing_rate)), "1 / timing.firing_rate, the mean"
+    elif scenario.env.pacing == "clock":
+        gap, name = float(scenario.env.period), "env.period"
+    else:
+        return None
+    if window < gap:
+        return None
+    if window == gap and t.firing in ("on_all", "on_input") and graph is not None and \
+            not any(a.get("delay", 0.0) > 0 for _, _, a in graph.edges(data=True)):
+        return None
+    return (f"learning.map_steps × timing.relax_period = {window:g} ms is not shorter than the {gap:g} ms between "
+            f"a unit's samples ({name}): a new sample restarts the unit's relaxation before its last step (at "
+            f"equal times, as the rounding of the step times falls), and a unit records its trace only after its "
+            f"last step, so the actor learns little or nothing. Make the relaxation window shorter than the "
+            f"time between samples (docs/model-of-time.md)")
+
 def samples_per_observation(graph) -> dict:
     """Samples each unit draws per observation under ``on_input`` firing without a refractory
     period, when every arrival instant is distinct (continuous delays): one per input, and for
@@ -270,7 +310,7 @@ def exponential_traces_without_time(scenario, graph) -> str | None:
             "λγ = 1. Give delays or clock firing for time to pass, or trace = \"per_sample\" with learning.lambda")
 
 
-CHECKS = (blind_relaxation, multiplying_samples, reordering_ticks, phase_beyond_period, unused_clock_keys,
+CHECKS = (blind_relaxation, relaxation_cut_short, multiplying_samples, reordering_ticks, phase_beyond_period, unused_clock_keys,
           distance_and_drawn_delays, unused_node_timing, lambda_with_exponential_traces,
           exponential_traces_without_time, overtaking_sends)
 
