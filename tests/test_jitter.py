@@ -226,6 +226,28 @@ def test_a_broadcast_draws_the_jitters_of_its_units_with_the_distribution_read_o
     np.testing.assert_array_equal(jitter.late(delays.law(spec), u, np.arange(7)), by_table)
 
 
+@pytest.mark.parametrize("spec", [{"dist": "uniform", "low": 0.5, "high": 3.0}, {"dist": "uniform", "low": 0.0, "high": 5.0},
+                                  {"dist": "exponential", "mean": 2.0}])
+def test_jitters_drawn_ahead_in_compiled_code_are_those_of_the_law(spec):
+    """A uniform law's jitters of the next sends are drawn in compiled code
+    (history_kernels.draw_ahead), the same numbers as F⁻¹ of the keyed uniforms (jitter.draw);
+    other laws are left to jitter.late."""
+    from asyncneurons.engine.history_kernels import draw_ahead
+    law = jitter.compiled_law(spec)
+    if spec["dist"] != "uniform":
+        assert not law[0]
+        return
+    assert law[0]
+    keys = jitter.edge_keys(5, [10, 11, 12, 13, 14], [1, 1, 2, 3, 3])
+    src_ptr, by_src = np.array([0, 0, 2, 3, 5]), np.array([0, 1, 2, 3, 4])  # senders 1, 2, 3 and their synapses
+    sent, jt_base, JT = np.array([0, 7, 4096, 3]), np.full(4, -9), np.zeros((5, 8))
+    draw_ahead(np.array([1, 3]), src_ptr, by_src, sent, keys, JT, jt_base, law[1], law[2])
+    for q, s in ((0, 1), (1, 1), (3, 3), (4, 3)):
+        expected = jitter.draw(spec, np.full(8, keys[q]), sent[s] + np.arange(8))
+        np.testing.assert_array_equal(JT[q], expected)  # to the last bit
+    assert not JT[2].any() and jt_base.tolist() == [-9, 7, -9, 3]
+
+
 @pytest.mark.parametrize("over, message", [
     ({"timing": {"synapse_jitter": -1.0}}, "timing.synapse_jitter"),
     ({"timing": {"synapse_jitter": {"dist": "uniform", "low": 2.0, "high": 1.0}}}, "timing.synapse_jitter.high"),

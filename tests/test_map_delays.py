@@ -302,3 +302,38 @@ def test_a_gaussian_sample_drawn_with_the_fill_is_the_engines_own_sample(scenari
     for a, b in zip(_runs_state(drawn), _runs_state(engine)):
         for x, y in zip(a, b):
             np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("retro_delay", [pytest.param(UNIFORM, id="uniform"),
+                                         pytest.param({"dist": "uniform", "low": 0.0, "high": 100.0},
+                                                      id="weights-history-grows")])
+def test_groups_that_learn_in_one_call_learn_as_each_alone(scenario, monkeypatch, retro_delay):
+    """The groups on which a TD error lands learn in one compiled call (REINFORCE with Adam, the
+    new weights entered in their history, the traces cleared at an episode's start); with each
+    group learning alone, as before, the run is the same to the last bit: weights, Adam moments,
+    traces, values and the weights' history. Under retrograde delays up to 100 ms the weights'
+    history fills up inside the call, which stops, grows it and goes on."""
+    s = scenario(**MAP, timing={"reward_delay": 10.0, "synapse_delay": UNIFORM, "retro_delay": retro_delay,
+                                "relax_period": 0.25}, env=CLOCK)
+    from asyncneurons.engine.relaxation import HistoryRelaxation
+    calls, grown = [], []
+    together = HistoryRelaxation.reinforce_groups
+    monkeypatch.setattr(HistoryRelaxation, "reinforce_groups",
+                        lambda self, *a: (lambda done: calls.append(done) or done)(together(self, *a)))
+    grow = HistoryRelaxation._grow_weights
+    monkeypatch.setattr(HistoryRelaxation, "_grow_weights", lambda self: grown.append(1) or grow(self))
+    one_call, rows_one = _run(s, "history", 60)
+    assert calls and all(calls)
+    grows_in_call = len(grown)
+    monkeypatch.setattr(HistoryRelaxation, "reinforce_groups", lambda self, *a: False)
+    alone, rows_alone = _run(s, "history", 60)
+    assert rows_one == rows_alone and len(rows_one) >= 2  # episodes ended: traces were cleared
+    for a, b in zip(_runs_state(one_call), _runs_state(alone)):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    ra, rb = one_call.relaxation, alone.relaxation
+    assert ra.serial == rb.serial
+    for name in ("WT", "WS", "WP", "whead", "wcount", "wtotal"):
+        np.testing.assert_array_equal(getattr(ra, name), getattr(rb, name), err_msg=name)
+    if retro_delay["high"] > 50:
+        assert grows_in_call > 0

@@ -405,11 +405,22 @@ def _window_state(sim):
     {"timing": {"reward_delay": {"dist": "uniform", "low": 5.0, "high": 15.0}}},
     {"learning": {"trace": "exponential", "trace_tau": 20.0}},
     {"learning": {"trace": "exponential", "trace_tau": 5.0}, "network": {"output": "softmax"}},
+    {"timing": {"firing": "clock", "firing_period": 5.0}},
+    {"timing": {"firing": "clock", "firing_period": 5.0, "refractory": 7.0,
+                "firing_jitter": {"dist": "uniform", "low": 0.0, "high": 1.0}}},
+    {"timing": {"firing": "clock", "firing_period": 5.0,
+                "synapse_jitter": {"dist": "uniform", "low": 0.0, "high": 5.0}}},
+    {"timing": {"firing": "poisson", "firing_rate": 0.2}},
+    {"timing": {"firing": "poisson", "firing_rate": 0.5, "refractory": 1.5}, "network": {"output": "softmax"}},
 ], ids=["on_all", "on_input, refractory", "refractory", "synaptic jitter", "reward delay per unit",
-        "exponential traces", "exponential traces, a softmax population"])
+        "exponential traces", "exponential traces, a softmax population", "clock firing",
+        "clock firing, jitter and refractory period", "clock firing, synaptic jitter", "poisson firing",
+        "poisson firing, refractory, a softmax population"])
 def test_a_windows_layers_fired_in_one_call_are_those_fired_layer_by_layer(scenario, over):
     """Where every layer fires by a compiled call, a window's layers are one call
-    (Windows._pass); the run is the one the layer-by-layer passes (Windows._layer) compute."""
+    (Windows._pass; under clock and Poisson firing each set's clock moved on in it, ticks inside
+    the refractory period dropped); the run is the one the layer-by-layer passes
+    (Windows._layer) compute."""
     rows_one, rows_each = [], []
     one = Simulation(_scenario(scenario, over, True), on_episode=rows_one.append, max_ticks=300)
     each = Simulation(_scenario(scenario, over, True), on_episode=rows_each.append, max_ticks=300)
@@ -458,14 +469,23 @@ def test_each_sets_due_time_kept_as_its_synapses_change_is_the_latest_of_their_a
     assert sum(checked) > 100 and len(checked) > sum(checked)  # sets due and sets waiting were both seen
 
 
+JITTER = {"synapse_jitter": {"dist": "uniform", "low": 0.0, "high": 5.0}}
+
+
 @pytest.mark.parametrize("over", [{}, {"timing": {"firing": "on_input", "refractory": 2.0}}, {"env": {"pacing": "wait"}},
                                   {"learning": {"rule": "global_reinforce"},
-                                   "timing": {"reward_delay": {"dist": "uniform", "low": 5.0, "high": 15.0}}}],
-                         ids=["on_all", "on_input, refractory", "wait pacing", "delta landing per unit"])
+                                   "timing": {"reward_delay": {"dist": "uniform", "low": 5.0, "high": 15.0}}},
+                                  {"timing": JITTER}, {"timing": {"firing": "on_input", "refractory": 2.0, **JITTER}},
+                                  {"timing": {"firing": "clock", "firing_period": 5.0, **JITTER}},
+                                  {"timing": {"firing": "poisson", "firing_rate": 0.2}}],
+                         ids=["on_all", "on_input, refractory", "wait pacing", "delta landing per unit",
+                              "synaptic jitter", "synaptic jitter, on_input", "synaptic jitter, clock firing",
+                              "poisson firing"])
 def test_an_observation_taken_in_by_one_call_is_the_one_taken_in_step_by_step(scenario, over):
-    """Without jitter an observation goes into the input units' rings, completes their synapses
-    and makes the groups it feeds due in one compiled call (history_kernels.observation_sent):
-    the run is the one the separate steps (record, mark_sent, select) give."""
+    """An observation goes into the input units' rings (under synaptic jitter with its jitters),
+    completes their synapses and makes the groups it feeds due (by what arrives, or on their
+    clocks) in one compiled call (history_kernels.observation_sent): the run is the one the
+    separate steps (record, mark_sent, select) give."""
     rows_one, rows_steps = [], []
     one = Simulation(_scenario(scenario, over, True), on_episode=rows_one.append, max_ticks=250)
     steps = Simulation(_scenario(scenario, over, True), on_episode=rows_steps.append, max_ticks=250)

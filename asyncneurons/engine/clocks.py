@@ -36,7 +36,7 @@ import numba
 import numpy as np
 
 from asyncneurons.model import delays
-from asyncneurons.learning import streams
+from asyncneurons.learning import compiled, streams
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
 from asyncneurons.model.delays import of_layer
 
@@ -93,6 +93,8 @@ class Clocks:
         self.spec = None if all(delays.is_zero(sp) for sp in self.specs) else True  # None: no draws at all
         self.block = np.zeros((n, BLOCK))
         self.block_of = np.full(n, -1, dtype=np.int64)
+        self.laws = None  # each clock's F⁻¹, made at the first fill (_fill)
+        self.ticks = np.arange(BLOCK, dtype=np.int64)
         self.k = np.zeros(n, dtype=np.int64)
         everyone = np.arange(n)
         if self.poisson:
@@ -124,11 +126,26 @@ class Clocks:
             self._fill(missing, int(self.k[missing]) + 1)
 
     def _fill(self, i: int, k: int) -> None:
-        """Clock i's block of draws holding tick k."""
+        """Clock i's block of draws holding tick k: F⁻¹ of the uniforms keyed by (unit, tick), the
+        law read once per clock and the uniforms into buffers made once (the same numbers as
+        ``delays.draw(spec, streams.uniforms(...))``, on an array of the same length)."""
         first = k // BLOCK * BLOCK
-        u = streams.uniforms(self.ukeys[i:i + 1], np.arange(first, first + BLOCK, dtype=np.int64))
-        self.block[i] = delays.draw(self.specs[i], u)
+        if self.laws is None:
+            self.laws = [delays.law(sp) for sp in self.specs]
+            self.fill_keys, self.fill_ticks, self.fill_u = np.empty(BLOCK, np.uint64), np.empty(BLOCK, np.int64), \
+                np.empty(BLOCK)
+        self.fill_keys.fill(self.ukeys[i])
+        self.fill_ticks[:] = self.ticks
+        self.fill_ticks += first
+        compiled.uniforms_into(self.fill_keys, self.fill_ticks, self.fill_u)  # U(key, tick), as streams.uniforms
+        self.block[i] = self.laws[i](self.fill_u)
         self.block_of[i] = first // BLOCK
+
+    def fill_due(self) -> None:
+        """Fill the block of every clock whose next tick it does not hold (what :meth:`advance`
+        fills one clock at a time, as a firing asks; each draw depends on (unit, tick) alone)."""
+        for i in np.flatnonzero((self.k + 1) // BLOCK != self.block_of).tolist():
+            self._fill(i, int(self.k[i]) + 1)
 
     def advance_numpy(self, idx: np.ndarray) -> np.ndarray:
         """:meth:`advance` in NumPy (the definition the compiled pass follows)."""

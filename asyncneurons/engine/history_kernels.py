@@ -43,6 +43,7 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
+from asyncneurons.engine.clocks import _advance
 from asyncneurons.engine.relaxation_kernels import apply_loop, apply_loop_with
 from asyncneurons.learning.compiled import (_block_sum, _clamp, _uniform, categorical_sample, logistic_finish,
                                            logits_shifted, pairwise_sum, weight_max_chain)
@@ -591,6 +592,24 @@ def jitter_uniforms(idx, src_ptr, by_src, sent, e_key, ahead):  # pragma: no cov
     return qs, u, sends
 
 
+@numba.njit(cache=True, nogil=True)
+def draw_ahead(idx, src_ptr, by_src, sent, e_key, JT, jt_base, low, span):  # pragma: no cover - compiled
+    """:func:`jitter_uniforms` and the jitters of a uniform law, ``F⁻¹(u) = low + u · span``
+    (:func:`asyncneurons.model.delays.law`'s two operations, so the same bits), written in place:
+    ``JT[q, c] = low + U(e_key[by_src[q]], sent[i] + c) · span`` for each out-synapse q of each
+    sender i of ``idx`` and c < ``JT.shape[1]``; then ``jt_base[i] = sent[i]``."""
+    ahead = JT.shape[1]
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        n = sent[i]
+        for q in range(src_ptr[i], src_ptr[i + 1]):
+            key = e_key[by_src[q]]
+            for c in range(ahead):
+                JT[q, c] = low + _uniform(key, n + c) * span
+    for j in range(idx.shape[0]):
+        jt_base[idx[j]] = sent[idx[j]]
+
+
 # ---------------------------------------------------------------- a layer's firing, in two parts
 # A window fires a layer of a kind the engine samples in compiled kernels (Bernoulli units, a
 # softmax or categorical population) in two parts around NumPy's ``exp`` (one call, below):
@@ -651,15 +670,19 @@ def read_categorical_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, e
 def _room(HT, head, max_delay, idx, horizon, jittered, J):  # pragma: no cover - compiled
     """0 when the samples of the senders ``idx`` can be written (:func:`append`, or with jitter
     :func:`append_jittered`, whose checks these are); else 1 (the rings must grow) or 2 (a
-    sender's jitters for this send are not drawn yet)."""
+    sender's jitters for this send are not drawn yet and the law, ``J[9]``, is not one drawn
+    here: under a uniform law they are drawn here, :func:`draw_ahead`)."""
     depth = HT.shape[1]
     if jittered:
-        HA, sent, jt_base, JT = J[0], J[7], J[6], J[5]
+        HA, sent, jt_base, JT, law = J[0], J[7], J[6], J[5], J[9]
         for j in range(idx.shape[0]):
             i = idx[j]
             c = sent[i] - jt_base[i]
             if c < 0 or c >= JT.shape[1]:
-                return 2
+                if law[0] == 0.0:
+                    return 2
+                draw_ahead(idx, J[3], J[4], sent, J[8], JT, jt_base, law[1], law[2])
+                break
         for j in range(idx.shape[0]):
             i = idx[j]
             if HA[i, (head[i] + 1) % depth] > horizon:
@@ -768,7 +791,7 @@ def categorical_fire_post_any(z, keys, counters, temperature, decay, decays, H, 
 def _no_jitter():  # pragma: no cover - compiled
     """Stand-ins for the arrays of synaptic jitter (:func:`_room`, :func:`_answer_and_send`)."""
     z, i = np.zeros((1, 1)), np.zeros(1, dtype=np.int64)
-    return (z, np.zeros((1, 1), dtype=np.bool_), i, i, i, z, i, i)
+    return (z, np.zeros((1, 1), dtype=np.bool_), i, i, i, z, i, i, np.zeros(1, dtype=np.uint64), np.zeros(3))
 
 
 # ---------------------------------------------------------------- a layer's firing in one call
@@ -1219,18 +1242,21 @@ def categorical_fire_at(tab, gp, gi, z, decays, sets, times, row_t, lt, inclusiv
 
 # the arrays of a window's pass, by address (window_layers): rows of ``tab``
 (A_HT, A_HV, A_HW, A_HN, A_HEAD, A_FIRST, A_SET_WAVE, A_LAST, A_MAX_DELAY, A_E_INT, A_E_DELAY, A_WI, A_WF, A_INFO,
- A_LINKS, A_STALE, A_DUE_AT, A_IN_DENSE, A_IN_OUT_PTR, A_IN_OUT_SORTED, A_FED, A_CLOCK_AT) = range(22)
+ A_LINKS, A_STALE, A_DUE_AT, A_IN_DENSE, A_IN_OUT_PTR, A_IN_OUT_SORTED, A_FED, A_CLOCK_AT, A_CLOCK_K, A_CLOCK_C,
+ A_CLOCK_PERIOD, A_CLOCK_BLOCK, A_CLOCK_BLOCK_OF, A_CLOCK_FLAGS) = range(28)
 # (observation_sent_at: the input units, their synapses by unit, the groups they feed; bernoulli_fire_at under
-# clock and Poisson firing: each set's next tick)
+# clock and Poisson firing: each set's next tick; window_layers under them: the clocks' state
+# (asyncneurons.engine.clocks.Clocks: k, c, the period (c under Poisson firing), the blocks of draws and
+# their indices) and flags (clock or Poisson firing, Poisson, drawn))
 
 
 def array_addresses(arrays) -> np.ndarray:
-    """One row per array of ``arrays`` (C-contiguous, float64, int64 or bool, one or two axes):
+    """One row per array of ``arrays`` (C-contiguous, float64, int64, uint64 or bool, one or two axes):
     its address and shape, as :func:`window_layers` reads them. The caller keeps the arrays alive
     and in place (a replaced one needs a new table)."""
     tab = np.zeros((len(arrays), 3), dtype=np.int64)
     for k, a in enumerate(arrays):
-        if a.dtype not in (np.float64, np.int64, np.bool_) or not a.flags.c_contiguous or a.ndim not in (1, 2):
+        if a.dtype not in (np.float64, np.int64, np.uint64, np.bool_) or not a.flags.c_contiguous or a.ndim not in (1, 2):
             raise ValueError(f"array {k}: {a.dtype}, {a.shape}, not as a window reads it")
         tab[k, 0] = a.ctypes.data
         tab[k, 1], tab[k, 2] = a.shape if a.ndim == 2 else (a.shape[0], 1)
@@ -1262,13 +1288,19 @@ def _i8_2(tab, k):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _u8_1(tab, k):  # pragma: no cover - compiled
+    """Array ``k`` of ``tab``: uint64, one axis."""
+    return numba.carray(_u8_at(tab[k, 0]), tab[k, 1])
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _b1_2(tab, k):  # pragma: no cover - compiled
     """Array ``k`` of ``tab``: bool, two axes."""
     return numba.carray(_b1_at(tab[k, 0]), (tab[k, 1], tab[k, 2]))
 
 
 # the per-send jitters of a window's pass, by address (window_layers_jittered): rows of ``jtab``
-J_EJ, J_HA, J_ES, J_STALE, J_SRC_PTR, J_BY_SRC, J_JT, J_JT_BASE, J_SENT = range(9)
+J_EJ, J_HA, J_ES, J_STALE, J_SRC_PTR, J_BY_SRC, J_JT, J_JT_BASE, J_SENT, J_E_KEY, J_LAW = range(11)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1289,33 +1321,50 @@ def _group_views(gp, gi):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def observation_sent(HT, HV, HW, HN, head, max_delay, first, set_wave, last, e_int, e_delay, dense, out_ptr, out_sorted,
-                     values, now, wave, serial, marks, wi, wf, info, fed, stale, due_at):  # pragma: no cover - compiled
+def observation_sent(HT, HV, HW, HN, head, max_delay, EJ, jittered, J, first, set_wave, last, e_int, e_delay, dense,
+                     out_ptr, out_sorted, values, now, wave, serial, marks, wi, wf, info, fed, stale, due_at, clock_at,
+                     timed):  # pragma: no cover - compiled
     """The input units ``dense`` emitted ``values`` of wave ``wave`` at ``now``, outside any window,
     as :meth:`~asyncneurons.engine.windows.Windows.post_input` takes them in Python: into their rings
-    (:func:`append`, each at ``now`` with serial number ``serial``), the synapses they complete
-    (:func:`mark_sent`, when ``marks``), then each group ``fed`` (rows of ``info``) due next
-    (:func:`_select_next`, nothing selected) and marked stale. Returns False, having changed
-    nothing, when the rings must grow first."""
+    (:func:`append`, under synaptic jitter :func:`append_jittered`, each at ``now`` with serial
+    number ``serial``), the synapses they complete (:func:`mark_sent`, when ``marks``), then each
+    group ``fed`` (rows of ``info``) due next, nothing selected, and marked stale: on the sets'
+    next ticks ``clock_at`` when ``timed`` (:func:`due_clock`), under jitter at the first arrival
+    that is not stale when the group fires ``on_input`` (:func:`due_on_input_jittered`), else
+    :func:`_select_next`. Returns 0; or, having changed nothing, the code of :func:`_room` (1:
+    the rings must grow first; 2: the inputs' jitters must be drawn first)."""
     n = dense.shape[0]
     times = np.full(n, now)
     waves = np.full(n, wave)
-    if not append(HT, HV, HW, HN, head, max_delay, dense, times, values, waves, now, serial):
-        return False
+    code = _room(HT, head, max_delay, dense, now, jittered, J)
+    if code:
+        return code
+    if jittered:
+        append_jittered(HT, HV, HW, HN, head, J[0], EJ, J[1], J[2], dense, times, values, waves, now, serial, J[3],
+                        J[4], J[5], J[6], J[7], e_delay)
+    else:
+        append(HT, HV, HW, HN, head, max_delay, dense, times, values, waves, now, serial)
     if marks:
-        mark_sent(first, out_ptr, out_sorted, np.arange(n), times, waves, set_wave, e_int[0], e_delay, np.zeros((1, 1)),
-                  False, head, e_int[1])
+        mark_sent(first, out_ptr, out_sorted, np.arange(n), times, waves, set_wave, e_int[0], e_delay, EJ, jittered,
+                  head, e_int[1])
     for gi in fed:
         row = info[gi]
         topo, consts = wi[row[I_TOPO]:row[I_TOPO_END]], wf[row[I_CONSTS]:row[I_CONSTS_END]]
         n_sets = row[I_N_SETS]
-        _, low = _select_next(topo[MODE], first, _part(topo, W_EDGES), _part(topo, W_PTR), last, topo[SET_BASE],
-                              consts[REFRACTORY], -math.inf, False, wi[row[I_DUE_SETS]:row[I_DUE_SETS] + n_sets],
-                              wf[row[I_DUE_TIMES]:row[I_DUE_TIMES] + n_sets], HT, HN, head, _part(topo, W_SRC),
-                              consts[DELAYS:])
+        due_sets, due_times = wi[row[I_DUE_SETS]:row[I_DUE_SETS] + n_sets], wf[row[I_DUE_TIMES]:row[I_DUE_TIMES] + n_sets]
+        if timed:
+            _, low = due_clock(clock_at, topo[SET_BASE], n_sets, -math.inf, False, due_sets, due_times)
+        elif jittered and topo[MODE] == 0:
+            _, low = due_on_input_jittered(HT, HN, head, EJ, J[1], _part(topo, W_SRC), _part(topo, W_EDGES),
+                                           consts[DELAYS:], _part(topo, W_PTR), last, topo[SET_BASE],
+                                           consts[REFRACTORY], -math.inf, False, due_sets, due_times)
+        else:
+            _, low = _select_next(topo[MODE], first, _part(topo, W_EDGES), _part(topo, W_PTR), last, topo[SET_BASE],
+                                  consts[REFRACTORY], -math.inf, False, due_sets, due_times, HT, HN, head,
+                                  _part(topo, W_SRC), consts[DELAYS:])
         due_at[gi] = low
         stale[gi] = 1
-    return True
+    return 0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1332,15 +1381,29 @@ def earliest_next_at(tab, btab, which, now):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def observation_sent_at(tab, values, now, wave, serial, marks):  # pragma: no cover - compiled
-    """:func:`observation_sent` with its arrays read from their addresses in ``tab``
-    (:func:`array_addresses`, rows :data:`A_HT` … :data:`A_FED`)."""
+def observation_sent_at(tab, values, now, wave, serial, marks, timed):  # pragma: no cover - compiled
+    """:func:`observation_sent` without synaptic jitter, its arrays read from their addresses in
+    ``tab`` (:func:`array_addresses`, rows :data:`A_HT` … :data:`A_CLOCK_AT`)."""
     return observation_sent(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN), _i8_1(tab, A_HEAD),
-                            _f8_1(tab, A_MAX_DELAY), _f8_1(tab, A_FIRST), _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST),
-                            _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), _i8_1(tab, A_IN_DENSE),
-                            _i8_1(tab, A_IN_OUT_PTR), _i8_1(tab, A_IN_OUT_SORTED), values, now, wave, serial, marks,
-                            _i8_1(tab, A_WI), _f8_1(tab, A_WF), _i8_2(tab, A_INFO), _i8_1(tab, A_FED),
-                            _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT))
+                            _f8_1(tab, A_MAX_DELAY), np.zeros((1, 1)), False, _no_jitter(), _f8_1(tab, A_FIRST),
+                            _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY),
+                            _i8_1(tab, A_IN_DENSE), _i8_1(tab, A_IN_OUT_PTR), _i8_1(tab, A_IN_OUT_SORTED), values, now,
+                            wave, serial, marks, _i8_1(tab, A_WI), _f8_1(tab, A_WF), _i8_2(tab, A_INFO),
+                            _i8_1(tab, A_FED), _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT), _f8_1(tab, A_CLOCK_AT), timed)
+
+
+@numba.njit(cache=True, nogil=True)
+def observation_sent_jittered(tab, jtab, values, now, wave, serial, marks, timed):  # pragma: no cover - compiled
+    """:func:`observation_sent` under synaptic jitter, its arrays read from their addresses in
+    ``tab`` and ``jtab`` (as :func:`window_layers_jittered` reads them)."""
+    J = (_f8_2(jtab, J_HA), _b1_2(jtab, J_ES), _i8_1(jtab, J_STALE), _i8_1(jtab, J_SRC_PTR), _i8_1(jtab, J_BY_SRC),
+         _f8_2(jtab, J_JT), _i8_1(jtab, J_JT_BASE), _i8_1(jtab, J_SENT), _u8_1(jtab, J_E_KEY), _f8_1(jtab, J_LAW))
+    return observation_sent(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN), _i8_1(tab, A_HEAD),
+                            _f8_1(tab, A_MAX_DELAY), _f8_2(jtab, J_EJ), True, J, _f8_1(tab, A_FIRST),
+                            _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY),
+                            _i8_1(tab, A_IN_DENSE), _i8_1(tab, A_IN_OUT_PTR), _i8_1(tab, A_IN_OUT_SORTED), values, now,
+                            wave, serial, marks, _i8_1(tab, A_WI), _f8_1(tab, A_WF), _i8_2(tab, A_INFO),
+                            _i8_1(tab, A_FED), _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT), _f8_1(tab, A_CLOCK_AT), timed)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1372,10 +1435,42 @@ def _restamp(stamps, population, sets, times, m):  # pragma: no cover - compiled
             stamps[sets[i]] = times[i]
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _clock_views(tab):  # pragma: no cover - compiled
+    """The clocks' arrays (each set's next tick, then rows :data:`A_CLOCK_K` … :data:`A_CLOCK_FLAGS`)."""
+    return (_f8_1(tab, A_CLOCK_AT), _i8_1(tab, A_CLOCK_K), _f8_1(tab, A_CLOCK_C), _f8_1(tab, A_CLOCK_PERIOD),
+            _f8_2(tab, A_CLOCK_BLOCK), _i8_1(tab, A_CLOCK_BLOCK_OF), _i8_1(tab, A_CLOCK_FLAGS))
+
+
+@numba.njit(cache=True, nogil=True)
+def _ticked(C, base, sets, times, n, last, refractory, sc):  # pragma: no cover - compiled
+    """Sets ``sets`` (``n``, due at their ticks ``times``) of the layer at ``base`` move their
+    clocks on (:func:`asyncneurons.engine.clocks._advance`, the idx in the scratch ``sc``); those
+    whose tick falls inside their refractory period are dropped, in place, the others kept in
+    order (:meth:`~asyncneurons.engine.windows.Windows._layer`). Returns the number kept, or
+    −2 − i, having changed nothing, when clock i's block of draws does not hold its next tick."""
+    clock_at, k, c, period, block, block_of, flags = C
+    idx = sc[0][:n]
+    for i in range(n):
+        idx[i] = base + sets[i]
+    missing = _advance(idx, k, c, clock_at, period, block, block_of, flags[1] != 0, flags[2] != 0)
+    if missing >= 0:
+        return -2 - missing
+    if refractory <= 0.0:
+        return n
+    kept = 0
+    for i in range(n):
+        if times[i] - last[base + sets[i]] >= refractory:
+            sets[kept] = sets[i]
+            times[kept] = times[i]
+            kept += 1
+    return kept
+
+
 @numba.njit(cache=True, nogil=True)
 def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, gp,
                       wi, wf, info, links, stale, due_at, start, stop, pending, lt, lp, horizon, serial,
-                      fexp):  # pragma: no cover - compiled
+                      fexp, C):  # pragma: no cover - compiled
     """Groups ``links[start:stop]`` (indices into ``groups`` and the rows of ``info``, in
     topological order) fire, each every set due before the limit (``lt``, ``lp``), as
     :meth:`~asyncneurons.engine.windows.Windows._layer` fires them: a group whose inputs have not
@@ -1390,8 +1485,16 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
     again at that position with that pending number); 3 right after the output (``I_OUTPUT``)
     fired ``m`` rows (``action``: a population's sampled index), for Python to hand its action on
     before calling again at the position and pending number returned (past the output when
-    nothing more of it is due)."""
+    nothing more of it is due).
+
+    Under clock and Poisson firing (``C``: :func:`_clock_views`, its flags' first) a group's
+    sets are due at their ticks (:func:`due_clock`), and before they fire their clocks move on
+    and those inside their refractory period drop out (:func:`_ticked`); status 4 when a clock's
+    draws must be filled first (``action``: the clock; nothing changed), and a pending number
+    −2 − n says that the group's n sets have moved their clocks on already (in ``I_SETS`` and
+    ``I_TIMES``) and now fire."""
     no_decays = np.empty(0)  # a layer of per-sample traces decays them by its one factor
+    timed = C[6][0] != 0
     m_max, width = 1, 1  # the firings' scratch, made once (_scratch)
     for gi in range(info.shape[0]):
         m_max = max(m_max, info[gi, I_SIZE])
@@ -1409,20 +1512,40 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
         fire_waves = wi[row[I_FIRE_WAVES]:row[I_FIRE_WAVES] + size]
         cls = row[I_CLASS]
         inclusive = cls < lp
+        ticked = -1  # sets whose clocks have moved on already (pending −2 − n)
         if pos == start and pending >= 0:
             n = pending
+        elif pos == start and pending <= -2:
+            n = ticked = -2 - pending
         else:
             d = due_at[gi]
             if stale[gi] == 0 and not (d < lt or (d == lt and cls < lp)):
                 continue
-            n, low = _select_next(topo[MODE], first, _part(topo, W_EDGES), _part(topo, W_PTR), last, topo[SET_BASE],
-                                  consts[REFRACTORY], lt, inclusive, due_sets, due_times, HT, HN, head,
-                                  _part(topo, W_SRC), consts[DELAYS:])
+            if timed:
+                n, low = due_clock(C[0], topo[SET_BASE], n_sets, lt, inclusive, due_sets, due_times)
+            else:
+                n, low = _select_next(topo[MODE], first, _part(topo, W_EDGES), _part(topo, W_PTR), last,
+                                      topo[SET_BASE], consts[REFRACTORY], lt, inclusive, due_sets, due_times, HT, HN,
+                                      head, _part(topo, W_SRC), consts[DELAYS:])
             due_at[gi] = low
         while n > 0:
-            sets, times = wi[row[I_SETS]:row[I_SETS] + n], wf[row[I_TIMES]:row[I_TIMES] + n]
-            sets[:] = due_sets[:n]
-            times[:] = due_times[:n]
+            if ticked >= 0:
+                n, ticked = ticked, -1
+                sets, times = wi[row[I_SETS]:row[I_SETS] + n], wf[row[I_TIMES]:row[I_TIMES] + n]
+            else:
+                sets, times = wi[row[I_SETS]:row[I_SETS] + n], wf[row[I_TIMES]:row[I_TIMES] + n]
+                sets[:] = due_sets[:n]
+                times[:] = due_times[:n]
+                if timed:
+                    kept = _ticked(C, topo[SET_BASE], sets, times, n, last, consts[REFRACTORY], sc)
+                    if kept < -1:
+                        return 4, pos, n, serial, -2 - kept, 0
+                    if kept == 0:
+                        n, low = due_clock(C[0], topo[SET_BASE], n_sets, lt, inclusive, due_sets, due_times)
+                        due_at[gi] = low
+                        continue
+                    n = kept
+                    sets, times = sets[:n], times[:n]
             action = 0
             population = row[I_POPULATION] != 0
             m = size if population else n
@@ -1438,7 +1561,7 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
                     wf[row[I_Z]:row[I_Z] + row[I_N_LOGITS]], decays, sets, times, row_t, fire_values, fire_waves, lt,
                     inclusive, horizon, serial, fexp, due_sets, due_times, sc)
                 if a < 0:
-                    return -a, pos, n, serial, 0, 0
+                    return -a, pos, -2 - n if timed else n, serial, 0, 0
                 action = a
             else:
                 code, n_next, low = _bernoulli_fire_in(
@@ -1447,12 +1570,14 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
                     grp[G_AUX], decays, sets, times, fire_values, fire_waves, lt, inclusive, horizon, serial, fexp,
                     due_sets, due_times, sc)
                 if code:
-                    return code, pos, n, serial, 0, 0
+                    return code, pos, -2 - n if timed else n, serial, 0, 0
             if tau > 0.0:  # the stamps move to the rows' times once they have recorded
                 _restamp(grp[G_STAMPS], population, sets, times, m)
             serial += 1
             for q in range(row[I_TARGETS], row[I_TARGETS] + row[I_N_TARGETS]):
                 stale[links[q]] = 1
+            if timed:  # the sets due next, at their ticks
+                n_next, low = due_clock(C[0], topo[SET_BASE], n_sets, lt, inclusive, due_sets, due_times)
             due_at[gi] = low
             n = n_next
             if row[I_OUTPUT]:
@@ -1469,15 +1594,15 @@ def window_layers_jittered(tab, jtab, gp, start, stop, pending, lt, lp, horizon,
                            fexp):  # pragma: no cover - compiled
     """:func:`window_layers_any` under synaptic jitter, its arrays read from their addresses:
     ``tab`` and ``gp`` as for :func:`window_layers`, the jitters and their bookkeeping in ``jtab``
-    (rows :data:`J_EJ` … :data:`J_SENT`, :func:`array_addresses`)."""
+    (rows :data:`J_EJ` … :data:`J_LAW`, :func:`array_addresses`)."""
     J = (_f8_2(jtab, J_HA), _b1_2(jtab, J_ES), _i8_1(jtab, J_STALE), _i8_1(jtab, J_SRC_PTR), _i8_1(jtab, J_BY_SRC),
-         _f8_2(jtab, J_JT), _i8_1(jtab, J_JT_BASE), _i8_1(jtab, J_SENT))
+         _f8_2(jtab, J_JT), _i8_1(jtab, J_JT_BASE), _i8_1(jtab, J_SENT), _u8_1(jtab, J_E_KEY), _f8_1(jtab, J_LAW))
     return window_layers_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
                              _i8_1(tab, A_HEAD), _f8_2(jtab, J_EJ), True, J, _f8_1(tab, A_FIRST),
                              _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY),
                              _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), gp, _i8_1(tab, A_WI), _f8_1(tab, A_WF),
                              _i8_2(tab, A_INFO), _i8_1(tab, A_LINKS), _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT),
-                             start, stop, pending, lt, lp, horizon, serial, fexp)
+                             start, stop, pending, lt, lp, horizon, serial, fexp, _clock_views(tab))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1490,7 +1615,7 @@ def window_layers(tab, gp, start, stop, pending, lt, lp, horizon, serial, fexp):
                              _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY),
                              _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), gp, _i8_1(tab, A_WI), _f8_1(tab, A_WF),
                              _i8_2(tab, A_INFO), _i8_1(tab, A_LINKS), _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT),
-                             start, stop, pending, lt, lp, horizon, serial, fexp)
+                             start, stop, pending, lt, lp, horizon, serial, fexp, _clock_views(tab))
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

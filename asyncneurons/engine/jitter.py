@@ -69,6 +69,21 @@ def late(spec, u: np.ndarray, sends: np.ndarray) -> np.ndarray:
     return np.asarray(inverse_cdf(u), dtype=np.float64)
 
 
+_late = late  # as defined here (a test may set jitters by hand through jitter.late)
+
+
+def compiled_law(spec) -> np.ndarray:
+    """``[1, low, high − low]`` when the jitters of ``spec`` are drawn in compiled code
+    (:func:`asyncneurons.engine.history_kernels.draw_ahead`): a uniform law, whose
+    F⁻¹(u) = low + u (high − low) takes the two operations :func:`delays.law` takes, and
+    :func:`late` as defined here; else ``[0, 0, 0]`` (drawn through :func:`late`)."""
+    if (late is _late and isinstance(spec, dict) and spec.get("dist") == "uniform"
+            and {k for k in spec if k != "dist"} == {"low", "high"}):
+        low = float(spec["low"])
+        return np.array([1.0, low, float(spec["high"]) - low])
+    return np.zeros(3)
+
+
 class Broadcast:
     """The jitters j(i, k) = F⁻¹(U(seed, REWARD_JITTER, i, k)) of the units ``keys`` receiving
     the TD error of agent step k, the distribution parsed and the buffers made once."""

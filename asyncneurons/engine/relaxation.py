@@ -30,6 +30,7 @@ import numpy as np
 
 from asyncneurons.engine import events
 from asyncneurons.learning import traces
+from asyncneurons.learning.optim import adam_constants
 from asyncneurons.engine import relaxation_kernels as kern
 from asyncneurons.learning.kernels import potential, softplus, sum_by_sender
 from asyncneurons.learning.rules.map_prop import map_error, relax_step, topdown_messages
@@ -238,6 +239,8 @@ class HistoryRelaxation:
         self.next_t, self.next_k = np.full(m, math.inf), np.zeros(m, dtype=np.int64)
         self.next_seq, self.seq = np.zeros(m, dtype=np.int64), np.zeros(1, dtype=np.int64)
         self.token, self.wake_at, self._groups = 0, None, None
+        self._learning = {}  # the arrays of groups that learn together (:meth:`_learners`)
+        self._draw_scratch = None  # the working arrays of the draws (:meth:`before_fire`)
         self._build_landed(n, C)
         self._tie()
 
@@ -422,15 +425,26 @@ class HistoryRelaxation:
     def before_fire(self, grp):
         """A group is about to sample: let it hold the relaxed values that have reached it. A group
         of Gaussian units samples in the same compiled call, and its sample enters the history
-        there (:func:`relaxation_kernels.gaussian_draw`): returned as (values, means,
+        there (:func:`relaxation_kernels.gaussian_draw_into`, into arrays the group keeps, its
+        ``map_drawn``: a draw overwrites the one before): returned as (values, means,
         pre-activations, the oldest wave it holds); any other group samples in the engine (None)."""
         tau, pr = self.sim.env.now, events.FIRE + grp.rank
         if (grp.kind.name == "gaussian" and grp.P.ndim == 2 and grp.P.flags.c_contiguous and grp.H.flags.c_contiguous
                 and grp.counters.dtype == np.int64 and grp.counters.shape == (grp.size,)):
-            values, mu, pot, wave, code = kern.gaussian_draw(
-                grp.P, grp.H, grp.T, grp.keys1, grp.keys2, grp.counters, float(np.sqrt(grp.lp.variance)), grp.map_fill,
-                self.hist_arrays(), tau, pr, self._wm(tau), kern.EXP, kern.LOG1P, kern.COS, grp.hist, self.serial,
-                self.max_fwd, self.max_back, self.landed)
+            drawn = grp.__dict__.get("map_drawn")
+            if drawn is None:  # where its draws are written (:func:`relaxation_kernels.gaussian_draw_into`)
+                drawn = grp.map_drawn = (np.empty(grp.size), np.empty(grp.size), np.empty(grp.size),
+                                         float(np.sqrt(grp.lp.variance)))
+            if self._draw_scratch is None:
+                shapes = [(*g.P.shape, len(g.map_fill[3])) for g in self.sim.groups]
+                self._draw_scratch = kern.draw_scratch(*(max(column) for column in zip(*shapes)))
+            values, mu, pot, sd = drawn
+            wave, code = kern.gaussian_draw_into(
+                grp.P, grp.H, grp.T, grp.keys1, grp.keys2, grp.counters, sd, grp.map_fill, self.hist_arrays(), tau,
+                pr, self._wm(tau), kern.EXP, kern.LOG1P, kern.COS, grp.hist, self.serial, self.max_fwd,
+                self.max_back, self.landed, values, mu, pot, self._draw_scratch)
+            if grp.plan:  # eager receivers hold the values sent until they land: a copy of their own
+                values = values.copy()
             if code == kern.OK:
                 self.serial += 1
             else:  # drawn, not entered: grow the history and enter it
@@ -443,6 +457,67 @@ class HistoryRelaxation:
 
     def weights_changed(self, grp) -> None:
         self._snapshot(grp, self.sim.env.now)
+
+    def reinforce_groups(self, groups, delta: float, step: int, reset: bool) -> bool:
+        """Groups on which one TD error lands, in this order, learn as
+        :meth:`~asyncneurons.learning.rules.map_prop.MapProp.on_reward` has each learn (REINFORCE
+        with Adam, then :meth:`weights_changed`) and clear their traces when ``reset``, in one
+        compiled call (:func:`relaxation_kernels.reinforce_and_snapshot`: the same bits). False,
+        and nothing done, when some group's arrays are not single 2-D C-contiguous float64 ones
+        or its trace is exponential: then each learns alone."""
+        if not groups:
+            return True
+        arrays = self._learners(groups)
+        if arrays is None:
+            return False
+        sim, n = self.sim, len(groups)
+        rates, scalars, lrs, adam = {}, {}, [], []
+        for grp in groups:
+            grp.t = t = grp.t + 1
+            lr = rates.get(grp.layer)
+            if lr is None:
+                lr = rates[grp.layer] = sim.lr(grp.layer, step)
+            c = scalars.get(t)
+            if c is None:
+                c = scalars[t] = adam_constants(sim.adam, t)
+            lrs.append(lr)
+            adam.append(c)
+        lrs, adam = np.array(lrs, dtype=np.float64), np.array(adam, dtype=np.float64)  # ``correct`` as 1.0 or 0.0
+        now = sim.env.now
+        start, reinforced = 0, False
+        while True:
+            weights = (self.WT, self.WS, self.WP, self.whead, self.wcount, self.wtotal)
+            done = kern.reinforce_and_snapshot(*arrays[:5], float(delta), lrs, adam, bool(reset), start, reinforced,
+                                               weights, now, self.serial, self.max_back, self._wm(now), *arrays[5:])
+            self.serial += done
+            start += done
+            if start == n:
+                return True
+            self._grow_weights()
+            reinforced = True
+
+    def _learners(self, groups):
+        """The arrays :meth:`reinforce_groups` passes for ``groups`` (their weights, Adam moments,
+        traces and units, and scratch), kept while the groups keep those arrays; None when some
+        group cannot learn in that call."""
+        key = tuple(groups)
+        kept = self._learning.get(key)
+        if kept is not None and all(P is grp.P and M is grp.M and V is grp.V and E is grp.E
+                                    for grp, P, M, V, E in zip(groups, *kept[:4])):
+            return kept
+        for grp in groups:
+            P = grp.P
+            if (P.ndim != 2 or getattr(grp, "tau", None) is not None
+                    or not all(a.dtype == np.float64 and a.flags.c_contiguous and a.shape == P.shape
+                               for a in (P, grp.M, grp.V, grp.E))):
+                return None
+        kept = (tuple(grp.P for grp in groups), tuple(grp.M for grp in groups), tuple(grp.V for grp in groups),
+                tuple(grp.E for grp in groups), tuple(grp.hist for grp in groups),
+                np.empty(max(grp.P.shape[0] for grp in groups)), np.empty(max(grp.P.size for grp in groups)))
+        if len(self._learning) >= 8:  # sets left by stale signals (a group skipped) are not kept for long
+            self._learning.clear()
+        self._learning[key] = kept
+        return kept
 
     def start(self, grp) -> None:
         """A group has just sampled: enter the sample and schedule its relaxation."""

@@ -44,7 +44,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
-from asyncneurons.learning.compiled import _clamp, trace_rows, uniforms_into
+from asyncneurons.learning.compiled import _clamp, reinforce_rows, trace_rows, uniforms_into
 from numba.core import cpu as _cpu
 
 # ``_nrt`` is an option numba's CPU target declares but does not document: ask for it only where
@@ -398,6 +398,39 @@ def append_weights(WT, WS, WP, whead, wcount, wtotal, units, t, P, serial, d2, w
     return True
 
 
+@njit(cache=True)
+def reinforce_and_snapshot(Ps, Ms, Vs, Es, units, delta, lrs, adam, reset, start, reinforced, weights, t, serial, d2,
+                           wm, R, U):
+    """Groups ``start``, ``start + 1`` … learn from one TD error and enter their new weights in the
+    weights' history, each in turn as :func:`asyncneurons.learning.rules.base.reinforce_update` and
+    :func:`append_weights` do one group (the same kernels: the same bits): ``P ← P + Adam(E · R)``
+    at rate ``lrs[g]`` with Adam's scalars ``adam[g]`` (:func:`asyncneurons.learning.optim.adam_constants`,
+    ``correct`` as 1.0 or 0.0), then the snapshot as entry ``serial + g − start`` (``t``, ``d2``,
+    ``wm``: :func:`append_weights`), then the trace cleared when ``reset``; every row's reward is
+    ``delta``. ``reinforced``: group ``start`` has learned already (a call stopped at its
+    snapshot). Returns the number of groups done from ``start``; fewer than all when the weights'
+    history is full (grow it and call again from the group returned, ``reinforced``). ``R`` and
+    ``U``: scratch (as long as the most rows, and the most weights, of a group)."""
+    WT, WS, WP, whead, wcount, wtotal = weights
+    for g in range(start, len(Ps)):
+        P = Ps[g]
+        m, n = P.shape
+        if not (g == start and reinforced):
+            for j in range(m):
+                R[j] = delta
+            c = adam[g]
+            reinforce_rows(P, Ms[g], Vs[g], Es[g], R[:m], lrs[g], c[0], c[1], c[2], c[3], c[4], c[5], c[6] != 0.0,
+                           c[7], U[:m * n].reshape((m, n)))
+        if not append_weights(WT, WS, WP, whead, wcount, wtotal, units[g], t, P, serial + g - start, d2, wm):
+            return g - start
+        if reset:
+            E = Es[g]
+            for j in range(m):
+                for k in range(n):
+                    E[j, k] = 0.0
+    return len(Ps) - start
+
+
 # ---------------------------------------------------------------------- NumPy's exp and log1p
 # A compiled loop calling the C library's exp or log1p gets other last bits than NumPy, whose
 # float64 loops are its own SIMD routines on AVX-512 machines (about 5 % of values differ). The
@@ -507,31 +540,37 @@ def sigmoid_into(x, out, fexp):
     sigmoid_with(x, out, fexp, np.empty(5, np.intp))
 
 
-@njit(cache=True)
-def gaussian_draw(P, H, W, keys1, keys2, counters, sd, fill, hist, tau, pr, wm, fexp, flog1p, fcos, units, serial,
-                  max_fwd, max_back, landed):
+def draw_scratch(m: int, n: int, n_fill: int) -> tuple:
+    """The working arrays of :func:`gaussian_draw_into` for groups of at most ``m`` units with ``n``
+    inputs each and ``n_fill`` lookups of what they hold."""
+    return (np.empty(n_fill), np.empty(n), np.empty(m), np.empty(m), np.empty(5, dtype=np.intp),
+            np.zeros((3, 64), dtype=np.int64), np.zeros(64))
+
+
+@njit(cache=True, **NO_REFCOUNTS)
+def gaussian_draw_into(P, H, W, keys1, keys2, counters, sd, fill, hist, tau, pr, wm, fexp, flog1p, fcos, units,
+                       serial, max_fwd, max_back, landed, values, mu, pot, scratch):
     """A group of Gaussian units samples at (τ, pr): what it holds is filled in first
     (:func:`fill_inputs`), then each unit draws ``μ + sd · sqrt(−2 log1p(−u₁)) cos(2π u₂)``,
     μ = softplus(pot), u₁ and u₂ its keyed uniforms at its counter
     (:func:`asyncneurons.learning.units._gaussian_sample`, :func:`asyncneurons.learning.kernels.potential`,
     the same bits: NumPy's ``log1p``, ``cos`` and ``exp`` by address), and the sample enters the
-    history as entry ``serial`` of ``units`` (:func:`append`). Returns (values, μ, pot, the oldest
-    wave it holds (the least of ``W``), what :func:`append` returned)."""
+    history as entry ``serial`` of ``units`` (:func:`append`). The values, μ and pre-activations
+    are written to ``values``, ``mu`` and ``pot`` (one per unit), the working arrays are those of
+    ``scratch`` (:func:`draw_scratch`): no array is made. Returns (the oldest wave it holds, the
+    least of ``W``; what :func:`append` returned)."""
     T, K, S, V, A, head, count, total = hist
     f_row, f_col, f_look, l_src, l_d, l_zero, l_mem = fill
+    vals, x, u1, u2, la, stack, partial = scratch
     fill_inputs_with(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm,
-                     np.empty(l_src.size))
+                     vals[:l_src.size])
     m, n = P.shape
-    pot, x = np.empty(m), np.empty(n)
-    stack, partial = np.zeros((3, 64), dtype=np.int64), np.zeros(64)
+    x, u1, u2 = x[:n], u1[:m], u2[:m]
     for r in range(m):
         for c in range(n):
             x[c] = P[r, c] * H[r, c]
         pot[r] = 0.0 + pairwise_with(x, 0, n, stack, partial)  # row_potential(x)
-    la = np.empty(5, np.intp)
-    mu = np.empty(m)
     softplus_with(pot, mu, fexp, flog1p, la)
-    u1, u2 = np.empty(m), np.empty(m)
     uniforms_into(keys1, counters, u1)
     uniforms_into(keys2, counters, u2)
     for r in range(m):
@@ -539,11 +578,15 @@ def gaussian_draw(P, H, W, keys1, keys2, counters, sd, fill, hist, tau, pr, wm, 
         u2[r] = (2.0 * np.pi) * u2[r]
     apply_loop_with(flog1p, u1, u1, la)
     apply_loop_with(fcos, u2, u2, la)
-    values = np.empty(m)
     for r in range(m):
         values[r] = mu[r] + sd * (np.sqrt(-2.0 * u1[r]) * u2[r])
+    wave = W[0, 0]
+    for r in range(W.shape[0]):
+        for c in range(W.shape[1]):
+            if W[r, c] < wave:
+                wave = W[r, c]
     code = append(T, K, S, V, A, head, count, total, units, tau, 0, values, 0, serial, max_fwd, max_back, wm, landed)
-    return values, mu, pot, W.min(), code
+    return wave, code
 
 
 # ---------------------------------------------------------------------- a relaxation step

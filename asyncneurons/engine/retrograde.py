@@ -32,9 +32,13 @@ each weight takes its row's steps in order with the operations of one
 loop over the rows, which the compiler vectorizes, square roots and divisions included); else a
 row's steps are one call (:func:`asyncneurons.learning.compiled.adam_landings`). A row that sends
 along a synapse to every last row, in their order, writes its entries as one row of the columns
-when every last row holds as many entries as the others; and when every entry is due, each is
-an instant of its own and no synapse comes twice on a row, the places of all rows are counted in
-one pass (:func:`_last_rows_at_once`; otherwise row by row, as when events are recorded).
+when every last row holds as many entries as the others: their times and values, the rest
+(sending order, sender, send index, step, mark, synapse) once, as one record of that row of the
+columns, written out only if the rows are then taken one by one; and when every entry is due,
+each is an instant of its own and no synapse comes twice on a row, the places of all rows are
+counted in one pass (:func:`_last_rows_at_once`; otherwise row by row, as when events are
+recorded). The compiled calls Python makes per environment step (:func:`drain_at`,
+:func:`send_many_at`) are passed a table of the queue's arrays' addresses, not the arrays.
 
 Since landings are no longer events of their own group, a layer need not split into one group per
 unit: units are grouped as if every retrograde delay were the same, and each row keeps its own
@@ -57,12 +61,14 @@ from __future__ import annotations
 import math
 
 import networkx as nx
+import numba
 import numpy as np
 from numba import njit
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
 
 from asyncneurons.model import delays
 from asyncneurons.engine import events, jitter
+from asyncneurons.engine.history_kernels import _b1_at, _f8_at, _i8_at, array_addresses
 from asyncneurons.learning.compiled import _adam_span, _uniform, adam_landings, adam_landings_rows
 from asyncneurons.model.graph import ranks
 from asyncneurons.learning.optim import adam_constants
@@ -106,9 +112,15 @@ def fusing_graph(graph):
 # Q = (heap, free, st, qt, qp, qs, qrow, qsuid, qn, qval, qstep, qreset, qsyn): the entries on rows
 #     that send signals on, each in a slot of the arrays, ordered by the heap;
 #     st = [heap size, free slots, entries so far, row to refill, records, most entries on one last row].
-# L = (count, lt, ls, lsuid, ln, lval, lstep, lreset, lsyn): the entries on *last* rows (rows that
+# L = (count, lt, ls, lsuid, ln, lval, lstep, lreset, lsyn, lz): the entries on *last* rows (rows that
 #     send nothing on: their landings cause nothing), kept per row in the order they were sent:
 #     entry k of last row j is [k, j] of each array, ``count[j]`` of them (no priority, no heap).
+#     lz[k] = (1, sending order, sender's unit id, send index, first synapse, agent step, mark): entry k
+#     of every last row was sent by one landing onto every last row in their order (the last rows'
+#     order = the synapses' order), and only its time and value are written: its sending order,
+#     sender, send index, step, mark and synapse are those of lz[k] (sending order and synapse
+#     counted up along the row); written out (:func:`_written_out`) before the rows are taken one
+#     by one. Only within a drain (and the calls that continue it): between drains no entry is kept so.
 # U = (FP, FM, FV, FE, off, width, T, layer, uid, prio, out_ptr, held, stale, sent, base, late,
 #      e_dst, e_col, e_delay, e_syn, lslot, lrow, lprio): the rows and their retrograde synapses;
 #      lslot[r] the column j of row r among the last rows (−1: a row that sends on), lrow[j] its row.
@@ -366,9 +378,9 @@ def _in_time_order(lt, lsuid, ln, ls, j, idx, key, order, nd):
             order[q + 1] = x
 
 
-@njit(**_INLINE)
-def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lim_t, lim_p, lprio, lrow, layer, T, held, stale,
-                       jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, stamp):
+@njit(cache=True, error_model="numpy")  # (a call of its own: numba does not inline it with its 32 arguments)
+def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim_t, lim_p, lprio, lrow, layer, T, held,
+                       stale, jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, stamp):
     """The last rows' landings of a drain sorted into their learning steps in one pass, when every
     row holds ``c = lc[0]`` entries (entry k of row j at ``k·nl + j``), all due, no two kept
     entries of a row at one instant and, with jitter, no synapse twice on a row: then each kept
@@ -391,16 +403,29 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lim_t, lim_p, 
             if not (t < lim_t or (t == lim_t and lprio[j] < lim_p)):
                 return False
             TT[j * c + k] = t
+    every = True  # every entry kept
     if jittered:
-        for x in range(n):  # each synapse once (SEEN[e] = stamp: met in this pass; a stamp left by an
-            e = fsyn[x]     # earlier pass with the same stamp only sends the rows one by one)
-            if SEEN[e] == stamp:
-                return False
-            SEEN[e] = stamp
-        for k in range(c):
-            for j in range(nl):
-                x = k * nl + j
-                KEPT[j * c + k] = fn[x] >= held[fsyn[x]]
+        for k in range(c):  # each synapse once (SEEN[e] = stamp: met in this pass; a stamp left by an
+            if lz[k, 0]:    # earlier pass with the same stamp only sends the rows one by one)
+                e0, nk = lz[k, 4], lz[k, 3]
+                for j in range(nl):
+                    e = e_syn[e0 + j]
+                    if SEEN[e] == stamp:
+                        return False
+                    SEEN[e] = stamp
+                    kept = nk >= held[e]
+                    KEPT[j * c + k] = kept
+                    every = every and kept
+            else:
+                for j in range(nl):
+                    x = k * nl + j
+                    e = fsyn[x]
+                    if SEEN[e] == stamp:
+                        return False
+                    SEEN[e] = stamp
+                    kept = fn[x] >= held[e]
+                    KEPT[j * c + k] = kept
+                    every = every and kept
     else:
         for x in range(n):
             KEPT[x] = True
@@ -409,20 +434,36 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lim_t, lim_p, 
     for j in range(nl):
         key = TT[j * c:j * c + c]
         kept = KEPT[j * c:j * c + c]
-        for i in range(c):
-            if not kept[i]:
-                continue
-            ki = key[i]
-            below = 0
-            if jittered:
+        i = 0
+        if every:  # four entries' counts in one pass over the row
+            while i + 4 <= c:
+                k0, k1, k2, k3 = key[i], key[i + 1], key[i + 2], key[i + 3]
+                b0 = b1 = b2 = b3 = 0
                 for q in range(c):
-                    below += kept[q] & (key[q] < ki)
-            else:
-                for q in range(c):
-                    below += key[q] < ki
-            if POS[j * c + below] >= 0:
-                return False  # two kept entries at one instant
-            POS[j * c + below] = i
+                    kq = key[q]
+                    b0 += kq < k0
+                    b1 += kq < k1
+                    b2 += kq < k2
+                    b3 += kq < k3
+                for below, x in ((b0, i), (b1, i + 1), (b2, i + 2), (b3, i + 3)):
+                    if POS[j * c + below] >= 0:
+                        return False  # two kept entries at one instant
+                    POS[j * c + below] = x
+                i += 4
+        while i < c:
+            if kept[i]:
+                ki = key[i]
+                below = 0
+                if not every:
+                    for q in range(c):
+                        below += kept[q] & (key[q] < ki)
+                else:
+                    for q in range(c):
+                        below += key[q] < ki
+                if POS[j * c + below] >= 0:
+                    return False  # two kept entries at one instant
+                POS[j * c + below] = i
+            i += 1
     lr_layer, lr_step, lr = np.int64(-1), np.int64(-1), 0.0
     for j in range(nl):
         r = lrow[j]
@@ -432,23 +473,45 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lim_t, lim_p, 
             if i < 0:
                 break
             x = i * nl + j
-            step = fstep[x]
+            if lz[i, 0]:
+                step, reset = lz[i, 5], lz[i, 6] != 0
+            else:
+                step, reset = fstep[x], freset[x]
             if layer[r] != lr_layer or step != lr_step:
                 lr_layer, lr_step = layer[r], step
                 lr = _rate(lr0, lr1, lr_steps, lr_layer, lr_step)
-            R2[p, j], L2[p, j], C2[p, j] = fval[x], lr, freset[x]
+            R2[p, j], L2[p, j], C2[p, j] = fval[x], lr, reset
             K += 1
         if jittered:
             for i in range(c):
                 x = i * nl + j
                 if KEPT[j * c + i]:
-                    held[fsyn[x]] = fn[x]
+                    if lz[i, 0]:
+                        held[e_syn[lz[i, 4] + j]] = lz[i, 3]
+                    else:
+                        held[fsyn[x]] = fn[x]
                 else:
                     stale[r] += 1
         KJ[j], T0J[j] = K, T[r]
         T[r] += K
         lc[j] = 0
+    for k in range(c):
+        lz[k, 0] = 0
     return True
+
+
+@njit(**_INLINE)
+def _written_out(L, e_syn):
+    """Every entry kept as a record of ``lz`` written out into the columns (see L above)."""
+    lc, ls, lsuid, ln, lstep, lreset, lsyn, lz = L[0], L[2], L[3], L[4], L[6], L[7], L[8], L[9]
+    nl = lc.shape[0]
+    for k in range(lz.shape[0]):
+        if lz[k, 0]:
+            seq, u, n, e0, step, reset = lz[k, 1], lz[k, 2], lz[k, 3], lz[k, 4], lz[k, 5], lz[k, 6] != 0
+            for j in range(nl):
+                ls[k, j], lsuid[k, j], ln[k, j], lstep[k, j], lreset[k, j] = seq + j, u, n, step, reset
+                lsyn[k, j] = e_syn[e0 + j]
+            lz[k, 0] = 0
 
 
 @njit(cache=True, error_model="numpy")
@@ -470,7 +533,7 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
     """
     heap, free, st, qt, qp, qs, qrow, qsuid, qn = Q[0], Q[1], Q[2], Q[3], Q[4], Q[5], Q[6], Q[7], Q[8]
     qval, qstep, qreset, qsyn = Q[9], Q[10], Q[11], Q[12]
-    lc, lt, ls, lsuid, ln, lval, lstep, lreset, lsyn = L
+    lc, lt, ls, lsuid, ln, lval, lstep, lreset, lsyn, lz = L
     nl = lc.shape[0]  # (the columns written flat, entry k of last row j at k·nl + j: the hot path)
     ft, fs, fsuid, fn = lt.reshape(lt.size), ls.reshape(ls.size), lsuid.reshape(lsuid.size), ln.reshape(ln.size)
     fval, fstep, freset, fsyn = lval.reshape(lval.size), lstep.reshape(lstep.size), lreset.reshape(lreset.size), \
@@ -571,21 +634,11 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
                     for i in range(nl):
                         ft[x0 + i] = tau + e_delay[e0 + i]
                 for i in range(nl):
-                    fs[x0 + i] = seq + i
-                for i in range(nl):
-                    fsuid[x0 + i] = u
-                for i in range(nl):
-                    fn[x0 + i] = n
-                for i in range(nl):
                     c = o + e_col[e0 + i]
                     fval[x0 + i] = (2.0 * FP[c]) * (FE[c] * R)
-                for i in range(nl):
-                    fstep[x0 + i] = step
-                for i in range(nl):
-                    freset[x0 + i] = reset
-                for i in range(nl):
-                    fsyn[x0 + i] = e_syn[e0 + i]
-                k = lc[0] + 1
+                k = lc[0]  # the rest in one record (lz)
+                lz[k, 0], lz[k, 1], lz[k, 2], lz[k, 3], lz[k, 4], lz[k, 5], lz[k, 6] = 1, seq, u, n, e0, step, np.int64(reset)
+                k += 1
                 for i in range(nl):
                     lc[i] = k
                 if k > most:
@@ -638,11 +691,12 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
             return RECORDS
     most = 0
     if together and not recording and _last_rows_at_once(
-            lc, nl, ft, fsyn, fn, fval, fstep, freset, lim_t, lim_p, lprio, lrow, layer, T, held, stale, jittered,
-            lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, st[2]):
+            lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim_t, lim_p, lprio, lrow, layer, T, held, stale,
+            jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, st[2]):
         nl_rows = 0  # (every row done)
     else:
         nl_rows = nl
+        _written_out(L, e_syn)
     for j in range(nl_rows):
         c = lc[j]
         if together:
@@ -733,6 +787,102 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
     st[5] = most
     _earliest(Q, L, lprio, nxt)
     return DONE
+
+
+# ---------------------------------------------------------------------- the queue by address
+# The queue's arrays (Q, L, U, REC, S, the batch, the rows kept, nxt) and the constants of Adam and
+# of the learning rates, one row each of a table of addresses (``array_addresses``), in this
+# order and of these kinds (f float64, i int64, b bool; 1 or 2 axes): a call is passed the table,
+# not some ninety arrays in tuples (each about 0.07 µs to pass), and reads them back as arrays
+# (``numba.carray``). The queue keeps the arrays alive and builds the table again when it
+# replaces one (:meth:`RetroQueue._table`).
+_TAB = ("i1 i1 i1 f1 i1 i1 i1 i1 i1 f1 i1 b1 i1"  # Q
+        " i1 f2 i2 i2 i2 f2 i2 b2 i2 i2"  # L
+        " f1 f1 f1 f1 i1 i1 i1 i1 i1 i1 i1 i1 i1 i1 i1 f2 i1 i1 f1 i1 i1 i1 i1 b1"  # U
+        " f1 i1 f1 i1 i1"  # REC
+        " f1 i1 i1 f1 f1 b1 f1 f1 f1 i1 f2 f2 b2 i1 i1 f1 f1 f1 f1 f1 f1 i1 f1 b1 i1"  # S
+        " i1 i1 f1 f1"  # batch, keep, keep_r, nxt
+        " f1 f1 i1 f1 f1 f1").split()  # A: lr0, lr1, (lr_steps, Tbc), bc1, bc2, (b1, c1, b2, c2, eps)
+T_Q, T_L, T_U, T_REC, T_S, T_BATCH, T_A = 0, 13, 23, 47, 52, 77, 81
+
+
+@njit(**_INLINE)
+def _f1(tab, k):
+    return numba.carray(_f8_at(tab[k, 0]), tab[k, 1])
+
+
+@njit(**_INLINE)
+def _i1(tab, k):
+    return numba.carray(_i8_at(tab[k, 0]), tab[k, 1])
+
+
+@njit(**_INLINE)
+def _b1(tab, k):
+    return numba.carray(_b1_at(tab[k, 0]), tab[k, 1])
+
+
+@njit(**_INLINE)
+def _f2(tab, k):
+    return numba.carray(_f8_at(tab[k, 0]), (tab[k, 1], tab[k, 2]))
+
+
+@njit(**_INLINE)
+def _i2(tab, k):
+    return numba.carray(_i8_at(tab[k, 0]), (tab[k, 1], tab[k, 2]))
+
+
+@njit(**_INLINE)
+def _b2(tab, k):
+    return numba.carray(_b1_at(tab[k, 0]), (tab[k, 1], tab[k, 2]))
+
+
+@njit(**_INLINE)
+def _queue_at(tab):
+    """(Q, L) read from ``tab``."""
+    q = T_Q
+    Q = (_i1(tab, q), _i1(tab, q + 1), _i1(tab, q + 2), _f1(tab, q + 3), _i1(tab, q + 4), _i1(tab, q + 5),
+         _i1(tab, q + 6), _i1(tab, q + 7), _i1(tab, q + 8), _f1(tab, q + 9), _i1(tab, q + 10), _b1(tab, q + 11),
+         _i1(tab, q + 12))
+    q = T_L
+    L = (_i1(tab, q), _f2(tab, q + 1), _i2(tab, q + 2), _i2(tab, q + 3), _i2(tab, q + 4), _f2(tab, q + 5),
+         _i2(tab, q + 6), _b2(tab, q + 7), _i2(tab, q + 8), _i2(tab, q + 9))
+    return Q, L
+
+
+@njit(cache=True, error_model="numpy")
+def drain_at(tab, lim_t, lim_p, need, lneed, jittered, recording):
+    """:func:`drain`, its arrays read from their addresses in ``tab`` (:data:`_TAB`)."""
+    Q, L = _queue_at(tab)
+    u = T_U
+    U = (_f1(tab, u), _f1(tab, u + 1), _f1(tab, u + 2), _f1(tab, u + 3), _i1(tab, u + 4), _i1(tab, u + 5),
+         _i1(tab, u + 6), _i1(tab, u + 7), _i1(tab, u + 8), _i1(tab, u + 9), _i1(tab, u + 10), _i1(tab, u + 11),
+         _i1(tab, u + 12), _i1(tab, u + 13), _i1(tab, u + 14), _f2(tab, u + 15), _i1(tab, u + 16), _i1(tab, u + 17),
+         _f1(tab, u + 18), _i1(tab, u + 19), _i1(tab, u + 20), _i1(tab, u + 21), _i1(tab, u + 22), _b1(tab, u + 23))
+    r = T_REC
+    REC = (_f1(tab, r), _i1(tab, r + 1), _f1(tab, r + 2), _i1(tab, r + 3), _i1(tab, r + 4))
+    s = T_S
+    S = (_f1(tab, s), _i1(tab, s + 1), _i1(tab, s + 2), _f1(tab, s + 3), _f1(tab, s + 4), _b1(tab, s + 5),
+         _f1(tab, s + 6), _f1(tab, s + 7), _f1(tab, s + 8), _i1(tab, s + 9), _f2(tab, s + 10), _f2(tab, s + 11),
+         _b2(tab, s + 12), _i1(tab, s + 13), _i1(tab, s + 14), _f1(tab, s + 15), _f1(tab, s + 16), _f1(tab, s + 17),
+         _f1(tab, s + 18), _f1(tab, s + 19), _f1(tab, s + 20), _i1(tab, s + 21), _f1(tab, s + 22), _b1(tab, s + 23),
+         _i1(tab, s + 24))
+    b = T_BATCH
+    a = T_A
+    ai, af = _i1(tab, a + 2), _f1(tab, a + 5)
+    A = (_f1(tab, a), _f1(tab, a + 1), ai[0], _f1(tab, a + 3), _f1(tab, a + 4), ai[1], af[0], af[1], af[2], af[3],
+         af[4])
+    return drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, _i1(tab, b), _i1(tab, b + 1), _f1(tab, b + 2),
+                 jittered, recording, _f1(tab, b + 3))
+
+
+@njit(cache=True, error_model="numpy")
+def send_many_at(tab, stab, t0, late, jittered, n, C, step, reset):
+    """:func:`send_many` of one sending group, the queue's arrays read from ``tab`` and the group's
+    (delay, priority, receiving row, sender's unit id, row of C, column of C, synapse) from ``stab``."""
+    Q, L = _queue_at(tab)
+    send_many(Q, L, _i1(tab, T_U + 20), _i1(tab, T_U + 22), t0, _f1(stab, 0), late, jittered, _i1(stab, 1),
+              _i1(stab, 2), _i1(stab, 3), n, C, _i1(stab, 4), _i1(stab, 5), step, reset, _i1(stab, 6),
+              _f1(tab, T_BATCH + 3))
 
 
 def _node_key(known: dict, node) -> int:
@@ -858,15 +1008,20 @@ class RetroQueue:
         # [send − base, synapse]: up to _BLOCK sends ahead, in at most _DRAWS numbers
         block = max(2, min(_BLOCK, _DRAWS // max(1, len(self.e_dst)))) if self.jittered else 1
         self.late = np.zeros((block, len(self.e_dst)))
-        if self.jittered:
+        self.e_row = np.repeat(np.arange(nr), np.diff(self.out_ptr)).astype(np.int64)  # each synapse's sending row
+        self.sends_on = self.out_ptr[1:] > self.out_ptr[:-1]
+        if self.jittered:  # (a refill of every synapse writes its keyed uniforms and send indices here)
+            self.law = delays.law(spec)
+            self.U_all, self.S_all = np.empty(self.late.shape), np.empty(self.late.shape, dtype=np.int64)
             self._refill(np.arange(nr))
         # Adam and the learning rates
         Tbc = sim.adam.bias_correction_steps
         b1, c1, b2, c2, _, _, _, eps = adam_constants(sim.adam, Tbc)
         consts = [adam_constants(sim.adam, t) for t in range(max(Tbc, 1))]
-        self.A = (np.array([lr[0] for lr in sim._lr]), np.array([lr[1] for lr in sim._lr]),
-                  int(sim.scenario.learning.lr_steps), np.array([c[4] for c in consts]),
-                  np.array([c[5] for c in consts]), int(Tbc), b1, c1, b2, c2, eps)
+        self.A = (np.array([lr[0] for lr in sim._lr], dtype=np.float64), np.array([lr[1] for lr in sim._lr], dtype=np.float64),
+                  np.array([int(sim.scenario.learning.lr_steps), int(Tbc)], dtype=np.int64),
+                  np.array([c[4] for c in consts], dtype=np.float64), np.array([c[5] for c in consts], dtype=np.float64),
+                  np.array([b1, c1, b2, c2, eps], dtype=np.float64))
         # the queue
         self.need = len(self.e_dst) + 1
         self._allocate(4 * self.need + 64)
@@ -877,6 +1032,9 @@ class RetroQueue:
         self._records(4 * nr + 16 if self.recording else 1)
         self.nxt = np.array([math.inf, 0.0])  # (time, priority) of the earliest entry in flight
         self.wakeup = events.WakeUp(sim.env, self._wake)  # at the earliest entry
+        self.tab = None  # the arrays' addresses (_table), built again when one is replaced
+        for s in self.senders.values():
+            s["tab"] = array_addresses([s["delay"], s["prio"], s["dst"], s["suid"], s["rows"], s["cols"], s["syn"]])
         self._sync_stale()
 
     def _keys(self, pairs: list) -> np.ndarray:
@@ -917,12 +1075,13 @@ class RetroQueue:
         """Room for ``cap`` entries on each last row, keeping those it holds, and the scratch of one row."""
         nl = len(self.lrow)
         kinds = (float, np.int64, np.int64, np.int64, float, np.int64, np.bool_, np.int64)
-        cols = [np.zeros((cap, nl), dtype=k) for k in kinds]
+        cols = [np.zeros((cap, nl), dtype=k) for k in kinds] + [np.zeros((cap, 7), dtype=np.int64)]
         old = getattr(self, "L", None)
         if old is not None:
             for x, y in zip(cols, old[1:]):
                 x[:len(y)] = y
         self.L = (old[0] if old is not None else np.zeros(nl, dtype=np.int64), *cols)
+        self.tab = None
         self.S = (np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64), np.zeros(cap),
                   np.zeros(cap), np.zeros(cap, dtype=np.bool_), *(np.zeros(cap * self.lwidth) for _ in range(3)),
                   self.lblock, np.zeros((cap, nl)), np.zeros((cap, nl)), np.zeros((cap, nl), dtype=np.bool_),
@@ -932,12 +1091,25 @@ class RetroQueue:
                   np.full(len(self.held), -1, dtype=np.int64))
 
     def _pack(self) -> None:
+        self.tab = None
         self.Q = (self.heap, self.free, self.st, *self.q)
         self.U = (self.FP, self.FM, self.FV, self.FE, self.off, self.width, self.T, self.layer, self.uid, self.prio,
                   self.out_ptr, self.held, self.stale, self.sent, self.base, self.late,
                   self.e_dst, self.e_col, self.e_delay, self.e_syn, self.lslot, self.lrow, self.lprio, self.full)
 
+    def _table(self) -> np.ndarray:
+        """The table of the queue's arrays' addresses (:data:`_TAB`), built when one was replaced."""
+        if self.tab is None:
+            arrays = [*self.Q, *self.L, *self.U, *self.REC, *self.S, self.batch, self.keep, self.keep_r, self.nxt,
+                      *self.A]
+            for k, (a, kind) in enumerate(zip(arrays, _TAB)):
+                if a.dtype != {"f": np.float64, "i": np.int64, "b": np.bool_}[kind[0]] or a.ndim != int(kind[1]):
+                    raise ValueError(f"array {k} of the retrograde queue: {a.dtype}, {a.shape}, not {kind}")
+            self.tab = array_addresses(arrays)
+        return self.tab
+
     def _records(self, cap: int) -> None:
+        self.tab = None
         self.REC = (np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap), np.zeros(cap, dtype=np.int64),
                     np.zeros(cap, dtype=np.int64))
 
@@ -952,21 +1124,20 @@ class RetroQueue:
         """The jitter draws j(e, n) of the next ``_BLOCK`` sends of each row in ``rows`` (and of
         every row past half of its draws), along its synapses."""
         B = self.late.shape[0]
-        rows = set(np.atleast_1d(rows).tolist()) | set(np.flatnonzero(self.sent - self.base >= B // 2).tolist())
-        rows = [r for r in sorted(rows) if self.out_ptr[r + 1] > self.out_ptr[r]]
-        if not rows:
+        due = self.sent - self.base >= B // 2
+        due[np.atleast_1d(rows)] = True
+        due &= self.sends_on
+        if not due.any():
             return
-        rows = np.array(rows, dtype=np.int64)
-        self.base[rows] = self.sent[rows]
-        starts, ends = self.out_ptr[rows], self.out_ptr[rows + 1]
-        edges = np.concatenate([np.arange(a, b) for a, b in zip(starts.tolist(), ends.tolist())])
+        self.base[due] = self.sent[due]
+        if bool(due[self.e_row].all()):  # every synapse, in order
+            keyed_block(self.e_key, self.base[self.e_row], self.U_all, self.S_all)
+            self.late[...] = jitter.late(self.law, self.U_all, self.S_all)  # j(e, n) = F⁻¹(U(e, n))
+            return
+        edges = np.flatnonzero(due[self.e_row])  # the synapses of the rows refilled, in order
         U, S = np.empty((B, len(edges))), np.empty((B, len(edges)), dtype=np.int64)
-        keyed_block(self.e_key[edges], np.repeat(self.base[rows], ends - starts), U, S)
-        drawn = jitter.late(self.spec, U, S)  # j(e, n) = F⁻¹(U(e, n))
-        if len(edges) == self.late.shape[1]:  # (every synapse, in order)
-            self.late[...] = drawn
-        else:
-            self.late[:, edges] = drawn
+        keyed_block(self.e_key[edges], self.base[self.e_row[edges]], U, S)
+        self.late[:, edges] = jitter.late(self.law, U, S)
 
     def _adopt(self, force: bool = False) -> None:
         """Make every receiving group's P, M, V, E and step counts t views of the queue's arrays
@@ -1014,9 +1185,8 @@ class RetroQueue:
             self._allocate(2 * len(self.heap), (self.heap, self.free, self.st, self.q))
         while self.st[5] + s["count"] + self.lneed > len(self.L[1]):
             self._columns(2 * len(self.L[1]))
-        send_many(self.Q, self.L, self.lslot, self.lprio, float(t0), s["delay"], late, self.jittered, s["prio"],
-                  s["dst"], s["suid"], n, np.ascontiguousarray(C, dtype=np.float64), rows, s["cols"], int(step),
-                  bool(reset), s["syn"], self.nxt)
+        send_many_at(self.tab if self.tab is not None else self._table(), s["tab"], float(t0), late, self.jittered, n,
+                     np.ascontiguousarray(C, dtype=np.float64), int(step), bool(reset))
         self._arm()
 
     def _lateness(self, s: dict, n: np.ndarray) -> np.ndarray:
@@ -1051,8 +1221,8 @@ class RetroQueue:
         self._adopt()
         lim_t, lim_p = (math.inf, np.iinfo(np.int64).max) if limit is None else (float(limit[0]), int(limit[1]))
         while True:
-            status = drain(lim_t, lim_p, self.need, self.lneed, self.Q, self.L, self.U, self.A, self.REC, self.S,
-                           self.batch, self.keep, self.keep_r, self.jittered, self.recording, self.nxt)
+            status = drain_at(self.tab if self.tab is not None else self._table(), lim_t, lim_p, self.need,
+                              self.lneed, self.jittered, self.recording)
             if status == DONE:
                 break
             if status == GROW:
@@ -1089,7 +1259,7 @@ class RetroQueue:
         send index, value, agent step, new-episode mark, synapse): those on the heap, then those on
         the last rows in the order they were sent."""
         heaped = [a[self.heap[:self.st[0]]] for a in self.q]
-        count, lt, ls, lsuid, ln, lval, lstep, lreset, lsyn = self.L
+        count, lt, ls, lsuid, ln, lval, lstep, lreset, lsyn = self.L[:9]  # (between drains no entry is in lz)
         held = np.arange(len(lt))[:, None] < count[None, :]  # [k, j]: entry k of last row j is in flight
         rows = np.broadcast_to(self.lrow, lt.shape)
         kept = [lt[held], self.prio[rows[held]], ls[held], rows[held], lsuid[held], ln[held], lval[held],
@@ -1111,6 +1281,7 @@ class RetroQueue:
         kinds = (float, np.int64, np.int64, np.int64, np.int64, np.int64, float, np.int64, np.bool_, np.int64)
         q = [np.ascontiguousarray(x, dtype=k) for x, k in zip(q, kinds)]
         self.L[0][:] = 0
+        self.L[9][:] = 0
         self.st[5] = 0
         on_last = self.lslot[q[3]] >= 0
         most = int(np.bincount(q[3][on_last], minlength=len(self.names)).max()) if on_last.any() else 0
@@ -1131,4 +1302,5 @@ class RetroQueue:
         self._sync_stale()
 
 
-__all__ = ["RetroQueue", "applies", "drain", "fusing_graph", "keyed_block", "place_many", "send_many"]
+__all__ = ["RetroQueue", "applies", "drain", "drain_at", "fusing_graph", "keyed_block", "place_many", "send_many",
+           "send_many_at"]

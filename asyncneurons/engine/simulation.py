@@ -529,6 +529,17 @@ class Simulation:
     def _reward_landing(self, payload) -> None:
         delta, step, reset, groups = payload
         rule = self.rule
+        together = getattr(rule, "on_reward_groups", None)
+        if together is not None and self.on_event is None:  # the groups' learning in one call
+            live = []
+            for grp in groups:
+                if step < grp.reward_held:  # a newer TD error landed first: newest wins (asyncneurons.engine.jitter)
+                    grp.reward_stale += 1
+                    continue
+                grp.reward_held = step
+                live.append(grp)
+            together(self, live, delta, step, reset)
+            return
         for grp in groups:
             if step < grp.reward_held:  # a newer TD error landed first: newest wins (asyncneurons.engine.jitter)
                 grp.reward_stale += 1

@@ -76,17 +76,21 @@ besides (``Rule.records_at_sample``, ``Rule.sampled``, called on the call's samp
 backprop's hidden units keep their inputs and slope, its output records its trace and sends its
 error). Weight Maximization's learning after the TD error lands is one call when it takes no
 time (:func:`asyncneurons.engine.chain.make_cascade`). Where every layer fires by such a call and
-needs no Python of its own (no clocks, no landings, no rule's part, no recorded events, every
+needs no Python of its own (no landings, no rule's part, no recorded events, every
 population an output), a window's layers are one call too
 (:func:`~asyncneurons.engine.history_kernels.window_layers_any`, :meth:`Windows._pass`; under
-exponential traces each firing's decay factors there too, NumPy's ``exp``), back in Python only
-for deeper rings, jitters drawn ahead and the output's action; where the output's sample may cut
+exponential traces each firing's decay factors there too, NumPy's ``exp``; under clock and
+Poisson firing each set's clock moved on there, ticks inside the refractory period dropped),
+back in Python only for deeper rings, jitters of a law other than the uniform one drawn ahead,
+the clocks' blocks of draws and the output's action; where the output's sample may cut
 the window (wait pacing), the hidden layers up to the earliest cut are one call and the output
 another; under ``on_all`` without jitter the whole window is one call
 (:func:`~asyncneurons.engine.history_kernels.wait_window_at`): the lower bound on the output's
 next sample is taken again after the hidden layers have fired up to it, until no hidden group may
 fire before the limit or the bound no longer moves (then the rest from a copy, in Python). Those calls read the arrays from a table of their addresses (the window keeps them,
-:meth:`Windows._addresses`). An ``on_all`` set's due
+:meth:`Windows._addresses`). An observation is taken in by one call too
+(:func:`~asyncneurons.engine.history_kernels.observation_sent`), under every firing policy and
+with synaptic jitter. An ``on_all`` set's due
 time is kept as its synapses change: how many still wait for a newer wave, and the latest
 arrival of the others (:func:`~asyncneurons.engine.history_kernels.due_on_all`).
 ``[engine] windows = false`` turns the mode off; tests hold both modes equal.
@@ -108,7 +112,7 @@ from asyncneurons.engine.history_kernels import (A_CLOCK_AT, A_MAX_DELAY, answer
                                                  bernoulli_fire_at, categorical_fire_any, categorical_fire_at,
                                                  due_clock, due_on_all, due_on_input, due_on_input_jittered,
                                                  earliest_next_at, group_addresses, layer_constants, layer_topology,
-                                                 mark_sent, observation_sent_at, on_input_layer, read_sets,
+                                                 mark_sent, observation_sent_at, observation_sent_jittered, on_input_layer, read_sets,
                                                  wait_window_at, window_layers, window_layers_jittered)
 from asyncneurons.engine.relaxation_kernels import EXP
 from asyncneurons.learning.kernels import NO_DECAYS, potential
@@ -298,6 +302,10 @@ class Windows:
                                  np.empty((cap, m)), np.empty(cap, dtype=np.int64))
         self.no_jitter = np.zeros((1, 1))  # stands for the per-send jitters when there are none
         self.no_stamps = np.zeros(0)  # stands for the time stamps of per-sample traces (window_layers)
+        self.no_ints = np.zeros(1, dtype=np.int64)  # and for the clocks' integers when firing is not on clocks
+        # clock or Poisson firing, Poisson, with draws (history_kernels._clock_views)
+        self.clock_flags = np.array([self.timed, self.timed and self.clocks.poisson,
+                                     self.timed and self.clocks.spec is not None], dtype=np.int64)
         self.saved = None  # inside a window an output's sample may cut: what it changed (_save)
         self.kept = ("H", "T", "E", "trace_time", "counters", "values")  # a group's arrays a firing changes
         if sim.landings is not None:  # the TD error lands on rows as they fire (asyncneurons.engine.landings)
@@ -320,16 +328,15 @@ class Windows:
         # every layer fires by a compiled call and needs no Python of its own: a window's layers in
         # one call (window_layers, _pass); in a window the output's sample may cut (wait pacing), the
         # hidden layers up to the earliest cut in one call and the output in another (advance)
-        compiled = (not self.timed and self.select_mode != 0 and sim.landings is None
+        compiled = ((self.timed or self.select_mode != 0) and sim.landings is None
                     and not self.rule_sampled and not any(g.every_arrival for g in sim.groups)
                     and all(g.compiled_fire and (g is self.output or not g.kind.population) for g in sim.groups))
         self.one_call = compiled and not self.cut
-        self.cut_calls = compiled and self.cut
+        self.cut_calls = compiled and self.cut and not self.timed
         # wait pacing alone, with the output's next sample bounded: a window in one call where it can (_wait_window)
         self.wait_call = self.cut_calls and self.wait and self.bounded and not sim.rule.output_sends
-        # an observation taken in by one call (post_input): without jitter, where the groups it
-        # feeds are due by what arrives (on_all, on_input)
-        self.input_call = not self.jittered and self.select_mode != 0
+        # an observation taken in by one call (post_input; False: in Python, step by step)
+        self.input_call = True
         self._one_call_layout()
         self.input_marks = bool(len(sim.input_group.out_edges)) and self.on_all
         self.fed_oi = np.array([g.oi for g in self.fed_by_input], dtype=np.int64)
@@ -447,9 +454,17 @@ class Windows:
             values = np.ascontiguousarray(values, dtype=np.float64)
             if self.replaced_input():  # the arrays a run may have replaced since the last call
                 self._addresses()
-            while not observation_sent_at(self.tab, values, float(self.sim.env.now), int(wave), tr.serial,
-                                          self.input_marks):
-                tr._grow()  # the oldest sample may still be on its way somewhere: keep more
+            now = float(self.sim.env.now)
+            while True:
+                if self.jittered:
+                    code = observation_sent_jittered(self.tab, self.jtab, values, now, int(wave), tr.serial,
+                                                     self.input_marks, self.timed)
+                else:
+                    code = observation_sent_at(self.tab, values, now, int(wave), tr.serial, self.input_marks,
+                                               self.timed)
+                if not code:
+                    break
+                self._make_room(code, g.dense)
                 self._addresses()
             tr.serial += 1
             self.rearm()
@@ -680,9 +695,12 @@ class Windows:
                 self._act(m, action)
                 if start == stop:
                     break
+            elif status == 4:  # a clock's next draws (action: the clock): every clock's that needs them
+                self.clocks.fill_due()
             else:
                 g = self.order[self.links[start]]
-                self._make_room(status, g.dense if g.kind.population else g.dense[g.due_sets[:pending]])
+                sets = g.due_sets[:pending] if pending >= 0 else g.sets_buf[:-2 - pending]  # ticked already
+                self._make_room(status, g.dense if g.kind.population else g.dense[sets])
                 if self.replaced():  # deeper rings
                     self._addresses()
 
@@ -711,7 +729,7 @@ class Windows:
         held = [(tr, "HT"), (tr, "HV"), (tr, "HW"), (tr, "HN"), (tr, "head"), (self, "first"), (self, "set_wave"),
                 (self, "last"), (tr, "max_delay"), (self, "e_int"), (tr, "e_delay"), (self, "wi"), (self, "wf"),
                 (self, "info"), (self, "links"), (self, "stale"), (self, "due_at"), (g, "dense"), (g, "out_ptr"),
-                (g, "out_sorted"), (self, "fed_oi"), (self.clocks, "at") if self.timed else (self, "no_stamps")]
+                (g, "out_sorted"), (self, "fed_oi"), *self._clock_rows()]
         arrays = [getattr(o, name) for o, name in held]
         self.tab = array_addresses(arrays)
         if self.bounded:  # earliest_next's, made once
@@ -720,7 +738,14 @@ class Windows:
         # the arrays a run may replace (the others are made once, with the window)
         held = [(o, name, a) for (o, name), a in zip(held, arrays)]
         held = held[:A_MAX_DELAY] + held[A_CLOCK_AT:]
-        self.replaced_input = _holds(held)
+        jittered = []
+        if self.jittered:  # window_layers_jittered's and observation_sent_jittered's
+            jitters = [(tr, "EJ"), *((tr, name) for name in ("HA", "ES", "stale", "src_ptr", "by_src", "JT", "jt_base",
+                                                            "sent", "e_key", "jt_law"))]
+            self.jtab = array_addresses([getattr(o, name) for o, name in jitters])
+            jittered = [(o, name, getattr(o, name)) for o, name in jitters]
+            arrays = arrays + [getattr(o, name) for o, name in jitters]
+        self.replaced_input = _holds(held + jittered)
         groups, parts, by_group = [], [], []
         for g in self.order:
             if not g.compiled_fire:
@@ -741,16 +766,23 @@ class Windows:
             own = [(g, name, getattr(g, name)) for name in names]
             by_group.append(_holds(held[:A_MAX_DELAY + 1] + own))
             held.extend(own)
-        if self.jittered:  # window_layers_jittered's
-            jitters = [(tr, "EJ"), *((tr, name) for name in ("HA", "ES", "stale", "src_ptr", "by_src", "JT", "jt_base",
-                                                            "sent"))]
-            self.jtab = array_addresses([getattr(o, name) for o, name in jitters])
-            held.extend((o, name, getattr(o, name)) for o, name in jitters)
-            arrays = arrays + [getattr(o, name) for o, name in jitters]
+        held.extend(jittered)
         self.replaced = _holds(held)
         self.replaced_in = by_group  # per group: the window's arrays and the group's
         self.held_arrays = (arrays, groups, parts)
         self.groups = group_addresses(groups, parts)
+
+    def _clock_rows(self) -> list:
+        """Where the clocks' arrays are (rows :data:`~asyncneurons.engine.history_kernels.A_CLOCK_AT`
+        … ``A_CLOCK_FLAGS`` of the window's table): each set's next tick, k, c, the period (c
+        under Poisson firing), the blocks of draws and their indices, and the flags; stand-ins
+        when firing is not on clocks."""
+        if not self.timed:
+            return [(self, "no_stamps"), (self, "no_ints"), (self, "no_stamps"), (self, "no_stamps"),
+                    (self, "no_jitter"), (self, "no_ints"), (self, "clock_flags")]
+        ck = self.clocks
+        return [(ck, "at"), (ck, "k"), (ck, "c"), (ck, "c" if ck.poisson else "period"), (ck, "block"),
+                (ck, "block_of"), (self, "clock_flags")]
 
     def _every_arrival(self, g, lt: float, inclusive: bool) -> None:
         """The layer pass of ``on_input`` units without refractory period: every sample before
@@ -1009,7 +1041,7 @@ class Windows:
     def _jitter_arrays(self) -> tuple:
         """What a compiled firing's sends need under synaptic jitter."""
         tr = self.tr
-        return (tr.HA, tr.ES, tr.stale, tr.src_ptr, tr.by_src, tr.JT, tr.jt_base, tr.sent)
+        return (tr.HA, tr.ES, tr.stale, tr.src_ptr, tr.by_src, tr.JT, tr.jt_base, tr.sent, tr.e_key, tr.jt_law)
 
     def _make_room(self, code: int, idx) -> None:
         """Before a compiled firing's sends: deeper rings (``code`` 1) or the senders' next jitters drawn (2)."""

@@ -121,3 +121,15 @@ class MapProp(GlobalReinforce):
         changed = getattr(sim.relaxation, "weights_changed", None)
         if changed is not None:
             changed(group)
+
+    def on_reward_groups(self, sim, groups, delta, step, reset):
+        """:meth:`on_reward` for each of ``groups`` in turn, each trace cleared after when ``reset``:
+        in one compiled call when the relaxation offers it (``reinforce_groups``, the same bits) and
+        :meth:`on_reward` is this class's own."""
+        together = getattr(sim.relaxation, "reinforce_groups", None)
+        if together is not None and type(self).on_reward is MapProp.on_reward and together(groups, delta, step, reset):
+            return
+        for group in groups:
+            self.on_reward(sim, group, delta, step, reset)
+            if reset:
+                group.E[...] = 0.0
