@@ -304,6 +304,12 @@ def _stop(pool, grace: float) -> None:
                 p.kill()
                 p.join(grace)
     pool.shutdown(wait=False, cancel_futures=True)
+    # The pool's manager thread closes its wake-up pipe as it ends; the interpreter's exit hook for
+    # pools writes to that pipe without the pool's lock, so a thread still ending at exit can
+    # make that write fail on the closed pipe, printed as a traceback. Wait for it here.
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None and manager is not threading.current_thread():
+        manager.join(grace)
 
 
 def run_experiment(scenario, out, *, workers: int = 1, progress=None, resume: bool = False,
