@@ -33,7 +33,7 @@ def blind_relaxation(scenario, graph) -> str | None:
 
 def relaxation_cut_short(scenario, graph) -> str | None:
     """MAP Propagation whose relaxation window, ``map_steps × relax_period``, is not shorter than
-    the time between a hidden unit's samples. A new sample restarts a unit's relaxation, and a unit
+    the time between a unit's samples. A new sample restarts a unit's relaxation, and a unit
     records its trace only after its last step (docs/model-of-time.md), so a relaxation longer than
     that is always cut, and one exactly as long is cut where the rounding of the step times puts
     the last step after the sample: the actor learns little or nothing.
@@ -310,8 +310,8 @@ def exponential_traces_without_time(scenario, graph) -> str | None:
             "λγ = 1. Give delays or clock firing for time to pass, or trace = \"per_sample\" with learning.lambda")
 
 
-CHECKS = (blind_relaxation, relaxation_cut_short, multiplying_samples, reordering_ticks, phase_beyond_period, unused_clock_keys,
-          distance_and_drawn_delays, unused_node_timing, lambda_with_exponential_traces,
+CHECKS = (blind_relaxation, relaxation_cut_short, multiplying_samples, reordering_ticks, phase_beyond_period,
+          unused_clock_keys, distance_and_drawn_delays, unused_node_timing, lambda_with_exponential_traces,
           exponential_traces_without_time, overtaking_sends)
 
 
