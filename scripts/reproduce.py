@@ -4,6 +4,7 @@
     python scripts/reproduce.py weight-max [--runs 10] [--workers 2] [--out runs/reproduce]
                                            [--only cartpole,acrobot] [--episodes N] [--report-only]
                                            [--constraints FILE] [--any-stack] [--restate]
+                                           [--ledger FILE] [--chunk N]
 
 Before it runs anything, the script compares the installed versions with the pins of
 ``constraints/reproduce.txt`` and refuses (exit status 2) to run on another stack unless given
@@ -13,10 +14,19 @@ first (by episodes times a rough episode length). A job writes ``OUT/SET/NAME/ep
 ``run-R.json`` (its episode count, average return over all episodes, wall time and the stack that
 made it, :mod:`asyncneurons.study.provenance`). A run is finished when its ``run-R.json`` and its
 episode file both hold the planned number of episodes; a shorter one is neither skipped nor
-reported, it is run again (from its checkpoint when there is one). The report,
-``docs/results/SET.md`` with learning-curve figures in ``docs/results/figures/``, is rewritten
-from whatever has finished: for each published cell our mean, std and 95 % confidence interval,
-and a two-sided Welch test against the published mean and std (:mod:`asyncneurons.study.claims`).
+reported, it is run again (from its checkpoint when there is one).
+
+Every finished run is also recorded in the ledger ``docs/results/SET-runs.jsonl``, one line per
+run: its row, run index, episode count, average return over all episodes, mean over the last 10 %
+of episodes, wall time, stack, the hash of its resolved scenario
+(:func:`asyncneurons.engine.checkpoint.scenario_hash`) and its learning curve (the moving average
+of the figures at no more than 500 episodes). The ledger is committed with the report, so a run
+finished on one machine is never run again on another: a run is done when its folder or the
+ledger holds it with the planned episodes and the scenario's present hash (a scenario whose
+settings changed runs again). The report, ``docs/results/SET.md`` with learning-curve figures in
+``docs/results/figures/``, is rewritten from the ledger (finished folders it lacks are recorded
+first): for each published cell our mean, std and 95 % confidence interval, and a two-sided
+Welch test against the published mean and std (:mod:`asyncneurons.study.claims`).
 
 ``--restate`` rewrites the tables of an existing report from the per-run averages its notes
 record (for a report whose run folders are not at hand), keeping its figures and notes.
@@ -38,7 +48,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from asyncneurons.engine.checkpoint import scenario_hash  # noqa: E402
 from asyncneurons.study import provenance  # noqa: E402
+from asyncneurons.study.folders import write_atomic  # noqa: E402
 from asyncneurons.study.claims import ALPHA, PUBLISHED_RUNS, confidence_interval, judge  # noqa: E402
 from asyncneurons.engine.replicas import supports  # noqa: E402
 from asyncneurons.study.runner import simulate_replicas, simulate_run  # noqa: E402
@@ -157,42 +169,127 @@ def _planned(path: str, overrides: list) -> int:
     return load_scenario(ROOT / path, overrides).experiment.episodes
 
 
-def run_set(name: str, runs: int, workers: int, out: Path, only=None, episodes=None) -> None:
+def run_set(name: str, runs: int, workers: int, out: Path, only=None, episodes=None, ledger: Path | None = None,
+            chunk: int | None = None) -> None:
+    """Run every (row, run) of set ``name`` not yet finished in its folder or in the ``ledger``,
+    recording each finished run in the ledger as its job ends. Runs simulated together as replicas
+    are split into as many chunks as workers, of at most ``chunk`` runs each."""
     rows = [r for r in SETS[name]["rows"] if not only or r[0] in only]
     overrides = [] if episodes is None else [f"experiment.episodes={episodes}"]
+    book = read_ledger(ledger) if ledger is not None else {}
     jobs = []
     for key, path, *_ in rows:
         folder = out / name / key
         folder.mkdir(parents=True, exist_ok=True)
         s = load_scenario(ROOT / path, overrides)
+        digest = scenario_hash(s)
+        if ledger is not None:
+            book = sync_ledger(ledger, book, key, folder, runs, s.experiment.episodes, digest)
         cost = s.experiment.episodes * (300 if "lunar" in key else 1 if "multiplexer" in key else 100)
         cost *= s.learning.batch  # batched supervised tasks: episodes are batches
-        todo = [r for r in range(runs) if finished_result(folder, r, s.experiment.episodes) is None]
+        todo = [r for r in range(runs) if finished_result(folder, r, s.experiment.episodes) is None
+                and ledgered(book, key, r, s.experiment.episodes, digest) is None]
         for r in todo:
             if (folder / f"run-{r}.json").exists():
                 print(f"{folder / f'run-{r}.json'}: fewer than the {s.experiment.episodes} planned episodes; "
                       "not finished, run again", flush=True)
         if supports(s) and len(todo) > 1:  # replicas: as many chunks as workers
-            per = -(-len(todo) // workers)
+            per = min(-(-len(todo) // workers), chunk or len(todo))
             for i in range(0, len(todo), per):
-                jobs.append((cost, path, todo[i:i + per], str(folder)))
+                jobs.append((cost, path, todo[i:i + per], str(folder), key, s.experiment.episodes, digest))
         else:
-            jobs += [(cost, path, [r], str(folder)) for r in todo]
+            jobs += [(cost, path, [r], str(folder), key, s.experiment.episodes, digest) for r in todo]
     jobs.sort(key=lambda j: j[0])  # cheapest first: the report fills up early
     print(f"{sum(len(j[2]) for j in jobs)} runs to do in {len(jobs)} jobs with {workers} workers; "
           f"results in {out / name}", flush=True)
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_job, path, overrides, runs_, folder) for _, path, runs_, folder in jobs]
+        futures = {pool.submit(_job, path, overrides, runs_, folder): (key, folder, planned, digest)
+                   for _, path, runs_, folder, key, planned, digest in jobs}
         for i, fut in enumerate(as_completed(futures), 1):
             try:
                 path, runs_, results = fut.result()
             except Exception as e:  # noqa: BLE001 - one failed job must not stop the others
                 print(f"[{i}/{len(jobs)}] a job failed: {type(e).__name__}: {e}", flush=True)
                 continue
+            if ledger is not None:
+                key, folder, planned, digest = futures[fut]
+                book = sync_ledger(ledger, read_ledger(ledger), key, Path(folder), runs, planned, digest)
             for result in results:
                 together = f", {result['replicas']} simulated together" if result["replicas"] > 1 else ""
                 print(f"[{i}/{len(jobs)}] {path} run {result['run']}: average return "
                       f"{result['average_return']:.2f} ({result['wall_s']:.0f} s per run{together})", flush=True)
+
+
+CURVE_POINTS = 500  # a ledgered learning curve keeps its moving average at no more episodes than this
+
+
+def _window(planned: int) -> int:
+    """The moving-average window of a run's learning curve: 1 % of its episodes, at least 10."""
+    return max(10, planned // 100)
+
+
+def read_ledger(path: Path) -> dict:
+    """``{(row, run): record}`` from a ledger of finished runs (JSON Lines); empty when it does not
+    exist. A line that is not a run's record stops the script with the file and line at fault."""
+    book = {}
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return book
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            book[(str(record["row"]), int(record["run"]))] = record
+        except (ValueError, KeyError, TypeError) as e:
+            raise SystemExit(f"{path}:{number}: not a record of a finished run ({type(e).__name__}: {e})") from None
+    return book
+
+
+def write_ledger(path: Path, book: dict) -> None:
+    """One line per run, sorted by row and run, written atomically: the same runs give the same bytes."""
+    lines = [json.dumps(book[k], sort_keys=True, separators=(",", ":")) for k in sorted(book)]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(Path(path), "".join(line + "\n" for line in lines))
+
+
+def ledgered(book: dict, key: str, run: int, planned: int, digest: str) -> dict | None:
+    """The ledger's record of run ``run`` of row ``key`` when it is of the scenario with hash ``digest``
+    and holds the ``planned`` episodes; None otherwise."""
+    record = book.get((key, run))
+    if record is None or record.get("episodes") != planned or record.get("scenario_hash") != digest:
+        return None
+    return record
+
+
+def run_record(key: str, folder: Path, result: dict, planned: int, digest: str) -> dict:
+    """What a finished run leaves in the ledger: its ``run-R.json``, the row, the scenario's hash, the
+    mean over its last 10 % of episodes and its learning curve (the moving average over
+    :func:`_window` episodes, at no more than :data:`CURVE_POINTS` evenly spaced episodes)."""
+    returns = np.array([float(row["return"]) for row in _rows(folder, result["run"])])
+    window = _window(planned)
+    at = np.unique(np.linspace(0, returns.size - 1, min(CURVE_POINTS, returns.size)).round().astype(int))
+    smooth = _moving_average(returns, window)
+    return {**result, "row": key, "scenario_hash": digest,
+            "tail_return": float(np.mean(returns[-max(1, planned // 10):])),
+            "curve": {"window": window, "episode": (at + 1).tolist(), "value": [round(float(v), 4) for v in smooth[at]]}}
+
+
+def sync_ledger(ledger: Path, book: dict, key: str, folder: Path, runs: int, planned: int, digest: str) -> dict:
+    """Record in the ledger every run of row ``key`` finished in ``folder`` that it lacks (or holds
+    for another scenario); the ledger as it then stands."""
+    fresh = {}
+    for run in range(runs):
+        if ledgered(book, key, run, planned, digest) is not None or not folder.exists():
+            continue
+        result = finished_result(folder, run, planned)
+        if result is not None:
+            fresh[(key, run)] = run_record(key, folder, result, planned, digest)
+    if fresh:
+        book = {**book, **fresh}
+        write_ledger(ledger, book)
+    return book
 
 
 def read_constraints(path: Path) -> dict:
@@ -225,22 +322,22 @@ def _moving_average(x: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def _curve(folder: Path, runs: list, figure: Path, title: str, published) -> None:
+def _curve(records: list, figure: Path, title: str, published) -> None:
+    """The learning curves of a row's finished runs (their ledger records): each run faintly, the
+    mean across runs and ± 1 std around it, and the published average as a dashed line."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    curves = []
-    for r in runs:
-        curves.append(np.array([float(row["return"]) for row in _rows(folder, r)]))
-    n = min(len(c) for c in curves)
-    window = max(10, n // 100)
-    smooth = np.array([_moving_average(c[:n], window) for c in curves])
+    n = min(len(r["curve"]["episode"]) for r in records)
+    x = np.asarray(records[0]["curve"]["episode"][:n])
+    window = records[0]["curve"]["window"]
+    smooth = np.array([r["curve"]["value"][:n] for r in records], dtype=np.float64)
     mean, std = smooth.mean(axis=0), smooth.std(axis=0)
-    x = np.arange(1, n + 1)
+    full = x >= window
     fig, ax = plt.subplots(figsize=(6.0, 3.6), dpi=150)
     for i, c in enumerate(smooth):  # each run faintly (full windows only), so a slow run shows as itself
-        ax.plot(x[window - 1:], c[window - 1:], color="0.55", lw=0.5, alpha=0.6, label="each run" if i == 0 else None)
-    ax.plot(x, mean, color="C0", lw=1.5, label=f"ours, mean of {len(runs)} runs")
+        ax.plot(x[full], c[full], color="0.55", lw=0.5, alpha=0.6, label="each run" if i == 0 else None)
+    ax.plot(x, mean, color="C0", lw=1.5, label=f"ours, mean of {len(records)} runs")
     ax.fill_between(x, mean - std, mean + std, color="C0", alpha=0.25, lw=0, label="± 1 std across runs")
     if published is not None:
         ax.axhline(published, color="C3", ls="--", lw=1, label="published average over all episodes")
@@ -300,6 +397,14 @@ def _stack_text(stacks: list) -> str:
     if missing:
         text += ("; " if text else "") + f"{missing} run(s) made before the stack was recorded"
     return text
+
+
+def _partly_restated(cells: list) -> str:
+    labels = [c["label"] for c in cells if c.get("restated")]
+    return (f"Rows not yet run on the stack above are kept as this page recorded them before: "
+            f"{', '.join(labels)}. Their run folders are not in the repository, so their means and stds "
+            "are computed from the per-run averages printed in the notes below (2 or 3 decimals), and their "
+            "figures are those drawn then.")
 
 
 RESTATED = ("The run folders behind these figures are not in the repository: the table is computed from the "
@@ -388,6 +493,7 @@ def _render(name: str, cells: list, runs_planned: int, stacks_text: str, restate
              "*significantly above*. The interval is the 95 % t-interval of our mean. "
              "([asyncneurons/study/claims.py](../../asyncneurons/study/claims.py))", "",
              f"Stack: {stacks_text}.", "", *([RESTATED, ""] if restated else []),
+             *([_partly_restated(cells), ""] if not restated and any(c.get("restated") for c in cells) else []),
              "| task | published mean (std) | ours mean (std) | 95 % CI of our mean | Welch t (df), p | verdict | runs "
              "| wall time per run | scenario |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -433,35 +539,54 @@ def _render(name: str, cells: list, runs_planned: int, stacks_text: str, restate
     return "\n".join(lines) + "\n"
 
 
-def report(name: str, out: Path, docs: Path, runs_planned: int, episodes=None) -> Path:
+def report(name: str, out: Path, docs: Path, runs_planned: int, episodes=None, ledger: Path | None = None) -> Path:
+    """Rewrite ``docs/NAME.md`` and its figures from the ledger (``docs/NAME-runs.jsonl`` unless
+    given), after recording in it the finished runs of ``out`` it lacks."""
     spec = SETS[name]
     figures = docs / "figures"
     figures.mkdir(parents=True, exist_ok=True)
+    ledger = docs / f"{name}-runs.jsonl" if ledger is None else ledger
+    book = read_ledger(ledger)
+    target = docs / f"{name}.md"
+    page = target.read_text() if target.exists() else ""
     overrides = [] if episodes is None else [f"experiment.episodes={episodes}"]
     cells, stacks = [], []
     for key, path, label, pub, pub_std, note in spec["rows"]:
-        folder = out / name / key
         cell = {"key": key, "path": path, "label": label, "pub": pub, "pub_std": pub_std, "note": note,
                 "avgs": None, "wall": "", "tails": ""}
         cells.append(cell)
-        planned = _planned(path, overrides)
-        results = [r for r in (finished_result(folder, run, planned) for run in range(runs_planned)) if r] \
-            if folder.exists() else []
-        if not results:
+        s = load_scenario(ROOT / path, overrides)
+        planned, digest = s.experiment.episodes, scenario_hash(s)
+        book = sync_ledger(ledger, book, key, out / name / key, runs_planned, planned, digest)
+        records = [r for r in (ledgered(book, key, run, planned, digest) for run in range(runs_planned)) if r]
+        if not records:  # a row run before the ledger kept it: as the page records it, figure and all
+            before = _recorded(page, label)
+            if before is not None:
+                cell.update(before, restated=True)
+                stacks += [None] * len(before["avgs"])
             continue
-        cell["avgs"] = [r["average_return"] for r in results]
-        cell["wall"] = f"{np.mean([r['wall_s'] for r in results]):.0f} s"
-        stacks += [r.get("stack") for r in results]
+        cell["avgs"] = [r["average_return"] for r in records]
+        cell["wall"] = f"{np.mean([r['wall_s'] for r in records]):.0f} s"
+        stacks += [r.get("stack") for r in records]
         digits = 3 if abs(np.mean(cell["avgs"])) < 10 else 2
-        _curve(folder, [r["run"] for r in results], figures / f"{name}-{key}.png",
-               f"{label}: {len(results)} runs × {planned} episodes", pub)
-        tails = [np.mean([float(row["return"]) for row in _rows(folder, r["run"])][-max(1, planned // 10):])
-                 for r in results]
+        _curve(records, figures / f"{name}-{key}.png", f"{label}: {len(records)} runs × {planned} episodes", pub)
+        tails = [r["tail_return"] for r in records]
         cell["tails"] = (f"Mean over the last 10 % of episodes, across runs: {np.mean(tails):.{digits}f} "
                          f"({np.std(tails):.{digits}f}).")
-    target = docs / f"{name}.md"
     target.write_text(_render(name, cells, runs_planned, _stack_text(stacks), tuned=tuned_baselines(docs)))
     return target
+
+
+def _recorded(page: str, label: str) -> dict | None:
+    """A row's per-run averages, tail sentence and wall time as report ``page`` prints them (2 or 3
+    decimals); None when the page has no runs of the row."""
+    section = re.search(rf"^### {re.escape(label)}\n(.*?)(?=^### |\Z)", page, re.M | re.S)
+    if section is None or "Per-run averages: " not in section.group(1):
+        return None
+    row = re.search(rf"^\| {re.escape(label)} \|.*\| (\d+ s) \| `", page, re.M)
+    values = re.search(r"Per-run averages: (.*?)\. (Mean over the last.*?\(.*?\)\.)", section.group(1), re.S)
+    return {"avgs": [float(v) for v in values.group(1).split(", ")], "tails": values.group(2),
+            "wall": row.group(1) if row else ""}
 
 
 def restate(name: str, docs: Path, runs_planned: int) -> Path:
@@ -474,16 +599,8 @@ def restate(name: str, docs: Path, runs_planned: int) -> Path:
     for key, path, label, pub, pub_std, note in SETS[name]["rows"]:
         cell = {"key": key, "path": path, "label": label, "pub": pub, "pub_std": pub_std, "note": note,
                 "avgs": None, "wall": "", "tails": ""}
+        cell.update(_recorded(page, label) or {})
         cells.append(cell)
-        section = re.search(rf"^### {re.escape(label)}\n(.*?)(?=^### |\Z)", page, re.M | re.S)
-        row = re.search(rf"^\| {re.escape(label)} \|.*\| (\d+ s) \| `", page, re.M)
-        if section is None or "Per-run averages: " not in section.group(1):
-            continue
-        text = section.group(1)
-        values = re.search(r"Per-run averages: (.*?)\. (Mean over the last.*?\(.*?\)\.)", text, re.S)
-        cell["avgs"] = [float(v) for v in values.group(1).split(", ")]
-        cell["tails"] = values.group(2)
-        cell["wall"] = row.group(1) if row else ""
     stacks_text = stack.group(1) if stack else "not recorded for these runs (they were made before run folders recorded it)"
     target.write_text(_render(name, cells, runs_planned, stacks_text, restated=True, tuned=tuned_baselines(docs)))
     return target
@@ -504,7 +621,11 @@ def main(argv=None):
     ap.add_argument("--constraints", type=Path, default=ROOT / "constraints" / "reproduce.txt",
                     help="the pinned stack to run on")
     ap.add_argument("--any-stack", action="store_true", help="run even where the installed versions differ")
+    ap.add_argument("--ledger", type=Path, default=None,
+                    help="the ledger of finished runs (default: DOCS/SET-runs.jsonl)")
+    ap.add_argument("--chunk", type=int, default=None, help="at most this many runs simulated together as replicas")
     args = ap.parse_args(argv)
+    ledger = args.docs / f"{args.set}-runs.jsonl" if args.ledger is None else args.ledger
     if args.restate:
         print(f"report: {restate(args.set, args.docs, args.runs)}")
         return
@@ -521,8 +642,8 @@ def main(argv=None):
             print(f"{args.constraints}: the installed stack differs from the pinned one; install it with "
                   f"`pip install -e . -c {args.constraints}` or pass --any-stack", file=sys.stderr)
             sys.exit(2)
-        run_set(args.set, args.runs, args.workers, args.out, args.only, args.episodes)
-    print(f"report: {report(args.set, args.out, args.docs, args.runs, args.episodes)}")
+        run_set(args.set, args.runs, args.workers, args.out, args.only, args.episodes, ledger, args.chunk)
+    print(f"report: {report(args.set, args.out, args.docs, args.runs, args.episodes, ledger)}")
 
 
 if __name__ == "__main__":

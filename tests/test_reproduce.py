@@ -2,6 +2,7 @@
 only on the pinned stack; a short run is not finished; published cells are tested."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -50,12 +51,41 @@ def test_a_run_short_of_its_episodes_is_not_taken_as_finished(tmp_path):
     (folder / "episodes" / "run-1.csv").write_text("\n".join(csv_lines[:-1]) + "\n")  # one episode lost
     meta = json.loads((folder / "run-1.json").read_text())
     (folder / "run-1.json").write_text(json.dumps({**meta, "episodes": 2}))
+    ledger = docs / "weight-max-runs.jsonl"  # as if the job had been killed before it was recorded
+    ledger.write_text("".join(line + "\n" for line in ledger.read_text().splitlines() if '"run":1,' not in line))
     report = _reproduce(*args[:-4], "--docs", str(docs), "--out", str(out), "--report-only").stdout
     assert "report:" in report and "| 1/2 |" in (docs / "weight-max.md").read_text()
     again = _reproduce(*args)
     assert "fewer than the 3 planned episodes" in again.stdout and "1 runs to do" in again.stdout
     assert json.loads((folder / "run-1.json").read_text())["episodes"] == 3
     assert "| 2/2 |" in (docs / "weight-max.md").read_text()
+
+
+def test_finished_runs_live_in_the_ledger_when_their_folders_are_gone(tmp_path):
+    out, docs = tmp_path / "runs", tmp_path / "docs"
+    args = ["weight-max", "--only", "acrobot", "--runs", "2", "--episodes", "3", "--workers", "1",
+            "--out", str(out), "--docs", str(docs)]
+    assert _reproduce(*args).returncode == 0
+    first = (docs / "weight-max.md").read_text()
+    records = [json.loads(line) for line in (docs / "weight-max-runs.jsonl").read_text().splitlines()]
+    assert [(r["row"], r["run"], r["episodes"]) for r in records] == [("acrobot", 0, 3), ("acrobot", 1, 3)]
+    assert all(r["stack"] == provenance.stack() and len(r["curve"]["value"]) == 3 for r in records)
+    shutil.rmtree(out)  # another machine: only the committed ledger and page are there
+    again = _reproduce(*args)
+    assert again.returncode == 0 and "0 runs to do" in again.stdout
+    assert (docs / "weight-max.md").read_text() == first
+    changed = _reproduce(*args[:6], "4", *args[7:])  # another scenario (4 episodes): its runs are not in the ledger
+    assert "2 runs to do" in changed.stdout and "| 2/2 |" in (docs / "weight-max.md").read_text()
+
+
+def test_a_malformed_ledger_names_its_line(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "weight-max-runs.jsonl").write_text('{"row": "acrobot", "run": 0}\nnot json\n')
+    r = _reproduce("weight-max", "--only", "acrobot", "--runs", "1", "--episodes", "2", "--out",
+                   str(tmp_path / "runs"), "--docs", str(docs))
+    assert r.returncode != 0 and "weight-max-runs.jsonl:2: not a record of a finished run" in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_another_stack_is_refused_unless_asked(tmp_path):
@@ -114,3 +144,18 @@ def test_tuned_baselines_stand_beside_the_rule_with_a_welch_test(tmp_path):
     # 7.45² / 10) = 8.80 on 10.3 degrees of freedom, clearly above; the unfinished one is not listed
     assert rows == ["| CartPole-v1, Global REINFORCE baseline | actor × 4, critic × 1 | 300.00 (7.07) | "
                     "[294.67, 305.33] | 378.57 (25.84) | 8.80 (10.3), < 0.001 | **significantly above** |"]
+
+
+def test_rows_not_yet_in_the_ledger_keep_what_the_page_recorded(tmp_path):
+    out, docs = tmp_path / "runs", tmp_path / "docs"
+    docs.mkdir()
+    (docs / "map-prop.md").write_text((ROOT / "docs" / "results" / "map-prop.md").read_text())
+    r = _reproduce("map-prop", "--only", "acrobot", "--runs", "10", "--episodes", "2", "--workers", "1",
+                   "--out", str(out), "--docs", str(docs))
+    assert r.returncode == 0, r.stderr
+    page = (docs / "map-prop.md").read_text()
+    acrobot = next(line for line in page.splitlines() if line.startswith("| Acrobot-v1 |"))
+    assert "| 10/10 |" in acrobot and "-101.44" not in acrobot  # two episodes of these runs, not the page's
+    assert "| CartPole-v1 | 459.7 (13.89) | 439.86 (40.79) | [409.10, 470.62] |" in page  # as recorded before
+    assert "Rows not yet run on the stack above are kept as this page recorded them before: CartPole-v1, " in page
+    assert "90 run(s) made before the stack was recorded" in page.split("\n\n")[3]  # nine rows of ten
