@@ -42,8 +42,6 @@ from asyncneurons.learning.rules.weight_max import WeightMax
 from asyncneurons.learning.kernels import NO_DECAYS
 from asyncneurons.learning.units import FUSED_KINDS
 
-_F8 = np.dtype(np.float64)
-
 
 def _whole_to(grp, target) -> bool:
     return len(grp.buckets) == 1 and grp.buckets[0].whole and grp.buckets[0].target is target
@@ -204,16 +202,13 @@ class Chain:
     def _decay_in_call(self, now) -> bool:
         """Whether the landing at ``now`` may decay the traces inside the cascade's call
         (:func:`~asyncneurons.engine.history_kernels.weight_max_chain_at_landing`): one time for
-        every row, every group on one exponential τ, traces and stamps contiguous float64 of the
-        shapes the buffers ``Ds`` were made for (a restore may replace the arrays)."""
-        if isinstance(now, np.ndarray) or self.tau is None:
+        every group on one exponential τ, each trace of the shape its buffer in ``Ds`` was made for (a
+        restore may replace the arrays) and in the form the call takes
+        (:func:`~asyncneurons.learning.traces.decays_in_one_call`)."""
+        if self.tau is None:
             return False
-        for g, D in zip(self.groups, self.Ds):
-            E, t = g.E, g.trace_time
-            if (E.dtype != _F8 or t.dtype != _F8 or E.shape != D.shape or t.shape != E.shape[:1]
-                    or not E.flags.c_contiguous or not t.flags.c_contiguous or g.tau != self.tau):
-                return False
-        return True
+        return all(g.tau == self.tau and g.E.shape == D.shape and traces.decays_in_one_call(g.E, g.trace_time, now)
+                   for g, D in zip(self.groups, self.Ds))
 
 
 __all__ = ["Chain", "make_cascade", "make_chain"]

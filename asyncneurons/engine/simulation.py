@@ -49,8 +49,6 @@ from asyncneurons.engine.windows import applies as windows_apply
 from asyncneurons.engine.history_kernels import trace_at_landing
 from asyncneurons.engine.relaxation_kernels import EXP
 
-_F8 = np.dtype(np.float64)
-
 
 def run_seed(seed: int, run: int) -> int:
     """The seed of run ``run`` of an experiment seeded ``seed``."""
@@ -413,10 +411,8 @@ class Simulation:
         """The exponential trace ``E`` (rows stamped ``stamps``) decayed to a landing at ``now``, as
         :func:`asyncneurons.learning.traces.at_landing` computes it, in one compiled call
         (:func:`~asyncneurons.engine.history_kernels.trace_at_landing`): the same bits. None where
-        it does not apply (``now`` one time per row, inside a firing window; traces with leading
-        axes; arrays not contiguous float64)."""
-        if (E.ndim == 2 and not isinstance(now, np.ndarray) and E.dtype == _F8 and stamps.dtype == _F8
-                and E.flags.c_contiguous and stamps.flags.c_contiguous):
+        it does not apply (:func:`~asyncneurons.learning.traces.decays_in_one_call`)."""
+        if traces.decays_in_one_call(E, stamps, now):
             return trace_at_landing(E, stamps, float(now), float(tau), EXP)
         return None
 

@@ -33,6 +33,8 @@ from asyncneurons.learning.kernels import accumulate_trace
 
 TRACES = ("per_sample", "exponential")
 
+_F8 = np.dtype(np.float64)
+
 
 def decay_factors(stamps, now, tau: float) -> np.ndarray:
     """``exp(−(t − t_E)/τ)`` per unit for stamps t_E at time ``now`` (a number, or one time per
@@ -69,6 +71,16 @@ def record(group, g: np.ndarray, H: np.ndarray, now, rows=None) -> None:
     E = group.E[rows]
     accumulate_trace(E, decay, g, H)
     group.E[rows] = E
+
+
+def decays_in_one_call(E: np.ndarray, stamps: np.ndarray, now) -> bool:
+    """Whether trace ``E`` may be decayed to a landing at ``now`` by the one compiled call
+    (:func:`~asyncneurons.engine.history_kernels.trace_at_landing` and the cascade's
+    :func:`~asyncneurons.engine.history_kernels.weight_max_chain_at_landing`): ``now`` one time for
+    every row (not one per row, as inside a firing window), ``E`` rows without leading axes, and
+    ``E`` and its stamps (one per row) contiguous float64."""
+    return (not isinstance(now, np.ndarray) and E.ndim == 2 and E.dtype == _F8 and stamps.dtype == _F8
+            and stamps.shape == E.shape[:1] and E.flags.c_contiguous and stamps.flags.c_contiguous)
 
 
 def at_landing(group, sim) -> np.ndarray:
