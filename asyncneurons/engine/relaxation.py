@@ -599,7 +599,8 @@ class HistoryRelaxation:
             self._rebind(grp, [{"f": F, "i": I, "b": B}[kind][SE[0, k, g]:SE[1, k, g]]
                                for k, kind in enumerate(kern.GROUP_PARTS)])
         self._groups = (F, I, B, SE, D)
-        self._finished = np.zeros(len(self.relaxing), dtype=np.int64), np.zeros(len(self.relaxing))
+        m = len(self.relaxing)
+        self._finished, self._due_heap = (np.zeros(m, dtype=np.int64), np.zeros(m)), np.zeros(m, dtype=np.int64)
 
     def _parts(self, grp) -> list:
         """A relaxing group's parts, in the order of :data:`relaxation_kernels.GROUP_PARTS`."""
@@ -648,7 +649,7 @@ class HistoryRelaxation:
                 self._groups, self.next_t, self.next_k, self.next_seq, self.seq, t_lim, pr_lim, inclusive,
                 self.wm[0], self.wm[1], self.serial, self.hist_arrays(), self.weight_arrays(), self.landed,
                 self.ncols, kern.EXP, kern.LOG1P, self.max_fwd, self.max_back, self.period, self.steps, R0,
-                *self._finished, self._scratch)
+                *self._finished, self._due_heap, self._scratch)
             if done > first:  # the records left of the groups that made their last step, in that order
                 fin, fin_t = self._finished
                 for j in range(first, done):

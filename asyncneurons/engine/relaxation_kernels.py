@@ -791,7 +791,7 @@ def group_at(F, I, B, SE, D, g):
 
 @njit(cache=True, **NO_REFCOUNTS)
 def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive, wm_t, wm_s, serial, hist, weights,
-                landed, ncols, fexp, flog1p, max_fwd, max_back, period, steps, r0, finished, finished_t, scratch):
+                landed, ncols, fexp, flog1p, max_fwd, max_back, period, steps, r0, finished, finished_t, due, scratch):
     """Run the pending relaxation steps in time order while they come before the next other event.
 
     ``groups``: the relaxing groups' parts in three buffers (:func:`group_at`).
@@ -808,21 +808,16 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
     Returns (status, serial, group, time, first, count): :data:`LIMIT` when the next step is not
     due before the limit (``group`` and ``time``: that next step, −1 if none); or what is full
     (:data:`HISTORY_FULL` …: grow it; the step stays due, in ``group``); ``finished[first:count]``
-    the records left. Group g's values are ``h``, written in place at each of its steps. ``scratch``: the
-    working arrays of the steps (:func:`relax_scratch`).
+    the records left. Group g's values are ``h``, written in place at each of its steps. ``due``: a
+    heap of the groups with a step due (:func:`_due_heap`), made at each call (as long as the groups);
+    ``scratch``: the working arrays of the steps (:func:`relax_scratch`).
     """
-    n = next_t.size
     GF, GI, GB, GSE, GD = groups
     done, first = 0, 0
     pr_record = r0 + 4 * (steps + 1)
+    nd = _due_heap(next_t, next_k, next_seq, due)
     while True:
-        g = -1
-        for i in range(n):
-            if next_t[i] == np.inf:
-                continue
-            if g < 0 or next_t[i] < next_t[g] or (next_t[i] == next_t[g] and (
-                    next_k[i] < next_k[g] or (next_k[i] == next_k[g] and next_seq[i] < next_seq[g]))):
-                g = i
+        g = due[0] if nd > 0 else -1
         while first < done and (g < 0 or finished_t[first] < next_t[g]):  # a record due before that step
             f, tr = finished[first], finished_t[first]
             (P, H, h, new, variance, alpha, units, fill, plan, q_kind, q_var, q_temp, n_senders, cursors, E, decay,
@@ -856,6 +851,49 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
             next_t[g] = np.inf
             finished[done], finished_t[done] = g, tau
             done += 1
+            nd -= 1
+            due[0] = due[nd]
+        _due_down(next_t, next_k, next_seq, due, nd, 0)
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def _due_first(next_t, next_k, next_seq, a, b):
+    """Whether group a's next step comes before group b's: by time, then step, then the order of
+    scheduling (unique, so the order is total)."""
+    return next_t[a] < next_t[b] or (next_t[a] == next_t[b] and (
+        next_k[a] < next_k[b] or (next_k[a] == next_k[b] and next_seq[a] < next_seq[b])))
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def _due_down(next_t, next_k, next_seq, due, nd, i):
+    """Sift ``due[i]`` down the heap of the first ``nd`` groups of ``due``."""
+    g = due[i]
+    while True:
+        child = 2 * i + 1
+        if child >= nd:
+            break
+        if child + 1 < nd and _due_first(next_t, next_k, next_seq, due[child + 1], due[child]):
+            child += 1
+        if not _due_first(next_t, next_k, next_seq, due[child], g):
+            break
+        due[i] = due[child]
+        i = child
+    due[i] = g
+
+
+@njit(cache=True, **NO_REFCOUNTS)
+def _due_heap(next_t, next_k, next_seq, due):
+    """Put the groups with a step due (``next_t`` finite) in a binary heap in ``due``, the first
+    due on top (:func:`_due_first`); returns their number. The top is the group a search over all
+    would find first: the loop takes it, then sifts it down at its new time, or drops it."""
+    nd = 0
+    for i in range(next_t.size):
+        if next_t[i] != np.inf:
+            due[nd] = i
+            nd += 1
+    for i in range(nd // 2 - 1, -1, -1):
+        _due_down(next_t, next_k, next_seq, due, nd, i)
+    return nd
 
 
 NO_DECAYS = np.empty(0)
