@@ -145,7 +145,7 @@ def row_potential(x):
     return 0.0 + _pairwise(x, 0, x.size)
 
 
-@njit(cache=True, **NO_REFCOUNTS)
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
 def held_from(T, K, S, head, count, total, u, d1, d2, mode, tau, pr, wm, cur, c):
     """Physical slot of the newest entry of unit ``u`` held by a reader at (τ, pr) after hops
     ``d1`` and ``d2`` (``mode``: the landing class of the last hop), or −1.
@@ -964,7 +964,7 @@ def _sift_down(QA, QS, QE, r, n, a, s, e):
 BLOCK = 16  # a read unit's inputs are copied whole before every 16th point landed on it
 
 
-@njit(cache=True, **NO_REFCOUNTS)
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
 def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total):
     """Move to read unit r's landed points whatever has landed by τ. Point number a (from the
     unit's first, ever) is in slot a mod L of ``LA`` (landing time), ``LC`` (column) and ``LV``
