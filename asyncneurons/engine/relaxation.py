@@ -282,12 +282,15 @@ class HistoryRelaxation:
         self.k_pot = np.zeros((R, L))
 
     def _tie(self) -> None:
-        """The tuple of what lands that the kernels take (again after an array is replaced)."""
+        """The tuples of what lands that the kernels take (again after an array is replaced): all of
+        it for the reads, and what a new entry touches (:func:`relaxation_kernels.posting`)."""
         self.landed = (self.landed_on, self.rid,
                        (self.QA, self.QS, self.QE, self.qsize, self.nxt, self.in_src, self.in_col, self.in_d),
                        (self.LA, self.LC, self.LV, self.LX, self.lcount, self.ltotal, self.front),
                        (self.out_ptr, self.out_r, self.out_e, self.out_d), self.max_back,
                        (self.k_point, self.k_weights, self.k_pot))
+        self.posting = (self.landed_on, (self.QA, self.QS, self.QE, self.qsize, self.nxt),
+                        (self.out_ptr, self.out_r, self.out_e, self.out_d))  # what an entry touches of it (fewer arrays)
 
     def _make_room(self, code: int) -> None:
         """Grow what a kernel found full."""
@@ -397,7 +400,7 @@ class HistoryRelaxation:
         values = np.ascontiguousarray(values, dtype=np.float64)
         while (code := kern.append(self.T, self.K, self.S, self.V, self.A, self.head, self.count, self.total, units,
                                    now, k, values, action, self.serial, self.max_fwd, self.max_back, self._wm(now),
-                                   self.landed)) != kern.OK:
+                                   self.posting)) != kern.OK:
             self._make_room(code)
         self.serial += 1
 
@@ -442,7 +445,7 @@ class HistoryRelaxation:
             wave, code = kern.gaussian_draw_into(
                 grp.P, grp.H, grp.T, grp.keys1, grp.keys2, grp.counters, sd, grp.map_fill, self.hist_arrays(), tau,
                 pr, self._wm(tau), kern.EXP, kern.LOG1P, kern.COS, grp.hist, self.serial, self.max_fwd,
-                self.max_back, self.landed, values, mu, pot, self._draw_scratch)
+                self.max_back, self.posting, values, mu, pot, self._draw_scratch)
             if grp.plan:  # eager receivers hold the values sent until they land: a copy of their own
                 values = values.copy()
             if code == kern.OK:

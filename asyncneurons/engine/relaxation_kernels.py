@@ -339,13 +339,13 @@ def _everywhere(T_next, S_next, d1, d2, t, wm):
 
 
 @njit(cache=True, **NO_REFCOUNTS)
-def append(T, K, S, V, A, head, count, total, units, t, k, values, action, serial, d1, d2, wm, landed):
+def append(T, K, S, V, A, head, count, total, units, t, k, values, action, serial, d1, d2, wm, posting):
     """Append an entry per unit. Returns :data:`OK`, or :data:`HISTORY_FULL` (nothing written)
     when some history is full and its oldest entry may still be read: an entry is dropped once
     the next one is held everywhere, after the longest forward and retrograde delays ``d1`` and
-    ``d2`` (``wm``: see :func:`held_from`). A synapse to a read unit (``landed``,
-    :func:`extend_landed`) that had nothing in flight enters that unit's queue of synapses."""
-    on, rid, queue, land, outs, max_back, known = landed
+    ``d2`` (``wm``: see :func:`held_from`). A synapse to a read unit (:func:`extend_landed`) that
+    had nothing in flight enters that unit's queue of synapses (``posting``: :func:`posting`)."""
+    on, queue, outs = posting
     out_ptr, out_r, out_e, out_d = outs
     nxt = queue[4]
     D = T.shape[1]
@@ -372,6 +372,15 @@ def append(T, K, S, V, A, head, count, total, units, t, k, values, action, seria
         if count[u] < D:
             count[u] += 1
     return OK
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def posting(landed):
+    """What :func:`append` takes of what lands (:func:`extend_landed`): whether anything is kept,
+    the read units' heaps of synapses and the synapses' cursors (``QA``, ``QS``, ``QE``, ``qsize``,
+    ``nxt``), and each unit's synapses to read units (``out_ptr``, ``out_r``, ``out_e``, ``out_d``)."""
+    on, rid, queue, land, outs, max_back, known = landed
+    return on, (queue[0], queue[1], queue[2], queue[3], queue[4]), outs
 
 
 @njit(cache=True, **NO_REFCOUNTS)
@@ -549,15 +558,15 @@ def draw_scratch(m: int, n: int, n_fill: int) -> tuple:
 
 @njit(cache=True, **NO_REFCOUNTS)
 def gaussian_draw_into(P, H, W, keys1, keys2, counters, sd, fill, hist, tau, pr, wm, fexp, flog1p, fcos, units,
-                       serial, max_fwd, max_back, landed, values, mu, pot, scratch):
+                       serial, max_fwd, max_back, post, values, mu, pot, scratch):
     """A group of Gaussian units samples at (τ, pr): what it holds is filled in first
     (:func:`fill_inputs`), then each unit draws ``μ + sd · sqrt(−2 log1p(−u₁)) cos(2π u₂)``,
     μ = softplus(pot), u₁ and u₂ its keyed uniforms at its counter
     (:func:`asyncneurons.learning.units._gaussian_sample`, :func:`asyncneurons.learning.kernels.potential`,
     the same bits: NumPy's ``log1p``, ``cos`` and ``exp`` by address), and the sample enters the
-    history as entry ``serial`` of ``units`` (:func:`append`). The values, μ and pre-activations
-    are written to ``values``, ``mu`` and ``pot`` (one per unit), the working arrays are those of
-    ``scratch`` (:func:`draw_scratch`): no array is made. Returns (the oldest wave it holds, the
+    history as entry ``serial`` of ``units`` (:func:`append`; ``post``: :func:`posting`). The values,
+    μ and pre-activations are written to ``values``, ``mu`` and ``pot`` (one per unit), the working
+    arrays are those of ``scratch`` (:func:`draw_scratch`): no array is made. Returns (the oldest wave it holds, the
     least of ``W``; what :func:`append` returned)."""
     T, K, S, V, A, head, count, total = hist
     f_row, f_col, f_look, l_src, l_d, l_zero, l_mem = fill
@@ -585,7 +594,7 @@ def gaussian_draw_into(P, H, W, keys1, keys2, counters, sd, fill, hist, tau, pr,
         for c in range(W.shape[1]):
             if W[r, c] < wave:
                 wave = W[r, c]
-    code = append(T, K, S, V, A, head, count, total, units, tau, 0, values, 0, serial, max_fwd, max_back, wm, landed)
+    code = append(T, K, S, V, A, head, count, total, units, tau, 0, values, 0, serial, max_fwd, max_back, wm, post)
     return wave, code
 
 
@@ -723,7 +732,8 @@ def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp
                 td[c] += Z[r, c]
     for r in range(m):
         out[r] = h[r] + alpha * ((mu[r] - h[r]) / variance + td[r])
-    return append(T, K, S, V, A, head, count, total, units, tau, k, out, 0, serial, max_fwd, max_back, wm, landed)
+    return append(T, K, S, V, A, head, count, total, units, tau, k, out, 0, serial, max_fwd, max_back, wm,
+                  posting(landed))
 
 
 @njit(cache=True, **NO_REFCOUNTS)
