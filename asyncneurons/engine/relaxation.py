@@ -290,7 +290,7 @@ class HistoryRelaxation:
                        (self.out_ptr, self.out_r, self.out_e, self.out_d), self.max_back,
                        (self.k_point, self.k_weights, self.k_pot))
         self.posting = (self.landed_on, (self.QA, self.QS, self.QE, self.qsize, self.nxt),
-                        (self.out_ptr, self.out_r, self.out_e, self.out_d))  # what an entry touches of it (fewer arrays)
+                        (self.out_ptr, self.out_r, self.out_e, self.out_d))
 
     def _make_room(self, code: int) -> None:
         """Grow what a kernel found full."""

@@ -674,12 +674,59 @@ def relax_scratch(m: int, n: int, nu: int, nq: int, ne: int, ns: int, C: int, nl
     one after the other), so that a step makes no array: sized for the largest group, of ``m``
     units with ``n`` inputs each, ``nu`` downstream units in ``nq`` queries over ``ne`` synapses
     from ``ns`` senders, weight rows of at most ``C``, ``nl`` lookups of what the downstream units
-    hold and ``nf`` of what the group holds (:func:`scratch_sizes`)."""
-    return (np.empty(m), np.empty(n), np.empty(m), np.empty(m), np.empty(nu), np.empty(nu), np.empty(nu),
-            np.empty(nq, dtype=np.int64), np.empty(nq, dtype=np.bool_), np.empty(ne),
-            np.empty((ns, m)), np.empty(nu, dtype=np.int64), np.empty(C), np.empty(nl),
-            np.empty(nf), np.empty(nu), np.empty(nu), np.empty(nu + 1), np.empty(5, dtype=np.intp),
-            np.empty((3, 64), dtype=np.int64), np.empty(64))
+    hold and ``nf`` of what the group holds (:func:`scratch_sizes`). They lie in three buffers
+    (float, integer, bool), passed with their sizes as (F, I, B, sizes): four arrays to hand to
+    the loop instead of 21 (:func:`scratch_views` gives the arrays)."""
+    sizes = np.array([m, n, nu, nq, ne, ns, C, nl, nf], dtype=np.int64)
+    floats = 3 * m + n + 6 * nu + 1 + ne + ns * m + C + nl + nf + 64
+    return np.empty(floats), np.empty(nq + nu + 5 + 3 * 64, dtype=np.int64), np.empty(nq, dtype=np.bool_), sizes
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def scratch_views(F, I, B, sizes):
+    """The working arrays of :func:`relax_group` as views of the buffers of :func:`relax_scratch`:
+    pot (m), x (n), mu (m), td (m), qpot, val, e (nu each), act (nq), seen (nq), w (ne), Z (ns × m),
+    widx (nu), xq (C), held (nl), fvals (nf), sp, sg (nu each), z (nu + 1), la (5), stack (3 × 64),
+    partial (64)."""
+    m, n, nu, nq, ne, ns, C, nl, nf = (sizes[0], sizes[1], sizes[2], sizes[3], sizes[4], sizes[5], sizes[6],
+                                       sizes[7], sizes[8])
+    a = 0
+    pot = F[a:a + m]
+    a += m
+    x = F[a:a + n]
+    a += n
+    mu = F[a:a + m]
+    a += m
+    td = F[a:a + m]
+    a += m
+    qpot = F[a:a + nu]
+    a += nu
+    val = F[a:a + nu]
+    a += nu
+    e = F[a:a + nu]
+    a += nu
+    w = F[a:a + ne]
+    a += ne
+    Z = F[a:a + ns * m].reshape((ns, m))
+    a += ns * m
+    xq = F[a:a + C]
+    a += C
+    held = F[a:a + nl]
+    a += nl
+    fvals = F[a:a + nf]
+    a += nf
+    sp = F[a:a + nu]
+    a += nu
+    sg = F[a:a + nu]
+    a += nu
+    z = F[a:a + nu + 1]
+    a += nu + 1
+    partial = F[a:a + 64]
+    act = I[0:nq]
+    widx = I[nq:nq + nu]
+    la = I[nq + nu:nq + nu + 5]
+    stack = I[nq + nu + 5:nq + nu + 5 + 3 * 64].reshape((3, 64))
+    return (pot, x, mu, td, qpot, val, e, act, B[0:nq], w, Z, widx, xq, held, fvals, sp, sg, z, la, stack, partial)
 
 
 @njit(cache=True, **NO_REFCOUNTS)
@@ -743,11 +790,12 @@ def gaussian_record_error(P, H, h, variance, fill, hist, tau, pr, wm, fexp, flog
     ``(h − softplus(pot)) σ(pot)/σ²`` with ``pot`` its pre-activations
     (:func:`asyncneurons.learning.rules.map_prop.map_error` and
     :func:`asyncneurons.learning.kernels.potential`, the same bits), in the scratch of
-    :func:`relax_scratch`."""
+    :func:`relax_scratch` (its buffers)."""
     T, K, S, V, A, head, count, total = hist
     f_row, f_col, f_look, l_src, l_d, l_zero, l_mem = fill
+    SF, SI, SB, sizes = scratch
     (pot, x, sp, sg, qpot, val, qe, act, seen, w, Z, widx, xq, held, fvals, qsp, qsg, z, la, stack,
-     partial) = scratch
+     partial) = scratch_views(SF, SI, SB, sizes)
     fill_inputs_with(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm,
                      fvals)
     m, n = P.shape
@@ -820,9 +868,11 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
     (:data:`HISTORY_FULL` …: grow it; the step stays due, in ``group``); ``finished[first:count]``
     the records left. Group g's values are ``h``, written in place at each of its steps. ``due``: a
     heap of the groups with a step due (:func:`_due_heap`), made at each call (as long as the groups);
-    ``scratch``: the working arrays of the steps (:func:`relax_scratch`).
+    ``scratch``: the working arrays of the steps (:func:`relax_scratch`, their buffers).
     """
     GF, GI, GB, GSE, GD = groups
+    SF, SI, SB, sizes = scratch
+    work = scratch_views(SF, SI, SB, sizes)
     done, first = 0, 0
     pr_record = r0 + 4 * (steps + 1)
     nd = _due_heap(next_t, next_k, next_seq, due)
@@ -848,7 +898,7 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
         wm = wm_s if tau == wm_t else -1
         code = relax_group(P, H, h, new, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, cursors,
                            hist, weights, landed, ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd,
-                           max_back, scratch)
+                           max_back, work)
         if code != OK:
             return code, serial, g, tau, first, done
         serial += 1
