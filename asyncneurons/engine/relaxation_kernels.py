@@ -551,9 +551,21 @@ def sigmoid_into(x, out, fexp):
 
 def draw_scratch(m: int, n: int, n_fill: int) -> tuple:
     """The working arrays of :func:`gaussian_draw_into` for groups of at most ``m`` units with ``n``
-    inputs each and ``n_fill`` lookups of what they hold."""
-    return (np.empty(n_fill), np.empty(n), np.empty(m), np.empty(m), np.empty(5, dtype=np.intp),
-            np.zeros((3, 64), dtype=np.int64), np.zeros(64))
+    inputs each and ``n_fill`` lookups of what they hold, in two buffers (float, integer) with
+    their sizes: three arrays to hand over instead of seven (:func:`draw_views` gives the arrays)."""
+    sizes = np.array([m, n, n_fill], dtype=np.int64)
+    return np.zeros(n_fill + n + 2 * m + 64), np.zeros(5 + 3 * 64, dtype=np.int64), sizes
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def draw_views(F, I, sizes):
+    """The working arrays of :func:`gaussian_draw_into` as views of the buffers of
+    :func:`draw_scratch`: the lookups' values (n_fill), a row of products (n), two rows of
+    uniforms (m each), the loop's arguments (5), the pairwise sum's stack (3 × 64) and partial
+    sums (64)."""
+    m, n, nf = sizes[0], sizes[1], sizes[2]
+    return (F[0:nf], F[nf:nf + n], F[nf + n:nf + n + m], F[nf + n + m:nf + n + 2 * m],
+            I[0:5], I[5:5 + 3 * 64].reshape((3, 64)), F[nf + n + 2 * m:nf + n + 2 * m + 64])
 
 
 @njit(cache=True, **NO_REFCOUNTS)
@@ -566,11 +578,12 @@ def gaussian_draw_into(P, H, W, keys1, keys2, counters, sd, fill, hist, tau, pr,
     the same bits: NumPy's ``log1p``, ``cos`` and ``exp`` by address), and the sample enters the
     history as entry ``serial`` of ``units`` (:func:`append`; ``post``: :func:`posting`). The values,
     μ and pre-activations are written to ``values``, ``mu`` and ``pot`` (one per unit), the working
-    arrays are those of ``scratch`` (:func:`draw_scratch`): no array is made. Returns (the oldest wave it holds, the
-    least of ``W``; what :func:`append` returned)."""
+    arrays are those of ``scratch`` (:func:`draw_scratch`, its buffers): no array is made. Returns
+    (the oldest wave it holds, the least of ``W``; what :func:`append` returned)."""
     T, K, S, V, A, head, count, total = hist
     f_row, f_col, f_look, l_src, l_d, l_zero, l_mem = fill
-    vals, x, u1, u2, la, stack, partial = scratch
+    SF, SI, sizes = scratch
+    vals, x, u1, u2, la, stack, partial = draw_views(SF, SI, sizes)
     fill_inputs_with(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm,
                      vals[:l_src.size])
     m, n = P.shape
