@@ -282,12 +282,15 @@ class HistoryRelaxation:
         self.k_pot = np.zeros((R, L))
 
     def _tie(self) -> None:
-        """The tuple of what lands that the kernels take (again after an array is replaced)."""
+        """The tuples of what lands that the kernels take (again after an array is replaced): all of
+        it for the reads, and what a new entry touches (:func:`relaxation_kernels.posting`)."""
         self.landed = (self.landed_on, self.rid,
                        (self.QA, self.QS, self.QE, self.qsize, self.nxt, self.in_src, self.in_col, self.in_d),
                        (self.LA, self.LC, self.LV, self.LX, self.lcount, self.ltotal, self.front),
                        (self.out_ptr, self.out_r, self.out_e, self.out_d), self.max_back,
                        (self.k_point, self.k_weights, self.k_pot))
+        self.posting = (self.landed_on, (self.QA, self.QS, self.QE, self.qsize, self.nxt),
+                        (self.out_ptr, self.out_r, self.out_e, self.out_d))
 
     def _make_room(self, code: int) -> None:
         """Grow what a kernel found full."""
@@ -397,7 +400,7 @@ class HistoryRelaxation:
         values = np.ascontiguousarray(values, dtype=np.float64)
         while (code := kern.append(self.T, self.K, self.S, self.V, self.A, self.head, self.count, self.total, units,
                                    now, k, values, action, self.serial, self.max_fwd, self.max_back, self._wm(now),
-                                   self.landed)) != kern.OK:
+                                   self.posting)) != kern.OK:
             self._make_room(code)
         self.serial += 1
 
@@ -442,7 +445,7 @@ class HistoryRelaxation:
             wave, code = kern.gaussian_draw_into(
                 grp.P, grp.H, grp.T, grp.keys1, grp.keys2, grp.counters, sd, grp.map_fill, self.hist_arrays(), tau,
                 pr, self._wm(tau), kern.EXP, kern.LOG1P, kern.COS, grp.hist, self.serial, self.max_fwd,
-                self.max_back, self.landed, values, mu, pot, self._draw_scratch)
+                self.max_back, self.posting, values, mu, pot, self._draw_scratch)
             if grp.plan:  # eager receivers hold the values sent until they land: a copy of their own
                 values = values.copy()
             if code == kern.OK:
@@ -599,7 +602,8 @@ class HistoryRelaxation:
             self._rebind(grp, [{"f": F, "i": I, "b": B}[kind][SE[0, k, g]:SE[1, k, g]]
                                for k, kind in enumerate(kern.GROUP_PARTS)])
         self._groups = (F, I, B, SE, D)
-        self._finished = np.zeros(len(self.relaxing), dtype=np.int64), np.zeros(len(self.relaxing))
+        m = len(self.relaxing)
+        self._finished, self._due_heap = (np.zeros(m, dtype=np.int64), np.zeros(m)), np.zeros(m, dtype=np.int64)
 
     def _parts(self, grp) -> list:
         """A relaxing group's parts, in the order of :data:`relaxation_kernels.GROUP_PARTS`."""
@@ -648,7 +652,7 @@ class HistoryRelaxation:
                 self._groups, self.next_t, self.next_k, self.next_seq, self.seq, t_lim, pr_lim, inclusive,
                 self.wm[0], self.wm[1], self.serial, self.hist_arrays(), self.weight_arrays(), self.landed,
                 self.ncols, kern.EXP, kern.LOG1P, self.max_fwd, self.max_back, self.period, self.steps, R0,
-                *self._finished, self._scratch)
+                *self._finished, self._due_heap, self._scratch)
             if done > first:  # the records left of the groups that made their last step, in that order
                 fin, fin_t = self._finished
                 for j in range(first, done):

@@ -145,7 +145,7 @@ def row_potential(x):
     return 0.0 + _pairwise(x, 0, x.size)
 
 
-@njit(cache=True, **NO_REFCOUNTS)
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
 def held_from(T, K, S, head, count, total, u, d1, d2, mode, tau, pr, wm, cur, c):
     """Physical slot of the newest entry of unit ``u`` held by a reader at (τ, pr) after hops
     ``d1`` and ``d2`` (``mode``: the landing class of the last hop), or −1.
@@ -339,13 +339,13 @@ def _everywhere(T_next, S_next, d1, d2, t, wm):
 
 
 @njit(cache=True, **NO_REFCOUNTS)
-def append(T, K, S, V, A, head, count, total, units, t, k, values, action, serial, d1, d2, wm, landed):
+def append(T, K, S, V, A, head, count, total, units, t, k, values, action, serial, d1, d2, wm, posting):
     """Append an entry per unit. Returns :data:`OK`, or :data:`HISTORY_FULL` (nothing written)
     when some history is full and its oldest entry may still be read: an entry is dropped once
     the next one is held everywhere, after the longest forward and retrograde delays ``d1`` and
-    ``d2`` (``wm``: see :func:`held_from`). A synapse to a read unit (``landed``,
-    :func:`extend_landed`) that had nothing in flight enters that unit's queue of synapses."""
-    on, rid, queue, land, outs, max_back, known = landed
+    ``d2`` (``wm``: see :func:`held_from`). A synapse to a read unit (:func:`extend_landed`) that
+    had nothing in flight enters that unit's queue of synapses (``posting``: :func:`posting`)."""
+    on, queue, outs = posting
     out_ptr, out_r, out_e, out_d = outs
     nxt = queue[4]
     D = T.shape[1]
@@ -372,6 +372,15 @@ def append(T, K, S, V, A, head, count, total, units, t, k, values, action, seria
         if count[u] < D:
             count[u] += 1
     return OK
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def posting(landed):
+    """What :func:`append` takes of what lands (:func:`extend_landed`): whether anything is kept,
+    the read units' heaps of synapses and the synapses' cursors (``QA``, ``QS``, ``QE``, ``qsize``,
+    ``nxt``), and each unit's synapses to read units (``out_ptr``, ``out_r``, ``out_e``, ``out_d``)."""
+    on, rid, queue, land, outs, max_back, known = landed
+    return on, (queue[0], queue[1], queue[2], queue[3], queue[4]), outs
 
 
 @njit(cache=True, **NO_REFCOUNTS)
@@ -542,26 +551,39 @@ def sigmoid_into(x, out, fexp):
 
 def draw_scratch(m: int, n: int, n_fill: int) -> tuple:
     """The working arrays of :func:`gaussian_draw_into` for groups of at most ``m`` units with ``n``
-    inputs each and ``n_fill`` lookups of what they hold."""
-    return (np.empty(n_fill), np.empty(n), np.empty(m), np.empty(m), np.empty(5, dtype=np.intp),
-            np.zeros((3, 64), dtype=np.int64), np.zeros(64))
+    inputs each and ``n_fill`` lookups of what they hold, in two buffers (float, integer) with
+    their sizes: three arrays to hand over instead of seven (:func:`draw_views` gives the arrays)."""
+    sizes = np.array([m, n, n_fill], dtype=np.int64)
+    return np.zeros(n_fill + n + 2 * m + 64), np.zeros(5 + 3 * 64, dtype=np.int64), sizes
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def draw_views(F, I, sizes):
+    """The working arrays of :func:`gaussian_draw_into` as views of the buffers of
+    :func:`draw_scratch`: the lookups' values (n_fill), a row of products (n), two rows of
+    uniforms (m each), the loop's arguments (5), the pairwise sum's stack (3 × 64) and partial
+    sums (64)."""
+    m, n, nf = sizes[0], sizes[1], sizes[2]
+    return (F[0:nf], F[nf:nf + n], F[nf + n:nf + n + m], F[nf + n + m:nf + n + 2 * m],
+            I[0:5], I[5:5 + 3 * 64].reshape((3, 64)), F[nf + n + 2 * m:nf + n + 2 * m + 64])
 
 
 @njit(cache=True, **NO_REFCOUNTS)
 def gaussian_draw_into(P, H, W, keys1, keys2, counters, sd, fill, hist, tau, pr, wm, fexp, flog1p, fcos, units,
-                       serial, max_fwd, max_back, landed, values, mu, pot, scratch):
+                       serial, max_fwd, max_back, post, values, mu, pot, scratch):
     """A group of Gaussian units samples at (τ, pr): what it holds is filled in first
     (:func:`fill_inputs`), then each unit draws ``μ + sd · sqrt(−2 log1p(−u₁)) cos(2π u₂)``,
     μ = softplus(pot), u₁ and u₂ its keyed uniforms at its counter
     (:func:`asyncneurons.learning.units._gaussian_sample`, :func:`asyncneurons.learning.kernels.potential`,
     the same bits: NumPy's ``log1p``, ``cos`` and ``exp`` by address), and the sample enters the
-    history as entry ``serial`` of ``units`` (:func:`append`). The values, μ and pre-activations
-    are written to ``values``, ``mu`` and ``pot`` (one per unit), the working arrays are those of
-    ``scratch`` (:func:`draw_scratch`): no array is made. Returns (the oldest wave it holds, the
-    least of ``W``; what :func:`append` returned)."""
+    history as entry ``serial`` of ``units`` (:func:`append`; ``post``: :func:`posting`). The values,
+    μ and pre-activations are written to ``values``, ``mu`` and ``pot`` (one per unit), the working
+    arrays are those of ``scratch`` (:func:`draw_scratch`, its buffers): no array is made. Returns
+    (the oldest wave it holds, the least of ``W``; what :func:`append` returned)."""
     T, K, S, V, A, head, count, total = hist
     f_row, f_col, f_look, l_src, l_d, l_zero, l_mem = fill
-    vals, x, u1, u2, la, stack, partial = scratch
+    SF, SI, sizes = scratch
+    vals, x, u1, u2, la, stack, partial = draw_views(SF, SI, sizes)
     fill_inputs_with(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm,
                      vals[:l_src.size])
     m, n = P.shape
@@ -585,7 +607,7 @@ def gaussian_draw_into(P, H, W, keys1, keys2, counters, sd, fill, hist, tau, pr,
         for c in range(W.shape[1]):
             if W[r, c] < wave:
                 wave = W[r, c]
-    code = append(T, K, S, V, A, head, count, total, units, tau, 0, values, 0, serial, max_fwd, max_back, wm, landed)
+    code = append(T, K, S, V, A, head, count, total, units, tau, 0, values, 0, serial, max_fwd, max_back, wm, post)
     return wave, code
 
 
@@ -665,12 +687,59 @@ def relax_scratch(m: int, n: int, nu: int, nq: int, ne: int, ns: int, C: int, nl
     one after the other), so that a step makes no array: sized for the largest group, of ``m``
     units with ``n`` inputs each, ``nu`` downstream units in ``nq`` queries over ``ne`` synapses
     from ``ns`` senders, weight rows of at most ``C``, ``nl`` lookups of what the downstream units
-    hold and ``nf`` of what the group holds (:func:`scratch_sizes`)."""
-    return (np.empty(m), np.empty(n), np.empty(m), np.empty(m), np.empty(nu), np.empty(nu), np.empty(nu),
-            np.empty(nq, dtype=np.int64), np.empty(nq, dtype=np.bool_), np.empty(ne),
-            np.empty((ns, m)), np.empty(nu, dtype=np.int64), np.empty(C), np.empty(nl),
-            np.empty(nf), np.empty(nu), np.empty(nu), np.empty(nu + 1), np.empty(5, dtype=np.intp),
-            np.empty((3, 64), dtype=np.int64), np.empty(64))
+    hold and ``nf`` of what the group holds (:func:`scratch_sizes`). They lie in three buffers
+    (float, integer, bool), passed with their sizes as (F, I, B, sizes): four arrays to hand to
+    the loop instead of 21 (:func:`scratch_views` gives the arrays)."""
+    sizes = np.array([m, n, nu, nq, ne, ns, C, nl, nf], dtype=np.int64)
+    floats = 3 * m + n + 6 * nu + 1 + ne + ns * m + C + nl + nf + 64
+    return np.empty(floats), np.empty(nq + nu + 5 + 3 * 64, dtype=np.int64), np.empty(nq, dtype=np.bool_), sizes
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def scratch_views(F, I, B, sizes):
+    """The working arrays of :func:`relax_group` as views of the buffers of :func:`relax_scratch`:
+    pot (m), x (n), mu (m), td (m), qpot, val, e (nu each), act (nq), seen (nq), w (ne), Z (ns × m),
+    widx (nu), xq (C), held (nl), fvals (nf), sp, sg (nu each), z (nu + 1), la (5), stack (3 × 64),
+    partial (64)."""
+    m, n, nu, nq, ne, ns, C, nl, nf = (sizes[0], sizes[1], sizes[2], sizes[3], sizes[4], sizes[5], sizes[6],
+                                       sizes[7], sizes[8])
+    a = 0
+    pot = F[a:a + m]
+    a += m
+    x = F[a:a + n]
+    a += n
+    mu = F[a:a + m]
+    a += m
+    td = F[a:a + m]
+    a += m
+    qpot = F[a:a + nu]
+    a += nu
+    val = F[a:a + nu]
+    a += nu
+    e = F[a:a + nu]
+    a += nu
+    w = F[a:a + ne]
+    a += ne
+    Z = F[a:a + ns * m].reshape((ns, m))
+    a += ns * m
+    xq = F[a:a + C]
+    a += C
+    held = F[a:a + nl]
+    a += nl
+    fvals = F[a:a + nf]
+    a += nf
+    sp = F[a:a + nu]
+    a += nu
+    sg = F[a:a + nu]
+    a += nu
+    z = F[a:a + nu + 1]
+    a += nu + 1
+    partial = F[a:a + 64]
+    act = I[0:nq]
+    widx = I[nq:nq + nu]
+    la = I[nq + nu:nq + nu + 5]
+    stack = I[nq + nu + 5:nq + nu + 5 + 3 * 64].reshape((3, 64))
+    return (pot, x, mu, td, qpot, val, e, act, B[0:nq], w, Z, widx, xq, held, fvals, sp, sg, z, la, stack, partial)
 
 
 @njit(cache=True, **NO_REFCOUNTS)
@@ -723,7 +792,8 @@ def relax_group(P, H, h, out, variance, alpha, fill, plan, q_kind, q_var, q_temp
                 td[c] += Z[r, c]
     for r in range(m):
         out[r] = h[r] + alpha * ((mu[r] - h[r]) / variance + td[r])
-    return append(T, K, S, V, A, head, count, total, units, tau, k, out, 0, serial, max_fwd, max_back, wm, landed)
+    return append(T, K, S, V, A, head, count, total, units, tau, k, out, 0, serial, max_fwd, max_back, wm,
+                  posting(landed))
 
 
 @njit(cache=True, **NO_REFCOUNTS)
@@ -733,11 +803,12 @@ def gaussian_record_error(P, H, h, variance, fill, hist, tau, pr, wm, fexp, flog
     ``(h − softplus(pot)) σ(pot)/σ²`` with ``pot`` its pre-activations
     (:func:`asyncneurons.learning.rules.map_prop.map_error` and
     :func:`asyncneurons.learning.kernels.potential`, the same bits), in the scratch of
-    :func:`relax_scratch`."""
+    :func:`relax_scratch` (its buffers)."""
     T, K, S, V, A, head, count, total = hist
     f_row, f_col, f_look, l_src, l_d, l_zero, l_mem = fill
+    SF, SI, SB, sizes = scratch
     (pot, x, sp, sg, qpot, val, qe, act, seen, w, Z, widx, xq, held, fvals, qsp, qsg, z, la, stack,
-     partial) = scratch
+     partial) = scratch_views(SF, SI, SB, sizes)
     fill_inputs_with(H, f_row, f_col, f_look, l_src, l_d, l_zero, l_mem, T, K, S, V, head, count, total, tau, pr, wm,
                      fvals)
     m, n = P.shape
@@ -791,7 +862,7 @@ def group_at(F, I, B, SE, D, g):
 
 @njit(cache=True, **NO_REFCOUNTS)
 def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive, wm_t, wm_s, serial, hist, weights,
-                landed, ncols, fexp, flog1p, max_fwd, max_back, period, steps, r0, finished, finished_t, scratch):
+                landed, ncols, fexp, flog1p, max_fwd, max_back, period, steps, r0, finished, finished_t, due, scratch):
     """Run the pending relaxation steps in time order while they come before the next other event.
 
     ``groups``: the relaxing groups' parts in three buffers (:func:`group_at`).
@@ -808,21 +879,18 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
     Returns (status, serial, group, time, first, count): :data:`LIMIT` when the next step is not
     due before the limit (``group`` and ``time``: that next step, −1 if none); or what is full
     (:data:`HISTORY_FULL` …: grow it; the step stays due, in ``group``); ``finished[first:count]``
-    the records left. Group g's values are ``h``, written in place at each of its steps. ``scratch``: the
-    working arrays of the steps (:func:`relax_scratch`).
+    the records left. Group g's values are ``h``, written in place at each of its steps. ``due``: a
+    heap of the groups with a step due (:func:`_due_heap`), made at each call (as long as the groups);
+    ``scratch``: the working arrays of the steps (:func:`relax_scratch`, their buffers).
     """
-    n = next_t.size
     GF, GI, GB, GSE, GD = groups
+    SF, SI, SB, sizes = scratch
+    work = scratch_views(SF, SI, SB, sizes)
     done, first = 0, 0
     pr_record = r0 + 4 * (steps + 1)
+    nd = _due_heap(next_t, next_k, next_seq, due)
     while True:
-        g = -1
-        for i in range(n):
-            if next_t[i] == np.inf:
-                continue
-            if g < 0 or next_t[i] < next_t[g] or (next_t[i] == next_t[g] and (
-                    next_k[i] < next_k[g] or (next_k[i] == next_k[g] and next_seq[i] < next_seq[g]))):
-                g = i
+        g = due[0] if nd > 0 else -1
         while first < done and (g < 0 or finished_t[first] < next_t[g]):  # a record due before that step
             f, tr = finished[first], finished_t[first]
             (P, H, h, new, variance, alpha, units, fill, plan, q_kind, q_var, q_temp, n_senders, cursors, E, decay,
@@ -843,7 +911,7 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
         wm = wm_s if tau == wm_t else -1
         code = relax_group(P, H, h, new, variance, alpha, fill, plan, q_kind, q_var, q_temp, n_senders, cursors,
                            hist, weights, landed, ncols, tau, pr, wm, fexp, flog1p, units, k, serial, max_fwd,
-                           max_back, scratch)
+                           max_back, work)
         if code != OK:
             return code, serial, g, tau, first, done
         serial += 1
@@ -856,6 +924,49 @@ def relax_until(groups, next_t, next_k, next_seq, seq, t_lim, pr_lim, inclusive,
             next_t[g] = np.inf
             finished[done], finished_t[done] = g, tau
             done += 1
+            nd -= 1
+            due[0] = due[nd]
+        _due_down(next_t, next_k, next_seq, due, nd, 0)
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def _due_first(next_t, next_k, next_seq, a, b):
+    """Whether group a's next step comes before group b's: by time, then step, then the order of
+    scheduling (unique, so the order is total)."""
+    return next_t[a] < next_t[b] or (next_t[a] == next_t[b] and (
+        next_k[a] < next_k[b] or (next_k[a] == next_k[b] and next_seq[a] < next_seq[b])))
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def _due_down(next_t, next_k, next_seq, due, nd, i):
+    """Sift ``due[i]`` down the heap of the first ``nd`` groups of ``due``."""
+    g = due[i]
+    while True:
+        child = 2 * i + 1
+        if child >= nd:
+            break
+        if child + 1 < nd and _due_first(next_t, next_k, next_seq, due[child + 1], due[child]):
+            child += 1
+        if not _due_first(next_t, next_k, next_seq, due[child], g):
+            break
+        due[i] = due[child]
+        i = child
+    due[i] = g
+
+
+@njit(cache=True, **NO_REFCOUNTS)
+def _due_heap(next_t, next_k, next_seq, due):
+    """Put the groups with a step due (``next_t`` finite) in a binary heap in ``due``, the first
+    due on top (:func:`_due_first`); returns their number. The top is the group a search over all
+    would find first: the loop takes it, then sifts it down at its new time, or drops it."""
+    nd = 0
+    for i in range(next_t.size):
+        if next_t[i] != np.inf:
+            due[nd] = i
+            nd += 1
+    for i in range(nd // 2 - 1, -1, -1):
+        _due_down(next_t, next_k, next_seq, due, nd, i)
+    return nd
 
 
 NO_DECAYS = np.empty(0)
@@ -926,7 +1037,7 @@ def _sift_down(QA, QS, QE, r, n, a, s, e):
 BLOCK = 16  # a read unit's inputs are copied whole before every 16th point landed on it
 
 
-@njit(cache=True, **NO_REFCOUNTS)
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
 def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total):
     """Move to read unit r's landed points whatever has landed by τ. Point number a (from the
     unit's first, ever) is in slot a mod L of ``LA`` (landing time), ``LC`` (column) and ``LV``
