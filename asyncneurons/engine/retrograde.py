@@ -274,14 +274,18 @@ def send_many(Q, L, lslot, lprio, t0, delay, late, jittered, p, row, suid, n, C,
 
 
 @njit(cache=True, error_model="numpy")
-def keyed_block(keys, base, U, S):
+def keyed_block(keys, base, law, U, S):
     """``S[k, j] = base[j] + k`` and ``U[k, j]`` its keyed uniform ``U(keys[j], S[k, j])`` (the send
-    indices of a block of sends along each synapse j, and their uniforms: :mod:`asyncneurons.learning.streams`)."""
+    indices of a block of sends along each synapse j, and their uniforms: :mod:`asyncneurons.learning.streams`);
+    with ``law = [1, low, span]`` (a uniform law, :func:`asyncneurons.engine.jitter.compiled_law`)
+    ``U[k, j]`` is the jitter itself, ``low + U(keys[j], S[k, j]) · span``, as :func:`delays.law` computes it."""
+    uniform, low, span = law[0] == 1.0, law[1], law[2]
     for k in range(U.shape[0]):
         for j in range(keys.shape[0]):
             n = base[j] + k
             S[k, j] = n
-            U[k, j] = _uniform(keys[j], n)
+            u = _uniform(keys[j], n)
+            U[k, j] = low + u * span if uniform else u
 
 
 @njit(cache=True, error_model="numpy")
@@ -1044,6 +1048,7 @@ class RetroQueue:
         self.sends_on = self.out_ptr[1:] > self.out_ptr[:-1]
         if self.jittered:  # (a refill of every synapse writes its keyed uniforms and send indices here)
             self.law = delays.law(spec)
+            self.compiled_law = jitter.compiled_law(spec)  # (a uniform law: drawn in keyed_block)
             self.U_all, self.S_all = np.empty(self.late.shape), np.empty(self.late.shape, dtype=np.int64)
             self._refill(np.arange(nr))
         # Adam and the learning rates
@@ -1162,14 +1167,18 @@ class RetroQueue:
         if not due.any():
             return
         self.base[due] = self.sent[due]
+        drawn = self.compiled_law[0] == 1.0  # the jitters j(e, n) = F⁻¹(U(e, n)) computed in the compiled pass
         if bool(due[self.e_row].all()):  # every synapse, in order
-            keyed_block(self.e_key, self.base[self.e_row], self.U_all, self.S_all)
-            self.late[...] = jitter.late(self.law, self.U_all, self.S_all)  # j(e, n) = F⁻¹(U(e, n))
+            if drawn:
+                keyed_block(self.e_key, self.base[self.e_row], self.compiled_law, self.late, self.S_all)
+                return
+            keyed_block(self.e_key, self.base[self.e_row], self.compiled_law, self.U_all, self.S_all)
+            self.late[...] = jitter.late(self.law, self.U_all, self.S_all)
             return
         edges = np.flatnonzero(due[self.e_row])  # the synapses of the rows refilled, in order
         U, S = np.empty((B, len(edges))), np.empty((B, len(edges)), dtype=np.int64)
-        keyed_block(self.e_key[edges], self.base[self.e_row[edges]], U, S)
-        self.late[:, edges] = jitter.late(self.law, U, S)
+        keyed_block(self.e_key[edges], self.base[self.e_row[edges]], self.compiled_law, U, S)
+        self.late[:, edges] = U if drawn else jitter.late(self.law, U, S)
 
     def _adopt(self, force: bool = False) -> None:
         """Make every receiving group's P, M, V, E and step counts t views of the queue's arrays
