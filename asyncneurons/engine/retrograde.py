@@ -490,6 +490,11 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
             for j in range(nl):
                 i = POS[j * c + p]
                 rp[j], lp[j], cp[j] = fval[i * nl + j], RATE[i], MARK[i]
+        if jittered:  # each synapse's newest send landed, that of its record (each synapse once)
+            for k in range(c):
+                es, nk = e_syn[lz[k, 4]:lz[k, 4] + nl], lz[k, 3]
+                for j in range(nl):
+                    held[es[j]] = nk
     for j in range(nl):
         r = lrow[j]
         K = c if records else 0
@@ -507,7 +512,7 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
                 lr = _rate(lr0, lr1, lr_steps, lr_layer, lr_step)
             R2[p, j], L2[p, j], C2[p, j] = fval[x], lr, reset
             K += 1
-        if jittered:
+        if jittered and not records:
             for i in range(c):
                 x = i * nl + j
                 if KEPT[j * c + i]:
