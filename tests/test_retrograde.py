@@ -72,6 +72,23 @@ def test_each_retrograde_synapse_keeps_its_own_jitter_key(scenario, over):
     assert outside > 0 and len(set(inside) | set(q.e_key.tolist())) == len(inside)
 
 
+@pytest.mark.parametrize("spec", [PER_SYNAPSE, {"dist": "uniform", "low": 0.25, "high": 3.0},
+                                  {"dist": "exponential", "mean": 2.0}])
+def test_a_refill_draws_the_jitters_of_the_law_of_each_synapse_and_send(scenario, spec):
+    """The queue's jitters of the next sends along every retrograde synapse are F⁻¹ of the keyed
+    uniforms of (synapse, send) (jitter.draw), to the last bit: a uniform law's computed in the
+    compiled pass of the uniforms (keyed_block), other laws through jitter.late."""
+    s = _scenario(scenario, {"timing": {"retro_jitter": spec}}, True)
+    q = Simulation(s, max_ticks=1).retro
+    assert q.compiled_law[0] == (spec["dist"] == "uniform")
+    q.sent[:] = np.arange(len(q.sent)) % 5 + 3
+    q._refill(np.arange(len(q.names)))
+    for e in range(len(q.e_dst)):
+        r = q.e_row[e]
+        sends = q.base[r] + np.arange(q.late.shape[0])
+        np.testing.assert_array_equal(q.late[:, e], jitter.draw(spec, np.full(len(sends), q.e_key[e]), sends))
+
+
 def test_stale_retrograde_signals_are_counted_as_the_event_engine_counts_them(scenario):
     over = {"timing": {"retro_jitter": {"dist": "exponential", "mean": 50.0}, "retro_delay": 0.5}}
     on, _, _ = _run(_scenario(scenario, over, True), 150)

@@ -122,8 +122,10 @@ def fusing_graph(graph):
 #     counted up along the row); written out (:func:`_written_out`) before the rows are taken one
 #     by one. Only within a drain (and the calls that continue it): between drains no entry is kept so.
 # U = (FP, FM, FV, FE, off, width, T, layer, uid, prio, out_ptr, held, stale, sent, base, late,
-#      e_dst, e_col, e_delay, e_syn, lslot, lrow, lprio): the rows and their retrograde synapses;
-#      lslot[r] the column j of row r among the last rows (−1: a row that sends on), lrow[j] its row.
+#      e_dst, e_col, e_delay, e_syn, lslot, lrow, lprio, full): the rows and their retrograde synapses;
+#      lslot[r] the column j of row r among the last rows (−1: a row that sends on), lrow[j] its row;
+#      full[r] 1 when row r sends along a synapse to every last row in their order, 2 when moreover
+#      those synapses' weights lie one after another in its row (0 otherwise).
 # A = (lr0, lr1, lr_steps, bc1, bc2, Tbc, b1, c1, b2, c2, eps), REC = (time, row, R, step, first entry),
 # S = (key, order, index, R, rate, mark, MS, VS, LS): a last row's scratch in a drain.
 _INLINE = {"cache": True, "error_model": "numpy", "inline": "always"}
@@ -272,14 +274,18 @@ def send_many(Q, L, lslot, lprio, t0, delay, late, jittered, p, row, suid, n, C,
 
 
 @njit(cache=True, error_model="numpy")
-def keyed_block(keys, base, U, S):
+def keyed_block(keys, base, law, U, S):
     """``S[k, j] = base[j] + k`` and ``U[k, j]`` its keyed uniform ``U(keys[j], S[k, j])`` (the send
-    indices of a block of sends along each synapse j, and their uniforms: :mod:`asyncneurons.learning.streams`)."""
+    indices of a block of sends along each synapse j, and their uniforms: :mod:`asyncneurons.learning.streams`);
+    with ``law = [1, low, span]`` (a uniform law, :func:`asyncneurons.engine.jitter.compiled_law`)
+    ``U[k, j]`` is the jitter itself, ``low + U(keys[j], S[k, j]) · span``, as :func:`delays.law` computes it."""
+    uniform, low, span = law[0] == 1.0, law[1], law[2]
     for k in range(U.shape[0]):
         for j in range(keys.shape[0]):
             n = base[j] + k
             S[k, j] = n
-            U[k, j] = _uniform(keys[j], n)
+            u = _uniform(keys[j], n)
+            U[k, j] = low + u * span if uniform else u
 
 
 @njit(cache=True, error_model="numpy")
@@ -380,7 +386,7 @@ def _in_time_order(lt, lsuid, ln, ls, j, idx, key, order, nd):
 
 @njit(cache=True, error_model="numpy")  # (a call of its own: numba does not inline it with its 32 arguments)
 def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim_t, lim_p, lprio, lrow, layer, T, held,
-                       stale, jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, stamp):
+                       stale, jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, stamp, RATE, MARK):
     """The last rows' landings of a drain sorted into their learning steps in one pass, when every
     row holds ``c = lc[0]`` entries (entry k of row j at ``k·nl + j``), all due, no two kept
     entries of a row at one instant and, with jitter, no synapse twice on a row: then each kept
@@ -388,8 +394,10 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
     step's place in its row is the count of the row's kept entries landing before it (the rows'
     times copied row after row, so that each count is a loop the compiler vectorizes). With jitter
     an entry is kept when its send index is not older than the newest landed on its synapse: with
-    each synapse once on a row, the order does not matter. Returns False, changing nothing, when
-    these do not hold (the caller then takes the rows one by one)."""
+    each synapse once on a row, the order does not matter. When every entry is kept and each is a
+    record of ``lz`` (one landing's sends onto every last row, of one layer), an entry's rate and
+    mark are found once for all rows (RATE, MARK) and the steps written place by place. Returns
+    False, changing nothing, when these do not hold (the caller then takes the rows one by one)."""
     c = lc[0]
     for j in range(1, nl):
         if lc[j] != c:
@@ -465,10 +473,32 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
                 POS[j * c + below] = i
             i += 1
     lr_layer, lr_step, lr = np.int64(-1), np.int64(-1), 0.0
+    records = every  # every entry kept, each entry k one record of lz, the last rows of one layer
+    for k in range(c):
+        records = records and lz[k, 0] != 0
+    for j in range(nl):
+        records = records and layer[lrow[j]] == layer[lrow[0]]
+    if records:  # entry k's rate and mark, those of its record, once for every row; then place by place
+        lr_layer = layer[lrow[0]]
+        for k in range(c):
+            if lz[k, 5] != lr_step:
+                lr_step = lz[k, 5]
+                lr = _rate(lr0, lr1, lr_steps, lr_layer, lr_step)
+            RATE[k], MARK[k] = lr, lz[k, 6] != 0
+        for p in range(c):
+            rp, lp, cp = R2[p], L2[p], C2[p]
+            for j in range(nl):
+                i = POS[j * c + p]
+                rp[j], lp[j], cp[j] = fval[i * nl + j], RATE[i], MARK[i]
+        if jittered:  # each synapse's newest send landed, that of its record (each synapse once)
+            for k in range(c):
+                es, nk = e_syn[lz[k, 4]:lz[k, 4] + nl], lz[k, 3]
+                for j in range(nl):
+                    held[es[j]] = nk
     for j in range(nl):
         r = lrow[j]
-        K = 0
-        for p in range(c):
+        K = c if records else 0
+        for p in range(K, c):
             i = POS[j * c + p]
             if i < 0:
                 break
@@ -482,7 +512,7 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
                 lr = _rate(lr0, lr1, lr_steps, lr_layer, lr_step)
             R2[p, j], L2[p, j], C2[p, j] = fval[x], lr, reset
             K += 1
-        if jittered:
+        if jittered and not records:
             for i in range(c):
                 x = i * nl + j
                 if KEPT[j * c + i]:
@@ -623,19 +653,27 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
             seq = st[2]  # (entries, as _enqueue and _keep make them, written out: the hot path)
             most = st[5]
             e0 = out_ptr[r]
-            if even and full[r]:  # one entry onto every last row, each at the same place of its column
+            if even and full[r] > 0:  # one entry onto every last row, each at the same place of its column
                 x0 = lc[0] * nl
-                # (one array per loop: loops the compiler vectorizes)
+                # (one array per loop, on slices indexed from 0: loops the compiler vectorizes)
+                tk, vk, dk = ft[x0:x0 + nl], fval[x0:x0 + nl], e_delay[e0:e0 + nl]
                 if jittered:
-                    lateness = late[n - base[r]]
+                    lk = late[n - base[r], e0:e0 + nl]
                     for i in range(nl):
-                        ft[x0 + i] = (tau + e_delay[e0 + i]) + lateness[e0 + i]
+                        tk[i] = (tau + dk[i]) + lk[i]
                 else:
                     for i in range(nl):
-                        ft[x0 + i] = tau + e_delay[e0 + i]
-                for i in range(nl):
-                    c = o + e_col[e0 + i]
-                    fval[x0 + i] = (2.0 * FP[c]) * (FE[c] * R)
+                        tk[i] = tau + dk[i]
+                if full[r] == 2:  # the row's weights onto the last rows one after another
+                    c0 = o + e_col[e0]
+                    pk, ek = FP[c0:c0 + nl], FE[c0:c0 + nl]
+                    for i in range(nl):
+                        vk[i] = (2.0 * pk[i]) * (ek[i] * R)
+                else:
+                    ck = e_col[e0:e0 + nl]
+                    for i in range(nl):
+                        c = o + ck[i]
+                        vk[i] = (2.0 * FP[c]) * (FE[c] * R)
                 k = lc[0]  # the rest in one record (lz)
                 lz[k, 0], lz[k, 1], lz[k, 2], lz[k, 3], lz[k, 4], lz[k, 5], lz[k, 6] = 1, seq, u, n, e0, step, np.int64(reset)
                 k += 1
@@ -692,7 +730,7 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
     most = 0
     if together and not recording and _last_rows_at_once(
             lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim_t, lim_p, lprio, lrow, layer, T, held, stale,
-            jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, st[2]):
+            jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, st[2], Lk, Ck):
         nl_rows = 0  # (every row done)
     else:
         nl_rows = nl
@@ -798,7 +836,7 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
 # replaces one (:meth:`RetroQueue._table`).
 _TAB = ("i1 i1 i1 f1 i1 i1 i1 i1 i1 f1 i1 b1 i1"  # Q
         " i1 f2 i2 i2 i2 f2 i2 b2 i2 i2"  # L
-        " f1 f1 f1 f1 i1 i1 i1 i1 i1 i1 i1 i1 i1 i1 i1 f2 i1 i1 f1 i1 i1 i1 i1 b1"  # U
+        " f1 f1 f1 f1 i1 i1 i1 i1 i1 i1 i1 i1 i1 i1 i1 f2 i1 i1 f1 i1 i1 i1 i1 i1"  # U
         " f1 i1 f1 i1 i1"  # REC
         " f1 i1 i1 f1 f1 b1 f1 f1 f1 i1 f2 f2 b2 i1 i1 f1 f1 f1 f1 f1 f1 i1 f1 b1 i1"  # S
         " i1 i1 f1 f1"  # batch, keep, keep_r, nxt
@@ -857,7 +895,7 @@ def drain_at(tab, lim_t, lim_p, need, lneed, jittered, recording):
     U = (_f1(tab, u), _f1(tab, u + 1), _f1(tab, u + 2), _f1(tab, u + 3), _i1(tab, u + 4), _i1(tab, u + 5),
          _i1(tab, u + 6), _i1(tab, u + 7), _i1(tab, u + 8), _i1(tab, u + 9), _i1(tab, u + 10), _i1(tab, u + 11),
          _i1(tab, u + 12), _i1(tab, u + 13), _i1(tab, u + 14), _f2(tab, u + 15), _i1(tab, u + 16), _i1(tab, u + 17),
-         _f1(tab, u + 18), _i1(tab, u + 19), _i1(tab, u + 20), _i1(tab, u + 21), _i1(tab, u + 22), _b1(tab, u + 23))
+         _f1(tab, u + 18), _i1(tab, u + 19), _i1(tab, u + 20), _i1(tab, u + 21), _i1(tab, u + 22), _i1(tab, u + 23))
     r = T_REC
     REC = (_f1(tab, r), _i1(tab, r + 1), _f1(tab, r + 2), _i1(tab, r + 3), _i1(tab, r + 4))
     s = T_S
@@ -993,9 +1031,12 @@ class RetroQueue:
         self.lwidth = int(self.width[self.lrow].max()) if len(self.lrow) else 1
         # the rows whose synapses reach every last row, one each, in the last rows' order
         nl = len(self.lrow)
-        self.full = np.array([nl > 0 and self.out_ptr[r + 1] - self.out_ptr[r] == nl and
-                              bool(np.all(self.lslot[self.e_dst[self.out_ptr[r]:self.out_ptr[r + 1]]] == np.arange(nl)))
-                              for r in range(nr)], dtype=np.bool_)
+        # (2: and the row's weights onto them lie one after another)
+        self.full = np.zeros(nr, dtype=np.int64)
+        for r in range(nr):
+            e0, e1 = self.out_ptr[r], self.out_ptr[r + 1]
+            if nl > 0 and e1 - e0 == nl and bool(np.all(self.lslot[self.e_dst[e0:e1]] == np.arange(nl))):
+                self.full[r] = 2 if bool(np.all(np.diff(self.e_col[e0:e1]) == 1)) else 1
         # (offset, width) of the last rows when they lie one after another, all of one width (else width 0)
         lo, lw = self.off[self.lrow], self.width[self.lrow]
         side_by_side = len(self.lrow) > 0 and bool(np.all(lw == lw[0])) and \
@@ -1012,6 +1053,7 @@ class RetroQueue:
         self.sends_on = self.out_ptr[1:] > self.out_ptr[:-1]
         if self.jittered:  # (a refill of every synapse writes its keyed uniforms and send indices here)
             self.law = delays.law(spec)
+            self.compiled_law = jitter.compiled_law(spec)  # (a uniform law: drawn in keyed_block)
             self.U_all, self.S_all = np.empty(self.late.shape), np.empty(self.late.shape, dtype=np.int64)
             self._refill(np.arange(nr))
         # Adam and the learning rates
@@ -1130,14 +1172,18 @@ class RetroQueue:
         if not due.any():
             return
         self.base[due] = self.sent[due]
+        drawn = self.compiled_law[0] == 1.0  # the jitters j(e, n) = F⁻¹(U(e, n)) computed in the compiled pass
         if bool(due[self.e_row].all()):  # every synapse, in order
-            keyed_block(self.e_key, self.base[self.e_row], self.U_all, self.S_all)
-            self.late[...] = jitter.late(self.law, self.U_all, self.S_all)  # j(e, n) = F⁻¹(U(e, n))
+            if drawn:
+                keyed_block(self.e_key, self.base[self.e_row], self.compiled_law, self.late, self.S_all)
+                return
+            keyed_block(self.e_key, self.base[self.e_row], self.compiled_law, self.U_all, self.S_all)
+            self.late[...] = jitter.late(self.law, self.U_all, self.S_all)
             return
         edges = np.flatnonzero(due[self.e_row])  # the synapses of the rows refilled, in order
         U, S = np.empty((B, len(edges))), np.empty((B, len(edges)), dtype=np.int64)
-        keyed_block(self.e_key[edges], self.base[self.e_row[edges]], U, S)
-        self.late[:, edges] = jitter.late(self.law, U, S)
+        keyed_block(self.e_key[edges], self.base[self.e_row[edges]], self.compiled_law, U, S)
+        self.late[:, edges] = U if drawn else jitter.late(self.law, U, S)
 
     def _adopt(self, force: bool = False) -> None:
         """Make every receiving group's P, M, V, E and step counts t views of the queue's arrays
