@@ -415,13 +415,17 @@ def mark_sent(first, out_ptr, out_edges, rows, times, waves, set_wave, edge_set,
     at_max, at_count = _waiting(first, set_wave.shape[0])
     for i in range(rows.shape[0]):
         r = rows[i]
-        for q in range(out_ptr[r], out_ptr[r + 1]):
+        b0, b1 = out_ptr[r], out_ptr[r + 1]
+        k = 0  # under jitter, the slot just written (row r's synapses all have its unit as sender)
+        if jittered and b1 > b0:
+            k = _older(head[e_src[out_edges[b0]]], depth)
+        for q in range(b0, b1):
             e = out_edges[q]
             gs = edge_set[e]
             if waves[i] <= set_wave[gs]:
                 continue
             if jittered:
-                a = (times[i] + delay[e]) + EJ[e, _older(head[e_src[e]], depth)]
+                a = (times[i] + delay[e]) + EJ[e, k]
                 old = first[e]
                 if a < old:
                     first[e] = a
@@ -471,25 +475,31 @@ def append(HT, HV, HW, HN, head, max_delay, idx, times, values, waves, horizon, 
 
 @numba.njit(cache=True, nogil=True)
 def append_jittered(HT, HV, HW, HN, head, HA, EJ, ES, stale, idx, times, values, waves, horizon, serial,
-                    src_ptr, by_src, JT, jt_base, sent, delay):  # pragma: no cover - compiled
+                    src_ptr, by_src, JT, jt_base, sent, delay, e_key, law):  # pragma: no cover - compiled
     """:func:`append` when every synapse draws its own jitter per send. Returns 0 when written.
 
-    The out-synapses of sender i are ``by_src[src_ptr[i]:src_ptr[i+1]]``; the jitter of its send
-    n on the one at position q is ``JT[q, n − jt_base[i]]`` (drawn ahead, :func:`jitter_uniforms`),
-    and ``sent[i]`` is its next send index, which moves on. ``HA[i, k]`` is the last arrival of
+    The out-synapses of sender i are ``by_src[src_ptr[i]:src_ptr[i+1]]``, and ``sent[i]`` is its
+    next send index n, which moves on. The jitter of send n on synapse e is drawn here from its
+    key under a uniform law (``law``: :func:`asyncneurons.engine.jitter.compiled_law`),
+    ``low + U(e_key[e], n) · (high − low)``, the two operations of
+    :func:`asyncneurons.model.delays.law`, so the same bits; under other laws it is read from the
+    jitters drawn ahead in Python, ``JT[q, n − jt_base[i]]`` for the synapse at position q
+    (:func:`jitter_uniforms`). ``HA[i, k]`` is the last arrival of
     slot k over the sender's synapses (its send time if it has none): a slot is overwritten only
     once its successor's ``HA`` has passed. Nothing is written, and 1 returned, when that is not
     so (the caller makes the rings deeper first), or 2 when a sender's jitters for this send are
-    not drawn yet. Each earlier sample still on its way on e that the new one overtakes (arrival
-    strictly later) is marked stale in ``ES`` and counted in ``stale[0]``.
+    not drawn ahead yet. Each earlier sample still on its way on e that the new one overtakes
+    (arrival strictly later) is marked stale in ``ES`` and counted in ``stale[0]``.
     """
     depth = HT.shape[1]
-    ahead = JT.shape[1]
-    for j in range(idx.shape[0]):
-        i = idx[j]
-        c = sent[i] - jt_base[i]
-        if c < 0 or c >= ahead:
-            return 2
+    drawn = law[0] != 0.0  # a uniform law: the jitters drawn here
+    low, span = law[1], law[2]
+    if not drawn:
+        for j in range(idx.shape[0]):
+            i = idx[j]
+            c = sent[i] - jt_base[i]
+            if c < 0 or c >= JT.shape[1]:
+                return 2
     for j in range(idx.shape[0]):
         i = idx[j]
         if HA[i, (head[i] + 1) % depth] > horizon:
@@ -500,7 +510,8 @@ def append_jittered(HT, HV, HW, HN, head, HA, EJ, ES, stale, idx, times, values,
         slot = head[i]
         t = times[j]
         last = t
-        c = sent[i] - jt_base[i]
+        n = sent[i]
+        c = n - jt_base[i]
         # the earlier samples still on their way somewhere: a slot whose last arrival HA is not
         # after this send (a ≥ t on every synapse) cannot be overtaken
         n_live = 0
@@ -510,7 +521,7 @@ def append_jittered(HT, HV, HW, HN, head, HA, EJ, ES, stale, idx, times, values,
                 n_live += 1
         for q in range(src_ptr[i], src_ptr[i + 1]):
             e = by_src[q]
-            jq = JT[q, c]
+            jq = low + _uniform(e_key[e], n) * span if drawn else JT[q, c]
             a = (t + delay[e]) + jq
             for x in range(n_live):
                 k = live[x]
@@ -592,24 +603,6 @@ def jitter_uniforms(idx, src_ptr, by_src, sent, e_key, ahead):  # pragma: no cov
     return qs, u, sends
 
 
-@numba.njit(cache=True, nogil=True)
-def draw_ahead(idx, src_ptr, by_src, sent, e_key, JT, jt_base, low, span):  # pragma: no cover - compiled
-    """:func:`jitter_uniforms` and the jitters of a uniform law, ``F⁻¹(u) = low + u · span``
-    (:func:`asyncneurons.model.delays.law`'s two operations, so the same bits), written in place:
-    ``JT[q, c] = low + U(e_key[by_src[q]], sent[i] + c) · span`` for each out-synapse q of each
-    sender i of ``idx`` and c < ``JT.shape[1]``; then ``jt_base[i] = sent[i]``."""
-    ahead = JT.shape[1]
-    for j in range(idx.shape[0]):
-        i = idx[j]
-        n = sent[i]
-        for q in range(src_ptr[i], src_ptr[i + 1]):
-            key = e_key[by_src[q]]
-            for c in range(ahead):
-                JT[q, c] = low + _uniform(key, n + c) * span
-    for j in range(idx.shape[0]):
-        jt_base[idx[j]] = sent[idx[j]]
-
-
 # ---------------------------------------------------------------- a layer's firing, in two parts
 # A window fires a layer of a kind the engine samples in compiled kernels (Bernoulli units, a
 # softmax or categorical population) in two parts around NumPy's ``exp`` (one call, below):
@@ -670,19 +663,17 @@ def read_categorical_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, e
 def _room(HT, head, max_delay, idx, horizon, jittered, J):  # pragma: no cover - compiled
     """0 when the samples of the senders ``idx`` can be written (:func:`append`, or with jitter
     :func:`append_jittered`, whose checks these are); else 1 (the rings must grow) or 2 (a
-    sender's jitters for this send are not drawn yet and the law, ``J[9]``, is not one drawn
-    here: under a uniform law they are drawn here, :func:`draw_ahead`)."""
+    sender's jitters for this send are not drawn yet, under a law other than the uniform one,
+    ``J[9]``: that one is drawn in :func:`append_jittered`)."""
     depth = HT.shape[1]
     if jittered:
         HA, sent, jt_base, JT, law = J[0], J[7], J[6], J[5], J[9]
-        for j in range(idx.shape[0]):
-            i = idx[j]
-            c = sent[i] - jt_base[i]
-            if c < 0 or c >= JT.shape[1]:
-                if law[0] == 0.0:
+        if law[0] == 0.0:
+            for j in range(idx.shape[0]):
+                i = idx[j]
+                c = sent[i] - jt_base[i]
+                if c < 0 or c >= JT.shape[1]:
                     return 2
-                draw_ahead(idx, J[3], J[4], sent, J[8], JT, jt_base, law[1], law[2])
-                break
         for j in range(idx.shape[0]):
             i = idx[j]
             if HA[i, (head[i] + 1) % depth] > horizon:
@@ -706,7 +697,7 @@ def _answer_and_send(T, rows, population, sets, times, row_t, base, set_wave, la
                   ptr, edges, src, delay, first, w_new)
     if jittered:
         append_jittered(HT, HV, HW, HN, head, J[0], EJ, J[1], J[2], idx, row_t, values, waves, horizon, serial, J[3],
-                        J[4], J[5], J[6], J[7], e_delay)
+                        J[4], J[5], J[6], J[7], e_delay, J[8], J[9])
     else:
         append(HT, HV, HW, HN, head, max_delay, idx, row_t, values, waves, horizon, serial)
     if marks:
@@ -1380,7 +1371,7 @@ def observation_sent(HT, HV, HW, HN, head, max_delay, EJ, jittered, J, first, se
         return code
     if jittered:
         append_jittered(HT, HV, HW, HN, head, J[0], EJ, J[1], J[2], dense, times, values, waves, now, serial, J[3],
-                        J[4], J[5], J[6], J[7], e_delay)
+                        J[4], J[5], J[6], J[7], e_delay, J[8], J[9])
     else:
         append(HT, HV, HW, HN, head, max_delay, dense, times, values, waves, now, serial)
     if marks:
