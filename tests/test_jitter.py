@@ -241,7 +241,8 @@ def test_jitters_drawn_in_compiled_code_are_those_of_the_law(spec):
     HT, HV, HA = np.full((n, depth), -np.inf), np.zeros((n, depth)), np.full((n, depth), -np.inf)
     HW, HN = np.zeros((n, depth), dtype=np.int64), np.full((n, depth), -1, dtype=np.int64)
     head, sent, jt_base = np.zeros(n, dtype=np.int64), np.array([0, 7, 4096, 3]), np.full(n, -9)
-    EJ, ES, stale, JT = np.zeros((5, depth)), np.zeros((5, depth), dtype=bool), np.zeros(1, dtype=np.int64), np.zeros((5, 8))
+    EJ, ES, JT = np.zeros((5, depth)), np.zeros((5, depth), dtype=bool), np.zeros((5, 8))
+    stale = np.zeros(1, dtype=np.int64)
     idx = np.array([1, 3])
     code = append_jittered(HT, HV, HW, HN, head, HA, EJ, ES, stale, idx, np.array([1.0, 2.0]), np.array([0.5, 1.0]),
                            np.array([0, 0]), 0.0, 0, src_ptr, by_src, JT, jt_base, sent, np.zeros(5), keys, law)

@@ -1359,8 +1359,9 @@ def observation_sent(HT, HV, HW, HN, head, max_delay, EJ, jittered, J, first, se
     (:func:`append`, under synaptic jitter :func:`append_jittered`, each at ``now`` with serial
     number ``serial``), the synapses they complete (:func:`mark_sent`, when ``marks``), then each
     group ``fed`` (rows of ``info``) due next, nothing selected, and marked stale: on the sets'
-    next ticks under clock and Poisson firing (:func:`due_clock`; ``C``, :func:`_clock_views`), under jitter at the first arrival
-    that is not stale when the group fires ``on_input`` (:func:`due_on_input_jittered`), else
+    next ticks under clock and Poisson firing (:func:`due_clock`; ``C``, :func:`_clock_views`),
+    under jitter at the first arrival that is not stale when the group fires ``on_input``
+    (:func:`due_on_input_jittered`), else
     :func:`_select_next`. Returns 0; or, having changed nothing, the code of :func:`_room` (1:
     the rings must grow first; 2: the inputs' jitters must be drawn first)."""
     n = dense.shape[0]
