@@ -228,24 +228,32 @@ def test_a_broadcast_draws_the_jitters_of_its_units_with_the_distribution_read_o
 
 @pytest.mark.parametrize("spec", [{"dist": "uniform", "low": 0.5, "high": 3.0}, {"dist": "uniform", "low": 0.0, "high": 5.0},
                                   {"dist": "exponential", "mean": 2.0}])
-def test_jitters_drawn_ahead_in_compiled_code_are_those_of_the_law(spec):
-    """A uniform law's jitters of the next sends are drawn in compiled code
-    (history_kernels.draw_ahead), the same numbers as F⁻¹ of the keyed uniforms (jitter.draw);
-    other laws are left to jitter.late."""
-    from asyncneurons.engine.history_kernels import draw_ahead
+def test_jitters_drawn_in_compiled_code_are_those_of_the_law(spec):
+    """A uniform law's jitter of each send is drawn in compiled code as the send is written
+    (history_kernels.append_jittered), the same numbers as F⁻¹ of the keyed uniforms (jitter.draw);
+    other laws are left to jitter.late (drawn ahead: the write asks for them first)."""
+    from asyncneurons.engine.history_kernels import append_jittered
     law = jitter.compiled_law(spec)
-    if spec["dist"] != "uniform":
-        assert not law[0]
-        return
-    assert law[0]
+    assert bool(law[0]) == (spec["dist"] == "uniform")
     keys = jitter.edge_keys(5, [10, 11, 12, 13, 14], [1, 1, 2, 3, 3])
     src_ptr, by_src = np.array([0, 0, 2, 3, 5]), np.array([0, 1, 2, 3, 4])  # senders 1, 2, 3 and their synapses
-    sent, jt_base, JT = np.array([0, 7, 4096, 3]), np.full(4, -9), np.zeros((5, 8))
-    draw_ahead(np.array([1, 3]), src_ptr, by_src, sent, keys, JT, jt_base, law[1], law[2])
+    n, depth = 4, 4
+    HT, HV, HA = np.full((n, depth), -np.inf), np.zeros((n, depth)), np.full((n, depth), -np.inf)
+    HW, HN = np.zeros((n, depth), dtype=np.int64), np.full((n, depth), -1, dtype=np.int64)
+    head, sent, jt_base = np.zeros(n, dtype=np.int64), np.array([0, 7, 4096, 3]), np.full(n, -9)
+    EJ, ES, JT = np.zeros((5, depth)), np.zeros((5, depth), dtype=bool), np.zeros((5, 8))
+    stale = np.zeros(1, dtype=np.int64)
+    idx = np.array([1, 3])
+    code = append_jittered(HT, HV, HW, HN, head, HA, EJ, ES, stale, idx, np.array([1.0, 2.0]), np.array([0.5, 1.0]),
+                           np.array([0, 0]), 0.0, 0, src_ptr, by_src, JT, jt_base, sent, np.zeros(5), keys, law)
+    if not law[0]:
+        assert code == 2 and sent.tolist() == [0, 7, 4096, 3]  # nothing written: to be drawn ahead first
+        return
+    assert code == 0 and sent.tolist() == [0, 8, 4096, 4]
     for q, s in ((0, 1), (1, 1), (3, 3), (4, 3)):
-        expected = jitter.draw(spec, np.full(8, keys[q]), sent[s] + np.arange(8))
-        np.testing.assert_array_equal(JT[q], expected)  # to the last bit
-    assert not JT[2].any() and jt_base.tolist() == [-9, 7, -9, 3]
+        expected = jitter.draw(spec, np.array([keys[q]]), np.array([sent[s] - 1]))
+        np.testing.assert_array_equal(EJ[q, :1], expected)  # to the last bit
+    assert not EJ[2].any() and not JT.any()
 
 
 @pytest.mark.parametrize("over, message", [

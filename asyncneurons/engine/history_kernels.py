@@ -41,7 +41,7 @@ import numba
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
 import numpy as np
 from numba import types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from asyncneurons.engine.clocks import _advance
 from asyncneurons.engine.relaxation_kernels import apply_loop, apply_loop_with
@@ -415,13 +415,17 @@ def mark_sent(first, out_ptr, out_edges, rows, times, waves, set_wave, edge_set,
     at_max, at_count = _waiting(first, set_wave.shape[0])
     for i in range(rows.shape[0]):
         r = rows[i]
-        for q in range(out_ptr[r], out_ptr[r + 1]):
+        b0, b1 = out_ptr[r], out_ptr[r + 1]
+        k = 0  # under jitter, the slot just written (row r's synapses all have its unit as sender)
+        if jittered and b1 > b0:
+            k = _older(head[e_src[out_edges[b0]]], depth)
+        for q in range(b0, b1):
             e = out_edges[q]
             gs = edge_set[e]
             if waves[i] <= set_wave[gs]:
                 continue
             if jittered:
-                a = (times[i] + delay[e]) + EJ[e, _older(head[e_src[e]], depth)]
+                a = (times[i] + delay[e]) + EJ[e, k]
                 old = first[e]
                 if a < old:
                     first[e] = a
@@ -471,25 +475,31 @@ def append(HT, HV, HW, HN, head, max_delay, idx, times, values, waves, horizon, 
 
 @numba.njit(cache=True, nogil=True)
 def append_jittered(HT, HV, HW, HN, head, HA, EJ, ES, stale, idx, times, values, waves, horizon, serial,
-                    src_ptr, by_src, JT, jt_base, sent, delay):  # pragma: no cover - compiled
+                    src_ptr, by_src, JT, jt_base, sent, delay, e_key, law):  # pragma: no cover - compiled
     """:func:`append` when every synapse draws its own jitter per send. Returns 0 when written.
 
-    The out-synapses of sender i are ``by_src[src_ptr[i]:src_ptr[i+1]]``; the jitter of its send
-    n on the one at position q is ``JT[q, n − jt_base[i]]`` (drawn ahead, :func:`jitter_uniforms`),
-    and ``sent[i]`` is its next send index, which moves on. ``HA[i, k]`` is the last arrival of
+    The out-synapses of sender i are ``by_src[src_ptr[i]:src_ptr[i+1]]``, and ``sent[i]`` is its
+    next send index n, which moves on. The jitter of send n on synapse e is drawn here from its
+    key under a uniform law (``law``: :func:`asyncneurons.engine.jitter.compiled_law`),
+    ``low + U(e_key[e], n) · (high − low)``, the two operations of
+    :func:`asyncneurons.model.delays.law`, so the same bits; under other laws it is read from the
+    jitters drawn ahead in Python, ``JT[q, n − jt_base[i]]`` for the synapse at position q
+    (:func:`jitter_uniforms`). ``HA[i, k]`` is the last arrival of
     slot k over the sender's synapses (its send time if it has none): a slot is overwritten only
     once its successor's ``HA`` has passed. Nothing is written, and 1 returned, when that is not
     so (the caller makes the rings deeper first), or 2 when a sender's jitters for this send are
-    not drawn yet. Each earlier sample still on its way on e that the new one overtakes (arrival
-    strictly later) is marked stale in ``ES`` and counted in ``stale[0]``.
+    not drawn ahead yet. Each earlier sample still on its way on e that the new one overtakes
+    (arrival strictly later) is marked stale in ``ES`` and counted in ``stale[0]``.
     """
     depth = HT.shape[1]
-    ahead = JT.shape[1]
-    for j in range(idx.shape[0]):
-        i = idx[j]
-        c = sent[i] - jt_base[i]
-        if c < 0 or c >= ahead:
-            return 2
+    drawn = law[0] != 0.0  # a uniform law: the jitters drawn here
+    low, span = law[1], law[2]
+    if not drawn:
+        for j in range(idx.shape[0]):
+            i = idx[j]
+            c = sent[i] - jt_base[i]
+            if c < 0 or c >= JT.shape[1]:
+                return 2
     for j in range(idx.shape[0]):
         i = idx[j]
         if HA[i, (head[i] + 1) % depth] > horizon:
@@ -500,7 +510,8 @@ def append_jittered(HT, HV, HW, HN, head, HA, EJ, ES, stale, idx, times, values,
         slot = head[i]
         t = times[j]
         last = t
-        c = sent[i] - jt_base[i]
+        n = sent[i]
+        c = n - jt_base[i]
         # the earlier samples still on their way somewhere: a slot whose last arrival HA is not
         # after this send (a ≥ t on every synapse) cannot be overtaken
         n_live = 0
@@ -510,7 +521,7 @@ def append_jittered(HT, HV, HW, HN, head, HA, EJ, ES, stale, idx, times, values,
                 n_live += 1
         for q in range(src_ptr[i], src_ptr[i + 1]):
             e = by_src[q]
-            jq = JT[q, c]
+            jq = low + _uniform(e_key[e], n) * span if drawn else JT[q, c]
             a = (t + delay[e]) + jq
             for x in range(n_live):
                 k = live[x]
@@ -592,24 +603,6 @@ def jitter_uniforms(idx, src_ptr, by_src, sent, e_key, ahead):  # pragma: no cov
     return qs, u, sends
 
 
-@numba.njit(cache=True, nogil=True)
-def draw_ahead(idx, src_ptr, by_src, sent, e_key, JT, jt_base, low, span):  # pragma: no cover - compiled
-    """:func:`jitter_uniforms` and the jitters of a uniform law, ``F⁻¹(u) = low + u · span``
-    (:func:`asyncneurons.model.delays.law`'s two operations, so the same bits), written in place:
-    ``JT[q, c] = low + U(e_key[by_src[q]], sent[i] + c) · span`` for each out-synapse q of each
-    sender i of ``idx`` and c < ``JT.shape[1]``; then ``jt_base[i] = sent[i]``."""
-    ahead = JT.shape[1]
-    for j in range(idx.shape[0]):
-        i = idx[j]
-        n = sent[i]
-        for q in range(src_ptr[i], src_ptr[i + 1]):
-            key = e_key[by_src[q]]
-            for c in range(ahead):
-                JT[q, c] = low + _uniform(key, n + c) * span
-    for j in range(idx.shape[0]):
-        jt_base[idx[j]] = sent[idx[j]]
-
-
 # ---------------------------------------------------------------- a layer's firing, in two parts
 # A window fires a layer of a kind the engine samples in compiled kernels (Bernoulli units, a
 # softmax or categorical population) in two parts around NumPy's ``exp`` (one call, below):
@@ -670,19 +663,17 @@ def read_categorical_pre(HT, HN, HV, HW, head, EJ, jittered, sets, times, ptr, e
 def _room(HT, head, max_delay, idx, horizon, jittered, J):  # pragma: no cover - compiled
     """0 when the samples of the senders ``idx`` can be written (:func:`append`, or with jitter
     :func:`append_jittered`, whose checks these are); else 1 (the rings must grow) or 2 (a
-    sender's jitters for this send are not drawn yet and the law, ``J[9]``, is not one drawn
-    here: under a uniform law they are drawn here, :func:`draw_ahead`)."""
+    sender's jitters for this send are not drawn yet, under a law other than the uniform one,
+    ``J[9]``: that one is drawn in :func:`append_jittered`)."""
     depth = HT.shape[1]
     if jittered:
         HA, sent, jt_base, JT, law = J[0], J[7], J[6], J[5], J[9]
-        for j in range(idx.shape[0]):
-            i = idx[j]
-            c = sent[i] - jt_base[i]
-            if c < 0 or c >= JT.shape[1]:
-                if law[0] == 0.0:
+        if law[0] == 0.0:
+            for j in range(idx.shape[0]):
+                i = idx[j]
+                c = sent[i] - jt_base[i]
+                if c < 0 or c >= JT.shape[1]:
                     return 2
-                draw_ahead(idx, J[3], J[4], sent, J[8], JT, jt_base, law[1], law[2])
-                break
         for j in range(idx.shape[0]):
             i = idx[j]
             if HA[i, (head[i] + 1) % depth] > horizon:
@@ -706,7 +697,7 @@ def _answer_and_send(T, rows, population, sets, times, row_t, base, set_wave, la
                   ptr, edges, src, delay, first, w_new)
     if jittered:
         append_jittered(HT, HV, HW, HN, head, J[0], EJ, J[1], J[2], idx, row_t, values, waves, horizon, serial, J[3],
-                        J[4], J[5], J[6], J[7], e_delay)
+                        J[4], J[5], J[6], J[7], e_delay, J[8], J[9])
     else:
         append(HT, HV, HW, HN, head, max_delay, idx, row_t, values, waves, horizon, serial)
     if marks:
@@ -1210,8 +1201,9 @@ def bernoulli_fire_at(tab, gp, gi, decays, sets, times, lt, inclusive, horizon, 
     selection after it, :func:`due_clock` on each set's next tick (row :data:`A_CLOCK_AT`)."""
     P, H, E, T, keys, counters, gv, gaux, _ = _group_views(gp, gi)
     topo, consts, values, waves, due_sets, due_times = _group_parts(gp, gi)
+    EJ, J = _no_jitter_at(tab)
     code, n, lowest = bernoulli_fire_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
-                              _i8_1(tab, A_HEAD), np.zeros((1, 1)), False, _no_jitter(), _f8_1(tab, A_FIRST),
+                              _i8_1(tab, A_HEAD), EJ, False, J, _f8_1(tab, A_FIRST),
                               _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY), _i8_2(tab, A_E_INT),
                               _f8_1(tab, A_E_DELAY), topo, consts, P, H, E, T, keys, counters, gv, gaux, decays, sets,
                               times, values, waves, lt, inclusive, horizon, serial, fexp, due_sets, due_times)
@@ -1228,8 +1220,9 @@ def categorical_fire_at(tab, gp, gi, z, decays, sets, times, row_t, lt, inclusiv
     addresses, and with ``clock`` its next selection, as in :func:`bernoulli_fire_at`."""
     P, H, E, T, keys, counters, gv, _, _ = _group_views(gp, gi)
     topo, consts, values, waves, due_sets, due_times = _group_parts(gp, gi)
+    EJ, J = _no_jitter_at(tab)
     a, n, lowest = categorical_fire_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
-                                _i8_1(tab, A_HEAD), np.zeros((1, 1)), False, _no_jitter(), _f8_1(tab, A_FIRST),
+                                _i8_1(tab, A_HEAD), EJ, False, J, _f8_1(tab, A_FIRST),
                                 _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY),
                                 _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), topo, consts, P, H, E, T, keys, counters, gv,
                                 z, decays, sets, times, row_t, values, waves, lt, inclusive, horizon, serial, fexp,
@@ -1242,12 +1235,14 @@ def categorical_fire_at(tab, gp, gi, z, decays, sets, times, row_t, lt, inclusiv
 
 # the arrays of a window's pass, by address (window_layers): rows of ``tab``
 (A_HT, A_HV, A_HW, A_HN, A_HEAD, A_FIRST, A_SET_WAVE, A_LAST, A_MAX_DELAY, A_E_INT, A_E_DELAY, A_WI, A_WF, A_INFO,
- A_LINKS, A_STALE, A_DUE_AT, A_IN_DENSE, A_IN_OUT_PTR, A_IN_OUT_SORTED, A_FED, A_CLOCK_AT, A_CLOCK_K, A_CLOCK_C,
- A_CLOCK_PERIOD, A_CLOCK_BLOCK, A_CLOCK_BLOCK_OF, A_CLOCK_FLAGS) = range(28)
-# (observation_sent_at: the input units, their synapses by unit, the groups they feed; bernoulli_fire_at under
-# clock and Poisson firing: each set's next tick; window_layers under them: the clocks' state
-# (asyncneurons.engine.clocks.Clocks: k, c, the period (c under Poisson firing), the blocks of draws and
-# their indices) and flags (clock or Poisson firing, Poisson, drawn))
+ A_LINKS, A_STALE, A_DUE_AT, A_IN_DENSE, A_IN_OUT_PTR, A_IN_OUT_SORTED, A_FED, A_CLOCK_AT, A_NO_JITTER) = range(23)
+# (observation_sent_at: the input units, their synapses by unit, the groups they feed; under clock and Poisson
+# firing each set's next tick; a float64 zero of two axes that the stand-ins for synaptic jitter view, _no_jitter_at)
+
+# the clocks' state under clock and Poisson firing, by address (window_layers, observation_sent_at): rows of
+# ``ctab`` (asyncneurons.engine.clocks.Clocks: k, c, the period (c under Poisson firing), the blocks of draws
+# and their indices; flags: clock or Poisson firing, Poisson, drawn)
+C_K, C_C, C_PERIOD, C_BLOCK, C_BLOCK_OF, C_FLAGS = range(6)
 
 
 def array_addresses(arrays) -> np.ndarray:
@@ -1304,6 +1299,41 @@ J_EJ, J_HA, J_ES, J_STALE, J_SRC_PTR, J_BY_SRC, J_JT, J_JT_BASE, J_SENT, J_E_KEY
 
 
 @numba.njit(cache=True, nogil=True)
+def _no_jitter_at(tab):  # pragma: no cover - compiled
+    """(EJ, J): :func:`_no_jitter`'s stand-ins as views of the one zero at row :data:`A_NO_JITTER`
+    of ``tab``, nothing allocated (they are typed, never read)."""
+    a = tab[A_NO_JITTER, 0]
+    z, i = numba.carray(_f8_at(a), (1, 1)), numba.carray(_i8_at(a), 1)
+    return z, (z, numba.carray(_b1_at(a), (1, 1)), i, i, i, z, i, i, numba.carray(_u8_at(a), 1),
+               numba.carray(_f8_at(a), 1))
+
+
+@numba.njit(cache=True, nogil=True)
+def _jitter_views(jtab):  # pragma: no cover - compiled
+    """(EJ, J): the per-send jitters and their bookkeeping (:func:`_room`, :func:`_answer_and_send`)
+    read from their addresses in ``jtab`` (rows :data:`J_EJ` … :data:`J_LAW`)."""
+    return _f8_2(jtab, J_EJ), (_f8_2(jtab, J_HA), _b1_2(jtab, J_ES), _i8_1(jtab, J_STALE), _i8_1(jtab, J_SRC_PTR),
+                               _i8_1(jtab, J_BY_SRC), _f8_2(jtab, J_JT), _i8_1(jtab, J_JT_BASE), _i8_1(jtab, J_SENT),
+                               _u8_1(jtab, J_E_KEY), _f8_1(jtab, J_LAW))
+
+
+def _clock_views(tab, ctab):  # pragma: no cover - compiled (the overload below)
+    """The clocks' arrays (each set's next tick, row :data:`A_CLOCK_AT` of ``tab``, then rows
+    :data:`C_K` … :data:`C_FLAGS` of ``ctab``); None when firing is not on clocks (``ctab`` None),
+    so that the kernels given it leave the clocks' code out (a branch on ``C is not None`` is
+    pruned when ``C``'s type is None)."""
+
+
+@overload(_clock_views)
+def _clock_views_typed(tab, ctab):
+    """:func:`_clock_views` by ``ctab``'s type: None, or the clocks' arrays."""
+    if isinstance(ctab, types.NoneType):
+        return lambda tab, ctab: None
+    return lambda tab, ctab: (_f8_1(tab, A_CLOCK_AT), _i8_1(ctab, C_K), _f8_1(ctab, C_C), _f8_1(ctab, C_PERIOD),
+                              _f8_2(ctab, C_BLOCK), _i8_1(ctab, C_BLOCK_OF), _i8_1(ctab, C_FLAGS))
+
+
+@numba.njit(cache=True, nogil=True)
 def _group_views(gp, gi):  # pragma: no cover - compiled
     """Group ``gi``'s arrays, (P, H, E, T, keys, counters, values, aux, stamps), from row ``gi`` of
     ``gp`` (:func:`group_addresses`)."""
@@ -1322,15 +1352,16 @@ def _group_views(gp, gi):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def observation_sent(HT, HV, HW, HN, head, max_delay, EJ, jittered, J, first, set_wave, last, e_int, e_delay, dense,
-                     out_ptr, out_sorted, values, now, wave, serial, marks, wi, wf, info, fed, stale, due_at, clock_at,
-                     timed):  # pragma: no cover - compiled
+                     out_ptr, out_sorted, values, now, wave, serial, marks, wi, wf, info, fed, stale,
+                     due_at, C):  # pragma: no cover - compiled
     """The input units ``dense`` emitted ``values`` of wave ``wave`` at ``now``, outside any window,
     as :meth:`~asyncneurons.engine.windows.Windows.post_input` takes them in Python: into their rings
     (:func:`append`, under synaptic jitter :func:`append_jittered`, each at ``now`` with serial
     number ``serial``), the synapses they complete (:func:`mark_sent`, when ``marks``), then each
     group ``fed`` (rows of ``info``) due next, nothing selected, and marked stale: on the sets'
-    next ticks ``clock_at`` when ``timed`` (:func:`due_clock`), under jitter at the first arrival
-    that is not stale when the group fires ``on_input`` (:func:`due_on_input_jittered`), else
+    next ticks under clock and Poisson firing (:func:`due_clock`; ``C``, :func:`_clock_views`),
+    under jitter at the first arrival that is not stale when the group fires ``on_input``
+    (:func:`due_on_input_jittered`), else
     :func:`_select_next`. Returns 0; or, having changed nothing, the code of :func:`_room` (1:
     the rings must grow first; 2: the inputs' jitters must be drawn first)."""
     n = dense.shape[0]
@@ -1341,7 +1372,7 @@ def observation_sent(HT, HV, HW, HN, head, max_delay, EJ, jittered, J, first, se
         return code
     if jittered:
         append_jittered(HT, HV, HW, HN, head, J[0], EJ, J[1], J[2], dense, times, values, waves, now, serial, J[3],
-                        J[4], J[5], J[6], J[7], e_delay)
+                        J[4], J[5], J[6], J[7], e_delay, J[8], J[9])
     else:
         append(HT, HV, HW, HN, head, max_delay, dense, times, values, waves, now, serial)
     if marks:
@@ -1352,8 +1383,8 @@ def observation_sent(HT, HV, HW, HN, head, max_delay, EJ, jittered, J, first, se
         topo, consts = wi[row[I_TOPO]:row[I_TOPO_END]], wf[row[I_CONSTS]:row[I_CONSTS_END]]
         n_sets = row[I_N_SETS]
         due_sets, due_times = wi[row[I_DUE_SETS]:row[I_DUE_SETS] + n_sets], wf[row[I_DUE_TIMES]:row[I_DUE_TIMES] + n_sets]
-        if timed:
-            _, low = due_clock(clock_at, topo[SET_BASE], n_sets, -math.inf, False, due_sets, due_times)
+        if C is not None:
+            _, low = due_clock(C[0], topo[SET_BASE], n_sets, -math.inf, False, due_sets, due_times)
         elif jittered and topo[MODE] == 0:
             _, low = due_on_input_jittered(HT, HN, head, EJ, J[1], _part(topo, W_SRC), _part(topo, W_EDGES),
                                            consts[DELAYS:], _part(topo, W_PTR), last, topo[SET_BASE],
@@ -1381,29 +1412,32 @@ def earliest_next_at(tab, btab, which, now):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def observation_sent_at(tab, values, now, wave, serial, marks, timed):  # pragma: no cover - compiled
-    """:func:`observation_sent` without synaptic jitter, its arrays read from their addresses in
-    ``tab`` (:func:`array_addresses`, rows :data:`A_HT` … :data:`A_CLOCK_AT`)."""
+def _observation_at(tab, EJ, jittered, J, C, values, now, wave, serial, marks):  # pragma: no cover - compiled
+    """:func:`observation_sent` with the window's arrays read from their addresses in ``tab``
+    (:func:`array_addresses`, rows :data:`A_HT` … :data:`A_CLOCK_AT`), the jitters' ``EJ`` and
+    ``J`` and the clocks' ``C`` (:func:`_clock_views`) given."""
     return observation_sent(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN), _i8_1(tab, A_HEAD),
-                            _f8_1(tab, A_MAX_DELAY), np.zeros((1, 1)), False, _no_jitter(), _f8_1(tab, A_FIRST),
-                            _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY),
-                            _i8_1(tab, A_IN_DENSE), _i8_1(tab, A_IN_OUT_PTR), _i8_1(tab, A_IN_OUT_SORTED), values, now,
-                            wave, serial, marks, _i8_1(tab, A_WI), _f8_1(tab, A_WF), _i8_2(tab, A_INFO),
-                            _i8_1(tab, A_FED), _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT), _f8_1(tab, A_CLOCK_AT), timed)
+                            _f8_1(tab, A_MAX_DELAY), EJ, jittered, J, _f8_1(tab, A_FIRST), _i8_1(tab, A_SET_WAVE),
+                            _f8_1(tab, A_LAST), _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), _i8_1(tab, A_IN_DENSE),
+                            _i8_1(tab, A_IN_OUT_PTR), _i8_1(tab, A_IN_OUT_SORTED), values, now, wave, serial, marks,
+                            _i8_1(tab, A_WI), _f8_1(tab, A_WF), _i8_2(tab, A_INFO), _i8_1(tab, A_FED),
+                            _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT), C)
 
 
 @numba.njit(cache=True, nogil=True)
-def observation_sent_jittered(tab, jtab, values, now, wave, serial, marks, timed):  # pragma: no cover - compiled
+def observation_sent_at(tab, ctab, values, now, wave, serial, marks):  # pragma: no cover - compiled
+    """:func:`observation_sent` without synaptic jitter, its arrays read from their addresses in
+    ``tab`` and, under clock and Poisson firing, ``ctab`` (None else: no clocks' code)."""
+    EJ, J = _no_jitter_at(tab)
+    return _observation_at(tab, EJ, False, J, _clock_views(tab, ctab), values, now, wave, serial, marks)
+
+
+@numba.njit(cache=True, nogil=True)
+def observation_sent_jittered(tab, jtab, ctab, values, now, wave, serial, marks):  # pragma: no cover - compiled
     """:func:`observation_sent` under synaptic jitter, its arrays read from their addresses in
-    ``tab`` and ``jtab`` (as :func:`window_layers_jittered` reads them)."""
-    J = (_f8_2(jtab, J_HA), _b1_2(jtab, J_ES), _i8_1(jtab, J_STALE), _i8_1(jtab, J_SRC_PTR), _i8_1(jtab, J_BY_SRC),
-         _f8_2(jtab, J_JT), _i8_1(jtab, J_JT_BASE), _i8_1(jtab, J_SENT), _u8_1(jtab, J_E_KEY), _f8_1(jtab, J_LAW))
-    return observation_sent(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN), _i8_1(tab, A_HEAD),
-                            _f8_1(tab, A_MAX_DELAY), _f8_2(jtab, J_EJ), True, J, _f8_1(tab, A_FIRST),
-                            _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY),
-                            _i8_1(tab, A_IN_DENSE), _i8_1(tab, A_IN_OUT_PTR), _i8_1(tab, A_IN_OUT_SORTED), values, now,
-                            wave, serial, marks, _i8_1(tab, A_WI), _f8_1(tab, A_WF), _i8_2(tab, A_INFO),
-                            _i8_1(tab, A_FED), _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT), _f8_1(tab, A_CLOCK_AT), timed)
+    ``tab``, ``jtab`` and ``ctab`` (as :func:`window_layers_jittered` reads them)."""
+    EJ, J = _jitter_views(jtab)
+    return _observation_at(tab, EJ, True, J, _clock_views(tab, ctab), values, now, wave, serial, marks)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1433,13 +1467,6 @@ def _restamp(stamps, population, sets, times, m):  # pragma: no cover - compiled
             stamps[i] = times[0]
         else:
             stamps[sets[i]] = times[i]
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _clock_views(tab):  # pragma: no cover - compiled
-    """The clocks' arrays (each set's next tick, then rows :data:`A_CLOCK_K` … :data:`A_CLOCK_FLAGS`)."""
-    return (_f8_1(tab, A_CLOCK_AT), _i8_1(tab, A_CLOCK_K), _f8_1(tab, A_CLOCK_C), _f8_1(tab, A_CLOCK_PERIOD),
-            _f8_2(tab, A_CLOCK_BLOCK), _i8_1(tab, A_CLOCK_BLOCK_OF), _i8_1(tab, A_CLOCK_FLAGS))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1487,14 +1514,13 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
     before calling again at the position and pending number returned (past the output when
     nothing more of it is due).
 
-    Under clock and Poisson firing (``C``: :func:`_clock_views`, its flags' first) a group's
+    Under clock and Poisson firing (``C``: :func:`_clock_views`; None else) a group's
     sets are due at their ticks (:func:`due_clock`), and before they fire their clocks move on
     and those inside their refractory period drop out (:func:`_ticked`); status 4 when a clock's
     draws must be filled first (``action``: the clock; nothing changed), and a pending number
     −2 − n says that the group's n sets have moved their clocks on already (in ``I_SETS`` and
     ``I_TIMES``) and now fire."""
     no_decays = np.empty(0)  # a layer of per-sample traces decays them by its one factor
-    timed = C[6][0] != 0
     m_max, width = 1, 1  # the firings' scratch, made once (_scratch)
     for gi in range(info.shape[0]):
         m_max = max(m_max, info[gi, I_SIZE])
@@ -1521,7 +1547,7 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
             d = due_at[gi]
             if stale[gi] == 0 and not (d < lt or (d == lt and cls < lp)):
                 continue
-            if timed:
+            if C is not None:
                 n, low = due_clock(C[0], topo[SET_BASE], n_sets, lt, inclusive, due_sets, due_times)
             else:
                 n, low = _select_next(topo[MODE], first, _part(topo, W_EDGES), _part(topo, W_PTR), last,
@@ -1536,7 +1562,7 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
                 sets, times = wi[row[I_SETS]:row[I_SETS] + n], wf[row[I_TIMES]:row[I_TIMES] + n]
                 sets[:] = due_sets[:n]
                 times[:] = due_times[:n]
-                if timed:
+                if C is not None:
                     kept = _ticked(C, topo[SET_BASE], sets, times, n, last, consts[REFRACTORY], sc)
                     if kept < -1:
                         return 4, pos, n, serial, -2 - kept, 0
@@ -1561,7 +1587,7 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
                     wf[row[I_Z]:row[I_Z] + row[I_N_LOGITS]], decays, sets, times, row_t, fire_values, fire_waves, lt,
                     inclusive, horizon, serial, fexp, due_sets, due_times, sc)
                 if a < 0:
-                    return -a, pos, -2 - n if timed else n, serial, 0, 0
+                    return -a, pos, -2 - n if C is not None else n, serial, 0, 0
                 action = a
             else:
                 code, n_next, low = _bernoulli_fire_in(
@@ -1570,13 +1596,13 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
                     grp[G_AUX], decays, sets, times, fire_values, fire_waves, lt, inclusive, horizon, serial, fexp,
                     due_sets, due_times, sc)
                 if code:
-                    return code, pos, -2 - n if timed else n, serial, 0, 0
+                    return code, pos, -2 - n if C is not None else n, serial, 0, 0
             if tau > 0.0:  # the stamps move to the rows' times once they have recorded
                 _restamp(grp[G_STAMPS], population, sets, times, m)
             serial += 1
             for q in range(row[I_TARGETS], row[I_TARGETS] + row[I_N_TARGETS]):
                 stale[links[q]] = 1
-            if timed:  # the sets due next, at their ticks
+            if C is not None:  # the sets due next, at their ticks
                 n_next, low = due_clock(C[0], topo[SET_BASE], n_sets, lt, inclusive, due_sets, due_times)
             due_at[gi] = low
             n = n_next
@@ -1590,32 +1616,40 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
 
 
 @numba.njit(cache=True, nogil=True)
-def window_layers_jittered(tab, jtab, gp, start, stop, pending, lt, lp, horizon, serial,
-                           fexp):  # pragma: no cover - compiled
-    """:func:`window_layers_any` under synaptic jitter, its arrays read from their addresses:
-    ``tab`` and ``gp`` as for :func:`window_layers`, the jitters and their bookkeeping in ``jtab``
-    (rows :data:`J_EJ` … :data:`J_LAW`, :func:`array_addresses`)."""
-    J = (_f8_2(jtab, J_HA), _b1_2(jtab, J_ES), _i8_1(jtab, J_STALE), _i8_1(jtab, J_SRC_PTR), _i8_1(jtab, J_BY_SRC),
-         _f8_2(jtab, J_JT), _i8_1(jtab, J_JT_BASE), _i8_1(jtab, J_SENT), _u8_1(jtab, J_E_KEY), _f8_1(jtab, J_LAW))
+def _window_layers_at(tab, EJ, jittered, J, C, gp, start, stop, pending, lt, lp, horizon, serial,
+                      fexp):  # pragma: no cover - compiled
+    """:func:`window_layers_any` with the window's arrays read from their addresses in ``tab``
+    (:func:`array_addresses`, rows :data:`A_HT` … :data:`A_DUE_AT`), the jitters' ``EJ`` and ``J``
+    and the clocks' ``C`` (:func:`_clock_views`) given."""
     return window_layers_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
-                             _i8_1(tab, A_HEAD), _f8_2(jtab, J_EJ), True, J, _f8_1(tab, A_FIRST),
-                             _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY),
-                             _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), gp, _i8_1(tab, A_WI), _f8_1(tab, A_WF),
-                             _i8_2(tab, A_INFO), _i8_1(tab, A_LINKS), _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT),
-                             start, stop, pending, lt, lp, horizon, serial, fexp, _clock_views(tab))
+                             _i8_1(tab, A_HEAD), EJ, jittered, J, _f8_1(tab, A_FIRST), _i8_1(tab, A_SET_WAVE),
+                             _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY), _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY),
+                             gp, _i8_1(tab, A_WI), _f8_1(tab, A_WF), _i8_2(tab, A_INFO), _i8_1(tab, A_LINKS),
+                             _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT), start, stop, pending, lt, lp, horizon, serial,
+                             fexp, C)
 
 
 @numba.njit(cache=True, nogil=True)
-def window_layers(tab, gp, start, stop, pending, lt, lp, horizon, serial, fexp):  # pragma: no cover - compiled
+def window_layers_jittered(tab, jtab, ctab, gp, start, stop, pending, lt, lp, horizon, serial,
+                           fexp):  # pragma: no cover - compiled
+    """:func:`window_layers_any` under synaptic jitter, its arrays read from their addresses:
+    ``tab``, ``ctab`` and ``gp`` as for :func:`window_layers`, the jitters and their bookkeeping in
+    ``jtab`` (rows :data:`J_EJ` … :data:`J_LAW`, :func:`array_addresses`)."""
+    EJ, J = _jitter_views(jtab)
+    return _window_layers_at(tab, EJ, True, J, _clock_views(tab, ctab), gp, start, stop, pending, lt, lp, horizon,
+                             serial, fexp)
+
+
+@numba.njit(cache=True, nogil=True)
+def window_layers(tab, ctab, gp, start, stop, pending, lt, lp, horizon, serial, fexp):  # pragma: no cover - compiled
     """:func:`window_layers_any` without synaptic jitter, its arrays read from their addresses:
-    ``tab`` (:func:`array_addresses`, rows :data:`A_HT` … :data:`A_DUE_AT`) and ``gp``
-    (:func:`group_addresses`). Two arrays to pass, and arrays without reference counts inside."""
-    return window_layers_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
-                             _i8_1(tab, A_HEAD), np.zeros((1, 1)), False, _no_jitter(), _f8_1(tab, A_FIRST),
-                             _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY),
-                             _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), gp, _i8_1(tab, A_WI), _f8_1(tab, A_WF),
-                             _i8_2(tab, A_INFO), _i8_1(tab, A_LINKS), _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT),
-                             start, stop, pending, lt, lp, horizon, serial, fexp, _clock_views(tab))
+    ``tab`` (:func:`array_addresses`, rows :data:`A_HT` … :data:`A_NO_JITTER`), under clock and
+    Poisson firing the clocks' ``ctab`` (rows :data:`C_K` … :data:`C_FLAGS`; None else, and the
+    clocks' code is left out) and ``gp`` (:func:`group_addresses`). A few arrays to pass, and
+    arrays without reference counts inside."""
+    EJ, J = _no_jitter_at(tab)
+    return _window_layers_at(tab, EJ, False, J, _clock_views(tab, ctab), gp, start, stop, pending, lt, lp, horizon,
+                             serial, fexp)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -1658,8 +1692,8 @@ def wait_window_at(tab, btab, gp, hidden0, hidden1, out0, out1, lt, lp, which, h
         bt, bp = lb, env_class
         if not _precedes(bt, bp, lt, lp):
             bt, bp = lt, lp
-        status, pos, pending, serial, action, m = window_layers(tab, gp, hidden0, hidden1, -1, bt, bp, horizon,
-                                                                serial, fexp)
+        status, pos, pending, serial, action, m = window_layers(tab, None, gp, hidden0, hidden1, -1, bt, bp,
+                                                                horizon, serial, fexp)
         if status != 0:
             return status, pos, pending, serial, action, m, 0, bt, bp
         if not _precedes(bt, bp, lt, lp):
@@ -1675,7 +1709,8 @@ def wait_window_at(tab, btab, gp, hidden0, hidden1, out0, out1, lt, lp, which, h
                           _f8_2(tab, A_HT), _i8_2(tab, A_HN), _i8_1(tab, A_HEAD), _part(topo, W_SRC), consts[DELAYS:])
     if _precedes(due, row[I_CLASS], lt, lp) and _precedes(due, env_class, lt, lp):
         lt, lp = due, env_class
-    status, pos, pending, serial, action, m = window_layers(tab, gp, out0, out1, -1, lt, lp, horizon, serial, fexp)
+    status, pos, pending, serial, action, m = window_layers(tab, None, gp, out0, out1, -1, lt, lp, horizon, serial,
+                                                            fexp)
     return status, pos, pending, serial, action, m, 1, lt, lp
 
 

@@ -74,7 +74,7 @@ _late = late  # as defined here (a test may set jitters by hand through jitter.l
 
 def compiled_law(spec) -> np.ndarray:
     """``[1, low, high − low]`` when the jitters of ``spec`` are drawn in compiled code
-    (:func:`asyncneurons.engine.history_kernels.draw_ahead`): a uniform law, whose
+    (:func:`asyncneurons.engine.history_kernels.append_jittered`, per send): a uniform law, whose
     F⁻¹(u) = low + u (high − low) takes the two operations :func:`delays.law` takes, and
     :func:`late` as defined here; else ``[0, 0, 0]`` (drawn through :func:`late`)."""
     if (late is _late and isinstance(spec, dict) and spec.get("dist") == "uniform"

@@ -31,7 +31,7 @@ import numpy as np
 
 from asyncneurons.model import delays
 from asyncneurons.engine import events, jitter
-from asyncneurons.engine.history_kernels import append, append_jittered, draw_ahead, jitter_uniforms
+from asyncneurons.engine.history_kernels import append, append_jittered, jitter_uniforms
 from asyncneurons.engine import transmission_kernels as tk
 
 
@@ -153,10 +153,10 @@ class Transmission:
         self.ES = np.zeros((E, self.depth), dtype=bool)  # overtaken by a later send: stale
         self.stale = np.zeros(1, dtype=np.int64)  # stale arrivals so far
         self.e_first = np.full(E, math.inf)  # on_all: first arrival of a newer wave on each synapse
-        # jitters drawn ahead: row q (synapse by_src[q]) holds sends jt_base[its sender] + 0…7
-        self.JT = np.zeros((E, 8))
+        self.jt_law = jitter.compiled_law(self.jitter)  # a uniform law: drawn in compiled code (append_jittered)
+        # other laws' jitters drawn ahead: row q (synapse by_src[q]) holds sends jt_base[its sender] + 0…7
+        self.JT = np.zeros((E, 8) if not self.jt_law[0] else (1, 1))
         self.jt_base = np.full(n, -9, dtype=np.int64)  # none drawn yet
-        self.jt_law = jitter.compiled_law(self.jitter)  # a uniform law: drawn in compiled code (draw_ahead)
         self.jitter_arrays = ("sent", "HA", "EJ", "ES", "stale", "e_first")
 
     @property
@@ -272,7 +272,7 @@ class Transmission:
         while True:
             code = append_jittered(self.HT, self.HV, self.HW, self.HN, self.head, self.HA, self.EJ, self.ES,
                                    self.stale, *args, self.src_ptr, self.by_src, self.JT, self.jt_base, self.sent,
-                                   self.e_delay)
+                                   self.e_delay, self.e_key, self.jt_law)
             if code == 0:
                 break
             if code == 1:
@@ -282,12 +282,9 @@ class Transmission:
         self.serial += 1
 
     def _draw_ahead(self, idx) -> None:
-        """Draw the jitters of the next sends of the senders ``idx`` on all their synapses
-        (each j(e, n) is a function of its key and n alone: drawing ahead changes no value)."""
-        if self.jt_law[0]:
-            draw_ahead(np.asarray(idx, dtype=np.int64), self.src_ptr, self.by_src, self.sent, self.e_key, self.JT,
-                       self.jt_base, self.jt_law[1], self.jt_law[2])
-            return
+        """Draw the jitters of the next sends of the senders ``idx`` on all their synapses, under
+        a law other than the uniform one (each j(e, n) is a function of its key and n alone:
+        drawing ahead changes no value)."""
         qs, u, sends = jitter_uniforms(idx, self.src_ptr, self.by_src, self.sent, self.e_key, self.JT.shape[1])
         self.JT[qs] = jitter.late(self.jitter, u.ravel(), sends.ravel()).reshape(u.shape)
         self.jt_base[idx] = self.sent[idx]

@@ -302,7 +302,6 @@ class Windows:
                                  np.empty((cap, m)), np.empty(cap, dtype=np.int64))
         self.no_jitter = np.zeros((1, 1))  # stands for the per-send jitters when there are none
         self.no_stamps = np.zeros(0)  # stands for the time stamps of per-sample traces (window_layers)
-        self.no_ints = np.zeros(1, dtype=np.int64)  # and for the clocks' integers when firing is not on clocks
         # clock or Poisson firing, Poisson, with draws (history_kernels._clock_views)
         self.clock_flags = np.array([self.timed, self.timed and self.clocks.poisson,
                                      self.timed and self.clocks.spec is not None], dtype=np.int64)
@@ -457,11 +456,11 @@ class Windows:
             now = float(self.sim.env.now)
             while True:
                 if self.jittered:
-                    code = observation_sent_jittered(self.tab, self.jtab, values, now, int(wave), tr.serial,
-                                                     self.input_marks, self.timed)
+                    code = observation_sent_jittered(self.tab, self.jtab, self.ctab, values, now, int(wave), tr.serial,
+                                                     self.input_marks)
                 else:
-                    code = observation_sent_at(self.tab, values, now, int(wave), tr.serial, self.input_marks,
-                                               self.timed)
+                    code = observation_sent_at(self.tab, self.ctab, values, now, int(wave), tr.serial,
+                                               self.input_marks)
                 if not code:
                     break
                 self._make_room(code, g.dense)
@@ -684,10 +683,11 @@ class Windows:
                 result = None
             elif self.jittered:
                 status, start, pending, serial, action, m = window_layers_jittered(
-                    self.tab, self.jtab, self.groups, start, stop, pending, lt, lp, sim.env.now, tr.serial, EXP)
+                    self.tab, self.jtab, self.ctab, self.groups, start, stop, pending, lt, lp, sim.env.now, tr.serial,
+                    EXP)
             else:
                 status, start, pending, serial, action, m = window_layers(
-                    self.tab, self.groups, start, stop, pending, lt, lp, sim.env.now, tr.serial, EXP)
+                    self.tab, self.ctab, self.groups, start, stop, pending, lt, lp, sim.env.now, tr.serial, EXP)
             tr.serial = serial
             if status == 0:
                 break
@@ -729,15 +729,19 @@ class Windows:
         held = [(tr, "HT"), (tr, "HV"), (tr, "HW"), (tr, "HN"), (tr, "head"), (self, "first"), (self, "set_wave"),
                 (self, "last"), (tr, "max_delay"), (self, "e_int"), (tr, "e_delay"), (self, "wi"), (self, "wf"),
                 (self, "info"), (self, "links"), (self, "stale"), (self, "due_at"), (g, "dense"), (g, "out_ptr"),
-                (g, "out_sorted"), (self, "fed_oi"), *self._clock_rows()]
+                (g, "out_sorted"), (self, "fed_oi"), (self.clocks, "at") if self.timed else (self, "no_stamps"),
+                (self, "no_jitter")]
         arrays = [getattr(o, name) for o, name in held]
         self.tab = array_addresses(arrays)
+        clocks = self._clock_rows()
+        self.ctab = array_addresses([getattr(o, name) for o, name in clocks]) if self.timed else None
         if self.bounded:  # earliest_next's, made once
             self.b_tab = array_addresses([self.b_ptr, self.b_edges, self.b_src, self.b_delay, self.b_set,
                                           self.b_refractory, self.b_rptr, self.b_rows, self.b_lb, self.b_inputs])
         # the arrays a run may replace (the others are made once, with the window)
         held = [(o, name, a) for (o, name), a in zip(held, arrays)]
-        held = held[:A_MAX_DELAY] + held[A_CLOCK_AT:]
+        held = held[:A_MAX_DELAY] + ([held[A_CLOCK_AT], *((o, name, getattr(o, name)) for o, name in clocks)]
+                                     if self.timed else [])
         jittered = []
         if self.jittered:  # window_layers_jittered's and observation_sent_jittered's
             jitters = [(tr, "EJ"), *((tr, name) for name in ("HA", "ES", "stale", "src_ptr", "by_src", "JT", "jt_base",
@@ -764,7 +768,7 @@ class Windows:
             names = ("P", "H", "T", "counters", "values", *(("E",) if g.keeps_trace else ()),
                      *(() if g.kind.population else ("aux",)), *(("trace_time",) if g.exponential else ()))
             own = [(g, name, getattr(g, name)) for name in names]
-            by_group.append(_holds(held[:A_MAX_DELAY + 1] + own))
+            by_group.append(_holds(held[:A_MAX_DELAY + int(self.timed)] + own))
             held.extend(own)
         held.extend(jittered)
         self.replaced = _holds(held)
@@ -773,16 +777,16 @@ class Windows:
         self.groups = group_addresses(groups, parts)
 
     def _clock_rows(self) -> list:
-        """Where the clocks' arrays are (rows :data:`~asyncneurons.engine.history_kernels.A_CLOCK_AT`
-        … ``A_CLOCK_FLAGS`` of the window's table): each set's next tick, k, c, the period (c
-        under Poisson firing), the blocks of draws and their indices, and the flags; stand-ins
-        when firing is not on clocks."""
-        if not self.timed:
-            return [(self, "no_stamps"), (self, "no_ints"), (self, "no_stamps"), (self, "no_stamps"),
-                    (self, "no_jitter"), (self, "no_ints"), (self, "clock_flags")]
+        """Where the clocks' arrays are under clock and Poisson firing (rows
+        :data:`~asyncneurons.engine.history_kernels.C_K` … ``C_FLAGS`` of the clocks' table
+        ``ctab``, None when firing is not on clocks; each set's next tick is row ``A_CLOCK_AT`` of
+        the window's): k, c, the period (c under Poisson firing), the blocks of draws and their
+        indices, and the flags."""
         ck = self.clocks
-        return [(ck, "at"), (ck, "k"), (ck, "c"), (ck, "c" if ck.poisson else "period"), (ck, "block"),
-                (ck, "block_of"), (self, "clock_flags")]
+        if not self.timed:
+            return []
+        return [(ck, "k"), (ck, "c"), (ck, "c" if ck.poisson else "period"), (ck, "block"), (ck, "block_of"),
+                (self, "clock_flags")]
 
     def _every_arrival(self, g, lt: float, inclusive: bool) -> None:
         """The layer pass of ``on_input`` units without refractory period: every sample before
