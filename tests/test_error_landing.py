@@ -23,13 +23,13 @@ def _run(s, ticks, count=None):
     rows = []
     sim = Simulation(s, on_episode=rows.append, max_ticks=ticks)
     if count is not None and sim.error_landing is not None:
-        lands = sim.error_landing.lands
+        land = sim.error_landing._land
 
-        def counted(sg):
-            done = lands(sg)
+        def counted(sg, block):
+            done = land(sg, block)
             count.append(done)
             return done
-        sim.error_landing.lands = counted
+        sim.error_landing._land = counted
     sim.run()
     return sim, [(r["return"], r["length"], r["sim_time_ms"]) for r in rows]
 
@@ -57,11 +57,30 @@ def test_the_last_hidden_layer_sends_its_error_on_within_the_call_and_the_first_
     first, second, out = sorted(sim.groups, key=lambda g: g.rank)
     assert second.errors_next[0] is first and first.errors_next is None
     assert first.errors_at_once is second.errors_at_once is sim.error_landing and out.errors_at_once is None
+    assert out.errors_out[2] is second and sim.error_landing.output is out  # its error: one event of its own
+
+
+def test_the_outputs_error_sent_as_its_own_event_lands_as_the_engines_blocks(scenario):
+    """The output's error, one event without blocks (ErrorLanding.send), taken by the engine's
+    general path where it cannot land in one call: the run of the blocks send_retro sends."""
+    s = _scenario(scenario, True)
+    sims = []
+    for own in (True, False):
+        sim = Simulation(s, max_ticks=200)
+        if own:
+            sim.error_landing._land = lambda sg, block: False  # always the engine's path
+        else:
+            sim.output.errors_out = None  # the output's error sent as blocks
+        sim.run()
+        sims.append(sim)
+    for layer, m in sims[1].layer_matrices().items():
+        np.testing.assert_array_equal(sims[0].layer_matrices()[layer], m)
 
 
 def test_a_layer_whose_error_goes_on_after_a_delay_takes_its_own_alone(scenario):
     sim = Simulation(_scenario(scenario, True, {"timing": {"retro_delay": 1.5}}), max_ticks=1)
-    first, second, _ = sorted(sim.groups, key=lambda g: g.rank)
+    first, second, out = sorted(sim.groups, key=lambda g: g.rank)
+    assert out.errors_out is None  # the output's error lands after 1.5 ms: sent as blocks
     assert first.errors_at_once is sim.error_landing and first.errors_next is None
     assert second.errors_at_once is None  # it sends on after 1.5 ms: an event of its own
 

@@ -15,6 +15,13 @@ has sampled, the whole sequence — δ settled on the upper layer, its error, δ
 lower layer, its error — is one compiled call (:func:`errors_land`): the same operations on the
 same numbers in the same order, so the same bits, without the events, blocks and checks between
 them. Otherwise, and whenever events are recorded, the engine takes its general path.
+
+The output's error itself, ``e^L = W^L[:, :-1] · g^L`` sent when the output population samples
+with no retrograde delay, is one event of its own (:meth:`ErrorLanding.send`), carrying the
+matrix alone: where the last hidden layer has nothing else waiting and would learn from it at
+once, it lands by the call above; otherwise it becomes the blocks ``Simulation.send_retro``
+would have sent and takes the engine's path. It is never in the queue at a checkpoint (it lands
+within the instant the output sampled, before the environment steps).
 """
 
 from __future__ import annotations
@@ -66,16 +73,25 @@ class ErrorLanding:
     def __init__(self, sim):
         self.sim = sim
         self.landings = sim.landings
+        self.output = None  # the output, when its error lands by this object (send)
 
     def lands(self, sg) -> bool:
         """Apply the retrograde blocks waiting on ``sg`` (and what it sends on at once) in one call,
         when that is the engine's own sequence (see the module docstring); False if it is not."""
-        sim = self.sim
         blocks = sg.retro_in
-        if len(blocks) != 1 or sg.retro_reset or not hasattr(sg, "sample_slope"):
+        if len(blocks) != 1 or sg.retro_reset:
             return False
         _, pos, block = blocks[0]
-        if id(pos) not in sg.identity_in or not block.flags.c_contiguous:
+        if id(pos) not in sg.identity_in or not block.flags.c_contiguous or not self._land(sg, block):
+            return False
+        sg.retro_in = []
+        return True
+
+    def _land(self, sg, block) -> bool:
+        """:meth:`lands` for ``block``, a block covering ``sg``'s units in order, landing now on a
+        group with nothing else waiting; False (nothing done) where it is not the engine's sequence."""
+        sim = self.sim
+        if not hasattr(sg, "sample_slope"):
             return False
         nxt = sg.errors_next
         if nxt is not None:
@@ -95,8 +111,26 @@ class ErrorLanding:
             errors_land(block, float(sim.env.now), L.n, L.constants[0], L.ltab, sg.land_tab, sg.sample_H,
                         sg.sample_slope, sg.decay_value, nb.land_tab, nb.sample_H, nb.sample_slope, nb.decay_value,
                         True)
-        sg.retro_in = []
         return True
+
+    def send(self, out, C, at: float) -> None:
+        """The output's error ``C`` (its units × the last hidden layer's), sent when it sampled at
+        ``at``: one event at the instant and priority of ``Simulation.send_retro``'s, whose landing
+        (:meth:`_arrives`) needs neither blocks nor the engine's queue of retrograde signals."""
+        delay, priority, _, _ = out.errors_out
+        self.sim.env.schedule_at(events.Signal.__new__(events.Signal), priority, at + delay, C, self._arrives)
+
+    def _arrives(self, event) -> None:
+        """The output's error lands on the last hidden layer ``sg``: when ``sg`` has nothing else
+        waiting and would learn from it at once (``Simulation._retro_landing`` then
+        ``_retro_applying``), in one call (:meth:`_land`); otherwise as the blocks ``send_retro``
+        sends, through the engine."""
+        C = event._value
+        sim, out = self.sim, self.output
+        _, _, sg, bucket = out.errors_out
+        if not (sg.retro_in or sg.retro_reset) and sim._comes_next(sg.errors_apply) and self._land(sg, C):
+            return
+        sim._retro_landing(([(sg, out.uids, bucket.pos, C[:, bucket.span])], -1, False))
 
 
 def _whole(grp, b) -> bool:
@@ -113,13 +147,16 @@ def plan(sim):
     """An :class:`ErrorLanding` for ``sim`` when its errors may land in one call somewhere, else
     None; per group, ``identity_in`` (the blocks that cover it in order, by their positions'
     ids) and ``errors_next`` (the group it sends on to at once, with the two priorities of that
-    landing and its application, or None when it sends nothing), and ``errors_at_once``."""
+    landing and its application, or None when it sends nothing), ``errors_at_once`` and
+    ``errors_apply`` (the priority of its application); for the output, ``errors_out``: (delay,
+    priority, target, bucket) of its one block when that covers the last hidden layer in order,
+    with no delay, onto a group whose errors land in one call (:meth:`ErrorLanding.send`), else None."""
     rule = type(sim.rule)
     applies = (issubclass(rule, Backprop) and rule.on_retro_blocks is Backprop.on_retro_blocks
                and rule.on_retro is Backprop.on_retro and sim.landings is not None and sim.windows is not None
                and sim.retro is None and sim.retro_jitter is None and sim.instant is None)
     for grp in sim.groups:
-        grp.errors_at_once = None
+        grp.errors_at_once = grp.errors_out = None
     if not applies:
         return None
     landing = ErrorLanding(sim)
@@ -152,6 +189,14 @@ def plan(sim):
                 continue
             grp.errors_next = (nb, priority, events.retro_apply(nb.rank, sim.max_rank))
         grp.errors_at_once = landing
+        grp.errors_apply = events.retro_apply(grp.rank, sim.max_rank)
+    out = sim.output
+    if len(out.retro_plan) == 1 and out.kind.population:
+        delay, priority, buckets = out.retro_plan[0]
+        if delay == 0.0 and len(buckets) == 1 and _whole(out, buckets[0]) and \
+                buckets[0].target.errors_at_once is landing:
+            out.errors_out = (delay, priority, buckets[0].target, buckets[0])
+            landing.output = out
     return landing
 
 

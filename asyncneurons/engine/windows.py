@@ -1012,7 +1012,7 @@ class Windows:
                 self._make_room(code, g.dense[rows])
             aux = None  # σ of each row is in g.aux; only an output's aux is read (_fired)
         tr.serial += 1
-        if self.rule_sampled and not sim.rule.sampled_in_place(sim, g, rows):
+        if self.rule_sampled and not sim.rule.sampled_in_place(sim, g, rows, row_t):
             self._sampled(g, rows, row_t, aux, m)
         if g is self.output or sim.on_event is not None:  # what _fired reads of the samples
             self._fired(g, g.kind, rows, row_t, g.fire_values[:m], aux, g.fire_waves[:m])
