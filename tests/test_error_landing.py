@@ -4,6 +4,7 @@
 import numpy as np
 import pytest
 
+from asyncneurons.engine import events
 from asyncneurons.engine.simulation import Simulation
 
 PER_UNIT = {"synapse_delay": {"dist": "uniform", "low": 0.0, "high": 5.0},
@@ -25,8 +26,8 @@ def _run(s, ticks, count=None):
     if count is not None and sim.error_landing is not None:
         land = sim.error_landing._land
 
-        def counted(sg, block):
-            done = land(sg, block)
+        def counted(sg, block, now):
+            done = land(sg, block, now)
             count.append(done)
             return done
         sim.error_landing._land = counted
@@ -60,19 +61,30 @@ def test_the_last_hidden_layer_sends_its_error_on_within_the_call_and_the_first_
     assert out.errors_out[2] is second and sim.error_landing.output is out  # its error: one event of its own
 
 
-def test_the_outputs_error_sent_as_its_own_event_lands_as_the_engines_blocks(scenario):
-    """The output's error, one event without blocks (ErrorLanding.send), taken by the engine's
-    general path where it cannot land in one call: the run of the blocks send_retro sends."""
+@pytest.mark.parametrize("way", ["event, then the engine's path", "event, then one call"])
+def test_the_outputs_error_sent_as_its_own_event_lands_as_the_engines_blocks(scenario, way):
+    """The output's error as one event without blocks (ErrorLanding.send when it cannot land at
+    once), landing by the one call when it comes or taken by the engine's general path: the run
+    of the blocks send_retro sends."""
     s = _scenario(scenario, True)
-    sims = []
+    sims, landed = [], []
     for own in (True, False):
         sim = Simulation(s, max_ticks=200)
-        if own:
-            sim.error_landing._land = lambda sg, block: False  # always the engine's path
-        else:
+        L = sim.error_landing
+        if not own:
             sim.output.errors_out = None  # the output's error sent as blocks
+        elif way == "event, then the engine's path":
+            L._land = lambda sg, block, now: False
+        else:
+            def queued(out, C, at, L=L, sim=sim):  # never at once: always its own event
+                _, priority, _, _ = out.errors_out
+                sim.env.schedule_at(events.Signal.__new__(events.Signal), priority, at, C, L._arrives)
+            land = L._land
+            L.send = queued
+            L._land = lambda sg, block, now: landed.append(land(sg, block, now)) or landed[-1]
         sim.run()
         sims.append(sim)
+    assert way != "event, then one call" or sum(landed) > 100
     for layer, m in sims[1].layer_matrices().items():
         np.testing.assert_array_equal(sims[0].layer_matrices()[layer], m)
 

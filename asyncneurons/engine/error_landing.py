@@ -17,11 +17,14 @@ same numbers in the same order, so the same bits, without the events, blocks and
 them. Otherwise, and whenever events are recorded, the engine takes its general path.
 
 The output's error itself, ``e^L = W^L[:, :-1] · g^L`` sent when the output population samples
-with no retrograde delay, is one event of its own (:meth:`ErrorLanding.send`), carrying the
-matrix alone: where the last hidden layer has nothing else waiting and would learn from it at
-once, it lands by the call above; otherwise it becomes the blocks ``Simulation.send_retro``
-would have sent and takes the engine's path. It is never in the queue at a checkpoint (it lands
-within the instant the output sampled, before the environment steps).
+with no retrograde delay (:meth:`ErrorLanding.send`), lands by the call above as soon as it is
+sent, at the output's own instant, where its landing would be the next event processed and the
+last hidden layer would learn from it at once: nothing the firing window does after the output's
+sample reads or changes the hidden layers' weights, traces or kept inputs. Otherwise it is one
+event of its own carrying the matrix alone, which lands by the call above when it comes, or
+becomes the blocks ``Simulation.send_retro`` would have sent and takes the engine's path. It is
+never in the queue at a checkpoint (it lands within the instant the output sampled, before the
+environment steps).
 """
 
 from __future__ import annotations
@@ -82,22 +85,22 @@ class ErrorLanding:
         if len(blocks) != 1 or sg.retro_reset:
             return False
         _, pos, block = blocks[0]
-        if id(pos) not in sg.identity_in or not block.flags.c_contiguous or not self._land(sg, block):
+        if id(pos) not in sg.identity_in or not block.flags.c_contiguous or \
+                not self._land(sg, block, float(self.sim.env.now)):
             return False
         sg.retro_in = []
         return True
 
-    def _land(self, sg, block) -> bool:
-        """:meth:`lands` for ``block``, a block covering ``sg``'s units in order, landing now on a
-        group with nothing else waiting; False (nothing done) where it is not the engine's sequence."""
-        sim = self.sim
+    def _land(self, sg, block, now: float) -> bool:
+        """:meth:`lands` for ``block``, a block covering ``sg``'s units in order, landing at ``now``
+        on a group with nothing else waiting; False (nothing done) where it is not the engine's sequence."""
         if not hasattr(sg, "sample_slope"):
             return False
         nxt = sg.errors_next
         if nxt is not None:
             nb, arrival, apply = nxt
             if nb.retro_in or nb.retro_reset or not hasattr(nb, "sample_slope") or not (
-                    sim._comes_next(arrival) and sim._comes_next(apply)):
+                    self._next(now, arrival) and self._next(now, apply)):
                 return False
         L = self.landings
         if sg.land_replaced() or (nxt is not None and nb.land_replaced()):
@@ -105,20 +108,33 @@ class ErrorLanding:
             if sg.land_tab is None or (nxt is not None and nb.land_tab is None):
                 return False
         if nxt is None:
-            errors_land(block, float(sim.env.now), L.n, L.constants[0], L.ltab, sg.land_tab, sg.sample_H,
+            errors_land(block, now, L.n, L.constants[0], L.ltab, sg.land_tab, sg.sample_H,
                         sg.sample_slope, sg.decay_value, sg.land_tab, sg.sample_H, sg.sample_slope, 0.0, False)
         else:
-            errors_land(block, float(sim.env.now), L.n, L.constants[0], L.ltab, sg.land_tab, sg.sample_H,
+            errors_land(block, now, L.n, L.constants[0], L.ltab, sg.land_tab, sg.sample_H,
                         sg.sample_slope, sg.decay_value, nb.land_tab, nb.sample_H, nb.sample_slope, nb.decay_value,
                         True)
         return True
 
+    def _next(self, t: float, priority: int) -> bool:
+        """Whether an event at ``t`` with ``priority`` would come before everything in the queue
+        (``Simulation._comes_next`` for an instant not yet reached)."""
+        queue = self.sim.env._queue
+        return not queue or queue[0][0] > t or (queue[0][0] == t and queue[0][1] > priority)
+
     def send(self, out, C, at: float) -> None:
         """The output's error ``C`` (its units × the last hidden layer's), sent when it sampled at
-        ``at``: one event at the instant and priority of ``Simulation.send_retro``'s, whose landing
-        (:meth:`_arrives`) needs neither blocks nor the engine's queue of retrograde signals."""
-        delay, priority, _, _ = out.errors_out
-        self.sim.env.schedule_at(events.Signal.__new__(events.Signal), priority, at + delay, C, self._arrives)
+        ``at`` inside a firing window. Where its landing would be the next event processed — it
+        precedes everything queued, and whatever the window still does or schedules comes after it
+        (the window fires nothing past the landing, and the output, last, touches no hidden
+        layer) — it lands at once, at its own instant (:meth:`_land`). Otherwise it is one event
+        at the instant and priority of ``Simulation.send_retro``'s (:meth:`_arrives`)."""
+        delay, priority, sg, _ = out.errors_out
+        t = at + delay
+        if self._next(t, priority) and not (sg.retro_in or sg.retro_reset) and self._next(t, sg.errors_apply) \
+                and self._land(sg, C, t):
+            return
+        self.sim.env.schedule_at(events.Signal.__new__(events.Signal), priority, t, C, self._arrives)
 
     def _arrives(self, event) -> None:
         """The output's error lands on the last hidden layer ``sg``: when ``sg`` has nothing else
@@ -128,7 +144,8 @@ class ErrorLanding:
         C = event._value
         sim, out = self.sim, self.output
         _, _, sg, bucket = out.errors_out
-        if not (sg.retro_in or sg.retro_reset) and sim._comes_next(sg.errors_apply) and self._land(sg, C):
+        if not (sg.retro_in or sg.retro_reset) and sim._comes_next(sg.errors_apply) and \
+                self._land(sg, C, float(sim.env.now)):
             return
         sim._retro_landing(([(sg, out.uids, bucket.pos, C[:, bucket.span])], -1, False))
 
