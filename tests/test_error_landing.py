@@ -4,7 +4,6 @@
 import numpy as np
 import pytest
 
-from asyncneurons.engine import events
 from asyncneurons.engine.simulation import Simulation
 
 PER_UNIT = {"synapse_delay": {"dist": "uniform", "low": 0.0, "high": 5.0},
@@ -76,17 +75,33 @@ def test_the_outputs_error_sent_as_its_own_event_lands_as_the_engines_blocks(sce
         elif way == "event, then the engine's path":
             L._land = lambda sg, block, now: False
         else:
-            def queued(out, C, at, L=L, sim=sim):  # never at once: always its own event
-                _, priority, _, _ = out.errors_out
-                sim.env.schedule_at(events.Signal.__new__(events.Signal), priority, at, C, L._arrives)
             land = L._land
-            L.send = queued
+            L.after_window = lambda L=L: L._queue(*L.pending) or setattr(L, "pending", None)  # always an event
             L._land = lambda sg, block, now: landed.append(land(sg, block, now)) or landed[-1]
         sim.run()
         sims.append(sim)
     assert way != "event, then one call" or sum(landed) > 100
     for layer, m in sims[1].layer_matrices().items():
         np.testing.assert_array_equal(sims[0].layer_matrices()[layer], m)
+
+
+def test_an_error_sent_while_another_waits_for_the_window_to_end_makes_the_first_an_event(scenario):
+    """Two errors of the output in one window: the first becomes its event, in sending order, and
+    only the second may land at once when the window is done (ErrorLanding.after_window)."""
+    sim = Simulation(_scenario(scenario, True), max_ticks=5)
+    sim.run()
+    L, out = sim.error_landing, sim.output
+    C1, C2 = np.ones((out.size, 6)), np.full((out.size, 6), 2.0)
+    t = float(sim.env.now) + 1.0
+    queued = len(sim.env._queue)
+    L.send(out, C1, t)
+    assert L.pending[0] is C1 and len(sim.env._queue) == queued
+    L.send(out, C2, t)
+    assert L.pending[0] is C2 and len(sim.env._queue) == queued + 1
+    event = [q for q in sim.env._queue if q[3].callbacks == [L._arrives]][0]
+    assert event[0] == t and event[3]._value is C1
+    L.after_window()  # not the next event (the first comes before it): an event too
+    assert L.pending is None and len(sim.env._queue) == queued + 2
 
 
 def test_a_layer_whose_error_goes_on_after_a_delay_takes_its_own_alone(scenario):

@@ -17,14 +17,15 @@ same numbers in the same order, so the same bits, without the events, blocks and
 them. Otherwise, and whenever events are recorded, the engine takes its general path.
 
 The output's error itself, ``e^L = W^L[:, :-1] · g^L`` sent when the output population samples
-with no retrograde delay (:meth:`ErrorLanding.send`), lands by the call above as soon as it is
-sent, at the output's own instant, where its landing would be the next event processed and the
-last hidden layer would learn from it at once: nothing the firing window does after the output's
-sample reads or changes the hidden layers' weights, traces or kept inputs. Otherwise it is one
-event of its own carrying the matrix alone, which lands by the call above when it comes, or
-becomes the blocks ``Simulation.send_retro`` would have sent and takes the engine's path. It is
-never in the queue at a checkpoint (it lands within the instant the output sampled, before the
-environment steps).
+with no retrograde delay (:meth:`ErrorLanding.send`), lands by the call above as soon as the
+firing window that sent it is done, at the output's own instant, where its landing would be the
+next event processed and the last hidden layer would learn from it at once
+(:meth:`ErrorLanding.after_window`): nothing processed in between, since the window fired
+nothing past that landing and its wake-up and the environment's step come later. Otherwise it
+is one event of its own carrying the matrix alone, which lands by the call above when it comes,
+or becomes the blocks ``Simulation.send_retro`` would have sent and takes the engine's path. It
+is never in the queue at a checkpoint (it lands within the instant the output sampled, before
+the environment steps).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class ErrorLanding:
         self.sim = sim
         self.landings = sim.landings
         self.output = None  # the output, when its error lands by this object (send)
+        self.pending = None  # (C, t): the error the output sent in the current window (send)
 
     def lands(self, sg) -> bool:
         """Apply the retrograde blocks waiting on ``sg`` (and what it sends on at once) in one call,
@@ -124,16 +126,30 @@ class ErrorLanding:
 
     def send(self, out, C, at: float) -> None:
         """The output's error ``C`` (its units × the last hidden layer's), sent when it sampled at
-        ``at`` inside a firing window. Where its landing would be the next event processed — it
-        precedes everything queued, and whatever the window still does or schedules comes after it
-        (the window fires nothing past the landing, and the output, last, touches no hidden
-        layer) — it lands at once, at its own instant (:meth:`_land`). Otherwise it is one event
-        at the instant and priority of ``Simulation.send_retro``'s (:meth:`_arrives`)."""
-        delay, priority, sg, _ = out.errors_out
-        t = at + delay
+        ``at`` inside a firing window: kept until the window is done (:meth:`after_window`); an
+        error kept already, sent earlier in the window, becomes its event first."""
+        if self.pending is not None:
+            self._queue(*self.pending)
+        delay, _, _, _ = out.errors_out
+        self.pending = (C, at + delay)
+
+    def after_window(self) -> None:
+        """The error the window's output sent, at ``t``: where its landing would be the next event
+        processed (it precedes everything queued once the window has fired and armed its wake-up)
+        and the last hidden layer would learn from it at once, it lands now, at ``t``
+        (:meth:`_land`); otherwise it is one event at the instant and priority of
+        ``Simulation.send_retro``'s (:meth:`_arrives`)."""
+        C, t = self.pending
+        self.pending = None
+        _, priority, sg, _ = self.output.errors_out
         if self._next(t, priority) and not (sg.retro_in or sg.retro_reset) and self._next(t, sg.errors_apply) \
                 and self._land(sg, C, t):
             return
+        self._queue(C, t)
+
+    def _queue(self, C, t: float) -> None:
+        """The output's error ``C`` as one event at ``t`` (:meth:`_arrives`)."""
+        _, priority, _, _ = self.output.errors_out
         self.sim.env.schedule_at(events.Signal.__new__(events.Signal), priority, t, C, self._arrives)
 
     def _arrives(self, event) -> None:

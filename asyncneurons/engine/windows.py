@@ -497,6 +497,9 @@ class Windows:
         limit = queue[0][:2] if queue else (math.inf, math.inf)
         self.advance(limit)
         self.rearm()
+        landing = self.sim.error_landing
+        if landing is not None and landing.pending is not None:  # the output's error (engine.error_landing)
+            landing.after_window()
 
     def _superseded(self, event) -> bool:
         """Whether a queued event is a wake-up of this window that an earlier one replaced."""
