@@ -559,7 +559,7 @@ class Simulation:
         block of ``C`` that concerns it, with the senders' unit ids so that the receiver sums in
         a fixed order. Inside a firing window the signals leave at the sampling unit's own time
         (``at``, by default the window's). The output's error under the backprop baselines, where
-        it lands in one call, is one event of its own (:meth:`ErrorLanding.send
+        it lands in one call, is kept until the window is done, without blocks (:meth:`ErrorLanding.send
         <asyncneurons.engine.error_landing.ErrorLanding.send>`).
         """
         env = self.env
