@@ -235,6 +235,19 @@ def test_a_hidden_unit_keeps_its_inputs_and_slope_as_the_rules_numpy_keeps_them(
 
 
 @SETTINGS
+@given(m=st.integers(1, 12), n=st.integers(2, 70), seed=st.integers(0, 2**32 - 1))
+def test_the_outputs_error_is_sent_as_the_rules_numpy_sends_it(m, n, seed):
+    """C = P[:, :-1] · g[:, None] with the score g = (values − π)/T, as the window and the rule compute them."""
+    rng = np.random.default_rng(seed)
+    v = np.zeros(m)
+    v[rng.integers(m)] = 1.0
+    probs, P, T = rng.random(m + 1), values(rng, (m, n)), float(rng.uniform(0.1, 3.0))
+    C = np.empty((m, n - 1))
+    compiled.error_sent(v, probs, T, P, C)
+    assert same(C, P[..., :-1] * ((v - probs[:m]) / T)[..., None])
+
+
+@SETTINGS
 @given(rows=st.integers(1, 300), cols=sizes, seed=st.integers(0, 2**32 - 1))
 def test_ordered_row_sums_add_rows_in_order(rows, cols, seed):
     rng = np.random.default_rng(seed)

@@ -23,13 +23,13 @@ def _run(s, ticks, count=None):
     rows = []
     sim = Simulation(s, on_episode=rows.append, max_ticks=ticks)
     if count is not None and sim.error_landing is not None:
-        lands = sim.error_landing.lands
+        land = sim.error_landing._land
 
-        def counted(sg):
-            done = lands(sg)
+        def counted(sg, block, now):
+            done = land(sg, block, now)
             count.append(done)
             return done
-        sim.error_landing.lands = counted
+        sim.error_landing._land = counted
     sim.run()
     return sim, [(r["return"], r["length"], r["sim_time_ms"]) for r in rows]
 
@@ -57,11 +57,57 @@ def test_the_last_hidden_layer_sends_its_error_on_within_the_call_and_the_first_
     first, second, out = sorted(sim.groups, key=lambda g: g.rank)
     assert second.errors_next[0] is first and first.errors_next is None
     assert first.errors_at_once is second.errors_at_once is sim.error_landing and out.errors_at_once is None
+    assert out.errors_out[2] is second and sim.error_landing.output is out  # its error: one event of its own
+
+
+@pytest.mark.parametrize("way", ["event, then the engine's path", "event, then one call"])
+def test_the_outputs_error_sent_as_its_own_event_lands_as_the_engines_blocks(scenario, way):
+    """The output's error as one event without blocks (ErrorLanding.send when it cannot land at
+    once), landing by the one call when it comes or taken by the engine's general path: the run
+    of the blocks send_retro sends."""
+    s = _scenario(scenario, True)
+    sims, landed = [], []
+    for own in (True, False):
+        sim = Simulation(s, max_ticks=200)
+        L = sim.error_landing
+        if not own:
+            sim.output.errors_out = None  # the output's error sent as blocks
+        elif way == "event, then the engine's path":
+            L._land = lambda sg, block, now: False
+        else:
+            land = L._land
+            L.after_window = lambda L=L: L._queue(*L.pending) or setattr(L, "pending", None)  # always an event
+            L._land = lambda sg, block, now: landed.append(land(sg, block, now)) or landed[-1]
+        sim.run()
+        sims.append(sim)
+    assert way != "event, then one call" or sum(landed) > 100
+    for layer, m in sims[1].layer_matrices().items():
+        np.testing.assert_array_equal(sims[0].layer_matrices()[layer], m)
+
+
+def test_an_error_sent_while_another_waits_for_the_window_to_end_makes_the_first_an_event(scenario):
+    """Two errors of the output in one window: the first becomes its event, in sending order, and
+    only the second may land at once when the window is done (ErrorLanding.after_window)."""
+    sim = Simulation(_scenario(scenario, True), max_ticks=5)
+    sim.run()
+    L, out = sim.error_landing, sim.output
+    C1, C2 = np.ones((out.size, 6)), np.full((out.size, 6), 2.0)
+    t = float(sim.env.now) + 1.0
+    queued = len(sim.env._queue)
+    L.send(out, C1, t)
+    assert L.pending[0] is C1 and len(sim.env._queue) == queued
+    L.send(out, C2, t)
+    assert L.pending[0] is C2 and len(sim.env._queue) == queued + 1
+    event = [q for q in sim.env._queue if q[3].callbacks == [L._arrives]][0]
+    assert event[0] == t and event[3]._value is C1
+    L.after_window()  # not the next event (the first comes before it): an event too
+    assert L.pending is None and len(sim.env._queue) == queued + 2
 
 
 def test_a_layer_whose_error_goes_on_after_a_delay_takes_its_own_alone(scenario):
     sim = Simulation(_scenario(scenario, True, {"timing": {"retro_delay": 1.5}}), max_ticks=1)
-    first, second, _ = sorted(sim.groups, key=lambda g: g.rank)
+    first, second, out = sorted(sim.groups, key=lambda g: g.rank)
+    assert out.errors_out is None  # the output's error lands after 1.5 ms: sent as blocks
     assert first.errors_at_once is sim.error_landing and first.errors_next is None
     assert second.errors_at_once is None  # it sends on after 1.5 ms: an event of its own
 

@@ -548,15 +548,22 @@ class Simulation:
                 for name in grp.names:
                     self.on_event(self.env.now, name, "reward", delta, step)
 
-    def send_retro(self, grp, C: np.ndarray, step: int, reset: bool) -> None:
+    def send_retro(self, grp, C: np.ndarray, step: int, reset: bool, at: float | None = None) -> None:
         """Send per-synapse signals ``C`` (units × sources) back to the presynaptic units.
 
         One event per (retrograde delay, receiving rank) carries, for each presynaptic group, the
         block of ``C`` that concerns it, with the senders' unit ids so that the receiver sums in
-        a fixed order. Inside a firing window the signals leave at the sampling unit's own time.
+        a fixed order. Inside a firing window the signals leave at the sampling unit's own time
+        (``at``, by default the window's). The output's error under the backprop baselines, where
+        it lands in one call, is kept until the window is done, without blocks (:meth:`ErrorLanding.send
+        <asyncneurons.engine.error_landing.ErrorLanding.send>`).
         """
         env = self.env
-        at = self.windows.now if self.windows is not None else None
+        if at is None and self.windows is not None:
+            at = self.windows.now
+        if grp.errors_out is not None and at is not None and self.on_event is None and step == -1 and not reset:
+            self.error_landing.send(grp, C, at)
+            return
         if self.retro is not None:  # into the queue of retrograde signals (asyncneurons.engine.retrograde)
             self.retro.send(grp, C, step, reset, env.now if at is None else at)
             return

@@ -267,7 +267,9 @@ class Windows:
         self.output = next(g for g in sim.groups if g.role == "output")
         self.hidden = [g for g in self.order if g is not self.output]
         self.retro_min = min((d for _, _, d in sim.graph.edges(data="retro_delay")), default=0.0)
-        self.latest = (-math.inf, 0)  # (time, class) of the latest hidden firing in the current window
+        # (time, class) of the latest hidden firing in the current window kept from a copy (those before
+        # the earliest cut never reach it)
+        self.latest = (-math.inf, 0)
         rule = type(sim.rule)
         self.plain_trace = rule.on_sample is Rule.on_sample and rule.on_sample_rows is Rule.on_sample_rows
         self.rule_sampled = rule.sampled is not Rule.sampled  # the rule's part of a compiled firing (_sampled)
@@ -494,6 +496,9 @@ class Windows:
         limit = queue[0][:2] if queue else (math.inf, math.inf)
         self.advance(limit)
         self.rearm()
+        landing = self.sim.error_landing
+        if landing is not None and landing.pending is not None:  # the output's error (engine.error_landing)
+            landing.after_window()
 
     def _superseded(self, event) -> bool:
         """Whether a queued event is a wake-up of this window that an earlier one replaced."""
@@ -945,7 +950,7 @@ class Windows:
         sim = self.sim
         for tg in g.target_groups:
             self.stale[tg.oi] = 1
-        if self.cut and g is not self.output:
+        if self.saved is not None and g is not self.output:  # only those may lie beyond the cut (_after_hidden)
             self.latest = max(self.latest, (float(row_t.max()), events.FIRE + g.rank))
         if sim.on_event is not None:
             for r, t, v, w in zip(rows.tolist(), row_t.tolist(), values.tolist(), waves.tolist()):
@@ -1016,7 +1021,7 @@ class Windows:
                 self._make_room(code, g.dense[rows])
             aux = None  # σ of each row is in g.aux; only an output's aux is read (_fired)
         tr.serial += 1
-        if self.rule_sampled and not sim.rule.sampled_in_place(sim, g, rows):
+        if self.rule_sampled and not sim.rule.sampled_in_place(sim, g, rows, row_t):
             self._sampled(g, rows, row_t, aux, m)
         if g is self.output or sim.on_event is not None:  # what _fired reads of the samples
             self._fired(g, g.kind, rows, row_t, g.fire_values[:m], aux, g.fire_waves[:m])

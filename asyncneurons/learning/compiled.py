@@ -304,6 +304,17 @@ def keep_inputs(rows, H, sigma, sample_H, slope):
         slope[r] = p * (1.0 - p)
 
 
+@njit(cache=_CACHE, error_model="numpy")
+def error_sent(values, probs, temperature, P, C):
+    """The backprop baselines' output error sent back when it samples: for each unit s its score
+    ``g_s = (values[s] − probs[s]) / temperature`` and ``C[s, i] = P[s, i] · g_s`` for the
+    ``C.shape[1]`` first columns (the operations of ``(values − π)/T`` then ``P[:, :-1] · g[:, None]``)."""
+    for s in range(C.shape[0]):
+        gs = (values[s] - probs[s]) / temperature
+        for i in range(C.shape[1]):
+            C[s, i] = P[s, i] * gs
+
+
 # ---------------------------------------------------------------------- Adam and Weight Max
 @njit(cache=_CACHE, error_model="numpy")
 def _adam_span(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):

@@ -63,10 +63,21 @@ class Backprop(GlobalReinforce):
         else:
             self.on_sample_rows(sim, group, rows, values, aux, g, H)
 
-    def sampled_in_place(self, sim, group, rows) -> bool:
+    def sampled_in_place(self, sim, group, rows, times) -> bool:
         """A hidden Bernoulli layer's rows keep their inputs and slope σ(1 − σ) in one compiled call
-        (:func:`asyncneurons.learning.compiled.keep_inputs`, the bits of :meth:`on_sample_rows`)."""
-        if group.role == "output" or group.kind.name != "bernoulli":
+        (:func:`asyncneurons.learning.compiled.keep_inputs`, the bits of :meth:`on_sample_rows`). An
+        output population sends its error ``C = W[:, :-1] · (onehot(a) − π)/T`` computed in one
+        compiled call (:func:`asyncneurons.learning.compiled.error_sent`, the bits of :meth:`sampled`)
+        from its samples and π (``group.values``, ``group.aux``), at its time ``times[0]``."""
+        if group.role == "output":
+            if not (group.kind.population and group.retro_buckets):
+                return False
+            P = group.P
+            C = np.empty((P.shape[0], P.shape[1] - 1))
+            compiled.error_sent(group.values, group.aux[0], float(group.lp.temperature), P, C)
+            sim.send_retro(group, C, -1, False, float(times[0]))
+            return True
+        if group.kind.name != "bernoulli":
             return False
         if not hasattr(group, "sample_H"):
             group.sample_H, group.sample_slope = np.zeros_like(group.H), np.zeros(group.size)

@@ -119,11 +119,11 @@ class Rule:
         :meth:`records_at_sample` says so. A rule that overrides its sampling and this method
         has its layers fired by one compiled call; the default (nothing) is the plain trace's."""
 
-    def sampled_in_place(self, sim, group, rows) -> bool:
-        """:meth:`sampled` for rows ``rows`` of a compiled firing, read from the group's own arrays
-        (the inputs the rows read in ``group.H``, σ per row in ``group.aux``) where the rule needs
-        neither the samples nor their scores: True when done; False, the default, and the window
-        computes those and calls :meth:`sampled`."""
+    def sampled_in_place(self, sim, group, rows, times) -> bool:
+        """:meth:`sampled` for rows ``rows`` of a compiled firing at ``times``, read from the group's
+        own arrays (the inputs the rows read in ``group.H``, σ per row in ``group.aux``, a
+        population's samples in ``group.values`` and ``(π, a)`` in ``group.aux``): True when done;
+        False, the default, and the window computes the samples and scores and calls :meth:`sampled`."""
         return False
 
     def on_reward(self, sim, group, delta: float, step: int, reset: bool) -> None:
