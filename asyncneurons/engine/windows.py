@@ -610,9 +610,13 @@ class Windows:
 
     def _due_before(self, groups, limit) -> bool:
         """Whether some group of ``groups`` may fire before ``limit``: it must select again, or its
-        next firing precedes the limit (what :meth:`_layer` asks first)."""
-        stale, due = self.stale, self.due_at
-        return any(stale[g.oi] or (float(due[g.oi]), events.FIRE + g.rank) < limit for g in groups)
+        next firing precedes the limit (what :meth:`_layer` asks first). Read as Python numbers
+        (``tolist``: the same floats, fewer NumPy scalars)."""
+        stale, due = self.stale.tolist(), self.due_at.tolist()
+        for g in groups:
+            if stale[g.oi] or (due[g.oi], events.FIRE + g.rank) < limit:
+                return True
+        return False
 
     def _earliest_cut(self, out_class: int):
         """A lower bound on where an output's sample may cut the window (see :meth:`advance`),
