@@ -495,3 +495,26 @@ def test_an_observation_taken_in_by_one_call_is_the_one_taken_in_step_by_step(sc
     key = lambda rows: [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]  # noqa: E731
     assert key(rows_one) == key(rows_steps) and rows_one
     assert _window_state(one) == _window_state(steps)
+
+
+@pytest.mark.parametrize("over", [{}, {"learning": {"rule": "ste_backprop"}}, {"env": {"pacing": "wait"}},
+                                  {"timing": {"firing": "clock", "firing_period": 5.0}}],
+                         ids=["on_all", "ste backprop", "wait pacing", "clock firing"])
+def test_the_compiled_firings_scratch_kept_by_the_window_is_the_run_with_scratch_made_per_call(scenario, over,
+                                                                                              monkeypatch):
+    """The compiled calls' scratch (history_kernels._scratch_at) and an observation's times, waves
+    and rows are views of buffers the window keeps, made once: the run is the one whose calls make
+    their scratch afresh (buffers too short for them, history_kernels._scratch_in)."""
+    from asyncneurons.engine import windows
+    rows_kept, rows_fresh = [], []
+    kept = Simulation(_scenario(scenario, over, True), on_episode=rows_kept.append, max_ticks=250)
+    buffers = (kept.windows.scratch_ints, kept.windows.scratch_reals)
+    assert all(len(b) for b in buffers)
+    monkeypatch.setattr(windows, "scratch_lengths", lambda m, n, width: (0, 0))
+    fresh = Simulation(_scenario(scenario, over, True), on_episode=rows_fresh.append, max_ticks=250)
+    assert not len(fresh.windows.scratch_ints)
+    kept.run(), fresh.run()
+    assert kept.windows.scratch_ints is buffers[0] and kept.windows.scratch_reals is buffers[1]  # never remade
+    key = lambda rows: [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]  # noqa: E731
+    assert key(rows_kept) == key(rows_fresh) and rows_kept
+    assert _window_state(kept) == _window_state(fresh)

@@ -821,8 +821,31 @@ def _scratch(m, n, width):  # pragma: no cover - compiled
     arguments of NumPy's loop [5] (:func:`~asyncneurons.engine.relaxation_kernels.apply_loop_with`),
     each sender's newest time [n] and value [n], products [width], pre-activations [m], x [m],
     σ or scores [m], decay factors [m])."""
-    ints = np.empty(m + 2 * n + 5, dtype=np.int64)
-    reals = np.empty(2 * n + width + 4 * m)
+    n_ints, n_reals = scratch_lengths(m, n, width)
+    return _scratch_of(np.empty(n_ints, dtype=np.int64), np.empty(n_reals), m, n, width)
+
+
+@numba.njit(cache=True, nogil=True)
+def scratch_lengths(m, n, width):  # pragma: no cover - compiled
+    """The lengths of :func:`_scratch`'s two arrays (int64, float64) for ``m`` rows, ``n`` senders
+    and inputs ``width`` wide."""
+    return m + 2 * n + 5, 2 * n + width + 4 * m
+
+
+@numba.njit(cache=True, nogil=True)
+def _scratch_in(ints, reals, m, n, width):  # pragma: no cover - compiled
+    """:func:`_scratch` as views of ``ints`` and ``reals`` (buffers a window keeps, nothing
+    allocated), or made afresh when they are too short for these sizes."""
+    n_ints, n_reals = scratch_lengths(m, n, width)
+    if ints.shape[0] < n_ints or reals.shape[0] < n_reals:
+        return _scratch(m, n, width)
+    return _scratch_of(ints, reals, m, n, width)
+
+
+@numba.njit(cache=True, nogil=True)
+def _scratch_of(ints, reals, m, n, width):  # pragma: no cover - compiled
+    """:func:`_scratch`'s parts, views of ``ints`` and ``reals`` (at least
+    :func:`scratch_lengths` long)."""
     a, b = m + 2 * n, 2 * n + width
     return (ints[:m], ints[m:m + n], ints[m + n:a], ints[a:a + 5], reals[:n], reals[n:2 * n], reals[2 * n:b],
             reals[b:b + m], reals[b + m:b + 2 * m], reals[b + 2 * m:b + 3 * m], reals[b + 3 * m:b + 4 * m])
@@ -1202,11 +1225,13 @@ def bernoulli_fire_at(tab, gp, gi, decays, sets, times, lt, inclusive, horizon, 
     P, H, E, T, keys, counters, gv, gaux, _ = _group_views(gp, gi)
     topo, consts, values, waves, due_sets, due_times = _group_parts(gp, gi)
     EJ, J = _no_jitter_at(tab)
-    code, n, lowest = bernoulli_fire_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
+    HT = _f8_2(tab, A_HT)
+    code, n, lowest = _bernoulli_fire_in(HT, _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
                               _i8_1(tab, A_HEAD), EJ, False, J, _f8_1(tab, A_FIRST),
                               _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY), _i8_2(tab, A_E_INT),
                               _f8_1(tab, A_E_DELAY), topo, consts, P, H, E, T, keys, counters, gv, gaux, decays, sets,
-                              times, values, waves, lt, inclusive, horizon, serial, fexp, due_sets, due_times)
+                              times, values, waves, lt, inclusive, horizon, serial, fexp, due_sets, due_times,
+                              _scratch_at(tab, sets.shape[0], HT.shape[0], P.shape[1]))
     if clock and code == 0:
         n, lowest = due_clock(_f8_1(tab, A_CLOCK_AT), topo[SET_BASE], gp[gi, GP_N_SETS], lt, inclusive, due_sets,
                               due_times)
@@ -1221,12 +1246,13 @@ def categorical_fire_at(tab, gp, gi, z, decays, sets, times, row_t, lt, inclusiv
     P, H, E, T, keys, counters, gv, _, _ = _group_views(gp, gi)
     topo, consts, values, waves, due_sets, due_times = _group_parts(gp, gi)
     EJ, J = _no_jitter_at(tab)
-    a, n, lowest = categorical_fire_any(_f8_2(tab, A_HT), _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
+    HT = _f8_2(tab, A_HT)
+    a, n, lowest = _categorical_fire_in(HT, _f8_2(tab, A_HV), _i8_2(tab, A_HW), _i8_2(tab, A_HN),
                                 _i8_1(tab, A_HEAD), EJ, False, J, _f8_1(tab, A_FIRST),
                                 _i8_1(tab, A_SET_WAVE), _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY),
                                 _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), topo, consts, P, H, E, T, keys, counters, gv,
                                 z, decays, sets, times, row_t, values, waves, lt, inclusive, horizon, serial, fexp,
-                                due_sets, due_times)
+                                due_sets, due_times, _scratch_at(tab, P.shape[0], HT.shape[0], P.shape[1]))
     if clock and a >= 0:
         n, lowest = due_clock(_f8_1(tab, A_CLOCK_AT), topo[SET_BASE], gp[gi, GP_N_SETS], lt, inclusive, due_sets,
                               due_times)
@@ -1235,9 +1261,11 @@ def categorical_fire_at(tab, gp, gi, z, decays, sets, times, row_t, lt, inclusiv
 
 # the arrays of a window's pass, by address (window_layers): rows of ``tab``
 (A_HT, A_HV, A_HW, A_HN, A_HEAD, A_FIRST, A_SET_WAVE, A_LAST, A_MAX_DELAY, A_E_INT, A_E_DELAY, A_WI, A_WF, A_INFO,
- A_LINKS, A_STALE, A_DUE_AT, A_IN_DENSE, A_IN_OUT_PTR, A_IN_OUT_SORTED, A_FED, A_CLOCK_AT, A_NO_JITTER) = range(23)
+ A_LINKS, A_STALE, A_DUE_AT, A_IN_DENSE, A_IN_OUT_PTR, A_IN_OUT_SORTED, A_FED, A_CLOCK_AT, A_NO_JITTER, A_SCRATCH_I,
+ A_SCRATCH_F, A_IN_TIMES, A_IN_WAVES, A_IN_ROWS) = range(28)
 # (observation_sent_at: the input units, their synapses by unit, the groups they feed; under clock and Poisson
-# firing each set's next tick; a float64 zero of two axes that the stand-ins for synaptic jitter view, _no_jitter_at)
+# firing each set's next tick; a float64 zero of two axes that the stand-ins for synaptic jitter view, _no_jitter_at;
+# the firings' scratch, the int64 and float64 buffers _scratch_at views; an observation's times, waves and rows)
 
 # the clocks' state under clock and Poisson firing, by address (window_layers, observation_sent_at): rows of
 # ``ctab`` (asyncneurons.engine.clocks.Clocks: k, c, the period (c under Poisson firing), the blocks of draws
@@ -1309,6 +1337,13 @@ def _no_jitter_at(tab):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def _scratch_at(tab, m, n, width):  # pragma: no cover - compiled
+    """:func:`_scratch` as views of the window's buffers, rows :data:`A_SCRATCH_I` and
+    :data:`A_SCRATCH_F` of ``tab`` (:func:`_scratch_in`)."""
+    return _scratch_in(_i8_1(tab, A_SCRATCH_I), _f8_1(tab, A_SCRATCH_F), m, n, width)
+
+
+@numba.njit(cache=True, nogil=True)
 def _jitter_views(jtab):  # pragma: no cover - compiled
     """(EJ, J): the per-send jitters and their bookkeeping (:func:`_room`, :func:`_answer_and_send`)
     read from their addresses in ``jtab`` (rows :data:`J_EJ` … :data:`J_LAW`)."""
@@ -1353,7 +1388,7 @@ def _group_views(gp, gi):  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True)
 def observation_sent(HT, HV, HW, HN, head, max_delay, EJ, jittered, J, first, set_wave, last, e_int, e_delay, dense,
                      out_ptr, out_sorted, values, now, wave, serial, marks, wi, wf, info, fed, stale,
-                     due_at, C):  # pragma: no cover - compiled
+                     due_at, C, times, waves, rows):  # pragma: no cover - compiled
     """The input units ``dense`` emitted ``values`` of wave ``wave`` at ``now``, outside any window,
     as :meth:`~asyncneurons.engine.windows.Windows.post_input` takes them in Python: into their rings
     (:func:`append`, under synaptic jitter :func:`append_jittered`, each at ``now`` with serial
@@ -1362,11 +1397,11 @@ def observation_sent(HT, HV, HW, HN, head, max_delay, EJ, jittered, J, first, se
     next ticks under clock and Poisson firing (:func:`due_clock`; ``C``, :func:`_clock_views`),
     under jitter at the first arrival that is not stale when the group fires ``on_input``
     (:func:`due_on_input_jittered`), else
-    :func:`_select_next`. Returns 0; or, having changed nothing, the code of :func:`_room` (1:
+    :func:`_select_next`. ``times``, ``waves``: scratch of the inputs' number; ``rows``: their
+    indices 0 … n − 1. Returns 0; or, having changed nothing, the code of :func:`_room` (1:
     the rings must grow first; 2: the inputs' jitters must be drawn first)."""
-    n = dense.shape[0]
-    times = np.full(n, now)
-    waves = np.full(n, wave)
+    times[:] = now
+    waves[:] = wave
     code = _room(HT, head, max_delay, dense, now, jittered, J)
     if code:
         return code
@@ -1376,8 +1411,8 @@ def observation_sent(HT, HV, HW, HN, head, max_delay, EJ, jittered, J, first, se
     else:
         append(HT, HV, HW, HN, head, max_delay, dense, times, values, waves, now, serial)
     if marks:
-        mark_sent(first, out_ptr, out_sorted, np.arange(n), times, waves, set_wave, e_int[0], e_delay, EJ, jittered,
-                  head, e_int[1])
+        mark_sent(first, out_ptr, out_sorted, rows, times, waves, set_wave, e_int[0], e_delay, EJ, jittered, head,
+                  e_int[1])
     for gi in fed:
         row = info[gi]
         topo, consts = wi[row[I_TOPO]:row[I_TOPO_END]], wf[row[I_CONSTS]:row[I_CONSTS_END]]
@@ -1421,7 +1456,8 @@ def _observation_at(tab, EJ, jittered, J, C, values, now, wave, serial, marks): 
                             _f8_1(tab, A_LAST), _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY), _i8_1(tab, A_IN_DENSE),
                             _i8_1(tab, A_IN_OUT_PTR), _i8_1(tab, A_IN_OUT_SORTED), values, now, wave, serial, marks,
                             _i8_1(tab, A_WI), _f8_1(tab, A_WF), _i8_2(tab, A_INFO), _i8_1(tab, A_FED),
-                            _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT), C)
+                            _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT), C, _f8_1(tab, A_IN_TIMES),
+                            _i8_1(tab, A_IN_WAVES), _i8_1(tab, A_IN_ROWS))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1497,7 +1533,7 @@ def _ticked(C, base, sets, times, n, last, refractory, sc):  # pragma: no cover 
 @numba.njit(cache=True, nogil=True)
 def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, last, max_delay, e_int, e_delay, gp,
                       wi, wf, info, links, stale, due_at, start, stop, pending, lt, lp, horizon, serial,
-                      fexp, C):  # pragma: no cover - compiled
+                      fexp, C, ints, reals):  # pragma: no cover - compiled
     """Groups ``links[start:stop]`` (indices into ``groups`` and the rows of ``info``, in
     topological order) fire, each every set due before the limit (``lt``, ``lp``), as
     :meth:`~asyncneurons.engine.windows.Windows._layer` fires them: a group whose inputs have not
@@ -1506,6 +1542,7 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
     :func:`bernoulli_fire_any` or :func:`categorical_fire_any` (priority class ``I_CLASS``, so
     ``inclusive`` when it precedes ``lp``) until none is due, each firing marking the groups it
     feeds (``I_N_TARGETS`` of ``links`` from ``I_TARGETS``) stale.
+    ``ints`` and ``reals``: the firings' scratch (:func:`_scratch_in`).
     ``pending`` ≥ 0: the group at ``start`` has that many sets selected already. Returns
     (status, position, pending, serial, action, m): status 0 when every group is done; 1 or 2
     when a firing needs deeper rings or jitters drawn first (:func:`_room`: nothing changed, call
@@ -1520,12 +1557,12 @@ def window_layers_any(HT, HV, HW, HN, head, EJ, jittered, J, first, set_wave, la
     draws must be filled first (``action``: the clock; nothing changed), and a pending number
     −2 − n says that the group's n sets have moved their clocks on already (in ``I_SETS`` and
     ``I_TIMES``) and now fire."""
-    no_decays = np.empty(0)  # a layer of per-sample traces decays them by its one factor
-    m_max, width = 1, 1  # the firings' scratch, made once (_scratch)
+    m_max, width = 1, 1  # the firings' scratch, views of ``ints`` and ``reals`` (_scratch_in)
     for gi in range(info.shape[0]):
         m_max = max(m_max, info[gi, I_SIZE])
         width = max(width, gp[gi, GP_WIDTH])
-    sc = _scratch(m_max, HT.shape[0], width)
+    sc = _scratch_in(ints, reals, m_max, HT.shape[0], width)
+    no_decays = sc[10][:0]  # a layer of per-sample traces decays them by its one factor
     for pos in range(start, stop):
         gi = links[pos]
         grp = _group_views(gp, gi)
@@ -1626,7 +1663,7 @@ def _window_layers_at(tab, EJ, jittered, J, C, gp, start, stop, pending, lt, lp,
                              _f8_1(tab, A_LAST), _f8_1(tab, A_MAX_DELAY), _i8_2(tab, A_E_INT), _f8_1(tab, A_E_DELAY),
                              gp, _i8_1(tab, A_WI), _f8_1(tab, A_WF), _i8_2(tab, A_INFO), _i8_1(tab, A_LINKS),
                              _i8_1(tab, A_STALE), _f8_1(tab, A_DUE_AT), start, stop, pending, lt, lp, horizon, serial,
-                             fexp, C)
+                             fexp, C, _i8_1(tab, A_SCRATCH_I), _f8_1(tab, A_SCRATCH_F))
 
 
 @numba.njit(cache=True, nogil=True)

@@ -113,7 +113,7 @@ from asyncneurons.engine.history_kernels import (A_CLOCK_AT, A_MAX_DELAY, answer
                                                  due_clock, due_on_all, due_on_input, due_on_input_jittered,
                                                  earliest_next_at, group_addresses, layer_constants, layer_topology,
                                                  mark_sent, observation_sent_at, observation_sent_jittered, on_input_layer, read_sets,
-                                                 wait_window_at, window_layers, window_layers_jittered)
+                                                 scratch_lengths, wait_window_at, window_layers, window_layers_jittered)
 from asyncneurons.engine.relaxation_kernels import EXP
 from asyncneurons.learning.kernels import NO_DECAYS, potential
 from asyncneurons.learning.rules.base import Rule
@@ -304,6 +304,8 @@ class Windows:
                                  np.empty((cap, m)), np.empty(cap, dtype=np.int64))
         self.no_jitter = np.zeros((1, 1))  # stands for the per-send jitters when there are none
         self.no_stamps = np.zeros(0)  # stands for the time stamps of per-sample traces (window_layers)
+        # the compiled firings' scratch (history_kernels._scratch_at), sized by _addresses
+        self.scratch_ints, self.scratch_reals = np.empty(0, dtype=np.int64), np.empty(0)
         # clock or Poisson firing, Poisson, with draws (history_kernels._clock_views)
         self.clock_flags = np.array([self.timed, self.timed and self.clocks.poisson,
                                      self.timed and self.clocks.spec is not None], dtype=np.int64)
@@ -608,9 +610,13 @@ class Windows:
 
     def _due_before(self, groups, limit) -> bool:
         """Whether some group of ``groups`` may fire before ``limit``: it must select again, or its
-        next firing precedes the limit (what :meth:`_layer` asks first)."""
-        stale, due = self.stale, self.due_at
-        return any(stale[g.oi] or (float(due[g.oi]), events.FIRE + g.rank) < limit for g in groups)
+        next firing precedes the limit (what :meth:`_layer` asks first). Read as Python numbers
+        (``tolist``: the same floats, fewer NumPy scalars)."""
+        stale, due = self.stale.tolist(), self.due_at.tolist()
+        for g in groups:
+            if stale[g.oi] or (due[g.oi], events.FIRE + g.rank) < limit:
+                return True
+        return False
 
     def _earliest_cut(self, out_class: int):
         """A lower bound on where an output's sample may cut the window (see :meth:`advance`),
@@ -735,7 +741,12 @@ class Windows:
                 (self, "last"), (tr, "max_delay"), (self, "e_int"), (tr, "e_delay"), (self, "wi"), (self, "wf"),
                 (self, "info"), (self, "links"), (self, "stale"), (self, "due_at"), (g, "dense"), (g, "out_ptr"),
                 (g, "out_sorted"), (self, "fed_oi"), (self.clocks, "at") if self.timed else (self, "no_stamps"),
-                (self, "no_jitter")]
+                (self, "no_jitter"), (self, "scratch_ints"), (self, "scratch_reals"), (self, "input_times"),
+                (self, "input_waves"), (g, "all_rows")]
+        n_ints, n_reals = scratch_lengths(max(g.size for g in self.order), len(tr.HT),
+                                          max(g.P.shape[1] for g in self.order))
+        if len(self.scratch_ints) < n_ints or len(self.scratch_reals) < n_reals:  # made once, grown when short
+            self.scratch_ints, self.scratch_reals = np.empty(n_ints, dtype=np.int64), np.empty(n_reals)
         arrays = [getattr(o, name) for o, name in held]
         self.tab = array_addresses(arrays)
         clocks = self._clock_rows()
