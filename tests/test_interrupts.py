@@ -214,3 +214,22 @@ def test_a_stopped_pools_broken_pipes_are_not_printed_other_thread_failures_are(
     assert not quiet_pool_thread(failure(ValueError, feeder))
     assert not quiet_pool_thread(failure(OSError, other))
     assert not quiet_pool_thread(failure(OSError, None))
+
+
+def test_stopping_a_pool_waits_for_its_manager_thread():
+    """The interpreter's exit hook for pools writes to each live pool manager's wake-up pipe; a
+    stopped pool's manager must have ended (its pipe closed and marked so) before the command
+    exits, or that write can meet the pipe as it closes and print a traceback."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from asyncneurons.study.runner import stop_workers
+
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+    future = pool.submit(time.sleep, 60)
+    deadline = time.monotonic() + 60
+    while not future.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    manager = pool._executor_manager_thread
+    stop_workers(pool)
+    assert not manager.is_alive()

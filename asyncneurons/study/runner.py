@@ -293,6 +293,7 @@ def _silence_stopped_pools() -> None:
 def _stop(pool, grace: float) -> None:
     _silence_stopped_pools()
     procs = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)  # the pool forgets it when shut down
     for p in procs:
         with contextlib.suppress(OSError, ValueError, AttributeError):
             p.terminate()
@@ -306,8 +307,8 @@ def _stop(pool, grace: float) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
     # The pool's manager thread closes its wake-up pipe as it ends; the interpreter's exit hook for
     # pools writes to that pipe without the pool's lock, so a thread still ending at exit can
-    # make that write fail on the closed pipe, printed as a traceback. Wait for it here.
-    manager = getattr(pool, "_executor_manager_thread", None)
+    # make that write fail on the closed pipe, printed as a traceback. Wait for it here (the pool
+    # drops its reference to the thread in shutdown, so it was taken before).
     if manager is not None and manager is not threading.current_thread():
         manager.join(grace)
 
