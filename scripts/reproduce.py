@@ -383,6 +383,12 @@ FINDINGS = {
         "themselves) and a fix of a non-deterministic world reset; what these do to learning was not measured. Backprop on the same network, at the learning rates its "
         "grid chose (critic × 4), averages 142.55 (31.43) over 10 runs, significantly above this row (Tuned "
         "baselines above): on LunarLander, MAP Propagation as published trails a tuned backprop."),
+    ("map-prop", "backprop-mountaincar-continuous"): (
+        "Its runs on the earlier, unrecorded stack (2026-11-30) averaged -0.13 (55.68); these, from the same "
+        "scenario file on the pinned stack, differ run by run, where the other rows run again on this stack "
+        "gave their earlier per-run averages to the last printed digit. What changed in between was not "
+        "traced; with a std of about 50 across runs, the two sets' means are 0.4 standard deviations "
+        "apart."),
 }
 
 
@@ -402,7 +408,7 @@ def _stack_text(stacks: list) -> str:
 def _partly_restated(cells: list) -> str:
     labels = [c["label"] for c in cells if c.get("restated")]
     return (f"Rows not yet run on the stack above are kept as this page recorded them before: "
-            f"{', '.join(labels)}. Their run folders are not in the repository, so their means and stds "
+            f"{'; '.join(labels)}. Their run folders are not in the repository, so their means and stds "
             "are computed from the per-run averages printed in the notes below (2 or 3 decimals), and their "
             "figures are those drawn then.")
 

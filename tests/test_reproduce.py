@@ -114,14 +114,23 @@ def test_a_page_is_restated_from_the_per_run_averages_it_records(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "baselines.json").write_bytes((ROOT / "docs" / "results" / "baselines.json").read_bytes())
-    for name in ("weight-max", "map-prop"):
-        page = (ROOT / "docs" / "results" / f"{name}.md").read_text()
-        (docs / f"{name}.md").write_text(page)
-        assert _reproduce(name, "--restate", "--docs", str(docs)).returncode == 0
-        assert (docs / f"{name}.md").read_text() == page  # the committed pages are what the generator writes
+    page = (ROOT / "docs" / "results" / "weight-max.md").read_text()
+    (docs / "weight-max.md").write_text(page)
+    assert _reproduce("weight-max", "--restate", "--docs", str(docs)).returncode == 0
+    assert (docs / "weight-max.md").read_text() == page  # the committed page is what the generator writes
     page = (docs / "weight-max.md").read_text()
     assert "| Multiplexer (20-bit) | 0.81 (0.01) | 0.797 (0.008) | [0.791, 0.803] | -3.09 (17.0), 0.007 | " \
            "**significantly below** |" in page
+
+
+def test_the_map_page_is_what_its_ledger_and_its_earlier_rows_give(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("baselines.json", "map-prop-runs.jsonl", "map-prop.md"):
+        (docs / name).write_bytes((ROOT / "docs" / "results" / name).read_bytes())
+    r = _reproduce("map-prop", "--report-only", "--out", str(tmp_path / "no-runs"), "--docs", str(docs))
+    assert r.returncode == 0, r.stderr
+    assert (docs / "map-prop.md").read_text() == (ROOT / "docs" / "results" / "map-prop.md").read_text()
 
 
 def test_tuned_baselines_stand_beside_the_rule_with_a_welch_test(tmp_path):
@@ -157,5 +166,5 @@ def test_rows_not_yet_in_the_ledger_keep_what_the_page_recorded(tmp_path):
     acrobot = next(line for line in page.splitlines() if line.startswith("| Acrobot-v1 |"))
     assert "| 10/10 |" in acrobot and "-101.44" not in acrobot  # two episodes of these runs, not the page's
     assert "| CartPole-v1 | 459.7 (13.89) | 439.86 (40.79) | [409.10, 470.62] |" in page  # as recorded before
-    assert "Rows not yet run on the stack above are kept as this page recorded them before: CartPole-v1, " in page
+    assert "Rows not yet run on the stack above are kept as this page recorded them before: CartPole-v1; " in page
     assert "90 run(s) made before the stack was recorded" in page.split("\n\n")[3]  # nine rows of ten
