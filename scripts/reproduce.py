@@ -405,9 +405,21 @@ def _stack_text(stacks: list) -> str:
     return text
 
 
+PARTLY = "Rows not yet run on the stack above are kept as this page recorded them before: "
+
+
+def _kept_labels(page: str) -> set:
+    """The rows a report page keeps from before its ledger: every row of a page restated whole,
+    or those its :func:`_partly_restated` sentence names."""
+    if RESTATED in page:
+        return {label for _, _, label, *_ in (row for spec in SETS.values() for row in spec["rows"])}
+    found = re.search(rf"^{re.escape(PARTLY)}(.*?)\. Their run folders", page, re.M)
+    return set(found.group(1).split("; ")) if found else set()
+
+
 def _partly_restated(cells: list) -> str:
     labels = [c["label"] for c in cells if c.get("restated")]
-    return (f"Rows not yet run on the stack above are kept as this page recorded them before: "
+    return (f"{PARTLY}"
             f"{'; '.join(labels)}. Their run folders are not in the repository, so their means and stds "
             "are computed from the per-run averages printed in the notes below (2 or 3 decimals), and their "
             "figures are those drawn then.")
@@ -547,7 +559,9 @@ def _render(name: str, cells: list, runs_planned: int, stacks_text: str, restate
 
 def report(name: str, out: Path, docs: Path, runs_planned: int, episodes=None, ledger: Path | None = None) -> Path:
     """Rewrite ``docs/NAME.md`` and its figures from the ledger (``docs/NAME-runs.jsonl`` unless
-    given), after recording in it the finished runs of ``out`` it lacks."""
+    given), after recording in it the finished runs of ``out`` it lacks. A row the page keeps from
+    before its ledger (:func:`_kept_labels`) stays as the page records it until the ledger holds
+    as many of its runs, or all of them."""
     spec = SETS[name]
     figures = docs / "figures"
     figures.mkdir(parents=True, exist_ok=True)
@@ -555,6 +569,7 @@ def report(name: str, out: Path, docs: Path, runs_planned: int, episodes=None, l
     book = read_ledger(ledger)
     target = docs / f"{name}.md"
     page = target.read_text() if target.exists() else ""
+    kept = _kept_labels(page)
     overrides = [] if episodes is None else [f"experiment.episodes={episodes}"]
     cells, stacks = [], []
     for key, path, label, pub, pub_std, note in spec["rows"]:
@@ -565,11 +580,14 @@ def report(name: str, out: Path, docs: Path, runs_planned: int, episodes=None, l
         planned, digest = s.experiment.episodes, scenario_hash(s)
         book = sync_ledger(ledger, book, key, out / name / key, runs_planned, planned, digest)
         records = [r for r in (ledgered(book, key, run, planned, digest) for run in range(runs_planned)) if r]
-        if not records:  # a row run before the ledger kept it: as the page records it, figure and all
-            before = _recorded(page, label)
-            if before is not None:
-                cell.update(before, restated=True)
-                stacks += [None] * len(before["avgs"])
+        before = _recorded(page, label) if len(records) < runs_planned and label in kept else None
+        if before is not None and len(before["avgs"]) >= len(records):
+            # a row run before the ledger kept it, and not yet run again in full: as the page
+            # records it, figure and all
+            cell.update(before, restated=True)
+            stacks += [None] * len(before["avgs"])
+            continue
+        if not records:
             continue
         cell["avgs"] = [r["average_return"] for r in records]
         cell["wall"] = f"{np.mean([r['wall_s'] for r in records]):.0f} s"

@@ -158,7 +158,8 @@ def test_tuned_baselines_stand_beside_the_rule_with_a_welch_test(tmp_path):
 def test_rows_not_yet_in_the_ledger_keep_what_the_page_recorded(tmp_path):
     out, docs = tmp_path / "runs", tmp_path / "docs"
     docs.mkdir()
-    (docs / "map-prop.md").write_text((ROOT / "docs" / "results" / "map-prop.md").read_text())
+    for name in ("map-prop.md", "map-prop-runs.jsonl"):
+        (docs / name).write_bytes((ROOT / "docs" / "results" / name).read_bytes())
     r = _reproduce("map-prop", "--only", "acrobot", "--runs", "10", "--episodes", "2", "--workers", "1",
                    "--out", str(out), "--docs", str(docs))
     assert r.returncode == 0, r.stderr
@@ -167,4 +168,20 @@ def test_rows_not_yet_in_the_ledger_keep_what_the_page_recorded(tmp_path):
     assert "| 10/10 |" in acrobot and "-101.44" not in acrobot  # two episodes of these runs, not the page's
     assert "| CartPole-v1 | 459.7 (13.89) | 439.86 (40.79) | [409.10, 470.62] |" in page  # as recorded before
     assert "Rows not yet run on the stack above are kept as this page recorded them before: CartPole-v1; " in page
-    assert "90 run(s) made before the stack was recorded" in page.split("\n\n")[3]  # nine rows of ten
+    assert "60 run(s) made before the stack was recorded" in page.split("\n\n")[3]  # six rows of ten
+
+
+def test_a_row_half_run_again_keeps_the_pages_full_row_until_the_ledger_holds_it_all(tmp_path):
+    out, docs = tmp_path / "runs", tmp_path / "docs"
+    docs.mkdir()
+    (docs / "map-prop.md").write_text((ROOT / "docs" / "results" / "map-prop.md").read_text())
+    elsewhere = tmp_path / "elsewhere"
+    assert _reproduce("map-prop", "--only", "cartpole", "--episodes", "2", "--workers", "1", "--runs", "3",
+                      "--out", str(out), "--docs", str(elsewhere)).returncode == 0  # 3 of the 10 runs of a kept row
+    (docs / "map-prop-runs.jsonl").write_bytes((elsewhere / "map-prop-runs.jsonl").read_bytes())
+    report = _reproduce("map-prop", "--report-only", "--runs", "10", "--episodes", "2", "--out", str(out),
+                        "--docs", str(docs))
+    assert report.returncode == 0, report.stderr
+    page = (docs / "map-prop.md").read_text()
+    cartpole = next(line for line in page.splitlines() if line.startswith("| CartPole-v1 |"))
+    assert "| 439.86 (40.79) |" in cartpole and "| 10/10 |" in cartpole  # the page's ten, not the ledger's three

@@ -696,6 +696,12 @@ def relax_scratch(m: int, n: int, nu: int, nq: int, ne: int, ns: int, C: int, nl
 
 
 @njit(cache=True, inline="always", **NO_REFCOUNTS)
+def _take(buf, a, n):
+    """The ``n`` entries of ``buf`` from ``a`` (a view), and where the next take starts."""
+    return buf[a:a + n], a + n
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
 def scratch_views(F, I, B, sizes):
     """The working arrays of :func:`relax_group` as views of the buffers of :func:`relax_scratch`:
     pot (m), x (n), mu (m), td (m), qpot, val, e (nu each), act (nq), seen (nq), w (ne), Z (ns × m),
@@ -703,42 +709,27 @@ def scratch_views(F, I, B, sizes):
     partial (64)."""
     m, n, nu, nq, ne, ns, C, nl, nf = (sizes[0], sizes[1], sizes[2], sizes[3], sizes[4], sizes[5], sizes[6],
                                        sizes[7], sizes[8])
-    a = 0
-    pot = F[a:a + m]
-    a += m
-    x = F[a:a + n]
-    a += n
-    mu = F[a:a + m]
-    a += m
-    td = F[a:a + m]
-    a += m
-    qpot = F[a:a + nu]
-    a += nu
-    val = F[a:a + nu]
-    a += nu
-    e = F[a:a + nu]
-    a += nu
-    w = F[a:a + ne]
-    a += ne
-    Z = F[a:a + ns * m].reshape((ns, m))
-    a += ns * m
-    xq = F[a:a + C]
-    a += C
-    held = F[a:a + nl]
-    a += nl
-    fvals = F[a:a + nf]
-    a += nf
-    sp = F[a:a + nu]
-    a += nu
-    sg = F[a:a + nu]
-    a += nu
-    z = F[a:a + nu + 1]
-    a += nu + 1
-    partial = F[a:a + 64]
-    act = I[0:nq]
-    widx = I[nq:nq + nu]
-    la = I[nq + nu:nq + nu + 5]
-    stack = I[nq + nu + 5:nq + nu + 5 + 3 * 64].reshape((3, 64))
+    pot, a = _take(F, 0, m)
+    x, a = _take(F, a, n)
+    mu, a = _take(F, a, m)
+    td, a = _take(F, a, m)
+    qpot, a = _take(F, a, nu)
+    val, a = _take(F, a, nu)
+    e, a = _take(F, a, nu)
+    w, a = _take(F, a, ne)
+    Z, a = _take(F, a, ns * m)
+    xq, a = _take(F, a, C)
+    held, a = _take(F, a, nl)
+    fvals, a = _take(F, a, nf)
+    sp, a = _take(F, a, nu)
+    sg, a = _take(F, a, nu)
+    z, a = _take(F, a, nu + 1)
+    partial, a = _take(F, a, 64)
+    act, b = _take(I, 0, nq)
+    widx, b = _take(I, b, nu)
+    la, b = _take(I, b, 5)
+    stack, b = _take(I, b, 3 * 64)
+    Z, stack = Z.reshape((ns, m)), stack.reshape((3, 64))
     return (pot, x, mu, td, qpot, val, e, act, B[0:nq], w, Z, widx, xq, held, fvals, sp, sg, z, la, stack, partial)
 
 
