@@ -102,7 +102,7 @@ class ErrorLanding:
         if nxt is not None:
             nb, arrival, apply = nxt
             if nb.retro_in or nb.retro_reset or not hasattr(nb, "sample_slope") or not (
-                    self._next(now, arrival) and self._next(now, apply)):
+                    self.sim._comes_next(arrival, now) and self.sim._comes_next(apply, now)):
                 return False
         L = self.landings
         if sg.land_replaced() or (nxt is not None and nb.land_replaced()):
@@ -117,12 +117,6 @@ class ErrorLanding:
                         sg.sample_slope, sg.decay_value, nb.land_tab, nb.sample_H, nb.sample_slope, nb.decay_value,
                         True)
         return True
-
-    def _next(self, t: float, priority: int) -> bool:
-        """Whether an event at ``t`` with ``priority`` would come before everything in the queue
-        (``Simulation._comes_next`` for an instant not yet reached)."""
-        queue = self.sim.env._queue
-        return not queue or queue[0][0] > t or (queue[0][0] == t and queue[0][1] > priority)
 
     def send(self, out, C, at: float) -> None:
         """The output's error ``C`` (its units × the last hidden layer's), sent when it sampled at
@@ -142,8 +136,8 @@ class ErrorLanding:
         C, t = self.pending
         self.pending = None
         _, priority, sg, _ = self.output.errors_out
-        if self._next(t, priority) and not (sg.retro_in or sg.retro_reset) and self._next(t, sg.errors_apply) \
-                and self._land(sg, C, t):
+        if (self.sim._comes_next(priority, t) and not (sg.retro_in or sg.retro_reset)
+                and self.sim._comes_next(sg.errors_apply, t) and self._land(sg, C, t)):
             return
         self._queue(C, t)
 

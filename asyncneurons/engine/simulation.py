@@ -630,14 +630,15 @@ class Simulation:
             else:
                 events.Signal(self.env, 0.0, priority, (sg, step), self._retro_apply)
 
-    def _comes_next(self, priority: int) -> bool:
-        """Whether an event scheduled now with ``priority`` would be the next one SimPy processes
-        (everything in its queue comes later), so that calling its callback at once is the same run."""
+    def _comes_next(self, priority: int, at: float | None = None) -> bool:
+        """Whether an event scheduled now (or at ``at``, an instant not yet reached) with ``priority``
+        would be the next one SimPy processes (everything in its queue comes later), so that calling
+        its callback at once is the same run."""
         queue = self.env._queue
         if not queue:
             return True
         t, p = queue[0][0], queue[0][1]
-        now = self.env.now
+        now = self.env.now if at is None else at
         return t > now or (t == now and p > priority)
 
     def _retro_apply(self, event):
