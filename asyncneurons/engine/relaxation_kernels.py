@@ -1011,19 +1011,31 @@ def push_synapse(queue, r, a, serial, e):
 
 @njit(cache=True, inline="always", **NO_REFCOUNTS)
 def _sift_down(QA, QS, QE, r, n, a, s, e):
-    """Put (a, s, e) at the top of read unit r's heap of n synapses and sift it down."""
+    """Put (a, s, e) at the top of read unit r's heap of n synapses and sift it down: bottom up
+    (the hole at the top moves down to a leaf along the earlier child, one comparison a level and
+    no branch on it, then (a, s, e) climbs from there; a synapse put back lands after most
+    others, so it climbs little)."""
     i = 0
-    while True:
-        child = 2 * i + 1
-        if child >= n:
-            break
-        if child + 1 < n and _before(QA[r, child + 1], QS[r, child + 1], QA[r, child], QS[r, child]):
-            child += 1
-        if not _before(QA[r, child], QS[r, child], a, s):
-            break
+    child = 1
+    while child < n:
+        if child + 1 < n:
+            child += _before_flag(QA[r, child + 1], QS[r, child + 1], QA[r, child], QS[r, child])
         QA[r, i], QS[r, i], QE[r, i] = QA[r, child], QS[r, child], QE[r, child]
         i = child
+        child = 2 * i + 1
+    while i > 0:
+        parent = (i - 1) >> 1
+        if not _before(a, s, QA[r, parent], QS[r, parent]):
+            break
+        QA[r, i], QS[r, i], QE[r, i] = QA[r, parent], QS[r, parent], QE[r, parent]
+        i = parent
     QA[r, i], QS[r, i], QE[r, i] = a, s, e
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def _before_flag(a1, s1, a2, s2):
+    """:func:`_before` as 1 or 0, computed without a branch."""
+    return np.int64(a1 < a2) | (np.int64(a1 == a2) & np.int64(s1 < s2))
 
 
 BLOCK = 16  # a read unit's inputs are copied whole before every 16th point landed on it
