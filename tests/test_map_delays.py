@@ -281,6 +281,65 @@ def test_pre_activations_known_from_earlier_reads_are_those_computed_again(scena
             np.testing.assert_array_equal(x, y)
 
 
+def test_a_read_units_heap_gives_its_synapses_in_landing_order():
+    """Taking the top of a read unit's heap of synapses and putting the synapse back with its next
+    landing (or dropping it) gives the landings in order of (landing, serial), as sorting them does."""
+    rng = np.random.default_rng(5)
+    n, Q = 40, 64
+    QA, QS, QE, qsize = np.zeros((1, Q)), np.zeros((1, Q), dtype=np.int64), np.zeros((1, Q), dtype=np.int64), \
+        np.zeros(1, dtype=np.int64)
+    streams = [np.cumsum(rng.choice([0.25, 0.5, 1.0], size=rng.integers(1, 12))) + rng.choice([0.0, 0.5, 2.5])
+               for _ in range(n)]
+    expected = sorted((a, e, e) for e, st in enumerate(streams) for a in st)  # serial e: ties by sender
+    nxt = [0] * n
+    for e, st in enumerate(streams):
+        kern.push_synapse((QA, QS, QE, qsize), 0, st[0], e, e)
+    got = []
+    while qsize[0] > 0:
+        e = int(QE[0, 0])
+        got.append((QA[0, 0], int(QS[0, 0]), e))
+        nxt[e] += 1
+        if nxt[e] < len(streams[e]):
+            kern._sift_down(QA, QS, QE, 0, qsize[0], streams[e][nxt[e]], e, e)
+        else:
+            qsize[0] -= 1
+            m = qsize[0]
+            if m:
+                kern._sift_down(QA, QS, QE, 0, m, QA[0, m], QS[0, m], QE[0, m])
+    assert got == expected
+
+
+@pytest.mark.parametrize("hidden", [[8, 4], [15, 7]])  # the bias after the eight lanes, or in the last
+def test_pre_activations_kept_as_points_land_are_those_computed_whole(scenario, hidden):
+    """The pre-activation a read unit keeps after each point as it lands (one lane of NumPy's
+    pairwise sum added again) equals its pre-activation computed whole from its inputs after
+    that point (the copy before the point's block, then the block's points) with the weights it
+    names, to the last bit."""
+    s = scenario(**{**MAP, "network": {**MAP["network"], "hidden": hidden}},
+                 timing={"reward_delay": 10.0, "synapse_delay": UNIFORM, "retro_delay": UNIFORM,
+                         "relax_period": 0.25}, env=CLOCK)
+    sim, _ = _run(s, "history", 40)
+    rx = sim.relaxation
+    L, B = rx.LA.shape[1], kern.BLOCK
+    checked = 0
+    for u in np.flatnonzero(rx.rid >= 0):
+        r, nc = rx.rid[u], rx.ncols[u]
+        first = rx.ltotal[r] - rx.lcount[r]
+        for slot in range(L):
+            lo = rx.k_point[r, slot]
+            if lo <= first - first % B or lo > rx.ltotal[r]:
+                continue  # its copy is gone, or an entry of an earlier point in this slot
+            start = (lo - 1) - (lo - 1) % B
+            x = rx.LX[r, (start // B) % (L // B), :nc].copy()
+            for a in range(start, lo):
+                x[rx.LC[r, a % L]] = rx.LV[r, a % L]
+            x[nc - 1] = 1.0
+            (kept,) = np.flatnonzero(rx.WS[u, :rx.wcount[u]] == rx.k_weights[r, slot])
+            assert rx.k_pot[r, slot] == potential(rx.WP[u, kept, None, :nc], x[None])[0]
+            checked += 1
+    assert checked > 100
+
+
 def test_a_gaussian_sample_drawn_with_the_fill_is_the_engines_own_sample(scenario, monkeypatch):
     """A group of Gaussian units samples in the compiled call that fills in what it holds, and its
     sample enters the history there; with every group filled in alone and sampled by the engine

@@ -276,10 +276,13 @@ class HistoryRelaxation:
         """The pre-activations read units had after their landed points, as readers computed them
         (:func:`relaxation_kernels.read_senders`): per slot of ``LA``, the point's number, the
         serial of the weights and the pre-activation (none yet: a pure function of the two,
-        computed again when needed)."""
+        computed again when needed); and each read unit's eight lanes of the sum of its products
+        with its newest weights and the serial of those weights (none yet: made again from its
+        inputs at its next landing, :func:`relaxation_kernels.extend_landed`)."""
         R, L = self.LA.shape
         self.k_point, self.k_weights = np.full((R, L), -1, dtype=np.int64), np.full((R, L), -1, dtype=np.int64)
         self.k_pot = np.zeros((R, L))
+        self.k_lanes, self.k_lanes_w = np.zeros((R, 8)), np.full(R, -1, dtype=np.int64)
 
     def _tie(self) -> None:
         """The tuples of what lands that the kernels take (again after an array is replaced): all of
@@ -288,7 +291,7 @@ class HistoryRelaxation:
                        (self.QA, self.QS, self.QE, self.qsize, self.nxt, self.in_src, self.in_col, self.in_d),
                        (self.LA, self.LC, self.LV, self.LX, self.lcount, self.ltotal, self.front),
                        (self.out_ptr, self.out_r, self.out_e, self.out_d), self.max_back,
-                       (self.k_point, self.k_weights, self.k_pot))
+                       (self.k_point, self.k_weights, self.k_pot, self.k_lanes, self.k_lanes_w))
         self.posting = (self.landed_on, (self.QA, self.QS, self.QE, self.qsize, self.nxt),
                         (self.out_ptr, self.out_r, self.out_e, self.out_d))
 

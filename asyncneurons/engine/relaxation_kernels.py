@@ -279,7 +279,7 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
     on, rid, queue, land, outs, max_back, known = landed
     QA, qsize = queue[0], queue[3]
     LA, lcount, ltotal = land[0], land[4], land[5]
-    k_point, k_weights, k_pot = known
+    k_point, k_weights, k_pot = known[0], known[1], known[2]
     mask = LA.shape[1] - 1
     looked = False
     for q in range(q_ptr.size - 1):
@@ -302,7 +302,8 @@ def read_senders(q_ptr, q_units, q_dr, e_qu, e_col, x_ptr, x_col, x_look, l_src,
             if on:
                 r = rid[u]
                 if qsize[r] > 0 and QA[r, 0] <= tau:  # something has landed since (else the call returns at once)
-                    if extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total) != OK:
+                    if extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total, u, nc, known, WS,
+                                     WP, whead) != OK:
                         return LANDED_FULL
                 lo = _landed_until(r, dr, tau, LA, lcount, ltotal, r_cur, j)
                 if lo >= 0:  # the pre-activation after point lo, with these weights: computed once
@@ -1010,26 +1011,68 @@ def push_synapse(queue, r, a, serial, e):
 
 @njit(cache=True, inline="always", **NO_REFCOUNTS)
 def _sift_down(QA, QS, QE, r, n, a, s, e):
-    """Put (a, s, e) at the top of read unit r's heap of n synapses and sift it down."""
+    """Put (a, s, e) at the top of read unit r's heap of n synapses and sift it down: bottom up
+    (the hole at the top moves down to a leaf along the earlier child, one comparison a level and
+    no branch on it, then (a, s, e) climbs from there; a synapse put back lands after most
+    others, so it climbs little)."""
     i = 0
-    while True:
-        child = 2 * i + 1
-        if child >= n:
-            break
-        if child + 1 < n and _before(QA[r, child + 1], QS[r, child + 1], QA[r, child], QS[r, child]):
-            child += 1
-        if not _before(QA[r, child], QS[r, child], a, s):
-            break
+    child = 1
+    while child < n:
+        if child + 1 < n:
+            child += _before_flag(QA[r, child + 1], QS[r, child + 1], QA[r, child], QS[r, child])
         QA[r, i], QS[r, i], QE[r, i] = QA[r, child], QS[r, child], QE[r, child]
         i = child
+        child = 2 * i + 1
+    while i > 0:
+        parent = (i - 1) >> 1
+        if not _before(a, s, QA[r, parent], QS[r, parent]):
+            break
+        QA[r, i], QS[r, i], QE[r, i] = QA[r, parent], QS[r, parent], QE[r, parent]
+        i = parent
     QA[r, i], QS[r, i], QE[r, i] = a, s, e
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def _before_flag(a1, s1, a2, s2):
+    """:func:`_before` as 1 or 0, computed without a branch."""
+    return np.int64(a1 < a2) | (np.int64(a1 == a2) & np.int64(s1 < s2))
 
 
 BLOCK = 16  # a read unit's inputs are copied whole before every 16th point landed on it
 
 
 @njit(cache=True, inline="always", **NO_REFCOUNTS)
-def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total):
+def _product(w, f, i, nc):
+    """Input i's product with its weight, the last input (the bias) being 1 (:func:`products_at`)."""
+    return w[i] * (1.0 if i == nc - 1 else f[i])
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def _lane(acc, w, f, k, nc, m):
+    """Lane k of NumPy's pairwise block (:func:`_block`): the products k, k + 8 … below m, added in turn."""
+    a = _product(w, f, k, nc)
+    for i in range(k + 8, m, 8):
+        a += _product(w, f, i, nc)
+    acc[k] = a
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def _pot_from_lanes(lanes, w, f, nc):
+    """NumPy's pairwise sum of the products (:func:`_block`, n = ``nc`` ≤ 128) from its eight lanes
+    (``lanes``, made by :func:`_lane`; none below 8 products): the lanes pairwise, then the rest."""
+    if nc < 8:
+        res = 0.0
+        for i in range(nc):
+            res += _product(w, f, i, nc)
+        return 0.0 + res
+    res = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+    for i in range(nc - nc % 8, nc):
+        res += _product(w, f, i, nc)
+    return 0.0 + res
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total, ru, nc, known, WS, WP, whead):
     """Move to read unit r's landed points whatever has landed by τ. Point number a (from the
     unit's first, ever) is in slot a mod L of ``LA`` (landing time), ``LC`` (column) and ``LV``
     (value); before every :data:`BLOCK`-th point the unit's inputs are copied whole into ``LX``
@@ -1041,14 +1084,38 @@ def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total):
     each one's oldest value in flight; the synapses' cursors ``nxt``, their senders, columns and
     delays), each value read from its sender's history at the synapse's cursor. A value its
     sender's history has dropped before r was read is one whose successor on the synapse was
-    already held by every reader for good: no read can hold it, and it is passed over. Returns
-    :data:`OK`, or :data:`LANDED_FULL` (grow the points and call again)."""
+    already held by every reader for good: no read can hold it, and it is passed over.
+
+    The pre-activation of r (unit ``ru``, ``nc`` inputs) after each new point, with its newest
+    weights, is kept as a reader would keep it (``known``: :func:`read_senders`), so that readers
+    find it known instead of computing it again from the copy. NumPy sums a block of at most 128
+    products in eight lanes (input i in lane i mod 8, up to the last multiple of 8), then the
+    lanes pairwise, then the rest in turn (:func:`_block`); a point changes one input, hence one
+    lane: r's lanes are kept (``acc``, made whole again when the weights they were made with,
+    ``acc_w``, are not the newest) and only the point's lane is added again, in the same order,
+    so the pre-activation has the bits of the one computed whole (a test holds them equal).
+    Returns :data:`OK`, or :data:`LANDED_FULL` (grow the points and call again)."""
     QA, QS, QE, qsize, nxt, e_src, e_col, e_d = queue
     LA, LC, LV, LX, lcount, ltotal, front = land
     if qsize[r] == 0 or QA[r, 0] > tau:
         return OK
     mask, bmask = LA.shape[1] - 1, LX.shape[1] - 1
     D = T.shape[1]
+    k_point, k_weights, k_pot, acc, acc_w = known
+    keep = nc <= 128
+    wid, f, lanes = -1, front[r], acc[r]
+    w = WP[ru, 0]
+    m8 = nc - nc % 8
+    if keep:
+        ws = whead[ru] - 1
+        if ws < 0:
+            ws += WS.shape[1]
+        wid, w = WS[ru, ws], WP[ru, ws]
+        if acc_w[r] != wid:
+            if nc >= 8:
+                for k in range(8):
+                    _lane(lanes, w, f, k, nc, m8)
+            acc_w[r] = wid
     while lcount[r] > 1 and LA[r, (ltotal[r] - lcount[r] + 1) & mask] + max_back < tau:
         lcount[r] -= 1
     while qsize[r] > 0 and QA[r, 0] <= tau:
@@ -1082,6 +1149,11 @@ def extend_landed(r, tau, max_back, queue, land, T, S, V, head, count, total):
         LA[r, sl], LC[r, sl], LV[r, sl] = QA[r, 0], c, v
         lcount[r] += 1
         ltotal[r] += 1
+        if keep:
+            if c < m8:
+                _lane(lanes, w, f, c % 8, nc, m8)
+            sl = (a + 1) & mask
+            k_point[r, sl], k_weights[r, sl], k_pot[r, sl] = a + 1, wid, _pot_from_lanes(lanes, w, f, nc)
         i += 1
         nxt[e] = i
         if i < tot:
