@@ -383,12 +383,19 @@ FINDINGS = {
         "themselves) and a fix of a non-deterministic world reset; what these do to learning was not measured. Backprop on the same network, at the learning rates its "
         "grid chose (critic × 4), averages 142.55 (31.43) over 10 runs, significantly above this row (Tuned "
         "baselines above): on LunarLander, MAP Propagation as published trails a tuned backprop."),
+    ("map-prop", "backprop-cartpole"): (
+        "Its runs on the earlier, unrecorded stack (2026-11-30) averaged 444.59 (18.43); these, from the same "
+        "scenario file on the pinned stack, differ run by run. The commit that recorded those runs (1e4afa2), "
+        "run again on the pinned stack, gives these runs' episodes to the last digit (runs 0-4, all 1,000 "
+        "episodes), so what changed in between is the stack, not the engine; the two sets' means are 0.2 "
+        "standard deviations apart."),
     ("map-prop", "backprop-mountaincar-continuous"): (
         "Its runs on the earlier, unrecorded stack (2026-11-30) averaged -0.13 (55.68); these, from the same "
-        "scenario file on the pinned stack, differ run by run, where the other rows run again on this stack "
-        "gave their earlier per-run averages to the last printed digit. What changed in between was not "
-        "traced; with a std of about 50 across runs, the two sets' means are 0.4 standard deviations "
-        "apart."),
+        "scenario file on the pinned stack, differ run by run, where the other MAP rows run again on this "
+        "stack gave their earlier per-run averages to the last printed digit. The commit that recorded those "
+        "runs (5d44f0c), run again on the pinned stack, gives these runs' episodes to the last digit (runs "
+        "0-4, all 500 episodes), so what changed in between is the stack, not the engine; with a std of about "
+        "50 across runs, the two sets' means are 0.4 standard deviations apart."),
 }
 
 
