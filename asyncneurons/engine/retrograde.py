@@ -386,7 +386,8 @@ def _in_time_order(lt, lsuid, ln, ls, j, idx, key, order, nd):
 
 @njit(cache=True, error_model="numpy")  # (a call of its own: numba does not inline it with its 32 arguments)
 def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim_t, lim_p, lprio, lrow, layer, T, held,
-                       stale, jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, stamp, RATE, MARK):
+                       stale, jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, stamp, RATE, MARK,
+                       PLACED):
     """The last rows' landings of a drain sorted into their learning steps in one pass, when every
     row holds ``c = lc[0]`` entries (entry k of row j at ``k·nl + j``), all due, no two kept
     entries of a row at one instant and, with jitter, no synapse twice on a row: then each kept
@@ -397,7 +398,13 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
     each synapse once on a row, the order does not matter. When every entry is kept and each is a
     record of ``lz`` (one landing's sends onto every last row, of one layer), an entry's rate and
     mark are found once for all rows (RATE, MARK) and the steps written place by place. Returns
-    False, changing nothing, when these do not hold (the caller then takes the rows one by one)."""
+    False, changing nothing, when these do not hold (the caller then takes the rows one by one).
+
+    The places of the last such pass stay in POS (``PLACED[0]`` its c, 0 when a row's are not all its
+    entries in time order): when every entry is kept, a row whose entries, read in that order, land
+    strictly one after another keeps its places without counting them (the same order: no two at
+    one instant, each before the next). Its times in one drain are those of the last one shifted
+    (``t0 + d + d'`` for a fixed pair of retrograde delays), so mostly they do."""
     c = lc[0]
     for j in range(1, nl):
         if lc[j] != c:
@@ -405,12 +412,11 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
     n = c * nl
     if c == 0 or n > POS.shape[0]:
         return False
-    for k in range(c):  # due, each row's times copied into TT[j·c + k]
+    for k in range(c):  # due
         for j in range(nl):
             t = ft[k * nl + j]
             if not (t < lim_t or (t == lim_t and lprio[j] < lim_p)):
                 return False
-            TT[j * c + k] = t
     every = True  # every entry kept
     if jittered:
         for k in range(c):  # each synapse once (SEEN[e] = stamp: met in this pass; a stamp left by an
@@ -437,27 +443,49 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
     else:
         for x in range(n):
             KEPT[x] = True
-    for x in range(n):
-        POS[x] = -1  # (POS[j·c + p]: the entry at place p of row j)
+    placed = every and PLACED[0] == c  # (POS[j·c + p]: the entry at place p of row j)
+    PLACED[0] = 0
     for j in range(nl):
-        key = TT[j * c:j * c + c]
+        pos = POS[j * c:j * c + c]
+        if placed:  # the last pass's places, when the row's entries read in that order land one after another
+            prev = ft[pos[0] * nl + j]
+            p = 1
+            while p < c:
+                t = ft[pos[p] * nl + j]
+                if not prev < t:
+                    break
+                prev = t
+                p += 1
+            if p == c:
+                continue
+            placed = False  # (and the rows after it are counted: their times have moved too, mostly)
+        key = TT[j * c:j * c + c]  # the row's times copied, then counted
+        for k in range(c):
+            key[k] = ft[k * nl + j]
+            pos[k] = -1
         kept = KEPT[j * c:j * c + c]
         i = 0
-        if every:  # four entries' counts in one pass over the row
-            while i + 4 <= c:
-                k0, k1, k2, k3 = key[i], key[i + 1], key[i + 2], key[i + 3]
-                b0 = b1 = b2 = b3 = 0
+        if every:  # eight entries' counts in one pass over the row
+            while i + 8 <= c:
+                k0, k1, k2, k3, k4, k5, k6, k7 = key[i], key[i + 1], key[i + 2], key[i + 3], key[i + 4], key[i + 5], \
+                    key[i + 6], key[i + 7]
+                b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = 0
                 for q in range(c):
                     kq = key[q]
                     b0 += kq < k0
                     b1 += kq < k1
                     b2 += kq < k2
                     b3 += kq < k3
-                for below, x in ((b0, i), (b1, i + 1), (b2, i + 2), (b3, i + 3)):
-                    if POS[j * c + below] >= 0:
+                    b4 += kq < k4
+                    b5 += kq < k5
+                    b6 += kq < k6
+                    b7 += kq < k7
+                for below, x in ((b0, i), (b1, i + 1), (b2, i + 2), (b3, i + 3), (b4, i + 4), (b5, i + 5),
+                                 (b6, i + 6), (b7, i + 7)):
+                    if pos[below] >= 0:
                         return False  # two kept entries at one instant
-                    POS[j * c + below] = x
-                i += 4
+                    pos[below] = x
+                i += 8
         while i < c:
             if kept[i]:
                 ki = key[i]
@@ -468,9 +496,9 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
                 else:
                     for q in range(c):
                         below += key[q] < ki
-                if POS[j * c + below] >= 0:
+                if pos[below] >= 0:
                     return False  # two kept entries at one instant
-                POS[j * c + below] = i
+                pos[below] = i
             i += 1
     lr_layer, lr_step, lr = np.int64(-1), np.int64(-1), 0.0
     records = every  # every entry kept, each entry k one record of lz, the last rows of one layer
@@ -527,6 +555,8 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
         lc[j] = 0
     for k in range(c):
         lz[k, 0] = 0
+    if every:
+        PLACED[0] = c
     return True
 
 
@@ -577,7 +607,7 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
         if lc[j] != lc[0]:
             even = False
     key, order, idx, Rk, Lk, Ck, MS, VS, LS = S[:9]
-    block, R2, L2, C2, KJ, T0J, PT, MT, VT, ET, A1, A2, POS, TT, KEPT, SEEN = S[9:]
+    block, R2, L2, C2, KJ, T0J, PT, MT, VT, ET, A1, A2, POS, TT, KEPT, SEEN, PLACED = S[9:]
     together = block[1] > 0  # the last rows are one block of one width: they learn in one call
     lr0, lr1, lr_steps, bc1, bc2, Tbc, b1, c1, b2, c2, eps = A
     nrec = REC[0].shape[0]
@@ -730,7 +760,7 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
     most = 0
     if together and not recording and _last_rows_at_once(
             lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim_t, lim_p, lprio, lrow, layer, T, held, stale,
-            jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, st[2], Lk, Ck):
+            jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, st[2], Lk, Ck, PLACED):
         nl_rows = 0  # (every row done)
     else:
         nl_rows = nl
@@ -838,10 +868,10 @@ _TAB = ("i1 i1 i1 f1 i1 i1 i1 i1 i1 f1 i1 b1 i1"  # Q
         " i1 f2 i2 i2 i2 f2 i2 b2 i2 i2"  # L
         " f1 f1 f1 f1 i1 i1 i1 i1 i1 i1 i1 i1 i1 i1 i1 f2 i1 i1 f1 i1 i1 i1 i1 i1"  # U
         " f1 i1 f1 i1 i1"  # REC
-        " f1 i1 i1 f1 f1 b1 f1 f1 f1 i1 f2 f2 b2 i1 i1 f1 f1 f1 f1 f1 f1 i1 f1 b1 i1"  # S
+        " f1 i1 i1 f1 f1 b1 f1 f1 f1 i1 f2 f2 b2 i1 i1 f1 f1 f1 f1 f1 f1 i1 f1 b1 i1 i1"  # S
         " i1 i1 f1 f1"  # batch, keep, keep_r, nxt
         " f1 f1 i1 f1 f1 f1").split()  # A: lr0, lr1, (lr_steps, Tbc), bc1, bc2, (b1, c1, b2, c2, eps)
-T_Q, T_L, T_U, T_REC, T_S, T_BATCH, T_A = 0, 13, 23, 47, 52, 77, 81
+T_Q, T_L, T_U, T_REC, T_S, T_BATCH, T_A = 0, 13, 23, 47, 52, 78, 82
 
 
 @njit(**_INLINE)
@@ -903,7 +933,7 @@ def drain_at(tab, lim_t, lim_p, need, lneed, jittered, recording):
          _f1(tab, s + 6), _f1(tab, s + 7), _f1(tab, s + 8), _i1(tab, s + 9), _f2(tab, s + 10), _f2(tab, s + 11),
          _b2(tab, s + 12), _i1(tab, s + 13), _i1(tab, s + 14), _f1(tab, s + 15), _f1(tab, s + 16), _f1(tab, s + 17),
          _f1(tab, s + 18), _f1(tab, s + 19), _f1(tab, s + 20), _i1(tab, s + 21), _f1(tab, s + 22), _b1(tab, s + 23),
-         _i1(tab, s + 24))
+         _i1(tab, s + 24), _i1(tab, s + 25))
     b = T_BATCH
     a = T_A
     ai, af = _i1(tab, a + 2), _f1(tab, a + 5)
@@ -1130,7 +1160,7 @@ class RetroQueue:
                   np.zeros(nl, dtype=np.int64), np.zeros(nl, dtype=np.int64),
                   *(np.zeros(nl * self.lwidth) for _ in range(4)), np.zeros(cap * nl), np.zeros(cap * nl),
                   np.zeros(cap * nl, dtype=np.int64), np.zeros(cap * nl), np.zeros(cap * nl, dtype=np.bool_),
-                  np.full(len(self.held), -1, dtype=np.int64))
+                  np.full(len(self.held), -1, dtype=np.int64), np.zeros(1, dtype=np.int64))
 
     def _pack(self) -> None:
         self.tab = None
