@@ -260,17 +260,25 @@ def _earliest(Q, L, lprio, nxt):
 
 
 @njit(cache=True, error_model="numpy")
-def send_many(Q, L, lslot, lprio, t0, delay, late, jittered, p, row, suid, n, C, rows, cols, step, reset, syn, nxt):
+def send_many(Q, L, lslot, lprio, t0, delay, late, jittered, p, row, suid, n0, n, C, rows, cols, step, reset, syn, nxt,
+              need, lneed):
     """The signals ``C[rows[k], cols[k]]`` a group sends from outside the loop at ``t0`` (the output,
     when the TD error lands on it), as entries k = 0, 1, … in that sending order, entry k landing at
-    ``t0 + delay[k]`` (``(t0 + delay[k]) + late[k]`` with jitter); ``nxt`` = the earliest entry in
-    flight then."""
-    for k in range(rows.shape[0]):
+    ``t0 + delay[k]`` (``(t0 + delay[k]) + late[k]`` with jitter), its send index ``n0`` (or ``n[k]``
+    when ``n0 < 0``); ``nxt`` = the earliest entry in flight then. Returns False, changing nothing,
+    when there is no room for them with ``need`` free slots and ``lneed`` entries on a last row to spare."""
+    m = rows.shape[0]
+    st = Q[2]
+    if st[1] < m + need or st[5] + m + lneed > L[1].shape[0]:
+        return False
+    for k in range(m):
         at = t0 + delay[k]
         if jittered:
             at = at + late[k]
-        _enqueue(Q, L, lslot, at, p[k], row[k], suid[k], n[k], C[rows[k], cols[k]], step, reset, syn[k])
+        _enqueue(Q, L, lslot, at, p[k], row[k], suid[k], n0 if n0 >= 0 else n[k], C[rows[k], cols[k]], step, reset,
+                 syn[k])
     _earliest(Q, L, lprio, nxt)
+    return True
 
 
 @njit(cache=True, error_model="numpy")
@@ -944,13 +952,13 @@ def drain_at(tab, lim_t, lim_p, need, lneed, jittered, recording):
 
 
 @njit(cache=True, error_model="numpy")
-def send_many_at(tab, stab, t0, late, jittered, n, C, step, reset):
+def send_many_at(tab, stab, t0, late, jittered, n0, n, C, step, reset, need, lneed):
     """:func:`send_many` of one sending group, the queue's arrays read from ``tab`` and the group's
     (delay, priority, receiving row, sender's unit id, row of C, column of C, synapse) from ``stab``."""
     Q, L = _queue_at(tab)
-    send_many(Q, L, _i1(tab, T_U + 20), _i1(tab, T_U + 22), t0, _f1(stab, 0), late, jittered, _i1(stab, 1),
-              _i1(stab, 2), _i1(stab, 3), n, C, _i1(stab, 4), _i1(stab, 5), step, reset, _i1(stab, 6),
-              _f1(tab, T_BATCH + 3))
+    return send_many(Q, L, _i1(tab, T_U + 20), _i1(tab, T_U + 22), t0, _f1(stab, 0), late, jittered, _i1(stab, 1),
+                     _i1(stab, 2), _i1(stab, 3), n0, n, C, _i1(stab, 4), _i1(stab, 5), step, reset, _i1(stab, 6),
+                     _f1(tab, T_BATCH + 3), need, lneed)
 
 
 def _node_key(known: dict, node) -> int:
@@ -1046,8 +1054,7 @@ class RetroQueue:
                                        "sent": np.zeros(g.size, dtype=np.int64),
                                        "suid": g.uids[np.array(rows, dtype=np.int64)].astype(np.int64),
                                        "prio": self.prio[np.array(dst, dtype=np.int64)],
-                                       "first": np.zeros(len(rows), dtype=np.int64), "count": len(rows),
-                                       "late_base": None}
+                                       "n": 0, "count": len(rows), "late_base": None}
         indeg = np.bincount(np.concatenate([self.e_dst, *[s["dst"] for s in self.senders.values()]]), minlength=nr)
         self.indeg = int(indeg.max()) if nr else 0
         # the last rows (rows that send nothing on), each keeping its entries in a column of its own
@@ -1185,11 +1192,12 @@ class RetroQueue:
         self.REC = (np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap), np.zeros(cap, dtype=np.int64),
                     np.zeros(cap, dtype=np.int64))
 
-    def _grow(self) -> None:
-        """Twice the slots, or twice the room on each last row, whichever is short."""
-        if self.st[1] < self.need:
+    def _grow(self, more: int = 0) -> None:
+        """Twice the slots, or twice the room on each last row, whichever is short (for ``more``
+        entries besides)."""
+        if self.st[1] < more + self.need:
             self._allocate(2 * len(self.heap), (self.heap, self.free, self.st, self.q))
-        if self.st[5] + self.lneed > len(self.L[1]):
+        if self.st[5] + more + self.lneed > len(self.L[1]):
             self._columns(2 * len(self.L[1]))
 
     def _refill(self, rows) -> None:
@@ -1250,34 +1258,34 @@ class RetroQueue:
         s = self.senders.get(grp.gid)
         if s is None:
             return
-        rows = s["rows"]
+        n0, n, late = 0, s["rows"], s["delay"]  # (no jitter: every send index 0, and no lateness read)
         if self.jittered:
-            n = s["sent"][rows]
-            late = self._lateness(s, n)
-            s["sent"] += 1
-        else:
-            n, late = s["first"], s["delay"]  # (no jitter: every send index 0, and no lateness read)
-        while self.st[1] < s["count"] + self.need:
-            self._allocate(2 * len(self.heap), (self.heap, self.free, self.st, self.q))
-        while self.st[5] + s["count"] + self.lneed > len(self.L[1]):
-            self._columns(2 * len(self.L[1]))
-        send_many_at(self.tab if self.tab is not None else self._table(), s["tab"], float(t0), late, self.jittered, n,
-                     np.ascontiguousarray(C, dtype=np.float64), int(step), bool(reset))
+            n0 = s["n"]
+            if n0 is None:  # the group's units at send indices of their own (a checkpoint's)
+                n = s["sent"][s["rows"]]
+                late = jitter.draw(self.spec, s["keys"], n)
+                s["sent"] += 1
+                n0 = -1
+            else:
+                late = self._lateness(s, n0)
+                s["n"] = n0 + 1
+        C = np.ascontiguousarray(C, dtype=np.float64)
+        while not send_many_at(self.tab if self.tab is not None else self._table(), s["tab"], float(t0), late,
+                               self.jittered, n0, n, C, int(step), bool(reset), self.need, self.lneed):
+            self._grow(s["count"])
         self._arm()
 
-    def _lateness(self, s: dict, n: np.ndarray) -> np.ndarray:
-        """The jitters j(e, n_e) of a sending group's synapses at their send indices ``n``. The group's
-        units send together, so every synapse is at one send index: the draws of a block of sends
-        are kept ahead (keyed by synapse and send, so the same numbers as drawn one send at a time)."""
+    def _lateness(self, s: dict, n: int) -> np.ndarray:
+        """The jitters j(e, n) of a sending group's synapses at send index ``n``: the group's units
+        send together, so every synapse is at one send index, and the draws of a block of sends are
+        kept ahead (keyed by synapse and send, so the same numbers as drawn one send at a time)."""
         B = self.late.shape[0]
         b = s["late_base"]
-        if b is None or not b <= int(n[0]) < b + B:
-            if n.min() != n.max():
-                return jitter.draw(self.spec, s["keys"], n)
-            b = s["late_base"] = int(n[0])
-            sends = np.repeat(np.arange(b, b + B, dtype=np.int64), len(n))
-            s["late"] = jitter.draw(self.spec, np.tile(s["keys"], B), sends).reshape(B, len(n))
-        return s["late"][int(n[0]) - b]
+        if b is None or not b <= n < b + B:
+            b = s["late_base"] = n
+            sends = np.repeat(np.arange(b, b + B, dtype=np.int64), s["count"])
+            s["late"] = jitter.draw(self.spec, np.tile(s["keys"], B), sends).reshape(B, s["count"])
+        return s["late"][n - b]
 
     def _arm(self) -> None:
         """One wake-up in SimPy's queue, at the earliest entry (a later one, if armed, is superseded)."""
@@ -1346,7 +1354,8 @@ class RetroQueue:
     def state(self) -> dict:
         return {"entries": self._entries(), "sent_entries": int(self.st[2]), "held": self.held.copy(),
                 "stale": self.stale.copy(), "sent": self.sent.copy(),
-                "out_sent": {gid: s["sent"].copy() for gid, s in self.senders.items()},
+                "out_sent": {gid: s["sent"].copy() if s["n"] is None else np.full_like(s["sent"], s["n"])
+                             for gid, s in self.senders.items()},
                 **self.wakeup.state()}
 
     def restore(self, state: dict) -> None:
@@ -1370,8 +1379,10 @@ class RetroQueue:
         self.stale[:] = state["stale"]
         self.sent[:] = state["sent"]
         for gid, sent in state["out_sent"].items():
-            self.senders[int(gid)]["sent"][:] = sent
-            self.senders[int(gid)]["late_base"] = None
+            s = self.senders[int(gid)]
+            s["sent"][:] = sent
+            s["n"] = int(sent[0]) if len(sent) and bool(np.all(sent == sent[0])) else None  # (all alike: one index)
+            s["late_base"] = None
         if self.jittered:
             self._refill(np.arange(len(self.names)))
         self.wakeup.restore(state)
