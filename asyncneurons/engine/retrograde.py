@@ -420,11 +420,15 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
     n = c * nl
     if c == 0 or n > POS.shape[0]:
         return False
-    for k in range(c):  # due
-        for j in range(nl):
-            t = ft[k * nl + j]
-            if not (t < lim_t or (t == lim_t and lprio[j] < lim_p)):
-                return False
+    late = 0  # due: none at or past the limit's instant, or (less often) each before the limit
+    for x in range(n):
+        late += ft[x] >= lim_t
+    if late > 0:
+        for k in range(c):
+            for j in range(nl):
+                t = ft[k * nl + j]
+                if not (t < lim_t or (t == lim_t and lprio[j] < lim_p)):
+                    return False
     every = True  # every entry kept
     if jittered:
         for k in range(c):  # each synapse once (SEEN[e] = stamp: met in this pass; a stamp left by an
@@ -451,17 +455,34 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
     else:
         for x in range(n):
             KEPT[x] = True
+    lr_layer, lr_step, lr = np.int64(-1), np.int64(-1), 0.0
+    records = every  # every entry kept, each entry k one record of lz, the last rows of one layer
+    for k in range(c):
+        records = records and lz[k, 0] != 0
+    for j in range(nl):
+        records = records and layer[lrow[j]] == layer[lrow[0]]
+    if records:  # entry k's rate and mark, those of its record, once for every row; each row's steps
+        lr_layer = layer[lrow[0]]  # then written place by place as its places are known
+        for k in range(c):
+            if lz[k, 5] != lr_step:
+                lr_step = lz[k, 5]
+                lr = _rate(lr0, lr1, lr_steps, lr_layer, lr_step)
+            RATE[k], MARK[k] = lr, lz[k, 6] != 0
     placed = every and PLACED[0] == c  # (POS[j·c + p]: the entry at place p of row j)
     PLACED[0] = 0
     for j in range(nl):
         pos = POS[j * c:j * c + c]
         if placed:  # the last pass's places, when the row's entries read in that order land one after another
-            prev = ft[pos[0] * nl + j]
-            p = 1
+            prev = -math.inf
+            p = 0
             while p < c:
-                t = ft[pos[p] * nl + j]
+                i = pos[p]
+                x = i * nl + j
+                t = ft[x]
                 if not prev < t:
                     break
+                if records:
+                    R2[p, j], L2[p, j], C2[p, j] = fval[x], RATE[i], MARK[i]
                 prev = t
                 p += 1
             if p == c:
@@ -508,24 +529,11 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
                     return False  # two kept entries at one instant
                 pos[below] = i
             i += 1
-    lr_layer, lr_step, lr = np.int64(-1), np.int64(-1), 0.0
-    records = every  # every entry kept, each entry k one record of lz, the last rows of one layer
-    for k in range(c):
-        records = records and lz[k, 0] != 0
-    for j in range(nl):
-        records = records and layer[lrow[j]] == layer[lrow[0]]
-    if records:  # entry k's rate and mark, those of its record, once for every row; then place by place
-        lr_layer = layer[lrow[0]]
-        for k in range(c):
-            if lz[k, 5] != lr_step:
-                lr_step = lz[k, 5]
-                lr = _rate(lr0, lr1, lr_steps, lr_layer, lr_step)
-            RATE[k], MARK[k] = lr, lz[k, 6] != 0
-        for p in range(c):
-            rp, lp, cp = R2[p], L2[p], C2[p]
-            for j in range(nl):
-                i = POS[j * c + p]
-                rp[j], lp[j], cp[j] = fval[i * nl + j], RATE[i], MARK[i]
+        if records:
+            for p in range(c):
+                i = pos[p]
+                R2[p, j], L2[p, j], C2[p, j] = fval[i * nl + j], RATE[i], MARK[i]
+    if records:
         if jittered:  # each synapse's newest send landed, that of its record (each synapse once)
             for k in range(c):
                 es, nk = e_syn[lz[k, 4]:lz[k, 4] + nl], lz[k, 3]
