@@ -36,8 +36,9 @@ when every last row holds as many entries as the others: their times and values,
 (sending order, sender, send index, step, mark, synapse) once, as one record of that row of the
 columns, written out only if the rows are then taken one by one; and when every entry is due,
 each is an instant of its own and no synapse comes twice on a row, the places of all rows are
-counted in one pass (:func:`_last_rows_at_once`; otherwise row by row, as when events are
-recorded). The compiled calls Python makes per environment step (:func:`drain_at`,
+found in one pass (:func:`_last_rows_at_once`: a row's places of the last drain kept when its
+entries, read in that order, still land one after another, as they do under fixed delays, else
+counted; otherwise row by row, as when events are recorded). The compiled calls Python makes per environment step (:func:`drain_at`,
 :func:`send_many_at`) are passed a table of the queue's arrays' addresses, not the arrays.
 
 Since landings are no longer events of their own group, a layer need not split into one group per
