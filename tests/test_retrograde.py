@@ -118,6 +118,36 @@ def test_the_queue_without_records_is_the_same_run(scenario, over):
             np.testing.assert_array_equal(x, y)
 
 
+
+@pytest.mark.parametrize("over", [{"timing": {"retro_delay": PER_SYNAPSE}}, {"timing": {"retro_jitter": PER_SYNAPSE}}])
+def test_the_last_rows_places_kept_from_a_drain_are_checked_before_they_are_used(scenario, monkeypatch, over):
+    """The places of a drain's last-row entries are kept for the next drain and used when its
+    entries, read in that order, land one after another. Kept places put out of order before every
+    drain (two of each row swapped) are counted again: the run is still the recorded run."""
+    from asyncneurons.engine import retrograde
+
+    s = _scenario(scenario, over, True)
+    recorded, _, _ = _run(s, 150)
+    plain = Simulation(s, max_ticks=150)
+    q = plain.retro
+    drain_at, swapped = retrograde.drain_at, []
+
+    def scrambled(*args):
+        POS, PLACED = q.S[-5], q.S[-1]
+        c, nl = int(PLACED[0]), len(q.lrow)
+        if c > 1:
+            pos = POS[:c * nl].reshape(nl, c)
+            pos[:, [0, c - 1]] = pos[:, [c - 1, 0]]
+            swapped.append(c)
+        return drain_at(*args)
+
+    monkeypatch.setattr(retrograde, "drain_at", scrambled)
+    plain.run()
+    assert swapped and plain.weights() == recorded.weights() and _stale(plain) == _stale(recorded)
+    for a, b in zip(plain.groups, recorded.groups):
+        for x, y in ((a.P, b.P), (a.E, b.E), (a.M, b.M), (a.V, b.V), (a.t, b.t)):
+            np.testing.assert_array_equal(x, y)
+
 def test_ste_errors_applied_in_one_call_without_events_are_the_recorded_runs(scenario):
     """Under STE backprop a run without records applies each instant's errors in one compiled call,
     and with no SimPy event when theirs would come next: the same weights, traces and moments as

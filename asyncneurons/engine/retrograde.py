@@ -36,8 +36,9 @@ when every last row holds as many entries as the others: their times and values,
 (sending order, sender, send index, step, mark, synapse) once, as one record of that row of the
 columns, written out only if the rows are then taken one by one; and when every entry is due,
 each is an instant of its own and no synapse comes twice on a row, the places of all rows are
-counted in one pass (:func:`_last_rows_at_once`; otherwise row by row, as when events are
-recorded). The compiled calls Python makes per environment step (:func:`drain_at`,
+found in one pass (:func:`_last_rows_at_once`: a row's places of the last drain kept when its
+entries, read in that order, still land one after another, as they do under fixed delays, else
+counted; otherwise row by row, as when events are recorded). The compiled calls Python makes per environment step (:func:`drain_at`,
 :func:`send_many_at`) are passed a table of the queue's arrays' addresses, not the arrays.
 
 Since landings are no longer events of their own group, a layer need not split into one group per
@@ -260,17 +261,25 @@ def _earliest(Q, L, lprio, nxt):
 
 
 @njit(cache=True, error_model="numpy")
-def send_many(Q, L, lslot, lprio, t0, delay, late, jittered, p, row, suid, n, C, rows, cols, step, reset, syn, nxt):
+def send_many(Q, L, lslot, lprio, t0, delay, late, jittered, p, row, suid, n0, n, C, rows, cols, step, reset, syn, nxt,
+              need, lneed):
     """The signals ``C[rows[k], cols[k]]`` a group sends from outside the loop at ``t0`` (the output,
     when the TD error lands on it), as entries k = 0, 1, … in that sending order, entry k landing at
-    ``t0 + delay[k]`` (``(t0 + delay[k]) + late[k]`` with jitter); ``nxt`` = the earliest entry in
-    flight then."""
-    for k in range(rows.shape[0]):
+    ``t0 + delay[k]`` (``(t0 + delay[k]) + late[k]`` with jitter), its send index ``n0`` (or ``n[k]``
+    when ``n0 < 0``); ``nxt`` = the earliest entry in flight then. Returns False, changing nothing,
+    when there is no room for them with ``need`` free slots and ``lneed`` entries on a last row to spare."""
+    m = rows.shape[0]
+    st = Q[2]
+    if st[1] < m + need or st[5] + m + lneed > L[1].shape[0]:
+        return False
+    for k in range(m):
         at = t0 + delay[k]
         if jittered:
             at = at + late[k]
-        _enqueue(Q, L, lslot, at, p[k], row[k], suid[k], n[k], C[rows[k], cols[k]], step, reset, syn[k])
+        _enqueue(Q, L, lslot, at, p[k], row[k], suid[k], n0 if n0 >= 0 else n[k], C[rows[k], cols[k]], step, reset,
+                 syn[k])
     _earliest(Q, L, lprio, nxt)
+    return True
 
 
 @njit(cache=True, error_model="numpy")
@@ -386,7 +395,8 @@ def _in_time_order(lt, lsuid, ln, ls, j, idx, key, order, nd):
 
 @njit(cache=True, error_model="numpy")  # (a call of its own: numba does not inline it with its 32 arguments)
 def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim_t, lim_p, lprio, lrow, layer, T, held,
-                       stale, jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, stamp, RATE, MARK):
+                       stale, jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, stamp, RATE, MARK,
+                       PLACED):
     """The last rows' landings of a drain sorted into their learning steps in one pass, when every
     row holds ``c = lc[0]`` entries (entry k of row j at ``k·nl + j``), all due, no two kept
     entries of a row at one instant and, with jitter, no synapse twice on a row: then each kept
@@ -397,7 +407,13 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
     each synapse once on a row, the order does not matter. When every entry is kept and each is a
     record of ``lz`` (one landing's sends onto every last row, of one layer), an entry's rate and
     mark are found once for all rows (RATE, MARK) and the steps written place by place. Returns
-    False, changing nothing, when these do not hold (the caller then takes the rows one by one)."""
+    False, changing nothing, when these do not hold (the caller then takes the rows one by one).
+
+    The places of the last such pass stay in POS (``PLACED[0]`` its c, 0 when a row's are not all its
+    entries in time order): when every entry is kept, a row whose entries, read in that order, land
+    strictly one after another keeps its places without counting them (the same order: no two at
+    one instant, each before the next). Its times in one drain are those of the last one shifted
+    (``t0 + d + d'`` for a fixed pair of retrograde delays), so mostly they do."""
     c = lc[0]
     for j in range(1, nl):
         if lc[j] != c:
@@ -405,12 +421,15 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
     n = c * nl
     if c == 0 or n > POS.shape[0]:
         return False
-    for k in range(c):  # due, each row's times copied into TT[j·c + k]
-        for j in range(nl):
-            t = ft[k * nl + j]
-            if not (t < lim_t or (t == lim_t and lprio[j] < lim_p)):
-                return False
-            TT[j * c + k] = t
+    late = 0  # due: none at or past the limit's instant, or (less often) each before the limit
+    for x in range(n):
+        late += ft[x] >= lim_t
+    if late > 0:
+        for k in range(c):
+            for j in range(nl):
+                t = ft[k * nl + j]
+                if not (t < lim_t or (t == lim_t and lprio[j] < lim_p)):
+                    return False
     every = True  # every entry kept
     if jittered:
         for k in range(c):  # each synapse once (SEEN[e] = stamp: met in this pass; a stamp left by an
@@ -437,27 +456,66 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
     else:
         for x in range(n):
             KEPT[x] = True
-    for x in range(n):
-        POS[x] = -1  # (POS[j·c + p]: the entry at place p of row j)
+    lr_layer, lr_step, lr = np.int64(-1), np.int64(-1), 0.0
+    records = every  # every entry kept, each entry k one record of lz, the last rows of one layer
+    for k in range(c):
+        records = records and lz[k, 0] != 0
     for j in range(nl):
-        key = TT[j * c:j * c + c]
+        records = records and layer[lrow[j]] == layer[lrow[0]]
+    if records:  # entry k's rate and mark, those of its record, once for every row; each row's steps
+        lr_layer = layer[lrow[0]]  # then written place by place as its places are known
+        for k in range(c):
+            if lz[k, 5] != lr_step:
+                lr_step = lz[k, 5]
+                lr = _rate(lr0, lr1, lr_steps, lr_layer, lr_step)
+            RATE[k], MARK[k] = lr, lz[k, 6] != 0
+    placed = every and PLACED[0] == c  # (POS[j·c + p]: the entry at place p of row j)
+    PLACED[0] = 0
+    for j in range(nl):
+        pos = POS[j * c:j * c + c]
+        if placed:  # the last pass's places, when the row's entries read in that order land one after another
+            prev = -math.inf
+            p = 0
+            while p < c:
+                i = pos[p]
+                x = i * nl + j
+                t = ft[x]
+                if not prev < t:
+                    break
+                if records:
+                    R2[p, j], L2[p, j], C2[p, j] = fval[x], RATE[i], MARK[i]
+                prev = t
+                p += 1
+            if p == c:
+                continue
+            placed = False  # (and the rows after it are counted: their times have moved too, mostly)
+        key = TT[j * c:j * c + c]  # the row's times copied, then counted
+        for k in range(c):
+            key[k] = ft[k * nl + j]
+            pos[k] = -1
         kept = KEPT[j * c:j * c + c]
         i = 0
-        if every:  # four entries' counts in one pass over the row
-            while i + 4 <= c:
-                k0, k1, k2, k3 = key[i], key[i + 1], key[i + 2], key[i + 3]
-                b0 = b1 = b2 = b3 = 0
+        if every:  # eight entries' counts in one pass over the row
+            while i + 8 <= c:
+                k0, k1, k2, k3, k4, k5, k6, k7 = key[i], key[i + 1], key[i + 2], key[i + 3], key[i + 4], key[i + 5], \
+                    key[i + 6], key[i + 7]
+                b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = 0
                 for q in range(c):
                     kq = key[q]
                     b0 += kq < k0
                     b1 += kq < k1
                     b2 += kq < k2
                     b3 += kq < k3
-                for below, x in ((b0, i), (b1, i + 1), (b2, i + 2), (b3, i + 3)):
-                    if POS[j * c + below] >= 0:
+                    b4 += kq < k4
+                    b5 += kq < k5
+                    b6 += kq < k6
+                    b7 += kq < k7
+                for below, x in ((b0, i), (b1, i + 1), (b2, i + 2), (b3, i + 3), (b4, i + 4), (b5, i + 5),
+                                 (b6, i + 6), (b7, i + 7)):
+                    if pos[below] >= 0:
                         return False  # two kept entries at one instant
-                    POS[j * c + below] = x
-                i += 4
+                    pos[below] = x
+                i += 8
         while i < c:
             if kept[i]:
                 ki = key[i]
@@ -468,28 +526,15 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
                 else:
                     for q in range(c):
                         below += key[q] < ki
-                if POS[j * c + below] >= 0:
+                if pos[below] >= 0:
                     return False  # two kept entries at one instant
-                POS[j * c + below] = i
+                pos[below] = i
             i += 1
-    lr_layer, lr_step, lr = np.int64(-1), np.int64(-1), 0.0
-    records = every  # every entry kept, each entry k one record of lz, the last rows of one layer
-    for k in range(c):
-        records = records and lz[k, 0] != 0
-    for j in range(nl):
-        records = records and layer[lrow[j]] == layer[lrow[0]]
-    if records:  # entry k's rate and mark, those of its record, once for every row; then place by place
-        lr_layer = layer[lrow[0]]
-        for k in range(c):
-            if lz[k, 5] != lr_step:
-                lr_step = lz[k, 5]
-                lr = _rate(lr0, lr1, lr_steps, lr_layer, lr_step)
-            RATE[k], MARK[k] = lr, lz[k, 6] != 0
-        for p in range(c):
-            rp, lp, cp = R2[p], L2[p], C2[p]
-            for j in range(nl):
-                i = POS[j * c + p]
-                rp[j], lp[j], cp[j] = fval[i * nl + j], RATE[i], MARK[i]
+        if records:
+            for p in range(c):
+                i = pos[p]
+                R2[p, j], L2[p, j], C2[p, j] = fval[i * nl + j], RATE[i], MARK[i]
+    if records:
         if jittered:  # each synapse's newest send landed, that of its record (each synapse once)
             for k in range(c):
                 es, nk = e_syn[lz[k, 4]:lz[k, 4] + nl], lz[k, 3]
@@ -527,6 +572,8 @@ def _last_rows_at_once(lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim
         lc[j] = 0
     for k in range(c):
         lz[k, 0] = 0
+    if every:
+        PLACED[0] = c
     return True
 
 
@@ -577,7 +624,7 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
         if lc[j] != lc[0]:
             even = False
     key, order, idx, Rk, Lk, Ck, MS, VS, LS = S[:9]
-    block, R2, L2, C2, KJ, T0J, PT, MT, VT, ET, A1, A2, POS, TT, KEPT, SEEN = S[9:]
+    block, R2, L2, C2, KJ, T0J, PT, MT, VT, ET, A1, A2, POS, TT, KEPT, SEEN, PLACED = S[9:]
     together = block[1] > 0  # the last rows are one block of one width: they learn in one call
     lr0, lr1, lr_steps, bc1, bc2, Tbc, b1, c1, b2, c2, eps = A
     nrec = REC[0].shape[0]
@@ -730,7 +777,7 @@ def drain(lim_t, lim_p, need, lneed, Q, L, U, A, REC, S, batch, keep, keep_r, ji
     most = 0
     if together and not recording and _last_rows_at_once(
             lc, nl, ft, fsyn, fn, fval, fstep, freset, lz, e_syn, lim_t, lim_p, lprio, lrow, layer, T, held, stale,
-            jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, st[2], Lk, Ck):
+            jittered, lr0, lr1, lr_steps, R2, L2, C2, KJ, T0J, POS, TT, KEPT, SEEN, st[2], Lk, Ck, PLACED):
         nl_rows = 0  # (every row done)
     else:
         nl_rows = nl
@@ -838,10 +885,10 @@ _TAB = ("i1 i1 i1 f1 i1 i1 i1 i1 i1 f1 i1 b1 i1"  # Q
         " i1 f2 i2 i2 i2 f2 i2 b2 i2 i2"  # L
         " f1 f1 f1 f1 i1 i1 i1 i1 i1 i1 i1 i1 i1 i1 i1 f2 i1 i1 f1 i1 i1 i1 i1 i1"  # U
         " f1 i1 f1 i1 i1"  # REC
-        " f1 i1 i1 f1 f1 b1 f1 f1 f1 i1 f2 f2 b2 i1 i1 f1 f1 f1 f1 f1 f1 i1 f1 b1 i1"  # S
+        " f1 i1 i1 f1 f1 b1 f1 f1 f1 i1 f2 f2 b2 i1 i1 f1 f1 f1 f1 f1 f1 i1 f1 b1 i1 i1"  # S
         " i1 i1 f1 f1"  # batch, keep, keep_r, nxt
         " f1 f1 i1 f1 f1 f1").split()  # A: lr0, lr1, (lr_steps, Tbc), bc1, bc2, (b1, c1, b2, c2, eps)
-T_Q, T_L, T_U, T_REC, T_S, T_BATCH, T_A = 0, 13, 23, 47, 52, 77, 81
+T_Q, T_L, T_U, T_REC, T_S, T_BATCH, T_A = 0, 13, 23, 47, 52, 78, 82
 
 
 @njit(**_INLINE)
@@ -903,7 +950,7 @@ def drain_at(tab, lim_t, lim_p, need, lneed, jittered, recording):
          _f1(tab, s + 6), _f1(tab, s + 7), _f1(tab, s + 8), _i1(tab, s + 9), _f2(tab, s + 10), _f2(tab, s + 11),
          _b2(tab, s + 12), _i1(tab, s + 13), _i1(tab, s + 14), _f1(tab, s + 15), _f1(tab, s + 16), _f1(tab, s + 17),
          _f1(tab, s + 18), _f1(tab, s + 19), _f1(tab, s + 20), _i1(tab, s + 21), _f1(tab, s + 22), _b1(tab, s + 23),
-         _i1(tab, s + 24))
+         _i1(tab, s + 24), _i1(tab, s + 25))
     b = T_BATCH
     a = T_A
     ai, af = _i1(tab, a + 2), _f1(tab, a + 5)
@@ -914,13 +961,13 @@ def drain_at(tab, lim_t, lim_p, need, lneed, jittered, recording):
 
 
 @njit(cache=True, error_model="numpy")
-def send_many_at(tab, stab, t0, late, jittered, n, C, step, reset):
+def send_many_at(tab, stab, t0, late, jittered, n0, n, C, step, reset, need, lneed):
     """:func:`send_many` of one sending group, the queue's arrays read from ``tab`` and the group's
     (delay, priority, receiving row, sender's unit id, row of C, column of C, synapse) from ``stab``."""
     Q, L = _queue_at(tab)
-    send_many(Q, L, _i1(tab, T_U + 20), _i1(tab, T_U + 22), t0, _f1(stab, 0), late, jittered, _i1(stab, 1),
-              _i1(stab, 2), _i1(stab, 3), n, C, _i1(stab, 4), _i1(stab, 5), step, reset, _i1(stab, 6),
-              _f1(tab, T_BATCH + 3))
+    return send_many(Q, L, _i1(tab, T_U + 20), _i1(tab, T_U + 22), t0, _f1(stab, 0), late, jittered, _i1(stab, 1),
+                     _i1(stab, 2), _i1(stab, 3), n0, n, C, _i1(stab, 4), _i1(stab, 5), step, reset, _i1(stab, 6),
+                     _f1(tab, T_BATCH + 3), need, lneed)
 
 
 def _node_key(known: dict, node) -> int:
@@ -1016,8 +1063,7 @@ class RetroQueue:
                                        "sent": np.zeros(g.size, dtype=np.int64),
                                        "suid": g.uids[np.array(rows, dtype=np.int64)].astype(np.int64),
                                        "prio": self.prio[np.array(dst, dtype=np.int64)],
-                                       "first": np.zeros(len(rows), dtype=np.int64), "count": len(rows),
-                                       "late_base": None}
+                                       "n": 0, "count": len(rows), "late_base": None}
         indeg = np.bincount(np.concatenate([self.e_dst, *[s["dst"] for s in self.senders.values()]]), minlength=nr)
         self.indeg = int(indeg.max()) if nr else 0
         # the last rows (rows that send nothing on), each keeping its entries in a column of its own
@@ -1130,7 +1176,7 @@ class RetroQueue:
                   np.zeros(nl, dtype=np.int64), np.zeros(nl, dtype=np.int64),
                   *(np.zeros(nl * self.lwidth) for _ in range(4)), np.zeros(cap * nl), np.zeros(cap * nl),
                   np.zeros(cap * nl, dtype=np.int64), np.zeros(cap * nl), np.zeros(cap * nl, dtype=np.bool_),
-                  np.full(len(self.held), -1, dtype=np.int64))
+                  np.full(len(self.held), -1, dtype=np.int64), np.zeros(1, dtype=np.int64))
 
     def _pack(self) -> None:
         self.tab = None
@@ -1155,11 +1201,12 @@ class RetroQueue:
         self.REC = (np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap), np.zeros(cap, dtype=np.int64),
                     np.zeros(cap, dtype=np.int64))
 
-    def _grow(self) -> None:
-        """Twice the slots, or twice the room on each last row, whichever is short."""
-        if self.st[1] < self.need:
+    def _grow(self, more: int = 0) -> None:
+        """Twice the slots, or twice the room on each last row, whichever is short (for ``more``
+        entries besides)."""
+        if self.st[1] < more + self.need:
             self._allocate(2 * len(self.heap), (self.heap, self.free, self.st, self.q))
-        if self.st[5] + self.lneed > len(self.L[1]):
+        if self.st[5] + more + self.lneed > len(self.L[1]):
             self._columns(2 * len(self.L[1]))
 
     def _refill(self, rows) -> None:
@@ -1220,34 +1267,34 @@ class RetroQueue:
         s = self.senders.get(grp.gid)
         if s is None:
             return
-        rows = s["rows"]
+        n0, n, late = 0, s["rows"], s["delay"]  # (no jitter: every send index 0, and no lateness read)
         if self.jittered:
-            n = s["sent"][rows]
-            late = self._lateness(s, n)
-            s["sent"] += 1
-        else:
-            n, late = s["first"], s["delay"]  # (no jitter: every send index 0, and no lateness read)
-        while self.st[1] < s["count"] + self.need:
-            self._allocate(2 * len(self.heap), (self.heap, self.free, self.st, self.q))
-        while self.st[5] + s["count"] + self.lneed > len(self.L[1]):
-            self._columns(2 * len(self.L[1]))
-        send_many_at(self.tab if self.tab is not None else self._table(), s["tab"], float(t0), late, self.jittered, n,
-                     np.ascontiguousarray(C, dtype=np.float64), int(step), bool(reset))
+            n0 = s["n"]
+            if n0 is None:  # the group's units at send indices of their own (a checkpoint's)
+                n = s["sent"][s["rows"]]
+                late = jitter.draw(self.spec, s["keys"], n)
+                s["sent"] += 1
+                n0 = -1
+            else:
+                late = self._lateness(s, n0)
+                s["n"] = n0 + 1
+        C = np.ascontiguousarray(C, dtype=np.float64)
+        while not send_many_at(self.tab if self.tab is not None else self._table(), s["tab"], float(t0), late,
+                               self.jittered, n0, n, C, int(step), bool(reset), self.need, self.lneed):
+            self._grow(s["count"])
         self._arm()
 
-    def _lateness(self, s: dict, n: np.ndarray) -> np.ndarray:
-        """The jitters j(e, n_e) of a sending group's synapses at their send indices ``n``. The group's
-        units send together, so every synapse is at one send index: the draws of a block of sends
-        are kept ahead (keyed by synapse and send, so the same numbers as drawn one send at a time)."""
+    def _lateness(self, s: dict, n: int) -> np.ndarray:
+        """The jitters j(e, n) of a sending group's synapses at send index ``n``: the group's units
+        send together, so every synapse is at one send index, and the draws of a block of sends are
+        kept ahead (keyed by synapse and send, so the same numbers as drawn one send at a time)."""
         B = self.late.shape[0]
         b = s["late_base"]
-        if b is None or not b <= int(n[0]) < b + B:
-            if n.min() != n.max():
-                return jitter.draw(self.spec, s["keys"], n)
-            b = s["late_base"] = int(n[0])
-            sends = np.repeat(np.arange(b, b + B, dtype=np.int64), len(n))
-            s["late"] = jitter.draw(self.spec, np.tile(s["keys"], B), sends).reshape(B, len(n))
-        return s["late"][int(n[0]) - b]
+        if b is None or not b <= n < b + B:
+            b = s["late_base"] = n
+            sends = np.repeat(np.arange(b, b + B, dtype=np.int64), s["count"])
+            s["late"] = jitter.draw(self.spec, np.tile(s["keys"], B), sends).reshape(B, s["count"])
+        return s["late"][n - b]
 
     def _arm(self) -> None:
         """One wake-up in SimPy's queue, at the earliest entry (a later one, if armed, is superseded)."""
@@ -1316,7 +1363,8 @@ class RetroQueue:
     def state(self) -> dict:
         return {"entries": self._entries(), "sent_entries": int(self.st[2]), "held": self.held.copy(),
                 "stale": self.stale.copy(), "sent": self.sent.copy(),
-                "out_sent": {gid: s["sent"].copy() for gid, s in self.senders.items()},
+                "out_sent": {gid: s["sent"].copy() if s["n"] is None else np.full_like(s["sent"], s["n"])
+                             for gid, s in self.senders.items()},
                 **self.wakeup.state()}
 
     def restore(self, state: dict) -> None:
@@ -1340,8 +1388,10 @@ class RetroQueue:
         self.stale[:] = state["stale"]
         self.sent[:] = state["sent"]
         for gid, sent in state["out_sent"].items():
-            self.senders[int(gid)]["sent"][:] = sent
-            self.senders[int(gid)]["late_base"] = None
+            s = self.senders[int(gid)]
+            s["sent"][:] = sent
+            s["n"] = int(sent[0]) if len(sent) and bool(np.all(sent == sent[0])) else None  # (all alike: one index)
+            s["late_base"] = None
         if self.jittered:
             self._refill(np.arange(len(self.names)))
         self.wakeup.restore(state)
