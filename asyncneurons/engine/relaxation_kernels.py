@@ -1000,13 +1000,19 @@ def push_synapse(queue, r, a, serial, e):
     QA, QS, QE, qsize = queue[0], queue[1], queue[2], queue[3]
     i = qsize[r]
     qsize[r] = i + 1
+    _sift_up(QA, QS, QE, r, i, a, serial, e)
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNTS)
+def _sift_up(QA, QS, QE, r, i, a, s, e):
+    """Put (a, s, e) in the hole at place i of read unit r's heap and let it climb to its place."""
     while i > 0:
         parent = (i - 1) >> 1
-        if not _before(a, serial, QA[r, parent], QS[r, parent]):
+        if not _before(a, s, QA[r, parent], QS[r, parent]):
             break
         QA[r, i], QS[r, i], QE[r, i] = QA[r, parent], QS[r, parent], QE[r, parent]
         i = parent
-    QA[r, i], QS[r, i], QE[r, i] = a, serial, e
+    QA[r, i], QS[r, i], QE[r, i] = a, s, e
 
 
 @njit(cache=True, inline="always", **NO_REFCOUNTS)
@@ -1023,13 +1029,7 @@ def _sift_down(QA, QS, QE, r, n, a, s, e):
         QA[r, i], QS[r, i], QE[r, i] = QA[r, child], QS[r, child], QE[r, child]
         i = child
         child = 2 * i + 1
-    while i > 0:
-        parent = (i - 1) >> 1
-        if not _before(a, s, QA[r, parent], QS[r, parent]):
-            break
-        QA[r, i], QS[r, i], QE[r, i] = QA[r, parent], QS[r, parent], QE[r, parent]
-        i = parent
-    QA[r, i], QS[r, i], QE[r, i] = a, s, e
+    _sift_up(QA, QS, QE, r, i, a, s, e)
 
 
 @njit(cache=True, inline="always", **NO_REFCOUNTS)
