@@ -1,0 +1,62 @@
+"""The MAP delay line's ledger (scripts/map_delay_ledger.py): finished runs recorded once, in order."""
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def ledger_script():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import map_delay_ledger
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    return map_delay_ledger
+
+
+def _point(out: Path, d: int, episodes: dict) -> None:
+    """A delay point's folder: the study's scenario at 4 episodes and 2 runs, and the episodes
+    each run has written so far (``{run: returns}``)."""
+    folder = out / f"d-{d}"
+    (folder / "episodes").mkdir(parents=True)
+    text = (ROOT / "scenarios/studies/map-delays.toml").read_text()
+    text = text.replace("runs = 1", "runs = 2").replace("episodes = 1000", "episodes = 4")
+    (folder / "scenario.toml").write_text(text)
+    for run, returns in episodes.items():
+        with open(folder / "episodes" / f"run-{run}.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["run", "episode", "return", "length", "sim_time_ms", "wall_s", "stale_actions"])
+            for k, r in enumerate(returns):
+                w.writerow([run, k, r, int(r), 0.0, 0.1, 0])
+
+
+def test_only_runs_with_every_planned_episode_are_recorded(tmp_path, ledger_script):
+    _point(tmp_path / "runs", 0, {0: [10.0, 20.0, 30.0, 40.0], 1: [500.0, 500.0]})
+    _point(tmp_path / "runs", 5, {0: [9.0, 11.0, 13.0, 15.0]})
+    ledger = tmp_path / "ledger.jsonl"
+    book = ledger_script.sync(tmp_path / "runs", ledger)
+    assert sorted(book) == [("d-0", 0), ("d-5", 0)]  # run 1 of d = 0 has 2 of its 4 episodes
+    records = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert [(r["row"], r["delay_ms"], r["run"], r["episodes"]) for r in records] == [("d-0", 0, 0, 4), ("d-5", 5, 0, 4)]
+    assert records[0]["average_return"] == 25.0 and records[0]["tail_return"] == 40.0
+    assert records[1]["average_return"] == 12.0
+    assert records[0]["stack"]["numpy"]  # the stack recorded with it
+    assert ledger_script.summary(book) == ["d =  0 ms: 1 run(s) 25.00; mean 25.00 (std 0.00)",
+                                           "d =  5 ms: 1 run(s) 12.00; mean 12.00 (std 0.00)"]
+
+
+def test_a_recorded_run_outlives_its_folder_and_the_ledger_is_rewritten_to_the_same_bytes(tmp_path, ledger_script):
+    out, ledger = tmp_path / "runs", tmp_path / "ledger.jsonl"
+    _point(out, 2, {0: [1.0, 2.0, 3.0, 4.0], 1: [5.0, 6.0, 7.0, 8.0]})
+    ledger_script.sync(out, ledger)
+    first = ledger.read_bytes()
+    (out / "d-2" / "episodes" / "run-0.csv").unlink()  # the folder lost (a replaced machine)
+    book = ledger_script.sync(out, ledger)
+    assert ledger.read_bytes() == first
+    assert [book[("d-2", r)]["average_return"] for r in (0, 1)] == [2.5, 6.5]
