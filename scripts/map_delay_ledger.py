@@ -10,8 +10,9 @@ here as soon as it is seen, so its result does not depend on the folder any more
 A run is finished when its ``episodes/run-R.csv`` holds the planned episodes. Each record: the
 point (``row`` = ``d-D``, ``delay_ms``), the run, its average return over its episodes, the mean
 over its last 10 %, its learning curve (the moving average of ``scripts/reproduce.py``), the hash
-of the folder's resolved scenario, and the stack: the folder's ``summary.json`` one when the
-folder has finished, else the one recording it (the same checkout that runs the line). A record
+of the folder's resolved scenario, and the stack: ``stack``, the one the folder's ``summary.json``
+records, once the folder has finished; before that ``recorded_with``, the stack of the process
+recording it (the checkout that runs the line, which may be newer than the one that ran it). A record
 already in the ledger for the same scenario is kept as it is; the ledger is written sorted, so the
 same runs give the same bytes. Prints the point's runs so far, mean and population std.
 """
@@ -48,25 +49,22 @@ def returns_of(folder: Path, run: int) -> np.ndarray:
 
 
 def run_record(delay: int, run: int, returns: np.ndarray, planned: int, digest: str, stack: dict) -> dict:
-    """The ledger's record of a finished run (``returns``: its ``planned`` episodes' returns)."""
-    window = reproduce._window(planned)
-    at = np.unique(np.linspace(0, returns.size - 1, min(reproduce.CURVE_POINTS, returns.size)).round().astype(int))
-    smooth = reproduce._moving_average(returns, window)
+    """The ledger's record of a finished run (``returns``: its ``planned`` episodes' returns;
+    ``stack``: ``{"stack": …}`` or ``{"recorded_with": …}``, :func:`folder_stack`)."""
     return {"row": f"d-{delay}", "delay_ms": delay, "run": run, "episodes": int(returns.size),
             "average_return": round(float(returns.mean()), 4),
             "tail_return": round(float(returns[-max(1, planned // 10):].mean()), 4),
-            "curve": {"window": window, "episode": (at + 1).tolist(),
-                      "value": [round(float(v), 4) for v in smooth[at]]},
-            "scenario_hash": digest, "stack": stack}
+            "curve": reproduce.learning_curve(returns, planned), "scenario_hash": digest, **stack}
 
 
 def folder_stack(folder: Path) -> dict:
-    """The stack the folder's ``summary.json`` records, else this process's."""
+    """``{"stack": …}`` as the folder's ``summary.json`` records it, else ``{"recorded_with": …}``,
+    this process's."""
     try:
         stack = json.loads((folder / "summary.json").read_text()).get("stack")
     except (OSError, ValueError):
         stack = None
-    return stack if isinstance(stack, dict) else provenance.stack()
+    return {"stack": stack} if isinstance(stack, dict) else {"recorded_with": provenance.stack()}
 
 
 def sync(out: Path, ledger: Path) -> dict:

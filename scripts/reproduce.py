@@ -268,12 +268,17 @@ def run_record(key: str, folder: Path, result: dict, planned: int, digest: str) 
     mean over its last 10 % of episodes and its learning curve (the moving average over
     :func:`_window` episodes, at no more than :data:`CURVE_POINTS` evenly spaced episodes)."""
     returns = np.array([float(row["return"]) for row in _rows(folder, result["run"])])
+    return {**result, "row": key, "scenario_hash": digest,
+            "tail_return": float(np.mean(returns[-max(1, planned // 10):])), "curve": learning_curve(returns, planned)}
+
+
+def learning_curve(returns: np.ndarray, planned: int) -> dict:
+    """A run's learning curve as a ledger keeps it: the moving average of its returns over
+    :func:`_window` episodes, at no more than :data:`CURVE_POINTS` evenly spaced episodes."""
     window = _window(planned)
     at = np.unique(np.linspace(0, returns.size - 1, min(CURVE_POINTS, returns.size)).round().astype(int))
     smooth = _moving_average(returns, window)
-    return {**result, "row": key, "scenario_hash": digest,
-            "tail_return": float(np.mean(returns[-max(1, planned // 10):])),
-            "curve": {"window": window, "episode": (at + 1).tolist(), "value": [round(float(v), 4) for v in smooth[at]]}}
+    return {"window": window, "episode": (at + 1).tolist(), "value": [round(float(v), 4) for v in smooth[at]]}
 
 
 def sync_ledger(ledger: Path, book: dict, key: str, folder: Path, runs: int, planned: int, digest: str) -> dict:

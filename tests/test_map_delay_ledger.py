@@ -46,7 +46,7 @@ def test_only_runs_with_every_planned_episode_are_recorded(tmp_path, ledger_scri
     assert [(r["row"], r["delay_ms"], r["run"], r["episodes"]) for r in records] == [("d-0", 0, 0, 4), ("d-5", 5, 0, 4)]
     assert records[0]["average_return"] == 25.0 and records[0]["tail_return"] == 40.0
     assert records[1]["average_return"] == 12.0
-    assert records[0]["stack"]["numpy"]  # the stack recorded with it
+    assert records[0]["recorded_with"]["numpy"] and "stack" not in records[0]  # the folder has no summary yet
     assert ledger_script.summary(book) == ["d =  0 ms: 1 run(s) 25.00; mean 25.00 (std 0.00)",
                                            "d =  5 ms: 1 run(s) 12.00; mean 12.00 (std 0.00)"]
 
