@@ -11,8 +11,9 @@ A run is finished when its ``episodes/run-R.csv`` holds the planned episodes. Ea
 point (``row`` = ``d-D``, ``delay_ms``), the run, its average return over its episodes, the mean
 over its last 10 %, its learning curve (the moving average of ``scripts/reproduce.py``), the hash
 of the folder's resolved scenario, and the stack: ``stack``, the one the folder's ``summary.json``
-records, once the folder has finished; before that ``recorded_with``, the stack of the process
-recording it (the checkout that runs the line, which may be newer than the one that ran it). A record
+records (the process that ran the folder writes it when it finishes or is interrupted); without
+one, ``recorded_with``, the stack of the process recording it (the checkout that runs the line,
+which may be newer than the one that ran it). A record
 already in the ledger for the same scenario is kept as it is; the ledger is written sorted, so the
 same runs give the same bytes. Prints the point's runs so far, mean and population std.
 """
