@@ -388,6 +388,13 @@ FINDINGS = {
         "themselves) and a fix of a non-deterministic world reset; what these do to learning was not measured. Backprop on the same network, at the learning rates its "
         "grid chose (critic × 4), averages 142.55 (31.43) over 10 runs, significantly above this row (Tuned "
         "baselines above): on LunarLander, MAP Propagation as published trails a tuned backprop."),
+    ("map-prop", "multiplexer"): (
+        "Its runs on the earlier, unrecorded stack (recorded by c20f901) printed 0.924, 0.929, 0.917, 0.924, "
+        "0.925, 0.923, 0.930, 0.923, 0.926, 0.924; on the pinned stack runs 2, 3, 4, 7, 8 and 9 differ from "
+        "those in the third printed decimal, and the row's mean and std are the same to three decimals. Not "
+        "traced: the batch-128 products go through OpenBLAS, whose kernels are part of the stack "
+        "([reliability.md](../reliability.md#same-numbers-on-another-machine)), but c20f901 was not run again "
+        "on the pinned stack, as the backprop rows' recording commits were."),
     ("map-prop", "backprop-cartpole"): (
         "Its runs on the earlier, unrecorded stack (2026-11-30) averaged 444.59 (18.43); these, from the same "
         "scenario file on the pinned stack, differ run by run. The commit that recorded those runs (1e4afa2), "
@@ -397,7 +404,8 @@ FINDINGS = {
     ("map-prop", "backprop-mountaincar-continuous"): (
         "Its runs on the earlier, unrecorded stack (2026-11-30) averaged -0.13 (55.68); these, from the same "
         "scenario file on the pinned stack, differ run by run, where the other MAP rows run again on this "
-        "stack gave their earlier per-run averages to the last printed digit. The commit that recorded those "
+        "stack gave their earlier per-run averages to the last printed digit (but for six multiplexer runs, in the "
+        "third decimal). The commit that recorded those "
         "runs (5d44f0c), run again on the pinned stack, gives these runs' episodes to the last digit (runs "
         "0-4, all 500 episodes), so what changed in between is the stack, not the engine; with a std of about "
         "50 across runs, the two sets' means are 0.4 standard deviations apart."),
