@@ -174,22 +174,24 @@ class Transmission:
             if self.answers:
                 self._announce(grp, now)
             return
-        if grp.size == 1:  # one unit: plain indices are much cheaper than index arrays
-            i = int(grp.dense[0])
-            slot = int(self.head[i])
-            if self.HT[i, (slot + 1) % self.depth] + self.max_delay[i] > now:
+        e = grp.out_edges
+        if grp.size == 1:  # one unit: the sample and its synapses in one compiled call
+            sent = (grp.out_tgt, grp.out_delay, self.e_sat, self.last_wave, self.waits, self.missing, self.latest,
+                    self.armed)
+            complete = tk.post_one(self.HT, self.HV, self.HW, self.HN, self.head, self.max_delay, grp.dense[0], now,
+                                   values[0], wave, self.serial, False, e, *sent)
+            if complete < 0:
                 self._grow()  # the oldest sample may still be on its way somewhere: keep more
-                slot = int(self.head[i])
-            self.HT[i, slot], self.HV[i, slot], self.HW[i, slot], self.HN[i, slot] = now, values[0], wave, self.serial
-            self.head[i] = (slot + 1) % self.depth
+                complete = tk.post_one(self.HT, self.HV, self.HW, self.HN, self.head, self.max_delay, grp.dense[0],
+                                       now, values[0], wave, self.serial, True, e, *sent)
             self.serial += 1
         else:
             self.record(grp.dense, now, values, wave, now)
-        e = grp.out_edges
-        if not len(e):
-            return
-        if tk.mark_sent(e, grp.out_tgt, grp.out_delay, self.e_sat, self.last_wave, self.waits, self.missing,
-                        self.latest, wave, now, self.armed):
+            if not len(e):
+                return
+            complete = tk.mark_sent(e, grp.out_tgt, grp.out_delay, self.e_sat, self.last_wave, self.waits,
+                                    self.missing, self.latest, wave, now, self.armed)
+        if complete:
             gids = np.flatnonzero(self.armed)  # in order of group id
             self.armed[gids] = False
             for gid in gids.tolist():
