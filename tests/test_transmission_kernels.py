@@ -117,9 +117,9 @@ def test_posting_one_units_sample_is_the_slot_form_then_the_marking(room):
     for i in range(4):
         hist, hist2 = (HT, HV, HW, HN, head), tuple(a.copy() for a in (HT, HV, HW, HN, head))
         marks2 = tuple(a.copy() for a in marks)
-        armed, armed2 = np.zeros(2, dtype=bool), np.zeros(2, dtype=bool)
+        armed, armed2, complete = np.zeros(2, dtype=bool), np.zeros(2, dtype=bool), np.full(2, -1, dtype=np.int64)
         got = tk.post_one(*hist, max_delay, i, now, 0.5 + i, wave, 100 + i, room, edges, targets, delays, marks[0],
-                          last_wave, waits, marks[1], marks[2], armed)
+                          last_wave, waits, marks[1], marks[2], armed, complete)
         # the Python form
         T2, V2, W2, N2, head2 = hist2
         slot = int(head2[i])
@@ -128,8 +128,9 @@ def test_posting_one_units_sample_is_the_slot_form_then_the_marking(room):
         else:
             T2[i, slot], V2[i, slot], W2[i, slot], N2[i, slot] = now, 0.5 + i, wave, 100 + i
             head2[i] = (slot + 1) % 3
-            expected = int(tk.mark_sent(edges, targets, delays, marks2[0], last_wave, waits, marks2[1], marks2[2],
-                                        wave, now, armed2))
-        assert got == expected
-        for a, b in zip(hist + marks + (armed,), hist2 + marks2 + (armed2,)):
+            tk.mark_sent(edges, targets, delays, marks2[0], last_wave, waits, marks2[1], marks2[2], wave, now, armed2)
+            expected = int(armed2.sum())
+            assert complete[:expected].tolist() == np.flatnonzero(armed2).tolist()
+        assert got == expected and not armed.any()  # the flags cleared again
+        for a, b in zip(hist + marks, hist2 + marks2):
             np.testing.assert_array_equal(a, b)
