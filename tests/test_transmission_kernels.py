@@ -98,3 +98,39 @@ def test_marking_a_send_is_the_numpy_form(seed):
     np.testing.assert_array_equal(sat, sat2)
     np.testing.assert_array_equal(missing, missing2)
     np.testing.assert_array_equal(latest, latest2)
+
+
+
+@pytest.mark.parametrize("room", [False, True])
+def test_posting_one_units_sample_is_the_slot_form_then_the_marking(room):
+    """A one-unit sender's post: the Python form wrote the sample into the unit's next slot unless
+    the oldest sample (the slot after it) may still be on its way (then the histories grow first:
+    ``room``), then marked the send (:func:`mark_sent`)."""
+    rng = np.random.default_rng(11)
+    HT, HV, HW, HN = _histories(rng, n=4, depth=3)
+    head = np.array([0, 2, 1, 0], dtype=np.int64)
+    max_delay = np.array([1.0, 5.0, 0.5, 2.0])
+    edges, targets, delays = np.array([3, 0], dtype=np.int64), np.array([1, 0], dtype=np.int64), np.array([0.5, 1.0])
+    last_wave, waits = np.full(2, -1, dtype=np.int64), np.ones(2, dtype=bool)
+    marks = (np.zeros(4, dtype=bool), np.array([1, 2], dtype=np.int64), np.full(2, -np.inf))  # sat, missing, latest
+    now, wave = 9.0, 4
+    for i in range(4):
+        hist, hist2 = (HT, HV, HW, HN, head), tuple(a.copy() for a in (HT, HV, HW, HN, head))
+        marks2 = tuple(a.copy() for a in marks)
+        armed, armed2, complete = np.zeros(2, dtype=bool), np.zeros(2, dtype=bool), np.full(2, -1, dtype=np.int64)
+        got = tk.post_one(*hist, max_delay, i, now, 0.5 + i, wave, 100 + i, room, edges, targets, delays, marks[0],
+                          last_wave, waits, marks[1], marks[2], armed, complete)
+        # the Python form
+        T2, V2, W2, N2, head2 = hist2
+        slot = int(head2[i])
+        if not room and T2[i, (slot + 1) % 3] + max_delay[i] > now:
+            expected = -1
+        else:
+            T2[i, slot], V2[i, slot], W2[i, slot], N2[i, slot] = now, 0.5 + i, wave, 100 + i
+            head2[i] = (slot + 1) % 3
+            tk.mark_sent(edges, targets, delays, marks2[0], last_wave, waits, marks2[1], marks2[2], wave, now, armed2)
+            expected = int(armed2.sum())
+            assert complete[:expected].tolist() == np.flatnonzero(armed2).tolist()
+        assert got == expected and not armed.any()  # the flags cleared again
+        for a, b in zip(hist + marks, hist2 + marks2):
+            np.testing.assert_array_equal(a, b)

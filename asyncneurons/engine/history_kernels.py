@@ -1274,15 +1274,15 @@ C_K, C_C, C_PERIOD, C_BLOCK, C_BLOCK_OF, C_FLAGS = range(6)
 
 
 def array_addresses(arrays) -> np.ndarray:
-    """One row per array of ``arrays`` (C-contiguous, float64, int64, uint64 or bool, one or two axes):
-    its address and shape, as :func:`window_layers` reads them. The caller keeps the arrays alive
-    and in place (a replaced one needs a new table)."""
-    tab = np.zeros((len(arrays), 3), dtype=np.int64)
+    """One row per array of ``arrays`` (C-contiguous, float64, int64, uint64 or bool, one to three
+    axes): its address and shape (axes it lacks of length 1), as :func:`window_layers` reads them.
+    The caller keeps the arrays alive and in place (a replaced one needs a new table)."""
+    tab = np.zeros((len(arrays), 4), dtype=np.int64)
     for k, a in enumerate(arrays):
-        if a.dtype not in (np.float64, np.int64, np.uint64, np.bool_) or not a.flags.c_contiguous or a.ndim not in (1, 2):
+        if a.dtype not in (np.float64, np.int64, np.uint64, np.bool_) or not a.flags.c_contiguous or a.ndim not in (1, 2, 3):
             raise ValueError(f"array {k}: {a.dtype}, {a.shape}, not as a window reads it")
         tab[k, 0] = a.ctypes.data
-        tab[k, 1], tab[k, 2] = a.shape if a.ndim == 2 else (a.shape[0], 1)
+        tab[k, 1:] = a.shape + (1,) * (3 - a.ndim)
     return tab
 
 
@@ -1308,6 +1308,24 @@ def _i8_1(tab, k):  # pragma: no cover - compiled
 def _i8_2(tab, k):  # pragma: no cover - compiled
     """Array ``k`` of ``tab``: int64, two axes."""
     return numba.carray(_i8_at(tab[k, 0]), (tab[k, 1], tab[k, 2]))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _f8_3(tab, k):  # pragma: no cover - compiled
+    """Array ``k`` of ``tab``: float64, three axes."""
+    return numba.carray(_f8_at(tab[k, 0]), (tab[k, 1], tab[k, 2], tab[k, 3]))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _i8_3(tab, k):  # pragma: no cover - compiled
+    """Array ``k`` of ``tab``: int64, three axes."""
+    return numba.carray(_i8_at(tab[k, 0]), (tab[k, 1], tab[k, 2], tab[k, 3]))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _b1_1(tab, k):  # pragma: no cover - compiled
+    """Array ``k`` of ``tab``: bool, one axis."""
+    return numba.carray(_b1_at(tab[k, 0]), tab[k, 1])
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

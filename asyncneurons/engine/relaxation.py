@@ -32,6 +32,7 @@ from asyncneurons.engine import events
 from asyncneurons.learning import traces
 from asyncneurons.learning.optim import adam_constants
 from asyncneurons.engine import relaxation_kernels as kern
+from asyncneurons.engine.relaxation_tables import LOOP_ROWS, draw_table, gaussian_draw_at, relax_until_at, table
 from asyncneurons.learning.kernels import potential, softplus, sum_by_sender
 from asyncneurons.learning.rules.map_prop import map_error, relax_step, topdown_messages
 
@@ -240,7 +241,7 @@ class HistoryRelaxation:
         self.next_seq, self.seq = np.zeros(m, dtype=np.int64), np.zeros(1, dtype=np.int64)
         self.token, self.wake_at, self._groups = 0, None, None
         self._learning = {}  # the arrays of groups that learn together (:meth:`_learners`)
-        self._draw_scratch = None  # the working arrays of the draws (:meth:`before_fire`)
+        self._draw_scratch = None  # the working arrays of the draws (:meth:`before_fire`, made by :meth:`_table`)
         self._build_landed(n, C)
         self._tie()
 
@@ -286,7 +287,9 @@ class HistoryRelaxation:
 
     def _tie(self) -> None:
         """The tuples of what lands that the kernels take (again after an array is replaced): all of
-        it for the reads, and what a new entry touches (:func:`relaxation_kernels.posting`)."""
+        it for the reads, and what a new entry touches (:func:`relaxation_kernels.posting`); the
+        table of addresses is built again at its next use (:meth:`_table`)."""
+        self._tab = None
         self.landed = (self.landed_on, self.rid,
                        (self.QA, self.QS, self.QE, self.qsize, self.nxt, self.in_src, self.in_col, self.in_d),
                        (self.LA, self.LC, self.LV, self.LX, self.lcount, self.ltotal, self.front),
@@ -397,6 +400,7 @@ class HistoryRelaxation:
         WT[:, :D], WS[:, :D], WP[:, :D] = self.WT[rows, order], self.WS[rows, order], self.WP[rows, order]
         self.WT, self.WS, self.WP, self.WK = WT, WS, WP, np.zeros((n, 2 * D), dtype=np.int64)
         self.whead = self.wcount.copy()
+        self._tab = None  # (:meth:`_table`)
 
     def _enter(self, units, k: int, values, action: int) -> None:
         now = self.sim.env.now
@@ -431,24 +435,17 @@ class HistoryRelaxation:
     def before_fire(self, grp):
         """A group is about to sample: let it hold the relaxed values that have reached it. A group
         of Gaussian units samples in the same compiled call, and its sample enters the history
-        there (:func:`relaxation_kernels.gaussian_draw_into`, into arrays the group keeps, its
-        ``map_drawn``: a draw overwrites the one before): returned as (values, means,
-        pre-activations, the oldest wave it holds); any other group samples in the engine (None)."""
+        there (:func:`relaxation_kernels.gaussian_draw_into`, by address: :func:`relaxation_tables.gaussian_draw_at`,
+        into arrays the group keeps, its ``map_drawn``: a draw overwrites the one before): returned
+        as (values, means, pre-activations, the oldest wave it holds); any other group samples in
+        the engine (None)."""
         tau, pr = self.sim.env.now, events.FIRE + grp.rank
-        if (grp.kind.name == "gaussian" and grp.P.ndim == 2 and grp.P.flags.c_contiguous and grp.H.flags.c_contiguous
-                and grp.counters.dtype == np.int64 and grp.counters.shape == (grp.size,)):
-            drawn = grp.__dict__.get("map_drawn")
-            if drawn is None:  # where its draws are written (:func:`relaxation_kernels.gaussian_draw_into`)
-                drawn = grp.map_drawn = (np.empty(grp.size), np.empty(grp.size), np.empty(grp.size),
-                                         float(np.sqrt(grp.lp.variance)))
-            if self._draw_scratch is None:
-                shapes = [(*g.P.shape, len(g.map_fill[3])) for g in self.sim.groups]
-                self._draw_scratch = kern.draw_scratch(*(max(column) for column in zip(*shapes)))
-            values, mu, pot, sd = drawn
-            wave, code = kern.gaussian_draw_into(
-                grp.P, grp.H, grp.T, grp.keys1, grp.keys2, grp.counters, sd, grp.map_fill, self.hist_arrays(), tau,
-                pr, self._wm(tau), kern.EXP, kern.LOG1P, kern.COS, grp.hist, self.serial, self.max_fwd,
-                self.max_back, self.posting, values, mu, pot, self._draw_scratch)
+        tab = self._tab if self._tab is not None else self._table()  # (first: it may rebind the group's arrays)
+        gtab = self._draw_table(grp)
+        if gtab is not None:
+            values, mu, pot, sd = grp.map_drawn
+            wave, code = gaussian_draw_at(tab, gtab, sd, tau, pr, self._wm(tau), kern.EXP, kern.LOG1P, kern.COS,
+                                          self.serial, self.max_fwd, self.max_back, self.landed_on)
             if grp.plan:  # eager receivers hold the values sent until they land: a copy of their own
                 values = values.copy()
             if code == kern.OK:
@@ -460,6 +457,26 @@ class HistoryRelaxation:
             return values, mu, pot, int(wave)
         self._fill(grp, pr)
         return None
+
+    def _draw_table(self, grp):
+        """The table of a group's arrays that :meth:`before_fire` draws with (:func:`relaxation_tables.draw_table`),
+        or None when the group samples in the engine (not Gaussian units, or arrays the compiled
+        draw does not take). Kept on the group as ``map_draw`` with the arrays it was made from,
+        and made again when one of them has been replaced (the relaxation's buffers, a restored
+        state)."""
+        kept = grp.__dict__.get("map_draw")
+        if (kept is not None and kept[1] is grp.P and kept[2] is grp.H and kept[3] is grp.T and kept[4] is grp.keys1
+                and kept[5] is grp.keys2 and kept[6] is grp.counters and kept[7] is grp.map_fill):
+            return kept[0]
+        gtab = None
+        if (grp.kind.name == "gaussian" and grp.P.ndim == 2 and grp.P.flags.c_contiguous and grp.H.flags.c_contiguous
+                and grp.counters.dtype == np.int64 and grp.counters.shape == (grp.size,)):
+            if grp.__dict__.get("map_drawn") is None:  # where its draws are written
+                grp.map_drawn = (np.empty(grp.size), np.empty(grp.size), np.empty(grp.size),
+                                 float(np.sqrt(grp.lp.variance)))
+            gtab = draw_table(grp)
+        grp.map_draw = (gtab, grp.P, grp.H, grp.T, grp.keys1, grp.keys2, grp.counters, grp.map_fill)
+        return gtab
 
     def weights_changed(self, grp) -> None:
         self._snapshot(grp, self.sim.env.now)
@@ -607,6 +624,26 @@ class HistoryRelaxation:
         self._groups = (F, I, B, SE, D)
         m = len(self.relaxing)
         self._finished, self._due_heap = (np.zeros(m, dtype=np.int64), np.zeros(m)), np.zeros(m, dtype=np.int64)
+        self._tab = None  # (:meth:`_table`)
+
+    def _table(self) -> np.ndarray:
+        """The table of the addresses of the relaxation's arrays (:data:`relaxation_tables.LOOP_ROWS`)
+        that :func:`relaxation_tables.relax_until_at` and :func:`relaxation_tables.gaussian_draw_at`
+        read: made here when it is missing, with the groups' buffers (:meth:`_build_groups`) and the
+        draws' working arrays if they are; forgotten whenever one of its arrays is replaced
+        (:meth:`_tie`, after the histories or what lands grow or are restored; :meth:`_grow_weights`;
+        :meth:`_build_groups`)."""
+        if self._groups is None:
+            self._build_groups()
+        if self._draw_scratch is None:
+            shapes = [(*g.P.shape, len(g.map_fill[3])) for g in self.sim.groups]
+            self._draw_scratch = kern.draw_scratch(*(max(column) for column in zip(*shapes)))
+        landed, known = self.landed, self.landed[6]
+        arrays = [*self._groups, self.next_t, self.next_k, self.next_seq, self.seq, *self.hist_arrays(),
+                  *self.weight_arrays(), self.rid, *landed[2], *landed[3], *landed[4], *known, self.ncols,
+                  *self._finished, self._due_heap, *self._scratch, *self._draw_scratch]
+        self._tab = table(arrays, LOOP_ROWS, "the relaxation")
+        return self._tab
 
     def _parts(self, grp) -> list:
         """A relaxing group's parts, in the order of :data:`relaxation_kernels.GROUP_PARTS`."""
@@ -645,17 +682,14 @@ class HistoryRelaxation:
         """Run every relaxation step due before the next event of the simulation's queue, in time
         order, in one compiled loop; schedule each trace record where a group's last step was."""
         env, last = self.sim.env, _step(self.steps)
-        if self._groups is None:
-            self._build_groups()
         queue, record = env._queue, _step(self.steps + 1)
         while True:
             t_lim, pr_lim = (queue[0][0], queue[0][1]) if queue else (math.inf, 0)
             inclusive = R0 <= pr_lim <= last and (pr_lim - R0) % 4 == 0  # a wake of these steps
-            status, self.serial, i, t, first, done = kern.relax_until(
-                self._groups, self.next_t, self.next_k, self.next_seq, self.seq, t_lim, pr_lim, inclusive,
-                self.wm[0], self.wm[1], self.serial, self.hist_arrays(), self.weight_arrays(), self.landed,
-                self.ncols, kern.EXP, kern.LOG1P, self.max_fwd, self.max_back, self.period, self.steps, R0,
-                *self._finished, self._due_heap, self._scratch)
+            status, self.serial, i, t, first, done = relax_until_at(
+                self._tab if self._tab is not None else self._table(), t_lim, pr_lim, inclusive, self.wm[0],
+                self.wm[1], self.serial, self.landed_on, kern.EXP, kern.LOG1P, self.max_fwd, self.max_back,
+                self.period, self.steps, R0)
             if done > first:  # the records left of the groups that made their last step, in that order
                 fin, fin_t = self._finished
                 for j in range(first, done):

@@ -131,6 +131,7 @@ class Transmission:
             grp.out_edges = np.flatnonzero(np.isin(self.e_src, grp.dense)).astype(np.int64)
             grp.out_tgt, grp.out_delay = self.e_tgt[grp.out_edges], self.e_delay[grp.out_edges]
         self.armed = np.zeros(n_gid, dtype=np.bool_)  # receivers a send completes (transmission_kernels.mark_sent)
+        self.complete = np.zeros(n_gid, dtype=np.int64)  # their group ids, as post_one lists them
         self.by_gid = by_gid
         spec = sim.scenario.timing.synapse_jitter
         self.jitter = None if delays.is_zero(spec) else spec
@@ -174,26 +175,30 @@ class Transmission:
             if self.answers:
                 self._announce(grp, now)
             return
-        if grp.size == 1:  # one unit: plain indices are much cheaper than index arrays
-            i = int(grp.dense[0])
-            slot = int(self.head[i])
-            if self.HT[i, (slot + 1) % self.depth] + self.max_delay[i] > now:
+        e = grp.out_edges
+        if grp.size == 1:  # one unit: the sample and its synapses in one compiled call
+            sent = (grp.out_tgt, grp.out_delay, self.e_sat, self.last_wave, self.waits, self.missing, self.latest,
+                    self.armed, self.complete)
+            n = tk.post_one(self.HT, self.HV, self.HW, self.HN, self.head, self.max_delay, grp.dense[0], now,
+                            values[0], wave, self.serial, False, e, *sent)
+            if n < 0:
                 self._grow()  # the oldest sample may still be on its way somewhere: keep more
-                slot = int(self.head[i])
-            self.HT[i, slot], self.HV[i, slot], self.HW[i, slot], self.HN[i, slot] = now, values[0], wave, self.serial
-            self.head[i] = (slot + 1) % self.depth
+                n = tk.post_one(self.HT, self.HV, self.HW, self.HN, self.head, self.max_delay, grp.dense[0], now,
+                                values[0], wave, self.serial, True, e, *sent)
             self.serial += 1
+            if not n:
+                return
+            gids = self.complete[:n].tolist()  # in order of group id
         else:
             self.record(grp.dense, now, values, wave, now)
-        e = grp.out_edges
-        if not len(e):
-            return
-        if tk.mark_sent(e, grp.out_tgt, grp.out_delay, self.e_sat, self.last_wave, self.waits, self.missing,
-                        self.latest, wave, now, self.armed):
+            if not len(e) or not tk.mark_sent(e, grp.out_tgt, grp.out_delay, self.e_sat, self.last_wave, self.waits,
+                                              self.missing, self.latest, wave, now, self.armed):
+                return
             gids = np.flatnonzero(self.armed)  # in order of group id
             self.armed[gids] = False
-            for gid in gids.tolist():
-                self._arm(self.by_gid[gid])
+            gids = gids.tolist()
+        for gid in gids:
+            self._arm(self.by_gid[gid])
 
     def _mark_jittered(self, grp, wave: int, now: float) -> None:
         """Jittered :meth:`post`: the sample just recorded may overtake one still on its way, so

@@ -98,3 +98,31 @@ def mark_sent(edges, targets, delays, sat, last_wave, waits, missing, latest, wa
             else:
                 armed[g] = False
     return complete
+
+
+@njit(cache=True)
+def post_one(HT, HV, HW, HN, head, max_delay, i, now, value, wave, serial, room, edges, targets, delays, sat,
+             last_wave, waits, missing, latest, armed, complete):
+    """A sender of one unit (row ``i`` of the histories) sampled ``value`` of wave ``wave`` at ``now``
+    (send number ``serial``), what :meth:`~asyncneurons.engine.transmission.Transmission.post`
+    does for it in one call: the sample takes the unit's next slot, then :func:`mark_sent` along
+    its synapses. When that slot's sample may still be on its way (``HT + max_delay > now``) and
+    ``room`` is False, nothing is done and it returns −1: the caller keeps more samples and calls
+    again with ``room``. Else it returns the number n of receivers the send completes, their group
+    ids in ``complete[:n]`` in increasing order, their flags in ``armed`` cleared again."""
+    depth = HT.shape[1]
+    slot = head[i]
+    if not room and HT[i, (slot + 1) % depth] + max_delay[i] > now:
+        return -1
+    HT[i, slot], HV[i, slot], HW[i, slot], HN[i, slot] = now, value, wave, serial
+    head[i] = (slot + 1) % depth
+    if edges.size == 0 or not mark_sent(edges, targets, delays, sat, last_wave, waits, missing, latest, wave, now,
+                                        armed):
+        return 0
+    n = 0
+    for g in range(armed.size):
+        if armed[g]:
+            armed[g] = False
+            complete[n] = g
+            n += 1
+    return n
