@@ -395,6 +395,13 @@ FINDINGS = {
         "traced: the batch-128 products go through OpenBLAS, whose kernels are part of the stack "
         "([reliability.md](../reliability.md#same-numbers-on-another-machine)), but c20f901 was not run again "
         "on the pinned stack, as the backprop rows' recording commits were."),
+    ("map-prop", "regression"): (
+        "Its runs on the earlier, unrecorded stack (recorded by c20f901) printed -0.384 for run 0 and runs 1-9 "
+        "as here to the last printed digit. Run 0 on the pinned stack averages -0.3144, here and with c20f901 "
+        "itself run again on it (one run alone, `asyncneurons run`): all 7,812 batch rewards equal, so the "
+        "engine has not changed this run since; how the earlier run 0 came out otherwise (its stack, or a "
+        "resume or replica path of that time) was not recorded and is not known. The row's mean moves from "
+        "-0.380 to -0.373."),
     ("map-prop", "backprop-cartpole"): (
         "Its runs on the earlier, unrecorded stack (2026-11-30) averaged 444.59 (18.43); these, from the same "
         "scenario file on the pinned stack, differ run by run. The commit that recorded those runs (1e4afa2), "
@@ -405,7 +412,7 @@ FINDINGS = {
         "Its runs on the earlier, unrecorded stack (2026-11-30) averaged -0.13 (55.68); these, from the same "
         "scenario file on the pinned stack, differ run by run, where the other MAP rows run again on this "
         "stack gave their earlier per-run averages to the last printed digit (but for six multiplexer runs, in the "
-        "third decimal). The commit that recorded those "
+        "third decimal, and regression run 0). The commit that recorded those "
         "runs (5d44f0c), run again on the pinned stack, gives these runs' episodes to the last digit (runs "
         "0-4, all 500 episodes), so what changed in between is the stack, not the engine; with a std of about "
         "50 across runs, the two sets' means are 0.4 standard deviations apart."),
