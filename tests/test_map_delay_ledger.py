@@ -12,11 +12,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def ledger_script():
-    sys.path.insert(0, str(ROOT / "scripts"))
+    scripts = str(ROOT / "scripts")
+    sys.path.insert(0, scripts)
     try:
-        import map_delay_ledger
+        import map_delay_ledger  # (which puts scripts/ on the path again, for reproduce.py)
     finally:
-        sys.path.remove(str(ROOT / "scripts"))
+        sys.path[:] = [p for p in sys.path if p != scripts]
     return map_delay_ledger
 
 
