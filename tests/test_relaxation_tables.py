@@ -11,8 +11,8 @@ arrays is replaced. The oracle is NumPy's own ``ctypes.data`` and ``shape``.
 import numpy as np
 import pytest
 
-from asyncneurons.engine.history_kernels import array_addresses
-from asyncneurons.engine.relaxation_tables import DRAW_ROWS, LOOP_ROWS, table
+from asyncneurons.engine.history_kernels import array_addresses, checked_addresses
+from asyncneurons.engine.relaxation_tables import DRAW_ROWS, LOOP_ROWS
 from asyncneurons.engine.simulation import Simulation
 
 from test_map_delays import CLOCK, MAP, UNIFORM
@@ -26,7 +26,7 @@ def test_a_table_holds_each_arrays_address_and_shape_up_to_three_axes():
     arrays = [np.zeros(3), np.zeros((2, 5), dtype=np.int64), np.zeros((2, 3, 4)), np.zeros(4, dtype=np.bool_)]
     assert array_addresses(arrays).tolist() == _rows(arrays)
     with pytest.raises(ValueError, match="array 1"):
-        table(arrays, ["f1", "f2", "f3", "b1"], "a test")  # an int64 array where float64 is expected
+        checked_addresses(arrays, ["f1", "f2", "f3", "b1"], "a test")  # an int64 array where float64 is expected
 
 
 def test_the_tables_in_use_name_the_arrays_in_use_after_growth(scenario):

@@ -1286,6 +1286,21 @@ def array_addresses(arrays) -> np.ndarray:
     return tab
 
 
+KIND_DTYPES = {"f": np.float64, "i": np.int64, "b": np.bool_, "u": np.uint64}
+
+
+def checked_addresses(arrays, kinds, what: str) -> np.ndarray:
+    """:func:`array_addresses` of ``arrays``, each first checked against its kind in ``kinds``
+    (``"f2"``: float64 with two axes; f float64, i int64, b bool, u uint64), so that a table read
+    back by kind never reads an array as another: a ValueError names the array of ``what`` at fault."""
+    if len(arrays) != len(kinds):
+        raise AssertionError(f"{what}: {len(arrays)} arrays, not {len(kinds)}")
+    for k, (a, kind) in enumerate(zip(arrays, kinds)):
+        if a.dtype != KIND_DTYPES[kind[0]] or a.ndim != int(kind[1]):
+            raise ValueError(f"array {k} of {what}: {a.dtype}, {a.shape}, not {kind}")
+    return array_addresses(arrays)
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def _f8_1(tab, k):  # pragma: no cover - compiled
     """Array ``k`` of ``tab`` (:func:`array_addresses`): float64, one axis."""

@@ -32,7 +32,8 @@ from asyncneurons.engine import events
 from asyncneurons.learning import traces
 from asyncneurons.learning.optim import adam_constants
 from asyncneurons.engine import relaxation_kernels as kern
-from asyncneurons.engine.relaxation_tables import LOOP_ROWS, draw_table, gaussian_draw_at, relax_until_at, table
+from asyncneurons.engine.history_kernels import checked_addresses
+from asyncneurons.engine.relaxation_tables import LOOP_ROWS, draw_table, gaussian_draw_at, relax_until_at
 from asyncneurons.learning.kernels import potential, softplus, sum_by_sender
 from asyncneurons.learning.rules.map_prop import map_error, relax_step, topdown_messages
 
@@ -642,7 +643,7 @@ class HistoryRelaxation:
         arrays = [*self._groups, self.next_t, self.next_k, self.next_seq, self.seq, *self.hist_arrays(),
                   *self.weight_arrays(), self.rid, *landed[2], *landed[3], *landed[4], *known, self.ncols,
                   *self._finished, self._due_heap, *self._scratch, *self._draw_scratch]
-        self._tab = table(arrays, LOOP_ROWS, "the relaxation")
+        self._tab = checked_addresses(arrays, LOOP_ROWS, "the relaxation")
         return self._tab
 
     def _parts(self, grp) -> list:

@@ -5,7 +5,7 @@ the published CartPole MAP network under delays) and
 :func:`~asyncneurons.engine.relaxation_kernels.gaussian_draw_into` (one per sample, some 97) take
 some sixty and forty arrays in nested tuples: numba types and unpacks each of them at every call
 (about 4 µs a call). Here they are passed two tables of addresses instead
-(:func:`~asyncneurons.engine.history_kernels.array_addresses`), read back as arrays without a
+(:func:`~asyncneurons.engine.history_kernels.checked_addresses`), read back as arrays without a
 reference count (``numba.carray``), as the windows and the retrograde queue do: the relaxation's
 own arrays in one table (:data:`LOOP_ROWS`, built by :meth:`HistoryRelaxation._table
 <asyncneurons.engine.relaxation.HistoryRelaxation._table>` again whenever it replaces one), and a
@@ -22,7 +22,7 @@ from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel
 from numba import njit
 
 from asyncneurons.engine.history_kernels import (_b1_1, _f8_1, _f8_2, _f8_3, _i8_1, _i8_2, _i8_3, _u8_1,
-                                                 array_addresses)
+                                                 checked_addresses)
 from asyncneurons.engine.relaxation_kernels import gaussian_draw_into, relax_until
 
 # The rows of the relaxation's table, each an array of the kind given (f float64, i int64, b bool; its
@@ -44,23 +44,12 @@ L_NCOLS, L_FINISHED, L_DUE_HEAP, L_SCRATCH, L_DRAW_SCRATCH = 49, 50, 52, 53, 57
 DRAW_ROWS = ("f2 f2 i2 u1 u1 i1" " i1 i1 i1 i1 f1 f1" " i1 f1 i1 b1 f1" " i1" " f1 f1 f1").split()
 
 
-def table(arrays, kinds, what: str) -> np.ndarray:
-    """The table of addresses of ``arrays``, each checked against its kind in ``kinds``."""
-    dtypes = {"f": np.float64, "i": np.int64, "b": np.bool_, "u": np.uint64}
-    if len(arrays) != len(kinds):
-        raise AssertionError(f"{what}: {len(arrays)} arrays, not {len(kinds)}")
-    for k, (a, kind) in enumerate(zip(arrays, kinds)):
-        if a.dtype != dtypes[kind[0]] or a.ndim != int(kind[1]):
-            raise ValueError(f"array {k} of {what}: {a.dtype}, {a.shape}, not {kind}")
-    return array_addresses(arrays)
-
-
 def draw_table(grp) -> np.ndarray:
     """A Gaussian group's table (:data:`DRAW_ROWS`) for :func:`gaussian_draw_at`."""
     values, mu, pot, _ = grp.map_drawn
     arrays = [grp.P, grp.H, grp.T, grp.keys1, grp.keys2, grp.counters, *grp.map_fill[:6], *grp.map_fill[6],
               grp.hist, values, mu, pot]
-    return table(arrays, DRAW_ROWS, f"group {grp.names[0]}'s draw")
+    return checked_addresses(arrays, DRAW_ROWS, f"group {grp.names[0]}'s draw")
 
 
 @njit(cache=True, inline="always")
@@ -120,4 +109,4 @@ def gaussian_draw_at(tab, gtab, sd, tau, pr, wm, fexp, flog1p, fcos, serial, max
                               scratch)
 
 
-__all__ = ["DRAW_ROWS", "LOOP_ROWS", "draw_table", "gaussian_draw_at", "relax_until_at", "table"]
+__all__ = ["DRAW_ROWS", "LOOP_ROWS", "draw_table", "gaussian_draw_at", "relax_until_at"]

@@ -69,7 +69,7 @@ from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel
 
 from asyncneurons.model import delays
 from asyncneurons.engine import events, jitter
-from asyncneurons.engine.history_kernels import _b1_at, _f8_at, _i8_at, array_addresses
+from asyncneurons.engine.history_kernels import _b1_at, _f8_at, _i8_at, array_addresses, checked_addresses
 from asyncneurons.learning.compiled import _adam_span, _uniform, adam_landings, adam_landings_rows
 from asyncneurons.model.graph import ranks
 from asyncneurons.learning.optim import adam_constants
@@ -1190,10 +1190,7 @@ class RetroQueue:
         if self.tab is None:
             arrays = [*self.Q, *self.L, *self.U, *self.REC, *self.S, self.batch, self.keep, self.keep_r, self.nxt,
                       *self.A]
-            for k, (a, kind) in enumerate(zip(arrays, _TAB)):
-                if a.dtype != {"f": np.float64, "i": np.int64, "b": np.bool_}[kind[0]] or a.ndim != int(kind[1]):
-                    raise ValueError(f"array {k} of the retrograde queue: {a.dtype}, {a.shape}, not {kind}")
-            self.tab = array_addresses(arrays)
+            self.tab = checked_addresses(arrays, _TAB, "the retrograde queue")
         return self.tab
 
     def _records(self, cap: int) -> None:
