@@ -79,8 +79,7 @@ def sync(out: Path, ledger: Path) -> dict:
         s = load_scenario(folder / "scenario.toml")
         planned, digest = s.experiment.episodes, scenario_hash(s)
         for run in range(s.experiment.runs):
-            kept = book.get((f"d-{d}", run))
-            if kept is not None and kept.get("scenario_hash") == digest:
+            if reproduce.ledgered(book, f"d-{d}", run, planned, digest) is not None:
                 continue
             returns = returns_of(folder, run)
             if returns.size == planned:
