@@ -408,6 +408,12 @@ FINDINGS = {
         "run again on the pinned stack, gives these runs' episodes to the last digit (runs 0-4, all 1,000 "
         "episodes), so what changed in between is the stack, not the engine; the two sets' means are 0.2 "
         "standard deviations apart."),
+    ("map-prop", "backprop-lunarlander"): (
+        "Its runs on the earlier, unrecorded stack (recorded by 7507bda, 2026-11-30) averaged 84.52 (28.13); these, "
+        "from the same scenario file on the pinned stack, differ run by run. 7507bda itself, run again on the pinned "
+        "stack (run 0 alone, `asyncneurons run`), gives run 0's 2,500 episodes here to the last digit (returns and "
+        "lengths), so what changed in between is the stack, not the engine, as for the CartPole and "
+        "MountainCarContinuous baselines; the two sets' means are 0.2 standard deviations apart."),
     ("map-prop", "backprop-mountaincar-continuous"): (
         "Its runs on the earlier, unrecorded stack (2026-11-30) averaged -0.13 (55.68); these, from the same "
         "scenario file on the pinned stack, differ run by run, where the other MAP rows run again on this "
