@@ -347,7 +347,10 @@ def test_a_gaussian_sample_drawn_with_the_fill_is_the_engines_own_sample(scenari
     s = scenario(**MAP, timing={"reward_delay": 10.0, "synapse_delay": UNIFORM, "retro_delay": UNIFORM,
                                 "relax_period": 0.25}, env=CLOCK)
     from asyncneurons.engine import events
+    from asyncneurons.engine import simulation as simulation_module
     from asyncneurons.engine.relaxation import HistoryRelaxation
+    # every firing through before_fire (not the one-call firing of map_fire, tests/test_map_fire.py)
+    monkeypatch.setattr(simulation_module, "fires_in_one_call", lambda sim, grp: False)
     draws = []
     before_fire = HistoryRelaxation.before_fire
     monkeypatch.setattr(HistoryRelaxation, "before_fire",

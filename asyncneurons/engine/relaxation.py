@@ -564,6 +564,11 @@ class HistoryRelaxation:
         grp.values = grp.map_h  # its steps write there: its values are always the relaxed ones
         self.next_t[i], self.next_k[i], self.next_seq[i] = t, k, self.seq[0]
         self.seq[0] += 1
+        self.due_scheduled(t, k)
+
+    def due_scheduled(self, t: float, k: int) -> None:
+        """A step k has just been made due at t (:meth:`_due`, or the compiled firing of
+        :mod:`asyncneurons.engine.map_fire`): make sure the relaxation wakes for it."""
         if self.wake_at is None:
             self._wake_for_next()
         elif (t, _step(k)) < self.wake_at:  # every other step due comes at or after the wake (:meth:`_drive`)

@@ -33,6 +33,7 @@ from asyncneurons.model import delays
 from asyncneurons.engine import events, jitter
 from asyncneurons.engine.history_kernels import append, append_jittered, jitter_uniforms
 from asyncneurons.engine import transmission_kernels as tk
+from asyncneurons.engine.map_fire import arrived_at, kept_unit_table, send_table
 
 
 def write(tg, b, values, wave: int) -> None:
@@ -321,9 +322,28 @@ class Transmission:
         tg, token = event._value
         if token != tg.wake_token:
             return
-        self.flush(tg)
-        if tg.T.min() > tg.last_wave:
+        utab = kept_unit_table(tg) if self.jitter is None else None
+        if utab is None:
+            self.flush(tg)
+            newer = tg.T.min() > tg.last_wave
+        else:  # a unit firing in one call (asyncneurons.engine.map_fire): the flush and the test in one call too
+            now = self.sim.env.now
+            if tg.flushed[0] == now and (tg.flushed[1] == self.serial or tg.min_delay > 0.0):
+                newer = tg.T.min() > tg.last_wave  # (as flush: nothing new can have arrived)
+            else:
+                tg.flushed = (now, self.serial)
+                newer = arrived_at(self.send_table(), utab, now, tg.last_wave)
+        if newer:
             events.trigger(tg.wake, events.FIRE + tg.rank)
+
+    def send_table(self):
+        """The table of the transmission's arrays (:func:`asyncneurons.engine.map_fire.send_table`),
+        made again when the histories have been replaced (:meth:`_grow`, a restored checkpoint:
+        both replace ``HT``)."""
+        kept = self.__dict__.get("_send_tab")
+        if kept is None or kept[1] is not self.HT:
+            kept = self._send_tab = (send_table(self), self.HT)
+        return kept[0]
 
     def flush(self, tg) -> bool:
         """Apply to a lazy group the latest sample of each sender that has arrived by now; return
