@@ -127,7 +127,8 @@ def fire_one(sim, grp) -> bool:
     else:  # drawn, not entered: grow the history and enter it, then the rest
         rx._make_room(code)
         rx._enter(grp.hist, 0, values, 0)
-        tab = rx._tab if rx._tab is not None else rx._table()
+        tab = rx._tab if rx._tab is not None else rx._table()  # (the tables again: arrays may have been replaced)
+        gtab = rx._draw_table(grp)
         short, n = after_draw_at(tab, gtab, tr.send_table(), unit_table(grp), now, wave, t_due, grp.relax_index,
                                  grp.gid, grp.dense[0], tr.serial)
     wave = int(wave)
