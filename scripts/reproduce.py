@@ -387,7 +387,11 @@ FINDINGS = {
         "history lists two changes from v2 to v3: wider declared observation bounds (not the observations "
         "themselves) and a fix of a non-deterministic world reset; what these do to learning was not measured. Backprop on the same network, at the learning rates its "
         "grid chose (critic × 4), averages 142.55 (31.43) over 10 runs, significantly above this row (Tuned "
-        "baselines above): on LunarLander, MAP Propagation as published trails a tuned backprop."),
+        "baselines above): on LunarLander, MAP Propagation as published trails a tuned backprop. These 10 runs, "
+        "made again on the pinned stack (2026-12-06, commit 18b541f), give the per-run averages the earlier, "
+        "unrecorded stack gave (recorded by 7507bda) to the last printed digit. Runs 5-9 name commit fd2beea in "
+        "their stack, the checkout when they ended: a run then took the commit at its end; it now takes it as it "
+        "starts."),
     ("map-prop", "multiplexer"): (
         "Its runs on the earlier, unrecorded stack (recorded by c20f901) printed 0.924, 0.929, 0.917, 0.924, "
         "0.925, 0.923, 0.930, 0.923, 0.926, 0.924; on the pinned stack runs 2, 3, 4, 7, 8 and 9 differ from "

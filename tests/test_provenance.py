@@ -79,3 +79,22 @@ def test_every_run_folder_records_its_stack(scenario, tmp_path):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["stack"] == provenance.stack()
     assert "numpy" in provenance.describe(summary["stack"])
+
+
+def test_a_run_records_the_checkout_it_started_with_not_the_one_it_ended_with(scenario, tmp_path, monkeypatch):
+    """A reproduction runs for hours while the checkout it was started from moves on: the record
+    names the commit the run's code was loaded from, taken as the run starts."""
+    from asyncneurons.study.runner import simulate_run
+    checkout = {"commit": "a" * 40}
+    monkeypatch.setattr(provenance, "source_revision", lambda root: (checkout["commit"], False))
+    provenance.stack.cache_clear()
+
+    def moved_on(row):
+        checkout["commit"] = "b" * 40  # a commit lands while the run goes on
+
+    try:
+        simulate_run(scenario(experiment={"episodes": 2}), 0, on_episode=moved_on, folder=tmp_path / "run")
+        assert checkout["commit"] == "b" * 40
+        assert provenance.stack()["git_commit"] == "a" * 40
+    finally:
+        provenance.stack.cache_clear()

@@ -110,7 +110,9 @@ def source_revision(root: Path) -> tuple[str | None, bool | None]:
 
 @functools.lru_cache(maxsize=1)
 def stack() -> dict:
-    """The versions and platform this process runs on (computed once per process)."""
+    """The versions and platform this process runs on, computed once per process: a run takes
+    it as it starts (:func:`asyncneurons.study.runner.simulate_run`), so that its record names the
+    checkout its code was loaded from even when the checkout moves on during a run of hours."""
     from asyncneurons import __file__ as package_file
     commit, dirty = source_revision(Path(package_file).resolve().parent)
     record = {"python": platform.python_version(), "asyncneurons": library_version(("asyncneurons",)),

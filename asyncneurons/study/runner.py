@@ -32,6 +32,7 @@ from asyncneurons.engine import checkpoint, interrupts
 from asyncneurons.errors import DivergenceError, UserInputError
 from asyncneurons.study.folders import (FolderError, FolderLock, check_dir, open_write, subdir, write_atomic,
                                         writing)
+from asyncneurons.study.provenance import stack
 from asyncneurons.study.recorder import METRIC_COLUMNS, OUTPUTS, RunFolder, write_events
 from asyncneurons.model.scenario import load_scenario, to_toml
 from asyncneurons.engine.simulation import Simulation
@@ -47,6 +48,7 @@ def simulate_run(scenario, run: int, on_episode=None, record_events: bool = Fals
     With ``folder``, the run keeps its episodes in ``folder/episodes/run-R.csv`` and writes
     checkpoints to ``folder/checkpoints``; with ``resume`` it continues from its checkpoint.
     """
+    stack()  # the checkout this process simulates with, taken now: it may move on during a long run
     events: list = []
     on_event = None
     if record_events:
@@ -124,6 +126,7 @@ def simulate_replicas(scenario, runs, on_episode=None, *, folder, resume: bool =
     into ``folder/checkpoints``; with ``resume`` it continues from it (the episodes recorded after
     it are dropped and repeated identically). Returns the replicas as they ended."""
     from asyncneurons.engine.replicas import Replicas
+    stack()  # (as simulate_run)
     folder = Path(folder)
     subdir(folder, EPISODES)
     found = checkpoint.load_replicas(folder / CHECKPOINTS, runs, scenario) if resume else None
