@@ -324,6 +324,7 @@ def run_experiment(scenario, out, *, workers: int = 1, progress=None, resume: bo
     SIGTERM stop the runs, keep every finished episode and mark the summary incomplete.
     """
     out = check_dir(Path(out))
+    stack()  # (the summary's stack, written by this process at the end: the checkout as the runs start)
     with FolderLock(out):
         return _run_locked(scenario, out, workers, progress, resume, checkpoint_seconds)
 
