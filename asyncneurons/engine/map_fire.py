@@ -75,11 +75,11 @@ def unit_table(grp):
     """The table of a one-unit group's arrays (:data:`UNIT_ROWS`), kept on the group as
     ``map_unit`` with the arrays that can be replaced (H, T and its relaxed values: the
     relaxation's buffers, a restored checkpoint) and made again when one of them is."""
-    kept = grp.__dict__.get("map_unit")
-    if kept is None or kept[1] is not grp.H or kept[2] is not grp.T or kept[3] is not grp.map_h:
-        kept = grp.map_unit = (checked_addresses(unit_arrays(grp), UNIT_ROWS, f"unit {grp.names[0]}"), grp.H, grp.T,
-                               grp.map_h)
-    return kept[0]
+    utab = kept_unit_table(grp)
+    if utab is None:
+        utab = checked_addresses(unit_arrays(grp), UNIT_ROWS, f"unit {grp.names[0]}")
+        grp.map_unit = (utab, grp.H, grp.T, grp.map_h)
+    return utab
 
 
 def kept_unit_table(grp):

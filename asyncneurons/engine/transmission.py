@@ -323,16 +323,13 @@ class Transmission:
         if token != tg.wake_token:
             return
         utab = kept_unit_table(tg) if self.jitter is None else None
-        if utab is None:
+        now = self.sim.env.now
+        if utab is not None and self._unseen(tg, now):
+            # a unit firing in one call (asyncneurons.engine.map_fire): the flush and the test in one call too
+            newer = arrived_at(self.send_table(), utab, now, tg.last_wave)
+        else:
             self.flush(tg)
             newer = tg.T.min() > tg.last_wave
-        else:  # a unit firing in one call (asyncneurons.engine.map_fire): the flush and the test in one call too
-            now = self.sim.env.now
-            if tg.flushed[0] == now and (tg.flushed[1] == self.serial or tg.min_delay > 0.0):
-                newer = tg.T.min() > tg.last_wave  # (as flush: nothing new can have arrived)
-            else:
-                tg.flushed = (now, self.serial)
-                newer = arrived_at(self.send_table(), utab, now, tg.last_wave)
         if newer:
             events.trigger(tg.wake, events.FIRE + tg.rank)
 
@@ -351,9 +348,8 @@ class Transmission:
         if not tg.lazy:
             return False
         now = self.sim.env.now
-        if tg.flushed[0] == now and (tg.flushed[1] == self.serial or tg.min_delay > 0.0):
-            return False  # already looked at this instant, and nothing sent since can have arrived yet
-        tg.flushed = (now, self.serial)
+        if not self._unseen(tg, now):
+            return False
         e, src = tg.in_edges, tg.in_src
         if self.jitter is None:
             return tk.apply_arrived(self.HT, self.HV, self.HW, self.HN, src, tg.in_d, e, tg.in_rows, tg.in_cols,
@@ -371,6 +367,15 @@ class Transmission:
             self.e_done[e[fresh]] = n_k[fresh]
             return True
         return False
+
+    def _unseen(self, tg, now: float) -> bool:
+        """Whether something may have arrived on the group's synapses since it last looked (and
+        mark it as looking now): False when it already looked at this instant and nothing sent
+        since can have arrived yet."""
+        if tg.flushed[0] == now and (tg.flushed[1] == self.serial or tg.min_delay > 0.0):
+            return False
+        tg.flushed = (now, self.serial)
+        return True
 
     def after_fire(self, tg) -> None:
         """The group sampled (wave tag ``tg.last_wave``): look for its next complete wave."""
