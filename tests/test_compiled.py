@@ -196,6 +196,89 @@ def test_rows_learning_at_their_own_landings_side_by_side_match_numpy_row_by_row
     assert same(P, P2) and same(M, M2) and same(V, V2) and same(E, E2)
 
 
+def moments_at_rest(rng, shape, cfg):
+    """(P, M, V, E) where many weights have had no gradient for long: m subnormal, stuck where
+    m·β₁ rounds to m (2⁻¹⁰⁷⁴ times 1 to 5 at β₁ = 0.9) or still falling (larger multiples), v
+    normal, subnormal or stuck; their traces often exactly 0; a few weights of magnitude near
+    0 (for which the increment would not vanish), the rest as :func:`values` gives them."""
+    tiny = np.float64(5e-324)
+    P, M, E = values(rng, shape), values(rng, shape), values(rng, shape)
+    V = np.abs(values(rng, shape))
+    rest = rng.random(shape) < 0.6
+    M[rest] = rng.choice([-1.0, 1.0], rest.sum()) * tiny * rng.choice([1, 2, 4, 5, 6, 40, 2**40, 2**51], rest.sum())
+    V[rest & (rng.random(shape) < 0.3)] = tiny * rng.choice([1, 7, 499, 500, 2**30], 1)[0]
+    E[rest & (rng.random(shape) < 0.7)] = 0.0
+    P[rng.random(shape) < 0.03] = 1e-310
+    return P, M, V, E
+
+
+def kernel_constants(cfg):
+    consts = [adam_constants(cfg, t) for t in range(cfg.bias_correction_steps)]
+    return np.array([c[4] for c in consts]), np.array([c[5] for c in consts])
+
+
+@pytest.mark.parametrize("beta", [0.5, 0.6, 0.9, 0.95, 0.99, 0.999, 0.9999])
+def test_the_stuck_subnormals_are_those_that_beta_rounds_back_to_themselves(beta):
+    k = compiled.stuck_below(beta)
+    tiny = np.float64(5e-324)
+    assert all(tiny * j * beta == tiny * j for j in range(1, k + 1))
+    assert tiny * (k + 1) * beta != tiny * (k + 1) or (k + 1) % 2 == 0  # the first one above falls (or ties)
+
+
+@SETTINGS
+@given(w=small, steps=st.integers(1, 40), t0=st.sampled_from([0, 999, 5000]), silent=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_weights_at_rest_with_subnormal_moments_learn_as_numpy_computes_them(w, steps, t0, silent, seed):
+    """Frozen weights (no gradient, m stuck below the normal range) are given their numbers without
+    being computed; every bit of P, M, V and E is still NumPy's, step after step, one call per step."""
+    rng = np.random.default_rng(seed)
+    cfg = AdamConfig(0.9, 0.999, 1e-8, 1000)
+    P, M, V, E = moments_at_rest(rng, w, cfg)
+    R = np.zeros(steps) if silent else values(rng, steps)
+    P2, M2, V2 = P.copy(), M.copy(), V.copy()
+    for k in range(steps):
+        t = t0 + 1 + k
+        np_adam(P2, M2, V2, E * R[k], t, 0.01, cfg)
+        compiled.adam_flat(P, M, V, E * R[k], 0.01, *adam_constants(cfg, t))
+        assert same(P, P2) and same(M, M2) and same(V, V2)
+
+
+@SETTINGS
+@given(rows=st.integers(1, 40), w=small, most=st.integers(1, 40), seed=st.integers(0, 2**32 - 1))
+def test_rows_at_rest_learning_at_their_landings_match_numpy_step_by_step(rows, w, most, seed):
+    """The same for the landings' kernels, one row (``adam_landings``) and rows side by side
+    (``adam_landings_rows``): silent rows (every R zero), zero traces, traces cleared on the way,
+    a NaN or an infinite R (nothing frozen then), tiny weights."""
+    rng = np.random.default_rng(seed)
+    cfg = AdamConfig(0.9, 0.999, 1e-8, 1000)
+    P, M, V, E = moments_at_rest(rng, (rows, w), cfg)
+    R, lr = values(rng, (most, rows)), rng.uniform(1e-5, 0.1, (most, rows))
+    R[:, rng.random(rows) < 0.5] = 0.0
+    if rng.random() < 0.2:
+        R[rng.integers(most), rng.integers(rows)] = rng.choice([np.nan, np.inf])
+    clear = rng.random((most, rows)) < 0.1
+    K = rng.integers(0, most + 1, rows)
+    t0 = rng.choice([0, 999, 5000], rows)
+    P2, M2, V2, E2 = P.copy(), M.copy(), V.copy(), E.copy()
+    for j in range(rows):
+        for k in range(K[j]):
+            np_adam(P2[j], M2[j], V2[j], E2[j] * R[k, j], int(t0[j]) + 1 + k, lr[k, j], cfg)
+            if clear[k, j]:
+                E2[j] = 0.0
+    bc1, bc2 = kernel_constants(cfg)
+    const = (cfg.bias_correction_steps, cfg.beta1, 1.0 - cfg.beta1, cfg.beta2, 1.0 - cfg.beta2, cfg.eps)
+    one = [a.copy() for a in (P, M, V, E)]
+    for j in range(rows):
+        scratch = [np.empty(max(1, K[j]) * w) for _ in range(3)]
+        compiled.adam_landings(*(a[j] for a in one), R[:K[j], j].copy(), lr[:K[j], j].copy(), clear[:K[j], j].copy(),
+                               int(t0[j]), bc1, bc2, *const, *scratch)
+    assert all(same(a, b) for a, b in zip(one, (P2, M2, V2, E2)))
+    scratch = [np.empty(rows * w) for _ in range(4)] + [np.empty(most * rows) for _ in range(2)]
+    compiled.adam_landings_rows(P.reshape(-1), M.reshape(-1), V.reshape(-1), E.reshape(-1), R, lr, clear, K, t0,
+                                bc1, bc2, *const, *scratch)
+    assert same(P, P2) and same(M, M2) and same(V, V2) and same(E, E2)
+
+
 @SETTINGS
 @given(senders=st.integers(1, 40), m=st.integers(1, 70), n=st.integers(2, 70), sends=st.booleans(),
        seed=st.integers(0, 2**32 - 1))

@@ -315,6 +315,82 @@ def error_sent(values, probs, temperature, P, C):
             C[s, i] = P[s, i] * gs
 
 
+# ---------------------------------------------------------------------- moments stuck below the normal range
+# A weight whose gradient is exactly zero for a long time (its trace E is 0: a unit saturated, p
+# exactly 0 or 1, since its trace was cleared) keeps ``m ← β₁m``: m falls into the subnormal range
+# (below 2⁻¹⁰²² ≈ 2.2e-308) and, since k·2⁻¹⁰⁷⁴·β₁ rounds back to k·2⁻¹⁰⁷⁴ for k(1 − β₁) < ½,
+# stays there for good (with β₁ = 0.9 at 1 to 4 times 2⁻¹⁰⁷⁴). Every arithmetic operation on a
+# subnormal number then costs the processor a microcode assist, a hundred cycles or more, and the
+# weight's next steps change nothing: m stays, and the increment (m̂ · lr)/(√v̂ + ε) is so small
+# that θ plus it rounds to θ. Under Weight Maximization with per-synapse retrograde delays a
+# first-layer unit learns 32 times per environment step, and a unit that stays silent (h = 0)
+# gets R = 2 W E R' = 0 from every unit above, whose traces of it are 0; a few such weights made
+# the run twice as slow by its 20,000th step. Such a *frozen* weight (E·R = 0 at every step of
+# the call, 0 < |m| ≤ ``MSTUCK``, |θ| ≥ ``PGUARD``, every E, R and rate of the call finite) is
+# given its steps' numbers without computing them: θ and m
+# unchanged, v ← β₂v one product per step (itself unchanged once 0 < v ≤ ``VSTUCK``), which are
+# the bits the formula gives.
+_SUBNORMAL = 5e-324  # 2⁻¹⁰⁷⁴, the smallest positive double
+_NORMAL = 2.2250738585072014e-308  # 2⁻¹⁰²², the smallest normal one (comparisons cost no assist)
+
+
+@njit(cache=_CACHE, error_model="numpy", inline="always")
+def stuck_below(b):
+    """The largest k such that k·2⁻¹⁰⁷⁴·β rounds to k·2⁻¹⁰⁷⁴ for every 1 ≤ j ≤ k (0 if none).
+
+    With 1/2 ≤ β < 1, β = m_β/2⁵³ exactly and 1 − β = d/2⁵³ with d = 2⁵³ − m_β, so j·β lies
+    within j·d/2⁵³ of j and rounds to j when j·d < 2⁵²: k = ⌊(2⁵² − 1)/d⌋, in integers (ties,
+    which would round to even, are left out). Below 1/2 no subnormal is stuck."""
+    if not (0.5 <= b < 1.0):
+        return 0
+    d = 9007199254740992 - np.int64(b * 9007199254740992.0)
+    return (4503599627370495 // d)
+
+
+@njit(cache=_CACHE, error_model="numpy", inline="always")
+def frozen_bounds(b1, b2, eps, lmax):
+    """(MSTUCK, VSTUCK, PGUARD) of Adam with β₁, β₂, ε at rates of magnitude at most ``lmax``.
+
+    ``MSTUCK = k₁·2⁻¹⁰⁷⁴`` with k₁ = :func:`stuck_below` (β₁): for 0 < |m| ≤ MSTUCK, m·β₁ rounds
+    to m (likewise ``VSTUCK`` for v and β₂). ``PGUARD`` bounds |θ| from below so that θ + inc
+    rounds to θ: |m̂| ≤ |m|/(1 − β₁) (1 − β₁ᵗ ≥ 1 − β₁), the rate at most max(lmax, 1), the
+    divisor at least ε, each rounding at most doubling the bound (factor 8 in all), and θ + inc
+    = θ once |inc| < ulp(θ)/2, which |θ| ≥ 2⁵⁵·|inc| ensures. No weight is frozen (PGUARD = ∞)
+    unless ε > 0 and the rates are finite."""
+    k1 = stuck_below(b1)
+    if k1 == 0 or not (eps > 0.0 and lmax < np.inf):
+        return 0.0, 0.0, np.inf
+    guard = (8.0 * k1 / (1.0 - b1)) * max(lmax, 1.0) / eps * 36028797018963968.0  # 2⁵⁵
+    return k1 * _SUBNORMAL, stuck_below(b2) * _SUBNORMAL, guard * _SUBNORMAL
+
+
+@njit(cache=_CACHE, error_model="numpy", inline="always")
+def _frozen(p, m, e, silent, mstuck, pguard):
+    """Whether a weight (θ = p, moment m, trace e; ``silent``: every R of its steps is 0) is
+    frozen (see :func:`frozen_bounds`): its gradient E·R is 0 at every step."""
+    return (e == 0.0 or silent) and abs(e) < np.inf and m != 0.0 and abs(m) <= mstuck and abs(p) >= pguard
+
+
+@njit(cache=_CACHE, error_model="numpy", inline="always")
+def _silent(R, K, j):
+    """Whether every R of row j's steps (``R[k, j]``, k < ``K[j]``) is 0."""
+    for k in range(K[j]):
+        if R[k, j] != 0.0:
+            return False
+    return True
+
+
+@njit(cache=_CACHE, error_model="numpy", inline="always")
+def _decay_v(v, b2, k, vstuck):
+    """v after k steps of a zero gradient, ``v ← β₂v + (0·0)(1 − β₂)`` each: the same products,
+    stopped where v has stuck (0 < v ≤ VSTUCK: v·β₂ rounds to v)."""
+    for _ in range(k):
+        if 0.0 < v <= vstuck:
+            break
+        v = v * b2 + 0.0
+    return v
+
+
 # ---------------------------------------------------------------------- Adam and Weight Max
 @njit(cache=_CACHE, error_model="numpy")
 def _adam_span(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
@@ -322,7 +398,12 @@ def _adam_span(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
     ``v ← β₂v + (1−β₂)g²``, ``θ ← θ + (m̂ · lr) / (√v̂ + ε)`` (m̂ = m / (1−β₁ᵗ), v̂ = v / (1−β₂ᵗ)
     while correcting). Branch-free loops, so that they compile to SIMD instructions (IEEE
     division and square root are exact in any width: same bits); callers pass slices, since
-    indices from 0 are what lets the compiler drop the negative-index check."""
+    indices from 0 are what lets the compiler drop the negative-index check. Where some m is
+    subnormal, one weight at a time instead, each frozen one (:func:`frozen_bounds`) given its
+    numbers without subnormal arithmetic (:func:`_adam_span_frozen`)."""
+    if _some_subnormal(M):
+        _adam_span_frozen(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
+        return
     if correct:
         for k in range(P.shape[0]):
             g = X[k] * r
@@ -341,6 +422,39 @@ def _adam_span(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
             P[k] = P[k] + (m * lr) / (np.sqrt(v) + eps)
 
 
+@njit(cache=_CACHE, error_model="numpy", inline="always")
+def _some_subnormal(M):
+    """Whether some entry of M is subnormal (nonzero, below 2⁻¹⁰²²): comparisons only."""
+    some = False
+    for k in range(M.shape[0]):
+        some |= (M[k] != 0.0) & (abs(M[k]) < _NORMAL)
+    return some
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def _adam_span_frozen(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
+    """:func:`_adam_span` one weight at a time (the same operations on each), where a frozen
+    weight, whose g = X·r is 0 (X = 0 or r = 0, both finite), keeps θ and m and takes
+    ``v ← β₂v`` (:func:`_decay_v`): what the formula gives it, without its subnormal operands."""
+    mstuck, vstuck, pguard = frozen_bounds(b1, b2, eps, abs(lr))
+    silent = r == 0.0
+    if not abs(r) < np.inf:
+        pguard = np.inf
+    for k in range(P.shape[0]):
+        if _frozen(P[k], M[k], X[k], silent, mstuck, pguard):
+            V[k] = _decay_v(V[k], b2, 1, vstuck)
+            continue
+        g = X[k] * r
+        m = M[k] * b1 + g * c1
+        v = V[k] * b2 + (g * g) * c2
+        M[k] = m
+        V[k] = v
+        if correct:
+            P[k] = P[k] + ((m / bc1) * lr) / (np.sqrt(v / bc2) + eps)
+        else:
+            P[k] = P[k] + (m * lr) / (np.sqrt(v) + eps)
+
+
 @njit(cache=_CACHE, error_model="numpy")
 def adam_landings(P, M, V, E, R, lr, clear, t0, bc1, bc2, Tbc, b1, c1, b2, c2, eps, MS, VS, LS):
     """K = ``R.shape[0]`` successive learning steps of one row (flat P, M, V, E of one length w):
@@ -349,9 +463,22 @@ def adam_landings(P, M, V, E, R, lr, clear, t0, bc1, bc2, Tbc, b1, c1, b2, c2, e
     which E is cleared where ``clear[k]``. The same operations on the same numbers as K calls,
     so the same bits; arranged so that the costly part vectorizes: the moments m_k, v_k run
     through the K steps first (into MS, VS, each at least K·w long, with the rates in LS), then
-    every step's ``(m̂ · lr) / (√v̂ + ε)`` at once, then the K increments are added to P in order."""
+    every step's ``(m̂ · lr) / (√v̂ + ε)`` at once, then the K increments are added to P in order.
+    Where some m is subnormal, the K steps one call of :func:`_adam_span` each (which freezes
+    what it can), exactly as defined."""
     w = P.shape[0]
     K = R.shape[0]
+    if _some_subnormal(M):
+        for k in range(K):
+            t = t0 + 1 + k
+            if t < Tbc:
+                _adam_span(P, M, V, E, R[k], lr[k], b1, c1, b2, c2, bc1[t], bc2[t], True, eps)
+            else:
+                _adam_span(P, M, V, E, R[k], lr[k], b1, c1, b2, c2, 1.0, 1.0, False, eps)
+            if clear[k]:
+                for q in range(w):
+                    E[q] = 0.0
+        return
     for k in range(K):
         r = R[k]
         rate = lr[k]
@@ -416,11 +543,33 @@ def adam_landings_rows(P, M, V, E, R, lr, clear, K, t0, bc1, bc2, Tbc, b1, c1, b
             correcting = True
     if kmax == 0:
         return
+    candidates = 0  # weights that may be frozen (frozen_bounds): E = 0, m subnormal
+    mstuck, vstuck, pguard = 0.0, 0.0, np.inf
     for j in range(n):
         for q in range(w):
             x = j * w + q
             y = q * n + j
             PT[y], MT[y], VT[y], ET[y] = P[x], M[x], V[x], E[x]
+            if M[x] != 0.0 and abs(M[x]) < _NORMAL:
+                candidates += 1
+    if candidates > 0:
+        lmax = 0.0
+        for j in range(n):
+            for k in range(K[j]):
+                if not (abs(R[k, j]) < np.inf and abs(lr[k, j]) < np.inf):
+                    lmax = np.inf
+                elif abs(lr[k, j]) > lmax:
+                    lmax = abs(lr[k, j])
+        mstuck, vstuck, pguard = frozen_bounds(b1, b2, eps, lmax)
+        candidates = 0
+        for j in range(n):
+            silent = _silent(R, K, j)
+            for q in range(w):
+                x = j * w + q
+                if _frozen(P[x], M[x], E[x], silent, mstuck, pguard):
+                    y = q * n + j
+                    MT[y], VT[y] = 0.0, 1.0  # computed as a weight at rest, no subnormal number in sight
+                    candidates += 1
     if correcting:
         for k in range(kmax):
             for j in range(n):
@@ -460,10 +609,15 @@ def adam_landings_rows(P, M, V, E, R, lr, clear, K, t0, bc1, bc2, Tbc, b1, c1, b
                 for q in range(w):
                     ET[q * n + j] = 0.0
     for j in range(n):
+        silent = candidates > 0 and _silent(R, K, j)
         for q in range(w):
             x = j * w + q
             y = q * n + j
-            P[x], M[x], V[x], E[x] = PT[y], MT[y], VT[y], ET[y]
+            if candidates > 0 and _frozen(P[x], M[x], E[x], silent, mstuck, pguard):
+                V[x] = _decay_v(V[x], b2, K[j], vstuck)  # m as it was; θ + 0 is θ, E as cleared
+                P[x], E[x] = PT[y], ET[y]
+            else:
+                P[x], M[x], V[x], E[x] = PT[y], MT[y], VT[y], ET[y]
 
 
 @njit(cache=_CACHE, error_model="numpy")
