@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
+from asyncneurons.learning import at_rest
 
 _CACHE = True
 _PHI = np.uint64(0x9E3779B97F4A7C15)
@@ -315,82 +316,6 @@ def error_sent(values, probs, temperature, P, C):
             C[s, i] = P[s, i] * gs
 
 
-# ---------------------------------------------------------------------- moments stuck below the normal range
-# A weight whose gradient is exactly zero for a long time (its trace E is 0: a unit saturated, p
-# exactly 0 or 1, since its trace was cleared) keeps ``m ← β₁m``: m falls into the subnormal range
-# (below 2⁻¹⁰²² ≈ 2.2e-308) and, since k·2⁻¹⁰⁷⁴·β₁ rounds back to k·2⁻¹⁰⁷⁴ for k(1 − β₁) < ½,
-# stays there for good (with β₁ = 0.9 at 1 to 4 times 2⁻¹⁰⁷⁴). Every arithmetic operation on a
-# subnormal number then costs the processor a microcode assist, a hundred cycles or more, and the
-# weight's next steps change nothing: m stays, and the increment (m̂ · lr)/(√v̂ + ε) is so small
-# that θ plus it rounds to θ. Under Weight Maximization with per-synapse retrograde delays a
-# first-layer unit learns 32 times per environment step, and a unit that stays silent (h = 0)
-# gets R = 2 W E R' = 0 from every unit above, whose traces of it are 0; a few such weights made
-# the run twice as slow by its 20,000th step. Such a *frozen* weight (E·R = 0 at every step of
-# the call, 0 < |m| ≤ ``MSTUCK``, |θ| ≥ ``PGUARD``, every E, R and rate of the call finite) is
-# given its steps' numbers without computing them: θ and m
-# unchanged, v ← β₂v one product per step (itself unchanged once 0 < v ≤ ``VSTUCK``), which are
-# the bits the formula gives.
-_SUBNORMAL = 5e-324  # 2⁻¹⁰⁷⁴, the smallest positive double
-_NORMAL = 2.2250738585072014e-308  # 2⁻¹⁰²², the smallest normal one (comparisons cost no assist)
-
-
-@njit(cache=_CACHE, error_model="numpy", inline="always")
-def stuck_below(b):
-    """The largest k such that k·2⁻¹⁰⁷⁴·β rounds to k·2⁻¹⁰⁷⁴ for every 1 ≤ j ≤ k (0 if none).
-
-    With 1/2 ≤ β < 1, β = m_β/2⁵³ exactly and 1 − β = d/2⁵³ with d = 2⁵³ − m_β, so j·β lies
-    within j·d/2⁵³ of j and rounds to j when j·d < 2⁵²: k = ⌊(2⁵² − 1)/d⌋, in integers (ties,
-    which would round to even, are left out). Below 1/2 no subnormal is stuck."""
-    if not (0.5 <= b < 1.0):
-        return 0
-    d = 9007199254740992 - np.int64(b * 9007199254740992.0)
-    return (4503599627370495 // d)
-
-
-@njit(cache=_CACHE, error_model="numpy", inline="always")
-def frozen_bounds(b1, b2, eps, lmax):
-    """(MSTUCK, VSTUCK, PGUARD) of Adam with β₁, β₂, ε at rates of magnitude at most ``lmax``.
-
-    ``MSTUCK = k₁·2⁻¹⁰⁷⁴`` with k₁ = :func:`stuck_below` (β₁): for 0 < |m| ≤ MSTUCK, m·β₁ rounds
-    to m (likewise ``VSTUCK`` for v and β₂). ``PGUARD`` bounds |θ| from below so that θ + inc
-    rounds to θ: |m̂| ≤ |m|/(1 − β₁) (1 − β₁ᵗ ≥ 1 − β₁), the rate at most max(lmax, 1), the
-    divisor at least ε, each rounding at most doubling the bound (factor 8 in all), and θ + inc
-    = θ once |inc| < ulp(θ)/2, which |θ| ≥ 2⁵⁵·|inc| ensures. No weight is frozen (PGUARD = ∞)
-    unless ε > 0 and the rates are finite."""
-    k1 = stuck_below(b1)
-    if k1 == 0 or not (eps > 0.0 and lmax < np.inf):
-        return 0.0, 0.0, np.inf
-    guard = (8.0 * k1 / (1.0 - b1)) * max(lmax, 1.0) / eps * 36028797018963968.0  # 2⁵⁵
-    return k1 * _SUBNORMAL, stuck_below(b2) * _SUBNORMAL, guard * _SUBNORMAL
-
-
-@njit(cache=_CACHE, error_model="numpy", inline="always")
-def _frozen(p, m, e, silent, mstuck, pguard):
-    """Whether a weight (θ = p, moment m, trace e; ``silent``: every R of its steps is 0) is
-    frozen (see :func:`frozen_bounds`): its gradient E·R is 0 at every step."""
-    return (e == 0.0 or silent) and abs(e) < np.inf and m != 0.0 and abs(m) <= mstuck and abs(p) >= pguard
-
-
-@njit(cache=_CACHE, error_model="numpy", inline="always")
-def _silent(R, K, j):
-    """Whether every R of row j's steps (``R[k, j]``, k < ``K[j]``) is 0."""
-    for k in range(K[j]):
-        if R[k, j] != 0.0:
-            return False
-    return True
-
-
-@njit(cache=_CACHE, error_model="numpy", inline="always")
-def _decay_v(v, b2, k, vstuck):
-    """v after k steps of a zero gradient, ``v ← β₂v + (0·0)(1 − β₂)`` each: the same products,
-    stopped where v has stuck (0 < v ≤ VSTUCK: v·β₂ rounds to v)."""
-    for _ in range(k):
-        if 0.0 < v <= vstuck:
-            break
-        v = v * b2 + 0.0
-    return v
-
-
 # ---------------------------------------------------------------------- Adam and Weight Max
 @njit(cache=_CACHE, error_model="numpy")
 def _adam_span(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
@@ -398,11 +323,11 @@ def _adam_span(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
     ``v ← β₂v + (1−β₂)g²``, ``θ ← θ + (m̂ · lr) / (√v̂ + ε)`` (m̂ = m / (1−β₁ᵗ), v̂ = v / (1−β₂ᵗ)
     while correcting). Branch-free loops, so that they compile to SIMD instructions (IEEE
     division and square root are exact in any width: same bits); callers pass slices, since
-    indices from 0 are what lets the compiler drop the negative-index check. Where some m is
-    subnormal, one weight at a time instead, each frozen one (:func:`frozen_bounds`) given its
-    numbers without subnormal arithmetic (:func:`_adam_span_frozen`)."""
-    if _some_subnormal(M):
-        _adam_span_frozen(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
+    indices from 0 are what lets the compiler drop the negative-index check. Where some m or v
+    is subnormal, one weight at a time instead, the weights at rest given their numbers without
+    subnormal arithmetic (:func:`_adam_span_at_rest`, :mod:`asyncneurons.learning.at_rest`)."""
+    if at_rest.some_below_normal(M, V):
+        _adam_span_at_rest(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
         return
     if correct:
         for k in range(P.shape[0]):
@@ -422,29 +347,22 @@ def _adam_span(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
             P[k] = P[k] + (m * lr) / (np.sqrt(v) + eps)
 
 
-@njit(cache=_CACHE, error_model="numpy", inline="always")
-def _some_subnormal(M):
-    """Whether some entry of M is subnormal (nonzero, below 2⁻¹⁰²²): comparisons only."""
-    some = False
-    for k in range(M.shape[0]):
-        some |= (M[k] != 0.0) & (abs(M[k]) < _NORMAL)
-    return some
-
-
 @njit(cache=_CACHE, error_model="numpy")
-def _adam_span_frozen(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
-    """:func:`_adam_span` one weight at a time (the same operations on each), where a frozen
-    weight, whose g = X·r is 0 (X = 0 or r = 0, both finite), keeps θ and m and takes
-    ``v ← β₂v`` (:func:`_decay_v`): what the formula gives it, without its subnormal operands."""
-    mstuck, vstuck, pguard = frozen_bounds(b1, b2, eps, abs(lr))
-    silent = r == 0.0
-    if not abs(r) < np.inf:
-        pguard = np.inf
+def _adam_span_at_rest(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
+    """:func:`_adam_span` one weight at a time (the same operations on each), where a weight at
+    rest (g = X·r = 0, X and r finite: :func:`asyncneurons.learning.at_rest.at_rest`) takes its
+    step from its moments' bit patterns (:func:`~asyncneurons.learning.at_rest.rest_steps`): the
+    formula's bits without its subnormal operands."""
+    pguard = at_rest.guard(b1, b2, eps, lr) if abs(r) < np.inf else np.inf
+    k1 = at_rest.stuck_below(b1) if pguard < np.inf else np.int64(0)
+    mstuck = k1 * 5e-324
     for k in range(P.shape[0]):
-        if _frozen(P[k], M[k], X[k], silent, mstuck, pguard):
-            V[k] = _decay_v(V[k], b2, 1, vstuck)
+        x = X[k]
+        if at_rest.at_rest(P[k], M[k], V[k], (x == 0.0 or r == 0.0) and abs(x) < np.inf, pguard):
+            if not at_rest.stuck_rest(M, V, k, 1, b2, mstuck):
+                at_rest.rest_steps(M, V, k, 1, b1, b2, k1, at_rest.stuck_below(b2))
             continue
-        g = X[k] * r
+        g = x * r
         m = M[k] * b1 + g * c1
         v = V[k] * b2 + (g * g) * c2
         M[k] = m
@@ -453,6 +371,15 @@ def _adam_span_frozen(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
             P[k] = P[k] + ((m / bc1) * lr) / (np.sqrt(v / bc2) + eps)
         else:
             P[k] = P[k] + (m * lr) / (np.sqrt(v) + eps)
+
+
+@njit(cache=_CACHE, error_model="numpy", inline="always")
+def _silent(R, K, j):
+    """Whether every R of row j's steps (``R[k, j]``, k < ``K[j]``) is 0."""
+    for k in range(K[j]):
+        if R[k, j] != 0.0:
+            return False
+    return True
 
 
 @njit(cache=_CACHE, error_model="numpy")
@@ -464,11 +391,11 @@ def adam_landings(P, M, V, E, R, lr, clear, t0, bc1, bc2, Tbc, b1, c1, b2, c2, e
     so the same bits; arranged so that the costly part vectorizes: the moments m_k, v_k run
     through the K steps first (into MS, VS, each at least K·w long, with the rates in LS), then
     every step's ``(m̂ · lr) / (√v̂ + ε)`` at once, then the K increments are added to P in order.
-    Where some m is subnormal, the K steps one call of :func:`_adam_span` each (which freezes
-    what it can), exactly as defined."""
+    Where some m or v is subnormal, the K steps one call of :func:`_adam_span` each (which gives
+    the weights at rest their numbers without subnormal arithmetic), exactly as defined."""
     w = P.shape[0]
     K = R.shape[0]
-    if _some_subnormal(M):
+    if at_rest.some_below_normal(M, V):
         for k in range(K):
             t = t0 + 1 + k
             if t < Tbc:
@@ -543,16 +470,15 @@ def adam_landings_rows(P, M, V, E, R, lr, clear, K, t0, bc1, bc2, Tbc, b1, c1, b
             correcting = True
     if kmax == 0:
         return
-    candidates = 0  # weights that may be frozen (frozen_bounds): E = 0, m subnormal
-    mstuck, vstuck, pguard = 0.0, 0.0, np.inf
+    resting = False  # some m or v subnormal: look for weights at rest (asyncneurons.learning.at_rest)
     for j in range(n):
         for q in range(w):
             x = j * w + q
             y = q * n + j
             PT[y], MT[y], VT[y], ET[y] = P[x], M[x], V[x], E[x]
-            if M[x] != 0.0 and abs(M[x]) < _NORMAL:
-                candidates += 1
-    if candidates > 0:
+            resting |= at_rest.below_normal(M[x]) | at_rest.below_normal(V[x])
+    pguard = np.inf
+    if resting:
         lmax = 0.0
         for j in range(n):
             for k in range(K[j]):
@@ -560,16 +486,14 @@ def adam_landings_rows(P, M, V, E, R, lr, clear, K, t0, bc1, bc2, Tbc, b1, c1, b
                     lmax = np.inf
                 elif abs(lr[k, j]) > lmax:
                     lmax = abs(lr[k, j])
-        mstuck, vstuck, pguard = frozen_bounds(b1, b2, eps, lmax)
-        candidates = 0
+        pguard = at_rest.guard(b1, b2, eps, lmax)
         for j in range(n):
             silent = _silent(R, K, j)
             for q in range(w):
                 x = j * w + q
-                if _frozen(P[x], M[x], E[x], silent, mstuck, pguard):
+                if at_rest.at_rest(P[x], M[x], V[x], (E[x] == 0.0 or silent) and abs(E[x]) < np.inf, pguard):
                     y = q * n + j
-                    MT[y], VT[y] = 0.0, 1.0  # computed as a weight at rest, no subnormal number in sight
-                    candidates += 1
+                    MT[y], VT[y] = 0.0, 1.0  # computed as a weight with zero moments: no subnormal in sight
     if correcting:
         for k in range(kmax):
             for j in range(n):
@@ -608,13 +532,16 @@ def adam_landings_rows(P, M, V, E, R, lr, clear, K, t0, bc1, bc2, Tbc, b1, c1, b
             if k < K[j] and clear[k, j]:
                 for q in range(w):
                     ET[q * n + j] = 0.0
+    k1 = at_rest.stuck_below(b1) if pguard < np.inf else np.int64(0)
+    mstuck = k1 * 5e-324 if resting else 0.0
     for j in range(n):
-        silent = candidates > 0 and _silent(R, K, j)
+        silent = resting and _silent(R, K, j)
         for q in range(w):
             x = j * w + q
             y = q * n + j
-            if candidates > 0 and _frozen(P[x], M[x], E[x], silent, mstuck, pguard):
-                V[x] = _decay_v(V[x], b2, K[j], vstuck)  # m as it was; θ + 0 is θ, E as cleared
+            if resting and at_rest.at_rest(P[x], M[x], V[x], (E[x] == 0.0 or silent) and abs(E[x]) < np.inf, pguard):
+                if not at_rest.stuck_rest(M, V, x, K[j], b2, mstuck):  # θ + 0 is θ; E as cleared
+                    at_rest.rest_steps(M, V, x, K[j], b1, b2, k1, at_rest.stuck_below(b2))
                 P[x], E[x] = PT[y], ET[y]
             else:
                 P[x], M[x], V[x], E[x] = PT[y], MT[y], VT[y], ET[y]
