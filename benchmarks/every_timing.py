@@ -7,7 +7,12 @@ the common point; each row changes one thing from it. The zero-delay run (every 
 and the row's cost per unit sample (CPU time / samples drawn by all units) is printed as a
 multiple of the zero-delay cost per unit sample. Target: every row ≤ 2×.
 
-    python benchmarks/every_timing.py [--steps 300] [--repeats 3] [--only NAME ...] [--against REV]
+    python benchmarks/every_timing.py [--steps 300] [--repeats 3] [--only NAME ...] [--after N] [--against REV]
+
+With ``--after N`` each run is timed late, from its first episode end at or after step N to step
+N + STEPS (the steps before simulated untimed, the zero-delay run likewise): what a long run
+costs once its units have settled (weights at rest, :mod:`asyncneurons.learning.at_rest`), which
+the first few hundred steps do not show.
 
 With ``--against REV`` each row is run on this tree's package and on git revision REV's (exported
 with ``git archive`` into a temporary folder), each in its own subprocess, alternately, both timed
@@ -75,14 +80,29 @@ ROWS = {
 TARGET = 2.0  # cost per unit sample, ÷ the zero-delay engine's
 
 
-def cost(s, steps: int) -> tuple:
-    """(seconds, unit samples, env-steps, served by windows) of ``steps`` environment steps."""
-    sim = Simulation(s, max_ticks=steps)
+def cost(s, steps: int, after: int = 0) -> tuple:
+    """(seconds, unit samples, env-steps, served by windows) of ``steps`` environment steps; with
+    ``after``, of the steps from the first episode end at or after step ``after`` to step
+    ``after + steps`` (the steps before it simulated untimed: late in a run)."""
+    mark = []
+
+    def samples(sim) -> int:
+        return int(sum(int(np.sum(g.counters)) for g in sim.groups))
+
+    def at_episode_end(*_):
+        if after and not mark and sim.environment.k >= after:
+            mark.append((time.process_time(), samples(sim), sim.environment.k))
+
+    sim = Simulation(s, max_ticks=after + steps, on_episode=at_episode_end)
     t0 = time.process_time()
     sim.run()
     dt = time.process_time() - t0
-    samples = int(sum(int(np.sum(g.counters)) for g in sim.groups))
-    return dt, samples, steps, sim.windows is not None
+    if not after:
+        return dt, samples(sim), steps, sim.windows is not None
+    if not mark:
+        raise SystemExit(f"no episode ended between step {after} and step {after + steps}: raise --steps")
+    t1, n1, k1 = mark[0]
+    return time.process_time() - t1, samples(sim) - n1, after + steps - k1, sim.windows is not None
 
 
 def main(argv=None):
@@ -92,6 +112,8 @@ def main(argv=None):
     ap.add_argument("--scenario", default=str(SCENARIO))
     ap.add_argument("--only", nargs="*", help="rows whose name contains one of these words")
     ap.add_argument("--skip", nargs="*", default=[], help="rows whose name contains one of these words")
+    ap.add_argument("--after", type=int, default=0, metavar="N",
+                    help="time each run from its first episode end at or after step N to step N + STEPS: late in a run")
     ap.add_argument("--against", metavar="REV", help="also measure each row with git revision REV, alternately")
     args = ap.parse_args(argv)
     if args.against:
@@ -100,7 +122,8 @@ def main(argv=None):
     path = Path(args.scenario)
     zero = load_scenario(path, BASE)
     cost(zero, 50)  # warm up (compiled kernels, imports)
-    print(f"{path.name}: {args.steps} env-steps × {args.repeats}, median; zero delay measured alternately")
+    late = f" after the first {args.after}" if args.after else ""
+    print(f"{path.name}: {args.steps} env-steps{late} × {args.repeats}, median; zero delay measured alternately")
     print(f"{'row':42s} {'steps/s':>9s} {'samples/step':>12s} {'µs/sample':>10s} {'÷ zero':>7s}  path  ≤ 2×")
     for name, over in ROWS.items():
         if (args.only and not any(w in name for w in args.only)) or any(w in name for w in args.skip):
@@ -109,8 +132,8 @@ def main(argv=None):
         cost(s, 20)  # the row's own kernels loaded (or compiled) before it is timed
         ratios, per, rates, spp = [], [], [], []
         for _ in range(args.repeats):
-            dz, nz, _, _ = cost(zero, args.steps)
-            dr, nr, steps, windowed = cost(s, args.steps)
+            dz, nz, _, _ = cost(zero, args.steps, args.after)
+            dr, nr, steps, windowed = cost(s, args.steps, args.after)
             ratios.append((dr / nr) / (dz / nz))
             per.append(1e6 * dr / nr)
             rates.append(steps / dr)
@@ -126,6 +149,8 @@ def _row_in(tree: Path, name: str, args) -> tuple:
     before it is timed), whatever the revision's own copy of this script did."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--steps", str(args.steps), "--repeats",
            str(args.repeats), "--scenario", str(args.scenario), "--only", name]
+    if args.after:
+        cmd += ["--after", str(args.after)]
     run = subprocess.run(cmd, env=dict(os.environ, PYTHONPATH=str(tree)), cwd=tree, capture_output=True, text=True)
     if run.returncode != 0:  # a row whose keys the revision does not know
         return math.nan, math.nan
@@ -144,7 +169,8 @@ def against(args) -> None:
         warm = argparse.Namespace(**{**vars(args), "steps": 20, "repeats": 1})
         for name in rows:  # compile (and cache) the kernels each row uses, in both trees
             _row_in(other, name, warm), _row_in(ROOT, name, warm)
-        print(f"{args.steps} env-steps × {args.repeats} per row, each tree in its own subprocess, alternately")
+        late = f" after the first {args.after}" if args.after else ""
+        print(f"{args.steps} env-steps{late} × {args.repeats} per row, each tree in its own subprocess, alternately")
         print(f"{'row':50s} {args.against[:10]:>10s} {'÷ zero':>7s} {'this tree':>10s} {'÷ zero':>7s}"
               "  (µs per unit sample; target ≤ 2×)")
         for name in rows:
