@@ -61,3 +61,37 @@ def test_a_recorded_run_outlives_its_folder_and_the_ledger_is_rewritten_to_the_s
     book = ledger_script.sync(out, ledger)
     assert ledger.read_bytes() == first
     assert [book[("d-2", r)]["average_return"] for r in (0, 1)] == [2.5, 6.5]
+
+
+def test_the_other_rules_points_are_read_from_the_study_page(ledger_script):
+    lines = ledger_script.page_lines()
+    assert lines["exact backprop, λ = 0.95"] == ([0.0, 2.0, 5.0, 10.0, 20.0], [444.3, 444.3, 456.2, 450.4, 442.2],
+                                                 [15.5, 15.5, 10.8, 13.6, 17.3])
+    xs, means, stds = lines["Weight Max, λ = 0.8"]
+    assert xs == [0.0, 2.0, 5.0, 10.0, 20.0] and means[0] == 306.8 and stds[0] == 12.1
+
+
+def test_a_page_without_its_table_is_named(tmp_path, ledger_script):
+    page = tmp_path / "page.md"
+    page.write_text("# a study\n\nno tables here\n")
+    with pytest.raises(SystemExit, match="synapses uniform"):
+        ledger_script.page_lines(page)
+
+
+def test_the_line_is_drawn_from_the_ledger_alone(tmp_path, ledger_script, monkeypatch):
+    """Complete points as mean ± std, a point under way as its runs with how many there are; the
+    learning curves of the complete points. Both images open, at the package's width."""
+    import matplotlib.image
+
+    from asyncneurons.figures.figure_style import DPI, WIDTH
+    out, ledger = tmp_path / "runs", tmp_path / "ledger.jsonl"
+    _point(out, 0, {0: [10.0, 20.0, 30.0, 40.0], 1: [500.0, 400.0, 450.0, 480.0]})
+    _point(out, 5, {0: [9.0, 11.0, 13.0, 15.0]})
+    book = ledger_script.sync(out, ledger)
+    monkeypatch.setattr(ledger_script, "RUNS_PER_POINT", 2)  # d = 0 complete, d = 5 under way
+    paths = ledger_script.draw(book, tmp_path / "figures")
+    assert [p.name for p in paths] == ["delay-tolerance-map.png", "delay-tolerance-map-curves.png"]
+    for p in paths:
+        image = matplotlib.image.imread(p)
+        assert image.shape[1] == round(WIDTH * DPI) and image[..., :3].std() > 0.05
+    assert ledger_script.draw({}, tmp_path / "none") == []
