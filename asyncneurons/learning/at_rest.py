@@ -26,11 +26,12 @@ doubles only, and they are the formula's bits:
   roundings), and θ + inc rounds to θ whenever |θ| ≥ 2⁵⁵·that (:func:`guard`: about 10⁻²⁸⁰ for
   the published settings). A smaller |θ| is computed by the formula.
 
-The usual case, m stuck and v still normal, is one product per step on v (:func:`stuck_rest`);
-m still falling or v subnormal go by bit patterns (:func:`rest_steps`, a call of its own, so
-that its arrays' bookkeeping stays out of the usual case's loop). Kernels call these only where
-some m or v of the call is subnormal (comparisons, which cost no assist, find out), so
-everything else compiles to the SIMD loops as before.
+The usual case, m stuck and v still normal, is one product per step on v (:func:`stuck_rest`).
+m still falling or v subnormal go by bit patterns (:func:`rest_steps`) in the landings' kernel,
+where a unit takes tens of steps per call; a single step leaves them to the formula (a few
+hundred steps of a weight's rest). Kernels look at these only where some m or v of the call is
+subnormal (comparisons, which cost no assist, find out), so everything else runs the SIMD loops
+as before.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ _SIGN = np.int64(-9223372036854775808)  # the sign bit of a double's pattern
 _MAGNITUDE = np.int64(9223372036854775807)
 _SPLIT = 134217729.0  # 2²⁷ + 1, Veltkamp's splitter
 _INLINE = {"cache": True, "error_model": "numpy", "inline": "always"}
+_MULTIPLES = np.arange(4096, dtype=np.int64).view(np.float64)  # k·2⁻¹⁰⁷⁴, exactly: no arithmetic to make them
 
 
 
@@ -53,15 +55,6 @@ _INLINE = {"cache": True, "error_model": "numpy", "inline": "always"}
 def below_normal(x):
     """Whether x is subnormal (nonzero, |x| < 2⁻¹⁰²²)."""
     return (x != 0.0) & (abs(x) < NORMAL)
-
-
-@njit(**_INLINE)
-def some_below_normal(M, V):
-    """Whether some entry of M or V is subnormal: comparisons only."""
-    some = False
-    for k in range(M.shape[0]):
-        some |= below_normal(M[k]) | below_normal(V[k])
-    return some
 
 
 @njit(**_INLINE)
@@ -123,6 +116,14 @@ def stuck_below(b):
     j·d < 2⁵², so k = ⌊(2⁵² − 1)/d⌋, in integers (ties, which round to even, left out). A
     weight at rest whose moments are stuck so takes its steps without any arithmetic."""
     return np.int64(4503599627370495) // (np.int64(9007199254740992) - np.int64(b * 9007199254740992.0))
+
+
+@njit(**_INLINE)
+def stuck_bound(b1):
+    """MSTUCK = k₁·2⁻¹⁰⁷⁴ (k₁ = :func:`stuck_below` (β₁), at most 4,095: a smaller bound only
+    leaves more to :func:`rest_steps`), read from a table rather than computed (a product with a
+    subnormal result would cost an assist)."""
+    return _MULTIPLES[min(stuck_below(b1), _MULTIPLES.shape[0] - 1)]
 
 
 @njit(**_INLINE)

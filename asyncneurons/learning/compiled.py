@@ -26,6 +26,8 @@ from numba import njit
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
 from asyncneurons.learning import at_rest
 
+_NORMAL = at_rest.NORMAL
+
 _CACHE = True
 _PHI = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -325,8 +327,12 @@ def _adam_span(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
     division and square root are exact in any width: same bits); callers pass slices, since
     indices from 0 are what lets the compiler drop the negative-index check. Where some m or v
     is subnormal, one weight at a time instead, the weights at rest given their numbers without
-    subnormal arithmetic (:func:`_adam_span_at_rest`, :mod:`asyncneurons.learning.at_rest`)."""
-    if at_rest.some_below_normal(M, V):
+    subnormal arithmetic (:func:`_adam_span_at_rest`, :mod:`asyncneurons.learning.at_rest`); the
+    test for it is comparisons, which cost no assist and next to no time."""
+    some = False  # some m or v subnormal (written out here: inlined from at_rest, it cost ~50 ns a call)
+    for k in range(M.shape[0]):
+        some |= ((M[k] != 0.0) & (abs(M[k]) < _NORMAL)) | ((V[k] != 0.0) & (abs(V[k]) < _NORMAL))
+    if some:
         _adam_span_at_rest(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
         return
     if correct:
@@ -347,20 +353,23 @@ def _adam_span(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
             P[k] = P[k] + (m * lr) / (np.sqrt(v) + eps)
 
 
-@njit(cache=_CACHE, error_model="numpy")
+@njit(cache=_CACHE, error_model="numpy", inline="always")
 def _adam_span_at_rest(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
     """:func:`_adam_span` one weight at a time (the same operations on each), where a weight at
-    rest (g = X·r = 0, X and r finite: :func:`asyncneurons.learning.at_rest.at_rest`) takes its
-    step from its moments' bit patterns (:func:`~asyncneurons.learning.at_rest.rest_steps`): the
-    formula's bits without its subnormal operands."""
+    rest (g = X·r = 0, X and r finite: :func:`asyncneurons.learning.at_rest.at_rest`) whose m is
+    stuck and v normal takes its step as v·β₂ + 0 alone
+    (:func:`~asyncneurons.learning.at_rest.stuck_rest`): the formula's bits without its
+    subnormal operands. A moment still falling goes through the formula (a few hundred steps of
+    a weight's rest). Inlined, and the test for it written out in :func:`_adam_span`: measured,
+    a call there, or the test as a helper inlined from :mod:`~asyncneurons.learning.at_rest`, cost
+    every call some 50 ns whether or not it was taken, more than a whole step of a 5-weight row
+    (13 ns)."""
     pguard = at_rest.guard(b1, b2, eps, lr) if abs(r) < np.inf else np.inf
-    k1 = at_rest.stuck_below(b1) if pguard < np.inf else np.int64(0)
-    mstuck = k1 * 5e-324
+    mstuck = at_rest.stuck_bound(b1) if pguard < np.inf else 0.0
     for k in range(P.shape[0]):
         x = X[k]
-        if at_rest.at_rest(P[k], M[k], V[k], (x == 0.0 or r == 0.0) and abs(x) < np.inf, pguard):
-            if not at_rest.stuck_rest(M, V, k, 1, b2, mstuck):
-                at_rest.rest_steps(M, V, k, 1, b1, b2, k1, at_rest.stuck_below(b2))
+        if at_rest.at_rest(P[k], M[k], V[k], (x == 0.0 or r == 0.0) and abs(x) < np.inf, pguard) \
+                and at_rest.stuck_rest(M, V, k, 1, b2, mstuck):
             continue
         g = x * r
         m = M[k] * b1 + g * c1
@@ -395,7 +404,10 @@ def adam_landings(P, M, V, E, R, lr, clear, t0, bc1, bc2, Tbc, b1, c1, b2, c2, e
     the weights at rest their numbers without subnormal arithmetic), exactly as defined."""
     w = P.shape[0]
     K = R.shape[0]
-    if at_rest.some_below_normal(M, V):
+    some = False  # some m or v subnormal (written out, as in _adam_span)
+    for q in range(w):
+        some |= ((M[q] != 0.0) & (abs(M[q]) < _NORMAL)) | ((V[q] != 0.0) & (abs(V[q]) < _NORMAL))
+    if some:
         for k in range(K):
             t = t0 + 1 + k
             if t < Tbc:
@@ -476,7 +488,7 @@ def adam_landings_rows(P, M, V, E, R, lr, clear, K, t0, bc1, bc2, Tbc, b1, c1, b
             x = j * w + q
             y = q * n + j
             PT[y], MT[y], VT[y], ET[y] = P[x], M[x], V[x], E[x]
-            resting |= at_rest.below_normal(M[x]) | at_rest.below_normal(V[x])
+            resting |= ((M[x] != 0.0) & (abs(M[x]) < _NORMAL)) | ((V[x] != 0.0) & (abs(V[x]) < _NORMAL))
     pguard = np.inf
     if resting:
         lmax = 0.0
@@ -533,7 +545,7 @@ def adam_landings_rows(P, M, V, E, R, lr, clear, K, t0, bc1, bc2, Tbc, b1, c1, b
                 for q in range(w):
                     ET[q * n + j] = 0.0
     k1 = at_rest.stuck_below(b1) if pguard < np.inf else np.int64(0)
-    mstuck = k1 * 5e-324 if resting else 0.0
+    mstuck = at_rest.stuck_bound(b1) if pguard < np.inf else 0.0
     for j in range(n):
         silent = resting and _silent(R, K, j)
         for q in range(w):
