@@ -209,7 +209,8 @@ def moments_at_rest(rng, shape, cfg):
     M[rest] = rng.choice([-1.0, 1.0], rest.sum()) * tiny * rng.choice([1, 2, 4, 5, 6, 40, 2**40, 2**51], rest.sum())
     V[rest & (rng.random(shape) < 0.3)] = tiny * rng.choice([1, 7, 499, 500, 2**30, 2**51], 1)[0]
     M[rest & (rng.random(shape) < 0.1)] = rng.choice([0.0, -0.0])
-    V[rest & (rng.random(shape) < 0.05)] = 0.0
+    zero_v = rest & (rng.random(shape) < 0.05)
+    V[zero_v] = rng.choice([0.0, -0.0], zero_v.sum())
     E[rest & (rng.random(shape) < 0.7)] = 0.0
     small = rng.random(shape) < 0.05
     P[small] = rng.choice([1e-310, 1e-300, 1e-290, 1e-285], small.sum())

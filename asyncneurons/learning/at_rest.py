@@ -26,12 +26,11 @@ doubles only, and they are the formula's bits:
   roundings), and θ + inc rounds to θ whenever |θ| ≥ 2⁵⁵·that (:func:`guard`: about 10⁻²⁸⁰ for
   the published settings). A smaller |θ| is computed by the formula.
 
-The usual case, m stuck and v still normal, is one product per step on v (:func:`stuck_rest`).
-m still falling or v subnormal go by bit patterns (:func:`rest_steps`) in the landings' kernel,
-where a unit takes tens of steps per call; a single step leaves them to the formula (a few
-hundred steps of a weight's rest). Kernels look at these only where some m or v of the call is
-subnormal (comparisons, which cost no assist, find out), so everything else runs the SIMD loops
-as before.
+The usual case, m stuck and v still normal, is one product per step on v; m still falling and
+v subnormal go by their bit patterns (:func:`rest`; the patterns are read and written by
+:func:`bits_of` and :func:`double_of`, which move no number through arithmetic). Kernels look at
+these only where some m or v of the call is subnormal (comparisons, which cost no assist, find
+out), so everything else runs the SIMD loops as before.
 """
 
 from __future__ import annotations
@@ -39,7 +38,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 from asyncneurons.learning import kernel_cache  # noqa: F401  (stamps the kernel cache before any @njit)
 
 NORMAL = 2.2250738585072014e-308  # 2⁻¹⁰²²
@@ -47,7 +48,6 @@ _SIGN = np.int64(-9223372036854775808)  # the sign bit of a double's pattern
 _MAGNITUDE = np.int64(9223372036854775807)
 _SPLIT = 134217729.0  # 2²⁷ + 1, Veltkamp's splitter
 _INLINE = {"cache": True, "error_model": "numpy", "inline": "always"}
-_MULTIPLES = np.arange(4096, dtype=np.int64).view(np.float64)  # k·2⁻¹⁰⁷⁴, exactly: no arithmetic to make them
 
 
 
@@ -89,6 +89,22 @@ def _product_error(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
+@intrinsic
+def bits_of(typingctx, x):
+    """A double's bit pattern as an int64 (no arithmetic: a subnormal costs nothing here)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def double_of(typingctx, b):
+    """The double of an int64 bit pattern (the inverse of :func:`bits_of`)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
 @njit(**_INLINE)
 def scaled_below_normal(bits, b):
     """The bit pattern of fl(x·β) for x of pattern ``bits`` with |x| < 2⁻¹⁰²² and 0 < β < 1.
@@ -119,52 +135,26 @@ def stuck_below(b):
 
 
 @njit(**_INLINE)
-def stuck_bound(b1):
-    """MSTUCK = k₁·2⁻¹⁰⁷⁴ (k₁ = :func:`stuck_below` (β₁), at most 4,095: a smaller bound only
-    leaves more to :func:`rest_steps`), read from a table rather than computed (a product with a
-    subnormal result would cost an assist)."""
-    return _MULTIPLES[min(stuck_below(b1), _MULTIPLES.shape[0] - 1)]
-
-
-@njit(**_INLINE)
-def stuck_rest(M, V, x, steps, b2, mstuck):
-    """The usual case of ``steps`` steps of weight x at rest, in place, and whether it applied:
-    m stuck (|m| ≤ ``mstuck`` = k₁·2⁻¹⁰⁷⁴, :func:`stuck_below`), v normal throughout: m stays, v ←
-    v·β₂ + 0 per step (the formula's ``+ (1 − β₂)·g²``, g = 0). Otherwise (m still falling, v
-    zero or subnormal) nothing is changed and :func:`rest_steps` is the one to call."""
-    if not abs(M[x]) <= mstuck:
-        return False
-    v = V[x]
+def rest(m, v, steps, b1, b2, k1, k2):
+    """(m, v) after ``steps`` steps of a weight at rest: m ← fl(β₁m), v ← fl(β₂v) + 0 each
+    (``k1``, ``k2``: :func:`stuck_below` of β₁ and β₂). The ``+ 0`` (the formula's
+    ``+ (1 − β)·g``, g = 0) changes no nonzero number and makes a zero +0; m below the normal
+    range, with β₁ > ½, never rounds to zero. Stuck moments are left as they are (the usual case:
+    m stuck, v normal, one product per step); a moment below the normal range is scaled by its
+    bit pattern (:func:`scaled_below_normal`), a normal v by a product."""
+    mb = bits_of(m)
+    m_falls = (mb & _MAGNITUDE) > k1
     for _ in range(steps):
-        if not abs(v) >= NORMAL:
-            return False
-        v = v * b2 + 0.0
-    if not abs(v) >= NORMAL:
-        return False
-    V[x] = v
-    return True
-
-
-@njit(cache=True, error_model="numpy")
-def rest_steps(M, V, x, steps, b1, b2, k1, k2):
-    """``steps`` steps of weight x at rest, in place, by bit patterns: m ← fl(β₁m), v ← fl(β₂v) + 0
-    (``k1``, ``k2``: :func:`stuck_below` of β₁ and β₂). The ``+ 0`` (the formula's ``+ (1 − β)·g``,
-    g = 0) changes no nonzero number and makes a zero +0; m below the normal range, with β₁ > ½,
-    never rounds to zero. For what :func:`stuck_rest` leaves: m still falling, v zero or
-    subnormal (some thousands of steps of a weight's rest, then both are stuck)."""
-    Mi, Vi = M.view(np.int64), V.view(np.int64)
-    mb = Mi[x]
-    for _ in range(steps):
-        vb = Vi[x]
-        m_falls = (mb & _MAGNITUDE) > k1
-        v_stuck = vb >= 0 and vb <= k2
-        if v_stuck and not m_falls:
-            break
         if m_falls:
             mb = scaled_below_normal(mb, b1)
-        if not v_stuck:
-            if abs(V[x]) < NORMAL:
-                Vi[x] = scaled_below_normal(vb, b2)
-            else:
-                V[x] = V[x] * b2 + 0.0
-    Mi[x] = mb
+            m_falls = (mb & _MAGNITUDE) > k1
+        if abs(v) >= NORMAL:
+            v = v * b2 + 0.0
+        elif v == 0.0:
+            v = 0.0
+        else:
+            vb = bits_of(v)
+            if vb >= 0 and vb <= k2 and not m_falls:
+                break  # both stuck
+            v = double_of(scaled_below_normal(vb, b2))
+    return double_of(mb), v

@@ -356,20 +356,19 @@ def _adam_span(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
 @njit(cache=_CACHE, error_model="numpy", inline="always")
 def _adam_span_at_rest(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
     """:func:`_adam_span` one weight at a time (the same operations on each), where a weight at
-    rest (g = X·r = 0, X and r finite: :func:`asyncneurons.learning.at_rest.at_rest`) whose m is
-    stuck and v normal takes its step as v·β₂ + 0 alone
-    (:func:`~asyncneurons.learning.at_rest.stuck_rest`): the formula's bits without its
-    subnormal operands. A moment still falling goes through the formula (a few hundred steps of
-    a weight's rest). Inlined, and the test for it written out in :func:`_adam_span`: measured,
+    rest (g = X·r = 0, X and r finite: :func:`asyncneurons.learning.at_rest.at_rest`) takes its
+    step from :func:`~asyncneurons.learning.at_rest.rest`: the formula's bits without its
+    subnormal operands. Inlined, and the test for it written out in :func:`_adam_span`: measured,
     a call there, or the test as a helper inlined from :mod:`~asyncneurons.learning.at_rest`, cost
     every call some 50 ns whether or not it was taken, more than a whole step of a 5-weight row
     (13 ns)."""
     pguard = at_rest.guard(b1, b2, eps, lr) if abs(r) < np.inf else np.inf
-    mstuck = at_rest.stuck_bound(b1) if pguard < np.inf else 0.0
+    k1 = at_rest.stuck_below(b1) if pguard < np.inf else np.int64(0)
+    k2 = at_rest.stuck_below(b2) if pguard < np.inf else np.int64(0)
     for k in range(P.shape[0]):
         x = X[k]
-        if at_rest.at_rest(P[k], M[k], V[k], (x == 0.0 or r == 0.0) and abs(x) < np.inf, pguard) \
-                and at_rest.stuck_rest(M, V, k, 1, b2, mstuck):
+        if at_rest.at_rest(P[k], M[k], V[k], (x == 0.0 or r == 0.0) and abs(x) < np.inf, pguard):
+            M[k], V[k] = at_rest.rest(M[k], V[k], 1, b1, b2, k1, k2)
             continue
         g = x * r
         m = M[k] * b1 + g * c1
@@ -545,15 +544,14 @@ def adam_landings_rows(P, M, V, E, R, lr, clear, K, t0, bc1, bc2, Tbc, b1, c1, b
                 for q in range(w):
                     ET[q * n + j] = 0.0
     k1 = at_rest.stuck_below(b1) if pguard < np.inf else np.int64(0)
-    mstuck = at_rest.stuck_bound(b1) if pguard < np.inf else 0.0
+    k2 = at_rest.stuck_below(b2) if pguard < np.inf else np.int64(0)
     for j in range(n):
         silent = resting and _silent(R, K, j)
         for q in range(w):
             x = j * w + q
             y = q * n + j
             if resting and at_rest.at_rest(P[x], M[x], V[x], (E[x] == 0.0 or silent) and abs(E[x]) < np.inf, pguard):
-                if not at_rest.stuck_rest(M, V, x, K[j], b2, mstuck):  # θ + 0 is θ; E as cleared
-                    at_rest.rest_steps(M, V, x, K[j], b1, b2, k1, at_rest.stuck_below(b2))
+                M[x], V[x] = at_rest.rest(M[x], V[x], K[j], b1, b2, k1, k2)  # θ + 0 is θ; E as cleared
                 P[x], E[x] = PT[y], ET[y]
             else:
                 P[x], M[x], V[x], E[x] = PT[y], MT[y], VT[y], ET[y]
