@@ -13,9 +13,9 @@ times per environment step, so a run of the published CartPole network went from
 per environment step over its first 20,000 steps, while the benchmarks, timing the first few
 hundred steps, saw nothing (``docs/performance.md``).
 
-A weight *at rest* in a call (g = 0 at every step of it, E, R and the rates finite, |m| below the
-normal range, m or v nonzero) is given its numbers here from their bit patterns and normal
-doubles only, and they are the formula's bits:
+A weight *at rest* in a call (g = 0 at every step of it, E, R and the rates finite; m subnormal,
+or +0 with v subnormal; |θ| not tiny) is given its numbers here from their bit patterns and
+normal doubles only, and they are the formula's bits:
 
 * m ← fl(β₁m) (the ``+ (1 − β₁)·g`` adds a zero): for m = ±k·2⁻¹⁰⁷⁴, fl(β₁m) = ±round(k·β₁)·2⁻¹⁰⁷⁴
   with IEEE's rounding (to nearest, ties to even), and k·β₁ is known exactly as p + e (p the
