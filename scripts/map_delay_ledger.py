@@ -188,9 +188,10 @@ def draw(book: dict, folder: Path, page: Path = PAGE) -> list[Path]:
             if d not in done:
                 ax.annotate(f"{len(a)}/{RUNS_PER_POINT} runs", (d, max(a)), textcoords="offset points",
                             xytext=(4, 4), fontsize=7)
-        if done:
-            a = [np.array([r["average_return"] for r in pts[d]]) for d in done]
-            ax.errorbar(done, [x.mean() for x in a], yerr=[x.std() for x in a], color="k", lw=1.8, marker="o",
+        if done:  # a point still under way breaks the line (NaN) rather than being bridged
+            a = {d: np.array([r["average_return"] for r in pts[d]]) for d in done}
+            ax.errorbar(list(DELAYS), [a[d].mean() if d in a else np.nan for d in DELAYS],
+                        yerr=[a[d].std() if d in a else np.nan for d in DELAYS], color="k", lw=1.8, marker="o",
                         ms=5, capsize=3, zorder=4, label=f"MAP Propagation,\nmean ± std of {RUNS_PER_POINT} runs")
         ax.set_xticks(list(DELAYS))
         ax.set_xlabel("d (ms): synapses uniform[0, d], reward 10 ms late, environment every 20 ms")
@@ -210,7 +211,7 @@ def draw(book: dict, folder: Path, page: Path = PAGE) -> list[Path]:
             for r in pts[d]:
                 c = r["curve"]
                 ax.plot(c["episode"], c["value"], lw=0.8, label=f"run {r['run']}")
-            ax.set_title(f"d = {d} ms: {np.mean([r['average_return'] for r in pts[d]]):.1f} on average")
+            ax.set_title(f"d = {d} ms: {np.mean([r['average_return'] for r in pts[d]]):.1f}")
             ax.set_xlabel("episode")
             ax.grid(alpha=0.3)
         axes[0][0].set_ylabel(f"return ({pts[done[0]][0]['curve']['window']}-episode average)")
