@@ -318,6 +318,18 @@ def error_sent(values, probs, temperature, P, C):
             C[s, i] = P[s, i] * gs
 
 
+@njit(cache=_CACHE, error_model="numpy")
+def _some_below_normal(M, V):
+    """Whether some m or v is subnormal (nonzero, below 2⁻¹⁰²²): comparisons only, which cost
+    no assist. A plain kernel, which LLVM inlines into its callers: compiled with
+    ``inline="always"`` (inlined by numba), here or in :mod:`~asyncneurons.learning.at_rest`, it
+    cost :func:`_adam_span` some 50 ns a call, more than a whole step of a 5-weight row (13 ns)."""
+    some = False
+    for k in range(M.shape[0]):
+        some |= ((M[k] != 0.0) & (abs(M[k]) < _NORMAL)) | ((V[k] != 0.0) & (abs(V[k]) < _NORMAL))
+    return some
+
+
 # ---------------------------------------------------------------------- Adam and Weight Max
 @njit(cache=_CACHE, error_model="numpy")
 def _adam_span(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
@@ -329,10 +341,7 @@ def _adam_span(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps):
     is subnormal, one weight at a time instead, the weights at rest given their numbers without
     subnormal arithmetic (:func:`_adam_span_at_rest`, :mod:`asyncneurons.learning.at_rest`); the
     test for it is comparisons, which cost no assist and next to no time."""
-    some = False  # some m or v subnormal (written out here: inlined from at_rest, it cost ~50 ns a call)
-    for k in range(M.shape[0]):
-        some |= ((M[k] != 0.0) & (abs(M[k]) < _NORMAL)) | ((V[k] != 0.0) & (abs(V[k]) < _NORMAL))
-    if some:
+    if _some_below_normal(M, V):
         _adam_span_at_rest(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps)
         return
     if correct:
@@ -358,10 +367,7 @@ def _adam_span_at_rest(P, M, V, X, r, lr, b1, c1, b2, c2, bc1, bc2, correct, eps
     """:func:`_adam_span` one weight at a time (the same operations on each), where a weight at
     rest (g = X·r = 0, X and r finite: :func:`asyncneurons.learning.at_rest.at_rest`) takes its
     step from :func:`~asyncneurons.learning.at_rest.rest`: the formula's bits without its
-    subnormal operands. Inlined, and the test for it written out in :func:`_adam_span`: measured,
-    a call there, or the test as a helper inlined from :mod:`~asyncneurons.learning.at_rest`, cost
-    every call some 50 ns whether or not it was taken, more than a whole step of a 5-weight row
-    (13 ns)."""
+    subnormal operands."""
     pguard = at_rest.guard(b1, b2, eps, lr) if abs(r) < np.inf else np.inf
     k1 = at_rest.stuck_below(b1) if pguard < np.inf else np.int64(0)
     k2 = at_rest.stuck_below(b2) if pguard < np.inf else np.int64(0)
@@ -403,10 +409,7 @@ def adam_landings(P, M, V, E, R, lr, clear, t0, bc1, bc2, Tbc, b1, c1, b2, c2, e
     the weights at rest their numbers without subnormal arithmetic), exactly as defined."""
     w = P.shape[0]
     K = R.shape[0]
-    some = False  # some m or v subnormal (written out, as in _adam_span)
-    for q in range(w):
-        some |= ((M[q] != 0.0) & (abs(M[q]) < _NORMAL)) | ((V[q] != 0.0) & (abs(V[q]) < _NORMAL))
-    if some:
+    if _some_below_normal(M, V):
         for k in range(K):
             t = t0 + 1 + k
             if t < Tbc:
