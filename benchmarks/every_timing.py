@@ -116,6 +116,8 @@ def main(argv=None):
                     help="time each run from its first episode end at or after step N to step N + STEPS: late in a run")
     ap.add_argument("--against", metavar="REV", help="also measure each row with git revision REV, alternately")
     args = ap.parse_args(argv)
+    if args.after < 0 or args.steps < 1:
+        ap.error("--after must be 0 or more and --steps 1 or more")
     if args.against:
         against(args)
         return

@@ -237,7 +237,11 @@ def main(argv=None) -> int:
     for line in summary(book) or ["no finished run yet"]:
         print(line)
     if args.figures:
-        for path in draw(book, args.figures):
+        try:
+            paths = draw(book, args.figures)
+        except OSError as e:  # a file where the folder should be, no permission, a full disk
+            raise SystemExit(f"--figures {args.figures}: cannot write the figures there ({e.strerror or e})") from None
+        for path in paths:
             print(f"wrote {path}")
     return 0
 

@@ -95,3 +95,12 @@ def test_the_line_is_drawn_from_the_ledger_alone(tmp_path, ledger_script, monkey
         image = matplotlib.image.imread(p)
         assert image.shape[1] == round(WIDTH * DPI) and image[..., :3].std() > 0.05
     assert ledger_script.draw({}, tmp_path / "none") == []
+
+
+def test_figures_asked_into_a_file_stop_with_one_line(tmp_path, ledger_script, capsys):
+    not_a_folder = tmp_path / "figures"
+    not_a_folder.write_text("a file")
+    with pytest.raises(SystemExit, match="--figures .*cannot write the figures there"):
+        ledger_script.main([str(tmp_path / "runs"), "--ledger", str(tmp_path / "ledger.jsonl"),
+                            "--figures", str(not_a_folder)])
+    assert not_a_folder.read_text() == "a file"
