@@ -21,8 +21,11 @@ by a short untimed run before it is timed (before 1de0ad2 a row's first timed pa
 them, tens of ms against about 0.1 s of simulation at 600 steps, and ``--against`` timed REV with
 REV's own copy of this script).
 
-Columns: env-steps/s of the row, unit samples per env-step, µs per unit sample, the ratio, and
-whether the row ran on firing windows (``W``) or on the unit-by-unit event engine (``E``).
+Columns: env-steps/s of the row, unit samples per env-step, learning steps per env-step (every
+unit's optimizer steps: one per unit per env-step at zero delay, one per landing instant under
+per-synapse retrograde delays or jitter, which the cost per unit sample does not count), µs per
+unit sample, the ratio, and whether the row ran on firing windows (``W``) or on the unit-by-unit
+event engine (``E``).
 """
 
 from __future__ import annotations
@@ -80,29 +83,46 @@ ROWS = {
 TARGET = 2.0  # cost per unit sample, ÷ the zero-delay engine's
 
 
-def cost(s, steps: int, after: int = 0) -> tuple:
-    """(seconds, unit samples, env-steps, served by windows) of ``steps`` environment steps; with
-    ``after``, of the steps from the first episode end at or after step ``after`` to step
-    ``after + steps`` (the steps before it simulated untimed: late in a run)."""
-    mark = []
+def samples(sim) -> int:
+    """Unit samples drawn so far, by every unit."""
+    return int(sum(int(np.sum(g.counters)) for g in sim.groups))
 
-    def samples(sim) -> int:
-        return int(sum(int(np.sum(g.counters)) for g in sim.groups))
+
+def learning_steps(sim) -> float:
+    """Learning (optimizer) steps taken so far, by every unit: a group's count ``t`` is one per
+    unit when the units learn alone (under per-synapse retrograde delays each landing instant is
+    a step of its own), else one for all its units; NaN where a group keeps no count."""
+    n = 0
+    for g in sim.groups:
+        t = getattr(g, "t", None)
+        if t is None:
+            return math.nan
+        t = np.asarray(t)
+        n += int(t.sum()) if t.ndim else int(t) * g.size
+    return n
+
+
+def cost(s, steps: int, after: int = 0) -> tuple:
+    """(seconds, unit samples, env-steps, served by windows, learning steps) of ``steps``
+    environment steps; with ``after``, of the steps from the first episode end at or after step
+    ``after`` to step ``after + steps`` (the steps before it simulated untimed: late in a run)."""
+    mark = []
 
     def at_episode_end(*_):
         if after and not mark and sim.environment.k >= after:
-            mark.append((time.process_time(), samples(sim), sim.environment.k))
+            mark.append((time.process_time(), samples(sim), sim.environment.k, learning_steps(sim)))
 
     sim = Simulation(s, max_ticks=after + steps, on_episode=at_episode_end)
     t0 = time.process_time()
     sim.run()
     dt = time.process_time() - t0
     if not after:
-        return dt, samples(sim), steps, sim.windows is not None
+        return dt, samples(sim), steps, sim.windows is not None, learning_steps(sim)
     if not mark:
         raise SystemExit(f"no episode ended between step {after} and step {after + steps}: raise --steps")
-    t1, n1, k1 = mark[0]
-    return time.process_time() - t1, samples(sim) - n1, after + steps - k1, sim.windows is not None
+    t1, n1, k1, l1 = mark[0]
+    return (time.process_time() - t1, samples(sim) - n1, after + steps - k1, sim.windows is not None,
+            learning_steps(sim) - l1)
 
 
 def main(argv=None):
@@ -126,23 +146,26 @@ def main(argv=None):
     cost(zero, 50)  # warm up (compiled kernels, imports)
     late = f" after the first {args.after}" if args.after else ""
     print(f"{path.name}: {args.steps} env-steps{late} × {args.repeats}, median; zero delay measured alternately")
-    print(f"{'row':42s} {'steps/s':>9s} {'samples/step':>12s} {'µs/sample':>10s} {'÷ zero':>7s}  path  ≤ 2×")
+    print(f"{'row':42s} {'steps/s':>9s} {'samples/step':>12s} {'learns/step':>11s} {'µs/sample':>10s} "
+          f"{'÷ zero':>7s}  path  ≤ 2×")
     for name, over in ROWS.items():
         if (args.only and not any(w in name for w in args.only)) or any(w in name for w in args.skip):
             continue
         s = load_scenario(path, BASE + COMMON + over)
         cost(s, 20)  # the row's own kernels loaded (or compiled) before it is timed
-        ratios, per, rates, spp = [], [], [], []
+        ratios, per, rates, spp, lpp = [], [], [], [], []
         for _ in range(args.repeats):
-            dz, nz, _, _ = cost(zero, args.steps, args.after)
-            dr, nr, steps, windowed = cost(s, args.steps, args.after)
+            dz, nz, _, _, _ = cost(zero, args.steps, args.after)
+            dr, nr, steps, windowed, lr = cost(s, args.steps, args.after)
             ratios.append((dr / nr) / (dz / nz))
             per.append(1e6 * dr / nr)
             rates.append(steps / dr)
             spp.append(nr / steps)
+            lpp.append(lr / steps)
         print(f"{name:42s} {statistics.median(rates):9.0f} {statistics.median(spp):12.1f} "
-              f"{statistics.median(per):10.2f} {statistics.median(ratios):7.2f}  {'W' if windowed else 'E':4s}  "
-              f"{'met' if statistics.median(ratios) <= TARGET else 'missed'}", flush=True)
+              f"{statistics.median(lpp):11.1f} {statistics.median(per):10.2f} {statistics.median(ratios):7.2f}  "
+              f"{'W' if windowed else 'E':4s}  {'met' if statistics.median(ratios) <= TARGET else 'missed'}",
+              flush=True)
 
 
 def _row_in(tree: Path, name: str, args) -> tuple:
@@ -157,7 +180,7 @@ def _row_in(tree: Path, name: str, args) -> tuple:
     if run.returncode != 0:  # a row whose keys the revision does not know
         return math.nan, math.nan
     fields = [line for line in run.stdout.splitlines() if line.startswith(name)][-1][len(name):].split()
-    return float(fields[2]), float(fields[3])
+    return float(fields[3]), float(fields[4])
 
 
 def against(args) -> None:
